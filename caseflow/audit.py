@@ -1,0 +1,233 @@
+"""The hash-chained audit trail.
+
+Each event's hash is SHA-256 over the previous hash and the event in canonical JSON
+(sorted keys, compact, UTF-8, no floats). Appending locks the one-row head table, so
+events form a single chain; the unique constraints on ``seq`` and ``prev_hash`` turn a
+locking bug into an error instead of a fork. ``verify`` recomputes the chain and names
+the first bad event; a checkpoint (seq + head hash) held outside the database catches
+truncation and wholesale rewrites.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from caseflow.errors import InvalidInput
+from caseflow.models import AuditEvent, AuditHead
+
+GENESIS = "0" * 64
+_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_CHECKPOINT = re.compile(r"^(?:caseflow-audit:)?(\d+):([0-9a-f]{16,64})$")
+
+
+def _reject_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise TypeError("audit payloads carry no floats; use integers or text")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _reject_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_floats(item)
+
+
+def canonical_json(value: Any) -> str:
+    _reject_floats(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    recorded_at: str
+    occurred_on: str | None
+    operator: str
+    os_user: str
+    action: str
+    case_id: int | None
+    payload: Mapping[str, Any]
+
+    def canonical(self) -> str:
+        return canonical_json(
+            {
+                "seq": self.seq,
+                "recorded_at": self.recorded_at,
+                "occurred_on": self.occurred_on,
+                "operator": self.operator,
+                "os_user": self.os_user,
+                "action": self.action,
+                "case": self.case_id,
+                "payload": self.payload,
+            }
+        )
+
+
+def chain_hash(prev_hash: str, entry: Entry) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{entry.canonical()}".encode()).hexdigest()
+
+
+def append(
+    connection: Connection,
+    *,
+    action: str,
+    operator: str,
+    os_user: str,
+    recorded_at: datetime,
+    payload: Mapping[str, Any],
+    case_id: int | None = None,
+    occurred_on: date | None = None,
+) -> int:
+    """Append one event inside the caller's transaction; returns its seq."""
+    head = connection.execute(
+        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one()
+    entry = Entry(
+        seq=head.seq + 1,
+        recorded_at=recorded_at.isoformat(timespec="microseconds"),
+        occurred_on=occurred_on.isoformat() if occurred_on else None,
+        operator=operator,
+        os_user=os_user,
+        action=action,
+        case_id=case_id,
+        payload=payload,
+    )
+    digest = chain_hash(head.hash, entry)
+    connection.execute(
+        insert(_EVENT).values(
+            seq=entry.seq,
+            recorded_at=entry.recorded_at,
+            occurred_on=entry.occurred_on,
+            operator=operator,
+            os_user=os_user,
+            action=action,
+            case_id=case_id,
+            payload=canonical_json(payload),
+            prev_hash=head.hash,
+            hash=digest,
+        )
+    )
+    connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=entry.seq, hash=digest))
+    return entry.seq
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"caseflow-audit:{self.seq}:{self.hash}"
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        match = _CHECKPOINT.match(text.strip().lower())
+        if not match:
+            raise InvalidInput(
+                f"checkpoint {text!r} is not valid; it looks like "
+                "caseflow-audit:SEQ:HASH (the hash may be shortened to 16 "
+                "characters)"
+            )
+        return cls(int(match.group(1)), match.group(2))
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    head: Checkpoint
+    first_bad_seq: int | None = None
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return self.problem is None
+
+
+def _rows(connection: Connection, case_id: int | None = None) -> Iterator[Any]:
+    query = select(_EVENT).order_by(_EVENT.c.seq)
+    if case_id is not None:
+        query = query.where(_EVENT.c.case_id == case_id)
+    yield from connection.execution_options(yield_per=2000).execute(query)
+
+
+def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Verification:
+    """Recompute the chain from the first event; stop at the first problem."""
+    prev_hash = GENESIS
+    expected_seq = 1
+    count = 0
+    checkpoint_seen = False
+
+    def broken(seq: int, problem: str) -> Verification:
+        return Verification(count, Checkpoint(expected_seq - 1, prev_hash), seq, problem)
+
+    for row in _rows(connection):
+        if row.seq != expected_seq:
+            return broken(
+                expected_seq, f"event {expected_seq} is missing (next stored event is {row.seq})"
+            )
+        if row.prev_hash != prev_hash:
+            return broken(
+                row.seq, f"event {row.seq} does not follow event {row.seq - 1} (prev_hash differs)"
+            )
+        try:
+            payload = json.loads(row.payload)
+        except ValueError:
+            return broken(row.seq, f"event {row.seq} has a payload that is not JSON")
+        if not isinstance(payload, dict) or canonical_json(payload) != row.payload:
+            return broken(row.seq, f"event {row.seq} payload is not in canonical form")
+        entry = Entry(
+            row.seq,
+            row.recorded_at,
+            row.occurred_on,
+            row.operator,
+            row.os_user,
+            row.action,
+            row.case_id,
+            payload,
+        )
+        digest = chain_hash(prev_hash, entry)
+        if digest != row.hash:
+            return broken(
+                row.seq, f"event {row.seq} was altered (its hash does not match its content)"
+            )
+        if checkpoint is not None and row.seq == checkpoint.seq:
+            checkpoint_seen = True
+            if not digest.startswith(checkpoint.hash):
+                return broken(
+                    row.seq, f"event {row.seq} differs from the checkpoint: the chain was rewritten"
+                )
+        prev_hash = digest
+        expected_seq += 1
+        count += 1
+    head = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).one()
+    if (head.seq, head.hash) != (expected_seq - 1, prev_hash):
+        return broken(
+            min(head.seq, expected_seq),
+            f"the chain ends at event {expected_seq - 1} "
+            f"but the head records event {head.seq}: events were removed or the "
+            "head was altered",
+        )
+    if checkpoint is not None and not checkpoint_seen:
+        return broken(
+            checkpoint.seq,
+            f"the checkpoint names event {checkpoint.seq} but the "
+            f"chain ends at event {expected_seq - 1}: events were removed",
+        )
+    return Verification(count, Checkpoint(expected_seq - 1, prev_hash))
+
+
+def head(connection: Connection) -> Checkpoint:
+    row = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).one()
+    return Checkpoint(row.seq, row.hash)
+
+
+def events(connection: Connection, case_id: int | None = None) -> Iterator[Any]:
+    return _rows(connection, case_id)

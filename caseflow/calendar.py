@@ -1,0 +1,249 @@
+"""Working days, holidays and deadline arithmetic. Pure: no I/O, no clock, no database.
+
+The national calendar comes from the PyPI package ``chinese_calendar`` (holidays and
+make-up working weekends, 调休), which covers a fixed range of years and raises for any
+other year. A workspace adds its own rest days (``extra_holidays``) and make-up working
+days (``extra_workdays``); these override the national calendar for those dates, and a
+date listed in both is a working day. A workspace may also *declare* years it lists in
+full, which makes those years known even when ``chinese_calendar`` lacks them.
+
+In a year that is neither covered nor declared, the provisional rule applies: Monday to
+Friday are working days and weekends the only rest days. Any deadline that examined such a
+day is returned with ``provisional=True`` so callers can flag it and recompute it once
+the year's calendar is known. Nothing here raises because a year lacks data.
+
+Periods follow the administrative rule: the start day is not counted, and a period whose
+last day is a rest day rolls forward to the next working day.
+
+Implementation: for each year, a table of working-day flags and a sorted tuple of
+working-day ordinals is built lazily, once, and cached; the national part is shared by
+all calendars. Adding N working days is then a couple of bisections, not a day-by-day
+walk, and never calls ``chinese_calendar`` per day.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
+from typing import Literal, get_args
+
+__all__ = ["Deadline", "Unit", "WorkCalendar"]
+
+Unit = Literal["working_days", "days"]
+_UNITS: frozenset[str] = frozenset(get_args(Unit))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A computed due date.
+
+    ``provisional`` is True when any day examined lies in a year without calendar data
+    (neither covered by ``chinese_calendar`` nor declared by the workspace).
+    """
+
+    due_on: date
+    provisional: bool
+
+
+@functools.cache
+def _national_years() -> frozenset[int]:
+    """The years ``chinese_calendar`` has national data for.
+
+    Read once from the package's own tables (the same rule it uses to reject a year:
+    the span of its holiday table), then each year is confirmed with a single probe so
+    that a package whose tables and checks disagree cannot make a later lookup raise.
+    """
+    import chinese_calendar
+
+    keys = [*chinese_calendar.holidays.keys(), *chinese_calendar.workdays.keys()]
+    if not keys:
+        return frozenset()
+    first = min(d.year for d in keys)
+    last = max(d.year for d in keys)
+    years: set[int] = set()
+    for year in range(first, last + 1):
+        try:
+            chinese_calendar.is_workday(date(year, 1, 1))
+        except NotImplementedError:
+            continue
+        years.add(year)
+    return frozenset(years)
+
+
+def _year_start(year: int) -> int:
+    return date(year, 1, 1).toordinal()
+
+
+def _year_length(year: int) -> int:
+    return date(year, 12, 31).toordinal() - date(year, 1, 1).toordinal() + 1
+
+
+@functools.cache
+def _weekday_flags(year: int) -> bytes:
+    """Provisional rule for ``year``: 1 for Monday-Friday, 0 for the weekend."""
+    first = date(year, 1, 1).weekday()
+    return bytes(1 if (first + i) % 7 < 5 else 0 for i in range(_year_length(year)))
+
+
+@functools.cache
+def _national_flags(year: int) -> bytes:
+    """National working-day flags for a covered ``year`` (one byte per day of the year).
+
+    Same rule as ``chinese_calendar.is_workday`` (a listed make-up working day works; a
+    listed holiday rests; otherwise Monday-Friday work), read from the package's public
+    tables directly: ``is_workday`` rescans its whole table on every call.
+    """
+    import chinese_calendar
+
+    workdays = chinese_calendar.workdays
+    holidays = chinese_calendar.holidays
+    flags = bytearray(_weekday_flags(year))
+    start = date(year, 1, 1)
+    for i in range(len(flags)):
+        day = start + timedelta(days=i)
+        if day in workdays:
+            flags[i] = 1
+        elif day in holidays:
+            flags[i] = 0
+    return bytes(flags)
+
+
+def _as_date(value: date) -> date:
+    # datetime is a subclass of date but neither equal nor hash-equal to its date.
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _check_year(year: int) -> None:
+    if not MINYEAR <= year <= MAXYEAR:
+        raise OverflowError("date value out of range")
+
+
+class WorkCalendar:
+    """The national calendar plus a workspace's own rest days and make-up working days."""
+
+    def __init__(
+        self,
+        *,
+        extra_holidays: Iterable[date] = (),
+        extra_workdays: Iterable[date] = (),
+        declared_years: Iterable[int] = (),
+    ) -> None:
+        self._extra_holidays: frozenset[date] = frozenset(_as_date(d) for d in extra_holidays)
+        self._extra_workdays: frozenset[date] = frozenset(_as_date(d) for d in extra_workdays)
+        self._declared_years: frozenset[int] = frozenset(operator.index(y) for y in declared_years)
+        by_year: dict[int, list[date]] = {}
+        for day in self._extra_holidays | self._extra_workdays:
+            by_year.setdefault(day.year, []).append(day)
+        self._extras_by_year = by_year
+        self._flags_cache: dict[int, bytes] = {}
+        self._ordinals_cache: dict[int, tuple[int, ...]] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"WorkCalendar(extra_holidays={len(self._extra_holidays)} days, "
+            f"extra_workdays={len(self._extra_workdays)} days, "
+            f"declared_years={sorted(self._declared_years)})"
+        )
+
+    # -- years ---------------------------------------------------------------------
+
+    def is_known_year(self, year: int) -> bool:
+        """True when ``year`` has national data or is declared by the workspace."""
+        return year in self._declared_years or year in _national_years()
+
+    def known_years(self) -> tuple[int, ...]:
+        """Sorted years that are known: national years plus declared years."""
+        return tuple(sorted(_national_years() | self._declared_years))
+
+    # -- per-year tables -------------------------------------------------------------
+
+    def _flags(self, year: int) -> bytes:
+        flags = self._flags_cache.get(year)
+        if flags is not None:
+            return flags
+        base = _national_flags(year) if year in _national_years() else _weekday_flags(year)
+        extras = self._extras_by_year.get(year)
+        if extras:
+            table = bytearray(base)
+            offset = _year_start(year)
+            for day in extras:
+                # A date listed as both rest day and working day is a working day.
+                table[day.toordinal() - offset] = 1 if day in self._extra_workdays else 0
+            flags = bytes(table)
+        else:
+            flags = base
+        self._flags_cache[year] = flags
+        return flags
+
+    def _ordinals(self, year: int) -> tuple[int, ...]:
+        ordinals = self._ordinals_cache.get(year)
+        if ordinals is None:
+            offset = _year_start(year)
+            ordinals = tuple(offset + i for i, flag in enumerate(self._flags(year)) if flag)
+            self._ordinals_cache[year] = ordinals
+        return ordinals
+
+    # -- queries ---------------------------------------------------------------------
+
+    def is_working_day(self, day: date) -> bool:
+        """Whether ``day`` is a working day (provisional rule in an unknown year)."""
+        day = _as_date(day)
+        return bool(self._flags(day.year)[day.toordinal() - _year_start(day.year)])
+
+    def _nth_working_day(self, first: date, n: int) -> Deadline:
+        """The n-th working day on or after ``first`` (n >= 1), examining days from ``first``."""
+        ordinal = first.toordinal()
+        year = first.year
+        provisional = False
+        while True:
+            _check_year(year)
+            if not self.is_known_year(year):
+                provisional = True
+            ordinals = self._ordinals(year)
+            index = bisect_left(ordinals, ordinal)
+            available = len(ordinals) - index
+            if n <= available:
+                return Deadline(date.fromordinal(ordinals[index + n - 1]), provisional)
+            n -= available
+            year += 1
+            # Start of the next year; only reachable when the current year is exhausted.
+            ordinal = 0
+
+    def add(self, start: date, amount: int, unit: Unit) -> Deadline:
+        """The deadline ``amount`` units after ``start`` (the start day is not counted).
+
+        ``"working_days"``: the amount-th working day after ``start``.
+        ``"days"``: ``start`` + amount calendar days, rolled forward to a working day.
+        With amount 0 either unit gives ``start`` rolled forward to a working day.
+        Raises ValueError for a negative amount or an unknown unit.
+        """
+        start = _as_date(start)
+        amount = operator.index(amount)
+        if amount < 0:
+            raise ValueError(f"a period cannot be negative: {amount} {unit}")
+        if unit not in _UNITS:
+            raise ValueError(f"unknown period unit {unit!r}; expected one of {sorted(_UNITS)}")
+        if unit == "working_days" and amount > 0:
+            if start == date.max:
+                raise OverflowError("date value out of range")
+            return self._nth_working_day(start + timedelta(days=1), amount)
+        target = start + timedelta(days=amount) if unit == "days" else start
+        return self._nth_working_day(target, 1)
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Number of working days d with start < d <= end (0 if end <= start)."""
+        start = _as_date(start)
+        end = _as_date(end)
+        if end <= start:
+            return 0
+        low = start.toordinal()
+        high = end.toordinal()
+        total = 0
+        for year in range(start.year, end.year + 1):
+            ordinals = self._ordinals(year)
+            total += bisect_right(ordinals, high) - bisect_right(ordinals, low)
+        return total

@@ -1,0 +1,585 @@
+"""The `caseflow` command: parse, call a service, print. No SQL, no rules.
+
+Heavy modules (SQLAlchemy, the workflow engine) are imported inside the commands so that
+`caseflow --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from caseflow.errors import EXIT_BAD_INPUT, CaseflowError
+
+if TYPE_CHECKING:
+    from caseflow.service import Context
+
+EXIT_CODES_HELP = """\
+Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not found,
+audit check failed); 2 bad input or usage; 3 conflict or database busy (nothing was
+changed; safe to retry).
+"""
+
+
+class _Group(TyperGroup):
+    """Turns every CaseflowError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except CaseflowError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _typer(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        cls=_Group,
+        help=help_text,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+
+app = _typer(
+    "caseflow: find every child who has left compulsory school, bring each one back, "
+    "and prove it (控辍保学).\n\n" + EXIT_CODES_HELP
+)
+case_app = _typer("Open, advance and read cases.\n\n" + EXIT_CODES_HELP)
+workflow_app = _typer("Check and inspect workflow definitions (workflows/*.yaml).")
+audit_app = _typer("Read and verify the tamper-evident audit trail.")
+db_app = _typer("Database maintenance.")
+app.add_typer(case_app, name="case")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+
+_state: dict[str, Path | None] = {"workspace": None}
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: $CASEFLOW_WORKSPACE, else the current folder or "
+        "the nearest one above it holding caseflow.toml).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
+DateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--date", help="The day it happened (default today; 2026-11-29 or 2026年11月29日)."
+    ),
+]
+
+
+@app.callback()
+def _main(workspace: WorkspaceOption = None) -> None:
+    _state["workspace"] = workspace
+
+
+def _context() -> Context:
+    from caseflow.service import open_context
+
+    return open_context(_state["workspace"])
+
+
+def _date(value: str | None, what: str = "--date") -> date | None:
+    if value is None:
+        return None
+    from caseflow.dates import parse_date
+
+    return parse_date(value, what=what)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _bad_usage(message: str) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _due_text(due_on: str | None, provisional: bool) -> str:
+    if due_on is None:
+        return "-"
+    return f"{due_on} (provisional)" if provisional else due_on
+
+
+PROVISIONAL_HINT = (
+    "Note: a provisional due date was counted with weekends as the only rest days because "
+    "the holiday calendar for its year is not yet known; it is recomputed when the year's "
+    "calendar is added to the workspace or a newer chinese-calendar is installed."
+)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path(),
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database URL (default: sqlite:///caseflow.db inside the workspace).",
+        ),
+    ] = None,
+) -> None:
+    """Create a workspace: caseflow.toml, the database, outbox/. The OS account running this
+    becomes the first operator, with the county-wide bureau and admin roles."""
+    from caseflow.service import init_workspace
+
+    workspace, operator = init_workspace(directory, database_url)
+    typer.echo(f"Created workspace {workspace.root}")
+    typer.echo(f"Database: {workspace.database_url}")
+    typer.echo(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
+    typer.echo(f"Next: caseflow -w {workspace.root} case open --help")
+
+
+# ---------------------------------------------------------------------------------------
+# case
+
+
+@case_app.command("open")
+def case_open(
+    name: Annotated[str, typer.Option("--name", help="The child's full name.")],
+    id_number: Annotated[str, typer.Option("--id-number", help="Resident ID (身份证号).")],
+    township: Annotated[str, typer.Option("--township", help="Township (乡镇).")],
+    village: Annotated[str, typer.Option("--village", help="Village (村).")],
+    school: Annotated[str | None, typer.Option("--school", help="School (学校).")] = None,
+    sex: Annotated[
+        str | None, typer.Option("--sex", help="男 or 女 (default: from the ID).")
+    ] = None,
+    birth_date: Annotated[
+        str | None, typer.Option("--birth-date", help="Birth date (default: from the ID).")
+    ] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")] = None,
+    guardian: Annotated[
+        str | None, typer.Option("--guardian", help="Guardian's name (监护人).")
+    ] = None,
+    guardian_relation: Annotated[
+        str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
+    ] = None,
+    guardian_phone: Annotated[
+        str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="manual | roster | school | visit | list")
+    ] = "manual",
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            help="Reason code, repeatable: learning, migrant_work, early_marriage, poverty, "
+            "illness, disability, distance, parents_neglect, family_change, bullying, other.",
+        ),
+    ] = None,
+    when: DateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Open a case for a suspected dropout (state: identified)."""
+    from caseflow.service import ChildDetails, open_case, show_case
+
+    if sex is not None and sex not in ("男", "女"):
+        _bad_usage(f"--sex must be 男 or 女, got {sex!r}")
+    ctx = _context()
+    details = ChildDetails(
+        name=name,
+        id_number=id_number,
+        township=township,
+        village=village,
+        school=school,
+        sex=sex,
+        birth_date=_date(birth_date, "--birth-date"),
+        group=group,
+        guardian_name=guardian,
+        guardian_relation=guardian_relation,
+        guardian_phone=guardian_phone,
+    )
+    number = open_case(ctx, details, source=source, reasons=reason or (), occurred_on=_date(when))
+    view = show_case(ctx, number)
+    if as_json:
+        _print_json({key: view[key] for key in ("number", "state", "due_on", "due_provisional")})
+        return
+    typer.echo(
+        f"Opened case {number}: {view['state']} ({view['state_label']}), due "
+        f"{_due_text(view['due_on'], view['due_provisional'])}"
+    )
+    if view["due_provisional"]:
+        typer.echo(PROVISIONAL_HINT)
+
+
+@case_app.command("list")
+def case_list(
+    state: Annotated[str | None, typer.Option("--state", help="Only this state id.")] = None,
+    township: Annotated[str | None, typer.Option("--township", help="Only this township.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past due.")] = False,
+    closed: Annotated[
+        bool, typer.Option("--all", help="Include closed and retained cases.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List cases (open ones by default)."""
+    from caseflow.service import list_cases, state_labels
+
+    ctx = _context()
+    rows = list_cases(ctx, state=state, township=township, overdue=overdue, include_closed=closed)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("No cases match.")
+        return
+    labels = state_labels(ctx)
+    for row in rows:
+        flag = "  OVERDUE" if row["overdue"] else ""
+        typer.echo(
+            f"{row['number']:>6}  {row['state']:<22} {labels.get(row['state'], ''):<12} "
+            f"due {_due_text(row['due_on'], row['due_provisional']):<24} {row['name']} "
+            f"{row['id_number']}  {row['township']}/{row['village']}{flag}"
+        )
+    if any(row["due_provisional"] for row in rows):
+        typer.echo(PROVISIONAL_HINT)
+
+
+@case_app.command("show")
+def case_show(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    as_json: JsonOption = False,
+) -> None:
+    """A case: state, due date, responsible unit, what can be done now, people, history."""
+    from caseflow.service import show_case
+
+    view = show_case(_context(), number)
+    if as_json:
+        _print_json(view)
+        return
+    child = view["child"]
+    typer.echo(
+        f"Case {view['number']}  ({view['workflow']} v{view['workflow_version']}, "
+        f"version {view['version']})"
+    )
+    typer.echo(f"  State:       {view['state']} ({view['state_label']}) since {view['entered_on']}")
+    overdue = "  OVERDUE" if view["overdue"] else ""
+    typer.echo(f"  Due:         {_due_text(view['due_on'], view['due_provisional'])}{overdue}")
+    if view["deadline_basis"]:
+        typer.echo(f"  Basis:       {view['deadline_basis']}")
+    if view["responsible_label"]:
+        typer.echo(f"  Responsible: {view['responsible_label']}")
+    if view["departments"]:
+        typer.echo("  Handed to:   " + ", ".join(d["label"] for d in view["departments"]))
+    typer.echo(
+        f"  Child:       {child['name']} {child['id_number']} {child['sex']} "
+        f"born {child['birth_date']}"
+    )
+    where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
+    typer.echo(
+        f"  Lives in:    {where}" + (f"; school {child['school']}" if child["school"] else "")
+    )
+    for guardian in view["guardians"]:
+        typer.echo(
+            f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
+            f"{guardian['phone'] or ''}".rstrip()
+        )
+    if view["reasons"]:
+        typer.echo(f"  Reasons:     {', '.join(view['reasons'])}")
+    if view["repeat_count"]:
+        typer.echo(f"  Relapses:    {view['repeat_count']}")
+    typer.echo("  Can do now:")
+    for t in view["transitions"] or [
+        {"trigger": "(nothing for your role)", "label": "", "dest": "", "fields": []}
+    ]:
+        fields = " ".join(
+            f"--set {f['name']}="
+            + ("|".join(f["choices"]) if f["type"] == "choice" else f"<{f['type']}>")
+            + ("" if f["required"] else " (optional)")
+            for f in t["fields"]
+        )
+        arrow = f" -> {t['dest']}" if t["dest"] else ""
+        typer.echo(f"    {t['trigger']:<28}{t['label']}{arrow}  {fields}".rstrip())
+    typer.echo("  History:")
+    for event in view["history"]:
+        typer.echo("    " + _event_line(event))
+    if view["due_provisional"]:
+        typer.echo(PROVISIONAL_HINT)
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    payload = event["payload"]
+    if event["action"] == "case.transition":
+        what = f"{event['from']} -> {event['to']} ({event['trigger']})"
+        if payload.get("values"):
+            what += " " + ", ".join(f"{k}={v}" for k, v in payload["values"].items())
+    elif event["action"] == "case.note":
+        what = f"note [{payload['method']}] {payload['text']}"
+    elif event["action"] == "case.open":
+        what = f"opened in {payload['state']} (source {payload['source']})"
+    else:
+        what = event["action"]
+    if payload.get("note"):
+        what += f" — {payload['note']}"
+    return f"#{event['seq']:<5} {event['occurred_on'] or '':<10}  {what}  [{event['operator']}]"
+
+
+@case_app.command("advance")
+def case_advance(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    trigger: Annotated[str, typer.Argument(help="Transition to fire (see `case show`).")],
+    when: DateOption = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE for a field the transition needs; repeatable."),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A remark for the record.")] = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="Refuse (exit 3) unless the case is still at this version, i.e. unchanged "
+            "since you looked at it.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire a transition on a case: one atomic step with its audit event."""
+    from caseflow.service import advance, show_case
+
+    pairs: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            _bad_usage(f"--set expects FIELD=VALUE, got {item!r}")
+        pairs[key.strip()] = value
+    ctx = _context()
+    advance(
+        ctx,
+        number,
+        trigger,
+        pairs,
+        note=note,
+        occurred_on=_date(when),
+        expect_version=expect_version,
+    )
+    view = show_case(ctx, number)
+    if as_json:
+        _print_json(
+            {
+                key: view[key]
+                for key in (
+                    "number",
+                    "state",
+                    "version",
+                    "due_on",
+                    "due_provisional",
+                    "transitions",
+                )
+            }
+        )
+        return
+    typer.echo(
+        f"Case {number}: now {view['state']} ({view['state_label']}), due "
+        f"{_due_text(view['due_on'], view['due_provisional'])}"
+    )
+    if view["due_provisional"]:
+        typer.echo(PROVISIONAL_HINT)
+
+
+@case_app.command("note")
+def case_note(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    text: Annotated[str, typer.Argument(help="What happened (who, attitude, outcome).")],
+    method: Annotated[
+        str, typer.Option("--method", help="visit | phone | letter | wechat | other")
+    ] = "visit",
+    when: DateOption = None,
+) -> None:
+    """Log a persuasion attempt or remark (no state change)."""
+    from caseflow.service import add_note
+
+    add_note(_context(), number, text, method=method, occurred_on=_date(when))
+    typer.echo(f"Noted on case {number}.")
+
+
+@case_app.command("history")
+def case_history(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Every event of a case, oldest first."""
+    from caseflow.service import history
+
+    events = history(_context(), number)
+    if as_json:
+        _print_json(events)
+        return
+    for event in events:
+        typer.echo(_event_line(event))
+
+
+# ---------------------------------------------------------------------------------------
+# workflow
+
+
+@workflow_app.command("check")
+def workflow_check(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Workflow files (default: the shipped and workspace workflows)."),
+    ] = None,
+) -> None:
+    """Report every problem in workflow files, with file and key path; exit 1 if any."""
+    from caseflow.service import check_workflow_files
+
+    checked, problems = check_workflow_files(files or [], _state["workspace"])
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        typer.echo(f"{len(problems)} problem(s) in {len(checked)} file(s).", err=True)
+        raise typer.Exit(1)
+    for path in checked:
+        typer.echo(f"ok  {path}")
+
+
+@workflow_app.command("show")
+def workflow_show(
+    name: Annotated[str | None, typer.Argument(help="Workflow name (default: dropout).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Print the states (with deadlines and ladders) and transitions of a workflow."""
+    from caseflow.service import describe_workflow, workflow_by_name
+
+    workflow = workflow_by_name(name, _state["workspace"])
+    description = describe_workflow(workflow)
+    if as_json:
+        _print_json(description)
+        return
+    typer.echo(f"{workflow.label} — {workflow.name} v{workflow.version}")
+    typer.echo("\nStates:")
+    for state in description["states"]:
+        deadline = state["deadline"]
+        due = f"  due in {deadline['amount']} {deadline['unit']}" if deadline else ""
+        typer.echo(
+            f"  {state['id']:<24}{state['label']:<14}{state['kind']:<9}"
+            f"{state['responsible'] or '':<18}{due}"
+        )
+        for rung in state["ladder"]:
+            typer.echo(
+                f"      +{rung['offset']} {rung['unit']}: {', '.join(rung['notify'])} "
+                f"({rung['template']})"
+            )
+    typer.echo("\nTransitions:")
+    for t in description["transitions"]:
+        extra = []
+        if t["handoff"]:
+            extra.append("handoff " + ", ".join(t["handoff"]))
+        if t["auto"]:
+            extra.append("auto when due")
+        if t["fields"]:
+            extra.append("fields " + ", ".join(f["name"] for f in t["fields"]))
+        typer.echo(
+            f"  {t['trigger']:<28}{t['label']:<16}{','.join(t['from'])} -> {t['to']}"
+            f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
+        )
+
+
+@workflow_app.command("diagram")
+def workflow_diagram(
+    name: Annotated[str | None, typer.Argument(help="Workflow name (default: dropout).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="mermaid | dot | svg")] = "mermaid",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to a file.")] = None,
+) -> None:
+    """Print a state diagram (Mermaid or Graphviz dot; SVG where Graphviz is installed)."""
+    from caseflow.service import diagram, workflow_by_name
+
+    if fmt not in ("mermaid", "dot", "svg"):
+        _bad_usage(f"--format must be mermaid, dot or svg, got {fmt!r}")
+    content = diagram(workflow_by_name(name, _state["workspace"]), fmt)
+    if output is not None:
+        output.write_text(content, encoding="utf-8")
+        typer.echo(f"Wrote {output}")
+    else:
+        typer.echo(content, nl=False)
+
+
+# ---------------------------------------------------------------------------------------
+# audit
+
+
+@audit_app.command("log")
+def audit_log_command(
+    case: Annotated[int | None, typer.Option("--case", help="Only this case's events.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Audit events, oldest first."""
+    from caseflow.service import audit_log
+
+    events = audit_log(_context(), case)
+    if as_json:
+        _print_json(events)
+        return
+    for event in events:
+        case_text = f"case {event['case']}" if event["case"] is not None else ""
+        typer.echo(
+            f"#{event['seq']:<6} {event['recorded_at']}  {event['action']:<18} "
+            f"{case_text:<10} {event['operator']} ({event['os_user']})  "
+            f"{json.dumps(event['payload'], ensure_ascii=False, sort_keys=True)}"
+        )
+
+
+@audit_app.command("verify")
+def audit_verify_command(
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="A checkpoint from `caseflow audit checkpoint`."),
+    ] = None,
+) -> None:
+    """Recompute the hash chain; exit 0 if intact, 1 naming the first bad event."""
+    from caseflow.service import audit_verify
+
+    result = audit_verify(_context(), checkpoint)
+    if not result.intact:
+        typer.echo(
+            f"Audit chain BROKEN at event {result.first_bad_seq}: {result.problem}", err=True
+        )
+        raise typer.Exit(1)
+    against = " and matches the checkpoint" if checkpoint else ""
+    typer.echo(f"Audit chain intact{against}: {result.events} events, head {result.head}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint_command() -> None:
+    """Record a checkpoint and print it (seq and head hash): keep it outside the database."""
+    from caseflow.service import audit_checkpoint
+
+    typer.echo(str(audit_checkpoint(_context())))
+
+
+# ---------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations."""
+    from caseflow.service import upgrade_database
+
+    typer.echo(f"Schema at revision {upgrade_database(_state['workspace'])}")
+
+
+def main() -> None:
+    app(prog_name="caseflow")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Reading and writing dates the way county offices write them. Pure."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from caseflow.errors import InvalidInput
+
+_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})$"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+)
+
+
+def parse_date(text: str, *, what: str = "date") -> date:
+    """Accepts 2014-03-05, 2014/3/5, 2014.3.5, 20140305 and 2014年3月5日."""
+    cleaned = text.strip()
+    for pattern in _PATTERNS:
+        match = pattern.match(cleaned)
+        if match:
+            year, month, day = (int(part) for part in match.groups())
+            try:
+                return date(year, month, day)
+            except ValueError:
+                break
+    raise InvalidInput(
+        f"{what} {text!r} is not a valid date; write it as 2026-11-29 or 2026年11月29日"
+    )
+
+
+def cn_date(day: date) -> str:
+    """2026年11月29日 — no leading zeros, as in official documents."""
+    return f"{day.year}年{day.month}月{day.day}日"

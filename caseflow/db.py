@@ -1,0 +1,141 @@
+"""Database engines, transactions and migrations.
+
+SQLite (the default) runs in WAL mode with foreign keys on, a busy timeout, and
+``synchronous=FULL`` unless configured otherwise; write transactions start with
+``BEGIN IMMEDIATE`` so a writer waits for the lock instead of failing half-way.
+PostgreSQL is reached by URL (``postgresql+psycopg://...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from caseflow.errors import ConcurrentUpdate, DatabaseBusy, WorkspaceError
+
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+BUSY_TIMEOUT_MS = 10_000
+_WRITE = "caseflow_write"
+
+
+def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, synchronous)
+    if url.startswith("postgresql"):
+        engine = create_engine(url, pool_pre_ping=True)
+
+        @event.listens_for(engine, "connect")
+        def _pg_timeouts(dbapi_connection: Any, _record: Any) -> None:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+            dbapi_connection.commit()
+
+        return engine
+    raise WorkspaceError(
+        f"unsupported database URL {url!r}; use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
+    )
+
+
+def _sqlite_engine(url: str, synchronous: str) -> Engine:
+    mode = synchronous.upper()
+    if mode not in SYNCHRONOUS_MODES:
+        raise WorkspaceError(
+            f"database.synchronous is {synchronous!r}; use one of {', '.join(SYNCHRONOUS_MODES)}"
+        )
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA synchronous={mode}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    return Path(url[len(prefix) :]) if url.startswith(prefix) else None
+
+
+def _translate(exc: DBAPIError) -> Exception:
+    text = str(exc.orig).lower()
+    if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
+        return DatabaseBusy(
+            "the database is busy (another command holds its lock); "
+            "nothing was changed — run the command again"
+        )
+    if "lock timeout" in text or "could not obtain lock" in text:
+        return DatabaseBusy(
+            "the database is busy (a lock was held too long); nothing was "
+            "changed — run the command again"
+        )
+    if "could not serialize" in text or "deadlock detected" in text:
+        return ConcurrentUpdate(
+            "another command changed the same records at the same time; "
+            "nothing was changed — run the command again"
+        )
+    return exc
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back on any error."""
+    try:
+        with engine.execution_options(**{_WRITE: True}).begin() as connection:
+            yield connection
+    except DBAPIError as exc:
+        translated = _translate(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as connection, connection.begin():
+            yield connection
+    except DBAPIError as exc:
+        translated = _translate(exc)
+        if translated is exc:
+            raise
+        raise translated from exc
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema to the newest migration (creates it on an empty database)."""
+    with write(engine) as connection:
+        upgrade_within(connection)
+
+
+def upgrade_within(connection: Connection) -> None:
+    """Run pending migrations inside the caller's transaction."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "caseflow:migrations")
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def schema_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with read(engine) as connection:
+        return MigrationContext.configure(connection).get_current_revision()

@@ -1,0 +1,238 @@
+"""The pure core: (workflow, case snapshot, event, actor, today) -> Outcome.
+
+No database, no clock, no network. Everything the service layer writes for one event —
+the new state, the deadline and the audit payload — is decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from types import MappingProxyType
+from typing import Any
+
+from caseflow.calendar import Deadline, WorkCalendar
+from caseflow.dates import parse_date
+from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.states import FieldSpec, Transition, Workflow, fire
+
+
+@dataclass(frozen=True)
+class Actor:
+    operator: str
+    os_user: str
+    roles: frozenset[str]
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    number: int
+    state: str
+    entered_on: date
+    due_on: date | None
+    version: int
+    last_event_on: date
+    due_provisional: bool = False
+    counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    repeat_count: int = 0
+    departments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Event:
+    trigger: str
+    occurred_on: date
+    values: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    entered_on: date
+    due: Deadline | None
+    counters: Mapping[str, int]
+    repeat_count: int
+    departments: tuple[str, ...]
+    values: Mapping[str, Any]
+    audit: Mapping[str, Any]
+
+
+def check_occurred_on(occurred_on: date, *, today: date, last_event_on: date | None) -> None:
+    if occurred_on > today:
+        raise InvalidInput(
+            f"date {occurred_on.isoformat()} is in the future (today is "
+            f"{today.isoformat()}); record events on or before the day they happen"
+        )
+    if last_event_on is not None and occurred_on < last_event_on:
+        raise InvalidInput(
+            f"date {occurred_on.isoformat()} is before this case's previous event "
+            f"({last_event_on.isoformat()}); events are recorded in order"
+        )
+
+
+def deadline_for(
+    workflow: Workflow, state_id: str, start: date, calendar: WorkCalendar
+) -> Deadline | None:
+    spec = workflow.state(state_id).deadline
+    if spec is None:
+        return None
+    return calendar.add(start, spec.amount, spec.unit)
+
+
+def opening(
+    workflow: Workflow, occurred_on: date, today: date, calendar: WorkCalendar
+) -> tuple[str, Deadline | None]:
+    """The state and deadline of a newly opened case."""
+    check_occurred_on(occurred_on, today=today, last_event_on=None)
+    initial = workflow.initial.id
+    return initial, deadline_for(workflow, initial, occurred_on, calendar)
+
+
+def _coerce(spec: FieldSpec, raw: str, trigger: str) -> str | int:
+    text = raw.strip()
+    what = f"field {spec.name!r} ({spec.label}) of {trigger!r}"
+    if not text:
+        raise InvalidInput(f"{what} is empty")
+    if spec.type == "choice":
+        for value, label in spec.choices:
+            if text in (value, label):
+                return value
+        allowed = ", ".join(f"{value} ({label})" for value, label in spec.choices)
+        raise InvalidInput(f"{what} is {text!r}; choose one of: {allowed}")
+    if spec.type == "date":
+        return parse_date(text, what=what).isoformat()
+    if spec.type == "integer":
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidInput(f"{what} must be a whole number, got {text!r}") from None
+    return text
+
+
+def coerce_values(transition: Transition, raw: Mapping[str, str]) -> dict[str, str | int]:
+    """Field values typed and checked; unknown names are bad input, missing ones refused."""
+    known = {f.name for f in transition.fields}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        expected = ", ".join(sorted(known)) or "none"
+        raise InvalidInput(
+            f"{transition.trigger!r} has no field {unknown[0]!r}; its fields: {expected}"
+        )
+    values = {
+        spec.name: _coerce(spec, raw[spec.name], transition.trigger)
+        for spec in transition.fields
+        if spec.name in raw
+    }
+    missing = [spec for spec in transition.fields if spec.required and spec.name not in values]
+    if missing:
+        needed = ", ".join(f"{s.name} ({s.label})" for s in missing)
+        raise TransitionRefused(f"{transition.trigger!r} needs --set for: {needed}")
+    return values
+
+
+def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> list[str]:
+    return [
+        f"{count} × {trigger} in this state ({counters.get(trigger, 0)} so far)"
+        for trigger, count in transition.requires
+        if counters.get(trigger, 0) < count
+    ]
+
+
+def available(workflow: Workflow, case: CaseSnapshot, actor: Actor) -> list[Transition]:
+    """The transitions this actor may fire on this case now (fields aside)."""
+    return [
+        t
+        for t in workflow.transitions_from(case.state)
+        if actor.roles & set(t.roles) and not unmet_requirements(t, case.counters)
+    ]
+
+
+def decide(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    event: Event,
+    actor: Actor,
+    *,
+    today: date,
+    calendar: WorkCalendar,
+) -> Outcome:
+    if event.trigger not in workflow.triggers():
+        raise InvalidInput(
+            f"{event.trigger!r} is not a trigger of workflow {workflow.name!r}; "
+            f"from {case.state!r} you can use: "
+            f"{', '.join(t.trigger for t in workflow.transitions_from(case.state))}"
+        )
+    transition = workflow.find(event.trigger, case.state)
+    dest = fire(workflow, case.state, event.trigger)
+    if transition is None or dest is None:
+        label = workflow.state(case.state).label
+        possible = ", ".join(t.trigger for t in workflow.transitions_from(case.state)) or "none"
+        raise TransitionRefused(
+            f"case {case.number} is in {case.state} ({label}); "
+            f"{event.trigger!r} is not allowed from there (allowed: {possible})"
+        )
+    if not actor.roles & set(transition.roles):
+        raise TransitionRefused(
+            f"operator {actor.operator!r} (roles: {', '.join(sorted(actor.roles)) or 'none'}) may "
+            f"not fire {event.trigger!r}; it needs one of: {', '.join(transition.roles)}"
+        )
+    values = coerce_values(transition, event.values)
+    unmet = unmet_requirements(transition, case.counters)
+    if unmet:
+        raise TransitionRefused(
+            f"{event.trigger!r} on case {case.number} needs " + "; ".join(unmet)
+        )
+    check_occurred_on(event.occurred_on, today=today, last_event_on=case.last_event_on)
+
+    stays = dest == case.state
+    due_field = next((f for f in transition.fields if f.sets_due and f.name in values), None)
+    due: Deadline | None
+    if due_field is not None:
+        due_on = date.fromisoformat(str(values[due_field.name]))
+        if due_on <= event.occurred_on:
+            raise InvalidInput(
+                f"{due_field.name} ({due_field.label}) must be after "
+                f"{event.occurred_on.isoformat()}"
+            )
+        due = Deadline(due_on, provisional=False)
+    elif stays and not transition.renews_deadline:
+        due = None if case.due_on is None else Deadline(case.due_on, case.due_provisional)
+    else:
+        due = deadline_for(workflow, dest, event.occurred_on, calendar)
+
+    if stays:
+        counters = dict(case.counters)
+        counters[event.trigger] = counters.get(event.trigger, 0) + 1
+        entered_on = case.entered_on
+        departments = case.departments
+    else:
+        counters = {}
+        entered_on = event.occurred_on
+        departments = transition.handoff
+    audit: dict[str, Any] = {
+        "trigger": event.trigger,
+        "from": case.state,
+        "to": dest,
+        "values": values,
+        "due_on": due.due_on.isoformat() if due else None,
+        "workflow": workflow.name,
+        "workflow_version": workflow.version,
+    }
+    if due is not None and due.provisional:
+        audit["due_provisional"] = True
+    if transition.handoff:
+        audit["handoff"] = list(transition.handoff)
+    if event.note:
+        audit["note"] = event.note
+    return Outcome(
+        state=dest,
+        entered_on=entered_on,
+        due=due,
+        counters=MappingProxyType(counters),
+        repeat_count=case.repeat_count + (1 if transition.counts_repeat else 0),
+        departments=departments,
+        values=MappingProxyType(values),
+        audit=MappingProxyType(audit),
+    )

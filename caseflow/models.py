@@ -1,0 +1,119 @@
+"""SQLModel tables. The schema itself is created and upgraded by the migrations in
+``caseflow/migrations``; these classes describe it for queries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, text
+from sqlmodel import Field, SQLModel
+
+
+class Child(SQLModel, table=True):
+    __tablename__ = "child"
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_number: str = Field(unique=True, max_length=18)
+    name: str
+    sex: str = Field(max_length=1)
+    birth_date: date
+    ethnicity: str | None = None
+    township: str = Field(index=True)
+    village: str
+    group_name: str | None = None
+    school: str | None = None
+    grade: str | None = None
+    class_name: str | None = None
+    student_number: str | None = None
+
+
+class Guardian(SQLModel, table=True):
+    __tablename__ = "guardian"
+
+    id: int | None = Field(default=None, primary_key=True)
+    child_id: int = Field(foreign_key="child.id", index=True)
+    name: str
+    relation: str | None = None
+    phone: str | None = None
+    workplace: str | None = None
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "case_file"
+    __table_args__ = (
+        Index(
+            "ix_case_file_one_open_per_child",
+            "child_id",
+            unique=True,
+            sqlite_where=text("is_open"),
+            postgresql_where=text("is_open"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    child_id: int = Field(foreign_key="child.id", index=True)
+    workflow: str
+    workflow_version: int
+    state: str = Field(index=True)
+    entered_on: date
+    due_on: date | None = Field(default=None, index=True)
+    due_provisional: bool = False
+    version: int = 1
+    is_open: bool = True
+    opened_on: date
+    last_event_on: date
+    source: str
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    counters: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    repeat_count: int = 0
+    township: str = Field(index=True)
+    village: str
+    school: str | None = None
+    created_at: datetime
+
+
+class AuditEvent(SQLModel, table=True):
+    __tablename__ = "audit_event"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    recorded_at: str
+    occurred_on: str | None = None
+    operator: str
+    os_user: str
+    action: str = Field(index=True)
+    case_id: int | None = Field(default=None, index=True)
+    payload: str
+    prev_hash: str = Field(unique=True, max_length=64)
+    hash: str = Field(unique=True, max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    __tablename__ = "audit_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int
+    hash: str = Field(max_length=64)
+
+
+class Operator(SQLModel, table=True):
+    __tablename__ = "operator"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    os_user: str = Field(index=True)
+    roles: str
+    jurisdiction: str = "county"
+    created_at: datetime
+
+
+class WorkflowDefinition(SQLModel, table=True):
+    __tablename__ = "workflow_definition"
+
+    name: str = Field(primary_key=True)
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    sha256: str = Field(max_length=64)
+    source: str
+    registered_at: datetime

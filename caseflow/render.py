@@ -1,0 +1,224 @@
+"""Printable documents (notices, letters, reports) rendered from ``templates/``.
+
+This is the only module that imports jinja2. A document is one file
+``templates/<id>.html.j2`` whose first line declares the context fields it needs::
+
+    {# caseflow:fields today, issuer.name, case.number, child.masked_id #}
+
+``render`` checks the declared fields before rendering, so a missing (or ``None``)
+field is an ``InvalidInput`` naming the template and the field, never a half-printed
+letter. Undefined values met while rendering (for example a key missing from a row
+of a list) are refused the same way (``StrictUndefined``). Output is HTML with
+autoescaping on. Files whose name starts with ``_`` are layouts, not documents.
+
+Filters available to templates: ``cn_date`` (``2026年11月29日``) and ``cn_number``
+(``2`` -> ``二``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+
+from caseflow.dates import cn_date as _format_cn_date
+from caseflow.errors import InvalidInput
+from caseflow.resources import shipped
+
+TEMPLATE_SUFFIX = ".html.j2"
+
+_HEADER = re.compile(r"^\{#\s*caseflow:fields\s+(?P<fields>.*?)\s*#\}\s*$")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_TEMPLATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_CN_DIGITS = "零一二三四五六七八九"
+_MISSING = object()
+
+
+def templates_dir() -> Path:
+    """Where the document templates live: the installed copy, else the checkout's."""
+    return shipped("templates")
+
+
+def template_ids(directory: Path | None = None) -> tuple[str, ...]:
+    """The ids (file stems) of the documents in ``directory``, sorted."""
+    folder = _directory(directory)
+    return tuple(
+        sorted(
+            path.name[: -len(TEMPLATE_SUFFIX)]
+            for path in folder.iterdir()
+            if path.is_file()
+            and path.name.endswith(TEMPLATE_SUFFIX)
+            and not path.name.startswith("_")
+        )
+    )
+
+
+def declared_fields(template_id: str, directory: Path | None = None) -> tuple[str, ...]:
+    """The context fields a template declares on its ``caseflow:fields`` first line."""
+    path = _template_path(template_id, _directory(directory))
+    with path.open(encoding="utf-8") as handle:
+        first_line = handle.readline()
+    match = _HEADER.match(first_line)
+    if match is None:
+        raise InvalidInput(
+            f"template {template_id!r} does not begin with a "
+            "'{# caseflow:fields a.b, c.d #}' line; add one listing the fields it uses"
+        )
+    fields = tuple(part.strip() for part in match.group("fields").split(","))
+    bad = [field for field in fields if not _FIELD.match(field)]
+    if bad or not fields:
+        raise InvalidInput(
+            f"template {template_id!r}: malformed caseflow:fields header "
+            f"({', '.join(repr(field) for field in bad) or 'no fields'}); "
+            "write dotted names separated by commas"
+        )
+    duplicates = sorted({field for field in fields if fields.count(field) > 1})
+    if duplicates:
+        raise InvalidInput(
+            f"template {template_id!r}: caseflow:fields lists {', '.join(duplicates)} "
+            "more than once"
+        )
+    return fields
+
+
+def render(template_id: str, context: Mapping[str, object], directory: Path | None = None) -> str:
+    """Render one document to HTML.
+
+    Raises ``InvalidInput`` for an unknown template, a declared field that is missing
+    from ``context`` or is ``None``, or any other undefined value met while rendering.
+    """
+    folder = _directory(directory)
+    fields = declared_fields(template_id, folder)
+    missing = [field for field in fields if _lookup(context, field) is _MISSING]
+    if missing:
+        raise InvalidInput(
+            f"template {template_id!r} needs {', '.join(missing)}: "
+            "missing from the context (or None); supply a value"
+        )
+    environment = _environment(folder)
+    try:
+        template = environment.get_template(template_id + TEMPLATE_SUFFIX)
+        return template.render(dict(context))
+    except jinja2.UndefinedError as exc:
+        raise InvalidInput(
+            f"template {template_id!r} uses a value missing from the context "
+            f"({exc.message}); supply it, and declare it in the caseflow:fields header"
+        ) from exc
+    except jinja2.TemplateSyntaxError as exc:
+        raise InvalidInput(
+            f"template {exc.name or template_id!r} has a syntax error "
+            f"at line {exc.lineno}: {exc.message}"
+        ) from exc
+    except jinja2.TemplateNotFound as exc:
+        raise InvalidInput(
+            f"template {template_id!r} refers to {exc.name!r}, which does not exist"
+        ) from exc
+    except InvalidInput as exc:
+        raise InvalidInput(f"template {template_id!r}: {exc.message}") from exc
+
+
+def cn_date(value: object) -> str:
+    """``date(2026, 11, 29)`` -> ``2026年11月29日``; a datetime prints its date.
+
+    Anything else, ``None`` included, is refused: a blank date on a served notice
+    is worse than no notice.
+    """
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the value
+    if isinstance(value, dt.datetime):
+        return _format_cn_date(value.date())
+    if isinstance(value, dt.date):
+        return _format_cn_date(value)
+    shown = "None" if value is None else type(value).__name__
+    raise InvalidInput(f"cn_date needs a date, got {shown}")
+
+
+def cn_number(value: object) -> str:
+    """A whole number 0 <= n < 100000000 in Chinese numerals: 2 -> 二, 15 -> 十五."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**8:
+        raise InvalidInput(f"cn_number needs a whole number from 0 to 99999999, got {value!r}")
+    if value == 0:
+        return _CN_DIGITS[0]
+    high, low = divmod(value, 10_000)
+    if high == 0:
+        return _strip_leading_one(_below_10000(low), low)
+    text = _strip_leading_one(_below_10000(high), high) + "万"
+    if low:
+        text += ("零" if low < 1000 else "") + _below_10000(low)
+    return text
+
+
+def _below_10000(number: int) -> str:
+    parts: list[str] = []
+    started = False
+    zero_pending = False
+    for digit_char, unit in zip(f"{number:04d}", ("千", "百", "十", ""), strict=True):
+        digit = int(digit_char)
+        if digit == 0:
+            zero_pending = started
+            continue
+        if zero_pending:
+            parts.append(_CN_DIGITS[0])
+            zero_pending = False
+        parts.append(_CN_DIGITS[digit] + unit)
+        started = True
+    return "".join(parts)
+
+
+def _strip_leading_one(text: str, number: int) -> str:
+    # 10-19 read 十, 十一 ... not 一十, 一十一 when they lead the number.
+    return text[1:] if 10 <= number < 20 else text
+
+
+def _directory(directory: Path | None) -> Path:
+    if directory is None:
+        return templates_dir()
+    folder = Path(directory)
+    if not folder.is_dir():
+        raise InvalidInput(f"template directory {folder} does not exist")
+    return folder.resolve()
+
+
+def _template_path(template_id: str, folder: Path) -> Path:
+    path = folder / (template_id + TEMPLATE_SUFFIX)
+    if not _TEMPLATE_ID.match(template_id) or template_id.startswith("_") or not path.is_file():
+        known = ", ".join(template_ids(folder)) or "none"
+        raise InvalidInput(f"unknown template {template_id!r}; known templates: {known}")
+    return path
+
+
+def _lookup(context: Mapping[str, object], field: str) -> object:
+    """The value at a dotted path, or ``_MISSING`` when absent or None (as Jinja reads it)."""
+    value: object = context
+    for part in field.split("."):
+        if isinstance(value, Mapping):
+            value = value.get(part, _MISSING)
+        else:
+            value = getattr(value, part, _MISSING)
+        if value is _MISSING or value is None:
+            return _MISSING
+    return value
+
+
+@functools.lru_cache(maxsize=32)
+def _environment(folder: Path) -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder), encoding="utf-8"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html.j2", "html", "htm", "xml"),
+            default_for_string=True,
+            default=True,
+        ),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["cn_date"] = cn_date
+    environment.filters["cn_number"] = cn_number
+    return environment

@@ -1,0 +1,20 @@
+"""Where the shipped workflows and templates live: inside the installed package
+(``caseflow/_data/``, put there by the wheel build) or, in a checkout, at the top level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from caseflow.errors import WorkspaceError
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def shipped(kind: str) -> Path:
+    """``shipped("workflows")`` or ``shipped("templates")``."""
+    for candidate in (_PACKAGE / "_data" / kind, _PACKAGE.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise WorkspaceError(
+        f"the shipped {kind}/ folder is missing from this installation; reinstall caseflow"
+    )

@@ -1,0 +1,852 @@
+"""Use cases, one transaction each. The only place that wires the pure core (engine,
+states, calendar, ids) to the database and the clock."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, inspect, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from caseflow import audit, db, engine
+from caseflow.calendar import WorkCalendar
+from caseflow.errors import (
+    AccessDenied,
+    CaseNotFound,
+    ConcurrentUpdate,
+    DuplicateCase,
+    InvalidInput,
+    TransitionRefused,
+    WorkflowInvalid,
+    WorkspaceError,
+)
+from caseflow.ids import mask_id_number, parse_id_number
+from caseflow.models import Case, Child, Guardian, Operator, WorkflowDefinition
+from caseflow.resources import shipped
+from caseflow.states import (
+    CASE_SOURCES,
+    DEPARTMENTS,
+    REASON_CODES,
+    RESPONSIBLE,
+    Problem,
+    Workflow,
+    dot,
+    find_workflow_file,
+    load_workflow,
+    load_workflow_text,
+    mermaid,
+    parse_workflow,
+)
+from caseflow.workspace import Workspace, create, discard, load, locate
+
+SCHEMA_HEAD = "0001"
+INITIAL_ROLES = ("bureau", "admin")
+
+_CASE = Case.__table__  # type: ignore[attr-defined]
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
+_OPERATOR = Operator.__table__  # type: ignore[attr-defined]
+_WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
+
+Clock = Callable[[], datetime]
+
+
+def os_user() -> str:
+    """The real account running this process (effective uid), not ``$USER``."""
+    uid = os.geteuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    workspace: Workspace
+    engine: Engine
+    actor: engine.Actor
+    clock: Clock = system_clock
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def today(self) -> date:
+        return self.now().astimezone(self.workspace.timezone).date()
+
+    @cached_property
+    def current_workflow(self) -> Workflow:
+        name = self.workspace.default_workflow
+        return load_workflow(find_workflow_file(name, self.workspace.workflow_dirs))
+
+
+# ---------------------------------------------------------------------------------------
+# Workspaces, operators, workflows
+
+
+def init_workspace(
+    root: Path, database_url: str | None = None, *, clock: Clock = system_clock
+) -> tuple[Workspace, str]:
+    """Create the workspace files and schema, and make the OS account running this the first
+    operator (bureau + admin). Returns the workspace and the operator name."""
+    workspace = create(root, database_url)
+    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
+    sqlite_file = db.sqlite_path(workspace.database_url)
+    fresh_file = sqlite_file is not None and not sqlite_file.exists()
+    try:
+        user = os_user()
+        now = clock()
+        with db.write(db_engine) as connection:
+            db.upgrade_within(connection)
+            existing = connection.execute(select(_OPERATOR.c.name)).first()
+            if existing is not None:
+                raise WorkspaceError(
+                    f"the database at {workspace.database_url} already has "
+                    "operators; it belongs to another workspace"
+                )
+            connection.execute(
+                insert(_OPERATOR).values(
+                    name=user,
+                    os_user=user,
+                    roles=",".join(INITIAL_ROLES),
+                    jurisdiction="county",
+                    created_at=now,
+                )
+            )
+            audit.append(
+                connection,
+                action="workspace.init",
+                operator=user,
+                os_user=user,
+                recorded_at=now,
+                payload={"operator": user, "roles": list(INITIAL_ROLES), "jurisdiction": "county"},
+            )
+    except BaseException:
+        db_engine.dispose()
+        discard(workspace, sqlite_file if fresh_file else None)
+        raise
+    db_engine.dispose()
+    return workspace, user
+
+
+def _check_schema(db_engine: Engine) -> None:
+    with db.read(db_engine) as connection:
+        revision = None
+        if inspect(connection).has_table("alembic_version"):
+            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    if revision is None:
+        raise WorkspaceError(
+            "the database has no caseflow schema; create the workspace with "
+            "`caseflow init` or run `caseflow db upgrade`"
+        )
+    if revision != SCHEMA_HEAD:
+        raise WorkspaceError(
+            f"the database schema is at revision {revision}, this caseflow "
+            f"expects {SCHEMA_HEAD}; run `caseflow db upgrade`"
+        )
+
+
+def resolve_actor(connection: Connection, user: str) -> engine.Actor:
+    rows = connection.execute(
+        select(_OPERATOR.c.name, _OPERATOR.c.roles).where(_OPERATOR.c.os_user == user)
+    ).all()
+    if not rows:
+        raise AccessDenied(
+            f"OS account {user!r} is not an operator of this workspace; ask the "
+            "workspace admin to register it"
+        )
+    if len(rows) > 1:
+        names = ", ".join(sorted(row.name for row in rows))
+        raise AccessDenied(f"OS account {user!r} acts for several operators ({names})")
+    name, roles = rows[0]
+    return engine.Actor(
+        operator=name, os_user=user, roles=frozenset(r for r in roles.split(",") if r)
+    )
+
+
+def open_context(
+    explicit: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    clock: Clock = system_clock,
+    migrate: bool = False,
+) -> Context:
+    root = locate(explicit, os.environ if environ is None else environ, cwd or Path.cwd())
+    workspace = load(root)
+    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
+    if migrate:
+        db.upgrade(db_engine)
+    _check_schema(db_engine)
+    with db.read(db_engine) as connection:
+        actor = resolve_actor(connection, os_user())
+    return Context(workspace=workspace, engine=db_engine, actor=actor, clock=clock)
+
+
+_WORKFLOW_CACHE: dict[str, Workflow] = {}
+
+
+def _workflow_from_source(source: str, sha256: str, label: str) -> Workflow:
+    cached = _WORKFLOW_CACHE.get(sha256)
+    if cached is None:
+        cached = _WORKFLOW_CACHE[sha256] = load_workflow_text(source, label)
+    return cached
+
+
+def _register_workflow(connection: Connection, workflow: Workflow, now: datetime) -> None:
+    """Store the definition a case runs on, so editing the file never changes open cases."""
+    stored = connection.execute(
+        select(_WORKFLOW.c.sha256).where(
+            _WORKFLOW.c.name == workflow.name, _WORKFLOW.c.version == workflow.version
+        )
+    ).scalar()
+    if stored is None:
+        connection.execute(
+            insert(_WORKFLOW).values(
+                name=workflow.name,
+                version=workflow.version,
+                sha256=workflow.sha256,
+                source=workflow.source,
+                registered_at=now,
+            )
+        )
+    elif stored != workflow.sha256:
+        raise WorkflowInvalid(
+            f"workflow {workflow.name!r} version {workflow.version} was edited "
+            "after cases started on it; raise its `version` so existing cases "
+            "keep the definition they started with"
+        )
+
+
+def stored_workflow(connection: Connection, name: str, version: int) -> Workflow:
+    row = connection.execute(
+        select(_WORKFLOW.c.source, _WORKFLOW.c.sha256).where(
+            _WORKFLOW.c.name == name, _WORKFLOW.c.version == version
+        )
+    ).one()
+    return _workflow_from_source(row.source, row.sha256, f"{name} v{version} (stored)")
+
+
+# ---------------------------------------------------------------------------------------
+# Cases
+
+
+@dataclass(frozen=True)
+class ChildDetails:
+    name: str
+    id_number: str
+    township: str
+    village: str
+    school: str | None = None
+    sex: str | None = None
+    birth_date: date | None = None
+    group: str | None = None
+    guardian_name: str | None = None
+    guardian_relation: str | None = None
+    guardian_phone: str | None = None
+
+
+def _required_text(value: str, what: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise InvalidInput(f"{what} must not be empty")
+    return cleaned
+
+
+def open_case(
+    ctx: Context,
+    details: ChildDetails,
+    *,
+    source: str = "manual",
+    reasons: Sequence[str] = (),
+    occurred_on: date | None = None,
+) -> int:
+    """Open a case in the workflow's initial state; returns the case number."""
+    today = ctx.today
+    resident = parse_id_number(details.id_number, today=today)
+    masked = mask_id_number(resident.number)
+    if details.sex is not None and details.sex != resident.sex:
+        raise InvalidInput(
+            f"sex {details.sex} disagrees with resident ID {masked}, which encodes {resident.sex}"
+        )
+    if details.birth_date is not None and details.birth_date != resident.birth_date:
+        raise InvalidInput(
+            f"birth date {details.birth_date.isoformat()} disagrees with resident ID {masked}"
+        )
+    if source not in CASE_SOURCES:
+        raise InvalidInput(f"source {source!r} is unknown; use one of: {', '.join(CASE_SOURCES)}")
+    for reason in reasons:
+        if reason not in REASON_CODES:
+            raise InvalidInput(
+                f"reason {reason!r} is unknown; use one of: {', '.join(REASON_CODES)}"
+            )
+    name = _required_text(details.name, "name")
+    township = _required_text(details.township, "township")
+    village = _required_text(details.village, "village")
+    workflow = ctx.current_workflow
+    opened_on = occurred_on or today
+    state, deadline = engine.opening(workflow, opened_on, today, ctx.calendar)
+    now = ctx.now()
+    child_values = {
+        "name": name,
+        "sex": resident.sex,
+        "birth_date": resident.birth_date,
+        "township": township,
+        "village": village,
+        "school": details.school,
+        "group_name": details.group,
+    }
+    try:
+        with db.write(ctx.engine) as connection:
+            _register_workflow(connection, workflow, now)
+            child_id = connection.execute(
+                select(_CHILD.c.id).where(_CHILD.c.id_number == resident.number)
+            ).scalar()
+            if child_id is None:
+                child_id = connection.execute(
+                    insert(_CHILD).values(id_number=resident.number, **child_values)
+                ).inserted_primary_key[0]  # type: ignore[index]
+            else:
+                _refuse_second_open_case(connection, child_id, masked)
+                connection.execute(
+                    update(_CHILD).where(_CHILD.c.id == child_id).values(**child_values)
+                )
+            if details.guardian_name:
+                connection.execute(
+                    insert(_GUARDIAN).values(
+                        child_id=child_id,
+                        name=details.guardian_name.strip(),
+                        relation=details.guardian_relation,
+                        phone=details.guardian_phone,
+                    )
+                )
+            number: int = connection.execute(
+                insert(_CASE).values(
+                    child_id=child_id,
+                    workflow=workflow.name,
+                    workflow_version=workflow.version,
+                    state=state,
+                    entered_on=opened_on,
+                    due_on=deadline.due_on if deadline else None,
+                    due_provisional=bool(deadline and deadline.provisional),
+                    version=1,
+                    is_open=True,
+                    opened_on=opened_on,
+                    last_event_on=opened_on,
+                    source=source,
+                    reasons=list(reasons),
+                    counters={},
+                    facts={},
+                    departments=[],
+                    repeat_count=0,
+                    township=township,
+                    village=village,
+                    school=details.school,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            payload: dict[str, Any] = {
+                "child": child_id,
+                "id_number": masked,
+                "township": township,
+                "village": village,
+                "school": details.school,
+                "source": source,
+                "reasons": list(reasons),
+                "state": state,
+                "workflow": workflow.name,
+                "workflow_version": workflow.version,
+                "due_on": deadline.due_on.isoformat() if deadline else None,
+            }
+            if deadline and deadline.provisional:
+                payload["due_provisional"] = True
+            audit.append(
+                connection,
+                action="case.open",
+                operator=ctx.actor.operator,
+                os_user=ctx.actor.os_user,
+                recorded_at=now,
+                case_id=number,
+                occurred_on=opened_on,
+                payload=payload,
+            )
+    except IntegrityError as exc:
+        with db.read(ctx.engine) as connection:
+            child_id = connection.execute(
+                select(_CHILD.c.id).where(_CHILD.c.id_number == resident.number)
+            ).scalar()
+            if child_id is not None:
+                _refuse_second_open_case(connection, child_id, masked)
+        raise ConcurrentUpdate(
+            "another command wrote the same records at the same time; "
+            "nothing was changed — run the command again"
+        ) from exc
+    return number
+
+
+def _refuse_second_open_case(connection: Connection, child_id: int, masked: str) -> None:
+    existing = connection.execute(
+        select(_CASE.c.id, _CASE.c.state).where(_CASE.c.child_id == child_id, _CASE.c.is_open)
+    ).first()
+    if existing is not None:
+        raise DuplicateCase(
+            f"the child with resident ID {masked} already has open case "
+            f"{existing.id} (state {existing.state}); advance or note that case "
+            "instead"
+        )
+
+
+def _case_row(connection: Connection, number: int) -> Any:
+    row = connection.execute(select(_CASE).where(_CASE.c.id == number)).first()
+    if row is None:
+        raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
+    return row
+
+
+def _snapshot(row: Any) -> engine.CaseSnapshot:
+    return engine.CaseSnapshot(
+        number=row.id,
+        state=row.state,
+        entered_on=row.entered_on,
+        due_on=row.due_on,
+        due_provisional=row.due_provisional,
+        version=row.version,
+        last_event_on=row.last_event_on,
+        counters=dict(row.counters),
+        repeat_count=row.repeat_count,
+        departments=tuple(row.departments),
+    )
+
+
+def _apply(
+    ctx: Context,
+    number: int,
+    expect_version: int | None,
+    decide: Callable[
+        [Workflow, engine.CaseSnapshot, Mapping[str, Any]],
+        tuple[dict[str, Any], str, dict[str, Any], date],
+    ],
+) -> None:
+    """Read a snapshot, decide, then write the update and its audit event atomically.
+    The write only lands if the case is still at the version that was read."""
+    with db.read(ctx.engine) as connection:
+        row = _case_row(connection, number)
+        workflow = stored_workflow(connection, row.workflow, row.workflow_version)
+    if expect_version is not None and row.version != expect_version:
+        raise ConcurrentUpdate(
+            f"case {number} is at version {row.version}, not "
+            f"{expect_version}: someone changed it; look again with "
+            "`caseflow case show` and retry"
+        )
+    snapshot = _snapshot(row)
+    changes, action, payload, occurred_on = decide(workflow, snapshot, row.facts)
+    now = ctx.now()
+    with db.write(ctx.engine) as connection:
+        result = connection.execute(
+            update(_CASE)
+            .where(_CASE.c.id == number, _CASE.c.version == snapshot.version)
+            .values(version=snapshot.version + 1, last_event_on=occurred_on, **changes)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdate(
+                f"case {number} was changed by someone else while this "
+                "command ran; nothing was changed — look again with "
+                "`caseflow case show` and retry"
+            )
+        audit.append(
+            connection,
+            action=action,
+            operator=ctx.actor.operator,
+            os_user=ctx.actor.os_user,
+            recorded_at=now,
+            case_id=number,
+            occurred_on=occurred_on,
+            payload=payload,
+        )
+
+
+def advance(
+    ctx: Context,
+    number: int,
+    trigger: str,
+    values: Mapping[str, str] | None = None,
+    *,
+    note: str | None = None,
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+) -> None:
+    event = engine.Event(
+        trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
+    )
+
+    def decide(
+        workflow: Workflow,
+        snapshot: engine.CaseSnapshot,
+        facts: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        outcome = engine.decide(
+            workflow, snapshot, event, ctx.actor, today=ctx.today, calendar=ctx.calendar
+        )
+        changes = {
+            "state": outcome.state,
+            "entered_on": outcome.entered_on,
+            "due_on": outcome.due.due_on if outcome.due else None,
+            "due_provisional": bool(outcome.due and outcome.due.provisional),
+            "is_open": not workflow.state(outcome.state).is_terminal,
+            "counters": dict(outcome.counters),
+            "repeat_count": outcome.repeat_count,
+            "departments": list(outcome.departments),
+        }
+        if outcome.values:
+            changes["facts"] = {**facts, trigger: dict(outcome.values)}
+        return changes, "case.transition", dict(outcome.audit), event.occurred_on
+
+    _apply(ctx, number, expect_version, decide)
+
+
+NOTE_METHODS: Mapping[str, str] = {
+    "visit": "入户走访",
+    "phone": "电话",
+    "letter": "书面",
+    "wechat": "微信",
+    "other": "其他",
+}
+
+
+def add_note(
+    ctx: Context,
+    number: int,
+    note_text: str,
+    *,
+    method: str = "visit",
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+) -> None:
+    """A logged persuasion attempt or remark: an audit event without a state change."""
+    if method not in NOTE_METHODS:
+        raise InvalidInput(f"method {method!r} is unknown; use one of: {', '.join(NOTE_METHODS)}")
+    content = _required_text(note_text, "note text")
+    day = occurred_on or ctx.today
+
+    def decide(
+        workflow: Workflow,
+        snapshot: engine.CaseSnapshot,
+        _facts: Mapping[str, Any],
+    ) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        if workflow.state(snapshot.state).is_terminal:
+            raise TransitionRefused(
+                f"case {number} is closed ({snapshot.state}); notes go on open cases"
+            )
+        engine.check_occurred_on(day, today=ctx.today, last_event_on=snapshot.last_event_on)
+        return {}, "case.note", {"method": method, "text": content, "state": snapshot.state}, day
+
+    _apply(ctx, number, expect_version, decide)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading
+
+
+def _event_view(row: Any) -> dict[str, Any]:
+    import json
+
+    payload = json.loads(row.payload)
+    return {
+        "seq": row.seq,
+        "action": row.action,
+        "case": row.case_id,
+        "from": payload.get("from"),
+        "to": payload.get("to", payload.get("state") if row.action == "case.open" else None),
+        "trigger": payload.get("trigger"),
+        "occurred_on": row.occurred_on,
+        "recorded_at": row.recorded_at,
+        "operator": row.operator,
+        "os_user": row.os_user,
+        "payload": payload,
+        "hash": row.hash,
+    }
+
+
+def history(ctx: Context, number: int) -> list[dict[str, Any]]:
+    with db.read(ctx.engine) as connection:
+        _case_row(connection, number)
+        return [_event_view(row) for row in audit.events(connection, number)]
+
+
+def show_case(ctx: Context, number: int) -> dict[str, Any]:
+    with db.read(ctx.engine) as connection:
+        row = _case_row(connection, number)
+        workflow = stored_workflow(connection, row.workflow, row.workflow_version)
+        child = connection.execute(select(_CHILD).where(_CHILD.c.id == row.child_id)).one()
+        guardians = connection.execute(
+            select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id)
+        ).all()
+        events = [_event_view(event) for event in audit.events(connection, number)]
+    state = workflow.state(row.state)
+    snapshot = _snapshot(row)
+    return {
+        "number": row.id,
+        "state": row.state,
+        "state_label": state.label,
+        "is_open": row.is_open,
+        "workflow": row.workflow,
+        "workflow_version": row.workflow_version,
+        "version": row.version,
+        "opened_on": row.opened_on.isoformat(),
+        "entered_on": row.entered_on.isoformat(),
+        "due_on": row.due_on.isoformat() if row.due_on else None,
+        "due_provisional": row.due_provisional,
+        "overdue": bool(row.is_open and row.due_on and row.due_on < ctx.today),
+        "deadline_basis": state.deadline.basis if state.deadline else None,
+        "responsible": state.responsible,
+        "responsible_label": RESPONSIBLE.get(state.responsible or "", None),
+        "departments": [{"id": d, "label": DEPARTMENTS.get(d, d)} for d in row.departments],
+        "source": row.source,
+        "reasons": list(row.reasons),
+        "repeat_count": row.repeat_count,
+        "facts": dict(row.facts),
+        "child": {
+            "name": child.name,
+            "id_number": mask_id_number(child.id_number),
+            "sex": child.sex,
+            "birth_date": child.birth_date.isoformat(),
+            "township": child.township,
+            "village": child.village,
+            "group": child.group_name,
+            "school": child.school,
+        },
+        "guardians": [
+            {"name": g.name, "relation": g.relation, "phone": g.phone} for g in guardians
+        ],
+        "transitions": [
+            {
+                "trigger": t.trigger,
+                "label": t.label,
+                "dest": t.dest,
+                "dest_label": workflow.state(t.dest).label,
+                "fields": [f.describe() for f in t.fields],
+            }
+            for t in engine.available(workflow, snapshot, ctx.actor)
+        ],
+        "history": events,
+    }
+
+
+def list_cases(
+    ctx: Context,
+    *,
+    state: str | None = None,
+    township: str | None = None,
+    overdue: bool = False,
+    include_closed: bool = False,
+) -> list[dict[str, Any]]:
+    query = (
+        select(
+            _CASE.c.id,
+            _CASE.c.state,
+            _CASE.c.due_on,
+            _CASE.c.due_provisional,
+            _CASE.c.township,
+            _CASE.c.village,
+            _CASE.c.school,
+            _CASE.c.is_open,
+            _CHILD.c.name,
+            _CHILD.c.id_number,
+        )
+        .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
+        .order_by(_CASE.c.id)
+    )
+    if state:
+        query = query.where(_CASE.c.state == state)
+    elif not include_closed:
+        query = query.where(_CASE.c.is_open)
+    if township:
+        query = query.where(_CASE.c.township == township)
+    if overdue:
+        query = query.where(_CASE.c.is_open, _CASE.c.due_on < ctx.today)
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(query).all()
+    return [
+        {
+            "number": row.id,
+            "state": row.state,
+            "due_on": row.due_on.isoformat() if row.due_on else None,
+            "due_provisional": row.due_provisional,
+            "overdue": bool(row.is_open and row.due_on and row.due_on < ctx.today),
+            "name": row.name,
+            "id_number": mask_id_number(row.id_number),
+            "township": row.township,
+            "village": row.village,
+            "school": row.school,
+        }
+        for row in rows
+    ]
+
+
+def state_labels(ctx: Context) -> dict[str, str]:
+    return {sid: s.label for sid, s in ctx.current_workflow.states.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# Audit
+
+
+def audit_log(ctx: Context, number: int | None = None) -> list[dict[str, Any]]:
+    with db.read(ctx.engine) as connection:
+        if number is not None:
+            _case_row(connection, number)
+        return [_event_view(row) for row in audit.events(connection, number)]
+
+
+def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verification:
+    parsed = audit.Checkpoint.parse(checkpoint) if checkpoint else None
+    with db.read(ctx.engine) as connection:
+        return audit.verify(connection, parsed)
+
+
+def audit_checkpoint(ctx: Context) -> audit.Checkpoint:
+    """Record a checkpoint event and return the head that includes it."""
+    now = ctx.now()
+    with db.write(ctx.engine) as connection:
+        before = audit.head(connection)
+        audit.append(
+            connection,
+            action="audit.checkpoint",
+            operator=ctx.actor.operator,
+            os_user=ctx.actor.os_user,
+            recorded_at=now,
+            payload={"previous_seq": before.seq, "previous_hash": before.hash},
+        )
+        return audit.head(connection)
+
+
+def upgrade_database(explicit: Path | None = None) -> str:
+    root = locate(explicit, os.environ, Path.cwd())
+    workspace = load(root)
+    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
+    try:
+        db.upgrade(db_engine)
+        return db.schema_revision(db_engine) or "none"
+    finally:
+        db_engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------
+# Workflow files (no database needed)
+
+
+def _workflow_dirs(explicit: Path | None) -> tuple[Path, ...]:
+    try:
+        return load(locate(explicit, os.environ, Path.cwd())).workflow_dirs
+    except WorkspaceError:
+        if explicit is not None:
+            raise
+        return (shipped("workflows"),)
+
+
+def workflow_by_name(name: str | None, explicit: Path | None = None) -> Workflow:
+    return load_workflow(find_workflow_file(name or "dropout", _workflow_dirs(explicit)))
+
+
+def check_workflow_files(
+    files: Sequence[Path],
+    explicit: Path | None = None,
+) -> tuple[list[Path], list[Problem]]:
+    """Check the given files, or every workflow the workspace and the installation hold."""
+    from caseflow.render import template_ids
+
+    if not files:
+        files = sorted(
+            {p for d in _workflow_dirs(explicit) if d.is_dir() for p in d.glob("*.yaml")}
+        )
+    templates = template_ids()
+    problems: list[Problem] = []
+    for path in files:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+            continue
+        problems.extend(parse_workflow(source, str(path), templates)[1])
+    return list(files), problems
+
+
+def describe_workflow(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "name": workflow.name,
+        "version": workflow.version,
+        "label": workflow.label,
+        "states": [
+            {
+                "id": s.id,
+                "label": s.label,
+                "kind": s.kind,
+                "responsible": s.responsible,
+                "deadline": None
+                if s.deadline is None
+                else {
+                    "amount": s.deadline.amount,
+                    "unit": s.deadline.unit,
+                    "basis": s.deadline.basis,
+                },
+                "ladder": [
+                    {
+                        "offset": r.offset,
+                        "unit": r.unit,
+                        "notify": list(r.notify),
+                        "template": r.template,
+                    }
+                    for r in s.ladder
+                ],
+            }
+            for s in workflow.states.values()
+        ],
+        "transitions": [
+            {
+                "trigger": t.trigger,
+                "label": t.label,
+                "from": list(t.sources),
+                "to": t.dest,
+                "roles": list(t.roles),
+                "handoff": list(t.handoff),
+                "auto": t.auto,
+                "documents": list(t.documents),
+                "fields": [f.describe() for f in t.fields],
+            }
+            for t in workflow.transitions
+        ],
+    }
+
+
+def diagram(workflow: Workflow, fmt: str) -> str:
+    if fmt == "mermaid":
+        return mermaid(workflow)
+    source = dot(workflow)
+    if fmt == "dot":
+        return source
+    graphviz = shutil.which("dot")
+    if graphviz is None:
+        raise InvalidInput(
+            "SVG needs Graphviz (`dot`), which is not installed here; use "
+            "--format dot or --format mermaid"
+        )
+    result = subprocess.run(
+        [graphviz, "-Tsvg"], input=source, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise InvalidInput(f"Graphviz failed: {result.stderr.strip()}")
+    return result.stdout

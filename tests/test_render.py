@@ -1,0 +1,477 @@
+"""Printable documents: what a caseworker, a guardian or a department sees on paper."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+
+from caseflow import render
+from caseflow.errors import InvalidInput
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+
+FULL_NAME = "张小华"
+MASKED_NAME = "张*华"
+UNMASKED_ID = "11010519491231002X"
+MASKED_ID = "1101********002X"
+PROVISIONAL_NOTE = "（暂定期限：该年度节假日安排尚未公布）"
+
+EXPECTED_IDS = (
+    "deadline_reminder",
+    "escalation_notice",
+    "monthly_report",
+    "order_to_correct",
+    "parent_letter",
+    "persuasion_notice",
+    "proof_of_service",
+    "referral_letter",
+)
+
+# What a reader must find on each document (besides the issuing date).
+HEADINGS: dict[str, tuple[str, ...]] = {
+    "deadline_reminder": ("控辍保学案件到期提醒", "2026-0042", "劝返中", "2026年12月1日"),
+    "escalation_notice": (
+        "控辍保学逾期督办通知",
+        "第二级督办",
+        "逾期天数",
+        "下一级责任人",
+        "13日",
+        "（盖章）",
+    ),
+    "referral_letter": ("转介函", "县残疾人联合会：", "此函", "2026年12月8日前", "（盖章）"),
+    "persuasion_notice": (
+        "劝返复学通知书",
+        "《中华人民共和国义务教育法》第五条、第十一条",
+        "《中华人民共和国未成年人保护法》第十六条",
+        "7日内（即2026年12月8日前）",
+        "2026年11月2日",
+        "（盖章）",
+    ),
+    "order_to_correct": (
+        "责令限期复学通知书",
+        "示教发〔2026〕15号",
+        "第五十八条",
+        "责令限期改正",
+        "六十日内",
+        "行政复议",
+        "六个月内",
+        "行政诉讼",
+        "（盖章）",
+    ),
+    "proof_of_service": ("送达回证", "受送达人", "送达人签名", "示教发〔2026〕15号", "直接送达"),
+    "parent_letter": (
+        "致家长的一封信",
+        "两免一补",
+        "营养改善计划",
+        "随班就读",
+        "特殊教育学校",
+        "送教上门",
+        "回　执",
+        "家长签名",
+        "联系电话",
+    ),
+    "monthly_report": (
+        "控辍保学工作月报",
+        "县人民政府教育督导室",
+        "2026年11月1日至2026年11月30日",
+        "劝返中",
+        "木黄镇",
+        "合计",
+    ),
+}
+
+
+def sample_context() -> dict[str, Any]:
+    """Every field a template may ask for, with realistic values."""
+    return {
+        "today": date(2026, 11, 29),
+        "issuer": {"name": "示例县教育局", "reference": "示教发〔2026〕15号"},
+        "recipient": {"name": "县人民政府教育督导室"},
+        "case": {
+            "number": "2026-0042",
+            "state_label": "劝返中",
+            "township": "木黄镇",
+            "village": "金厂村",
+            "school": "木黄镇中学",
+            "opened_on": date(2026, 11, 5),
+            "absent_since": date(2026, 11, 2),
+            "due_on": date(2026, 12, 1),
+            "due_provisional": False,
+            "reasons": ["厌学/学习困难", "外出务工"],
+        },
+        "child": {
+            "name": FULL_NAME,
+            "masked_name": MASKED_NAME,
+            "masked_id": MASKED_ID,
+            # Never handed to templates by the engine; here to prove none prints it.
+            "id_number": UNMASKED_ID,
+            "sex": "男",
+            "birth_date": date(2012, 3, 5),
+            "grade": "八年级",
+            "class_name": "（2）班",
+        },
+        "guardian": {"name": "张大山", "relation": "父亲", "phone": "13800000000"},
+        "deadline": {"days": 7, "date": date(2026, 12, 8)},
+        "request": {"text": "请对该生进行残疾鉴定，确认残疾类别和等级，并指导安置。"},
+        "department": {"name": "县残疾人联合会"},
+        "service": {
+            "document": "责令限期复学通知书",
+            "document_number": "示教发〔2026〕15号",
+            "place": "木黄镇金厂村三组张大山家",
+            "method": "直接送达",
+        },
+        "escalation": {
+            "level": 2,
+            "cases": [
+                {
+                    "number": "2026-0042",
+                    "name": FULL_NAME,  # never printed: the list uses masked names
+                    "masked_name": MASKED_NAME,
+                    "masked_id": MASKED_ID,
+                    "township": "木黄镇",
+                    "village": "金厂村",
+                    "state_label": "劝返中",
+                    "due_on": date(2026, 11, 16),
+                    "days_overdue": 13,
+                    "next_responsible": "木黄镇人民政府 李镇长",
+                },
+                {
+                    "number": "2026-0051",
+                    "masked_name": "王*",
+                    "masked_id": "5222********1234",
+                    "township": "天堂镇",
+                    "village": "桂花村",
+                    "state_label": "核查中",
+                    "due_on": date(2026, 11, 20),
+                    "days_overdue": 9,
+                    "next_responsible": "天堂镇中心学校 赵校长",
+                },
+            ],
+        },
+        "report": {
+            "period_start": date(2026, 11, 1),
+            "period_end": date(2026, 11, 30),
+            "by_state": [
+                {"label": "疑似失学辍学", "count": 3},
+                {"label": "核查中", "count": 5},
+                {"label": "劝返中", "count": 4},
+            ],
+            "by_township": [
+                {"township": "木黄镇", "open": 7, "returned": 2, "overdue": 1},
+                {"township": "天堂镇", "open": 5, "returned": 1, "overdue": 0},
+            ],
+            "new": 6,
+            "returned": 3,
+            "retained": 2,
+            "overdue": 1,
+        },
+        "school": {"name": "木黄镇中学"},
+    }
+
+
+def _all_pairs() -> Iterator[tuple[str, str]]:
+    for template_id in render.template_ids(TEMPLATES):
+        for field in render.declared_fields(template_id, TEMPLATES):
+            yield template_id, field
+
+
+def _lookup(context: Mapping[str, Any], field: str) -> Any:
+    value: Any = context
+    for part in field.split("."):
+        value = value[part]
+    return value
+
+
+def _without(context: dict[str, Any], field: str) -> dict[str, Any]:
+    pruned = copy.deepcopy(context)
+    *parents, last = field.split(".")
+    target = pruned
+    for part in parents:
+        target = target[part]
+    del target[last]
+    return pruned
+
+
+def _only(context: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for field in fields:
+        *parents, last = field.split(".")
+        source: Any = context
+        target = kept
+        for part in parents:
+            source = source[part]
+            target = target.setdefault(part, {})
+        target[last] = copy.deepcopy(source[last])
+    return kept
+
+
+def test_the_checkout_templates_folder_holds_every_document() -> None:
+    assert render.templates_dir() == TEMPLATES
+    assert render.template_ids() == EXPECTED_IDS
+    assert set(HEADINGS) == set(EXPECTED_IDS)
+
+
+@pytest.mark.parametrize("template_id", EXPECTED_IDS)
+def test_each_document_shows_its_headings_and_dates_in_chinese(template_id: str) -> None:
+    html = render.render(template_id, sample_context())
+    assert html.lstrip().startswith("<!DOCTYPE html>")
+    assert '<html lang="zh-CN">' in html
+    assert "2026年11月29日" in html  # today, as the signing date
+    for heading in HEADINGS[template_id]:
+        assert heading in html, heading
+    assert "2026-11-29" not in html
+
+
+@pytest.mark.parametrize("template_id", EXPECTED_IDS)
+def test_each_document_prints_on_a4_without_fetching_anything(template_id: str) -> None:
+    html = render.render(template_id, sample_context())
+    assert "@page { size: A4; margin: 25mm 20mm; }" in html
+    assert '"SimSun"' in html
+    lowered = html.lower()
+    for forbidden in ("http://", "https://", "<link", "<script", "<img", "@import", "url(", "src="):
+        assert forbidden not in lowered, forbidden
+
+
+@pytest.mark.parametrize("template_id", EXPECTED_IDS)
+def test_each_document_declares_fields_the_engine_can_supply(template_id: str) -> None:
+    fields = render.declared_fields(template_id)
+    assert fields
+    assert "today" in fields
+    context = sample_context()
+    for field in fields:
+        _lookup(context, field)  # KeyError if the sample (i.e. the contract) lacks it
+
+
+@pytest.mark.parametrize("template_id", EXPECTED_IDS)
+def test_each_document_renders_from_its_declared_fields_alone(template_id: str) -> None:
+    fields = render.declared_fields(template_id)
+    html = render.render(template_id, _only(sample_context(), fields))
+    assert HEADINGS[template_id][0] in html
+
+
+@pytest.mark.parametrize(("template_id", "field"), list(_all_pairs()))
+def test_a_missing_field_is_refused_by_name(template_id: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        render.render(template_id, _without(sample_context(), field))
+    assert template_id in caught.value.message
+    assert field in caught.value.message
+
+
+@pytest.mark.parametrize(("template_id", "field"), list(_all_pairs()))
+def test_every_declared_field_is_really_used(template_id: str, field: str) -> None:
+    # Bypass the declared-field check: the template itself must trip on the gap.
+    environment = render._environment(TEMPLATES)
+    template = environment.get_template(template_id + render.TEMPLATE_SUFFIX)
+    with pytest.raises(jinja2.UndefinedError):
+        template.render(_without(sample_context(), field))
+
+
+def test_a_field_set_to_none_is_refused_rather_than_printed() -> None:
+    context = sample_context()
+    context["guardian"]["name"] = None
+    with pytest.raises(InvalidInput, match=r"order_to_correct.*guardian\.name"):
+        render.render("order_to_correct", context)
+
+
+def test_a_missing_column_in_a_list_is_refused_naming_the_template() -> None:
+    context = sample_context()
+    del context["escalation"]["cases"][1]["days_overdue"]
+    with pytest.raises(InvalidInput, match=r"escalation_notice.*days_overdue"):
+        render.render("escalation_notice", context)
+
+
+@pytest.mark.parametrize(
+    "template_id",
+    [t for t in EXPECTED_IDS if "child.name" in render.declared_fields(t, TEMPLATES)],
+)
+def test_markup_in_a_name_is_printed_as_text(template_id: str) -> None:
+    context = sample_context()
+    context["child"]["name"] = "<script>alert(1)</script>"
+    html = render.render(template_id, context)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_provisional_due_date_is_flagged_on_the_reminder() -> None:
+    context = sample_context()
+    assert PROVISIONAL_NOTE not in render.render("deadline_reminder", context)
+    context["case"]["due_provisional"] = True
+    assert PROVISIONAL_NOTE in render.render("deadline_reminder", context)
+
+
+def test_a_provisional_due_date_is_starred_in_the_escalation_list() -> None:
+    context = sample_context()
+    assert "暂定期限" not in render.render("escalation_notice", context)
+    context["escalation"]["cases"][0]["due_provisional"] = True
+    html = render.render("escalation_notice", context)
+    assert "2026年11月16日*" in html
+    assert "暂定期限：该年度节假日安排尚未公布" in html
+
+
+def test_the_reminder_says_when_the_due_day_is_today_or_past() -> None:
+    context = sample_context()
+    context["case"]["due_on"] = date(2026, 11, 29)
+    assert "（即今日）" in render.render("deadline_reminder", context)
+    context["case"]["due_on"] = date(2026, 11, 26)
+    assert "（已逾期3日）" in render.render("deadline_reminder", context)
+
+
+def test_the_escalation_notice_lists_masked_names_only() -> None:
+    html = render.render("escalation_notice", sample_context())
+    assert FULL_NAME not in html
+    assert MASKED_NAME in html
+    assert "王*" in html
+    assert "木黄镇人民政府 李镇长" in html
+
+
+@pytest.mark.parametrize(
+    "template_id", ["deadline_reminder", "escalation_notice", "monthly_report"]
+)
+def test_internal_documents_never_show_the_full_name(template_id: str) -> None:
+    assert FULL_NAME not in render.render(template_id, sample_context())
+
+
+@pytest.mark.parametrize("template_id", EXPECTED_IDS)
+def test_no_document_shows_an_unmasked_id_or_the_birth_date(template_id: str) -> None:
+    html = render.render(template_id, sample_context())
+    assert UNMASKED_ID not in html
+    assert "2012年3月5日" not in html  # the birth date is the hidden part of the mask
+
+
+def test_the_letters_to_the_guardian_and_department_use_the_full_name() -> None:
+    for template_id in ("persuasion_notice", "order_to_correct", "referral_letter"):
+        assert FULL_NAME in render.render(template_id, sample_context())
+
+
+def test_the_order_leaves_a_blank_for_a_missing_reference_number() -> None:
+    context = sample_context()
+    context["issuer"]["reference"] = ""
+    html = render.render("order_to_correct", context)
+    assert "示教发" not in html
+    assert "〔" in html and "号" in html
+
+
+def test_the_parent_letter_has_a_receipt_below_a_cut_line() -> None:
+    html = render.render("parent_letter", sample_context())
+    cut = html.index('class="cut"')
+    receipt = html[cut:]
+    for label in ("学生姓名：张小华", "班级：八年级（2）班", "家长签名", "联系电话", "日期"):
+        assert label in receipt, label
+    assert "border-top: 1px dashed" in html
+
+
+def test_the_monthly_report_adds_up_the_townships() -> None:
+    html = render.render("monthly_report", sample_context())
+    totals = re.findall(r"<th colspan=\"2\">合计</th>((?:<td class=\"num\">\d+</td>)+)", html)
+    assert totals == [
+        '<td class="num">12</td>',
+        '<td class="num">12</td><td class="num">3</td><td class="num">1</td>',
+    ]
+
+
+def test_dates_print_the_way_offices_write_them() -> None:
+    assert render.cn_date(date(2026, 11, 29)) == "2026年11月29日"
+    assert render.cn_date(date(2027, 1, 5)) == "2027年1月5日"
+    assert render.cn_date(datetime(2026, 3, 8, 14, 30)) == "2026年3月8日"
+
+
+@pytest.mark.parametrize("value", [None, "2026-11-29", 20261129])
+def test_a_date_that_is_not_a_date_is_refused(value: object) -> None:
+    with pytest.raises(InvalidInput, match="cn_date needs a date"):
+        render.cn_date(value)
+
+
+def test_a_none_date_inside_a_list_is_refused_naming_the_template() -> None:
+    context = sample_context()
+    context["escalation"]["cases"][0]["due_on"] = None
+    with pytest.raises(InvalidInput, match=r"escalation_notice.*cn_date needs a date, got None"):
+        render.render("escalation_notice", context)
+
+
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        (0, "零"),
+        (1, "一"),
+        (2, "二"),
+        (10, "十"),
+        (15, "十五"),
+        (20, "二十"),
+        (101, "一百零一"),
+        (110, "一百一十"),
+        (1010, "一千零一十"),
+        (2026, "二千零二十六"),
+        (10000, "一万"),
+        (10001, "一万零一"),
+        (150000, "十五万"),
+        (12345678, "一千二百三十四万五千六百七十八"),
+    ],
+)
+def test_numbers_in_chinese(number: int, text: str) -> None:
+    assert render.cn_number(number) == text
+
+
+@pytest.mark.parametrize("value", [-1, 10**8, True, 2.0, "3"])
+def test_numbers_out_of_range_are_refused(value: object) -> None:
+    with pytest.raises(InvalidInput, match="cn_number"):
+        render.cn_number(value)
+
+
+def test_an_unknown_template_is_refused_listing_the_known_ones() -> None:
+    for bad in ("no_such_notice", "../templates/parent_letter", "_base", ""):
+        with pytest.raises(InvalidInput, match="unknown template") as caught:
+            render.render(bad, sample_context())
+        assert "parent_letter" in caught.value.message
+
+
+def test_a_template_without_a_fields_header_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bare.html.j2").write_text("<p>{{ x }}</p>\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="caseflow:fields"):
+        render.declared_fields("bare", tmp_path)
+    with pytest.raises(InvalidInput, match="caseflow:fields"):
+        render.render("bare", {"x": 1}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["{# caseflow:fields a, , b #}", "{# caseflow:fields a-b #}", "{# caseflow:fields a, a #}"],
+)
+def test_a_malformed_fields_header_is_refused(tmp_path: Path, header: str) -> None:
+    (tmp_path / "odd.html.j2").write_text(header + "\n<p></p>\n", encoding="utf-8")
+    with pytest.raises(InvalidInput, match="odd"):
+        render.declared_fields("odd", tmp_path)
+
+
+def test_another_templates_folder_can_be_used(tmp_path: Path) -> None:
+    (tmp_path / "_layout.html.j2").write_text("<div>{% block b %}{% endblock %}</div>\n")
+    (tmp_path / "note.html.j2").write_text(
+        "{# caseflow:fields who.name, when #}\n"
+        '{% extends "_layout.html.j2" %}\n'
+        "{% block b %}{{ who.name }} {{ when|cn_date }}{% endblock %}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "readme.txt").write_text("not a template")
+    assert render.template_ids(tmp_path) == ("note",)
+    assert render.declared_fields("note", tmp_path) == ("who.name", "when")
+    html = render.render("note", {"who": {"name": "A&B"}, "when": date(2026, 2, 1)}, tmp_path)
+    assert html.strip() == "<div>A&amp;B 2026年2月1日</div>"
+
+
+def test_a_syntax_error_in_a_template_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "broken.html.j2").write_text(
+        "{# caseflow:fields x #}\n{% if x %}\n", encoding="utf-8"
+    )
+    with pytest.raises(InvalidInput, match="syntax error"):
+        render.render("broken", {"x": 1}, tmp_path)
+
+
+def test_a_missing_templates_folder_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="does not exist"):
+        render.template_ids(tmp_path / "nowhere")
