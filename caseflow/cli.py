@@ -7,7 +7,6 @@ Heavy modules (SQLAlchemy, the workflow engine) are imported inside the commands
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -582,4 +581,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

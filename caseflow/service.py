@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from caseflow import audit, db, engine
 from caseflow.calendar import WorkCalendar
+from caseflow.engine import Actor
 from caseflow.errors import (
     AccessDenied,
     CaseNotFound,
@@ -77,7 +78,7 @@ def system_clock() -> datetime:
 class Context:
     workspace: Workspace
     engine: Engine
-    actor: engine.Actor
+    actor: Actor
     clock: Clock = system_clock
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
 
@@ -160,7 +161,7 @@ def _check_schema(db_engine: Engine) -> None:
         )
 
 
-def resolve_actor(connection: Connection, user: str) -> engine.Actor:
+def resolve_actor(connection: Connection, user: str) -> Actor:
     rows = connection.execute(
         select(_OPERATOR.c.name, _OPERATOR.c.roles).where(_OPERATOR.c.os_user == user)
     ).all()
@@ -173,9 +174,7 @@ def resolve_actor(connection: Connection, user: str) -> engine.Actor:
         names = ", ".join(sorted(row.name for row in rows))
         raise AccessDenied(f"OS account {user!r} acts for several operators ({names})")
     name, roles = rows[0]
-    return engine.Actor(
-        operator=name, os_user=user, roles=frozenset(r for r in roles.split(",") if r)
-    )
+    return Actor(operator=name, os_user=user, roles=frozenset(r for r in roles.split(",") if r))
 
 
 def open_context(

@@ -1,8 +1,9 @@
 """Alembic environment: caseflow runs migrations on a connection it already holds."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
-from caseflow.models import SQLModel
+import caseflow.models  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(

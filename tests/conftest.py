@@ -1,0 +1,121 @@
+"""Shared fixtures: every database test runs on a real SQLite file and, when
+CASEFLOW_TEST_PG_URL is set, on a real PostgreSQL server (a fresh schema per test)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
+
+from caseflow import service
+from caseflow.cli import app
+from caseflow.ids import make_id_number
+
+PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+
+# A fixed "now" for service-level tests: 2026-11-29 10:00 in Guizhou.
+FIXED_NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+def fixed_clock() -> datetime:
+    return FIXED_NOW
+
+
+def pg_schema_url(schema: str) -> str:
+    assert PG_URL is not None
+    separator = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+
+
+@dataclass
+class Database:
+    backend: str
+    url: str | None  # None: the workspace's default SQLite file
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    if request.param == "sqlite":
+        yield Database("sqlite", None)
+        return
+    assert PG_URL is not None
+    schema = f"cf_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield Database("postgresql", pg_schema_url(schema))
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, database: Database) -> Path:
+    root = tmp_path / "county"
+    service.init_workspace(root, database.url, clock=fixed_clock)
+    return root
+
+
+@pytest.fixture
+def ctx(workspace: Path) -> Iterator[service.Context]:
+    context = service.open_context(workspace, clock=fixed_clock)
+    yield context
+    context.engine.dispose()
+
+
+def child_id_number(serial: int = 2, birth: date = date(2013, 3, 5)) -> str:
+    return make_id_number("520626", birth, serial % 1000)
+
+
+def child(serial: int = 2, **overrides: object) -> service.ChildDetails:
+    values: dict[str, object] = {
+        "name": "张小华",
+        "id_number": child_id_number(serial),
+        "township": "天堂镇",
+        "village": "天堂村",
+        "school": "天堂小学",
+    }
+    values.update(overrides)
+    return service.ChildDetails(**values)  # type: ignore[arg-type]
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(workspace: Path) -> CliInvoker:
+    return CliInvoker(workspace)
+
+
+class CliInvoker:
+    """Runs `caseflow -w WORKSPACE ...` in-process against the real database."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str) -> CliResult:
+        result = self.runner.invoke(app, ["-w", str(self.workspace), *args])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def days_ago(n: int) -> str:
+    """A date n days before the real today (CLI commands run on the system clock)."""
+    return (date.today() - timedelta(days=n)).isoformat()

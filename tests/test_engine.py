@@ -1,0 +1,194 @@
+"""The pure core: decisions about one event on one case, no database."""
+
+from __future__ import annotations
+
+from datetime import date
+from types import MappingProxyType
+
+import pytest
+
+from caseflow.calendar import WorkCalendar
+from caseflow.engine import Actor, CaseSnapshot, Event, available, decide, opening
+from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.resources import shipped
+from caseflow.states import load_workflow
+
+WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
+CALENDAR = WorkCalendar()
+TODAY = date(2026, 11, 29)
+BUREAU = Actor("chen", "chen", frozenset({"bureau"}))
+SCHOOL = Actor("li", "li", frozenset({"school"}))
+SUPERVISOR = Actor("wang", "wang", frozenset({"supervisor"}))
+
+
+def case(state: str, *, entered: date = date(2026, 11, 2), **extra: object) -> CaseSnapshot:
+    values: dict[str, object] = {
+        "number": 7,
+        "state": state,
+        "entered_on": entered,
+        "due_on": date(2026, 11, 20),
+        "version": 3,
+        "last_event_on": entered,
+    }
+    values.update(extra)
+    return CaseSnapshot(**values)  # type: ignore[arg-type]
+
+
+def fire(
+    snapshot: CaseSnapshot,
+    trigger: str,
+    on: date = date(2026, 11, 10),
+    actor: Actor = BUREAU,
+    **values: str,
+):
+    return decide(
+        WORKFLOW,
+        snapshot,
+        Event(trigger, on, MappingProxyType(values)),
+        actor,
+        today=TODAY,
+        calendar=CALENDAR,
+    )
+
+
+def test_a_new_case_starts_identified_with_three_working_days_to_verify() -> None:
+    state, deadline = opening(WORKFLOW, date(2026, 11, 27), TODAY, CALENDAR)  # a Friday
+    assert state == "identified"
+    assert deadline is not None and deadline.due_on == date(2026, 12, 2)
+    assert not deadline.provisional
+
+
+def test_a_deadline_reaching_into_a_year_without_holiday_data_is_provisional() -> None:
+    outcome = fire(
+        case("verifying"), "confirm_dropout", on=date(2026, 11, 20), reason="migrant_work"
+    )
+    assert outcome.due is not None and not outcome.due.provisional
+    late = fire(
+        case("verifying", entered=date(2026, 11, 28)),
+        "confirm_dropout",
+        on=date(2026, 11, 28),
+        reason="poverty",
+    )
+    assert late.due is not None and late.due.due_on.year == 2026
+    order = fire(
+        case("persuasion", entered=date(2026, 11, 28)),
+        "issue_order",
+        on=date(2026, 11, 28),
+        document_number="天堂府责〔2026〕3号",
+    )
+    assert order.due is not None
+    # 15 calendar days from 28 Nov is 13 Dec 2026 (a Sunday) -> Monday 14 Dec, still known.
+    assert order.due.due_on == date(2026, 12, 14) and not order.due.provisional
+    judicial = fire(
+        case("admin_penalty", entered=date(2026, 11, 28)),
+        "refer_to_court",
+        on=date(2026, 11, 28),
+        route="lawsuit",
+    )
+    assert judicial.due is not None and judicial.due.due_on.year == 2027
+    assert judicial.due.provisional and judicial.audit["due_provisional"] is True
+
+
+def test_a_transition_moves_state_resets_counters_and_records_the_handoff() -> None:
+    outcome = fire(case("verifying"), "refer_disability_assessment")
+    assert outcome.state == "disability_assessment"
+    assert outcome.entered_on == date(2026, 11, 10)
+    assert outcome.departments == ("disability_federation",)
+    assert outcome.audit["handoff"] == ["disability_federation"]
+    assert outcome.audit["from"] == "verifying" and outcome.audit["to"] == "disability_assessment"
+
+
+def test_choice_fields_accept_the_code_or_the_chinese_label() -> None:
+    by_code = fire(case("verifying"), "close_not_dropout", reason="deceased", evidence="死亡证明")
+    by_label = fire(case("verifying"), "close_not_dropout", reason="异地就读", evidence="转学证明")
+    assert by_code.values["reason"] == "deceased"
+    assert by_label.values["reason"] == "studying_elsewhere"
+
+
+def test_a_missing_required_field_is_refused_and_named() -> None:
+    with pytest.raises(TransitionRefused, match=r"needs --set for: reason \(销号原因\)"):
+        fire(case("verifying"), "close_not_dropout", evidence="x")
+
+
+def test_a_value_outside_the_allowed_choices_is_bad_input() -> None:
+    with pytest.raises(InvalidInput, match="choose one of: studying_elsewhere"):
+        fire(case("verifying"), "close_not_dropout", reason="bored", evidence="x")
+
+
+def test_an_unknown_field_is_bad_input() -> None:
+    with pytest.raises(InvalidInput, match="has no field 'colour'"):
+        fire(case("identified"), "start_verification", colour="red")
+
+
+def test_a_trigger_not_allowed_from_the_current_state_is_refused() -> None:
+    with pytest.raises(TransitionRefused, match="not allowed from there"):
+        fire(case("identified"), "return_to_school", placement="original_class", school="x")
+
+
+def test_an_unknown_trigger_is_bad_input_listing_what_is_possible() -> None:
+    with pytest.raises(InvalidInput, match="start_verification"):
+        fire(case("identified"), "teleport")
+
+
+def test_a_role_without_permission_is_refused() -> None:
+    with pytest.raises(TransitionRefused, match="needs one of: bureau"):
+        fire(case("order_to_correct"), "propose_penalty", actor=SCHOOL, document_number="1")
+    with pytest.raises(TransitionRefused, match="may not fire"):
+        fire(case("identified"), "start_verification", actor=SUPERVISOR)
+
+
+def test_events_cannot_be_dated_in_the_future_or_before_the_previous_event() -> None:
+    with pytest.raises(InvalidInput, match="in the future"):
+        fire(case("identified"), "start_verification", on=date(2026, 11, 30))
+    with pytest.raises(InvalidInput, match="before this case's previous event"):
+        fire(
+            case("identified", last_event_on=date(2026, 11, 12)),
+            "start_verification",
+            on=date(2026, 11, 11),
+        )
+
+
+def test_check_ins_stay_in_returned_renew_the_deadline_and_are_counted() -> None:
+    snapshot = case("returned", entered=date(2026, 9, 1), due_on=date(2026, 10, 1))
+    outcome = fire(snapshot, "check_in", on=date(2026, 9, 30), attending="steady")
+    assert outcome.state == "returned"
+    assert outcome.entered_on == date(2026, 9, 1)
+    assert outcome.counters == {"check_in": 1}
+    assert outcome.due is not None and outcome.due.due_on == date(2026, 10, 30)
+
+
+def test_retention_needs_the_declared_number_of_check_ins() -> None:
+    with pytest.raises(TransitionRefused, match=r"3 × check_in in this state \(2 so far\)"):
+        fire(case("returned", counters={"check_in": 2}), "retain")
+    done = fire(case("returned", counters={"check_in": 3}), "retain")
+    assert done.state == "retained" and done.due is None
+
+
+def test_a_relapse_returns_to_persuasion_and_counts_a_repeat() -> None:
+    outcome = fire(case("returned", repeat_count=1), "relapse", absent_since="2026-11-03")
+    assert outcome.state == "persuasion" and outcome.repeat_count == 2
+
+
+def test_an_approved_deferral_is_due_on_the_date_it_ends() -> None:
+    outcome = fire(
+        case("verifying"),
+        "defer",
+        reason="illness",
+        until="2027-03-01",
+        approval="天堂教〔2026〕12号",
+    )
+    assert outcome.state == "deferred"
+    assert outcome.due is not None and outcome.due.due_on == date(2027, 3, 1)
+    assert not outcome.due.provisional
+    with pytest.raises(InvalidInput, match="must be after"):
+        fire(case("verifying"), "defer", reason="illness", until="2026-11-01", approval="x")
+
+
+def test_the_transitions_offered_depend_on_role_and_requirements() -> None:
+    offered = {t.trigger for t in available(WORKFLOW, case("returned"), SCHOOL)}
+    assert offered == {"check_in", "relapse"}
+    offered_after = {
+        t.trigger for t in available(WORKFLOW, case("returned", counters={"check_in": 3}), SCHOOL)
+    }
+    assert "retain" in offered_after
+    assert available(WORKFLOW, case("persuasion"), SUPERVISOR) == []

@@ -1,0 +1,253 @@
+"""Workflow files: loading, every kind of problem `workflow check` reports, diagrams."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from caseflow.cli import app
+from caseflow.errors import WorkflowInvalid
+from caseflow.render import template_ids
+from caseflow.resources import shipped
+from caseflow.states import dot, fire, load_workflow, mermaid, parse_workflow
+
+DROPOUT = shipped("workflows") / "dropout.yaml"
+REQUIRED_STATES = {
+    "identified",
+    "verifying",
+    "closed",
+    "deferred",
+    "missing",
+    "disability_assessment",
+    "special_education",
+    "persuasion",
+    "order_to_correct",
+    "admin_penalty",
+    "judicial",
+    "returned",
+    "retained",
+}
+
+
+def dropout_data() -> dict:
+    return yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
+
+
+def problems_of(data: dict) -> list[str]:
+    _workflow, problems = parse_workflow(
+        yaml.safe_dump(data, allow_unicode=True), "w.yaml", template_ids()
+    )
+    return [str(p) for p in problems]
+
+
+def test_the_shipped_dropout_workflow_is_sound() -> None:
+    _workflow, problems = parse_workflow(
+        DROPOUT.read_text(encoding="utf-8"), str(DROPOUT), template_ids()
+    )
+    assert problems == []
+
+
+def test_the_dropout_workflow_has_the_standard_states_and_handoffs() -> None:
+    workflow = load_workflow(DROPOUT)
+    assert set(workflow.states) >= REQUIRED_STATES
+    handed_to = {d for t in workflow.transitions for d in t.handoff}
+    assert {
+        "public_security",
+        "health",
+        "labour_inspection",
+        "disability_federation",
+        "civil_affairs",
+        "womens_federation",
+        "youth_league",
+        "court",
+    } <= handed_to
+    closing = workflow.find("close_not_dropout", "verifying")
+    assert closing is not None
+    reason = closing.field("reason")
+    assert reason is not None and reason.required
+    assert {v for v, _ in reason.choices} == {
+        "studying_elsewhere",
+        "register_error",
+        "deceased",
+        "out_of_scope",
+    }
+    relapse = workflow.find("relapse", "returned")
+    assert relapse is not None and relapse.dest == "persuasion" and relapse.counts_repeat
+    for state in workflow.states.values():
+        if state.kind == "waiting":
+            assert state.deadline is not None and state.deadline.basis
+            assert state.ladder, state.id
+
+
+def test_loaded_definitions_are_immutable() -> None:
+    workflow = load_workflow(DROPOUT)
+    with pytest.raises(AttributeError):
+        workflow.version = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        workflow.states["x"] = workflow.states["closed"]  # type: ignore[index]
+
+
+def test_the_machine_moves_only_along_declared_transitions() -> None:
+    workflow = load_workflow(DROPOUT)
+    assert fire(workflow, "verifying", "confirm_dropout") == "persuasion"
+    assert fire(workflow, "returned", "check_in") == "returned"
+    assert fire(workflow, "closed", "confirm_dropout") is None
+    assert fire(workflow, "identified", "retain") is None
+    assert fire(workflow, "identified", "to_closed") is None  # no auto transitions
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (
+            lambda d: d["transitions"][0].update({"to": "nowhere"}),
+            "transitions[0].to: unknown state 'nowhere'",
+        ),
+        (
+            lambda d: d["transitions"][0].update({"from": ["limbo"]}),
+            "transitions[0].from: unknown state 'limbo'",
+        ),
+        (
+            lambda d: d["states"].update({"orphan": {"label": "孤立", "kind": "terminal"}}),
+            "states.orphan: unreachable from the initial state 'identified'",
+        ),
+        (
+            lambda d: (
+                d["states"].update(
+                    {
+                        "stuck": {
+                            "label": "卡住",
+                            "kind": "waiting",
+                            "responsible": "township",
+                            "deadline": {"amount": 1, "unit": "days", "basis": "x"},
+                        }
+                    }
+                )
+                or d["transitions"].append(
+                    {
+                        "trigger": "get_stuck",
+                        "label": "卡",
+                        "from": ["verifying"],
+                        "to": "stuck",
+                        "roles": ["bureau"],
+                    }
+                )
+            ),
+            "states.stuck: non-terminal state has no way out",
+        ),
+        (
+            lambda d: d["states"]["verifying"].pop("deadline"),
+            "states.verifying.deadline: a waiting state needs a deadline",
+        ),
+        (
+            lambda d: d["ladders"]["township"][1].update({"notify": []}),
+            "ladders.township[1].notify: an escalation rung needs at least one recipient",
+        ),
+        (
+            lambda d: d["transitions"].append(dict(d["transitions"][0])),
+            "duplicate trigger 'start_verification' from state 'identified'",
+        ),
+        (
+            lambda d: d["transitions"][0].update({"roles": ["janitor"]}),
+            "transitions[0].roles: unknown role 'janitor'",
+        ),
+        (
+            lambda d: d["ladders"]["township"][0].update({"template": "no_such_letter"}),
+            "template 'no_such_letter' does not exist",
+        ),
+        (
+            lambda d: d["transitions"][2].update({"documents": ["missing_form"]}),
+            "transitions[2].documents: template 'missing_form' does not exist",
+        ),
+        (
+            lambda d: d["transitions"][2].update({"handoff": ["fire_brigade"]}),
+            "transitions[2].handoff: unknown department 'fire_brigade'",
+        ),
+        (
+            lambda d: d["states"]["verifying"].update({"escalation": "nonexistent"}),
+            "states.verifying.escalation: unknown ladder 'nonexistent'",
+        ),
+        (
+            lambda d: d["states"]["verifying"]["deadline"].update({"unit": "fortnights"}),
+            "states.verifying.deadline.unit: is 'fortnights'",
+        ),
+    ],
+    ids=[
+        "unknown-dest",
+        "unknown-source",
+        "unreachable",
+        "no-way-out",
+        "no-deadline",
+        "rung-without-recipients",
+        "duplicate-trigger",
+        "unknown-role",
+        "missing-template",
+        "missing-document-template",
+        "unknown-department",
+        "unknown-ladder",
+        "bad-unit",
+    ],
+)
+def test_workflow_check_names_each_problem_with_its_key_path(mutate, expected) -> None:
+    data = dropout_data()
+    mutate(data)
+    problems = problems_of(data)
+    assert any(expected in p for p in problems), problems
+    assert all(p.startswith("w.yaml: ") for p in problems)
+
+
+def test_every_problem_is_reported_not_just_the_first() -> None:
+    data = dropout_data()
+    data["transitions"][0]["to"] = "nowhere"
+    data["transitions"][1]["roles"] = ["janitor"]
+    data["states"]["verifying"].pop("deadline")
+    assert len(problems_of(data)) >= 3
+
+
+def test_loading_a_broken_workflow_raises_with_every_problem() -> None:
+    data = dropout_data()
+    data["transitions"][0]["to"] = "nowhere"
+    with pytest.raises(WorkflowInvalid, match="unknown state 'nowhere'"):
+        from caseflow.states import load_workflow_text
+
+        load_workflow_text(yaml.safe_dump(data, allow_unicode=True), "w.yaml")
+
+
+def test_workflow_check_command_exits_non_zero_with_file_and_path(tmp_path: Path) -> None:
+    data = dropout_data()
+    data["transitions"][0]["roles"] = ["janitor"]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(app, ["workflow", "check", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}: transitions[0].roles: unknown role 'janitor'" in result.stderr
+    good = runner.invoke(app, ["workflow", "check", str(DROPOUT)])
+    assert good.exit_code == 0, good.stderr
+
+
+def test_invalid_yaml_is_a_problem_with_a_line_number(tmp_path: Path) -> None:
+    _workflow, problems = parse_workflow("name: x\nstates: [\n", "bad.yaml")
+    assert problems and "not valid YAML" in str(problems[0]) and "line" in str(problems[0])
+
+
+def test_workflow_show_lists_states_and_transitions() -> None:
+    result = CliRunner().invoke(app, ["workflow", "show", "dropout"])
+    assert result.exit_code == 0
+    assert "劝返中" in result.stdout and "return_to_school" in result.stdout
+
+
+def test_diagrams_in_mermaid_and_dot_show_every_state() -> None:
+    workflow = load_workflow(DROPOUT)
+    mermaid_text, dot_text = mermaid(workflow), dot(workflow)
+    assert mermaid_text.startswith("stateDiagram-v2")
+    assert dot_text.startswith('digraph "dropout"')
+    for state in workflow.states.values():
+        assert state.label in mermaid_text and state.label in dot_text
+    result = CliRunner().invoke(app, ["workflow", "diagram", "--format", "dot"])
+    assert result.exit_code == 0 and "->" in result.stdout
+    bad = CliRunner().invoke(app, ["workflow", "diagram", "--format", "gif"])
+    assert bad.exit_code == 2
