@@ -11,7 +11,6 @@ message as one line (``Error: ...``) and exits with its ``exit_code``::
     ├── NotFound                     exit 1
     │   ├── CaseNotFound
     │   └── WorkflowNotFound
-    ├── AuditBroken                  exit 1  the audit chain does not verify
     ├── InvalidInput                 exit 2  bad value or usage; nothing was changed
     │   ├── InvalidIdNumber
     │   ├── WorkflowInvalid                  a workflow file has problems
@@ -65,10 +64,6 @@ class CaseNotFound(NotFound):
 
 class WorkflowNotFound(NotFound):
     pass
-
-
-class AuditBroken(CaseflowError):
-    exit_code = EXIT_REFUSED
 
 
 class InvalidInput(CaseflowError):

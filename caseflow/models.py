@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, text
+from sqlalchemy import JSON, Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -85,7 +85,7 @@ class AuditEvent(SQLModel, table=True):
     os_user: str
     action: str = Field(index=True)
     case_id: int | None = Field(default=None, index=True)
-    payload: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(unique=True, max_length=64)
     hash: str = Field(unique=True, max_length=64)
 
@@ -115,5 +115,5 @@ class WorkflowDefinition(SQLModel, table=True):
     name: str = Field(primary_key=True)
     version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     sha256: str = Field(max_length=64)
-    source: str
+    source: str = Field(sa_column=Column(Text, nullable=False))
     registered_at: datetime

@@ -105,10 +105,11 @@ def init_workspace(
     """Create the workspace files and schema, and make the OS account running this the first
     operator (bureau + admin). Returns the workspace and the operator name."""
     workspace = create(root, database_url)
-    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
     sqlite_file = db.sqlite_path(workspace.database_url)
     fresh_file = sqlite_file is not None and not sqlite_file.exists()
+    db_engine: Engine | None = None
     try:
+        db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
         user = os_user()
         now = clock()
         with db.write(db_engine) as connection:
@@ -137,7 +138,8 @@ def init_workspace(
                 payload={"operator": user, "roles": list(INITIAL_ROLES), "jurisdiction": "county"},
             )
     except BaseException:
-        db_engine.dispose()
+        if db_engine is not None:
+            db_engine.dispose()
         discard(workspace, sqlite_file if fresh_file else None)
         raise
     db_engine.dispose()

@@ -1,0 +1,75 @@
+"""Storage: the migrations build what the models describe, SQLite is configured for
+durability, and a locked database is a clear, retryable error."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+from typer.testing import CliRunner
+
+from caseflow import db, service
+from caseflow.cli import app
+from caseflow.errors import DatabaseBusy
+from tests.conftest import child
+
+
+def test_the_migrations_create_exactly_the_schema_the_models_describe(ctx) -> None:
+    with ctx.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_db_upgrade_is_idempotent_and_reports_the_revision(workspace: Path) -> None:
+    result = CliRunner().invoke(app, ["-w", str(workspace), "db", "upgrade"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"Schema at revision {service.SCHEMA_HEAD}"
+
+
+def test_sqlite_is_durable_by_default(tmp_path: Path) -> None:
+    service.init_workspace(tmp_path / "ws")
+    ctx = service.open_context(tmp_path / "ws")
+    with ctx.engine.connect() as connection:
+        pragma = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": db.BUSY_TIMEOUT_MS,
+    }
+
+
+def test_a_database_locked_by_another_writer_is_busy_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
+    service.init_workspace(tmp_path / "ws")
+    ctx = service.open_context(tmp_path / "ws")
+    number = service.open_case(ctx, child())
+    holder = sqlite3.connect(tmp_path / "ws" / "caseflow.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseBusy, match="run the command again") as caught:
+            service.advance(ctx, number, "start_verification")
+        assert caught.value.exit_code == 3
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert service.show_case(ctx, number)["state"] == "identified"
+    assert service.audit_verify(ctx).intact
+
+
+def test_an_unsupported_database_url_is_explained(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["init", str(tmp_path / "ws"), "--database-url", "mysql://root@localhost/test"]
+    )
+    assert result.exit_code == 2
+    assert "unsupported database URL" in result.stderr
+    assert not (tmp_path / "ws" / "caseflow.toml").exists()
