@@ -251,3 +251,25 @@ def test_diagrams_in_mermaid_and_dot_show_every_state() -> None:
     assert result.exit_code == 0 and "->" in result.stdout
     bad = CliRunner().invoke(app, ["workflow", "diagram", "--format", "gif"])
     assert bad.exit_code == 2
+
+
+def test_svg_diagrams_need_graphviz_and_say_so_when_it_is_missing() -> None:
+    import shutil
+
+    result = CliRunner().invoke(app, ["workflow", "diagram", "--format", "svg"])
+    if shutil.which("dot") is None:
+        assert result.exit_code == 2 and "needs Graphviz" in result.stderr
+    else:
+        assert result.exit_code == 0 and "<svg" in result.stdout
+
+
+def test_the_checkout_entry_point_prints_help() -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "cli.py", "--help"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Exit codes: 0 success" in result.stdout and "case" in result.stdout
