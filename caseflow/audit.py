@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
-from caseflow.errors import InvalidInput
+from caseflow.errors import AuditBroken, InvalidInput
 from caseflow.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -38,6 +38,13 @@ def _reject_floats(value: Any) -> None:
     elif isinstance(value, list | tuple):
         for item in value:
             _reject_floats(item)
+
+
+def _canonical_or_none(value: Any) -> str | None:
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def canonical_json(value: Any) -> str:
@@ -75,6 +82,11 @@ def chain_hash(prev_hash: str, entry: Entry) -> str:
     return hashlib.sha256(f"{prev_hash}\n{entry.canonical()}".encode()).hexdigest()
 
 
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
+_INSERT_EVENT = insert(_EVENT)
+
+
 def append(
     connection: Connection,
     *,
@@ -87,9 +99,12 @@ def append(
     occurred_on: date | None = None,
 ) -> int:
     """Append one event inside the caller's transaction; returns its seq."""
-    head = connection.execute(
-        select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-    ).one()
+    head = connection.execute(_LOCK_HEAD).first()
+    if head is None:
+        raise AuditBroken(
+            "the audit head row is missing, so nothing can be recorded; run "
+            "`caseflow audit verify` and restore the database from a backup"
+        )
     entry = Entry(
         seq=head.seq + 1,
         recorded_at=recorded_at.isoformat(timespec="microseconds"),
@@ -102,20 +117,21 @@ def append(
     )
     digest = chain_hash(head.hash, entry)
     connection.execute(
-        insert(_EVENT).values(
-            seq=entry.seq,
-            recorded_at=entry.recorded_at,
-            occurred_on=entry.occurred_on,
-            operator=operator,
-            os_user=os_user,
-            action=action,
-            case_id=case_id,
-            payload=canonical_json(payload),
-            prev_hash=head.hash,
-            hash=digest,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": entry.seq,
+            "recorded_at": entry.recorded_at,
+            "occurred_on": entry.occurred_on,
+            "operator": operator,
+            "os_user": os_user,
+            "action": action,
+            "case_id": case_id,
+            "payload": canonical_json(payload),
+            "prev_hash": head.hash,
+            "hash": digest,
+        },
     )
-    connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=entry.seq, hash=digest))
+    connection.execute(_MOVE_HEAD, {"seq": entry.seq, "hash": digest})
     return entry.seq
 
 
@@ -181,7 +197,7 @@ def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Veri
             payload = json.loads(row.payload)
         except ValueError:
             return broken(row.seq, f"event {row.seq} has a payload that is not JSON")
-        if not isinstance(payload, dict) or canonical_json(payload) != row.payload:
+        if not isinstance(payload, dict) or _canonical_or_none(payload) != row.payload:
             return broken(row.seq, f"event {row.seq} payload is not in canonical form")
         entry = Entry(
             row.seq,
@@ -207,14 +223,20 @@ def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Veri
         prev_hash = digest
         expected_seq += 1
         count += 1
-    head = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).one()
-    if (head.seq, head.hash) != (expected_seq - 1, prev_hash):
+    last = expected_seq - 1
+    head = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).first()
+    if head is None:
+        return broken(last + 1, "the audit head row is missing")
+    if head.seq > last:
         return broken(
-            min(head.seq, expected_seq),
-            f"the chain ends at event {expected_seq - 1} "
-            f"but the head records event {head.seq}: events were removed or the "
-            "head was altered",
+            last + 1,
+            f"the chain ends at event {last} but the head records event "
+            f"{head.seq}: events were removed",
         )
+    if head.seq < last:
+        return broken(head.seq + 1, f"events after {head.seq} were added without moving the head")
+    if head.hash != prev_hash:
+        return broken(last, f"the head does not match event {last}: the head was altered")
     if checkpoint is not None and not checkpoint_seen:
         return broken(
             checkpoint.seq,
@@ -225,7 +247,9 @@ def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Veri
 
 
 def head(connection: Connection) -> Checkpoint:
-    row = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).one()
+    row = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).first()
+    if row is None:
+        raise AuditBroken("the audit head row is missing; run `caseflow audit verify`")
     return Checkpoint(row.seq, row.hash)
 
 

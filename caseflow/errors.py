@@ -11,6 +11,7 @@ message as one line (``Error: ...``) and exits with its ``exit_code``::
     ├── NotFound                     exit 1
     │   ├── CaseNotFound
     │   └── WorkflowNotFound
+    ├── AuditBroken                  exit 1  the audit trail cannot be trusted or extended
     ├── InvalidInput                 exit 2  bad value or usage; nothing was changed
     │   ├── InvalidIdNumber
     │   ├── WorkflowInvalid                  a workflow file has problems
@@ -64,6 +65,10 @@ class CaseNotFound(NotFound):
 
 class WorkflowNotFound(NotFound):
     pass
+
+
+class AuditBroken(CaseflowError):
+    exit_code = EXIT_REFUSED
 
 
 class InvalidInput(CaseflowError):

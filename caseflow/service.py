@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import audit, db, engine
@@ -199,13 +199,10 @@ def open_context(
 
 
 _WORKFLOW_CACHE: dict[str, Workflow] = {}
-
-
-def _workflow_from_source(source: str, sha256: str, label: str) -> Workflow:
-    cached = _WORKFLOW_CACHE.get(sha256)
-    if cached is None:
-        cached = _WORKFLOW_CACHE[sha256] = load_workflow_text(source, label)
-    return cached
+_WORKFLOW_SHA = select(_WORKFLOW.c.sha256).where(
+    _WORKFLOW.c.name == bindparam("name"), _WORKFLOW.c.version == bindparam("version")
+)
+_WORKFLOW_SOURCE = select(_WORKFLOW.c.source).where(_WORKFLOW.c.sha256 == bindparam("sha"))
 
 
 def _register_workflow(connection: Connection, workflow: Workflow, now: datetime) -> None:
@@ -234,12 +231,13 @@ def _register_workflow(connection: Connection, workflow: Workflow, now: datetime
 
 
 def stored_workflow(connection: Connection, name: str, version: int) -> Workflow:
-    row = connection.execute(
-        select(_WORKFLOW.c.source, _WORKFLOW.c.sha256).where(
-            _WORKFLOW.c.name == name, _WORKFLOW.c.version == version
-        )
-    ).one()
-    return _workflow_from_source(row.source, row.sha256, f"{name} v{version} (stored)")
+    """The definition a case runs on, parsed once per process (keyed by its hash)."""
+    sha = connection.execute(_WORKFLOW_SHA, {"name": name, "version": version}).scalar_one()
+    workflow = _WORKFLOW_CACHE.get(sha)
+    if workflow is None:
+        source = connection.execute(_WORKFLOW_SOURCE, {"sha": sha}).scalar_one()
+        workflow = _WORKFLOW_CACHE[sha] = load_workflow_text(source, f"{name} v{version} (stored)")
+    return workflow
 
 
 # ---------------------------------------------------------------------------------------
@@ -412,7 +410,7 @@ def _refuse_second_open_case(connection: Connection, child_id: int, masked: str)
 
 
 def _case_row(connection: Connection, number: int) -> Any:
-    row = connection.execute(select(_CASE).where(_CASE.c.id == number)).first()
+    row = connection.execute(_CASE_BY_NUMBER, {"number": number}).first()
     if row is None:
         raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
     return row
@@ -433,6 +431,12 @@ def _snapshot(row: Any) -> engine.CaseSnapshot:
     )
 
 
+_CASE_BY_NUMBER = select(_CASE).where(_CASE.c.id == bindparam("number"))
+_CASE_STEP = update(_CASE).where(
+    _CASE.c.id == bindparam("b_number"), _CASE.c.version == bindparam("b_version")
+)
+
+
 def _apply(
     ctx: Context,
     number: int,
@@ -442,25 +446,31 @@ def _apply(
         tuple[dict[str, Any], str, dict[str, Any], date],
     ],
 ) -> None:
-    """Read a snapshot, decide, then write the update and its audit event atomically.
-    The write only lands if the case is still at the version that was read."""
-    with db.read(ctx.engine) as connection:
-        row = _case_row(connection, number)
-        workflow = stored_workflow(connection, row.workflow, row.workflow_version)
-    if expect_version is not None and row.version != expect_version:
-        raise ConcurrentUpdate(
-            f"case {number} is at version {row.version}, not "
-            f"{expect_version}: someone changed it; look again with "
-            "`caseflow case show` and retry"
-        )
-    snapshot = _snapshot(row)
-    changes, action, payload, occurred_on = decide(workflow, snapshot, row.facts)
+    """Read, decide and write the update with its audit event in one transaction.
+
+    On SQLite the read already happens under the write lock; on PostgreSQL another
+    writer can slip in between, and the version check in the UPDATE catches it."""
     now = ctx.now()
     with db.write(ctx.engine) as connection:
+        row = _case_row(connection, number)
+        if expect_version is not None and row.version != expect_version:
+            raise ConcurrentUpdate(
+                f"case {number} is at version {row.version}, not "
+                f"{expect_version}: someone changed it; look again with "
+                "`caseflow case show` and retry"
+            )
+        workflow = stored_workflow(connection, row.workflow, row.workflow_version)
+        snapshot = _snapshot(row)
+        changes, action, payload, occurred_on = decide(workflow, snapshot, row.facts)
         result = connection.execute(
-            update(_CASE)
-            .where(_CASE.c.id == number, _CASE.c.version == snapshot.version)
-            .values(version=snapshot.version + 1, last_event_on=occurred_on, **changes)
+            _CASE_STEP,
+            {
+                "b_number": number,
+                "b_version": snapshot.version,
+                "version": snapshot.version + 1,
+                "last_event_on": occurred_on,
+                **changes,
+            },
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(

@@ -20,6 +20,13 @@ SQLITE_GUARDS = [
        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
     """CREATE TRIGGER audit_event_no_delete BEFORE DELETE ON audit_event
        BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
+    # INSERT OR REPLACE deletes the old row without firing the DELETE trigger.
+    """CREATE TRIGGER audit_event_no_replace BEFORE INSERT ON audit_event
+       WHEN EXISTS (SELECT 1 FROM audit_event WHERE seq = NEW.seq OR prev_hash = NEW.prev_hash
+                    OR hash = NEW.hash)
+       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END""",
+    """CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+       BEGIN SELECT RAISE(ABORT, 'the audit head is permanent'); END""",
 ]
 
 POSTGRES_GUARDS = [
@@ -29,6 +36,8 @@ POSTGRES_GUARDS = [
     """CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
        FOR EACH ROW EXECUTE FUNCTION caseflow_audit_append_only()""",
     """CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
+       FOR EACH STATEMENT EXECUTE FUNCTION caseflow_audit_append_only()""",
+    """CREATE TRIGGER audit_head_permanent BEFORE DELETE OR TRUNCATE ON audit_head
        FOR EACH STATEMENT EXECUTE FUNCTION caseflow_audit_append_only()""",
 ]
 
