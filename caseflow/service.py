@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import audit, db, engine
@@ -199,9 +199,6 @@ def open_context(
 
 
 _WORKFLOW_CACHE: dict[str, Workflow] = {}
-_WORKFLOW_SHA = select(_WORKFLOW.c.sha256).where(
-    _WORKFLOW.c.name == bindparam("name"), _WORKFLOW.c.version == bindparam("version")
-)
 _WORKFLOW_SOURCE = select(_WORKFLOW.c.source).where(_WORKFLOW.c.sha256 == bindparam("sha"))
 
 
@@ -230,13 +227,13 @@ def _register_workflow(connection: Connection, workflow: Workflow, now: datetime
         )
 
 
-def stored_workflow(connection: Connection, name: str, version: int) -> Workflow:
-    """The definition a case runs on, parsed once per process (keyed by its hash)."""
-    sha = connection.execute(_WORKFLOW_SHA, {"name": name, "version": version}).scalar_one()
-    workflow = _WORKFLOW_CACHE.get(sha)
+def stored_workflow(connection: Connection, row: Any) -> Workflow:
+    """The definition a case row runs on, parsed once per process (keyed by its hash)."""
+    workflow = _WORKFLOW_CACHE.get(row.workflow_sha)
     if workflow is None:
-        source = connection.execute(_WORKFLOW_SOURCE, {"sha": sha}).scalar_one()
-        workflow = _WORKFLOW_CACHE[sha] = load_workflow_text(source, f"{name} v{version} (stored)")
+        source = connection.execute(_WORKFLOW_SOURCE, {"sha": row.workflow_sha}).scalar_one()
+        workflow = load_workflow_text(source, f"{row.workflow} v{row.workflow_version} (stored)")
+        _WORKFLOW_CACHE[row.workflow_sha] = workflow
     return workflow
 
 
@@ -431,7 +428,14 @@ def _snapshot(row: Any) -> engine.CaseSnapshot:
     )
 
 
-_CASE_BY_NUMBER = select(_CASE).where(_CASE.c.id == bindparam("number"))
+_CASE_BY_NUMBER = (
+    select(_CASE, _WORKFLOW.c.sha256.label("workflow_sha"))
+    .join(
+        _WORKFLOW,
+        and_(_WORKFLOW.c.name == _CASE.c.workflow, _WORKFLOW.c.version == _CASE.c.workflow_version),
+    )
+    .where(_CASE.c.id == bindparam("number"))
+)
 _CASE_STEP = update(_CASE).where(
     _CASE.c.id == bindparam("b_number"), _CASE.c.version == bindparam("b_version")
 )
@@ -459,7 +463,7 @@ def _apply(
                 f"{expect_version}: someone changed it; look again with "
                 "`caseflow case show` and retry"
             )
-        workflow = stored_workflow(connection, row.workflow, row.workflow_version)
+        workflow = stored_workflow(connection, row)
         snapshot = _snapshot(row)
         changes, action, payload, occurred_on = decide(workflow, snapshot, row.facts)
         result = connection.execute(
@@ -601,7 +605,7 @@ def history(ctx: Context, number: int) -> list[dict[str, Any]]:
 def show_case(ctx: Context, number: int) -> dict[str, Any]:
     with db.read(ctx.engine) as connection:
         row = _case_row(connection, number)
-        workflow = stored_workflow(connection, row.workflow, row.workflow_version)
+        workflow = stored_workflow(connection, row)
         child = connection.execute(select(_CHILD).where(_CHILD.c.id == row.child_id)).one()
         guardians = connection.execute(
             select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id)
