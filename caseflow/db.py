@@ -93,11 +93,9 @@ def _translate(exc: DBAPIError) -> Exception:
 
 
 @contextmanager
-def write(engine: Engine) -> Iterator[Connection]:
-    """One write transaction: committed on success, rolled back on any error."""
+def _translated() -> Iterator[None]:
     try:
-        with engine.execution_options(**{_WRITE: True}).begin() as connection:
-            yield connection
+        yield
     except DBAPIError as exc:
         translated = _translate(exc)
         if translated is exc:
@@ -106,15 +104,16 @@ def write(engine: Engine) -> Iterator[Connection]:
 
 
 @contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """One write transaction: committed on success, rolled back on any error."""
+    with _translated(), engine.execution_options(**{_WRITE: True}).begin() as connection:
+        yield connection
+
+
+@contextmanager
 def read(engine: Engine) -> Iterator[Connection]:
-    try:
-        with engine.connect() as connection, connection.begin():
-            yield connection
-    except DBAPIError as exc:
-        translated = _translate(exc)
-        if translated is exc:
-            raise
-        raise translated from exc
+    with _translated(), engine.connect() as connection, connection.begin():
+        yield connection
 
 
 def upgrade(engine: Engine) -> None:

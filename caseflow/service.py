@@ -95,6 +95,29 @@ class Context:
         return load_workflow(find_workflow_file(name, self.workspace.workflow_dirs))
 
 
+def _record(
+    ctx: Context,
+    connection: Connection,
+    now: datetime,
+    *,
+    action: str,
+    payload: Mapping[str, Any],
+    case_id: int | None = None,
+    occurred_on: date | None = None,
+) -> int:
+    """Append an audit event by the context's operator inside the caller's transaction."""
+    return audit.append(
+        connection,
+        action=action,
+        operator=ctx.actor.operator,
+        os_user=ctx.actor.os_user,
+        recorded_at=now,
+        payload=payload,
+        case_id=case_id,
+        occurred_on=occurred_on,
+    )
+
+
 # ---------------------------------------------------------------------------------------
 # Workspaces, operators, workflows
 
@@ -370,12 +393,11 @@ def open_case(
             }
             if deadline and deadline.provisional:
                 payload["due_provisional"] = True
-            audit.append(
+            _record(
+                ctx,
                 connection,
+                now,
                 action="case.open",
-                operator=ctx.actor.operator,
-                os_user=ctx.actor.os_user,
-                recorded_at=now,
                 case_id=number,
                 occurred_on=opened_on,
                 payload=payload,
@@ -482,12 +504,11 @@ def _apply(
                 "command ran; nothing was changed — look again with "
                 "`caseflow case show` and retry"
             )
-        audit.append(
+        _record(
+            ctx,
             connection,
+            now,
             action=action,
-            operator=ctx.actor.operator,
-            os_user=ctx.actor.os_user,
-            recorded_at=now,
             case_id=number,
             occurred_on=occurred_on,
             payload=payload,
@@ -738,12 +759,11 @@ def audit_checkpoint(ctx: Context) -> audit.Checkpoint:
     now = ctx.now()
     with db.write(ctx.engine) as connection:
         before = audit.head(connection)
-        audit.append(
+        _record(
+            ctx,
             connection,
+            now,
             action="audit.checkpoint",
-            operator=ctx.actor.operator,
-            os_user=ctx.actor.os_user,
-            recorded_at=now,
             payload={"previous_seq": before.seq, "previous_hash": before.hash},
         )
         return audit.head(connection)
