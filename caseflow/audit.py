@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -87,52 +87,65 @@ _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == 1)
 _INSERT_EVENT = insert(_EVENT)
 
 
-def append(
-    connection: Connection,
-    *,
-    action: str,
-    operator: str,
-    os_user: str,
-    recorded_at: datetime,
-    payload: Mapping[str, Any],
-    case_id: int | None = None,
-    occurred_on: date | None = None,
-) -> int:
-    """Append one event inside the caller's transaction; returns its seq."""
+@dataclass(frozen=True)
+class NewEvent:
+    action: str
+    operator: str
+    os_user: str
+    recorded_at: datetime
+    payload: Mapping[str, Any]
+    case_id: int | None = None
+    occurred_on: date | None = None
+
+
+def append(connection: Connection, **event: Any) -> int:
+    """Append one event (``NewEvent`` fields) inside the caller's transaction; its seq."""
+    return append_many(connection, [NewEvent(**event)])[0]
+
+
+def append_many(connection: Connection, events: Sequence[NewEvent]) -> list[int]:
+    """Append events in order inside the caller's transaction, locking the head once."""
+    if not events:
+        return []
     head = connection.execute(_LOCK_HEAD).first()
     if head is None:
         raise AuditBroken(
             "the audit head row is missing, so nothing can be recorded; run "
             "`caseflow audit verify` and restore the database from a backup"
         )
-    entry = Entry(
-        seq=head.seq + 1,
-        recorded_at=recorded_at.isoformat(timespec="microseconds"),
-        occurred_on=occurred_on.isoformat() if occurred_on else None,
-        operator=operator,
-        os_user=os_user,
-        action=action,
-        case_id=case_id,
-        payload=payload,
-    )
-    digest = chain_hash(head.hash, entry)
-    connection.execute(
-        _INSERT_EVENT,
-        {
-            "seq": entry.seq,
-            "recorded_at": entry.recorded_at,
-            "occurred_on": entry.occurred_on,
-            "operator": operator,
-            "os_user": os_user,
-            "action": action,
-            "case_id": case_id,
-            "payload": canonical_json(payload),
-            "prev_hash": head.hash,
-            "hash": digest,
-        },
-    )
-    connection.execute(_MOVE_HEAD, {"seq": entry.seq, "hash": digest})
-    return entry.seq
+    prev_hash, seq = head.hash, head.seq
+    rows = []
+    for event in events:
+        seq += 1
+        entry = Entry(
+            seq=seq,
+            recorded_at=event.recorded_at.isoformat(timespec="microseconds"),
+            occurred_on=event.occurred_on.isoformat() if event.occurred_on else None,
+            operator=event.operator,
+            os_user=event.os_user,
+            action=event.action,
+            case_id=event.case_id,
+            payload=event.payload,
+        )
+        digest = chain_hash(prev_hash, entry)
+        rows.append(
+            {
+                "seq": seq,
+                "recorded_at": entry.recorded_at,
+                "occurred_on": entry.occurred_on,
+                "operator": entry.operator,
+                "os_user": entry.os_user,
+                "action": entry.action,
+                "case_id": entry.case_id,
+                "payload": canonical_json(entry.payload),
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
+        )
+        prev_hash = digest
+    connection.execute(_INSERT_EVENT, rows)
+    connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
+    return [row["seq"] for row in rows]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ Heavy modules (SQLAlchemy, the workflow engine) are imported inside the commands
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -135,12 +138,15 @@ def init(
             help="Database URL (default: sqlite:///caseflow.db inside the workspace).",
         ),
     ] = None,
+    county: Annotated[
+        str, typer.Option("--county", help="County name printed on notices, e.g. 印江自治县.")
+    ] = "本县",
 ) -> None:
     """Create a workspace: caseflow.toml, the database, outbox/. The OS account running this
     becomes the first operator, with the county-wide bureau and admin roles."""
     from caseflow.service import init_workspace
 
-    workspace, operator = init_workspace(directory, database_url)
+    workspace, operator = init_workspace(directory, database_url, county=county)
     typer.echo(f"Created workspace {workspace.root}")
     typer.echo(f"Database: {workspace.database_url}")
     typer.echo(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
@@ -425,6 +431,74 @@ def case_history(
         return
     for event in events:
         typer.echo(_event_line(event))
+
+
+@case_app.command("extend")
+def case_extend(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    days: Annotated[int, typer.Option("--days", help="Calendar days to add to the deadline.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit).")],
+    when: DateOption = None,
+) -> None:
+    """Extend a case's current deadline (an audited decision; the ladder starts again)."""
+    from caseflow.service import extend, show_case
+
+    ctx = _context()
+    extend(ctx, number, days, reason, occurred_on=_date(when))
+    view = show_case(ctx, number)
+    typer.echo(f"Case {number}: due {_due_text(view['due_on'], view['due_provisional'])}")
+
+
+@app.command()
+def escalate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would fire; change nothing.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Sweep as of this day (default today; future only with --dry-run)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Cases per transaction.", hidden=True)
+    ] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire every escalation rung and automatic transition that has fallen due, once.
+
+    Each rung is recorded in the audit and queues a notice for each recipient; running it
+    again changes nothing. After an outage it catches up, oldest first."""
+    from caseflow.service_sweep import count_due, sweep
+
+    ctx = _context()
+    day = _date(as_of, "--as-of")
+    total = 0 if as_json else count_due(ctx, day or ctx.today)
+    with _progress(total, "Sweeping") as advance_bar:
+        report = sweep(ctx, as_of=day, dry_run=dry_run, batch_size=batch_size, progress=advance_bar)
+    if as_json:
+        _print_json(report.as_json())
+        return
+    mode = " (dry run: nothing was changed)" if dry_run else ""
+    typer.echo(
+        f"Sweep as of {report.as_of.isoformat()}{mode}: {report.fired} rung(s) fired, "
+        f"{report.timed} automatic transition(s), {report.notices} notice(s) queued."
+    )
+    for (level, recipient), count in sorted(report.by_recipient.items()):
+        typer.echo(f"  level {level}  {recipient:<40} {count} case(s)")
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for long runs; silent for short ones."""
+    if total < 2000 or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 # ---------------------------------------------------------------------------------------

@@ -57,6 +57,8 @@ class Outcome:
     departments: tuple[str, ...]
     values: Mapping[str, Any]
     audit: Mapping[str, Any]
+    deadline_reset: bool = True  # a new deadline: its escalation ladder starts again
+    extended_days: int = 0
 
 
 def check_occurred_on(occurred_on: date, *, today: date, last_event_on: date | None) -> None:
@@ -157,7 +159,10 @@ def decide(
     *,
     today: date,
     calendar: WorkCalendar,
+    automatic: bool = False,
 ) -> Outcome:
+    """Decide one event. ``automatic`` is the sweep firing an ``auto`` transition that
+    has fallen due: no role is needed for that, but only auto transitions qualify."""
     if event.trigger not in workflow.triggers():
         raise InvalidInput(
             f"{event.trigger!r} is not a trigger of workflow {workflow.name!r}; "
@@ -173,7 +178,9 @@ def decide(
             f"case {case.number} is in {case.state} ({label}); "
             f"{event.trigger!r} is not allowed from there (allowed: {possible})"
         )
-    if not actor.roles & set(transition.roles):
+    if automatic and not transition.auto:
+        raise TransitionRefused(f"{event.trigger!r} is not an automatic transition")
+    if not automatic and not actor.roles & set(transition.roles):
         raise TransitionRefused(
             f"operator {actor.operator!r} (roles: {', '.join(sorted(actor.roles)) or 'none'}) may "
             f"not fire {event.trigger!r}; it needs one of: {', '.join(transition.roles)}"
@@ -226,6 +233,8 @@ def decide(
         audit["handoff"] = list(transition.handoff)
     if event.note:
         audit["note"] = event.note
+    if automatic:
+        audit["auto"] = True
     return Outcome(
         state=dest,
         entered_on=entered_on,
@@ -235,4 +244,56 @@ def decide(
         departments=departments,
         values=MappingProxyType(values),
         audit=MappingProxyType(audit),
+        deadline_reset=not stays or transition.renews_deadline or due_field is not None,
+    )
+
+
+def extend(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    *,
+    days: int,
+    reason: str,
+    actor: Actor,
+    occurred_on: date,
+    today: date,
+    calendar: WorkCalendar,
+) -> Outcome:
+    """Move the current deadline ``days`` calendar days later; its ladder starts again."""
+    if not actor.roles & set(workflow.extension_roles):
+        raise TransitionRefused(
+            f"operator {actor.operator!r} may not extend deadlines; it needs one of: "
+            f"{', '.join(workflow.extension_roles)}"
+        )
+    if case.due_on is None:
+        raise TransitionRefused(
+            f"case {case.number} is in {case.state}, which has no deadline to extend"
+        )
+    if not 1 <= days <= workflow.extension_max_days:
+        raise InvalidInput(
+            f"--days must be between 1 and {workflow.extension_max_days}, got {days}"
+        )
+    if not reason.strip():
+        raise InvalidInput("an extension needs a reason (--reason)")
+    check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
+    due = calendar.add(case.due_on, days, "days")
+    audit: dict[str, Any] = {
+        "state": case.state,
+        "days": days,
+        "reason": reason.strip(),
+        "from_due_on": case.due_on.isoformat(),
+        "due_on": due.due_on.isoformat(),
+    }
+    if due.provisional:
+        audit["due_provisional"] = True
+    return Outcome(
+        state=case.state,
+        entered_on=case.entered_on,
+        due=due,
+        counters=case.counters,
+        repeat_count=case.repeat_count,
+        departments=case.departments,
+        values=MappingProxyType({}),
+        audit=MappingProxyType(audit),
+        extended_days=days,
     )

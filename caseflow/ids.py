@@ -119,3 +119,13 @@ def make_id_number(region: str, birth_date: date, serial: int) -> str:
         raise ValueError(f"serial must be 0..999, got {serial}")
     first17 = f"{region}{birth_date:%Y%m%d}{serial:03d}"
     return first17 + check_character(first17)
+
+
+def mask_name(name: str) -> str:
+    """张小华 -> 张*华, 王芳 -> 王*: enough for a colleague to match a file, no more."""
+    name = name.strip()
+    if len(name) <= 1:
+        return "*" * len(name)
+    if len(name) == 2:
+        return f"{name[0]}*"
+    return f"{name[0]}{'*' * (len(name) - 2)}{name[-1]}"

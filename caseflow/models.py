@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, text
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -69,6 +69,11 @@ class Case(SQLModel, table=True):
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     repeat_count: int = 0
+    deadline_from: date | None = None
+    extended_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    ladder_version: int | None = None
+    next_rung: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_action_on: date | None = Field(default=None, index=True)
     township: str = Field(index=True)
     village: str
     school: str | None = None
@@ -117,3 +122,56 @@ class WorkflowDefinition(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     source: str = Field(sa_column=Column(Text, nullable=False))
     registered_at: datetime
+
+
+class Escalation(SQLModel, table=True):
+    """A rung that fired: at most once per (case, ladder, rung)."""
+
+    __tablename__ = "escalation"
+    __table_args__ = (
+        UniqueConstraint("case_id", "ladder_version", "rung", name="uq_escalation_once"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case_file.id", index=True)
+    ladder_version: int
+    rung: int
+    state: str
+    due_on: date
+    rung_on: date
+    fired_on: date
+    days_overdue: int
+    recipients: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    template: str
+
+
+class Notice(SQLModel, table=True):
+    """The outbox: one rendered document for one recipient, delivered by the dispatcher."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    kind: str
+    template: str
+    recipient: str
+    case_ids: list[int] = Field(sa_column=Column(JSON, nullable=False))
+    subject: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    content_hash: str = Field(max_length=64)
+    status: str
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime
+    created_at: datetime
+    sent_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class SchedulerLease(SQLModel, table=True):
+    __tablename__ = "scheduler_lease"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime

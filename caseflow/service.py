@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from caseflow import audit, db, engine
+from caseflow import audit, db, engine, escalation
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import Actor
 from caseflow.errors import (
@@ -47,9 +47,9 @@ from caseflow.states import (
     mermaid,
     parse_workflow,
 )
-from caseflow.workspace import Workspace, create, discard, load, locate
+from caseflow.workspace import Workspace, create, discard, load, load_holidays, locate
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 INITIAL_ROLES = ("bureau", "admin")
 
 _CASE = Case.__table__  # type: ignore[attr-defined]
@@ -123,11 +123,15 @@ def _record(
 
 
 def init_workspace(
-    root: Path, database_url: str | None = None, *, clock: Clock = system_clock
+    root: Path,
+    database_url: str | None = None,
+    *,
+    county: str = "本县",
+    clock: Clock = system_clock,
 ) -> tuple[Workspace, str]:
     """Create the workspace files and schema, and make the OS account running this the first
     operator (bureau + admin). Returns the workspace and the operator name."""
-    workspace = create(root, database_url)
+    workspace = create(root, database_url, county)
     sqlite_file = db.sqlite_path(workspace.database_url)
     fresh_file = sqlite_file is not None and not sqlite_file.exists()
     db_engine: Engine | None = None
@@ -218,7 +222,23 @@ def open_context(
     _check_schema(db_engine)
     with db.read(db_engine) as connection:
         actor = resolve_actor(connection, os_user())
-    return Context(workspace=workspace, engine=db_engine, actor=actor, clock=clock)
+    return Context(
+        workspace=workspace,
+        engine=db_engine,
+        actor=actor,
+        clock=clock,
+        calendar=workspace_calendar(workspace),
+    )
+
+
+def workspace_calendar(workspace: Workspace) -> WorkCalendar:
+    """The national calendar plus the workspace's own rest days and make-up working days."""
+    holidays = load_holidays(workspace)
+    return WorkCalendar(
+        extra_holidays=holidays.rest_days,
+        extra_workdays=holidays.working_days,
+        declared_years=holidays.complete_years,
+    )
 
 
 _WORKFLOW_CACHE: dict[str, Workflow] = {}
@@ -372,6 +392,17 @@ def open_case(
                     facts={},
                     departments=[],
                     repeat_count=0,
+                    deadline_from=opened_on,
+                    extended_days=0,
+                    ladder_version=1,
+                    next_rung=0,
+                    next_action_on=escalation.next_action_on(
+                        workflow,
+                        escalation.LadderPosition(
+                            state, deadline.due_on if deadline else None, 0, {}
+                        ),
+                        ctx.calendar,
+                    ),
                     township=township,
                     village=village,
                     school=details.school,
@@ -467,10 +498,7 @@ def _apply(
     ctx: Context,
     number: int,
     expect_version: int | None,
-    decide: Callable[
-        [Workflow, engine.CaseSnapshot, Mapping[str, Any]],
-        tuple[dict[str, Any], str, dict[str, Any], date],
-    ],
+    decide: Callable[[Workflow, Any], tuple[dict[str, Any], str, dict[str, Any], date]],
 ) -> None:
     """Read, decide and write the update with its audit event in one transaction.
 
@@ -486,14 +514,13 @@ def _apply(
                 "`caseflow case show` and retry"
             )
         workflow = stored_workflow(connection, row)
-        snapshot = _snapshot(row)
-        changes, action, payload, occurred_on = decide(workflow, snapshot, row.facts)
+        changes, action, payload, occurred_on = decide(workflow, row)
         result = connection.execute(
             _CASE_STEP,
             {
                 "b_number": number,
-                "b_version": snapshot.version,
-                "version": snapshot.version + 1,
+                "b_version": row.version,
+                "version": row.version + 1,
                 "last_event_on": occurred_on,
                 **changes,
             },
@@ -529,27 +556,81 @@ def advance(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
 
-    def decide(
-        workflow: Workflow,
-        snapshot: engine.CaseSnapshot,
-        facts: Mapping[str, Any],
-    ) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.decide(
-            workflow, snapshot, event, ctx.actor, today=ctx.today, calendar=ctx.calendar
+            workflow, _snapshot(row), event, ctx.actor, today=ctx.today, calendar=ctx.calendar
         )
-        changes = {
-            "state": outcome.state,
-            "entered_on": outcome.entered_on,
-            "due_on": outcome.due.due_on if outcome.due else None,
-            "due_provisional": bool(outcome.due and outcome.due.provisional),
-            "is_open": not workflow.state(outcome.state).is_terminal,
-            "counters": dict(outcome.counters),
-            "repeat_count": outcome.repeat_count,
-            "departments": list(outcome.departments),
-        }
+        changes = outcome_changes(workflow, row, outcome, event.occurred_on, ctx.calendar)
         if outcome.values:
-            changes["facts"] = {**facts, trigger: dict(outcome.values)}
+            changes["facts"] = {**row.facts, trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
+
+    _apply(ctx, number, expect_version, decide)
+
+
+def outcome_changes(
+    workflow: Workflow,
+    row: Any,
+    outcome: engine.Outcome,
+    occurred_on: date,
+    calendar: WorkCalendar,
+) -> dict[str, Any]:
+    """The case columns an outcome sets, including where its escalation ladder stands."""
+    terminal = workflow.state(outcome.state).is_terminal
+    changes: dict[str, Any] = {
+        "state": outcome.state,
+        "entered_on": outcome.entered_on,
+        "due_on": outcome.due.due_on if outcome.due else None,
+        "due_provisional": bool(outcome.due and outcome.due.provisional),
+        "is_open": not terminal,
+        "counters": dict(outcome.counters),
+        "repeat_count": outcome.repeat_count,
+        "departments": list(outcome.departments),
+    }
+    next_rung = row.next_rung
+    if outcome.extended_days:
+        changes["extended_days"] = row.extended_days + outcome.extended_days
+    elif outcome.deadline_reset:
+        changes["deadline_from"] = occurred_on
+        changes["extended_days"] = 0
+    if outcome.deadline_reset:
+        next_rung = 0
+        changes["ladder_version"] = row.version + 1
+    changes["next_rung"] = next_rung
+    position = escalation.LadderPosition(
+        outcome.state, changes["due_on"], next_rung, outcome.counters
+    )
+    changes["next_action_on"] = (
+        None if terminal else escalation.next_action_on(workflow, position, calendar)
+    )
+    return changes
+
+
+def extend(
+    ctx: Context,
+    number: int,
+    days: int,
+    reason: str,
+    *,
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+) -> None:
+    """Move a case's deadline later: an audited decision that re-plans its ladder."""
+    day = occurred_on or ctx.today
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        outcome = engine.extend(
+            workflow,
+            _snapshot(row),
+            days=days,
+            reason=reason,
+            actor=ctx.actor,
+            occurred_on=day,
+            today=ctx.today,
+            calendar=ctx.calendar,
+        )
+        changes = outcome_changes(workflow, row, outcome, day, ctx.calendar)
+        return changes, "case.extension", dict(outcome.audit), day
 
     _apply(ctx, number, expect_version, decide)
 
@@ -578,11 +659,8 @@ def add_note(
     content = _required_text(note_text, "note text")
     day = occurred_on or ctx.today
 
-    def decide(
-        workflow: Workflow,
-        snapshot: engine.CaseSnapshot,
-        _facts: Mapping[str, Any],
-    ) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        snapshot = _snapshot(row)
         if workflow.state(snapshot.state).is_terminal:
             raise TransitionRefused(
                 f"case {number} is closed ({snapshot.state}); notes go on open cases"

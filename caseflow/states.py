@@ -213,6 +213,8 @@ class Workflow:
     transitions: tuple[Transition, ...]
     source: str = field(repr=False)
     sha256: str
+    extension_roles: tuple[str, ...] = ("bureau",)
+    extension_max_days: int = 30
 
     @property
     def initial(self) -> State:
@@ -585,6 +587,7 @@ def parse_workflow(
             "ladders",
             "states",
             "transitions",
+            "extension",
         }:
             r.problem(key, "unknown key")
     ladders = {
@@ -605,6 +608,11 @@ def parse_workflow(
     _check_graph(r, states, transitions)
     if template_ids is not None:
         _check_templates(r, states, transitions, frozenset(template_ids))
+    extension = r.mapping(data.get("extension"), "extension")
+    extension_roles = r.names(extension.get("roles", ["bureau"]), "extension.roles")
+    for role in extension_roles:
+        if role not in ROLES:
+            r.problem("extension.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
     workflow = Workflow(
         name=r.text(data, "name", ""),
         version=r.integer(data, "version", "", default=None),
@@ -614,6 +622,8 @@ def parse_workflow(
         transitions=transitions,
         source=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        extension_roles=extension_roles,
+        extension_max_days=r.integer(extension, "max_days", "extension", default=30),
     )
     return workflow, r.problems
 

@@ -8,14 +8,36 @@ import contextlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
 
 from caseflow.errors import WorkspaceError
 from caseflow.resources import shipped
 
 CONFIG_NAME = "caseflow.toml"
+HOLIDAY_FILE = "holidays.yaml"
+
+HOLIDAY_TEMPLATE = """\
+# This county's own calendar, on top of the national one (chinese-calendar).
+#
+# rest_days:     local holidays (e.g. an autonomous county's own days), and official
+#                holidays of a year the installed chinese-calendar does not know yet.
+# working_days:  make-up working days (调休上班) not in the national data.
+# complete_years: years whose rest days and make-up working days are ALL listed here.
+#                Deadlines in such a year are final, not provisional; open provisional
+#                deadlines are recomputed (and audited) at the next sweep.
+#
+# rest_days: [2027-01-01, 2027-02-16]
+# working_days: [2027-02-07]
+# complete_years: [2027]
+rest_days: []
+working_days: []
+complete_years: []
+"""
 DEFAULT_DATABASE = "sqlite:///caseflow.db"
 
 CONFIG_TEMPLATE = """\
@@ -27,6 +49,10 @@ CONFIG_TEMPLATE = """\
 url = "{url}"
 # SQLite durability: FULL survives a power cut; NORMAL is faster.
 synchronous = "FULL"
+
+[county]
+# Printed on notices as the issuing office: "<name>控辍保学工作领导小组办公室".
+name = "{county}"
 
 [workflow]
 # The workflow new cases run on: workflows/<name>.yaml in this folder, else the shipped one.
@@ -45,6 +71,15 @@ class Workspace:
     synchronous: str
     timezone: ZoneInfo
     default_workflow: str
+    county: str = "本县"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.county}控辍保学工作领导小组办公室"
+
+    @property
+    def holiday_file(self) -> Path:
+        return self.root / HOLIDAY_FILE
 
     @property
     def outbox(self) -> Path:
@@ -111,28 +146,82 @@ def load(root: Path) -> Workspace:
         synchronous=str(database.get("synchronous", "FULL")),
         timezone=zone,
         default_workflow=str(_section(config, "workflow").get("default", "dropout")),
+        county=str(_section(config, "county").get("name", "本县")),
     )
 
 
-def create(root: Path, database_url: str | None = None) -> Workspace:
+def create(root: Path, database_url: str | None = None, county: str = "本县") -> Workspace:
     """Write the config and folders of a new workspace; refuses to overwrite one."""
     config_path = root / CONFIG_NAME
     if config_path.exists():
         raise WorkspaceError(f"{root} is already a caseflow workspace ({CONFIG_NAME} exists)")
     url = database_url or DEFAULT_DATABASE
-    if '"' in url or "\n" in url:
-        raise WorkspaceError("the database URL must not contain quotes or line breaks")
+    for what, value in (("database URL", url), ("county name", county)):
+        if '"' in value or "\\" in value or "\n" in value:
+            raise WorkspaceError(f"the {what} must not contain quotes, backslashes or line breaks")
     root.mkdir(parents=True, exist_ok=True)
     (root / "outbox").mkdir(exist_ok=True)
-    config_path.write_text(CONFIG_TEMPLATE.format(url=url), encoding="utf-8")
+    config_path.write_text(CONFIG_TEMPLATE.format(url=url, county=county), encoding="utf-8")
+    (root / HOLIDAY_FILE).write_text(HOLIDAY_TEMPLATE, encoding="utf-8")
     return load(root.resolve())
 
 
 def discard(workspace: Workspace, database_file: Path | None) -> None:
     """Undo ``create`` after a failed init: remove what it wrote (and a fresh SQLite file)."""
     (workspace.root / CONFIG_NAME).unlink(missing_ok=True)
+    (workspace.root / HOLIDAY_FILE).unlink(missing_ok=True)
     if database_file is not None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{database_file}{suffix}").unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         workspace.outbox.rmdir()
+
+
+@dataclass(frozen=True)
+class HolidayFile:
+    rest_days: frozenset[date] = frozenset()
+    working_days: frozenset[date] = frozenset()
+    complete_years: frozenset[int] = frozenset()
+
+
+def _dates(data: Mapping[str, Any], key: str, path: Path) -> frozenset[date]:
+    values = data.get(key) or []
+    if not isinstance(values, list):
+        raise WorkspaceError(f"{path}: {key} must be a list of dates like 2027-01-01")
+    days = set()
+    for index, value in enumerate(values):
+        if isinstance(value, date):
+            days.add(value)
+            continue
+        try:
+            days.add(date.fromisoformat(str(value)))
+        except ValueError:
+            raise WorkspaceError(
+                f"{path}: {key}[{index}] is {value!r}, not a date like 2027-01-01"
+            ) from None
+    return frozenset(days)
+
+
+def load_holidays(workspace: Workspace) -> HolidayFile:
+    path = workspace.holiday_file
+    if not path.exists():
+        return HolidayFile()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise WorkspaceError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, Mapping):
+        raise WorkspaceError(f"{path}: expected rest_days, working_days and complete_years")
+    unknown = sorted(set(data) - {"rest_days", "working_days", "complete_years"})
+    if unknown:
+        raise WorkspaceError(f"{path}: unknown key {unknown[0]!r}")
+    rest, work = _dates(data, "rest_days", path), _dates(data, "working_days", path)
+    both = sorted(rest & work)
+    if both:
+        raise WorkspaceError(
+            f"{path}: {both[0].isoformat()} is listed both as a rest day and as a working day"
+        )
+    years = data.get("complete_years") or []
+    if not isinstance(years, list) or not all(isinstance(y, int) for y in years):
+        raise WorkspaceError(f"{path}: complete_years must be a list of years like [2027]")
+    return HolidayFile(rest, work, frozenset(years))

@@ -1,0 +1,171 @@
+"""Which rung is due for which case, and when the sweep must look at a case next. Pure.
+
+A case's ladder is planned from its due date: rung k falls on ``due_on`` + its offset.
+Each case carries ``next_rung`` (the first rung not yet fired for the current deadline)
+and ``next_action_on`` (the earliest day the sweep has work for it: that rung's day, or
+the due date when an automatic transition may fire then). The sweep only ever reads cases
+whose ``next_action_on`` has come, through an index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from caseflow.calendar import WorkCalendar
+from caseflow.engine import unmet_requirements
+from caseflow.states import RECIPIENTS, RESPONSIBLE, Rung, Transition, Workflow
+
+
+@dataclass(frozen=True)
+class LadderPosition:
+    state: str
+    due_on: date | None
+    next_rung: int
+    counters: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class DueRung:
+    rung: Rung
+    rung_on: date
+    days_overdue: int
+
+
+@dataclass(frozen=True)
+class DueWork:
+    """What the sweep does for one case on ``as_of``: fire an automatic transition, or
+    fire every rung that has come due (oldest first); then look again on ``next_action_on``."""
+
+    auto: Transition | None
+    rungs: tuple[DueRung, ...]
+    next_rung: int
+    next_action_on: date | None
+
+
+def rung_date(due_on: date, rung: Rung, calendar: WorkCalendar) -> date:
+    return calendar.add(due_on, rung.offset, rung.unit).due_on
+
+
+def ready_auto_transition(workflow: Workflow, position: LadderPosition) -> Transition | None:
+    """The automatic transition that may fire when the state falls due, if any."""
+    return next(
+        (
+            t
+            for t in workflow.transitions_from(position.state)
+            if t.auto and not unmet_requirements(t, position.counters)
+        ),
+        None,
+    )
+
+
+def next_action_on(
+    workflow: Workflow, position: LadderPosition, calendar: WorkCalendar
+) -> date | None:
+    if position.due_on is None:
+        return None
+    candidates = []
+    if ready_auto_transition(workflow, position) is not None:
+        candidates.append(position.due_on)
+    ladder = workflow.state(position.state).ladder
+    if position.next_rung < len(ladder):
+        candidates.append(rung_date(position.due_on, ladder[position.next_rung], calendar))
+    return min(candidates, default=None)
+
+
+def due_work(
+    workflow: Workflow, position: LadderPosition, as_of: date, calendar: WorkCalendar
+) -> DueWork:
+    due_on = position.due_on
+    if due_on is None:
+        return DueWork(None, (), position.next_rung, None)
+    auto = ready_auto_transition(workflow, position)
+    if auto is not None and due_on <= as_of:
+        return DueWork(auto, (), position.next_rung, None)
+    ladder = workflow.state(position.state).ladder
+    fired = []
+    rung_index = position.next_rung
+    while rung_index < len(ladder):
+        rung = ladder[rung_index]
+        day = rung_date(due_on, rung, calendar)
+        if day > as_of:
+            break
+        fired.append(DueRung(rung, day, (as_of - due_on).days))
+        rung_index += 1
+    after = LadderPosition(position.state, due_on, rung_index, position.counters)
+    return DueWork(None, tuple(fired), rung_index, next_action_on(workflow, after, calendar))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a case sits, to address its recipients."""
+
+    township: str
+    village: str
+    school: str | None
+    departments: tuple[str, ...]
+
+
+_SCOPED_BY = {
+    "township": "township",
+    "township_head": "township",
+    "township_cadre": "township",
+    "county_leader": "township",
+    "village": "village",
+    "village_cadre": "village",
+    "group_leader": "village",
+    "school": "school",
+    "principal": "school",
+    "school_leader": "school",
+    "head_teacher": "school",
+    "subject_teacher": "school",
+    "bureau_leader": "school",
+}
+
+
+def recipient_keys(recipient: str, responsible: str | None, scope: Scope) -> list[str]:
+    """Stable addresses such as ``township_head:天堂镇`` or ``department:health``;
+    the organisation file maps them to people and channels."""
+    if recipient == "responsible_unit":
+        recipient = {
+            "township": "township",
+            "village": "village",
+            "school": "school",
+            "education_bureau": "education_bureau",
+            "department": "department",
+        }.get(responsible or "", "education_bureau")
+    if recipient == "department":
+        return [f"department:{d}" for d in scope.departments] or ["education_bureau"]
+    level = _SCOPED_BY.get(recipient)
+    if level is None:
+        return [recipient]
+    place = {
+        "township": scope.township,
+        "village": f"{scope.township}/{scope.village}",
+        "school": scope.school,
+    }[level]
+    if place is None:  # no school recorded: the township answers for the child
+        return [f"township:{scope.township}"]
+    return [f"{recipient}:{place}"]
+
+
+def recipient_label(key: str) -> str:
+    """A Chinese name for an address, for the salutation of a notice."""
+    from caseflow.states import DEPARTMENTS
+
+    role, _, place = key.partition(":")
+    if role == "department":
+        return DEPARTMENTS.get(place, place)
+    if role == "township":
+        return f"{place}人民政府"
+    if role == "village":
+        return f"{place.rpartition('/')[2]}村民委员会"
+    if role == "school":
+        return place
+    label = RECIPIENTS.get(role, role)
+    return f"{place.replace('/', '')}{label}" if place else label
+
+
+def responsible_label(responsible: str | None) -> str:
+    return RESPONSIBLE.get(responsible or "", "责任单位")

@@ -1,0 +1,431 @@
+"""The sweep: every rung and automatic transition that has fallen due, fired exactly once.
+
+Work is found through the indexed ``case_file.next_action_on`` column, oldest first, in
+batches. Each batch is one transaction: the rungs it fires (escalation rows, one audit event
+each), the automatic transitions, the cases' new ladder positions and the notices for the
+recipients all commit together or not at all, so a sweep killed at any point and run
+again fires every due rung once, never twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from caseflow import audit, db, engine, escalation
+from caseflow.dates import cn_date
+from caseflow.errors import InvalidInput
+from caseflow.ids import mask_id_number, mask_name
+from caseflow.models import Child, Escalation, Notice
+from caseflow.service import (
+    _CASE,
+    _CASE_STEP,
+    _WORKFLOW,
+    Context,
+    _snapshot,
+    outcome_changes,
+    stored_workflow,
+)
+from caseflow.states import Rung, Workflow
+
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+
+DEFAULT_BATCH = 500
+
+_DUE_FILTER = (_CASE.c.is_open, _CASE.c.next_action_on <= bindparam("as_of"))
+_DUE_CASES = (
+    select(
+        _CASE,
+        _WORKFLOW.c.sha256.label("workflow_sha"),
+        _CHILD.c.name.label("child_name"),
+        _CHILD.c.id_number.label("child_id_number"),
+    )
+    .join(
+        _WORKFLOW,
+        (_WORKFLOW.c.name == _CASE.c.workflow) & (_WORKFLOW.c.version == _CASE.c.workflow_version),
+    )
+    .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
+    .where(*_DUE_FILTER)
+    .order_by(_CASE.c.next_action_on, _CASE.c.id)
+    .limit(bindparam("batch"))
+)
+_COUNT_DUE = select(func.count()).select_from(_CASE).where(*_DUE_FILTER)
+_MOVE_LADDER = update(_CASE).where(_CASE.c.id == bindparam("b_id"))
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+
+@dataclass
+class SweepReport:
+    as_of: date
+    dry_run: bool
+    fired: int = 0
+    timed: int = 0
+    notices: int = 0
+    cases: int = 0
+    by_recipient: Counter[tuple[int, str]] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "dry_run": self.dry_run,
+            "fired": self.fired,
+            "timed": self.timed,
+            "notices": self.notices,
+            "cases": self.cases,
+            "by_level": [
+                {"level": level, "recipient": recipient, "rungs": count}
+                for (level, recipient), count in sorted(self.by_recipient.items())
+            ],
+        }
+
+
+@dataclass
+class _Batch:
+    """What one batch decided, before it is written."""
+
+    events: list[audit.NewEvent] = field(default_factory=list)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+    ladder_moves: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[tuple[str, int, str], list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+
+
+def count_due(ctx: Context, as_of: date) -> int:
+    with db.read(ctx.engine) as connection:
+        return int(connection.execute(_COUNT_DUE, {"as_of": as_of}).scalar_one())
+
+
+def sweep(
+    ctx: Context,
+    *,
+    as_of: date | None = None,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SweepReport:
+    """Fire what is due on ``as_of`` (default today). A future ``as_of`` only with
+    ``dry_run``: it answers "what will escalate by Monday?" without writing anything."""
+    today = ctx.today
+    day = as_of or today
+    if day > today and not dry_run:
+        raise InvalidInput(
+            f"--as-of {day.isoformat()} is in the future; use it with --dry-run "
+            "to see what will escalate by then"
+        )
+    if batch_size < 1:
+        raise InvalidInput("the batch size must be at least 1")
+    report = SweepReport(day, dry_run)
+    if dry_run:
+        _preview(ctx, report, batch_size, progress)
+        return report
+    while not (should_stop and should_stop()):
+        with db.write(ctx.engine) as connection:
+            rows = connection.execute(
+                _DUE_CASES.with_for_update(skip_locked=True, of=_CASE),
+                {"as_of": day, "batch": batch_size},
+            ).all()
+            if not rows:
+                break
+            _run_batch(ctx, connection, rows, report)
+        report.cases += len(rows)
+        if progress:
+            progress(len(rows))
+    return report
+
+
+def _preview(
+    ctx: Context, report: SweepReport, batch_size: int, progress: Callable[[int], None] | None
+) -> None:
+    """Walk the due cases read-only, as one batch would see them."""
+    batch = _Batch()
+    after: tuple[date, int] | None = None
+    while True:
+        query = _DUE_CASES
+        if after is not None:
+            query = query.where(
+                (_CASE.c.next_action_on > after[0])
+                | ((_CASE.c.next_action_on == after[0]) & (_CASE.c.id > after[1]))
+            )
+        with db.read(ctx.engine) as connection:
+            rows = connection.execute(query, {"as_of": report.as_of, "batch": batch_size}).all()
+            for row in rows:
+                workflow = stored_workflow(connection, row)
+                work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
+                if work.auto is not None:
+                    report.timed += 1
+                for due in work.rungs:
+                    _collect_rung(workflow, row, due, report, batch)
+        if not rows:
+            break
+        report.cases += len(rows)
+        after = (rows[-1].next_action_on, rows[-1].id)
+        if progress:
+            progress(len(rows))
+    report.notices = _count_notices(batch)
+
+
+def _position(row: Any) -> escalation.LadderPosition:
+    return escalation.LadderPosition(row.state, row.due_on, row.next_rung, row.counters)
+
+
+def _run_batch(
+    ctx: Context, connection: Connection, rows: Sequence[Any], report: SweepReport
+) -> None:
+    batch = _Batch()
+    now = ctx.now()
+    for row in rows:
+        workflow = stored_workflow(connection, row)
+        work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
+        if work.auto is not None:
+            batch.events.append(
+                _fire_auto(
+                    ctx,
+                    connection,
+                    workflow,
+                    row,
+                    trigger=work.auto.trigger,
+                    as_of=report.as_of,
+                    now=now,
+                )
+            )
+            report.timed += 1
+            continue
+        for due in work.rungs:
+            recipients = _collect_rung(workflow, row, due, report, batch)
+            batch.escalations.append(
+                {
+                    "case_id": row.id,
+                    "ladder_version": row.ladder_version,
+                    "rung": due.rung.index,
+                    "state": row.state,
+                    "due_on": row.due_on,
+                    "rung_on": due.rung_on,
+                    "fired_on": report.as_of,
+                    "days_overdue": due.days_overdue,
+                    "recipients": recipients,
+                    "template": due.rung.template,
+                }
+            )
+            batch.events.append(
+                audit.NewEvent(
+                    action="case.escalation",
+                    operator=ctx.actor.operator,
+                    os_user=ctx.actor.os_user,
+                    recorded_at=now,
+                    case_id=row.id,
+                    occurred_on=report.as_of,
+                    payload={
+                        "state": row.state,
+                        "due_on": row.due_on.isoformat(),
+                        "rung": due.rung.index,
+                        "level": due.rung.index + 1,
+                        "rung_on": due.rung_on.isoformat(),
+                        "days_overdue": due.days_overdue,
+                        "recipients": recipients,
+                        "template": due.rung.template,
+                        "ladder_version": row.ladder_version,
+                    },
+                )
+            )
+        batch.ladder_moves.append(
+            {"b_id": row.id, "next_rung": work.next_rung, "next_action_on": work.next_action_on}
+        )
+    if batch.escalations:
+        connection.execute(insert(_ESCALATION), batch.escalations)
+    if batch.ladder_moves:
+        connection.execute(_MOVE_LADDER, batch.ladder_moves)
+    audit.append_many(connection, batch.events)
+    notices = _notices(ctx, batch, report.as_of, now)
+    if notices:
+        connection.execute(insert(_NOTICE), notices)
+    report.notices += len(notices)
+
+
+def _fire_auto(
+    ctx: Context,
+    connection: Connection,
+    workflow: Workflow,
+    row: Any,
+    *,
+    trigger: str,
+    as_of: date,
+    now: datetime,
+) -> audit.NewEvent:
+    occurred_on = max(row.due_on, row.last_event_on)
+    event = engine.Event(trigger=trigger, occurred_on=occurred_on)
+    outcome = engine.decide(
+        workflow,
+        _snapshot(row),
+        event,
+        ctx.actor,
+        today=as_of,
+        calendar=ctx.calendar,
+        automatic=True,
+    )
+    changes = outcome_changes(workflow, row, outcome, occurred_on, ctx.calendar)
+    connection.execute(
+        _CASE_STEP,
+        {
+            "b_number": row.id,
+            "b_version": row.version,
+            "version": row.version + 1,
+            "last_event_on": occurred_on,
+            **changes,
+        },
+    )
+    return audit.NewEvent(
+        action="case.transition",
+        operator=ctx.actor.operator,
+        os_user=ctx.actor.os_user,
+        recorded_at=now,
+        case_id=row.id,
+        occurred_on=occurred_on,
+        payload=dict(outcome.audit),
+    )
+
+
+def _recipients(workflow: Workflow, row: Any, rung: Rung) -> list[str]:
+    scope = escalation.Scope(row.township, row.village, row.school, tuple(row.departments))
+    responsible = workflow.state(row.state).responsible
+    keys: list[str] = []
+    for recipient in rung.notify:
+        for key in escalation.recipient_keys(recipient, responsible, scope):
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _collect_rung(
+    workflow: Workflow,
+    row: Any,
+    due: escalation.DueRung,
+    report: SweepReport,
+    batch: _Batch,
+) -> list[str]:
+    """Count the rung and queue its case for each recipient; returns the recipients."""
+    state = workflow.state(row.state)
+    ladder = state.ladder
+    following = ladder[due.rung.index + 1] if due.rung.index + 1 < len(ladder) else None
+    next_responsible = (
+        "、".join(escalation.recipient_label(k) for k in _recipients(workflow, row, following))
+        if following
+        else "县人民政府教育督导室"
+    )
+    item = {
+        "number": row.id,
+        "masked_name": mask_name(row.child_name),
+        "masked_id": mask_id_number(row.child_id_number),
+        "township": row.township,
+        "village": row.village,
+        "state_label": state.label,
+        "due_on": row.due_on,
+        "due_provisional": row.due_provisional,
+        "days_overdue": due.days_overdue,
+        "next_responsible": next_responsible,
+        "basis": state.deadline.basis if state.deadline else "",
+    }
+    level = due.rung.index + 1
+    report.fired += 1
+    recipients = _recipients(workflow, row, due.rung)
+    for key in recipients:
+        batch.items[(due.rung.template, level, key)].append(item)
+        report.by_recipient[(level, key)] += 1
+    return recipients
+
+
+def _lists_cases(template: str) -> bool:
+    from caseflow.render import declared_fields
+
+    return "escalation.cases" in declared_fields(template)
+
+
+def _count_notices(batch: _Batch) -> int:
+    return sum(
+        1 if _lists_cases(template) else len(items)
+        for (template, _level, _key), items in batch.items.items()
+    )
+
+
+def _notices(ctx: Context, batch: _Batch, as_of: date, now: datetime) -> list[dict[str, Any]]:
+    """One notice per recipient listing its cases (or one per case for a per-case template)."""
+    from caseflow.render import render
+
+    issuer = {"name": ctx.workspace.issuer, "reference": ""}
+    notices = []
+    for (template, level, key), items in sorted(batch.items.items()):
+        recipient = {"name": escalation.recipient_label(key)}
+        if _lists_cases(template):
+            contexts = [
+                (
+                    items,
+                    {
+                        "today": as_of,
+                        "issuer": issuer,
+                        "recipient": recipient,
+                        "escalation": {"level": level, "cases": items},
+                    },
+                )
+            ]
+        else:
+            contexts = [([item], _case_context(item, as_of, issuer, recipient)) for item in items]
+        for covered, context in contexts:
+            body = render(template, context)
+            title = _TITLE.search(body)
+            cases = sorted(item["number"] for item in covered)
+            token = hashlib.sha256(
+                f"{template}|{level}|{key}|{as_of}|{cases}".encode()
+            ).hexdigest()[:24]
+            notices.append(
+                {
+                    "key": f"escalation:{token}",
+                    "kind": "escalation",
+                    "template": template,
+                    "recipient": key,
+                    "case_ids": cases,
+                    "subject": f"{title.group(1).strip() if title else template}（第{level}级）",
+                    "body": body,
+                    "content_hash": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+            )
+    return notices
+
+
+def _case_context(
+    item: dict[str, Any], as_of: date, issuer: dict[str, str], recipient: dict[str, str]
+) -> dict[str, Any]:
+    overdue = item["days_overdue"]
+    when = "今日到期" if overdue == 0 else f"已逾期{overdue}日"
+    return {
+        "today": as_of,
+        "issuer": issuer,
+        "recipient": recipient,
+        "case": {
+            "number": item["number"],
+            "state_label": item["state_label"],
+            "township": item["township"],
+            "village": item["village"],
+            "due_on": item["due_on"],
+            "due_provisional": item["due_provisional"],
+        },
+        "child": {"name": "", "masked_name": item["masked_name"]},
+        "request": {
+            "text": f"本案“{item['state_label']}”环节{when}"
+            f"（期限{cn_date(item['due_on'])}），请立即办理。期限依据："
+            f"{item['basis']}"
+        },
+    }
