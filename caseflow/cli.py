@@ -59,10 +59,12 @@ case_app = _typer("Open, advance and read cases.\n\n" + EXIT_CODES_HELP)
 workflow_app = _typer("Check and inspect workflow definitions (workflows/*.yaml).")
 audit_app = _typer("Read and verify the tamper-evident audit trail.")
 db_app = _typer("Database maintenance.")
+calendar_app = _typer("The working-day calendar: national holidays plus the workspace's own.")
 app.add_typer(case_app, name="case")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
+app.add_typer(calendar_app, name="calendar")
 
 _state: dict[str, Path | None] = {"workspace": None}
 
@@ -120,8 +122,10 @@ def _due_text(due_on: str | None, provisional: bool) -> str:
 
 PROVISIONAL_HINT = (
     "Note: a provisional due date was counted with weekends as the only rest days because "
-    "the holiday calendar for its year is not yet known; it is recomputed when the year's "
-    "calendar is added to the workspace or a newer chinese-calendar is installed."
+    "its year's holiday calendar is not yet known. Fix: upgrade chinese-calendar when the "
+    "new year's data is out, or list that year in the workspace's holidays.yaml "
+    "(complete_years); the next sweep recomputes it. `caseflow calendar check` shows what "
+    "is waiting."
 )
 
 
@@ -499,6 +503,36 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
     with Progress(transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+@calendar_app.command("check")
+def calendar_check() -> None:
+    """Years the working-day calendar covers and the provisional deadlines waiting;
+    exit 1 when next year is not covered yet."""
+    from caseflow.service_sweep import provisional_deadlines
+
+    ctx = _context()
+    years = ctx.calendar.known_years()
+    typer.echo(
+        f"Working-day calendar covers {years[0]}–{years[-1]}"
+        if years == tuple(range(years[0], years[-1] + 1))
+        else f"Working-day calendar covers {', '.join(map(str, years))}"
+    )
+    waiting = provisional_deadlines(ctx)
+    typer.echo(f"Provisional deadlines waiting: {len(waiting)}")
+    for row in waiting:
+        typer.echo(f"  case {row.id:<6} {row.state:<22} due {row.due_on.isoformat()} (provisional)")
+    coming = ctx.today.year + 1
+    if not ctx.calendar.is_known_year(coming):
+        typer.echo(
+            f"Error: {coming} has no official holiday calendar yet. When the State Council "
+            f"publishes it (usually in November), upgrade chinese-calendar "
+            f"(pip install -U chinese-calendar) or list {coming}'s rest days and make-up "
+            f"working days in {ctx.workspace.holiday_file} with complete_years: [{coming}]. "
+            "Provisional deadlines are recomputed, and audited, at the next sweep.",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 # ---------------------------------------------------------------------------------------

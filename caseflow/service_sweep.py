@@ -71,6 +71,7 @@ class SweepReport:
     timed: int = 0
     notices: int = 0
     cases: int = 0
+    recomputed: int = 0
     by_recipient: Counter[tuple[int, str]] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
@@ -81,6 +82,7 @@ class SweepReport:
             "timed": self.timed,
             "notices": self.notices,
             "cases": self.cases,
+            "recomputed": self.recomputed,
             "by_level": [
                 {"level": level, "recipient": recipient, "rungs": count}
                 for (level, recipient), count in sorted(self.by_recipient.items())
@@ -126,6 +128,8 @@ def sweep(
     if batch_size < 1:
         raise InvalidInput("the batch size must be at least 1")
     report = SweepReport(day, dry_run)
+    if not dry_run:
+        report.recomputed = len(recompute_provisional(ctx))
     if dry_run:
         _preview(ctx, report, batch_size, progress)
         return report
@@ -429,3 +433,77 @@ def _case_context(
             f"{item['basis']}"
         },
     }
+
+
+_PROVISIONAL = (
+    select(_CASE, _WORKFLOW.c.sha256.label("workflow_sha"))
+    .join(
+        _WORKFLOW,
+        (_WORKFLOW.c.name == _CASE.c.workflow) & (_WORKFLOW.c.version == _CASE.c.workflow_version),
+    )
+    .where(_CASE.c.is_open, _CASE.c.due_provisional)
+    .order_by(_CASE.c.id)
+)
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    number: int
+    state: str
+    was: date
+    now: date
+    provisional: bool
+
+
+def provisional_deadlines(ctx: Context) -> list[Any]:
+    with db.read(ctx.engine) as connection:
+        return list(connection.execute(_PROVISIONAL).all())
+
+
+def recompute_provisional(ctx: Context) -> list[Recomputed]:
+    """Count provisional deadlines again with today's calendar; audit every change."""
+    changed: list[Recomputed] = []
+    now = ctx.now()
+    with db.write(ctx.engine) as connection:
+        events = []
+        for row in connection.execute(_PROVISIONAL.with_for_update(of=_CASE)).all():
+            workflow = stored_workflow(connection, row)
+            spec = workflow.state(row.state).deadline
+            if spec is None or row.deadline_from is None:
+                continue
+            due = ctx.calendar.add(row.deadline_from, spec.amount, spec.unit)
+            if row.extended_days:
+                extended = ctx.calendar.add(due.due_on, row.extended_days, "days")
+                due = type(due)(extended.due_on, due.provisional or extended.provisional)
+            if due.provisional and due.due_on == row.due_on:
+                continue
+            position = escalation.LadderPosition(row.state, due.due_on, row.next_rung, row.counters)
+            connection.execute(
+                _CASE_STEP,
+                {
+                    "b_number": row.id,
+                    "b_version": row.version,
+                    "version": row.version + 1,
+                    "due_on": due.due_on,
+                    "due_provisional": due.provisional,
+                    "next_action_on": escalation.next_action_on(workflow, position, ctx.calendar),
+                },
+            )
+            events.append(
+                audit.NewEvent(
+                    action="case.deadline_recomputed",
+                    operator=ctx.actor.operator,
+                    os_user=ctx.actor.os_user,
+                    recorded_at=now,
+                    case_id=row.id,
+                    payload={
+                        "state": row.state,
+                        "from_due_on": row.due_on.isoformat(),
+                        "due_on": due.due_on.isoformat(),
+                        "due_provisional": due.provisional,
+                    },
+                )
+            )
+            changed.append(Recomputed(row.id, row.state, row.due_on, due.due_on, due.provisional))
+        audit.append_many(connection, events)
+    return changed
