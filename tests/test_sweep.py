@@ -1,0 +1,359 @@
+"""The sweep on a real database: every due rung fires once, notices are queued in the same
+transaction, timed transitions fire, and the calendar catches up with provisional dates."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text
+
+from caseflow import db, service
+from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.models import AuditEvent, Escalation, Notice
+from caseflow.service_sweep import count_due, provisional_deadlines, sweep
+from tests.conftest import child, fixed_clock
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tally(ctx: service.Context) -> dict[str, int]:
+    with db.read(ctx.engine) as connection:
+        return {
+            "events": connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one(),
+            "escalations": connection.execute(
+                select(func.count()).select_from(Escalation)
+            ).scalar_one(),
+            "notices": connection.execute(select(func.count()).select_from(Notice)).scalar_one(),
+        }
+
+
+def notices(ctx: service.Context) -> list:
+    table = Notice.__table__  # type: ignore[attr-defined]
+    with db.read(ctx.engine) as connection:
+        return list(connection.execute(select(table).order_by(table.c.id)).all())
+
+
+def persuasion_case(ctx: service.Context, serial: int, entered: date) -> int:
+    number = service.open_case(ctx, child(serial), occurred_on=entered)
+    service.advance(ctx, number, "start_verification", occurred_on=entered)
+    service.advance(ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=entered)
+    return number
+
+
+def test_a_sweep_fires_each_due_rung_once_and_a_second_sweep_changes_nothing(ctx) -> None:
+    # 15 working days from Fri 9 Oct, counting the make-up working Saturday 10 Oct: Thu 29 Oct
+    number = persuasion_case(ctx, 2, date(2026, 10, 9))
+    assert service.show_case(ctx, number)["due_on"] == "2026-10-29"
+    report = sweep(ctx)
+    assert (report.fired, report.timed) == (3, 0)
+    assert report.notices == 5  # reminder to the township; 2 + 2 escalation notices
+    after_first = tally(ctx)
+    assert after_first["escalations"] == 3
+    again = sweep(ctx)
+    assert (again.fired, again.timed, again.notices) == (0, 0, 0)
+    assert tally(ctx) == after_first
+    assert service.audit_verify(ctx).intact
+
+
+def test_notices_name_the_recipient_and_say_how_many_days_overdue(ctx) -> None:
+    persuasion_case(ctx, 2, date(2026, 10, 9))
+    sweep(ctx)
+    by_recipient = {n.recipient: n for n in notices(ctx)}
+    assert set(by_recipient) == {
+        "township:天堂镇",
+        "township_head:天堂镇",
+        "township_cadre:天堂镇",
+        "education_bureau",
+        "supervision_office",
+    }
+    head = by_recipient["township_head:天堂镇"]
+    assert head.status == "pending" and head.template == "escalation_notice"
+    assert "天堂镇乡镇长" in head.body and "第二级督办" in head.body
+    assert "31日" in head.body  # due 2026-10-29, swept 2026-11-29
+    assert "2026年11月29日" in head.body
+    assert "张*华" in head.body and "张小华" not in head.body
+    assert child(2).id_number not in head.body
+    reminder = by_recipient["township:天堂镇"]
+    assert reminder.template == "deadline_reminder" and "天堂镇人民政府" in reminder.body
+
+
+def test_one_notice_per_recipient_lists_all_its_overdue_cases(ctx) -> None:
+    first = persuasion_case(ctx, 2, date(2026, 10, 9))
+    second = persuasion_case(ctx, 4, date(2026, 10, 12))
+    sweep(ctx)
+    bureau = [n for n in notices(ctx) if n.recipient == "education_bureau"]
+    assert len(bureau) == 1 and bureau[0].case_ids == [first, second]
+
+
+def test_rungs_fire_as_they_fall_due_day_by_day(ctx) -> None:
+    persuasion_case(ctx, 2, date(2026, 10, 9))  # due Thu 2026-10-29
+    days = (
+        date(2026, 10, 28),
+        date(2026, 10, 29),
+        date(2026, 11, 2),
+        date(2026, 11, 3),
+        date(2026, 11, 6),
+        date(2026, 11, 9),
+    )
+    # +3 working days: Tue 3 Nov; +7 working days: Mon 9 Nov.
+    assert [sweep(ctx, as_of=day).fired for day in days] == [0, 1, 0, 1, 0, 1]
+
+
+def test_leaving_the_state_cancels_the_rest_of_its_ladder(ctx) -> None:
+    number = persuasion_case(ctx, 2, date(2026, 10, 9))
+    sweep(ctx, as_of=date(2026, 10, 30))
+    service.advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂小学"},
+        occurred_on=date(2026, 11, 2),
+    )
+    report = sweep(ctx)  # returned is due 2026-12-02: nothing more to fire
+    assert report.fired == 0
+    assert service.show_case(ctx, number)["state"] == "returned"
+
+
+def test_an_extension_moves_the_deadline_and_replans_the_ladder(ctx) -> None:
+    number = persuasion_case(ctx, 2, date(2026, 10, 9))
+    sweep(ctx, as_of=date(2026, 10, 30))
+    service.extend(ctx, number, 30, "监护人外出务工，约定返乡后面谈", occurred_on=date(2026, 11, 2))
+    view = service.show_case(ctx, number)
+    assert view["due_on"] == "2026-11-30"  # 28 Nov is a Saturday: rolls to Monday
+    assert view["history"][-1]["action"] == "case.extension"
+    assert view["history"][-1]["payload"]["reason"] == "监护人外出务工，约定返乡后面谈"
+    assert sweep(ctx).fired == 0  # nothing due until the new date
+
+
+def test_extensions_are_limited_and_need_a_permitted_role(ctx) -> None:
+    number = persuasion_case(ctx, 2, date(2026, 10, 9))
+    with pytest.raises(InvalidInput, match="between 1 and 30"):
+        service.extend(ctx, number, 45, "太久")
+    with pytest.raises(InvalidInput, match="needs a reason"):
+        service.extend(ctx, number, 5, " ")
+    supervisor = service.Context(
+        ctx.workspace,
+        ctx.engine,
+        service.Actor("wang", "wang", frozenset({"supervisor"})),
+        fixed_clock,
+        ctx.calendar,
+    )
+    with pytest.raises(TransitionRefused, match="may not extend"):
+        service.extend(supervisor, number, 5, "理由")
+
+
+def test_an_expired_deferral_returns_the_case_to_verification(ctx) -> None:
+    number = service.open_case(ctx, child(), occurred_on=date(2026, 9, 1))
+    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 9, 1))
+    service.advance(
+        ctx,
+        number,
+        "defer",
+        {"reason": "illness", "until": "2026-11-20", "approval": "天堂教〔2026〕12号"},
+        occurred_on=date(2026, 9, 2),
+    )
+    report = sweep(ctx)
+    assert report.timed == 1
+    view = service.show_case(ctx, number)
+    assert view["state"] == "verifying"
+    expired = next(e for e in view["history"] if e["trigger"] == "deferral_expired")
+    assert expired["payload"]["auto"] is True and expired["occurred_on"] == "2026-11-20"
+    # verifying was due 5 working days after 20 Nov: its first rung fires in the same sweep
+    assert report.fired == 1
+
+
+def test_a_monitoring_period_with_all_check_ins_ends_in_retention(ctx) -> None:
+    number = persuasion_case(ctx, 2, date(2026, 7, 1))
+    service.advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂小学"},
+        occurred_on=date(2026, 7, 2),
+    )
+    for day in (date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1)):
+        service.advance(ctx, number, "check_in", {"attending": "steady"}, occurred_on=day)
+    report = sweep(ctx)  # the next check-in was due 2026-10-31
+    assert report.timed == 1 and report.fired == 0
+    view = service.show_case(ctx, number)
+    assert view["state"] == "retained" and not view["is_open"]
+
+
+def test_a_future_as_of_is_only_a_preview(ctx) -> None:
+    persuasion_case(ctx, 2, date(2026, 11, 2))  # persuasion due 2026-11-23
+    with pytest.raises(InvalidInput, match="use it with --dry-run"):
+        sweep(ctx, as_of=date(2026, 12, 7))
+    before = tally(ctx)
+    preview = sweep(ctx, as_of=date(2026, 12, 7), dry_run=True)
+    assert preview.fired == 3 and preview.notices == 5
+    assert tally(ctx) == before
+
+
+def test_escalate_command_prints_a_summary_and_json_counts(cli, ctx) -> None:
+    persuasion_case(ctx, 2, date(2026, 10, 9))
+    preview = cli("escalate", "--dry-run", "--json")
+    assert preview.exit_code == 0
+    assert json.loads(preview.stdout)["fired"] > 0
+    result = cli("escalate", "--json")
+    counts = json.loads(result.stdout)
+    assert {"fired", "timed", "notices"} <= set(counts) and counts["notices"] > 0
+    assert cli("escalate", "--as-of", "2999-01-01").exit_code == 2
+    text_run = cli("escalate")
+    assert "0 rung(s) fired" in text_run.stdout
+
+
+def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspace, ctx) -> None:
+    number = persuasion_case(ctx, 2, date(2026, 11, 2))
+    service.advance(
+        ctx,
+        number,
+        "issue_order",
+        {"document_number": "天堂府责〔2026〕1号"},
+        occurred_on=date(2026, 11, 3),
+    )
+    service.advance(
+        ctx,
+        number,
+        "propose_penalty",
+        {"document_number": "罚告〔2026〕1号"},
+        occurred_on=date(2026, 11, 4),
+    )
+    service.advance(
+        ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=date(2026, 11, 28)
+    )
+    view = service.show_case(ctx, number)
+    assert view["due_on"] == "2027-01-27" and view["due_provisional"]
+    assert [row.id for row in provisional_deadlines(ctx)] == [number]
+    (workspace / "holidays.yaml").write_text(
+        "rest_days: [2027-01-27, 2027-01-28]\nworking_days: []\ncomplete_years: [2027]\n",
+        encoding="utf-8",
+    )
+    updated = service.open_context(workspace, clock=fixed_clock)
+    report = sweep(updated)
+    assert report.recomputed == 1
+    view = service.show_case(updated, number)
+    assert view["due_on"] == "2027-01-29" and not view["due_provisional"]
+    assert view["history"][-1]["action"] == "case.deadline_recomputed"
+    assert provisional_deadlines(updated) == []
+    assert sweep(updated).recomputed == 0
+
+
+def test_calendar_check_fails_while_next_year_is_missing(cli, workspace) -> None:
+    missing = cli("calendar", "check")
+    assert missing.exit_code == 1 and "2027 has no official holiday calendar" in missing.stderr
+    (workspace / "holidays.yaml").write_text("complete_years: [2027]\n", encoding="utf-8")
+    covered = cli("calendar", "check")
+    assert covered.exit_code == 0 and "2027" in covered.stdout
+    (workspace / "holidays.yaml").write_text("rest_days: [tomorrow]\n", encoding="utf-8")
+    broken = cli("calendar", "check")
+    assert broken.exit_code == 2 and "rest_days[0]" in broken.stderr
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_mid_way_and_run_again_fires_every_rung_exactly_once(
+    workspace: Path, ctx: service.Context, database
+) -> None:
+    cases = 300
+    _bulk_persuasion_cases(ctx, cases)
+    expected_rungs = 3 * cases
+    command = [
+        sys.executable,
+        str(REPO / "cli.py"),
+        "-w",
+        str(workspace),
+        "escalate",
+        "--batch-size",
+        "5",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if tally(ctx)["escalations"] >= 30:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    partial = tally(ctx)["escalations"]
+    assert 0 < partial < expected_rungs, "kill the sweep while it is still working"
+    resumed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stderr
+    final = tally(ctx)
+    assert final["escalations"] == expected_rungs
+    with db.read(ctx.engine) as connection:
+        duplicates = connection.execute(
+            text(
+                "SELECT count(*) FROM (SELECT case_id, ladder_version, rung FROM escalation "
+                "GROUP BY case_id, ladder_version, rung HAVING count(*) > 1) d"
+            )
+        ).scalar_one()
+        events = connection.execute(
+            text("SELECT count(*) FROM audit_event WHERE action = 'case.escalation'")
+        ).scalar_one()
+    assert duplicates == 0 and events == expected_rungs
+    assert service.audit_verify(ctx).intact
+    assert sweep(ctx).fired == 0
+
+
+def _bulk_persuasion_cases(ctx: service.Context, count: int) -> None:
+    """Many overdue cases quickly: the first through the service, the rest copied in SQL."""
+    first = persuasion_case(ctx, 0, date(2026, 10, 9))
+    with db.write(ctx.engine) as connection:
+        columns = (
+            "workflow",
+            "workflow_version",
+            "state",
+            "entered_on",
+            "due_on",
+            "due_provisional",
+            "version",
+            "is_open",
+            "opened_on",
+            "last_event_on",
+            "source",
+            "reasons",
+            "counters",
+            "facts",
+            "departments",
+            "repeat_count",
+            "deadline_from",
+            "extended_days",
+            "ladder_version",
+            "next_rung",
+            "next_action_on",
+            "township",
+            "village",
+            "school",
+            "created_at",
+        )
+        for serial in range(1, count):
+            details = child(serial + 1000)
+            child_id = connection.execute(
+                text(
+                    "INSERT INTO child (id_number, name, sex, birth_date, township, village) "
+                    "VALUES (:id, :name, '女', :birth, '天堂镇', '天堂村') RETURNING id"
+                ),
+                {"id": details.id_number, "name": f"学生{serial}", "birth": date(2013, 3, 5)},
+            ).scalar_one()
+            connection.execute(
+                text(
+                    f"INSERT INTO case_file (child_id, {', '.join(columns)}) "
+                    f"SELECT :child, {', '.join(columns)} FROM case_file WHERE id = :first"
+                ),
+                {"child": child_id, "first": first},
+            )
+    assert count_due(ctx, date(2026, 11, 29)) == count
+
+
+def test_progress_is_reported_per_batch(ctx) -> None:
+    for serial in range(3):
+        persuasion_case(ctx, serial + 10, date(2026, 10, 9))
+    seen: list[int] = []
+    sweep(ctx, batch_size=2, progress=seen.append)
+    assert seen == [2, 1]
