@@ -73,3 +73,43 @@ def test_an_unsupported_database_url_is_explained(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "unsupported database URL" in result.stderr
     assert not (tmp_path / "ws" / "caseflow.toml").exists()
+
+
+def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", "caseflow:migrations")
+    with db.write(engine) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO child (id, id_number, name, sex, birth_date, township, village) "
+                "VALUES (1, '520626201303050021', '张小华', '女', '2013-03-05', '天堂镇', '天堂村')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO case_file (id, child_id, workflow, workflow_version, state, entered_on, "
+                "due_on, due_provisional, version, is_open, opened_on, last_event_on, source, "
+                "reasons, counters, facts, departments, repeat_count, township, village, "
+                "created_at) VALUES (1, 1, 'dropout', 1, 'persuasion', '2026-10-09', '2026-10-29', "
+                "0, 3, 1, '2026-10-09', '2026-10-09', 'manual', '[]', '{}', '{}', '[]', 0, "
+                "'天堂镇', '天堂村', '2026-10-09 00:00:00')"
+            )
+        )
+    db.upgrade(engine)
+    assert db.schema_revision(engine) == service.SCHEMA_HEAD
+    with db.read(engine) as connection:
+        row = connection.execute(
+            text(
+                "SELECT deadline_from, ladder_version, next_rung, next_action_on, extended_days "
+                "FROM case_file WHERE id = 1"
+            )
+        ).one()
+    assert tuple(row) == ("2026-10-09", 3, 0, "2026-10-29", 0)
+    engine.dispose()
