@@ -15,6 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -348,6 +349,7 @@ def _collect_rung(
     return recipients
 
 
+@lru_cache(maxsize=64)
 def _lists_cases(template: str) -> bool:
     from caseflow.render import declared_fields
 
