@@ -285,6 +285,13 @@ def case_show(
     typer.echo(f"  Due:         {_due_text(view['due_on'], view['due_provisional'])}{overdue}")
     if view["deadline_basis"]:
         typer.echo(f"  Basis:       {view['deadline_basis']}")
+    for fired in (e for e in view["escalations"] if e["current"]):
+        typer.echo(
+            f"  Escalated:   level {fired['level']} on {fired['fired_on']} "
+            f"({fired['days_overdue']} days overdue) to {', '.join(fired['recipients'])}"
+        )
+    if view["next_escalation_on"]:
+        typer.echo(f"  Next sweep action: {view['next_escalation_on']}")
     if view["responsible_label"]:
         typer.echo(f"  Responsible: {view['responsible_label']}")
     if view["departments"]:

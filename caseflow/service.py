@@ -31,7 +31,7 @@ from caseflow.errors import (
     WorkspaceError,
 )
 from caseflow.ids import mask_id_number, parse_id_number
-from caseflow.models import Case, Child, Guardian, Operator, WorkflowDefinition
+from caseflow.models import Case, Child, Escalation, Guardian, Operator, WorkflowDefinition
 from caseflow.resources import shipped
 from caseflow.states import (
     CASE_SOURCES,
@@ -55,6 +55,7 @@ INITIAL_ROLES = ("bureau", "admin")
 _CASE = Case.__table__  # type: ignore[attr-defined]
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
+_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
 _OPERATOR = Operator.__table__  # type: ignore[attr-defined]
 _WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
 
@@ -710,6 +711,9 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id)
         ).all()
         events = [_event_view(event) for event in audit.events(connection, number)]
+        fired = connection.execute(
+            select(_ESCALATION).where(_ESCALATION.c.case_id == number).order_by(_ESCALATION.c.id)
+        ).all()
     state = workflow.state(row.state)
     snapshot = _snapshot(row)
     return {
@@ -755,6 +759,19 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
                 "fields": [f.describe() for f in t.fields],
             }
             for t in engine.available(workflow, snapshot, ctx.actor)
+        ],
+        "next_escalation_on": row.next_action_on.isoformat() if row.next_action_on else None,
+        "escalations": [
+            {
+                "state": e.state,
+                "level": e.rung + 1,
+                "due_on": e.due_on.isoformat(),
+                "fired_on": e.fired_on.isoformat(),
+                "days_overdue": e.days_overdue,
+                "recipients": list(e.recipients),
+                "current": e.ladder_version == row.ladder_version,
+            }
+            for e in fired
         ],
         "history": events,
     }
