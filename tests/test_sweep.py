@@ -357,3 +357,16 @@ def test_progress_is_reported_per_batch(ctx) -> None:
     seen: list[int] = []
     sweep(ctx, batch_size=2, progress=seen.append)
     assert seen == [2, 1]
+
+
+def test_case_extend_from_the_cli_prints_the_new_due_date_and_shows_the_rungs(cli, ctx) -> None:
+    number = persuasion_case(ctx, 2, date(2026, 10, 9))
+    assert cli("escalate").exit_code == 0
+    shown = cli("case", "show", str(number))
+    assert "Escalated:   level 3" in shown.stdout
+    extended = cli("case", "extend", str(number), "--days", "10", "--reason", "家长住院")
+    assert extended.exit_code == 0, extended.stderr
+    assert "due 2026-11-09" in extended.stdout  # 29 Oct + 10 days
+    assert "Escalated:" not in cli("case", "show", str(number)).stdout  # a new ladder
+    refused = cli("case", "extend", str(number), "--days", "0", "--reason", "x")
+    assert refused.exit_code == 2
