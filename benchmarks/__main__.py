@@ -9,12 +9,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import bench_cli_help, bench_transitions, emit
+from benchmarks import bench_cli_help, bench_sweep, bench_transitions, emit
 
 BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "transitions_sqlite": bench_transitions.run_sqlite,
     "transitions_postgresql": bench_transitions.run_postgresql,
     "cli_help": bench_cli_help.run,
+    "sweep_find_due": bench_sweep.run_find,
+    "sweep_rate": bench_sweep.run_rate,
+    "sweep_growth": bench_sweep.run_growth,
 }
 
 

@@ -691,6 +691,142 @@ def db_upgrade() -> None:
     typer.echo(f"Schema at revision {upgrade_database(_state['workspace'])}")
 
 
+# ---------------------------------------------------------------------------------------
+# scheduler, and the campaigns it runs (also by hand: notice queue-letters / queue-report)
+
+scheduler_app = _typer(
+    "The foreground scheduler: the escalation sweep and the campaigns, one per database."
+)
+notice_app = _typer("The outbox of notices: queue the campaigns by hand.")
+app.add_typer(scheduler_app, name="scheduler")
+app.add_typer(notice_app, name="notice")
+
+
+@scheduler_app.command("run")
+def scheduler_run(
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="If another scheduler holds the lease, wait and take over when it stops "
+            "(or when its lease runs out, if it crashed) instead of exiting 3.",
+        ),
+    ] = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Run each interval job (the sweep) once, then exit; for hosts that start "
+            "it from cron. Exits non-zero if a job failed.",
+        ),
+    ] = False,
+    sweep_every: Annotated[
+        float | None,
+        typer.Option(
+            "--sweep-every",
+            help="Seconds between sweeps (default: scheduler.sweep_every_minutes).",
+            hidden=True,
+        ),
+    ] = None,
+    lease_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--lease-seconds",
+            help="Lease time to live (default: scheduler.lease_seconds).",
+            hidden=True,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Cases per sweep transaction.", hidden=True)
+    ] = 500,
+) -> None:
+    """Run the scheduler in the foreground (e.g. as a systemd service).
+
+    It sweeps escalations at start and every scheduler.sweep_every_minutes, and runs the
+    campaigns on the cron schedules of caseflow.toml [scheduler] (publicity letters,
+    monthly report) in the workspace's time zone. Only one runs per database: a second
+    exits 3 naming the holder, unless --wait. SIGTERM or Ctrl-C finishes the current batch,
+    releases the lease and exits 0."""
+    from datetime import timedelta
+
+    from caseflow.scheduler import Settings, run
+
+    if sweep_every is not None and sweep_every <= 0:
+        _bad_usage(f"--sweep-every must be a number of seconds above 0, got {sweep_every:g}")
+    if lease_seconds is not None and lease_seconds < 1:
+        _bad_usage(f"--lease-seconds must be at least 1, got {lease_seconds:g}")
+    if batch_size < 1:
+        _bad_usage("--batch-size must be at least 1")
+    ctx = _context()
+    settings = Settings.of(
+        ctx.workspace,
+        sweep_every=None if sweep_every is None else timedelta(seconds=sweep_every),
+        lease_ttl=None if lease_seconds is None else timedelta(seconds=lease_seconds),
+        batch_size=batch_size,
+    )
+    code = run(
+        ctx,
+        settings,
+        wait=wait,
+        once=once,
+        say=typer.echo,
+        warn=lambda message: typer.echo(message, err=True),
+    )
+    if code:
+        raise typer.Exit(code)
+
+
+@notice_app.command("queue-letters")
+def notice_queue_letters(
+    when: Annotated[
+        str | None,
+        typer.Option("--date", help="The letters' date (default today); it names the month."),
+    ] = None,
+) -> None:
+    """Queue the publicity letter (致家长的一封信) to the guardian of every watched child:
+    every open case, and children returned to school. Once per child per month: running it
+    again queues only the letters still missing."""
+    from caseflow.service_campaigns import queue_publicity_letters
+
+    ctx = _context()
+    day = _date(when) or ctx.today
+    queued = queue_publicity_letters(ctx, day)
+    typer.echo(
+        f"Queued {queued} publicity letter(s) dated {day.isoformat()} "
+        f"(children already written to in {day:%Y-%m} are skipped)."
+    )
+
+
+@notice_app.command("queue-report")
+def notice_queue_report(
+    month: Annotated[
+        str | None,
+        typer.Option("--month", help="The month to report, YYYY-MM (default: last month)."),
+    ] = None,
+) -> None:
+    """Queue the monthly report (控辍保学工作月报) on a past month to the supervision
+    office; once per month."""
+    import re
+    from datetime import timedelta
+
+    from caseflow.service_campaigns import Period, queue_monthly_report
+
+    ctx = _context()
+    if month is None:
+        following = ctx.today
+    else:
+        match = re.fullmatch(r"(\d{4})-(\d{1,2})", month.strip())
+        if match is None or not 1 <= int(match.group(2)) <= 12 or match.group(1) < "1900":
+            _bad_usage(f"--month must look like 2026-11, got {month!r}")
+        first = date(int(match.group(1)), int(match.group(2)), 1)
+        following = (first + timedelta(days=31)).replace(day=1)
+    reported = Period.before(following).label
+    if queue_monthly_report(ctx, following):
+        typer.echo(f"Queued the monthly report for {reported} to the supervision office.")
+    else:
+        typer.echo(f"The monthly report for {reported} is already in the outbox; nothing queued.")
+
+
 def main() -> None:
     app(prog_name="caseflow")
 

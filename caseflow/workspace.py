@@ -61,7 +61,36 @@ default = "dropout"
 [clock]
 # "Today" for caseworkers: the county's local time zone.
 timezone = "Asia/Shanghai"
+
+[scheduler]
+# `caseflow scheduler run`: one per database (a lease row), in the foreground.
+# How often the escalation sweep runs, in minutes.
+sweep_every_minutes = 15
+# The lease: renewed every third of this; another scheduler takes over this long after a
+# crash of the one holding it.
+lease_seconds = 60
+# Cron (minute hour day month weekday), in the [clock] time zone; "" turns a job off.
+# Weekdays by name (mon-fri), not number. Letters to the guardians of watched children in
+# the publicity months (1 February and 1 August):
+publicity_letters = "0 8 1 2,8 *"
+# The monthly report on the previous month to the supervision office:
+monthly_report = "0 7 1 * *"
 """
+
+SCHEDULER_CRONS = ("publicity_letters", "monthly_report")
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    sweep_every_minutes: float = 15
+    lease_seconds: int = 60
+    publicity_letters: str = "0 8 1 2,8 *"
+    monthly_report: str = "0 7 1 * *"
+
+    @property
+    def crons(self) -> dict[str, str]:
+        """The cron jobs that are on, by setting name."""
+        return {name: getattr(self, name) for name in SCHEDULER_CRONS if getattr(self, name)}
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,7 @@ class Workspace:
     timezone: ZoneInfo
     default_workflow: str
     county: str = "本县"
+    scheduler: SchedulerConfig = SchedulerConfig()
 
     @property
     def issuer(self) -> str:
@@ -147,6 +177,44 @@ def load(root: Path) -> Workspace:
         timezone=zone,
         default_workflow=str(_section(config, "workflow").get("default", "dropout")),
         county=str(_section(config, "county").get("name", "本县")),
+        scheduler=_scheduler(_section(config, "scheduler"), path),
+    )
+
+
+def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
+    known = ("sweep_every_minutes", "lease_seconds", *SCHEDULER_CRONS)
+    unknown = sorted(set(section) - set(known))
+    if unknown:
+        raise WorkspaceError(
+            f"{path}: scheduler.{unknown[0]} is not a setting; known: {', '.join(known)}"
+        )
+    default = SchedulerConfig()
+    every = section.get("sweep_every_minutes", default.sweep_every_minutes)
+    if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
+        raise WorkspaceError(
+            f"{path}: scheduler.sweep_every_minutes must be a number of minutes above 0, "
+            f"got {every!r}"
+        )
+    lease = section.get("lease_seconds", default.lease_seconds)
+    if isinstance(lease, bool) or not isinstance(lease, int) or lease < 3:
+        raise WorkspaceError(
+            f"{path}: scheduler.lease_seconds must be a whole number of seconds, at least 3, "
+            f"got {lease!r}"
+        )
+    crons = {}
+    for name in SCHEDULER_CRONS:
+        expression = section.get(name, getattr(default, name))
+        if not isinstance(expression, str) or len(expression.split()) not in (0, 5):
+            raise WorkspaceError(
+                f"{path}: scheduler.{name} must be a cron expression of 5 fields "
+                f'(minute hour day month weekday), or "" to turn the job off; got {expression!r}'
+            )
+        crons[name] = " ".join(expression.split())
+    return SchedulerConfig(
+        sweep_every_minutes=every,
+        lease_seconds=lease,
+        publicity_letters=crons["publicity_letters"],
+        monthly_report=crons["monthly_report"],
     )
 
 

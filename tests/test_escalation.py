@@ -73,7 +73,9 @@ def test_recipients_are_addressed_by_role_and_place() -> None:
     assert recipient_keys("responsible_unit", "township", SCOPE) == ["township:天堂镇"]
     handed = Scope("天堂镇", "天堂村", None, ("civil_affairs", "womens_federation"))
     assert recipient_keys("department", "department", handed) == [
-        "department:civil_affairs", "department:womens_federation"]
+        "department:civil_affairs",
+        "department:womens_federation",
+    ]
     assert recipient_keys("head_teacher", "school", handed) == ["township:天堂镇"]
     assert recipient_keys("supervision_office", None, SCOPE) == ["supervision_office"]
 

@@ -94,8 +94,9 @@ def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_pat
         )
         connection.execute(
             text(
-                "INSERT INTO case_file (id, child_id, workflow, workflow_version, state, entered_on, "
-                "due_on, due_provisional, version, is_open, opened_on, last_event_on, source, "
+                "INSERT INTO case_file (id, child_id, workflow, workflow_version, state, "
+                "entered_on, due_on, due_provisional, version, is_open, opened_on, "
+                "last_event_on, source, "
                 "reasons, counters, facts, departments, repeat_count, township, village, "
                 "created_at) VALUES (1, 1, 'dropout', 1, 'persuasion', '2026-10-09', '2026-10-29', "
                 "0, 3, 1, '2026-10-09', '2026-10-09', 'manual', '[]', '{}', '{}', '[]', 0, "

@@ -1,0 +1,857 @@
+"""The sweep at scale: finding due work, escalations per second, growth with the number of
+cases, and peak memory.
+
+Measured on SQLite, in workspaces made by `service.init_workspace` (WAL, synchronous as the
+workspace default, FULL):
+
+- ``sweep_find_due``: caseflow's due-work query (`service_sweep._DUE_CASES`, paged in
+  batches of `DEFAULT_BATCH` with the keyset condition the dry-run sweep, `_preview`, pages
+  with) against the bare indexed query ``SELECT id FROM case_file WHERE is_open AND
+  next_action_on <= ? ORDER BY next_action_on, id`` over the same rows, in the same run,
+  rounds alternating, medians compared (target <= 2). To show where a gap comes from,
+  the JSON also times `_DUE_CASES` paged with a row-value keyset ``(next_action_on, id) >
+  (?, ?)``, the same with only the key selected (joins, filter, order, limit kept), the
+  bare query paged that way, and the whole dry-run sweep; and it gives the query plans.
+- ``sweep_rate``: escalations recorded per second by a real `service_sweep.sweep` over all
+  the due cases; the target is absolute (5,000/s), so ``ratio`` is rate / 5000 against
+  1.0. Also: notices queued, audit events written (the chain is verified afterwards),
+  the provisional-deadline scan every real sweep starts with, and the memory of the sweep
+  for two numbers of due cases (one subprocess per sweep: tracemalloc peak, resident set
+  growth, ru_maxrss), with the ratio of the tracemalloc peaks (flat means ~1).
+- ``sweep_growth``: the same number of due cases among a small and a large number of cases;
+  sweep time large / small (target <= 1.5).
+When a target is missed, the JSON carries the top functions of a cProfile run.
+
+The data. Each workspace gets one case opened through `service.open_case` (so the workflow
+definition row exists and a realistic case row can be copied), then children and open
+cases are bulk-inserted with Core `insert(...)` executemany, 10k rows a statement and 100k
+a transaction. Every bulk case waits in `persuasion` (township ladder: rung 0 on the due
+day, rung 1 three working days later, rung 2 seven). Due cases are spread evenly through
+the table; each is due on one of the last three working days up to today (W1 < W2 < W3),
+on rung 0 (60%: a per-case `deadline_reminder` notice), rung 1 (25%) or rung 2 (15%: one
+`escalation_notice` per recipient and batch listing its cases), so a sweep as of any of
+those days fires exactly one rung per due case. `next_rung` and `next_action_on` are
+computed by `escalation.next_action_on` and checked with `escalation.due_work`. The other
+cases fall due on one of the next 30 days. A sweep as of W1 sees the first tier of due
+cases only, so one million-case database serves (a), (b), the memory probe and the large
+side of (c). Generated workspaces live in a temporary folder for the run (set
+CASEFLOW_BENCH_SWEEP_CACHE to a folder to keep and reuse them while today stays the
+same); every sweep runs on a fresh copy, flushed to disk first. The full size builds
+1.1M cases (about a minute here, ~450 MB), the whole run takes a few minutes; progress
+goes to stderr.
+
+`python -m benchmarks.bench_sweep --memory WORKSPACE AS_OF` is the memory probe's
+subprocess (it sweeps WORKSPACE in place).
+"""
+
+from __future__ import annotations
+
+import atexit
+import cProfile
+import json
+import os
+import pstats
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from time import perf_counter
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, text, tuple_
+
+from benchmarks import log, median, result
+from caseflow import audit, db, escalation, service, service_sweep
+from caseflow.ids import make_id_number
+from caseflow.models import Case, Child, Escalation, Notice
+
+REPO = Path(__file__).resolve().parent.parent
+GENERATOR_VERSION = 1  # bump when the generated data changes (invalidates kept caches)
+STATE = "persuasion"
+RUNG_MIX = (12, 5, 3)  # out of 20 due cases: on rung 0, 1, 2
+STATEMENT_ROWS = 10_000
+TRANSACTION_ROWS = 100_000
+RATE_TARGET = 5000.0
+READY = ".bench-ready"  # written last by `build`: the workspace is complete
+TARGETS = {"find": 2.0, "growth": 1.5}
+BARE_DUE = text(
+    "SELECT id FROM case_file WHERE is_open AND next_action_on <= :as_of "
+    "ORDER BY next_action_on, id"
+)
+
+_CASE = Case.__table__  # type: ignore[attr-defined]
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+
+TOWNSHIPS = tuple(
+    f"{name}镇"
+    for name in [
+        "天堂",
+        "青山",
+        "河口",
+        "石门",
+        "龙泉",
+        "白沙",
+        "新桥",
+        "长岭",
+        "松林",
+        "凤凰",
+        "金竹",
+        "平寨",
+        "大坪",
+        "高峰",
+        "水口",
+        "花溪",
+        "马场",
+        "云雾",
+        "岩脚",
+        "坝子",
+    ]
+)
+VILLAGES = tuple(
+    f"{name}村"
+    for name in ["东风", "红星", "新寨", "上坝", "下坝", "中和", "团结", "光明", "前进", "和平"]
+)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ("小明", "小红", "欣怡", "子涵", "浩然", "梓轩", "雨桐", "宇航", "思远", "佳琪", "明")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A generated workspace: `total` cases, `tiers[k]` of them due on working day W(k+1)."""
+
+    total: int
+    tiers: tuple[int, int, int]
+
+    @property
+    def due(self) -> int:
+        return sum(self.tiers)
+
+
+@dataclass(frozen=True)
+class Size:
+    find: Spec  # (a), (b) and the memory probe
+    growth_small: Spec
+    growth_large: Spec  # (c): sweeps as of W1, so tiers[0] due cases on both sides
+    find_rounds: int
+    sweep_rounds: int
+
+
+FULL = Size(
+    find=Spec(1_000_000, (1_000, 1_000, 8_000)),
+    growth_small=Spec(100_000, (1_000, 0, 0)),
+    growth_large=Spec(1_000_000, (1_000, 1_000, 8_000)),
+    find_rounds=5,
+    sweep_rounds=3,
+)
+QUICK = Size(
+    find=Spec(20_000, (50, 50, 100)),
+    growth_small=Spec(5_000, (200, 0, 0)),
+    growth_large=Spec(50_000, (200, 0, 0)),
+    find_rounds=3,
+    sweep_rounds=2,
+)
+
+
+# ---------------------------------------------------------------------------------------
+# Generating workspaces
+
+
+def due_days(ctx: service.Context) -> tuple[date, date, date]:
+    """The last three working days up to today, oldest first (W1, W2, W3)."""
+    days: list[date] = []
+    day = ctx.today
+    while len(days) < 3:
+        if ctx.calendar.is_working_day(day):
+            days.append(day)
+        day -= timedelta(days=1)
+    return days[2], days[1], days[0]
+
+
+class Planner:
+    """Ladder positions for bulk cases, computed (and checked) by caseflow's own rules."""
+
+    def __init__(self, ctx: service.Context) -> None:
+        self.ctx = ctx
+        self.workflow = ctx.current_workflow
+        self.ladder = self.workflow.state(STATE).ladder
+        self.days = due_days(ctx)
+        self._due: dict[tuple[date, int], date] = {}
+        self._later: dict[date, date | None] = {}
+
+    def due_on_for(self, rung_day: date, rung: int) -> date:
+        """The due date that puts `rung` of the ladder on `rung_day`, checked with due_work."""
+        key = (rung_day, rung)
+        if key not in self._due:
+            calendar = self.ctx.calendar
+            due_on = next(
+                day
+                for day in (rung_day - timedelta(days=k) for k in range(40))
+                if calendar.is_working_day(day)
+                and escalation.rung_date(day, self.ladder[rung], calendar) == rung_day
+            )
+            position = escalation.LadderPosition(STATE, due_on, rung, {})
+            assert escalation.next_action_on(self.workflow, position, calendar) == rung_day
+            for as_of in self.days:
+                if as_of < rung_day:
+                    continue
+                work = escalation.due_work(self.workflow, position, as_of, calendar)
+                fired = [due.rung.index for due in work.rungs]
+                assert work.auto is None and fired == [rung], (rung_day, rung, as_of, fired)
+            self._due[key] = due_on
+        return self._due[key]
+
+    def later(self, due_on: date) -> date | None:
+        """next_action_on for a case due on a future day, on rung 0."""
+        if due_on not in self._later:
+            position = escalation.LadderPosition(STATE, due_on, 0, {})
+            self._later[due_on] = escalation.next_action_on(
+                self.workflow, position, self.ctx.calendar
+            )
+        return self._later[due_on]
+
+
+def _tier_of(spec: Spec) -> dict[int, tuple[int, int]]:
+    """Bulk row index -> (tier, rung) for the due rows, spread evenly through the table,
+    the tiers interleaved and each tier holding the same mix of rungs."""
+    bulk = spec.total - 1
+    rungs = [rung for rung, count in enumerate(RUNG_MIX) for _ in range(count)]
+    keyed = sorted(
+        ((i + 0.5) / count, tier, i) for tier, count in enumerate(spec.tiers) for i in range(count)
+    )
+    return {
+        position * bulk // len(keyed): (tier, rungs[i % len(rungs)])
+        for position, (_fraction, tier, i) in enumerate(keyed)
+    }
+
+
+def _child_row(child_id: int, k: int) -> dict[str, Any]:
+    birth = date(2010, 1, 1) + timedelta(days=k // 1000)
+    serial = k % 1000
+    township = TOWNSHIPS[k % len(TOWNSHIPS)]
+    return {
+        "id": child_id,
+        "id_number": make_id_number("520627", birth, serial),
+        "name": SURNAMES[k % len(SURNAMES)] + GIVEN[(k // 7) % len(GIVEN)],
+        "sex": "男" if serial % 2 else "女",
+        "birth_date": birth,
+        "ethnicity": None,
+        "township": township,
+        "village": VILLAGES[(k // len(TOWNSHIPS)) % len(VILLAGES)],
+        "group_name": None,
+        "school": f"{township}中学" if k % 3 else None,
+        "grade": None,
+        "class_name": None,
+        "student_number": None,
+    }
+
+
+def build(spec: Spec, root: Path) -> None:
+    """A workspace at `root` holding `spec` (see the module docstring)."""
+    started = perf_counter()
+    service.init_workspace(root)
+    ctx = service.open_context(root)
+    try:
+        planner = Planner(ctx)
+        number = service.open_case(
+            ctx,
+            service.ChildDetails(
+                name="张小华",
+                id_number=make_id_number("520626", date(2013, 3, 5), 0),
+                township=TOWNSHIPS[0],
+                village=VILLAGES[0],
+                school=f"{TOWNSHIPS[0]}中学",
+            ),
+        )
+        with db.read(ctx.engine) as connection:
+            template = connection.execute(select(_CASE).where(_CASE.c.id == number)).one()
+        base = template._asdict()
+        first_child = base["child_id"] + 1
+        first_case = base.pop("id") + 1
+        placed = _tier_of(spec)
+        today = ctx.today
+        bulk = spec.total - 1
+        for start in range(0, bulk, TRANSACTION_ROWS):
+            with db.write(ctx.engine) as connection:
+                for chunk in range(start, min(start + TRANSACTION_ROWS, bulk), STATEMENT_ROWS):
+                    stop = min(chunk + STATEMENT_ROWS, bulk)
+                    children = [_child_row(first_child + k, k) for k in range(chunk, stop)]
+                    cases = []
+                    for k, child in zip(range(chunk, stop), children, strict=True):
+                        if k in placed:
+                            tier, rung = placed[k]
+                            next_action_on: date | None = planner.days[tier]
+                            assert next_action_on is not None
+                            due_on = planner.due_on_for(next_action_on, rung)
+                        else:
+                            rung = 0
+                            due_on = today + timedelta(days=1 + k % 30)
+                            next_action_on = planner.later(due_on)
+                        entered_on = due_on - timedelta(days=21)
+                        cases.append(
+                            {
+                                **base,
+                                "id": first_case + k,
+                                "child_id": child["id"],
+                                "state": STATE,
+                                "entered_on": entered_on,
+                                "due_on": due_on,
+                                "due_provisional": not ctx.calendar.is_known_year(due_on.year),
+                                "opened_on": entered_on - timedelta(days=10),
+                                "last_event_on": entered_on,
+                                "deadline_from": entered_on,
+                                "ladder_version": 1,
+                                "next_rung": rung,
+                                "next_action_on": next_action_on,
+                                "township": child["township"],
+                                "village": child["village"],
+                                "school": child["school"],
+                            }
+                        )
+                    connection.execute(insert(_CHILD), children)
+                    connection.execute(insert(_CASE), cases)
+            done = min(start + TRANSACTION_ROWS, bulk) + 1
+            log(
+                f"sweep: building {spec.total:,} cases ({spec.due:,} due): {done:,} written, "
+                f"{perf_counter() - started:.0f} s"
+            )
+        with ctx.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        with db.read(ctx.engine) as connection:
+            counted = connection.execute(select(func.count()).select_from(_CASE)).scalar_one()
+        assert counted == spec.total, (counted, spec.total)
+        for tier in range(3):
+            due = service_sweep.count_due(ctx, planner.days[tier])
+            assert due == sum(spec.tiers[: tier + 1]), (tier, due, spec.tiers)
+    finally:
+        ctx.engine.dispose()
+    (root / READY).write_text(
+        json.dumps({"today": today.isoformat(), "days": [d.isoformat() for d in planner.days]})
+    )
+    log(f"sweep: built {spec.total:,} cases in {perf_counter() - started:.0f} s")
+
+
+class Workspaces:
+    """Generated workspaces, built once per run (or kept in CASEFLOW_BENCH_SWEEP_CACHE)."""
+
+    def __init__(self) -> None:
+        kept = os.environ.get("CASEFLOW_BENCH_SWEEP_CACHE")
+        if kept:
+            self.folder = Path(kept)
+            self.folder.mkdir(parents=True, exist_ok=True)
+        else:
+            self.folder = Path(tempfile.mkdtemp(prefix="caseflow-bench-sweep-"))
+            atexit.register(shutil.rmtree, self.folder, True)
+        self.copies = Path(tempfile.mkdtemp(prefix="caseflow-bench-sweep-run-"))
+        atexit.register(shutil.rmtree, self.copies, True)
+        self._count = 0
+        self._checked: set[Path] = set()
+
+    def source(self, spec: Spec) -> Path:
+        """The generated workspace for `spec`, built unless one planned around today exists."""
+        name = f"v{GENERATOR_VERSION}-{spec.total}-{'-'.join(map(str, spec.tiers))}"
+        root = self.folder / name
+        if root not in self._checked:
+            if root.exists() and not self._current(root):
+                shutil.rmtree(root)
+            if not root.exists():
+                build(spec, root)
+            self._checked.add(root)
+        return root
+
+    @staticmethod
+    def _current(root: Path) -> bool:
+        """Whether `root` was fully built, and planned around the workspace's today."""
+        if not (root / READY).exists():
+            return False
+        ctx = service.open_context(root)
+        ctx.engine.dispose()
+        return bool(json.loads((root / READY).read_text())["today"] == ctx.today.isoformat())
+
+    def days(self, spec: Spec) -> tuple[date, date, date]:
+        days = json.loads((self.source(spec) / READY).read_text())["days"]
+        return tuple(date.fromisoformat(d) for d in days)  # type: ignore[return-value]
+
+    @staticmethod
+    def open(root: Path) -> service.Context:
+        return service.open_context(root)
+
+    def copy(self, spec: Spec) -> Path:
+        """A fresh copy of the generated workspace, for one sweep to change."""
+        self._count += 1
+        target = self.copies / f"copy-{self._count}"
+        shutil.copytree(self.source(spec), target)
+        # Flush the copy to disk: otherwise the first checkpoint of the sweep (its fsync
+        # of the database file, synchronous=FULL) pays for writing back the whole copy.
+        for path in target.iterdir():
+            if path.is_file():
+                with path.open("rb") as handle:
+                    os.fsync(handle.fileno())
+        return target
+
+    @staticmethod
+    def drop(root: Path) -> None:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+_WORKSPACES: Workspaces | None = None
+
+
+def workspaces() -> Workspaces:
+    global _WORKSPACES  # noqa: PLW0603 - one cache per process, shared by the benchmarks
+    if _WORKSPACES is None:
+        _WORKSPACES = Workspaces()
+    return _WORKSPACES
+
+
+# ---------------------------------------------------------------------------------------
+# Measuring
+
+
+def profiled(run: Callable[[], Any]) -> cProfile.Profile:
+    profiler = cProfile.Profile()
+    profiler.runcall(run)
+    return profiler
+
+
+def keyset_preview(query: Any, after: tuple[date, int]) -> Any:
+    """The keyset condition `service_sweep._preview` pages with (kept in step with it)."""
+    case = _CASE.c
+    return query.where(
+        (case.next_action_on > after[0])
+        | ((case.next_action_on == after[0]) & (case.id > after[1]))
+    )
+
+
+def keyset_row_value(query: Any, after: tuple[date, int]) -> Any:
+    """The same condition as a row-value comparison (SQLite >= 3.15, PostgreSQL)."""
+    case = _CASE.c
+    return query.where(
+        tuple_(case.next_action_on, case.id) > tuple_(literal(after[0]), literal(after[1]))
+    )
+
+
+Keyset = Callable[[Any, tuple[date, int]], Any]
+
+
+def page(ctx: service.Context, as_of: date, query: Any, keyset: Keyset) -> int:
+    """All due cases through `query`, batch by batch, as the dry-run sweep reads them."""
+    batch = service_sweep.DEFAULT_BATCH
+    after: tuple[date, int] | None = None
+    found = 0
+    while True:
+        paged = query if after is None else keyset(query, after)
+        with db.read(ctx.engine) as connection:
+            rows = connection.execute(paged, {"as_of": as_of, "batch": batch}).all()
+        if not rows:
+            return found
+        found += len(rows)
+        after = (rows[-1].next_action_on, rows[-1].id)
+
+
+def bare(ctx: service.Context, as_of: date) -> int:
+    with db.read(ctx.engine) as connection:
+        return len(connection.execute(BARE_DUE, {"as_of": as_of.isoformat()}).all())
+
+
+BARE_QUERY = (
+    select(_CASE.c.id, _CASE.c.next_action_on)
+    .where(*service_sweep._DUE_FILTER)
+    .order_by(_CASE.c.next_action_on, _CASE.c.id)
+    .limit(bindparam("batch"))
+)
+NARROW_QUERY = service_sweep._DUE_CASES.with_only_columns(_CASE.c.id, _CASE.c.next_action_on)
+
+
+def dry_run(ctx: service.Context, as_of: date) -> int:
+    return service_sweep.sweep(ctx, as_of=as_of, dry_run=True).cases
+
+
+def query_plan(connection: Connection, statement: Any, params: dict[str, Any]) -> list[str]:
+    compiled = statement.compile(dialect=connection.dialect)
+    values = compiled.construct_params(params)
+    args = tuple(
+        value.isoformat() if isinstance(value, date) else value
+        for value in (values[name] for name in compiled.positiontup)
+    )
+    plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", args).all()
+    return [row[-1] for row in plan]
+
+
+def timed(run: Callable[[], Any]) -> tuple[float, Any]:
+    start = perf_counter()
+    value = run()
+    return perf_counter() - start, value
+
+
+def run_find(quick: bool) -> list[dict[str, Any]]:
+    size = QUICK if quick else FULL
+    spec = size.find
+    store = workspaces()
+    source = store.source(spec)
+    as_of = store.days(spec)[2]
+    ctx = store.open(source)  # read-only: no copy needed
+    try:
+        due_cases = service_sweep._DUE_CASES
+        sides: dict[str, Callable[[], int]] = {
+            "caseflow": lambda: page(ctx, as_of, due_cases, keyset_preview),
+            "bare": lambda: bare(ctx, as_of),
+            "caseflow_row_value": lambda: page(ctx, as_of, due_cases, keyset_row_value),
+            "caseflow_narrow": lambda: page(ctx, as_of, NARROW_QUERY, keyset_row_value),
+            "bare_paged": lambda: page(ctx, as_of, BARE_QUERY, keyset_row_value),
+            "dry_run": lambda: dry_run(ctx, as_of),
+        }
+        for name, run in sides.items():  # warm up; every side must see every due case
+            found = run()
+            assert found == spec.due, (name, found, spec.due)
+        times: dict[str, list[float]] = {name: [] for name in sides}
+        for round_ in range(size.find_rounds):
+            order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+            for name in order:
+                times[name].append(timed(sides[name])[0])
+            log(
+                f"sweep_find_due: round {round_ + 1}/{size.find_rounds}: "
+                + ", ".join(f"{name} {times[name][-1] * 1000:.1f} ms" for name in sides)
+            )
+        with db.read(ctx.engine) as connection:
+            params = {"as_of": as_of.isoformat(), "batch": service_sweep.DEFAULT_BATCH}
+            last = connection.execute(due_cases, {**params, "as_of": as_of}).all()[-1]
+            after = (last.next_action_on, last.id)
+            plans = {
+                "caseflow_first_page": query_plan(connection, due_cases, params),
+                "caseflow_next_pages": query_plan(
+                    connection, keyset_preview(due_cases, after), params
+                ),
+                "caseflow_row_value_next_pages": query_plan(
+                    connection, keyset_row_value(due_cases, after), params
+                ),
+                "bare": [
+                    row[-1]
+                    for row in connection.exec_driver_sql(
+                        f"EXPLAIN QUERY PLAN {BARE_DUE.text.replace(':as_of', '?')}",
+                        (as_of.isoformat(),),
+                    )
+                ],
+            }
+        medians = {name: median(values) for name, values in times.items()}
+        ratio = medians["caseflow"] / medians["bare"]
+        extra: dict[str, Any] = {}
+        if ratio > TARGETS["find"]:
+            profiler = profiled(sides["caseflow"])
+            extra["profile"] = _top(profiler, own=True)
+        synchronous = ctx.workspace.synchronous
+    finally:
+        ctx.engine.dispose()
+    return [
+        result(
+            "sweep_find_due",
+            ratio,
+            TARGETS["find"],
+            at_most=True,
+            caseflow_ms=round(medians["caseflow"] * 1000, 2),
+            bare_ms=round(medians["bare"] * 1000, 2),
+            caseflow_row_value_ms=round(medians["caseflow_row_value"] * 1000, 2),
+            caseflow_narrow_ms=round(medians["caseflow_narrow"] * 1000, 2),
+            bare_paged_ms=round(medians["bare_paged"] * 1000, 2),
+            dry_run_ms=round(medians["dry_run"] * 1000, 2),
+            caseflow_per_case_us=round(medians["caseflow"] / spec.due * 1e6, 2),
+            ratio_row_value=round(medians["caseflow_row_value"] / medians["bare"], 3),
+            ratio_narrow=round(medians["caseflow_narrow"] / medians["bare"], 3),
+            ratio_bare_paged=round(medians["bare_paged"] / medians["bare"], 3),
+            rounds_ms={
+                name: [round(t * 1000, 2) for t in values] for name, values in times.items()
+            },
+            plans=plans,
+            cases=spec.total,
+            due=spec.due,
+            batch=service_sweep.DEFAULT_BATCH,
+            as_of=as_of.isoformat(),
+            synchronous=synchronous,
+            **extra,
+        )
+    ]
+
+
+def counts(ctx: service.Context) -> dict[str, int]:
+    with db.read(ctx.engine) as connection:
+        return {
+            "escalations": connection.execute(
+                select(func.count()).select_from(_ESCALATION)
+            ).scalar_one(),
+            "notices": connection.execute(select(func.count()).select_from(_NOTICE)).scalar_one(),
+            "audit_seq": audit.head(connection).seq,
+        }
+
+
+@dataclass
+class SweepRun:
+    seconds: float
+    report: service_sweep.SweepReport
+    escalations: int
+    notices: int
+    audit_events: int
+    audit_intact: bool
+    provisional_scan_s: float
+    synchronous: str
+
+
+def sweep_copy(spec: Spec, as_of: date) -> SweepRun:
+    """One real sweep as of `as_of` on a fresh copy of the generated workspace."""
+    store = workspaces()
+    root = store.copy(spec)
+    ctx = store.open(root)
+    try:
+        provisional_scan_s = timed(lambda: service_sweep.provisional_deadlines(ctx))[0]
+        before = counts(ctx)
+        seconds, report = timed(lambda: service_sweep.sweep(ctx, as_of=as_of))
+        after = counts(ctx)
+        with db.read(ctx.engine) as connection:
+            intact = audit.verify(connection).intact
+        synchronous = ctx.workspace.synchronous
+    finally:
+        ctx.engine.dispose()
+        store.drop(root)
+    return SweepRun(
+        seconds=seconds,
+        report=report,
+        escalations=after["escalations"] - before["escalations"],
+        notices=after["notices"] - before["notices"],
+        audit_events=after["audit_seq"] - before["audit_seq"],
+        audit_intact=intact,
+        provisional_scan_s=provisional_scan_s,
+        synchronous=synchronous,
+    )
+
+
+def profile_sweep(spec: Spec, as_of: date) -> dict[str, Any]:
+    store = workspaces()
+    root = store.copy(spec)
+    ctx = store.open(root)
+    try:
+        profiler = profiled(lambda: service_sweep.sweep(ctx, as_of=as_of))
+    finally:
+        ctx.engine.dispose()
+        store.drop(root)
+    return {"own": _top(profiler, own=True), "caseflow_cumulative": _top(profiler, own=False)}
+
+
+def _top(profiler: cProfile.Profile, *, own: bool, limit: int = 12) -> list[dict[str, Any]]:
+    """Top functions by own time (any code), or caseflow's functions by cumulative time."""
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (path, line, name), (_cc, calls, own_s, cumulative_s, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        if not own and "/caseflow/" not in path:
+            continue
+        short = path[path.rindex("/caseflow/") + 1 :] if "/caseflow/" in path else path
+        if "site-packages/" in short:
+            short = short[short.index("site-packages/") + len("site-packages/") :]
+        rows.append(
+            {
+                "function": f"{short}:{line}({name})",
+                "calls": calls,
+                "own_s": round(own_s, 3),
+                "cumulative_s": round(cumulative_s, 3),
+            }
+        )
+    rows.sort(key=lambda row: -(row["own_s"] if own else row["cumulative_s"]))
+    return rows[:limit]
+
+
+def memory_probe(spec: Spec, as_of: date) -> dict[str, Any]:
+    """Peak memory of a real sweep, in a subprocess of its own (on a fresh copy)."""
+    store = workspaces()
+    root = store.copy(spec)
+    try:
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_sweep",
+                "--memory",
+                str(root),
+                as_of.isoformat(),
+            ],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        store.drop(root)
+    figures: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _rss_kib() -> int:
+    """This process's resident set now (VmRSS), in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _memory_main(root: Path, as_of: date) -> dict[str, Any]:
+    """Sweep `root` as of `as_of` with tracemalloc on; the figures as a dict."""
+    ctx = service.open_context(root)
+    try:
+        rss_before = _rss_kib()
+        maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        tracemalloc.start()
+        report = service_sweep.sweep(ctx, as_of=as_of)
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss_after = _rss_kib()
+        maxrss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    finally:
+        ctx.engine.dispose()
+    return {
+        "fired": report.fired,
+        "tracemalloc_peak_kib": round(peak / 1024),
+        "rss_growth_kib": rss_after - rss_before,
+        "maxrss_growth_kib": maxrss_after - maxrss_before,
+        "maxrss_kib": maxrss_after,
+    }
+
+
+def run_rate(quick: bool) -> list[dict[str, Any]]:
+    size = QUICK if quick else FULL
+    spec = size.find
+    store = workspaces()
+    days = store.days(spec)
+    runs = []
+    for round_ in range(size.sweep_rounds):
+        run = sweep_copy(spec, days[2])
+        assert run.report.fired == run.escalations == spec.due, (run.report.fired, spec.due)
+        assert run.audit_intact, "the audit chain does not verify after the sweep"
+        runs.append(run)
+        log(
+            f"sweep_rate: round {round_ + 1}/{size.sweep_rounds}: {run.escalations:,} "
+            f"escalations in {run.seconds:.2f} s = {run.escalations / run.seconds:,.0f}/s"
+        )
+    rates = [run.escalations / run.seconds for run in runs]
+    rate = median(rates)
+    last = runs[-1]
+    small_due, large_due = sum(spec.tiers[:2]), spec.due
+    log(f"sweep_rate: memory probe, {small_due:,} then {large_due:,} due cases")
+    memory = {"small": memory_probe(spec, days[1]), "large": memory_probe(spec, days[2])}
+    assert memory["small"]["fired"] == small_due and memory["large"]["fired"] == large_due
+    extra: dict[str, Any] = {}
+    if rate < RATE_TARGET:
+        log("sweep_rate: target missed; profiling one more sweep")
+        extra["profile"] = profile_sweep(spec, days[2])
+    return [
+        result(
+            "sweep_rate",
+            rate / RATE_TARGET,
+            1.0,
+            at_most=False,
+            baseline=f"absolute target {RATE_TARGET:.0f}/s",
+            rate=round(rate, 1),
+            rates=[round(r, 1) for r in rates],
+            seconds=[round(run.seconds, 3) for run in runs],
+            escalations=last.escalations,
+            notices=last.notices,
+            audit_events=last.audit_events,
+            audit_intact=all(run.audit_intact for run in runs),
+            cases_swept=last.report.cases,
+            per_escalation_us=round(1e6 / rate, 1),
+            provisional_scan_ms=round(median([r.provisional_scan_s for r in runs]) * 1000, 1),
+            memory_due=[small_due, large_due],
+            memory_tracemalloc_peak_kib=[
+                memory["small"]["tracemalloc_peak_kib"],
+                memory["large"]["tracemalloc_peak_kib"],
+            ],
+            memory_tracemalloc_ratio=round(
+                memory["large"]["tracemalloc_peak_kib"]
+                / max(memory["small"]["tracemalloc_peak_kib"], 1),
+                3,
+            ),
+            memory_maxrss_growth_kib=[
+                memory["small"]["maxrss_growth_kib"],
+                memory["large"]["maxrss_growth_kib"],
+            ],
+            memory_rss_growth_kib=[
+                memory["small"]["rss_growth_kib"],
+                memory["large"]["rss_growth_kib"],
+            ],
+            memory_maxrss_kib=[memory["small"]["maxrss_kib"], memory["large"]["maxrss_kib"]],
+            cases=spec.total,
+            due=spec.due,
+            rung_mix_per_20=list(RUNG_MIX),
+            batch=service_sweep.DEFAULT_BATCH,
+            as_of=days[2].isoformat(),
+            synchronous=last.synchronous,
+            **extra,
+        )
+    ]
+
+
+def run_growth(quick: bool) -> list[dict[str, Any]]:
+    size = QUICK if quick else FULL
+    store = workspaces()
+    sides = {"small": size.growth_small, "large": size.growth_large}
+    due = size.growth_small.tiers[0]
+    assert size.growth_large.tiers[0] == due
+    as_of = {name: store.days(spec)[0] for name, spec in sides.items()}
+    times: dict[str, list[float]] = {"small": [], "large": []}
+    scans: dict[str, list[float]] = {"small": [], "large": []}
+    for round_ in range(size.sweep_rounds):
+        order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
+        for name in order:
+            run = sweep_copy(sides[name], as_of[name])
+            assert run.report.fired == run.escalations == due, (name, run.report.fired, due)
+            assert run.audit_intact, "the audit chain does not verify after the sweep"
+            times[name].append(run.seconds)
+            synchronous = run.synchronous
+            scans[name].append(run.provisional_scan_s)
+        log(
+            f"sweep_growth: round {round_ + 1}/{size.sweep_rounds}: "
+            f"{due:,} due among {size.growth_small.total:,}: {times['small'][-1]:.3f} s, "
+            f"among {size.growth_large.total:,}: {times['large'][-1]:.3f} s"
+        )
+    small, large = median(times["small"]), median(times["large"])
+    ratio = large / small
+    extra: dict[str, Any] = {}
+    if ratio > TARGETS["growth"]:
+        log("sweep_growth: target missed; profiling one more sweep on each side")
+        extra["profile_large"] = profile_sweep(size.growth_large, as_of["large"])[
+            "caseflow_cumulative"
+        ]
+        extra["profile_small"] = profile_sweep(size.growth_small, as_of["small"])[
+            "caseflow_cumulative"
+        ]
+    return [
+        result(
+            "sweep_growth",
+            ratio,
+            TARGETS["growth"],
+            at_most=True,
+            small_s=round(small, 4),
+            large_s=round(large, 4),
+            small_rounds_s=[round(t, 4) for t in times["small"]],
+            large_rounds_s=[round(t, 4) for t in times["large"]],
+            provisional_scan_ms={
+                name: round(median(values) * 1000, 1) for name, values in scans.items()
+            },
+            small_cases=size.growth_small.total,
+            large_cases=size.growth_large.total,
+            due=due,
+            as_of={name: day.isoformat() for name, day in as_of.items()},
+            synchronous=synchronous,
+            **extra,
+        )
+    ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--memory":
+        print(json.dumps(_memory_main(Path(sys.argv[2]), date.fromisoformat(sys.argv[3]))))
+    else:
+        sys.exit("usage: python -m benchmarks.bench_sweep --memory WORKSPACE AS_OF")

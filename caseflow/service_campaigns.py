@@ -1,0 +1,355 @@
+"""Campaigns: notices queued by the calendar rather than by a case's deadline.
+
+- The publicity letters (致家长的一封信) of the seed document's publicity months,
+  February and August: one letter to the guardian of every watched child.
+- The monthly report (控辍保学工作月报) on the previous calendar month to the county
+  supervision office.
+
+Each run writes its notices into the outbox with one audit event, in one transaction.
+Idempotency keys name the month (``publicity:2027-02:<case>``,
+``monthly-report:2026-11``): running a campaign again in the same month queues only what
+is missing (``INSERT ... ON CONFLICT DO NOTHING`` on the unique key, so two runs at once
+cannot queue a notice twice either) and records nothing when nothing was queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Insert, Table, case, func, or_, select
+
+from caseflow import audit, db, escalation
+from caseflow.errors import InvalidInput
+from caseflow.models import AuditEvent, Child, Notice
+from caseflow.service import _CASE, Context
+
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+
+LETTER_TEMPLATE = "parent_letter"
+REPORT_TEMPLATE = "monthly_report"
+REPORT_RECIPIENT = "supervision_office"
+# Children of closed cases still watched: returned to school, within their monitoring
+# period (in the shipped workflow `returned` is an open state, so this only matters for
+# workflows that close cases on return).
+WATCHED_STATES = ("returned",)
+_CHUNK = 500
+
+_WATCHED = (
+    select(
+        _CASE.c.id,
+        _CASE.c.child_id,
+        _CHILD.c.name,
+        _CHILD.c.grade,
+        _CHILD.c.class_name,
+    )
+    .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
+    .where(or_(_CASE.c.is_open, _CASE.c.state.in_(WATCHED_STATES)))
+    .order_by(_CASE.c.id)
+)
+
+
+def publicity_key(day: date, number: int) -> str:
+    return f"publicity:{day:%Y-%m}:{number}"
+
+
+def report_key(period_start: date) -> str:
+    return f"monthly-report:{period_start:%Y-%m}"
+
+
+def queue_publicity_letters(ctx: Context, day: date) -> int:
+    """Queue a 致家长的一封信 for the guardian of each watched child (every child with an
+    open case, and children whose case is in a watched state such as ``returned``), one
+    per child, dated ``day``. Returns how many were queued; in a month that already has
+    them, only the children who were not written to yet get one."""
+    from caseflow.render import render
+
+    if day > ctx.today:
+        raise InvalidInput(
+            f"the letters' date {day.isoformat()} is in the future; date them today or earlier"
+        )
+    now = ctx.now()
+    issuer = {"name": ctx.workspace.issuer}
+    prefix = f"publicity:{day:%Y-%m}:"
+    with db.write(ctx.engine) as connection:
+        # One letter per child: a child's newest watched case addresses it.
+        by_child = {row.child_id: row for row in connection.execute(_WATCHED)}
+        sent = set(
+            connection.execute(
+                select(_NOTICE.c.key).where(_NOTICE.c.key.startswith(prefix, autoescape=True))
+            ).scalars()
+        )
+        missing = [row for row in by_child.values() if publicity_key(day, row.id) not in sent]
+        queued = 0
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            rows = []
+            for row in chunk:
+                body = render(
+                    LETTER_TEMPLATE,
+                    {
+                        "today": day,
+                        "issuer": issuer,
+                        "child": {
+                            "name": row.name,
+                            "grade": row.grade or "",
+                            "class_name": row.class_name or "",
+                        },
+                    },
+                )
+                rows.append(
+                    _notice(
+                        key=publicity_key(day, row.id),
+                        kind="letter",
+                        template=LETTER_TEMPLATE,
+                        recipient=f"guardian:case/{row.id}",
+                        case_ids=[row.id],
+                        subject=f"{_title(body, LETTER_TEMPLATE)}（案件{row.id}）",
+                        body=body,
+                        now=now,
+                    )
+                )
+            queued += _insert_new(connection, rows)
+        if queued:
+            audit.append(
+                connection,
+                action="campaign.publicity_letters",
+                operator=ctx.actor.operator,
+                os_user=ctx.actor.os_user,
+                recorded_at=now,
+                occurred_on=day,
+                payload={
+                    "month": f"{day:%Y-%m}",
+                    "watched": len(by_child),
+                    "queued": queued,
+                    "already_queued": len(by_child) - len(missing),
+                },
+            )
+    return queued
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date
+
+    @classmethod
+    def before(cls, month: date) -> Period:
+        """The calendar month before the one ``month`` falls in."""
+        end = month.replace(day=1) - timedelta(days=1)
+        return cls(end.replace(day=1), end)
+
+    @property
+    def label(self) -> str:
+        return f"{self.start:%Y-%m}"
+
+    @property
+    def cn_label(self) -> str:
+        return f"{self.start.year}年{self.start.month}月"
+
+
+def queue_monthly_report(ctx: Context, month: date) -> int:
+    """Queue the monthly report on the calendar month before ``month`` to the supervision
+    office. Returns 1 if queued, 0 if that month's report was already in the outbox.
+
+    Flows (``new``, ``returned``, ``retained``) count what happened in the period by the
+    day it happened (``occurred_on``): cases opened, and transitions into ``returned``
+    (not a check-in within it) or ``retained`` read from the audit trail. Standing figures
+    (cases per state, open, ``overdue``: open cases due before the period's last day) are
+    the case files as they stand when the report is made, which the scheduler does hours
+    after the period ends."""
+    from caseflow.render import render
+
+    period = Period.before(month)
+    if period.end >= ctx.today:
+        raise InvalidInput(
+            f"the month {period.label} has not ended yet; its report can be made from "
+            f"{(period.end + timedelta(days=1)).isoformat()}"
+        )
+    now = ctx.now()
+    key = report_key(period.start)
+    with db.write(ctx.engine) as connection:
+        if connection.execute(select(_NOTICE.c.id).where(_NOTICE.c.key == key)).first():
+            return 0
+        figures = report_figures(ctx, connection, period)
+        body = render(
+            REPORT_TEMPLATE,
+            {
+                "today": ctx.today,
+                "issuer": {"name": ctx.workspace.issuer, "reference": ""},
+                "recipient": {"name": escalation.recipient_label(REPORT_RECIPIENT)},
+                "report": figures,
+            },
+        )
+        notice = _notice(
+            key=key,
+            kind="report",
+            template=REPORT_TEMPLATE,
+            recipient=REPORT_RECIPIENT,
+            case_ids=[],
+            subject=f"{_title(body, REPORT_TEMPLATE)}（{period.cn_label}）",
+            body=body,
+            now=now,
+        )
+        if not _insert_new(connection, [notice]):
+            return 0
+        audit.append(
+            connection,
+            action="campaign.monthly_report",
+            operator=ctx.actor.operator,
+            os_user=ctx.actor.os_user,
+            recorded_at=now,
+            occurred_on=ctx.today,
+            payload={
+                "month": period.label,
+                "queued": 1,
+                "new": figures["new"],
+                "returned": figures["returned"],
+                "retained": figures["retained"],
+                "overdue": figures["overdue"],
+                "open": sum(row["count"] for row in figures["by_state"]),
+            },
+        )
+    return 1
+
+
+def report_figures(ctx: Context, connection: Connection, period: Period) -> dict[str, Any]:
+    """The numbers of the monthly report (no personal data)."""
+    open_by_state: dict[str, int] = dict(
+        connection.execute(
+            select(_CASE.c.state, func.count()).where(_CASE.c.is_open).group_by(_CASE.c.state)
+        ).all()
+    )
+    workflow = ctx.current_workflow
+    order = [sid for sid, state in workflow.states.items() if not state.is_terminal]
+    order += sorted(set(open_by_state) - set(order))
+    by_state = [
+        {
+            "state": sid,
+            "label": workflow.states[sid].label if sid in workflow.states else sid,
+            "count": open_by_state.get(sid, 0),
+        }
+        for sid in order
+    ]
+    standing = connection.execute(
+        select(
+            _CASE.c.township,
+            func.count(),
+            func.sum(case((_CASE.c.due_on < period.end, 1), else_=0)),
+        )
+        .where(_CASE.c.is_open)
+        .group_by(_CASE.c.township)
+    ).all()
+    entered = _entered(connection, period)
+    returned_by_township = Counter(
+        township for (to, _case, township) in entered if to == "returned"
+    )
+    townships = sorted({row[0] for row in standing} | set(returned_by_township))
+    standing_by_township = {row[0]: (int(row[1]), int(row[2] or 0)) for row in standing}
+    by_township = [
+        {
+            "township": township,
+            "open": standing_by_township.get(township, (0, 0))[0],
+            "returned": returned_by_township[township],
+            "overdue": standing_by_township.get(township, (0, 0))[1],
+        }
+        for township in townships
+    ]
+    new = connection.execute(
+        select(func.count())
+        .select_from(_CASE)
+        .where(_CASE.c.opened_on >= period.start, _CASE.c.opened_on <= period.end)
+    ).scalar_one()
+    return {
+        "period_start": period.start,
+        "period_end": period.end,
+        "by_state": by_state,
+        "by_township": by_township,
+        "new": int(new),
+        "returned": sum(1 for (to, _c, _t) in entered if to == "returned"),
+        "retained": sum(1 for (to, _c, _t) in entered if to == "retained"),
+        "overdue": sum(row["overdue"] for row in by_township),
+    }
+
+
+def _entered(connection: Connection, period: Period) -> set[tuple[str, int, str]]:
+    """(state, case, township) for each case that entered ``returned`` or ``retained`` in
+    the period, from the audit trail; a case counts once per state however often it
+    entered it. The LIKE narrows the rows (payloads are canonical JSON, so the text is
+    exact); the JSON is then read to leave out moves within a state such as check-ins."""
+    wanted = ("returned", "retained")
+    rows = connection.execute(
+        select(_EVENT.c.case_id, _EVENT.c.payload, _CASE.c.township)
+        .join(_CASE, _CASE.c.id == _EVENT.c.case_id)
+        .where(
+            _EVENT.c.action == "case.transition",
+            _EVENT.c.occurred_on >= period.start.isoformat(),
+            _EVENT.c.occurred_on <= period.end.isoformat(),
+            or_(*(_EVENT.c.payload.contains(f'"to":"{state}"') for state in wanted)),
+        )
+    )
+    entered = set()
+    for case_id, payload, township in rows:
+        move = json.loads(payload)
+        if move.get("to") in wanted and move.get("from") != move.get("to"):
+            entered.add((move["to"], case_id, township))
+    return entered
+
+
+def _title(body: str, fallback: str) -> str:
+    match = _TITLE.search(body)
+    return match.group(1).strip() if match else fallback
+
+
+def _notice(
+    *,
+    key: str,
+    kind: str,
+    template: str,
+    recipient: str,
+    case_ids: list[int],
+    subject: str,
+    body: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "kind": kind,
+        "template": template,
+        "recipient": recipient,
+        "case_ids": case_ids,
+        "subject": subject,
+        "body": body,
+        "content_hash": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the notices whose key is not in the outbox yet; how many were inserted."""
+    if not rows:
+        return 0
+    statement = _insert_ignoring_duplicates(connection, _NOTICE).returning(_NOTICE.c.key)
+    return len(connection.execute(statement, list(rows)).all())
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: Table) -> Insert:
+    if connection.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=["key"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"])
