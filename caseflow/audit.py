@@ -63,23 +63,27 @@ class Entry:
     case_id: int | None
     payload: Mapping[str, Any]
 
-    def canonical(self) -> str:
-        return canonical_json(
+    def canonical(self, payload_json: str | None = None) -> str:
+        """Canonical JSON of the whole event. The payload may come already encoded (as it
+        is stored), so that appending encodes it once; the result is the same bytes as
+        ``canonical_json`` of the event with the payload inside it (keys sort so)."""
+        payload = canonical_json(self.payload) if payload_json is None else payload_json
+        before = canonical_json(
             {
-                "seq": self.seq,
-                "recorded_at": self.recorded_at,
+                "action": self.action,
+                "case": self.case_id,
                 "occurred_on": self.occurred_on,
                 "operator": self.operator,
                 "os_user": self.os_user,
-                "action": self.action,
-                "case": self.case_id,
-                "payload": self.payload,
             }
         )
+        after = canonical_json({"recorded_at": self.recorded_at, "seq": self.seq})
+        return f'{before[:-1]},"payload":{payload},{after[1:]}'
 
 
-def chain_hash(prev_hash: str, entry: Entry) -> str:
-    return hashlib.sha256(f"{prev_hash}\n{entry.canonical()}".encode()).hexdigest()
+def chain_hash(prev_hash: str, entry: Entry, payload_json: str | None = None) -> str:
+    canonical = entry.canonical(payload_json)
+    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 
 _LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
@@ -127,7 +131,8 @@ def append_many(connection: Connection, events: Sequence[NewEvent]) -> list[int]
             case_id=event.case_id,
             payload=event.payload,
         )
-        digest = chain_hash(prev_hash, entry)
+        payload_json = canonical_json(entry.payload)
+        digest = chain_hash(prev_hash, entry, payload_json)
         rows.append(
             {
                 "seq": seq,
@@ -137,7 +142,7 @@ def append_many(connection: Connection, events: Sequence[NewEvent]) -> list[int]
                 "os_user": entry.os_user,
                 "action": entry.action,
                 "case_id": entry.case_id,
-                "payload": canonical_json(entry.payload),
+                "payload": payload_json,
                 "prev_hash": prev_hash,
                 "hash": digest,
             }
@@ -222,7 +227,7 @@ def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Veri
             row.case_id,
             payload,
         )
-        digest = chain_hash(prev_hash, entry)
+        digest = chain_hash(prev_hash, entry, row.payload)
         if digest != row.hash:
             return broken(
                 row.seq, f"event {row.seq} was altered (its hash does not match its content)"

@@ -38,6 +38,7 @@ _CN_DIGITS = "零一二三四五六七八九"
 _MISSING = object()
 
 
+@functools.lru_cache(maxsize=1)
 def templates_dir() -> Path:
     """Where the document templates live: the installed copy, else the checkout's."""
     return shipped("templates")
@@ -59,7 +60,12 @@ def template_ids(directory: Path | None = None) -> tuple[str, ...]:
 
 def declared_fields(template_id: str, directory: Path | None = None) -> tuple[str, ...]:
     """The context fields a template declares on its ``caseflow:fields`` first line."""
-    path = _template_path(template_id, _directory(directory))
+    return _declared_fields(template_id, _directory(directory))
+
+
+@functools.lru_cache(maxsize=128)
+def _declared_fields(template_id: str, folder: Path) -> tuple[str, ...]:
+    path = _template_path(template_id, folder)
     with path.open(encoding="utf-8") as handle:
         first_line = handle.readline()
     match = _HEADER.match(first_line)
@@ -92,7 +98,7 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
     from ``context`` or is ``None``, or any other undefined value met while rendering.
     """
     folder = _directory(directory)
-    fields = declared_fields(template_id, folder)
+    fields = _declared_fields(template_id, folder)
     missing = [field for field in fields if _lookup(context, field) is _MISSING]
     if missing:
         raise InvalidInput(
@@ -218,6 +224,7 @@ def _environment(folder: Path) -> jinja2.Environment:
         ),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates are installed files: read each once per process
     )
     environment.filters["cn_date"] = cn_date
     environment.filters["cn_number"] = cn_number
