@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import unmet_requirements
@@ -44,6 +45,7 @@ class DueWork:
     next_action_on: date | None
 
 
+@lru_cache(maxsize=4096)
 def rung_date(due_on: date, rung: Rung, calendar: WorkCalendar) -> date:
     return calendar.add(due_on, rung.offset, rung.unit).due_on
 

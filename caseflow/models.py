@@ -49,6 +49,13 @@ class Case(SQLModel, table=True):
             sqlite_where=text("is_open"),
             postgresql_where=text("is_open"),
         ),
+        # The sweep asks for open provisional deadlines each time: a few rows of millions.
+        Index(
+            "ix_case_file_provisional",
+            "id",
+            sqlite_where=text("is_open = 1 AND due_provisional = 1"),
+            postgresql_where=text("is_open AND due_provisional"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

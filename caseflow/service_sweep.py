@@ -18,7 +18,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 
 from caseflow import audit, db, engine, escalation
 from caseflow.dates import cn_date
@@ -43,9 +43,43 @@ _NOTICE = Notice.__table__  # type: ignore[attr-defined]
 DEFAULT_BATCH = 500
 
 _DUE_FILTER = (_CASE.c.is_open, _CASE.c.next_action_on <= bindparam("as_of"))
-_DUE_CASES = (
+_DUE_ORDER = (_CASE.c.next_action_on, _CASE.c.id)
+# Finding due work reads the index only; the rows are loaded by id afterwards.
+_DUE_KEYS = (
+    select(_CASE.c.id, _CASE.c.next_action_on)
+    .where(*_DUE_FILTER)
+    .order_by(*_DUE_ORDER)
+    .limit(bindparam("batch"))
+)
+_DUE_KEYS_AFTER = _DUE_KEYS.where(
+    tuple_(*_DUE_ORDER) > tuple_(bindparam("after_on"), bindparam("after_id"))
+)
+_SWEPT_CASES = (
     select(
-        _CASE,
+        *(
+            _CASE.c[name]
+            for name in (
+                "id",
+                "workflow",
+                "workflow_version",
+                "state",
+                "entered_on",
+                "due_on",
+                "due_provisional",
+                "version",
+                "last_event_on",
+                "counters",
+                "repeat_count",
+                "departments",
+                "extended_days",
+                "ladder_version",
+                "next_rung",
+                "next_action_on",
+                "township",
+                "village",
+                "school",
+            )
+        ),
         _WORKFLOW.c.sha256.label("workflow_sha"),
         _CHILD.c.name.label("child_name"),
         _CHILD.c.id_number.label("child_id_number"),
@@ -55,9 +89,8 @@ _DUE_CASES = (
         (_WORKFLOW.c.name == _CASE.c.workflow) & (_WORKFLOW.c.version == _CASE.c.workflow_version),
     )
     .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
-    .where(*_DUE_FILTER)
-    .order_by(_CASE.c.next_action_on, _CASE.c.id)
-    .limit(bindparam("batch"))
+    .where(_CASE.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(*_DUE_ORDER)
 )
 _COUNT_DUE = select(func.count()).select_from(_CASE).where(*_DUE_FILTER)
 _MOVE_LADDER = update(_CASE).where(_CASE.c.id == bindparam("b_id"))
@@ -136,17 +169,35 @@ def sweep(
         return report
     while not (should_stop and should_stop()):
         with db.write(ctx.engine) as connection:
-            rows = connection.execute(
-                _DUE_CASES.with_for_update(skip_locked=True, of=_CASE),
-                {"as_of": day, "batch": batch_size},
-            ).all()
-            if not rows:
+            keys = find_due(connection, day, batch_size, lock=True)
+            if not keys:
                 break
+            rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
             _run_batch(ctx, connection, rows, report)
         report.cases += len(rows)
         if progress:
             progress(len(rows))
     return report
+
+
+def find_due(
+    connection: Connection,
+    as_of: date,
+    batch: int,
+    *,
+    after: tuple[date, int] | None = None,
+    lock: bool = False,
+) -> Sequence[Any]:
+    """The next ``batch`` due cases (id, next_action_on), oldest first, from the index.
+    ``lock`` claims them for this transaction (skipping rows another sweep holds)."""
+    params: dict[str, Any] = {"as_of": as_of, "batch": batch}
+    query = _DUE_KEYS
+    if after is not None:
+        query = _DUE_KEYS_AFTER
+        params.update(after_on=after[0], after_id=after[1])
+    if lock:
+        query = query.with_for_update(skip_locked=True)
+    return connection.execute(query, params).all()
 
 
 def _preview(
@@ -156,14 +207,11 @@ def _preview(
     batch = _Batch()
     after: tuple[date, int] | None = None
     while True:
-        query = _DUE_CASES
-        if after is not None:
-            query = query.where(
-                (_CASE.c.next_action_on > after[0])
-                | ((_CASE.c.next_action_on == after[0]) & (_CASE.c.id > after[1]))
-            )
         with db.read(ctx.engine) as connection:
-            rows = connection.execute(query, {"as_of": report.as_of, "batch": batch_size}).all()
+            keys = find_due(connection, report.as_of, batch_size, after=after)
+            if not keys:
+                break
+            rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
             for row in rows:
                 workflow = stored_workflow(connection, row)
                 work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
@@ -171,10 +219,8 @@ def _preview(
                     report.timed += 1
                 for due in work.rungs:
                     _collect_rung(workflow, row, due, report, batch)
-        if not rows:
-            break
         report.cases += len(rows)
-        after = (rows[-1].next_action_on, rows[-1].id)
+        after = (keys[-1].next_action_on, keys[-1].id)
         if progress:
             progress(len(rows))
     report.notices = _count_notices(batch)

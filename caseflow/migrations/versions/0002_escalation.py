@@ -25,6 +25,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("next_rung", sa.Integer, nullable=False, server_default="0"))
         batch.add_column(sa.Column("next_action_on", sa.Date))
         batch.create_index("ix_case_file_next_action_on", ["next_action_on"])
+    op.create_index(
+        "ix_case_file_provisional", "case_file", ["id"],
+        sqlite_where=sa.text("is_open = 1 AND due_provisional = 1"),
+        postgresql_where=sa.text("is_open AND due_provisional"),
+    )
     op.execute(
         "UPDATE case_file SET deadline_from = entered_on, ladder_version = version, "
         "next_action_on = CASE WHEN is_open THEN due_on END"
@@ -81,6 +86,7 @@ def downgrade() -> None:
     op.drop_table("escalation")
     with op.batch_alter_table("case_file") as batch:
         batch.drop_index("ix_case_file_next_action_on")
+        batch.drop_index("ix_case_file_provisional")
         for column in ("next_action_on", "next_rung", "ladder_version", "extended_days",
                        "deadline_from"):
             batch.drop_column(column)
