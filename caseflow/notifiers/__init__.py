@@ -8,41 +8,103 @@ the core::
     fax = "county_fax:FaxNotifier"
 
 Channels are looked up lazily by name; nothing is imported until a channel is used.
+
+The contract. The dispatcher builds one channel object per batch with the channel's
+settings (from ``caseflow.toml`` ``[notifiers.<name>]``; secrets are *names* of
+environment variables, read from ``env`` — never stored or printed) and calls ``send`` with
+the notices of that batch, then ``close``. ``send`` returns one ``Result`` per notice, in
+order, and never raises for a delivery failure: a failure is a ``Result`` with an error
+``kind``:
+
+- ``transient``: try again later (connection refused, timeout, 5xx from a gateway, SMTP 4xx);
+- ``rate_limited``: the peer asked us to slow down (``retry_after`` seconds if it said so);
+- ``permanent``: retrying cannot help (SMTP 5xx, a robot's signature or keyword rejection,
+  a bad address); the notice goes dead for a person to look at.
+
+Delivery is at least once: the same notice may be sent again after a crash, so channels
+give the receiver a stable id derived from ``Notice.key`` (an email ``Message-ID``, the
+reference number in the text).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 from caseflow.errors import InvalidInput
 
 ENTRY_POINT_GROUP = "caseflow.notifiers"
+ErrorKind = Literal["transient", "rate_limited", "permanent"]
 
 
 @dataclass(frozen=True)
 class Notice:
     key: str  # idempotency key: the same notice keeps it across retries
-    recipient: str  # the channel's address for the recipient
+    reference: str  # short reference printed for people, e.g. "KC-000123"
+    address: str  # where this channel delivers: an email address, a phone, a robot name
     subject: str
-    body: str
+    html: str  # the rendered document
+    text: str  # a plain-text summary with no child's name or ID (fit for group chats)
 
 
 @dataclass(frozen=True)
-class Delivery:
+class Result:
     key: str
-    reference: str  # what the receiver can quote back: a Message-ID, a file name
+    ok: bool
+    reference: str = ""  # what the peer can quote back: a Message-ID, a file name, a msgid
+    kind: ErrorKind | None = None
+    error: str = ""
+    retry_after: float | None = None
+
+    @classmethod
+    def sent(cls, key: str, reference: str) -> Result:
+        return cls(key, True, reference)
+
+    @classmethod
+    def failed(
+        cls, key: str, kind: ErrorKind, error: str, retry_after: float | None = None
+    ) -> Result:
+        return cls(key, False, kind=kind, error=error, retry_after=retry_after)
 
 
 class Notifier(ABC):
     name: ClassVar[str]
+    # Group-chat channels get only ``Notice.text``; the dispatcher limits them to
+    # ``per_minute`` messages per address (kept in the database).
+    per_minute: ClassVar[int | None] = None
+
+    def __init__(
+        self, settings: Mapping[str, Any], env: Mapping[str, str], workspace: Path
+    ) -> None:
+        self.settings = settings
+        self.env = env
+        self.workspace = workspace
+
+    def secret(self, key: str) -> str:
+        """The value of the environment variable named by setting ``key``."""
+        variable = self.settings.get(key)
+        if not variable:
+            raise InvalidInput(
+                f"[notifiers.{self.name}] {key} must name an environment "
+                "variable that holds the secret"
+            )
+        value = self.env.get(str(variable))
+        if not value:
+            raise InvalidInput(
+                f"environment variable {variable} (from [notifiers.{self.name}] {key}) is not set"
+            )
+        return value
 
     @abstractmethod
-    def send(self, notices: Sequence[Notice]) -> list[Delivery]:
-        """Deliver a batch; sending the same notice twice must be recognisable as a repeat."""
+    def send(self, notices: Sequence[Notice]) -> list[Result]:
+        """Deliver a batch: one Result per notice, in order; failures are Results."""
+
+    def close(self) -> None:  # noqa: B027 - most channels hold nothing open
+        """Release connections held for the batch."""
 
 
 def channel_names() -> list[str]:
