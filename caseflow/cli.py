@@ -827,6 +827,73 @@ def notice_queue_report(
         typer.echo(f"The monthly report for {reported} is already in the outbox; nothing queued.")
 
 
+notify_app = _typer(
+    "Deliver the outbox and look after it: dispatch, status, retry.\n\n" + EXIT_CODES_HELP
+)
+app.add_typer(notify_app, name="notify")
+
+
+@notify_app.command("dispatch")
+def notify_dispatch(
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Deliver at most this many notices.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver the notices that are due, through the channels org.yaml names for each
+    recipient; failures are retried later with backoff, permanent ones go dead."""
+    from caseflow.service_dispatch import dispatch
+
+    report = dispatch(_context(), limit=limit)
+    if as_json:
+        _print_json(report.as_json())
+        return
+    typer.echo(
+        f"Dispatched: {report.sent} sent, {report.retrying} to retry later, "
+        f"{report.deferred} waiting for a rate limit, {report.dead} dead"
+        + (f" ({report.routed} routed to channels)" if report.routed else "")
+    )
+    if report.dead:
+        typer.echo("See them with `caseflow notify status --status dead`.")
+
+
+@notify_app.command("status")
+def notify_status(
+    only: Annotated[
+        str | None, typer.Option("--status", help="Only pending, sent or dead notices.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Counts by status and the latest notices, with the last error of each."""
+    from caseflow.service_dispatch import status
+
+    view = status(_context(), only=only)
+    if as_json:
+        _print_json(view)
+        return
+    counts = view["counts"]
+    typer.echo(f"Outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['dead']} dead")
+    for notice in view["notices"]:
+        error = f"  ({notice['last_error']})" if notice["last_error"] else ""
+        typer.echo(
+            f"  {notice['id']:>6} {notice['reference']}  {notice['status']:<7} "
+            f"{notice['channel'] or '-':<9} {notice['recipient']:<32} "
+            f"attempts {notice['attempts']}  {notice['subject']}{error}"
+        )
+
+
+@notify_app.command("retry")
+def notify_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Notice ids to requeue.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Requeue every dead one.")] = False,
+) -> None:
+    """Requeue dead notices, e.g. after fixing an address in org.yaml or a channel setting."""
+    from caseflow.service_dispatch import retry
+
+    count = retry(_context(), ids or (), all_dead=all_dead)
+    typer.echo(f"Requeued {count} notice(s); the next dispatch delivers them.")
+
+
 def main() -> None:
     app(prog_name="caseflow")
 

@@ -173,6 +173,28 @@ class Notice(SQLModel, table=True):
     created_at: datetime
     sent_at: datetime | None = None
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    channel: str | None = None
+    address: str | None = None
+    claimed_until: datetime | None = None
+    claimed_by: str | None = None
+    peer_reference: str | None = None
+
+
+class Delivery(SQLModel, table=True):
+    """One attempt to deliver a notice, and how it ended."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_rate", "channel", "address", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id", index=True)
+    attempt: int
+    channel: str
+    address: str
+    status: str
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    peer_reference: str | None = None
+    at: datetime
 
 
 class SchedulerLease(SQLModel, table=True):

@@ -5,7 +5,8 @@ every job is a use case that reads and writes our tables (the sweep, the campaig
 its job store stays in memory and nothing is lost when the process stops. There are no
 per-case jobs.
 
-- Interval jobs: the escalation sweep, every ``sweep_every`` (and once at start).
+- Interval jobs: the escalation sweep, every ``sweep_every``, and the outbox dispatcher,
+  every ``[dispatch] dispatch_every_minutes`` (both once at start too).
 - Cron jobs from the workspace's ``[scheduler]`` section, in its time zone: the publicity
   letters (by default 08:00 on 1 February and 1 August) and the monthly report (07:00 on
   the 1st). A cron time missed while no scheduler ran is caught up at start when it is
@@ -69,6 +70,7 @@ def _stderr(message: str) -> None:
 class Settings:
     sweep_every: timedelta
     lease_ttl: timedelta
+    dispatch_every: timedelta
     crons: Mapping[str, str]  # job (workspace setting name) -> crontab; only jobs that are on
     batch_size: int = DEFAULT_BATCH
 
@@ -86,6 +88,8 @@ class Settings:
         return cls(
             sweep_every=sweep_every or timedelta(minutes=config.sweep_every_minutes),
             lease_ttl=lease_ttl or timedelta(seconds=config.lease_seconds),
+            dispatch_every=sweep_every
+            or timedelta(minutes=workspace.dispatch.dispatch_every_minutes),
             crons=config.crons,
             batch_size=batch_size or DEFAULT_BATCH,
         )
@@ -136,6 +140,17 @@ def _sweep_job(ctx: Context, settings: Settings, stop: threading.Event, say: Say
         f"{report.timed} automatic transition(s), {report.notices} notice(s) queued, "
         f"{report.cases} case(s){stopped}"
     )
+
+
+def _dispatch_job(ctx: Context, stop: threading.Event, say: Say) -> None:
+    from caseflow.service_dispatch import dispatch
+
+    report = dispatch(ctx, should_stop=stop.is_set)
+    if report.routed or report.sent or report.retrying or report.deferred or report.dead:
+        say(
+            f"dispatch: {report.sent} sent, {report.retrying} to retry, "
+            f"{report.deferred} waiting for a rate limit, {report.dead} dead"
+        )
 
 
 def cron_trigger(name: str, expression: str, zone: ZoneInfo) -> CronTrigger:
@@ -265,9 +280,10 @@ class _Run:
         sweep = self.guarded(
             "sweep", lambda: _sweep_job(self.ctx, self.settings, self.stop, self.say)
         )
+        deliver = self.guarded("dispatch", lambda: _dispatch_job(self.ctx, self.stop, self.say))
         return [
             ("sweep", self.settings.sweep_every, sweep),
-            # The outbox dispatcher (notices issue) joins here with its own interval.
+            ("dispatch", self.settings.dispatch_every, deliver),
         ]
 
     def cron_job(self, name: str) -> Callable[[], None]:

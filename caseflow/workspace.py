@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,27 @@ from caseflow.resources import shipped
 
 CONFIG_NAME = "caseflow.toml"
 HOLIDAY_FILE = "holidays.yaml"
+ORG_FILE = "org.yaml"
+
+ORG_TEMPLATE = """\
+# The organisation: for now, who receives notices and through which channel.
+#
+# contacts: keys are the addresses caseflow writes on notices, e.g.
+#   township:天堂镇, township_head:天堂镇, village:天堂镇/天堂村, school:天堂小学,
+#   head_teacher:天堂小学, principal:天堂小学, department:disability_federation,
+#   education_bureau, supervision_office, guardian:case/12
+# or a role alone (township_head) for every place. Each lists channels and addresses:
+#   channel: letter | email | webhook | wecom | dingtalk | sms (see caseflow.toml [notifiers])
+#   address: an email address, a phone number, a robot name (letters need none)
+# `default` serves every address not listed.
+contacts:
+  education_bureau:
+    - {channel: letter}
+  supervision_office:
+    - {channel: letter}
+default:
+  - {channel: letter}
+"""
 
 HOLIDAY_TEMPLATE = """\
 # This county's own calendar, on top of the national one (chinese-calendar).
@@ -75,6 +96,31 @@ lease_seconds = 60
 publicity_letters = "0 8 1 2,8 *"
 # The monthly report on the previous month to the supervision office:
 monthly_report = "0 7 1 * *"
+
+[dispatch]
+# `caseflow notify dispatch` (and the scheduler, every dispatch_every_minutes) delivers
+# the outbox. A failed notice is retried with exponential backoff (from backoff_seconds,
+# at most backoff_cap_seconds, with jitter); after max_attempts, or at once on a permanent
+# error, it is dead: `caseflow notify status` shows it, `caseflow notify retry` requeues it.
+dispatch_every_minutes = 5
+batch_size = 50
+max_attempts = 8
+backoff_seconds = 60
+backoff_cap_seconds = 21600
+lease_seconds = 300
+
+# Channels. Who gets what by which channel is in org.yaml (contacts). Secrets are the
+# NAMES of environment variables, never the secrets themselves.
+[notifiers.letter]
+folder = "outbox"
+
+# [notifiers.email]
+# host = "smtp.example.gov.cn"
+# port = 587
+# security = "starttls"          # starttls | ssl | none
+# from = "kongchuo@example.gov.cn"
+# username = "kongchuo@example.gov.cn"
+# password_env = "CASEFLOW_SMTP_PASSWORD"
 """
 
 SCHEDULER_CRONS = ("publicity_letters", "monthly_report")
@@ -94,6 +140,16 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
+class DispatchConfig:
+    dispatch_every_minutes: float = 5
+    batch_size: int = 50
+    max_attempts: int = 8
+    backoff_seconds: int = 60
+    backoff_cap_seconds: int = 21600
+    lease_seconds: int = 300
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
     database_url: str
@@ -102,6 +158,12 @@ class Workspace:
     default_workflow: str
     county: str = "本县"
     scheduler: SchedulerConfig = SchedulerConfig()
+    dispatch: DispatchConfig = DispatchConfig()
+    notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def org_file(self) -> Path:
+        return self.root / ORG_FILE
 
     @property
     def issuer(self) -> str:
@@ -178,7 +240,36 @@ def load(root: Path) -> Workspace:
         default_workflow=str(_section(config, "workflow").get("default", "dropout")),
         county=str(_section(config, "county").get("name", "本县")),
         scheduler=_scheduler(_section(config, "scheduler"), path),
+        dispatch=_dispatch(_section(config, "dispatch"), path),
+        notifiers={
+            str(name): dict(_section(_section(config, "notifiers"), str(name)))
+            for name in _section(config, "notifiers")
+        },
     )
+
+
+def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
+    default = DispatchConfig()
+    values: dict[str, Any] = {}
+    for name, value in section.items():
+        if name not in DispatchConfig.__dataclass_fields__:
+            raise WorkspaceError(
+                f"{path}: dispatch.{name} is not a setting; known: "
+                f"{', '.join(DispatchConfig.__dataclass_fields__)}"
+            )
+        kind = type(getattr(default, name))
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or value <= 0
+            or (kind is int and not isinstance(value, int))
+        ):
+            raise WorkspaceError(
+                f"{path}: dispatch.{name} must be a positive "
+                f"{'whole ' if kind is int else ''}number, got {value!r}"
+            )
+        values[name] = value
+    return DispatchConfig(**values)
 
 
 def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
@@ -231,6 +322,7 @@ def create(root: Path, database_url: str | None = None, county: str = "本县") 
     (root / "outbox").mkdir(exist_ok=True)
     config_path.write_text(CONFIG_TEMPLATE.format(url=url, county=county), encoding="utf-8")
     (root / HOLIDAY_FILE).write_text(HOLIDAY_TEMPLATE, encoding="utf-8")
+    (root / ORG_FILE).write_text(ORG_TEMPLATE, encoding="utf-8")
     return load(root.resolve())
 
 
@@ -238,6 +330,7 @@ def discard(workspace: Workspace, database_file: Path | None) -> None:
     """Undo ``create`` after a failed init: remove what it wrote (and a fresh SQLite file)."""
     (workspace.root / CONFIG_NAME).unlink(missing_ok=True)
     (workspace.root / HOLIDAY_FILE).unlink(missing_ok=True)
+    (workspace.root / ORG_FILE).unlink(missing_ok=True)
     if database_file is not None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{database_file}{suffix}").unlink(missing_ok=True)

@@ -274,7 +274,7 @@ def test_a_scheduler_that_loses_its_lease_stops_with_exit_3(ctx) -> None:
     said: list[str] = []
     warned: list[str] = []
     outcome: list[int] = []
-    settings = scheduler.Settings(timedelta(hours=1), QUICK, {})
+    settings = scheduler.Settings(timedelta(hours=1), QUICK, timedelta(hours=1), {})
     thread = threading.Thread(
         target=lambda: outcome.append(
             scheduler.run(ctx, settings, holder="here:1", say=said.append, warn=warned.append)
@@ -302,7 +302,9 @@ def test_a_scheduler_that_loses_its_lease_stops_with_exit_3(ctx) -> None:
 def test_a_cron_time_missed_while_no_scheduler_ran_is_caught_up_at_start(ctx) -> None:
     past = datetime.now(ctx.workspace.timezone) - timedelta(minutes=2)
     expression = f"{past.minute} {past.hour} {past.day} {past.month} *"
-    settings = scheduler.Settings(timedelta(hours=1), QUICK, {"monthly_report": expression})
+    settings = scheduler.Settings(
+        timedelta(hours=1), QUICK, timedelta(hours=1), {"monthly_report": expression}
+    )
     stop = threading.Event()
     said: list[str] = []
     outcome: list[int] = []

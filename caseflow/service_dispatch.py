@@ -1,0 +1,448 @@
+"""Delivering the outbox: route, claim, send, mark.
+
+Notices are written by the events that cause them (the sweep, campaigns). Delivery:
+
+1. *Route*: a notice addressed to ``township_head:天堂镇`` gets the channels and addresses
+   ``org.yaml`` lists for it; one row per channel, so each is delivered and retried alone.
+2. *Claim*: due rows are leased to this dispatcher (``FOR UPDATE SKIP LOCKED`` on
+   PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction.
+3. *Send* outside any transaction, channel by channel; group-chat robots are held to their
+   per-minute limit, counted from the ``delivery`` table so every dispatcher sees it.
+4. *Mark*, in one transaction per batch: a ``delivery`` row and an audit event per
+   attempt; sent, or retried later with exponential backoff and jitter, or dead.
+
+A dispatcher that dies between sending and marking leaves its rows leased; when the lease
+runs out they are sent again with the same key, so receivers see the same Message-ID or
+reference: delivery is at least once, and a duplicate is recognisable.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from caseflow import audit, db
+from caseflow.errors import CaseflowError, InvalidInput
+from caseflow.escalation import recipient_label
+from caseflow.models import Delivery, Notice
+from caseflow.notifiers import Notice as Message
+from caseflow.notifiers import Notifier, Result, channel
+from caseflow.org import load_contacts
+from caseflow.service import Context
+
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+_DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+
+RATE_WINDOW = timedelta(minutes=1)
+STATUSES = ("pending", "sent", "dead")
+
+_UNROUTED = (
+    select(_NOTICE)
+    .where(_NOTICE.c.status == "pending", _NOTICE.c.channel.is_(None))
+    .order_by(_NOTICE.c.id)
+    .limit(500)
+)
+_DUE = (
+    select(_NOTICE.c.id)
+    .where(
+        _NOTICE.c.status == "pending",
+        _NOTICE.c.channel.is_not(None),
+        _NOTICE.c.next_attempt_at <= bindparam("now"),
+        (_NOTICE.c.claimed_until.is_(None)) | (_NOTICE.c.claimed_until < bindparam("now")),
+    )
+    .order_by(_NOTICE.c.next_attempt_at, _NOTICE.c.id)
+    .limit(bindparam("batch"))
+)
+_CLAIM = update(_NOTICE).where(_NOTICE.c.id.in_(bindparam("ids", expanding=True)))
+_CLAIMED = select(_NOTICE).where(_NOTICE.c.id.in_(bindparam("ids", expanding=True)))
+_MARK = update(_NOTICE).where(_NOTICE.c.id == bindparam("b_id"))
+_SENT_RECENTLY = (
+    select(_DELIVERY.c.at)
+    .where(
+        _DELIVERY.c.channel == bindparam("channel"),
+        _DELIVERY.c.address == bindparam("address"),
+        _DELIVERY.c.status == "sent",
+        _DELIVERY.c.at > bindparam("since"),
+    )
+    .order_by(_DELIVERY.c.at)
+)
+
+
+def reference(notice_id: int) -> str:
+    """The number printed for people: 控辍 notice KC-000123."""
+    return f"KC-{notice_id:06d}"
+
+
+@dataclass
+class DispatchReport:
+    routed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    deferred: int = 0
+    dead: int = 0
+
+    def as_json(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+def dispatcher_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def route(ctx: Context) -> int:
+    """Give every unrouted notice its channels and addresses from org.yaml."""
+    contacts = load_contacts(ctx.workspace)
+    routed = 0
+    while True:
+        with db.write(ctx.engine) as connection:
+            rows = connection.execute(_UNROUTED).all()
+            if not rows:
+                return routed
+            for row in rows:
+                first, *others = contacts.of(row.recipient)
+                connection.execute(
+                    _MARK, {"b_id": row.id, "channel": first.channel, "address": first.address}
+                )
+                for index, other in enumerate(others, start=2):
+                    copy = {
+                        column: getattr(row, column)
+                        for column in _NOTICE.columns.keys()  # noqa: SIM118 - column names
+                        if column != "id"
+                    }
+                    copy.update(
+                        key=f"{row.key}#{index}", channel=other.channel, address=other.address
+                    )
+                    connection.execute(insert(_NOTICE), copy)
+                routed += 1 + len(others)
+
+
+def _claim(ctx: Context, batch: int, holder: str, now: datetime) -> list[Any]:
+    lease = timedelta(seconds=ctx.workspace.dispatch.lease_seconds)
+    with db.write(ctx.engine) as connection:
+        ids = list(
+            connection.execute(
+                _DUE.with_for_update(skip_locked=True), {"now": now, "batch": batch}
+            ).scalars()
+        )
+        if not ids:
+            return []
+        connection.execute(_CLAIM, {"ids": ids, "claimed_until": now + lease, "claimed_by": holder})
+        return list(connection.execute(_CLAIMED, {"ids": ids}).all())
+
+
+def _chat_text(row: Any) -> str:
+    """What a group chat or a phone may show: no child's name or ID, only case numbers."""
+    cases = "、".join(str(number) for number in row.case_ids) or "无"
+    count = len(row.case_ids)
+    return (
+        f"【{row.subject}】{recipient_label(row.recipient)}：{count}件控辍保学案件需要办理"
+        f"（案件编号：{cases}）。详见书面通知，编号{reference(row.id)}。"
+    )
+
+
+def _message(row: Any) -> Message:
+    return Message(
+        key=row.key,
+        reference=reference(row.id),
+        address=row.address or "",
+        subject=row.subject,
+        html=row.body,
+        text=_chat_text(row),
+    )
+
+
+def _within_rate(
+    connection: Connection, notifier: type[Notifier], rows: list[Any], now: datetime
+) -> tuple[list[Any], list[tuple[Any, datetime]]]:
+    """Split rows into those that may go now and those that must wait for the window."""
+    if notifier.per_minute is None:
+        return rows, []
+    allowed: list[Any] = []
+    waiting: list[tuple[Any, datetime]] = []
+    by_address: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_address[row.address].append(row)
+    for address, group in by_address.items():
+        recent = list(
+            connection.execute(
+                _SENT_RECENTLY,
+                {
+                    "channel": notifier.name,
+                    "address": address,
+                    "since": now - RATE_WINDOW,
+                },
+            ).scalars()
+        )
+        room = max(notifier.per_minute - len(recent), 0)
+        allowed.extend(group[:room])
+        reopens = (recent[0] + RATE_WINDOW) if recent else now + RATE_WINDOW
+        waiting.extend((row, max(reopens, now + timedelta(seconds=1))) for row in group[room:])
+    return allowed, waiting
+
+
+def dispatch(
+    ctx: Context,
+    *,
+    env: Mapping[str, str] | None = None,
+    limit: int | None = None,
+    holder: str | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    rng: random.Random | None = None,
+) -> DispatchReport:
+    """Deliver what is due in the outbox, batch by batch."""
+    environment = os.environ if env is None else env
+    me = holder or dispatcher_id()
+    jitter = rng or random.Random()
+    settings = ctx.workspace.dispatch
+    report = DispatchReport(routed=route(ctx))
+    handled = 0
+    while not (should_stop and should_stop()):
+        batch = settings.batch_size if limit is None else min(settings.batch_size, limit - handled)
+        if batch <= 0:
+            break
+        rows = _claim(ctx, batch, me, ctx.now())
+        if not rows:
+            break
+        handled += len(rows)
+        by_channel: dict[str, list[Any]] = defaultdict(list)
+        for row in rows:
+            by_channel[row.channel].append(row)
+        for name, group in by_channel.items():
+            _deliver(ctx, name, group, env=environment, rng=jitter, report=report)
+    return report
+
+
+def _deliver(
+    ctx: Context,
+    name: str,
+    rows: list[Any],
+    *,
+    env: Mapping[str, str],
+    rng: random.Random,
+    report: DispatchReport,
+) -> None:
+    now = ctx.now()
+    try:
+        notifier_class = channel(name)
+        notifier = notifier_class(ctx.workspace.notifiers.get(name, {}), env, ctx.workspace.root)
+    except CaseflowError as exc:
+        _mark(
+            ctx, rows, [Result.failed(r.key, "permanent", exc.message) for r in rows], rng, report
+        )
+        return
+    with db.read(ctx.engine) as connection:
+        allowed, waiting = _within_rate(connection, notifier_class, rows, now)
+    if waiting:
+        with db.write(ctx.engine) as connection:
+            connection.execute(
+                _MARK,
+                [
+                    {
+                        "b_id": row.id,
+                        "next_attempt_at": until,
+                        "claimed_until": None,
+                        "claimed_by": None,
+                    }
+                    for row, until in waiting
+                ],
+            )
+        report.deferred += len(waiting)
+    if not allowed:
+        return
+    try:
+        results = notifier.send([_message(row) for row in allowed])
+    except Exception as exc:  # a channel broke its contract: retry, and say why
+        results = [
+            Result.failed(row.key, "transient", f"{name} channel failed: {exc!r}")
+            for row in allowed
+        ]
+    finally:
+        notifier.close()
+    if len(results) != len(allowed):
+        raise InvalidInput(
+            f"channel {name!r} returned {len(results)} results for {len(allowed)} notices"
+        )
+    _mark(ctx, allowed, results, rng, report)
+
+
+def _backoff(attempt: int, ctx: Context, rng: random.Random) -> timedelta:
+    settings = ctx.workspace.dispatch
+    base = min(settings.backoff_seconds * 2 ** (attempt - 1), settings.backoff_cap_seconds)
+    return timedelta(seconds=base * rng.uniform(0.5, 1.5))
+
+
+def _mark(
+    ctx: Context,
+    rows: Sequence[Any],
+    results: Sequence[Result],
+    rng: random.Random,
+    report: DispatchReport,
+) -> None:
+    now = ctx.now()
+    max_attempts = ctx.workspace.dispatch.max_attempts
+    updates, deliveries, events = [], [], []
+    for row, result in zip(rows, results, strict=True):
+        attempt = row.attempts + (0 if result.kind == "rate_limited" else 1)
+        change: dict[str, Any] = {
+            "b_id": row.id,
+            "attempts": attempt,
+            "claimed_until": None,
+            "claimed_by": None,
+        }
+        if result.ok:
+            status = "sent"
+            change.update(
+                status="sent", sent_at=now, peer_reference=result.reference, last_error=None
+            )
+            report.sent += 1
+        elif result.kind == "rate_limited":
+            status = "rate_limited"
+            wait = timedelta(seconds=result.retry_after or RATE_WINDOW.total_seconds())
+            change.update(next_attempt_at=now + wait, last_error=result.error)
+            report.deferred += 1
+        elif result.kind == "transient" and attempt < max_attempts:
+            status = "transient"
+            change.update(
+                next_attempt_at=now + _backoff(attempt, ctx, rng), last_error=result.error
+            )
+            report.retrying += 1
+        else:
+            status = "dead"
+            change.update(status="dead", last_error=result.error)
+            report.dead += 1
+        updates.append(change)
+        deliveries.append(
+            {
+                "notice_id": row.id,
+                "attempt": attempt,
+                "channel": row.channel,
+                "address": row.address or "",
+                "status": status,
+                "error": result.error or None,
+                "peer_reference": result.reference or None,
+                "at": now,
+            }
+        )
+        events.append(
+            audit.NewEvent(
+                action="notice.delivery",
+                operator=ctx.actor.operator,
+                os_user=ctx.actor.os_user,
+                recorded_at=now,
+                case_id=row.case_ids[0] if len(row.case_ids) == 1 else None,
+                payload={
+                    "notice": row.id,
+                    "reference": reference(row.id),
+                    "key": row.key,
+                    "template": row.template,
+                    "content_hash": row.content_hash,
+                    "channel": row.channel,
+                    "recipient": row.recipient,
+                    "address": row.address or "",
+                    "cases": list(row.case_ids),
+                    "attempt": attempt,
+                    "status": status,
+                    "error": result.error,
+                    "peer_reference": result.reference,
+                },
+            )
+        )
+    with db.write(ctx.engine) as connection:
+        connection.execute(_MARK, updates)
+        connection.execute(insert(_DELIVERY), deliveries)
+        audit.append_many(connection, events)
+
+
+# ---------------------------------------------------------------------------------------
+# What a person sees and does
+
+
+def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[str, Any]:
+    if only is not None and only not in STATUSES:
+        raise InvalidInput(f"--status must be one of {', '.join(STATUSES)}, got {only!r}")
+    with db.read(ctx.engine) as connection:
+        counts: dict[str, int] = dict(
+            connection.execute(
+                select(_NOTICE.c.status, func.count()).group_by(_NOTICE.c.status)
+            ).all()
+        )
+        query = select(_NOTICE).order_by(_NOTICE.c.id.desc()).limit(limit)
+        if only:
+            query = query.where(_NOTICE.c.status == only)
+        rows = connection.execute(query).all()
+    return {
+        "counts": {name: int(counts.get(name, 0)) for name in STATUSES},
+        "notices": [
+            {
+                "id": r.id,
+                "reference": reference(r.id),
+                "status": r.status,
+                "kind": r.kind,
+                "template": r.template,
+                "recipient": r.recipient,
+                "channel": r.channel,
+                "address": r.address,
+                "attempts": r.attempts,
+                "cases": list(r.case_ids),
+                "subject": r.subject,
+                "last_error": r.last_error,
+                "next_attempt_at": r.next_attempt_at.isoformat() if r.next_attempt_at else None,
+                "sent_at": r.sent_at.isoformat() if r.sent_at else None,
+            }
+            for r in rows
+        ],
+    }
+
+
+def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> int:
+    """Requeue dead notices (after the address or the channel was fixed)."""
+    if not ids and not all_dead:
+        raise InvalidInput("name the notices to retry (their ids) or use --all-dead")
+    now = ctx.now()
+    with db.write(ctx.engine) as connection:
+        query = select(_NOTICE.c.id, _NOTICE.c.status).where(_NOTICE.c.status == "dead")
+        if ids:
+            query = select(_NOTICE.c.id, _NOTICE.c.status).where(_NOTICE.c.id.in_(ids))
+        rows = connection.execute(query).all()
+        found = {row.id: row.status for row in rows}
+        for notice_id in ids:
+            if notice_id not in found:
+                raise InvalidInput(f"notice {notice_id} does not exist")
+            if found[notice_id] != "dead":
+                raise InvalidInput(
+                    f"notice {notice_id} is {found[notice_id]}, not dead; only "
+                    "dead notices are requeued"
+                )
+        requeued = sorted(found)
+        if requeued:
+            connection.execute(
+                _MARK,
+                [
+                    {
+                        "b_id": notice_id,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "claimed_until": None,
+                        "claimed_by": None,
+                    }
+                    for notice_id in requeued
+                ],
+            )
+            audit.append(
+                connection,
+                action="notice.requeued",
+                operator=ctx.actor.operator,
+                os_user=ctx.actor.os_user,
+                recorded_at=now,
+                payload={"notices": requeued},
+            )
+    return len(requeued)
