@@ -35,7 +35,7 @@ from caseflow.escalation import recipient_label
 from caseflow.models import Delivery, Notice
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
-from caseflow.org import load_contacts
+from caseflow.org import Contact, load_contacts
 from caseflow.service import Context
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -408,24 +408,29 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
         raise InvalidInput("name the notices to retry (their ids) or use --all-dead")
     now = ctx.now()
     with db.write(ctx.engine) as connection:
-        query = select(_NOTICE.c.id, _NOTICE.c.status).where(_NOTICE.c.status == "dead")
+        query = select(_NOTICE).where(_NOTICE.c.status == "dead")
         if ids:
-            query = select(_NOTICE.c.id, _NOTICE.c.status).where(_NOTICE.c.id.in_(ids))
-        rows = connection.execute(query).all()
-        found = {row.id: row.status for row in rows}
+            query = select(_NOTICE).where(_NOTICE.c.id.in_(ids))
+        rows = {row.id: row for row in connection.execute(query).all()}
         for notice_id in ids:
-            if notice_id not in found:
+            if notice_id not in rows:
                 raise InvalidInput(f"notice {notice_id} does not exist")
-            if found[notice_id] != "dead":
+            if rows[notice_id].status != "dead":
                 raise InvalidInput(
-                    f"notice {notice_id} is {found[notice_id]}, not dead; only "
+                    f"notice {notice_id} is {rows[notice_id].status}, not dead; only "
                     "dead notices are requeued"
                 )
-        requeued = sorted(found)
+        contacts = load_contacts(ctx.workspace)
+        requeued = sorted(rows)
         if requeued:
-            connection.execute(
-                _MARK,
-                [
+            changes = []
+            for notice_id in requeued:
+                row = rows[notice_id]
+                current = Contact(row.channel or "", row.address or "")
+                listed = contacts.of(row.recipient)
+                # A contact that org.yaml no longer lists is replaced by the first it does.
+                target = current if current in listed else listed[0]
+                changes.append(
                     {
                         "b_id": notice_id,
                         "status": "pending",
@@ -433,10 +438,11 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
                         "next_attempt_at": now,
                         "claimed_until": None,
                         "claimed_by": None,
+                        "channel": target.channel,
+                        "address": target.address,
                     }
-                    for notice_id in requeued
-                ],
-            )
+                )
+            connection.execute(_MARK, changes)
             audit.append(
                 connection,
                 action="notice.requeued",
