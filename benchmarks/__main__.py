@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import bench_cli_help, bench_sweep, bench_transitions, emit
+from benchmarks import bench_cli_help, bench_notices, bench_sweep, bench_transitions, emit
 
 BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "transitions_sqlite": bench_transitions.run_sqlite,
@@ -18,6 +18,8 @@ BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "sweep_find_due": bench_sweep.run_find,
     "sweep_rate": bench_sweep.run_rate,
     "sweep_growth": bench_sweep.run_growth,
+    "notices_email": bench_notices.run_email,
+    "letters_render": bench_notices.run_render,
 }
 
 
