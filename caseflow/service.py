@@ -39,6 +39,7 @@ from caseflow.states import (
     REASON_CODES,
     RESPONSIBLE,
     Problem,
+    TemplateCatalogue,
     Workflow,
     dot,
     find_workflow_file,
@@ -896,15 +897,14 @@ def check_workflow_files(
     files: Sequence[Path],
     explicit: Path | None = None,
 ) -> tuple[list[Path], list[Problem]]:
-    """Check the given files, or every workflow the workspace and the installation hold."""
-    from caseflow.render import template_ids
-
+    """Check the given files, or every workflow the workspace and the installation hold:
+    each template they name must exist and need only fields its renderer can supply."""
     if not files:
         files = sorted(
             {p for d in _workflow_dirs(explicit) if d.is_dir() for p in d.glob("*.yaml")}
         )
-    templates = template_ids()
     problems: list[Problem] = []
+    templates = template_catalogue(problems)
     for path in files:
         try:
             source = path.read_text(encoding="utf-8")
@@ -913,6 +913,27 @@ def check_workflow_files(
             continue
         problems.extend(parse_workflow(source, str(path), templates)[1])
     return list(files), problems
+
+
+def template_catalogue(problems: list[Problem] | None = None) -> TemplateCatalogue:
+    """The shipped templates' declared fields and what a case and the sweep supply; a
+    template whose fields header is broken is left out (and reported into ``problems``)."""
+    from caseflow.render import declared_fields, template_ids, templates_dir
+    from caseflow.service_documents import CASE_FIELDS
+    from caseflow.service_sweep import sweep_fields
+
+    fields: dict[str, frozenset[str]] = {}
+    for template in template_ids():
+        try:
+            fields[template] = frozenset(declared_fields(template))
+        except InvalidInput as exc:
+            if problems is not None:
+                problems.append(Problem(str(templates_dir()), "", exc.message))
+    return TemplateCatalogue(
+        fields=fields,
+        case_fields=CASE_FIELDS,
+        sweep_fields={template: sweep_fields(declared) for template, declared in fields.items()},
+    )
 
 
 def describe_workflow(workflow: Workflow) -> dict[str, Any]:

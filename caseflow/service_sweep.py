@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -393,6 +393,30 @@ def _collect_rung(
         batch.items[(due.rung.template, level, key)].append(item)
         report.by_recipient[(level, key)] += 1
     return recipients
+
+
+# What the sweep supplies to a rung's template (``caseflow workflow check`` holds the
+# templates to it): a template that lists cases (declares escalation.cases) gets the list
+# context of `_notices`; any other gets one case's context from `_case_context`, whose
+# child.name is deliberately blank (notices to units show masked names only).
+SWEEP_LIST_FIELDS: frozenset[str] = frozenset(
+    {"today", "issuer.name", "issuer.reference", "recipient.name"}
+    | {"escalation.level", "escalation.cases"}
+)
+SWEEP_CASE_FIELDS: frozenset[str] = frozenset(
+    {"today", "issuer.name", "issuer.reference", "recipient.name", "request.text"}
+    | {"child.masked_name"}
+    | {
+        f"case.{name}"
+        for name in ("number", "state_label", "township", "village", "due_on", "due_provisional")
+    }
+)
+SWEEP_FIELDS: frozenset[str] = SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
+
+
+def sweep_fields(declared: Iterable[str]) -> frozenset[str]:
+    """What the sweep supplies to a rung template that declares ``declared``."""
+    return SWEEP_LIST_FIELDS if "escalation.cases" in declared else SWEEP_CASE_FIELDS
 
 
 @lru_cache(maxsize=64)

@@ -538,34 +538,80 @@ def _check_graph(
                 )
 
 
+@dataclass(frozen=True)
+class TemplateCatalogue:
+    """What ``caseflow workflow check`` knows of the documents, without rendering any.
+
+    ``fields``: each template's declared fields (its ``caseflow:fields`` line).
+    ``case_fields``: what a case supplies to a document named by a transition's
+    ``documents:`` (``caseflow.service_documents.CASE_FIELDS``).
+    ``sweep_fields``: per template, what the escalation sweep supplies when a rung names
+    it (``caseflow.service_sweep.sweep_fields``).
+    A supplied field also supplies everything below it: ``escalation.cases`` is one list.
+    """
+
+    fields: Mapping[str, frozenset[str]]
+    case_fields: frozenset[str]
+    sweep_fields: Mapping[str, frozenset[str]]
+
+
+def unsuppliable(needed: Iterable[str], supplied: frozenset[str]) -> list[str]:
+    """The fields in ``needed`` that neither ``supplied`` nor a prefix of them in it covers."""
+    missing = []
+    for name in needed:
+        parts = name.split(".")
+        if not any(".".join(parts[:end]) in supplied for end in range(1, len(parts) + 1)):
+            missing.append(name)
+    return sorted(missing)
+
+
 def _check_templates(
     r: _Reader,
     states: Mapping[str, State],
     transitions: tuple[Transition, ...],
-    template_ids: frozenset[str],
+    templates: frozenset[str] | TemplateCatalogue,
 ) -> None:
+    catalogue = templates if isinstance(templates, TemplateCatalogue) else None
+    known = frozenset(catalogue.fields) if catalogue is not None else templates
     for state in states.values():
         for rung in state.ladder:
-            if rung.template and rung.template not in template_ids:
-                r.problem(
-                    f"states.{state.id}.escalation[{rung.index}].template",
-                    f"template {rung.template!r} does not exist in templates/",
+            path = f"states.{state.id}.escalation[{rung.index}].template"
+            if rung.template and rung.template not in known:
+                r.problem(path, f"template {rung.template!r} does not exist in templates/")
+            elif rung.template and catalogue is not None:
+                missing = unsuppliable(
+                    catalogue.fields[rung.template],
+                    catalogue.sweep_fields.get(rung.template, frozenset()),
                 )
+                if missing:
+                    r.problem(
+                        path,
+                        f"template {rung.template!r} needs {', '.join(missing)}, which the "
+                        "escalation sweep cannot supply",
+                    )
     for index, t in enumerate(transitions):
         for document in t.documents:
-            if document not in template_ids:
-                r.problem(
-                    f"transitions[{index}].documents",
-                    f"template {document!r} does not exist in templates/",
-                )
+            path = f"transitions[{index}].documents"
+            if document not in known:
+                r.problem(path, f"template {document!r} does not exist in templates/")
+            elif catalogue is not None:
+                missing = unsuppliable(catalogue.fields[document], catalogue.case_fields)
+                if missing:
+                    r.problem(
+                        path,
+                        f"template {document!r} needs {', '.join(missing)}, which a case "
+                        "cannot supply",
+                    )
 
 
 def parse_workflow(
     text: str,
     file: str,
-    template_ids: Iterable[str] | None = None,
+    template_ids: Iterable[str] | TemplateCatalogue | None = None,
 ) -> tuple[Workflow | None, list[Problem]]:
-    """Parse and check a workflow; templates are checked when ``template_ids`` is given."""
+    """Parse and check a workflow. Given template ids, the templates it names must exist;
+    given a ``TemplateCatalogue``, they must also need only fields their renderer supplies
+    (a transition's documents: the case; a rung's: the escalation sweep)."""
     r = _Reader(file)
     try:
         raw = yaml.safe_load(text)
@@ -607,7 +653,14 @@ def parse_workflow(
     )
     _check_graph(r, states, transitions)
     if template_ids is not None:
-        _check_templates(r, states, transitions, frozenset(template_ids))
+        _check_templates(
+            r,
+            states,
+            transitions,
+            template_ids
+            if isinstance(template_ids, TemplateCatalogue)
+            else frozenset(template_ids),
+        )
     extension = r.mapping(data.get("extension"), "extension")
     extension_roles = r.names(extension.get("roles", ["bureau"]), "extension.roles")
     for role in extension_roles:

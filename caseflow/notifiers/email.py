@@ -169,9 +169,10 @@ class EmailNotifier(Notifier):
         reply_to = self.settings.get("reply_to")
         if reply_to:
             message["Reply-To"] = str(reply_to)
-        message.set_content(notice.text, charset="utf-8")
+        # base64 bodies: 7-bit clean for any server (no 8BITMIME needed), compact for Chinese
+        message.set_content(notice.text, charset="utf-8", cte="base64")
         if notice.html:
-            message.add_alternative(notice.html, subtype="html", charset="utf-8")
+            message.add_alternative(notice.html, subtype="html", charset="utf-8", cte="base64")
         return message
 
     # -- the connection ------------------------------------------------------
@@ -180,6 +181,8 @@ class EmailNotifier(Notifier):
         ca_file = self.settings.get("ca_file")
         context = ssl.create_default_context()
         if ca_file:
+            if not Path(str(ca_file)).is_file():
+                raise InvalidInput(f"[notifiers.email] ca_file {ca_file} is not a file")
             context.load_verify_locations(cafile=str(ca_file))
         return context
 
@@ -200,21 +203,18 @@ class EmailNotifier(Notifier):
                     "[notifiers.email] refusing to send the SMTP password unencrypted: "
                     'use security = "starttls" or "ssl"'
                 )
+            tls = self._tls_context() if security != "none" else None
             self.connections_opened += 1
             if security == "ssl":
                 connection = smtplib.SMTP_SSL(
-                    host,
-                    port,
-                    local_hostname=local_hostname,
-                    timeout=timeout,
-                    context=self._tls_context(),
+                    host, port, local_hostname=local_hostname, timeout=timeout, context=tls
                 )
             else:
                 connection = smtplib.SMTP(
                     host, port, local_hostname=local_hostname, timeout=timeout
                 )
             if security == "starttls":
-                connection.starttls(context=self._tls_context())
+                connection.starttls(context=tls)
             if username and password is not None:
                 connection.login(str(username), password)
         except InvalidInput as exc:

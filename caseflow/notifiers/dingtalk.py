@@ -1,0 +1,187 @@
+"""The ``dingtalk`` channel: a DingTalk (钉钉) custom group robot with 加签 signing.
+
+``Notice.address`` names the robot; its access token (or its whole webhook URL) and its
+signing secret (the ``SEC...`` string) are in environment variables named in the
+settings::
+
+    [notifiers.dingtalk]
+    keyword = "控辍保学"   # optional: a robot secured by keyword needs it in every message
+    msgtype = "markdown"  # or "text"
+    title = "控辍保学提醒"  # the markdown title shown in the chat list (+ the reference)
+    timeout = 10
+    # base_url = "https://oapi.dingtalk.com/robot/send"  (tests point it home)
+    # A single robot, whatever the address, may be given here instead of robots:
+    # token_env = "DINGTALK_TOKEN"
+    # secret_env = "DINGTALK_SECRET"
+
+    [notifiers.dingtalk.robots.tiantang]  # one table per robot named in addresses
+    token_env = "DINGTALK_TIANTANG_TOKEN"
+    secret_env = "DINGTALK_TIANTANG_SECRET"  # omit only for a robot secured by IP/keyword
+    # keyword = "..."                        # overrides the channel's keyword
+
+The signature follows DingTalk's documentation: ``timestamp`` is the current time in
+milliseconds (DingTalk rejects one more than an hour off), the string to sign is
+``f"{timestamp}\\n{secret}"``, and ``sign`` is the Base64 of its HMAC-SHA256 under the
+secret, URL-encoded once as a query parameter.
+
+Only ``Notice.text`` and the reference are sent (no name or ID of a child in a group
+chat). The robot answers HTTP 200 even when it refuses: ``errcode`` decides. 0 is
+delivered; 130101 (more than 20 messages a minute; DingTalk then throttles the robot for
+10 minutes) is rate limited with ``retry_after`` 600; -1 (system busy) is transient;
+310000 (signature mismatch, keyword missing, IP not allowed) and every other code are
+permanent. HTTP 5xx and network errors are transient.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from caseflow.errors import InvalidInput
+from caseflow.notifiers import Notice, Notifier, Result
+from caseflow.notifiers._shared import (
+    Answer,
+    env_value,
+    errcode_of,
+    exchange,
+    fit,
+    number_setting,
+    scrub,
+    status_failure,
+    table_setting,
+    text_setting,
+)
+
+BASE_URL = "https://oapi.dingtalk.com/robot/send"
+LIMIT = 5000  # characters; far beyond what a group message should be
+SEND_TOO_FAST = 130101
+THROTTLED_FOR = 600.0  # seconds: "超过20条，会限流10分钟"
+SYSTEM_BUSY = -1
+SECURITY_REJECTED = 310000
+
+
+def sign(secret: str, timestamp: str) -> str:
+    """Base64 of HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}"), not yet URL-encoded."""
+    digest = hmac.new(
+        secret.encode("utf-8"), f"{timestamp}\n{secret}".encode(), hashlib.sha256
+    ).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Robot:
+    url: str  # the webhook URL with its access token, not yet signed
+    secret: str | None
+    keyword: str
+
+    def signed_url(self, now: float | None = None) -> str:
+        if self.secret is None:
+            return self.url
+        timestamp = str(round((time.time() if now is None else now) * 1000))
+        query = urllib.parse.urlencode(
+            {"timestamp": timestamp, "sign": sign(self.secret, timestamp)}
+        )
+        return f"{self.url}&{query}"
+
+    @property
+    def secrets(self) -> list[str]:
+        token = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query).get("access_token", [])
+        return [self.url, *token, *([self.secret] if self.secret else [])]
+
+
+class DingtalkNotifier(Notifier):
+    name = "dingtalk"
+    per_minute: ClassVar[int | None] = 20
+
+    def robot(self, name: str) -> Robot:
+        robots = table_setting(self, "robots")
+        entry: Mapping[str, Any]
+        where = ""
+        if robots:
+            if name not in robots:
+                known = ", ".join(sorted(robots))
+                raise InvalidInput(
+                    f"no robot named {name!r} in [notifiers.dingtalk] robots (known: {known})"
+                )
+            found = robots[name]
+            if not isinstance(found, Mapping):
+                raise InvalidInput(
+                    f"[notifiers.dingtalk] robots.{name} must be a table with token_env "
+                    "and secret_env"
+                )
+            entry, where = found, f"robots.{name}."
+        else:
+            entry = self.settings
+        token = env_value(self, entry.get("token_env"), f"{where}token_env")
+        if "://" in token:
+            url = token
+        else:
+            base = text_setting(self, "base_url", BASE_URL)
+            url = f"{base}?{urllib.parse.urlencode({'access_token': token})}"
+        secret_variable = entry.get("secret_env")
+        secret = env_value(self, secret_variable, f"{where}secret_env") if secret_variable else None
+        keyword = entry.get("keyword", self.settings.get("keyword", ""))
+        return Robot(url, secret, str(keyword or ""))
+
+    def send(self, notices: Sequence[Notice]) -> list[Result]:
+        try:
+            msgtype = text_setting(self, "msgtype", "markdown")
+            if msgtype not in ("markdown", "text"):
+                raise InvalidInput("[notifiers.dingtalk] msgtype must be markdown or text")
+            title = text_setting(self, "title", "控辍保学提醒")
+            timeout = number_setting(self, "timeout", 10)
+        except InvalidInput as exc:
+            return [Result.failed(n.key, "permanent", exc.message) for n in notices]
+        return [self._post(notice, msgtype, title, timeout) for notice in notices]
+
+    def message(self, notice: Notice, robot: Robot, msgtype: str, title: str) -> dict[str, Any]:
+        """The robot message: built from ``Notice.text`` and the reference only."""
+        text = notice.text.strip()
+        if robot.keyword and robot.keyword not in text:
+            text = f"【{robot.keyword}】{text}"
+        if msgtype == "markdown":
+            body = fit(text, notice.reference, LIMIT, tail=f"\n\n> 编号：{notice.reference}")
+            return {
+                "msgtype": "markdown",
+                "markdown": {"title": f"{title} {notice.reference}", "text": body},
+            }
+        body = fit(text, notice.reference, LIMIT, tail=f"\n编号：{notice.reference}")
+        return {"msgtype": "text", "text": {"content": body}}
+
+    def _post(self, notice: Notice, msgtype: str, title: str, timeout: float) -> Result:
+        try:
+            robot = self.robot(notice.address)
+        except InvalidInput as exc:
+            return Result.failed(notice.key, "permanent", exc.message)
+        secrets = robot.secrets
+        message = self.message(notice, robot, msgtype, title)
+        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "caseflow"}
+        url = robot.signed_url()
+        answer = exchange(notice.key, url, body, headers, timeout=timeout, secrets=secrets)
+        if not isinstance(answer, Answer):
+            return answer
+        name = f"DingTalk robot {notice.address!r}"
+        failure = status_failure(notice.key, answer, secrets, name)
+        if failure is not None:
+            return failure
+        found = errcode_of(answer)
+        if found is None:
+            error = f"{name} answered without an errcode: {answer.snippet(secrets)}"
+            return Result.failed(notice.key, "transient", error)
+        code, errmsg = found
+        if code == 0:
+            return Result.sent(notice.key, notice.reference)
+        error = scrub(f"{name} refused: errcode {code} {errmsg}".strip(), secrets)
+        if code == SEND_TOO_FAST:
+            return Result.failed(notice.key, "rate_limited", error, retry_after=THROTTLED_FOR)
+        if code == SYSTEM_BUSY:
+            return Result.failed(notice.key, "transient", error)
+        return Result.failed(notice.key, "permanent", error)

@@ -1,0 +1,123 @@
+"""The ``wecom`` channel: a WeCom (企业微信) group robot.
+
+``Notice.address`` names the robot; each robot's webhook key — or its whole webhook
+URL — is in an environment variable named in the settings::
+
+    [notifiers.wecom]
+    robots = { tiantang = "WECOM_TIANTANG_KEY", county = "WECOM_COUNTY_KEY" }
+    # or, for a single robot whatever the address: key_env = "WECOM_KEY"
+    msgtype = "markdown"  # or "text"
+    timeout = 10          # seconds
+    # base_url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"  (tests point it home)
+
+A group chat is no place for a child's name or ID number, so the message is built only
+from ``Notice.text`` (name-free by contract) and ``Notice.reference`` — never from the
+HTML document or the subject. Markdown content is capped at 4096 UTF-8 bytes and text at
+2048 (WeCom's limits), keeping the reference.
+
+The robot answers HTTP 200 even when it refuses: ``errcode`` decides. 0 is delivered;
+45009 (API frequency limit: a robot takes 20 messages a minute) is rate limited; -1
+(system busy) is transient; 93000 (invalid webhook URL: a wrong key, or the robot was
+removed from the group) and every other code are permanent. HTTP 5xx and network errors
+are transient.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+from collections.abc import Sequence
+from typing import ClassVar
+
+from caseflow.errors import InvalidInput
+from caseflow.notifiers import Notice, Notifier, Result
+from caseflow.notifiers._shared import (
+    Answer,
+    env_value,
+    errcode_of,
+    exchange,
+    fit,
+    number_setting,
+    scrub,
+    status_failure,
+    table_setting,
+    text_setting,
+)
+
+BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
+LIMITS = {"markdown": 4096, "text": 2048}  # bytes of content
+RATE_LIMITED = 45009
+SYSTEM_BUSY = -1
+INVALID_WEBHOOK = 93000
+
+
+def content(notice: Notice, msgtype: str) -> str:
+    """The message: ``Notice.text`` and the reference, nothing else."""
+    tail = (
+        f"\n> 编号：{notice.reference}" if msgtype == "markdown" else f"\n编号：{notice.reference}"
+    )
+    return fit(notice.text, notice.reference, LIMITS[msgtype], tail=tail, unit="bytes")
+
+
+class WecomNotifier(Notifier):
+    name = "wecom"
+    per_minute: ClassVar[int | None] = 20
+
+    def robot_url(self, robot: str) -> str:
+        """The webhook URL of the robot named ``robot`` (it holds the robot's key)."""
+        robots = table_setting(self, "robots")
+        if robots:
+            if robot not in robots:
+                known = ", ".join(sorted(robots))
+                raise InvalidInput(
+                    f"no robot named {robot!r} in [notifiers.wecom] robots (known: {known})"
+                )
+            value = env_value(self, robots[robot], f"robots.{robot}")
+        else:
+            value = env_value(self, self.settings.get("key_env"), "key_env")
+        if "://" in value:
+            return value
+        base = text_setting(self, "base_url", BASE_URL)
+        return f"{base}?{urllib.parse.urlencode({'key': value})}"
+
+    def send(self, notices: Sequence[Notice]) -> list[Result]:
+        try:
+            msgtype = text_setting(self, "msgtype", "markdown")
+            if msgtype not in LIMITS:
+                raise InvalidInput("[notifiers.wecom] msgtype must be markdown or text")
+            timeout = number_setting(self, "timeout", 10)
+        except InvalidInput as exc:
+            return [Result.failed(n.key, "permanent", exc.message) for n in notices]
+        return [self._post(notice, msgtype, timeout) for notice in notices]
+
+    def _post(self, notice: Notice, msgtype: str, timeout: float) -> Result:
+        try:
+            url = self.robot_url(notice.address)
+        except InvalidInput as exc:
+            return Result.failed(notice.key, "permanent", exc.message)
+        secrets = [url, *urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("key", [])]
+        message = {"msgtype": msgtype, msgtype: {"content": content(notice, msgtype)}}
+        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "caseflow"}
+        answer = exchange(notice.key, url, body, headers, timeout=timeout, secrets=secrets)
+        if not isinstance(answer, Answer):
+            return answer
+        robot = f"WeCom robot {notice.address!r}"
+        failure = status_failure(notice.key, answer, secrets, robot)
+        if failure is not None:
+            return failure
+        found = errcode_of(answer)
+        if found is None:
+            error = f"{robot} answered without an errcode: {answer.snippet(secrets)}"
+            return Result.failed(notice.key, "transient", error)
+        code, errmsg = found
+        if code == 0:
+            return Result.sent(notice.key, notice.reference)
+        error = scrub(f"{robot} refused: errcode {code} {errmsg}".strip(), secrets)
+        if code == RATE_LIMITED:
+            return Result.failed(notice.key, "rate_limited", error, retry_after=60.0)
+        if code == SYSTEM_BUSY:
+            return Result.failed(notice.key, "transient", error)
+        if code == INVALID_WEBHOOK:
+            error += " (the key is wrong or the robot was removed from the group)"
+        return Result.failed(notice.key, "permanent", error)
