@@ -697,7 +697,10 @@ def db_upgrade() -> None:
 scheduler_app = _typer(
     "The foreground scheduler: the escalation sweep and the campaigns, one per database."
 )
-notice_app = _typer("The outbox of notices: queue the campaigns by hand.")
+notice_app = _typer(
+    "The outbox of notices: documents for one case (preview, letter), printing the letters, "
+    "and the campaigns by hand."
+)
 app.add_typer(scheduler_app, name="scheduler")
 app.add_typer(notice_app, name="notice")
 
@@ -825,6 +828,93 @@ def notice_queue_report(
         typer.echo(f"Queued the monthly report for {reported} to the supervision office.")
     else:
         typer.echo(f"The monthly report for {reported} is already in the outbox; nothing queued.")
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="FIELD=VALUE for a field the case lacks or that should read otherwise, e.g. "
+        "--set guardian.relation=母亲 --set deadline.date=2026-12-15 (repeatable).",
+    ),
+]
+
+
+def _overrides(values: list[str] | None) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            _bad_usage(f"--set takes FIELD=VALUE, e.g. guardian.name=张大山; got {item!r}")
+        overrides[name.strip()] = value
+    return overrides
+
+
+@notice_app.command("preview")
+def notice_preview(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    template: Annotated[str, typer.Argument(help="Template id, e.g. order_to_correct.")],
+    sets: SetOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML to this file.")
+    ] = None,
+) -> None:
+    """Render a document for a case (HTML with print CSS, A4) without queuing it. A field
+    the case cannot supply is refused by name, with the --set that supplies it."""
+    from caseflow.service_documents import preview
+
+    html = preview(_context(), number, template, _overrides(sets))
+    if output is None:
+        typer.echo(html, nl=False)
+        return
+    try:
+        output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        _bad_usage(f"cannot write {output}: {exc.strerror}")
+    typer.echo(f"Wrote {output}")
+
+
+@notice_app.command("letter")
+def notice_letter(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    template: Annotated[str, typer.Argument(help="Template id, e.g. order_to_correct.")],
+    sets: SetOption = None,
+) -> None:
+    """Queue a document for a case as a letter in the outbox (to the guardian, or to the
+    departments for a referral); `notify dispatch` delivers it. Once per case version:
+    queuing it again before the case changes gives the notice already queued."""
+    from caseflow.service_dispatch import reference
+    from caseflow.service_documents import queue_document
+
+    queued = queue_document(_context(), number, template, _overrides(sets))
+    verb = "Queued" if queued.new else "Already queued"
+    for notice_id, recipient in zip(queued.ids, queued.recipients, strict=False):
+        typer.echo(
+            f"{verb} notice {notice_id} ({reference(notice_id)}) to {recipient}: {queued.subject}"
+        )
+    if not queued.new:
+        typer.echo("Nothing new was queued; the case has not changed since.")
+
+
+@notice_app.command("print")
+def notice_print(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The HTML file to write (one page a letter).")
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only letters queued or written on or after this day."),
+    ] = None,
+) -> None:
+    """Collect the letters (the outbox's letters and the letter channel's files) into one
+    HTML file to print, a page break between letters."""
+    from caseflow.service_documents import print_batch
+
+    count = print_batch(_context(), since=_date(since, "--since"), output=output)
+    if count:
+        typer.echo(f"Wrote {count} letter(s) to {output}; print it from a browser (A4).")
+    else:
+        typer.echo("No letters to print; nothing written.")
 
 
 notify_app = _typer(

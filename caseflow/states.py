@@ -571,8 +571,11 @@ def _check_templates(
     transitions: tuple[Transition, ...],
     templates: frozenset[str] | TemplateCatalogue,
 ) -> None:
-    catalogue = templates if isinstance(templates, TemplateCatalogue) else None
-    known = frozenset(catalogue.fields) if catalogue is not None else templates
+    catalogue: TemplateCatalogue | None = None
+    if isinstance(templates, TemplateCatalogue):
+        catalogue, known = templates, frozenset(templates.fields)
+    else:
+        known = templates
     for state in states.values():
         for rung in state.ladder:
             path = f"states.{state.id}.escalation[{rung.index}].template"

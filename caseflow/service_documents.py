@@ -1,0 +1,678 @@
+"""Documents for one case: preview, queue as a letter, and collect letters for printing.
+
+A case document (a transition's ``documents:``, or any template asked for by name) is
+rendered from ``case_context``: the case, its child and first guardian, the current
+deadline and the transition that entered the current state, all read from the database.
+``CASE_FIELDS`` lists what that context can hold; ``caseflow workflow check`` refuses a
+workflow whose documents need anything else. A value the case does not have (no guardian
+recorded, no school, a deadline already passed) is never printed as a blank: rendering
+refuses, naming the field and the ``--set field=value`` that supplies it.
+
+Queued letters are ordinary notices (kind ``letter``) in the outbox, idempotent per case
+version (``document:<template>:<case>:<version>``). ``print_batch`` gathers letters into
+one printable HTML file, a page per letter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select
+
+from caseflow import db, escalation
+from caseflow.dates import parse_date
+from caseflow.errors import InvalidInput
+from caseflow.ids import mask_id_number, mask_name
+from caseflow.models import AuditEvent, Child, Guardian, Notice
+from caseflow.service import Context, _case_row, _record, stored_workflow
+from caseflow.service_campaigns import _insert_ignoring_duplicates
+from caseflow.states import DEPARTMENTS, REASON_CODES, Transition, Workflow
+
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+_GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+
+CASE_FIELDS: frozenset[str] = frozenset(
+    {"today", "issuer.name", "issuer.reference"}
+    | {
+        f"case.{name}"
+        for name in (
+            "number",
+            "state_label",
+            "township",
+            "village",
+            "school",
+            "opened_on",
+            "due_on",
+            "due_provisional",
+            "reasons",
+            "absent_since",
+        )
+    }
+    | {
+        f"child.{name}"
+        for name in (
+            "name",
+            "masked_name",
+            "masked_id",
+            "sex",
+            "birth_date",
+            "grade",
+            "class_name",
+        )
+    }
+    | {"guardian.name", "guardian.relation", "guardian.phone"}
+    | {"deadline.days", "deadline.date", "request.text", "department.name"}
+    | {"recipient.name", "school.name"}
+    | {"service.document", "service.document_number", "service.place", "service.method"}
+)
+
+# Documents addressed to the child's guardian (besides any that names guardian.name and
+# is not a referral): the notice goes to ``guardian:case/<n>``.
+GUARDIAN_DOCUMENTS: frozenset[str] = frozenset(
+    {"parent_letter", "persuasion_notice", "order_to_correct", "proof_of_service"}
+)
+SERVICE_METHOD = "直接送达"
+
+_DATE_FIELDS = frozenset(
+    {
+        "today",
+        "case.opened_on",
+        "case.due_on",
+        "case.absent_since",
+        "child.birth_date",
+        "deadline.date",
+    }
+)
+_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
+_TITLE_BLOCK = re.compile(r"\{%-?\s*block\s+title\s*-?%\}(.*?)\{%-?\s*endblock", re.S)
+_LIST_SEPARATORS = re.compile(r"[,，、;；]")
+
+Addressee = Literal["guardian", "department", "case"]
+NO_OVERRIDES: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass
+class _Values:
+    """Flat dotted values, and for each value the case lacks, how to supply it."""
+
+    values: dict[str, object] = field(default_factory=dict)
+    lacking: dict[str, str] = field(default_factory=dict)
+
+    def put(self, name: str, value: object, lacking: str) -> None:
+        if value is None:
+            self.lacking[name] = lacking
+        else:
+            self.values[name] = value
+
+    def nested(self) -> dict[str, Any]:
+        context: dict[str, Any] = {}
+        for name, value in self.values.items():
+            *parents, last = name.split(".")
+            target = context
+            for part in parents:
+                target = target.setdefault(part, {})
+            target[last] = value
+        return context
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What ``queue_document`` did: the notice ids (one per recipient) and whether they
+    were queued now (False: this document for this case version was already queued)."""
+
+    ids: tuple[int, ...]
+    recipients: tuple[str, ...]
+    subject: str
+    new: bool
+
+
+# ---------------------------------------------------------------------------------------
+# The context of a case document
+
+
+def case_context(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    *,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> dict[str, Any]:
+    """The context for rendering ``template_id`` for case ``number``.
+
+    ``overrides`` (``--set field.path=value``) replace values. Raises ``InvalidInput``
+    naming each field the template needs that the case cannot supply, and how to supply
+    it."""
+    with db.read(ctx.engine) as connection:
+        return _context(ctx, connection, number, template_id, overrides)[0]
+
+
+def preview(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> str:
+    """The document rendered for the case, as HTML; nothing is written."""
+    from caseflow.render import render
+
+    return render(template_id, case_context(ctx, number, template_id, overrides=overrides))
+
+
+def queue_letter(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> int:
+    """Queue the document as a letter in the outbox; returns its notice id (the first, if
+    a referral goes to several departments). Queuing the same document for the same case
+    version again returns the notice already queued."""
+    return queue_document(ctx, number, template_id, overrides).ids[0]
+
+
+def queue_document(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> Queued:
+    """Render the document and insert its notice(s) with an audit event, in one
+    transaction. One notice per recipient: the guardian (``guardian:case/<n>``), each
+    department the case is handed to (``department:<id>``) for a referral, else
+    ``case/<n>``."""
+    from caseflow.render import render
+
+    now = ctx.now()
+    with db.write(ctx.engine) as connection:
+        context, row, kind = _context(ctx, connection, number, template_id, overrides)
+        body = render(template_id, context)
+        recipients = _recipients(kind, number, row.departments)
+        base = f"document:{template_id}:{number}:{row.version}"
+        keys = [base] + [f"{base}#{recipient}" for recipient in recipients[1:]]
+        title = _TITLE.search(body)
+        subject = f"{title.group(1).strip() if title else template_id}（案件{number}）"
+        content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+        rows = [
+            {
+                "key": key,
+                "kind": "letter",
+                "template": template_id,
+                "recipient": recipient,
+                "case_ids": [number],
+                "subject": subject,
+                "body": body,
+                "content_hash": content_hash,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for key, recipient in zip(keys, recipients, strict=True)
+        ]
+        statement = _insert_ignoring_duplicates(connection, _NOTICE).returning(_NOTICE.c.key)
+        inserted = {key for (key,) in connection.execute(statement, rows).all()}
+        found: dict[str, int] = {
+            notice.key: notice.id
+            for notice in connection.execute(
+                select(_NOTICE.c.key, _NOTICE.c.id).where(_NOTICE.c.key.in_(keys))
+            )
+        }
+        ids = tuple(found[key] for key in keys if key in found)
+        if inserted:
+            _record(
+                ctx,
+                connection,
+                now,
+                action="notice.queued",
+                case_id=number,
+                occurred_on=ctx.today,
+                payload={
+                    "notices": [found[key] for key in keys if key in inserted],
+                    "key": base,
+                    "kind": "letter",
+                    "template": template_id,
+                    "recipients": [
+                        r for k, r in zip(keys, recipients, strict=True) if k in inserted
+                    ],
+                    "content_hash": content_hash,
+                    "case_version": row.version,
+                    "set": sorted(overrides),
+                },
+            )
+    return Queued(ids, tuple(recipients), subject, new=bool(inserted))
+
+
+def _recipients(addressee: Addressee, number: int, departments: list[str]) -> list[str]:
+    if addressee == "guardian":
+        return [f"guardian:case/{number}"]
+    if addressee == "department" and departments:
+        return [f"department:{department}" for department in departments]
+    return [f"case/{number}"]
+
+
+def addressee(template_id: str, declared: tuple[str, ...] | frozenset[str]) -> Addressee:
+    """Whom a case document is written to: a referral (it names ``department.name``) goes
+    to the departments, a letter to the guardian to ``guardian:case/<n>``."""
+    if "department.name" in declared:
+        return "department"
+    if template_id in GUARDIAN_DOCUMENTS or "guardian.name" in declared:
+        return "guardian"
+    return "case"
+
+
+def _context(
+    ctx: Context,
+    connection: Connection,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str],
+) -> tuple[dict[str, Any], Any, Addressee]:
+    from caseflow.render import declared_fields
+
+    declared = declared_fields(template_id)
+    settable = CASE_FIELDS | set(declared)
+    unknown = sorted(set(overrides) - settable)
+    if unknown:
+        raise InvalidInput(
+            f"--set {unknown[0]}: not a field of template {template_id!r}; "
+            f"it declares {', '.join(declared)}"
+        )
+    row = _case_row(connection, number)
+    workflow = stored_workflow(connection, row)
+    child = connection.execute(select(_CHILD).where(_CHILD.c.id == row.child_id)).one()
+    guardian = connection.execute(
+        select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id).order_by(_GUARDIAN.c.id)
+    ).first()
+    entering = _entering_transition(connection, workflow, row)
+    kind = addressee(template_id, declared)
+    values = _case_values(
+        ctx,
+        workflow,
+        row,
+        child=child,
+        guardian=guardian,
+        entering=entering,
+        template_id=template_id,
+    )
+    today = values.values["today"]
+    assert isinstance(today, date)
+    for name, raw in overrides.items():
+        values.values[name] = _coerce(name, raw)
+        values.lacking.pop(name, None)
+    _derive(values, overrides, kind, today)
+    problems = []
+    for name in declared:
+        if name in values.values:
+            continue
+        how = values.lacking.get(name) or (
+            f"a case document cannot supply it (template {template_id!r} is rendered by "
+            f"the escalation sweep or a campaign); pass --set {name}=..."
+        )
+        problems.append(f"{name}: {how}")
+    if problems:
+        raise InvalidInput(
+            f"cannot fill template {template_id!r} for case {number}: " + "; ".join(problems)
+        )
+    return values.nested(), row, kind
+
+
+def _case_values(
+    ctx: Context,
+    workflow: Workflow,
+    row: Any,
+    *,
+    child: Any,
+    guardian: Any,
+    entering: tuple[Transition, Mapping[str, Any]] | None,
+    template_id: str,
+) -> _Values:
+    number = row.id
+    today = ctx.today
+    state = workflow.state(row.state)
+    v = _Values()
+    transition, recorded = entering if entering else (None, {})
+    document_number = _text(recorded.get("document_number")) or _latest_fact(
+        row.facts, "document_number"
+    )
+
+    v.put("today", today, "")
+    v.put("issuer.name", ctx.workspace.issuer, "")
+    issued_here = transition is not None and template_id in transition.documents
+    v.put("issuer.reference", _text(recorded.get("document_number")) if issued_here else "", "")
+
+    v.put("case.number", number, "")
+    v.put("case.state_label", state.label, "")
+    v.put("case.township", row.township, "")
+    v.put("case.village", row.village, "")
+    v.put("case.school", row.school or "", "")
+    v.put("case.opened_on", row.opened_on, "")
+    no_deadline = (
+        f"case {number} is in {row.state} ({state.label}), which has no deadline; "
+        "pass --set {field}=YYYY-MM-DD"
+    )
+    v.put("case.due_on", row.due_on, no_deadline.format(field="case.due_on"))
+    v.put("case.due_provisional", bool(row.due_provisional), "")
+    v.put("case.reasons", [REASON_CODES.get(code, code) for code in row.reasons], "")
+    v.put("case.absent_since", _absent_since(row.facts) or row.opened_on, "")
+
+    v.put("child.name", child.name, "")
+    v.put("child.masked_name", mask_name(child.name), "")
+    v.put("child.masked_id", mask_id_number(child.id_number), "")
+    v.put("child.sex", child.sex or "", "")
+    v.put("child.birth_date", child.birth_date, "")
+    v.put("child.grade", child.grade or "", "")
+    v.put("child.class_name", child.class_name or "", "")
+
+    for name in ("name", "relation", "phone"):
+        if guardian is None:
+            v.put(
+                f"guardian.{name}",
+                None,
+                f"no guardian recorded for case {number}; pass --set guardian.{name}=...",
+            )
+            continue
+        value = _text(getattr(guardian, name))
+        v.put(
+            f"guardian.{name}",
+            value if value or name == "phone" else None,  # no phone: a blank to fill in
+            f"the guardian's {name} is not recorded for case {number}; "
+            f"pass --set guardian.{name}=...",
+        )
+
+    if row.due_on is None:
+        lacking = no_deadline.format(field="deadline.date") + " (or --set deadline.days=N)"
+        v.put("deadline.date", None, lacking)
+        v.put("deadline.days", None, lacking)
+    elif row.due_on <= today:
+        lacking = (
+            f"case {number}'s deadline {row.due_on.isoformat()} is not after today; "
+            "pass --set deadline.date=YYYY-MM-DD (or --set deadline.days=N)"
+        )
+        v.put("deadline.date", None, lacking)
+        v.put("deadline.days", None, lacking)
+    else:
+        v.put("deadline.date", row.due_on, "")
+        v.put("deadline.days", (row.due_on - today).days, "")
+    v.put(
+        "request.text",
+        state.deadline.basis if state.deadline else None,
+        f"state {row.state} of case {number} has no deadline basis; pass --set request.text=...",
+    )
+    departments = [DEPARTMENTS.get(d, d) for d in row.departments]
+    v.put(
+        "department.name",
+        "、".join(departments) or None,
+        f"case {number} is not handed to a department in state {row.state}; "
+        "pass --set department.name=...",
+    )
+    v.put(
+        "school.name",
+        row.school or None,
+        f"no school recorded for case {number}; pass --set school.name=...",
+    )
+    served = _served_document(transition, template_id)
+    v.put(
+        "service.document",
+        served,
+        f"the transition that entered {row.state} issued no other document for case {number}; "
+        "pass --set service.document=... (the title of the document served)",
+    )
+    v.put("service.document_number", document_number, "")
+    v.put("service.place", f"{child.township}{child.village}{child.group_name or ''}", "")
+    v.put("service.method", SERVICE_METHOD, "")
+    # Another document (e.g. a reminder) is written to the unit responsible for the state.
+    scope = escalation.Scope(row.township, row.village, row.school, tuple(row.departments))
+    responsible = escalation.recipient_keys("responsible_unit", state.responsible, scope)
+    v.put("recipient.name", escalation.recipient_label(responsible[0]), "")
+    return v
+
+
+def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: date) -> None:
+    """Values that follow from others, after the overrides: the deadline's date and days
+    from each other, the receiving school from the case's, the recipient's name."""
+    if "deadline.date" in overrides and "deadline.days" not in overrides:
+        due = v.values["deadline.date"]
+        assert isinstance(due, date)
+        if due <= today:
+            raise InvalidInput(f"--set deadline.date={due.isoformat()} must be after today")
+        v.values["deadline.days"] = (due - today).days
+        v.lacking.pop("deadline.days", None)
+    elif "deadline.days" in overrides and "deadline.date" not in overrides:
+        days = v.values["deadline.days"]
+        assert isinstance(days, int)
+        v.values["deadline.date"] = today + timedelta(days=days)
+        v.lacking.pop("deadline.date", None)
+    if "case.school" in overrides and "school.name" not in overrides:
+        v.values["school.name"] = v.values["case.school"]
+        v.lacking.pop("school.name", None)
+    source = {"guardian": "guardian.name", "department": "department.name"}.get(kind)
+    if source is None or "recipient.name" in overrides:
+        return
+    if source in v.values:
+        v.values["recipient.name"] = v.values[source]
+    else:
+        del v.values["recipient.name"]
+        v.lacking["recipient.name"] = (
+            f"{v.lacking.get(source, source + ' is not known')} (or --set recipient.name=...)"
+        )
+
+
+def _coerce(name: str, raw: str) -> object:
+    text = raw.strip()
+    if name in _DATE_FIELDS:
+        return parse_date(text, what=f"--set {name}")
+    if name == "deadline.days":
+        if not text.isdigit() or int(text) < 1:
+            raise InvalidInput(f"--set deadline.days must be a whole number of days, got {raw!r}")
+        return int(text)
+    if name == "case.due_provisional":
+        lowered = text.lower()
+        if lowered not in {"true", "false", "yes", "no", "1", "0"}:
+            raise InvalidInput(f"--set case.due_provisional must be true or false, got {raw!r}")
+        return lowered in {"true", "yes", "1"}
+    if name == "case.reasons":
+        parts = [part.strip() for part in _LIST_SEPARATORS.split(text) if part.strip()]
+        return [REASON_CODES.get(part, part) for part in parts]
+    return text
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _latest_fact(facts: Mapping[str, Any], key: str) -> str:
+    found = ""
+    for values in facts.values():
+        if isinstance(values, Mapping) and values.get(key):
+            found = _text(values[key])
+    return found
+
+
+def _absent_since(facts: Mapping[str, Any]) -> date | None:
+    """The latest ``absent_since`` a transition recorded (e.g. a relapse), if any."""
+    days = []
+    for values in facts.values():
+        if isinstance(values, Mapping) and values.get("absent_since"):
+            try:
+                days.append(date.fromisoformat(str(values["absent_since"])))
+            except ValueError:
+                continue
+    return max(days, default=None)
+
+
+def _entering_transition(
+    connection: Connection, workflow: Workflow, row: Any
+) -> tuple[Transition, Mapping[str, Any]] | None:
+    """The transition that moved the case into its current state, and the values it
+    recorded (from the audit trail; a move within the state counts only if none entered)."""
+    entered: tuple[str, str, Mapping[str, Any]] | None = None
+    stayed: tuple[str, str, Mapping[str, Any]] | None = None
+    # Not audit.events(): its yield_per would stay on this connection for the inserts.
+    moves = select(_EVENT.c.payload).where(
+        _EVENT.c.case_id == row.id, _EVENT.c.action == "case.transition"
+    )
+    for (text,) in connection.execute(moves.order_by(_EVENT.c.seq)):
+        payload = json.loads(text)
+        if payload.get("to") != row.state:
+            continue
+        found = (str(payload.get("trigger")), str(payload.get("from")), payload.get("values") or {})
+        if payload.get("from") == row.state:
+            stayed = found
+        else:
+            entered, stayed = found, None
+    chosen = entered or stayed
+    if chosen is None:
+        return None
+    transition = workflow.find(chosen[0], chosen[1])
+    return None if transition is None else (transition, chosen[2])
+
+
+def _served_document(transition: Transition | None, template_id: str) -> str | None:
+    """The title of the document a proof of service accompanies: the other document the
+    entering transition issued (not another proof of service)."""
+    if transition is None:
+        return None
+    from caseflow.render import declared_fields
+
+    for document in transition.documents:
+        if document == template_id or "service.document" in declared_fields(document):
+            continue
+        return template_title(document)
+    return None
+
+
+def template_title(template_id: str) -> str:
+    """A template's title block (``{% block title %}...``), else its id."""
+    from caseflow.render import TEMPLATE_SUFFIX, templates_dir
+
+    path = templates_dir() / (template_id + TEMPLATE_SUFFIX)
+    try:
+        match = _TITLE_BLOCK.search(path.read_text(encoding="utf-8"))
+    except OSError:
+        return template_id
+    return match.group(1).strip() if match and match.group(1).strip() else template_id
+
+
+# ---------------------------------------------------------------------------------------
+# Printing
+
+
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
+_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
+_HEAD = re.compile(r"<head\b[^>]*>.*?</head\s*>", re.S | re.I)
+_WRAPPER = re.compile(r"<!DOCTYPE[^>]*>|</?html\b[^>]*>|</?body\b[^>]*>", re.I)
+_BATCH_MARK = '<section class="caseflow-letter"'
+_BREAKS = """\
+.caseflow-letter { break-after: page; page-break-after: always; }
+.caseflow-letter:last-child { break-after: auto; page-break-after: auto; }
+@media screen { .caseflow-letter { margin: 0 0 10mm; } }"""
+
+
+@dataclass(frozen=True)
+class _Letter:
+    source: str
+    html: str
+
+
+def print_batch(ctx: Context, *, since: date | None, output: Path) -> int:
+    """Collect the letters into ONE printable HTML file, a page break between letters,
+    each keeping its own print CSS; returns how many. Letters: the outbox's ``letter``
+    notices (created on or after ``since``) and the HTML files the ``letter`` channel
+    wrote into the workspace's outbox folder (modified on or after ``since``); a letter
+    found in both is printed once. Nothing is written when there is no letter."""
+    letters = _outbox_letters(ctx, since) + _outbox_files(ctx, since, output)
+    seen: set[str] = set()
+    unique = []
+    for letter in letters:
+        digest = hashlib.sha256(letter.html.encode("utf-8")).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            unique.append(letter)
+    if not unique:
+        return 0
+    _write_atomically(output, _combine(unique))
+    return len(unique)
+
+
+def _combine(letters: list[_Letter]) -> str:
+    """One HTML document holding each letter's body in a page of its own; each distinct
+    stylesheet of the letters is kept once, in order."""
+    styles: list[str] = []
+    sections = []
+    for letter in letters:
+        for style in _STYLE.findall(letter.html):
+            if style.strip() and style not in styles:
+                styles.append(style)
+        body = _BODY.search(letter.html)
+        content = body.group(1) if body else _WRAPPER.sub("", _HEAD.sub("", letter.html))
+        source = letter.source.replace("&", "&amp;").replace('"', "&quot;")
+        sections.append(f'{_BATCH_MARK} data-source="{source}">\n{content.strip()}\n</section>')
+    head_styles = "".join(f"<style>{style}</style>\n" for style in styles)
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>控辍保学文书（{len(letters)}份）</title>\n"
+        f"{head_styles}<style>\n{_BREAKS}\n</style>\n</head>\n<body>\n"
+        + "\n".join(sections)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _outbox_letters(ctx: Context, since: date | None) -> list[_Letter]:
+    from caseflow.service_dispatch import reference
+
+    query = select(_NOTICE.c.id, _NOTICE.c.body).where(_NOTICE.c.kind == "letter")
+    if since is not None:
+        query = query.where(_NOTICE.c.created_at >= _start_of(ctx, since))
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(query.order_by(_NOTICE.c.id)).all()
+    return [_Letter(reference(row.id), row.body) for row in rows]
+
+
+def _outbox_files(ctx: Context, since: date | None, output: Path) -> list[_Letter]:
+    settings = ctx.workspace.notifiers.get("letter", {})
+    folder = ctx.workspace.root / str(settings.get("folder", "outbox"))
+    if not folder.is_dir():
+        return []
+    bound = _start_of(ctx, since).timestamp() if since is not None else None
+    letters = []
+    for path in sorted(folder.glob("*.html")):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if bound is not None and path.stat().st_mtime < bound:
+            continue
+        if output.exists() and path.samefile(output):
+            continue
+        html = path.read_text(encoding="utf-8")
+        if _BATCH_MARK not in html:  # an earlier print batch left in the folder
+            letters.append(_Letter(path.name, html))
+    return letters
+
+
+def _start_of(ctx: Context, day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ctx.workspace.timezone).astimezone(UTC)
+
+
+def _write_atomically(output: Path, text: str) -> None:
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise InvalidInput(f"cannot write {output}: folder {folder} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

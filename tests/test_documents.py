@@ -1,0 +1,707 @@
+"""Documents for one case, from the database: the context a case supplies, previews,
+letters queued in the outbox, the print batch, and `workflow check` holding every
+workflow's templates to what their renderer can supply."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from caseflow import db, render, service
+from caseflow.cli import app
+from caseflow.errors import CaseNotFound, InvalidInput
+from caseflow.models import Child, Notice
+from caseflow.service_dispatch import dispatch
+from caseflow.service_documents import (
+    CASE_FIELDS,
+    case_context,
+    preview,
+    print_batch,
+    queue_document,
+    queue_letter,
+)
+from caseflow.service_sweep import (
+    SWEEP_CASE_FIELDS,
+    SWEEP_FIELDS,
+    SWEEP_LIST_FIELDS,
+    _case_context,
+    sweep_fields,
+)
+from caseflow.states import TemplateCatalogue, parse_workflow, unsuppliable
+from tests.conftest import CliInvoker, child, child_id_number, days_ago
+
+NOTICE = Notice.__table__  # type: ignore[attr-defined]
+CHILD = Child.__table__  # type: ignore[attr-defined]
+TODAY = date(2026, 11, 29)  # conftest's fixed clock
+ORDER_NUMBER = "天教发〔2026〕15号"
+DROPOUT = Path(__file__).resolve().parents[1] / "workflows" / "dropout.yaml"
+
+
+def with_guardian(serial: int = 2, **overrides: object) -> Any:
+    values: dict[str, object] = {
+        "guardian_name": "张大山",
+        "guardian_relation": "父亲",
+        "guardian_phone": "13800000000",
+        "group": "三组",
+    }
+    values.update(overrides)
+    return child(serial, **values)
+
+
+def persuading(ctx: service.Context, details: Any = None) -> int:
+    """A case in persuasion (劝返中), opened on 2 November, due 1 December."""
+    number = service.open_case(
+        ctx,
+        details or with_guardian(),
+        reasons=["learning", "migrant_work"],
+        occurred_on=date(2026, 11, 2),
+    )
+    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
+    service.advance(
+        ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 10)
+    )
+    return number
+
+
+def ordered(ctx: service.Context, details: Any = None) -> int:
+    """A case served an order to correct on 25 November (due in 15 days)."""
+    number = persuading(ctx, details)
+    service.advance(
+        ctx,
+        number,
+        "issue_order",
+        {"document_number": ORDER_NUMBER},
+        occurred_on=date(2026, 11, 25),
+    )
+    return number
+
+
+def lookup(context: dict[str, Any], field: str) -> Any:
+    value: Any = context
+    for part in field.split("."):
+        value = value[part]
+    return value
+
+
+def outbox(ctx: service.Context) -> list[Any]:
+    with db.read(ctx.engine) as connection:
+        return list(connection.execute(select(NOTICE).order_by(NOTICE.c.id)).all())
+
+
+def events(ctx: service.Context, action: str) -> list[dict[str, Any]]:
+    return [e["payload"] for e in service.audit_log(ctx) if e["action"] == action]
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"<[^>]+>", "", html)
+
+
+# ---------------------------------------------------------------------------------------
+# The context a case supplies
+
+
+def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
+    number = ordered(ctx)
+    context = case_context(ctx, number, "parent_letter")
+    shown = service.show_case(ctx, number)
+    lacking = {"department.name"}  # not handed to a department
+    for field in sorted(CASE_FIELDS - lacking):
+        assert lookup(context, field) is not None, field
+    with pytest.raises(KeyError):
+        lookup(context, "department.name")
+
+    assert context["today"] == TODAY
+    assert context["issuer"] == {"name": "本县控辍保学工作领导小组办公室", "reference": ""}
+    assert context["case"] == {
+        "number": number,
+        "state_label": "责令限期改正",
+        "township": "天堂镇",
+        "village": "天堂村",
+        "school": "天堂小学",
+        "opened_on": date(2026, 11, 2),
+        "due_on": date.fromisoformat(shown["due_on"]),
+        "due_provisional": False,
+        "reasons": ["厌学/学习困难", "外出务工"],
+        "absent_since": date(2026, 11, 2),  # no transition recorded one: the opening day
+    }
+    assert context["child"] == {
+        "name": "张小华",
+        "masked_name": "张*华",
+        "masked_id": shown["child"]["id_number"],
+        "sex": shown["child"]["sex"],
+        "birth_date": date(2013, 3, 5),
+        "grade": "",  # unknown text is blank, never None
+        "class_name": "",
+    }
+    assert context["guardian"] == {"name": "张大山", "relation": "父亲", "phone": "13800000000"}
+    due = date.fromisoformat(shown["due_on"])
+    assert context["deadline"] == {"date": due, "days": (due - TODAY).days}
+    assert context["request"]["text"].startswith("《中华人民共和国义务教育法》第五十八条")
+    assert context["school"] == {"name": "天堂小学"}
+    assert context["recipient"] == {"name": "张大山"}  # a letter to the guardian
+    assert context["service"] == {
+        "document": "责令限期复学通知书",  # what issue_order served with its proof
+        "document_number": ORDER_NUMBER,
+        "place": "天堂镇天堂村三组",
+        "method": "直接送达",
+    }
+
+
+def test_the_documents_a_transition_issued_carry_its_reference_number(ctx) -> None:
+    number = ordered(ctx)
+    assert case_context(ctx, number, "order_to_correct")["issuer"]["reference"] == ORDER_NUMBER
+    html = preview(ctx, number, "order_to_correct")
+    assert f'<p class="ref">{ORDER_NUMBER}</p>' in html
+    # A document the transition did not issue is not numbered with it.
+    assert case_context(ctx, number, "persuasion_notice")["issuer"]["reference"] == ""
+
+
+def test_a_relapse_dates_the_absence_from_the_day_it_recorded(ctx) -> None:
+    number = persuading(ctx)
+    service.advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂小学"},
+        occurred_on=date(2026, 11, 12),
+    )
+    service.advance(
+        ctx, number, "relapse", {"absent_since": "2026-11-20"}, occurred_on=date(2026, 11, 24)
+    )
+    context = case_context(ctx, number, "persuasion_notice")
+    assert context["case"]["absent_since"] == date(2026, 11, 20)
+    assert "自2026年11月20日起未到校上学" in preview(ctx, number, "persuasion_notice")
+
+
+def test_a_referral_goes_to_every_department_the_case_is_handed_to(ctx) -> None:
+    number = persuading(ctx)
+    service.advance(ctx, number, "refer_early_marriage", occurred_on=date(2026, 11, 27))
+    context = case_context(ctx, number, "referral_letter")
+    assert context["department"]["name"] == "县民政局、县妇女联合会、共青团县委"
+    assert context["recipient"]["name"] == context["department"]["name"]
+    assert context["request"]["text"].startswith("早婚早育的，转介县民政局")
+    html = preview(ctx, number, "referral_letter")
+    assert "县民政局、县妇女联合会、共青团县委：" in html
+    assert "张大山（父亲），联系电话：13800000000" in html
+
+    queued = queue_document(ctx, number, "referral_letter")
+    assert queued.recipients == (
+        "department:civil_affairs",
+        "department:womens_federation",
+        "department:youth_league",
+    )
+    letters = outbox(ctx)
+    assert [n.id for n in letters] == list(queued.ids)
+    assert [n.recipient for n in letters] == list(queued.recipients)
+    assert len({n.content_hash for n in letters}) == 1  # one letter, a copy for each
+
+
+def test_a_reminder_for_the_case_is_written_to_the_unit_responsible_for_it(ctx) -> None:
+    number = persuading(ctx)
+    assert case_context(ctx, number, "deadline_reminder")["recipient"] == {"name": "天堂镇人民政府"}
+    notice_id = queue_letter(ctx, number, "deadline_reminder")
+    (notice,) = outbox(ctx)
+    assert notice.id == notice_id and notice.recipient == f"case/{number}"
+
+
+def test_a_field_the_case_lacks_is_refused_naming_it_and_how_to_supply_it(ctx) -> None:
+    number = ordered(ctx, child(2))  # no guardian recorded
+    with pytest.raises(InvalidInput) as caught:
+        preview(ctx, number, "order_to_correct")
+    message = caught.value.message
+    assert f"guardian.name: no guardian recorded for case {number}; pass --set guardian.name=" in (
+        message
+    )
+    assert "guardian.relation: no guardian recorded" in message
+    assert "order_to_correct" in message
+
+    html = preview(
+        ctx,
+        number,
+        "order_to_correct",
+        {"guardian.name": "李桂英", "guardian.relation": "母亲"},
+    )
+    assert '<p class="addressee">李桂英：</p>' in html
+    assert "的母亲，是其法定监护人" in html
+    # The proof of service is addressed to the guardian set by hand, too.
+    proof = preview(ctx, number, "proof_of_service", {"guardian.name": "李桂英"})
+    assert '<td colspan="3">李桂英</td>' in proof
+    with pytest.raises(InvalidInput, match=r"recipient\.name: no guardian recorded"):
+        preview(ctx, number, "proof_of_service")
+
+
+def test_a_guardian_without_relation_or_phone(ctx) -> None:
+    number = ordered(ctx, with_guardian(guardian_relation=None, guardian_phone=None))
+    with pytest.raises(InvalidInput, match=r"guardian\.relation: the guardian's relation is not"):
+        preview(ctx, number, "order_to_correct")
+    persuasion = persuading(ctx, with_guardian(3, guardian_relation="祖母", guardian_phone=None))
+    service.advance(ctx, persuasion, "refer_health", occurred_on=date(2026, 11, 27))
+    assert "张大山（祖母），联系电话：</td>" in preview(ctx, persuasion, "referral_letter")
+
+
+def test_no_school_and_no_department_are_refused_until_set(ctx) -> None:
+    number = persuading(ctx, with_guardian(school=None))
+    with pytest.raises(InvalidInput) as caught:
+        preview(ctx, number, "persuasion_notice")
+    assert "school.name: no school recorded" in caught.value.message
+    html = preview(ctx, number, "persuasion_notice", {"school.name": "天堂中学"})
+    assert "到天堂中学报到复学" in html
+    with pytest.raises(InvalidInput, match=r"department\.name: case \d+ is not handed"):
+        preview(ctx, number, "referral_letter")
+
+
+def test_a_passed_deadline_is_not_printed_as_a_deadline(ctx) -> None:
+    number = service.open_case(ctx, with_guardian(), occurred_on=date(2026, 11, 2))
+    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
+    with pytest.raises(InvalidInput) as caught:
+        preview(ctx, number, "persuasion_notice")
+    assert "deadline.date: case" in caught.value.message
+    assert "is not after today; pass --set deadline.date=YYYY-MM-DD" in caught.value.message
+    by_days = case_context(ctx, number, "persuasion_notice", overrides={"deadline.days": "7"})
+    assert by_days["deadline"] == {"days": 7, "date": date(2026, 12, 6)}
+    by_date = case_context(
+        ctx, number, "persuasion_notice", overrides={"deadline.date": "2026年12月9日"}
+    )
+    assert by_date["deadline"] == {"days": 10, "date": date(2026, 12, 9)}
+    html = preview(ctx, number, "persuasion_notice", {"deadline.days": "7"})
+    assert "7日内（即2026年12月6日前）" in html
+
+
+def test_overrides_are_checked_and_typed(ctx) -> None:
+    number = ordered(ctx)
+    context = case_context(
+        ctx,
+        number,
+        "order_to_correct",
+        overrides={
+            "case.absent_since": "2026/10/8",
+            "case.reasons": "poverty、路远",
+            "child.grade": "七年级",
+            "issuer.reference": "天教发〔2026〕16号",
+        },
+    )
+    assert context["case"]["absent_since"] == date(2026, 10, 8)
+    assert context["case"]["reasons"] == ["贫困", "路远"]
+    assert context["child"]["grade"] == "七年级"
+    assert context["issuer"]["reference"] == "天教发〔2026〕16号"
+    with pytest.raises(InvalidInput, match=r"--set child\.shoe_size: not a field"):
+        case_context(ctx, number, "order_to_correct", overrides={"child.shoe_size": "36"})
+    with pytest.raises(InvalidInput, match="not a valid date"):
+        case_context(ctx, number, "order_to_correct", overrides={"deadline.date": "soon"})
+    with pytest.raises(InvalidInput, match="whole number of days"):
+        case_context(ctx, number, "order_to_correct", overrides={"deadline.days": "-3"})
+
+
+def test_a_template_for_units_cannot_be_filled_from_a_case(ctx) -> None:
+    number = persuading(ctx)
+    with pytest.raises(InvalidInput) as caught:
+        preview(ctx, number, "escalation_notice")
+    assert "escalation.cases: a case document cannot supply it" in caught.value.message
+    with pytest.raises(InvalidInput, match="unknown template 'no_such'"):
+        preview(ctx, number, "no_such")
+    with pytest.raises(CaseNotFound):
+        preview(ctx, 999, "order_to_correct")
+
+
+def test_markup_from_the_database_or_an_override_is_printed_as_text(ctx) -> None:
+    number = ordered(ctx, with_guardian(name="<b>张</b>小华"))
+    html = preview(ctx, number, "order_to_correct", {"guardian.name": "<script>x</script>"})
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "&lt;b&gt;张&lt;/b&gt;小华" in html
+
+
+# ---------------------------------------------------------------------------------------
+# Letters in the outbox
+
+
+def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> None:
+    number = ordered(ctx)
+    version = service.show_case(ctx, number)["version"]
+    notice_id = queue_letter(ctx, number, "order_to_correct")
+    (notice,) = outbox(ctx)
+    assert notice.id == notice_id
+    assert notice.key == f"document:order_to_correct:{number}:{version}"
+    assert notice.kind == "letter" and notice.template == "order_to_correct"
+    assert notice.recipient == f"guardian:case/{number}" and notice.case_ids == [number]
+    assert notice.subject == f"责令限期复学通知书（案件{number}）"
+    assert notice.status == "pending" and notice.attempts == 0 and notice.channel is None
+    assert notice.body == preview(ctx, number, "order_to_correct")
+    assert notice.content_hash == hashlib.sha256(notice.body.encode()).hexdigest()
+    assert events(ctx, "notice.queued") == [
+        {
+            "notices": [notice_id],
+            "key": notice.key,
+            "kind": "letter",
+            "template": "order_to_correct",
+            "recipients": [f"guardian:case/{number}"],
+            "content_hash": notice.content_hash,
+            "case_version": version,
+            "set": [],
+        }
+    ]
+
+    again = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"})
+    assert again.ids == (notice_id,) and not again.new
+    assert len(outbox(ctx)) == 1 and len(events(ctx, "notice.queued")) == 1
+
+    service.add_note(ctx, number, "再次入户送达", occurred_on=TODAY)  # the case moves on
+    later = queue_letter(ctx, number, "order_to_correct", {"child.grade": "七年级"})
+    assert later != notice_id
+    assert outbox(ctx)[-1].key == f"document:order_to_correct:{number}:{version + 1}"
+    assert events(ctx, "notice.queued")[-1]["set"] == ["child.grade"]
+    assert service.audit_verify(ctx).intact
+
+
+def test_a_letter_that_cannot_be_filled_queues_nothing(ctx) -> None:
+    number = ordered(ctx, child(2))
+    with pytest.raises(InvalidInput, match=r"guardian\.name"):
+        queue_letter(ctx, number, "order_to_correct")
+    assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
+
+
+def test_a_queued_letter_is_delivered_by_the_letter_channel(ctx, workspace) -> None:
+    number = ordered(ctx)
+    notice_id = queue_letter(ctx, number, "order_to_correct")
+    assert dispatch(ctx).sent == 1
+    (written,) = (workspace / "outbox").glob("*.html")
+    (notice,) = outbox(ctx)
+    assert notice.id == notice_id and notice.status == "sent" and notice.channel == "letter"
+    assert written.read_text(encoding="utf-8") == notice.body
+
+
+# ---------------------------------------------------------------------------------------
+# The print batch
+
+
+def test_letters_are_collected_into_one_printable_file_a_page_each(ctx, workspace) -> None:
+    first = ordered(ctx)
+    second = ordered(ctx, with_guardian(3, name="李明", guardian_name="李大海"))
+    queue_letter(ctx, first, "order_to_correct")
+    queue_letter(ctx, first, "proof_of_service")
+    queue_letter(ctx, second, "order_to_correct")
+    assert dispatch(ctx).sent == 3  # the letter channel writes the same letters to outbox/
+    escalation = render.render(
+        "deadline_reminder",
+        _case_context(
+            {
+                "number": first,
+                "state_label": "劝返中",
+                "township": "天堂镇",
+                "village": "天堂村",
+                "due_on": date(2026, 11, 27),
+                "due_provisional": False,
+                "masked_name": "张*华",
+                "days_overdue": 2,
+                "basis": "15个工作日内完成劝返",
+            },
+            TODAY,
+            {"name": "本县控辍保学工作领导小组办公室", "reference": ""},
+            {"name": "天堂镇人民政府"},
+        ),
+    )
+    (workspace / "outbox" / "escalation_abc.html").write_text(escalation, encoding="utf-8")
+
+    output = workspace / "batch.html"
+    assert print_batch(ctx, since=None, output=output) == 4
+    html = output.read_text(encoding="utf-8")
+    assert html.count('<section class="caseflow-letter"') == 4
+    assert "page-break-after: always" in html and "break-after: page" in html
+    assert html.count("@page { size: A4") == 1  # the letters' shared print CSS, kept once
+    shown = text_of(html)
+    assert shown.count("责令限期复学通知书") >= 2 and "送达回证" in shown
+    assert "张大山：" in shown and "李大海：" in shown and "控辍保学案件到期提醒" in shown
+    lowered = html.lower()
+    for forbidden in ("http://", "https://", "<link", "<script", "<img", "@import", "url("):
+        assert forbidden not in lowered, forbidden
+    # Every letter is whole: one body per section, no nested documents.
+    assert html.count("<body") == 1 and html.count("<html") == 1
+    assert html.count('<div class="doc">') == 4
+
+
+def test_the_print_batch_can_start_from_a_day(ctx, workspace) -> None:
+    number = ordered(ctx)
+    queue_letter(ctx, number, "order_to_correct")
+    old = workspace / "outbox" / "old.html"
+    old.write_text(preview(ctx, number, "proof_of_service"), encoding="utf-8")
+    long_ago = datetime(2026, 1, 5).timestamp()
+    os.utime(old, (long_ago, long_ago))
+    output = workspace / "batch.html"
+    assert print_batch(ctx, since=date(2026, 11, 1), output=output) == 1
+    assert "送达回证" not in text_of(output.read_text(encoding="utf-8"))
+    assert print_batch(ctx, since=date(2026, 1, 1), output=output) == 2
+    output.unlink()
+    assert print_batch(ctx, since=date(2026, 11, 30), output=output) == 0
+    assert not output.exists()  # nothing to print, nothing written
+
+
+def test_a_print_batch_written_into_the_outbox_is_not_printed_again(ctx, workspace) -> None:
+    queue_letter(ctx, ordered(ctx), "order_to_correct")
+    inside = workspace / "outbox" / "batch.html"
+    assert print_batch(ctx, since=None, output=inside) == 1
+    assert print_batch(ctx, since=None, output=inside) == 1
+    (workspace / "outbox" / "copy.html").write_text(inside.read_text(encoding="utf-8"))
+    assert print_batch(ctx, since=None, output=workspace / "other.html") == 1
+
+
+# ---------------------------------------------------------------------------------------
+# The CLI
+
+
+def cli_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
+    result = cli(
+        "case",
+        "open",
+        "--name",
+        "张小华",
+        "--id-number",
+        child_id_number(serial),
+        "--township",
+        "天堂镇",
+        "--village",
+        "天堂村",
+        "--school",
+        "天堂小学",
+        "--date",
+        days_ago(10),
+        "--json",
+        *extra,
+    )
+    assert result.exit_code == 0, result.stderr
+    number = int(json.loads(result.stdout)["number"])
+    for trigger, values in (
+        ("start_verification", ()),
+        ("confirm_dropout", ("--set", "reason=poverty")),
+        ("issue_order", ("--set", f"document_number={ORDER_NUMBER}")),
+    ):
+        moved = cli("case", "advance", str(number), trigger, "--date", days_ago(1), *values)
+        assert moved.exit_code == 0, moved.stderr
+    return number
+
+
+def test_cli_preview_prints_or_writes_the_document(cli, workspace) -> None:
+    number = cli_case(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
+    shown = cli("notice", "preview", str(number), "order_to_correct")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith("<!DOCTYPE html>") and "张大山：" in shown.stdout
+    target = workspace / "order.html"
+    written = cli(
+        "notice",
+        "preview",
+        str(number),
+        "order_to_correct",
+        "--set",
+        "guardian.relation=母亲",
+        "-o",
+        str(target),
+    )
+    assert written.exit_code == 0 and written.stdout.strip() == f"Wrote {target}"
+    assert "的母亲，是其法定监护人" in target.read_text(encoding="utf-8")
+    assert cli("notice", "preview", str(number), "order_to_correct", "--set", "x").exit_code == 2
+
+
+def test_cli_preview_refuses_a_field_the_case_lacks(cli) -> None:
+    number = cli_case(cli)
+    result = cli("notice", "preview", str(number), "order_to_correct")
+    assert result.exit_code == 2
+    assert f"guardian.name: no guardian recorded for case {number}; pass --set guardian.name=" in (
+        result.stderr
+    )
+    assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
+
+
+def test_cli_letter_queues_once_and_print_collects(cli, workspace) -> None:
+    number = cli_case(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
+    queued = cli("notice", "letter", str(number), "order_to_correct")
+    assert queued.exit_code == 0, queued.stderr
+    assert queued.stdout.startswith(
+        f"Queued notice 1 (KC-000001) to guardian:case/{number}: 责令限期复学通知书（案件{number}）"
+    )
+    again = cli("notice", "letter", str(number), "order_to_correct")
+    assert again.stdout.startswith("Already queued notice 1 (KC-000001)")
+    assert "Nothing new was queued" in again.stdout
+    target = workspace / "print.html"
+    printed = cli("notice", "print", "--since", days_ago(0), "-o", str(target))
+    assert printed.exit_code == 0, printed.stderr
+    assert printed.stdout.startswith(f"Wrote 1 letter(s) to {target}")
+    assert "break-after: page" in target.read_text(encoding="utf-8")
+    assert cli("notice", "print").exit_code == 2  # -o is required
+
+
+# ---------------------------------------------------------------------------------------
+# workflow check: templates need only what their renderer supplies
+
+
+def catalogue(**fields: tuple[str, ...]) -> TemplateCatalogue:
+    declared = {template: frozenset(names) for template, names in fields.items()}
+    return TemplateCatalogue(
+        fields=declared,
+        case_fields=CASE_FIELDS,
+        sweep_fields={template: sweep_fields(names) for template, names in declared.items()},
+    )
+
+
+def workflow_text(mutate) -> str:
+    data = yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
+    mutate(data)
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+def problems(text: str, templates: TemplateCatalogue) -> list[str]:
+    return [str(p) for p in parse_workflow(text, "w.yaml", templates)[1]]
+
+
+def trigger_index(data: dict[str, Any], trigger: str) -> int:
+    return next(i for i, t in enumerate(data["transitions"]) if t["trigger"] == trigger)
+
+
+def test_the_shipped_workflow_and_templates_pass_the_full_check() -> None:
+    files, found = service.check_workflow_files([DROPOUT])
+    assert files == [DROPOUT] and found == []
+
+
+def test_a_document_needing_a_field_a_case_cannot_supply_is_reported() -> None:
+    data = yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
+    index = trigger_index(data, "issue_order")
+    shipped = workflow_text(lambda d: None)
+    templates = catalogue(
+        order_to_correct=("today", "guardian.name", "guardian.relation", "case.number"),
+        proof_of_service=("today", "service.document"),
+        referral_letter=("today", "department.name"),
+        deadline_reminder=("today", "case.number"),
+        escalation_notice=("today", "escalation.cases", "escalation.level"),
+    )
+    assert problems(shipped, templates) == []
+    without_relation = TemplateCatalogue(
+        fields=templates.fields,
+        case_fields=CASE_FIELDS - {"guardian.relation"},
+        sweep_fields=templates.sweep_fields,
+    )
+    assert problems(shipped, without_relation) == [
+        f"w.yaml: transitions[{index}].documents: template 'order_to_correct' needs "
+        "guardian.relation, which a case cannot supply"
+    ]
+    wider = TemplateCatalogue(
+        fields={**templates.fields, "order_to_correct": frozenset({"today", "court.name", "a.b"})},
+        case_fields=CASE_FIELDS,
+        sweep_fields=templates.sweep_fields,
+    )
+    assert problems(shipped, wider) == [
+        f"w.yaml: transitions[{index}].documents: template 'order_to_correct' needs "
+        "a.b, court.name, which a case cannot supply"
+    ]
+
+
+def test_a_unit_template_named_as_a_transition_document_is_reported() -> None:
+    def name_escalation_notice(data: dict[str, Any]) -> None:
+        data["transitions"][trigger_index(data, "issue_order")]["documents"] = ["escalation_notice"]
+
+    found = [
+        p
+        for p in problems(workflow_text(name_escalation_notice), service.template_catalogue())
+        if "documents" in p
+    ]
+    assert len(found) == 1
+    assert found[0].endswith(
+        "template 'escalation_notice' needs escalation.cases, escalation.level, which a case "
+        "cannot supply"
+    )
+
+
+def test_a_rung_template_needing_what_the_sweep_does_not_supply_is_reported() -> None:
+    def order_as_rung(data: dict[str, Any]) -> None:
+        data["ladders"]["bureau"][0]["template"] = "order_to_correct"
+
+    found = problems(workflow_text(order_as_rung), service.template_catalogue())
+    assert found
+    assert all("escalation[0].template: template 'order_to_correct' needs " in p for p in found)
+    assert "guardian.name" in found[0] and "which the escalation sweep cannot supply" in found[0]
+    assert {p.split(": ")[1] for p in found} == {
+        "states.special_education.escalation[0].template",
+        "states.admin_penalty.escalation[0].template",
+    }
+    # A list template gets the list context only, a per-case one the case context only.
+    mixed = catalogue(
+        deadline_reminder=("today", "case.number", "escalation.level"),
+        escalation_notice=("today", "escalation.cases", "case.number"),
+        order_to_correct=("today",),
+        proof_of_service=("today",),
+        referral_letter=("today",),
+    )
+    reported = problems(workflow_text(lambda d: None), mixed)
+    assert any(
+        "'deadline_reminder' needs escalation.level, which the escalation" in p for p in reported
+    )
+    assert any("'escalation_notice' needs case.number, which the escalation" in p for p in reported)
+
+
+def test_cli_workflow_check_fails_on_an_unsuppliable_field(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+
+    def name_escalation_notice(data: dict[str, Any]) -> None:
+        data["transitions"][trigger_index(data, "issue_order")]["documents"] = ["escalation_notice"]
+
+    broken.write_text(workflow_text(name_escalation_notice), encoding="utf-8")
+    result = CliRunner().invoke(app, ["workflow", "check", str(broken)])
+    assert result.exit_code == 1
+    assert "which a case cannot supply" in result.stderr
+    ok = CliRunner().invoke(app, ["workflow", "check", str(DROPOUT)])
+    assert ok.exit_code == 0, ok.stderr
+
+
+def test_a_supplied_field_supplies_everything_below_it() -> None:
+    supplied = frozenset({"escalation.cases", "today"})
+    assert unsuppliable(["escalation.cases", "escalation.cases.number", "today"], supplied) == []
+    assert unsuppliable(["escalation", "escalation.level", "todays"], supplied) == [
+        "escalation",
+        "escalation.level",
+        "todays",
+    ]
+
+
+def test_the_sweep_fields_are_what_the_sweep_really_supplies() -> None:
+    item = {
+        "number": 7,
+        "state_label": "劝返中",
+        "township": "天堂镇",
+        "village": "天堂村",
+        "due_on": TODAY,
+        "due_provisional": False,
+        "masked_name": "张*华",
+        "days_overdue": 0,
+        "basis": "依据",
+    }
+    context = _case_context(item, TODAY, {"name": "县教育局", "reference": ""}, {"name": "x"})
+    for field in SWEEP_CASE_FIELDS:
+        assert lookup(context, field) is not None, field
+    assert context["child"]["name"] == ""  # blanked on purpose: not counted as supplied
+    assert "child.name" not in SWEEP_CASE_FIELDS
+    assert SWEEP_FIELDS == SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
+    assert sweep_fields(("today", "escalation.cases")) == SWEEP_LIST_FIELDS
+    assert sweep_fields(("today", "case.number")) == SWEEP_CASE_FIELDS
+
+
+def test_the_shipped_documents_of_transitions_need_only_case_fields() -> None:
+    workflow = parse_workflow(DROPOUT.read_text(encoding="utf-8"), "dropout.yaml")[0]
+    assert workflow is not None
+    for template in {d for t in workflow.transitions for d in t.documents}:
+        assert set(render.declared_fields(template)) <= CASE_FIELDS, template
+    for template in ("parent_letter", "persuasion_notice"):  # asked for by name
+        assert set(render.declared_fields(template)) <= CASE_FIELDS, template
+
+
+def test_the_grade_recorded_for_a_child_is_printed(ctx) -> None:
+    number = ordered(ctx)
+    with db.write(ctx.engine) as connection:
+        connection.execute(update(CHILD).values(grade="七年级", class_name="（2）班"))
+    html = preview(ctx, number, "persuasion_notice")
+    assert "天堂小学七年级（2）班学生" in html
