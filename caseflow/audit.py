@@ -189,7 +189,7 @@ def _rows(connection: Connection, case_id: int | None = None) -> Iterator[Any]:
     query = select(_EVENT).order_by(_EVENT.c.seq)
     if case_id is not None:
         query = query.where(_EVENT.c.case_id == case_id)
-    yield from connection.execution_options(yield_per=2000).execute(query)
+    yield from connection.execute(query, execution_options={"yield_per": 2000})
 
 
 def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Verification:
