@@ -346,6 +346,11 @@ def _event_line(event: dict[str, Any]) -> str:
         what = event["action"]
     if payload.get("note"):
         what += f" — {payload['note']}"
+    for document in payload.get("documents", []):
+        if document["prepared"]:
+            what += f"; issued {document['subject']} ({', '.join(document['references'])})"
+        else:
+            what += f"; {document['template']} not prepared: {document['reason']}"
     return f"#{event['seq']:<5} {event['occurred_on'] or '':<10}  {what}  [{event['operator']}]"
 
 
@@ -379,7 +384,7 @@ def case_advance(
             _bad_usage(f"--set expects FIELD=VALUE, got {item!r}")
         pairs[key.strip()] = value
     ctx = _context()
-    advance(
+    documents = advance(
         ctx,
         number,
         trigger,
@@ -390,24 +395,25 @@ def case_advance(
     )
     view = show_case(ctx, number)
     if as_json:
-        _print_json(
-            {
-                key: view[key]
-                for key in (
-                    "number",
-                    "state",
-                    "version",
-                    "due_on",
-                    "due_provisional",
-                    "transitions",
-                )
-            }
-        )
+        keys = ("number", "state", "version", "due_on", "due_provisional", "transitions")
+        _print_json({**{key: view[key] for key in keys}, "documents": documents})
         return
     typer.echo(
         f"Case {number}: now {view['state']} ({view['state_label']}), due "
         f"{_due_text(view['due_on'], view['due_provisional'])}"
     )
+    for document in documents:
+        if document["prepared"]:
+            typer.echo(
+                f"  Prepared {document['subject']}: {', '.join(document['references'])}"
+                " (in the outbox; `caseflow notify dispatch` delivers or files it)"
+            )
+        else:
+            typer.echo(
+                f"  Could not prepare {document['template']}: {document['reason']}. "
+                f"Make it with `caseflow notice letter {number} {document['template']} "
+                "--set FIELD=VALUE`."
+            )
     if view["due_provisional"]:
         typer.echo(PROVISIONAL_HINT)
 

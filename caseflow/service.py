@@ -40,6 +40,7 @@ from caseflow.states import (
     RESPONSIBLE,
     Problem,
     TemplateCatalogue,
+    Transition,
     Workflow,
     dot,
     find_workflow_file,
@@ -501,8 +502,10 @@ def _apply(
     number: int,
     expect_version: int | None,
     decide: Callable[[Workflow, Any], tuple[dict[str, Any], str, dict[str, Any], date]],
-) -> None:
-    """Read, decide and write the update with its audit event in one transaction.
+    after: Callable[[Connection, datetime], list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """Read, decide and write the update with its audit event in one transaction; then
+    ``after`` (in the same transaction) writes what the step causes, such as letters.
 
     On SQLite the read already happens under the write lock; on PostgreSQL another
     writer can slip in between, and the version check in the UPDATE catches it."""
@@ -533,6 +536,9 @@ def _apply(
                 "command ran; nothing was changed — look again with "
                 "`caseflow case show` and retry"
             )
+        caused = after(connection, now) if after else []
+        if caused:
+            payload = {**payload, "documents": caused}
         _record(
             ctx,
             connection,
@@ -542,6 +548,53 @@ def _apply(
             occurred_on=occurred_on,
             payload=payload,
         )
+        return caused
+
+
+def _issue_documents(
+    ctx: Context, number: int, step: list[tuple[Transition, Mapping[str, Any]]]
+) -> Callable[[Connection, datetime], list[dict[str, Any]]]:
+    """Queue the letters a transition issues, named in the transition's own audit event. One
+    that cannot be prepared (a field the case lacks) does not stop the step: the event
+    records why, and the caseworker is told how to make it."""
+
+    def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
+        from caseflow.service_dispatch import reference
+        from caseflow.service_documents import queue_within
+
+        outcomes: list[dict[str, Any]] = []
+        if not step:
+            return outcomes
+        transition, values = step[0]
+        for template in transition.documents:
+            try:
+                with connection.begin_nested():
+                    queued = queue_within(
+                        ctx,
+                        connection,
+                        number,
+                        template,
+                        now=now,
+                        audited=False,
+                        entering=(transition, values),
+                    )
+            except InvalidInput as exc:
+                outcomes.append({"template": template, "prepared": False, "reason": exc.message})
+                continue
+            outcomes.append(
+                {
+                    "template": template,
+                    "prepared": True,
+                    "subject": queued.subject,
+                    "notices": list(queued.ids),
+                    "references": [reference(i) for i in queued.ids],
+                    "recipients": list(queued.recipients),
+                    "content_hash": queued.content_hash,
+                }
+            )
+        return outcomes
+
+    return issue
 
 
 def advance(
@@ -553,21 +606,28 @@ def advance(
     note: str | None = None,
     occurred_on: date | None = None,
     expect_version: int | None = None,
-) -> None:
+) -> list[dict[str, Any]]:
+    """Fire a transition; returns what became of the documents it issues (letters queued
+    for printing or delivery in the same transaction, or why one could not be prepared)."""
     event = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
+    step: list[tuple[Transition, Mapping[str, Any]]] = []
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.decide(
             workflow, _snapshot(row), event, ctx.actor, today=ctx.today, calendar=ctx.calendar
         )
+        transition = workflow.find(trigger, row.state)
+        if transition is not None and transition.documents:
+            step.append((transition, outcome.values))
         changes = outcome_changes(workflow, row, outcome, event.occurred_on, ctx.calendar)
         if outcome.values:
             changes["facts"] = {**row.facts, trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
-    _apply(ctx, number, expect_version, decide)
+    # ``step`` is filled by decide() before the documents are issued.
+    return _apply(ctx, number, expect_version, decide, _issue_documents(ctx, number, step))
 
 
 def outcome_changes(

@@ -136,6 +136,7 @@ class Queued:
     recipients: tuple[str, ...]
     subject: str
     new: bool
+    content_hash: str = ""
 
 
 # ---------------------------------------------------------------------------------------
@@ -192,66 +193,82 @@ def queue_document(
     transaction. One notice per recipient: the guardian (``guardian:case/<n>``), each
     department the case is handed to (``department:<id>``) for a referral, else
     ``case/<n>``."""
+    with db.write(ctx.engine) as connection:
+        return queue_within(ctx, connection, number, template_id, overrides, now=ctx.now())
+
+
+def queue_within(
+    ctx: Context,
+    connection: Connection,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+    *,
+    now: datetime,
+    audited: bool = True,
+    entering: Entering | None = None,
+) -> Queued:
+    """``queue_document`` inside the caller's transaction (e.g. the transition that issues
+    the document), so the case change and its letters commit together. ``audited=False``
+    leaves the audit record to the caller (the transition's own event names the letters)."""
     from caseflow.render import render
 
-    now = ctx.now()
-    with db.write(ctx.engine) as connection:
-        context, row, kind = _context(ctx, connection, number, template_id, overrides)
-        body = render(template_id, context)
-        recipients = _recipients(kind, number, row.departments)
-        base = f"document:{template_id}:{number}:{row.version}"
-        keys = [base] + [f"{base}#{recipient}" for recipient in recipients[1:]]
-        title = _TITLE.search(body)
-        subject = f"{title.group(1).strip() if title else template_id}（案件{number}）"
-        content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
-        rows = [
-            {
-                "key": key,
+    context, row, kind = _context(
+        ctx, connection, number, template_id, overrides, entering=entering
+    )
+    body = render(template_id, context)
+    recipients = _recipients(kind, number, row.departments)
+    base = f"document:{template_id}:{number}:{row.version}"
+    keys = [base] + [f"{base}#{recipient}" for recipient in recipients[1:]]
+    title = _TITLE.search(body)
+    subject = f"{title.group(1).strip() if title else template_id}（案件{number}）"
+    content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
+    rows = [
+        {
+            "key": key,
+            "kind": "letter",
+            "template": template_id,
+            "recipient": recipient,
+            "case_ids": [number],
+            "subject": subject,
+            "body": body,
+            "content_hash": content_hash,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for key, recipient in zip(keys, recipients, strict=True)
+    ]
+    statement = _insert_ignoring_duplicates(connection, _NOTICE).returning(_NOTICE.c.key)
+    inserted = {key for (key,) in connection.execute(statement, rows).all()}
+    found: dict[str, int] = {
+        notice.key: notice.id
+        for notice in connection.execute(
+            select(_NOTICE.c.key, _NOTICE.c.id).where(_NOTICE.c.key.in_(keys))
+        )
+    }
+    ids = tuple(found[key] for key in keys if key in found)
+    if inserted and audited:
+        _record(
+            ctx,
+            connection,
+            now,
+            action="notice.queued",
+            case_id=number,
+            occurred_on=ctx.today,
+            payload={
+                "notices": [found[key] for key in keys if key in inserted],
+                "key": base,
                 "kind": "letter",
                 "template": template_id,
-                "recipient": recipient,
-                "case_ids": [number],
-                "subject": subject,
-                "body": body,
+                "recipients": [r for k, r in zip(keys, recipients, strict=True) if k in inserted],
                 "content_hash": content_hash,
-                "status": "pending",
-                "attempts": 0,
-                "next_attempt_at": now,
-                "created_at": now,
-            }
-            for key, recipient in zip(keys, recipients, strict=True)
-        ]
-        statement = _insert_ignoring_duplicates(connection, _NOTICE).returning(_NOTICE.c.key)
-        inserted = {key for (key,) in connection.execute(statement, rows).all()}
-        found: dict[str, int] = {
-            notice.key: notice.id
-            for notice in connection.execute(
-                select(_NOTICE.c.key, _NOTICE.c.id).where(_NOTICE.c.key.in_(keys))
-            )
-        }
-        ids = tuple(found[key] for key in keys if key in found)
-        if inserted:
-            _record(
-                ctx,
-                connection,
-                now,
-                action="notice.queued",
-                case_id=number,
-                occurred_on=ctx.today,
-                payload={
-                    "notices": [found[key] for key in keys if key in inserted],
-                    "key": base,
-                    "kind": "letter",
-                    "template": template_id,
-                    "recipients": [
-                        r for k, r in zip(keys, recipients, strict=True) if k in inserted
-                    ],
-                    "content_hash": content_hash,
-                    "case_version": row.version,
-                    "set": sorted(overrides),
-                },
-            )
-    return Queued(ids, tuple(recipients), subject, new=bool(inserted))
+                "case_version": row.version,
+                "set": sorted(overrides),
+            },
+        )
+    return Queued(ids, tuple(recipients), subject, new=bool(inserted), content_hash=content_hash)
 
 
 def _recipients(addressee: Addressee, number: int, departments: list[str]) -> list[str]:
@@ -272,13 +289,19 @@ def addressee(template_id: str, declared: tuple[str, ...] | frozenset[str]) -> A
     return "case"
 
 
+Entering = tuple[Transition, Mapping[str, Any]]
+
+
 def _context(
     ctx: Context,
     connection: Connection,
     number: int,
     template_id: str,
     overrides: Mapping[str, str],
+    *,
+    entering: Entering | None = None,
 ) -> tuple[dict[str, Any], Any, Addressee]:
+    """``entering``: the transition being recorded now, when it is not in the audit yet."""
     from caseflow.render import declared_fields
 
     declared = declared_fields(template_id)
@@ -295,7 +318,7 @@ def _context(
     guardian = connection.execute(
         select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id).order_by(_GUARDIAN.c.id)
     ).first()
-    entering = _entering_transition(connection, workflow, row)
+    entering = entering or _entering_transition(connection, workflow, row)
     kind = addressee(template_id, declared)
     values = _case_values(
         ctx,

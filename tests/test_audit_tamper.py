@@ -109,13 +109,9 @@ def history(database: Database, workspace: Path, ctx: service.Context) -> Histor
     service.advance(ctx, a, "check_in", {"attending": "steady"}, occurred_on=date(2026, 11, 25))
     record("a_check_in")
     service.advance(
-        ctx,
-        b,
-        "request_household_check",
-        {"request": "核查户籍是否空挂"},
-        occurred_on=date(2026, 11, 26),
+        ctx, b, "confirm_dropout", {"reason": "poverty"}, occurred_on=date(2026, 11, 26)
     )
-    record("b_household")
+    record("b_confirm")
     assert list(seqs.values()) == list(range(1, 13)), seqs
     assert checkpoint.seq == 9
     assert service.audit_verify(ctx).intact
@@ -485,7 +481,7 @@ def _swap_content(connection: Connection, first: int, second: int) -> None:
 
 @pytest.mark.parametrize("swap", [_swap_seq, _swap_content], ids=["seq numbers", "contents"])
 @pytest.mark.parametrize(
-    "pair", [("a_verify", "a_note"), ("b_open", "b_verify"), ("a_open", "b_household")]
+    "pair", [("a_verify", "a_note"), ("b_open", "b_verify"), ("a_open", "b_confirm")]
 )
 def test_swapping_two_rows_is_caught(
     history: History,

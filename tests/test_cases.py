@@ -91,6 +91,13 @@ def test_a_case_walks_from_identified_to_returned_and_history_records_every_step
         == 0
     )
     history = json.loads(cli("case", "history", str(number), "--json").stdout)
+    # The order and its proof of service could not be prepared: no guardian was recorded.
+    order = history[3]["payload"]["documents"]
+    assert [(d["template"], d["prepared"]) for d in order] == [
+        ("order_to_correct", False),
+        ("proof_of_service", False),
+    ]
+    assert "guardian.name" in order[0]["reason"]
     assert [e["action"] for e in history] == ["case.open"] + ["case.transition"] * 4 + ["case.note"]
     assert [e["to"] for e in history[1:5]] == [
         "verifying",

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from caseflow import db, render, service
 from caseflow.cli import app
-from caseflow.errors import CaseNotFound, InvalidInput
+from caseflow.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionRefused
 from caseflow.models import Child, Notice
 from caseflow.service_dispatch import dispatch
 from caseflow.service_documents import (
@@ -38,7 +38,7 @@ from caseflow.service_sweep import (
     sweep_fields,
 )
 from caseflow.states import TemplateCatalogue, parse_workflow, unsuppliable
-from tests.conftest import CliInvoker, child, child_id_number, days_ago
+from tests.conftest import CliInvoker, CliResult, child, child_id_number, days_ago
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 CHILD = Child.__table__  # type: ignore[attr-defined]
@@ -326,9 +326,21 @@ def test_markup_from_the_database_or_an_override_is_printed_as_text(ctx) -> None
 
 def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> None:
     number = ordered(ctx)
+    # issue_order queued its order (and proof of service) at the version it produced: asked
+    # for again before the case changes, the order is the notice already queued, and no
+    # event is added (the transition's own event names it).
+    issued = outbox(ctx)[0]
+    step_version = service.show_case(ctx, number)["version"]
+    assert issued.key == f"document:order_to_correct:{number}:{step_version}"
+    again = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"})
+    assert again.ids == (issued.id,) and not again.new
+    assert len(outbox(ctx)) == 2 and events(ctx, "notice.queued") == []
+
+    service.add_note(ctx, number, "家长未到校，再次入户", occurred_on=TODAY)  # the case moves on
     version = service.show_case(ctx, number)["version"]
     notice_id = queue_letter(ctx, number, "order_to_correct")
-    (notice,) = outbox(ctx)
+    assert notice_id not in {n.id for n in outbox(ctx)[:2]}
+    notice = outbox(ctx)[-1]
     assert notice.id == notice_id
     assert notice.key == f"document:order_to_correct:{number}:{version}"
     assert notice.kind == "letter" and notice.template == "order_to_correct"
@@ -352,13 +364,14 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
 
     again = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"})
     assert again.ids == (notice_id,) and not again.new
-    assert len(outbox(ctx)) == 1 and len(events(ctx, "notice.queued")) == 1
+    assert len(outbox(ctx)) == 3 and len(events(ctx, "notice.queued")) == 1
 
     service.add_note(ctx, number, "再次入户送达", occurred_on=TODAY)  # the case moves on
     later = queue_letter(ctx, number, "order_to_correct", {"child.grade": "七年级"})
     assert later != notice_id
     assert outbox(ctx)[-1].key == f"document:order_to_correct:{number}:{version + 1}"
     assert events(ctx, "notice.queued")[-1]["set"] == ["child.grade"]
+    assert len(events(ctx, "notice.queued")) == 2
     assert service.audit_verify(ctx).intact
 
 
@@ -371,12 +384,315 @@ def test_a_letter_that_cannot_be_filled_queues_nothing(ctx) -> None:
 
 def test_a_queued_letter_is_delivered_by_the_letter_channel(ctx, workspace) -> None:
     number = ordered(ctx)
-    notice_id = queue_letter(ctx, number, "order_to_correct")
-    assert dispatch(ctx).sent == 1
-    (written,) = (workspace / "outbox").glob("*.html")
+    notice_id = queue_letter(ctx, number, "order_to_correct")  # the one issue_order queued
+    assert dispatch(ctx).sent == 2  # the order and its proof of service
+    notices = outbox(ctx)
+    assert notice_id == notices[0].id
+    assert [n.template for n in notices] == ["order_to_correct", "proof_of_service"]
+    assert all(n.status == "sent" and n.channel == "letter" for n in notices)
+    written = sorted((workspace / "outbox").glob("*.html"))
+    assert sorted(path.read_text(encoding="utf-8") for path in written) == sorted(
+        n.body for n in notices
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Documents a transition issues: queued with the step, named in its audit event
+
+
+def step_event(ctx: service.Context, number: int, trigger: str) -> dict[str, Any]:
+    (event,) = [e for e in service.history(ctx, number) if e["trigger"] == trigger]
+    assert event["action"] == "case.transition"
+    return event["payload"]
+
+
+def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) -> None:
+    number = persuading(ctx)
+    before = service.show_case(ctx, number)["version"]
+    documents = service.advance(
+        ctx,
+        number,
+        "issue_order",
+        {"document_number": ORDER_NUMBER},
+        occurred_on=date(2026, 11, 25),
+    )
+    shown = service.show_case(ctx, number)
+    assert shown["state"] == "order_to_correct"
+    version = shown["version"]
+    assert version == before + 1  # the letters belong to the version the step produced
+
+    order, proof = outbox(ctx)
+    for notice, template in ((order, "order_to_correct"), (proof, "proof_of_service")):
+        assert notice.key == f"document:{template}:{number}:{version}"
+        assert notice.kind == "letter" and notice.template == template
+        assert notice.recipient == f"guardian:case/{number}" and notice.case_ids == [number]
+        assert notice.status == "pending" and notice.attempts == 0 and notice.channel is None
+        # Rendered as the case stands after the step, exactly as a preview shows it now.
+        assert notice.body == preview(ctx, number, template)
+        assert notice.content_hash == hashlib.sha256(notice.body.encode()).hexdigest()
+    assert order.subject == f"责令限期复学通知书（案件{number}）"
+    assert proof.subject == f"送达回证（案件{number}）"
+    assert f'<p class="ref">{ORDER_NUMBER}</p>' in order.body  # numbered with the order
+    served = text_of(proof.body)
+    assert "责令限期复学通知书" in served and ORDER_NUMBER in served and "张大山" in served
+
+    assert documents == [
+        {
+            "template": "order_to_correct",
+            "prepared": True,
+            "subject": order.subject,
+            "notices": [order.id],
+            "references": [f"KC-{order.id:06d}"],
+            "recipients": [f"guardian:case/{number}"],
+            "content_hash": order.content_hash,
+        },
+        {
+            "template": "proof_of_service",
+            "prepared": True,
+            "subject": proof.subject,
+            "notices": [proof.id],
+            "references": [f"KC-{proof.id:06d}"],
+            "recipients": [f"guardian:case/{number}"],
+            "content_hash": proof.content_hash,
+        },
+    ]
+    # The transition's own event names them; no separate notice.queued event is written.
+    payload = step_event(ctx, number, "issue_order")
+    assert payload["documents"] == documents
+    assert payload["values"] == {"document_number": ORDER_NUMBER}
+    assert payload["from"] == "persuasion" and payload["to"] == "order_to_correct"
+    assert events(ctx, "notice.queued") == []
+    others = [e for e in service.history(ctx, number) if e["trigger"] != "issue_order"]
+    assert all("documents" not in e["payload"] for e in others)  # steps issuing nothing
+    assert service.audit_verify(ctx).intact
+
+
+def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
+    number = cli_persuading(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
+    result = cli_order(cli, number, "--json")
+    assert result.exit_code == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["state"] == "order_to_correct"
+    assert [
+        (d["template"], d["prepared"], d["notices"], d["references"], d["recipients"])
+        for d in shown["documents"]
+    ] == [
+        ("order_to_correct", True, [1], ["KC-000001"], [f"guardian:case/{number}"]),
+        ("proof_of_service", True, [2], ["KC-000002"], [f"guardian:case/{number}"]),
+    ]
+    assert [d["subject"] for d in shown["documents"]] == [
+        f"责令限期复学通知书（案件{number}）",
+        f"送达回证（案件{number}）",
+    ]
+    history = json.loads(cli("case", "history", str(number), "--json").stdout)
+    assert history[-1]["trigger"] == "issue_order"
+    assert history[-1]["payload"]["documents"] == shown["documents"]
+    assert "notice.queued" not in {e["action"] for e in history}
+
+    # Without --json the caseworker is told what was prepared and where it is.
+    other = cli_persuading(cli, 3, "--guardian", "李大海", "--guardian-relation", "父亲")
+    told = cli_order(cli, other)
+    assert told.exit_code == 0, told.stderr
+    lines = told.stdout.splitlines()
+    assert lines[0].startswith(f"Case {other}: now order_to_correct (责令限期改正), due ")
+    assert lines[1:3] == [
+        f"  Prepared 责令限期复学通知书（案件{other}）: KC-000003 (in the outbox; "
+        "`caseflow notify dispatch` delivers or files it)",
+        f"  Prepared 送达回证（案件{other}）: KC-000004 (in the outbox; "
+        "`caseflow notify dispatch` delivers or files it)",
+    ]
+
+
+def test_an_order_to_a_case_without_a_guardian_moves_it_and_prepares_nothing(ctx) -> None:
+    number = persuading(ctx, child(2))  # no guardian recorded
+    documents = service.advance(
+        ctx,
+        number,
+        "issue_order",
+        {"document_number": ORDER_NUMBER},
+        occurred_on=date(2026, 11, 25),
+    )
+    shown = service.show_case(ctx, number)
+    assert shown["state"] == "order_to_correct"  # the step is not stopped
+    assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
+
+    missing = f"no guardian recorded for case {number}; pass --set"
+    assert documents == [
+        {
+            "template": "order_to_correct",
+            "prepared": False,
+            "reason": f"cannot fill template 'order_to_correct' for case {number}: "
+            f"guardian.name: {missing} guardian.name=...; "
+            f"guardian.relation: {missing} guardian.relation=...",
+        },
+        {
+            "template": "proof_of_service",
+            "prepared": False,
+            "reason": f"cannot fill template 'proof_of_service' for case {number}: "
+            f"recipient.name: {missing} guardian.name=... (or --set recipient.name=...)",
+        },
+    ]
+    assert step_event(ctx, number, "issue_order")["documents"] == documents
+    assert service.audit_verify(ctx).intact
+
+    # As the reason says: with the fields set, the letter is made for the step's version.
+    queued = queue_document(
+        ctx, number, "order_to_correct", {"guardian.name": "李桂英", "guardian.relation": "母亲"}
+    )
+    assert queued.new
     (notice,) = outbox(ctx)
-    assert notice.id == notice_id and notice.status == "sent" and notice.channel == "letter"
-    assert written.read_text(encoding="utf-8") == notice.body
+    assert notice.key == f"document:order_to_correct:{number}:{shown['version']}"
+    assert '<p class="addressee">李桂英：</p>' in notice.body
+    assert f'<p class="ref">{ORDER_NUMBER}</p>' in notice.body
+    assert [e["set"] for e in events(ctx, "notice.queued")] == [
+        ["guardian.name", "guardian.relation"]
+    ]
+
+
+def test_cli_advance_says_why_a_document_was_not_prepared_and_how_to_make_it(cli) -> None:
+    number = cli_persuading(cli)  # no guardian recorded
+    result = cli_order(cli, number)
+    assert result.exit_code == 0, result.stderr
+    history = json.loads(cli("case", "history", str(number), "--json").stdout)
+    assert history[-1]["to"] == "order_to_correct"
+    reasons = {d["template"]: d["reason"] for d in history[-1]["payload"]["documents"]}
+    assert list(reasons) == ["order_to_correct", "proof_of_service"]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"Case {number}: now order_to_correct (责令限期改正), due ")
+    assert lines[1:3] == [
+        f"  Could not prepare {template}: {reason}. Make it with "
+        f"`caseflow notice letter {number} {template} --set FIELD=VALUE`."
+        for template, reason in reasons.items()
+    ]
+    assert f"guardian.name: no guardian recorded for case {number}" in lines[1]
+
+    # Following the advice makes the letter.
+    made = cli(
+        "notice",
+        "letter",
+        str(number),
+        "order_to_correct",
+        "--set",
+        "guardian.name=李桂英",
+        "--set",
+        "guardian.relation=母亲",
+    )
+    assert made.exit_code == 0, made.stderr
+    assert made.stdout.startswith(
+        f"Queued notice 1 (KC-000001) to guardian:case/{number}: 责令限期复学通知书（案件{number}）"
+    )
+
+    # --json says the same.
+    other = cli_persuading(cli, 3)
+    shown = json.loads(cli_order(cli, other, "--json").stdout)
+    assert [(d["template"], d["prepared"]) for d in shown["documents"]] == [
+        ("order_to_correct", False),
+        ("proof_of_service", False),
+    ]
+    assert all("no guardian recorded" in d["reason"] for d in shown["documents"])
+
+
+def test_a_referral_to_the_early_marriage_departments_queues_a_letter_for_each(ctx) -> None:
+    number = persuading(ctx)
+    documents = service.advance(ctx, number, "refer_early_marriage", occurred_on=date(2026, 11, 27))
+    version = service.show_case(ctx, number)["version"]
+    departments = ["civil_affairs", "womens_federation", "youth_league"]
+    base = f"document:referral_letter:{number}:{version}"
+    letters = outbox(ctx)
+    assert [(n.key, n.recipient) for n in letters] == [
+        (base, "department:civil_affairs"),
+        (f"{base}#department:womens_federation", "department:womens_federation"),
+        (f"{base}#department:youth_league", "department:youth_league"),
+    ]
+    for notice in letters:
+        assert notice.kind == "letter" and notice.template == "referral_letter"
+        assert notice.case_ids == [number] and notice.status == "pending"
+        assert notice.subject == f"控辍保学案件转介函（案件{number}）"
+        assert notice.body == preview(ctx, number, "referral_letter")  # one letter, a copy each
+        assert notice.content_hash == letters[0].content_hash
+    assert "县民政局、县妇女联合会、共青团县委：" in letters[0].body
+    assert documents == [
+        {
+            "template": "referral_letter",
+            "prepared": True,
+            "subject": f"控辍保学案件转介函（案件{number}）",
+            "notices": [n.id for n in letters],
+            "references": [f"KC-{n.id:06d}" for n in letters],
+            "recipients": [f"department:{d}" for d in departments],
+            "content_hash": letters[0].content_hash,
+        }
+    ]
+    payload = step_event(ctx, number, "refer_early_marriage")
+    assert payload["documents"] == documents and payload["handoff"] == departments
+    assert events(ctx, "notice.queued") == []
+
+
+def test_cli_advance_names_every_copy_of_a_referral(cli) -> None:
+    number = cli_persuading(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
+    result = cli("case", "advance", str(number), "refer_early_marriage", "--date", days_ago(1))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == [
+        f"  Prepared 控辍保学案件转介函（案件{number}）: KC-000001, KC-000002, KC-000003 "
+        "(in the outbox; `caseflow notify dispatch` delivers or files it)"
+    ]
+
+
+def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
+    number = persuading(ctx)
+    version = service.show_case(ctx, number)["version"]
+    order = {"document_number": ORDER_NUMBER}
+    day = date(2026, 11, 25)
+    with pytest.raises(ConcurrentUpdate, match=f"is at version {version}, not {version - 1}"):
+        service.advance(
+            ctx, number, "issue_order", order, occurred_on=day, expect_version=version - 1
+        )
+    with pytest.raises(TransitionRefused, match="not allowed from there"):
+        service.advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=day)
+
+    # A failure after the letters were written takes them back with the step.
+    record = service._record
+
+    def failing(*args: Any, action: str, **kwargs: Any) -> None:
+        if action == "case.transition":
+            assert len(outbox(ctx)) == 0  # not visible outside the step's transaction ...
+            assert len(args[1].execute(select(NOTICE)).all()) == 2  # ... but written in it
+            raise RuntimeError("the disk is full")
+        record(*args, action=action, **kwargs)
+
+    monkeypatch.setattr(service, "_record", failing)
+    with pytest.raises(RuntimeError, match="the disk is full"):
+        service.advance(ctx, number, "issue_order", order, occurred_on=day)
+    monkeypatch.undo()
+
+    assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
+    shown = service.show_case(ctx, number)
+    assert shown["state"] == "persuasion" and shown["version"] == version
+    assert "issue_order" not in {e["trigger"] for e in service.history(ctx, number)}
+    assert service.audit_verify(ctx).intact
+
+    # Done again at the version it expects, the step queues its letters once.
+    documents = service.advance(
+        ctx, number, "issue_order", order, occurred_on=day, expect_version=version
+    )
+    assert [d["prepared"] for d in documents] == [True, True]
+    assert [n.key for n in outbox(ctx)] == [
+        f"document:order_to_correct:{number}:{version + 1}",
+        f"document:proof_of_service:{number}:{version + 1}",
+    ]
+
+
+def test_cli_a_stale_expected_version_queues_no_letter(cli, ctx) -> None:
+    number = cli_persuading(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
+    version = service.show_case(ctx, number)["version"]
+    stale = cli_order(cli, number, "--expect-version", str(version - 1))
+    assert stale.exit_code == 3
+    assert f"case {number} is at version {version}, not {version - 1}" in stale.stderr
+    assert "Prepared" not in stale.stdout
+    assert outbox(ctx) == []
+    assert service.show_case(ctx, number)["state"] == "persuasion"
+    current = cli_order(cli, number, "--expect-version", str(version))
+    assert current.exit_code == 0, current.stderr
+    assert len(outbox(ctx)) == 2
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,10 +702,15 @@ def test_a_queued_letter_is_delivered_by_the_letter_channel(ctx, workspace) -> N
 def test_letters_are_collected_into_one_printable_file_a_page_each(ctx, workspace) -> None:
     first = ordered(ctx)
     second = ordered(ctx, with_guardian(3, name="李明", guardian_name="李大海"))
-    queue_letter(ctx, first, "order_to_correct")
-    queue_letter(ctx, first, "proof_of_service")
-    queue_letter(ctx, second, "order_to_correct")
-    assert dispatch(ctx).sent == 3  # the letter channel writes the same letters to outbox/
+    # Each order was queued with its proof of service; asking for them again adds nothing.
+    issued = [n.id for n in outbox(ctx)]
+    assert len(issued) == 4
+    assert [
+        queue_letter(ctx, first, "order_to_correct"),
+        queue_letter(ctx, first, "proof_of_service"),
+        queue_letter(ctx, second, "order_to_correct"),
+    ] == issued[:3]
+    assert dispatch(ctx).sent == 4  # the letter channel writes the same letters to outbox/
     escalation = render.render(
         "deadline_reminder",
         _case_context(
@@ -412,52 +733,55 @@ def test_letters_are_collected_into_one_printable_file_a_page_each(ctx, workspac
     (workspace / "outbox" / "escalation_abc.html").write_text(escalation, encoding="utf-8")
 
     output = workspace / "batch.html"
-    assert print_batch(ctx, since=None, output=output) == 4
+    assert print_batch(ctx, since=None, output=output) == 5
     html = output.read_text(encoding="utf-8")
-    assert html.count('<section class="caseflow-letter"') == 4
+    assert html.count('<section class="caseflow-letter"') == 5
     assert "page-break-after: always" in html and "break-after: page" in html
     assert html.count("@page { size: A4") == 1  # the letters' shared print CSS, kept once
     shown = text_of(html)
-    assert shown.count("责令限期复学通知书") >= 2 and "送达回证" in shown
+    assert shown.count("责令限期复学通知书") >= 2 and shown.count("送达回证") >= 2
     assert "张大山：" in shown and "李大海：" in shown and "控辍保学案件到期提醒" in shown
     lowered = html.lower()
     for forbidden in ("http://", "https://", "<link", "<script", "<img", "@import", "url("):
         assert forbidden not in lowered, forbidden
     # Every letter is whole: one body per section, no nested documents.
     assert html.count("<body") == 1 and html.count("<html") == 1
-    assert html.count('<div class="doc">') == 4
+    assert html.count('<div class="doc">') == 5
 
 
 def test_the_print_batch_can_start_from_a_day(ctx, workspace) -> None:
-    number = ordered(ctx)
-    queue_letter(ctx, number, "order_to_correct")
+    number = ordered(ctx)  # queues the order and its proof of service on 29 November
     old = workspace / "outbox" / "old.html"
-    old.write_text(preview(ctx, number, "proof_of_service"), encoding="utf-8")
+    old.write_text(preview(ctx, number, "parent_letter"), encoding="utf-8")
     long_ago = datetime(2026, 1, 5).timestamp()
     os.utime(old, (long_ago, long_ago))
     output = workspace / "batch.html"
-    assert print_batch(ctx, since=date(2026, 11, 1), output=output) == 1
-    assert "送达回证" not in text_of(output.read_text(encoding="utf-8"))
-    assert print_batch(ctx, since=date(2026, 1, 1), output=output) == 2
+    assert print_batch(ctx, since=date(2026, 11, 1), output=output) == 2
+    recent = text_of(output.read_text(encoding="utf-8"))
+    assert "责令限期复学通知书" in recent and "送达回证" in recent
+    assert "致家长的一封信" not in recent
+    assert print_batch(ctx, since=date(2026, 1, 1), output=output) == 3
+    assert "致家长的一封信" in text_of(output.read_text(encoding="utf-8"))
     output.unlink()
     assert print_batch(ctx, since=date(2026, 11, 30), output=output) == 0
     assert not output.exists()  # nothing to print, nothing written
 
 
 def test_a_print_batch_written_into_the_outbox_is_not_printed_again(ctx, workspace) -> None:
-    queue_letter(ctx, ordered(ctx), "order_to_correct")
+    ordered(ctx)  # the order and its proof of service
     inside = workspace / "outbox" / "batch.html"
-    assert print_batch(ctx, since=None, output=inside) == 1
-    assert print_batch(ctx, since=None, output=inside) == 1
+    assert print_batch(ctx, since=None, output=inside) == 2
+    assert print_batch(ctx, since=None, output=inside) == 2
     (workspace / "outbox" / "copy.html").write_text(inside.read_text(encoding="utf-8"))
-    assert print_batch(ctx, since=None, output=workspace / "other.html") == 1
+    assert print_batch(ctx, since=None, output=workspace / "other.html") == 2
 
 
 # ---------------------------------------------------------------------------------------
 # The CLI
 
 
-def cli_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
+def cli_persuading(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
+    """A case opened 10 days ago and in persuasion since yesterday."""
     result = cli(
         "case",
         "open",
@@ -481,10 +805,31 @@ def cli_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
     for trigger, values in (
         ("start_verification", ()),
         ("confirm_dropout", ("--set", "reason=poverty")),
-        ("issue_order", ("--set", f"document_number={ORDER_NUMBER}")),
     ):
         moved = cli("case", "advance", str(number), trigger, "--date", days_ago(1), *values)
         assert moved.exit_code == 0, moved.stderr
+    return number
+
+
+def cli_order(cli: CliInvoker, number: int, *extra: str) -> CliResult:
+    return cli(
+        "case",
+        "advance",
+        str(number),
+        "issue_order",
+        "--set",
+        f"document_number={ORDER_NUMBER}",
+        "--date",
+        days_ago(1),
+        *extra,
+    )
+
+
+def cli_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
+    """A case served an order to correct yesterday."""
+    number = cli_persuading(cli, serial, *extra)
+    moved = cli_order(cli, number)
+    assert moved.exit_code == 0, moved.stderr
     return number
 
 
@@ -521,18 +866,34 @@ def test_cli_preview_refuses_a_field_the_case_lacks(cli) -> None:
 
 def test_cli_letter_queues_once_and_print_collects(cli, workspace) -> None:
     number = cli_case(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
-    queued = cli("notice", "letter", str(number), "order_to_correct")
-    assert queued.exit_code == 0, queued.stderr
-    assert queued.stdout.startswith(
-        f"Queued notice 1 (KC-000001) to guardian:case/{number}: 责令限期复学通知书（案件{number}）"
+    subject = f"责令限期复学通知书（案件{number}）"
+    # issue_order queued the order (notice 1) and its proof of service (notice 2).
+    issued = cli("notice", "letter", str(number), "order_to_correct")
+    assert issued.exit_code == 0, issued.stderr
+    assert issued.stdout.startswith(
+        f"Already queued notice 1 (KC-000001) to guardian:case/{number}: {subject}"
     )
-    again = cli("notice", "letter", str(number), "order_to_correct")
-    assert again.stdout.startswith("Already queued notice 1 (KC-000001)")
+    assert "Nothing new was queued" in issued.stdout
+    assert cli("case", "note", str(number), "再次入户送达").exit_code == 0  # the case moves on
+    grade = ("--set", "child.grade=七年级")  # a corrected letter: printed besides the first
+    queued = cli("notice", "letter", str(number), "order_to_correct", *grade)
+    assert queued.exit_code == 0, queued.stderr
+    # A new notice (on PostgreSQL the refused insert above used up an id: 3 or 4).
+    found = re.match(
+        rf"Queued notice (\d+) \(KC-(\d{{6}})\) to guardian:case/{number}: ", queued.stdout
+    )
+    assert found is not None, queued.stdout
+    notice_id = int(found.group(1))
+    assert notice_id > 2 and int(found.group(2)) == notice_id
+    assert queued.stdout.splitlines()[0].endswith(subject)
+    assert "Nothing new was queued" not in queued.stdout
+    again = cli("notice", "letter", str(number), "order_to_correct", *grade)
+    assert again.stdout.startswith(f"Already queued notice {notice_id} (KC-{notice_id:06d})")
     assert "Nothing new was queued" in again.stdout
     target = workspace / "print.html"
     printed = cli("notice", "print", "--since", days_ago(0), "-o", str(target))
     assert printed.exit_code == 0, printed.stderr
-    assert printed.stdout.startswith(f"Wrote 1 letter(s) to {target}")
+    assert printed.stdout.startswith(f"Wrote 3 letter(s) to {target}")
     assert "break-after: page" in target.read_text(encoding="utf-8")
     assert cli("notice", "print").exit_code == 2  # -o is required
 
