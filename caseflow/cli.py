@@ -6,7 +6,6 @@ Heavy modules (SQLAlchemy, the workflow engine) are imported inside the commands
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -106,6 +105,8 @@ def _date(value: str | None, what: str = "--date") -> date | None:
 
 
 def _print_json(value: Any) -> None:
+    import json
+
     typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
 
 
@@ -643,6 +644,8 @@ def audit_log_command(
     as_json: JsonOption = False,
 ) -> None:
     """Audit events, oldest first."""
+    import json
+
     from caseflow.service import audit_log
 
     events = audit_log(_context(), case)

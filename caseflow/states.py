@@ -506,6 +506,12 @@ def _check_graph(
         for trigger, _count in t.requires:
             if trigger not in {x.trigger for x in transitions}:
                 r.problem(f"{path}.requires.{trigger}", f"unknown trigger {trigger!r}")
+        if t.auto and t.documents:
+            r.problem(
+                f"{path}.documents",
+                "an automatic transition cannot issue documents: "
+                "no caseworker is there to supply what a letter needs",
+            )
         if t.auto:
             for source in t.sources:
                 if source in states and states[source].deadline is None:

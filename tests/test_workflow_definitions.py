@@ -171,6 +171,12 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
             "states.verifying.escalation: unknown ladder 'nonexistent'",
         ),
         (
+            lambda d: next(t for t in d["transitions"] if t.get("auto")).update(
+                {"documents": ["referral_letter"]}
+            ),
+            "an automatic transition cannot issue documents",
+        ),
+        (
             lambda d: d["states"]["verifying"]["deadline"].update({"unit": "fortnights"}),
             "states.verifying.deadline.unit: is 'fortnights'",
         ),
@@ -188,6 +194,7 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
         "missing-document-template",
         "unknown-department",
         "unknown-ladder",
+        "auto-with-documents",
         "bad-unit",
     ],
 )
