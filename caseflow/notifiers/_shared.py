@@ -242,3 +242,49 @@ def fit(
         if reference in shortened:
             return shortened + ellipsis
     return cut(text, limit - size(ellipsis) - size(tail)).rstrip() + ellipsis + tail
+
+
+ROBOT_SYSTEM_BUSY = -1  # both robots: "系统繁忙", try again later
+
+
+@dataclass(frozen=True)
+class RobotLimits:
+    """How a group robot says "too fast", and how long it then stays closed (seconds)."""
+
+    rate_limited_code: int
+    closed_for: float
+
+
+def post_to_robot(
+    key: str,
+    url: str,
+    message: Mapping[str, Any],
+    *,
+    robot: str,
+    secrets: list[str],
+    timeout: float,
+    limits: RobotLimits,
+) -> Result:
+    """POST a robot message and read its errcode: robots answer HTTP 200 even when they
+    refuse, so only errcode 0 means sent."""
+    body = json.dumps(message, ensure_ascii=False).encode("utf-8")
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "caseflow"}
+    answer = exchange(key, url, body, headers, timeout=timeout, secrets=secrets)
+    if not isinstance(answer, Answer):
+        return answer
+    failure = status_failure(key, answer, secrets, robot)
+    if failure is not None:
+        return failure
+    found = errcode_of(answer)
+    if found is None:
+        error = f"{robot} answered without an errcode: {answer.snippet(secrets)}"
+        return Result.failed(key, "transient", error)
+    code, errmsg = found
+    if code == 0:
+        return Result.sent(key, "")
+    error = scrub(f"{robot} refused: errcode {code} {errmsg}".strip(), secrets)
+    if code == limits.rate_limited_code:
+        return Result.failed(key, "rate_limited", error, retry_after=limits.closed_for)
+    if code == ROBOT_SYSTEM_BUSY:
+        return Result.failed(key, "transient", error)
+    return Result.failed(key, "permanent", error)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -47,23 +46,19 @@ from typing import Any, ClassVar
 from caseflow.errors import InvalidInput
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
-    Answer,
+    RobotLimits,
     env_value,
-    errcode_of,
-    exchange,
     fit,
     number_setting,
-    scrub,
-    status_failure,
+    post_to_robot,
     table_setting,
     text_setting,
 )
 
 BASE_URL = "https://oapi.dingtalk.com/robot/send"
 LIMIT = 5000  # characters; far beyond what a group message should be
-SEND_TOO_FAST = 130101
-THROTTLED_FOR = 600.0  # seconds: "超过20条，会限流10分钟"
-SYSTEM_BUSY = -1
+# "send too fast": over 20 a minute, and the robot is throttled for ten minutes.
+LIMITS_OF_ROBOT = RobotLimits(rate_limited_code=130101, closed_for=600.0)
 SECURITY_REJECTED = 310000
 
 
@@ -162,26 +157,13 @@ class DingtalkNotifier(Notifier):
             return Result.failed(notice.key, "permanent", exc.message)
         secrets = robot.secrets
         message = self.message(notice, robot, msgtype, title)
-        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "caseflow"}
-        url = robot.signed_url()
-        answer = exchange(notice.key, url, body, headers, timeout=timeout, secrets=secrets)
-        if not isinstance(answer, Answer):
-            return answer
-        name = f"DingTalk robot {notice.address!r}"
-        failure = status_failure(notice.key, answer, secrets, name)
-        if failure is not None:
-            return failure
-        found = errcode_of(answer)
-        if found is None:
-            error = f"{name} answered without an errcode: {answer.snippet(secrets)}"
-            return Result.failed(notice.key, "transient", error)
-        code, errmsg = found
-        if code == 0:
-            return Result.sent(notice.key, notice.reference)
-        error = scrub(f"{name} refused: errcode {code} {errmsg}".strip(), secrets)
-        if code == SEND_TOO_FAST:
-            return Result.failed(notice.key, "rate_limited", error, retry_after=THROTTLED_FOR)
-        if code == SYSTEM_BUSY:
-            return Result.failed(notice.key, "transient", error)
-        return Result.failed(notice.key, "permanent", error)
+        result = post_to_robot(
+            notice.key,
+            robot.signed_url(),
+            message,
+            robot=f"DingTalk robot {notice.address!r}",
+            secrets=secrets,
+            timeout=timeout,
+            limits=LIMITS_OF_ROBOT,
+        )
+        return Result.sent(notice.key, notice.reference) if result.ok else result

@@ -24,7 +24,6 @@ are transient.
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Sequence
 from typing import ClassVar
@@ -32,22 +31,18 @@ from typing import ClassVar
 from caseflow.errors import InvalidInput
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
-    Answer,
+    RobotLimits,
     env_value,
-    errcode_of,
-    exchange,
     fit,
     number_setting,
-    scrub,
-    status_failure,
+    post_to_robot,
     table_setting,
     text_setting,
 )
 
 BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 LIMITS = {"markdown": 4096, "text": 2048}  # bytes of content
-RATE_LIMITED = 45009
-SYSTEM_BUSY = -1
+LIMITS_OF_ROBOT = RobotLimits(rate_limited_code=45009, closed_for=60.0)
 INVALID_WEBHOOK = 93000
 
 
@@ -97,27 +92,13 @@ class WecomNotifier(Notifier):
             return Result.failed(notice.key, "permanent", exc.message)
         secrets = [url, *urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("key", [])]
         message = {"msgtype": msgtype, msgtype: {"content": content(notice, msgtype)}}
-        body = json.dumps(message, ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "caseflow"}
-        answer = exchange(notice.key, url, body, headers, timeout=timeout, secrets=secrets)
-        if not isinstance(answer, Answer):
-            return answer
-        robot = f"WeCom robot {notice.address!r}"
-        failure = status_failure(notice.key, answer, secrets, robot)
-        if failure is not None:
-            return failure
-        found = errcode_of(answer)
-        if found is None:
-            error = f"{robot} answered without an errcode: {answer.snippet(secrets)}"
-            return Result.failed(notice.key, "transient", error)
-        code, errmsg = found
-        if code == 0:
-            return Result.sent(notice.key, notice.reference)
-        error = scrub(f"{robot} refused: errcode {code} {errmsg}".strip(), secrets)
-        if code == RATE_LIMITED:
-            return Result.failed(notice.key, "rate_limited", error, retry_after=60.0)
-        if code == SYSTEM_BUSY:
-            return Result.failed(notice.key, "transient", error)
-        if code == INVALID_WEBHOOK:
-            error += " (the key is wrong or the robot was removed from the group)"
-        return Result.failed(notice.key, "permanent", error)
+        result = post_to_robot(
+            notice.key,
+            url,
+            message,
+            robot=f"WeCom robot {notice.address!r}",
+            secrets=secrets,
+            timeout=timeout,
+            limits=LIMITS_OF_ROBOT,
+        )
+        return Result.sent(notice.key, notice.reference) if result.ok else result
