@@ -74,6 +74,24 @@ def ctx(workspace: Path) -> Iterator[service.Context]:
     context.engine.dispose()
 
 
+class Clock:
+    """A clock the test moves by hand, starting at FIXED_NOW."""
+
+    def __init__(self) -> None:
+        self.now = FIXED_NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 def child_id_number(serial: int = 2, birth: date = date(2013, 3, 5)) -> str:
     return make_id_number("520626", birth, serial % 1000)
 

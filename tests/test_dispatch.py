@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -16,26 +16,10 @@ from caseflow.errors import InvalidInput
 from caseflow.models import Delivery, Notice
 from caseflow.service_dispatch import _claim, dispatch, retry, route, status
 from caseflow.service_sweep import sweep
-from tests.conftest import FIXED_NOW, child
+from tests.conftest import Clock, child
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture

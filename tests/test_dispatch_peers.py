@@ -18,28 +18,12 @@ from caseflow import db, service, service_dispatch
 from caseflow.models import Delivery, Notice
 from caseflow.service_dispatch import dispatch, retry
 from caseflow.service_sweep import sweep
-from tests.conftest import FIXED_NOW, child
+from tests.conftest import FIXED_NOW, Clock, child
 from tests.test_channels import SmtpServer, free_port
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 ADDRESS = "jyj@edu.example.cn"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = FIXED_NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
