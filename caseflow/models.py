@@ -204,3 +204,58 @@ class SchedulerLease(SQLModel, table=True):
     holder: str
     acquired_at: datetime
     expires_at: datetime
+
+
+class RosterImport(SQLModel, table=True):
+    """One import of one register file; the source's ``current`` import is its snapshot."""
+
+    __tablename__ = "roster_import"
+    __table_args__ = (Index("ix_roster_import_source", "source", "current"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    file_name: str
+    file_sha256: str = Field(max_length=64)
+    as_of: date
+    imported_at: datetime
+    operator: str
+    os_user: str
+    rows_total: int
+    rows_imported: int
+    rows_rejected: int
+    rejects_file: str | None = None
+    current: bool
+
+
+class RosterRow(SQLModel, table=True):
+    """A validated row of a register. Which fields are set depends on the source:
+    ``category`` is the poverty category or the disability category (1-7)."""
+
+    __tablename__ = "roster_row"
+    __table_args__ = (
+        Index("ix_roster_row_source_id_number", "source", "id_number"),
+        Index("ix_roster_row_source_student_number", "source", "student_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    import_id: int = Field(foreign_key="roster_import.id", index=True)
+    source: str
+    line: int
+    id_number: str | None = Field(default=None, max_length=18)
+    name: str | None = None
+    sex: str | None = Field(default=None, max_length=1)
+    birth_date: date | None = None
+    township: str | None = None
+    village: str | None = None
+    group_name: str | None = None
+    address: str | None = None
+    guardian: str | None = None
+    phone: str | None = None
+    student_number: str | None = None
+    school: str | None = None
+    grade: str | None = None
+    class_name: str | None = None
+    status: str | None = None
+    category: str | None = None
+    disability_grade: int | None = None
+    certificate: str | None = None

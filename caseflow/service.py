@@ -51,7 +51,7 @@ from caseflow.states import (
 )
 from caseflow.workspace import Workspace, create, discard, load, load_holidays, locate
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 INITIAL_ROLES = ("bureau", "admin")
 
 _CASE = Case.__table__  # type: ignore[attr-defined]
