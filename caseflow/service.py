@@ -316,6 +316,7 @@ def open_case(
     source: str = "manual",
     reasons: Sequence[str] = (),
     occurred_on: date | None = None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> int:
     """Open a case in the workflow's initial state; returns the case number."""
     today = ctx.today
@@ -392,7 +393,7 @@ def open_case(
                     source=source,
                     reasons=list(reasons),
                     counters={},
-                    facts={},
+                    facts={"evidence": dict(evidence)} if evidence else {},
                     departments=[],
                     repeat_count=0,
                     deadline_from=opened_on,
@@ -420,6 +421,7 @@ def open_case(
                 "school": details.school,
                 "source": source,
                 "reasons": list(reasons),
+                **({"evidence": dict(evidence)} if evidence else {}),
                 "state": state,
                 "workflow": workflow.name,
                 "workflow_version": workflow.version,
@@ -695,6 +697,20 @@ def extend(
         return changes, "case.extension", dict(outcome.audit), day
 
     _apply(ctx, number, expect_version, decide)
+
+
+def add_finding(ctx: Context, number: int, evidence: Mapping[str, Any]) -> None:
+    """New evidence for an open case (e.g. a comparison flag it did not have): recorded in
+    the case file and the audit, without a state change."""
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        if workflow.state(row.state).is_terminal:
+            raise TransitionRefused(f"case {number} is closed; findings go on open cases")
+        facts = {**row.facts, "evidence": {**row.facts.get("evidence", {}), **evidence}}
+        day = max(ctx.today, row.last_event_on)
+        return {"facts": facts}, "case.finding", {"evidence": dict(evidence)}, day
+
+    _apply(ctx, number, None, decide)
 
 
 NOTE_METHODS: Mapping[str, str] = {
