@@ -993,6 +993,145 @@ def notify_retry(
     typer.echo(f"Requeued {count} notice(s); the next dispatch delivers them.")
 
 
+# ---------------------------------------------------------------------------------------
+# roster: the five registers (五查四比对)
+
+roster_app = _typer(
+    "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"
+    + EXIT_CODES_HELP
+)
+app.add_typer(roster_app, name="roster")
+
+REJECTS_SHOWN = 5
+
+
+@contextmanager
+def _rows_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr once a large file turns out to be large; silent otherwise."""
+    state: dict[str, Any] = {}
+    if not sys.stderr.isatty():
+        yield lambda _done, _total: None
+        return
+
+    def advance(done: int, total: int) -> None:
+        if total < 20_000:
+            return
+        if "bar" not in state:
+            from rich.console import Console
+            from rich.progress import Progress
+
+            state["bar"] = Progress(console=Console(stderr=True), transient=True)
+            state["bar"].start()
+            state["task"] = state["bar"].add_task(label, total=total)
+        state["bar"].update(state["task"], completed=done)
+
+    try:
+        yield advance
+    finally:
+        if "bar" in state:
+            state["bar"].stop()
+
+
+@roster_app.command("import")
+def roster_import(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="household (户籍), student (学籍), poverty (扶贫), disability (残疾人) or "
+            "attendance (实际在校生)."
+        ),
+    ],
+    file: Annotated[Path, typer.Argument(help="The register: CSV (UTF-8 or GBK) or XLSX.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The day the register was extracted (default today)."),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding", help="A CSV file's encoding, e.g. gbk (default: UTF-8, else GB18030)."
+        ),
+    ] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="原列名=字段 for a heading caseflow does not know, e.g. --map 户主村=village "
+            "(repeatable).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a register file as the source's snapshot, replacing the previous one (the
+    history of imports is kept). Headings in Chinese or English, any order; other columns
+    are ignored. Bad rows are written, with the reason, to rejects/ in the workspace; the
+    good rows are imported, all in one transaction.
+
+    \b
+    Columns ([optional]):
+      household   姓名 身份证号 性别 出生日期 乡镇 村 [组 户籍地址 监护人 联系电话]
+      student     姓名 身份证号 学籍号 学校 年级 班级 学籍状态
+      poverty     姓名 身份证号 乡镇 村 类别
+      disability  姓名 身份证号 残疾类别 残疾等级 [残疾人证号]
+      attendance  学校 姓名 身份证号 or 学籍号 年级 班级
+    English headings: name id_number sex birth_date township village group address
+    guardian phone student_number school grade class status category certificate.
+    """
+    from caseflow.service_roster import import_roster
+
+    day = _date(as_of, "--as-of")
+    ctx = _context()
+    with _rows_progress(f"Importing {file.name}") as progress:
+        summary = import_roster(
+            ctx, source, file, as_of=day, encoding=encoding, mapping=maps or (), progress=progress
+        )
+    if as_json:
+        _print_json(summary.as_json())
+        return
+    replaced = f", replacing import {summary.replaced}" if summary.replaced else ""
+    typer.echo(
+        f"Imported {summary.imported} of {summary.rows_total} rows of {summary.file_name} "
+        f"as the {source} register (import {summary.import_id}, as of "
+        f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
+    )
+    if summary.rejects_file is None:
+        return
+    typer.echo(f"Rejected rows, with the reasons: {summary.rejects_file}")
+    for problem in summary.problems[:REJECTS_SHOWN]:
+        value = f" {problem.value}" if problem.value else ""
+        typer.echo(f"  row {problem.line}, {problem.column or '-'}{value}: {problem.reason}")
+    more = len(summary.problems) - REJECTS_SHOWN
+    if more > 0:
+        typer.echo(f"  ... and {more} more in the rejects file")
+
+
+@roster_app.command("history")
+def roster_history(
+    source: Annotated[str | None, typer.Argument(help="Only this register (default: all).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every import, newest first: when, who, which file (name and SHA-256), the counts;
+    `*` marks each register's current snapshot."""
+    from caseflow.service_roster import import_history
+
+    ctx = _context()
+    records = import_history(ctx, source)
+    if as_json:
+        _print_json([record.as_json() for record in records])
+        return
+    if not records:
+        typer.echo("No register has been imported yet.")
+        return
+    for r in records:
+        mark = "*" if r.current else " "
+        typer.echo(
+            f"{mark}{r.id:>5}  {r.source:<10} "
+            f"{r.imported_at.astimezone(ctx.workspace.timezone):%Y-%m-%d %H:%M}  as of "
+            f"{r.as_of.isoformat()}  {r.rows_imported:>8} imported {r.rows_rejected:>6} "
+            f"rejected  {r.file_name} sha256:{r.file_sha256[:12]}  {r.operator} ({r.os_user})"
+        )
+
+
 def main() -> None:
     app(prog_name="caseflow")
 
