@@ -1105,6 +1105,82 @@ def roster_import(
         typer.echo(f"  ... and {more} more in the rejects file")
 
 
+@roster_app.command("compare")
+def roster_compare(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Compare as of this day (reference date: the latest 1 September on or before it).",
+        ),
+    ] = None,
+    open_found: Annotated[
+        bool, typer.Option("--open-cases", help="Open a case for each suspect (idempotent).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --open-cases: say what would be opened.")
+    ] = False,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show full resident IDs (permitted roles; logged).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the findings to FILE.csv/.xlsx.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """五查四比对: flag school-age children in 户籍, 扶贫 or 残疾人 without a 学籍 record
+    (在读/休学), and 在读 students missing from 实际在校生, using each register's latest
+    import."""
+    from caseflow.service_compare import (
+        FLAGS,
+        check_reveal,
+        compare,
+        open_cases,
+        record_reveal,
+        views,
+        write_table,
+    )
+
+    ctx = _context()
+    if reveal:
+        check_reveal(ctx)
+    comparison = compare(ctx, as_of=_date(as_of, "--as-of"))
+    if reveal:
+        record_reveal(ctx, comparison)
+    opening = open_cases(ctx, comparison, dry_run=dry_run) if open_found else None
+    if output is not None:
+        written = write_table(output, comparison, reveal=reveal)
+        typer.echo(f"Wrote {written} finding(s) to {output}", err=as_json)
+    if as_json:
+        _print_json(views(comparison, reveal=reveal))
+        return
+    typer.echo(
+        f"Reference date {comparison.reference_date.isoformat()}, ages "
+        f"{comparison.ages[0]}–{comparison.ages[1]}: {len(comparison.suspects)} suspected "
+        "dropout(s)"
+    )
+    for flag, count in comparison.counts.items():
+        missing = comparison.missing.get(flag)
+        figure = f"not compared: {', '.join(missing)} not imported" if missing else str(count)
+        typer.echo(f"  {flag:<24} {FLAGS[flag]:<8} {figure}")
+    for view in views(comparison, reveal=reveal)[:50]:
+        groups = "; ".join(g for g in (view["poor"], view["disability"]) if g)
+        typer.echo(
+            f"  {view['id_number']}  {view['name']:<6} {view['township'] or '-'}/"
+            f"{view['village'] or '-'}  {', '.join(view['flags'])}"
+            + (f"  [{groups}]" if groups else "")
+        )
+    if len(comparison.suspects) > 50:
+        typer.echo(f"  … and {len(comparison.suspects) - 50} more (use -o FILE or --json)")
+    if opening is not None:
+        verb = "Would open" if dry_run else "Opened"
+        typer.echo(
+            f"{verb} {len(opening.opened)} case(s); new findings added to "
+            f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
+            f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
+        )
+
+
 @roster_app.command("history")
 def roster_history(
     source: Annotated[str | None, typer.Argument(help="Only this register (default: all).")] = None,

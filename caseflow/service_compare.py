@@ -337,3 +337,59 @@ def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -
             service.advance(ctx, number, "refer_disability_assessment")
         result.opened.append(number)
     return result
+
+
+# ---------------------------------------------------------------------------------------
+# Output
+
+
+def neutralise(value: str) -> str:
+    """A cell a spreadsheet would read as a formula (=, +, -, @) is kept as text."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
+
+
+def write_table(path: Any, comparison: Comparison, *, reveal: bool) -> int:
+    """The findings as CSV (UTF-8 with BOM, for Excel and WPS) or XLSX, by extension."""
+    import csv
+    from pathlib import Path
+
+    target = Path(path)
+    rows = [[neutralise(cell) for cell in row] for row in table_rows(comparison, reveal=reveal)]
+    suffix = target.suffix.lower()
+    if suffix == ".csv":
+        with target.open("w", encoding="utf-8-sig", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(HEADINGS)
+            writer.writerows(rows)
+    elif suffix == ".xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("五查四比对")
+        sheet.append(
+            [f"疑似失学辍学儿童少年比对结果（基准日{comparison.reference_date.isoformat()}）"]
+        )
+        sheet.append(list(HEADINGS))
+        for row in rows:
+            sheet.append(row)
+        book.save(target)
+    else:
+        raise InvalidInput(f"-o {target.name}: write .csv or .xlsx")
+    return len(rows)
+
+
+def record_reveal(ctx: Context, comparison: Comparison) -> None:
+    """Revealing resident IDs is itself recorded: who saw how many, and when."""
+    from caseflow.service import _record
+
+    with db.write(ctx.engine) as connection:
+        _record(
+            ctx,
+            connection,
+            ctx.now(),
+            action="roster.reveal",
+            payload={
+                "suspects": len(comparison.suspects),
+                "reference_date": comparison.reference_date.isoformat(),
+            },
+        )
