@@ -9,7 +9,14 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import bench_cli_help, bench_notices, bench_sweep, bench_transitions, emit
+from benchmarks import (
+    bench_cli_help,
+    bench_notices,
+    bench_roster,
+    bench_sweep,
+    bench_transitions,
+    emit,
+)
 
 BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "transitions_sqlite": bench_transitions.run_sqlite,
@@ -20,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "sweep_growth": bench_sweep.run_growth,
     "notices_email": bench_notices.run_email,
     "letters_render": bench_notices.run_render,
+    "roster_province": bench_roster.run,
 }
 
 
