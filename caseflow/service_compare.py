@@ -43,6 +43,7 @@ NEEDS: dict[str, tuple[str, str]] = {
     "student_vs_attendance": ("student", "attendance"),
 }
 ENROLLED = ("在读", "休学")
+DESCRIBED_BY = ("household", "poverty", "disability", "student")
 DISABILITY_LABELS = {
     "1": "视力",
     "2": "听力",
@@ -202,6 +203,8 @@ def _describe(connection: Any, suspects: dict[str, Suspect]) -> None:
         rows = connection.execute(
             select(_ROW)
             .where(
+                # Naming the registers lets the (source, id_number) index find the rows.
+                _ROW.c.source.in_(DESCRIBED_BY),
                 _ROW.c.id_number.in_(chunk),
                 _ROW.c.import_id.in_(select(_IMPORT.c.id).where(_IMPORT.c.current)),
             )
