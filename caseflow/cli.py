@@ -435,6 +435,43 @@ def case_note(
     typer.echo(f"Noted on case {number}.")
 
 
+@case_app.command("update")
+def case_update(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    school: Annotated[str | None, typer.Option("--school", help="School (学校).")] = None,
+    grade: Annotated[str | None, typer.Option("--grade", help="Grade (年级), e.g. 七年级.")] = None,
+    class_name: Annotated[
+        str | None, typer.Option("--class", help="Class within the grade, e.g. （2）班.")
+    ] = None,
+    group: Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")] = None,
+    guardian: Annotated[
+        str | None, typer.Option("--guardian", help="Guardian's name (监护人).")
+    ] = None,
+    guardian_relation: Annotated[
+        str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
+    ] = None,
+    guardian_phone: Annotated[
+        str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
+    ] = None,
+    when: DateOption = None,
+) -> None:
+    """Record what was learnt about the child after opening (school, grade, class, group,
+    guardian), so that letters needing it can be prepared. Audited; no state change."""
+    from caseflow.service import DetailsUpdate, update_details
+
+    learnt = DetailsUpdate(
+        school=school,
+        grade=grade,
+        class_name=class_name,
+        group=group,
+        guardian_name=guardian,
+        guardian_relation=guardian_relation,
+        guardian_phone=guardian_phone,
+    )
+    update_details(_context(), number, learnt, occurred_on=_date(when))
+    typer.echo(f"Updated case {number}: {', '.join(learnt.given())}.")
+
+
 @case_app.command("history")
 def case_history(
     number: Annotated[int, typer.Argument(help="Case number.")],

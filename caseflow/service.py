@@ -699,6 +699,87 @@ def extend(
     _apply(ctx, number, expect_version, decide)
 
 
+@dataclass(frozen=True)
+class DetailsUpdate:
+    """What a caseworker learnt about the child after opening the case (None: unchanged)."""
+
+    school: str | None = None
+    grade: str | None = None
+    class_name: str | None = None
+    group: str | None = None
+    guardian_name: str | None = None
+    guardian_relation: str | None = None
+    guardian_phone: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v.strip() for k, v in self.__dict__.items() if v is not None}
+
+
+def update_details(
+    ctx: Context, number: int, learnt: DetailsUpdate, *, occurred_on: date | None = None
+) -> None:
+    """Record the child's school, grade, class, group or guardian: an audited step without a
+    state change, so letters that need them can be prepared."""
+    values = learnt.given()
+    if not values:
+        raise InvalidInput(
+            "nothing to update; give at least one of --school, --grade, "
+            "--class, --group, --guardian, --guardian-relation, --guardian-phone"
+        )
+    for name, value in values.items():
+        if not value:
+            raise InvalidInput(f"{name.replace('_', '-')} must not be empty")
+    day = occurred_on or ctx.today
+    guardian = {
+        k.removeprefix("guardian_"): v for k, v in values.items() if k.startswith("guardian_")
+    }
+    child_changes = {
+        {"group": "group_name"}.get(k, k): v
+        for k, v in values.items()
+        if not k.startswith("guardian_")
+    }
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        engine.check_occurred_on(day, today=ctx.today, last_event_on=row.last_event_on)
+        shown = {k: (mask_phone(v) if k == "guardian_phone" else v) for k, v in values.items()}
+        changes = {"school": values["school"]} if "school" in values else {}
+        return changes, "case.update", {"changed": shown}, day
+
+    def write_child(connection: Connection, _now: datetime) -> list[dict[str, Any]]:
+        child_id = connection.execute(
+            select(_CASE.c.child_id).where(_CASE.c.id == number)
+        ).scalar_one()
+        if child_changes:
+            connection.execute(
+                update(_CHILD).where(_CHILD.c.id == child_id).values(**child_changes)
+            )
+        if guardian:
+            first = connection.execute(
+                select(_GUARDIAN.c.id)
+                .where(_GUARDIAN.c.child_id == child_id)
+                .order_by(_GUARDIAN.c.id)
+            ).first()
+            if first is not None:
+                connection.execute(
+                    update(_GUARDIAN).where(_GUARDIAN.c.id == first.id).values(**guardian)
+                )
+            elif "name" not in guardian:
+                raise InvalidInput(
+                    f"case {number} has no guardian yet: give --guardian NAME "
+                    "with the relation or phone"
+                )
+            else:
+                connection.execute(insert(_GUARDIAN).values(child_id=child_id, **guardian))
+        return []
+
+    _apply(ctx, number, None, decide, write_child)
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 -> 138****5678."""
+    return f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 8 else "*" * len(phone)
+
+
 def add_finding(ctx: Context, number: int, evidence: Mapping[str, Any]) -> None:
     """New evidence for an open case (e.g. a comparison flag it did not have): recorded in
     the case file and the audit, without a state change."""

@@ -414,3 +414,46 @@ def test_init_refuses_an_existing_workspace_and_a_failed_init_leaves_nothing(tmp
     assert refused.exit_code == 2 and "already has operators" in refused.stderr
     assert not (other / "caseflow.toml").exists()
     assert not (other / "outbox").exists()
+
+
+def test_details_learnt_later_are_recorded_and_let_the_order_be_prepared(cli, ctx) -> None:
+    number = open_case(cli)
+    for trigger, extra in (
+        ("start_verification", []),
+        ("confirm_dropout", ["--set", "reason=poverty"]),
+    ):
+        assert cli("case", "advance", str(number), trigger, *extra).exit_code == 0
+    assert cli("case", "update", str(number)).exit_code == 2
+    assert cli("case", "update", str(number), "--guardian-phone", "13800000000").exit_code == 2
+    updated = cli(
+        "case",
+        "update",
+        str(number),
+        "--guardian",
+        "张大山",
+        "--guardian-relation",
+        "父亲",
+        "--guardian-phone",
+        "13812345678",
+        "--grade",
+        "七年级",
+        "--class",
+        "（2）班",
+    )
+    assert updated.exit_code == 0, updated.stderr
+    shown = json.loads(cli("case", "show", str(number), "--json").stdout)
+    assert shown["guardians"] == [{"name": "张大山", "relation": "父亲", "phone": "13812345678"}]
+    event = shown["history"][-1]
+    assert event["action"] == "case.update"
+    assert event["payload"]["changed"]["guardian_phone"] == "138****5678"
+    issued = cli(
+        "case",
+        "advance",
+        str(number),
+        "issue_order",
+        "--set",
+        "document_number=天堂府责〔2026〕3号",
+        "--json",
+    )
+    documents = json.loads(issued.stdout)["documents"]
+    assert [d["prepared"] for d in documents] == [True, True]
