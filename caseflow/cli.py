@@ -341,6 +341,8 @@ def _event_line(event: dict[str, Any]) -> str:
             what += " " + ", ".join(f"{k}={v}" for k, v in payload["values"].items())
     elif event["action"] == "case.note":
         what = f"note [{payload['method']}] {payload['text']}"
+    elif event["action"] == "case.update":
+        what = "updated " + ", ".join(f"{k}={v}" for k, v in payload["changed"].items())
     elif event["action"] == "case.open":
         what = f"opened in {payload['state']} (source {payload['source']})"
     else:
