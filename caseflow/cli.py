@@ -77,6 +77,16 @@ WorkspaceOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
+# Details of the child, shared by `case open` and `case update`.
+SchoolOption = Annotated[str | None, typer.Option("--school", help="School (学校).")]
+GroupOption = Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")]
+GuardianOption = Annotated[str | None, typer.Option("--guardian", help="Guardian's name (监护人).")]
+GuardianRelationOption = Annotated[
+    str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
+]
+GuardianPhoneOption = Annotated[
+    str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
+]
 DateOption = Annotated[
     str | None,
     typer.Option(
@@ -168,23 +178,17 @@ def case_open(
     id_number: Annotated[str, typer.Option("--id-number", help="Resident ID (身份证号).")],
     township: Annotated[str, typer.Option("--township", help="Township (乡镇).")],
     village: Annotated[str, typer.Option("--village", help="Village (村).")],
-    school: Annotated[str | None, typer.Option("--school", help="School (学校).")] = None,
+    school: SchoolOption = None,
     sex: Annotated[
         str | None, typer.Option("--sex", help="男 or 女 (default: from the ID).")
     ] = None,
     birth_date: Annotated[
         str | None, typer.Option("--birth-date", help="Birth date (default: from the ID).")
     ] = None,
-    group: Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")] = None,
-    guardian: Annotated[
-        str | None, typer.Option("--guardian", help="Guardian's name (监护人).")
-    ] = None,
-    guardian_relation: Annotated[
-        str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
-    ] = None,
-    guardian_phone: Annotated[
-        str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
-    ] = None,
+    group: GroupOption = None,
+    guardian: GuardianOption = None,
+    guardian_relation: GuardianRelationOption = None,
+    guardian_phone: GuardianPhoneOption = None,
     source: Annotated[
         str, typer.Option("--source", help="manual | roster | school | visit | list")
     ] = "manual",
@@ -440,21 +444,15 @@ def case_note(
 @case_app.command("update")
 def case_update(
     number: Annotated[int, typer.Argument(help="Case number.")],
-    school: Annotated[str | None, typer.Option("--school", help="School (学校).")] = None,
+    school: SchoolOption = None,
     grade: Annotated[str | None, typer.Option("--grade", help="Grade (年级), e.g. 七年级.")] = None,
     class_name: Annotated[
         str | None, typer.Option("--class", help="Class within the grade, e.g. （2）班.")
     ] = None,
-    group: Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")] = None,
-    guardian: Annotated[
-        str | None, typer.Option("--guardian", help="Guardian's name (监护人).")
-    ] = None,
-    guardian_relation: Annotated[
-        str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
-    ] = None,
-    guardian_phone: Annotated[
-        str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
-    ] = None,
+    group: GroupOption = None,
+    guardian: GuardianOption = None,
+    guardian_relation: GuardianRelationOption = None,
+    guardian_phone: GuardianPhoneOption = None,
     when: DateOption = None,
 ) -> None:
     """Record what was learnt about the child after opening (school, grade, class, group,

@@ -554,49 +554,47 @@ def _apply(
 
 
 def _issue_documents(
-    ctx: Context, number: int, step: list[tuple[Transition, Mapping[str, Any]]]
-) -> Callable[[Connection, datetime], list[dict[str, Any]]]:
+    ctx: Context,
+    connection: Connection,
+    number: int,
+    step: tuple[Transition, Mapping[str, Any]],
+    now: datetime,
+) -> list[dict[str, Any]]:
     """Queue the letters a transition issues, named in the transition's own audit event. One
     that cannot be prepared (a field the case lacks) does not stop the step: the event
     records why, and the caseworker is told how to make it."""
+    from caseflow.service_dispatch import reference
+    from caseflow.service_documents import queue_within
 
-    def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
-        from caseflow.service_dispatch import reference
-        from caseflow.service_documents import queue_within
-
-        outcomes: list[dict[str, Any]] = []
-        if not step:
-            return outcomes
-        transition, values = step[0]
-        for template in transition.documents:
-            try:
-                with connection.begin_nested():
-                    queued = queue_within(
-                        ctx,
-                        connection,
-                        number,
-                        template,
-                        now=now,
-                        audited=False,
-                        entering=(transition, values),
-                    )
-            except InvalidInput as exc:
-                outcomes.append({"template": template, "prepared": False, "reason": exc.message})
-                continue
-            outcomes.append(
-                {
-                    "template": template,
-                    "prepared": True,
-                    "subject": queued.subject,
-                    "notices": list(queued.ids),
-                    "references": [reference(i) for i in queued.ids],
-                    "recipients": list(queued.recipients),
-                    "content_hash": queued.content_hash,
-                }
-            )
-        return outcomes
-
-    return issue
+    transition = step[0]
+    outcomes: list[dict[str, Any]] = []
+    for template in transition.documents:
+        try:
+            with connection.begin_nested():
+                queued = queue_within(
+                    ctx,
+                    connection,
+                    number,
+                    template,
+                    now=now,
+                    audited=False,
+                    entering=step,
+                )
+        except InvalidInput as exc:
+            outcomes.append({"template": template, "prepared": False, "reason": exc.message})
+            continue
+        outcomes.append(
+            {
+                "template": template,
+                "prepared": True,
+                "subject": queued.subject,
+                "notices": list(queued.ids),
+                "references": [reference(i) for i in queued.ids],
+                "recipients": list(queued.recipients),
+                "content_hash": queued.content_hash,
+            }
+        )
+    return outcomes
 
 
 def advance(
@@ -628,8 +626,11 @@ def advance(
             changes["facts"] = {**row.facts, trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
-    # ``step`` is filled by decide() before the documents are issued.
-    return _apply(ctx, number, expect_version, decide, _issue_documents(ctx, number, step))
+    def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
+        # decide() has run by now and named the transition, if it issues documents.
+        return _issue_documents(ctx, connection, number, step[0], now) if step else []
+
+    return _apply(ctx, number, expect_version, decide, issue)
 
 
 def outcome_changes(
