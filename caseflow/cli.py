@@ -4,8 +4,6 @@ Heavy modules (SQLAlchemy, the workflow engine) are imported inside the commands
 `caseflow --help` stays fast.
 """
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -100,7 +98,7 @@ def _main(workspace: WorkspaceOption = None) -> None:
     _state["workspace"] = workspace
 
 
-def _context() -> Context:
+def _context() -> "Context":
     from caseflow.service import open_context
 
     return open_context(_state["workspace"])
