@@ -11,6 +11,7 @@ from typing import Any
 
 from benchmarks import (
     bench_cli_help,
+    bench_ledger,
     bench_notices,
     bench_roster,
     bench_sweep,
@@ -28,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "notices_email": bench_notices.run_email,
     "letters_render": bench_notices.run_render,
     "roster_province": bench_roster.run,
+    "ledger": bench_ledger.run,
 }
 
 

@@ -18,6 +18,7 @@ from caseflow.errors import EXIT_BAD_INPUT, CaseflowError
 
 if TYPE_CHECKING:
     from caseflow.service import Context
+    from caseflow.workspace import Workspace
 
 EXIT_CODES_HELP = """\
 Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not found,
@@ -93,15 +94,30 @@ DateOption = Annotated[
 ]
 
 
+ActAsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Act as this operator from a shared office terminal: allowed only when "
+        "org.yaml lists this OS account among the operator's shared_accounts. The audit "
+        "records both the operator and the real OS account.",
+    ),
+]
+
+
 @app.callback()
-def _main(workspace: WorkspaceOption = None) -> None:
+def _main(workspace: WorkspaceOption = None, acting_as: ActAsOption = None) -> None:
     _state["workspace"] = workspace
+    _acting_as[0] = acting_as
+
+
+_acting_as: list[str | None] = [None]
 
 
 def _context() -> "Context":
     from caseflow.service import open_context
 
-    return open_context(_state["workspace"])
+    return open_context(_state["workspace"], acting_as=_acting_as[0])
 
 
 def _date(value: str | None, what: str = "--date") -> date | None:
@@ -152,18 +168,44 @@ def init(
         ),
     ] = None,
     county: Annotated[
-        str, typer.Option("--county", help="County name printed on notices, e.g. 印江自治县.")
-    ] = "本县",
+        str | None,
+        typer.Option(
+            "--county",
+            help="County name printed on notices, e.g. 印江自治县 (default: 本县; 示范县 with "
+            "--example-org).",
+        ),
+    ] = None,
+    example_org: Annotated[
+        bool,
+        typer.Option(
+            "--example-org",
+            help="Write the example organisation of a small county (示范县: units, people, "
+            "operators, contacts) as org.yaml instead of the short template.",
+        ),
+    ] = False,
 ) -> None:
-    """Create a workspace: caseflow.toml, the database, outbox/. The OS account running this
-    becomes the first operator, with the county-wide bureau and admin roles."""
+    """Create a workspace: caseflow.toml, org.yaml, the database, outbox/. The OS account
+    running this becomes the first operator, with the county-wide bureau and admin roles."""
     from caseflow.service import init_workspace
 
+    county = county or ("示范县" if example_org else "本县")
     workspace, operator = init_workspace(directory, database_url, county=county)
     typer.echo(f"Created workspace {workspace.root}")
     typer.echo(f"Database: {workspace.database_url}")
+    if example_org:
+        from caseflow.service import os_user
+        from caseflow.workspace import write_example_org
+
+        written = write_example_org(workspace, os_user())
+        typer.echo(f"Organisation: the example county, in {written}")
     typer.echo(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
-    typer.echo(f"Next: caseflow -w {workspace.root} case open --help")
+    if example_org:
+        typer.echo(
+            f"Next: check it with `caseflow -w {workspace.root} org check`, put it in force "
+            "with `org apply` (you become 县教育局控辍办), then `case open --help`"
+        )
+    else:
+        typer.echo(f"Next: caseflow -w {workspace.root} case open --help")
 
 
 # ---------------------------------------------------------------------------------------
@@ -312,6 +354,10 @@ def case_show(
             f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
             f"{guardian['phone'] or ''}".rstrip()
         )
+    if view["chain"]:
+        typer.echo("  包保 chain:")
+        for link in view["chain"]:
+            typer.echo(f"    {link['role']:<16}{link['label']}")
     if view["reasons"]:
         typer.echo(f"  Reasons:     {', '.join(view['reasons'])}")
     if view["repeat_count"]:
@@ -347,6 +393,12 @@ def _event_line(event: dict[str, Any]) -> str:
         what = "updated " + ", ".join(f"{k}={v}" for k, v in payload["changed"].items())
     elif event["action"] == "case.open":
         what = f"opened in {payload['state']} (source {payload['source']})"
+    elif event["action"] == "case.assign":
+        what = f"assigned {payload['role']}: {payload['from'] or '-'} -> {payload['to']}"
+    elif event["action"] == "case.chain":
+        what = "包保 chain follows the child: " + ", ".join(
+            f"{role}={person}" for role, person in payload["to"].items()
+        )
     else:
         what = event["action"]
     if payload.get("note"):
@@ -357,6 +409,26 @@ def _event_line(event: dict[str, Any]) -> str:
         else:
             what += f"; {document['template']} not prepared: {document['reason']}"
     return f"#{event['seq']:<5} {event['occurred_on'] or '':<10}  {what}  [{event['operator']}]"
+
+
+@case_app.command("assign")
+def case_assign(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    role: Annotated[
+        str,
+        typer.Argument(
+            help="The chain link: county_leader, township_cadre, village_cadre, group_leader, "
+            "bureau_leader, principal, school_leader, head_teacher or subject_teacher."
+        ),
+    ],
+    person: Annotated[str, typer.Argument(help="The person's id in org.yaml (people[].id).")],
+) -> None:
+    """Give one link of the case's 包保 responsibility chain to another person (audited).
+    The person must hold that position in the organisation in force (`caseflow org apply`)."""
+    from caseflow.service_org import assign
+
+    assign(_context(), number, role, person)
+    typer.echo(f"Case {number}: {role} is now {person}")
 
 
 @case_app.command("advance")
@@ -676,24 +748,128 @@ def workflow_diagram(
 @audit_app.command("log")
 def audit_log_command(
     case: Annotated[int | None, typer.Option("--case", help="Only this case's events.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            help="Only events of this unit's cases: cases whose township, village or school "
+            "(as recorded now) is this name, or that are handed to this department now (key "
+            "such as health, or its Chinese name). To be exact, write township:NAME, "
+            "village:TOWNSHIP/VILLAGE, school:NAME or department:KEY.",
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Only events by this operator (name or OS account)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only events recorded on or after this day, in the workspace's time zone "
+            "(2026-11-01 or 2026年11月1日).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only events recorded on or before this day (inclusive)."),
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action",
+            help="Only this action (e.g. case.transition); ending in '.' or '*' it is a "
+            "prefix: --action case. gives every case event.",
+        ),
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Only events of cases that are in this state now (a state id such as "
+            "persuasion): their whole history, not just the events that entered the state.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Audit events, oldest first."""
+    """Audit events, oldest first. The filters combine: an event is shown when all hold.
+    Events not about a case (checkpoints, imports) never match --unit or --state. For the
+    supervisor and bureau roles."""
     import json
 
-    from caseflow.service import audit_log
+    from caseflow.service_review import AuditFilter, audit_events
 
-    events = audit_log(_context(), case)
+    where = AuditFilter(
+        case=case,
+        unit=unit,
+        actor=actor,
+        since=_date(since, "--since"),
+        until=_date(until, "--until"),
+        action=action,
+        state=state,
+    )
+    events = audit_events(_context(), where)
     if as_json:
-        _print_json(events)
+        _print_json(list(events))
         return
+    shown = 0
     for event in events:
+        shown += 1
         case_text = f"case {event['case']}" if event["case"] is not None else ""
         typer.echo(
             f"#{event['seq']:<6} {event['recorded_at']}  {event['action']:<18} "
             f"{case_text:<10} {event['operator']} ({event['os_user']})  "
             f"{json.dumps(event['payload'], ensure_ascii=False, sort_keys=True)}"
         )
+    if not shown:
+        typer.echo("No audit events match.")
+
+
+@audit_app.command("export")
+def audit_export_command(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The file to write, e.g. audit-2026-11.jsonl."),
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start at the first event recorded on or after this day (workspace time "
+            "zone; default: the first event).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="End at the last event recorded on or before this day (default: the latest).",
+        ),
+    ] = None,
+) -> None:
+    """Write audit events as JSON lines, with their hashes and a checkpoint as the last
+    line, for a reviewer to check offline with `caseflow audit verify --file FILE`.
+
+    The export is one unbroken stretch of the chain (every event between its first and
+    last, so that the lines link). It is written to a temporary file and renamed into
+    place, checked as the reviewer will check it, and recorded in the audit. For the
+    supervisor and bureau roles."""
+    from caseflow.errors import AuditBroken
+    from caseflow.service_review import export_audit
+
+    summary = export_audit(
+        _context(), output, since=_date(since, "--since"), until=_date(until, "--until")
+    )
+    typer.echo(
+        f"Wrote {summary.events} events (seq {summary.first_seq}–{summary.last.seq}) to {output}"
+    )
+    typer.echo(f"Checkpoint: {summary.last}")
+    if not summary.verification.intact:
+        raise AuditBroken(
+            f"the exported events do not verify ({summary.verification.problem}); the file "
+            "holds them as stored, for examination. Run `caseflow audit verify`."
+        )
+    typer.echo(f"Check it anywhere with: caseflow audit verify --file {output}")
 
 
 @audit_app.command("verify")
@@ -702,8 +878,23 @@ def audit_verify_command(
         str | None,
         typer.Option("--checkpoint", help="A checkpoint from `caseflow audit checkpoint`."),
     ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Check an export from `caseflow audit export` instead, on its own: no "
+            "workspace or database is needed.",
+        ),
+    ] = None,
 ) -> None:
-    """Recompute the hash chain; exit 0 if intact, 1 naming the first bad event."""
+    """Recompute the hash chain; exit 0 if intact, 1 naming the first bad event.
+
+    With --file: recompute every line's hash, follow the links from line to line and
+    check the checkpoint line; exit 1 naming the first bad line. With --checkpoint too,
+    the export must hold that event, unchanged."""
+    if file is not None:
+        _verify_export_file(file, checkpoint)
+        return
     from caseflow.service import audit_verify
 
     result = audit_verify(_context(), checkpoint)
@@ -716,12 +907,87 @@ def audit_verify_command(
     typer.echo(f"Audit chain intact{against}: {result.events} events, head {result.head}")
 
 
+def _verify_export_file(file: Path, checkpoint: str | None) -> None:
+    from caseflow.audit_export import verify_export_file
+    from caseflow.errors import AuditBroken
+
+    result = verify_export_file(file, checkpoint)
+    if not result.intact:
+        raise AuditBroken(f"export {file} is BROKEN: {result.problem}")
+    assert result.last is not None and result.first_seq is not None
+    against = f" and holds checkpoint {checkpoint}" if checkpoint else ""
+    typer.echo(
+        f"Export intact{against}: {result.events} events, seq {result.first_seq}–"
+        f"{result.last.seq}, recorded {result.first_recorded_at} to {result.last_recorded_at}"
+    )
+    if result.from_genesis:
+        typer.echo("Starts at the beginning of the chain.")
+    else:
+        typer.echo(
+            f"Starts mid-chain: event {result.first_seq} follows prev_hash {result.start_hash}, "
+            "taken as given (match it against the event before in an earlier export or in "
+            "the database)."
+        )
+    typer.echo(f"Ends at checkpoint {result.last}")
+
+
 @audit_app.command("checkpoint")
 def audit_checkpoint_command() -> None:
     """Record a checkpoint and print it (seq and head hash): keep it outside the database."""
     from caseflow.service import audit_checkpoint
 
     typer.echo(str(audit_checkpoint(_context())))
+
+
+# ---------------------------------------------------------------------------------------
+# review: supervision
+
+review_app = _typer(
+    "Supervision review (督导): overdue cases by responsible unit with the escalations "
+    "sent, and the annual assessment.\n\n" + EXIT_CODES_HELP
+)
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("overdue")
+def review_overdue(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Overdue as of this day: due before it (default today)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Overdue open cases (due date before --as-of, state not terminal) grouped by the unit
+    responsible for their current state: the township, village, school, department(s) or
+    education bureau, addressed as escalations address them. Days overdue count in the
+    unit of the state's deadline (working days or calendar days); the escalations listed
+    are those already sent for the current deadline. IDs are masked. For the supervisor
+    and bureau roles."""
+    from caseflow.service_review import overdue_review
+
+    review = overdue_review(_context(), _date(as_of, "--as-of"))
+    if as_json:
+        _print_json(review.as_json())
+        return
+    typer.echo(
+        f"Overdue as of {review.as_of.isoformat()}: {review.cases} open case(s) in "
+        f"{len(review.units)} unit(s)"
+    )
+    for unit in review.units:
+        typer.echo(f"\n{unit.label}  [{unit.unit}]  {len(unit.cases)} case(s)")
+        for case in unit.cases:
+            days = "working days" if case.days_unit == "working_days" else "days"
+            due = _due_text(case.due_on.isoformat(), case.due_provisional)
+            typer.echo(
+                f"  case {case.number:<6} {case.state_label} ({case.state})  due {due}  "
+                f"{case.days_overdue} {days} overdue  {case.name} {case.id_number}  "
+                f"{case.township}/{case.village}" + (f"  {case.school}" if case.school else "")
+            )
+            sent = "; ".join(
+                f"level {e.level} on {e.fired_on.isoformat()} to {', '.join(e.recipients)}"
+                for e in case.escalations
+            )
+            typer.echo(f"      escalated: {sent or 'none yet'}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1241,6 +1507,411 @@ def roster_history(
             f"{r.as_of.isoformat()}  {r.rows_imported:>8} imported {r.rows_rejected:>6} "
             f"rejected  {r.file_name} sha256:{r.file_sha256[:12]}  {r.operator} ({r.os_user})"
         )
+
+
+# ---------------------------------------------------------------------------------------
+# org: the organisation file (read from the file alone; no database needed)
+
+org_app = _typer("The organisation file (org.yaml): units, people, operators and contacts.")
+app.add_typer(org_app, name="org")
+
+
+def _workspace() -> "Workspace":
+    import os
+
+    from caseflow.workspace import load, locate
+
+    return load(locate(_state["workspace"], os.environ, Path.cwd()))
+
+
+@org_app.command("check")
+def org_check(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="An organisation file (default: the workspace's org.yaml)."),
+    ] = None,
+) -> None:
+    """Report every problem in an organisation file, with file and key path; exit 2 if any."""
+    from caseflow.org import read_org
+
+    path = file if file is not None else _workspace().org_file
+    org, problems = read_org(path, missing_ok=file is None)
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if org is None or problems:
+        typer.echo(f"{len(problems)} problem(s) in {path}.", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    typer.echo(
+        f"{path}: OK — {len(org.units)} units, {len(org.people)} people, "
+        f"{len(org.operators)} operators"
+    )
+
+
+@org_app.command("apply")
+def org_apply(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="The organisation file (default: the workspace's org.yaml)."),
+    ] = None,
+) -> None:
+    """Put the organisation file in force (admin only, audited): its operators become the
+    ones caseflow knows, and new cases take their 包保 chains from it. Refused if the file
+    has problems or would leave you without the admin role."""
+    from caseflow.service_org import apply_org
+
+    applied = apply_org(_context(), file)
+    if applied.unchanged:
+        typer.echo(f"Already in force: {applied.sha256[:12]}")
+        return
+    typer.echo(f"In force: {applied.sha256[:12]}")
+    for label, names in (
+        ("added", applied.added),
+        ("removed", applied.removed),
+        ("changed", applied.changed),
+    ):
+        if names:
+            typer.echo(f"  Operators {label}: {', '.join(names)}")
+
+
+@org_app.command("show")
+def org_show(as_json: JsonOption = False) -> None:
+    """Print the workspace's organisation: units as a tree with their people, operators
+    with their roles and jurisdiction, and the other contacts."""
+    from caseflow.org import describe_org, format_org, load_org
+
+    org = load_org(_workspace())
+    if as_json:
+        _print_json(describe_org(org))
+    else:
+        typer.echo(format_org(org), nl=False)
+
+
+# ---------------------------------------------------------------------------------------
+# ledger and stats: the four ledgers (四台账), the figures against the targets, and the
+# annual assessment (in the review group)
+
+
+@contextmanager
+def _stderr_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr for a large file; silent for a small one or no terminal."""
+    if total < 2000 or not sys.stderr.isatty():
+        yield lambda _n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+@app.command("ledger")
+def ledger_command(
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level",
+            help="county (every case you may see), township, village or school (name it "
+            "with --unit).",
+        ),
+    ] = "county",
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            help="The township, school, or village (镇/村, or the village's name alone when "
+            "only one township has it), e.g. --unit 天堂镇/天堂村.",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="The ledger as it stood on this day (default today): states, due dates and "
+            "days as of then; cases identified later are left out.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", help="table | csv | xlsx | md | json (default: by the -o extension)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Write to this file (default: print a table)."),
+    ] = None,
+) -> None:
+    """The ledger (台账) of the county, a township, a village or a school: one row per case
+    with the child (ID masked), place, state, reasons, responsible people (包保), dates,
+    days in state, due date, days overdue, the latest persuasion attempt and the outcome.
+
+    XLSX is laid out as an official ledger (title row, frozen headings, dates as dates) and
+    opens in Excel and WPS; cells that a spreadsheet would read as a formula are written as
+    text. A large ledger is written as it is read, in batches (constant memory), and the
+    file only takes its name when complete. You see only the cases of your jurisdiction;
+    the reading is recorded in the audit."""
+    from caseflow.exports import output_format
+    from caseflow.service_ledger import open_ledger, write_ledger
+
+    ctx = _context()
+    output_format(output, fmt)
+    ledger = open_ledger(ctx, level=level, unit=unit, as_of=_date(as_of, "--as-of"))
+    if output is None:
+        if not write_ledger(ledger, fmt, stream=sys.stdout):
+            typer.echo(f"No cases: {ledger.title}", err=True)
+        return
+    with _stderr_progress(ledger.count(), f"Writing {output.name}") as advance:
+        count = write_ledger(ledger, fmt, output, progress=advance)
+    typer.echo(f"Wrote {count} case(s) to {output}: {ledger.title}")
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _scope_text(scope: str) -> str:
+    kind, _, name = scope.partition(":")
+    return "全县" if kind == "county" else name if kind != "department" else f"转介{name}的案件"
+
+
+@app.command("stats")
+def stats_command(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The day the figures stand on (default today)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start of the period for the flows and on-time rates (default 1 January "
+            "of the --as-of year).",
+        ),
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Also per township or per school.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The county's targets (work plan: 100% enrolment, disabled children's enrolment
+    ≥95%, zero dropouts, nine-year consolidation ≥95%) beside the actual figures, then the
+    cases by state, returns, retention, relapses, the median days from identification to
+    return, overdue cases and each responsible unit's on-time rate, with the definitions.
+    Figures that need registers not imported say so. Your jurisdiction's cases only."""
+    from caseflow.service_stats import stats
+
+    ctx = _context()
+    figures = stats(ctx, as_of=_date(as_of, "--as-of"), since=_date(since, "--since"), by=by)
+    if as_json:
+        _print_json(figures.as_json())
+        return
+    view = figures.as_json()
+    total = view["cases"]
+    day = figures.as_of
+    typer.echo(
+        f"{ctx.workspace.county}控辍保学工作统计（截至{day.year}年{day.month}月{day.day}日；"
+        f"统计期 {figures.since.isoformat()} 至 {day.isoformat()}；"
+        f"范围：{_scope_text(figures.scope)}）"
+    )
+    typer.echo("\n目标任务")
+    for target in figures.targets:
+        if target.actual is None:
+            actual, verdict = target.note or "—", ""
+        elif target.key == "open_dropouts":
+            actual, verdict = str(target.actual), "达标" if target.met else "未达标"
+        else:
+            actual = f"{_percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
+            verdict = "达标" if target.met else "未达标"
+        typer.echo(f"  {target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip())
+    typer.echo("\n案件（统计日）")
+    for item in view["by_state"]:
+        typer.echo(f"  {item['label']}（{item['state']}）  {item['count']}")
+    typer.echo(
+        f"  合计 {total['cases']}，在办 {total['open']}：疑似 {total['suspected']}，已确认辍学 "
+        f"{total['open_dropouts']}，延缓入学/休学 {total['deferred']}，已复学巩固中 "
+        f"{total['in_monitoring']}；逾期 {total['overdue']}"
+    )
+    median_days = total["median_days_to_return"]
+    typer.echo("\n统计期内")
+    typer.echo(
+        f"  新发现 {total['identified']}，复学 {total['returned']}，巩固销号 "
+        f"{total['retained']}，再次辍学 {total['relapses']} 人次（{total['relapsed_cases']} 案）"
+    )
+    typer.echo(
+        "  发现至复学天数中位数 "
+        + ("—" if median_days is None else f"{median_days:g} 天")
+        + f"；劝返率 {_percent(total['return_rate'])}"
+        + f"；复学巩固率 {_percent(total['retention_rate'])}"
+    )
+    on_time = total["on_time"]
+    typer.echo(
+        f"  按时办结率 {_percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
+        f"逾期 {on_time['missed']}，已升级督办 {on_time['escalated']}）"
+    )
+    typer.echo("\n责任单位按时办结率")
+    if not figures.on_time:
+        typer.echo("  统计期内没有到期的办理期限。")
+    for unit in figures.on_time:
+        d = unit.deadlines
+        typer.echo(
+            f"  {unit.label}  到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 "
+            f"{d.escalated}，按时办结率 {_percent(d.rate)}"
+        )
+    if figures.groups:
+        typer.echo("\n按乡镇" if figures.by == "township" else "\n按学校")
+        for group in figures.groups:
+            g = group.as_json()
+            rates = "".join(
+                f"，{label} {_percent(g[key]['rate'])}（{g[key]['numerator']}/"
+                f"{g[key]['denominator']}）"
+                for key, label in (
+                    ("enrolment_rate", "入学率"),
+                    ("disabled_enrolment_rate", "残疾儿童少年入学率"),
+                    ("consolidation_rate", "九年义务教育巩固率"),
+                )
+                if key in g
+            )
+            typer.echo(
+                f"  {group.name}  在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
+                f"{g['returned']}，巩固 {g['retained']}，再次辍学 {g['relapses']}，逾期 "
+                f"{g['overdue']}，按时办结率 {_percent(g['on_time']['rate'])}{rates}"
+            )
+    typer.echo("\n口径说明")
+    for target in figures.targets:
+        typer.echo(f"  {target.label}：{target.definition}")
+    for text in view["definitions"].values():
+        typer.echo(f"  {text}")
+
+
+@review_app.command("assessment")
+def review_assessment(
+    year: Annotated[
+        int | None, typer.Option("--year", help="The year to assess (default: this year).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score each township and school for the annual assessment from the measured figures:
+    on-time rate, return rate, retention rate and relapses, by the formula printed (set the
+    weights in caseflow.toml [assessment]). A year not over yet is scored up to today. For
+    the supervisor and bureau roles."""
+    from caseflow.service_stats import assessment
+
+    result = assessment(_context(), year=year)
+    if as_json:
+        _print_json(result.as_json())
+        return
+    view = result.as_json()
+    typer.echo(
+        f"{result.year}年度控辍保学工作考核评分（{result.period.start.isoformat()} 至 "
+        f"{result.period.end.isoformat()}）"
+    )
+    typer.echo(f"计分办法：{result.formula}")
+    for kind, title in (("townships", "乡镇"), ("schools", "学校")):
+        typer.echo(f"\n{title}")
+        if not view[kind]:
+            typer.echo("  （无）")
+        for rank, s in enumerate(view[kind], start=1):
+            on_time = s["on_time"]
+            score = "不评分（无可计量数据）" if s["score"] is None else f"{s['score']:g} 分"
+            typer.echo(
+                f"  {rank:>2}. {s['name']}  {score}；按时办结率 {_percent(on_time['rate'])}"
+                f"（{on_time['met']}/{on_time['due']}），劝返率 {_percent(s['return_rate'])}"
+                f"（{s['returned']}/{s['dropouts']}），复学巩固率 {_percent(s['retention_rate'])}"
+                f"（{s['retained']}/{s['retained'] + s['relapsed_cases']}），再次辍学 "
+                f"{s['relapses']} 人次"
+            )
+    typer.echo("\n口径说明")
+    for text in view["definitions"].values():
+        typer.echo(f"  {text}")
+
+
+# ---------------------------------------------------------------------------------------
+# demo
+
+
+@contextmanager
+def _stages() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr naming the stage; silent when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        yield lambda _what, _done, _total: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("caseflow demo", total=None)
+        yield lambda what, done, total: bar.update(
+            task, description=what, completed=done, total=total
+        )
+
+
+@app.command("demo")
+def demo_command(
+    directory: Annotated[
+        Path, typer.Argument(help="A new (or empty) folder for the demo workspace.")
+    ] = Path("caseflow-demo"),
+    seed: Annotated[
+        int, typer.Option("--seed", help="The same seed gives the same county and casework.")
+    ] = 2026,
+    children: Annotated[
+        int, typer.Option("--children", help="Resident children of the synthetic county.")
+    ] = 3000,
+    days: Annotated[int, typer.Option("--days", help="Days of casework to play.")] = 120,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            help="The first day of casework (default 2025-09-15, a term whose holiday "
+            "calendar is known); the days played must be over.",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", help="Database URL (default: SQLite inside the workspace)."),
+    ] = None,
+) -> None:
+    """See the whole system work on a synthetic county, on this machine only.
+
+    Makes a workspace in DIRECTORY: a county of townships, villages and schools (印江自治县,
+    invented people), its org.yaml, the five registers with planted discrepancies; imports
+    and compares them and opens cases; then plays a term of casework day by day
+    (verifications, closures, persuasion visits, handoffs to partner departments, the legal
+    route, returns, a relapse) while the sweep escalates lapsed deadlines and the
+    dispatcher delivers notices: letters to outbox/, e-mail and group-robot messages to a
+    local capture in capture/. Prints the outcome and where to look next."""
+    from caseflow.service_demo import lines, run_demo
+
+    kwargs: dict[str, Any] = {"seed": seed, "children": children, "days": days}
+    first = _date(start, "--start")
+    if first is not None:
+        kwargs["start"] = first
+    with _stages() as progress:
+        report = run_demo(directory, database_url=database_url, progress=progress, **kwargs)
+    for line in lines(report):
+        typer.echo(line)
+    if not report.audit_intact:
+        raise typer.Exit(1)
+
+
+report_app = _typer("Reports for the county leadership.")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("html")
+def report_html(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The HTML file to write, e.g. report.html.")
+    ],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Figures as of this day (default today).")
+    ] = None,
+) -> None:
+    """One self-contained HTML file (opens without network) for the county leadership:
+    the targets, charts of cases per township and of the monthly flows, the overdue
+    cases by responsible unit, and the audit chain's verification. Bureau or supervisor."""
+    from caseflow.service_report import write_report
+
+    written = write_report(_context(), output, _date(as_of, "--as-of"))
+    typer.echo(f"Wrote {written}")
 
 
 def main() -> None:

@@ -12,17 +12,19 @@ from datetime import date
 from types import MappingProxyType
 from typing import Any
 
+from caseflow.access import COUNTY, Jurisdiction
 from caseflow.calendar import Deadline, WorkCalendar
 from caseflow.dates import parse_date
-from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.states import FieldSpec, Transition, Workflow, fire
 
 
 @dataclass(frozen=True)
 class Actor:
     operator: str
-    os_user: str
+    os_user: str  # the real account: differs from the operator's own on a shared terminal
     roles: frozenset[str]
+    jurisdiction: Jurisdiction = COUNTY
 
 
 @dataclass(frozen=True)
@@ -142,12 +144,22 @@ def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> l
     ]
 
 
+def may_fire(actor: Actor, transition: Transition, case: CaseSnapshot) -> bool:
+    """A role the transition allows; a partner department only on a case handed to it."""
+    roles = actor.roles & set(transition.roles)
+    if roles == {"department"}:
+        return (
+            actor.jurisdiction.kind == "department" and actor.jurisdiction.name in case.departments
+        )
+    return bool(roles)
+
+
 def available(workflow: Workflow, case: CaseSnapshot, actor: Actor) -> list[Transition]:
     """The transitions this actor may fire on this case now (fields aside)."""
     return [
         t
         for t in workflow.transitions_from(case.state)
-        if actor.roles & set(t.roles) and not unmet_requirements(t, case.counters)
+        if may_fire(actor, t, case) and not unmet_requirements(t, case.counters)
     ]
 
 
@@ -180,10 +192,16 @@ def decide(
         )
     if automatic and not transition.auto:
         raise TransitionRefused(f"{event.trigger!r} is not an automatic transition")
-    if not automatic and not actor.roles & set(transition.roles):
-        raise TransitionRefused(
+    if not automatic and not may_fire(actor, transition, case):
+        handed_to = ", ".join(case.departments) or "no department"
+        raise AccessDenied(
             f"operator {actor.operator!r} (roles: {', '.join(sorted(actor.roles)) or 'none'}) may "
             f"not fire {event.trigger!r}; it needs one of: {', '.join(transition.roles)}"
+            + (
+                f" (a department only on a case handed to it; this one is with {handed_to})"
+                if "department" in actor.roles and "department" in transition.roles
+                else ""
+            )
         )
     values = coerce_values(transition, event.values)
     unmet = unmet_requirements(transition, case.counters)
@@ -261,7 +279,7 @@ def extend(
 ) -> Outcome:
     """Move the current deadline ``days`` calendar days later; its ladder starts again."""
     if not actor.roles & set(workflow.extension_roles):
-        raise TransitionRefused(
+        raise AccessDenied(
             f"operator {actor.operator!r} may not extend deadlines; it needs one of: "
             f"{', '.join(workflow.extension_roles)}"
         )

@@ -9,10 +9,11 @@ whose ``next_action_on`` has come, through an index.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from types import MappingProxyType
 
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import unmet_requirements
@@ -107,6 +108,7 @@ class Scope:
     village: str
     school: str | None
     departments: tuple[str, ...]
+    chain: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _SCOPED_BY = {
@@ -139,6 +141,8 @@ def recipient_keys(recipient: str, responsible: str | None, scope: Scope) -> lis
         }.get(responsible or "", "education_bureau")
     if recipient == "department":
         return [f"department:{d}" for d in scope.departments] or ["education_bureau"]
+    if recipient in scope.chain:  # the named person of the case's 包保 chain
+        return [f"person:{scope.chain[recipient]}"]
     level = _SCOPED_BY.get(recipient)
     if level is None:
         return [recipient]
@@ -152,11 +156,14 @@ def recipient_keys(recipient: str, responsible: str | None, scope: Scope) -> lis
     return [f"{recipient}:{place}"]
 
 
-def recipient_label(key: str) -> str:
-    """A Chinese name for an address, for the salutation of a notice."""
+def recipient_label(key: str, person_label: Callable[[str], str] | None = None) -> str:
+    """A Chinese name for an address, for the salutation of a notice; a person of a 包保
+    chain by ``person_label`` (their id), else generically."""
     from caseflow.states import DEPARTMENTS
 
     role, _, place = key.partition(":")
+    if role == "person":
+        return person_label(place) if person_label else "包保责任人"
     if role == "department":
         return DEPARTMENTS.get(place, place)
     if role == "township":

@@ -84,7 +84,33 @@ class Case(SQLModel, table=True):
     township: str = Field(index=True)
     village: str
     school: str | None = None
+    chain: dict[str, str] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     created_at: datetime
+
+
+class CaseReferral(SQLModel, table=True):
+    """Every department a case was ever handed to: the department keeps seeing it."""
+
+    __tablename__ = "case_referral"
+    __table_args__ = (Index("ix_case_referral_department", "department", "case_id"),)
+
+    case_id: int = Field(foreign_key="case_file.id", primary_key=True)
+    department: str = Field(primary_key=True)
+    referred_on: date
+
+
+class OrgVersion(SQLModel, table=True):
+    """Each organisation file applied with `caseflow org apply`; the latest is in force."""
+
+    __tablename__ = "org_version"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    applied_at: datetime
+    operator: str
 
 
 class AuditEvent(SQLModel, table=True):
@@ -118,6 +144,9 @@ class Operator(SQLModel, table=True):
     os_user: str = Field(index=True)
     roles: str
     jurisdiction: str = "county"
+    shared_accounts: str = Field(default="", sa_column_kwargs={"server_default": ""})
+    unit: str | None = None
+    person: str | None = None
     created_at: datetime
 
 

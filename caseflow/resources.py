@@ -1,4 +1,4 @@
-"""Where the shipped workflows and templates live: inside the installed package
+"""Where the shipped workflows, templates and examples live: inside the installed package
 (``caseflow/_data/``, put there by the wheel build) or, in a checkout, at the top level."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def shipped(kind: str) -> Path:
-    """``shipped("workflows")`` or ``shipped("templates")``."""
+    """``shipped("workflows")``, ``shipped("templates")`` or ``shipped("examples")``."""
     for candidate in (_PACKAGE / "_data" / kind, _PACKAGE.parent / kind):
         if candidate.is_dir():
             return candidate

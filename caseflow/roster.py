@@ -1,38 +1,68 @@
 """The five registers (五查四比对): read a register file, find its columns, check every row.
 
-Pure apart from reading the file it is given and writing a rejects file: no database and
-no clock (callers pass ``today``).
+No database and no clock (callers pass ``today``): this module reads the file it is given
+and checks it with DuckDB, in memory, column by column rather than row by row.
 
-- :func:`read_table` turns the bytes of a CSV (UTF-8, UTF-8 with BOM, GBK/GB18030 — tried
-  in that order unless an encoding is forced) or XLSX file into headings and rows, each
-  row with the line number a spreadsheet shows (the heading row is usually line 1).
+- Reading: a CSV file (UTF-8, UTF-8 with BOM, GBK/GB18030 — tried in that order unless an
+  encoding is forced; anything but UTF-8 is transcoded to a UTF-8 scratch file in one
+  streaming pass) or an XLSX workbook (its first sheet, read with openpyxl). Row numbers
+  are those a spreadsheet shows (the heading row is usually line 1).
 - :func:`find_columns` matches headings, Chinese or English, in any order, to a source's
   fields (``--map 原列名=字段`` for other headings); extra columns are ignored and a
   missing required column is an :class:`~caseflow.errors.InvalidInput` naming it.
-- :class:`RowChecker` validates each row as it is read (:func:`check_rows` does a whole
-  table at once): nothing is dropped silently. A good row becomes a dict of ``roster_row``
-  columns; a bad one becomes :class:`Problem` s (line, heading, masked value, reason) for
-  the rejects file (:func:`write_rejects`). Duplicates within the file are found here: a
-  resident ID (or student number) seen on an earlier good row rejects the later row,
-  naming the earlier one.
+- :class:`Checker` loads the rows into DuckDB — a well-formed UTF-8 CSV straight through
+  DuckDB's CSV reader (checked to give the rows Python's ``csv`` would: one record per line,
+  as wide as the headings), anything else (XLSX, ragged or oddly quoted CSV, blank lines)
+  through Python's ``csv``/openpyxl and DuckDB's appender — and checks them all at once
+  with the SQL that :func:`check_sql` builds: the resident ID (GB 11643 checksum, a real
+  birth date, full-width digits and lowercase x normalised: :func:`normalised_id_sql`,
+  :func:`id_problem_sql`), sex and birth date against the ID, required fields, student
+  numbers, disability category and grade, and
+  duplicates within the file (a resident ID or student number seen on an earlier good row
+  rejects the later row, naming the earlier one). Values with few distinct spellings (sex,
+  dates, categories, grades; student numbers that are not plain ASCII) are read by the
+  Python rules below (:func:`parse_sex`, :func:`disability_grade`...) once per distinct
+  value, so there is one definition of each rule. Nothing is dropped silently: each bad row
+  becomes :class:`Problem` s (line, heading, masked value, reason) for the rejects file
+  (:func:`write_rejects`), and the good rows can be written as a Parquet snapshot
+  (:meth:`Checker.write_snapshot`).
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
+import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from caseflow.dates import parse_date
 from caseflow.errors import InvalidIdNumber, InvalidInput
-from caseflow.ids import ResidentId, mask_id_number, normalise_id_number, parse_id_number
+from caseflow.ids import (
+    _CHECK_CHARACTERS,
+    _EARLIEST_BIRTH,
+    _PROVINCES,
+    _WEIGHTS,
+    mask_id_number,
+    normalise_id_number,
+)
+
+if TYPE_CHECKING:
+    import duckdb
 
 SOURCES: tuple[str, ...] = ("household", "student", "poverty", "disability", "attendance")
 SOURCE_LABELS: Mapping[str, str] = {
@@ -193,7 +223,6 @@ _SOURCE_FIELD_LABELS: Mapping[str, Mapping[str, str]] = {
 
 _HEADER_SEARCH_ROWS = 10
 _TIME_SUFFIX = re.compile(r"^(\S+)[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?$")
-_SCIENTIFIC = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
 _STUDENT_NUMBER = re.compile(r"^(?:[GJ]\d{17}[\dX]|L\d{18})$")
 _ID_AS_NUMBER_HINT = (
     "; it looks like Excel stored the ID as a number, which keeps only 15 digits — "
@@ -211,82 +240,280 @@ def field_label(source: str, name: str) -> str:
 # ---------------------------------------------------------------------------------------
 # Reading files
 
-
-@dataclass
-class Table:
-    """A sheet as rows of raw values: ``rows`` yields (line number, values), lazily."""
-
-    format: str  # "csv" or "xlsx"
-    encoding: str | None
-    rows: Generator[tuple[int, list[Any]], None, None]
-    estimated_rows: int | None = None  # lines in the file, heading included, if known
+_BLOCK = 1 << 20
+_UTF8_CODECS = frozenset({"utf-8", "utf-8-sig"})  # codecs.lookup(name).name
 
 
-_DECODE_BLOCK = 1 << 20
+# Bytes that whitespace in a value would need (UTF-8): ASCII whitespace but \n and \r,
+# and the lead bytes of the other characters Python's str.strip() removes (U+0085, U+00A0:
+# C2; U+1680: E1; U+2000-U+205F: E2; U+3000: E3).
+_SPACE_BYTES = bytes([0x09, 0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0xC2, 0xE1, 0xE2, 0xE3])
+_MARK_SPACES = bytes.maketrans(_SPACE_BYTES + b"\0", b"\0" * (len(_SPACE_BYTES) + 1))
 
 
-def _fits(data: bytes, encoding: str) -> UnicodeDecodeError | None:
-    """Does ``data`` decode? Checked in blocks, so a large file is never held as text."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    view = memoryview(data)
-    try:
-        for start in range(0, len(view), _DECODE_BLOCK):
-            decoder.decode(view[start : start + _DECODE_BLOCK])
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        return exc
-    return None
+class _Facts:
+    """Accumulates :class:`FileFacts` over a file's blocks."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.newlines = 0
+        self.trailing = 0  # newlines after the last byte that is not \r or \n
+        self.content = False
+        self.returns = 0  # \r, and \r\n
+        self.crlf = 0
+        self.last_space = -1
+        self.previous = b""
+
+    def feed(self, block: bytes) -> None:
+        self.digest.update(block)
+        self.newlines += block.count(b"\n")
+        stripped = block.rstrip(b"\r\n")
+        if stripped:
+            self.content = True
+            self.trailing = block.count(b"\n", len(stripped))
+        else:
+            self.trailing += block.count(b"\n")
+        self.returns += block.count(b"\r")
+        self.crlf += block.count(b"\r\n") + (self.previous == b"\r" and block[:1] == b"\n")
+        marked = block.translate(_MARK_SPACES).rfind(b"\0")
+        if marked >= 0:
+            self.last_space = self.size + marked
+        self.size += len(block)
+        self.previous = block[-1:]
+
+    def facts(self) -> FileFacts:
+        lines = self.newlines - self.trailing + (1 if self.content else 0)
+        return FileFacts(self.digest.hexdigest(), lines, self.last_space, self.returns != self.crlf)
 
 
-def _encoding(data: bytes, encoding: str | None, file_name: str) -> str:
-    if encoding is not None:
+@dataclass(frozen=True)
+class FileFacts:
+    """One pass over a file's bytes: its SHA-256; its lines (blank lines at the end not
+    counted), which the fast CSV path checks its count of records against; the offset of the
+    last byte that may belong to whitespace (-1: none), and whether a \r stands alone —
+    together they tell whether any value after the headings could need stripping."""
+
+    sha256: str
+    lines: int
+    last_space: int = -1
+    lone_return: bool = False
+
+    def spaced_after(self, offset: int) -> bool:
+        return self.lone_return or self.last_space >= offset
+
+
+def scan_file(path: Path) -> FileFacts:
+    facts = _Facts()
+    with path.open("rb") as stream:
+        while block := stream.read(_BLOCK):
+            facts.feed(block)
+    return facts.facts()
+
+
+class _Background:
+    """A function run in a thread (file scans overlap DuckDB's work, which releases the
+    GIL); :meth:`result` waits for it and re-raises what it raised."""
+
+    def __init__(self, function: Callable[[], FileFacts]):
+        import threading
+
+        self._function = function
+        self._result: FileFacts | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise InvalidInput(
-                f"--encoding {encoding!r} is not an encoding Python knows; use utf-8, "
-                "utf-8-sig, gbk or gb18030"
-            ) from None
-        error = _fits(data, encoding)
-        if error is not None:
-            line = data.count(b"\n", 0, _error_offset(data, encoding)) + 1
-            raise InvalidInput(
-                f"{file_name} cannot be read as {encoding}: line {line} holds bytes that are "
-                "not valid there; try another --encoding or leave it out to detect the "
-                "encoding"
-            )
-        return encoding
-    if _fits(data, "utf-8") is None:
-        return "utf-8-sig"  # reads UTF-8 with or without the BOM Excel writes
-    if _fits(data, "gb18030") is None:
-        return "gb18030"  # GB18030 reads GBK and GB2312 too
-    raise InvalidInput(
-        f"{file_name} is neither UTF-8 nor GBK/GB18030 text; save it as CSV UTF-8 or XLSX, "
-        "or name its encoding with --encoding"
-    )
+            self._result = self._function()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> FileFacts:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
 
 
-def _error_offset(data: bytes, encoding: str) -> int:
+def check_readable(path: Path) -> bytes:
+    """The first bytes of the file; InvalidInput when it cannot be read."""
     try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return exc.start
-    return len(data)
+        with path.open("rb") as stream:
+            return stream.read(8)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path} not found; give the path of a CSV or XLSX file") from None
+    except IsADirectoryError:
+        raise InvalidInput(f"{path} is a folder; give the path of a CSV or XLSX file") from None
+    except PermissionError:
+        raise InvalidInput(f"{path} cannot be read (permission denied)") from None
 
 
-def _csv_rows(data: bytes, encoding: str) -> Generator[tuple[int, list[Any]], None, None]:
-    end = data.find(b"\n")
-    first_line = data[: end if end >= 0 else len(data)]
-    delimiter = "\t" if b"\t" in first_line and b"," not in first_line else ","
-    text = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
-    yield from enumerate(csv.reader(text, delimiter=delimiter), start=1)
+def file_format(path: Path, start: bytes, *, encoding: str | None) -> str:
+    """``csv`` or ``xlsx``, by content and extension; an old ``.xls`` is refused."""
+    suffix = path.suffix.lower()
+    if suffix == ".xls" and not start.startswith(b"PK"):
+        raise InvalidInput(
+            f"{path.name} is an old-style .xls workbook; save it from Excel or WPS as .xlsx "
+            "or as CSV UTF-8 and import that"
+        )
+    if start.startswith(b"PK\x03\x04") or suffix in (".xlsx", ".xlsm"):
+        if encoding is not None:
+            raise InvalidInput("--encoding applies to CSV files; an XLSX file names its own")
+        return "xlsx"
+    return "csv"
 
 
-def _xlsx_rows(data: bytes, file_name: str) -> Generator[tuple[int, list[Any]], None, None]:
+def codec_name(encoding: str) -> str:
+    """Python's name for ``--encoding``; InvalidInput for one Python does not know."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InvalidInput(
+            f"--encoding {encoding!r} is not an encoding Python knows; use utf-8, "
+            "utf-8-sig, gbk or gb18030"
+        ) from None
+
+
+class _Undecodable(Exception):
+    """The file's bytes are not text in the encoding tried."""
+
+    def __init__(self, encoding: str, path: Path):
+        super().__init__(encoding, str(path))
+        self.encoding = encoding
+        self.path = path
+
+    @property
+    def line(self) -> int:
+        """The line holding the first byte that does not decode."""
+        return _first_error_line(self.path, self.encoding) or 1
+
+
+def _first_error_line(path: Path, encoding: str) -> int | None:
+    """The line holding the first byte that does not decode, or None if all decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    consumed = 0
+    with path.open("rb") as stream:
+        while True:
+            block = stream.read(_BLOCK)
+            pending = decoder.getstate()[0]
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                offset = consumed - len(pending) + exc.start
+                with path.open("rb") as again:
+                    head = again.read(max(offset, 0))
+                return head.count(b"\n") + 1
+            if not block:
+                return None
+            consumed += len(block)
+
+
+def transcode(path: Path, encoding: str, target: Path) -> FileFacts:
+    """Write the text of ``path`` (in ``encoding``) to ``target`` as UTF-8, in one streaming
+    pass; return the facts of ``target``. :class:`_Undecodable` when a byte does not
+    decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    facts = _Facts()
+    try:
+        with path.open("rb") as source, target.open("wb") as out:
+            while True:
+                block = source.read(_BLOCK)
+                text = decoder.decode(block, final=not block)
+                encoded = text.encode("utf-8")
+                facts.feed(encoded)
+                out.write(encoded)
+                if not block:
+                    break
+    except UnicodeDecodeError:
+        target.unlink(missing_ok=True)
+        raise _Undecodable(encoding, path) from None
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return facts.facts()
+
+
+def _first_line(path: Path) -> bytes:
+    chunks: list[bytes] = []
+    with path.open("rb") as stream:
+        while block := stream.read(1 << 16):
+            end = block.find(b"\n")
+            if end >= 0:
+                chunks.append(block[:end])
+                break
+            chunks.append(block)
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """A CSV file as Python's ``csv`` reads it: where the heading row is, and how wide."""
+
+    path: Path  # the file read: the original, or its UTF-8 transcoding
+    encoding: str  # how to read ``path``
+    delimiter: str
+    columns: Columns
+    header_lines: int  # physical lines up to and including the heading row
+    width: int  # fields in the heading row
+
+    def header_bytes(self) -> int:
+        """Where the line after the heading row starts (counting \n as line ends)."""
+        offset = 0
+        with self.path.open("rb") as stream:
+            for _ in range(self.header_lines):
+                line = stream.readline()
+                if not line:
+                    break
+                offset += len(line)
+        return offset
+
+
+def csv_layout(
+    source: str, path: Path, encoding: str, mapping: Mapping[str, str], file_name: str
+) -> CsvLayout:
+    """Find the heading row (Python's ``csv``, reading only as far as the headings).
+    :class:`_Undecodable` when the bytes read so far are not ``encoding``."""
+    first = _first_line(path)
+    delimiter = "\t" if b"\t" in first and b"," not in first else ","
+    try:
+        with path.open(encoding=encoding, newline="") as stream:
+            reader = csv.reader(stream, delimiter=delimiter)
+            consumed = [0]
+
+            def records() -> Iterator[tuple[int, list[Any]]]:
+                for number, values in enumerate(reader, start=1):
+                    consumed[0] = reader.line_num
+                    yield number, values
+
+            columns = find_columns(source, records(), mapping, file_name)
+    except UnicodeDecodeError:
+        raise _Undecodable(encoding, path) from None
+    return CsvLayout(path, encoding, delimiter, columns, consumed[0], len(columns.headings))
+
+
+def csv_rows(layout: CsvLayout) -> Generator[tuple[int, list[Any]], None, None]:
+    """The records after the heading row, numbered as a spreadsheet numbers them.
+    :class:`_Undecodable` when a byte is not ``layout.encoding``."""
+    try:
+        with layout.path.open(encoding=layout.encoding, newline="") as stream:
+            for number, values in enumerate(
+                csv.reader(stream, delimiter=layout.delimiter), start=1
+            ):
+                if number > layout.columns.line:
+                    yield number, values
+    except UnicodeDecodeError:
+        raise _Undecodable(layout.encoding, layout.path) from None
+
+
+def xlsx_rows(path: Path, file_name: str) -> Generator[tuple[int, list[Any]], None, None]:
+    """The rows of the first sheet of an XLSX workbook, with their row numbers."""
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
         raise InvalidInput(
             f"{file_name} cannot be opened as an XLSX workbook ({exc.__class__.__name__}); "
@@ -299,24 +526,6 @@ def _xlsx_rows(data: bytes, file_name: str) -> Generator[tuple[int, list[Any]], 
             yield number, list(values)
     finally:
         book.close()
-
-
-def read_table(data: bytes, file_name: str, *, encoding: str | None = None) -> Table:
-    """The rows of a CSV or XLSX file (the first sheet), by content and extension. A CSV
-    file's encoding is checked here (UTF-8, else GB18030, unless ``encoding`` is given);
-    rows are decoded as they are read."""
-    suffix = Path(file_name).suffix.lower()
-    if suffix == ".xls" and not data.startswith(b"PK"):
-        raise InvalidInput(
-            f"{file_name} is an old-style .xls workbook; save it from Excel or WPS as .xlsx "
-            "or as CSV UTF-8 and import that"
-        )
-    if data.startswith(b"PK\x03\x04") or suffix in (".xlsx", ".xlsm"):
-        if encoding is not None:
-            raise InvalidInput("--encoding applies to CSV files; an XLSX file names its own")
-        return Table("xlsx", None, _xlsx_rows(data, file_name))
-    used = _encoding(data, encoding, file_name)
-    return Table("csv", used, _csv_rows(data, used), estimated_rows=data.count(b"\n") + 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -570,10 +779,6 @@ def parse_sex(text: str) -> str:
     raise ValueError(f"sex {text!r} is not 男 or 女")
 
 
-# ---------------------------------------------------------------------------------------
-# Rows
-
-
 @dataclass(frozen=True)
 class Problem:
     """One line of the rejects file."""
@@ -584,259 +789,913 @@ class Problem:
     reason: str
 
 
-@dataclass
-class Checked:
-    """The outcome of checking a file: the good rows (the ``roster_row`` columns the file
-    fills, with ``source`` and ``line``; the same keys in every row, no ``import_id``) and
-    the problems of the bad ones."""
+# ---------------------------------------------------------------------------------------
+# The rules as SQL column expressions (pure text builders, run by DuckDB)
 
-    source: str
-    columns: Columns
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    rows_total: int = 0
-    rows_rejected: int = 0
-    format: str = "csv"
-    encoding: str | None = None
+# What Python's str.strip() removes (the characters for which str.isspace() is true).
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(chr(code) for code in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+_SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
+_ID_FROM = "".join(chr(0xFF10 + d) for d in range(10)) + "Ｘｘx \u3000-－"
+_ID_TO = "0123456789XXX"  # the four characters after these are deleted
+_SCIENTIFIC_SQL = r"[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+"
+_STUDENT_NUMBER_SQL = "[GJ][0-9]{17}[0-9X]|L[0-9]{18}"
+# Sex and birth date of a valid ID, from its ID_PARTS (the serial's parity is digit 17's).
+_RESIDENT_SEX = "CASE WHEN x17 % 2 = 1 THEN '男' ELSE '女' END"
+_RESIDENT_BIRTH = "make_date(y, m, d)"
+_STUDENT_NUMBER_PROBLEM = (
+    "student number must be G or J and the 18 characters of an ID number, or L and 18 digits"
+)
 
-
-Converter = Callable[[dict[str, Any], str, Any, "ResidentId | None"], None]
-
-
-def _sex(record: dict[str, Any], text: str, raw: Any, resident: ResidentId | None) -> None:
-    sex = parse_sex(text)
-    if resident is not None and sex != resident.sex:
-        raise ValueError(f"sex {sex} disagrees with the resident ID, which encodes {resident.sex}")
-    record["sex"] = sex
-
-
-def _birth_date(record: dict[str, Any], text: str, raw: Any, resident: ResidentId | None) -> None:
-    born = _date_value(raw, text)
-    if resident is not None and born != resident.birth_date:
-        raise ValueError(f"birth date {born.isoformat()} disagrees with the resident ID")
-    record["birth_date"] = born
-
-
-def _student_number_field(
-    record: dict[str, Any], text: str, raw: Any, resident: ResidentId | None
-) -> None:
-    record["student_number"] = _student_number(text)
-
-
-def _disability_category(
-    record: dict[str, Any], text: str, raw: Any, resident: ResidentId | None
-) -> None:
-    record["category"] = disability_category(text)
-
-
-def _disability_grade(
-    record: dict[str, Any], text: str, raw: Any, resident: ResidentId | None
-) -> None:
-    record["disability_grade"] = disability_grade(text)
+# Columns of a snapshot (the Parquet file of an import's good rows), in order, with types.
+SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("line", "BIGINT"),
+    ("id_number", "VARCHAR"),
+    ("name", "VARCHAR"),
+    ("sex", "VARCHAR"),
+    ("birth_date", "DATE"),
+    ("township", "VARCHAR"),
+    ("village", "VARCHAR"),
+    ("group_name", "VARCHAR"),
+    ("address", "VARCHAR"),
+    ("guardian", "VARCHAR"),
+    ("phone", "VARCHAR"),
+    ("student_number", "VARCHAR"),
+    ("school", "VARCHAR"),
+    ("grade", "VARCHAR"),
+    ("class_name", "VARCHAR"),
+    ("status", "VARCHAR"),
+    ("category", "VARCHAR"),
+    ("disability_grade", "INTEGER"),
+    ("certificate", "VARCHAR"),
+)
 
 
-def _certificate(record: dict[str, Any], text: str, raw: Any, resident: ResidentId | None) -> None:
-    record["certificate"] = normalise_student_number(text)
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
-_CONVERTERS: Mapping[str, Converter] = {
-    "sex": _sex,
-    "birth_date": _birth_date,
-    "student_number": _student_number_field,
-    "disability_grade": _disability_grade,
-    "certificate": _certificate,
+def _is_space(code: str) -> str:
+    """SQL: the code point ``code`` is whitespace (``code`` is evaluated once)."""
+    return f"{code} IN ({', '.join(str(ord(c)) for c in WHITESPACE)})"
+
+
+def strip_sql(value: str) -> str:
+    """SQL for Python's ``(value or "").strip()``: a cheap look at the first and the last
+    character, and a regular expression only for a value that needs one."""
+    edges = f"{_is_space(f'ascii({value})')} OR {_is_space(f'ascii(right({value}, 1))')}"
+    pattern = sql_text(f"^{_SPACE_CLASS}+|{_SPACE_CLASS}+$")
+    return (
+        f"CASE WHEN {value} IS NULL THEN '' WHEN NOT ({edges}) THEN {value} "
+        f"ELSE regexp_replace({value}, {pattern}, '', 'g') END"
+    )
+
+
+def strip_codes_sql(value: str) -> str:
+    """The first and last code points of ``value`` (for :func:`stripped_sql`)."""
+    return f"ascii({value}) AS a_{value}, unicode(right({value}, 1)) AS z_{value}"
+
+
+def stripped_sql(value: str) -> str:
+    """:func:`strip_sql` of a column whose :func:`strip_codes_sql` are at hand."""
+    pattern = sql_text(f"^{_SPACE_CLASS}+|{_SPACE_CLASS}+$")
+    edges = f"{_is_space(f'a_{value}')} OR {_is_space(f'z_{value}')}"
+    return (
+        f"CASE WHEN {value} IS NULL THEN '' WHEN NOT ({edges}) THEN {value} "
+        f"ELSE regexp_replace({value}, {pattern}, '', 'g') END"
+    )
+
+
+def blank_sql(value: str) -> str:
+    """SQL: ``value`` is NULL or whitespace only."""
+    return f"({value} IS NULL OR regexp_full_match({value}, {sql_text(_SPACE_CLASS + '*')}))"
+
+
+def _is_ascii(text: str) -> str:
+    return f"strlen({text}) = length({text})"
+
+
+def normalised_id_sql(text: str) -> str:
+    """SQL for :func:`caseflow.ids.normalise_id_number` of a stripped ``text``: full-width
+    digits and any x made ASCII, spaces and hyphens dropped. Plain ASCII without a space,
+    hyphen or x is left as it is without the (slower) ``translate``."""
+    plain = (
+        f"{_is_ascii(text)} AND NOT contains({text}, ' ') AND NOT contains({text}, '-') "
+        f"AND NOT contains({text}, 'x')"
+    )
+    translated = f"translate({text}, {sql_text(_ID_FROM)}, {sql_text(_ID_TO)})"
+    return f"CASE WHEN {plain} THEN {text} ELSE {strip_sql(translated)} END"
+
+
+# The parts of a normalised resident ID ``n`` that the checks use, as columns computed
+# once from its first 17 digits as one integer (NULL where they are not digits): the
+# birth date as the integer YYYYMMDD, and its year, month and day.
+ID_PARTS: Mapping[str, str] = {
+    "x17": "TRY_CAST(substr(n, 1, 17) AS BIGINT)",
+    "ymd": "x17 // 1000 % 100000000",
+    "y": "x17 // 10000000 % 10000",
+    "m": "x17 // 100000 % 100",
+    "d": "x17 // 1000 % 100",
 }
 
 
-class _Plan:
-    """How to check the rows of one file: where each field is and what to do with it."""
+def _province_sql(code: str) -> str:
+    ranges: list[tuple[int, int]] = []
+    for value in sorted(int(p) for p in _PROVINCES):
+        if ranges and ranges[-1][1] == value - 1:
+            ranges[-1] = (ranges[-1][0], value)
+        else:
+            ranges.append((value, value))
+    return "(" + " OR ".join(f"{code} BETWEEN {low} AND {high}" for low, high in ranges) + ")"
 
-    def __init__(self, source: str, columns: Columns):
-        spec = SPECS[source]
-        at = columns.at
-        self.source = source
-        self.headings = {name: heading for name, (_, heading) in at.items()}
-        self.id_index = at["id_number"][0] if "id_number" in at else None
-        converters = dict(_CONVERTERS)
-        if source == "disability":
-            converters["category"] = _disability_category
-        self.fields: list[tuple[str, int, str, Converter | None]] = [
-            (name, at[name][0], COLUMN_OF.get(name, name), converters.get(name))
-            for name in spec.fields
-            if name in at and name != "id_number"
-        ]
-        derived = ("id_number", "sex", "birth_date") if self.id_index is not None else ()
-        self.columns = tuple(
-            dict.fromkeys((*derived, *(column for _, _, column, _ in self.fields)))
+
+def id_problem_sql(today: date) -> str:
+    """SQL: why the normalised resident ID ``n`` is not valid (the reason the rejects file
+    gives, :func:`id_reason`), or NULL when it is; it reads the :data:`ID_PARTS` columns.
+    The checks and their order are those of :func:`caseflow.ids.parse_id_number`; they
+    are integer arithmetic on the first 17 digits once the shape is right."""
+    leap = "(y % 4 = 0 AND y % 100 <> 0) OR y % 400 = 0"
+    days = (
+        "CASE WHEN m IN (1, 3, 5, 7, 8, 10, 12) THEN 31 "
+        f"WHEN m IN (4, 6, 9, 11) THEN 30 WHEN {leap} THEN 29 ELSE 28 END"
+    )
+    total = " + ".join(
+        f"x17 // {10 ** (17 - i)} % 10 * {w}" for i, w in enumerate(_WEIGHTS, start=1)
+    )
+    check = f"substr({sql_text(_CHECK_CHARACTERS)}, CAST(({total}) % 11 + 1 AS INTEGER), 1)"
+    earliest = _EARLIEST_BIRTH.strftime("%Y%m%d")
+    first_bad = "CAST(length(regexp_extract(n, '^[0-9]*')) + 1 AS VARCHAR)"
+
+    def reason(text: str) -> str:
+        return sql_text(f"resident ID: {text}")
+
+    return (
+        "CASE WHEN regexp_full_match(n, '[0-9]{17}[0-9X]') "
+        f"AND {_province_sql('x17 // 1000000000000000')} THEN CASE "
+        f"WHEN NOT (y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {days}) THEN "
+        f"{reason('birth date (digits 7-14) is not a real calendar date')} "
+        f"WHEN ymd > {today.strftime('%Y%m%d')} THEN "
+        f"{reason(f'birth date (digits 7-14) is in the future (after {today.isoformat()})')} "
+        f"WHEN ymd < {earliest} THEN "
+        f"{reason(f'birth date (digits 7-14) is before {_EARLIEST_BIRTH.isoformat()}')} "
+        f"WHEN substr(n, 18, 1) <> {check} THEN "
+        f"{reason('check character should be ')} || {check} || ', got ' || substr(n, 18, 1) "
+        "END "
+        f"WHEN n = '' THEN {reason('enter the 18-character ID number')} "
+        "WHEN length(n) <> 18 THEN "
+        f"{reason('must be 18 characters, got ')} || CAST(length(n) AS VARCHAR) "
+        "WHEN NOT regexp_full_match(substr(n, 1, 17), '[0-9]{17}') THEN "
+        f"{reason('character ')} || {first_bad} || ' must be a digit' "
+        "WHEN NOT regexp_full_match(substr(n, 18, 1), '[0-9X]') THEN "
+        f"{reason('character 18 must be a digit or X')} "
+        f"ELSE {reason('region code starts with ')} || substr(n, 1, 2) || "
+        "', which is not a province code' "
+        "END"
+    )
+
+
+def id_check_sql(text: str, today: date, relation: str) -> str:
+    """SELECT, from ``relation`` with the stripped ID cell ``text`` (and any other columns),
+    those columns plus ``n`` (normalised), the :data:`ID_PARTS` and ``idp`` (the problem,
+    or NULL)."""
+    first, *rest = ID_PARTS.items()
+    parts = ", ".join(f"{sql} AS {name}" for name, sql in rest)
+    return (
+        f"SELECT *, {id_problem_sql(today)} AS idp FROM (SELECT *, {parts} FROM "
+        f"(SELECT *, {first[1]} AS {first[0]} FROM "
+        f"(SELECT *, {normalised_id_sql(text)} AS n FROM {relation})))"
+    )
+
+
+def id_reason(exc: InvalidIdNumber, *, as_number: bool = False) -> str:
+    """The rejects file's reason for an invalid resident ID: the message without the masked
+    number (the value column shows it), and the fix when Excel stored the ID as a number."""
+    reason = exc.message
+    if reason.startswith("resident ID ") and ": " in reason:
+        reason = "resident ID: " + reason.split(": ", 1)[1]
+    if as_number:
+        reason += _ID_AS_NUMBER_HINT
+    return reason
+
+
+@dataclass(frozen=True)
+class RawRows:
+    """How the loaded rows are read from the ``raw`` table: SQL for each row's line number,
+    for whether its ID cell held a number (XLSX), and selecting the rows that are not
+    blank; and whether values may need stripping (False: the file has no whitespace)."""
+
+    line: str
+    id_numeric: str
+    where: str
+    stripped: bool = True
+
+
+# Fields read by the Python rules once per distinct value, joined back as ``m_<field>``.
+_MAPPED = ("sex", "birth_date", "category", "disability_grade")
+# Fields normalised in SQL when plain ASCII, else by the Python rules (NFKC).
+_ASCII_OR_PYTHON = ("student_number", "certificate")
+
+
+def mapped_fields(source: str, present: Iterable[str]) -> list[str]:
+    """The fields of this file whose values are read through a mapping table."""
+    return [
+        name
+        for name in present
+        if name in _MAPPED + _ASCII_OR_PYTHON and (name != "category" or source == "disability")
+    ]
+
+
+def problem_fields(source: str, present: Collection[str]) -> list[str]:
+    """The ``p_<field>`` columns of :func:`check_sql`, in the order a row's problems are
+    listed: the resident ID, the other fields, then the either-or pair (``one_of``)."""
+    spec = SPECS[source]
+    fields = [n for n in spec.fields if n in present]
+    checked = {"sex", "birth_date", "student_number", "disability_grade"}
+    if source == "disability":
+        checked.add("category")
+    listed = ["id_number"] if "id_number" in present else []
+    listed += [n for n in fields if n != "id_number" and (n in spec.needs_value or n in checked)]
+    if any(n in present for n in spec.one_of):
+        listed.append("one_of")
+    return listed
+
+
+def stored_columns(present: Collection[str]) -> list[str]:
+    """The snapshot columns a file with these fields fills (``line`` first), in
+    :data:`SNAPSHOT_COLUMNS` order: its fields, and sex and birth date from a resident ID."""
+    filled = {COLUMN_OF.get(name, name) for name in present} | {"line"}
+    if "id_number" in present:
+        filled |= {"sex", "birth_date"}
+    return [column for column, _ in SNAPSHOT_COLUMNS if column in filled]
+
+
+def check_sql(source: str, present: Collection[str], *, today: date, rows: RawRows) -> str:
+    """SELECT every non-blank row of ``raw`` (columns ``f_<field>``) checked: ``line``, the
+    snapshot's columns as they will be stored (:func:`stored_columns`), a ``p_<field>``
+    column per check (:func:`problem_fields`) holding the reason or NULL, and ``bad``.
+    Needs the mapping tables ``m_<field>`` (:func:`mapped_fields`)."""
+    spec = SPECS[source]
+    fields = [n for n in spec.fields if n in present]
+    needs = {n for n in spec.needs_value if n in present}
+    has_id = "id_number" in present
+
+    def t(name: str) -> str:
+        return f"t_{name}"
+
+    def required(name: str) -> str:
+        if name not in needs:
+            return "NULL"
+        return sql_text(f"{field_label(source, name)} is required but empty")
+
+    def cell(name: str) -> str:
+        raw = f"f_{name}"
+        return stripped_sql(raw) if rows.stripped else f"coalesce({raw}, '')"
+
+    codes = ", ".join(strip_codes_sql(f"f_{n}") for n in fields) if rows.stripped else "0"
+    stripped = ", ".join(f"{cell(n)} AS {t(n)}" for n in fields)
+    level_s = (
+        f"SELECT line, id_numeric, {stripped} FROM (SELECT *, {rows.line} AS line, "
+        f"{rows.id_numeric} AS id_numeric, {codes} FROM raw WHERE {rows.where})"
+    )
+    if has_id:
+        level_i = "SELECT * FROM s"
+        level_j = id_check_sql(t("id_number"), today, "i")
+        level_k = f"SELECT *, {t('id_number')} <> '' AND idp IS NULL AS id_ok FROM j"
+        level_l = (
+            f"SELECT *, CASE WHEN id_ok THEN {_RESIDENT_SEX} END AS rsex, "
+            f"CASE WHEN id_ok THEN {_RESIDENT_BIRTH} END AS rbirth FROM k"
         )
-        self.needs = frozenset(name for name in spec.needs_value if name in at)
-        self.one_of = tuple(name for name in spec.one_of if name in at)
+    else:
+        level_i = "SELECT * FROM s"
+        level_j = "SELECT *, NULL AS n, NULL AS idp FROM i"
+        level_k = "SELECT *, false AS id_ok FROM j"
+        level_l = "SELECT *, NULL AS rsex, CAST(NULL AS DATE) AS rbirth FROM k"
+    ascii_values = []
+    for name in _ASCII_OR_PYTHON:
+        if name in present:
+            plain = f"replace(replace({t(name)}, ' ', ''), '-', '')"
+            ascii_values.append(
+                f"CASE WHEN {t(name)} = '' THEN NULL "
+                f"WHEN regexp_full_match({t(name)}, {sql_text(_STUDENT_NUMBER_SQL)}) "
+                f"THEN {t(name)} WHEN {_is_ascii(t(name))} "
+                f"THEN upper({strip_sql(plain)}) END AS a_{name}"
+            )
+    if ascii_values:
+        level_l = f"SELECT *, {', '.join(ascii_values)} FROM ({level_l})"
 
-    def problem(self, line: int, name: str, text: str, reason: str) -> Problem:
-        return Problem(line, self.headings.get(name, ""), mask_value(name, text), reason)
-
-    def required(self, line: int, name: str) -> Problem:
-        return self.problem(
-            line, name, "", f"{field_label(self.source, name)} is required but empty"
+    joins = "".join(
+        f" LEFT JOIN m_{n} ON m_{n}.k = l.{t(n)}" for n in mapped_fields(source, present)
+    )
+    problems: dict[str, str] = {}
+    values: dict[str, str] = {}
+    if has_id:
+        hint = f"id_numeric OR regexp_full_match({t('id_number')}, {sql_text(_SCIENTIFIC_SQL)})"
+        problems["id_number"] = (
+            f"CASE WHEN {t('id_number')} = '' THEN {required('id_number')} ELSE idp || "
+            f"CASE WHEN {hint} THEN {sql_text(_ID_AS_NUMBER_HINT)} ELSE '' END END"
         )
+        values["id_number"] = "CASE WHEN id_ok THEN n END"
+        values["sex"] = "rsex"
+        values["birth_date"] = "rbirth"
+    for name in fields:
+        if name == "id_number":
+            continue
+        text = t(name)
+        column = COLUMN_OF.get(name, name)
+        problem = f"CASE WHEN {text} = '' THEN {required(name)} END"
+        value = f"NULLIF({text}, '')"
+        if name == "sex":
+            problem = (
+                f"CASE WHEN {text} = '' THEN {required(name)} WHEN m_sex.e IS NOT NULL "
+                "THEN m_sex.e WHEN id_ok AND m_sex.v <> rsex THEN 'sex ' || m_sex.v || "
+                "' disagrees with the resident ID, which encodes ' || rsex END"
+            )
+            value = f"CASE WHEN {text} <> '' THEN m_sex.v ELSE rsex END"
+        elif name == "birth_date":
+            problem = (
+                f"CASE WHEN {text} = '' THEN {required(name)} WHEN m_birth_date.e IS NOT NULL "
+                "THEN m_birth_date.e WHEN id_ok AND m_birth_date.d <> rbirth THEN "
+                "'birth date ' || m_birth_date.iso || ' disagrees with the resident ID' END"
+            )
+            value = f"CASE WHEN {text} <> '' THEN m_birth_date.d ELSE rbirth END"
+        elif name == "student_number":
+            problem = (
+                f"CASE WHEN {text} = '' THEN {required(name)} WHEN a_{name} IS NOT NULL THEN "
+                f"CASE WHEN NOT regexp_full_match(a_{name}, {sql_text(_STUDENT_NUMBER_SQL)}) "
+                f"THEN {sql_text(_STUDENT_NUMBER_PROBLEM)} END ELSE m_{name}.e END"
+            )
+            value = f"coalesce(a_{name}, m_{name}.v)"
+        elif name == "certificate":
+            value = f"coalesce(a_{name}, m_{name}.v)"
+        elif name in ("category", "disability_grade") and source == "disability":
+            problem = f"CASE WHEN {text} = '' THEN {required(name)} ELSE m_{name}.e END"
+            value = f"m_{name}.g" if name == "disability_grade" else f"m_{name}.v"
+        if name in problem_fields(source, present):
+            problems[name] = problem
+        values[column] = value
+    either = [n for n in spec.one_of if n in present]
+    if either:
+        labels = " or ".join(field_label(source, n) for n in spec.one_of)
+        empty = " AND ".join(f"{t(n)} = ''" for n in either)
+        message = sql_text(f"{labels} is required but both are empty")
+        problems["one_of"] = f"CASE WHEN {empty} THEN {message} END"
+    stored = ", ".join(
+        f"CAST({values[column]} AS {kind}) AS {column}"
+        for column, kind in SNAPSHOT_COLUMNS
+        if column in values
+    )
+    listed = ", ".join(f"{problems[n]} AS p_{n}" for n in problem_fields(source, present))
+    for name in _ASCII_OR_PYTHON:
+        if name in present:  # a value left to the Python rules (not plain ASCII)
+            listed += f", {t(name)} <> '' AND a_{name} IS NULL AS x_{name}"
+    bad = " OR ".join(f"p_{n} IS NOT NULL" for n in problem_fields(source, present)) or "false"
+    return (
+        f"WITH s AS ({level_s}), i AS ({level_i}), j AS ({level_j}), k AS ({level_k}), "
+        f"l AS ({level_l}), c AS (SELECT l.line, {stored}, {listed} FROM l{joins}) "
+        f"SELECT *, {bad} AS bad FROM c"
+    )
 
 
-class RowChecker:
-    """Checks a table's rows as they are read: iterate it for the good rows (``roster_row``
-    columns the file fills, with ``source`` and ``line``, the same keys in every row, no
-    ``import_id``); the bad rows' problems and the counts are collected on the way.
+def check_id_numbers(values: Sequence[str], *, today: date) -> list[IdCheck]:
+    """The SQL rules for one column of resident ID cells, run in an in-memory DuckDB: for
+    each cell, as :func:`caseflow.ids.parse_id_number` would judge ``cell.strip()``."""
+    import duckdb
 
-    Finding the columns happens at construction, so a file lacking a required column is
-    refused (:class:`~caseflow.errors.InvalidInput`) before anything is read or written.
-    Blank rows are skipped: they hold nothing to import.
-    """
+    connection = duckdb.connect()
+    try:
+        connection.execute("CREATE TEMP TABLE cells (i BIGINT, v VARCHAR)")
+        appender = connection.appender("cells")
+        appender.append_rows(list(enumerate(values)))
+        appender.flush()
+        checked = id_check_sql("t", today, f"(SELECT i, {strip_sql('v')} AS t FROM cells)")
+        query = (
+            f"SELECT t, CASE WHEN ok THEN n END, CASE WHEN ok THEN {_RESIDENT_SEX} END, "
+            f"CASE WHEN ok THEN {_RESIDENT_BIRTH} END, idp FROM (SELECT *, "
+            f"t <> '' AND idp IS NULL AS ok FROM ({checked})) ORDER BY i"
+        )
+        rows = connection.execute(query).fetchall()
+    finally:
+        connection.close()
+    return [
+        IdCheck(number, sex, born, problem if text != "" else None)
+        for text, number, sex, born, problem in rows
+    ]
 
-    def __init__(
-        self,
-        source: str,
-        table: Table,
-        *,
-        file_name: str,
-        today: date,
-        mapping: Mapping[str, str] | None = None,
-    ):
-        if source not in SPECS:
-            raise InvalidInput(f"unknown register {source!r}; use one of: {', '.join(SOURCES)}")
-        self.source = source
-        self.table = table
-        self.today = today
-        self.columns = find_columns(source, table.rows, mapping or {}, file_name)
-        self.plan = _Plan(source, self.columns)
-        self.problems: list[Problem] = []
-        self.rows_total = 0
-        self.rows_rejected = 0
+
+@dataclass(frozen=True)
+class IdCheck:
+    number: str | None
+    sex: str | None
+    birth_date: date | None
+    reason: str | None
+
+
+# ---------------------------------------------------------------------------------------
+# Checking a file
+
+Progress = Callable[[int, int], None]  # (rows read so far, rows expected)
+# Snappy without dictionaries: about twice as fast to write as the defaults (zstd, a
+# dictionary tried for every column, which fails for IDs), for files 4x as large.
+_PARQUET = "FORMAT parquet, COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1"
+_APPEND_BATCH = 10_000
+
+
+@dataclass
+class Checked:
+    """The outcome of checking a file: the counts and the problems of the bad rows (in file
+    order, values masked). The good rows stay in the checker until written as a snapshot."""
+
+    source: str
+    columns: Columns
+    format: str
+    encoding: str | None
+    rows_total: int
+    rows_rejected: int
+    problems: list[Problem] = field(default_factory=list)
+    sha256: str = ""
 
     @property
     def rows_good(self) -> int:
         return self.rows_total - self.rows_rejected
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        plan, today, source = self.plan, self.today, self.source
-        seen_ids: dict[str, int] = {}
-        seen_numbers: dict[str, int] = {}
-        for line, values in self.table.rows:
+
+@dataclass(frozen=True)
+class _Request:
+    source: str
+    file_name: str
+    mapping: Mapping[str, str]
+    progress: Progress | None
+
+
+class Checker:
+    """One in-memory DuckDB that checks register files, with scratch files (transcodings,
+    spill) in ``scratch``; a context manager that closes the database and deletes them.
+
+    ``memory_limit`` caps what DuckDB holds in memory before it spills to ``scratch``."""
+
+    def __init__(self, scratch: Path, *, memory_limit: str = "1GB"):
+        import duckdb
+
+        self.scratch = scratch
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.connection: duckdb.DuckDBPyConnection = duckdb.connect(
+            config={"memory_limit": memory_limit, "temp_directory": str(scratch / "spill")}
+        )
+        self._files: list[Path] = []
+        self._rows = RawRows("_line", "_id_numeric", "true")
+        self._dups = False
+        self._stored: list[str] = []
+
+    def __enter__(self) -> Checker:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.connection.close()
+        for path in self._files:
+            path.unlink(missing_ok=True)
+
+    def _scratch_file(self, suffix: str) -> Path:
+        import uuid
+
+        path = self.scratch / f"{uuid.uuid4().hex}{suffix}"
+        self._files.append(path)
+        return path
+
+    # -- loading ---------------------------------------------------------------------
+
+    def check(
+        self,
+        source: str,
+        path: Path,
+        *,
+        file_name: str,
+        today: date,
+        mapping: Mapping[str, str] | None = None,
+        encoding: str | None = None,
+        progress: Progress | None = None,
+    ) -> Checked:
+        """Read and check a register file (and take its SHA-256 on the way)."""
+        if source not in SPECS:
+            raise InvalidInput(f"unknown register {source!r}; use one of: {', '.join(SOURCES)}")
+        start = check_readable(path)
+        kind = file_format(path, start, encoding=encoding)
+        request = _Request(source, file_name, mapping or {}, progress)
+        original = _Background(lambda: scan_file(path))
+        if kind == "xlsx":
+            rows = xlsx_rows(path, file_name)
+            try:
+                columns = find_columns(source, rows, request.mapping, file_name)
+                self._load_rows(request, columns, rows, None)
+            finally:
+                rows.close()
+            used = None
+        else:
+            columns, used = self._load_csv(request, path, encoding, original.result)
+        checked = self._check(source, columns, today, kind, used)
+        checked.sha256 = original.result().sha256
+        return checked
+
+    def _load_csv(
+        self,
+        request: _Request,
+        path: Path,
+        encoding: str | None,
+        facts: Callable[[], FileFacts],
+    ) -> tuple[Columns, str]:
+        """UTF-8 (with or without a BOM) read as it is; GB18030 (or a forced encoding other
+        than UTF-8) transcoded to UTF-8 first."""
+        if encoding is None:
+            try:
+                return self._load_text(request, path, "utf-8-sig", facts), "utf-8-sig"
+            except _Undecodable:
+                pass
+            try:
+                target, written = self._transcoded(path, "gb18030")
+            except _Undecodable:
+                raise InvalidInput(
+                    f"{request.file_name} is neither UTF-8 nor GBK/GB18030 text; save it as "
+                    "CSV UTF-8 or XLSX, or name its encoding with --encoding"
+                ) from None
+            return self._load_text(request, target, "utf-8", lambda: written), "gb18030"
+        codec = codec_name(encoding)
+        try:
+            if codec in _UTF8_CODECS:
+                columns = self._load_text(request, path, encoding, facts)
+            else:
+                target, written = self._transcoded(path, encoding)
+                columns = self._load_text(request, target, "utf-8", lambda: written)
+        except _Undecodable as exc:
+            raise InvalidInput(
+                f"{request.file_name} cannot be read as {encoding}: line {exc.line} holds "
+                "bytes that are not valid there; try another --encoding or leave it out to "
+                "detect the encoding"
+            ) from None
+        return columns, encoding
+
+    def _transcoded(self, path: Path, encoding: str) -> tuple[Path, FileFacts]:
+        target = self._scratch_file(".csv")
+        return target, transcode(path, encoding, target)
+
+    def _load_text(
+        self, request: _Request, path: Path, encoding: str, facts: Callable[[], FileFacts]
+    ) -> Columns:
+        layout = csv_layout(request.source, path, encoding, request.mapping, request.file_name)
+        if not self._load_fast(request.source, layout, facts):
+            rows = csv_rows(layout)
+            try:
+                self._load_rows(request, layout.columns, rows, lambda: facts().lines)
+            finally:
+                rows.close()
+        return layout.columns
+
+    def _load_fast(self, source: str, layout: CsvLayout, facts: Callable[[], FileFacts]) -> bool:
+        """DuckDB's own CSV reader, for a file that Python's ``csv`` would read the same way:
+        every record after the headings on one line and as wide as the heading row, no
+        blank line between them (checked by counting). False when it is not such a file.
+        A file with no byte of whitespace after its headings needs no value stripped."""
+        import duckdb
+
+        fields = _fields(source, layout.columns)
+        declared = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(layout.width))
+        first = fields[0][1]
+        every = " AND ".join(blank_sql(f"c{i}") for i in range(layout.width))
+        blank = (
+            f"CASE WHEN c{first} IS NOT NULL AND NOT {_is_space(f'ascii(c{first})')} "
+            f"THEN false ELSE {every} END"
+        )
+        selected = ", ".join(f"c{index} AS f_{name}" for name, index in fields)
+        query = (
+            f"CREATE OR REPLACE TEMP TABLE raw AS SELECT {selected}, {blank} AS _blank "
+            f"FROM read_csv({sql_text(str(layout.path))}, header = false, "
+            f"skip = {layout.header_lines}, auto_detect = false, "
+            f"delim = {sql_text(layout.delimiter)}, quote = '\"', escape = '\"', "
+            f"columns = {{{declared}}}, strict_mode = true)"
+        )
+        try:
+            self.connection.execute(query)
+        except duckdb.Error as exc:
+            if "invalid unicode" in str(exc).lower():
+                raise _Undecodable(layout.encoding, layout.path) from None
+            return False
+        row = self.connection.execute("SELECT count(*) FROM raw").fetchone()
+        records = int(row[0]) if row else 0
+        scanned = facts()
+        if layout.header_lines + records != scanned.lines:
+            self.connection.execute("DROP TABLE raw")
+            return False
+        spaced = layout.delimiter == "\t" or scanned.spaced_after(layout.header_bytes())
+        self._rows = RawRows(
+            f"rowid + {layout.columns.line + 1}", "false", "NOT _blank", stripped=spaced
+        )
+        return True
+
+    def _load_rows(
+        self,
+        request: _Request,
+        columns: Columns,
+        rows: Iterator[tuple[int, list[Any]]],
+        lines: Callable[[], int] | None,
+    ) -> None:
+        """Rows read by Python (XLSX; CSV that DuckDB's reader would read otherwise),
+        appended to ``raw``; blank rows are left out."""
+        fields = _fields(request.source, columns)
+        progress = request.progress
+        declared = ", ".join(f"f_{name} VARCHAR" for name, _ in fields)
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMP TABLE raw (_line BIGINT, {declared}, _id_numeric BOOLEAN)"
+        )
+        id_index = columns.at["id_number"][0] if "id_number" in columns.at else None
+        expected = max(lines() - columns.line, 0) if lines is not None else 0
+        appender = self.connection.appender("raw")
+        batch: list[list[Any]] = []
+        done = 0
+        for line, values in rows:
             if _blank(values):
                 continue
-            self.rows_total += 1
-            record, problems = _check(plan, line, values, today)
-            if not problems:
-                problems = _check_duplicates(plan, line, record, seen_ids, seen_numbers)
-            if problems:
-                self.rows_rejected += 1
-                self.problems.extend(problems)
-                continue
-            record["source"] = source
-            record["line"] = line
-            yield record
+            width = len(values)
+            record: list[Any] = [line]
+            for _, index in fields:
+                value = values[index] if index < width else None
+                record.append(value if value is None or type(value) is str else _text(value))
+            record.append(
+                id_index is not None and id_index < width and isinstance(values[id_index], float)
+            )
+            batch.append(record)
+            if len(batch) >= _APPEND_BATCH:
+                appender.append_rows(batch)
+                done += len(batch)
+                batch = []
+                if progress is not None:
+                    progress(done, max(expected, done))
+        appender.append_rows(batch)
+        appender.flush()
+        self._rows = RawRows("_line", "_id_numeric", "true")
 
+    # -- checking --------------------------------------------------------------------
 
-def check_rows(
-    source: str,
-    table: Table,
-    *,
-    file_name: str,
-    today: date,
-    mapping: Mapping[str, str] | None = None,
-) -> Checked:
-    """Check every row of a table at once (see :class:`RowChecker`)."""
-    checker = RowChecker(source, table, file_name=file_name, today=today, mapping=mapping)
-    rows = list(checker)
-    return Checked(
-        source,
-        checker.columns,
-        rows=rows,
-        problems=checker.problems,
-        rows_total=checker.rows_total,
-        rows_rejected=checker.rows_rejected,
-        format=table.format,
-        encoding=table.encoding,
-    )
-
-
-def _check(
-    plan: _Plan, line: int, values: Sequence[Any], today: date
-) -> tuple[dict[str, Any], list[Problem]]:
-    record: dict[str, Any] = dict.fromkeys(plan.columns)
-    problems: list[Problem] = []
-    width = len(values)
-    resident: ResidentId | None = None
-    filled: set[str] = set()
-    if plan.id_index is not None:
-        raw = values[plan.id_index] if plan.id_index < width else None
-        text = raw.strip() if type(raw) is str else _text(raw)
-        if text:
-            filled.add("id_number")
-            try:
-                resident = parse_id_number(text, today=today)
-            except InvalidIdNumber as exc:
-                problems.append(plan.problem(line, "id_number", text, _id_reason(exc, raw, text)))
-            else:
-                record["id_number"] = resident.number
-                record["sex"] = resident.sex
-                record["birth_date"] = resident.birth_date
-        elif "id_number" in plan.needs:
-            problems.append(plan.required(line, "id_number"))
-    for name, index, column, convert in plan.fields:
-        raw = values[index] if index < width else None
-        text = raw.strip() if type(raw) is str else _text(raw)
-        if not text:
-            if name in plan.needs:
-                problems.append(plan.required(line, name))
-            continue
-        filled.add(name)
-        if convert is None:
-            record[column] = text
-            continue
-        try:
-            convert(record, text, raw, resident)
-        except ValueError as exc:
-            problems.append(plan.problem(line, name, text, str(exc)))
-    if plan.one_of and not any(name in filled for name in plan.one_of):
-        labels = " or ".join(field_label(plan.source, n) for n in SPECS[plan.source].one_of)
-        problems.append(
-            plan.problem(line, plan.one_of[0], "", f"{labels} is required but both are empty")
+    def _check(
+        self, source: str, columns: Columns, today: date, kind: str, encoding: str | None
+    ) -> Checked:
+        present = set(columns.at)
+        self._stored = stored_columns(present)
+        mapped = mapped_fields(source, present)
+        # Values that are not plain ASCII (student numbers in full-width digits...) are
+        # rare: they are looked for while checking, and read in Python only if found.
+        later = [name for name in mapped if name in _ASCII_OR_PYTHON]
+        self._mapping_tables([name for name in mapped if name not in later])
+        for name in later:
+            self._mapping_table(name, [])
+        query = check_sql(source, present, today=today, rows=self._rows)
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {query}")
+        found = "".join(f", count(*) FILTER (WHERE x_{name})" for name in later)
+        row = self.connection.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE bad){found} FROM checked"
+        ).fetchone()
+        assert row is not None
+        if any(row[2:]):
+            self._mapping_tables(later)
+            self.connection.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {query}")
+            row = self.connection.execute(
+                "SELECT count(*), count(*) FILTER (WHERE bad) FROM checked"
+            ).fetchone()
+            assert row is not None
+        total, bad = int(row[0]), int(row[1])
+        problems = self._problems(source, columns) if bad else []
+        duplicates = self._duplicates(source, columns)
+        if duplicates:
+            problems = sorted(problems + duplicates, key=lambda p: p.line)
+        return Checked(
+            source,
+            columns,
+            kind,
+            encoding,
+            rows_total=total,
+            rows_rejected=bad + len(duplicates),
+            problems=problems,
         )
-    return record, problems
+
+    def _mapping_tables(self, names: Sequence[str]) -> None:
+        """``m_<name>`` for each field: each distinct (stripped) value, read by the Python
+        rule — once per value, however many rows share it. One pass over the rows."""
+        if not names:
+            return
+        lists = []
+        for name in names:
+            value = f"f_{name}"
+            text = strip_sql(value) if self._rows.stripped else f"coalesce({value}, '')"
+            only = f" AND NOT {_is_ascii(value)}" if name in _ASCII_OR_PYTHON else ""
+            lists.append(f"list(DISTINCT {text}) FILTER (WHERE {text} <> ''{only})")
+        row = self.connection.execute(
+            f"SELECT {', '.join(lists)} FROM raw WHERE {self._rows.where}"
+        ).fetchone()
+        for name, distinct in zip(names, row or [None] * len(names), strict=True):
+            self._mapping_table(name, distinct or [])
+
+    def _mapping_table(self, name: str, values: Iterable[str]) -> None:
+        reader, declared = _READERS[name]
+        self.connection.execute(f"CREATE OR REPLACE TEMP TABLE m_{name} ({declared})")
+        appender = self.connection.appender(f"m_{name}")
+        appender.append_rows([reader(value) for value in values])
+        appender.flush()
+
+    def _problems(self, source: str, columns: Columns) -> list[Problem]:
+        listed = problem_fields(source, set(columns.at))
+        fields = [name for name, _ in _fields(source, columns)]
+        reasons = ", ".join(f"c.p_{name}" for name in listed)
+        texts = ", ".join(f"r.f_{name}" for name in fields)
+        rows = self._rows
+        query = (
+            f"SELECT c.line, {reasons}, {texts} FROM checked c JOIN (SELECT {rows.line} AS "
+            f"line, * FROM raw WHERE {rows.where}) r ON r.line = c.line WHERE c.bad "
+            "ORDER BY c.line"
+        )
+        either = (
+            next(n for n in SPECS[source].one_of if n in columns.at)
+            if ("one_of" in listed)
+            else None
+        )
+        problems: list[Problem] = []
+        for record in self.connection.execute(query).fetchall():
+            line = int(record[0])
+            found = dict(zip(listed, record[1 : 1 + len(listed)], strict=True))
+            texts_of = dict(zip(fields, record[1 + len(listed) :], strict=True))
+            for name in listed:
+                reason = found[name]
+                if reason is None:
+                    continue
+                field_name = either if name == "one_of" else name
+                assert field_name is not None
+                text = (texts_of.get(field_name) or "").strip() if name != "one_of" else ""
+                heading = columns.at[field_name][1]
+                problems.append(Problem(line, heading, mask_value(field_name, text), reason))
+        return problems
+
+    def _duplicates(self, source: str, columns: Columns) -> list[Problem]:
+        """A resident ID or student number on an earlier good row rejects the later row.
+        Only rows sharing a key with another good row are looked at in Python (in file
+        order, as a person would): the rest cannot be duplicates."""
+        keys = [k for k in ("id_number", "student_number") if k in columns.at]
+        self._dups = False
+        if not keys:
+            return []
+        # Distinct hashes as many as values: no value twice (a collision only costs the
+        # exact look below).
+        counts = ", ".join(
+            f"count({key}) FILTER (WHERE NOT bad) - count(DISTINCT hash({key})) FILTER "
+            f"(WHERE NOT bad AND {key} IS NOT NULL)"
+            for key in keys
+        )
+        row = self.connection.execute(f"SELECT {counts} FROM checked").fetchone()
+        if row is None or not any(row):
+            return []
+        shared = " OR ".join(
+            f"{key} IN (SELECT {key} FROM checked WHERE NOT bad AND {key} IS NOT NULL "
+            "GROUP BY 1 HAVING count(*) > 1)"
+            for key in keys
+        )
+        number = "id_number" if "id_number" in keys else "NULL"
+        student = "student_number" if "student_number" in keys else "NULL"
+        contested = self.connection.execute(
+            f"SELECT line, {number}, {student} FROM checked WHERE NOT bad AND ({shared}) "
+            "ORDER BY line"
+        ).fetchall()
+        if not contested:
+            return []
+        seen_ids: dict[str, int] = {}
+        seen_numbers: dict[str, int] = {}
+        problems: list[Problem] = []
+        for line, resident, student_number in contested:
+            if resident and resident in seen_ids:
+                reason = f"duplicate: the same resident ID is on row {seen_ids[resident]}"
+                heading = columns.at["id_number"][1]
+                problems.append(Problem(line, heading, mask_value("id_number", resident), reason))
+                continue
+            if student_number and student_number in seen_numbers:
+                first = seen_numbers[student_number]
+                reason = f"duplicate: the same student number is on row {first}"
+                heading = columns.at["student_number"][1]
+                masked = mask_value("student_number", student_number)
+                problems.append(Problem(line, heading, masked, reason))
+                continue
+            if resident:
+                seen_ids[resident] = line
+            if student_number:
+                seen_numbers[student_number] = line
+        self.connection.execute("CREATE OR REPLACE TEMP TABLE dups (line BIGINT)")
+        appender = self.connection.appender("dups")
+        appender.append_rows([(p.line,) for p in problems])
+        appender.flush()
+        self._dups = bool(problems)
+        return problems
+
+    # -- the snapshot ----------------------------------------------------------------
+
+    def write_snapshot(self, target: Path) -> None:
+        """Write the good rows of the last file checked to ``target`` as Parquet (in no
+        particular order: each row carries its line)."""
+        names = ", ".join(self._stored)
+        not_dup = " AND line NOT IN (SELECT line FROM dups)" if self._dups else ""
+        self.connection.execute("SET preserve_insertion_order = false")
+        try:
+            self.connection.execute(
+                f"COPY (SELECT {names} FROM checked WHERE NOT bad{not_dup}) TO "
+                f"{sql_text(str(target))} ({_PARQUET})"
+            )
+        finally:
+            self.connection.execute("SET preserve_insertion_order = true")
 
 
-def _id_reason(exc: InvalidIdNumber, raw: Any, text: str) -> str:
-    reason = exc.message
-    if reason.startswith("resident ID ") and ": " in reason:  # the masked value is beside it
-        reason = "resident ID: " + reason.split(": ", 1)[1]
-    if isinstance(raw, float) or _SCIENTIFIC.match(text):
-        reason += _ID_AS_NUMBER_HINT
-    return reason
+def _fields(source: str, columns: Columns) -> list[tuple[str, int]]:
+    """The source's fields found in the file, in the spec's order, with their indexes."""
+    return [(name, columns.at[name][0]) for name in SPECS[source].fields if name in columns.at]
 
 
-def _check_duplicates(
-    plan: _Plan,
-    line: int,
-    record: dict[str, Any],
-    seen_ids: dict[str, int],
-    seen_numbers: dict[str, int],
-) -> list[Problem]:
-    number = record.get("id_number")
-    if number:
-        first = seen_ids.get(number)
-        if first is not None:
-            reason = f"duplicate: the same resident ID is on row {first}"
-            return [plan.problem(line, "id_number", number, reason)]
-    student_number = record.get("student_number")
-    if student_number:
-        first = seen_numbers.get(student_number)
-        if first is not None:
-            reason = f"duplicate: the same student number is on row {first}"
-            return [plan.problem(line, "student_number", student_number, reason)]
-    if number:
-        seen_ids[number] = line
-    if student_number:
-        seen_numbers[student_number] = line
-    return []
+def _read_sex(text: str) -> tuple[Any, ...]:
+    try:
+        return (text, parse_sex(text), None)
+    except ValueError as exc:
+        return (text, None, str(exc))
+
+
+def _read_birth_date(text: str) -> tuple[Any, ...]:
+    try:
+        born = _date_value(text, text)
+    except ValueError as exc:
+        return (text, None, None, str(exc))
+    return (text, born, born.isoformat(), None)
+
+
+def _read_category(text: str) -> tuple[Any, ...]:
+    try:
+        return (text, disability_category(text), None)
+    except ValueError as exc:
+        return (text, None, str(exc))
+
+
+def _read_grade(text: str) -> tuple[Any, ...]:
+    try:
+        return (text, disability_grade(text), None)
+    except ValueError as exc:
+        return (text, None, str(exc))
+
+
+def _read_student_number(text: str) -> tuple[Any, ...]:
+    try:
+        return (text, _student_number(text), None)
+    except ValueError as exc:
+        return (text, None, str(exc))
+
+
+def _read_certificate(text: str) -> tuple[Any, ...]:
+    return (text, normalise_student_number(text))
+
+
+_READERS: Mapping[str, tuple[Callable[[str], tuple[Any, ...]], str]] = {
+    "sex": (_read_sex, "k VARCHAR, v VARCHAR, e VARCHAR"),
+    "birth_date": (_read_birth_date, "k VARCHAR, d DATE, iso VARCHAR, e VARCHAR"),
+    "category": (_read_category, "k VARCHAR, v VARCHAR, e VARCHAR"),
+    "disability_grade": (_read_grade, "k VARCHAR, g INTEGER, e VARCHAR"),
+    "student_number": (_read_student_number, "k VARCHAR, v VARCHAR, e VARCHAR"),
+    "certificate": (_read_certificate, "k VARCHAR, v VARCHAR"),
+}
+
+
+def write_rows(rows: Iterable[Mapping[str, Any]], target: Path) -> int:
+    """Write rows (dicts keyed by :data:`SNAPSHOT_COLUMNS` names, a missing key NULL) as a
+    snapshot file at ``target``; how many were written."""
+    import duckdb
+
+    connection = duckdb.connect()
+    try:
+        declared = ", ".join(f"{column} {kind}" for column, kind in SNAPSHOT_COLUMNS)
+        connection.execute(f"CREATE TEMP TABLE rows ({declared})")
+        appender = connection.appender("rows")
+        count = 0
+        batch: list[list[Any]] = []
+        for row in rows:
+            batch.append([row.get(column) for column, _ in SNAPSHOT_COLUMNS])
+            count += 1
+            if len(batch) >= _APPEND_BATCH:
+                appender.append_rows(batch)
+                batch = []
+        appender.append_rows(batch)
+        appender.flush()
+        connection.execute(f"COPY rows TO {sql_text(str(target))} ({_PARQUET})")
+    finally:
+        connection.close()
+    return count
 
 
 # ---------------------------------------------------------------------------------------

@@ -14,15 +14,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, inspect, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, insert, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from caseflow import audit, db, engine, escalation
+from caseflow import access, audit, db, engine, escalation
+from caseflow.access import Jurisdiction
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import Actor
 from caseflow.errors import (
     AccessDenied,
-    CaseNotFound,
     ConcurrentUpdate,
     DuplicateCase,
     InvalidInput,
@@ -31,7 +31,23 @@ from caseflow.errors import (
     WorkspaceError,
 )
 from caseflow.ids import mask_id_number, parse_id_number
-from caseflow.models import Case, Child, Escalation, Guardian, Operator, WorkflowDefinition
+from caseflow.org import CHAIN_ROLES, POSITIONS, Org
+from caseflow.records import (
+    CASE,
+    CHILD,
+    ESCALATION,
+    GUARDIAN,
+    OPERATOR,
+    WORKFLOW,
+    case_row,
+    log_read,
+    log_refusal,
+    note_referrals,
+    org_in_force,
+    record,
+    require,
+    scoped,
+)
 from caseflow.resources import shipped
 from caseflow.states import (
     CASE_SOURCES,
@@ -51,15 +67,9 @@ from caseflow.states import (
 )
 from caseflow.workspace import Workspace, create, discard, load, load_holidays, locate
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 INITIAL_ROLES = ("bureau", "admin")
 
-_CASE = Case.__table__  # type: ignore[attr-defined]
-_CHILD = Child.__table__  # type: ignore[attr-defined]
-_GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
-_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
-_OPERATOR = Operator.__table__  # type: ignore[attr-defined]
-_WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
 
 Clock = Callable[[], datetime]
 
@@ -98,29 +108,6 @@ class Context:
         return load_workflow(find_workflow_file(name, self.workspace.workflow_dirs))
 
 
-def _record(
-    ctx: Context,
-    connection: Connection,
-    now: datetime,
-    *,
-    action: str,
-    payload: Mapping[str, Any],
-    case_id: int | None = None,
-    occurred_on: date | None = None,
-) -> int:
-    """Append an audit event by the context's operator inside the caller's transaction."""
-    return audit.append(
-        connection,
-        action=action,
-        operator=ctx.actor.operator,
-        os_user=ctx.actor.os_user,
-        recorded_at=now,
-        payload=payload,
-        case_id=case_id,
-        occurred_on=occurred_on,
-    )
-
-
 # ---------------------------------------------------------------------------------------
 # Workspaces, operators, workflows
 
@@ -144,14 +131,14 @@ def init_workspace(
         now = clock()
         with db.write(db_engine) as connection:
             db.upgrade_within(connection)
-            existing = connection.execute(select(_OPERATOR.c.name)).first()
+            existing = connection.execute(select(OPERATOR.c.name)).first()
             if existing is not None:
                 raise WorkspaceError(
                     f"the database at {workspace.database_url} already has "
                     "operators; it belongs to another workspace"
                 )
             connection.execute(
-                insert(_OPERATOR).values(
+                insert(OPERATOR).values(
                     name=user,
                     os_user=user,
                     roles=",".join(INITIAL_ROLES),
@@ -193,20 +180,48 @@ def _check_schema(db_engine: Engine) -> None:
         )
 
 
-def resolve_actor(connection: Connection, user: str) -> Actor:
-    rows = connection.execute(
-        select(_OPERATOR.c.name, _OPERATOR.c.roles).where(_OPERATOR.c.os_user == user)
-    ).all()
-    if not rows:
-        raise AccessDenied(
-            f"OS account {user!r} is not an operator of this workspace; ask the "
-            "workspace admin to register it"
-        )
-    if len(rows) > 1:
-        names = ", ".join(sorted(row.name for row in rows))
-        raise AccessDenied(f"OS account {user!r} acts for several operators ({names})")
-    name, roles = rows[0]
-    return Actor(operator=name, os_user=user, roles=frozenset(r for r in roles.split(",") if r))
+def resolve_actor(connection: Connection, user: str, acting_as: str | None = None) -> Actor:
+    """The operator this OS account is, or, with ``acting_as``, acts for: allowed only when
+    it is that operator's own account or one of its shared terminals' accounts."""
+    if acting_as is None:
+        rows = connection.execute(select(OPERATOR).where(OPERATOR.c.os_user == user)).all()
+        if not rows:
+            shared = _operators_shared_with(connection, user)
+            hint = (
+                f"; on this shared account choose one with --as ({', '.join(shared)})"
+                if shared
+                else "; ask the workspace admin to add it to org.yaml and `caseflow org apply`"
+            )
+            raise AccessDenied(f"OS account {user!r} is not an operator of this workspace{hint}")
+        if len(rows) > 1:
+            names = ", ".join(sorted(row.name for row in rows))
+            raise AccessDenied(f"OS account {user!r} acts for several operators ({names})")
+        row = rows[0]
+    else:
+        named = connection.execute(select(OPERATOR).where(OPERATOR.c.name == acting_as)).first()
+        if named is None or (
+            named.os_user != user and user not in _accounts(named.shared_accounts)
+        ):
+            raise AccessDenied(
+                f"OS account {user!r} may not act as {acting_as!r}; the organisation file must "
+                "list it among that operator's shared_accounts"
+            )
+        row = named
+    return Actor(
+        operator=row.name,
+        os_user=user,
+        roles=frozenset(_accounts(row.roles)),
+        jurisdiction=Jurisdiction.parse(row.jurisdiction),
+    )
+
+
+def _accounts(text: str) -> list[str]:
+    return [item for item in text.split(",") if item]
+
+
+def _operators_shared_with(connection: Connection, user: str) -> list[str]:
+    rows = connection.execute(select(OPERATOR.c.name, OPERATOR.c.shared_accounts)).all()
+    return sorted(row.name for row in rows if user in _accounts(row.shared_accounts))
 
 
 def open_context(
@@ -216,6 +231,7 @@ def open_context(
     cwd: Path | None = None,
     clock: Clock = system_clock,
     migrate: bool = False,
+    acting_as: str | None = None,
 ) -> Context:
     root = locate(explicit, os.environ if environ is None else environ, cwd or Path.cwd())
     workspace = load(root)
@@ -224,7 +240,7 @@ def open_context(
         db.upgrade(db_engine)
     _check_schema(db_engine)
     with db.read(db_engine) as connection:
-        actor = resolve_actor(connection, os_user())
+        actor = resolve_actor(connection, os_user(), acting_as)
     return Context(
         workspace=workspace,
         engine=db_engine,
@@ -245,19 +261,19 @@ def workspace_calendar(workspace: Workspace) -> WorkCalendar:
 
 
 _WORKFLOW_CACHE: dict[str, Workflow] = {}
-_WORKFLOW_SOURCE = select(_WORKFLOW.c.source).where(_WORKFLOW.c.sha256 == bindparam("sha"))
+_WORKFLOW_SOURCE = select(WORKFLOW.c.source).where(WORKFLOW.c.sha256 == bindparam("sha"))
 
 
 def _register_workflow(connection: Connection, workflow: Workflow, now: datetime) -> None:
     """Store the definition a case runs on, so editing the file never changes open cases."""
     stored = connection.execute(
-        select(_WORKFLOW.c.sha256).where(
-            _WORKFLOW.c.name == workflow.name, _WORKFLOW.c.version == workflow.version
+        select(WORKFLOW.c.sha256).where(
+            WORKFLOW.c.name == workflow.name, WORKFLOW.c.version == workflow.version
         )
     ).scalar()
     if stored is None:
         connection.execute(
-            insert(_WORKFLOW).values(
+            insert(WORKFLOW).values(
                 name=workflow.name,
                 version=workflow.version,
                 sha256=workflow.sha256,
@@ -319,6 +335,8 @@ def open_case(
     evidence: Mapping[str, Any] | None = None,
 ) -> int:
     """Open a case in the workflow's initial state; returns the case number."""
+    require(ctx, access.CASE_OPENERS, "case open")
+    _require_own_place(ctx, details)
     today = ctx.today
     resident = parse_id_number(details.id_number, today=today)
     masked = mask_id_number(resident.number)
@@ -357,28 +375,31 @@ def open_case(
         with db.write(ctx.engine) as connection:
             _register_workflow(connection, workflow, now)
             child_id = connection.execute(
-                select(_CHILD.c.id).where(_CHILD.c.id_number == resident.number)
+                select(CHILD.c.id).where(CHILD.c.id_number == resident.number)
             ).scalar()
             if child_id is None:
                 child_id = connection.execute(
-                    insert(_CHILD).values(id_number=resident.number, **child_values)
+                    insert(CHILD).values(id_number=resident.number, **child_values)
                 ).inserted_primary_key[0]  # type: ignore[index]
             else:
                 _refuse_second_open_case(connection, child_id, masked)
                 connection.execute(
-                    update(_CHILD).where(_CHILD.c.id == child_id).values(**child_values)
+                    update(CHILD).where(CHILD.c.id == child_id).values(**child_values)
                 )
             if details.guardian_name:
                 connection.execute(
-                    insert(_GUARDIAN).values(
+                    insert(GUARDIAN).values(
                         child_id=child_id,
                         name=details.guardian_name.strip(),
                         relation=details.guardian_relation,
                         phone=details.guardian_phone,
                     )
                 )
+            chain = org_in_force(connection).chain(
+                township, village, group=details.group, school=details.school
+            )
             number: int = connection.execute(
-                insert(_CASE).values(
+                insert(CASE).values(
                     child_id=child_id,
                     workflow=workflow.name,
                     workflow_version=workflow.version,
@@ -410,6 +431,7 @@ def open_case(
                     township=township,
                     village=village,
                     school=details.school,
+                    chain=chain,
                     created_at=now,
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
@@ -426,10 +448,11 @@ def open_case(
                 "workflow": workflow.name,
                 "workflow_version": workflow.version,
                 "due_on": deadline.due_on.isoformat() if deadline else None,
+                "chain": chain,
             }
             if deadline and deadline.provisional:
                 payload["due_provisional"] = True
-            _record(
+            record(
                 ctx,
                 connection,
                 now,
@@ -441,7 +464,7 @@ def open_case(
     except IntegrityError as exc:
         with db.read(ctx.engine) as connection:
             child_id = connection.execute(
-                select(_CHILD.c.id).where(_CHILD.c.id_number == resident.number)
+                select(CHILD.c.id).where(CHILD.c.id_number == resident.number)
             ).scalar()
             if child_id is not None:
                 _refuse_second_open_case(connection, child_id, masked)
@@ -452,9 +475,22 @@ def open_case(
     return number
 
 
+def _require_own_place(ctx: Context, details: ChildDetails) -> None:
+    """A township or school operator opens cases only for children of its own place."""
+    where = ctx.actor.jurisdiction
+    given = {"township": details.township.strip(), "school": (details.school or "").strip()}
+    if where.kind in given and given[where.kind] != where.name:
+        refusal = AccessDenied(
+            f"operator {ctx.actor.operator!r} opens cases only for children of {where.name}; "
+            f"this child's {where.kind} is {given[where.kind] or 'not given'}"
+        )
+        log_refusal(ctx, refusal, "case open", None)
+        raise refusal
+
+
 def _refuse_second_open_case(connection: Connection, child_id: int, masked: str) -> None:
     existing = connection.execute(
-        select(_CASE.c.id, _CASE.c.state).where(_CASE.c.child_id == child_id, _CASE.c.is_open)
+        select(CASE.c.id, CASE.c.state).where(CASE.c.child_id == child_id, CASE.c.is_open)
     ).first()
     if existing is not None:
         raise DuplicateCase(
@@ -462,13 +498,6 @@ def _refuse_second_open_case(connection: Connection, child_id: int, masked: str)
             f"{existing.id} (state {existing.state}); advance or note that case "
             "instead"
         )
-
-
-def _case_row(connection: Connection, number: int) -> Any:
-    row = connection.execute(_CASE_BY_NUMBER, {"number": number}).first()
-    if row is None:
-        raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
-    return row
 
 
 def _snapshot(row: Any) -> engine.CaseSnapshot:
@@ -486,34 +515,63 @@ def _snapshot(row: Any) -> engine.CaseSnapshot:
     )
 
 
-_CASE_BY_NUMBER = (
-    select(_CASE, _WORKFLOW.c.sha256.label("workflow_sha"))
-    .join(
-        _WORKFLOW,
-        and_(_WORKFLOW.c.name == _CASE.c.workflow, _WORKFLOW.c.version == _CASE.c.workflow_version),
-    )
-    .where(_CASE.c.id == bindparam("number"))
-)
-_CASE_STEP = update(_CASE).where(
-    _CASE.c.id == bindparam("b_number"), _CASE.c.version == bindparam("b_version")
+_CASE_STEP = update(CASE).where(
+    CASE.c.id == bindparam("b_number"), CASE.c.version == bindparam("b_version")
 )
 
 
 def _apply(
     ctx: Context,
+    attempt: str,
     number: int,
     expect_version: int | None,
     decide: Callable[[Workflow, Any], tuple[dict[str, Any], str, dict[str, Any], date]],
+    *,
     after: Callable[[Connection, datetime], list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Read, decide and write the update with its audit event in one transaction; then
     ``after`` (in the same transaction) writes what the step causes, such as letters.
 
     On SQLite the read already happens under the write lock; on PostgreSQL another
-    writer can slip in between, and the version check in the UPDATE catches it."""
+    writer can slip in between, and the version check in the UPDATE catches it.
+    A refusal for want of a role is logged after the step rolled back."""
+    require(ctx, access.CASE_WRITERS, attempt, case_id=number)
+    try:
+        return _apply_within(ctx, number, expect_version, decide, after)
+    except AccessDenied as refusal:
+        log_refusal(ctx, refusal, attempt, number)
+        raise
+
+
+def apply_step(
+    ctx: Context,
+    attempt: str,
+    number: int,
+    action: str,
+    change: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
+) -> None:
+    """A step on an open case that changes some of its columns without a transition:
+    ``change`` gives the columns and the audit payload from the case row."""
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        if not row.is_open:
+            raise TransitionRefused(f"case {number} is closed ({row.state}); it cannot change")
+        changes, payload = change(row)
+        return changes, action, payload, ctx.today
+
+    _apply(ctx, attempt, number, None, decide)
+
+
+def _apply_within(
+    ctx: Context,
+    number: int,
+    expect_version: int | None,
+    decide: Callable[[Workflow, Any], tuple[dict[str, Any], str, dict[str, Any], date]],
+    after: Callable[[Connection, datetime], list[dict[str, Any]]] | None,
+) -> list[dict[str, Any]]:
     now = ctx.now()
     with db.write(ctx.engine) as connection:
-        row = _case_row(connection, number)
+        row = case_row(connection, ctx.actor, number)
         if expect_version is not None and row.version != expect_version:
             raise ConcurrentUpdate(
                 f"case {number} is at version {row.version}, not "
@@ -538,10 +596,13 @@ def _apply(
                 "command ran; nothing was changed — look again with "
                 "`caseflow case show` and retry"
             )
+        referred = [d for d in changes.get("departments", ()) if d not in row.departments]
+        if referred:
+            note_referrals(connection, number, referred, occurred_on)
         caused = after(connection, now) if after else []
         if caused:
             payload = {**payload, "documents": caused}
-        _record(
+        record(
             ctx,
             connection,
             now,
@@ -630,7 +691,7 @@ def advance(
         # decide() has run by now and named the transition, if it issues documents.
         return _issue_documents(ctx, connection, number, step[0], now) if step else []
 
-    return _apply(ctx, number, expect_version, decide, issue)
+    return _apply(ctx, f"case advance {trigger}", number, expect_version, decide, after=issue)
 
 
 def outcome_changes(
@@ -697,7 +758,7 @@ def extend(
         changes = outcome_changes(workflow, row, outcome, day, ctx.calendar)
         return changes, "case.extension", dict(outcome.audit), day
 
-    _apply(ctx, number, expect_version, decide)
+    _apply(ctx, "case extend", number, expect_version, decide)
 
 
 @dataclass(frozen=True)
@@ -746,23 +807,29 @@ def update_details(
         changes = {"school": values["school"]} if "school" in values else {}
         return changes, "case.update", {"changed": shown}, day
 
-    def write_child(connection: Connection, _now: datetime) -> list[dict[str, Any]]:
-        child_id = connection.execute(
-            select(_CASE.c.child_id).where(_CASE.c.id == number)
-        ).scalar_one()
+    def write_child(connection: Connection, now: datetime) -> list[dict[str, Any]]:
+        case = connection.execute(
+            select(CASE.c.child_id, CASE.c.chain).where(CASE.c.id == number)
+        ).one()
+        child_id = case.child_id
         if child_changes:
-            connection.execute(
-                update(_CHILD).where(_CHILD.c.id == child_id).values(**child_changes)
+            connection.execute(update(CHILD).where(CHILD.c.id == child_id).values(**child_changes))
+            _refresh_chain(
+                ctx,
+                connection,
+                now=now,
+                number=number,
+                child_id=child_id,
+                chain=case.chain,
+                day=day,
             )
         if guardian:
             first = connection.execute(
-                select(_GUARDIAN.c.id)
-                .where(_GUARDIAN.c.child_id == child_id)
-                .order_by(_GUARDIAN.c.id)
+                select(GUARDIAN.c.id).where(GUARDIAN.c.child_id == child_id).order_by(GUARDIAN.c.id)
             ).first()
             if first is not None:
                 connection.execute(
-                    update(_GUARDIAN).where(_GUARDIAN.c.id == first.id).values(**guardian)
+                    update(GUARDIAN).where(GUARDIAN.c.id == first.id).values(**guardian)
                 )
             elif "name" not in guardian:
                 raise InvalidInput(
@@ -770,10 +837,44 @@ def update_details(
                     "with the relation or phone"
                 )
             else:
-                connection.execute(insert(_GUARDIAN).values(child_id=child_id, **guardian))
+                connection.execute(insert(GUARDIAN).values(child_id=child_id, **guardian))
         return []
 
-    _apply(ctx, number, None, decide, write_child)
+    _apply(ctx, "case update", number, None, decide, after=write_child)
+
+
+def _refresh_chain(
+    ctx: Context,
+    connection: Connection,
+    *,
+    now: datetime,
+    number: int,
+    child_id: int,
+    chain: Mapping[str, str],
+    day: date,
+) -> None:
+    """The child's school, class or group changed: the chain follows, as an audited step."""
+    child = connection.execute(select(CHILD).where(CHILD.c.id == child_id)).one()
+    fresh = org_in_force(connection).chain(
+        child.township,
+        child.village,
+        group=child.group_name,
+        school=child.school,
+        grade=child.grade,
+        class_name=child.class_name,
+    )
+    if fresh == dict(chain):
+        return
+    connection.execute(update(CASE).where(CASE.c.id == number).values(chain=fresh))
+    record(
+        ctx,
+        connection,
+        now,
+        action="case.chain",
+        case_id=number,
+        occurred_on=day,
+        payload={"from": dict(chain), "to": fresh},
+    )
 
 
 def mask_phone(phone: str) -> str:
@@ -792,7 +893,7 @@ def add_finding(ctx: Context, number: int, evidence: Mapping[str, Any]) -> None:
         day = max(ctx.today, row.last_event_on)
         return {"facts": facts}, "case.finding", {"evidence": dict(evidence)}, day
 
-    _apply(ctx, number, None, decide)
+    _apply(ctx, "case finding", number, None, decide)
 
 
 NOTE_METHODS: Mapping[str, str] = {
@@ -828,14 +929,14 @@ def add_note(
         engine.check_occurred_on(day, today=ctx.today, last_event_on=snapshot.last_event_on)
         return {}, "case.note", {"method": method, "text": content, "state": snapshot.state}, day
 
-    _apply(ctx, number, expect_version, decide)
+    _apply(ctx, "case note", number, expect_version, decide)
 
 
 # ---------------------------------------------------------------------------------------
 # Reading
 
 
-def _event_view(row: Any) -> dict[str, Any]:
+def event_view(row: Any) -> dict[str, Any]:
     import json
 
     payload = json.loads(row.payload)
@@ -855,24 +956,34 @@ def _event_view(row: Any) -> dict[str, Any]:
     }
 
 
+def _case_events(connection: Connection, number: int) -> list[dict[str, Any]]:
+    """What happened to the case; who read it is in the audit log, not in its history."""
+    return [
+        event_view(row) for row in audit.events(connection, number) if row.action != "case.read"
+    ]
+
+
 def history(ctx: Context, number: int) -> list[dict[str, Any]]:
-    with db.read(ctx.engine) as connection:
-        _case_row(connection, number)
-        return [_event_view(row) for row in audit.events(connection, number)]
+    with db.write(ctx.engine) as connection:
+        case_row(connection, ctx.actor, number)
+        log_read(ctx, connection, "case history", [number])
+        return _case_events(connection, number)
 
 
 def show_case(ctx: Context, number: int) -> dict[str, Any]:
-    with db.read(ctx.engine) as connection:
-        row = _case_row(connection, number)
+    with db.write(ctx.engine) as connection:
+        row = case_row(connection, ctx.actor, number)
+        log_read(ctx, connection, "case show", [number])
         workflow = stored_workflow(connection, row)
-        child = connection.execute(select(_CHILD).where(_CHILD.c.id == row.child_id)).one()
+        child = connection.execute(select(CHILD).where(CHILD.c.id == row.child_id)).one()
         guardians = connection.execute(
-            select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id)
+            select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id)
         ).all()
-        events = [_event_view(event) for event in audit.events(connection, number)]
+        events = _case_events(connection, number)
         fired = connection.execute(
-            select(_ESCALATION).where(_ESCALATION.c.case_id == number).order_by(_ESCALATION.c.id)
+            select(ESCALATION).where(ESCALATION.c.case_id == number).order_by(ESCALATION.c.id)
         ).all()
+        chain = describe_chain(org_in_force(connection), row.chain)
     state = workflow.state(row.state)
     snapshot = _snapshot(row)
     return {
@@ -892,6 +1003,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
         "responsible": state.responsible,
         "responsible_label": RESPONSIBLE.get(state.responsible or "", None),
         "departments": [{"id": d, "label": DEPARTMENTS.get(d, d)} for d in row.departments],
+        "chain": chain,
         "source": row.source,
         "reasons": list(row.reasons),
         "repeat_count": row.repeat_count,
@@ -936,6 +1048,20 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
     }
 
 
+def describe_chain(org: Org, chain: Mapping[str, str]) -> list[dict[str, str]]:
+    """The 包保 chain's links in order, each with the role's and the person's names."""
+    return [
+        {
+            "role": role,
+            "role_label": POSITIONS.get(role, role),
+            "person": chain[role],
+            "label": org.person_label(chain[role]),
+        }
+        for role in CHAIN_ROLES
+        if role in chain
+    ]
+
+
 def list_cases(
     ctx: Context,
     *,
@@ -946,30 +1072,34 @@ def list_cases(
 ) -> list[dict[str, Any]]:
     query = (
         select(
-            _CASE.c.id,
-            _CASE.c.state,
-            _CASE.c.due_on,
-            _CASE.c.due_provisional,
-            _CASE.c.township,
-            _CASE.c.village,
-            _CASE.c.school,
-            _CASE.c.is_open,
-            _CHILD.c.name,
-            _CHILD.c.id_number,
+            CASE.c.id,
+            CASE.c.state,
+            CASE.c.due_on,
+            CASE.c.due_provisional,
+            CASE.c.township,
+            CASE.c.village,
+            CASE.c.school,
+            CASE.c.is_open,
+            CHILD.c.name,
+            CHILD.c.id_number,
         )
-        .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
-        .order_by(_CASE.c.id)
+        .join(CHILD, CHILD.c.id == CASE.c.child_id)
+        .order_by(CASE.c.id)
     )
     if state:
-        query = query.where(_CASE.c.state == state)
+        query = query.where(CASE.c.state == state)
     elif not include_closed:
-        query = query.where(_CASE.c.is_open)
+        query = query.where(CASE.c.is_open)
     if township:
-        query = query.where(_CASE.c.township == township)
+        query = query.where(CASE.c.township == township)
     if overdue:
-        query = query.where(_CASE.c.is_open, _CASE.c.due_on < ctx.today)
-    with db.read(ctx.engine) as connection:
-        rows = connection.execute(query).all()
+        query = query.where(CASE.c.is_open, CASE.c.due_on < ctx.today)
+    with db.write(ctx.engine) as connection:
+        rows = connection.execute(scoped(query, ctx.actor)).all()
+        if rows:
+            filters = {"state": state, "township": township, "overdue": overdue}
+            asked = {k: v for k, v in filters.items() if v}
+            log_read(ctx, connection, "case list", [row.id for row in rows], **asked)
     return [
         {
             "number": row.id,
@@ -996,13 +1126,15 @@ def state_labels(ctx: Context) -> dict[str, str]:
 
 
 def audit_log(ctx: Context, number: int | None = None) -> list[dict[str, Any]]:
+    require(ctx, access.AUDIT_READERS, "audit log", case_id=number)
     with db.read(ctx.engine) as connection:
         if number is not None:
-            _case_row(connection, number)
-        return [_event_view(row) for row in audit.events(connection, number)]
+            case_row(connection, ctx.actor, number)
+        return [event_view(row) for row in audit.events(connection, number)]
 
 
 def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verification:
+    require(ctx, access.AUDIT_READERS, "audit verify")
     parsed = audit.Checkpoint.parse(checkpoint) if checkpoint else None
     with db.read(ctx.engine) as connection:
         return audit.verify(connection, parsed)
@@ -1010,10 +1142,11 @@ def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verificat
 
 def audit_checkpoint(ctx: Context) -> audit.Checkpoint:
     """Record a checkpoint event and return the head that includes it."""
+    require(ctx, access.CHECKPOINT_WRITERS, "audit checkpoint")
     now = ctx.now()
     with db.write(ctx.engine) as connection:
         before = audit.head(connection)
-        _record(
+        record(
             ctx,
             connection,
             now,

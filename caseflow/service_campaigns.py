@@ -25,10 +25,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, case, func, or_, select
 
-from caseflow import audit, db, escalation
+from caseflow import access, audit, db, escalation
 from caseflow.errors import InvalidInput
 from caseflow.models import AuditEvent, Child, Notice
-from caseflow.service import _CASE, Context
+from caseflow.records import CASE as _CASE
+from caseflow.records import require
+from caseflow.service import Context
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -71,6 +73,7 @@ def queue_publicity_letters(ctx: Context, day: date) -> int:
     open case, and children whose case is in a watched state such as ``returned``), one
     per child, dated ``day``. Returns how many were queued; in a month that already has
     them, only the children who were not written to yet get one."""
+    require(ctx, access.DISPATCHERS, "notice queue-letters")
     from caseflow.render import render
 
     if day > ctx.today:
@@ -169,6 +172,7 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
     after the period ends."""
     from caseflow.render import render
 
+    require(ctx, access.DISPATCHERS, "notice queue-report")
     period = Period.before(month)
     if period.end >= ctx.today:
         raise InvalidInput(

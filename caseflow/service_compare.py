@@ -8,27 +8,28 @@ For school-age children (age band at the reference date, the most recent 1 Septe
 - ``student_vs_attendance``: 学籍 status 在读 but not present in 实际在校生 (by resident ID
   or student number).
 
-Each is one anti-join in SQL over the indexed ``roster_row`` table; the birth date is
-read from the resident ID (digits 7–14), so every register can be aged the same way.
+Each is one anti-join, run by DuckDB over the snapshots' Parquet files (all four and the
+description of each suspect in one query, :func:`comparison_sql`); the birth date is read
+from the resident ID (digits 7–14), so every register can be aged the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import select
 
-from caseflow import db
-from caseflow.errors import AccessDenied, InvalidInput
+from caseflow import access, db
+from caseflow.errors import InvalidInput, WorkspaceError
+from caseflow.exports import neutralise
 from caseflow.ids import mask_id_number
-from caseflow.models import RosterImport, RosterRow
+from caseflow.records import record, require
 from caseflow.service import Context
-
-_IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
-_ROW = RosterRow.__table__  # type: ignore[attr-defined]
+from caseflow.service_roster import MEMORY_LIMIT, current_snapshots, interruptible
 
 FLAGS: dict[str, str] = {
     "household_vs_student": "户籍无学籍",
@@ -53,7 +54,6 @@ DISABILITY_LABELS = {
     "6": "精神",
     "7": "多重",
 }
-REVEAL_ROLES = frozenset({"bureau"})
 DEFAULT_AGES = (6, 15)
 
 
@@ -114,126 +114,197 @@ class Comparison:
         return {flag: sum(flag in s.flags for s in self.suspects) for flag in FLAGS}
 
 
-def _current(source: str) -> Any:
-    return select(_IMPORT.c.id).where(_IMPORT.c.source == source, _IMPORT.c.current)
+# Columns each register contributes to the comparison, as named in its snapshot.
+_READ: dict[str, tuple[str, ...]] = {
+    "household": ("id_number", "name", "township", "village"),
+    "student": ("id_number", "student_number", "status", "name", "school"),
+    "poverty": ("id_number", "name", "township", "village", "category"),
+    "disability": ("id_number", "name", "category", "disability_grade"),
+    "attendance": ("id_number", "student_number"),
+}
+_ALIAS = {"household": "h", "student": "s", "poverty": "p", "disability": "d", "attendance": "a"}
+_FLAGGED_BY = ("h", "p", "d", "s")  # the register whose row raises each flag, in FLAGS order
 
 
-def _rows(source: str, alias: Any) -> Any:
-    return and_(alias.c.source == source, alias.c.import_id.in_(_current(source)))
+def _quoted(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
-def _born_in(alias: Any, band: tuple[str, str]) -> Any:
-    born = func.substr(alias.c.id_number, 7, 8)
-    return and_(alias.c.id_number.is_not(None), born >= band[0], born <= band[1])
+def comparison_sql(
+    snapshots: Mapping[str, tuple[str, Collection[str]]], band: tuple[str, str]
+) -> str:
+    """One DuckDB query over the snapshot files (source -> (path, its columns)): a row per
+    suspect, ordered by township, village and ID, with ``id_number``, ``flags`` (indexes
+    into :data:`FLAGS`), ``name``, ``township``, ``village``, ``school``, ``poor``,
+    ``disability`` and ``disability_category`` as :class:`Suspect` has them. The
+    comparisons whose registers are not all among ``snapshots`` are left out.
 
+    The three ``*_vs_student`` comparisons share one anti-join against the enrolled
+    students; a suspect's description is looked up only for the suspects found."""
 
-def _flagged(connection: Any, flag: str, band: tuple[str, str]) -> list[Any]:
-    left = _ROW.alias("l")
-    right = _ROW.alias("r")
-    source, other = NEEDS[flag]
-    if other == "student":
-        absent = [
-            ~exists().where(
-                _rows("student", right),
-                right.c.id_number == left.c.id_number,
-                right.c.status.in_(ENROLLED),
+    def scan(source: str, *names: str) -> str:
+        """The register's snapshot, read where it is used (DuckDB reads only the columns
+        each use needs; a CTE used twice would be materialised first)."""
+        path, columns = snapshots[source]
+        wanted = ", ".join(name if name in columns else f"NULL AS {name}" for name in names)
+        return f"(SELECT {wanted} FROM read_parquet({_quoted(path)}))"
+
+    ctes: list[str] = []
+    low, high = band
+    enrolled = ", ".join(_quoted(status) for status in ENROLLED)
+
+    def school_age(alias: str) -> str:
+        return (
+            f"{alias}.id_number IS NOT NULL AND substr({alias}.id_number, 7, 8) "
+            f"BETWEEN {_quoted(low)} AND {_quoted(high)}"
+        )
+
+    flagged = []
+    candidates = [
+        f"SELECT x.id_number, {index} AS flag FROM {scan(source, 'id_number')} x "
+        f"WHERE {school_age('x')}"
+        for index, (source, other) in enumerate(NEEDS.values())
+        if other == "student" and source in snapshots and other in snapshots
+    ]
+    if candidates:
+        students = scan("student", "id_number", "status")
+        flagged.append(
+            f"SELECT c.id_number, c.flag FROM ({' UNION ALL '.join(candidates)}) c "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {students} s WHERE s.id_number = c.id_number "
+            f"AND s.status IN ({enrolled}))"
+        )
+    if "student" in snapshots and "attendance" in snapshots:
+        # Present by resident ID or by student number: two anti-joins.
+        students = scan("student", "id_number", "student_number", "status")
+        flagged.append(
+            f"SELECT s.id_number, {list(FLAGS).index('student_vs_attendance')} AS flag "
+            f"FROM {students} s WHERE {school_age('s')} AND s.status = {_quoted(ENROLLED[0])} "
+            f"AND NOT EXISTS (SELECT 1 FROM {scan('attendance', 'id_number')} a "
+            "WHERE a.id_number = s.id_number) "
+            f"AND NOT EXISTS (SELECT 1 FROM {scan('attendance', 'student_number')} a "
+            "WHERE s.student_number IS NOT NULL AND a.student_number = s.student_number)"
+        )
+    if not flagged:
+        flagged.append("SELECT CAST(NULL AS VARCHAR) AS id_number, 0 AS flag WHERE false")
+    ctes.append(f"flagged AS ({' UNION ALL '.join(flagged)})")
+    ctes.append(
+        "found AS (SELECT id_number, list_sort(list_distinct(list(flag))) AS flags "
+        "FROM flagged GROUP BY id_number)"
+    )
+    joins = []
+    for source in DESCRIBED_BY:
+        alias = _ALIAS[source]
+        if source in snapshots:
+            ctes.append(
+                f"{alias}x AS (SELECT * FROM {scan(source, *_READ[source])} "
+                "WHERE id_number IN (SELECT id_number FROM found))"
             )
-        ]
-        condition = _born_in(left, band)
-    else:
-        # Present by ID or by student number: two anti-joins, each on its own index
-        # (one NOT EXISTS with OR would scan the attendance register for every student).
-        by_number = _ROW.alias("n")
-        absent = [
-            ~exists().where(_rows("attendance", right), right.c.id_number == left.c.id_number),
-            ~exists().where(
-                _rows("attendance", by_number),
-                left.c.student_number.is_not(None),
-                by_number.c.student_number == left.c.student_number,
-            ),
-        ]
-        condition = and_(_born_in(left, band), left.c.status == "在读")
-    query = select(left).where(_rows(source, left), condition, *absent).order_by(left.c.id)
-    return list(connection.execute(query).all())
-
-
-def _imported(connection: Any) -> set[str]:
-    return set(connection.execute(select(_IMPORT.c.source).where(_IMPORT.c.current)).scalars())
+        else:  # not imported: describes no one
+            nulls = ", ".join(f"NULL AS {name}" for name in _READ[source])
+            ctes.append(f"{alias}x AS (SELECT {nulls} WHERE false)")
+        joins.append(f"LEFT JOIN {alias}x ON {alias}x.id_number = f.id_number")
+    first = " ".join(
+        f"WHEN {index} THEN nullif({alias}x.name, '')" for index, alias in enumerate(_FLAGGED_BY)
+    )
+    labels = " ".join(f"WHEN {_quoted(k)} THEN {_quoted(v)}" for k, v in DISABILITY_LABELS.items())
+    level = (
+        "CASE WHEN dx.disability_grade BETWEEN 1 AND 4 THEN ' ' || "
+        "substr('一二三四', dx.disability_grade, 1) || '级' ELSE '' END"
+    )
+    described = (
+        "f.id_number, f.flags, "
+        f"coalesce(nullif(hx.name, ''), CASE f.flags[1] {first} END, '') AS name, "
+        "coalesce(nullif(hx.township, ''), nullif(px.township, '')) AS township, "
+        "coalesce(nullif(hx.village, ''), nullif(px.village, '')) AS village, "
+        "sx.school, "
+        "CASE WHEN px.id_number IS NOT NULL THEN coalesce(nullif(px.category, ''), "
+        f"{_quoted('建档立卡')}) END AS poor, "
+        "CASE WHEN dx.id_number IS NOT NULL THEN trim(CASE dx.category "
+        f"{labels} ELSE coalesce(dx.category, '') END || {level}) END AS disability, "
+        "CASE WHEN dx.id_number IS NOT NULL THEN dx.category END AS disability_category"
+    )
+    return (
+        f"WITH {', '.join(ctes)} SELECT * FROM (SELECT {described} FROM found f "
+        f"{' '.join(joins)}) ORDER BY coalesce(township, ''), coalesce(village, ''), id_number"
+    )
 
 
 def compare(
     ctx: Context, *, as_of: date | None = None, ages: tuple[int, int] = DEFAULT_AGES
 ) -> Comparison:
+    """The four comparisons over the current snapshots, in DuckDB."""
+    require(ctx, access.ROSTER_USERS, "roster compare")
     day = as_of or ctx.today
     reference = reference_date(day)
     band = birth_band(reference, *ages)
+    for attempt in range(3):
+        try:
+            snapshots = current_snapshots(ctx)
+            if not snapshots:
+                raise InvalidInput(
+                    "no registers imported yet; import them with `caseflow roster "
+                    "import SOURCE FILE` (household, student, poverty, disability, "
+                    "attendance)"
+                )
+            with interruptible():
+                rows = _run_comparison(snapshots, band)
+        except (FileNotFoundError, WorkspaceError) as exc:
+            if attempt < 2:
+                continue  # an import replaced a snapshot meanwhile: read the new one
+            if isinstance(exc, WorkspaceError):
+                raise
+            raise WorkspaceError(
+                f"a register snapshot cannot be read ({exc}); import that register again"
+            ) from None
+        break
+    missing = {
+        flag: [source for source in needed if source not in snapshots]
+        for flag, needed in NEEDS.items()
+        if any(source not in snapshots for source in needed)
+    }
+    names = list(FLAGS)
     suspects: dict[str, Suspect] = {}
-    missing: dict[str, list[str]] = {}
-    with db.read(ctx.engine) as connection:
-        imported = _imported(connection)
-        if not imported:
-            raise InvalidInput(
-                "no registers imported yet; import them with `caseflow roster "
-                "import SOURCE FILE` (household, student, poverty, disability, "
-                "attendance)"
+    for number, flags, *described in rows:
+        if number not in suspects:  # a register holding a child twice describes it once
+            suspects[number] = Suspect(
+                number, described[0], [names[i] for i in flags], *described[1:]
             )
-        for flag, needed in NEEDS.items():
-            lacking = [source for source in needed if source not in imported]
-            if lacking:
-                missing[flag] = lacking
-                continue
-            for row in _flagged(connection, flag, band):
-                suspect = suspects.setdefault(row.id_number, Suspect(row.id_number, row.name or ""))
-                suspect.flags.append(flag)
-                suspect.township = suspect.township or row.township
-                suspect.village = suspect.village or row.village
-                suspect.school = suspect.school or row.school
-        _describe(connection, suspects)
-    ordered = sorted(
-        suspects.values(), key=lambda s: (s.township or "", s.village or "", s.id_number)
-    )
-    return Comparison(reference, ages, ordered, missing)
+    with db.write(ctx.engine) as connection:  # who looked at which children's names
+        record(
+            ctx,
+            connection,
+            ctx.now(),
+            action="roster.compare",
+            payload={"suspects": len(suspects), "reference_date": reference.isoformat()},
+        )
+    return Comparison(reference, ages, list(suspects.values()), missing)
 
 
-def _describe(connection: Any, suspects: dict[str, Suspect]) -> None:
-    """Where each suspect lives (户籍 first) and the special groups they belong to."""
-    ids = list(suspects)
-    for chunk_start in range(0, len(ids), 500):
-        chunk = ids[chunk_start : chunk_start + 500]
-        rows = connection.execute(
-            select(_ROW)
-            .where(
-                # Naming the registers lets the (source, id_number) index find the rows.
-                _ROW.c.source.in_(DESCRIBED_BY),
-                _ROW.c.id_number.in_(chunk),
-                _ROW.c.import_id.in_(select(_IMPORT.c.id).where(_IMPORT.c.current)),
-            )
-            .order_by(_ROW.c.id)
-        ).all()
-        for row in rows:
-            suspect = suspects[row.id_number]
-            if row.source == "household":
-                suspect.township, suspect.village = row.township, row.village
-                suspect.name = row.name or suspect.name
-            elif row.source == "poverty":
-                suspect.poor = row.category or "建档立卡"
-                suspect.township = suspect.township or row.township
-                suspect.village = suspect.village or row.village
-            elif row.source == "disability":
-                label = DISABILITY_LABELS.get(row.category or "", row.category or "")
-                grade = f" {'一二三四'[row.disability_grade - 1]}级" if row.disability_grade else ""
-                suspect.disability = f"{label}{grade}".strip()
-                suspect.disability_category = row.category
-            elif row.source == "student":
-                suspect.school = suspect.school or row.school
+def _run_comparison(snapshots: Mapping[str, Path], band: tuple[str, str]) -> list[tuple[Any, ...]]:
+    import duckdb
+
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    try:
+        described: dict[str, tuple[str, Collection[str]]] = {}
+        for source, path in snapshots.items():
+            if not path.exists():
+                raise FileNotFoundError(path)
+            schema = connection.execute(
+                f"SELECT name FROM parquet_schema({_quoted(str(path))})"
+            ).fetchall()
+            described[source] = (str(path), {str(column) for (column,) in schema})
+        try:
+            result = connection.execute(comparison_sql(described, band))
+        except duckdb.IOException as exc:
+            raise FileNotFoundError(str(exc)) from None
+        return result.fetchall()
+    finally:
+        connection.close()
 
 
 def check_reveal(ctx: Context) -> None:
-    if not ctx.actor.roles & REVEAL_ROLES:
-        raise AccessDenied(
-            f"operator {ctx.actor.operator!r} may not reveal resident IDs; "
-            f"that needs the role {', '.join(sorted(REVEAL_ROLES))}"
-        )
+    """Full resident IDs only for the roles caseflow.toml [privacy] allows."""
+    require(ctx, ctx.workspace.reveal_roles, "roster compare --reveal")
 
 
 def views(comparison: Comparison, *, reveal: bool) -> list[dict[str, Any]]:
@@ -345,11 +416,6 @@ def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -
 # Output
 
 
-def neutralise(value: str) -> str:
-    """A cell a spreadsheet would read as a formula (=, +, -, @) is kept as text."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
-
-
 def write_table(path: Any, comparison: Comparison, *, reveal: bool) -> int:
     """The findings as CSV (UTF-8 with BOM, for Excel and WPS) or XLSX, by extension."""
     import csv
@@ -382,10 +448,8 @@ def write_table(path: Any, comparison: Comparison, *, reveal: bool) -> int:
 
 def record_reveal(ctx: Context, comparison: Comparison) -> None:
     """Revealing resident IDs is itself recorded: who saw how many, and when."""
-    from caseflow.service import _record
-
     with db.write(ctx.engine) as connection:
-        _record(
+        record(
             ctx,
             connection,
             ctx.now(),

@@ -29,13 +29,14 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from caseflow import audit, db
+from caseflow import access, audit, db
 from caseflow.errors import CaseflowError, InvalidInput
 from caseflow.escalation import recipient_label
 from caseflow.models import Delivery, Notice
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
 from caseflow.org import Contact, load_contacts
+from caseflow.records import require
 from caseflow.service import Context
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -198,6 +199,7 @@ def dispatch(
     rng: random.Random | None = None,
 ) -> DispatchReport:
     """Deliver what is due in the outbox, batch by batch."""
+    require(ctx, access.DISPATCHERS, "notify dispatch")
     environment = os.environ if env is None else env
     me = holder or dispatcher_id()
     jitter = rng or random.Random()
@@ -291,11 +293,18 @@ def _mark(
     updates, deliveries, events = [], [], []
     for row, result in zip(rows, results, strict=True):
         attempt = row.attempts + (0 if result.kind == "rate_limited" else 1)
+        # Every change names the same columns (those it leaves alone at their values):
+        # one executemany needs one set of parameters for every row.
         change: dict[str, Any] = {
             "b_id": row.id,
             "attempts": attempt,
             "claimed_until": None,
             "claimed_by": None,
+            "status": row.status,
+            "sent_at": row.sent_at,
+            "peer_reference": row.peer_reference,
+            "next_attempt_at": row.next_attempt_at,
+            "last_error": row.last_error,
         }
         if result.ok:
             status = "sent"
@@ -366,6 +375,7 @@ def _mark(
 
 
 def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[str, Any]:
+    require(ctx, access.DISPATCHERS, "notify status")
     if only is not None and only not in STATUSES:
         raise InvalidInput(f"--status must be one of {', '.join(STATUSES)}, got {only!r}")
     with db.read(ctx.engine) as connection:
@@ -404,6 +414,7 @@ def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[s
 
 def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> int:
     """Requeue dead notices (after the address or the channel was fixed)."""
+    require(ctx, access.DISPATCHERS, "notify retry")
     if not ids and not all_dead:
         raise InvalidInput("name the notices to retry (their ids) or use --all-dead")
     now = ctx.now()

@@ -29,12 +29,14 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
-from caseflow import db, escalation
+from caseflow import access, db, escalation
 from caseflow.dates import parse_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.models import AuditEvent, Child, Guardian, Notice
-from caseflow.service import Context, _case_row, _record, stored_workflow
+from caseflow.records import case_row, log_read, require
+from caseflow.records import record as _record
+from caseflow.service import Context, stored_workflow
 from caseflow.service_campaigns import _insert_ignoring_duplicates
 from caseflow.states import DEPARTMENTS, REASON_CODES, Transition, Workflow
 
@@ -165,10 +167,13 @@ def preview(
     template_id: str,
     overrides: Mapping[str, str] = NO_OVERRIDES,
 ) -> str:
-    """The document rendered for the case, as HTML; nothing is written."""
+    """The document rendered for the case, as HTML; only the reading is logged."""
     from caseflow.render import render
 
-    return render(template_id, case_context(ctx, number, template_id, overrides=overrides))
+    with db.write(ctx.engine) as connection:
+        context = _context(ctx, connection, number, template_id, overrides)[0]
+        log_read(ctx, connection, f"notice preview {template_id}", [number])
+    return render(template_id, context)
 
 
 def queue_letter(
@@ -193,6 +198,7 @@ def queue_document(
     transaction. One notice per recipient: the guardian (``guardian:case/<n>``), each
     department the case is handed to (``department:<id>``) for a referral, else
     ``case/<n>``."""
+    require(ctx, access.CASE_WRITERS, "notice letter", case_id=number)
     with db.write(ctx.engine) as connection:
         return queue_within(ctx, connection, number, template_id, overrides, now=ctx.now())
 
@@ -312,7 +318,7 @@ def _context(
             f"--set {unknown[0]}: not a field of template {template_id!r}; "
             f"it declares {', '.join(declared)}"
         )
-    row = _case_row(connection, number)
+    row = case_row(connection, ctx.actor, number)
     workflow = stored_workflow(connection, row)
     child = connection.execute(select(_CHILD).where(_CHILD.c.id == row.child_id)).one()
     guardian = connection.execute(
@@ -456,7 +462,9 @@ def _case_values(
     v.put("service.place", f"{child.township}{child.village}{child.group_name or ''}", "")
     v.put("service.method", SERVICE_METHOD, "")
     # Another document (e.g. a reminder) is written to the unit responsible for the state.
-    scope = escalation.Scope(row.township, row.village, row.school, tuple(row.departments))
+    scope = escalation.Scope(
+        row.township, row.village, row.school, tuple(row.departments), row.chain
+    )
     responsible = escalation.recipient_keys("responsible_unit", state.responsible, scope)
     v.put("recipient.name", escalation.recipient_label(responsible[0]), "")
     return v
@@ -615,6 +623,7 @@ def print_batch(ctx: Context, *, since: date | None, output: Path) -> int:
     notices (created on or after ``since``) and the HTML files the ``letter`` channel
     wrote into the workspace's outbox folder (modified on or after ``since``); a letter
     found in both is printed once. Nothing is written when there is no letter."""
+    require(ctx, access.PRINTERS, "notice print")
     letters = _outbox_letters(ctx, since) + _outbox_files(ctx, since, output)
     seen: set[str] = set()
     unique = []

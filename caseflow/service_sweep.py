@@ -20,15 +20,17 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
 
-from caseflow import audit, db, engine, escalation
+from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.models import Child, Escalation, Notice
+from caseflow.org import Org
+from caseflow.records import CASE as _CASE
+from caseflow.records import WORKFLOW as _WORKFLOW
+from caseflow.records import org_in_force, require
 from caseflow.service import (
-    _CASE,
     _CASE_STEP,
-    _WORKFLOW,
     Context,
     _snapshot,
     outcome_changes,
@@ -71,6 +73,7 @@ _SWEPT_CASES = (
                 "counters",
                 "repeat_count",
                 "departments",
+                "chain",
                 "extended_days",
                 "ladder_version",
                 "next_rung",
@@ -134,6 +137,7 @@ class _Batch:
     items: dict[tuple[str, int, str], list[dict[str, Any]]] = field(
         default_factory=lambda: defaultdict(list)
     )
+    org: Org = field(default_factory=Org)
 
 
 def count_due(ctx: Context, as_of: date) -> int:
@@ -152,6 +156,7 @@ def sweep(
 ) -> SweepReport:
     """Fire what is due on ``as_of`` (default today). A future ``as_of`` only with
     ``dry_run``: it answers "what will escalate by Monday?" without writing anything."""
+    require(ctx, access.DISPATCHERS, "escalate")
     today = ctx.today
     day = as_of or today
     if day > today and not dry_run:
@@ -204,7 +209,8 @@ def _preview(
     ctx: Context, report: SweepReport, batch_size: int, progress: Callable[[int], None] | None
 ) -> None:
     """Walk the due cases read-only, as one batch would see them."""
-    batch = _Batch()
+    with db.read(ctx.engine) as connection:
+        batch = _Batch(org=org_in_force(connection))
     after: tuple[date, int] | None = None
     while True:
         with db.read(ctx.engine) as connection:
@@ -233,7 +239,7 @@ def _position(row: Any) -> escalation.LadderPosition:
 def _run_batch(
     ctx: Context, connection: Connection, rows: Sequence[Any], report: SweepReport
 ) -> None:
-    batch = _Batch()
+    batch = _Batch(org=org_in_force(connection))
     now = ctx.now()
     for row in rows:
         workflow = stored_workflow(connection, row)
@@ -347,7 +353,9 @@ def _fire_auto(
 
 
 def _recipients(workflow: Workflow, row: Any, rung: Rung) -> list[str]:
-    scope = escalation.Scope(row.township, row.village, row.school, tuple(row.departments))
+    scope = escalation.Scope(
+        row.township, row.village, row.school, tuple(row.departments), row.chain
+    )
     responsible = workflow.state(row.state).responsible
     keys: list[str] = []
     for recipient in rung.notify:
@@ -369,7 +377,10 @@ def _collect_rung(
     ladder = state.ladder
     following = ladder[due.rung.index + 1] if due.rung.index + 1 < len(ladder) else None
     next_responsible = (
-        "、".join(escalation.recipient_label(k) for k in _recipients(workflow, row, following))
+        "、".join(
+            escalation.recipient_label(k, batch.org.person_label)
+            for k in _recipients(workflow, row, following)
+        )
         if following
         else "县人民政府教育督导室"
     )
@@ -440,7 +451,7 @@ def _notices(ctx: Context, batch: _Batch, as_of: date, now: datetime) -> list[di
     issuer = {"name": ctx.workspace.issuer, "reference": ""}
     notices = []
     for (template, level, key), items in sorted(batch.items.items()):
-        recipient = {"name": escalation.recipient_label(key)}
+        recipient = {"name": escalation.recipient_label(key, batch.org.person_label)}
         if _lists_cases(template):
             contexts = [
                 (

@@ -87,7 +87,7 @@ REJECT_KINDS: tuple[str, ...] = (
 NORMALISED_KINDS: tuple[str, ...] = ("full_width_digits", "lowercase_x")
 STUDYING: frozenset[str] = frozenset({"在读", "休学"})
 TRUTH_FORMAT = "caseflow-synthetic-truth/1"
-DEFAULT_REGION = "522226"  # 印江土家族苗族自治县 (520626 since 铜仁 became a city in 2011)
+DEFAULT_REGION = "522226"  # 印江土家族苗族自治县 (520625 since 铜仁 became a city in 2011)
 DEFAULT_COUNTY = "印江自治县"
 
 # Scenarios planted on purpose (Truth.scenarios); children without one are ordinary.

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.errors import WorkspaceError
 from caseflow.resources import shipped
 
@@ -23,16 +24,44 @@ HOLIDAY_FILE = "holidays.yaml"
 ORG_FILE = "org.yaml"
 
 ORG_TEMPLATE = """\
-# The organisation: for now, who receives notices and through which channel.
+# The organisation: units, people, operators, and who receives notices by which channel.
+# Check it with `caseflow org check`; `caseflow org show` prints it as a tree. A complete
+# example for a small county: `caseflow init DIR --example-org`.
+#
+# county: 示范县                       # the name documents print
+# units:                               # flat list; the hierarchy is given by parent
+#   - {id: gov, kind: county_government, name: 示范县人民政府办公室}
+#   - {id: bureau, kind: education_bureau, name: 示范县教育局, parent: gov}
+#   - {id: health, kind: department, department: health, name: 示范县卫生健康局, parent: gov}
+#   - {id: tiantang, kind: township, name: 天堂镇, parent: gov}
+#   - {id: tiantang-cun, kind: village, name: 天堂村, parent: tiantang}
+#   - {id: tiantang-cun-1, kind: group, name: 一组, parent: tiantang-cun}
+#   - {id: tiantang-xx, kind: school, name: 天堂镇中心小学, parent: bureau,
+#      serves: [tiantang-cun], contacts: [{channel: letter}]}
+#   kinds: county_government, education_bureau, supervision_office, department,
+#   township, village (in a township), group (in a village), school (in the bureau or
+#   a township). Townships, villages, groups and schools are found by name.
+# people:                              # who answers for what (包保责任制)
+#   - {id: li, name: 李某某, position: township_cadre, unit: tiantang, covers: [tiantang-cun]}
+#   - {id: feng, name: 冯某某, position: head_teacher, unit: tiantang-xx,
+#      grade: 七年级, class: 1班}
+#   positions: county_leader, township_head, township_cadre, village_cadre, group_leader,
+#   bureau_leader, principal, school_leader (grades: [...]), head_teacher and
+#   subject_teacher (grade, class), department_officer.
+# operators:                           # who may use caseflow; the unit gives the jurisdiction
+#   - {name: 天堂镇控辍专干, os_user: ttzg, roles: [caseworker], unit: tiantang,
+#      person: li, shared_accounts: [office-pc]}
+#   roles: caseworker, school, department, bureau, supervisor, admin.
 #
 # contacts: keys are the addresses caseflow writes on notices, e.g.
 #   township:天堂镇, township_head:天堂镇, village:天堂镇/天堂村, school:天堂小学,
 #   head_teacher:天堂小学, principal:天堂小学, department:disability_federation,
-#   education_bureau, supervision_office, guardian:case/12
+#   education_bureau, supervision_office, person:feng, guardian:case/12
 # or a role alone (township_head) for every place. Each lists channels and addresses:
 #   channel: letter | email | webhook | wecom | dingtalk | sms (see caseflow.toml [notifiers])
 #   address: an email address, a phone number, a robot name (letters need none)
-# `default` serves every address not listed.
+# A unit's or person's own `contacts` serve its address. `default` serves every address
+# not listed.
 contacts:
   education_bureau:
     - {channel: letter}
@@ -41,6 +70,8 @@ contacts:
 default:
   - {channel: letter}
 """
+
+EXAMPLE_ORG = "small-county"
 
 HOLIDAY_TEMPLATE = """\
 # This county's own calendar, on top of the national one (chinese-calendar).
@@ -79,6 +110,11 @@ name = "{county}"
 # The workflow new cases run on: workflows/<name>.yaml in this folder, else the shipped one.
 default = "dropout"
 
+[privacy]
+# Roles that may see full resident ID numbers with --reveal (every reveal is logged).
+# Everyone else, and every output without --reveal, sees them masked.
+reveal_roles = ["bureau"]
+
 [clock]
 # "Today" for caseworkers: the county's local time zone.
 timezone = "Asia/Shanghai"
@@ -108,6 +144,18 @@ max_attempts = 8
 backoff_seconds = 60
 backoff_cap_seconds = 21600
 lease_seconds = 300
+
+[assessment]
+# `caseflow review assessment`: each township's and school's score for the year,
+#   score = 100 × (on_time × 按时办结率 + returned × 劝返率 + retained × 复学巩固率)
+#                ÷ (on_time + returned + retained)  −  relapse_penalty × 再次辍学人次
+# never below 0. A rate with nothing to measure (e.g. no deadline fell due in the year)
+# is left out and the other weights share its part. Weights are numbers, 0 or more
+# (0 leaves a rate out); relapse_penalty is points off per relapse.
+on_time = 40
+returned = 30
+retained = 30
+relapse_penalty = 2
 
 # Channels. Who gets what by which channel is in org.yaml (contacts). Secrets are the
 # NAMES of environment variables, never the secrets themselves.
@@ -150,6 +198,16 @@ class DispatchConfig:
 
 
 @dataclass(frozen=True)
+class AssessmentConfig:
+    """The weights of the annual assessment's score (see the [assessment] template)."""
+
+    on_time: float = 40
+    returned: float = 30
+    retained: float = 30
+    relapse_penalty: float = 2
+
+
+@dataclass(frozen=True)
 class Workspace:
     root: Path
     database_url: str
@@ -160,6 +218,8 @@ class Workspace:
     scheduler: SchedulerConfig = SchedulerConfig()
     dispatch: DispatchConfig = DispatchConfig()
     notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reveal_roles: frozenset[str] = DEFAULT_REVEAL_ROLES
+    assessment: AssessmentConfig = AssessmentConfig()
 
     @property
     def org_file(self) -> Path:
@@ -245,7 +305,22 @@ def load(root: Path) -> Workspace:
             str(name): dict(_section(_section(config, "notifiers"), str(name)))
             for name in _section(config, "notifiers")
         },
+        reveal_roles=_reveal_roles(_section(config, "privacy"), path),
+        assessment=_assessment(_section(config, "assessment"), path),
     )
+
+
+def _reveal_roles(section: Mapping[str, Any], path: Path) -> frozenset[str]:
+    roles = section.get("reveal_roles", sorted(DEFAULT_REVEAL_ROLES))
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise WorkspaceError(f"{path}: privacy.reveal_roles must be a list of role names")
+    unknown = sorted(set(roles) - set(ROLE_JURISDICTIONS))
+    if unknown:
+        raise WorkspaceError(
+            f"{path}: privacy.reveal_roles: unknown role {unknown[0]!r}; "
+            f"known: {', '.join(ROLE_JURISDICTIONS)}"
+        )
+    return frozenset(roles)
 
 
 def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
@@ -270,6 +345,28 @@ def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
             )
         values[name] = value
     return DispatchConfig(**values)
+
+
+def _assessment(section: Mapping[str, Any], path: Path) -> AssessmentConfig:
+    values: dict[str, float] = {}
+    for name, value in section.items():
+        if name not in AssessmentConfig.__dataclass_fields__:
+            raise WorkspaceError(
+                f"{path}: assessment.{name} is not a setting; known: "
+                f"{', '.join(AssessmentConfig.__dataclass_fields__)}"
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise WorkspaceError(
+                f"{path}: assessment.{name} must be a number, 0 or more, got {value!r}"
+            )
+        values[name] = float(value)
+    config = AssessmentConfig(**values)
+    if config.on_time + config.returned + config.retained <= 0:
+        raise WorkspaceError(
+            f"{path}: assessment: at least one of on_time, returned and retained must be "
+            "above 0, or nothing is scored"
+        )
+    return config
 
 
 def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
@@ -324,6 +421,27 @@ def create(root: Path, database_url: str | None = None, county: str = "本县") 
     (root / HOLIDAY_FILE).write_text(HOLIDAY_TEMPLATE, encoding="utf-8")
     (root / ORG_FILE).write_text(ORG_TEMPLATE, encoding="utf-8")
     return load(root.resolve())
+
+
+EXAMPLE_ADMIN_ACCOUNT = "os_user: jyj-kcb,"
+
+
+def write_example_org(workspace: Workspace, admin_account: str, example: str = EXAMPLE_ORG) -> Path:
+    """Replace the workspace's org.yaml with a shipped example organisation whose bureau
+    admin logs in as ``admin_account`` (the account that created the workspace), so that
+    account can put it in force with ``caseflow org apply``."""
+    source = shipped("examples") / example / ORG_FILE
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WorkspaceError(
+            f"cannot read the example organisation {source}: {exc.strerror}"
+        ) from exc
+    if EXAMPLE_ADMIN_ACCOUNT not in text:
+        raise WorkspaceError(f"the example organisation {source} has no bureau admin operator")
+    text = text.replace(EXAMPLE_ADMIN_ACCOUNT, f"os_user: {admin_account},", 1)
+    workspace.org_file.write_text(text, encoding="utf-8")
+    return workspace.org_file
 
 
 def discard(workspace: Workspace, database_file: Path | None) -> None:

@@ -20,6 +20,7 @@ from caseflow.service_compare import (
     reference_date,
     views,
 )
+from caseflow.service_roster import current_rows, write_snapshot
 
 IMPORTS = RosterImport.__table__  # type: ignore[attr-defined]
 ROWS = RosterRow.__table__  # type: ignore[attr-defined]
@@ -31,6 +32,7 @@ def person(serial: int, born: date = date(2014, 5, 1)) -> str:
 
 
 def register(ctx: service.Context, source: str, rows: list[dict[str, Any]]) -> None:
+    """Make ``rows`` the source's snapshot, as an import would (without a file to read)."""
     now = datetime(2026, 11, 20, tzinfo=UTC)
     with db.write(ctx.engine) as connection:
         connection.execute(IMPORTS.update().where(IMPORTS.c.source == source).values(current=False))
@@ -49,14 +51,9 @@ def register(ctx: service.Context, source: str, rows: list[dict[str, Any]]) -> N
                 current=True,
             )
         ).inserted_primary_key[0]
-        if rows:
-            connection.execute(
-                insert(ROWS),
-                [
-                    {"import_id": import_id, "source": source, "line": n + 2, **row}
-                    for n, row in enumerate(rows)
-                ],
-            )
+        write_snapshot(
+            ctx, source, import_id, [{"line": n + 2, **row} for n, row in enumerate(rows)]
+        )
 
 
 def household(serial: int, born: date = date(2014, 5, 1), **extra: Any) -> dict[str, Any]:
@@ -147,7 +144,7 @@ def test_ids_are_masked_unless_revealed_by_a_permitted_role(county) -> None:
         county.clock,
         county.calendar,
     )
-    with pytest.raises(AccessDenied, match="may not reveal"):
+    with pytest.raises(AccessDenied, match="may not use `caseflow roster compare --reveal`"):
         check_reveal(caseworker)
 
 
@@ -223,3 +220,46 @@ def test_a_dry_run_opens_nothing(county) -> None:
     preview = open_cases(county, compare(county, as_of=AS_OF), dry_run=True)
     assert len(preview.opened) == 5
     assert service.list_cases(county) == []
+
+
+def test_a_snapshot_stored_in_the_database_before_snapshots_were_files_is_still_compared(
+    ctx: service.Context,
+) -> None:
+    """Workspaces imported by an older caseflow hold the rows in ``roster_row``: they are
+    copied to the snapshot file when first read, and compared like any other."""
+    now = datetime(2026, 11, 20, tzinfo=UTC)
+    for source, rows in (("household", [household(2), household(1)]), ("student", [student(1)])):
+        with db.write(ctx.engine) as connection:
+            import_id = connection.execute(
+                insert(IMPORTS).values(
+                    source=source,
+                    file_name=f"{source}.csv",
+                    file_sha256="0" * 64,
+                    as_of=AS_OF,
+                    imported_at=now,
+                    operator="root",
+                    os_user="root",
+                    rows_total=len(rows),
+                    rows_imported=len(rows),
+                    rows_rejected=0,
+                    current=True,
+                )
+            ).inserted_primary_key[0]
+            connection.execute(
+                insert(ROWS),
+                [
+                    {"import_id": import_id, "source": source, "line": n + 2, **row}
+                    for n, row in enumerate(rows)
+                ],
+            )
+
+    result = compare(ctx, as_of=AS_OF)
+
+    assert [(s.id_number, s.flags) for s in result.suspects] == [
+        (person(2), ["household_vs_student"])
+    ]
+    assert [row.line for row in current_rows(ctx, "household")] == [2, 3]
+    assert sorted(p.name for p in (ctx.workspace.root / "rosters").iterdir()) == [
+        "household-1.parquet",
+        "student-2.parquet",
+    ]

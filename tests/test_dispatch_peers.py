@@ -103,6 +103,26 @@ def test_a_rejected_address_goes_dead_and_is_delivered_once_requeued(mailing, sm
     assert len(smtp.mailbox.received()) == queued
 
 
+def test_a_batch_where_one_address_is_refused_marks_every_notice_as_it_went(mailing, smtp) -> None:
+    retired = "old.jyj@edu.example.cn"
+    (mailing.workspace.org_file).write_text(
+        f"default:\n  - {{channel: email, address: {ADDRESS}}}\n"
+        f"  - {{channel: email, address: {retired}}}\n",
+        encoding="utf-8",
+    )
+    queued = overdue_cases(mailing, 2)
+    smtp.mailbox.refuse[retired] = "550 5.1.1 mailbox unavailable"
+    report = dispatch(mailing)
+    assert (report.sent, report.dead) == (queued, queued)
+    rows = notices(mailing)
+    sent = [row for row in rows if row.status == "sent"]
+    dead = [row for row in rows if row.status == "dead"]
+    assert {row.address for row in sent} == {ADDRESS} and len(sent) == queued
+    assert all(row.sent_at is not None and row.peer_reference for row in sent)
+    assert {row.address for row in dead} == {retired}
+    assert all(row.sent_at is None and "550" in row.last_error for row in dead)
+
+
 def test_a_dispatcher_killed_between_sending_and_marking_redelivers_with_the_same_id(
     mailing, smtp, clock, monkeypatch
 ) -> None:

@@ -650,7 +650,7 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
         service.advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=day)
 
     # A failure after the letters were written takes them back with the step.
-    record = service._record
+    record = service.record
 
     def failing(*args: Any, action: str, **kwargs: Any) -> None:
         if action == "case.transition":
@@ -659,7 +659,7 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
             raise RuntimeError("the disk is full")
         record(*args, action=action, **kwargs)
 
-    monkeypatch.setattr(service, "_record", failing)
+    monkeypatch.setattr(service, "record", failing)
     with pytest.raises(RuntimeError, match="the disk is full"):
         service.advance(ctx, number, "issue_order", order, occurred_on=day)
     monkeypatch.undo()

@@ -9,7 +9,7 @@ import pytest
 
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import Actor, CaseSnapshot, Event, available, decide, opening
-from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.resources import shipped
 from caseflow.states import load_workflow
 
@@ -131,9 +131,9 @@ def test_an_unknown_trigger_is_bad_input_listing_what_is_possible() -> None:
 
 
 def test_a_role_without_permission_is_refused() -> None:
-    with pytest.raises(TransitionRefused, match="needs one of: bureau"):
+    with pytest.raises(AccessDenied, match="needs one of: bureau"):
         fire(case("order_to_correct"), "propose_penalty", actor=SCHOOL, document_number="1")
-    with pytest.raises(TransitionRefused, match="may not fire"):
+    with pytest.raises(AccessDenied, match="may not fire"):
         fire(case("identified"), "start_verification", actor=SUPERVISOR)
 
 

@@ -1,6 +1,7 @@
 """`caseflow roster import`: every register from CSV (UTF-8, UTF-8 with BOM, GBK) and XLSX,
 headings as people write them, every bad row in the rejects file with its reason, and one
-transaction per file so the previous snapshot survives anything short of a commit."""
+transaction per file so the previous snapshot survives anything short of a commit; CSV
+files that DuckDB's reader and Python's `csv` would read differently are read the same."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from typing import Any
 
 import pytest
 from openpyxl import Workbook
-from sqlalchemy import Connection
 
 from caseflow import roster, service, service_roster
 from caseflow.errors import InvalidInput
@@ -26,7 +26,6 @@ from caseflow.roster import (
     mask_value,
     parse_mapping,
     parse_sex,
-    read_table,
 )
 from caseflow.service_roster import (
     current_imports,
@@ -315,17 +314,20 @@ def test_encoding_can_be_forced(cli: CliInvoker, reader: service.Context, tmp_pa
 
 
 def test_a_forced_encoding_is_used_even_where_detection_would_guess_otherwise(
-    tmp_path: Path,
+    ctx: service.Context, tmp_path: Path
 ) -> None:
     # The Latin-1 bytes of "ÄÐ" are not UTF-8, and read as GB18030 they say 男.
-    data = "name,note\nx,ÄÐ\n".encode("latin-1")
+    heading = "name,id_number,sex,birth_date,township,village\n"
+    rows = f"x,{person(1)},ÄÐ,,Tiantang,Tiantang\ny,{person(3)},,,Tiantang,Tiantang\n"
+    path = tmp_path / "hukou.csv"
+    path.write_bytes((heading + rows).encode("latin-1"))
 
-    detected = read_table(data, "x.csv")
-    forced = read_table(data, "x.csv", encoding="latin-1")
+    detected = import_roster(ctx, "household", path)
+    forced = import_roster(ctx, "household", path, encoding="latin-1")
 
-    assert detected.encoding == "gb18030"
-    assert list(detected.rows)[1] == (2, ["x", "男"])
-    assert list(forced.rows)[1] == (2, ["x", "ÄÐ"])
+    assert (detected.encoding, detected.imported, detected.rejected) == ("gb18030", 2, 0)
+    assert (forced.encoding, forced.imported, forced.rejected) == ("latin-1", 1, 1)
+    assert [p.reason for p in forced.problems] == ["sex 'ÄÐ' is not 男 or 女"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -649,43 +651,46 @@ def test_imports_in_the_same_second_keep_separate_rejects_files(
     assert first.rejects_file.exists()
 
 
-def test_rows_are_written_in_chunks(
-    ctx: service.Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(service_roster, "CHUNK_SIZE", 2)
-    seen: list[int] = []
+def test_progress_is_reported_up_to_the_rows_checked(ctx: service.Context, tmp_path: Path) -> None:
+    seen: list[tuple[int, int]] = []
     summary = import_roster(
         ctx,
         "disability",
         write(tmp_path / "d.csv", SAMPLES["disability"]),
-        progress=lambda done, total: seen.append(done),
+        progress=lambda done, total: seen.append((done, total)),
     )
 
     assert summary.imported == 3
-    assert seen == [2, 3]
+    assert seen[-1] == (3, 3)
     assert [row.line for row in current_rows(ctx, "disability")] == [2, 3, 4]
 
 
 @pytest.mark.parametrize("interruption", [RuntimeError("disk full"), KeyboardInterrupt()])
+@pytest.mark.parametrize("where", ["writing the snapshot", "after the snapshot is in place"])
 def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
     ctx: service.Context,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     interruption: BaseException,
+    where: str,
 ) -> None:
-    import_roster(ctx, "household", write(tmp_path / "old.csv", SAMPLES["household"]))
+    first = import_roster(ctx, "household", write(tmp_path / "old.csv", SAMPLES["household"]))
     before = [(row.name, row.id_number) for row in current_rows(ctx, "household")]
-    monkeypatch.setattr(service_roster, "CHUNK_SIZE", 2)
-    real_insert = service_roster._insert_chunk
-    calls = {"n": 0}
+    if where == "writing the snapshot":
+        real_write = roster.Checker.write_snapshot
 
-    def failing_insert(connection: Connection, rows: list[dict[str, Any]]) -> None:
-        calls["n"] += 1
-        if calls["n"] == 2:
+        def failing_write(checker: roster.Checker, target: Path) -> None:
+            real_write(checker, target)
+            target.write_bytes(target.read_bytes()[:10])  # half written
             raise interruption
-        real_insert(connection, rows)
 
-    monkeypatch.setattr(service_roster, "_insert_chunk", failing_insert)
+        monkeypatch.setattr(roster.Checker, "write_snapshot", failing_write)
+    else:
+
+        def failing_record(*args: Any, **kwargs: Any) -> None:
+            raise interruption
+
+        monkeypatch.setattr(service_roster, "_record", failing_record)
     new_rows = [
         SAMPLES["household"][0],
         *[[f"新{n}", person(50 + n), "", "", "天堂镇", "天堂村", "", ""] for n in range(5)],
@@ -695,11 +700,12 @@ def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
     with pytest.raises(type(interruption)):
         import_roster(ctx, "household", write(tmp_path / "new.csv", new_rows))
 
-    assert calls["n"] == 2
     assert [(row.name, row.id_number) for row in current_rows(ctx, "household")] == before
     assert [record.file_name for record in import_history(ctx)] == ["old.csv"]
     assert len(audit_events(ctx)) == 1
     assert not list((ctx.workspace.root / "rejects").glob("*.csv")), "no orphan rejects file"
+    left = sorted(p.name for p in (ctx.workspace.root / "rosters").iterdir())
+    assert left == [first.snapshot.name], "no scratch file or uncommitted snapshot is left"
 
 
 def test_two_imports_of_one_register_at_once_leave_one_snapshot(
@@ -710,18 +716,14 @@ def test_two_imports_of_one_register_at_once_leave_one_snapshot(
         write(tmp_path / "a.csv", SAMPLES["student"]),
         write(tmp_path / "b.csv", SAMPLES["student"][:2]),
     ]
-    real_insert = service_roster._insert_chunk
-    inside = threading.Event()
-    arrived: list[int] = []
+    real_write = roster.Checker.write_snapshot
+    both_checked = threading.Barrier(2, timeout=10)
 
-    def meet_inside(connection: Connection, rows: list[dict[str, Any]]) -> None:
-        real_insert(connection, rows)
-        arrived.append(1)
-        if len(arrived) == 2:
-            inside.set()
-        inside.wait(timeout=1)  # PostgreSQL lets both get here; SQLite queues the second
+    def meet_before_publishing(checker: roster.Checker, target: Path) -> None:
+        real_write(checker, target)
+        both_checked.wait()  # both imports have their snapshot written, neither committed
 
-    monkeypatch.setattr(service_roster, "_insert_chunk", meet_inside)
+    monkeypatch.setattr(roster.Checker, "write_snapshot", meet_before_publishing)
     summaries: list[service_roster.ImportSummary] = []
     threads = [
         threading.Thread(target=lambda c=c, f=f: summaries.append(import_roster(c, "student", f)))
@@ -741,6 +743,8 @@ def test_two_imports_of_one_register_at_once_leave_one_snapshot(
         (earlier,) = [s for s in summaries if s.import_id != current.id]
         (later,) = [s for s in summaries if s.import_id == current.id]
         assert (earlier.replaced, later.replaced) == (None, earlier.import_id)
+        snapshots = sorted((workspace / "rosters").glob("*.parquet"))
+        assert snapshots == [later.snapshot], "the replaced snapshot's file is gone"
     finally:
         for context in contexts:
             context.engine.dispose()

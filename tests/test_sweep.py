@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from caseflow import db, service
-from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.errors import AccessDenied, InvalidInput
 from caseflow.models import AuditEvent, Escalation, Notice
 from caseflow.service_sweep import count_due, provisional_deadlines, sweep
 from tests.conftest import child, fixed_clock
@@ -145,7 +145,7 @@ def test_extensions_are_limited_and_need_a_permitted_role(ctx) -> None:
         fixed_clock,
         ctx.calendar,
     )
-    with pytest.raises(TransitionRefused, match="may not extend"):
+    with pytest.raises(AccessDenied, match="may not use `caseflow case extend`"):
         service.extend(supervisor, number, 5, "理由")
 
 

@@ -155,10 +155,14 @@ class WorkflowMachine(RuleBasedStateMachine):
     def is_open(self, model: CaseModel) -> bool:
         return not self.workflow.state(model.state).is_terminal
 
+    def changes(self) -> list[dict[str, Any]]:
+        """The audit trail without the logged reads of case files."""
+        return [e for e in service.audit_log(self.ctx) if e["action"] != "case.read"]
+
     def audit_events(self) -> int:
         result = service.audit_verify(self.ctx)
         assert result.intact, f"event {result.first_bad_seq}: {result.problem}"
-        return result.events
+        return len(self.changes())
 
     def check_case(self, number: int) -> dict[str, Any]:
         model = self.cases[number]
@@ -190,8 +194,8 @@ class WorkflowMachine(RuleBasedStateMachine):
         self.events += 1
         assert self.audit_events() == self.events
         self.check_case(number)
-        last = service.audit_log(self.ctx)[-1]
-        assert (last["seq"], last["action"], last["case"]) == (self.events, action, number)
+        last = self.changes()[-1]
+        assert (last["action"], last["case"]) == (action, number)
         return last
 
     # ---- rules -----------------------------------------------------------------------

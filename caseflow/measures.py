@@ -1,0 +1,506 @@
+"""The figures the county is measured on, from case timelines (``caseflow.timeline``):
+the seed document's targets, the flows of a period, each responsible unit's on-time rate,
+and the annual assessment's score. Pure: the service reads the cases and their events,
+this module counts.
+
+Definitions (printed by ``caseflow stats`` and ``caseflow review assessment``) are in
+``DEFINITIONS``; the targets in ``TARGETS``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from caseflow import escalation
+from caseflow.states import Workflow
+from caseflow.timeline import Timeline
+
+RETURNED = "returned"
+RETAINED = "retained"
+# Open states in which a child is only suspected (not yet verified as a dropout), or
+# has an approved deferral: neither counts as a dropout. Every other open state except
+# `returned` is a confirmed dropout not yet back at school.
+SUSPECTED_STATES = frozenset({"identified", "verifying", "household_check"})
+DEFERRED_STATES = frozenset({"deferred"})
+
+Category = Literal["suspected", "dropout", "deferred", "returned", "retained", "closed"]
+CATEGORY_LABELS: Mapping[str, str] = {
+    "suspected": "疑似（核查中）",
+    "dropout": "已确认辍学（在办）",
+    "deferred": "延缓入学/休学",
+    "returned": "已复学（巩固中）",
+    "retained": "巩固销号",
+    "closed": "核查销号（非辍学）",
+}
+
+
+def category(workflow: Workflow, state: str) -> Category:
+    found = workflow.states.get(state)
+    if state == RETAINED:
+        return "retained"
+    if found is not None and found.is_terminal:
+        return "closed"
+    if state == RETURNED:
+        return "returned"
+    if state in SUSPECTED_STATES:
+        return "suspected"
+    if state in DEFERRED_STATES:
+        return "deferred"
+    return "dropout"
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    label: str
+    target: str
+    definition: str
+    at_least: float | None = None  # a rate's target (0..1)
+    at_most: int | None = None  # a count's target
+
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "enrolment_rate",
+        "适龄儿童少年入学率",
+        "100%",
+        "户籍登记的适龄儿童少年（统计日所在学年9月1日满6周岁、未满16周岁）中，在学籍登记"
+        "为在读或休学的人数所占比例。",
+        at_least=1.0,
+    ),
+    Target(
+        "disabled_enrolment_rate",
+        "残疾儿童少年入学率",
+        "≥95%",
+        "残疾人登记的适龄残疾儿童少年中，在学籍登记为在读或休学（含送教上门）的人数所占比例。",
+        at_least=0.95,
+    ),
+    Target(
+        "open_dropouts",
+        "义务教育阶段辍学人数（零辍学）",
+        "0",
+        "统计日已确认辍学、尚未复学的在办案件数：劝返、转介处置、依法控辍、失踪失联、"
+        "残疾评定、卫健评估、特教安置待落实等状态；疑似（核查中）和经批准延缓入学/休学的不计。",
+        at_most=0,
+    ),
+    Target(
+        "consolidation_rate",
+        "九年义务教育巩固率",
+        "≥95%",
+        "户籍登记的初中毕业年级年龄组（统计日所在学年9月1日满14周岁、未满15周岁）中，"
+        "在学籍登记为在读、休学或已毕业的人数所占比例（以当前登记近似该届学生入学时的人数）。",
+        at_least=0.95,
+    ),
+)
+
+DEFINITIONS: Mapping[str, str] = {
+    "period": "统计期：自起始日至统计日（含），默认为统计日所在年度1月1日起。",
+    "by_state": "各状态案件数：统计日各案件所处状态（含已办结的），统计日之后发现的案件不计。",
+    "returned": "复学人数：统计期内进入“已复学”状态的案件数（每案计一次，复学回访不计），"
+    "与月报同一口径。",
+    "retained": "巩固人数：统计期内巩固销号的案件数。",
+    "relapses": "再次辍学：统计期内“再次辍学”（复学后又辍学）的人次；另列涉及的案件数。",
+    "median_days_to_return": "发现至复学天数（中位数）：统计期内复学的案件，从发现日（立案日）"
+    "到统计期内首次复学之日的自然日数的中位数。",
+    "overdue": "逾期案件：统计日在办、办理期限早于统计日的案件。",
+    "on_time": "按时办结率 = 按期办结的期限数 ÷ 统计期内到期的期限数。每个有办理期限的状态"
+    "（或续期，如复学回访）为一个期限，从审计记录读出：离开该状态（或续期）之日不晚于办理期限"
+    "（含经批准延期后的期限）为按期办结；晚于期限办结、或统计日仍未办结而期限已过为逾期。"
+    "到期日在统计期内的期限才计入；由系统按期自动流转的（如延缓期满复核、巩固销号）不计。"
+    "责任单位为该状态的责任单位（乡镇、村、学校、县教育局或转介部门）。"
+    "已升级督办：逾期期限中，升级督办表记有到期日之后的督办层级的个数。",
+    "return_rate": "劝返率 = 统计期内复学的案件数 ÷ 统计期内处于已确认辍学状态的案件数。",
+    "retention_rate": "复学巩固率 = 统计期内巩固销号的案件数 ÷（巩固销号的案件数 + 统计期内"
+    "再次辍学的案件数）。",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # the day the figures stand on (as of)
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and self.start <= day <= self.end
+
+
+@dataclass
+class DeadlineTally:
+    due: int = 0
+    met: int = 0
+    missed: int = 0
+    escalated: int = 0
+
+    def add(self, other: DeadlineTally) -> None:
+        self.due += other.due
+        self.met += other.met
+        self.missed += other.missed
+        self.escalated += other.escalated
+
+    @property
+    def rate(self) -> float | None:
+        return self.met / self.due if self.due else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "due": self.due,
+            "met": self.met,
+            "missed": self.missed,
+            "escalated": self.escalated,
+            "rate": _rounded(self.rate),
+        }
+
+
+@dataclass
+class Tally:
+    """The case figures of a group of cases (the whole scope, a township or a school)."""
+
+    cases: int = 0
+    by_state: Counter[str] = field(default_factory=Counter)
+    by_category: Counter[str] = field(default_factory=Counter)
+    identified: int = 0  # opened in the period
+    overdue: int = 0
+    returned: int = 0
+    retained: int = 0
+    relapses: int = 0
+    relapsed_cases: int = 0
+    dropouts_in_period: int = 0
+    days_to_return: Counter[int] = field(default_factory=Counter)
+    deadlines: DeadlineTally = field(default_factory=DeadlineTally)
+
+    @property
+    def open(self) -> int:
+        return sum(self.by_category[c] for c in ("suspected", "dropout", "deferred", "returned"))
+
+    @property
+    def open_dropouts(self) -> int:
+        return self.by_category["dropout"]
+
+    @property
+    def return_rate(self) -> float | None:
+        return self.returned / self.dropouts_in_period if self.dropouts_in_period else None
+
+    @property
+    def retention_rate(self) -> float | None:
+        outcomes = self.retained + self.relapsed_cases
+        return self.retained / outcomes if outcomes else None
+
+    @property
+    def median_days_to_return(self) -> float | None:
+        return median(self.days_to_return)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cases": self.cases,
+            "open": self.open,
+            "suspected": self.by_category["suspected"],
+            "open_dropouts": self.open_dropouts,
+            "deferred": self.by_category["deferred"],
+            "in_monitoring": self.by_category["returned"],
+            "identified": self.identified,
+            "returned": self.returned,
+            "retained": self.retained,
+            "relapses": self.relapses,
+            "relapsed_cases": self.relapsed_cases,
+            "dropouts_in_period": self.dropouts_in_period,
+            "return_rate": _rounded(self.return_rate),
+            "retention_rate": _rounded(self.retention_rate),
+            "median_days_to_return": self.median_days_to_return,
+            "overdue": self.overdue,
+            "on_time": self.deadlines.as_json(),
+        }
+
+
+def median(counts: Counter[int]) -> float | None:
+    """The median of values given as value -> how often."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    ordered = sorted(counts.items())
+    wanted = ((total - 1) // 2, total // 2)
+    found: list[int] = []
+    seen = 0
+    for value, count in ordered:
+        for index in wanted:
+            if seen <= index < seen + count:
+                found.append(value)
+        seen += count
+    return (found[0] + found[1]) / 2
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@dataclass(frozen=True)
+class Where:
+    township: str
+    village: str
+    school: str | None
+
+
+@dataclass(frozen=True)
+class CaseMeasure:
+    """What one case adds to the figures."""
+
+    state: str
+    category: Category
+    identified: bool
+    overdue: bool
+    returned_on: date | None  # first entry into returned in the period
+    retained: bool
+    relapses: int
+    dropout_in_period: bool
+    days_to_return: int | None
+    deadlines: tuple[tuple[tuple[str, ...], bool, bool], ...]  # (units, met, escalated)
+
+
+def measure(
+    timeline: Timeline,
+    workflow: Workflow,
+    where: Where,
+    period: Period,
+    escalated: frozenset[tuple[str, date]] = frozenset(),
+) -> CaseMeasure | None:
+    """One case's part of the figures (None: not identified by the period's end).
+    ``escalated``: (state, due date) of the deadlines the sweep escalated past their
+    due day (from the escalation table)."""
+    if timeline.state is None or timeline.opened_on is None:
+        return None
+    state = timeline.state
+    kind = category(workflow, state)
+    returns = timeline.entered(RETURNED, period.start, period.end)
+    counted = []
+    for deadline in timeline.deadlines:
+        if deadline.due_on not in period:
+            continue
+        status = deadline.status(period.end)
+        if status not in ("met", "missed"):
+            continue
+        spec = workflow.states.get(deadline.state)
+        scope = escalation.Scope(where.township, where.village, where.school, deadline.departments)
+        units = tuple(
+            escalation.recipient_keys("responsible_unit", spec.responsible if spec else None, scope)
+        )
+        counted.append((units, status == "met", (deadline.state, deadline.due_on) in escalated))
+    dropout_in_period = any(
+        stay.overlaps(period.start, period.end) and category(workflow, stay.state) == "dropout"
+        for stay in timeline.stays
+    )
+    return CaseMeasure(
+        state=state,
+        category=kind,
+        identified=timeline.opened_on in period,
+        overdue=bool(
+            timeline.is_open and timeline.due_on is not None and timeline.due_on < period.end
+        ),
+        returned_on=returns[0] if returns else None,
+        retained=bool(timeline.entered(RETAINED, period.start, period.end)),
+        relapses=sum(1 for day in timeline.repeats if day in period),
+        dropout_in_period=dropout_in_period,
+        days_to_return=(returns[0] - timeline.opened_on).days if returns else None,
+        deadlines=tuple(counted),
+    )
+
+
+def add(tally: Tally, case: CaseMeasure) -> None:
+    tally.cases += 1
+    tally.by_state[case.state] += 1
+    tally.by_category[case.category] += 1
+    tally.identified += case.identified
+    tally.overdue += case.overdue
+    tally.returned += case.returned_on is not None
+    tally.retained += case.retained
+    tally.relapses += case.relapses
+    tally.relapsed_cases += case.relapses > 0
+    tally.dropouts_in_period += case.dropout_in_period
+    if case.days_to_return is not None:
+        tally.days_to_return[case.days_to_return] += 1
+    for _units, met, escalated_ in case.deadlines:
+        tally.deadlines.due += 1
+        tally.deadlines.met += met
+        tally.deadlines.missed += not met
+        tally.deadlines.escalated += escalated_ and not met
+
+
+def add_deadlines(units: dict[str, DeadlineTally], case: CaseMeasure) -> None:
+    """Each deadline under each unit responsible for it."""
+    for keys, met, escalated_ in case.deadlines:
+        for key in keys:
+            tally = units.setdefault(key, DeadlineTally())
+            tally.due += 1
+            tally.met += met
+            tally.missed += not met
+            tally.escalated += escalated_ and not met
+
+
+def unit_deadlines(units: Mapping[str, DeadlineTally], kind: str, name: str) -> DeadlineTally:
+    """The deadlines a township (with its villages) or a school answered for."""
+    total = DeadlineTally()
+    for key, tally in units.items():
+        role, _, place = key.partition(":")
+        if kind == "township":
+            mine = (role == "township" and place == name) or (
+                role == "village" and place.partition("/")[0] == name
+            )
+        else:
+            mine = role == kind and place == name
+        if mine:
+            total.add(tally)
+    return total
+
+
+# ---------------------------------------------------------------------------------------
+# The annual assessment
+
+
+@dataclass(frozen=True)
+class Weights:
+    on_time: float = 40
+    returned: float = 30
+    retained: float = 30
+    relapse_penalty: float = 2
+
+    def formula(self) -> str:
+        def number(value: float) -> str:
+            return f"{value:g}"
+
+        return (
+            f"得分 = 100 ×（{number(self.on_time)}×按时办结率 + {number(self.returned)}×劝返率 + "
+            f"{number(self.retained)}×复学巩固率）÷（{number(self.on_time)} + "
+            f"{number(self.returned)} + {number(self.retained)}）− "
+            f"{number(self.relapse_penalty)} × 再次辍学人次；不低于0。某项无可计量的数据"
+            "（如年内无到期期限）时该项不计，按其余各项的权重计算；三项均无数据的不评分。"
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    kind: str  # township | school
+    name: str
+    on_time: DeadlineTally
+    returned: int
+    dropouts: int
+    retained: int
+    relapsed_cases: int
+    relapses: int
+    score: float | None
+
+    @property
+    def return_rate(self) -> float | None:
+        return self.returned / self.dropouts if self.dropouts else None
+
+    @property
+    def retention_rate(self) -> float | None:
+        outcomes = self.retained + self.relapsed_cases
+        return self.retained / outcomes if outcomes else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "on_time": self.on_time.as_json(),
+            "returned": self.returned,
+            "dropouts": self.dropouts,
+            "return_rate": _rounded(self.return_rate),
+            "retained": self.retained,
+            "relapsed_cases": self.relapsed_cases,
+            "retention_rate": _rounded(self.retention_rate),
+            "relapses": self.relapses,
+            "score": self.score,
+        }
+
+
+def score(
+    weights: Weights,
+    *,
+    on_time: float | None,
+    return_rate: float | None,
+    retention_rate: float | None,
+    relapses: int,
+) -> float | None:
+    """The formula of ``Weights.formula``; None when no rate could be measured."""
+    parts = [
+        (rate, weight)
+        for rate, weight in (
+            (on_time, weights.on_time),
+            (return_rate, weights.returned),
+            (retention_rate, weights.retained),
+        )
+        if rate is not None and weight > 0
+    ]
+    if not parts:
+        return None
+    total = sum(weight for _rate, weight in parts)
+    value = 100 * sum(rate * weight for rate, weight in parts) / total
+    return round(max(0.0, value - weights.relapse_penalty * relapses), 1)
+
+
+def assess(
+    weights: Weights,
+    kind: str,
+    name: str,
+    tally: Tally,
+    units: Mapping[str, DeadlineTally],
+) -> Score:
+    deadlines = unit_deadlines(units, kind, name)
+    return Score(
+        kind=kind,
+        name=name,
+        on_time=deadlines,
+        returned=tally.returned,
+        dropouts=tally.dropouts_in_period,
+        retained=tally.retained,
+        relapsed_cases=tally.relapsed_cases,
+        relapses=tally.relapses,
+        score=score(
+            weights,
+            on_time=deadlines.rate,
+            return_rate=tally.return_rate,
+            retention_rate=tally.retention_rate,
+            relapses=tally.relapses,
+        ),
+    )
+
+
+def ranked(scores: Iterable[Score]) -> list[Score]:
+    """Highest score first; units without a score last, by name."""
+    return sorted(scores, key=lambda s: (s.score is None, -(s.score or 0), s.kind, s.name))
+
+
+# ---------------------------------------------------------------------------------------
+# Figures from the registers
+
+
+@dataclass(frozen=True)
+class RegisterFigure:
+    """A rate from the imported registers, or why it cannot be given."""
+
+    numerator: int | None = None
+    denominator: int | None = None
+    missing: Sequence[str] = ()  # registers that must be imported first
+    note: str | None = None  # why else there is no figure
+
+    @property
+    def rate(self) -> float | None:
+        if self.missing or self.note or not self.denominator or self.numerator is None:
+            return None
+        return self.numerator / self.denominator
+
+
+REGISTER_LABELS: Mapping[str, str] = {
+    "household": "户籍",
+    "student": "学籍",
+    "poverty": "扶贫",
+    "disability": "残疾人",
+    "attendance": "实际在校生",
+}
+
+
+def missing_text(missing: Sequence[str]) -> str:
+    """E.g. 需导入户籍和学籍数据."""
+    return "需导入" + "和".join(REGISTER_LABELS.get(m, m) for m in missing) + "数据"

@@ -1,0 +1,906 @@
+"""``caseflow demo``: a synthetic county played through a school term, end to end.
+
+In a fresh workspace: generate a county (:mod:`caseflow.synthetic`), write its org.yaml
+(:func:`caseflow.demo.county_org`) and put it in force, import the five registers, compare
+them and open cases; then step a simulated clock day by day, and on each working day let
+the people of :func:`caseflow.demo.plan` work their cases, while the sweep fires the
+escalations that fall due and the dispatcher delivers the notices: letters into
+``outbox/``, e-mail and group-robot messages to a capture on 127.0.0.1 started here
+(``capture/``), so nothing leaves the machine. Every event is recorded on the day it
+happened (some a day late, as paper records are), by the operator who did it.
+
+The clock is the only thing simulated: every step goes through the same services the
+commands use, so the workspace afterwards is an ordinary one to explore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+
+from caseflow import db, demo, service
+from caseflow.demo import CaseView, Persona, Step
+from caseflow.errors import CaseflowError, InvalidInput, WorkspaceError
+from caseflow.models import Delivery, Guardian, Notice
+from caseflow.records import CASE, CHILD, ESCALATION
+from caseflow.synthetic import (
+    REGISTERS,
+    Child,
+    County,
+    generate_county,
+    write_registers,
+    write_truth,
+)
+
+_NOTICE = Notice.__table__  # type: ignore[attr-defined]
+_DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+_GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
+ZONE = ZoneInfo("Asia/Shanghai")
+TRUTH_FILE = "truth.json"  # the planted answer, beside the register files
+LEDGER_DIR = "ledgers"
+HOST = "127.0.0.1"
+
+if TYPE_CHECKING:
+    from caseflow.service_stats import Stats
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+class SimClock:
+    """The demo's clock: set to a time of a simulated day, ticking a little per step."""
+
+    def __init__(self, day: date) -> None:
+        self.now = datetime.combine(day, clock_time(8, 0), ZONE).astimezone(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, day: date, hour: int, minute: int = 0) -> None:
+        moment = datetime.combine(day, clock_time(hour, minute), ZONE).astimezone(UTC)
+        self.now = max(self.now, moment)
+
+    def tick(self, seconds: float = 30) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+# ---------------------------------------------------------------------------------------
+# The capture: an SMTP server and a robot webhook on loopback, writing what they receive
+
+
+class _MailSink:
+    """An aiosmtpd handler: each message into ``folder`` as an .eml file; a retired
+    mailbox (an address starting with ``demo.RETIRED_MAILBOX``) is refused, as a real
+    server would."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.received = 0
+        self.refused = 0
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
+    ) -> str:
+        if address.startswith(demo.RETIRED_MAILBOX):
+            with self.lock:
+                self.refused += 1
+            return f"550 5.1.1 <{address}>: mailbox unavailable (address retired)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.received += 1
+            number = self.received
+        content = envelope.content
+        data = content if isinstance(content, bytes) else str(content).encode("utf-8")
+        (self.folder / f"{number:05d}.eml").write_bytes(data)
+        return "250 2.0.0 Message accepted for delivery"
+
+
+class Capture:
+    """The local peers the workspace's e-mail and robot channels point at while the demo
+    runs: received mail in ``capture/mail/``, robot messages in
+    ``capture/<channel>-<robot>.jsonl``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.mail = _MailSink(folder / "mail")
+        self.robot_messages: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._controller: Any = None
+        self._http: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.smtp_port = 0
+        self.http_port = 0
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        (self.folder / "mail").mkdir(parents=True, exist_ok=True)
+        self.smtp_port = _free_port()
+        self._controller = Controller(self.mail, hostname=HOST, port=self.smtp_port)
+        self._controller.start()
+        capture = self
+
+        class RobotHandler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                capture.robot_message(self.path, body)
+                answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._http = ThreadingHTTPServer((HOST, 0), RobotHandler)
+        self.http_port = int(self._http.server_address[1])
+        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread.start()
+
+    def robot_message(self, path: str, body: bytes) -> None:
+        parts = urlsplit(path)
+        query = parse_qs(parts.query)
+        if parts.path.endswith("/robot/send"):
+            channel, robot = "dingtalk", query.get("access_token", ["?"])[0]
+        else:
+            channel, robot = "wecom", query.get("key", ["?"])[0]
+        robot = robot.removeprefix("demo-")
+        try:
+            message: Any = json.loads(body)
+        except ValueError:
+            message = body.decode("utf-8", errors="replace")
+        line = json.dumps({"robot": robot, "message": message}, ensure_ascii=False)
+        with self._lock:
+            self.robot_messages[channel] += 1
+            with (self.folder / f"{channel}-{robot}.jsonl").open("a", encoding="utf-8") as out:
+                out.write(line + "\n")
+
+    def stop(self) -> None:
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def robot_url(self, channel: str, robot: str) -> str:
+        if channel == "dingtalk":
+            return f"http://{HOST}:{self.http_port}/robot/send?access_token=demo-{robot}"
+        return f"http://{HOST}:{self.http_port}/cgi-bin/webhook/send?key=demo-{robot}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def _loopback_unproxied() -> Iterator[None]:
+    """Loopback peers are reached directly, whatever proxy the environment names."""
+    names = ("no_proxy", "NO_PROXY")
+    saved = {name: os.environ.get(name) for name in names}
+    proxied = any(os.environ.get(v) for v in ("http_proxy", "HTTP_PROXY", "all_proxy"))
+    if proxied:
+        for name in names:
+            os.environ[name] = ",".join(filter(None, (saved[name], HOST, "localhost")))
+    try:
+        yield
+    finally:
+        if proxied:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def _robot_env(org: demo.DemoOrg, capture: Capture) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for robot, channel in org.robots.items():
+        variable = f"CASEFLOW_DEMO_{channel.upper()}_{robot.upper()}"
+        env[variable] = capture.robot_url(channel, robot)
+        if channel == "dingtalk":
+            env[f"{variable}_SECRET"] = f"SECdemo{robot}"
+    return env
+
+
+def _notifier_config(org: demo.DemoOrg, capture: Capture) -> str:
+    wecom = {r: c for r, c in org.robots.items() if c == "wecom"}
+    dingtalk = {r: c for r, c in org.robots.items() if c == "dingtalk"}
+    lines = [
+        "",
+        "# ---- written by `caseflow demo` ---------------------------------------------------",
+        "# E-mail and the group robots point at the demo's capture on 127.0.0.1, which ran only",
+        "# while the demo ran (what it received is in capture/). The robots' webhook URLs were in",
+        "# environment variables the demo set for its own dispatcher.",
+        "[notifiers.email]",
+        f'host = "{HOST}"',
+        f"port = {capture.smtp_port}",
+        'security = "none"',
+        f'from = "{org.county}控辍保学工作专班 <kongchuo@jyj.{demo.MAIL_DOMAIN}>"',
+        "timeout = 10",
+    ]
+    if wecom:
+        robots = ", ".join(f'{r} = "CASEFLOW_DEMO_WECOM_{r.upper()}"' for r in wecom)
+        lines += ["", "[notifiers.wecom]", 'msgtype = "markdown"', f"robots = {{ {robots} }}"]
+    if dingtalk:
+        lines += ["", "[notifiers.dingtalk]", 'msgtype = "markdown"', 'title = "控辍保学提醒"']
+        for robot in dingtalk:
+            variable = f"CASEFLOW_DEMO_DINGTALK_{robot.upper()}"
+            lines += [
+                f"[notifiers.dingtalk.robots.{robot}]",
+                f'token_env = "{variable}"',
+                f'secret_env = "{variable}_SECRET"',
+            ]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------
+# The report
+
+
+@dataclass
+class DemoReport:
+    root: Path
+    database_url: str
+    seed: int
+    start: date
+    last_day: date
+    county: str
+    townships: int
+    villages: int
+    schools: int
+    children: int
+    people: int
+    operators: int
+    caseworker: str  # one township caseworker, to show a township's view
+    township: str  # their township
+    registers: dict[str, tuple[int, int]] = field(default_factory=dict)  # imported, rejected
+    rejects_expected: dict[str, int] = field(default_factory=dict)
+    suspects: int = 0
+    flags: dict[str, int] = field(default_factory=dict)
+    missed: list[str] = field(default_factory=list)  # planted suspects not found (masked)
+    unexpected: list[str] = field(default_factory=list)  # found but not planted (masked)
+    opened: int = 0
+    reported: int = 0  # cases opened during the term on a school's report
+    kinds: dict[str, int] = field(default_factory=dict)
+    routes: dict[str, int] = field(default_factory=dict)
+    steps: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    fired: int = 0
+    timed: int = 0
+    notices_queued: int = 0
+    reports: int = 0
+    by_state: list[tuple[str, str, int]] = field(default_factory=list)
+    open_cases: int = 0
+    overdue: int = 0
+    ledger_file: Path | None = None
+    ledger_rows: int = 0
+    ledger_title: str = ""
+    stats: Stats | None = None
+    notices: dict[str, dict[str, int]] = field(default_factory=dict)  # channel -> status -> n
+    dead_reasons: list[str] = field(default_factory=list)
+    mail_received: int = 0
+    mail_refused: int = 0
+    robot_messages: dict[str, int] = field(default_factory=dict)
+    letters: int = 0
+    audit_events: int = 0
+    audit_intact: bool = False
+    audit_problem: str | None = None
+    checkpoint: str = ""
+    interesting: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# Running it
+
+
+def check_directory(directory: Path) -> None:
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise WorkspaceError(
+            f"{directory} already exists and is not empty; the demo makes a fresh workspace: "
+            "give a new folder (caseflow demo DIR) or remove that one"
+        )
+
+
+def run_demo(
+    directory: Path,
+    *,
+    seed: int = demo.DEFAULT_SEED,
+    children: int = demo.DEFAULT_CHILDREN,
+    days: int = demo.DEFAULT_DAYS,
+    start: date = demo.START,
+    database_url: str | None = None,
+    progress: Progress | None = None,
+    today: date | None = None,
+) -> DemoReport:
+    """Make the workspace in ``directory`` (which must not exist or be empty) and play the
+    demo in it; returns what happened. ``today`` (default: the system's) only bounds the
+    simulated days: they must all be over."""
+    began = time.monotonic()
+    if children < 50:
+        raise InvalidInput(f"--children must be at least 50, got {children}")
+    if not 1 <= days <= 366:
+        raise InvalidInput(f"--days must be between 1 and 366, got {days}")
+    last_day = start + timedelta(days=days)
+    real_today = today or datetime.now(ZONE).date()
+    if last_day > real_today:
+        raise InvalidInput(
+            f"the demo replays days that are over: {start.isoformat()} + {days} days ends "
+            f"{last_day.isoformat()}, after today; choose an earlier --start"
+        )
+    check_directory(directory)
+    report_progress = progress or (lambda _what, _done, _total: None)
+    report_progress("Generating the county", 0, 1)
+
+    from caseflow.service_compare import reference_date
+
+    clock = SimClock(start)
+    extracted = _previous_working_day(start)
+    county = generate_county(
+        seed,
+        children=children,
+        townships=demo.townships_for(children),
+        reference_date=reference_date(extracted),
+        region=demo.DEMO_REGION,
+        county_name=demo.DEMO_COUNTY,
+    )
+    org = demo.county_org(county, admin_account=service.os_user())
+    from caseflow.org import parse_org
+
+    parsed, problems = parse_org(org.text, "org.yaml")
+    if parsed is None or problems:  # pragma: no cover - the generator is tested
+        raise WorkspaceError(
+            "the generated org.yaml has problems: " + "; ".join(map(str, problems))
+        )
+    workspace, _ = service.init_workspace(directory, database_url, county=county.name, clock=clock)
+    report = DemoReport(
+        root=workspace.root,
+        database_url=workspace.database_url,
+        seed=seed,
+        start=start,
+        last_day=last_day,
+        county=county.name,
+        townships=len(county.townships),
+        villages=sum(len(t.villages) for t in county.townships),
+        schools=len(county.schools),
+        children=len(county.children),
+        people=len(parsed.people),
+        operators=len(parsed.operators),
+        caseworker=next(iter(org.caseworkers.values())),
+        township=next(iter(org.caseworkers)),
+    )
+    workspace.org_file.write_text(org.text, encoding="utf-8")
+    capture = Capture(workspace.root / "capture")
+    with _loopback_unproxied():
+        capture.start()
+        try:
+            with (workspace.root / "caseflow.toml").open("a", encoding="utf-8") as config:
+                config.write(_notifier_config(org, capture))
+            _play(
+                report,
+                county=county,
+                org=org,
+                clock=clock,
+                env=_robot_env(org, capture),
+                extracted=extracted,
+                days=days,
+                progress=report_progress,
+            )
+        finally:
+            capture.stop()
+    report.mail_received = capture.mail.received
+    report.mail_refused = capture.mail.refused
+    report.robot_messages = dict(sorted(capture.robot_messages.items()))
+    report.letters = sum(1 for _ in workspace.outbox.glob("*.html"))
+    report.seconds = time.monotonic() - began
+    return report
+
+
+def _previous_working_day(day: date) -> date:
+    from caseflow.calendar import WorkCalendar
+
+    calendar = WorkCalendar()
+    day -= timedelta(days=1)
+    while not calendar.is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+@dataclass
+class _Actors:
+    bureau: service.Context
+    supervisor: service.Context
+    caseworkers: dict[str, service.Context]
+    departments: dict[str, service.Context]
+
+    def of(self, actor: str, township: str) -> service.Context:
+        if actor.startswith("department:"):
+            return self.departments[actor.partition(":")[2]]
+        if actor == "caseworker":
+            return self.caseworkers.get(township, self.bureau)
+        return self.bureau
+
+
+def _acting(ctx: service.Context, operator: str) -> service.Context:
+    with db.read(ctx.engine) as connection:
+        actor = service.resolve_actor(connection, service.os_user(), operator)
+    return replace(ctx, actor=actor)
+
+
+def _play(
+    report: DemoReport,
+    *,
+    county: County,
+    org: demo.DemoOrg,
+    clock: SimClock,
+    env: Mapping[str, str],
+    extracted: date,
+    days: int,
+    progress: Progress,
+) -> None:
+    from caseflow import service_org
+    from caseflow.service_compare import compare, open_cases
+    from caseflow.service_roster import import_roster
+
+    root = report.root
+    setup = service.open_context(root, clock=clock)
+    try:
+        service_org.apply_org(setup)
+    finally:
+        setup.engine.dispose()
+    bureau = service.open_context(root, clock=clock)
+    try:
+        actors = _Actors(
+            bureau=bureau,
+            supervisor=_acting(bureau, org.supervisor),
+            caseworkers={t: _acting(bureau, o) for t, o in org.caseworkers.items()},
+            departments={k: _acting(bureau, o) for k, o in org.departments.items()},
+        )
+        # -- 五查四比对: the registers, the comparison, the cases ------------------------
+        paths = write_registers(county, root / "registers")
+        write_truth(county, root / "registers" / TRUTH_FILE)
+        for index, name in enumerate(REGISTERS):
+            progress("Importing the registers", index, len(REGISTERS))
+            clock.tick(60)
+            summary = import_roster(bureau, name, paths[name], as_of=extracted)
+            report.registers[name] = (summary.imported, summary.rejected)
+            report.rejects_expected[name] = len(county.truth.rejects.get(name, {}))
+        progress("Comparing and opening cases", 0, 1)
+        comparison = compare(bureau, as_of=report.start)
+        found = {s.id_number: frozenset(s.flags) for s in comparison.suspects}
+        truth = county.truth.flags
+        from caseflow.ids import mask_id_number
+
+        report.suspects = len(found)
+        report.flags = dict(comparison.counts)
+        report.missed = [mask_id_number(n) for n in sorted(set(truth) - set(found))]
+        report.unexpected = [mask_id_number(n) for n in sorted(found) if truth.get(n) != found[n]]
+        opening = open_cases(bureau, comparison)
+        report.opened = len(opening.opened)
+        absences = demo.school_reports(
+            county, found, report.seed, start=report.start, days=days, calendar=bureau.calendar
+        )
+        people = demo.personas(county, found, report.seed, reported=[a.id_number for a in absences])
+        numbers = _case_numbers(bureau)
+        cast = {numbers[n]: p for n, p in people.items() if n in numbers}
+        children = {c.id_number: c for c in county.children}
+        jitter = random.Random(report.seed)
+        _end_of_day(report, actors, clock=clock, day=report.start, env=env, jitter=jitter)
+
+        # -- the term, day by day -------------------------------------------------------
+        for offset in range(1, days + 1):
+            today = report.start + timedelta(days=offset)
+            progress(f"Casework {today.isoformat()}", offset, days)
+            if bureau.calendar.is_working_day(today):
+                clock.at(today, 8, 30)
+                for absence in absences:
+                    if absence.day == today:
+                        number = _open_reported(actors, children[absence.id_number], absence)
+                        cast[number] = people[absence.id_number]
+                        report.reported += 1
+                clock.at(today, 9)
+                for case, township in _open_cases(bureau):
+                    persona = cast.get(case.number)
+                    if persona is None:
+                        continue
+                    steps = demo.plan(persona, case, today, bureau.calendar)
+                    _carry_out(
+                        report, actors, clock=clock, case=case, township=township, steps=steps
+                    )
+            if today.day == 1:
+                from caseflow.service_campaigns import queue_monthly_report
+
+                clock.at(today, 7)
+                report.reports += queue_monthly_report(bureau, today)
+            _end_of_day(report, actors, clock=clock, day=today, env=env, jitter=jitter)
+
+        report.kinds = dict(sorted(Counter(p.kind for p in cast.values()).items()))
+        report.routes = dict(sorted(Counter(p.route for p in cast.values()).items()))
+
+        # -- where things stand ------------------------------------------------------------
+        progress("Checking the audit trail", 0, 1)
+        clock.at(report.last_day, 19)
+        _summarise(report, bureau, cast)
+        checkpoint = service.audit_checkpoint(actors.supervisor)
+        verification = service.audit_verify(actors.supervisor, str(checkpoint))
+        report.checkpoint = str(checkpoint)
+        report.audit_events = verification.events
+        report.audit_intact = verification.intact
+        report.audit_problem = verification.problem
+        progress("Done", 1, 1)
+    finally:
+        bureau.engine.dispose()
+
+
+def _end_of_day(
+    report: DemoReport,
+    actors: _Actors,
+    *,
+    clock: SimClock,
+    day: date,
+    env: Mapping[str, str],
+    jitter: random.Random,
+) -> None:
+    """The scheduler's evening: the sweep, then the dispatcher until nothing is due (a
+    robot past its 20 messages a minute waits for the next minute)."""
+    from caseflow.service_dispatch import dispatch
+    from caseflow.service_sweep import sweep
+
+    clock.at(day, 18)
+    swept = sweep(actors.bureau, as_of=day)
+    report.fired += swept.fired
+    report.timed += swept.timed
+    report.notices_queued += swept.notices
+    clock.at(day, 18, 5)
+    for _ in range(30):
+        delivered = dispatch(actors.bureau, env=env, rng=jitter, holder="caseflow-demo")
+        if not (delivered.deferred or delivered.retrying):
+            break
+        clock.tick(61)
+
+
+_OPEN_CASES = (
+    select(
+        CASE.c.id,
+        CASE.c.state,
+        CASE.c.entered_on,
+        CASE.c.due_on,
+        CASE.c.last_event_on,
+        CASE.c.counters,
+        CASE.c.facts,
+        CASE.c.repeat_count,
+        CASE.c.extended_days,
+        CASE.c.township,
+        CASE.c.child_id,
+    )
+    .where(CASE.c.is_open)
+    .order_by(CASE.c.id)
+)
+
+
+def _open_reported(actors: _Actors, child: Child, absence: demo.SchoolReport) -> int:
+    """The township caseworker opens the case a school reported."""
+    school = child.enrolment.school if child.enrolment else None
+    details = service.ChildDetails(
+        name=child.name,
+        id_number=child.id_number,
+        township=child.township,
+        village=child.village,
+        school=school,
+        sex=child.sex,
+        birth_date=child.birth_date,
+        group=child.group,
+        guardian_name=child.guardian.name,
+        guardian_relation=child.guardian.relation,
+        guardian_phone=child.guardian.phone,
+    )
+    evidence = {"absent_since": absence.since.isoformat(), "reported_by": school or ""}
+    return service.open_case(
+        actors.of("caseworker", child.township),
+        details,
+        source="school",
+        occurred_on=absence.day,
+        evidence=evidence,
+    )
+
+
+def _case_numbers(ctx: service.Context) -> dict[str, int]:
+    """Case number by the child's resident ID (the demo knows whom it planted)."""
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(
+            select(CHILD.c.id_number, CASE.c.id).join(CASE, CASE.c.child_id == CHILD.c.id)
+        ).all()
+    return {row.id_number: row.id for row in rows}
+
+
+def _open_cases(ctx: service.Context) -> list[tuple[CaseView, str]]:
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(_OPEN_CASES).all()
+        known = set(connection.execute(select(_GUARDIAN.c.child_id).distinct()).scalars())
+    return [
+        (
+            CaseView(
+                number=row.id,
+                state=row.state,
+                entered_on=row.entered_on,
+                due_on=row.due_on,
+                last_event_on=row.last_event_on,
+                counters=dict(row.counters),
+                done=frozenset(row.facts),
+                repeat_count=row.repeat_count,
+                extended_days=row.extended_days,
+                guardian_known=row.child_id in known,
+            ),
+            row.township,
+        )
+        for row in rows
+    ]
+
+
+def _carry_out(
+    report: DemoReport,
+    actors: _Actors,
+    *,
+    clock: SimClock,
+    case: CaseView,
+    township: str,
+    steps: list[Step],
+) -> None:
+    from caseflow.service_documents import queue_document
+
+    for step in steps:
+        clock.tick()
+        ctx = actors.of(step.actor, township)
+        number = case.number
+        values = dict(step.values)
+        try:
+            if step.kind == "advance":
+                issued = service.advance(
+                    ctx, number, step.trigger, values, occurred_on=step.occurred_on
+                )
+                for document in issued:
+                    if not document.get("prepared"):
+                        report.failures.append(
+                            f"case {number} {step.trigger}: {document['template']} not "
+                            f"prepared: {document.get('reason')}"
+                        )
+            elif step.kind == "note":
+                service.add_note(
+                    ctx, number, step.text, method=step.method, occurred_on=step.occurred_on
+                )
+            elif step.kind == "update":
+                service.update_details(
+                    ctx, number, service.DetailsUpdate(**values), occurred_on=step.occurred_on
+                )
+            elif step.kind == "extend":
+                service.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
+            elif step.kind == "document":
+                queue_document(ctx, number, step.text)
+            else:  # pragma: no cover - plan() makes no other kind
+                raise InvalidInput(f"unknown step kind {step.kind!r}")
+        except CaseflowError as exc:
+            report.failures.append(
+                f"{step.occurred_on.isoformat()} case {number} {step.kind} {step.trigger}: "
+                f"{exc.message}"
+            )
+            return
+        report.steps[step.trigger if step.kind == "advance" else step.kind] += 1
+
+
+def _summarise(report: DemoReport, ctx: service.Context, cast: Mapping[int, Persona]) -> None:
+    """The county ledger (written to ledgers/), the statistics against the targets, and
+    how the notices fared."""
+    from caseflow.service_ledger import open_ledger, write_ledger
+    from caseflow.service_stats import stats
+
+    ledger = open_ledger(ctx, level="county", as_of=report.last_day)
+    folder = report.root / LEDGER_DIR
+    folder.mkdir(exist_ok=True)
+    report.ledger_file = folder / f"county-{report.last_day.isoformat()}.xlsx"
+    report.ledger_rows = write_ledger(ledger, "xlsx", report.ledger_file)
+    report.ledger_title = ledger.title
+    figures = stats(ctx, as_of=report.last_day, since=report.start, by="township")
+    report.stats = figures
+    view = figures.as_json()
+    report.by_state = [(s["state"], s["label"], s["count"]) for s in view["by_state"]]
+    report.open_cases = figures.total.open
+    report.overdue = figures.total.overdue
+    with db.read(ctx.engine) as connection:
+        for channel, status, count in connection.execute(
+            select(_NOTICE.c.channel, _NOTICE.c.status, func.count()).group_by(
+                _NOTICE.c.channel, _NOTICE.c.status
+            )
+        ).all():
+            report.notices.setdefault(channel or "unrouted", {})[status] = int(count)
+        report.dead_reasons = sorted(
+            {
+                f"{row.channel} {row.address}: {row.last_error}"
+                for row in connection.execute(
+                    select(_NOTICE.c.channel, _NOTICE.c.address, _NOTICE.c.last_error).where(
+                        _NOTICE.c.status == "dead"
+                    )
+                ).all()
+            }
+        )
+        repeats = {
+            row.id: row.repeat_count
+            for row in connection.execute(select(CASE.c.id, CASE.c.repeat_count))
+        }
+        escalated = set(connection.execute(select(ESCALATION.c.case_id).distinct()).scalars())
+    routes = {number: persona.route for number, persona in cast.items()}
+    report.interesting = demo.interesting_cases(routes, repeats)
+    if escalated:
+        report.interesting.setdefault("escalated", min(escalated))
+
+
+def _percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _ledger_lines(report: DemoReport) -> list[str]:
+    """The county ledger and the statistics (as `caseflow ledger` / `caseflow stats`)."""
+    out = [
+        "",
+        f"County ledger: {report.ledger_title}, {report.ledger_rows} case(s), written to "
+        f"{report.ledger_file}",
+        "  Cases by state:",
+    ]
+    width = max((len(label) for _, label, _ in report.by_state), default=0)
+    for state, label, count in report.by_state:
+        out.append(f"    {label}{'　' * (width - len(label))}  {state:<22} {count:>4}")
+    total = sum(count for *_, count in report.by_state)
+    out.append(
+        f"    total {total}; open {report.open_cases}, of which {report.overdue} past their "
+        f"due date on {report.last_day.isoformat()}"
+    )
+    figures = report.stats
+    if figures is None:
+        return out
+    out += ["", f"Statistics against the targets (目标任务), {figures.since} to {figures.as_of}:"]
+    for target in figures.targets:
+        if target.actual is None:
+            actual, verdict = target.note or "—", ""
+        elif target.key == "open_dropouts":
+            actual, verdict = str(target.actual), "达标" if target.met else "未达标"
+        else:
+            actual = f"{_percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
+            verdict = "达标" if target.met else "未达标"
+        out.append(f"  {target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip())
+    total_view = figures.total.as_json()
+    on_time = total_view["on_time"]
+    out += [
+        f"  统计期内：新发现 {total_view['identified']}，复学 {total_view['returned']}，巩固销号 "
+        f"{total_view['retained']}，再次辍学 {total_view['relapses']} 人次；劝返率 "
+        f"{_percent(total_view['return_rate'])}，巩固率 {_percent(total_view['retention_rate'])}，"
+        f"按时办结率 {_percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
+        f"已升级督办 {on_time['escalated']}）",
+    ]
+    for group in figures.groups:
+        g = group.as_json()
+        out.append(
+            f"  {group.name}：在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
+            f"{g['returned']}，巩固 {g['retained']}，逾期 {g['overdue']}，按时办结率 "
+            f"{_percent(g['on_time']['rate'])}"
+        )
+    return out
+
+
+def lines(report: DemoReport) -> list[str]:
+    """The demo's account of itself, for the terminal."""
+    root = report.root
+    w = f"caseflow -w {root}"
+    out = [
+        f"{report.county} (synthetic, seed {report.seed}): {report.townships} townships, "
+        f"{report.villages} villages, {report.schools} schools, {report.children} children; "
+        f"org.yaml with {report.people} people and {report.operators} operators.",
+        f"Workspace: {root}  (database {report.database_url})",
+        "",
+        "五查四比对 — the five registers (imported / rejected as planted):",
+    ]
+    for name, (imported, rejected) in report.registers.items():
+        expected = report.rejects_expected.get(name, 0)
+        mark = "" if rejected == expected else f"  (planted {expected})"
+        out.append(f"  {name:<11} {imported:>6} rows  {rejected:>3} rejected{mark}")
+    flags = ", ".join(f"{flag} {count}" for flag, count in report.flags.items())
+    truth = (
+        "every planted suspect found, nothing else"
+        if not report.missed and not report.unexpected
+        else f"{len(report.missed)} planted suspect(s) missed, {len(report.unexpected)} unexpected"
+    )
+    out += [
+        f"  {report.suspects} suspects ({flags}): {truth}; {report.opened} cases opened.",
+        "  Who they really are: "
+        + ", ".join(f"{demo.KINDS.get(k, k)} {n}" for k, n in report.kinds.items()),
+        "",
+        f"{(report.last_day - report.start).days} days of casework, "
+        f"{report.start.isoformat()} to {report.last_day.isoformat()}:",
+        "  " + ", ".join(f"{what} {n}" for what, n in sorted(report.steps.items())),
+        f"  The sweep fired {report.fired} escalation rung(s) and {report.timed} automatic "
+        f"transition(s), queuing {report.notices_queued} notice(s); {report.reports} monthly "
+        "report(s) to the supervision office.",
+    ]
+    if report.reported:
+        out.insert(
+            -2,
+            f"  Schools reported {report.reported} more child(ren) absent without reason; "
+            "each became a case.",
+        )
+    if report.failures:
+        out.append(f"  {len(report.failures)} step(s) were refused (a demo defect):")
+        out += [f"    {failure}" for failure in report.failures[:10]]
+    out += _ledger_lines(report)
+    out += ["", "Notices:"]
+    for channel, statuses in sorted(report.notices.items()):
+        shown = ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
+        out.append(f"  {channel:<9} {shown}")
+    out.append(
+        f"  Capture: {report.mail_received} e-mail(s) received, {report.mail_refused} refused; "
+        + ", ".join(f"{c} {n} message(s)" for c, n in report.robot_messages.items())
+        + f"; {report.letters} letter(s) in outbox/."
+    )
+    for reason in report.dead_reasons[:3]:
+        out.append(f"  Dead: {reason}")
+    verdict = "intact" if report.audit_intact else f"BROKEN: {report.audit_problem}"
+    out += [
+        "",
+        f"Audit trail: {report.audit_events} events, hash chain {verdict}.",
+        f"  Checkpoint (kept by the supervision office): {report.checkpoint}",
+        "",
+        "Where to look next:",
+    ]
+    stories = {
+        "relapse": "returned, relapsed, persuaded back again",
+        "court": "the legal route: order, penalty, court",
+        "labour": "handed to labour inspection (a child working)",
+        "marriage": "early marriage: civil affairs, women's federation, youth league",
+        "illness": "health assessment, deferral, back to verification",
+        "missing": "missing: public security finds the child",
+        "placement": "disability federation, special-education placement",
+        "escalated": "a lapsed deadline climbing the escalation ladder",
+    }
+    for story, number in report.interesting.items():
+        out.append(f"  {w} case show {number:<5}  # {stories.get(story, story)}")
+    out += [
+        f"  {w} stats --as-of {report.last_day.isoformat()} --since {report.start.isoformat()} "
+        "--by township",
+        f"  {w} ledger --as-of {report.last_day.isoformat()} --level township --unit "
+        f"{report.township}",
+        f"  {w} --as {report.caseworker} case list    # one township caseworker's view",
+        f"  {w} review overdue --as-of {report.last_day.isoformat()}",
+        f"  {w} notify status    # what was delivered, and the dead notices",
+        f"  {w} audit verify --checkpoint {report.checkpoint}",
+        f"  Letters: {root / 'outbox'}/   E-mail and robot messages: {root / 'capture'}/",
+        f"  The register files, with the planted answer ({TRUTH_FILE}), and the rejects: "
+        f"{root / 'registers'}/  {root / 'rejects'}/",
+        "  The demo's days are over: commands you run now count from today, so its open cases",
+        "  show as overdue, and `caseflow escalate` would fire every rung due since.",
+        "",
+        f"Finished in {report.seconds:.1f} s.",
+    ]
+    return out

@@ -1,0 +1,142 @@
+"""The organisation in force: ``org apply`` stores the checked file and makes its operators
+the ones caseflow knows (an audited step by an admin); cases take their 包保 chains from
+the organisation in force when they open, and ``case assign`` changes one link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from caseflow import access, db
+from caseflow.errors import InvalidInput, Refused, WorkspaceError
+from caseflow.org import CHAIN_ROLES, POSITIONS, Org, read_org
+from caseflow.records import OPERATOR, ORG_VERSION, org_in_force, record, require
+from caseflow.service import Context, apply_step
+
+
+@dataclass(frozen=True)
+class Applied:
+    sha256: str
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    unchanged: bool
+
+
+def _checked(path: Path) -> Org:
+    org, problems = read_org(path)
+    if org is None or problems:
+        raise WorkspaceError(
+            f"{len(problems)} problem(s) in {path}; nothing was applied (see "
+            "`caseflow org check`):\n" + "\n".join(str(problem) for problem in problems)
+        )
+    return org
+
+
+_OPERATOR_FIELDS = ("os_user", "roles", "jurisdiction", "shared_accounts", "unit", "person")
+
+
+def _operator_values(org: Org, name: str) -> dict[str, Any]:
+    entry = org.operators[name]
+    return {
+        "os_user": entry.os_user,
+        "roles": ",".join(entry.roles),
+        "jurisdiction": str(entry.jurisdiction),
+        "shared_accounts": ",".join(entry.shared_accounts),
+        "unit": entry.unit,
+        "person": entry.person,
+    }
+
+
+def apply_org(ctx: Context, path: Path | None = None) -> Applied:
+    """Put the organisation file in force: its operators replace the ones before, in one
+    transaction with its audit event. Refused if it would lock the applying admin out."""
+    require(ctx, access.ORG_ADMINS, "org apply")
+    org = _checked(path or ctx.workspace.org_file)
+    user = ctx.actor.os_user
+    if not any(op.usable_by(user) and "admin" in op.roles for op in org.operators.values()):
+        raise Refused(
+            f"the organisation file lists no admin operator for OS account {user!r}; "
+            "applying it would lock you out — add yourself as an operator with the "
+            "admin role; nothing was applied"
+        )
+    now = ctx.now()
+    with db.write(ctx.engine) as connection:
+        before = {
+            row.name: {key: getattr(row, key) for key in _OPERATOR_FIELDS}
+            for row in connection.execute(select(OPERATOR)).all()
+        }
+        wanted = {name: _operator_values(org, name) for name in org.operators}
+        added = sorted(set(wanted) - set(before))
+        removed = sorted(set(before) - set(wanted))
+        changed = sorted(n for n in set(wanted) & set(before) if wanted[n] != before[n])
+        if org_in_force(connection).sha256 == org.sha256 and not (added or removed or changed):
+            return Applied(org.sha256, [], [], [], unchanged=True)
+        if removed:
+            connection.execute(delete(OPERATOR).where(OPERATOR.c.name.in_(removed)))
+        for name in changed:
+            connection.execute(
+                update(OPERATOR).where(OPERATOR.c.name == name).values(**wanted[name])
+            )
+        if added:
+            connection.execute(
+                insert(OPERATOR), [{"name": n, "created_at": now, **wanted[n]} for n in added]
+            )
+        connection.execute(
+            insert(ORG_VERSION).values(
+                sha256=org.sha256, source=org.source, applied_at=now, operator=ctx.actor.operator
+            )
+        )
+        record(
+            ctx,
+            connection,
+            now,
+            action="org.apply",
+            payload={
+                "sha256": org.sha256,
+                "operators_added": added,
+                "operators_removed": removed,
+                "operators_changed": changed,
+                "units": len(org.units),
+                "people": len(org.people),
+            },
+        )
+    return Applied(org.sha256, added, removed, changed, unchanged=False)
+
+
+def assign(ctx: Context, number: int, role: str, person: str) -> None:
+    """Give one link of a case's 包保 chain to another person (an audited step)."""
+    require(ctx, access.ASSIGNERS, "case assign", case_id=number)
+    if role not in CHAIN_ROLES:
+        raise InvalidInput(
+            f"role {role!r} is not a chain role; use one of: {', '.join(CHAIN_ROLES)}"
+        )
+    with db.read(ctx.engine) as connection:
+        org = org_in_force(connection)
+    holder = org.people.get(person)
+    if holder is None:
+        raise InvalidInput(
+            f"person {person!r} is not in the organisation in force; see `caseflow org show`"
+        )
+    if holder.position != role:
+        raise InvalidInput(
+            f"{org.person_label(person)} is a {POSITIONS.get(holder.position, holder.position)}, "
+            f"not a {POSITIONS.get(role, role)}"
+        )
+    apply_step(
+        ctx, "case assign", number, "case.assign", lambda row: _reassigned(row, role, person, org)
+    )
+
+
+def _reassigned(
+    row: Any, role: str, person: str, org: Org
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    chain = dict(row.chain)
+    previous = chain.get(role)
+    if previous == person:
+        raise InvalidInput(f"{org.person_label(person)} already holds that link of case {row.id}")
+    chain[role] = person
+    return {"chain": chain}, {"role": role, "from": previous, "to": person}

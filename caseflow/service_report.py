@@ -1,0 +1,142 @@
+"""The report for the county leadership (``caseflow report html``): one self-contained HTML
+file with the targets, charts of cases by category per township and of the monthly
+flows, the overdue cases by responsible unit, and the audit chain's verification."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from caseflow import access, audit, db
+from caseflow.measures import CATEGORY_LABELS
+from caseflow.models import AuditEvent
+from caseflow.records import CASE, require, scoped
+from caseflow.report import MonthFlows, cases_by_category, flows_by_month, month_starts
+from caseflow.service import Context, audit_verify
+from caseflow.service_review import overdue_review
+from caseflow.service_stats import stats
+
+MONTHS = 12
+_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+_PAGE = 5000
+
+
+def monthly_flows(ctx: Context, end: date, months: int = MONTHS) -> list[MonthFlows]:
+    """Cases identified, returned and retained per month (by the day it happened), for
+    the operator's cases, read from the audit trail page by page."""
+    starts = month_starts(end, months)
+    counts: dict[date, Counter[str]] = {start: Counter() for start in starts}
+    query = (
+        scoped(
+            select(_EVENT.c.seq, _EVENT.c.action, _EVENT.c.occurred_on, _EVENT.c.payload)
+            .join(CASE, CASE.c.id == _EVENT.c.case_id)
+            .where(
+                _EVENT.c.action.in_(("case.open", "case.transition")),
+                _EVENT.c.occurred_on >= starts[0].isoformat(),  # stored as ISO text
+                _EVENT.c.occurred_on <= end.isoformat(),
+            ),
+            ctx.actor,
+        )
+        .order_by(_EVENT.c.seq)
+        .limit(_PAGE)
+    )
+    after = 0
+    while True:
+        with db.read(ctx.engine) as connection:
+            rows = connection.execute(query.where(_EVENT.c.seq > after)).all()
+        for row in rows:
+            flow = _flow(row.action, json.loads(row.payload))
+            if flow:
+                day = date.fromisoformat(row.occurred_on)
+                counts[date(day.year, day.month, 1)][flow] += 1
+        if len(rows) < _PAGE:
+            break
+        after = rows[-1].seq
+    return [
+        MonthFlows(start, **{k: counts[start][k] for k in ("identified", "returned", "retained")})
+        for start in starts
+    ]
+
+
+def _flow(action: str, payload: dict[str, Any]) -> str | None:
+    if action == "case.open":
+        return "identified"
+    moved_to = payload.get("to")
+    if moved_to in ("returned", "retained") and payload.get("from") != moved_to:
+        return str(moved_to)
+    return None
+
+
+def _latest_checkpoint(ctx: Context) -> audit.Checkpoint | None:
+    with db.read(ctx.engine) as connection:
+        row = connection.execute(
+            select(_EVENT.c.seq, _EVENT.c.hash, _EVENT.c.recorded_at)
+            .where(_EVENT.c.action == "audit.checkpoint")
+            .order_by(_EVENT.c.seq.desc())
+            .limit(1)
+        ).first()
+    return audit.Checkpoint(row.seq, row.hash) if row else None
+
+
+def report_context(ctx: Context, as_of: date | None = None) -> dict[str, Any]:
+    """Everything the report shows, gathered (and access-checked) once."""
+    require(ctx, access.AUDIT_READERS, "report html")
+    figures = stats(ctx, as_of=as_of, by="township")
+    day = figures.as_of
+    groups = [(g.name, dict(g.tally.by_category)) for g in figures.groups]
+    flows = monthly_flows(ctx, day)
+    overdue = overdue_review(ctx, day)
+    verification = audit_verify(ctx)
+    checkpoint = _latest_checkpoint(ctx)
+    return {
+        "today": day,
+        "report": {
+            "county": ctx.workspace.county,
+            "as_of": day,
+            "since": figures.since,
+            "targets": [t.as_json() for t in figures.targets],
+            "totals": figures.total.as_json(),
+            "categories": [
+                {"label": label, "count": figures.total.by_category.get(key, 0)}
+                for key, label in CATEGORY_LABELS.items()
+            ],
+            "by_category": cases_by_category(groups),
+            "flows": flows_by_month(flows),
+            "flow_rows": flows,
+            "overdue": overdue.as_json(),
+            "audit": {
+                "intact": verification.intact,
+                "events": verification.events,
+                "head": str(verification.head),
+                "problem": verification.problem or "",
+                "first_bad_seq": verification.first_bad_seq or "",
+                "checkpoint": str(checkpoint) if checkpoint else "",
+            },
+        },
+    }
+
+
+def write_report(ctx: Context, output: Path, as_of: date | None = None) -> Path:
+    """Render the report and write it to ``output`` atomically (mode 0600: it names
+    children)."""
+    from caseflow.render import render, templates_dir
+
+    # A page for reading, not an official document: kept apart from the documents.
+    html = render("leadership_report", report_context(ctx, as_of), templates_dir() / "pages")
+    output = output.resolve()
+    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=".report-", suffix=".html")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(html)
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return output

@@ -1,0 +1,601 @@
+"""Supervision review: the audit trail filtered, exported for offline checking, and the
+overdue cases by responsible unit with the escalations already sent.
+
+Reading the audit trail (and this review) is for the ``supervisor`` and ``bureau`` roles.
+Every database read here goes through a function that takes the ``Context``, so that an
+operator's jurisdiction can be applied in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Connection, Text, and_, cast, or_, select
+
+from caseflow import access, audit, db, escalation
+from caseflow.audit_export import (
+    ExportVerification,
+    checkpoint_line,
+    event_line,
+    verify_export,
+)
+from caseflow.errors import CaseNotFound, InvalidInput, NotFound
+from caseflow.ids import mask_id_number
+from caseflow.models import AuditEvent, Case, Child, Escalation, WorkflowDefinition
+from caseflow.records import log_read, require, scoped
+from caseflow.service import Context, event_view, stored_workflow
+from caseflow.states import DEPARTMENTS, Workflow
+
+_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+_CASE = Case.__table__  # type: ignore[attr-defined]
+_CHILD = Child.__table__  # type: ignore[attr-defined]
+_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
+_WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
+
+_STREAM = {"yield_per": 2000}
+# recorded_at is ISO 8601 text with its UTC offset. A day in the workspace's time zone is
+# looked for in SQL within a margin wide enough for any offset, then exactly in Python.
+_MARGIN = timedelta(days=3)
+UNIT_KINDS = ("township", "village", "school", "department")
+
+
+# ---------------------------------------------------------------------------------------
+# The audit log, filtered
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Conditions on audit events; all given ones must hold.
+
+    ``unit``: events of cases whose township, village or school is that name, or that are
+    handed to that department now (key or Chinese name); ``township:NAME``, ``village:TOWNSHIP/
+    VILLAGE``, ``school:NAME`` or ``department:KEY`` says which. ``actor``: the operator's
+    name or OS account. ``since``/``until``: the day the event was recorded, in the
+    workspace's time zone, inclusive. ``action``: exact, or a prefix ending in ``.`` or
+    ``*`` (``case.``). ``state``: events of cases that are in that state now.
+    """
+
+    case: int | None = None
+    unit: str | None = None
+    actor: str | None = None
+    since: date | None = None
+    until: date | None = None
+    action: str | None = None
+    state: str | None = None
+
+
+def audit_events(ctx: Context, where: AuditFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Matching events, oldest first, as ``audit log --json`` shows them. The filters are
+    checked before this returns; the events are then read as they are consumed."""
+    require(ctx, access.AUDIT_READERS, "audit log")
+    where = where or AuditFilter()
+    _check_range(where.since, where.until)
+    for name in ("unit", "actor", "action", "state"):
+        value = getattr(where, name)
+        if value is not None and not value.strip():
+            raise InvalidInput(f"--{name} needs a value")
+    if where.state is not None:
+        _check_state(ctx, where.state.strip())
+    if where.case is not None:
+        _check_case(ctx, where.case)
+    return _matching(ctx, where)
+
+
+def _matching(ctx: Context, where: AuditFilter) -> Iterator[dict[str, Any]]:
+    zone = ctx.workspace.timezone
+    query = select(_EVENT).order_by(_EVENT.c.seq)
+    if where.unit is not None or where.state is not None:
+        query = query.select_from(_EVENT.join(_CASE, _CASE.c.id == _EVENT.c.case_id))
+    if where.case is not None:
+        query = query.where(_EVENT.c.case_id == where.case)
+    if where.unit is not None:
+        query = query.where(unit_condition(where.unit))
+    if where.state is not None:
+        query = query.where(_CASE.c.state == where.state.strip())
+    if where.actor is not None:
+        actor = where.actor.strip()
+        query = query.where(or_(_EVENT.c.operator == actor, _EVENT.c.os_user == actor))
+    if where.action is not None:
+        query = query.where(_action_condition(where.action.strip()))
+    if where.since is not None:
+        query = query.where(_EVENT.c.recorded_at >= (where.since - _MARGIN).isoformat())
+    if where.until is not None:
+        query = query.where(_EVENT.c.recorded_at < (where.until + _MARGIN).isoformat())
+    with db.read(ctx.engine) as connection:
+        for row in connection.execute(query, execution_options=_STREAM):
+            if where.since is not None or where.until is not None:
+                day = recorded_day(row.recorded_at, zone)
+                if (where.since and day < where.since) or (where.until and day > where.until):
+                    continue
+            yield event_view(row)
+
+
+def unit_condition(unit: str) -> ColumnElement[bool]:
+    """Cases of a unit: see ``AuditFilter``."""
+    unit = unit.strip()
+    kind, sep, name = unit.partition(":")
+    if sep and kind in UNIT_KINDS:
+        if not name.strip():
+            raise InvalidInput(f"--unit {unit!r} names no {kind}")
+        kinds: Sequence[str] = (kind,)
+        unit = name.strip()
+    else:
+        kinds = UNIT_KINDS
+    conditions: list[ColumnElement[bool]] = []
+    if "township" in kinds:
+        conditions.append(_CASE.c.township == unit)
+    if "village" in kinds:
+        township, slash, village = unit.partition("/")
+        conditions.append(
+            and_(_CASE.c.township == township, _CASE.c.village == village)
+            if slash
+            else _CASE.c.village == unit
+        )
+    if "school" in kinds:
+        conditions.append(_CASE.c.school == unit)
+    if "department" in kinds:
+        for key, label in DEPARTMENTS.items():
+            if unit in (key, label):
+                # departments is a JSON list of keys; a key is a plain identifier.
+                conditions.append(
+                    cast(_CASE.c.departments, Text).contains(f'"{key}"', autoescape=True)
+                )
+    return or_(*conditions)
+
+
+def _action_condition(action: str) -> ColumnElement[bool]:
+    column = _EVENT.c.action
+    condition: ColumnElement[bool]
+    if action.endswith("*"):
+        condition = column.startswith(action[:-1], autoescape=True)
+    elif action.endswith("."):
+        condition = column.startswith(action, autoescape=True)
+    else:
+        condition = column == action
+    return condition
+
+
+def _check_range(since: date | None, until: date | None) -> None:
+    if since is not None and until is not None and since > until:
+        raise InvalidInput(
+            f"--since {since.isoformat()} is after --until {until.isoformat()}; nothing could match"
+        )
+
+
+def _check_state(ctx: Context, state: str) -> None:
+    known = set(ctx.current_workflow.states)
+    if state in known:
+        return
+    with db.read(ctx.engine) as connection:
+        known.update(connection.execute(select(_CASE.c.state).distinct()).scalars())
+    if state not in known:
+        raise InvalidInput(
+            f"--state {state!r} is not a state of the workflow; known: {', '.join(sorted(known))}"
+        )
+
+
+def _check_case(ctx: Context, number: int) -> None:
+    with db.read(ctx.engine) as connection:
+        found = connection.execute(select(_CASE.c.id).where(_CASE.c.id == number)).first()
+    if found is None:
+        raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
+
+
+def recorded_day(recorded_at: str, zone: ZoneInfo) -> date:
+    """The day an event was recorded, in the workspace's time zone."""
+    moment = datetime.fromisoformat(recorded_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).date()
+
+
+# ---------------------------------------------------------------------------------------
+# Export (verify_export_file checks one without a workspace)
+
+
+@dataclass(frozen=True)
+class ExportSummary:
+    output: Path
+    events: int
+    first_seq: int
+    last: audit.Checkpoint
+    verification: ExportVerification
+
+
+def export_audit(
+    ctx: Context, output: Path, *, since: date | None = None, until: date | None = None
+) -> ExportSummary:
+    """Write the events recorded from ``since`` to ``until`` (days in the workspace's time
+    zone, inclusive; default: all) to ``output`` as JSON lines with the checkpoint last.
+
+    The export is one unbroken stretch of the chain: from the first event recorded on or
+    after ``since`` to the last recorded on or before ``until``, with every event between.
+    It is streamed into a temporary file beside ``output`` and renamed into place, checked
+    as the reviewer will check it, and the export itself is recorded in the audit."""
+    require(ctx, access.AUDIT_READERS, "audit export")
+    _check_range(since, until)
+    folder = output.parent if str(output.parent) else Path()
+    if not folder.is_dir():
+        raise InvalidInput(f"cannot write {output}: folder {folder} does not exist")
+    if output.is_dir():
+        raise InvalidInput(f"cannot write {output}: it is a folder")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            with db.read(ctx.engine) as connection:
+                span = _export_span(connection, ctx.workspace.timezone, since, until)
+                if span is None:
+                    raise NotFound(_nothing_recorded(since, until))
+                lines = _writing(stream, _export_lines(connection, *span))
+                verification = verify_export(lines)
+                for _rest in lines:  # verification stops at a problem; the file does not
+                    pass
+            stream.flush()
+            os.fsync(stream.fileno())
+        last = verification.last
+        assert last is not None  # the span holds at least one event
+        _record_export(
+            ctx,
+            output,
+            since=since,
+            until=until,
+            first_seq=span[0],
+            last=last,
+            events=verification.events,
+        )
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return ExportSummary(output, verification.events, span[0], last, verification)
+
+
+def _nothing_recorded(since: date | None, until: date | None) -> str:
+    if since is None and until is None:
+        return "the audit trail holds no events; nothing was written"
+    between = " ".join(
+        part
+        for part in (
+            f"on or after {since.isoformat()}" if since else "",
+            f"on or before {until.isoformat()}" if until else "",
+        )
+        if part
+    )
+    return f"no audit event was recorded {between}; nothing was written"
+
+
+def _export_span(
+    connection: Connection, zone: ZoneInfo, since: date | None, until: date | None
+) -> tuple[int, int] | None:
+    """First and last seq of the export, or None when no event falls in the range."""
+    head = audit.head(connection)
+    if head.seq == 0:
+        return None
+    first, last = 1, head.seq
+    if since is not None:
+        query = (
+            select(_EVENT.c.seq, _EVENT.c.recorded_at)
+            .where(_EVENT.c.recorded_at >= (since - _MARGIN).isoformat())
+            .order_by(_EVENT.c.seq)
+        )
+        found = _first_seq(connection.execute(query, execution_options=_STREAM), zone, since, None)
+        if found is None:
+            return None
+        first = found
+    if until is not None:
+        query = (
+            select(_EVENT.c.seq, _EVENT.c.recorded_at)
+            .where(_EVENT.c.seq <= head.seq)
+            .where(_EVENT.c.recorded_at < (until + _MARGIN).isoformat())
+            .order_by(_EVENT.c.seq.desc())
+        )
+        found = _first_seq(connection.execute(query, execution_options=_STREAM), zone, None, until)
+        if found is None:
+            return None
+        last = found
+    return (first, last) if first <= last else None
+
+
+def _first_seq(
+    rows: Iterable[Any], zone: ZoneInfo, since: date | None, until: date | None
+) -> int | None:
+    for row in rows:
+        day = recorded_day(row.recorded_at, zone)
+        if (since is None or day >= since) and (until is None or day <= until):
+            return int(row.seq)
+    return None
+
+
+def _export_lines(connection: Connection, first: int, last: int) -> Iterator[str]:
+    """The export's lines, each with its newline, read in chunks."""
+    query = select(_EVENT).where(_EVENT.c.seq >= first, _EVENT.c.seq <= last).order_by(_EVENT.c.seq)
+    count = 0
+    start_hash: str | None = None
+    tail: audit.Checkpoint | None = None
+    for row in connection.execute(query, execution_options=_STREAM):
+        if start_hash is None:
+            start_hash = row.prev_hash
+        count += 1
+        tail = audit.Checkpoint(row.seq, row.hash)
+        yield (
+            event_line(
+                seq=row.seq,
+                recorded_at=row.recorded_at,
+                occurred_on=row.occurred_on,
+                operator=row.operator,
+                os_user=row.os_user,
+                action=row.action,
+                case_id=row.case_id,
+                payload=row.payload,
+                prev_hash=row.prev_hash,
+                hash=row.hash,
+            )
+            + "\n"
+        )
+    if tail is None or start_hash is None:
+        return
+    yield (
+        checkpoint_line(first_seq=first, first_prev_hash=start_hash, last=tail, events=count) + "\n"
+    )
+
+
+def _writing(stream: Any, lines: Iterable[str]) -> Iterator[bytes]:
+    """Write each line to ``stream`` and hand it on, as bytes, to be verified."""
+    for text in lines:
+        stream.write(text)
+        yield text.encode("utf-8")
+
+
+def _record_export(
+    ctx: Context,
+    output: Path,
+    *,
+    since: date | None,
+    until: date | None,
+    first_seq: int,
+    last: audit.Checkpoint,
+    events: int,
+) -> None:
+    with db.write(ctx.engine) as connection:
+        audit.append(
+            connection,
+            action="audit.export",
+            operator=ctx.actor.operator,
+            os_user=ctx.actor.os_user,
+            recorded_at=ctx.now(),
+            payload={
+                "file": output.name,
+                "since": since.isoformat() if since else None,
+                "until": until.isoformat() if until else None,
+                "first_seq": first_seq,
+                "last_seq": last.seq,
+                "events": events,
+                "checkpoint": str(last),
+            },
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Overdue cases by responsible unit
+
+
+@dataclass(frozen=True)
+class SentEscalation:
+    level: int
+    rung_on: date
+    fired_on: date
+    days_overdue: int
+    recipients: tuple[str, ...]
+    template: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "rung_on": self.rung_on.isoformat(),
+            "fired_on": self.fired_on.isoformat(),
+            "days_overdue": self.days_overdue,
+            "recipients": list(self.recipients),
+            "template": self.template,
+        }
+
+
+@dataclass(frozen=True)
+class OverdueCase:
+    number: int
+    state: str
+    state_label: str
+    responsible: str | None
+    due_on: date
+    due_provisional: bool
+    days_overdue: int
+    days_unit: str  # working_days | days: the unit of the state's deadline
+    name: str
+    id_number: str  # masked
+    township: str
+    village: str
+    school: str | None
+    departments: tuple[str, ...]
+    escalations: tuple[SentEscalation, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "state": self.state,
+            "state_label": self.state_label,
+            "responsible": self.responsible,
+            "due_on": self.due_on.isoformat(),
+            "due_provisional": self.due_provisional,
+            "days_overdue": self.days_overdue,
+            "days_unit": self.days_unit,
+            "name": self.name,
+            "id_number": self.id_number,
+            "township": self.township,
+            "village": self.village,
+            "school": self.school,
+            "departments": list(self.departments),
+            "escalations": [e.as_json() for e in self.escalations],
+        }
+
+
+@dataclass(frozen=True)
+class OverdueUnit:
+    unit: str  # an address, as escalations use: township:天堂镇, department:health, ...
+    label: str
+    cases: tuple[OverdueCase, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "label": self.label,
+            "cases": [c.as_json() for c in self.cases],
+        }
+
+
+@dataclass(frozen=True)
+class OverdueReview:
+    as_of: date
+    cases: int
+    units: tuple[OverdueUnit, ...] = field(default_factory=tuple)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "cases": self.cases,
+            "units": [u.as_json() for u in self.units],
+        }
+
+
+_OVERDUE = (
+    select(
+        _CASE.c.id,
+        _CASE.c.workflow,
+        _CASE.c.workflow_version,
+        _CASE.c.state,
+        _CASE.c.due_on,
+        _CASE.c.due_provisional,
+        _CASE.c.ladder_version,
+        _CASE.c.departments,
+        _CASE.c.township,
+        _CASE.c.village,
+        _CASE.c.school,
+        _WORKFLOW.c.sha256.label("workflow_sha"),
+        _CHILD.c.name,
+        _CHILD.c.id_number,
+    )
+    .join(
+        _WORKFLOW,
+        and_(_WORKFLOW.c.name == _CASE.c.workflow, _WORKFLOW.c.version == _CASE.c.workflow_version),
+    )
+    .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
+    .where(_CASE.c.is_open, _CASE.c.due_on.is_not(None))
+    .order_by(_CASE.c.due_on, _CASE.c.id)
+)
+_BATCH = 500
+
+
+def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
+    """Open cases whose due date is before ``as_of`` (default today), in a state that is
+    not terminal, grouped by the unit responsible for the state they are in (a case
+    handed to two departments is under both), with the escalations already sent for the
+    current deadline. Units with the most overdue cases come first; within a unit, the
+    oldest due date."""
+    require(ctx, access.AUDIT_READERS, "review overdue")
+    day = as_of or ctx.today
+    found: list[OverdueCase] = []
+    units: dict[str, list[OverdueCase]] = defaultdict(list)
+    with db.write(ctx.engine) as connection:
+        rows = connection.execute(scoped(_OVERDUE.where(_CASE.c.due_on < day), ctx.actor)).all()
+        if rows:
+            log_read(ctx, connection, "review overdue", [r.id for r in rows], as_of=str(day))
+        for start in range(0, len(rows), _BATCH):
+            batch = rows[start : start + _BATCH]
+            sent = _escalations_sent(connection, batch)
+            for row in batch:
+                workflow = stored_workflow(connection, row)
+                state = workflow.state(row.state)
+                if state.is_terminal:
+                    continue
+                case = _overdue_case(ctx, workflow, row, day, sent.get(row.id, ()))
+                found.append(case)
+                scope = escalation.Scope(
+                    row.township, row.village, row.school, tuple(row.departments)
+                )
+                for key in escalation.recipient_keys("responsible_unit", state.responsible, scope):
+                    units[key].append(case)
+    ordered = sorted(units.items(), key=lambda item: (-len(item[1]), item[0]))
+    return OverdueReview(
+        as_of=day,
+        cases=len(found),
+        units=tuple(
+            OverdueUnit(key, escalation.recipient_label(key), tuple(cases))
+            for key, cases in ordered
+        ),
+    )
+
+
+def _escalations_sent(
+    connection: Connection, rows: Sequence[Any]
+) -> dict[int, tuple[SentEscalation, ...]]:
+    """The rungs fired for each case's current deadline, lowest first."""
+    current = {row.id: row.ladder_version for row in rows}
+    query = (
+        select(_ESCALATION)
+        .where(_ESCALATION.c.case_id.in_(list(current)))
+        .order_by(_ESCALATION.c.case_id, _ESCALATION.c.rung, _ESCALATION.c.id)
+    )
+    sent: dict[int, list[SentEscalation]] = defaultdict(list)
+    for e in connection.execute(query):
+        if e.ladder_version != current[e.case_id]:
+            continue
+        sent[e.case_id].append(
+            SentEscalation(
+                level=e.rung + 1,
+                rung_on=e.rung_on,
+                fired_on=e.fired_on,
+                days_overdue=e.days_overdue,
+                recipients=tuple(e.recipients),
+                template=e.template,
+            )
+        )
+    return {number: tuple(items) for number, items in sent.items()}
+
+
+def _overdue_case(
+    ctx: Context,
+    workflow: Workflow,
+    row: Any,
+    as_of: date,
+    sent: tuple[SentEscalation, ...],
+) -> OverdueCase:
+    state = workflow.state(row.state)
+    unit = state.deadline.unit if state.deadline else "days"
+    days = (
+        ctx.calendar.working_days_between(row.due_on, as_of)
+        if unit == "working_days"
+        else (as_of - row.due_on).days
+    )
+    return OverdueCase(
+        number=row.id,
+        state=row.state,
+        state_label=state.label,
+        responsible=state.responsible,
+        due_on=row.due_on,
+        due_provisional=row.due_provisional,
+        days_overdue=days,
+        days_unit=unit,
+        name=row.name,
+        id_number=mask_id_number(row.id_number),
+        township=row.township,
+        village=row.village,
+        school=row.school,
+        departments=tuple(row.departments),
+        escalations=sent,
+    )

@@ -1,0 +1,467 @@
+"""The four ledgers (四台账) on a real database: one row per case in the operator's scope at
+each level, the columns a county office keeps, an XLSX that opens as an official ledger,
+formula-like cells neutralised, a past day read back from the audit trail, the read
+logged, and memory that does not grow with the number of cases."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import tracemalloc
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import insert, select
+
+from caseflow import db, service
+from caseflow.errors import InvalidInput
+from caseflow.exports import neutralise, write_xlsx
+from caseflow.ids import make_id_number, mask_id_number
+from caseflow.ledger import COLUMNS
+from caseflow.records import CASE, CHILD
+from caseflow.service_ledger import open_ledger, write_ledger
+from caseflow.service_org import apply_org
+from caseflow.workspace import load, write_example_org
+from tests.conftest import CliInvoker, fixed_clock
+
+TODAY = date(2026, 11, 29)  # conftest's fixed clock
+HEADINGS = [c.heading for c in COLUMNS]
+
+
+def example_county(workspace: Path) -> service.Context:
+    """The example organisation (示范县: 天堂镇 and 木黄镇) in force; the context acts as
+    its bureau (the account running the tests)."""
+    config = workspace / "caseflow.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('name = "本县"', 'name = "示范县"'),
+        encoding="utf-8",
+    )
+    write_example_org(load(workspace), service.os_user())
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    apply_org(ctx)
+    ctx.engine.dispose()
+    return service.open_context(workspace, clock=fixed_clock)
+
+
+def as_operator(monkeypatch: pytest.MonkeyPatch, account: str) -> None:
+    monkeypatch.setattr(service, "os_user", lambda: account)
+
+
+def kid(serial: int, name: str, township: str, village: str, group: str, school: str):
+    return service.ChildDetails(
+        name=name,
+        id_number=make_id_number("520626", date(2013, 3, 5), serial),
+        township=township,
+        village=village,
+        group=group,
+        school=school,
+    )
+
+
+@pytest.fixture
+def county(workspace: Path) -> dict[str, int]:
+    """Four children in four states:
+
+    - 田小雨 (天堂镇/天堂村, 天堂镇中心小学): confirmed dropout, in persuasion since 11-04,
+      overdue; a phone call on 11-06 and a visit on 11-20;
+    - 冉小梅 (天堂镇/龙门村, 示范县第一中学): returned to school on 11-20;
+    - 龙小山 (木黄镇/木黄村, 木黄镇中心小学): closed, studying elsewhere;
+    - =1+2 (木黄镇/凤仪村): a name a spreadsheet would run as a formula; identified.
+    """
+    ctx = example_county(workspace)
+    cases = {
+        "tt": service.open_case(
+            ctx,
+            kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学"),
+            reasons=["poverty"],
+            occurred_on=date(2026, 10, 12),
+        ),
+        "lm": service.open_case(
+            ctx,
+            kid(23, "冉小梅", "天堂镇", "龙门村", "二组", "示范县第一中学"),
+            occurred_on=date(2026, 11, 2),
+        ),
+        "mh": service.open_case(
+            ctx,
+            kid(35, "龙小山", "木黄镇", "木黄村", "一组", "木黄镇中心小学"),
+            occurred_on=date(2026, 11, 2),
+        ),
+        "fy": service.open_case(
+            ctx,
+            kid(47, "=1+2", "木黄镇", "凤仪村", "一组", "木黄镇中心小学"),
+            occurred_on=date(2026, 11, 25),
+        ),
+    }
+    tt, lm = cases["tt"], cases["lm"]
+    service.advance(ctx, tt, "start_verification", occurred_on=date(2026, 10, 13))
+    service.advance(
+        ctx, tt, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 4)
+    )
+    service.add_note(ctx, tt, "电话联系家长", method="phone", occurred_on=date(2026, 11, 6))
+    service.add_note(ctx, tt, "入户走访", method="visit", occurred_on=date(2026, 11, 20))
+    service.advance(ctx, lm, "start_verification", occurred_on=date(2026, 11, 3))
+    service.advance(
+        ctx, lm, "confirm_dropout", {"reason": "distance"}, occurred_on=date(2026, 11, 4)
+    )
+    service.advance(
+        ctx,
+        lm,
+        "return_to_school",
+        {"placement": "original_class", "school": "示范县第一中学"},
+        occurred_on=date(2026, 11, 20),
+    )
+    service.advance(
+        ctx,
+        cases["mh"],
+        "close_not_dropout",
+        {"reason": "studying_elsewhere", "evidence": "转学证明"},
+        occurred_on=date(2026, 11, 3),
+    )
+    ctx.engine.dispose()
+    return cases
+
+
+def read(workspace: Path, **asked: Any) -> list[dict[str, Any]]:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    try:
+        return [row.as_json() for row in open_ledger(ctx, **asked).rows()]
+    finally:
+        ctx.engine.dispose()
+
+
+def names(rows: list[dict[str, Any]]) -> list[str]:
+    return [row["name"] for row in rows]
+
+
+def test_each_level_holds_one_row_per_case_of_its_unit(county, workspace) -> None:
+    assert names(read(workspace)) == ["田小雨", "冉小梅", "龙小山", "=1+2"]
+    assert names(read(workspace, level="township", unit="天堂镇")) == ["田小雨", "冉小梅"]
+    assert names(read(workspace, level="township", unit="木黄镇")) == ["龙小山", "=1+2"]
+    assert names(read(workspace, level="village", unit="天堂镇/龙门村")) == ["冉小梅"]
+    assert names(read(workspace, level="village", unit="凤仪村")) == ["=1+2"]
+    assert names(read(workspace, level="school", unit="示范县第一中学")) == ["冉小梅"]
+    assert names(read(workspace, level="school", unit="木黄镇中心小学")) == ["龙小山", "=1+2"]
+    assert read(workspace, level="school", unit="没有这所学校") == []
+
+
+def test_the_rows_match_the_cases_in_each_state(county, workspace) -> None:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    listed = {row["number"]: row for row in service.list_cases(ctx, include_closed=True)}
+    ctx.engine.dispose()
+    rows = {row["number"]: row for row in read(workspace)}
+    assert set(rows) == set(listed)
+    for number, row in rows.items():
+        assert row["state"] == listed[number]["state"]
+        assert row["id_number"] == listed[number]["id_number"]
+    assert {row["state"]: row["outcome"] for row in rows.values()} == {
+        "persuasion": "在办",
+        "returned": "已复学（巩固中）",
+        "closed": "已销号（异地就读）",
+        "identified": "在办",
+    }
+
+
+def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
+    row = read(workspace, level="township", unit="天堂镇")[0]
+    assert row == {
+        "number": county["tt"],
+        "name": "田小雨",
+        "id_number": mask_id_number(make_id_number("520626", date(2013, 3, 5), 11)),
+        "township": "天堂镇",
+        "village": "天堂村",
+        "school": "天堂镇中心小学",
+        "state": "persuasion",
+        "state_label": "劝返中",
+        "reasons": ["贫困", "厌学/学习困难"],
+        # The government chain in a township ledger, by position and name.
+        "responsible": [
+            "包乡县领导王建华",
+            "包村乡镇干部李春燕",
+            "包组村干部赵永福",
+            "村民小组长孙德才",
+        ],
+        "opened_on": "2026-10-12",
+        "days_in_state": 25,  # since 11-04
+        "due_on": "2026-11-25",  # 15 working days after 11-04
+        "due_provisional": False,
+        "days_overdue": 2,  # working days: 11-26 and 11-27 (28 and 29 are a weekend)
+        "days_unit": "working_days",
+        "last_note_on": "2026-11-20",
+        "last_note_method": "入户走访",
+        "outcome": "在办",
+    }
+    school = read(workspace, level="school", unit="示范县第一中学")[0]
+    assert school["responsible"] and all(
+        label.startswith(("包校教育局领导", "校长", "包年级学校领导", "班主任", "包人科任教师"))
+        for label in school["responsible"]
+    )
+    assert school["due_on"] == "2026-12-21" and school["days_overdue"] == 0
+    closed = read(workspace, level="village", unit="木黄村")[0]
+    assert closed["due_on"] is None and closed["days_overdue"] == 0
+
+
+def test_a_ledger_for_a_past_day_shows_the_cases_as_they_stood_then(county, workspace) -> None:
+    rows = read(workspace, as_of=date(2026, 11, 5))
+    assert names(rows) == ["田小雨", "冉小梅", "龙小山"]  # =1+2 was identified on 11-25
+    tt, lm, mh = rows
+    assert (tt["state"], tt["days_in_state"], tt["due_on"]) == ("persuasion", 1, "2026-11-25")
+    assert tt["last_note_on"] is None  # the first call was on 11-06
+    assert (lm["state"], lm["outcome"], lm["due_on"]) == ("persuasion", "在办", "2026-11-25")
+    assert (mh["state"], mh["outcome"]) == ("closed", "已销号（异地就读）")
+    early = read(workspace, as_of=date(2026, 10, 12))
+    assert [(r["name"], r["state"], r["due_on"]) for r in early] == [
+        ("田小雨", "identified", "2026-10-15")
+    ]
+    assert early[0]["days_overdue"] == 0
+
+
+def test_a_village_name_shared_by_two_townships_must_be_written_with_its_township(
+    county, workspace
+) -> None:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    service.open_case(ctx, kid(59, "李小花", "木黄镇", "天堂村", "一组", "木黄镇中心小学"))
+    with pytest.raises(InvalidInput, match="天堂镇/天堂村, 木黄镇/天堂村"):
+        open_ledger(ctx, level="village", unit="天堂村")
+    with pytest.raises(InvalidInput, match="needs --unit"):
+        open_ledger(ctx, level="township")
+    with pytest.raises(InvalidInput, match="county ledger"):
+        open_ledger(ctx, level="county", unit="天堂镇")
+    with pytest.raises(InvalidInput, match="in the future"):
+        open_ledger(ctx, as_of=TODAY + timedelta(days=1))
+    ctx.engine.dispose()
+    assert names(read(workspace, level="village", unit="木黄镇/天堂村")) == ["李小花"]
+
+
+def test_the_xlsx_opens_as_an_official_ledger(county, workspace, tmp_path) -> None:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    target = tmp_path / "天堂镇台账.xlsx"
+    assert write_ledger(open_ledger(ctx, level="township", unit="天堂镇"), output=target) == 2
+    ctx.engine.dispose()
+    sheet = load_workbook(target).active
+    assert sheet.title == "台账"
+    assert sheet["A1"].value == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
+    assert sheet["A1"].font.b
+    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:R1"]
+    assert sheet.freeze_panes == "A3"
+    assert [c.value for c in sheet[2]] == HEADINGS
+    assert sheet.column_dimensions["C"].width == 20
+    first = {HEADINGS[i]: cell for i, cell in enumerate(sheet[3])}
+    assert first["姓名"].value == "田小雨"
+    assert first["发现日期"].is_date and first["发现日期"].value.date() == date(2026, 10, 12)
+    assert first["办理期限"].is_date and first["办理期限"].number_format == "yyyy-mm-dd"
+    assert first["逾期天数"].value == 2 and first["案件编号"].value == county["tt"]
+    assert first["备注"].value == "逾期按工作日计"
+    assert sheet.max_row == 4
+    assert not list(tmp_path.glob(".*.tmp"))  # written beside it, then renamed
+
+
+def test_formula_like_cells_are_written_as_text(county, workspace, tmp_path) -> None:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    xlsx, text = tmp_path / "l.xlsx", tmp_path / "l.csv"
+    write_ledger(open_ledger(ctx, level="village", unit="凤仪村"), output=xlsx)
+    write_ledger(open_ledger(ctx, level="village", unit="凤仪村"), output=text)
+    ctx.engine.dispose()
+    cell = load_workbook(xlsx).active["B3"]
+    assert (cell.value, cell.data_type) == ("'=1+2", "s")
+    raw = text.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # a BOM, for Excel and WPS
+    lines = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert lines[0] == HEADINGS
+    assert lines[1][1] == "'=1+2"
+    assert [neutralise(v) for v in ("+1", "-1", "@A1", "=A1", "1-2")] == [
+        "'+1",
+        "'-1",
+        "'@A1",
+        "'=A1",
+        "1-2",
+    ]
+
+
+def test_markdown_json_and_table_formats(county, workspace) -> None:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    ledger = open_ledger(ctx, level="township", unit="天堂镇")
+    markdown, table, data = io.StringIO(), io.StringIO(), io.StringIO()
+    write_ledger(ledger, "md", stream=markdown)
+    write_ledger(ledger, "table", stream=table)
+    write_ledger(ledger, "json", stream=data)
+    ctx.engine.dispose()
+    lines = markdown.getvalue().splitlines()
+    assert lines[0] == "# 示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
+    assert lines[2] == "| " + " | ".join(HEADINGS) + " |"
+    assert lines[4].startswith("| 1 | 田小雨 | 5206********") and len(lines) == 6
+    assert "2026-11-25" in lines[4] and "包村乡镇干部李春燕" in lines[4]
+    shown = table.getvalue().splitlines()
+    assert shown[0] == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
+    assert shown[1].split() == HEADINGS and len(shown) == 5
+    assert names(json.loads(data.getvalue())) == ["田小雨", "冉小梅"]
+
+
+def test_reading_a_ledger_is_logged_with_what_was_asked(county, workspace) -> None:
+    read(workspace, level="township", unit="天堂镇", as_of=date(2026, 11, 20))
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    reads = [e for e in service.audit_log(ctx) if e["action"] == "case.read"]
+    ctx.engine.dispose()
+    assert reads[-1]["payload"] == {
+        "view": "ledger",
+        "level": "township",
+        "unit": "天堂镇",
+        "as_of": "2026-11-20",
+        "cases": [county["tt"], county["lm"]],
+    }
+
+
+def test_a_township_caseworker_sees_only_the_children_of_the_township(
+    county, workspace, monkeypatch
+) -> None:
+    as_operator(monkeypatch, "ttz-kcb")  # 天堂镇控辍专干
+    rows = read(workspace)
+    assert names(rows) == ["田小雨", "冉小梅"]
+    assert {row["township"] for row in rows} == {"天堂镇"}
+    assert read(workspace, level="township", unit="木黄镇") == []
+    assert read(workspace, level="school", unit="木黄镇中心小学") == []
+    with pytest.raises(InvalidInput, match="no case you may see"):
+        read(workspace, level="village", unit="凤仪村")
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    assert open_ledger(ctx).title == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
+    ctx.engine.dispose()
+    as_operator(monkeypatch, "yz-kcb")  # 示范县第一中学控辍专员
+    assert names(read(workspace)) == ["冉小梅"]
+
+
+def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(
+        service, "open_context", functools.partial(service.open_context, clock=fixed_clock)
+    )
+    cli = CliInvoker(workspace)
+    shown = cli("ledger", "--level", "township", "--unit", "天堂镇")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith("示范县天堂镇控辍保学工作台账（截至2026年11月29日）\n")
+    assert "田小雨" in shown.stdout and "龙小山" not in shown.stdout
+    target = tmp_path / "county.xlsx"
+    written = cli("ledger", "-o", str(target))
+    assert written.exit_code == 0, written.stderr
+    assert (
+        written.stdout
+        == f"Wrote 4 case(s) to {target}: 示范县控辍保学工作台账（截至2026年11月29日）\n"
+    )
+    assert load_workbook(target).active.max_row == 6
+    as_json = cli("ledger", "--format", "json", "--as-of", "2026-11-05")
+    assert [row["name"] for row in json.loads(as_json.stdout)] == ["田小雨", "冉小梅", "龙小山"]
+    md = tmp_path / "l.md"
+    assert (
+        cli("ledger", "--level", "school", "--unit", "示范县第一中学", "-o", str(md)).exit_code == 0
+    )
+    assert "冉小梅" in md.read_text(encoding="utf-8")
+    empty = cli("ledger", "--level", "school", "--unit", "无名小学")
+    assert empty.exit_code == 0 and "No cases" in empty.stderr
+    for args, message in (
+        (("ledger", "--level", "province"), "--level must be one of"),
+        (("ledger", "-o", str(tmp_path / "l.pdf")), "cannot tell the format"),
+        (("ledger", "--format", "xlsx"), "needs a file name"),
+        (("ledger", "--format", "html"), "--format must be one of"),
+        (("ledger", "--level", "village"), "needs --unit"),
+    ):
+        refused = cli(*args)
+        assert refused.exit_code == 2 and message in refused.stderr, (args, refused.stderr)
+    assert not (tmp_path / "l.pdf").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# Streaming
+
+
+def bulk_cases(ctx: service.Context, count: int, start: int) -> None:
+    """``count`` more cases, inserted as rows (copies of a real one) for speed."""
+    with db.read(ctx.engine) as connection:
+        template = connection.execute(select(CASE).order_by(CASE.c.id).limit(1)).one()._asdict()
+        first_child = connection.execute(select(CHILD.c.id).order_by(CHILD.c.id.desc())).scalar()
+        first_case = connection.execute(select(CASE.c.id).order_by(CASE.c.id.desc())).scalar()
+    template.pop("id")
+    with db.write(ctx.engine) as connection:
+        for offset in range(0, count, 1000):
+            children, cases = [], []
+            for k in range(offset, min(offset + 1000, count)):
+                serial = start + k
+                child_id = first_child + 1 + k
+                children.append(
+                    {
+                        "id": child_id,
+                        "id_number": make_id_number(
+                            "520627",
+                            date(2010, 1, 1) + timedelta(days=serial // 1000),
+                            serial % 1000,
+                        ),
+                        "name": f"学生{serial}",
+                        "sex": "男" if serial % 2 else "女",
+                        "birth_date": date(2010, 1, 1) + timedelta(days=serial // 1000),
+                        "township": "天堂镇",
+                        "village": "天堂村",
+                    }
+                )
+                cases.append(
+                    {
+                        **template,
+                        "id": first_case + 1 + k,
+                        "child_id": child_id,
+                        "is_open": True,
+                        "township": "天堂镇",
+                        "village": "天堂村",
+                    }
+                )
+            connection.execute(insert(CHILD), children)
+            connection.execute(insert(CASE), cases)
+
+
+def peak_while_writing(ctx: service.Context, target: Path) -> tuple[int, int]:
+    ledger = open_ledger(ctx, batch_size=500)
+    tracemalloc.start()
+    try:
+        written = write_ledger(ledger, output=target)
+        return written, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_large_ledger_is_written_in_batches_with_memory_that_does_not_grow(
+    workspace, tmp_path
+) -> None:
+    ctx = service.open_context(workspace, clock=fixed_clock)
+    service.open_case(ctx, kid(1, "张小华", "天堂镇", "天堂村", "一组", "天堂镇中心小学"))
+    bulk_cases(ctx, 1999, start=0)
+    peak_while_writing(ctx, tmp_path / "warm.csv")  # caches, compiled statements
+    small, small_peak = peak_while_writing(ctx, tmp_path / "small.csv")
+    bulk_cases(ctx, 8000, start=1999)
+    large, large_peak = peak_while_writing(ctx, tmp_path / "large.csv")
+    assert (small, large) == (2000, 10000)
+    assert large_peak < small_peak * 1.3, (small_peak, large_peak)
+    with (tmp_path / "large.csv").open(encoding="utf-8-sig") as stream:
+        numbers = [int(line[6]) for line in list(csv.reader(stream))[1:]]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 10000
+    reads = [e for e in service.audit_log(ctx) if e["action"] == "case.read"]
+    assert reads[-1]["payload"] == {
+        "view": "ledger",
+        "level": "county",
+        "as_of": "2026-11-29",
+        "count": 10000,
+    }
+    ctx.engine.dispose()
+
+
+def test_rows_beyond_what_a_sheet_holds_go_on_to_another_sheet(tmp_path) -> None:
+    target = tmp_path / "long.xlsx"
+    rows = [(i, f"学生{i}", date(2026, 11, i)) for i in range(1, 8)]
+    columns = [COLUMNS[0], COLUMNS[1], COLUMNS[10]]
+    assert write_xlsx(target, columns, rows, title="台账", sheet_name="台账", max_rows=5) == 7
+    book = load_workbook(target)
+    assert book.sheetnames == ["台账", "台账（2）", "台账（3）"]
+    for sheet in book.worksheets:
+        assert sheet["A1"].value == "台账" and sheet.freeze_panes == "A3"
+        assert [c.value for c in sheet[2]] == ["序号", "姓名", "发现日期"]
+    second = book.worksheets[1]
+    assert [second.cell(row=r, column=1).value for r in (3, 4, 5)] == [4, 5, 6]
+    assert book.worksheets[2].max_row == 3
