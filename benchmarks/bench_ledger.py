@@ -52,9 +52,8 @@ from typing import Any
 from sqlalchemy import func, insert, select
 
 from benchmarks import log, median, result
-from benchmarks.bench_sweep import TOWNSHIPS, VILLAGES, _child_row
+from benchmarks.bench_sweep import TOWNSHIPS, VILLAGES, _child_row, template_case
 from caseflow import audit, db, service
-from caseflow.ids import make_id_number
 from caseflow.models import Case, Child
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,19 +120,7 @@ def build(total: int, root: Path) -> None:
     service.init_workspace(root, county="示范县")
     ctx = service.open_context(root)
     try:
-        number = service.open_case(
-            ctx,
-            service.ChildDetails(
-                name="张小华",
-                id_number=make_id_number("520626", date(2013, 3, 5), 0),
-                township=TOWNSHIPS[0],
-                village=VILLAGES[0],
-                school=f"{TOWNSHIPS[0]}中学",
-            ),
-        )
-        with db.read(ctx.engine) as connection:
-            template = connection.execute(select(_CASE).where(_CASE.c.id == number)).one()
-        base = template._asdict()
+        base = template_case(ctx)
         first_child = base["child_id"] + 1
         first_case = base.pop("id") + 1
         today = ctx.today

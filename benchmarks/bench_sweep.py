@@ -229,6 +229,22 @@ def _tier_of(spec: Spec) -> dict[int, tuple[int, int]]:
     }
 
 
+def template_case(ctx: service.Context) -> dict[str, Any]:
+    """One case opened through the service: the columns bulk-made cases copy."""
+    number = service.open_case(
+        ctx,
+        service.ChildDetails(
+            name="张小华",
+            id_number=make_id_number("520626", date(2013, 3, 5), 0),
+            township=TOWNSHIPS[0],
+            village=VILLAGES[0],
+            school=f"{TOWNSHIPS[0]}中学",
+        ),
+    )
+    with db.read(ctx.engine) as connection:
+        return dict(connection.execute(select(_CASE).where(_CASE.c.id == number)).one()._asdict())
+
+
 def _child_row(child_id: int, k: int) -> dict[str, Any]:
     birth = date(2010, 1, 1) + timedelta(days=k // 1000)
     serial = k % 1000
@@ -257,19 +273,7 @@ def build(spec: Spec, root: Path) -> None:
     ctx = service.open_context(root)
     try:
         planner = Planner(ctx)
-        number = service.open_case(
-            ctx,
-            service.ChildDetails(
-                name="张小华",
-                id_number=make_id_number("520626", date(2013, 3, 5), 0),
-                township=TOWNSHIPS[0],
-                village=VILLAGES[0],
-                school=f"{TOWNSHIPS[0]}中学",
-            ),
-        )
-        with db.read(ctx.engine) as connection:
-            template = connection.execute(select(_CASE).where(_CASE.c.id == number)).one()
-        base = template._asdict()
+        base = template_case(ctx)
         first_child = base["child_id"] + 1
         first_case = base.pop("id") + 1
         placed = _tier_of(spec)

@@ -1029,8 +1029,8 @@ def scheduler_run(
         bool,
         typer.Option(
             "--once",
-            help="Run each interval job (the sweep) once, then exit; for hosts that start "
-            "it from cron. Exits non-zero if a job failed.",
+            help="Run each interval job (the sweep, then the dispatch) once, then exit; for "
+            "hosts that start it from cron. Exits non-zero if a job failed.",
         ),
     ] = False,
     sweep_every: Annotated[
@@ -1053,7 +1053,7 @@ def scheduler_run(
         int, typer.Option("--batch-size", help="Cases per sweep transaction.", hidden=True)
     ] = 500,
 ) -> None:
-    """Run the scheduler in the foreground (e.g. as a systemd service).
+    """Run the scheduler in the foreground, for instance as a systemd service.
 
     It sweeps escalations at start and every scheduler.sweep_every_minutes, and runs the
     campaigns on the cron schedules of caseflow.toml [scheduler] (publicity letters,
@@ -1287,7 +1287,7 @@ def notify_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Notice ids to requeue.")] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Requeue every dead one.")] = False,
 ) -> None:
-    """Requeue dead notices, e.g. after fixing an address in org.yaml or a channel setting."""
+    """Requeue dead notices after fixing their address in org.yaml or a channel setting."""
     from caseflow.service_dispatch import retry
 
     count = retry(_context(), ids or (), all_dead=all_dead)
@@ -1666,10 +1666,6 @@ def ledger_command(
     typer.echo(f"Wrote {count} case(s) to {output}: {ledger.title}")
 
 
-def _percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.1f}%"
-
-
 def _scope_text(scope: str) -> str:
     kind, _, name = scope.partition(":")
     return "全县" if kind == "county" else name if kind != "department" else f"转介{name}的案件"
@@ -1697,7 +1693,7 @@ def stats_command(
     cases by state, returns, retention, relapses, the median days from identification to
     return, overdue cases and each responsible unit's on-time rate, with the definitions.
     Figures that need registers not imported say so. Your jurisdiction's cases only."""
-    from caseflow.service_stats import stats
+    from caseflow.service_stats import percent, stats, target_line
 
     ctx = _context()
     figures = stats(ctx, as_of=_date(as_of, "--as-of"), since=_date(since, "--since"), by=by)
@@ -1714,14 +1710,7 @@ def stats_command(
     )
     typer.echo("\n目标任务")
     for target in figures.targets:
-        if target.actual is None:
-            actual, verdict = target.note or "—", ""
-        elif target.key == "open_dropouts":
-            actual, verdict = str(target.actual), "达标" if target.met else "未达标"
-        else:
-            actual = f"{_percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
-            verdict = "达标" if target.met else "未达标"
-        typer.echo(f"  {target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip())
+        typer.echo("  " + target_line(target))
     typer.echo("\n案件（统计日）")
     for item in view["by_state"]:
         typer.echo(f"  {item['label']}（{item['state']}）  {item['count']}")
@@ -1739,12 +1728,12 @@ def stats_command(
     typer.echo(
         "  发现至复学天数中位数 "
         + ("—" if median_days is None else f"{median_days:g} 天")
-        + f"；劝返率 {_percent(total['return_rate'])}"
-        + f"；复学巩固率 {_percent(total['retention_rate'])}"
+        + f"；劝返率 {percent(total['return_rate'])}"
+        + f"；复学巩固率 {percent(total['retention_rate'])}"
     )
     on_time = total["on_time"]
     typer.echo(
-        f"  按时办结率 {_percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
+        f"  按时办结率 {percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
         f"逾期 {on_time['missed']}，已升级督办 {on_time['escalated']}）"
     )
     typer.echo("\n责任单位按时办结率")
@@ -1754,14 +1743,14 @@ def stats_command(
         d = unit.deadlines
         typer.echo(
             f"  {unit.label}  到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 "
-            f"{d.escalated}，按时办结率 {_percent(d.rate)}"
+            f"{d.escalated}，按时办结率 {percent(d.rate)}"
         )
     if figures.groups:
         typer.echo("\n按乡镇" if figures.by == "township" else "\n按学校")
         for group in figures.groups:
             g = group.as_json()
             rates = "".join(
-                f"，{label} {_percent(g[key]['rate'])}（{g[key]['numerator']}/"
+                f"，{label} {percent(g[key]['rate'])}（{g[key]['numerator']}/"
                 f"{g[key]['denominator']}）"
                 for key, label in (
                     ("enrolment_rate", "入学率"),
@@ -1773,7 +1762,7 @@ def stats_command(
             typer.echo(
                 f"  {group.name}  在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
                 f"{g['returned']}，巩固 {g['retained']}，再次辍学 {g['relapses']}，逾期 "
-                f"{g['overdue']}，按时办结率 {_percent(g['on_time']['rate'])}{rates}"
+                f"{g['overdue']}，按时办结率 {percent(g['on_time']['rate'])}{rates}"
             )
     typer.echo("\n口径说明")
     for target in figures.targets:
@@ -1793,7 +1782,7 @@ def review_assessment(
     on-time rate, return rate, retention rate and relapses, by the formula printed (set the
     weights in caseflow.toml [assessment]). A year not over yet is scored up to today. For
     the supervisor and bureau roles."""
-    from caseflow.service_stats import assessment
+    from caseflow.service_stats import assessment, percent
 
     result = assessment(_context(), year=year)
     if as_json:
@@ -1813,9 +1802,9 @@ def review_assessment(
             on_time = s["on_time"]
             score = "不评分（无可计量数据）" if s["score"] is None else f"{s['score']:g} 分"
             typer.echo(
-                f"  {rank:>2}. {s['name']}  {score}；按时办结率 {_percent(on_time['rate'])}"
-                f"（{on_time['met']}/{on_time['due']}），劝返率 {_percent(s['return_rate'])}"
-                f"（{s['returned']}/{s['dropouts']}），复学巩固率 {_percent(s['retention_rate'])}"
+                f"  {rank:>2}. {s['name']}  {score}；按时办结率 {percent(on_time['rate'])}"
+                f"（{on_time['met']}/{on_time['due']}），劝返率 {percent(s['return_rate'])}"
+                f"（{s['returned']}/{s['dropouts']}），复学巩固率 {percent(s['retention_rate'])}"
                 f"（{s['retained']}/{s['retained'] + s['relapsed_cases']}），再次辍学 "
                 f"{s['relapses']} 人次"
             )

@@ -759,12 +759,10 @@ def _summarise(report: DemoReport, ctx: service.Context, cast: Mapping[int, Pers
         report.interesting.setdefault("escalated", min(escalated))
 
 
-def _percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.1f}%"
-
-
 def _ledger_lines(report: DemoReport) -> list[str]:
     """The county ledger and the statistics (as `caseflow ledger` / `caseflow stats`)."""
+    from caseflow.service_stats import percent, target_line
+
     out = [
         "",
         f"County ledger: {report.ledger_title}, {report.ledger_rows} case(s), written to "
@@ -783,22 +781,14 @@ def _ledger_lines(report: DemoReport) -> list[str]:
     if figures is None:
         return out
     out += ["", f"Statistics against the targets (目标任务), {figures.since} to {figures.as_of}:"]
-    for target in figures.targets:
-        if target.actual is None:
-            actual, verdict = target.note or "—", ""
-        elif target.key == "open_dropouts":
-            actual, verdict = str(target.actual), "达标" if target.met else "未达标"
-        else:
-            actual = f"{_percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
-            verdict = "达标" if target.met else "未达标"
-        out.append(f"  {target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip())
+    out += ["  " + target_line(target) for target in figures.targets]
     total_view = figures.total.as_json()
     on_time = total_view["on_time"]
     out += [
         f"  统计期内：新发现 {total_view['identified']}，复学 {total_view['returned']}，巩固销号 "
         f"{total_view['retained']}，再次辍学 {total_view['relapses']} 人次；劝返率 "
-        f"{_percent(total_view['return_rate'])}，巩固率 {_percent(total_view['retention_rate'])}，"
-        f"按时办结率 {_percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
+        f"{percent(total_view['return_rate'])}，巩固率 {percent(total_view['retention_rate'])}，"
+        f"按时办结率 {percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
         f"已升级督办 {on_time['escalated']}）",
     ]
     for group in figures.groups:
@@ -806,7 +796,7 @@ def _ledger_lines(report: DemoReport) -> list[str]:
         out.append(
             f"  {group.name}：在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
             f"{g['returned']}，巩固 {g['retained']}，逾期 {g['overdue']}，按时办结率 "
-            f"{_percent(g['on_time']['rate'])}"
+            f"{percent(g['on_time']['rate'])}"
         )
     return out
 

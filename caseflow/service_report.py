@@ -5,8 +5,6 @@ flows, the overdue cases by responsible unit, and the audit chain's verification
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -15,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from caseflow import access, audit, db
+from caseflow.exports import replacing
 from caseflow.measures import CATEGORY_LABELS
 from caseflow.models import AuditEvent
 from caseflow.records import CASE, require, scoped
@@ -130,13 +129,6 @@ def write_report(ctx: Context, output: Path, as_of: date | None = None) -> Path:
 
     # A page for reading, not an official document: kept apart from the documents.
     html = render("leadership_report", report_context(ctx, as_of), templates_dir() / "pages")
-    output = output.resolve()
-    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=".report-", suffix=".html")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(html)
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return output
+    with replacing(output) as temporary:
+        temporary.write_text(html, encoding="utf-8")
+    return output.resolve()

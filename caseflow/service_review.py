@@ -9,7 +9,6 @@ operator's jurisdiction can be applied in one place.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from caseflow.audit_export import (
     verify_export,
 )
 from caseflow.errors import CaseNotFound, InvalidInput, NotFound
+from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
 from caseflow.models import AuditEvent, Case, Child, Escalation, WorkflowDefinition
 from caseflow.records import log_read, require, scoped
@@ -222,14 +222,8 @@ def export_audit(
     as the reviewer will check it, and the export itself is recorded in the audit."""
     require(ctx, access.AUDIT_READERS, "audit export")
     _check_range(since, until)
-    folder = output.parent if str(output.parent) else Path()
-    if not folder.is_dir():
-        raise InvalidInput(f"cannot write {output}: folder {folder} does not exist")
-    if output.is_dir():
-        raise InvalidInput(f"cannot write {output}: it is a folder")
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+    with replacing(output) as temporary:
+        with temporary.open("w", encoding="utf-8", newline="\n") as stream:
             with db.read(ctx.engine) as connection:
                 span = _export_span(connection, ctx.workspace.timezone, since, until)
                 if span is None:
@@ -251,10 +245,6 @@ def export_audit(
             last=last,
             events=verification.events,
         )
-        os.replace(temporary, output)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return ExportSummary(output, verification.events, span[0], last, verification)
 
 

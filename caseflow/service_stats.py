@@ -189,6 +189,22 @@ class TargetFigure:
         }
 
 
+def percent(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def target_line(target: TargetFigure) -> str:
+    """E.g. ``适龄儿童少年入学率：目标 100%，实际 97.5%（2446/2508）  未达标``."""
+    if target.actual is None:
+        actual, verdict = target.note or "—", ""
+    elif target.key == "open_dropouts":
+        actual, verdict = str(target.actual), "达标" if target.met else "未达标"
+    else:
+        actual = f"{percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
+        verdict = "达标" if target.met else "未达标"
+    return f"{target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip()
+
+
 @dataclass(frozen=True)
 class UnitOnTime:
     unit: str  # an address, as escalations use: township:天堂镇, department:health, ...

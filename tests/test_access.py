@@ -141,16 +141,34 @@ def county(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[County]
     yield County(workspace, CliInvoker(workspace), cases)
 
 
-def _read_everything(county: County) -> str:
-    """The output of every reading command, for every case number there is."""
+def _read_everything(county: County, files: Path) -> str:
+    """The output of every reading command (and the files they write), for every case."""
     cli = county.cli
+    written = [
+        files / name
+        for name in ("audit.jsonl", "report.html", "letters.html", "ledger.csv", "ledger.xlsx")
+    ]
     runs = [
         ("case", "list"),
         ("case", "list", "--json", "--all"),
         ("audit", "log"),
         ("audit", "log", "--json"),
+        ("audit", "export", "-o", str(written[0])),
         ("notify", "status"),
         ("escalate", "--dry-run"),
+        ("ledger",),
+        ("ledger", "--format", "json"),
+        ("ledger", "--level", "township", "--unit", "天堂镇", "--format", "md"),
+        ("ledger", "--level", "school", "--unit", "示范县第一中学", "--format", "csv"),
+        ("ledger", "-o", str(written[3])),
+        ("ledger", "-o", str(written[4])),
+        ("stats",),
+        ("stats", "--by", "township", "--json"),
+        ("review", "overdue"),
+        ("review", "assessment", "--json"),
+        ("report", "html", "-o", str(written[1])),
+        ("notice", "print", "-o", str(written[2])),
+        ("roster", "history"),
     ]
     for number in county.cases.values():
         runs += [
@@ -160,16 +178,26 @@ def _read_everything(county: County) -> str:
             ("audit", "log", "--case", str(number)),
             ("notice", "preview", str(number), "persuasion_notice"),
         ]
-    return "\n".join(r.stdout + r.stderr for r in (cli(*args) for args in runs))
+    outputs = [r.stdout + r.stderr for r in (cli(*args) for args in runs)]
+    for path in written:
+        if path.suffix == ".xlsx" and path.exists():
+            from openpyxl import load_workbook
+
+            book = load_workbook(path, read_only=True)
+            outputs += [str(cell) for sheet in book for row in sheet.values for cell in row]
+        elif path.exists():
+            outputs.append(path.read_text(encoding="utf-8"))
+        path.unlink(missing_ok=True)
+    return "\n".join(outputs)
 
 
 @pytest.mark.parametrize("operator", sorted(VISIBLE))
 def test_no_output_ever_shows_a_child_outside_the_operators_jurisdiction(
-    county: County, monkeypatch: pytest.MonkeyPatch, operator: str
+    county: County, monkeypatch: pytest.MonkeyPatch, operator: str, tmp_path: Path
 ) -> None:
     account, visible = VISIBLE[operator]
     _as(monkeypatch, account)
-    output = _read_everything(county)
+    output = _read_everything(county, tmp_path)
     for child in CHILDREN:
         if child.key in visible:
             assert child.name in output, f"{operator} should see {child.name}"
