@@ -883,6 +883,8 @@ def lines(report: DemoReport) -> list[str]:
         f"{report.township}",
         f"  {w} --as {report.caseworker} case list    # one township caseworker's view",
         f"  {w} review overdue --as-of {report.last_day.isoformat()}",
+        f"  {w} report html -o report.html --as-of {report.last_day.isoformat()}"
+        "    # for the county leadership",
         f"  {w} notify status    # what was delivered, and the dead notices",
         f"  {w} audit verify --checkpoint {report.checkpoint}",
         f"  Letters: {root / 'outbox'}/   E-mail and robot messages: {root / 'capture'}/",
