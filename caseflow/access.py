@@ -47,6 +47,7 @@ CASE_READERS = frozenset({"caseworker", "school", "department", "bureau", "super
 CASE_WRITERS = frozenset({"caseworker", "school", "department", "bureau"})
 CASE_OPENERS = frozenset({"caseworker", "school", "bureau"})
 AUDIT_READERS = frozenset({"bureau", "supervisor"})
+ASSESSORS = frozenset({"bureau", "supervisor"})
 CHECKPOINT_WRITERS = frozenset({"bureau", "supervisor", "admin"})
 ORG_ADMINS = frozenset({"admin"})
 ROSTER_USERS = frozenset({"bureau"})

@@ -199,9 +199,7 @@ def resolve_actor(connection: Connection, user: str, acting_as: str | None = Non
         row = rows[0]
     else:
         named = connection.execute(select(OPERATOR).where(OPERATOR.c.name == acting_as)).first()
-        if named is None or (
-            named.os_user != user and user not in _accounts(named.shared_accounts)
-        ):
+        if named is None or (named.os_user != user and user not in _listed(named.shared_accounts)):
             raise AccessDenied(
                 f"OS account {user!r} may not act as {acting_as!r}; the organisation file must "
                 "list it among that operator's shared_accounts"
@@ -210,18 +208,18 @@ def resolve_actor(connection: Connection, user: str, acting_as: str | None = Non
     return Actor(
         operator=row.name,
         os_user=user,
-        roles=frozenset(_accounts(row.roles)),
+        roles=frozenset(_listed(row.roles)),
         jurisdiction=Jurisdiction.parse(row.jurisdiction),
     )
 
 
-def _accounts(text: str) -> list[str]:
+def _listed(text: str) -> list[str]:
     return [item for item in text.split(",") if item]
 
 
 def _operators_shared_with(connection: Connection, user: str) -> list[str]:
     rows = connection.execute(select(OPERATOR.c.name, OPERATOR.c.shared_accounts)).all()
-    return sorted(row.name for row in rows if user in _accounts(row.shared_accounts))
+    return sorted(row.name for row in rows if user in _listed(row.shared_accounts))
 
 
 def open_context(

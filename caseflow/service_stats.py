@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from caseflow import db
+from caseflow import access, db
 from caseflow.errors import InvalidInput
 from caseflow.measures import (
     DEFINITIONS,
@@ -45,7 +45,6 @@ from caseflow.service_ledger import BATCH, CaseNumbers, Workflows, case_events
 from caseflow.timeline import Stay, Timeline, replay
 
 BY = ("township", "school")
-ASSESSORS = frozenset({"bureau", "supervisor"})
 NO_SCHOOL = "（未填学校）"
 
 _CASES = select(
@@ -560,7 +559,7 @@ class Assessment:
 def assessment(ctx: Context, *, year: int | None = None, batch_size: int = BATCH) -> Assessment:
     """Each township's and school's score for ``year`` (default this year; a year not
     over yet is scored up to today), by the formula of caseflow.toml [assessment]."""
-    require(ctx, ASSESSORS, "review assessment")
+    require(ctx, access.ASSESSORS, "review assessment")
     today = ctx.today
     chosen = year or today.year
     if chosen > today.year or chosen < 1900:
