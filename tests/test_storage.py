@@ -114,3 +114,48 @@ def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_pat
         ).one()
     assert tuple(row) == ("2026-10-09", 3, 0, "2026-10-29", 0)
     engine.dispose()
+
+
+def test_upgrading_remembers_the_departments_cases_were_already_handed_to(
+    tmp_path: Path,
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", "caseflow:migrations")
+    with db.write(engine) as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        connection.execute(
+            text(
+                "INSERT INTO child (id, id_number, name, sex, birth_date, township, village) "
+                "VALUES (1, '520626201303050021', '张小华', '女', '2013-03-05', '天堂镇', '天堂村')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO case_file (id, child_id, workflow, workflow_version, state, "
+                "entered_on, due_on, due_provisional, version, is_open, opened_on, "
+                "last_event_on, source, reasons, counters, facts, departments, repeat_count, "
+                "township, village, created_at) VALUES (1, 1, 'dropout', 1, "
+                "'marriage_intervention', '2026-10-09', '2026-10-29', 0, 3, 1, '2026-10-01', "
+                "'2026-10-09', 'manual', '[]', '{}', '{}', "
+                "'[\"civil_affairs\", \"womens_federation\"]', 0, '天堂镇', '天堂村', "
+                "'2026-10-09 00:00:00')"
+            )
+        )
+    db.upgrade(engine)
+    with db.read(engine) as connection:
+        referred = connection.execute(
+            text("SELECT department, referred_on FROM case_referral ORDER BY department")
+        ).all()
+        chain = connection.execute(text("SELECT chain FROM case_file")).scalar_one()
+    assert [tuple(row) for row in referred] == [
+        ("civil_affairs", "2026-10-09"),
+        ("womens_federation", "2026-10-09"),
+    ]
+    assert chain == "{}"
+    engine.dispose()
