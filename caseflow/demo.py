@@ -29,9 +29,6 @@ from caseflow.calendar import WorkCalendar
 from caseflow.states import DEPARTMENTS
 from caseflow.synthetic import MAX_TOWNSHIPS, Child, County, Village, age_on
 
-# 铜仁市印江土家族苗族自治县: 520625 since 铜仁 became a prefecture-level city in 2011
-# (522226 before; 520626 is its neighbour 德江县).
-DEMO_REGION = "520625"
 DEMO_COUNTY = "印江自治县"
 REFERENCE_DATE = date(2025, 9, 1)  # the school year the registers describe
 START = date(2025, 9, 15)  # a Monday: the registers were extracted the Friday before

@@ -367,7 +367,6 @@ def run_demo(
         children=children,
         townships=demo.townships_for(children),
         reference_date=reference_date(extracted),
-        region=demo.DEMO_REGION,
         county_name=demo.DEMO_COUNTY,
     )
     org = demo.county_org(county, admin_account=service.os_user())

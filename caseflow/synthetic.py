@@ -87,7 +87,7 @@ REJECT_KINDS: tuple[str, ...] = (
 NORMALISED_KINDS: tuple[str, ...] = ("full_width_digits", "lowercase_x")
 STUDYING: frozenset[str] = frozenset({"在读", "休学"})
 TRUTH_FORMAT = "caseflow-synthetic-truth/1"
-DEFAULT_REGION = "522226"  # 印江土家族苗族自治县 (520625 since 铜仁 became a city in 2011)
+DEFAULT_REGION = "520625"  # 印江土家族苗族自治县 (522226 before 铜仁 became a city in 2011)
 DEFAULT_COUNTY = "印江自治县"
 
 # Scenarios planted on purpose (Truth.scenarios); children without one are ordinary.
@@ -150,7 +150,7 @@ _RELATIONS = (("父亲", "男", 55), ("母亲", "女", 25), ("祖父", "男", 12
 _RELATION_WEIGHTS = tuple(accumulate(w for *_, w in _RELATIONS))
 _PHONE_SECOND = "3333335555588888779946"
 # Where migrant children's IDs come from: 思南, 德江, 沿河, 松桃, 贵阳南明, 重庆秀山.
-_OTHER_REGIONS = ("522225", "522227", "522228", "522229", "520102", "500241")
+_OTHER_REGIONS = ("520624", "520626", "520627", "520628", "520102", "500241")
 DISABILITY_CATEGORIES: tuple[str, ...] = ("视力", "听力", "言语", "肢体", "智力", "精神", "多重")
 _CATEGORY_WEIGHTS = tuple(accumulate((8, 12, 12, 20, 30, 8, 10)))
 DISABILITY_GRADES: tuple[str, ...] = ("一级", "二级", "三级", "四级")

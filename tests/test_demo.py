@@ -167,7 +167,6 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
         children=600,
         townships=3,
         reference_date=demo.REFERENCE_DATE,
-        region=demo.DEMO_REGION,
         county_name=demo.DEMO_COUNTY,
     )
     generated = demo.county_org(county, admin_account="kcb admin")

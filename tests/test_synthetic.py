@@ -38,7 +38,7 @@ from caseflow.synthetic import (
 )
 
 REFERENCE = date(2024, 9, 1)
-REGION = "522226"
+REGION = "520625"
 OPTIONAL = {"组", "户籍地址", "监护人", "联系电话", "残疾人证号", "民族"}
 CHINESE_NAME = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
 PHONE = re.compile(r"^1[3-9]\d{9}$")
