@@ -3,6 +3,7 @@ CASEFLOW_TEST_PG_URL is set, on a real PostgreSQL server (a fresh schema per tes
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -137,3 +138,27 @@ class CliInvoker:
 def days_ago(n: int) -> str:
     """A date n days before the real today (CLI commands run on the system clock)."""
     return (date.today() - timedelta(days=n)).isoformat()
+
+
+def open_case_by_cli(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
+    """`caseflow case open` of a child of 天堂村 found 10 days ago; returns the case number."""
+    result = cli(
+        "case",
+        "open",
+        "--name",
+        "张小华",
+        "--id-number",
+        child_id_number(serial),
+        "--township",
+        "天堂镇",
+        "--village",
+        "天堂村",
+        "--school",
+        "天堂小学",
+        "--date",
+        days_ago(10),
+        "--json",
+        *extra,
+    )
+    assert result.exit_code == 0, result.stderr
+    return int(json.loads(result.stdout)["number"])

@@ -14,32 +14,9 @@ from caseflow import db, service
 from caseflow.cli import app
 from caseflow.errors import ConcurrentUpdate, WorkflowInvalid
 from caseflow.models import AuditEvent, Case
-from tests.conftest import CliInvoker, child, child_id_number, days_ago
+from tests.conftest import child, child_id_number, days_ago, open_case_by_cli
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
-
-
-def open_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
-    result = cli(
-        "case",
-        "open",
-        "--name",
-        "张小华",
-        "--id-number",
-        child_id_number(serial),
-        "--township",
-        "天堂镇",
-        "--village",
-        "天堂村",
-        "--school",
-        "天堂小学",
-        "--date",
-        days_ago(10),
-        "--json",
-        *extra,
-    )
-    assert result.exit_code == 0, result.stderr
-    return int(json.loads(result.stdout)["number"])
 
 
 def counts(ctx: service.Context) -> tuple[int, int]:
@@ -50,7 +27,7 @@ def counts(ctx: service.Context) -> tuple[int, int]:
 
 
 def test_opening_a_case_prints_its_number_and_show_gives_the_json_contract(cli) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     shown = json.loads(cli("case", "show", str(number), "--json").stdout)
     assert shown["number"] == number
     assert shown["state"] == "identified"
@@ -67,7 +44,7 @@ def test_opening_a_case_prints_its_number_and_show_gives_the_json_contract(cli) 
 
 
 def test_a_case_walks_from_identified_to_returned_and_history_records_every_step(cli) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     steps = [
         ("start_verification", [], 9),
         ("confirm_dropout", ["--set", "reason=外出务工"], 8),
@@ -115,7 +92,7 @@ def test_a_case_walks_from_identified_to_returned_and_history_records_every_step
 
 
 def test_a_refused_transition_changes_nothing(cli, ctx) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     before = counts(ctx)
     result = cli(
         "case",
@@ -159,7 +136,7 @@ def test_a_missing_case_is_not_found_with_exit_code_1(cli) -> None:
 
 
 def test_a_stale_expected_version_is_a_conflict_with_exit_code_3(cli, ctx) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     assert cli("case", "advance", str(number), "start_verification").exit_code == 0
     before = counts(ctx)
     stale = cli(
@@ -227,7 +204,7 @@ def test_resident_ids_are_validated_and_never_printed_in_full(cli) -> None:
     )
     assert result.exit_code == 2
     assert "check character" in result.stderr and wrong_check not in result.stderr
-    number = open_case(cli, 3)
+    number = open_case_by_cli(cli, 3)
     outputs = [
         cli("case", "show", str(number)).stdout,
         cli("case", "show", str(number), "--json").stdout,
@@ -282,7 +259,7 @@ def test_sex_and_birth_date_must_agree_with_the_id(cli) -> None:
 
 
 def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cli) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     again = cli(
         "case",
         "open",
@@ -308,11 +285,11 @@ def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cl
         "evidence=转学证明",
     )
     assert closed.exit_code == 0
-    assert open_case(cli) != number  # a closed case does not block a new one
+    assert open_case_by_cli(cli) != number  # a closed case does not block a new one
 
 
 def test_notes_are_logged_without_changing_state_and_refused_on_closed_cases(cli) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     noted = cli("case", "note", str(number), "电话联系家长，态度消极", "--method", "phone")
     assert noted.exit_code == 0
     shown = json.loads(cli("case", "show", str(number), "--json").stdout)
@@ -333,8 +310,8 @@ def test_notes_are_logged_without_changing_state_and_refused_on_closed_cases(cli
 
 
 def test_list_filters_by_state_township_and_overdue(cli) -> None:
-    first = open_case(cli, 2)
-    second = open_case(cli, 4)
+    first = open_case_by_cli(cli, 2)
+    second = open_case_by_cli(cli, 4)
     cli("case", "advance", str(second), "start_verification", "--date", days_ago(9))
     by_state = json.loads(cli("case", "list", "--state", "verifying", "--json").stdout)
     assert [c["number"] for c in by_state] == [second]
@@ -346,13 +323,13 @@ def test_list_filters_by_state_township_and_overdue(cli) -> None:
 def test_the_audit_names_the_real_os_user_even_when_user_is_set(cli, monkeypatch) -> None:
     monkeypatch.setenv("USER", "somebody-else")
     monkeypatch.setenv("LOGNAME", "somebody-else")
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     history = json.loads(cli("case", "history", str(number), "--json").stdout)
     assert history[0]["os_user"] == service.os_user() != "somebody-else"
 
 
 def test_audit_verify_and_checkpoint_from_the_cli(cli) -> None:
-    open_case(cli)
+    open_case_by_cli(cli)
     checkpoint = cli("audit", "checkpoint")
     assert checkpoint.exit_code == 0
     text = checkpoint.stdout.strip()
@@ -418,7 +395,7 @@ def test_init_refuses_an_existing_workspace_and_a_failed_init_leaves_nothing(tmp
 
 
 def test_details_learnt_later_are_recorded_and_let_the_order_be_prepared(cli, ctx) -> None:
-    number = open_case(cli)
+    number = open_case_by_cli(cli)
     for trigger, extra in (
         ("start_verification", []),
         ("confirm_dropout", ["--set", "reason=poverty"]),

@@ -31,26 +31,32 @@ def person(serial: int, born: date = date(2014, 5, 1)) -> str:
     return make_id_number("522226", born, serial)
 
 
-def register(ctx: service.Context, source: str, rows: list[dict[str, Any]]) -> None:
-    """Make ``rows`` the source's snapshot, as an import would (without a file to read)."""
-    now = datetime(2026, 11, 20, tzinfo=UTC)
-    with db.write(ctx.engine) as connection:
-        connection.execute(IMPORTS.update().where(IMPORTS.c.source == source).values(current=False))
-        import_id = connection.execute(
+def _history_row(connection: Any, source: str, count: int) -> int:
+    """The import history row of a register made current without a file."""
+    return int(
+        connection.execute(
             insert(IMPORTS).values(
                 source=source,
                 file_name=f"{source}.csv",
                 file_sha256="0" * 64,
                 as_of=AS_OF,
-                imported_at=now,
+                imported_at=datetime(2026, 11, 20, tzinfo=UTC),
                 operator="root",
                 os_user="root",
-                rows_total=len(rows),
-                rows_imported=len(rows),
+                rows_total=count,
+                rows_imported=count,
                 rows_rejected=0,
                 current=True,
             )
         ).inserted_primary_key[0]
+    )
+
+
+def register(ctx: service.Context, source: str, rows: list[dict[str, Any]]) -> None:
+    """Make ``rows`` the source's snapshot, as an import would (without a file to read)."""
+    with db.write(ctx.engine) as connection:
+        connection.execute(IMPORTS.update().where(IMPORTS.c.source == source).values(current=False))
+        import_id = _history_row(connection, source, len(rows))
         write_snapshot(
             ctx, source, import_id, [{"line": n + 2, **row} for n, row in enumerate(rows)]
         )
@@ -227,24 +233,9 @@ def test_a_snapshot_stored_in_the_database_before_snapshots_were_files_is_still_
 ) -> None:
     """Workspaces imported by an older caseflow hold the rows in ``roster_row``: they are
     copied to the snapshot file when first read, and compared like any other."""
-    now = datetime(2026, 11, 20, tzinfo=UTC)
     for source, rows in (("household", [household(2), household(1)]), ("student", [student(1)])):
         with db.write(ctx.engine) as connection:
-            import_id = connection.execute(
-                insert(IMPORTS).values(
-                    source=source,
-                    file_name=f"{source}.csv",
-                    file_sha256="0" * 64,
-                    as_of=AS_OF,
-                    imported_at=now,
-                    operator="root",
-                    os_user="root",
-                    rows_total=len(rows),
-                    rows_imported=len(rows),
-                    rows_rejected=0,
-                    current=True,
-                )
-            ).inserted_primary_key[0]
+            import_id = _history_row(connection, source, len(rows))
             connection.execute(
                 insert(ROWS),
                 [

@@ -38,7 +38,13 @@ from caseflow.service_sweep import (
     sweep_fields,
 )
 from caseflow.states import TemplateCatalogue, parse_workflow, unsuppliable
-from tests.conftest import CliInvoker, CliResult, child, child_id_number, days_ago
+from tests.conftest import (
+    CliInvoker,
+    CliResult,
+    child,
+    days_ago,
+    open_case_by_cli,
+)
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 CHILD = Child.__table__  # type: ignore[attr-defined]
@@ -782,26 +788,7 @@ def test_a_print_batch_written_into_the_outbox_is_not_printed_again(ctx, workspa
 
 def cli_persuading(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
     """A case opened 10 days ago and in persuasion since yesterday."""
-    result = cli(
-        "case",
-        "open",
-        "--name",
-        "张小华",
-        "--id-number",
-        child_id_number(serial),
-        "--township",
-        "天堂镇",
-        "--village",
-        "天堂村",
-        "--school",
-        "天堂小学",
-        "--date",
-        days_ago(10),
-        "--json",
-        *extra,
-    )
-    assert result.exit_code == 0, result.stderr
-    number = int(json.loads(result.stdout)["number"])
+    number = open_case_by_cli(cli, serial, *extra)
     for trigger, values in (
         ("start_verification", ()),
         ("confirm_dropout", ("--set", "reason=poverty")),
