@@ -823,6 +823,50 @@ def _document_number(prefix: str, number: int, year: int) -> str:
     return f"印教{prefix}〔{year}〕{number}号"
 
 
+@dataclass(frozen=True)
+class DepartmentReply:
+    """How a partner department answers a case handed to it, after ``paces`` times the
+    persona's pace: the transition back, and what it reports."""
+
+    paces: int
+    trigger: str
+    department: str
+    field: str
+    text: str
+
+
+DEPARTMENT_REPLIES: dict[str, DepartmentReply] = {
+    "household_check": DepartmentReply(
+        2,
+        "household_check_done",
+        "public_security",
+        "finding",
+        "经户籍系统核查，该生户籍信息无误，无重复登记；已协助学校核实在读情况",
+    ),
+    "missing": DepartmentReply(
+        5,
+        "located",
+        "public_security",
+        "whereabouts",
+        "已查明随父母在浙江省宁波市务工，已联系监护人",
+    ),
+    "labour_inspection": DepartmentReply(
+        3,
+        "labour_inspection_done",
+        "labour_inspection",
+        "finding",
+        "已责令用工单位清退童工并依法处罚，该童已由监护人接回",
+    ),
+    "early_marriage": DepartmentReply(
+        3,
+        "early_marriage_done",
+        "civil_affairs",
+        "finding",
+        "民政、妇联、团县委联合入户，双方家庭已解除婚约，同意送孩子返校",
+    ),
+}
+
+
 def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) -> list[Step]:
     """What the people responsible do about ``case`` on the working day ``today``.
 
@@ -851,21 +895,10 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
         return [Step("caseworker", "update", day, values=p.details), advance("start_verification")]
     if state == "verifying" and ready(p.pace):
         return _verify(p, case, advance)
-    if state == "household_check" and ready(2 * p.pace):
+    reply = DEPARTMENT_REPLIES.get(state)
+    if reply is not None and ready(reply.paces * p.pace):
         return [
-            advance(
-                "household_check_done",
-                "department:public_security",
-                finding="经户籍系统核查，该生户籍信息无误，无重复登记；已协助学校核实在读情况",
-            )
-        ]
-    if state == "missing" and ready(5 * p.pace):
-        return [
-            advance(
-                "located",
-                "department:public_security",
-                whereabouts="已查明随父母在浙江省宁波市务工，已联系监护人",
-            )
+            advance(reply.trigger, f"department:{reply.department}", **{reply.field: reply.text})
         ]
     if state == "health_assessment" and ready(2 * p.pace):
         until = today + timedelta(days=42)
@@ -917,22 +950,6 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
             rng=rng,
             advance=advance,
         )
-    if state == "labour_inspection" and ready(3 * p.pace):
-        return [
-            advance(
-                "labour_inspection_done",
-                "department:labour_inspection",
-                finding="已责令用工单位清退童工并依法处罚，该童已由监护人接回",
-            )
-        ]
-    if state == "early_marriage" and ready(3 * p.pace):
-        return [
-            advance(
-                "early_marriage_done",
-                "department:civil_affairs",
-                finding="民政、妇联、团县委联合入户，双方家庭已解除婚约，同意送孩子返校",
-            )
-        ]
     if state == "order_to_correct" and case.due_on is not None and today >= case.due_on:
         number = _document_number("罚告", case.number, today.year)
         return [advance("propose_penalty", "bureau", document_number=number)]
