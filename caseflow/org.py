@@ -24,7 +24,7 @@ import yaml
 
 from caseflow.access import Jurisdiction, jurisdiction_problem
 from caseflow.errors import WorkspaceError
-from caseflow.states import DEPARTMENTS, ROLES, Problem
+from caseflow.states import DEPARTMENTS, ROLES, Problem, yaml_problem
 from caseflow.workspace import Workspace
 
 ADDRESSLESS_CHANNELS = frozenset({"letter"})
@@ -789,9 +789,7 @@ def parse_org(text: str, file: str) -> tuple[Org | None, list[Problem]]:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        r.problem(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+        r.problem(*yaml_problem(exc))
         return None, r.problems
     if raw is None:
         raw = {}

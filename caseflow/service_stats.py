@@ -312,30 +312,13 @@ def stats(
     registers = register_figures(ctx, period.end)
     targets = []
     for spec in TARGETS:
-        if spec.key == "open_dropouts":
-            targets.append(
-                TargetFigure(
-                    spec.key,
-                    spec.label,
-                    spec.target,
-                    spec.definition,
-                    found.total.open_dropouts,
-                )
-            )
-            continue
-        figure = registers.total.get(spec.key, RegisterFigure(note="无数据"))
-        targets.append(
-            TargetFigure(
-                spec.key,
-                spec.label,
-                spec.target,
-                spec.definition,
-                figure.rate,
-                figure.numerator,
-                figure.denominator,
-                missing_text(figure.missing) if figure.missing else figure.note,
-            )
-        )
+        if spec.key == "open_dropouts":  # the one target the cases answer
+            actual: tuple[Any, ...] = (found.total.open_dropouts,)
+        else:
+            figure = registers.total.get(spec.key, RegisterFigure(note="无数据"))
+            note = missing_text(figure.missing) if figure.missing else figure.note
+            actual = (figure.rate, figure.numerator, figure.denominator, note)
+        targets.append(TargetFigure(spec.key, spec.label, spec.target, spec.definition, *actual))
     workflow_labels = {sid: s.label for sid, s in ctx.current_workflow.states.items()}
     units = tuple(
         UnitOnTime(key, recipient_label(key), tally)

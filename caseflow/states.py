@@ -118,6 +118,13 @@ REASON_CODES: Mapping[str, str] = MappingProxyType(
 )
 
 
+def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """Where a YAML file stops parsing (``line N``) and why, for a ``Problem``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}" if mark is not None else ""
+    return where, f"not valid YAML: {getattr(exc, 'problem', exc)}"
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str
@@ -625,9 +632,7 @@ def parse_workflow(
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else ""
-        r.problem(where, f"not valid YAML: {getattr(exc, 'problem', exc)}")
+        r.problem(*yaml_problem(exc))
         return None, r.problems
     data = r.mapping(raw, "")
     if not data:
