@@ -25,11 +25,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, case, func, or_, select
 
-from caseflow import access, audit, db, escalation
+from caseflow import access, db, escalation
 from caseflow.errors import InvalidInput
 from caseflow.models import AuditEvent, Child, Notice
 from caseflow.records import CASE as _CASE
-from caseflow.records import require
+from caseflow.records import record, require
 from caseflow.service import Context
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
@@ -123,12 +123,11 @@ def queue_publicity_letters(ctx: Context, day: date) -> int:
                 )
             queued += _insert_new(connection, rows)
         if queued:
-            audit.append(
+            record(
+                ctx,
                 connection,
+                now,
                 action="campaign.publicity_letters",
-                operator=ctx.actor.operator,
-                os_user=ctx.actor.os_user,
-                recorded_at=now,
                 occurred_on=day,
                 payload={
                     "month": f"{day:%Y-%m}",
@@ -206,12 +205,11 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
         )
         if not _insert_new(connection, [notice]):
             return 0
-        audit.append(
+        record(
+            ctx,
             connection,
+            now,
             action="campaign.monthly_report",
-            operator=ctx.actor.operator,
-            os_user=ctx.actor.os_user,
-            recorded_at=now,
             occurred_on=ctx.today,
             payload={
                 "month": period.label,

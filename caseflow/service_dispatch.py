@@ -36,7 +36,7 @@ from caseflow.models import Delivery, Notice
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
 from caseflow.org import Contact, load_contacts
-from caseflow.records import require
+from caseflow.records import record, require
 from caseflow.service import Context
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -454,12 +454,11 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
                     }
                 )
             connection.execute(_MARK, changes)
-            audit.append(
+            record(
+                ctx,
                 connection,
+                now,
                 action="notice.requeued",
-                operator=ctx.actor.operator,
-                os_user=ctx.actor.os_user,
-                recorded_at=now,
                 payload={"notices": requeued},
             )
     return len(requeued)

@@ -32,8 +32,7 @@ from caseflow.dates import parse_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.models import AuditEvent, Child, Guardian, Notice
-from caseflow.records import case_row, log_read, require
-from caseflow.records import record as _record
+from caseflow.records import case_row, log_read, record, require
 from caseflow.service import Context, stored_workflow
 from caseflow.service_campaigns import _insert_ignoring_duplicates
 from caseflow.states import DEPARTMENTS, REASON_CODES, Transition, Workflow
@@ -254,7 +253,7 @@ def queue_within(
     }
     ids = tuple(found[key] for key in keys if key in found)
     if inserted and audited:
-        _record(
+        record(
             ctx,
             connection,
             now,

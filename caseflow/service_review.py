@@ -30,7 +30,7 @@ from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
 from caseflow.models import AuditEvent, Case, Child, Escalation, WorkflowDefinition
-from caseflow.records import log_read, require, scoped
+from caseflow.records import log_read, record, require, scoped
 from caseflow.service import Context, event_view, stored_workflow
 from caseflow.states import DEPARTMENTS, Workflow
 
@@ -355,12 +355,11 @@ def _record_export(
     events: int,
 ) -> None:
     with db.write(ctx.engine) as connection:
-        audit.append(
+        record(
+            ctx,
             connection,
+            ctx.now(),
             action="audit.export",
-            operator=ctx.actor.operator,
-            os_user=ctx.actor.os_user,
-            recorded_at=ctx.now(),
             payload={
                 "file": output.name,
                 "since": since.isoformat() if since else None,

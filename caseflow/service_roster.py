@@ -37,8 +37,7 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 from caseflow import access, db
 from caseflow.errors import InvalidInput, WorkspaceError
 from caseflow.models import RosterImport, RosterRow
-from caseflow.records import record as _record
-from caseflow.records import require
+from caseflow.records import record, require
 from caseflow.roster import (
     SNAPSHOT_COLUMNS,
     SOURCE_LABELS,
@@ -307,7 +306,7 @@ def _publish(
                 .where(_IMPORT.c.source == source, _IMPORT.c.current, _IMPORT.c.id != import_id)
                 .order_by(_IMPORT.c.id.desc())
             ).scalar()
-            _record(
+            record(
                 ctx,
                 connection,
                 upload.now,

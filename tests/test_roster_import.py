@@ -690,7 +690,7 @@ def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
         def failing_record(*args: Any, **kwargs: Any) -> None:
             raise interruption
 
-        monkeypatch.setattr(service_roster, "_record", failing_record)
+        monkeypatch.setattr(service_roster, "record", failing_record)
     new_rows = [
         SAMPLES["household"][0],
         *[[f"新{n}", person(50 + n), "", "", "天堂镇", "天堂村", "", ""] for n in range(5)],
