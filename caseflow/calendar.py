@@ -68,7 +68,7 @@ def _national_years() -> frozenset[int]:
     for year in range(first, last + 1):
         try:
             chinese_calendar.is_workday(date(year, 1, 1))
-        except NotImplementedError:
+        except NotImplementedError:  # chinese-calendar's "this year is not in my data"
             continue
         years.add(year)
     return frozenset(years)

@@ -800,7 +800,9 @@ WHITESPACE = (
 )
 _SPACE_CLASS = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in WHITESPACE) + "]"
 _ID_FROM = "".join(chr(0xFF10 + d) for d in range(10)) + "Ｘｘx \u3000-－"
-_ID_TO = "0123456789XXX"  # the four characters after these are deleted
+# SQL translate(): full-width digits become digits, Ｘ/ｘ/x become X, and the spaces and
+# hyphens (no counterpart in _ID_TO) are dropped.
+_ID_TO = "0123456789XXX"
 _SCIENTIFIC_SQL = r"[0-9](?:\.[0-9]+)?[eE]\+?[0-9]+"
 _STUDENT_NUMBER_SQL = "[GJ][0-9]{17}[0-9X]|L[0-9]{18}"
 # Sex and birth date of a valid ID, from its ID_PARTS (the serial's parity is digit 17's).
