@@ -1200,9 +1200,13 @@ class IdCheck:
 # Checking a file
 
 Progress = Callable[[int, int], None]  # (rows read so far, rows expected)
-# Snappy without dictionaries: about twice as fast to write as the defaults (zstd, a
-# dictionary tried for every column, which fails for IDs), for files 4x as large.
-_PARQUET = "FORMAT parquet, COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1"
+# Snappy without dictionaries, format version 2 (delta encodings) and row groups of 60,000:
+# about twice as fast to write as the defaults (zstd, a dictionary tried for every column,
+# which fails for IDs), for files a little larger, and as fast to read.
+_PARQUET = (
+    "FORMAT parquet, COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1, PARQUET_VERSION V2, "
+    "ROW_GROUP_SIZE 60000"
+)
 _APPEND_BATCH = 10_000
 
 

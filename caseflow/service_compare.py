@@ -15,7 +15,9 @@ from the resident ID (digits 7–14), so every register can be aged the same way
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import gc
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -134,8 +136,8 @@ def comparison_sql(
     snapshots: Mapping[str, tuple[str, Collection[str]]], band: tuple[str, str]
 ) -> str:
     """One DuckDB query over the snapshot files (source -> (path, its columns)): a row per
-    suspect, ordered by township, village and ID, with ``id_number``, ``flags`` (indexes
-    into :data:`FLAGS`), ``name``, ``township``, ``village``, ``school``, ``poor``,
+    suspect, ordered by township, village and ID, with ``id_number``, ``flags`` (bit i set
+    for the i-th of :data:`FLAGS`), ``name``, ``township``, ``village``, ``school``, ``poor``,
     ``disability`` and ``disability_category`` as :class:`Suspect` has them. The
     comparisons whose registers are not all among ``snapshots`` are left out.
 
@@ -188,8 +190,7 @@ def comparison_sql(
         flagged.append("SELECT CAST(NULL AS VARCHAR) AS id_number, 0 AS flag WHERE false")
     ctes.append(f"flagged AS ({' UNION ALL '.join(flagged)})")
     ctes.append(
-        "found AS (SELECT id_number, list_sort(list_distinct(list(flag))) AS flags "
-        "FROM flagged GROUP BY id_number)"
+        "found AS (SELECT id_number, bit_or(1 << flag) AS flags FROM flagged GROUP BY id_number)"
     )
     joins = []
     for source in DESCRIBED_BY:
@@ -204,7 +205,8 @@ def comparison_sql(
             ctes.append(f"{alias}x AS (SELECT {nulls} WHERE false)")
         joins.append(f"LEFT JOIN {alias}x ON {alias}x.id_number = f.id_number")
     first = " ".join(
-        f"WHEN {index} THEN nullif({alias}x.name, '')" for index, alias in enumerate(_FLAGGED_BY)
+        f"WHEN f.flags & {1 << index} <> 0 THEN nullif({alias}x.name, '')"
+        for index, alias in enumerate(_FLAGGED_BY)
     )
     labels = " ".join(f"WHEN {_quoted(k)} THEN {_quoted(v)}" for k, v in DISABILITY_LABELS.items())
     level = (
@@ -213,7 +215,7 @@ def comparison_sql(
     )
     described = (
         "f.id_number, f.flags, "
-        f"coalesce(nullif(hx.name, ''), CASE f.flags[1] {first} END, '') AS name, "
+        f"coalesce(nullif(hx.name, ''), CASE {first} END, '') AS name, "
         "coalesce(nullif(hx.township, ''), nullif(px.township, '')) AS township, "
         "coalesce(nullif(hx.village, ''), nullif(px.village, '')) AS village, "
         "sx.school, "
@@ -246,7 +248,7 @@ def compare(
                     "import SOURCE FILE` (household, student, poverty, disability, "
                     "attendance)"
                 )
-            with interruptible():
+            with interruptible(), _collector_paused():
                 rows = _run_comparison(snapshots, band)
         except (FileNotFoundError, WorkspaceError) as exc:
             if attempt < 2:
@@ -264,11 +266,11 @@ def compare(
     }
     names = list(FLAGS)
     suspects: dict[str, Suspect] = {}
-    for number, flags, *described in rows:
-        if number not in suspects:  # a register holding a child twice describes it once
-            suspects[number] = Suspect(
-                number, described[0], [names[i] for i in flags], *described[1:]
-            )
+    with _collector_paused():
+        for number, flags, *described in rows:
+            if number not in suspects:  # a register holding a child twice describes it once
+                flagged = [name for i, name in enumerate(names) if flags >> i & 1]
+                suspects[number] = Suspect(number, described[0], flagged, *described[1:])
     with db.write(ctx.engine) as connection:  # who looked at which children's names
         record(
             ctx,
@@ -278,6 +280,20 @@ def compare(
             payload={"suspects": len(suspects), "reference_date": reference.isoformat()},
         )
     return Comparison(reference, ages, list(suspects.values()), missing)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector off while a row per suspect is built: tens of thousands of
+    new objects (none in a cycle) would set it walking every object in the process, again
+    and again, for a fifth of the comparison's time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _run_comparison(snapshots: Mapping[str, Path], band: tuple[str, str]) -> list[tuple[Any, ...]]:
