@@ -338,3 +338,36 @@ def test_student_numbers_that_are_not_plain_ascii_are_read_by_the_python_rules(
     assert stored == [(2, "G" + person(1)), (4, "G" + person(3))]
     assert [(p.line, p.value) for p in outcome.problems] == [(3, "*" * 3)]
     assert "student number must be G or J" in outcome.problems[0].reason
+
+
+def test_rows_of_a_file_larger_than_duckdbs_read_buffer_keep_their_line_numbers(
+    tmp_path: Path,
+) -> None:
+    """DuckDB reads a file larger than its 32 MB buffer in pieces, in parallel; the rows
+    are numbered by their order in the table they are read into, so that order must be the
+    file's. Bad rows far down the file are reported at their lines, and every kept row is
+    stored with its own line."""
+    note = "备注" * 70  # a column not read, to make the file large with few rows
+    bad_lines = {30_001, 60_001, 99_999}
+    records = [[*HEADING, "备注"]]
+    for line in range(2, 100_001):
+        born = date(2013, 3, 5) + timedelta(days=line % 1000)
+        number = "123" if line in bad_lines else make_id_number("520626", born, line // 1000)
+        records.append([f"孩子{line}", number, "", "", "天堂镇", "天堂村", "", note])
+    path = tmp_path / "hukou.csv"
+    with path.open("w", encoding="utf-8", newline="") as stream:
+        csv.writer(stream).writerows(records)
+    assert path.stat().st_size > 40 * 2**20
+
+    with Checker(tmp_path / "scratch") as checker:
+        outcome = checker.check("household", path, file_name=path.name, today=TODAY)
+        checker.write_snapshot(tmp_path / "snapshot.parquet")
+        read_by = checker._rows.line
+    mismatched = duckdb.connect().execute(
+        f"SELECT count(*) FILTER (WHERE name <> '孩子' || line), count(*) "
+        f"FROM read_parquet('{tmp_path / 'snapshot.parquet'}')"
+    )
+
+    assert read_by.startswith("rowid")
+    assert [p.line for p in outcome.problems] == sorted(bad_lines)
+    assert mismatched.fetchone() == (0, outcome.rows_good)
