@@ -39,7 +39,7 @@ from caseflow.models import Case
 
 TRIGGER = "check_in"
 VALUES = {"attending": "steady"}
-TO_RETURNED = (
+TO_RETURNED: tuple[tuple[str, dict[str, str]], ...] = (
     ("start_verification", {}),
     ("confirm_dropout", {"reason": "learning"}),
     ("return_to_school", {"placement": "original_class", "school": "天堂小学"}),
