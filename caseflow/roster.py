@@ -1201,8 +1201,8 @@ class IdCheck:
 
 Progress = Callable[[int, int], None]  # (rows read so far, rows expected)
 # Snappy without dictionaries, format version 2 (delta encodings) and row groups of 60,000:
-# about twice as fast to write as the defaults (zstd, a dictionary tried for every column,
-# which fails for IDs), for files a little larger, and as fast to read.
+# a quarter faster to write than DuckDB's defaults, for files no larger, as fast to read
+# (1M 学籍 rows: 0.25 s and 15 MB against 0.32 s and 16 MB).
 _PARQUET = (
     "FORMAT parquet, COMPRESSION snappy, DICTIONARY_SIZE_LIMIT 1, PARQUET_VERSION V2, "
     "ROW_GROUP_SIZE 60000"
