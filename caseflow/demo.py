@@ -258,93 +258,46 @@ def county_org(county: County, *, admin_account: str) -> DemoOrg:
         units.append(unit)
 
     # -- people: the government chain --------------------------------------------------
+    def add_person(person_id: str, position: str, unit: str, **more: Any) -> None:
+        entry = {"id": person_id, "name": names.person(), "position": position, "unit": unit}
+        people.append(entry | more)
+
     township_list = list(county.townships)
     for index in range(0, len(township_list), 2):
-        people.append(
-            {
-                "id": f"county-leader{index // 2 + 1}",
-                "name": names.person(),
-                "position": "county_leader",
-                "unit": "gov",
-                "covers": [township_ids[t.name] for t in township_list[index : index + 2]],
-            }
-        )
+        covered = [township_ids[t.name] for t in township_list[index : index + 2]]
+        add_person(f"county-leader{index // 2 + 1}", "county_leader", "gov", covers=covered)
     first_cadre: dict[str, str] = {}
     for township in county.townships:
         t_id = township_ids[township.name]
-        people.append(
-            {
-                "id": f"{t_id}-head",
-                "name": names.person(),
-                "position": "township_head",
-                "unit": t_id,
-            }
-        )
+        add_person(f"{t_id}-head", "township_head", t_id)
         village_list = list(township.villages)
         for index in range(0, len(village_list), 2):
             person_id = f"{t_id}-cadre{index // 2 + 1}"
             first_cadre.setdefault(t_id, person_id)
-            people.append(
-                {
-                    "id": person_id,
-                    "name": names.person(),
-                    "position": "township_cadre",
-                    "unit": t_id,
-                    "covers": [
-                        village_ids[(township.name, v.name)]
-                        for v in village_list[index : index + 2]
-                    ],
-                }
-            )
+            covered = [
+                village_ids[(township.name, v.name)] for v in village_list[index : index + 2]
+            ]
+            add_person(person_id, "township_cadre", t_id, covers=covered)
         for village in township.villages:
             v_id = village_ids[(township.name, village.name)]
             groups = [f"{v_id}-g{n:02d}" for n in range(1, len(village.groups) + 1)]
             half = (len(groups) + 1) // 2
             for number, covered in enumerate((groups[:half], groups[half:]), start=1):
                 if covered:
-                    people.append(
-                        {
-                            "id": f"{v_id}-cadre{number}",
-                            "name": names.person(),
-                            "position": "village_cadre",
-                            "unit": v_id,
-                            "covers": covered,
-                        }
-                    )
+                    add_person(f"{v_id}-cadre{number}", "village_cadre", v_id, covers=covered)
             for group_id in groups:
-                people.append(
-                    {
-                        "id": f"{group_id}-leader",
-                        "name": names.person(),
-                        "position": "group_leader",
-                        "unit": group_id,
-                    }
-                )
+                add_person(f"{group_id}-leader", "group_leader", group_id)
 
     # -- people: the education chain ---------------------------------------------------
     school_ids = list(schools.values())
     leaders = 3 if len(school_ids) >= 6 else 1
     for number in range(leaders):
-        people.append(
-            {
-                "id": f"bureau-leader{number + 1}",
-                "name": names.person(),
-                "position": "bureau_leader",
-                "unit": "bureau",
-                "covers": school_ids[number::leaders],
-            }
-        )
+        covered = school_ids[number::leaders]
+        add_person(f"bureau-leader{number + 1}", "bureau_leader", "bureau", covers=covered)
     classes = _classes(county)
     for school in county.schools:
         s_id = schools[school.name]
-        people.append(
-            {
-                "id": f"{s_id}-principal",
-                "name": names.person(),
-                "position": "principal",
-                "unit": s_id,
-            }
-        )
+        add_person(f"{s_id}-principal", "principal", s_id)
         grades = sorted({g for g, _ in classes.get(school.name, [])}, key=_grade_rank)
         if school.level == "小学" and len(grades) > 3:
             spans: list[list[str]] = [grades[:3], grades[3:]]
@@ -353,35 +306,21 @@ def county_org(county: County, *, admin_account: str) -> DemoOrg:
         else:
             spans = [[]]  # the whole school
         for number, span in enumerate(spans or [[]], start=1):
-            entry: dict[str, Any] = {
-                "id": f"{s_id}-leader{number}",
-                "name": names.person(),
-                "position": "school_leader",
-                "unit": s_id,
-            }
-            if span:
-                entry["grades"] = span
-            people.append(entry)
+            add_person(
+                f"{s_id}-leader{number}",
+                "school_leader",
+                s_id,
+                **({"grades": span} if span else {}),
+            )
         for grade, class_name in classes.get(school.name, []):
-            people.append(
-                {
-                    "id": f"{s_id}-g{_grade_rank(grade) + 1}-c{class_name.removesuffix('班')}",
-                    "name": names.person(),
-                    "position": "head_teacher",
-                    "unit": s_id,
-                    "grade": grade,
-                    "class": class_name,
-                }
+            add_person(
+                f"{s_id}-g{_grade_rank(grade) + 1}-c{class_name.removesuffix('班')}",
+                "head_teacher",
+                s_id,
+                **{"grade": grade, "class": class_name},
             )
     for unit_id in department_units.values():
-        people.append(
-            {
-                "id": f"{unit_id}-officer",
-                "name": names.person(),
-                "position": "department_officer",
-                "unit": unit_id,
-            }
-        )
+        add_person(f"{unit_id}-officer", "department_officer", unit_id)
 
     # -- operators ---------------------------------------------------------------------
     bureau_operator = f"{name}教育局控辍办"
