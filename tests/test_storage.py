@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
@@ -75,17 +76,20 @@ def test_an_unsupported_database_url_is_explained(tmp_path: Path) -> None:
     assert not (tmp_path / "ws" / "caseflow.toml").exists()
 
 
-def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_path: Path) -> None:
+def old_database(
+    tmp_path: Path, revision: str, state: str, opened_on: str, departments: str
+) -> Engine:
+    """A database at schema ``revision`` holding one child and one case in ``state``,
+    entered on 2026-10-09 and due on 2026-10-29, handed to ``departments`` (a JSON list)."""
     from alembic import command
     from alembic.config import Config
-    from sqlalchemy import text
 
     engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     config = Config()
     config.set_main_option("script_location", "caseflow:migrations")
     with db.write(engine) as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0001")
+        command.upgrade(config, revision)
         connection.execute(
             text(
                 "INSERT INTO child (id, id_number, name, sex, birth_date, township, village) "
@@ -96,13 +100,18 @@ def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_pat
             text(
                 "INSERT INTO case_file (id, child_id, workflow, workflow_version, state, "
                 "entered_on, due_on, due_provisional, version, is_open, opened_on, "
-                "last_event_on, source, "
-                "reasons, counters, facts, departments, repeat_count, township, village, "
-                "created_at) VALUES (1, 1, 'dropout', 1, 'persuasion', '2026-10-09', '2026-10-29', "
-                "0, 3, 1, '2026-10-09', '2026-10-09', 'manual', '[]', '{}', '{}', '[]', 0, "
-                "'天堂镇', '天堂村', '2026-10-09 00:00:00')"
-            )
+                "last_event_on, source, reasons, counters, facts, departments, repeat_count, "
+                "township, village, created_at) VALUES (1, 1, 'dropout', 1, :state, "
+                "'2026-10-09', '2026-10-29', 0, 3, 1, :opened_on, '2026-10-09', 'manual', "
+                "'[]', '{}', '{}', :departments, 0, '天堂镇', '天堂村', '2026-10-09 00:00:00')"
+            ),
+            {"state": state, "opened_on": opened_on, "departments": departments},
         )
+    return engine
+
+
+def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_path: Path) -> None:
+    engine = old_database(tmp_path, "0001", "persuasion", "2026-10-09", "[]")
     db.upgrade(engine)
     assert db.schema_revision(engine) == service.SCHEMA_HEAD
     with db.read(engine) as connection:
@@ -119,34 +128,13 @@ def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_pat
 def test_upgrading_remembers_the_departments_cases_were_already_handed_to(
     tmp_path: Path,
 ) -> None:
-    from alembic import command
-    from alembic.config import Config
-    from sqlalchemy import text
-
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    config = Config()
-    config.set_main_option("script_location", "caseflow:migrations")
-    with db.write(engine) as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0004")
-        connection.execute(
-            text(
-                "INSERT INTO child (id, id_number, name, sex, birth_date, township, village) "
-                "VALUES (1, '520626201303050021', '张小华', '女', '2013-03-05', '天堂镇', '天堂村')"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO case_file (id, child_id, workflow, workflow_version, state, "
-                "entered_on, due_on, due_provisional, version, is_open, opened_on, "
-                "last_event_on, source, reasons, counters, facts, departments, repeat_count, "
-                "township, village, created_at) VALUES (1, 1, 'dropout', 1, "
-                "'marriage_intervention', '2026-10-09', '2026-10-29', 0, 3, 1, '2026-10-01', "
-                "'2026-10-09', 'manual', '[]', '{}', '{}', "
-                "'[\"civil_affairs\", \"womens_federation\"]', 0, '天堂镇', '天堂村', "
-                "'2026-10-09 00:00:00')"
-            )
-        )
+    engine = old_database(
+        tmp_path,
+        "0004",
+        "marriage_intervention",
+        "2026-10-01",
+        '["civil_affairs", "womens_federation"]',
+    )
     db.upgrade(engine)
     with db.read(engine) as connection:
         referred = connection.execute(
