@@ -142,14 +142,17 @@ def checked(path: Path, tmp_path: Path, *, fast: bool) -> tuple[Any, list[tuple[
         read_by = "duckdb" if checker._rows.line.startswith("rowid") else "python"
         target = tmp_path / f"snapshot-{fast}.parquet"
         checker.write_snapshot(target)
+    return outcome, query_snapshot(target, "SELECT * FROM snapshot ORDER BY line"), read_by
+
+
+def query_snapshot(target: Path, query: str) -> list[tuple[Any, ...]]:
+    """The rows of ``query`` over the snapshot file ``target``, named ``snapshot`` in it."""
     connection = duckdb.connect()
     try:
-        snapshot = connection.execute(
-            f"SELECT * FROM read_parquet('{target}') ORDER BY line"
-        ).fetchall()
+        relation = f"(SELECT * FROM read_parquet('{target}')) snapshot"
+        return connection.execute(query.replace("FROM snapshot", f"FROM {relation}")).fetchall()
     finally:
         connection.close()
-    return outcome, snapshot, read_by
 
 
 def write_bytes(path: Path, records: list[list[str]], *, newline: str = "\r\n") -> Path:
@@ -327,13 +330,7 @@ def test_student_numbers_that_are_not_plain_ascii_are_read_by_the_python_rules(
         outcome = checker.check("student", path, file_name=path.name, today=TODAY)
         target = tmp_path / "s.parquet"
         checker.write_snapshot(target)
-    connection = duckdb.connect()
-    try:
-        stored = connection.execute(
-            f"SELECT line, student_number FROM read_parquet('{target}') ORDER BY line"
-        ).fetchall()
-    finally:
-        connection.close()
+    stored = query_snapshot(target, "SELECT line, student_number FROM snapshot ORDER BY line")
 
     assert stored == [(2, "G" + person(1)), (4, "G" + person(3))]
     assert [(p.line, p.value) for p in outcome.problems] == [(3, "*" * 3)]
@@ -354,20 +351,18 @@ def test_rows_of_a_file_larger_than_duckdbs_read_buffer_keep_their_line_numbers(
         born = date(2013, 3, 5) + timedelta(days=line % 1000)
         number = "123" if line in bad_lines else make_id_number("520626", born, line // 1000)
         records.append([f"孩子{line}", number, "", "", "天堂镇", "天堂村", "", note])
-    path = tmp_path / "hukou.csv"
-    with path.open("w", encoding="utf-8", newline="") as stream:
-        csv.writer(stream).writerows(records)
+    path = write_bytes(tmp_path / "hukou.csv", records)
     assert path.stat().st_size > 40 * 2**20
 
     with Checker(tmp_path / "scratch") as checker:
         outcome = checker.check("household", path, file_name=path.name, today=TODAY)
         checker.write_snapshot(tmp_path / "snapshot.parquet")
         read_by = checker._rows.line
-    mismatched = duckdb.connect().execute(
-        f"SELECT count(*) FILTER (WHERE name <> '孩子' || line), count(*) "
-        f"FROM read_parquet('{tmp_path / 'snapshot.parquet'}')"
+    mismatched = query_snapshot(
+        tmp_path / "snapshot.parquet",
+        "SELECT count(*) FILTER (WHERE name <> '孩子' || line), count(*) FROM snapshot",
     )
 
     assert read_by.startswith("rowid")
     assert [p.line for p in outcome.problems] == sorted(bad_lines)
-    assert mismatched.fetchone() == (0, outcome.rows_good)
+    assert mismatched == [(0, outcome.rows_good)]
