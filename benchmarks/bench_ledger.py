@@ -49,22 +49,20 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from sqlalchemy import func, insert, select
-
 from benchmarks import log, median, result
-from benchmarks.bench_sweep import TOWNSHIPS, VILLAGES, _child_row, template_case
+from benchmarks.bench_sweep import (
+    TOWNSHIPS,
+    TRANSACTION_ROWS,
+    VILLAGES,
+    settle,
+    write_bulk_cases,
+)
 from caseflow import audit, db, service
-from caseflow.models import Case, Child
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR_VERSION = 1
 READY = ".bench-ready"
-STATEMENT_ROWS = 10_000
-TRANSACTION_ROWS = 100_000
 TARGETS = {"csv": 6.0, "xlsx": 50.0, "memory": 1.25}
-
-_CASE = Case.__table__  # type: ignore[attr-defined]
-_CHILD = Child.__table__  # type: ignore[attr-defined]
 
 BASELINE = (
     "SELECT c.id, ch.name, ch.id_number, c.township, c.village, c.school, c.state, "
@@ -120,63 +118,47 @@ def build(total: int, root: Path) -> None:
     service.init_workspace(root, county="示范县")
     ctx = service.open_context(root)
     try:
-        base = template_case(ctx)
-        first_child = base["child_id"] + 1
-        first_case = base.pop("id") + 1
         today = ctx.today
-        bulk = total - 1
-        noted: list[int] = []
-        for start in range(0, bulk, TRANSACTION_ROWS):
-            with db.write(ctx.engine) as connection:
-                for chunk in range(start, min(start + TRANSACTION_ROWS, bulk), STATEMENT_ROWS):
-                    stop = min(chunk + STATEMENT_ROWS, bulk)
-                    children = [_child_row(first_child + k, k) for k in range(chunk, stop)]
-                    cases = []
-                    for k, child in zip(range(chunk, stop), children, strict=True):
-                        state, is_open, days, deadline = MIX[k % len(MIX)]
-                        entered_on = today - timedelta(days=days)
-                        due_on = entered_on + timedelta(days=deadline) if deadline else None
-                        reasons = [REASONS[k % len(REASONS)]] if k % 3 else []
-                        facts: dict[str, Any] = {}
-                        if state not in ("identified", "verifying") and k % 2:
-                            facts["confirm_dropout"] = {"reason": REASONS[(k // 7) % 5]}
-                        if state == "closed":
-                            facts["close_not_dropout"] = {"reason": "studying_elsewhere"}
-                        township = TOWNSHIPS.index(child["township"])
-                        village = VILLAGES.index(child["village"])
-                        chain = {
-                            "county_leader": f"leader-{township}",
-                            "township_cadre": f"cadre-{township}-{village % 3}",
-                            "village_cadre": f"village-{township}-{village}",
-                            "group_leader": f"group-{township}-{village}-{k % 2}",
-                        }
-                        cases.append(
-                            {
-                                **base,
-                                "id": first_case + k,
-                                "child_id": child["id"],
-                                "state": state,
-                                "is_open": is_open,
-                                "entered_on": entered_on,
-                                "due_on": due_on,
-                                "due_provisional": False,
-                                "opened_on": entered_on - timedelta(days=5),
-                                "last_event_on": entered_on,
-                                "deadline_from": entered_on,
-                                "next_action_on": due_on,
-                                "reasons": reasons,
-                                "facts": facts,
-                                "chain": chain,
-                                "township": child["township"],
-                                "village": child["village"],
-                                "school": child["school"],
-                            }
-                        )
-                        if k % 10 == 4 and is_open:
-                            noted.append(first_case + k)
-                    connection.execute(insert(_CHILD), children)
-                    connection.execute(insert(_CASE), cases)
-            log(f"ledger: building {total:,} cases: {min(start + TRANSACTION_ROWS, bulk) + 1:,}")
+
+        def case_of(k: int, child: dict[str, Any]) -> dict[str, Any]:
+            state, is_open, days, deadline = MIX[k % len(MIX)]
+            entered_on = today - timedelta(days=days)
+            due_on = entered_on + timedelta(days=deadline) if deadline else None
+            reasons = [REASONS[k % len(REASONS)]] if k % 3 else []
+            facts: dict[str, Any] = {}
+            if state not in ("identified", "verifying") and k % 2:
+                facts["confirm_dropout"] = {"reason": REASONS[(k // 7) % 5]}
+            if state == "closed":
+                facts["close_not_dropout"] = {"reason": "studying_elsewhere"}
+            township = TOWNSHIPS.index(child["township"])
+            village = VILLAGES.index(child["village"])
+            chain = {
+                "county_leader": f"leader-{township}",
+                "township_cadre": f"cadre-{township}-{village % 3}",
+                "village_cadre": f"village-{township}-{village}",
+                "group_leader": f"group-{township}-{village}-{k % 2}",
+            }
+            return {
+                "state": state,
+                "is_open": is_open,
+                "entered_on": entered_on,
+                "due_on": due_on,
+                "due_provisional": False,
+                "opened_on": entered_on - timedelta(days=5),
+                "last_event_on": entered_on,
+                "deadline_from": entered_on,
+                "next_action_on": due_on,
+                "reasons": reasons,
+                "facts": facts,
+                "chain": chain,
+            }
+
+        def progress(done: int) -> None:
+            log(f"ledger: building {total:,} cases: {done:,}")
+
+        first_case = write_bulk_cases(ctx, total, case_of, progress)
+        # a visit noted on every tenth open case
+        noted = [first_case + k for k in range(total - 1) if k % 10 == 4 and MIX[k % len(MIX)][1]]
         now = ctx.now()
         for start in range(0, len(noted), TRANSACTION_ROWS):
             events = [
@@ -193,11 +175,7 @@ def build(total: int, root: Path) -> None:
             ]
             with db.write(ctx.engine) as connection:
                 audit.append_many(connection, events)
-        with ctx.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        with db.read(ctx.engine) as connection:
-            counted = connection.execute(select(func.count()).select_from(_CASE)).scalar_one()
-        assert counted == total, (counted, total)
+        settle(ctx, total)
     finally:
         ctx.engine.dispose()
     (root / READY).write_text(json.dumps({"today": today.isoformat(), "notes": len(noted)}))

@@ -266,6 +266,52 @@ def _child_row(child_id: int, k: int) -> dict[str, Any]:
     }
 
 
+def write_bulk_cases(
+    ctx: service.Context,
+    total: int,
+    case_of: Callable[[int, dict[str, Any]], dict[str, Any]],
+    progress: Callable[[int], None],
+) -> int:
+    """Cases 2..`total` after `template_case` (case 1), whose columns each copies: child k
+    from `_child_row`, its case's own columns from `case_of(k, child)`; written in
+    transactions of TRANSACTION_ROWS, `progress` told the cases written after each. Returns
+    the id of the first bulk case (bulk case k has that id + k)."""
+    base = template_case(ctx)
+    first_child = base["child_id"] + 1
+    first_case: int = base.pop("id") + 1
+    bulk = total - 1
+    for start in range(0, bulk, TRANSACTION_ROWS):
+        with db.write(ctx.engine) as connection:
+            for chunk in range(start, min(start + TRANSACTION_ROWS, bulk), STATEMENT_ROWS):
+                stop = min(chunk + STATEMENT_ROWS, bulk)
+                children = [_child_row(first_child + k, k) for k in range(chunk, stop)]
+                cases = [
+                    {
+                        **base,
+                        "id": first_case + k,
+                        "child_id": child["id"],
+                        "township": child["township"],
+                        "village": child["village"],
+                        "school": child["school"],
+                        **case_of(k, child),
+                    }
+                    for k, child in zip(range(chunk, stop), children, strict=True)
+                ]
+                connection.execute(insert(_CHILD), children)
+                connection.execute(insert(_CASE), cases)
+        progress(min(start + TRANSACTION_ROWS, bulk) + 1)
+    return first_case
+
+
+def settle(ctx: service.Context, total: int) -> None:
+    """Checkpoint the WAL (the benchmark reads a settled database) and check the count."""
+    with ctx.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    with db.read(ctx.engine) as connection:
+        counted = connection.execute(select(func.count()).select_from(_CASE)).scalar_one()
+    assert counted == total, (counted, total)
+
+
 def build(spec: Spec, root: Path) -> None:
     """A workspace at `root` holding `spec` (see the module docstring)."""
     started = perf_counter()
@@ -273,61 +319,41 @@ def build(spec: Spec, root: Path) -> None:
     ctx = service.open_context(root)
     try:
         planner = Planner(ctx)
-        base = template_case(ctx)
-        first_child = base["child_id"] + 1
-        first_case = base.pop("id") + 1
         placed = _tier_of(spec)
         today = ctx.today
-        bulk = spec.total - 1
-        for start in range(0, bulk, TRANSACTION_ROWS):
-            with db.write(ctx.engine) as connection:
-                for chunk in range(start, min(start + TRANSACTION_ROWS, bulk), STATEMENT_ROWS):
-                    stop = min(chunk + STATEMENT_ROWS, bulk)
-                    children = [_child_row(first_child + k, k) for k in range(chunk, stop)]
-                    cases = []
-                    for k, child in zip(range(chunk, stop), children, strict=True):
-                        if k in placed:
-                            tier, rung = placed[k]
-                            next_action_on: date | None = planner.days[tier]
-                            assert next_action_on is not None
-                            due_on = planner.due_on_for(next_action_on, rung)
-                        else:
-                            rung = 0
-                            due_on = today + timedelta(days=1 + k % 30)
-                            next_action_on = planner.later(due_on)
-                        entered_on = due_on - timedelta(days=21)
-                        cases.append(
-                            {
-                                **base,
-                                "id": first_case + k,
-                                "child_id": child["id"],
-                                "state": STATE,
-                                "entered_on": entered_on,
-                                "due_on": due_on,
-                                "due_provisional": not ctx.calendar.is_known_year(due_on.year),
-                                "opened_on": entered_on - timedelta(days=10),
-                                "last_event_on": entered_on,
-                                "deadline_from": entered_on,
-                                "ladder_version": 1,
-                                "next_rung": rung,
-                                "next_action_on": next_action_on,
-                                "township": child["township"],
-                                "village": child["village"],
-                                "school": child["school"],
-                            }
-                        )
-                    connection.execute(insert(_CHILD), children)
-                    connection.execute(insert(_CASE), cases)
-            done = min(start + TRANSACTION_ROWS, bulk) + 1
+
+        def case_of(k: int, child: dict[str, Any]) -> dict[str, Any]:
+            if k in placed:
+                tier, rung = placed[k]
+                next_action_on: date | None = planner.days[tier]
+                assert next_action_on is not None
+                due_on = planner.due_on_for(next_action_on, rung)
+            else:
+                rung = 0
+                due_on = today + timedelta(days=1 + k % 30)
+                next_action_on = planner.later(due_on)
+            entered_on = due_on - timedelta(days=21)
+            return {
+                "state": STATE,
+                "entered_on": entered_on,
+                "due_on": due_on,
+                "due_provisional": not ctx.calendar.is_known_year(due_on.year),
+                "opened_on": entered_on - timedelta(days=10),
+                "last_event_on": entered_on,
+                "deadline_from": entered_on,
+                "ladder_version": 1,
+                "next_rung": rung,
+                "next_action_on": next_action_on,
+            }
+
+        def progress(done: int) -> None:
             log(
                 f"sweep: building {spec.total:,} cases ({spec.due:,} due): {done:,} written, "
                 f"{perf_counter() - started:.0f} s"
             )
-        with ctx.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        with db.read(ctx.engine) as connection:
-            counted = connection.execute(select(func.count()).select_from(_CASE)).scalar_one()
-        assert counted == spec.total, (counted, spec.total)
+
+        write_bulk_cases(ctx, spec.total, case_of, progress)
+        settle(ctx, spec.total)
         for tier in range(3):
             due = service_sweep.count_due(ctx, planner.days[tier])
             assert due == sum(spec.tiers[: tier + 1]), (tier, due, spec.tiers)
