@@ -1,7 +1,7 @@
 """The county ledger (四台账) at a million cases, written to CSV and XLSX, against the same
 rows written by `csv.writer` from one plain SELECT, in the same run.
 
-- ``ledger_csv``: `caseflow ledger` as the service runs it (`service_ledger.open_ledger`
+- ``ledger_csv``: `caseflow ledger` as the service runs it (`ledger_service.open_ledger`
   at the county level as of today, `write_ledger` to FILE.csv: batches of 1,000 cases by
   keyset paging on the case number, each case's latest note, the 包保 chain's labels, the
   working-day arithmetic, neutralised cells) against the baseline: one SELECT of the same
@@ -21,8 +21,8 @@ KIND WORKSPACE FILE [UNIT]``), which times the export alone (after imports and o
 the workspace) and reports its ``ru_maxrss``. Sides alternate over the rounds (the full
 size runs one round; ``--quick`` two); medians are compared.
 
-The data: a SQLite workspace (`service.init_workspace`) with one case opened through
-`service.open_case` (so the workflow definition row exists), then children and cases
+The data: a SQLite workspace (`init_workspace`) with one case opened through
+`open_case` (so the workflow definition row exists), then children and cases
 bulk-inserted with Core `insert(...)`: 20 townships, 10 villages each, a third of the
 children without a school; the cases spread over identified, verifying, persuasion
 (overdue for a third of them), returned, retained and closed, with reasons, a confirmed
@@ -57,7 +57,8 @@ from benchmarks.bench_sweep import (
     settle,
     write_bulk_cases,
 )
-from caseflow import audit, db, service
+from caseflow import audit, db
+from caseflow.services.context import init_workspace, open_context
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR_VERSION = 1
@@ -110,13 +111,14 @@ MIX = (
     ("closed", False, 15, None),
     ("closed", False, 25, None),
 )
+
 REASONS = ("poverty", "learning", "migrant_work", "distance", "parents_neglect")
 
 
 def build(total: int, root: Path) -> None:
     started = perf_counter()
-    service.init_workspace(root, county="示范县")
-    ctx = service.open_context(root)
+    init_workspace(root, county="示范县")
+    ctx = open_context(root)
     try:
         today = ctx.today
 
@@ -228,7 +230,7 @@ def _peak_mb() -> float:
 
 def run_one(kind: str, root: Path, target: Path, unit: str | None) -> dict[str, Any]:
     if kind == "baseline":
-        ctx = service.open_context(root)
+        ctx = open_context(root)
         startup = _peak_mb()
         _reset_peak()
         started = perf_counter()
@@ -246,9 +248,9 @@ def run_one(kind: str, root: Path, target: Path, unit: str | None) -> dict[str, 
                 rows += 1
         connection.close()
     else:
-        from caseflow.service_ledger import open_ledger, write_ledger
+        from caseflow.services.ledger import open_ledger, write_ledger
 
-        ctx = service.open_context(root)
+        ctx = open_context(root)
         startup = _peak_mb()
         _reset_peak()
         started = perf_counter()

@@ -1,7 +1,7 @@
 """Notices: delivering email through the whole outbox path, and rendering letters.
 
 - ``notices_email``: N notices (full 5,000; quick 300) delivered by ``caseflow notify
-  dispatch`` (`service_dispatch.dispatch`: route, claim with a lease, send over one SMTP
+  dispatch`` (`dispatch_service.dispatch`: route, claim with a lease, send over one SMTP
   connection per batch, mark with a delivery row and an audit event) to an aiosmtpd
   server on 127.0.0.1, against a raw ``smtplib`` loop sending the same messages over one
   connection, in the same run; target: at least 60% of the raw rate.
@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import insert
 
 from benchmarks import log, median, result
-from caseflow import db, service
+from caseflow import db
 from caseflow.models import Notice
+from caseflow.services.context import Context, init_workspace, open_context
 
 EMAIL_TARGET = 0.6
 RENDER_TARGET = 0.5
@@ -84,8 +85,8 @@ def _escalation_context() -> dict[str, Any]:
     }
 
 
-def _workspace(root: Path, port: int, count: int, html: str) -> service.Context:
-    service.init_workspace(root)
+def _workspace(root: Path, port: int, count: int, html: str) -> Context:
+    init_workspace(root)
     with (root / "caseflow.toml").open("a", encoding="utf-8") as config:
         config.write(
             f'\n[notifiers.email]\nhost = "127.0.0.1"\nport = {port}\n'
@@ -94,7 +95,7 @@ def _workspace(root: Path, port: int, count: int, html: str) -> service.Context:
     (root / "org.yaml").write_text(
         "default:\n  - {channel: email, address: bureau@edu.example.cn}\n", encoding="utf-8"
     )
-    ctx = service.open_context(root)
+    ctx = open_context(root)
     now = datetime.now(UTC)
     rows = [
         {
@@ -172,8 +173,8 @@ def run_email(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
-def service_dispatch_run(ctx: service.Context) -> Any:
-    from caseflow.service_dispatch import dispatch
+def service_dispatch_run(ctx: Context) -> Any:
+    from caseflow.services.dispatch import dispatch
 
     return dispatch(ctx)
 

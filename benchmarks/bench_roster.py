@@ -5,10 +5,10 @@ DuckDB doing the same four anti-joins on the same CSV files in the same run.
 (student), 950,000 in 实际在校生 (attendance), 100,000 in 扶贫 (poverty) and 20,000 in
 残疾人 (disability); ``--quick`` is 1/100 of that.
 
-- caseflow: a fresh SQLite workspace (`service.init_workspace`, `service.open_context`),
-  `service_roster.import_roster` of the five files (each checked row by row in DuckDB,
+- caseflow: a fresh SQLite workspace (`init_workspace`, `open_context`),
+  `roster_service.import_roster` of the five files (each checked row by row in DuckDB,
   its good rows written as a Parquet snapshot in the workspace, the import recorded in
-  SQLite), then `service_compare.compare` as of a fixed day (DuckDB over the snapshots).
+  SQLite), then `compare_service.compare` as of a fixed day (DuckDB over the snapshots).
   It runs in a subprocess of its own (``python -m benchmarks.bench_roster --caseflow
   DIR``), which times the imports and the comparison and reports its ``ru_maxrss`` (peak
   resident set, interpreter included) against the 2 GB target.
@@ -64,6 +64,7 @@ from typing import Any
 
 from benchmarks import log, median, result
 from caseflow.ids import make_id_number
+from caseflow.services.context import init_workspace, open_context
 
 REPO = Path(__file__).resolve().parent.parent
 NAME = "roster_province"
@@ -234,12 +235,13 @@ def _cpu_s() -> float:
 
 def caseflow_side(folder: Path) -> dict[str, Any]:
     """Import the five files into a fresh workspace and compare; the figures as a dict."""
-    from caseflow import service, service_compare, service_roster
+    from caseflow.services import compare as compare_service
+    from caseflow.services import roster as roster_service
 
     root = Path(tempfile.mkdtemp(prefix="workspace-", dir=folder))
     started = perf_counter()
-    service.init_workspace(root)
-    ctx = service.open_context(root)
+    init_workspace(root)
+    ctx = open_context(root)
     setup_s = perf_counter() - started
     try:
         imports: dict[str, float] = {}
@@ -249,7 +251,7 @@ def caseflow_side(folder: Path) -> dict[str, Any]:
         started = perf_counter()
         for source in SOURCES:
             begun = perf_counter()
-            summary = service_roster.import_roster(ctx, source, folder / f"{source}.csv")
+            summary = roster_service.import_roster(ctx, source, folder / f"{source}.csv")
             imports[source] = perf_counter() - begun
             rejected += summary.rejected
             imported += summary.imported
@@ -267,7 +269,7 @@ def caseflow_side(folder: Path) -> dict[str, Any]:
         print(json.dumps(imported_figures), flush=True)  # kept if the comparison times out
         cpu_started = _cpu_s()
         started = perf_counter()
-        comparison = service_compare.compare(ctx, as_of=AS_OF, ages=AGES)
+        comparison = compare_service.compare(ctx, as_of=AS_OF, ages=AGES)
         compare_s = perf_counter() - started
         compare_cpu_s = _cpu_s() - cpu_started
         counts = comparison.counts
@@ -587,18 +589,18 @@ def _timed_out(
 
 def profile_import(children: int, limit: int = 15) -> dict[str, Any]:
     """cProfile of caseflow importing the five files of a `children`-sized dataset."""
-    from caseflow import service, service_roster
+    from caseflow.services import roster as roster_service
 
     folder = Path(tempfile.mkdtemp(prefix="caseflow-bench-roster-"))
     try:
         write_files(scaled(children), folder)
-        service.init_workspace(folder / "workspace")
-        ctx = service.open_context(folder / "workspace")
+        init_workspace(folder / "workspace")
+        ctx = open_context(folder / "workspace")
         profiler = cProfile.Profile()
         started = perf_counter()
         profiler.enable()
         for source in SOURCES:
-            service_roster.import_roster(ctx, source, folder / f"{source}.csv")
+            roster_service.import_roster(ctx, source, folder / f"{source}.csv")
         profiler.disable()
         seconds = perf_counter() - started
         ctx.engine.dispose()

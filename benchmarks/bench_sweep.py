@@ -1,15 +1,15 @@
 """The sweep at scale: finding due work, escalations per second, growth with the number of
 cases, and peak memory.
 
-Measured on SQLite, in workspaces made by `service.init_workspace` (WAL, synchronous as the
+Measured on SQLite, in workspaces made by `init_workspace` (WAL, synchronous as the
 workspace default, FULL):
 
 - ``sweep_find_due``: finding the due cases the way the sweep does
-  (`service_sweep.find_due`, batches of `DEFAULT_BATCH`, keyset paging on
+  (`sweep_service.find_due`, batches of `DEFAULT_BATCH`, keyset paging on
   ``(next_action_on, id)``) against the same pages written by hand as SQL on the driver,
   in the same run, rounds alternating, medians compared (target <= 2). The JSON also
   gives the single unpaged bare query, the whole dry-run sweep and the query plan.
-- ``sweep_rate``: escalations recorded per second by a real `service_sweep.sweep` over all
+- ``sweep_rate``: escalations recorded per second by a real `sweep_service.sweep` over all
   the due cases; the target is absolute (5,000/s), so ``ratio`` is rate / 5000 against
   1.0. Also: notices queued, audit events written (the chain is verified afterwards),
   the provisional-deadline scan every real sweep starts with, and the memory of the sweep
@@ -19,7 +19,7 @@ workspace default, FULL):
   sweep time large / small (target <= 1.5).
 When a target is missed, the JSON carries the top functions of a cProfile run.
 
-The data. Each workspace gets one case opened through `service.open_case` (so the workflow
+The data. Each workspace gets one case opened through `open_case` (so the workflow
 definition row exists and a realistic case row can be copied), then children and open
 cases are bulk-inserted with Core `insert(...)` executemany, 10k rows a statement and 100k
 a transaction. Every bulk case waits in `persuasion` (township ladder: rung 0 on the due
@@ -64,9 +64,12 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, text
 
 from benchmarks import log, median, result
-from caseflow import audit, db, escalation, service, service_sweep
+from caseflow import audit, db, escalation
 from caseflow.ids import make_id_number
 from caseflow.models import Case, Child, Escalation, Notice
+from caseflow.services import sweep as sweep_service
+from caseflow.services.cases import ChildDetails, open_case
+from caseflow.services.context import Context, init_workspace, open_context
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR_VERSION = 1  # bump when the generated data changes (invalidates kept caches)
@@ -161,7 +164,7 @@ QUICK = Size(
 # Generating workspaces
 
 
-def due_days(ctx: service.Context) -> tuple[date, date, date]:
+def due_days(ctx: Context) -> tuple[date, date, date]:
     """The last three working days up to today, oldest first (W1, W2, W3)."""
     days: list[date] = []
     day = ctx.today
@@ -175,7 +178,7 @@ def due_days(ctx: service.Context) -> tuple[date, date, date]:
 class Planner:
     """Ladder positions for bulk cases, computed (and checked) by caseflow's own rules."""
 
-    def __init__(self, ctx: service.Context) -> None:
+    def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.workflow = ctx.current_workflow
         self.ladder = self.workflow.state(STATE).ladder
@@ -229,18 +232,18 @@ def _tier_of(spec: Spec) -> dict[int, tuple[int, int]]:
     }
 
 
-def template_case(ctx: service.Context) -> dict[str, Any]:
+def template_case(ctx: Context) -> dict[str, Any]:
     """One case opened through the service: the columns bulk-made cases copy."""
-    number = service.open_case(
+    number = open_case(
         ctx,
-        service.ChildDetails(
+        ChildDetails(
             name="张小华",
             id_number=make_id_number("520626", date(2013, 3, 5), 0),
             township=TOWNSHIPS[0],
             village=VILLAGES[0],
             school=f"{TOWNSHIPS[0]}中学",
         ),
-    )
+    ).number
     with db.read(ctx.engine) as connection:
         return dict(connection.execute(select(_CASE).where(_CASE.c.id == number)).one()._asdict())
 
@@ -267,7 +270,7 @@ def _child_row(child_id: int, k: int) -> dict[str, Any]:
 
 
 def write_bulk_cases(
-    ctx: service.Context,
+    ctx: Context,
     total: int,
     case_of: Callable[[int, dict[str, Any]], dict[str, Any]],
     progress: Callable[[int], None],
@@ -303,7 +306,7 @@ def write_bulk_cases(
     return first_case
 
 
-def settle(ctx: service.Context, total: int) -> None:
+def settle(ctx: Context, total: int) -> None:
     """Checkpoint the WAL (the benchmark reads a settled database) and check the count."""
     with ctx.engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -315,8 +318,8 @@ def settle(ctx: service.Context, total: int) -> None:
 def build(spec: Spec, root: Path) -> None:
     """A workspace at `root` holding `spec` (see the module docstring)."""
     started = perf_counter()
-    service.init_workspace(root)
-    ctx = service.open_context(root)
+    init_workspace(root)
+    ctx = open_context(root)
     try:
         planner = Planner(ctx)
         placed = _tier_of(spec)
@@ -355,7 +358,7 @@ def build(spec: Spec, root: Path) -> None:
         write_bulk_cases(ctx, spec.total, case_of, progress)
         settle(ctx, spec.total)
         for tier in range(3):
-            due = service_sweep.count_due(ctx, planner.days[tier])
+            due = sweep_service.count_due(ctx, planner.days[tier])
             assert due == sum(spec.tiers[: tier + 1]), (tier, due, spec.tiers)
     finally:
         ctx.engine.dispose()
@@ -398,7 +401,7 @@ class Workspaces:
         """Whether `root` was fully built, and planned around the workspace's today."""
         if not (root / READY).exists():
             return False
-        ctx = service.open_context(root)
+        ctx = open_context(root)
         ctx.engine.dispose()
         return bool(json.loads((root / READY).read_text())["today"] == ctx.today.isoformat())
 
@@ -407,8 +410,8 @@ class Workspaces:
         return tuple(date.fromisoformat(d) for d in days)  # type: ignore[return-value]
 
     @staticmethod
-    def open(root: Path) -> service.Context:
-        return service.open_context(root)
+    def open(root: Path) -> Context:
+        return open_context(root)
 
     def copy(self, spec: Spec) -> Path:
         """A fresh copy of the generated workspace, for one sweep to change."""
@@ -448,14 +451,14 @@ def profiled(run: Callable[[], Any]) -> cProfile.Profile:
     return profiler
 
 
-def page_caseflow(ctx: service.Context, as_of: date) -> int:
+def page_caseflow(ctx: Context, as_of: date) -> int:
     """All due cases, batch by batch, the way the sweep finds them."""
-    batch = service_sweep.DEFAULT_BATCH
+    batch = sweep_service.DEFAULT_BATCH
     after: tuple[date, int] | None = None
     found = 0
     while True:
         with db.read(ctx.engine) as connection:
-            keys = service_sweep.find_due(connection, as_of, batch, after=after)
+            keys = sweep_service.find_due(connection, as_of, batch, after=after)
         if not keys:
             return found
         found += len(keys)
@@ -472,9 +475,9 @@ BARE_NEXT = (
 )
 
 
-def page_bare(ctx: service.Context, as_of: date) -> int:
+def page_bare(ctx: Context, as_of: date) -> int:
     """The same pages as hand-written SQL on the driver: the floor for finding due work."""
-    batch = service_sweep.DEFAULT_BATCH
+    batch = sweep_service.DEFAULT_BATCH
     day = as_of.isoformat()
     found = 0
     with db.read(ctx.engine) as connection:
@@ -487,13 +490,13 @@ def page_bare(ctx: service.Context, as_of: date) -> int:
     return found
 
 
-def bare_unpaged(ctx: service.Context, as_of: date) -> int:
+def bare_unpaged(ctx: Context, as_of: date) -> int:
     with db.read(ctx.engine) as connection:
         return len(connection.execute(BARE_DUE, {"as_of": as_of.isoformat()}).all())
 
 
-def dry_run(ctx: service.Context, as_of: date) -> int:
-    return service_sweep.sweep(ctx, as_of=as_of, dry_run=True).cases
+def dry_run(ctx: Context, as_of: date) -> int:
+    return sweep_service.sweep(ctx, as_of=as_of, dry_run=True).cases
 
 
 def query_plan(connection: Connection, statement: Any, params: dict[str, Any]) -> list[str]:
@@ -544,7 +547,7 @@ def run_find(quick: bool) -> list[dict[str, Any]]:
                 row[-1]
                 for row in connection.exec_driver_sql(
                     f"EXPLAIN QUERY PLAN {BARE_NEXT}",
-                    (as_of.isoformat(), as_of.isoformat(), 0, service_sweep.DEFAULT_BATCH),
+                    (as_of.isoformat(), as_of.isoformat(), 0, sweep_service.DEFAULT_BATCH),
                 )
             ]
         medians = {name: median(values) for name, values in times.items()}
@@ -573,7 +576,7 @@ def run_find(quick: bool) -> list[dict[str, Any]]:
             plan=plan,
             cases=spec.total,
             due=spec.due,
-            batch=service_sweep.DEFAULT_BATCH,
+            batch=sweep_service.DEFAULT_BATCH,
             as_of=as_of.isoformat(),
             synchronous=synchronous,
             **extra,
@@ -581,7 +584,7 @@ def run_find(quick: bool) -> list[dict[str, Any]]:
     ]
 
 
-def counts(ctx: service.Context) -> dict[str, int]:
+def counts(ctx: Context) -> dict[str, int]:
     with db.read(ctx.engine) as connection:
         return {
             "escalations": connection.execute(
@@ -595,7 +598,7 @@ def counts(ctx: service.Context) -> dict[str, int]:
 @dataclass
 class SweepRun:
     seconds: float
-    report: service_sweep.SweepReport
+    report: sweep_service.SweepReport
     escalations: int
     notices: int
     audit_events: int
@@ -610,9 +613,9 @@ def sweep_copy(spec: Spec, as_of: date) -> SweepRun:
     root = store.copy(spec)
     ctx = store.open(root)
     try:
-        provisional_scan_s = timed(lambda: service_sweep.provisional_deadlines(ctx))[0]
+        provisional_scan_s = timed(lambda: sweep_service.provisional_deadlines(ctx))[0]
         before = counts(ctx)
-        seconds, report = timed(lambda: service_sweep.sweep(ctx, as_of=as_of))
+        seconds, report = timed(lambda: sweep_service.sweep(ctx, as_of=as_of))
         after = counts(ctx)
         with db.read(ctx.engine) as connection:
             intact = audit.verify(connection).intact
@@ -637,7 +640,7 @@ def profile_sweep(spec: Spec, as_of: date) -> dict[str, Any]:
     root = store.copy(spec)
     ctx = store.open(root)
     try:
-        profiler = profiled(lambda: service_sweep.sweep(ctx, as_of=as_of))
+        profiler = profiled(lambda: sweep_service.sweep(ctx, as_of=as_of))
     finally:
         ctx.engine.dispose()
         store.drop(root)
@@ -701,12 +704,12 @@ def _rss_kib() -> int:
 
 def _memory_main(root: Path, as_of: date) -> dict[str, Any]:
     """Sweep `root` as of `as_of` with tracemalloc on; the figures as a dict."""
-    ctx = service.open_context(root)
+    ctx = open_context(root)
     try:
         rss_before = _rss_kib()
         maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
-        report = service_sweep.sweep(ctx, as_of=as_of)
+        report = sweep_service.sweep(ctx, as_of=as_of)
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rss_after = _rss_kib()
@@ -787,7 +790,7 @@ def run_rate(quick: bool) -> list[dict[str, Any]]:
             cases=spec.total,
             due=spec.due,
             rung_mix_per_20=list(RUNG_MIX),
-            batch=service_sweep.DEFAULT_BATCH,
+            batch=sweep_service.DEFAULT_BATCH,
             as_of=days[2].isoformat(),
             synchronous=last.synchronous,
             **extra,

@@ -2,7 +2,7 @@
 
 Each side gets its own fresh workspace (so the same engine settings: WAL, synchronous=FULL
 and BEGIN IMMEDIATE on SQLite) holding the same cases, moved to `returned` beforehand.
-The engine side times `service.advance(ctx, case, "check_in", ...)`, a self-transition
+The engine side times `advance(ctx, case, "check_in", ...)`, a self-transition
 that stays valid, rotating across cases. The baseline times, per transition, one write
 transaction with what that transition must write: the versioned case UPDATE, the audit
 head read (FOR UPDATE on PostgreSQL), the hashed audit_event INSERT and the head UPDATE.
@@ -33,9 +33,11 @@ from urllib.parse import quote
 from sqlalchemy import create_engine, select, text
 
 from benchmarks import log, median, result
-from caseflow import audit, db, service
+from caseflow import audit, db
 from caseflow.ids import make_id_number
 from caseflow.models import Case
+from caseflow.services.cases import ChildDetails, advance, open_case
+from caseflow.services.context import Context, init_workspace, open_context
 
 TRIGGER = "check_in"
 VALUES = {"attending": "steady"}
@@ -61,37 +63,37 @@ FULL = Size(cases=20, per_round=500, rounds=5, warmup=300)
 QUICK = Size(cases=4, per_round=50, rounds=3, warmup=300)
 
 
-def prepare(root: Path, url: str | None, cases: int) -> tuple[service.Context, list[int]]:
+def prepare(root: Path, url: str | None, cases: int) -> tuple[Context, list[int]]:
     """A fresh workspace with `cases` cases in state `returned`."""
-    service.init_workspace(root, url)
-    ctx = service.open_context(root)
+    init_workspace(root, url)
+    ctx = open_context(root)
     numbers = []
     for serial in range(cases):
-        details = service.ChildDetails(
+        details = ChildDetails(
             name=f"学生{serial}",
             id_number=make_id_number("520626", date(2013, 3, 5), serial),
             township="天堂镇",
             village="天堂村",
             school="天堂小学",
         )
-        number = service.open_case(ctx, details)
+        number = open_case(ctx, details).number
         for trigger, values in TO_RETURNED:
-            service.advance(ctx, number, trigger, values)
+            advance(ctx, number, trigger, values)
         numbers.append(number)
     return ctx, numbers
 
 
 class ThroughEngine:
-    """The engine side: `service.advance` with the workflow's check_in."""
+    """The engine side: `advance` with the workflow's check_in."""
 
-    def __init__(self, ctx: service.Context, numbers: list[int]) -> None:
+    def __init__(self, ctx: Context, numbers: list[int]) -> None:
         self.ctx, self.numbers = ctx, numbers
 
     def run(self, count: int) -> None:
         today = self.ctx.today  # never after the real today, never going backwards
         for i in range(count):
             number = self.numbers[i % len(self.numbers)]
-            service.advance(self.ctx, number, TRIGGER, VALUES, occurred_on=today)
+            advance(self.ctx, number, TRIGGER, VALUES, occurred_on=today)
 
 
 UPDATE_CASE = text(
@@ -112,7 +114,7 @@ UPDATE_HEAD = text("UPDATE audit_head SET seq = :seq, hash = :hash WHERE id = 1"
 class RawSQL:
     """The baseline side: the same writes as a check_in, in raw SQL, one transaction each."""
 
-    def __init__(self, ctx: service.Context, numbers: list[int]) -> None:
+    def __init__(self, ctx: Context, numbers: list[int]) -> None:
         self.ctx, self.numbers = ctx, numbers
         lock = " FOR UPDATE" if ctx.engine.dialect.name == "postgresql" else ""
         self.select_head = text(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}")

@@ -1717,3 +1717,78 @@ def write_rejects(path: Path, problems: Iterable[Problem]) -> None:
         writer = csv.writer(handle)
         writer.writerow(REJECT_HEADINGS)
         writer.writerows((p.line, p.column, p.value, p.reason) for p in problems)
+
+
+# ---------------------------------------------------------------------------------------
+# The comparison of registers (五查四比对): its findings and the school year it counts by
+
+
+FLAGS: dict[str, str] = {
+    "household_vs_student": "户籍无学籍",
+    "poverty_vs_student": "建档立卡无学籍",
+    "disability_vs_student": "残疾无学籍",
+    "student_vs_attendance": "有学籍未在校",
+}
+
+
+ENROLLED = ("在读", "休学")
+
+
+DEFAULT_AGES = (6, 15)
+
+
+def reference_date(as_of: date) -> date:
+    """The start of the school year that ``as_of`` falls in: the latest 1 September."""
+    start = date(as_of.year, 9, 1)
+    return start if as_of >= start else date(as_of.year - 1, 9, 1)
+
+
+def birth_band(reference: date, youngest: int, oldest: int) -> tuple[str, str]:
+    """Birth dates (YYYYMMDD, inclusive) of children aged youngest..oldest on ``reference``."""
+
+    def years_before(years: int) -> date:
+        try:
+            return reference.replace(year=reference.year - years)
+        except ValueError:  # 29 February
+            return reference.replace(year=reference.year - years, day=28)
+
+    latest = years_before(youngest)
+    earliest = date.fromordinal(years_before(oldest + 1).toordinal() + 1)
+    return earliest.strftime("%Y%m%d"), latest.strftime("%Y%m%d")
+
+
+@dataclass
+class Suspect:
+    id_number: str
+    name: str
+    flags: list[str] = field(default_factory=list)
+    township: str | None = None
+    village: str | None = None
+    school: str | None = None
+    poor: str | None = None  # the poverty category, when registered poor
+    disability: str | None = None  # "肢体 二级", when registered disabled
+    disability_category: str | None = None
+
+    def view(self, *, reveal: bool) -> dict[str, Any]:
+        return {
+            "id_number": self.id_number if reveal else mask_id_number(self.id_number),
+            "name": self.name,
+            "flags": list(self.flags),
+            "township": self.township,
+            "village": self.village,
+            "school": self.school,
+            "poor": self.poor,
+            "disability": self.disability,
+        }
+
+
+@dataclass
+class Comparison:
+    reference_date: date
+    ages: tuple[int, int]
+    suspects: list[Suspect]
+    missing: dict[str, list[str]]  # comparison -> registers not imported
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {flag: sum(flag in s.flags for s in self.suspects) for flag in FLAGS}

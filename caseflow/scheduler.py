@@ -11,7 +11,7 @@ per-case jobs.
   letters (by default 08:00 on 1 February and 1 August) and the monthly report (07:00 on
   the 1st). A cron time missed while no scheduler ran is caught up at start when it is
   less than ``CRON_GRACE`` old; the campaigns' idempotency keys make that safe.
-- One scheduler per database: a lease row (``caseflow.service_lease``) taken at start,
+- One scheduler per database: a lease row (``caseflow.services.lease``) taken at start,
   renewed by a heartbeat job every third of its time to live, released on exit. A second
   scheduler exits at once (exit 3, naming the holder) or, with ``wait``, waits to take
   over. A holder that crashed stops renewing; its lease runs out and another takes over.
@@ -39,10 +39,10 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from caseflow import service_lease
 from caseflow.errors import EXIT_OK, EXIT_RETRY, CaseflowError, Retryable, WorkspaceError
-from caseflow.service import Context
-from caseflow.service_sweep import DEFAULT_BATCH
+from caseflow.services import lease as leases
+from caseflow.services.context import Context
+from caseflow.services.sweep import DEFAULT_BATCH
 from caseflow.workspace import CONFIG_NAME, Workspace
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Settings:
 
 
 def _publicity_letters(ctx: Context) -> str:
-    from caseflow.service_campaigns import queue_publicity_letters
+    from caseflow.services.campaigns import queue_publicity_letters
 
     day = ctx.today
     queued = queue_publicity_letters(ctx, day)
@@ -108,7 +108,7 @@ def _publicity_letters(ctx: Context) -> str:
 
 
 def _monthly_report(ctx: Context) -> str:
-    from caseflow.service_campaigns import Period, queue_monthly_report
+    from caseflow.services.campaigns import Period, queue_monthly_report
 
     day = ctx.today
     queued = queue_monthly_report(ctx, day)
@@ -123,7 +123,7 @@ CRON_JOBS: Mapping[str, Callable[[Context], str]] = {
 
 
 def _sweep_job(ctx: Context, settings: Settings, stop: threading.Event, say: Say) -> None:
-    from caseflow.service_sweep import sweep
+    from caseflow.services.sweep import sweep
 
     done = 0
 
@@ -143,7 +143,7 @@ def _sweep_job(ctx: Context, settings: Settings, stop: threading.Event, say: Say
 
 
 def _dispatch_job(ctx: Context, stop: threading.Event, say: Say) -> None:
-    from caseflow.service_dispatch import dispatch
+    from caseflow.services.dispatch import dispatch
 
     report = dispatch(ctx, should_stop=stop.is_set)
     if report.routed or report.sent or report.retrying or report.deferred or report.dead:
@@ -221,7 +221,7 @@ class _Run:
         ttl = self.settings.lease_ttl
         now = self.ctx.now()
         try:
-            renewed = service_lease.renew(self.ctx, self.holder, ttl, now=now)
+            renewed = leases.renew(self.ctx, self.holder, ttl, now=now)
         except Exception as exc:  # the database is unreachable or busy: retry while we may
             if self.lease_until is not None and now < self.lease_until:
                 self.warn(f"Warning: could not renew the lease ({_reason(exc)}); will retry")
@@ -236,7 +236,7 @@ class _Run:
         self.lost = True
         self.stop.set()
         try:
-            holder = service_lease.current(self.ctx)
+            holder = leases.current(self.ctx)
         except Exception:
             holder = None
         who = f" to {holder.holder}" if holder and holder.holder != self.holder else ""
@@ -248,7 +248,7 @@ class _Run:
         poll = min(ttl / 3, MAX_LEASE_POLL).total_seconds()
         said = False
         while not self.stop.is_set():
-            attempt = service_lease.acquire(self.ctx, self.holder, ttl)
+            attempt = leases.acquire(self.ctx, self.holder, ttl)
             lease = attempt.lease
             if attempt.taken:
                 self.lease_until = lease.expires_at
@@ -445,7 +445,7 @@ def run(
     state = _Run(
         ctx=ctx,
         settings=settings,
-        holder=holder or service_lease.holder_id(),
+        holder=holder or leases.holder_id(),
         stop=stop_event or threading.Event(),
         say=say,
         warn=warn,
@@ -457,7 +457,7 @@ def run(
         try:
             state.schedule(triggers, once)
         finally:
-            released = service_lease.release(ctx, state.holder)
+            released = leases.release(ctx, state.holder)
             say("lease released; scheduler stopped" if released else "scheduler stopped")
     if state.lost:
         return EXIT_RETRY

@@ -101,6 +101,17 @@ CASE_SOURCES: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# How a logged persuasion attempt or remark (``case note``) was made.
+NOTE_METHODS: Mapping[str, str] = MappingProxyType(
+    {
+        "visit": "入户走访",
+        "phone": "电话",
+        "letter": "书面",
+        "wechat": "微信",
+        "other": "其他",
+    }
+)
+
 REASON_CODES: Mapping[str, str] = MappingProxyType(
     {
         "learning": "厌学/学习困难",

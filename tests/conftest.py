@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from caseflow import service
 from caseflow.cli import app
 from caseflow.ids import make_id_number
+from caseflow.services.cases import ChildDetails
+from caseflow.services.context import Context, init_workspace, open_context
 
 PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -64,13 +65,13 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
 @pytest.fixture
 def workspace(tmp_path: Path, database: Database) -> Path:
     root = tmp_path / "county"
-    service.init_workspace(root, database.url, clock=fixed_clock)
+    init_workspace(root, database.url, clock=fixed_clock)
     return root
 
 
 @pytest.fixture
-def ctx(workspace: Path) -> Iterator[service.Context]:
-    context = service.open_context(workspace, clock=fixed_clock)
+def ctx(workspace: Path) -> Iterator[Context]:
+    context = open_context(workspace, clock=fixed_clock)
     yield context
     context.engine.dispose()
 
@@ -97,7 +98,7 @@ def child_id_number(serial: int = 2, birth: date = date(2013, 3, 5)) -> str:
     return make_id_number("520626", birth, serial % 1000)
 
 
-def child(serial: int = 2, **overrides: object) -> service.ChildDetails:
+def child(serial: int = 2, **overrides: object) -> ChildDetails:
     values: dict[str, object] = {
         "name": "张小华",
         "id_number": child_id_number(serial),
@@ -106,7 +107,7 @@ def child(serial: int = 2, **overrides: object) -> service.ChildDetails:
         "school": "天堂小学",
     }
     values.update(overrides)
-    return service.ChildDetails(**values)  # type: ignore[arg-type]
+    return ChildDetails(**values)  # type: ignore[arg-type]
 
 
 @dataclass

@@ -17,17 +17,21 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from caseflow import db, service
+from caseflow import db
+from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, CaseNotFound
 from caseflow.ids import make_id_number, mask_id_number
 from caseflow.models import Notice
-from caseflow.records import ESCALATION
-from caseflow.service_org import apply_org
+from caseflow.services.audit import audit_log
+from caseflow.services.cases import ChildDetails, advance, list_cases, open_case, show_case
+from caseflow.services.context import Context, open_context, os_user
+from caseflow.services.org import apply_org
+from caseflow.services.records import ESCALATION
 from caseflow.workspace import load, write_example_org
 from tests.conftest import CliInvoker, fixed_clock
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
-ROOT = service.os_user()  # the example's bureau admin, once init --example-org wrote it
+ROOT = os_user()  # the example's bureau admin, once init --example-org wrote it
 
 
 @dataclass(frozen=True)
@@ -110,20 +114,20 @@ class County:
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, account: str) -> None:
-    monkeypatch.setattr(service, "os_user", lambda: account)
+    monkeypatch.setattr("caseflow.services.context.os_user", lambda: account)
 
 
 @pytest.fixture
 def county(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[County]:
     write_example_org(load(workspace), ROOT)
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     apply_org(ctx)
-    ctx = service.open_context(workspace, clock=fixed_clock)  # now as 县教育局控辍办
+    ctx = open_context(workspace, clock=fixed_clock)  # now as 县教育局控辍办
     cases = {}
     for child in CHILDREN:
-        cases[child.key] = service.open_case(
+        cases[child.key] = open_case(
             ctx,
-            service.ChildDetails(
+            ChildDetails(
                 name=child.name,
                 id_number=child.id_number,
                 township=child.township,
@@ -132,11 +136,11 @@ def county(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[County]
                 school=child.school,
             ),
             occurred_on=date(2026, 11, 20),
-        )
+        ).number
     day = date(2026, 11, 23)
-    service.advance(ctx, cases["tt_disabled"], "refer_disability_assessment", occurred_on=day)
-    service.advance(ctx, cases["mh_health"], "start_verification", occurred_on=day)
-    service.advance(ctx, cases["mh_health"], "refer_health", occurred_on=day)
+    advance(ctx, cases["tt_disabled"], "refer_disability_assessment", occurred_on=day)
+    advance(ctx, cases["mh_health"], "start_verification", occurred_on=day)
+    advance(ctx, cases["mh_health"], "refer_health", occurred_on=day)
     ctx.engine.dispose()
     yield County(workspace, CliInvoker(workspace), cases)
 
@@ -222,7 +226,7 @@ def test_a_case_outside_the_jurisdiction_is_not_found_rather_than_forbidden(
 
 
 def _tables(root: Path) -> dict[str, list[Any]]:
-    ctx = service.open_context(root, clock=fixed_clock)
+    ctx = open_context(root, clock=fixed_clock)
     names = (
         "case_file",
         "child",
@@ -448,19 +452,19 @@ def test_the_audit_names_the_real_os_user_when_user_is_set_to_someone_else(
 
 
 def test_an_admin_without_a_case_role_sees_no_case_content(county: County) -> None:
-    ctx = service.open_context(county.root, clock=fixed_clock)
-    admin = service.Context(
+    ctx = open_context(county.root, clock=fixed_clock)
+    admin = Context(
         ctx.workspace,
         ctx.engine,
-        service.Actor("系统管理员", "it", frozenset({"admin"})),
+        Actor("系统管理员", "it", frozenset({"admin"})),
         fixed_clock,
         ctx.calendar,
     )
-    assert service.list_cases(admin, include_closed=True) == []
+    assert list_cases(admin, include_closed=True) == []
     with pytest.raises(CaseNotFound):
-        service.show_case(admin, county.number("tt"))
+        show_case(admin, county.number("tt"))
     with pytest.raises(AccessDenied):
-        service.audit_log(admin)
+        audit_log(admin)
     ctx.engine.dispose()
 
 
@@ -499,19 +503,19 @@ def test_the_chain_is_filled_from_the_organisation_and_follows_the_child(
 
 
 def test_escalation_rungs_address_the_people_of_the_chain(county: County) -> None:
-    from caseflow.service_sweep import sweep
+    from caseflow.services.sweep import sweep
 
-    ctx = service.open_context(county.root, clock=fixed_clock)
-    late = service.open_case(
+    ctx = open_context(county.root, clock=fixed_clock)
+    late = open_case(
         ctx,
-        service.ChildDetails(
+        ChildDetails(
             name="杨小林",
             id_number=make_id_number("520626", date(2013, 4, 4), 59),
             township="天堂镇",
             village="天堂村",
         ),
         occurred_on=date(2026, 11, 10),
-    )
+    ).number
     sweep(ctx)  # due 13 November: the second rung (3 working days later) has fired
     with db.read(ctx.engine) as connection:
         fired = connection.execute(

@@ -16,13 +16,16 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from caseflow import db, service
+from caseflow import db
 from caseflow.audit_export import verify_export_file
 from caseflow.cli import app
 from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, CaseNotFound, InvalidInput, NotFound
-from caseflow.service_review import AuditFilter, audit_events, export_audit, overdue_review
-from caseflow.service_sweep import sweep
+from caseflow.services.audit import audit_verify
+from caseflow.services.cases import add_note, advance, open_case, show_case
+from caseflow.services.context import Context, init_workspace, open_context
+from caseflow.services.review import AuditFilter, audit_events, export_audit, overdue_review
+from caseflow.services.sweep import sweep
 from tests.conftest import (
     CliInvoker,
     Clock,
@@ -36,8 +39,8 @@ from tests.test_audit_tamper import tampering
 NOTE_TEXT = "电话联系家长，家长在外务工"
 
 
-def acting(ctx: service.Context, actor: Actor) -> service.Context:
-    return service.Context(ctx.workspace, ctx.engine, actor, ctx.clock, ctx.calendar)
+def acting(ctx: Context, actor: Actor) -> Context:
+    return Context(ctx.workspace, ctx.engine, actor, ctx.clock, ctx.calendar)
 
 
 @dataclass
@@ -50,7 +53,7 @@ class Trail:
     which is still 6 November in UTC."""
 
     root: Path
-    ctx: service.Context
+    ctx: Context
     clock: Clock
     a: int
     b: int
@@ -67,28 +70,26 @@ class Trail:
 def trail(tmp_path: Path, database: Database, clock: Clock) -> Iterator[Trail]:
     root = tmp_path / "trail"
     clock.now = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
-    service.init_workspace(root, database.url, clock=clock)
+    init_workspace(root, database.url, clock=clock)
     clock.advance(days=1)  # Monday 2 November, 10:00 in Asia/Shanghai
-    ctx = service.open_context(root, clock=clock)
+    ctx = open_context(root, clock=clock)
     li = acting(ctx, Actor("li", "li-os", frozenset({"caseworker"})))
-    a = service.open_case(ctx, child(11), occurred_on=date(2026, 11, 2))
+    a = open_case(ctx, child(11), occurred_on=date(2026, 11, 2)).number
     clock.advance(days=1)
-    b = service.open_case(
+    b = open_case(
         ctx,
         child(12, township="木黄镇", village="木黄村", school="木黄中学"),
         occurred_on=date(2026, 11, 3),
-    )
+    ).number
     clock.advance(days=1)
-    service.advance(ctx, a, "start_verification", occurred_on=date(2026, 11, 4))
+    advance(ctx, a, "start_verification", occurred_on=date(2026, 11, 4))
     clock.advance(days=1)
-    service.advance(li, b, "start_verification", occurred_on=date(2026, 11, 5))
-    service.advance(ctx, a, "refer_health", occurred_on=date(2026, 11, 5))
+    advance(li, b, "start_verification", occurred_on=date(2026, 11, 5))
+    advance(ctx, a, "refer_health", occurred_on=date(2026, 11, 5))
     clock.now = datetime(2026, 11, 6, 17, 30, tzinfo=UTC)  # 7 Nov 01:30 in the workspace
-    service.add_note(li, b, NOTE_TEXT, method="phone", occurred_on=date(2026, 11, 7))
+    add_note(li, b, NOTE_TEXT, method="phone", occurred_on=date(2026, 11, 7))
     clock.now = datetime(2026, 11, 9, 2, 0, tzinfo=UTC)
-    service.advance(
-        ctx, b, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 11, 9)
-    )
+    advance(ctx, b, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 11, 9))
     result = Trail(root, ctx, clock, a, b)
     for event in result.all():
         day = datetime.fromisoformat(event["recorded_at"]).astimezone(ctx.workspace.timezone)
@@ -317,7 +318,7 @@ def test_an_export_holds_each_event_with_its_hashes_and_ends_with_the_checkpoint
         "first_prev_hash": "0" * 64,
         "events": len(stored),
     }
-    assert service.audit_verify(trail.ctx).intact
+    assert audit_verify(trail.ctx).intact
     # the export itself is on the record, after what it exported
     recorded = trail.all()[-1]
     assert recorded["action"] == "audit.export"
@@ -455,36 +456,34 @@ def test_verifying_a_file_that_is_not_there_is_bad_input(elsewhere: Path) -> Non
 
 
 @pytest.fixture
-def overdue(ctx: service.Context) -> dict[str, int]:
+def overdue(ctx: Context) -> dict[str, int]:
     """As of Sunday 29 November 2026: a persuasion case in 天堂镇 overdue since 29 October
     and escalated; a missing child (public security, calendar days) overdue since 9
     November; a deferral (school) that ran out on 20 November; one case not yet due and
     one closed."""
     numbers = {}
-    numbers["persuasion"] = n = service.open_case(ctx, child(2), occurred_on=date(2026, 10, 9))
-    service.advance(ctx, n, "start_verification", occurred_on=date(2026, 10, 9))
-    service.advance(
-        ctx, n, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 10, 9)
-    )
-    numbers["missing"] = n = service.open_case(
+    numbers["persuasion"] = n = open_case(ctx, child(2), occurred_on=date(2026, 10, 9)).number
+    advance(ctx, n, "start_verification", occurred_on=date(2026, 10, 9))
+    advance(ctx, n, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 10, 9))
+    numbers["missing"] = n = open_case(
         ctx,
         child(3, township="木黄镇", village="木黄村", school=None),
         occurred_on=date(2026, 10, 1),
-    )
-    service.advance(ctx, n, "start_verification", occurred_on=date(2026, 10, 1))
-    service.advance(ctx, n, "report_missing", occurred_on=date(2026, 10, 8))
-    numbers["deferred"] = n = service.open_case(ctx, child(4), occurred_on=date(2026, 11, 2))
-    service.advance(ctx, n, "start_verification", occurred_on=date(2026, 11, 2))
-    service.advance(
+    ).number
+    advance(ctx, n, "start_verification", occurred_on=date(2026, 10, 1))
+    advance(ctx, n, "report_missing", occurred_on=date(2026, 10, 8))
+    numbers["deferred"] = n = open_case(ctx, child(4), occurred_on=date(2026, 11, 2)).number
+    advance(ctx, n, "start_verification", occurred_on=date(2026, 11, 2))
+    advance(
         ctx,
         n,
         "defer",
         {"reason": "illness", "until": "2026-11-20", "approval": "天堂教〔2026〕12号"},
         occurred_on=date(2026, 11, 3),
     )
-    numbers["fresh"] = service.open_case(ctx, child(5), occurred_on=date(2026, 11, 27))
-    numbers["closed"] = n = service.open_case(ctx, child(6), occurred_on=date(2026, 10, 1))
-    service.advance(
+    numbers["fresh"] = open_case(ctx, child(5), occurred_on=date(2026, 11, 27)).number
+    numbers["closed"] = n = open_case(ctx, child(6), occurred_on=date(2026, 10, 1)).number
+    advance(
         ctx,
         n,
         "close_not_dropout",
@@ -496,7 +495,7 @@ def overdue(ctx: service.Context) -> dict[str, int]:
 
 
 def test_overdue_cases_are_grouped_by_responsible_unit_with_the_escalations_sent(
-    ctx: service.Context, overdue: dict[str, int]
+    ctx: Context, overdue: dict[str, int]
 ) -> None:
     review = overdue_review(ctx)
     assert review.as_of == date(2026, 11, 29)
@@ -530,12 +529,12 @@ def test_overdue_cases_are_grouped_by_responsible_unit_with_the_escalations_sent
     )
 
 
-def ctx_escalations(ctx: service.Context, number: int) -> list[dict[str, Any]]:
-    return [e for e in service.show_case(ctx, number)["escalations"] if e["current"]]
+def ctx_escalations(ctx: Context, number: int) -> list[dict[str, Any]]:
+    return [e for e in show_case(ctx, number)["escalations"] if e["current"]]
 
 
 def test_overdue_as_of_an_earlier_day_leaves_out_what_was_not_yet_due(
-    ctx: service.Context, overdue: dict[str, int]
+    ctx: Context, overdue: dict[str, int]
 ) -> None:
     review = overdue_review(ctx, date(2026, 11, 9))
     assert [c.number for u in review.units for c in u.cases] == [overdue["persuasion"]]
@@ -543,7 +542,7 @@ def test_overdue_as_of_an_earlier_day_leaves_out_what_was_not_yet_due(
 
 
 def test_review_overdue_from_the_cli_masks_ids(
-    ctx: service.Context, overdue: dict[str, int], cli: CliInvoker
+    ctx: Context, overdue: dict[str, int], cli: CliInvoker
 ) -> None:
     result = cli("review", "overdue", "--as-of", "2026-11-29", "--json")
     assert result.exit_code == 0, result.stderr
@@ -574,15 +573,15 @@ def test_review_overdue_from_the_cli_masks_ids(
         assert f"{child_id_number(2)[:4]}********{child_id_number(2)[-4:]}" in output
 
 
-def test_nothing_overdue_is_said_plainly(ctx: service.Context, cli: CliInvoker) -> None:
-    service.open_case(ctx, child(2), occurred_on=date(2026, 11, 27))
+def test_nothing_overdue_is_said_plainly(ctx: Context, cli: CliInvoker) -> None:
+    open_case(ctx, child(2), occurred_on=date(2026, 11, 27))
     review = overdue_review(ctx)
     assert (review.cases, review.units) == (0, ())
     assert "0 open case(s) in 0 unit(s)" in cli("review", "overdue").stdout
 
 
-def test_a_supervisor_may_review(ctx: service.Context, overdue: dict[str, int]) -> None:
-    supervisor = service.Context(
+def test_a_supervisor_may_review(ctx: Context, overdue: dict[str, int]) -> None:
+    supervisor = Context(
         ctx.workspace,
         ctx.engine,
         Actor("wang", "wang", frozenset({"supervisor"})),

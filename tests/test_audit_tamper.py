@@ -25,9 +25,12 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
-from caseflow import audit, db, service
+from caseflow import audit, db
 from caseflow.audit import GENESIS, Entry, canonical_json, chain_hash
 from caseflow.errors import EXIT_BAD_INPUT, InvalidInput
+from caseflow.services.audit import audit_checkpoint, audit_log, audit_verify
+from caseflow.services.cases import add_note, advance, open_case
+from caseflow.services.context import Context, open_context
 from caseflow.workspace import CONFIG_NAME
 from caseflow.workspace import load as load_workspace
 from tests.conftest import CliInvoker, Database, child, fixed_clock
@@ -58,7 +61,7 @@ class History:
 
     database: Database
     workspace: Path
-    ctx: service.Context
+    ctx: Context
     checkpoint: audit.Checkpoint
     seqs: dict[str, int] = field(default_factory=dict)
 
@@ -67,32 +70,30 @@ class History:
         return max(self.seqs.values())
 
 
-def _last_seq(ctx: service.Context) -> int:
-    return service.audit_log(ctx)[-1]["seq"]
+def _last_seq(ctx: Context) -> int:
+    return audit_log(ctx)[-1]["seq"]
 
 
 @pytest.fixture
-def history(database: Database, workspace: Path, ctx: service.Context) -> History:
+def history(database: Database, workspace: Path, ctx: Context) -> History:
     seqs = {"init": _last_seq(ctx)}
 
     def record(name: str) -> None:
         seqs[name] = _last_seq(ctx)
 
-    a = service.open_case(ctx, child(11), occurred_on=date(2026, 11, 2))
+    a = open_case(ctx, child(11), occurred_on=date(2026, 11, 2)).number
     record("a_open")
-    service.advance(ctx, a, "start_verification", occurred_on=date(2026, 11, 3))
+    advance(ctx, a, "start_verification", occurred_on=date(2026, 11, 3))
     record("a_verify")
-    service.add_note(ctx, a, NOTE_TEXT, occurred_on=date(2026, 11, 4))
+    add_note(ctx, a, NOTE_TEXT, occurred_on=date(2026, 11, 4))
     record("a_note")
-    b = service.open_case(ctx, child(12), occurred_on=date(2026, 11, 5))
+    b = open_case(ctx, child(12), occurred_on=date(2026, 11, 5)).number
     record("b_open")
-    service.advance(
-        ctx, a, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 11, 6)
-    )
+    advance(ctx, a, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 11, 6))
     record("a_confirm")
-    service.advance(ctx, b, "start_verification", occurred_on=date(2026, 11, 9))
+    advance(ctx, b, "start_verification", occurred_on=date(2026, 11, 9))
     record("b_verify")
-    service.advance(
+    advance(
         ctx,
         a,
         "return_to_school",
@@ -100,21 +101,17 @@ def history(database: Database, workspace: Path, ctx: service.Context) -> Histor
         occurred_on=date(2026, 11, 12),
     )
     record("a_return")
-    checkpoint = service.audit_checkpoint(ctx)
+    checkpoint = audit_checkpoint(ctx)
     record("checkpoint")
-    service.add_note(
-        ctx, b, "电话联系家长，家长在外务工", method="phone", occurred_on=date(2026, 11, 20)
-    )
+    add_note(ctx, b, "电话联系家长，家长在外务工", method="phone", occurred_on=date(2026, 11, 20))
     record("b_note")
-    service.advance(ctx, a, "check_in", {"attending": "steady"}, occurred_on=date(2026, 11, 25))
+    advance(ctx, a, "check_in", {"attending": "steady"}, occurred_on=date(2026, 11, 25))
     record("a_check_in")
-    service.advance(
-        ctx, b, "confirm_dropout", {"reason": "poverty"}, occurred_on=date(2026, 11, 26)
-    )
+    advance(ctx, b, "confirm_dropout", {"reason": "poverty"}, occurred_on=date(2026, 11, 26))
     record("b_confirm")
     assert list(seqs.values()) == list(range(1, 13)), seqs
     assert checkpoint.seq == 9
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
     return History(database, workspace, ctx, checkpoint, seqs)
 
 
@@ -179,9 +176,9 @@ def tampering(root: Path) -> Iterator[Connection]:
 
 
 def verify(root: Path, checkpoint: str | None = None) -> audit.Verification:
-    ctx = service.open_context(root, clock=fixed_clock)
+    ctx = open_context(root, clock=fixed_clock)
     try:
-        return service.audit_verify(ctx, checkpoint)
+        return audit_verify(ctx, checkpoint)
     finally:
         ctx.engine.dispose()
 
@@ -256,7 +253,7 @@ def short(checkpoint: audit.Checkpoint) -> str:
 # The database refuses changes to audit rows (defence in depth)
 
 
-def _audit_rows(ctx: service.Context) -> list[tuple[object, ...]]:
+def _audit_rows(ctx: Context) -> list[tuple[object, ...]]:
     with db.read(ctx.engine) as connection:
         return [
             tuple(r) for r in connection.execute(text("SELECT * FROM audit_event ORDER BY seq"))
@@ -264,10 +261,10 @@ def _audit_rows(ctx: service.Context) -> list[tuple[object, ...]]:
 
 
 def test_database_refuses_update_delete_and_truncate_of_the_audit_trail(
-    database: Database, workspace: Path, ctx: service.Context
+    database: Database, workspace: Path, ctx: Context
 ) -> None:
-    number = service.open_case(ctx, child(3), occurred_on=date(2026, 11, 2))
-    service.add_note(ctx, number, NOTE_TEXT, occurred_on=date(2026, 11, 3))
+    number = open_case(ctx, child(3), occurred_on=date(2026, 11, 2)).number
+    add_note(ctx, number, NOTE_TEXT, occurred_on=date(2026, 11, 3))
     before = _audit_rows(ctx)
     statements = [
         'UPDATE audit_event SET payload = \'{"text":"forged"}\' WHERE seq = 3',
@@ -286,15 +283,15 @@ def test_database_refuses_update_delete_and_truncate_of_the_audit_trail(
         ):
             connection.execute(text(statement))
         assert _audit_rows(ctx) == before, statement
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_database_refuses_overwriting_an_audit_event_through_an_insert(
-    request: pytest.FixtureRequest, database: Database, workspace: Path, ctx: service.Context
+    request: pytest.FixtureRequest, database: Database, workspace: Path, ctx: Context
 ) -> None:
     """An INSERT that replaces an existing row is an UPDATE in disguise."""
-    number = service.open_case(ctx, child(3), occurred_on=date(2026, 11, 2))
-    service.add_note(ctx, number, NOTE_TEXT, occurred_on=date(2026, 11, 3))
+    number = open_case(ctx, child(3), occurred_on=date(2026, 11, 2)).number
+    add_note(ctx, number, NOTE_TEXT, occurred_on=date(2026, 11, 3))
     before = _audit_rows(ctx)
     columns = ", ".join(("seq", *_CONTENT))
     forged = columns.replace("payload", '\'{"text":"forged"}\'')
@@ -312,7 +309,7 @@ def test_database_refuses_overwriting_an_audit_event_through_an_insert(
         with pytest.raises(DBAPIError, match="append-only"), db.write(ctx.engine) as connection:
             connection.execute(text(statement))
         assert _audit_rows(ctx) == before, statement
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,10 +10,13 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from caseflow import db, service
+from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.models import AuditEvent, Child, Notice
-from caseflow.service_campaigns import queue_monthly_report, queue_publicity_letters
+from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.campaigns import queue_monthly_report, queue_publicity_letters
+from caseflow.services.cases import advance, open_case
+from caseflow.services.context import Context
 from tests.conftest import child
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -22,20 +25,20 @@ CHILD = Child.__table__  # type: ignore[attr-defined]
 TODAY = date(2026, 11, 29)  # conftest's fixed clock
 
 
-def outbox(ctx: service.Context) -> dict[str, object]:
+def outbox(ctx: Context) -> dict[str, object]:
     with db.read(ctx.engine) as connection:
         return {row.key: row for row in connection.execute(select(NOTICE).order_by(NOTICE.c.id))}
 
 
-def campaign_events(ctx: service.Context, action: str) -> list[dict[str, object]]:
-    return [e["payload"] for e in service.audit_log(ctx) if e["action"] == action]
+def campaign_events(ctx: Context, action: str) -> list[dict[str, object]]:
+    return [e["payload"] for e in audit_log(ctx) if e["action"] == action]
 
 
-def returned_case(ctx: service.Context, serial: int, opened: date, returned: date, **kw) -> int:
-    number = service.open_case(ctx, child(serial, **kw), occurred_on=opened)
-    service.advance(ctx, number, "start_verification", occurred_on=opened)
-    service.advance(ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=opened)
-    service.advance(
+def returned_case(ctx: Context, serial: int, opened: date, returned: date, **kw) -> int:
+    number = open_case(ctx, child(serial, **kw), occurred_on=opened).number
+    advance(ctx, number, "start_verification", occurred_on=opened)
+    advance(ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=opened)
+    advance(
         ctx,
         number,
         "return_to_school",
@@ -45,8 +48,8 @@ def returned_case(ctx: service.Context, serial: int, opened: date, returned: dat
     return number
 
 
-def check_in(ctx: service.Context, number: int, day: date) -> None:
-    service.advance(ctx, number, "check_in", {"attending": "steady"}, occurred_on=day)
+def check_in(ctx: Context, number: int, day: date) -> None:
+    advance(ctx, number, "check_in", {"attending": "steady"}, occurred_on=day)
 
 
 # ---------------------------------------------------------------------------------------
@@ -54,10 +57,10 @@ def check_in(ctx: service.Context, number: int, day: date) -> None:
 
 
 def test_publicity_letters_go_to_the_guardian_of_each_watched_child_once_a_month(ctx) -> None:
-    open_case = service.open_case(ctx, child(2, name="李明"), occurred_on=date(2026, 11, 2))
+    still_open = open_case(ctx, child(2, name="李明"), occurred_on=date(2026, 11, 2)).number
     back_at_school = returned_case(ctx, 3, date(2026, 10, 8), date(2026, 10, 20))
-    closed = service.open_case(ctx, child(4, name="王芳"), occurred_on=date(2026, 11, 2))
-    service.advance(
+    closed = open_case(ctx, child(4, name="王芳"), occurred_on=date(2026, 11, 2)).number
+    advance(
         ctx,
         closed,
         "close_not_dropout",
@@ -69,34 +72,37 @@ def test_publicity_letters_go_to_the_guardian_of_each_watched_child_once_a_month
 
     assert queue_publicity_letters(ctx, TODAY) == 2
     letters = outbox(ctx)
-    assert set(letters) == {f"publicity:2026-11:{open_case}", f"publicity:2026-11:{back_at_school}"}
-    letter = letters[f"publicity:2026-11:{open_case}"]
+    assert set(letters) == {
+        f"publicity:2026-11:{still_open}",
+        f"publicity:2026-11:{back_at_school}",
+    }
+    letter = letters[f"publicity:2026-11:{still_open}"]
     assert letter.kind == "letter" and letter.template == "parent_letter"
-    assert letter.recipient == f"guardian:case/{open_case}" and letter.case_ids == [open_case]
+    assert letter.recipient == f"guardian:case/{still_open}" and letter.case_ids == [still_open]
     assert letter.status == "pending" and letter.attempts == 0
-    assert letter.subject == f"致家长的一封信（案件{open_case}）"
+    assert letter.subject == f"致家长的一封信（案件{still_open}）"
     assert "尊敬的李明同学家长" in letter.body and "2026年11月29日" in letter.body
     assert "学生姓名：李明　　班级：七年级</p>" in letter.body  # unknown class: left blank
     assert letter.content_hash == hashlib.sha256(letter.body.encode()).hexdigest()
     assert "王芳" not in "".join(n.body for n in letters.values())
 
-    events_before = len(service.audit_log(ctx))
+    events_before = len(audit_log(ctx))
     assert queue_publicity_letters(ctx, TODAY) == 0
-    assert len(service.audit_log(ctx)) == events_before  # nothing queued, nothing recorded
-    newcomer = service.open_case(ctx, child(5), occurred_on=TODAY)
+    assert len(audit_log(ctx)) == events_before  # nothing queued, nothing recorded
+    newcomer = open_case(ctx, child(5), occurred_on=TODAY).number
     assert queue_publicity_letters(ctx, TODAY) == 1
     assert set(outbox(ctx)) - set(letters) == {f"publicity:2026-11:{newcomer}"}
     assert campaign_events(ctx, "campaign.publicity_letters") == [
         {"month": "2026-11", "watched": 2, "queued": 2, "already_queued": 0},
         {"month": "2026-11", "watched": 3, "queued": 1, "already_queued": 2},
     ]
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_publicity_letters_of_another_month_are_queued_again_and_never_for_a_future_date(
     ctx,
 ) -> None:
-    number = service.open_case(ctx, child(2), occurred_on=date(2026, 7, 20))
+    number = open_case(ctx, child(2), occurred_on=date(2026, 7, 20)).number
     assert queue_publicity_letters(ctx, date(2026, 8, 1)) == 1
     assert queue_publicity_letters(ctx, TODAY) == 1
     assert set(outbox(ctx)) == {f"publicity:2026-08:{number}", f"publicity:2026-11:{number}"}
@@ -107,7 +113,7 @@ def test_publicity_letters_of_another_month_are_queued_again_and_never_for_a_fut
 
 def test_two_letter_runs_at_once_queue_each_letter_once(ctx) -> None:
     for serial in range(2, 12):
-        service.open_case(ctx, child(serial), occurred_on=TODAY)
+        open_case(ctx, child(serial), occurred_on=TODAY)
     counts: list[int] = []
     errors: list[BaseException] = []
 
@@ -125,7 +131,7 @@ def test_two_letter_runs_at_once_queue_each_letter_once(ctx) -> None:
     assert not errors
     assert sum(counts) == 10
     assert len(outbox(ctx)) == 10
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 # ---------------------------------------------------------------------------------------
@@ -134,18 +140,18 @@ def test_two_letter_runs_at_once_queue_each_letter_once(ctx) -> None:
 
 def test_the_monthly_report_counts_last_months_cases_by_state_and_township(ctx) -> None:
     # October 2026, reported on 29 November.
-    service.open_case(ctx, child(2), occurred_on=date(2026, 10, 1))  # overdue: due 10 Oct
+    open_case(ctx, child(2), occurred_on=date(2026, 10, 1))  # overdue: due 10 Oct
     retained = returned_case(
         ctx, 3, date(2026, 10, 2), date(2026, 10, 5), township="木黄镇", village="木黄村"
     )
     for day in (6, 7, 8):
         check_in(ctx, retained, date(2026, 10, day))
-    service.advance(ctx, retained, "retain", occurred_on=date(2026, 10, 9))
+    advance(ctx, retained, "retain", occurred_on=date(2026, 10, 9))
     returned = returned_case(
         ctx, 4, date(2026, 9, 1), date(2026, 10, 20), township="木黄镇", village="木黄村"
     )
     check_in(ctx, returned, date(2026, 10, 28))  # within `returned`: not a second return
-    service.open_case(ctx, child(5), occurred_on=date(2026, 11, 2))  # November: not new
+    open_case(ctx, child(5), occurred_on=date(2026, 11, 2))  # November: not new
 
     assert queue_monthly_report(ctx, TODAY) == 1
     report = outbox(ctx)["monthly-report:2026-10"]
@@ -181,9 +187,9 @@ def test_the_monthly_report_counts_last_months_cases_by_state_and_township(ctx) 
 
 def test_the_monthly_report_is_queued_once_and_only_for_a_month_that_has_ended(ctx) -> None:
     assert queue_monthly_report(ctx, TODAY) == 1
-    events = len(service.audit_log(ctx))
+    events = len(audit_log(ctx))
     assert queue_monthly_report(ctx, date(2026, 11, 1)) == 0  # same period: October
-    assert len(service.audit_log(ctx)) == events
+    assert len(audit_log(ctx)) == events
     assert list(outbox(ctx)) == ["monthly-report:2026-10"]
     with pytest.raises(InvalidInput, match="2026-11 has not ended yet"):
         queue_monthly_report(ctx, date(2026, 12, 1))
@@ -197,7 +203,7 @@ def test_the_monthly_report_is_queued_once_and_only_for_a_month_that_has_ended(c
 
 def test_campaigns_can_be_queued_by_hand_from_the_command_line(cli, ctx) -> None:
     today = date.today()
-    service.open_case(ctx, child(2), occurred_on=TODAY)
+    open_case(ctx, child(2), occurred_on=TODAY)
     first = cli("notice", "queue-letters")
     assert first.exit_code == 0, first.stderr
     assert f"Queued 1 publicity letter(s) dated {today.isoformat()}" in first.stdout

@@ -10,16 +10,20 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from caseflow import db, service
+from caseflow import db, engine
 from caseflow.cli import app
 from caseflow.errors import ConcurrentUpdate, WorkflowInvalid
 from caseflow.models import AuditEvent, Case
+from caseflow.resources import shipped
+from caseflow.services.audit import audit_log
+from caseflow.services.cases import add_note, advance, open_case, show_case
+from caseflow.services.context import Context, open_context, os_user
 from tests.conftest import child, child_id_number, days_ago, open_case_by_cli
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
 
 
-def counts(ctx: service.Context) -> tuple[int, int]:
+def counts(ctx: Context) -> tuple[int, int]:
     with db.read(ctx.engine) as connection:
         events = connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
         versions = connection.execute(select(func.sum(Case.version))).scalar() or 0
@@ -135,6 +139,22 @@ def test_a_missing_case_is_not_found_with_exit_code_1(cli) -> None:
     )
 
 
+def test_opening_advancing_and_extending_record_no_read_only_showing_does(cli, ctx) -> None:
+    number = open_case_by_cli(cli)
+    advanced = cli("case", "advance", str(number), "start_verification", "--json")
+    assert advanced.exit_code == 0, advanced.stderr
+    shown = json.loads(advanced.stdout)
+    assert (shown["number"], shown["state"], shown["version"]) == (number, "verifying", 2)
+    assert {t["trigger"] for t in shown["transitions"]} >= {"confirm_dropout"}
+    extended = cli("case", "extend", str(number), "--days", "5", "--reason", "家访未遇")
+    assert extended.exit_code == 0, extended.stderr
+    assert "case.read" not in [event["action"] for event in audit_log(ctx, number)]
+
+    assert cli("case", "show", str(number)).exit_code == 0
+    reads = [event for event in audit_log(ctx, number) if event["action"] == "case.read"]
+    assert [event["payload"]["view"] for event in reads] == ["case show"]
+
+
 def test_a_stale_expected_version_is_a_conflict_with_exit_code_3(cli, ctx) -> None:
     number = open_case_by_cli(cli)
     assert cli("case", "advance", str(number), "start_verification").exit_code == 0
@@ -168,22 +188,22 @@ def test_a_lost_race_between_reading_and_writing_is_a_conflict(ctx, database) ->
     """The version check in the UPDATE catches a writer that slipped in after our read."""
     if database.backend == "sqlite":
         pytest.skip("SQLite reads the case under the write lock: no writer can slip in")
-    number = service.open_case(ctx, child())
-    original_decide = service.engine.decide
+    number = open_case(ctx, child()).number
+    original_decide = engine.decide
 
     def decide_while_someone_else_writes(*args, **kwargs):
         outcome = original_decide(*args, **kwargs)
-        service.engine.decide = original_decide
-        service.add_note(ctx, number, "同时录入的走访记录")
+        engine.decide = original_decide
+        add_note(ctx, number, "同时录入的走访记录")
         return outcome
 
-    service.engine.decide = decide_while_someone_else_writes
+    engine.decide = decide_while_someone_else_writes
     try:
         with pytest.raises(ConcurrentUpdate, match="changed by someone else"):
-            service.advance(ctx, number, "start_verification")
+            advance(ctx, number, "start_verification")
     finally:
-        service.engine.decide = original_decide
-    view = service.show_case(ctx, number)
+        engine.decide = original_decide
+    view = show_case(ctx, number)
     assert view["state"] == "identified" and view["version"] == 2
 
 
@@ -325,7 +345,7 @@ def test_the_audit_names_the_real_os_user_even_when_user_is_set(cli, monkeypatch
     monkeypatch.setenv("LOGNAME", "somebody-else")
     number = open_case_by_cli(cli)
     history = json.loads(cli("case", "history", str(number), "--json").stdout)
-    assert history[0]["os_user"] == service.os_user() != "somebody-else"
+    assert history[0]["os_user"] == os_user() != "somebody-else"
 
 
 def test_audit_verify_and_checkpoint_from_the_cli(cli) -> None:
@@ -342,24 +362,24 @@ def test_audit_verify_and_checkpoint_from_the_cli(cli) -> None:
 
 
 def test_an_edited_workflow_needs_a_new_version_before_new_cases_use_it(workspace, ctx) -> None:
-    service.open_case(ctx, child())
+    open_case(ctx, child())
     local = workspace / "workflows"
     local.mkdir()
-    source = service.shipped("workflows").joinpath("dropout.yaml").read_text(encoding="utf-8")
+    source = shipped("workflows").joinpath("dropout.yaml").read_text(encoding="utf-8")
     (local / "dropout.yaml").write_text(
         source.replace("amount: 3\n", "amount: 4\n", 1), encoding="utf-8"
     )
-    edited = service.open_context(workspace)
+    edited = open_context(workspace)
     with pytest.raises(WorkflowInvalid, match="raise its `version`"):
-        service.open_case(edited, child(4))
+        open_case(edited, child(4))
     (local / "dropout.yaml").write_text(
         source.replace("amount: 3\n", "amount: 4\n", 1).replace("version: 1", "version: 2", 1),
         encoding="utf-8",
     )
-    bumped = service.open_context(workspace)
-    number = service.open_case(bumped, child(4))
-    assert service.show_case(bumped, number)["workflow_version"] == 2
-    assert service.show_case(bumped, 1)["workflow_version"] == 1
+    bumped = open_context(workspace)
+    number = open_case(bumped, child(4)).number
+    assert show_case(bumped, number)["workflow_version"] == 2
+    assert show_case(bumped, 1)["workflow_version"] == 1
 
 
 def test_commands_find_the_workspace_from_env_or_the_folders_above(workspace, tmp_path) -> None:

@@ -8,19 +8,17 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from caseflow import db, service
+from caseflow import db
+from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, InvalidInput
 from caseflow.ids import make_id_number
 from caseflow.models import RosterImport, RosterRow
-from caseflow.service_compare import (
-    birth_band,
-    check_reveal,
-    compare,
-    open_cases,
-    reference_date,
-    views,
-)
-from caseflow.service_roster import current_rows, write_snapshot
+from caseflow.roster import birth_band, reference_date
+from caseflow.services.cases import advance, list_cases, open_cases, show_case
+from caseflow.services.compare import check_reveal, compare, views
+from caseflow.services.context import Context
+from caseflow.services.roster import current_rows
+from caseflow.services.snapshots import write_snapshot
 
 IMPORTS = RosterImport.__table__  # type: ignore[attr-defined]
 ROWS = RosterRow.__table__  # type: ignore[attr-defined]
@@ -52,7 +50,7 @@ def _history_row(connection: Any, source: str, count: int) -> int:
     )
 
 
-def register(ctx: service.Context, source: str, rows: list[dict[str, Any]]) -> None:
+def register(ctx: Context, source: str, rows: list[dict[str, Any]]) -> None:
     """Make ``rows`` the source's snapshot, as an import would (without a file to read)."""
     with db.write(ctx.engine) as connection:
         connection.execute(IMPORTS.update().where(IMPORTS.c.source == source).values(current=False))
@@ -87,7 +85,7 @@ def attending(serial: int, born: date = date(2014, 5, 1)) -> dict[str, Any]:
 
 
 @pytest.fixture
-def county(ctx: service.Context) -> service.Context:
+def county(ctx: Context) -> Context:
     """Children 1-9 of school age; 20 too young; 21 too old. The planted truth:
     2 never enrolled; 3 transferred out (转出); 4 poor, not enrolled; 5 disabled, not
     enrolled; 6 enrolled but not attending; 7 on leave (休学) — not flagged."""
@@ -143,10 +141,10 @@ def test_ids_are_masked_unless_revealed_by_a_permitted_role(county) -> None:
     assert all("********" in v["id_number"] for v in masked)
     assert {v["id_number"] for v in views(result, reveal=True)} >= {person(2)}
     check_reveal(county)
-    caseworker = service.Context(
+    caseworker = Context(
         county.workspace,
         county.engine,
-        service.Actor("li", "li", frozenset({"caseworker"})),
+        Actor("li", "li", frozenset({"caseworker"})),
         county.clock,
         county.calendar,
     )
@@ -175,14 +173,12 @@ def test_opening_cases_is_idempotent_and_disabled_children_start_on_the_disabili
     first = open_cases(county, result)
     assert len(first.opened) == 5
     states = {
-        service.show_case(county, n)["child"]["id_number"][-4:]: service.show_case(county, n)[
-            "state"
-        ]
+        show_case(county, n)["child"]["id_number"][-4:]: show_case(county, n)["state"]
         for n in first.opened
     }
     assert states[person(5)[-4:]] == "disability_assessment"
     assert list(states.values()).count("identified") == 4
-    shown = service.show_case(county, first.opened[0])
+    shown = show_case(county, first.opened[0])
     assert shown["source"] == "roster"
     assert shown["facts"]["evidence"]["roster_flags"]
     again = open_cases(county, compare(county, as_of=AS_OF))
@@ -194,7 +190,7 @@ def test_a_new_flag_is_added_to_the_open_case_instead_of_a_second_case(county) -
     register(county, "poverty", [household(4, category="脱贫户"), household(2, category="监测户")])
     later = open_cases(county, compare(county, as_of=AS_OF))
     assert later.opened == [] and len(later.added) == 1
-    case = service.show_case(county, later.added[0])
+    case = show_case(county, later.added[0])
     assert case["facts"]["evidence"]["roster_flags"] == [
         "household_vs_student",
         "poverty_vs_student",
@@ -205,11 +201,9 @@ def test_a_new_flag_is_added_to_the_open_case_instead_of_a_second_case(county) -
 def test_a_case_closed_as_not_a_dropout_is_reopened_only_for_a_new_flag(county) -> None:
     opened = open_cases(county, compare(county, as_of=AS_OF)).opened
     number = next(
-        n
-        for n in opened
-        if service.show_case(county, n)["child"]["id_number"][-4:] == person(3)[-4:]
+        n for n in opened if show_case(county, n)["child"]["id_number"][-4:] == person(3)[-4:]
     )
-    service.advance(
+    advance(
         county,
         number,
         "close_not_dropout",
@@ -225,11 +219,11 @@ def test_a_case_closed_as_not_a_dropout_is_reopened_only_for_a_new_flag(county) 
 def test_a_dry_run_opens_nothing(county) -> None:
     preview = open_cases(county, compare(county, as_of=AS_OF), dry_run=True)
     assert len(preview.opened) == 5
-    assert service.list_cases(county) == []
+    assert list_cases(county) == []
 
 
 def test_a_snapshot_stored_in_the_database_before_snapshots_were_files_is_still_compared(
-    ctx: service.Context,
+    ctx: Context,
 ) -> None:
     """Workspaces imported by an older caseflow hold the rows in ``roster_row``: they are
     copied to the snapshot file when first read, and compared like any other."""

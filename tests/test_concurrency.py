@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from caseflow import service
+from caseflow.services.audit import audit_verify
+from caseflow.services.cases import advance, open_case, show_case
+from caseflow.services.context import Context
 from tests.conftest import child
 
 ROUNDS = 15
@@ -31,13 +33,11 @@ def _worker(workspace: str, barrier: Any, jobs: Any, results: Any) -> None:
         results.put((result.exit_code, result.stderr.strip()))
 
 
-def _returned_case(ctx: service.Context) -> int:
-    number = service.open_case(ctx, child(), occurred_on=date(2026, 11, 2))
-    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
-    service.advance(
-        ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 4)
-    )
-    service.advance(
+def _returned_case(ctx: Context) -> int:
+    number = open_case(ctx, child(), occurred_on=date(2026, 11, 2)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
+    advance(ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 4))
+    advance(
         ctx,
         number,
         "return_to_school",
@@ -49,7 +49,7 @@ def _returned_case(ctx: service.Context) -> int:
 
 @pytest.mark.slow
 def test_two_processes_advancing_one_case_exactly_one_wins_each_round(
-    workspace: Path, ctx: service.Context
+    workspace: Path, ctx: Context
 ) -> None:
     number = _returned_case(ctx)
     spawn = multiprocessing.get_context("spawn")
@@ -64,7 +64,7 @@ def test_two_processes_advancing_one_case_exactly_one_wins_each_round(
     outcomes: Counter[int] = Counter()
     try:
         for _ in range(ROUNDS):
-            version = service.show_case(ctx, number)["version"]
+            version = show_case(ctx, number)["version"]
             job = [
                 str(number),
                 "check_in",
@@ -88,21 +88,22 @@ def test_two_processes_advancing_one_case_exactly_one_wins_each_round(
         for worker in workers:
             worker.join(timeout=60)
     assert outcomes == {0: ROUNDS, 3: ROUNDS}
-    view = service.show_case(ctx, number)
+    view = show_case(ctx, number)
     assert view["version"] == 4 + ROUNDS
     check_ins = [e for e in view["history"] if e.get("trigger") == "check_in"]
     assert len(check_ins) == ROUNDS
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def _race_once(workspace: str, barrier: Any, number: int, results: Any) -> None:
-    from caseflow import service as svc
     from caseflow.errors import CaseflowError
+    from caseflow.services.cases import advance
+    from caseflow.services.context import open_context
 
-    context = svc.open_context(Path(workspace))
+    context = open_context(Path(workspace))
     barrier.wait(timeout=60)
     try:
-        svc.advance(
+        advance(
             context,
             number,
             "located",
@@ -116,14 +117,14 @@ def _race_once(workspace: str, barrier: Any, number: int, results: Any) -> None:
 
 @pytest.mark.slow
 def test_racing_without_an_expected_version_never_applies_both(
-    workspace: Path, ctx: service.Context
+    workspace: Path, ctx: Context
 ) -> None:
     """Both processes read 'missing'; one moves the case, the other is refused or conflicts."""
     spawn = multiprocessing.get_context("spawn")
     for round_number in range(4):
-        number = service.open_case(ctx, child(10 + round_number), occurred_on=date(2026, 11, 2))
-        service.advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
-        service.advance(ctx, number, "report_missing", occurred_on=date(2026, 11, 4))
+        number = open_case(ctx, child(10 + round_number), occurred_on=date(2026, 11, 2)).number
+        advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
+        advance(ctx, number, "report_missing", occurred_on=date(2026, 11, 4))
         barrier = spawn.Barrier(2)
         results = spawn.Queue()
         racers = [
@@ -136,7 +137,7 @@ def test_racing_without_an_expected_version_never_applies_both(
         for racer in racers:
             racer.join(timeout=60)
         assert codes[0] == 0 and codes[1] in (1, 3), codes
-        view = service.show_case(ctx, number)
+        view = show_case(ctx, number)
         assert view["state"] == "verifying"
         assert sum(1 for e in view["history"] if e.get("trigger") == "located") == 1
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact

@@ -14,15 +14,17 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from caseflow import audit, db, demo, escalation, service
+from caseflow import audit, db, escalation
 from caseflow.calendar import WorkCalendar
 from caseflow.cli import app
+from caseflow.demo import scenario
+from caseflow.demo.county import generate_county, read_truth
+from caseflow.demo.run import TRUTH_FILE, ZONE, DemoReport, run_demo
 from caseflow.models import Notice
 from caseflow.org import CHAIN_ROLES, parse_org
-from caseflow.records import CASE, CHILD, ESCALATION
-from caseflow.service_demo import TRUTH_FILE, ZONE, DemoReport, run_demo
-from caseflow.service_ledger import open_ledger
-from caseflow.synthetic import generate_county, read_truth
+from caseflow.services.context import open_context
+from caseflow.services.ledger import open_ledger
+from caseflow.services.records import CASE, CHILD, ESCALATION
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 CHILDREN = 400
@@ -39,7 +41,7 @@ def test_the_demo_comes_out_as_planted(played: DemoReport) -> None:
     assert report.failures == []
     truth = read_truth(report.root / "registers" / TRUTH_FILE)
     end = datetime.combine(report.last_day, time(23, 59), ZONE)
-    ctx = service.open_context(report.root, clock=lambda: end)
+    ctx = open_context(report.root, clock=lambda: end)
     try:
         with db.read(ctx.engine) as connection:
             # Every planted suspect has a case from the comparison, with its flags; nothing else.
@@ -105,7 +107,9 @@ def test_the_demo_comes_out_as_planted(played: DemoReport) -> None:
             assert sent["email"] == report.mail_received
             assert sent["wecom"] + sent["dingtalk"] == sum(report.robot_messages.values())
             dead = [n for n in notices if n.status == "dead"]
-            assert all(n.last_error and n.address.startswith(demo.RETIRED_MAILBOX) for n in dead)
+            assert all(
+                n.last_error and n.address.startswith(scenario.RETIRED_MAILBOX) for n in dead
+            )
 
             # The audit chain holds, up to the checkpoint the supervision office keeps.
             checked = audit.verify(connection, audit.Checkpoint.parse(report.checkpoint))
@@ -158,7 +162,11 @@ def test_the_command_defaults_are_the_demo_defaults() -> None:
     command = next(c for c in app.registered_commands if c.name == "demo")
     assert command.callback is not None
     defaults = command.callback.__defaults__ or ()
-    assert defaults[1:4] == (demo.DEFAULT_SEED, demo.DEFAULT_CHILDREN, demo.DEFAULT_DAYS)
+    assert defaults[1:4] == (
+        scenario.DEFAULT_SEED,
+        scenario.DEFAULT_CHILDREN,
+        scenario.DEFAULT_DAYS,
+    )
 
 
 def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
@@ -166,13 +174,13 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
         3,
         children=600,
         townships=3,
-        reference_date=demo.REFERENCE_DATE,
-        county_name=demo.DEMO_COUNTY,
+        reference_date=scenario.REFERENCE_DATE,
+        county_name=scenario.DEMO_COUNTY,
     )
-    generated = demo.county_org(county, admin_account="kcb admin")
+    generated = scenario.county_org(county, admin_account="kcb admin")
     org, problems = parse_org(generated.text, "org.yaml")
     assert problems == [] and org is not None
-    assert generated.text == demo.county_org(county, admin_account="kcb admin").text
+    assert generated.text == scenario.county_org(county, admin_account="kcb admin").text
     admin = org.operators[generated.bureau_operator]
     assert admin.os_user == "kcb admin" and set(admin.roles) == {"bureau", "admin"}
     assert set(generated.caseworkers) == {t.name for t in county.townships}
@@ -194,7 +202,7 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
 
 def test_a_slow_caseworker_lets_the_deadline_lapse_before_acting() -> None:
     calendar = WorkCalendar()
-    persona = demo.Persona(
+    persona = scenario.Persona(
         id_number="x",
         kind="dropout",
         route="persuade",
@@ -212,7 +220,7 @@ def test_a_slow_caseworker_lets_the_deadline_lapse_before_acting() -> None:
         sex="男",
         age=10,
     )
-    case = demo.CaseView(
+    case = scenario.CaseView(
         number=1,
         state="identified",
         entered_on=date(2025, 9, 15),
@@ -224,11 +232,11 @@ def test_a_slow_caseworker_lets_the_deadline_lapse_before_acting() -> None:
         extended_days=0,
         guardian_known=False,
     )
-    assert demo.plan(persona, case, date(2025, 9, 23), calendar) == []
-    steps = demo.plan(persona, case, date(2025, 9, 24), calendar)
+    assert scenario.plan(persona, case, date(2025, 9, 23), calendar) == []
+    steps = scenario.plan(persona, case, date(2025, 9, 24), calendar)
     assert [(s.kind, s.trigger) for s in steps] == [
         ("update", ""),
         ("advance", "start_verification"),
     ]
-    prompt = demo.plan(replace(persona, slow=frozenset()), case, date(2025, 9, 16), calendar)
+    prompt = scenario.plan(replace(persona, slow=frozenset()), case, date(2025, 9, 16), calendar)
     assert [s.trigger for s in prompt] == ["", "start_verification"]

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from caseflow import db, service
+from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.models import Delivery, Notice
-from caseflow.service_dispatch import _claim, dispatch, retry, route, status
-from caseflow.service_sweep import sweep
+from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.cases import advance, open_case
+from caseflow.services.context import Context
+from caseflow.services.dispatch import _claim, dispatch, retry, route, status
+from caseflow.services.sweep import sweep
 from tests.conftest import Clock, child
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
@@ -23,20 +26,18 @@ DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
 
 
 @pytest.fixture
-def moving(ctx: service.Context, clock: Clock) -> service.Context:
+def moving(ctx: Context, clock: Clock) -> Context:
     return replace(ctx, clock=clock)
 
 
-def overdue_case(ctx: service.Context, serial: int = 2) -> int:
-    number = service.open_case(ctx, child(serial), occurred_on=date(2026, 10, 9))
-    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 10, 9))
-    service.advance(
-        ctx, number, "confirm_dropout", {"reason": "poverty"}, occurred_on=date(2026, 10, 9)
-    )
+def overdue_case(ctx: Context, serial: int = 2) -> int:
+    number = open_case(ctx, child(serial), occurred_on=date(2026, 10, 9)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 10, 9))
+    advance(ctx, number, "confirm_dropout", {"reason": "poverty"}, occurred_on=date(2026, 10, 9))
     return number
 
 
-def rows(ctx: service.Context, table=NOTICES) -> list:
+def rows(ctx: Context, table=NOTICES) -> list:
     with db.read(ctx.engine) as connection:
         return list(connection.execute(select(table).order_by(table.c.id)).all())
 
@@ -58,12 +59,12 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     assert "控辍保学逾期督办通知" in "".join(p.read_text(encoding="utf-8") for p in letters)
     again = dispatch(moving)
     assert again.sent == 0 and len(rows(moving, DELIVERIES)) == queued
-    events = [e for e in service.audit_log(moving) if e["action"] == "notice.delivery"]
+    events = [e for e in audit_log(moving) if e["action"] == "notice.delivery"]
     assert len(events) == queued
     first = events[0]["payload"]
     assert {"template", "content_hash", "channel", "recipient", "status"} <= set(first)
     assert first["status"] == "sent" and len(first["content_hash"]) == 64
-    assert service.audit_verify(moving).intact
+    assert audit_verify(moving).intact
 
 
 def test_a_recipient_with_two_contacts_gets_a_notice_on_each(moving, workspace) -> None:

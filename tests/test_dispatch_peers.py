@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from caseflow import db, service, service_dispatch
+from caseflow import db
 from caseflow.models import Delivery, Notice
-from caseflow.service_dispatch import dispatch, retry
-from caseflow.service_sweep import sweep
+from caseflow.services.cases import advance, open_case
+from caseflow.services.context import Context, open_context
+from caseflow.services.dispatch import dispatch, retry
+from caseflow.services.sweep import sweep
 from tests.conftest import FIXED_NOW, Clock, child
 from tests.test_channels import SmtpServer, free_port
 
@@ -41,27 +43,27 @@ def configure(workspace: Path, notifier: str, contact: str) -> None:
 
 
 @pytest.fixture
-def mailing(ctx, workspace, clock, smtp) -> service.Context:
+def mailing(ctx, workspace, clock, smtp) -> Context:
     configure(
         workspace,
         f'\n[notifiers.email]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
         'security = "none"\nfrom = "kzbx@edu.example.cn"\ntimeout = 5\n',
         f"{{channel: email, address: {ADDRESS}}}",
     )
-    return replace(service.open_context(workspace), clock=clock)
+    return replace(open_context(workspace), clock=clock)
 
 
-def overdue_cases(ctx: service.Context, count: int = 2) -> int:
+def overdue_cases(ctx: Context, count: int = 2) -> int:
     for serial in range(count):
-        number = service.open_case(ctx, child(serial + 2), occurred_on=date(2026, 10, 9))
-        service.advance(ctx, number, "start_verification", occurred_on=date(2026, 10, 9))
-        service.advance(
+        number = open_case(ctx, child(serial + 2), occurred_on=date(2026, 10, 9)).number
+        advance(ctx, number, "start_verification", occurred_on=date(2026, 10, 9))
+        advance(
             ctx, number, "confirm_dropout", {"reason": "poverty"}, occurred_on=date(2026, 10, 9)
         )
     return sweep(ctx).notices
 
 
-def notices(ctx: service.Context) -> list[Any]:
+def notices(ctx: Context) -> list[Any]:
     with db.read(ctx.engine) as connection:
         return list(connection.execute(select(NOTICES).order_by(NOTICES.c.id)).all())
 
@@ -131,7 +133,7 @@ def test_a_dispatcher_killed_between_sending_and_marking_redelivers_with_the_sam
     def killed(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt("killed after sending, before marking")
 
-    monkeypatch.setattr(service_dispatch, "_mark", killed)
+    monkeypatch.setattr("caseflow.services.dispatch._mark", killed)
     with pytest.raises(KeyboardInterrupt):
         dispatch(mailing)
     monkeypatch.undo()
@@ -205,7 +207,7 @@ def test_a_hundred_robot_messages_never_exceed_twenty_a_minute(
         f'\n[notifiers.wecom]\nbase_url = "{url}"\nrobots = {{tiantang = "WECOM_TIANTANG_KEY"}}\n',
         "{channel: wecom, address: tiantang}",
     )
-    moving = replace(service.open_context(workspace), clock=clock)
+    moving = replace(open_context(workspace), clock=clock)
     now = clock.now
     rows = [
         {

@@ -17,26 +17,26 @@ import yaml
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from caseflow import db, render, service
+from caseflow import db, render
 from caseflow.cli import app
 from caseflow.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionRefused
 from caseflow.models import Child, Notice
-from caseflow.service_dispatch import dispatch
-from caseflow.service_documents import (
+from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.cases import add_note, advance, history, open_case, show_case
+from caseflow.services.context import Context
+from caseflow.services.dispatch import dispatch
+from caseflow.services.documents import preview, print_batch, queue_document, queue_letter
+from caseflow.services.letters import (
     CASE_FIELDS,
-    case_context,
-    preview,
-    print_batch,
-    queue_document,
-    queue_letter,
-)
-from caseflow.service_sweep import (
     SWEEP_CASE_FIELDS,
     SWEEP_FIELDS,
     SWEEP_LIST_FIELDS,
-    _case_context,
+    case_context,
     sweep_fields,
 )
+from caseflow.services.records import record
+from caseflow.services.sweep import _case_context
+from caseflow.services.workflows import check_workflow_files, template_catalogue
 from caseflow.states import TemplateCatalogue, parse_workflow, unsuppliable
 from tests.conftest import (
     CliInvoker,
@@ -64,25 +64,23 @@ def with_guardian(serial: int = 2, **overrides: object) -> Any:
     return child(serial, **values)
 
 
-def persuading(ctx: service.Context, details: Any = None) -> int:
+def persuading(ctx: Context, details: Any = None) -> int:
     """A case in persuasion (劝返中), opened on 2 November, due 1 December."""
-    number = service.open_case(
+    number = open_case(
         ctx,
         details or with_guardian(),
         reasons=["learning", "migrant_work"],
         occurred_on=date(2026, 11, 2),
-    )
-    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
-    service.advance(
-        ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 10)
-    )
+    ).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
+    advance(ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 10))
     return number
 
 
-def ordered(ctx: service.Context, details: Any = None) -> int:
+def ordered(ctx: Context, details: Any = None) -> int:
     """A case served an order to correct on 25 November (due in 15 days)."""
     number = persuading(ctx, details)
-    service.advance(
+    advance(
         ctx,
         number,
         "issue_order",
@@ -99,13 +97,13 @@ def lookup(context: dict[str, Any], field: str) -> Any:
     return value
 
 
-def outbox(ctx: service.Context) -> list[Any]:
+def outbox(ctx: Context) -> list[Any]:
     with db.read(ctx.engine) as connection:
         return list(connection.execute(select(NOTICE).order_by(NOTICE.c.id)).all())
 
 
-def events(ctx: service.Context, action: str) -> list[dict[str, Any]]:
-    return [e["payload"] for e in service.audit_log(ctx) if e["action"] == action]
+def events(ctx: Context, action: str) -> list[dict[str, Any]]:
+    return [e["payload"] for e in audit_log(ctx) if e["action"] == action]
 
 
 def text_of(html: str) -> str:
@@ -119,7 +117,7 @@ def text_of(html: str) -> str:
 def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
     number = ordered(ctx)
     context = case_context(ctx, number, "parent_letter")
-    shown = service.show_case(ctx, number)
+    shown = show_case(ctx, number)
     lacking = {"department.name"}  # not handed to a department
     for field in sorted(CASE_FIELDS - lacking):
         assert lookup(context, field) is not None, field
@@ -174,16 +172,14 @@ def test_the_documents_a_transition_issued_carry_its_reference_number(ctx) -> No
 
 def test_a_relapse_dates_the_absence_from_the_day_it_recorded(ctx) -> None:
     number = persuading(ctx)
-    service.advance(
+    advance(
         ctx,
         number,
         "return_to_school",
         {"placement": "original_class", "school": "天堂小学"},
         occurred_on=date(2026, 11, 12),
     )
-    service.advance(
-        ctx, number, "relapse", {"absent_since": "2026-11-20"}, occurred_on=date(2026, 11, 24)
-    )
+    advance(ctx, number, "relapse", {"absent_since": "2026-11-20"}, occurred_on=date(2026, 11, 24))
     context = case_context(ctx, number, "persuasion_notice")
     assert context["case"]["absent_since"] == date(2026, 11, 20)
     assert "自2026年11月20日起未到校上学" in preview(ctx, number, "persuasion_notice")
@@ -191,7 +187,7 @@ def test_a_relapse_dates_the_absence_from_the_day_it_recorded(ctx) -> None:
 
 def test_a_referral_goes_to_every_department_the_case_is_handed_to(ctx) -> None:
     number = persuading(ctx)
-    service.advance(ctx, number, "refer_early_marriage", occurred_on=date(2026, 11, 27))
+    advance(ctx, number, "refer_early_marriage", occurred_on=date(2026, 11, 27))
     context = case_context(ctx, number, "referral_letter")
     assert context["department"]["name"] == "县民政局、县妇女联合会、共青团县委"
     assert context["recipient"]["name"] == context["department"]["name"]
@@ -251,7 +247,7 @@ def test_a_guardian_without_relation_or_phone(ctx) -> None:
     with pytest.raises(InvalidInput, match=r"guardian\.relation: the guardian's relation is not"):
         preview(ctx, number, "order_to_correct")
     persuasion = persuading(ctx, with_guardian(3, guardian_relation="祖母", guardian_phone=None))
-    service.advance(ctx, persuasion, "refer_health", occurred_on=date(2026, 11, 27))
+    advance(ctx, persuasion, "refer_health", occurred_on=date(2026, 11, 27))
     assert "张大山（祖母），联系电话：</td>" in preview(ctx, persuasion, "referral_letter")
 
 
@@ -267,8 +263,8 @@ def test_no_school_and_no_department_are_refused_until_set(ctx) -> None:
 
 
 def test_a_passed_deadline_is_not_printed_as_a_deadline(ctx) -> None:
-    number = service.open_case(ctx, with_guardian(), occurred_on=date(2026, 11, 2))
-    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
+    number = open_case(ctx, with_guardian(), occurred_on=date(2026, 11, 2)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 11, 3))
     with pytest.raises(InvalidInput) as caught:
         preview(ctx, number, "persuasion_notice")
     assert "deadline.date: case" in caught.value.message
@@ -336,14 +332,14 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
     # for again before the case changes, the order is the notice already queued, and no
     # event is added (the transition's own event names it).
     issued = outbox(ctx)[0]
-    step_version = service.show_case(ctx, number)["version"]
+    step_version = show_case(ctx, number)["version"]
     assert issued.key == f"document:order_to_correct:{number}:{step_version}"
     again = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"})
     assert again.ids == (issued.id,) and not again.new
     assert len(outbox(ctx)) == 2 and events(ctx, "notice.queued") == []
 
-    service.add_note(ctx, number, "家长未到校，再次入户", occurred_on=TODAY)  # the case moves on
-    version = service.show_case(ctx, number)["version"]
+    add_note(ctx, number, "家长未到校，再次入户", occurred_on=TODAY)  # the case moves on
+    version = show_case(ctx, number)["version"]
     notice_id = queue_letter(ctx, number, "order_to_correct")
     assert notice_id not in {n.id for n in outbox(ctx)[:2]}
     notice = outbox(ctx)[-1]
@@ -372,13 +368,13 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
     assert again.ids == (notice_id,) and not again.new
     assert len(outbox(ctx)) == 3 and len(events(ctx, "notice.queued")) == 1
 
-    service.add_note(ctx, number, "再次入户送达", occurred_on=TODAY)  # the case moves on
+    add_note(ctx, number, "再次入户送达", occurred_on=TODAY)  # the case moves on
     later = queue_letter(ctx, number, "order_to_correct", {"child.grade": "七年级"})
     assert later != notice_id
     assert outbox(ctx)[-1].key == f"document:order_to_correct:{number}:{version + 1}"
     assert events(ctx, "notice.queued")[-1]["set"] == ["child.grade"]
     assert len(events(ctx, "notice.queued")) == 2
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_a_letter_that_cannot_be_filled_queues_nothing(ctx) -> None:
@@ -406,23 +402,23 @@ def test_a_queued_letter_is_delivered_by_the_letter_channel(ctx, workspace) -> N
 # Documents a transition issues: queued with the step, named in its audit event
 
 
-def step_event(ctx: service.Context, number: int, trigger: str) -> dict[str, Any]:
-    (event,) = [e for e in service.history(ctx, number) if e["trigger"] == trigger]
+def step_event(ctx: Context, number: int, trigger: str) -> dict[str, Any]:
+    (event,) = [e for e in history(ctx, number) if e["trigger"] == trigger]
     assert event["action"] == "case.transition"
     return event["payload"]
 
 
 def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) -> None:
     number = persuading(ctx)
-    before = service.show_case(ctx, number)["version"]
-    documents = service.advance(
+    before = show_case(ctx, number)["version"]
+    documents = advance(
         ctx,
         number,
         "issue_order",
         {"document_number": ORDER_NUMBER},
         occurred_on=date(2026, 11, 25),
-    )
-    shown = service.show_case(ctx, number)
+    ).documents
+    shown = show_case(ctx, number)
     assert shown["state"] == "order_to_correct"
     version = shown["version"]
     assert version == before + 1  # the letters belong to the version the step produced
@@ -468,9 +464,9 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
     assert payload["values"] == {"document_number": ORDER_NUMBER}
     assert payload["from"] == "persuasion" and payload["to"] == "order_to_correct"
     assert events(ctx, "notice.queued") == []
-    others = [e for e in service.history(ctx, number) if e["trigger"] != "issue_order"]
+    others = [e for e in history(ctx, number) if e["trigger"] != "issue_order"]
     assert all("documents" not in e["payload"] for e in others)  # steps issuing nothing
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
@@ -511,14 +507,14 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
 
 def test_an_order_to_a_case_without_a_guardian_moves_it_and_prepares_nothing(ctx) -> None:
     number = persuading(ctx, child(2))  # no guardian recorded
-    documents = service.advance(
+    documents = advance(
         ctx,
         number,
         "issue_order",
         {"document_number": ORDER_NUMBER},
         occurred_on=date(2026, 11, 25),
-    )
-    shown = service.show_case(ctx, number)
+    ).documents
+    shown = show_case(ctx, number)
     assert shown["state"] == "order_to_correct"  # the step is not stopped
     assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
 
@@ -539,7 +535,7 @@ def test_an_order_to_a_case_without_a_guardian_moves_it_and_prepares_nothing(ctx
         },
     ]
     assert step_event(ctx, number, "issue_order")["documents"] == documents
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
     # As the reason says: with the fields set, the letter is made for the step's version.
     queued = queue_document(
@@ -600,8 +596,10 @@ def test_cli_advance_says_why_a_document_was_not_prepared_and_how_to_make_it(cli
 
 def test_a_referral_to_the_early_marriage_departments_queues_a_letter_for_each(ctx) -> None:
     number = persuading(ctx)
-    documents = service.advance(ctx, number, "refer_early_marriage", occurred_on=date(2026, 11, 27))
-    version = service.show_case(ctx, number)["version"]
+    documents = advance(
+        ctx, number, "refer_early_marriage", occurred_on=date(2026, 11, 27)
+    ).documents
+    version = show_case(ctx, number)["version"]
     departments = ["civil_affairs", "womens_federation", "youth_league"]
     base = f"document:referral_letter:{number}:{version}"
     letters = outbox(ctx)
@@ -645,41 +643,39 @@ def test_cli_advance_names_every_copy_of_a_referral(cli) -> None:
 
 def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
     number = persuading(ctx)
-    version = service.show_case(ctx, number)["version"]
+    version = show_case(ctx, number)["version"]
     order = {"document_number": ORDER_NUMBER}
     day = date(2026, 11, 25)
     with pytest.raises(ConcurrentUpdate, match=f"is at version {version}, not {version - 1}"):
-        service.advance(
-            ctx, number, "issue_order", order, occurred_on=day, expect_version=version - 1
-        )
+        advance(ctx, number, "issue_order", order, occurred_on=day, expect_version=version - 1)
     with pytest.raises(TransitionRefused, match="not allowed from there"):
-        service.advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=day)
+        advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=day)
 
     # A failure after the letters were written takes them back with the step.
-    record = service.record
+    original_record = record
 
     def failing(*args: Any, action: str, **kwargs: Any) -> None:
         if action == "case.transition":
             assert len(outbox(ctx)) == 0  # not visible outside the step's transaction ...
             assert len(args[1].execute(select(NOTICE)).all()) == 2  # ... but written in it
             raise RuntimeError("the disk is full")
-        record(*args, action=action, **kwargs)
+        original_record(*args, action=action, **kwargs)
 
-    monkeypatch.setattr(service, "record", failing)
+    monkeypatch.setattr("caseflow.services.step.record", failing)
     with pytest.raises(RuntimeError, match="the disk is full"):
-        service.advance(ctx, number, "issue_order", order, occurred_on=day)
+        advance(ctx, number, "issue_order", order, occurred_on=day)
     monkeypatch.undo()
 
     assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
-    shown = service.show_case(ctx, number)
+    shown = show_case(ctx, number)
     assert shown["state"] == "persuasion" and shown["version"] == version
-    assert "issue_order" not in {e["trigger"] for e in service.history(ctx, number)}
-    assert service.audit_verify(ctx).intact
+    assert "issue_order" not in {e["trigger"] for e in history(ctx, number)}
+    assert audit_verify(ctx).intact
 
     # Done again at the version it expects, the step queues its letters once.
-    documents = service.advance(
+    documents = advance(
         ctx, number, "issue_order", order, occurred_on=day, expect_version=version
-    )
+    ).documents
     assert [d["prepared"] for d in documents] == [True, True]
     assert [n.key for n in outbox(ctx)] == [
         f"document:order_to_correct:{number}:{version + 1}",
@@ -689,13 +685,13 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
 
 def test_cli_a_stale_expected_version_queues_no_letter(cli, ctx) -> None:
     number = cli_persuading(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
-    version = service.show_case(ctx, number)["version"]
+    version = show_case(ctx, number)["version"]
     stale = cli_order(cli, number, "--expect-version", str(version - 1))
     assert stale.exit_code == 3
     assert f"case {number} is at version {version}, not {version - 1}" in stale.stderr
     assert "Prepared" not in stale.stdout
     assert outbox(ctx) == []
-    assert service.show_case(ctx, number)["state"] == "persuasion"
+    assert show_case(ctx, number)["state"] == "persuasion"
     current = cli_order(cli, number, "--expect-version", str(version))
     assert current.exit_code == 0, current.stderr
     assert len(outbox(ctx)) == 2
@@ -913,7 +909,7 @@ def trigger_index(data: dict[str, Any], trigger: str) -> int:
 
 
 def test_the_shipped_workflow_and_templates_pass_the_full_check() -> None:
-    files, found = service.check_workflow_files([DROPOUT])
+    files, found = check_workflow_files([DROPOUT])
     assert files == [DROPOUT] and found == []
 
 
@@ -955,7 +951,7 @@ def test_a_unit_template_named_as_a_transition_document_is_reported() -> None:
 
     found = [
         p
-        for p in problems(workflow_text(name_escalation_notice), service.template_catalogue())
+        for p in problems(workflow_text(name_escalation_notice), template_catalogue())
         if "documents" in p
     ]
     assert len(found) == 1
@@ -969,7 +965,7 @@ def test_a_rung_template_needing_what_the_sweep_does_not_supply_is_reported() ->
     def order_as_rung(data: dict[str, Any]) -> None:
         data["ladders"]["bureau"][0]["template"] = "order_to_correct"
 
-    found = problems(workflow_text(order_as_rung), service.template_catalogue())
+    found = problems(workflow_text(order_as_rung), template_catalogue())
     assert found
     assert all("escalation[0].template: template 'order_to_correct' needs " in p for p in found)
     assert "guardian.name" in found[0] and "which the escalation sweep cannot supply" in found[0]

@@ -18,14 +18,17 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import insert, select
 
-from caseflow import db, service
+from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.exports import neutralise, write_xlsx
 from caseflow.ids import make_id_number, mask_id_number
 from caseflow.ledger import COLUMNS
-from caseflow.records import CASE, CHILD
-from caseflow.service_ledger import open_ledger, write_ledger
-from caseflow.service_org import apply_org
+from caseflow.services.audit import audit_log
+from caseflow.services.cases import ChildDetails, add_note, advance, list_cases, open_case
+from caseflow.services.context import Context, open_context, os_user
+from caseflow.services.ledger import open_ledger, write_ledger
+from caseflow.services.org import apply_org
+from caseflow.services.records import CASE, CHILD
 from caseflow.workspace import load, write_example_org
 from tests.conftest import CliInvoker, fixed_clock
 
@@ -33,7 +36,7 @@ TODAY = date(2026, 11, 29)  # conftest's fixed clock
 HEADINGS = [c.heading for c in COLUMNS]
 
 
-def example_county(workspace: Path) -> service.Context:
+def example_county(workspace: Path) -> Context:
     """The example organisation (示范县: 天堂镇 and 木黄镇) in force; the context acts as
     its bureau (the account running the tests)."""
     config = workspace / "caseflow.toml"
@@ -41,19 +44,19 @@ def example_county(workspace: Path) -> service.Context:
         config.read_text(encoding="utf-8").replace('name = "本县"', 'name = "示范县"'),
         encoding="utf-8",
     )
-    write_example_org(load(workspace), service.os_user())
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    write_example_org(load(workspace), os_user())
+    ctx = open_context(workspace, clock=fixed_clock)
     apply_org(ctx)
     ctx.engine.dispose()
-    return service.open_context(workspace, clock=fixed_clock)
+    return open_context(workspace, clock=fixed_clock)
 
 
 def as_operator(monkeypatch: pytest.MonkeyPatch, account: str) -> None:
-    monkeypatch.setattr(service, "os_user", lambda: account)
+    monkeypatch.setattr("caseflow.services.context.os_user", lambda: account)
 
 
 def kid(serial: int, name: str, township: str, village: str, group: str, school: str):
-    return service.ChildDetails(
+    return ChildDetails(
         name=name,
         id_number=make_id_number("520626", date(2013, 3, 5), serial),
         township=township,
@@ -75,47 +78,43 @@ def county(workspace: Path) -> dict[str, int]:
     """
     ctx = example_county(workspace)
     cases = {
-        "tt": service.open_case(
+        "tt": open_case(
             ctx,
             kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学"),
             reasons=["poverty"],
             occurred_on=date(2026, 10, 12),
-        ),
-        "lm": service.open_case(
+        ).number,
+        "lm": open_case(
             ctx,
             kid(23, "冉小梅", "天堂镇", "龙门村", "二组", "示范县第一中学"),
             occurred_on=date(2026, 11, 2),
-        ),
-        "mh": service.open_case(
+        ).number,
+        "mh": open_case(
             ctx,
             kid(35, "龙小山", "木黄镇", "木黄村", "一组", "木黄镇中心小学"),
             occurred_on=date(2026, 11, 2),
-        ),
-        "fy": service.open_case(
+        ).number,
+        "fy": open_case(
             ctx,
             kid(47, "=1+2", "木黄镇", "凤仪村", "一组", "木黄镇中心小学"),
             occurred_on=date(2026, 11, 25),
-        ),
+        ).number,
     }
     tt, lm = cases["tt"], cases["lm"]
-    service.advance(ctx, tt, "start_verification", occurred_on=date(2026, 10, 13))
-    service.advance(
-        ctx, tt, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 4)
-    )
-    service.add_note(ctx, tt, "电话联系家长", method="phone", occurred_on=date(2026, 11, 6))
-    service.add_note(ctx, tt, "入户走访", method="visit", occurred_on=date(2026, 11, 20))
-    service.advance(ctx, lm, "start_verification", occurred_on=date(2026, 11, 3))
-    service.advance(
-        ctx, lm, "confirm_dropout", {"reason": "distance"}, occurred_on=date(2026, 11, 4)
-    )
-    service.advance(
+    advance(ctx, tt, "start_verification", occurred_on=date(2026, 10, 13))
+    advance(ctx, tt, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 11, 4))
+    add_note(ctx, tt, "电话联系家长", method="phone", occurred_on=date(2026, 11, 6))
+    add_note(ctx, tt, "入户走访", method="visit", occurred_on=date(2026, 11, 20))
+    advance(ctx, lm, "start_verification", occurred_on=date(2026, 11, 3))
+    advance(ctx, lm, "confirm_dropout", {"reason": "distance"}, occurred_on=date(2026, 11, 4))
+    advance(
         ctx,
         lm,
         "return_to_school",
         {"placement": "original_class", "school": "示范县第一中学"},
         occurred_on=date(2026, 11, 20),
     )
-    service.advance(
+    advance(
         ctx,
         cases["mh"],
         "close_not_dropout",
@@ -127,7 +126,7 @@ def county(workspace: Path) -> dict[str, int]:
 
 
 def read(workspace: Path, **asked: Any) -> list[dict[str, Any]]:
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     try:
         return [row.as_json() for row in open_ledger(ctx, **asked).rows()]
     finally:
@@ -150,8 +149,8 @@ def test_each_level_holds_one_row_per_case_of_its_unit(county, workspace) -> Non
 
 
 def test_the_rows_match_the_cases_in_each_state(county, workspace) -> None:
-    ctx = service.open_context(workspace, clock=fixed_clock)
-    listed = {row["number"]: row for row in service.list_cases(ctx, include_closed=True)}
+    ctx = open_context(workspace, clock=fixed_clock)
+    listed = {row["number"]: row for row in list_cases(ctx, include_closed=True)}
     ctx.engine.dispose()
     rows = {row["number"]: row for row in read(workspace)}
     assert set(rows) == set(listed)
@@ -223,8 +222,8 @@ def test_a_ledger_for_a_past_day_shows_the_cases_as_they_stood_then(county, work
 def test_a_village_name_shared_by_two_townships_must_be_written_with_its_township(
     county, workspace
 ) -> None:
-    ctx = service.open_context(workspace, clock=fixed_clock)
-    service.open_case(ctx, kid(59, "李小花", "木黄镇", "天堂村", "一组", "木黄镇中心小学"))
+    ctx = open_context(workspace, clock=fixed_clock)
+    open_case(ctx, kid(59, "李小花", "木黄镇", "天堂村", "一组", "木黄镇中心小学"))
     with pytest.raises(InvalidInput, match="天堂镇/天堂村, 木黄镇/天堂村"):
         open_ledger(ctx, level="village", unit="天堂村")
     with pytest.raises(InvalidInput, match="needs --unit"):
@@ -238,7 +237,7 @@ def test_a_village_name_shared_by_two_townships_must_be_written_with_its_townshi
 
 
 def test_the_xlsx_opens_as_an_official_ledger(county, workspace, tmp_path) -> None:
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     target = tmp_path / "天堂镇台账.xlsx"
     assert write_ledger(open_ledger(ctx, level="township", unit="天堂镇"), output=target) == 2
     ctx.engine.dispose()
@@ -261,7 +260,7 @@ def test_the_xlsx_opens_as_an_official_ledger(county, workspace, tmp_path) -> No
 
 
 def test_formula_like_cells_are_written_as_text(county, workspace, tmp_path) -> None:
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     xlsx, text = tmp_path / "l.xlsx", tmp_path / "l.csv"
     write_ledger(open_ledger(ctx, level="village", unit="凤仪村"), output=xlsx)
     write_ledger(open_ledger(ctx, level="village", unit="凤仪村"), output=text)
@@ -283,7 +282,7 @@ def test_formula_like_cells_are_written_as_text(county, workspace, tmp_path) -> 
 
 
 def test_markdown_json_and_table_formats(county, workspace) -> None:
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     ledger = open_ledger(ctx, level="township", unit="天堂镇")
     markdown, table, data = io.StringIO(), io.StringIO(), io.StringIO()
     write_ledger(ledger, "md", stream=markdown)
@@ -303,8 +302,8 @@ def test_markdown_json_and_table_formats(county, workspace) -> None:
 
 def test_reading_a_ledger_is_logged_with_what_was_asked(county, workspace) -> None:
     read(workspace, level="township", unit="天堂镇", as_of=date(2026, 11, 20))
-    ctx = service.open_context(workspace, clock=fixed_clock)
-    reads = [e for e in service.audit_log(ctx) if e["action"] == "case.read"]
+    ctx = open_context(workspace, clock=fixed_clock)
+    reads = [e for e in audit_log(ctx) if e["action"] == "case.read"]
     ctx.engine.dispose()
     assert reads[-1]["payload"] == {
         "view": "ledger",
@@ -326,7 +325,7 @@ def test_a_township_caseworker_sees_only_the_children_of_the_township(
     assert read(workspace, level="school", unit="木黄镇中心小学") == []
     with pytest.raises(InvalidInput, match="no case you may see"):
         read(workspace, level="village", unit="凤仪村")
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     assert open_ledger(ctx).title == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
     ctx.engine.dispose()
     as_operator(monkeypatch, "yz-kcb")  # 示范县第一中学控辍专员
@@ -335,7 +334,8 @@ def test_a_township_caseworker_sees_only_the_children_of_the_township(
 
 def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(
-        service, "open_context", functools.partial(service.open_context, clock=fixed_clock)
+        "caseflow.services.context.open_context",
+        functools.partial(open_context, clock=fixed_clock),
     )
     cli = CliInvoker(workspace)
     shown = cli("ledger", "--level", "township", "--unit", "天堂镇")
@@ -375,7 +375,7 @@ def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
 # Streaming
 
 
-def bulk_cases(ctx: service.Context, count: int, start: int) -> None:
+def bulk_cases(ctx: Context, count: int, start: int) -> None:
     """``count`` more cases, inserted as rows (copies of a real one) for speed."""
     with db.read(ctx.engine) as connection:
         template = connection.execute(select(CASE).order_by(CASE.c.id).limit(1)).one()._asdict()
@@ -417,7 +417,7 @@ def bulk_cases(ctx: service.Context, count: int, start: int) -> None:
             connection.execute(insert(CASE), cases)
 
 
-def peak_while_writing(ctx: service.Context, target: Path) -> tuple[int, int]:
+def peak_while_writing(ctx: Context, target: Path) -> tuple[int, int]:
     ledger = open_ledger(ctx, batch_size=500)
     tracemalloc.start()
     try:
@@ -430,8 +430,8 @@ def peak_while_writing(ctx: service.Context, target: Path) -> tuple[int, int]:
 def test_a_large_ledger_is_written_in_batches_with_memory_that_does_not_grow(
     workspace, tmp_path
 ) -> None:
-    ctx = service.open_context(workspace, clock=fixed_clock)
-    service.open_case(ctx, kid(1, "张小华", "天堂镇", "天堂村", "一组", "天堂镇中心小学"))
+    ctx = open_context(workspace, clock=fixed_clock)
+    open_case(ctx, kid(1, "张小华", "天堂镇", "天堂村", "一组", "天堂镇中心小学"))
     bulk_cases(ctx, 1999, start=0)
     peak_while_writing(ctx, tmp_path / "warm.csv")  # caches, compiled statements
     small, small_peak = peak_while_writing(ctx, tmp_path / "small.csv")
@@ -442,7 +442,7 @@ def test_a_large_ledger_is_written_in_batches_with_memory_that_does_not_grow(
     with (tmp_path / "large.csv").open(encoding="utf-8-sig") as stream:
         numbers = [int(line[6]) for line in list(csv.reader(stream))[1:]]
     assert numbers == sorted(numbers) and len(set(numbers)) == 10000
-    reads = [e for e in service.audit_log(ctx) if e["action"] == "case.read"]
+    reads = [e for e in audit_log(ctx) if e["action"] == "case.read"]
     assert reads[-1]["payload"] == {
         "view": "ledger",
         "level": "county",

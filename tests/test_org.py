@@ -27,7 +27,7 @@ from caseflow.org import (
     parse_org,
 )
 from caseflow.resources import shipped
-from caseflow.service import os_user
+from caseflow.services.context import os_user
 from caseflow.states import DEPARTMENTS
 from caseflow.workspace import ORG_TEMPLATE, create
 

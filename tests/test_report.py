@@ -12,39 +12,41 @@ from pathlib import Path
 
 import pytest
 
-from caseflow import service
 from caseflow.access import Jurisdiction
+from caseflow.cli.figures import make_report
+from caseflow.engine import Actor
 from caseflow.errors import AccessDenied
 from caseflow.report import MonthFlows, cases_by_category, flows_by_month, month_starts
-from caseflow.service_report import monthly_flows, write_report
-from caseflow.service_sweep import sweep
+from caseflow.services.audit import audit_checkpoint
+from caseflow.services.cases import advance, open_case
+from caseflow.services.context import Context
+from caseflow.services.report import monthly_flows
+from caseflow.services.sweep import sweep
 from tests.conftest import child
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
-def county(ctx: service.Context) -> service.Context:
+def county(ctx: Context) -> Context:
     """Two townships: a returned child, an overdue one, one closed as not a dropout."""
-    returned = service.open_case(ctx, child(2, name="田小雨"), occurred_on=date(2026, 9, 7))
-    service.advance(ctx, returned, "start_verification", occurred_on=date(2026, 9, 8))
-    service.advance(
-        ctx, returned, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 9, 9)
-    )
-    service.advance(
+    returned = open_case(ctx, child(2, name="田小雨"), occurred_on=date(2026, 9, 7)).number
+    advance(ctx, returned, "start_verification", occurred_on=date(2026, 9, 8))
+    advance(ctx, returned, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 9, 9))
+    advance(
         ctx,
         returned,
         "return_to_school",
         {"placement": "original_class", "school": "天堂小学"},
         occurred_on=date(2026, 10, 12),
     )
-    service.open_case(
+    open_case(
         ctx,
         child(3, name="龙小山", township="木黄镇", village="木黄村", school="木黄小学"),
         occurred_on=date(2026, 11, 2),
     )
-    closed = service.open_case(ctx, child(4, name="冉小梅"), occurred_on=date(2026, 11, 20))
-    service.advance(
+    closed = open_case(ctx, child(4, name="冉小梅"), occurred_on=date(2026, 11, 20)).number
+    advance(
         ctx,
         closed,
         "close_not_dropout",
@@ -52,12 +54,12 @@ def county(ctx: service.Context) -> service.Context:
         occurred_on=date(2026, 11, 23),
     )
     sweep(ctx)
-    service.audit_checkpoint(ctx)
+    audit_checkpoint(ctx)
     return ctx
 
 
 def test_monthly_flows_count_identified_returned_and_retained_by_the_day_it_happened(
-    county: service.Context,
+    county: Context,
 ) -> None:
     flows = {m.month: m for m in monthly_flows(county, date(2026, 11, 29), months=3)}
     assert flows[date(2026, 9, 1)] == MonthFlows(date(2026, 9, 1), identified=1)
@@ -87,9 +89,9 @@ def test_charts_scale_bars_to_the_largest_figure() -> None:
 
 
 def test_the_report_is_one_self_contained_file_with_targets_overdue_cases_and_the_audit(
-    county: service.Context, tmp_path: Path
+    county: Context, tmp_path: Path
 ) -> None:
-    written = write_report(county, tmp_path / "report.html")
+    written = make_report(county, tmp_path / "report.html")
     html = written.read_text(encoding="utf-8")
     assert "适龄儿童少年入学率" in html and "需导入" in html  # no registers imported
     assert html.count("<svg") == 2 and "<rect" in html
@@ -101,19 +103,19 @@ def test_the_report_is_one_self_contained_file_with_targets_overdue_cases_and_th
 
 
 def test_only_the_bureau_and_the_supervisor_may_make_the_report(
-    county: service.Context, tmp_path: Path
+    county: Context, tmp_path: Path
 ) -> None:
-    caseworker = service.Context(
+    caseworker = Context(
         county.workspace,
         county.engine,
-        service.Actor(
+        Actor(
             "天堂镇控辍专干", "ttz", frozenset({"caseworker"}), Jurisdiction("township", "天堂镇")
         ),
         county.clock,
         county.calendar,
     )
     with pytest.raises(AccessDenied, match="may not use `caseflow report html`"):
-        write_report(caseworker, tmp_path / "report.html")
+        make_report(caseworker, tmp_path / "report.html")
     assert not (tmp_path / "report.html").exists()
 
 
@@ -122,12 +124,12 @@ def test_only_the_bureau_and_the_supervisor_may_make_the_report(
     reason="Debian's chromium is not installed (CI installs it)",
 )
 def test_the_report_renders_in_a_headless_browser_and_shows_its_charts(
-    county: service.Context, tmp_path: Path
+    county: Context, tmp_path: Path
 ) -> None:
     from PIL import Image
 
     assert CHROMIUM is not None, "CASEFLOW_REQUIRE_BROWSER is set but chromium is missing"
-    report = write_report(county, tmp_path / "report.html")
+    report = make_report(county, tmp_path / "report.html")
     shot = tmp_path / "shot.png"
     run = subprocess.run(
         [

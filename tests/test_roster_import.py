@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook
 
-from caseflow import roster, service, service_roster
+from caseflow import roster
 from caseflow.errors import InvalidInput
 from caseflow.ids import check_character, make_id_number
 from caseflow.roster import (
@@ -27,12 +27,11 @@ from caseflow.roster import (
     parse_mapping,
     parse_sex,
 )
-from caseflow.service_roster import (
-    current_imports,
-    current_rows,
-    import_history,
-    import_roster,
-)
+from caseflow.services import roster as roster_service
+from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.context import Context, open_context
+from caseflow.services.roster import current_rows, import_history, import_roster
+from caseflow.services.snapshots import current_imports
 from tests.conftest import CliInvoker, fixed_clock
 
 BORN = date(2013, 3, 5)
@@ -132,9 +131,9 @@ def import_json(cli: CliInvoker, *args: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def reader(workspace: Path) -> Iterator[service.Context]:
+def reader(workspace: Path) -> Iterator[Context]:
     """A context on the CLI's workspace, to look at what the CLI did."""
-    context = service.open_context(workspace)
+    context = open_context(workspace)
     yield context
     context.engine.dispose()
 
@@ -146,8 +145,8 @@ def rejects_of(path: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def audit_events(ctx: service.Context, action: str = "roster.import") -> list[dict[str, Any]]:
-    return [e for e in service.audit_log(ctx) if e["action"] == action]
+def audit_events(ctx: Context, action: str = "roster.import") -> list[dict[str, Any]]:
+    return [e for e in audit_log(ctx) if e["action"] == action]
 
 
 # ---------------------------------------------------------------------------------------
@@ -157,7 +156,7 @@ def audit_events(ctx: service.Context, action: str = "roster.import") -> list[di
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("source", list(SAMPLES))
 def test_each_register_imports_from_csv_in_any_encoding_and_from_xlsx(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path, source: str, fmt: str
+    cli: CliInvoker, reader: Context, tmp_path: Path, source: str, fmt: str
 ) -> None:
     path = write(tmp_path / f"{source}.csv", SAMPLES[source], fmt)
 
@@ -176,7 +175,7 @@ def test_each_register_imports_from_csv_in_any_encoding_and_from_xlsx(
 
 
 def test_headings_in_english_in_any_order_with_extra_columns_are_understood(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     rows = [
         ["序号", "Village", "ID Number", "name", "Township", "备注", "birth_date", "SEX", "Group"],
@@ -198,7 +197,7 @@ def test_headings_in_english_in_any_order_with_extra_columns_are_understood(
 
 
 def test_headings_with_notes_full_width_brackets_and_a_title_row_above_are_understood(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     rows = [
         ["印江自治县2026年户籍适龄儿童花名册", "", "", "", "", ""],
@@ -215,7 +214,7 @@ def test_headings_with_notes_full_width_brackets_and_a_title_row_above_are_under
 
 
 def test_other_headings_are_named_with_map(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     rows = [
         ["学生", "证件号", "全国学籍号", "就读学校名", "年级", "班号", "在籍情况"],
@@ -254,7 +253,7 @@ def test_other_headings_are_named_with_map(
 
 
 def test_map_chooses_between_two_columns_that_look_alike(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     rows = [
         ["姓名", "身份证号", "身份证号码", "乡镇", "村", "类别"],
@@ -282,7 +281,7 @@ def test_a_map_to_a_field_the_register_does_not_have_is_refused(
 
 
 def test_birth_dates_in_all_four_formats_and_as_excel_dates_are_read(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     heading = ["姓名", "身份证号", "性别", "出生日期", "乡镇", "村"]
     written = ["2013-03-05", "2013/3/5", "20130305", "2013年3月5日", datetime(2013, 3, 5)]
@@ -298,7 +297,7 @@ def test_birth_dates_in_all_four_formats_and_as_excel_dates_are_read(
     assert {row.birth_date for row in current_rows(reader, "household")} == {BORN}
 
 
-def test_encoding_can_be_forced(cli: CliInvoker, reader: service.Context, tmp_path: Path) -> None:
+def test_encoding_can_be_forced(cli: CliInvoker, reader: Context, tmp_path: Path) -> None:
     path = write(tmp_path / "hukou.csv", SAMPLES["household"], "gbk")
 
     assert import_json(cli, "household", str(path), "--encoding", "gbk")["imported"] == 3
@@ -314,7 +313,7 @@ def test_encoding_can_be_forced(cli: CliInvoker, reader: service.Context, tmp_pa
 
 
 def test_a_forced_encoding_is_used_even_where_detection_would_guess_otherwise(
-    ctx: service.Context, tmp_path: Path
+    ctx: Context, tmp_path: Path
 ) -> None:
     # The Latin-1 bytes of "ÄÐ" are not UTF-8, and read as GB18030 they say 男.
     heading = "name,id_number,sex,birth_date,township,village\n"
@@ -349,7 +348,7 @@ def bad_checksum_id() -> str:
 
 
 def test_every_kind_of_bad_row_is_rejected_with_a_masked_value_and_a_reason(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     full_width = person(11).translate({ord(str(d)): chr(0xFF10 + d) for d in range(10)})
     lowercase = next(person(n) for n in range(100, 200) if person(n).endswith("X")).lower()
@@ -495,10 +494,10 @@ def test_the_text_summary_names_the_rejects_file_and_the_first_reasons(
 
 
 def test_a_missing_column_exits_2_names_it_and_changes_nothing(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     import_json(cli, "household", str(write(tmp_path / "first.csv", SAMPLES["household"])))
-    events = len(service.audit_log(reader))
+    events = len(audit_log(reader))
     rows = [[cell for n, cell in enumerate(row) if n != 5] for row in SAMPLES["household"]]
     rows.append(["坏行", "123", "男", "", "天堂镇", ""])
 
@@ -510,12 +509,12 @@ def test_a_missing_column_exits_2_names_it_and_changes_nothing(
     assert "nothing was imported" in result.stderr
     assert [record.file_name for record in import_history(reader)] == ["first.csv"]
     assert len(current_rows(reader, "household")) == 3
-    assert len(service.audit_log(reader)) == events
+    assert len(audit_log(reader)) == events
     assert not (reader.workspace.root / "rejects").exists()
 
 
 def test_a_file_without_valid_rows_imports_nothing_and_says_why(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     import_json(cli, "poverty", str(write(tmp_path / "first.csv", SAMPLES["poverty"])))
     rows = [SAMPLES["poverty"][0], ["张小华", "12345", "天堂镇", "天堂村", "脱贫户"]]
@@ -573,7 +572,7 @@ def test_usage_mistakes_exit_2(
 
 
 def test_reimport_replaces_the_snapshot_and_keeps_the_history(
-    cli: CliInvoker, reader: service.Context, tmp_path: Path
+    cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     first = import_json(cli, "student", str(write(tmp_path / "may.csv", SAMPLES["student"])))
     import_json(cli, "poverty", str(write(tmp_path / "fupin.csv", SAMPLES["poverty"])))
@@ -614,7 +613,7 @@ def test_reimport_replaces_the_snapshot_and_keeps_the_history(
 
 
 def test_each_import_is_one_audit_event_with_counts_and_hash_but_no_personal_data(
-    ctx: service.Context, tmp_path: Path
+    ctx: Context, tmp_path: Path
 ) -> None:
     rows = [*SAMPLES["household"], ["坏行", "12345", "男", "", "天堂镇", "天堂村", "", ""]]
     summary = import_roster(ctx, "household", write(tmp_path / "hukou.csv", rows))
@@ -633,11 +632,11 @@ def test_each_import_is_one_audit_event_with_counts_and_hash_but_no_personal_dat
         "replaced": None,
     }
     assert event["operator"] == ctx.actor.operator
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_imports_in_the_same_second_keep_separate_rejects_files(
-    ctx: service.Context, tmp_path: Path
+    ctx: Context, tmp_path: Path
 ) -> None:
     rows = [*SAMPLES["poverty"], ["坏行", "12345", "天堂镇", "天堂村", "脱贫户"]]
     path = write(tmp_path / "p.csv", rows)
@@ -651,7 +650,7 @@ def test_imports_in_the_same_second_keep_separate_rejects_files(
     assert first.rejects_file.exists()
 
 
-def test_progress_is_reported_up_to_the_rows_checked(ctx: service.Context, tmp_path: Path) -> None:
+def test_progress_is_reported_up_to_the_rows_checked(ctx: Context, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     summary = import_roster(
         ctx,
@@ -668,7 +667,7 @@ def test_progress_is_reported_up_to_the_rows_checked(ctx: service.Context, tmp_p
 @pytest.mark.parametrize("interruption", [RuntimeError("disk full"), KeyboardInterrupt()])
 @pytest.mark.parametrize("where", ["writing the snapshot", "after the snapshot is in place"])
 def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
-    ctx: service.Context,
+    ctx: Context,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     interruption: BaseException,
@@ -690,7 +689,7 @@ def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
         def failing_record(*args: Any, **kwargs: Any) -> None:
             raise interruption
 
-        monkeypatch.setattr(service_roster, "record", failing_record)
+        monkeypatch.setattr("caseflow.services.roster.record", failing_record)
     new_rows = [
         SAMPLES["household"][0],
         *[[f"新{n}", person(50 + n), "", "", "天堂镇", "天堂村", "", ""] for n in range(5)],
@@ -711,7 +710,7 @@ def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
 def test_two_imports_of_one_register_at_once_leave_one_snapshot(
     workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    contexts = [service.open_context(workspace, clock=fixed_clock) for _ in range(2)]
+    contexts = [open_context(workspace, clock=fixed_clock) for _ in range(2)]
     files = [
         write(tmp_path / "a.csv", SAMPLES["student"]),
         write(tmp_path / "b.csv", SAMPLES["student"][:2]),
@@ -724,7 +723,7 @@ def test_two_imports_of_one_register_at_once_leave_one_snapshot(
         both_checked.wait()  # both imports have their snapshot written, neither committed
 
     monkeypatch.setattr(roster.Checker, "write_snapshot", meet_before_publishing)
-    summaries: list[service_roster.ImportSummary] = []
+    summaries: list[roster_service.ImportSummary] = []
     threads = [
         threading.Thread(target=lambda c=c, f=f: summaries.append(import_roster(c, "student", f)))
         for c, f in zip(contexts, files, strict=True)

@@ -8,16 +8,18 @@ import json
 from datetime import date
 from pathlib import Path
 
-from caseflow import service
-from caseflow.service_compare import compare, open_cases
-from caseflow.service_roster import import_roster
-from caseflow.synthetic import REGISTERS, generate_county, write_registers
+from caseflow.demo.county import REGISTERS, generate_county, write_registers
+from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.cases import open_cases
+from caseflow.services.compare import compare
+from caseflow.services.context import Context
+from caseflow.services.roster import import_roster
 
 REFERENCE = date(2026, 9, 1)
 AS_OF = date(2026, 11, 20)
 
 
-def imported_county(ctx: service.Context, folder: Path, seed: int = 1):
+def imported_county(ctx: Context, folder: Path, seed: int = 1):
     county = generate_county(seed, children=1500, reference_date=REFERENCE)
     paths = write_registers(county, folder, formats={"student": "gbk", "disability": "xlsx"})
     summaries = {name: import_roster(ctx, name, paths[name], as_of=AS_OF) for name in REGISTERS}
@@ -39,7 +41,7 @@ def test_opening_cases_for_the_county_twice_opens_each_suspect_once(ctx, tmp_pat
     assert len(first.opened) == len(county.truth.flags)
     second = open_cases(ctx, compare(ctx, as_of=AS_OF))
     assert second.opened == [] and second.unchanged == len(county.truth.flags)
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_roster_compare_command_writes_masked_findings_and_reveals_only_when_asked(
@@ -60,6 +62,6 @@ def test_roster_compare_command_writes_masked_findings_and_reveals_only_when_ask
     assert table[0][:3] == ["身份证号", "姓名", "比对结果"] and len(table) == len(rows) + 1
     revealed = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--json", "--reveal")
     assert {row["id_number"] for row in json.loads(revealed.stdout)} == set(county.truth.flags)
-    assert service.audit_log(ctx)[-1]["action"] == "roster.reveal"
+    assert audit_log(ctx)[-1]["action"] == "roster.reveal"
     opened = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--open-cases")
     assert opened.exit_code == 0 and f"Opened {len(rows)} case(s)" in opened.stdout

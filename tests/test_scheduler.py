@@ -19,9 +19,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select, text, update
 
-from caseflow import db, scheduler, service, service_lease
+from caseflow import db, scheduler
 from caseflow.errors import WorkspaceError
 from caseflow.models import Escalation, Notice, SchedulerLease
+from caseflow.services import lease as lease_service
+from caseflow.services.audit import audit_verify
+from caseflow.services.cases import open_case, show_case
+from caseflow.services.context import Context
 from caseflow.workspace import SchedulerConfig, load
 from tests.conftest import child
 
@@ -105,17 +109,17 @@ def started() -> Iterator[list[Scheduler]]:
             each.process.wait()
 
 
-def lease_row(ctx: service.Context) -> service_lease.Lease | None:
-    return service_lease.current(ctx)
+def lease_row(ctx: Context) -> lease_service.Lease | None:
+    return lease_service.current(ctx)
 
 
-def assert_released(ctx: service.Context, holder: str) -> None:
+def assert_released(ctx: Context, holder: str) -> None:
     lease = lease_row(ctx)
     assert lease is not None and lease.holder == holder
     assert lease.expires_at <= datetime.now(UTC)
 
 
-def escalations_by_case(ctx: service.Context) -> dict[int, int]:
+def escalations_by_case(ctx: Context) -> dict[int, int]:
     with db.read(ctx.engine) as connection:
         rows = connection.execute(
             select(ESCALATION.c.case_id, func.count()).group_by(ESCALATION.c.case_id)
@@ -123,10 +127,10 @@ def escalations_by_case(ctx: service.Context) -> dict[int, int]:
     return {row[0]: row[1] for row in rows}
 
 
-def overdue_cases(ctx: service.Context, count: int) -> None:
+def overdue_cases(ctx: Context, count: int) -> None:
     """Many cases in `identified`, overdue since October (three rungs due each): the first
     through the service, the rest copied in SQL."""
-    first = service.open_case(ctx, child(0), occurred_on=date(2026, 10, 1))
+    first = open_case(ctx, child(0), occurred_on=date(2026, 10, 1)).number
     columns = (
         "workflow, workflow_version, state, entered_on, due_on, due_provisional, version, "
         "is_open, opened_on, last_event_on, source, reasons, counters, facts, departments, "
@@ -159,22 +163,22 @@ def test_a_lease_is_held_until_it_expires_or_is_released_and_a_lost_one_cannot_b
     ctx,
 ) -> None:
     ttl = timedelta(seconds=60)
-    first = service_lease.acquire(ctx, "host-a:1", ttl, now=T0)
+    first = lease_service.acquire(ctx, "host-a:1", ttl, now=T0)
     assert first.taken and first.lease.expires_at == T0 + ttl
-    held = service_lease.acquire(ctx, "host-b:2", ttl, now=T0 + timedelta(seconds=30))
+    held = lease_service.acquire(ctx, "host-b:2", ttl, now=T0 + timedelta(seconds=30))
     assert not held.taken and held.lease.holder == "host-a:1"
     assert held.lease.expires_at == T0 + ttl
-    assert service_lease.renew(ctx, "host-a:1", ttl, now=T0 + timedelta(seconds=40))
-    assert not service_lease.acquire(ctx, "host-b:2", ttl, now=T0 + timedelta(seconds=61)).taken
+    assert lease_service.renew(ctx, "host-a:1", ttl, now=T0 + timedelta(seconds=40))
+    assert not lease_service.acquire(ctx, "host-b:2", ttl, now=T0 + timedelta(seconds=61)).taken
     # host-a crashes: nobody renews; once the lease runs out host-b takes over.
     later = T0 + timedelta(seconds=101)
-    taken = service_lease.acquire(ctx, "host-b:2", ttl, now=later)
+    taken = lease_service.acquire(ctx, "host-b:2", ttl, now=later)
     assert taken.taken and taken.lease.acquired_at == later
-    assert not service_lease.renew(ctx, "host-a:1", ttl, now=later)
-    assert not service_lease.release(ctx, "host-a:1", now=later)
+    assert not lease_service.renew(ctx, "host-a:1", ttl, now=later)
+    assert not lease_service.release(ctx, "host-a:1", now=later)
     # A clean stop hands over at once.
-    assert service_lease.release(ctx, "host-b:2", now=later + timedelta(seconds=1))
-    assert service_lease.acquire(ctx, "host-a:1", ttl, now=later + timedelta(seconds=2)).taken
+    assert lease_service.release(ctx, "host-b:2", now=later + timedelta(seconds=1))
+    assert lease_service.acquire(ctx, "host-a:1", ttl, now=later + timedelta(seconds=2)).taken
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,7 +222,7 @@ def test_with_wait_the_second_scheduler_takes_over_when_the_first_stops(
     code, _out, err = second.stop(signal.SIGINT)
     assert code == 0, err
     assert_released(ctx, second.holder)
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 # ---------------------------------------------------------------------------------------
@@ -246,11 +250,11 @@ def test_a_signal_finishes_the_current_batch_releases_the_lease_and_exits_0(
     assert 3 <= len(fired) < cases  # stopped part way ...
     assert set(fired.values()) == {3}  # ... between batches: every swept case is whole
     assert_released(ctx, running.holder)
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_once_runs_one_sweep_whose_effects_are_visible_then_releases_the_lease(cli, ctx) -> None:
-    number = service.open_case(ctx, child(), occurred_on=date(2026, 10, 1))
+    number = open_case(ctx, child(), occurred_on=date(2026, 10, 1)).number
     result = cli("scheduler", "run", "--once")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -260,14 +264,14 @@ def test_once_runs_one_sweep_whose_effects_are_visible_then_releases_the_lease(c
         result.stdout
     )
     assert lines[-1] == "lease released; scheduler stopped"
-    assert [e["level"] for e in service.show_case(ctx, number)["escalations"]] == [1, 2, 3]
+    assert [e["level"] for e in show_case(ctx, number)["escalations"]] == [1, 2, 3]
     with db.read(ctx.engine) as connection:
         assert connection.execute(select(func.count()).select_from(NOTICE)).scalar_one() == 5
     lease = lease_row(ctx)
     assert lease is not None and lease.expires_at <= datetime.now(UTC)
     again = cli("scheduler", "run", "--once")
     assert "0 rung(s) fired" in again.stdout
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_a_scheduler_that_loses_its_lease_stops_with_exit_3(ctx) -> None:

@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from caseflow import service, service_sweep
 from caseflow.errors import AccessDenied, InvalidInput, WorkspaceError
 from caseflow.ids import make_id_number
 from caseflow.measures import Weights, median, score
-from caseflow.service_roster import import_roster
-from caseflow.service_stats import assessment, stats
+from caseflow.services import sweep as sweep_service
+from caseflow.services.audit import audit_log
+from caseflow.services.cases import advance as advance_case
+from caseflow.services.cases import open_case
+from caseflow.services.context import open_context
+from caseflow.services.roster import import_roster
+from caseflow.services.stats import assessment, stats
 from caseflow.timeline import Event, replay
 from caseflow.workspace import AssessmentConfig, load
 from tests.conftest import CliInvoker, child, fixed_clock
@@ -27,7 +31,7 @@ D = date
 
 
 def advance(ctx, number, trigger, day, **values) -> None:
-    service.advance(ctx, number, trigger, values, occurred_on=day)
+    advance_case(ctx, number, trigger, values, occurred_on=day)
 
 
 @pytest.fixture
@@ -49,20 +53,20 @@ def cases(ctx) -> dict[str, int]:
       identified (10-16) and verifying (10-21) met; deferral due next year.
     """
     school_t, school_m = "天堂镇中心小学", "木黄镇中心小学"
-    one = service.open_case(ctx, child(1, school=school_t), occurred_on=D(2026, 6, 1))
+    one = open_case(ctx, child(1, school=school_t), occurred_on=D(2026, 6, 1)).number
     advance(ctx, one, "start_verification", D(2026, 6, 2))
     advance(ctx, one, "confirm_dropout", D(2026, 6, 3), reason="learning")
     advance(ctx, one, "return_to_school", D(2026, 6, 15), placement="original_class", school="x")
     for day in (D(2026, 7, 10), D(2026, 8, 5), D(2026, 9, 1)):
         advance(ctx, one, "check_in", day, attending="steady")
-    two = service.open_case(ctx, child(2, school=school_t), occurred_on=D(2026, 9, 1))
+    two = open_case(ctx, child(2, school=school_t), occurred_on=D(2026, 9, 1)).number
     advance(ctx, two, "start_verification", D(2026, 9, 2))
     advance(ctx, two, "confirm_dropout", D(2026, 9, 3), reason="poverty")
     advance(ctx, two, "return_to_school", D(2026, 9, 21), placement="original_class", school="x")
     advance(ctx, two, "relapse", D(2026, 10, 12), absent_since="2026-10-09")
-    three = service.open_case(
+    three = open_case(
         ctx, child(3, township="木黄镇", school=school_m), occurred_on=D(2026, 11, 2)
-    )
+    ).number
     advance(
         ctx,
         three,
@@ -71,15 +75,15 @@ def cases(ctx) -> dict[str, int]:
         reason="studying_elsewhere",
         evidence="证明",
     )
-    four = service.open_case(
+    four = open_case(
         ctx, child(4, township="木黄镇", school=school_m), occurred_on=D(2026, 11, 10)
-    )
-    five = service.open_case(ctx, child(5, school=school_t), occurred_on=D(2026, 10, 13))
+    ).number
+    five = open_case(ctx, child(5, school=school_t), occurred_on=D(2026, 10, 13)).number
     advance(ctx, five, "start_verification", D(2026, 10, 14))
     advance(
         ctx, five, "defer", D(2026, 10, 15), reason="illness", until="2027-03-01", approval="批"
     )
-    service_sweep.sweep(ctx)  # retains case 1; escalates cases 2 and 4
+    sweep_service.sweep(ctx)  # retains case 1; escalates cases 2 and 4
     return {"one": one, "two": two, "three": three, "four": four, "five": five}
 
 
@@ -201,7 +205,7 @@ def test_the_assessment_weights_come_from_the_workspace(workspace, cases) -> Non
         .replace("relapse_penalty = 2", "relapse_penalty = 0"),
         encoding="utf-8",
     )
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     result = assessment(ctx).as_json()
     ctx.engine.dispose()
     assert result["weights"] == {
@@ -297,12 +301,12 @@ def test_the_timeline_reads_deadlines_back_from_the_events(ctx) -> None:
 
 def test_a_township_caseworker_gets_the_figures_of_the_township(workspace, monkeypatch) -> None:
     bureau = example_county(workspace)
-    service.open_case(bureau, kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学"))
-    service.open_case(bureau, kid(23, "龙小山", "木黄镇", "木黄村", "一组", "木黄镇中心小学"))
-    service.open_case(bureau, kid(35, "冉小梅", "木黄镇", "凤仪村", "一组", "木黄镇中心小学"))
+    open_case(bureau, kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学"))
+    open_case(bureau, kid(23, "龙小山", "木黄镇", "木黄村", "一组", "木黄镇中心小学"))
+    open_case(bureau, kid(35, "冉小梅", "木黄镇", "凤仪村", "一组", "木黄镇中心小学"))
     bureau.engine.dispose()
     as_operator(monkeypatch, "ttz-kcb")  # 天堂镇控辍专干
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     figures = stats(ctx, by="township").as_json()
     assert figures["scope"] == "township:天堂镇"
     assert figures["cases"]["cases"] == 1
@@ -311,8 +315,8 @@ def test_a_township_caseworker_gets_the_figures_of_the_township(workspace, monke
         assessment(ctx)
     ctx.engine.dispose()
     monkeypatch.undo()  # the bureau again, to read the audit trail
-    ctx = service.open_context(workspace, clock=fixed_clock)
-    reads = service.audit_log(ctx)
+    ctx = open_context(workspace, clock=fixed_clock)
+    reads = audit_log(ctx)
     ctx.engine.dispose()
     logged = [e for e in reads if e["action"] == "case.read"]
     assert logged[-1]["operator"] == "天堂镇控辍专干"
@@ -322,7 +326,8 @@ def test_a_township_caseworker_gets_the_figures_of_the_township(workspace, monke
 
 def test_the_stats_and_assessment_commands(workspace, cases, monkeypatch) -> None:
     monkeypatch.setattr(
-        service, "open_context", functools.partial(service.open_context, clock=fixed_clock)
+        "caseflow.services.context.open_context",
+        functools.partial(open_context, clock=fixed_clock),
     )
     cli = CliInvoker(workspace)
     shown = cli("stats", "--by", "township")
@@ -436,7 +441,7 @@ def test_a_township_caseworker_gets_the_rates_of_the_township(
     import_registers(bureau, tmp_path, ("household", "student", "disability"))
     bureau.engine.dispose()
     as_operator(monkeypatch, "mhz-kcb")  # 木黄镇控辍专干
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     targets = targets_of(ctx)
     ctx.engine.dispose()
     assert targets["enrolment_rate"]["numerator"] == 1
@@ -444,6 +449,6 @@ def test_a_township_caseworker_gets_the_rates_of_the_township(
     disabled = targets["disabled_enrolment_rate"]  # no disabled child lives in 木黄镇
     assert (disabled["actual"], disabled["note"]) == (None, "登记中没有符合条件的儿童少年")
     as_operator(monkeypatch, "yz-kcb")  # a school: the rates are the townships'
-    ctx = service.open_context(workspace, clock=fixed_clock)
+    ctx = open_context(workspace, clock=fixed_clock)
     assert targets_of(ctx)["enrolment_rate"]["note"] == "以户籍人口为基数，学校和部门账户不计算"
     ctx.engine.dispose()

@@ -13,9 +13,12 @@ from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
-from caseflow import db, service
+from caseflow import db
 from caseflow.cli import app
 from caseflow.errors import DatabaseBusy
+from caseflow.services.audit import audit_verify
+from caseflow.services.cases import advance, open_case, show_case
+from caseflow.services.context import SCHEMA_HEAD, init_workspace, open_context
 from tests.conftest import child
 
 
@@ -28,12 +31,12 @@ def test_the_migrations_create_exactly_the_schema_the_models_describe(ctx) -> No
 def test_db_upgrade_is_idempotent_and_reports_the_revision(workspace: Path) -> None:
     result = CliRunner().invoke(app, ["-w", str(workspace), "db", "upgrade"])
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == f"Schema at revision {service.SCHEMA_HEAD}"
+    assert result.stdout.strip() == f"Schema at revision {SCHEMA_HEAD}"
 
 
 def test_sqlite_is_durable_by_default(tmp_path: Path) -> None:
-    service.init_workspace(tmp_path / "ws")
-    ctx = service.open_context(tmp_path / "ws")
+    init_workspace(tmp_path / "ws")
+    ctx = open_context(tmp_path / "ws")
     with ctx.engine.connect() as connection:
         pragma = {
             name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
@@ -51,20 +54,20 @@ def test_a_database_locked_by_another_writer_is_busy_and_changes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(db, "BUSY_TIMEOUT_MS", 200)
-    service.init_workspace(tmp_path / "ws")
-    ctx = service.open_context(tmp_path / "ws")
-    number = service.open_case(ctx, child())
+    init_workspace(tmp_path / "ws")
+    ctx = open_context(tmp_path / "ws")
+    number = open_case(ctx, child()).number
     holder = sqlite3.connect(tmp_path / "ws" / "caseflow.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
         with pytest.raises(DatabaseBusy, match="run the command again") as caught:
-            service.advance(ctx, number, "start_verification")
+            advance(ctx, number, "start_verification")
         assert caught.value.exit_code == 3
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert service.show_case(ctx, number)["state"] == "identified"
-    assert service.audit_verify(ctx).intact
+    assert show_case(ctx, number)["state"] == "identified"
+    assert audit_verify(ctx).intact
 
 
 def test_an_unsupported_database_url_is_explained(tmp_path: Path) -> None:
@@ -113,7 +116,7 @@ def old_database(
 def test_upgrading_a_database_from_the_first_schema_plans_existing_cases(tmp_path: Path) -> None:
     engine = old_database(tmp_path, "0001", "persuasion", "2026-10-09", "[]")
     db.upgrade(engine)
-    assert db.schema_revision(engine) == service.SCHEMA_HEAD
+    assert db.schema_revision(engine) == SCHEMA_HEAD
     with db.read(engine) as connection:
         row = connection.execute(
             text(

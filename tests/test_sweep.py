@@ -14,16 +14,20 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, text
 
-from caseflow import db, service
+from caseflow import db
+from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, InvalidInput
 from caseflow.models import AuditEvent, Escalation, Notice
-from caseflow.service_sweep import count_due, provisional_deadlines, sweep
+from caseflow.services.audit import audit_verify
+from caseflow.services.cases import advance, extend, open_case, show_case
+from caseflow.services.context import Context, open_context
+from caseflow.services.sweep import count_due, provisional_deadlines, sweep
 from tests.conftest import child, fixed_clock
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def tally(ctx: service.Context) -> dict[str, int]:
+def tally(ctx: Context) -> dict[str, int]:
     with db.read(ctx.engine) as connection:
         return {
             "events": connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one(),
@@ -34,23 +38,23 @@ def tally(ctx: service.Context) -> dict[str, int]:
         }
 
 
-def notices(ctx: service.Context) -> list:
+def notices(ctx: Context) -> list:
     table = Notice.__table__  # type: ignore[attr-defined]
     with db.read(ctx.engine) as connection:
         return list(connection.execute(select(table).order_by(table.c.id)).all())
 
 
-def persuasion_case(ctx: service.Context, serial: int, entered: date) -> int:
-    number = service.open_case(ctx, child(serial), occurred_on=entered)
-    service.advance(ctx, number, "start_verification", occurred_on=entered)
-    service.advance(ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=entered)
+def persuasion_case(ctx: Context, serial: int, entered: date) -> int:
+    number = open_case(ctx, child(serial), occurred_on=entered).number
+    advance(ctx, number, "start_verification", occurred_on=entered)
+    advance(ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=entered)
     return number
 
 
 def test_a_sweep_fires_each_due_rung_once_and_a_second_sweep_changes_nothing(ctx) -> None:
     # 15 working days from Fri 9 Oct, counting the make-up working Saturday 10 Oct: Thu 29 Oct
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
-    assert service.show_case(ctx, number)["due_on"] == "2026-10-29"
+    assert show_case(ctx, number)["due_on"] == "2026-10-29"
     report = sweep(ctx)
     assert (report.fired, report.timed) == (3, 0)
     assert report.notices == 5  # reminder to the township; 2 + 2 escalation notices
@@ -59,7 +63,7 @@ def test_a_sweep_fires_each_due_rung_once_and_a_second_sweep_changes_nothing(ctx
     again = sweep(ctx)
     assert (again.fired, again.timed, again.notices) == (0, 0, 0)
     assert tally(ctx) == after_first
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
 
 
 def test_notices_name_the_recipient_and_say_how_many_days_overdue(ctx) -> None:
@@ -109,7 +113,7 @@ def test_rungs_fire_as_they_fall_due_day_by_day(ctx) -> None:
 def test_leaving_the_state_cancels_the_rest_of_its_ladder(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     sweep(ctx, as_of=date(2026, 10, 30))
-    service.advance(
+    advance(
         ctx,
         number,
         "return_to_school",
@@ -118,14 +122,14 @@ def test_leaving_the_state_cancels_the_rest_of_its_ladder(ctx) -> None:
     )
     report = sweep(ctx)  # returned is due 2026-12-02: nothing more to fire
     assert report.fired == 0
-    assert service.show_case(ctx, number)["state"] == "returned"
+    assert show_case(ctx, number)["state"] == "returned"
 
 
 def test_an_extension_moves_the_deadline_and_replans_the_ladder(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     sweep(ctx, as_of=date(2026, 10, 30))
-    service.extend(ctx, number, 30, "监护人外出务工，约定返乡后面谈", occurred_on=date(2026, 11, 2))
-    view = service.show_case(ctx, number)
+    extend(ctx, number, 30, "监护人外出务工，约定返乡后面谈", occurred_on=date(2026, 11, 2))
+    view = show_case(ctx, number)
     assert view["due_on"] == "2026-11-30"  # 28 Nov is a Saturday: rolls to Monday
     assert view["history"][-1]["action"] == "case.extension"
     assert view["history"][-1]["payload"]["reason"] == "监护人外出务工，约定返乡后面谈"
@@ -135,24 +139,24 @@ def test_an_extension_moves_the_deadline_and_replans_the_ladder(ctx) -> None:
 def test_extensions_are_limited_and_need_a_permitted_role(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     with pytest.raises(InvalidInput, match="between 1 and 30"):
-        service.extend(ctx, number, 45, "太久")
+        extend(ctx, number, 45, "太久")
     with pytest.raises(InvalidInput, match="needs a reason"):
-        service.extend(ctx, number, 5, " ")
-    supervisor = service.Context(
+        extend(ctx, number, 5, " ")
+    supervisor = Context(
         ctx.workspace,
         ctx.engine,
-        service.Actor("wang", "wang", frozenset({"supervisor"})),
+        Actor("wang", "wang", frozenset({"supervisor"})),
         fixed_clock,
         ctx.calendar,
     )
     with pytest.raises(AccessDenied, match="may not use `caseflow case extend`"):
-        service.extend(supervisor, number, 5, "理由")
+        extend(supervisor, number, 5, "理由")
 
 
 def test_an_expired_deferral_returns_the_case_to_verification(ctx) -> None:
-    number = service.open_case(ctx, child(), occurred_on=date(2026, 9, 1))
-    service.advance(ctx, number, "start_verification", occurred_on=date(2026, 9, 1))
-    service.advance(
+    number = open_case(ctx, child(), occurred_on=date(2026, 9, 1)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 9, 1))
+    advance(
         ctx,
         number,
         "defer",
@@ -161,7 +165,7 @@ def test_an_expired_deferral_returns_the_case_to_verification(ctx) -> None:
     )
     report = sweep(ctx)
     assert report.timed == 1
-    view = service.show_case(ctx, number)
+    view = show_case(ctx, number)
     assert view["state"] == "verifying"
     expired = next(e for e in view["history"] if e["trigger"] == "deferral_expired")
     assert expired["payload"]["auto"] is True and expired["occurred_on"] == "2026-11-20"
@@ -171,7 +175,7 @@ def test_an_expired_deferral_returns_the_case_to_verification(ctx) -> None:
 
 def test_a_monitoring_period_with_all_check_ins_ends_in_retention(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 7, 1))
-    service.advance(
+    advance(
         ctx,
         number,
         "return_to_school",
@@ -179,10 +183,10 @@ def test_a_monitoring_period_with_all_check_ins_ends_in_retention(ctx) -> None:
         occurred_on=date(2026, 7, 2),
     )
     for day in (date(2026, 8, 1), date(2026, 9, 1), date(2026, 10, 1)):
-        service.advance(ctx, number, "check_in", {"attending": "steady"}, occurred_on=day)
+        advance(ctx, number, "check_in", {"attending": "steady"}, occurred_on=day)
     report = sweep(ctx)  # the next check-in was due 2026-10-31
     assert report.timed == 1 and report.fired == 0
-    view = service.show_case(ctx, number)
+    view = show_case(ctx, number)
     assert view["state"] == "retained" and not view["is_open"]
 
 
@@ -211,34 +215,32 @@ def test_escalate_command_prints_a_summary_and_json_counts(cli, ctx) -> None:
 
 def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspace, ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 11, 2))
-    service.advance(
+    advance(
         ctx,
         number,
         "issue_order",
         {"document_number": "天堂府责〔2026〕1号"},
         occurred_on=date(2026, 11, 3),
     )
-    service.advance(
+    advance(
         ctx,
         number,
         "propose_penalty",
         {"document_number": "罚告〔2026〕1号"},
         occurred_on=date(2026, 11, 4),
     )
-    service.advance(
-        ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=date(2026, 11, 28)
-    )
-    view = service.show_case(ctx, number)
+    advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=date(2026, 11, 28))
+    view = show_case(ctx, number)
     assert view["due_on"] == "2027-01-27" and view["due_provisional"]
     assert [row.id for row in provisional_deadlines(ctx)] == [number]
     (workspace / "holidays.yaml").write_text(
         "rest_days: [2027-01-27, 2027-01-28]\nworking_days: []\ncomplete_years: [2027]\n",
         encoding="utf-8",
     )
-    updated = service.open_context(workspace, clock=fixed_clock)
+    updated = open_context(workspace, clock=fixed_clock)
     report = sweep(updated)
     assert report.recomputed == 1
-    view = service.show_case(updated, number)
+    view = show_case(updated, number)
     assert view["due_on"] == "2027-01-29" and not view["due_provisional"]
     assert view["history"][-1]["action"] == "case.deadline_recomputed"
     assert provisional_deadlines(updated) == []
@@ -258,7 +260,7 @@ def test_calendar_check_fails_while_next_year_is_missing(cli, workspace) -> None
 
 @pytest.mark.slow
 def test_a_sweep_killed_mid_way_and_run_again_fires_every_rung_exactly_once(
-    workspace: Path, ctx: service.Context, database
+    workspace: Path, ctx: Context, database
 ) -> None:
     cases = 300
     _bulk_persuasion_cases(ctx, cases)
@@ -297,11 +299,11 @@ def test_a_sweep_killed_mid_way_and_run_again_fires_every_rung_exactly_once(
             text("SELECT count(*) FROM audit_event WHERE action = 'case.escalation'")
         ).scalar_one()
     assert duplicates == 0 and events == expected_rungs
-    assert service.audit_verify(ctx).intact
+    assert audit_verify(ctx).intact
     assert sweep(ctx).fired == 0
 
 
-def _bulk_persuasion_cases(ctx: service.Context, count: int) -> None:
+def _bulk_persuasion_cases(ctx: Context, count: int) -> None:
     """Many overdue cases quickly: the first through the service, the rest copied in SQL."""
     first = persuasion_case(ctx, 0, date(2026, 10, 9))
     with db.write(ctx.engine) as connection:

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from caseflow.errors import InvalidIdNumber
-from caseflow.ids import check_character, normalise_id_number, parse_id_number
-from caseflow.synthetic import (
+from caseflow.demo.county import (
     FLAGS,
     HEADINGS,
     NORMALISED_KINDS,
@@ -36,6 +34,8 @@ from caseflow.synthetic import (
     write_registers,
     write_truth,
 )
+from caseflow.errors import InvalidIdNumber
+from caseflow.ids import check_character, normalise_id_number, parse_id_number
 
 REFERENCE = date(2024, 9, 1)
 REGION = "520625"

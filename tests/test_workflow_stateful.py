@@ -37,15 +37,17 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import create_engine, text
 
-from caseflow import engine, service
+from caseflow import engine
 from caseflow.errors import (
     CaseflowError,
     DuplicateCase,
     InvalidInput,
     TransitionRefused,
 )
-from caseflow.service import NOTE_METHODS
-from caseflow.states import FieldSpec, Transition, Workflow
+from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.cases import add_note, advance, list_cases, open_case, show_case
+from caseflow.services.context import init_workspace, open_context
+from caseflow.states import NOTE_METHODS, FieldSpec, Transition, Workflow
 from tests.conftest import PG_URL, child, fixed_clock, pg_schema_url
 
 TODAY = date(2026, 11, 29)  # FIXED_NOW in the workspace's time zone
@@ -126,8 +128,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             self._admin(f"CREATE SCHEMA {self.schema}")
             url = pg_schema_url(self.schema)
         root = self.folder / "county"
-        service.init_workspace(root, url, clock=fixed_clock)
-        self.ctx = service.open_context(root, clock=fixed_clock)
+        init_workspace(root, url, clock=fixed_clock)
+        self.ctx = open_context(root, clock=fixed_clock)
         self.workflow: Workflow = self.ctx.current_workflow
         self.roles = self.ctx.actor.roles
         self.triggers = sorted(self.workflow.triggers())
@@ -157,16 +159,16 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     def changes(self) -> list[dict[str, Any]]:
         """The audit trail without the logged reads of case files."""
-        return [e for e in service.audit_log(self.ctx) if e["action"] != "case.read"]
+        return [e for e in audit_log(self.ctx) if e["action"] != "case.read"]
 
     def audit_events(self) -> int:
-        result = service.audit_verify(self.ctx)
+        result = audit_verify(self.ctx)
         assert result.intact, f"event {result.first_bad_seq}: {result.problem}"
         return len(self.changes())
 
     def check_case(self, number: int) -> dict[str, Any]:
         model = self.cases[number]
-        shown = service.show_case(self.ctx, number)
+        shown = show_case(self.ctx, number)
         assert shown["state"] == model.state
         assert shown["version"] == model.version
         assert shown["is_open"] == self.is_open(model)
@@ -181,13 +183,13 @@ class WorkflowMachine(RuleBasedStateMachine):
     def refused(self, number: int | None, attempt: Any, error: type[CaseflowError]) -> None:
         """`attempt` must raise `error` and leave the case and the audit trail as they were."""
         events = self.audit_events()
-        before = service.show_case(self.ctx, number) if number is not None else None
+        before = show_case(self.ctx, number) if number is not None else None
         with pytest.raises(CaseflowError) as raised:
             attempt()
         assert isinstance(raised.value, error), repr(raised.value)
         assert self.audit_events() == events == self.events
         if number is not None:
-            assert service.show_case(self.ctx, number) == before
+            assert show_case(self.ctx, number) == before
             self.check_case(number)
 
     def succeeded(self, number: int, action: str) -> dict[str, Any]:
@@ -208,7 +210,7 @@ class WorkflowMachine(RuleBasedStateMachine):
     def open_case(self, occurred_on: date) -> None:
         serial = self.next_serial
         self.next_serial += 1
-        number = service.open_case(self.ctx, child(serial), occurred_on=occurred_on)
+        number = open_case(self.ctx, child(serial), occurred_on=occurred_on).number
         assert number not in self.cases
         self.cases[number] = CaseModel(serial, self.workflow.initial.id, occurred_on)
         last = self.succeeded(number, "case.open")
@@ -222,11 +224,11 @@ class WorkflowMachine(RuleBasedStateMachine):
         if any(m.serial == serial and self.is_open(m) for m in self.cases.values()):
             self.refused(
                 None,
-                lambda: service.open_case(self.ctx, child(serial), occurred_on=occurred_on),
+                lambda: open_case(self.ctx, child(serial), occurred_on=occurred_on).number,
                 DuplicateCase,
             )
             return
-        number = service.open_case(self.ctx, child(serial), occurred_on=occurred_on)
+        number = open_case(self.ctx, child(serial), occurred_on=occurred_on).number
         self.cases[number] = CaseModel(serial, self.workflow.initial.id, occurred_on)
         self.succeeded(number, "case.open")
 
@@ -250,7 +252,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             typed, stored = data.draw(field_values(transition, occurred_on), label="values")
 
         def attempt() -> None:
-            service.advance(self.ctx, number, trigger, typed, note=note, occurred_on=occurred_on)
+            advance(self.ctx, number, trigger, typed, note=note, occurred_on=occurred_on)
 
         if (
             transition is None
@@ -297,7 +299,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         occurred_on = data.draw(st.dates(model.last_event_on, TODAY), label="occurred_on")
 
         def attempt() -> None:
-            service.add_note(self.ctx, number, note, method=method, occurred_on=occurred_on)
+            add_note(self.ctx, number, note, method=method, occurred_on=occurred_on)
 
         if not self.is_open(model):
             self.refused(number, attempt, TransitionRefused)
@@ -327,7 +329,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             self.refused(
                 number,
-                lambda: service.advance(
+                lambda: advance(
                     self.ctx, number, transition.trigger, typed, occurred_on=occurred_on
                 ),
                 InvalidInput if allowed else TransitionRefused,
@@ -335,7 +337,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         else:
             self.refused(
                 number,
-                lambda: service.add_note(self.ctx, number, "走访", occurred_on=occurred_on),
+                lambda: add_note(self.ctx, number, "走访", occurred_on=occurred_on),
                 InvalidInput if self.is_open(model) else TransitionRefused,
             )
 
@@ -345,7 +347,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         number = data.draw(st.sampled_from(sorted(self.cases)), label="case")
         self.refused(
             number,
-            lambda: service.advance(self.ctx, number, trigger, occurred_on=TODAY),
+            lambda: advance(self.ctx, number, trigger, occurred_on=TODAY),
             InvalidInput,
         )
 
@@ -357,7 +359,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     @invariant()
     def every_case_is_in_its_modelled_state(self) -> None:
-        listed = service.list_cases(self.ctx, include_closed=True)
+        listed = list_cases(self.ctx, include_closed=True)
         assert {c["number"]: c["state"] for c in listed} == {
             n: m.state for n, m in self.cases.items()
         }

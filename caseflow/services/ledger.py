@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from types import SimpleNamespace
-from typing import IO, Any, overload
+from typing import IO, Any
 
 from sqlalchemy import ColumnElement, Connection, Text, and_, bindparam, cast, func, select
 
@@ -50,21 +49,22 @@ from caseflow.ledger import (
 )
 from caseflow.models import AuditEvent
 from caseflow.org import POSITIONS, Org
-from caseflow.records import (
+from caseflow.services.context import Context
+from caseflow.services.records import (
+    BATCH,
     CASE,
     CHILD,
-    LOGGED_CASE_NUMBERS,
-    WORKFLOW,
+    CaseNumbers,
+    Workflows,
+    case_events,
     log_read,
     org_in_force,
     scoped,
 )
-from caseflow.service import NOTE_METHODS, Context, stored_workflow
-from caseflow.states import Workflow
-from caseflow.timeline import TIMELINE_ACTIONS, Event, replay
+from caseflow.states import NOTE_METHODS
+from caseflow.timeline import replay
 
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-BATCH = 1000
 
 # Ledger._build unpacks the rows in this order.
 _CASES = (
@@ -102,14 +102,6 @@ _NOTES_OF = _NOTES.where(EVENT.c.case_id.in_(bindparam("ids", expanding=True)))
 # spares binding a thousand parameters; the notes of cases in the range but not in the
 # batch (another jurisdiction's) are read past, never shown.
 _NOTES_BETWEEN = _NOTES.where(EVENT.c.case_id.between(bindparam("first"), bindparam("last")))
-HISTORY = (
-    select(EVENT.c.case_id, EVENT.c.action, EVENT.c.occurred_on, EVENT.c.payload)
-    .where(
-        EVENT.c.case_id.in_(bindparam("ids", expanding=True)),
-        EVENT.c.action.in_(TIMELINE_ACTIONS),
-    )
-    .order_by(EVENT.c.case_id, EVENT.c.seq)
-)
 
 
 @dataclass(frozen=True)
@@ -181,52 +173,6 @@ def find_place(ctx: Context, level: str, unit: str | None) -> Place:
         f"{townships[0]}{name}",
         and_(CASE.c.township == townships[0], CASE.c.village == name),
     )
-
-
-class CaseNumbers(Sequence[int]):
-    """The case numbers read, for the read log: the first few kept (the log lists up to
-    ``LOGGED_CASE_NUMBERS``), the rest only counted."""
-
-    def __init__(self) -> None:
-        self.kept: list[int] = []
-        self.total = 0
-
-    def add(self, number: int) -> None:
-        self.total += 1
-        if len(self.kept) <= LOGGED_CASE_NUMBERS:
-            self.kept.append(number)
-
-    def __len__(self) -> int:
-        return self.total
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[int]: ...
-    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
-        return self.kept[index]
-
-
-@dataclass
-class Workflows:
-    """The stored workflow definitions, parsed once per ledger."""
-
-    by_version: dict[tuple[str, int], Workflow] = field(default_factory=dict)
-
-    def get(self, connection: Connection, name: str, version: int) -> Workflow:
-        found = self.by_version.get((name, version))
-        if found is None:
-            sha = connection.execute(
-                select(WORKFLOW.c.sha256).where(
-                    WORKFLOW.c.name == name, WORKFLOW.c.version == version
-                )
-            ).scalar_one()
-            found = stored_workflow(
-                connection,
-                SimpleNamespace(workflow_sha=sha, workflow=name, workflow_version=version),
-            )
-            self.by_version[(name, version)] = found
-        return found
 
 
 def person_labels(org: Org) -> Callable[[str], str]:
@@ -456,20 +402,6 @@ def latest_notes(
         method = json.loads(payload).get("method") or "other"
         found[case_id] = (date.fromisoformat(occurred_on), str(method))
     return found
-
-
-def case_events(connection: Connection, ids: Sequence[int]) -> dict[int, list[Event]]:
-    """The events that shape each case's timeline, oldest first."""
-    events: dict[int, list[Event]] = {}
-    for case_id, action, occurred_on, payload in connection.execute(HISTORY, {"ids": list(ids)}):
-        events.setdefault(case_id, []).append(
-            Event(
-                action,
-                date.fromisoformat(occurred_on) if occurred_on else None,
-                json.loads(payload),
-            )
-        )
-    return events
 
 
 def open_ledger(

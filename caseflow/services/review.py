@@ -30,8 +30,8 @@ from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
 from caseflow.models import AuditEvent, Case, Child, Escalation, WorkflowDefinition
-from caseflow.records import log_read, record, require, scoped
-from caseflow.service import Context, event_view, stored_workflow
+from caseflow.services.context import Context
+from caseflow.services.records import event_view, log_read, record, require, scoped, stored_workflow
 from caseflow.states import DEPARTMENTS, Workflow
 
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]

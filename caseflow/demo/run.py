@@ -1,9 +1,9 @@
 """``caseflow demo``: a synthetic county played through a school term, end to end.
 
-In a fresh workspace: generate a county (:mod:`caseflow.synthetic`), write its org.yaml
-(:func:`caseflow.demo.county_org`) and put it in force, import the five registers, compare
+In a fresh workspace: generate a county (:mod:`caseflow.demo.county`), write its org.yaml
+(:func:`caseflow.demo.scenario.county_org`) and put it in force, import the five registers, compare
 them and open cases; then step a simulated clock day by day, and on each working day let
-the people of :func:`caseflow.demo.plan` work their cases, while the sweep fires the
+the people of :func:`caseflow.demo.scenario.plan` work their cases, while the sweep fires the
 escalations that fall due and the dispatcher delivers the notices: letters into
 ``outbox/``, e-mail and group-robot messages to a capture on 127.0.0.1 started here
 (``capture/``), so nothing leaves the machine. Every event is recorded on the day it
@@ -15,32 +15,23 @@ commands use, so the workspace afterwards is an ordinary one to explore.
 
 from __future__ import annotations
 
-import json
-import os
 import random
-import socket
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from caseflow import db, demo, service
-from caseflow.demo import CaseView, Persona, Step
-from caseflow.errors import CaseflowError, InvalidInput, WorkspaceError
-from caseflow.models import Delivery, Guardian, Notice
-from caseflow.records import CASE, CHILD, ESCALATION
-from caseflow.synthetic import (
+from caseflow import db
+from caseflow.demo import scenario
+from caseflow.demo.capture import Capture, loopback_unproxied, notifier_config, robot_env
+from caseflow.demo.county import (
     REGISTERS,
     Child,
     County,
@@ -48,6 +39,12 @@ from caseflow.synthetic import (
     write_registers,
     write_truth,
 )
+from caseflow.demo.scenario import CaseView, Persona, Step
+from caseflow.errors import CaseflowError, InvalidInput, WorkspaceError
+from caseflow.models import Delivery, Guardian, Notice
+from caseflow.services import audit, cases
+from caseflow.services.context import Context, init_workspace, open_context, os_user, resolve_actor
+from caseflow.services.records import CASE, CHILD, ESCALATION
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
@@ -55,10 +52,9 @@ _GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
 ZONE = ZoneInfo("Asia/Shanghai")
 TRUTH_FILE = "truth.json"  # the planted answer, beside the register files
 LEDGER_DIR = "ledgers"
-HOST = "127.0.0.1"
 
 if TYPE_CHECKING:
-    from caseflow.service_stats import Stats
+    from caseflow.services.stats import Stats
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -82,181 +78,6 @@ class SimClock:
 
 # ---------------------------------------------------------------------------------------
 # The capture: an SMTP server and a robot webhook on loopback, writing what they receive
-
-
-class _MailSink:
-    """An aiosmtpd handler: each message into ``folder`` as an .eml file; a retired
-    mailbox (an address starting with ``demo.RETIRED_MAILBOX``) is refused, as a real
-    server would."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.received = 0
-        self.refused = 0
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address.startswith(demo.RETIRED_MAILBOX):
-            with self.lock:
-                self.refused += 1
-            return f"550 5.1.1 <{address}>: mailbox unavailable (address retired)"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.received += 1
-            number = self.received
-        content = envelope.content
-        data = content if isinstance(content, bytes) else str(content).encode("utf-8")
-        (self.folder / f"{number:05d}.eml").write_bytes(data)
-        return "250 2.0.0 Message accepted for delivery"
-
-
-class Capture:
-    """The local peers the workspace's e-mail and robot channels point at while the demo
-    runs: received mail in ``capture/mail/``, robot messages in
-    ``capture/<channel>-<robot>.jsonl``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.mail = _MailSink(folder / "mail")
-        self.robot_messages: Counter[str] = Counter()
-        self._lock = threading.Lock()
-        self._controller: Any = None
-        self._http: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.smtp_port = 0
-        self.http_port = 0
-
-    def start(self) -> None:
-        from aiosmtpd.controller import Controller
-
-        (self.folder / "mail").mkdir(parents=True, exist_ok=True)
-        self.smtp_port = _free_port()
-        self._controller = Controller(self.mail, hostname=HOST, port=self.smtp_port)
-        self._controller.start()
-        capture = self
-
-        class RobotHandler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                capture.robot_message(self.path, body)
-                answer = json.dumps({"errcode": 0, "errmsg": "ok"}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._http = ThreadingHTTPServer((HOST, 0), RobotHandler)
-        self.http_port = int(self._http.server_address[1])
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
-        self._thread.start()
-
-    def robot_message(self, path: str, body: bytes) -> None:
-        parts = urlsplit(path)
-        query = parse_qs(parts.query)
-        if parts.path.endswith("/robot/send"):
-            channel, robot = "dingtalk", query.get("access_token", ["?"])[0]
-        else:
-            channel, robot = "wecom", query.get("key", ["?"])[0]
-        robot = robot.removeprefix("demo-")
-        try:
-            message: Any = json.loads(body)
-        except ValueError:
-            message = body.decode("utf-8", errors="replace")
-        line = json.dumps({"robot": robot, "message": message}, ensure_ascii=False)
-        with self._lock:
-            self.robot_messages[channel] += 1
-            with (self.folder / f"{channel}-{robot}.jsonl").open("a", encoding="utf-8") as out:
-                out.write(line + "\n")
-
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def robot_url(self, channel: str, robot: str) -> str:
-        if channel == "dingtalk":
-            return f"http://{HOST}:{self.http_port}/robot/send?access_token=demo-{robot}"
-        return f"http://{HOST}:{self.http_port}/cgi-bin/webhook/send?key=demo-{robot}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def _loopback_unproxied() -> Iterator[None]:
-    """Loopback peers are reached directly, whatever proxy the environment names."""
-    names = ("no_proxy", "NO_PROXY")
-    saved = {name: os.environ.get(name) for name in names}
-    proxied = any(os.environ.get(v) for v in ("http_proxy", "HTTP_PROXY", "all_proxy"))
-    if proxied:
-        for name in names:
-            os.environ[name] = ",".join(filter(None, (saved[name], HOST, "localhost")))
-    try:
-        yield
-    finally:
-        if proxied:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-
-
-def _robot_env(org: demo.DemoOrg, capture: Capture) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for robot, channel in org.robots.items():
-        variable = f"CASEFLOW_DEMO_{channel.upper()}_{robot.upper()}"
-        env[variable] = capture.robot_url(channel, robot)
-        if channel == "dingtalk":
-            env[f"{variable}_SECRET"] = f"SECdemo{robot}"
-    return env
-
-
-def _notifier_config(org: demo.DemoOrg, capture: Capture) -> str:
-    wecom = {r: c for r, c in org.robots.items() if c == "wecom"}
-    dingtalk = {r: c for r, c in org.robots.items() if c == "dingtalk"}
-    lines = [
-        "",
-        "# ---- written by `caseflow demo` ---------------------------------------------------",
-        "# E-mail and the group robots point at the demo's capture on 127.0.0.1, which ran only",
-        "# while the demo ran (what it received is in capture/). The robots' webhook URLs were in",
-        "# environment variables the demo set for its own dispatcher.",
-        "[notifiers.email]",
-        f'host = "{HOST}"',
-        f"port = {capture.smtp_port}",
-        'security = "none"',
-        f'from = "{org.county}控辍保学工作专班 <kongchuo@jyj.{demo.MAIL_DOMAIN}>"',
-        "timeout = 10",
-    ]
-    if wecom:
-        robots = ", ".join(f'{r} = "CASEFLOW_DEMO_WECOM_{r.upper()}"' for r in wecom)
-        lines += ["", "[notifiers.wecom]", 'msgtype = "markdown"', f"robots = {{ {robots} }}"]
-    if dingtalk:
-        lines += ["", "[notifiers.dingtalk]", 'msgtype = "markdown"', 'title = "控辍保学提醒"']
-        for robot in dingtalk:
-            variable = f"CASEFLOW_DEMO_DINGTALK_{robot.upper()}"
-            lines += [
-                f"[notifiers.dingtalk.robots.{robot}]",
-                f'token_env = "{variable}"',
-                f'secret_env = "{variable}_SECRET"',
-            ]
-    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------
@@ -331,10 +152,10 @@ def check_directory(directory: Path) -> None:
 def run_demo(
     directory: Path,
     *,
-    seed: int = demo.DEFAULT_SEED,
-    children: int = demo.DEFAULT_CHILDREN,
-    days: int = demo.DEFAULT_DAYS,
-    start: date = demo.START,
+    seed: int = scenario.DEFAULT_SEED,
+    children: int = scenario.DEFAULT_CHILDREN,
+    days: int = scenario.DEFAULT_DAYS,
+    start: date = scenario.START,
     database_url: str | None = None,
     progress: Progress | None = None,
     today: date | None = None,
@@ -358,18 +179,18 @@ def run_demo(
     report_progress = progress or (lambda _what, _done, _total: None)
     report_progress("Generating the county", 0, 1)
 
-    from caseflow.service_compare import reference_date
+    from caseflow.roster import reference_date
 
     clock = SimClock(start)
     extracted = _previous_working_day(start)
     county = generate_county(
         seed,
         children=children,
-        townships=demo.townships_for(children),
+        townships=scenario.townships_for(children),
         reference_date=reference_date(extracted),
-        county_name=demo.DEMO_COUNTY,
+        county_name=scenario.DEMO_COUNTY,
     )
-    org = demo.county_org(county, admin_account=service.os_user())
+    org = scenario.county_org(county, admin_account=os_user())
     from caseflow.org import parse_org
 
     parsed, problems = parse_org(org.text, "org.yaml")
@@ -377,7 +198,7 @@ def run_demo(
         raise WorkspaceError(
             "the generated org.yaml has problems: " + "; ".join(map(str, problems))
         )
-    workspace, _ = service.init_workspace(directory, database_url, county=county.name, clock=clock)
+    workspace, _ = init_workspace(directory, database_url, county=county.name, clock=clock)
     report = DemoReport(
         root=workspace.root,
         database_url=workspace.database_url,
@@ -396,17 +217,17 @@ def run_demo(
     )
     workspace.org_file.write_text(org.text, encoding="utf-8")
     capture = Capture(workspace.root / "capture")
-    with _loopback_unproxied():
+    with loopback_unproxied():
         capture.start()
         try:
             with (workspace.root / "caseflow.toml").open("a", encoding="utf-8") as config:
-                config.write(_notifier_config(org, capture))
+                config.write(notifier_config(org, capture))
             _play(
                 report,
                 county=county,
                 org=org,
                 clock=clock,
-                env=_robot_env(org, capture),
+                env=robot_env(org, capture),
                 extracted=extracted,
                 days=days,
                 progress=report_progress,
@@ -433,12 +254,12 @@ def _previous_working_day(day: date) -> date:
 
 @dataclass
 class _Actors:
-    bureau: service.Context
-    supervisor: service.Context
-    caseworkers: dict[str, service.Context]
-    departments: dict[str, service.Context]
+    bureau: Context
+    supervisor: Context
+    caseworkers: dict[str, Context]
+    departments: dict[str, Context]
 
-    def of(self, actor: str, township: str) -> service.Context:
+    def of(self, actor: str, township: str) -> Context:
         if actor.startswith("department:"):
             return self.departments[actor.partition(":")[2]]
         if actor == "caseworker":
@@ -446,9 +267,9 @@ class _Actors:
         return self.bureau
 
 
-def _acting(ctx: service.Context, operator: str) -> service.Context:
+def _acting(ctx: Context, operator: str) -> Context:
     with db.read(ctx.engine) as connection:
-        actor = service.resolve_actor(connection, service.os_user(), operator)
+        actor = resolve_actor(connection, os_user(), operator)
     return replace(ctx, actor=actor)
 
 
@@ -456,24 +277,25 @@ def _play(
     report: DemoReport,
     *,
     county: County,
-    org: demo.DemoOrg,
+    org: scenario.DemoOrg,
     clock: SimClock,
     env: Mapping[str, str],
     extracted: date,
     days: int,
     progress: Progress,
 ) -> None:
-    from caseflow import service_org
-    from caseflow.service_compare import compare, open_cases
-    from caseflow.service_roster import import_roster
+    from caseflow.services.cases import open_cases
+    from caseflow.services.compare import compare
+    from caseflow.services.org import apply_org
+    from caseflow.services.roster import import_roster
 
     root = report.root
-    setup = service.open_context(root, clock=clock)
+    setup = open_context(root, clock=clock)
     try:
-        service_org.apply_org(setup)
+        apply_org(setup)
     finally:
         setup.engine.dispose()
-    bureau = service.open_context(root, clock=clock)
+    bureau = open_context(root, clock=clock)
     try:
         actors = _Actors(
             bureau=bureau,
@@ -502,10 +324,11 @@ def _play(
         report.unexpected = [mask_id_number(n) for n in sorted(found) if truth.get(n) != found[n]]
         opening = open_cases(bureau, comparison)
         report.opened = len(opening.opened)
-        absences = demo.school_reports(
+        absences = scenario.school_reports(
             county, found, report.seed, start=report.start, days=days, calendar=bureau.calendar
         )
-        people = demo.personas(county, found, report.seed, reported=[a.id_number for a in absences])
+        reported = [a.id_number for a in absences]
+        people = scenario.personas(county, found, report.seed, reported=reported)
         numbers = _case_numbers(bureau)
         cast = {numbers[n]: p for n, p in people.items() if n in numbers}
         children = {c.id_number: c for c in county.children}
@@ -528,12 +351,12 @@ def _play(
                     persona = cast.get(case.number)
                     if persona is None:
                         continue
-                    steps = demo.plan(persona, case, today, bureau.calendar)
+                    steps = scenario.plan(persona, case, today, bureau.calendar)
                     _carry_out(
                         report, actors, clock=clock, case=case, township=township, steps=steps
                     )
             if today.day == 1:
-                from caseflow.service_campaigns import queue_monthly_report
+                from caseflow.services.campaigns import queue_monthly_report
 
                 clock.at(today, 7)
                 report.reports += queue_monthly_report(bureau, today)
@@ -546,8 +369,8 @@ def _play(
         progress("Checking the audit trail", 0, 1)
         clock.at(report.last_day, 19)
         _summarise(report, bureau, cast)
-        checkpoint = service.audit_checkpoint(actors.supervisor)
-        verification = service.audit_verify(actors.supervisor, str(checkpoint))
+        checkpoint = audit.audit_checkpoint(actors.supervisor)
+        verification = audit.audit_verify(actors.supervisor, str(checkpoint))
         report.checkpoint = str(checkpoint)
         report.audit_events = verification.events
         report.audit_intact = verification.intact
@@ -568,8 +391,8 @@ def _end_of_day(
 ) -> None:
     """The scheduler's evening: the sweep, then the dispatcher until nothing is due (a
     robot past its 20 messages a minute waits for the next minute)."""
-    from caseflow.service_dispatch import dispatch
-    from caseflow.service_sweep import sweep
+    from caseflow.services.dispatch import dispatch
+    from caseflow.services.sweep import sweep
 
     clock.at(day, 18)
     swept = sweep(actors.bureau, as_of=day)
@@ -603,10 +426,10 @@ _OPEN_CASES = (
 )
 
 
-def _open_reported(actors: _Actors, child: Child, absence: demo.SchoolReport) -> int:
+def _open_reported(actors: _Actors, child: Child, absence: scenario.SchoolReport) -> int:
     """The township caseworker opens the case a school reported."""
     school = child.enrolment.school if child.enrolment else None
-    details = service.ChildDetails(
+    details = cases.ChildDetails(
         name=child.name,
         id_number=child.id_number,
         township=child.township,
@@ -620,16 +443,16 @@ def _open_reported(actors: _Actors, child: Child, absence: demo.SchoolReport) ->
         guardian_phone=child.guardian.phone,
     )
     evidence = {"absent_since": absence.since.isoformat(), "reported_by": school or ""}
-    return service.open_case(
+    return cases.open_case(
         actors.of("caseworker", child.township),
         details,
         source="school",
         occurred_on=absence.day,
         evidence=evidence,
-    )
+    ).number
 
 
-def _case_numbers(ctx: service.Context) -> dict[str, int]:
+def _case_numbers(ctx: Context) -> dict[str, int]:
     """Case number by the child's resident ID (the demo knows whom it planted)."""
     with db.read(ctx.engine) as connection:
         rows = connection.execute(
@@ -638,7 +461,7 @@ def _case_numbers(ctx: service.Context) -> dict[str, int]:
     return {row.id_number: row.id for row in rows}
 
 
-def _open_cases(ctx: service.Context) -> list[tuple[CaseView, str]]:
+def _open_cases(ctx: Context) -> list[tuple[CaseView, str]]:
     with db.read(ctx.engine) as connection:
         rows = connection.execute(_OPEN_CASES).all()
         known = set(connection.execute(select(_GUARDIAN.c.child_id).distinct()).scalars())
@@ -671,7 +494,7 @@ def _carry_out(
     township: str,
     steps: list[Step],
 ) -> None:
-    from caseflow.service_documents import queue_document
+    from caseflow.services.documents import queue_document
 
     for step in steps:
         clock.tick()
@@ -680,25 +503,25 @@ def _carry_out(
         values = dict(step.values)
         try:
             if step.kind == "advance":
-                issued = service.advance(
+                issued = cases.advance(
                     ctx, number, step.trigger, values, occurred_on=step.occurred_on
                 )
-                for document in issued:
+                for document in issued.documents:
                     if not document.get("prepared"):
                         report.failures.append(
                             f"case {number} {step.trigger}: {document['template']} not "
                             f"prepared: {document.get('reason')}"
                         )
             elif step.kind == "note":
-                service.add_note(
+                cases.add_note(
                     ctx, number, step.text, method=step.method, occurred_on=step.occurred_on
                 )
             elif step.kind == "update":
-                service.update_details(
-                    ctx, number, service.DetailsUpdate(**values), occurred_on=step.occurred_on
+                cases.update_details(
+                    ctx, number, cases.DetailsUpdate(**values), occurred_on=step.occurred_on
                 )
             elif step.kind == "extend":
-                service.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
+                cases.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
             elif step.kind == "document":
                 queue_document(ctx, number, step.text)
             else:  # pragma: no cover - plan() makes no other kind
@@ -712,11 +535,11 @@ def _carry_out(
         report.steps[step.trigger if step.kind == "advance" else step.kind] += 1
 
 
-def _summarise(report: DemoReport, ctx: service.Context, cast: Mapping[int, Persona]) -> None:
+def _summarise(report: DemoReport, ctx: Context, cast: Mapping[int, Persona]) -> None:
     """The county ledger (written to ledgers/), the statistics against the targets, and
     how the notices fared."""
-    from caseflow.service_ledger import open_ledger, write_ledger
-    from caseflow.service_stats import stats
+    from caseflow.services.ledger import open_ledger, write_ledger
+    from caseflow.services.stats import stats
 
     ledger = open_ledger(ctx, level="county", as_of=report.last_day)
     folder = report.root / LEDGER_DIR
@@ -753,14 +576,14 @@ def _summarise(report: DemoReport, ctx: service.Context, cast: Mapping[int, Pers
         }
         escalated = set(connection.execute(select(ESCALATION.c.case_id).distinct()).scalars())
     routes = {number: persona.route for number, persona in cast.items()}
-    report.interesting = demo.interesting_cases(routes, repeats)
+    report.interesting = scenario.interesting_cases(routes, repeats)
     if escalated:
         report.interesting.setdefault("escalated", min(escalated))
 
 
 def _ledger_lines(report: DemoReport) -> list[str]:
     """The county ledger and the statistics (as `caseflow ledger` / `caseflow stats`)."""
-    from caseflow.service_stats import percent, target_line
+    from caseflow.services.stats import percent, target_line
 
     out = [
         "",
@@ -825,7 +648,7 @@ def lines(report: DemoReport) -> list[str]:
     out += [
         f"  {report.suspects} suspects ({flags}): {truth}; {report.opened} cases opened.",
         "  Who they really are: "
-        + ", ".join(f"{demo.KINDS.get(k, k)} {n}" for k, n in report.kinds.items()),
+        + ", ".join(f"{scenario.KINDS.get(k, k)} {n}" for k, n in report.kinds.items()),
         "",
         f"{(report.last_day - report.start).days} days of casework, "
         f"{report.start.isoformat()} to {report.last_day.isoformat()}:",

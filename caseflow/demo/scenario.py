@@ -2,7 +2,7 @@
 synthetic county, who each planted suspect really is, and what the people along the case's
 chains do about it on a given day.
 
-Nothing here touches the database, the clock or the network; ``caseflow.service_demo``
+Nothing here touches the database, the clock or the network; ``caseflow.demo.run``
 plays the scenario against a workspace. Everything is a function of the seed and the day,
 so the same seed gives the same county, the same org.yaml and the same casework.
 
@@ -26,8 +26,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from caseflow.calendar import WorkCalendar
+from caseflow.demo.county import MAX_TOWNSHIPS, Child, County, Village, age_on
 from caseflow.states import DEPARTMENTS
-from caseflow.synthetic import MAX_TOWNSHIPS, Child, County, Village, age_on
 
 DEMO_COUNTY = "印江自治县"
 REFERENCE_DATE = date(2025, 9, 1)  # the school year the registers describe

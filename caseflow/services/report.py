@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -16,11 +16,13 @@ from caseflow import access, audit, db
 from caseflow.exports import replacing
 from caseflow.measures import CATEGORY_LABELS
 from caseflow.models import AuditEvent
-from caseflow.records import CASE, require, scoped
 from caseflow.report import MonthFlows, cases_by_category, flows_by_month, month_starts
-from caseflow.service import Context, audit_verify
-from caseflow.service_review import overdue_review
-from caseflow.service_stats import stats
+from caseflow.services.context import Context
+from caseflow.services.records import CASE, require, scoped
+
+if TYPE_CHECKING:
+    from caseflow.services.review import OverdueReview
+    from caseflow.services.stats import Stats
 
 MONTHS = 12
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -84,15 +86,20 @@ def _latest_checkpoint(ctx: Context) -> audit.Checkpoint | None:
     return audit.Checkpoint(row.seq, row.hash) if row else None
 
 
-def report_context(ctx: Context, as_of: date | None = None) -> dict[str, Any]:
-    """Everything the report shows, gathered (and access-checked) once."""
+def check_reader(ctx: Context) -> None:
+    """Refuse, before anything is gathered, an operator who may not make the report."""
     require(ctx, access.AUDIT_READERS, "report html")
-    figures = stats(ctx, as_of=as_of, by="township")
+
+
+def report_context(ctx: Context, figures: Stats, overdue: OverdueReview) -> dict[str, Any]:
+    """Everything the report shows: the statistics by township and the overdue review (as
+    of the statistics' day, gathered by the caller), the monthly flows and the audit."""
+    check_reader(ctx)
     day = figures.as_of
     groups = [(g.name, dict(g.tally.by_category)) for g in figures.groups]
     flows = monthly_flows(ctx, day)
-    overdue = overdue_review(ctx, day)
-    verification = audit_verify(ctx)
+    with db.read(ctx.engine) as connection:
+        verification = audit.verify(connection)
     checkpoint = _latest_checkpoint(ctx)
     return {
         "today": day,
@@ -122,13 +129,14 @@ def report_context(ctx: Context, as_of: date | None = None) -> dict[str, Any]:
     }
 
 
-def write_report(ctx: Context, output: Path, as_of: date | None = None) -> Path:
+def write_report(ctx: Context, output: Path, figures: Stats, overdue: OverdueReview) -> Path:
     """Render the report and write it to ``output`` atomically (mode 0600: it names
     children)."""
     from caseflow.render import render, templates_dir
 
+    context = report_context(ctx, figures, overdue)
     # A page for reading, not an official document: kept apart from the documents.
-    html = render("leadership_report", report_context(ctx, as_of), templates_dir() / "pages")
+    html = render("leadership_report", context, templates_dir() / "pages")
     with replacing(output) as temporary:
         temporary.write_text(html, encoding="utf-8")
     return output.resolve()

@@ -1,9 +1,9 @@
 """The parts of README.md generated from the code: the command reference and the
 workflow diagram.
 
-    python -m caseflow.cli_reference            # print the command reference (Markdown)
-    python -m caseflow.cli_reference --write    # rewrite both parts of README.md
-    python -m caseflow.cli_reference --check    # exit 1 if README.md's copy is out of date
+    python -m caseflow.cli.reference            # print the command reference (Markdown)
+    python -m caseflow.cli.reference --write    # rewrite both parts of README.md
+    python -m caseflow.cli.reference --check    # exit 1 if README.md's copy is out of date
 
 The reference walks the click command tree that typer builds from ``caseflow.cli.app``
 and writes, for every group and command in the order ``--help`` lists them, a heading,
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from typer._click import Command, Context  # noqa: TID251
+    from typer._click import Command, Context
 
 START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
@@ -32,7 +32,7 @@ DIAGRAM_START = "<!-- workflow-diagram:start -->"
 DIAGRAM_END = "<!-- workflow-diagram:end -->"
 DIAGRAM_WORKFLOW = "dropout"
 PROG = "caseflow"
-COMMAND = "python -m caseflow.cli_reference --write"
+COMMAND = "python -m caseflow.cli.reference --write"
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
@@ -51,7 +51,7 @@ class Entry:
 
 
 def _root() -> "Command":
-    import typer.main  # noqa: TID251
+    import typer.main
 
     from caseflow.cli import app
 
@@ -59,7 +59,7 @@ def _root() -> "Command":
 
 
 def _subcommands(command: "Command", context: "Context") -> list[tuple[str, "Command"]]:
-    from typer.core import TyperGroup  # noqa: TID251
+    from typer.core import TyperGroup
 
     if not isinstance(command, TyperGroup):
         return []
@@ -219,7 +219,7 @@ def generated_parts() -> list[tuple[str, str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m caseflow.cli_reference",
+        prog="python -m caseflow.cli.reference",
         description="The parts of README.md generated from the code: the command reference "
         "(printed without options) and the workflow diagram.",
     )

@@ -5,9 +5,12 @@ forbidden: no command can tell that it exists."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import (
     ColumnElement,
@@ -25,6 +28,7 @@ from caseflow import access, audit, db
 from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, CaseNotFound
 from caseflow.models import (
+    AuditEvent,
     Case,
     CaseReferral,
     Child,
@@ -35,9 +39,11 @@ from caseflow.models import (
     WorkflowDefinition,
 )
 from caseflow.org import Org, parse_org
+from caseflow.states import Workflow, load_workflow_text
+from caseflow.timeline import TIMELINE_ACTIONS, Event
 
 if TYPE_CHECKING:
-    from caseflow.service import Context
+    from caseflow.services.context import Context
 
 CASE = Case.__table__  # type: ignore[attr-defined]
 CHILD = Child.__table__  # type: ignore[attr-defined]
@@ -47,6 +53,7 @@ OPERATOR = Operator.__table__  # type: ignore[attr-defined]
 ORG_VERSION = OrgVersion.__table__  # type: ignore[attr-defined]
 REFERRAL = CaseReferral.__table__  # type: ignore[attr-defined]
 WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
+EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 
 
 def case_scope(actor: Actor) -> ColumnElement[bool]:
@@ -189,3 +196,112 @@ def org_in_force(connection: Connection) -> Org:
         parsed, _problems = parse_org(row.source, "org.yaml (in force)")
         org = _ORG_CACHE[row.sha256] = parsed or Org()
     return org
+
+
+_WORKFLOW_CACHE: dict[str, Workflow] = {}
+
+
+_WORKFLOW_SOURCE = select(WORKFLOW.c.source).where(WORKFLOW.c.sha256 == bindparam("sha"))
+
+
+def stored_workflow(connection: Connection, row: Any) -> Workflow:
+    """The definition a case row runs on, parsed once per process (keyed by its hash)."""
+    workflow = _WORKFLOW_CACHE.get(row.workflow_sha)
+    if workflow is None:
+        source = connection.execute(_WORKFLOW_SOURCE, {"sha": row.workflow_sha}).scalar_one()
+        workflow = load_workflow_text(source, f"{row.workflow} v{row.workflow_version} (stored)")
+        _WORKFLOW_CACHE[row.workflow_sha] = workflow
+    return workflow
+
+
+def event_view(row: Any) -> dict[str, Any]:
+    import json
+
+    payload = json.loads(row.payload)
+    return {
+        "seq": row.seq,
+        "action": row.action,
+        "case": row.case_id,
+        "from": payload.get("from"),
+        "to": payload.get("to", payload.get("state") if row.action == "case.open" else None),
+        "trigger": payload.get("trigger"),
+        "occurred_on": row.occurred_on,
+        "recorded_at": row.recorded_at,
+        "operator": row.operator,
+        "os_user": row.os_user,
+        "payload": payload,
+        "hash": row.hash,
+    }
+
+
+BATCH = 1000
+
+
+class CaseNumbers(Sequence[int]):
+    """The case numbers read, for the read log: the first few kept (the log lists up to
+    ``LOGGED_CASE_NUMBERS``), the rest only counted."""
+
+    def __init__(self) -> None:
+        self.kept: list[int] = []
+        self.total = 0
+
+    def add(self, number: int) -> None:
+        self.total += 1
+        if len(self.kept) <= LOGGED_CASE_NUMBERS:
+            self.kept.append(number)
+
+    def __len__(self) -> int:
+        return self.total
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int]: ...
+    def __getitem__(self, index: int | slice) -> int | Sequence[int]:
+        return self.kept[index]
+
+
+@dataclass
+class Workflows:
+    """The stored workflow definitions, parsed once per ledger."""
+
+    by_version: dict[tuple[str, int], Workflow] = field(default_factory=dict)
+
+    def get(self, connection: Connection, name: str, version: int) -> Workflow:
+        found = self.by_version.get((name, version))
+        if found is None:
+            sha = connection.execute(
+                select(WORKFLOW.c.sha256).where(
+                    WORKFLOW.c.name == name, WORKFLOW.c.version == version
+                )
+            ).scalar_one()
+            found = stored_workflow(
+                connection,
+                SimpleNamespace(workflow_sha=sha, workflow=name, workflow_version=version),
+            )
+            self.by_version[(name, version)] = found
+        return found
+
+
+HISTORY = (
+    select(EVENT.c.case_id, EVENT.c.action, EVENT.c.occurred_on, EVENT.c.payload)
+    .where(
+        EVENT.c.case_id.in_(bindparam("ids", expanding=True)),
+        EVENT.c.action.in_(TIMELINE_ACTIONS),
+    )
+    .order_by(EVENT.c.case_id, EVENT.c.seq)
+)
+
+
+def case_events(connection: Connection, ids: Sequence[int]) -> dict[int, list[Event]]:
+    """The events that shape each case's timeline, oldest first."""
+    events: dict[int, list[Event]] = {}
+    for case_id, action, occurred_on, payload in connection.execute(HISTORY, {"ids": list(ids)}):
+        events.setdefault(case_id, []).append(
+            Event(
+                action,
+                date.fromisoformat(occurred_on) if occurred_on else None,
+                json.loads(payload),
+            )
+        )
+    return events

@@ -36,8 +36,10 @@ from caseflow.models import Delivery, Notice
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
 from caseflow.org import Contact, load_contacts
-from caseflow.records import record, require
-from caseflow.service import Context
+from caseflow.services import outbox
+from caseflow.services.context import Context
+from caseflow.services.outbox import reference
+from caseflow.services.records import record, require
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
@@ -77,11 +79,6 @@ _SENT_RECENTLY = (
 )
 
 
-def reference(notice_id: int) -> str:
-    """The number printed for people: 控辍 notice KC-000123."""
-    return f"KC-{notice_id:06d}"
-
-
 @dataclass
 class DispatchReport:
     routed: int = 0
@@ -113,15 +110,9 @@ def route(ctx: Context) -> int:
                     _MARK, {"b_id": row.id, "channel": first.channel, "address": first.address}
                 )
                 for index, other in enumerate(others, start=2):
-                    copy = {
-                        column: getattr(row, column)
-                        for column in _NOTICE.columns.keys()  # noqa: SIM118 - column names
-                        if column != "id"
-                    }
-                    copy.update(
-                        key=f"{row.key}#{index}", channel=other.channel, address=other.address
+                    outbox.queue_copy(
+                        connection, row, index, channel=other.channel, address=other.address
                     )
-                    connection.execute(insert(_NOTICE), copy)
                 routed += 1 + len(others)
 
 

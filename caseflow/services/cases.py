@@ -1,26 +1,18 @@
-"""Use cases, one transaction each. The only place that wires the pure core (engine,
-states, calendar, ids) to the database and the clock."""
+"""Cases: open, advance, extend, update, note, find; show, list and history (each read
+recorded once, when a person reads)."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from functools import cached_property
-from pathlib import Path
+from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, insert, inspect, select, text, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import access, audit, db, engine, escalation
-from caseflow.access import Jurisdiction
-from caseflow.calendar import WorkCalendar
-from caseflow.engine import Actor
 from caseflow.errors import (
     AccessDenied,
     ConcurrentUpdate,
@@ -28,238 +20,46 @@ from caseflow.errors import (
     InvalidInput,
     TransitionRefused,
     WorkflowInvalid,
-    WorkspaceError,
 )
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
-from caseflow.records import (
+from caseflow.roster import Comparison
+from caseflow.services.context import Context
+from caseflow.services.letters import queue_within
+from caseflow.services.outbox import reference
+from caseflow.services.records import (
     CASE,
     CHILD,
     ESCALATION,
     GUARDIAN,
-    OPERATOR,
     WORKFLOW,
     case_row,
+    event_view,
     log_read,
     log_refusal,
-    note_referrals,
     org_in_force,
     record,
     require,
     scoped,
+    stored_workflow,
 )
-from caseflow.resources import shipped
+from caseflow.services.step import (
+    apply_decision,
+    case_snapshot,
+    outcome_changes,
+)
 from caseflow.states import (
     CASE_SOURCES,
     DEPARTMENTS,
+    NOTE_METHODS,
     REASON_CODES,
     RESPONSIBLE,
-    Problem,
-    TemplateCatalogue,
     Transition,
     Workflow,
-    dot,
-    find_workflow_file,
-    load_workflow,
-    load_workflow_text,
-    mermaid,
-    parse_workflow,
 )
-from caseflow.workspace import Workspace, create, discard, load, load_holidays, locate
-
-SCHEMA_HEAD = "0005"
-INITIAL_ROLES = ("bureau", "admin")
-
-
-Clock = Callable[[], datetime]
-
-
-def os_user() -> str:
-    """The real account running this process (effective uid), not ``$USER``."""
-    uid = os.geteuid()
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return f"uid:{uid}"
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Context:
-    workspace: Workspace
-    engine: Engine
-    actor: Actor
-    clock: Clock = system_clock
-    calendar: WorkCalendar = field(default_factory=WorkCalendar)
-
-    def now(self) -> datetime:
-        return self.clock()
-
-    @property
-    def today(self) -> date:
-        return self.now().astimezone(self.workspace.timezone).date()
-
-    @cached_property
-    def current_workflow(self) -> Workflow:
-        name = self.workspace.default_workflow
-        return load_workflow(find_workflow_file(name, self.workspace.workflow_dirs))
-
 
 # ---------------------------------------------------------------------------------------
 # Workspaces, operators, workflows
-
-
-def init_workspace(
-    root: Path,
-    database_url: str | None = None,
-    *,
-    county: str = "本县",
-    clock: Clock = system_clock,
-) -> tuple[Workspace, str]:
-    """Create the workspace files and schema, and make the OS account running this the first
-    operator (bureau + admin). Returns the workspace and the operator name."""
-    workspace = create(root, database_url, county)
-    sqlite_file = db.sqlite_path(workspace.database_url)
-    fresh_file = sqlite_file is not None and not sqlite_file.exists()
-    db_engine: Engine | None = None
-    try:
-        db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
-        user = os_user()
-        now = clock()
-        with db.write(db_engine) as connection:
-            db.upgrade_within(connection)
-            existing = connection.execute(select(OPERATOR.c.name)).first()
-            if existing is not None:
-                raise WorkspaceError(
-                    f"the database at {workspace.database_url} already has "
-                    "operators; it belongs to another workspace"
-                )
-            connection.execute(
-                insert(OPERATOR).values(
-                    name=user,
-                    os_user=user,
-                    roles=",".join(INITIAL_ROLES),
-                    jurisdiction="county",
-                    created_at=now,
-                )
-            )
-            audit.append(
-                connection,
-                action="workspace.init",
-                operator=user,
-                os_user=user,
-                recorded_at=now,
-                payload={"operator": user, "roles": list(INITIAL_ROLES), "jurisdiction": "county"},
-            )
-    except BaseException:
-        if db_engine is not None:
-            db_engine.dispose()
-        discard(workspace, sqlite_file if fresh_file else None)
-        raise
-    db_engine.dispose()
-    return workspace, user
-
-
-def _check_schema(db_engine: Engine) -> None:
-    with db.read(db_engine) as connection:
-        revision = None
-        if inspect(connection).has_table("alembic_version"):
-            revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    if revision is None:
-        raise WorkspaceError(
-            "the database has no caseflow schema; create the workspace with "
-            "`caseflow init` or run `caseflow db upgrade`"
-        )
-    if revision != SCHEMA_HEAD:
-        raise WorkspaceError(
-            f"the database schema is at revision {revision}, this caseflow "
-            f"expects {SCHEMA_HEAD}; run `caseflow db upgrade`"
-        )
-
-
-def resolve_actor(connection: Connection, user: str, acting_as: str | None = None) -> Actor:
-    """The operator this OS account is, or, with ``acting_as``, acts for: allowed only when
-    it is that operator's own account or one of its shared terminals' accounts."""
-    if acting_as is None:
-        rows = connection.execute(select(OPERATOR).where(OPERATOR.c.os_user == user)).all()
-        if not rows:
-            shared = _operators_shared_with(connection, user)
-            hint = (
-                f"; on this shared account choose one with --as ({', '.join(shared)})"
-                if shared
-                else "; ask the workspace admin to add it to org.yaml and `caseflow org apply`"
-            )
-            raise AccessDenied(f"OS account {user!r} is not an operator of this workspace{hint}")
-        if len(rows) > 1:
-            names = ", ".join(sorted(row.name for row in rows))
-            raise AccessDenied(f"OS account {user!r} acts for several operators ({names})")
-        row = rows[0]
-    else:
-        named = connection.execute(select(OPERATOR).where(OPERATOR.c.name == acting_as)).first()
-        if named is None or (named.os_user != user and user not in _listed(named.shared_accounts)):
-            raise AccessDenied(
-                f"OS account {user!r} may not act as {acting_as!r}; the organisation file must "
-                "list it among that operator's shared_accounts"
-            )
-        row = named
-    return Actor(
-        operator=row.name,
-        os_user=user,
-        roles=frozenset(_listed(row.roles)),
-        jurisdiction=Jurisdiction.parse(row.jurisdiction),
-    )
-
-
-def _listed(text: str) -> list[str]:
-    return [item for item in text.split(",") if item]
-
-
-def _operators_shared_with(connection: Connection, user: str) -> list[str]:
-    rows = connection.execute(select(OPERATOR.c.name, OPERATOR.c.shared_accounts)).all()
-    return sorted(row.name for row in rows if user in _listed(row.shared_accounts))
-
-
-def open_context(
-    explicit: Path | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    clock: Clock = system_clock,
-    migrate: bool = False,
-    acting_as: str | None = None,
-) -> Context:
-    root = locate(explicit, os.environ if environ is None else environ, cwd or Path.cwd())
-    workspace = load(root)
-    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
-    if migrate:
-        db.upgrade(db_engine)
-    _check_schema(db_engine)
-    with db.read(db_engine) as connection:
-        actor = resolve_actor(connection, os_user(), acting_as)
-    return Context(
-        workspace=workspace,
-        engine=db_engine,
-        actor=actor,
-        clock=clock,
-        calendar=workspace_calendar(workspace),
-    )
-
-
-def workspace_calendar(workspace: Workspace) -> WorkCalendar:
-    """The national calendar plus the workspace's own rest days and make-up working days."""
-    holidays = load_holidays(workspace)
-    return WorkCalendar(
-        extra_holidays=holidays.rest_days,
-        extra_workdays=holidays.working_days,
-        declared_years=holidays.complete_years,
-    )
-
-
-_WORKFLOW_CACHE: dict[str, Workflow] = {}
-_WORKFLOW_SOURCE = select(WORKFLOW.c.source).where(WORKFLOW.c.sha256 == bindparam("sha"))
 
 
 def _register_workflow(connection: Connection, workflow: Workflow, now: datetime) -> None:
@@ -287,18 +87,66 @@ def _register_workflow(connection: Connection, workflow: Workflow, now: datetime
         )
 
 
-def stored_workflow(connection: Connection, row: Any) -> Workflow:
-    """The definition a case row runs on, parsed once per process (keyed by its hash)."""
-    workflow = _WORKFLOW_CACHE.get(row.workflow_sha)
-    if workflow is None:
-        source = connection.execute(_WORKFLOW_SOURCE, {"sha": row.workflow_sha}).scalar_one()
-        workflow = load_workflow_text(source, f"{row.workflow} v{row.workflow_version} (stored)")
-        _WORKFLOW_CACHE[row.workflow_sha] = workflow
-    return workflow
-
-
 # ---------------------------------------------------------------------------------------
 # Cases
+
+
+@dataclass(frozen=True)
+class CaseStep:
+    """Where a case stands after a step, as written: what the command that took the step
+    shows, without reading the case again (a read is recorded only when a person reads)."""
+
+    number: int
+    state: str
+    state_label: str
+    version: int
+    due_on: date | None
+    due_provisional: bool
+    transitions: list[dict[str, Any]]
+    documents: list[dict[str, Any]]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "state": self.state,
+            "state_label": self.state_label,
+            "version": self.version,
+            "due_on": self.due_on.isoformat() if self.due_on else None,
+            "due_provisional": self.due_provisional,
+            "transitions": self.transitions,
+            "documents": self.documents,
+        }
+
+
+def _case_step(
+    ctx: Context, workflow: Workflow, row: Any, documents: list[dict[str, Any]]
+) -> CaseStep:
+    return CaseStep(
+        number=row.id,
+        state=row.state,
+        state_label=workflow.state(row.state).label,
+        version=row.version,
+        due_on=row.due_on,
+        due_provisional=row.due_provisional,
+        transitions=_possible_now(ctx, workflow, case_snapshot(row)),
+        documents=documents,
+    )
+
+
+def _possible_now(
+    ctx: Context, workflow: Workflow, snapshot: engine.CaseSnapshot
+) -> list[dict[str, Any]]:
+    """The transitions the acting operator may fire on the case now."""
+    return [
+        {
+            "trigger": t.trigger,
+            "label": t.label,
+            "dest": t.dest,
+            "dest_label": workflow.state(t.dest).label,
+            "fields": [f.describe() for f in t.fields],
+        }
+        for t in engine.available(workflow, snapshot, ctx.actor)
+    ]
 
 
 @dataclass(frozen=True)
@@ -331,8 +179,8 @@ def open_case(
     reasons: Sequence[str] = (),
     occurred_on: date | None = None,
     evidence: Mapping[str, Any] | None = None,
-) -> int:
-    """Open a case in the workflow's initial state; returns the case number."""
+) -> CaseStep:
+    """Open a case in the workflow's initial state."""
     require(ctx, access.CASE_OPENERS, "case open")
     _require_own_place(ctx, details)
     today = ctx.today
@@ -396,43 +244,41 @@ def open_case(
             chain = org_in_force(connection).chain(
                 township, village, group=details.group, school=details.school
             )
-            number: int = connection.execute(
-                insert(CASE).values(
-                    child_id=child_id,
-                    workflow=workflow.name,
-                    workflow_version=workflow.version,
-                    state=state,
-                    entered_on=opened_on,
-                    due_on=deadline.due_on if deadline else None,
-                    due_provisional=bool(deadline and deadline.provisional),
-                    version=1,
-                    is_open=True,
-                    opened_on=opened_on,
-                    last_event_on=opened_on,
-                    source=source,
-                    reasons=list(reasons),
-                    counters={},
-                    facts={"evidence": dict(evidence)} if evidence else {},
-                    departments=[],
-                    repeat_count=0,
-                    deadline_from=opened_on,
-                    extended_days=0,
-                    ladder_version=1,
-                    next_rung=0,
-                    next_action_on=escalation.next_action_on(
-                        workflow,
-                        escalation.LadderPosition(
-                            state, deadline.due_on if deadline else None, 0, {}
-                        ),
-                        ctx.calendar,
-                    ),
-                    township=township,
-                    village=village,
-                    school=details.school,
-                    chain=chain,
-                    created_at=now,
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
+            opened: dict[str, Any] = {
+                "child_id": child_id,
+                "workflow": workflow.name,
+                "workflow_version": workflow.version,
+                "state": state,
+                "entered_on": opened_on,
+                "due_on": deadline.due_on if deadline else None,
+                "due_provisional": bool(deadline and deadline.provisional),
+                "version": 1,
+                "is_open": True,
+                "opened_on": opened_on,
+                "last_event_on": opened_on,
+                "source": source,
+                "reasons": list(reasons),
+                "counters": {},
+                "facts": {"evidence": dict(evidence)} if evidence else {},
+                "departments": [],
+                "repeat_count": 0,
+                "deadline_from": opened_on,
+                "extended_days": 0,
+                "ladder_version": 1,
+                "next_rung": 0,
+                "next_action_on": escalation.next_action_on(
+                    workflow,
+                    escalation.LadderPosition(state, deadline.due_on if deadline else None, 0, {}),
+                    ctx.calendar,
+                ),
+                "township": township,
+                "village": village,
+                "school": details.school,
+                "chain": chain,
+                "created_at": now,
+            }
+            inserted = connection.execute(insert(CASE).values(**opened))
+            number: int = inserted.inserted_primary_key[0]  # type: ignore[index]
             payload: dict[str, Any] = {
                 "child": child_id,
                 "id_number": masked,
@@ -470,7 +316,7 @@ def open_case(
             "another command wrote the same records at the same time; "
             "nothing was changed — run the command again"
         ) from exc
-    return number
+    return _case_step(ctx, workflow, SimpleNamespace(id=number, **opened), [])
 
 
 def _require_own_place(ctx: Context, details: ChildDetails) -> None:
@@ -498,120 +344,6 @@ def _refuse_second_open_case(connection: Connection, child_id: int, masked: str)
         )
 
 
-def _snapshot(row: Any) -> engine.CaseSnapshot:
-    return engine.CaseSnapshot(
-        number=row.id,
-        state=row.state,
-        entered_on=row.entered_on,
-        due_on=row.due_on,
-        due_provisional=row.due_provisional,
-        version=row.version,
-        last_event_on=row.last_event_on,
-        counters=dict(row.counters),
-        repeat_count=row.repeat_count,
-        departments=tuple(row.departments),
-    )
-
-
-_CASE_STEP = update(CASE).where(
-    CASE.c.id == bindparam("b_number"), CASE.c.version == bindparam("b_version")
-)
-
-
-def _apply(
-    ctx: Context,
-    attempt: str,
-    number: int,
-    expect_version: int | None,
-    decide: Callable[[Workflow, Any], tuple[dict[str, Any], str, dict[str, Any], date]],
-    *,
-    after: Callable[[Connection, datetime], list[dict[str, Any]]] | None = None,
-) -> list[dict[str, Any]]:
-    """Read, decide and write the update with its audit event in one transaction; then
-    ``after`` (in the same transaction) writes what the step causes, such as letters.
-
-    On SQLite the read already happens under the write lock; on PostgreSQL another
-    writer can slip in between, and the version check in the UPDATE catches it.
-    A refusal for want of a role is logged after the step rolled back."""
-    require(ctx, access.CASE_WRITERS, attempt, case_id=number)
-    try:
-        return _apply_within(ctx, number, expect_version, decide, after)
-    except AccessDenied as refusal:
-        log_refusal(ctx, refusal, attempt, number)
-        raise
-
-
-def apply_step(
-    ctx: Context,
-    attempt: str,
-    number: int,
-    action: str,
-    change: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]],
-) -> None:
-    """A step on an open case that changes some of its columns without a transition:
-    ``change`` gives the columns and the audit payload from the case row."""
-
-    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
-        if not row.is_open:
-            raise TransitionRefused(f"case {number} is closed ({row.state}); it cannot change")
-        changes, payload = change(row)
-        return changes, action, payload, ctx.today
-
-    _apply(ctx, attempt, number, None, decide)
-
-
-def _apply_within(
-    ctx: Context,
-    number: int,
-    expect_version: int | None,
-    decide: Callable[[Workflow, Any], tuple[dict[str, Any], str, dict[str, Any], date]],
-    after: Callable[[Connection, datetime], list[dict[str, Any]]] | None,
-) -> list[dict[str, Any]]:
-    now = ctx.now()
-    with db.write(ctx.engine) as connection:
-        row = case_row(connection, ctx.actor, number)
-        if expect_version is not None and row.version != expect_version:
-            raise ConcurrentUpdate(
-                f"case {number} is at version {row.version}, not "
-                f"{expect_version}: someone changed it; look again with "
-                "`caseflow case show` and retry"
-            )
-        workflow = stored_workflow(connection, row)
-        changes, action, payload, occurred_on = decide(workflow, row)
-        result = connection.execute(
-            _CASE_STEP,
-            {
-                "b_number": number,
-                "b_version": row.version,
-                "version": row.version + 1,
-                "last_event_on": occurred_on,
-                **changes,
-            },
-        )
-        if result.rowcount != 1:
-            raise ConcurrentUpdate(
-                f"case {number} was changed by someone else while this "
-                "command ran; nothing was changed — look again with "
-                "`caseflow case show` and retry"
-            )
-        referred = [d for d in changes.get("departments", ()) if d not in row.departments]
-        if referred:
-            note_referrals(connection, number, referred, occurred_on)
-        caused = after(connection, now) if after else []
-        if caused:
-            payload = {**payload, "documents": caused}
-        record(
-            ctx,
-            connection,
-            now,
-            action=action,
-            case_id=number,
-            occurred_on=occurred_on,
-            payload=payload,
-        )
-        return caused
-
-
 def _issue_documents(
     ctx: Context,
     connection: Connection,
@@ -622,8 +354,6 @@ def _issue_documents(
     """Queue the letters a transition issues, named in the transition's own audit event. One
     that cannot be prepared (a field the case lacks) does not stop the step: the event
     records why, and the caseworker is told how to make it."""
-    from caseflow.service_dispatch import reference
-    from caseflow.service_documents import queue_within
 
     transition = step[0]
     outcomes: list[dict[str, Any]] = []
@@ -665,9 +395,10 @@ def advance(
     note: str | None = None,
     occurred_on: date | None = None,
     expect_version: int | None = None,
-) -> list[dict[str, Any]]:
-    """Fire a transition; returns what became of the documents it issues (letters queued
-    for printing or delivery in the same transaction, or why one could not be prepared)."""
+) -> CaseStep:
+    """Fire a transition; the result says what became of the documents it issues (letters
+    queued for printing or delivery in the same transaction, or why one could not be
+    prepared)."""
     event = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
@@ -675,7 +406,7 @@ def advance(
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.decide(
-            workflow, _snapshot(row), event, ctx.actor, today=ctx.today, calendar=ctx.calendar
+            workflow, case_snapshot(row), event, ctx.actor, today=ctx.today, calendar=ctx.calendar
         )
         transition = workflow.find(trigger, row.state)
         if transition is not None and transition.documents:
@@ -689,45 +420,10 @@ def advance(
         # decide() has run by now and named the transition, if it issues documents.
         return _issue_documents(ctx, connection, number, step[0], now) if step else []
 
-    return _apply(ctx, f"case advance {trigger}", number, expect_version, decide, after=issue)
-
-
-def outcome_changes(
-    workflow: Workflow,
-    row: Any,
-    outcome: engine.Outcome,
-    occurred_on: date,
-    calendar: WorkCalendar,
-) -> dict[str, Any]:
-    """The case columns an outcome sets, including where its escalation ladder stands."""
-    terminal = workflow.state(outcome.state).is_terminal
-    changes: dict[str, Any] = {
-        "state": outcome.state,
-        "entered_on": outcome.entered_on,
-        "due_on": outcome.due.due_on if outcome.due else None,
-        "due_provisional": bool(outcome.due and outcome.due.provisional),
-        "is_open": not terminal,
-        "counters": dict(outcome.counters),
-        "repeat_count": outcome.repeat_count,
-        "departments": list(outcome.departments),
-    }
-    next_rung = row.next_rung
-    if outcome.extended_days:
-        changes["extended_days"] = row.extended_days + outcome.extended_days
-    elif outcome.deadline_reset:
-        changes["deadline_from"] = occurred_on
-        changes["extended_days"] = 0
-    if outcome.deadline_reset:
-        next_rung = 0
-        changes["ladder_version"] = row.version + 1
-    changes["next_rung"] = next_rung
-    position = escalation.LadderPosition(
-        outcome.state, changes["due_on"], next_rung, outcome.counters
+    stepped = apply_decision(
+        ctx, f"case advance {trigger}", number, expect_version, decide, after=issue
     )
-    changes["next_action_on"] = (
-        None if terminal else escalation.next_action_on(workflow, position, calendar)
-    )
-    return changes
+    return _case_step(ctx, stepped.workflow, stepped.row, stepped.caused)
 
 
 def extend(
@@ -738,14 +434,14 @@ def extend(
     *,
     occurred_on: date | None = None,
     expect_version: int | None = None,
-) -> None:
+) -> CaseStep:
     """Move a case's deadline later: an audited decision that re-plans its ladder."""
     day = occurred_on or ctx.today
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.extend(
             workflow,
-            _snapshot(row),
+            case_snapshot(row),
             days=days,
             reason=reason,
             actor=ctx.actor,
@@ -756,7 +452,8 @@ def extend(
         changes = outcome_changes(workflow, row, outcome, day, ctx.calendar)
         return changes, "case.extension", dict(outcome.audit), day
 
-    _apply(ctx, "case extend", number, expect_version, decide)
+    stepped = apply_decision(ctx, "case extend", number, expect_version, decide)
+    return _case_step(ctx, stepped.workflow, stepped.row, [])
 
 
 @dataclass(frozen=True)
@@ -838,7 +535,7 @@ def update_details(
                 connection.execute(insert(GUARDIAN).values(child_id=child_id, **guardian))
         return []
 
-    _apply(ctx, "case update", number, None, decide, after=write_child)
+    apply_decision(ctx, "case update", number, None, decide, after=write_child)
 
 
 def _refresh_chain(
@@ -891,16 +588,7 @@ def add_finding(ctx: Context, number: int, evidence: Mapping[str, Any]) -> None:
         day = max(ctx.today, row.last_event_on)
         return {"facts": facts}, "case.finding", {"evidence": dict(evidence)}, day
 
-    _apply(ctx, "case finding", number, None, decide)
-
-
-NOTE_METHODS: Mapping[str, str] = {
-    "visit": "入户走访",
-    "phone": "电话",
-    "letter": "书面",
-    "wechat": "微信",
-    "other": "其他",
-}
+    apply_decision(ctx, "case finding", number, None, decide)
 
 
 def add_note(
@@ -919,7 +607,7 @@ def add_note(
     day = occurred_on or ctx.today
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
-        snapshot = _snapshot(row)
+        snapshot = case_snapshot(row)
         if workflow.state(snapshot.state).is_terminal:
             raise TransitionRefused(
                 f"case {number} is closed ({snapshot.state}); notes go on open cases"
@@ -927,31 +615,11 @@ def add_note(
         engine.check_occurred_on(day, today=ctx.today, last_event_on=snapshot.last_event_on)
         return {}, "case.note", {"method": method, "text": content, "state": snapshot.state}, day
 
-    _apply(ctx, "case note", number, expect_version, decide)
+    apply_decision(ctx, "case note", number, expect_version, decide)
 
 
 # ---------------------------------------------------------------------------------------
 # Reading
-
-
-def event_view(row: Any) -> dict[str, Any]:
-    import json
-
-    payload = json.loads(row.payload)
-    return {
-        "seq": row.seq,
-        "action": row.action,
-        "case": row.case_id,
-        "from": payload.get("from"),
-        "to": payload.get("to", payload.get("state") if row.action == "case.open" else None),
-        "trigger": payload.get("trigger"),
-        "occurred_on": row.occurred_on,
-        "recorded_at": row.recorded_at,
-        "operator": row.operator,
-        "os_user": row.os_user,
-        "payload": payload,
-        "hash": row.hash,
-    }
 
 
 def _case_events(connection: Connection, number: int) -> list[dict[str, Any]]:
@@ -983,7 +651,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
         ).all()
         chain = describe_chain(org_in_force(connection), row.chain)
     state = workflow.state(row.state)
-    snapshot = _snapshot(row)
+    snapshot = case_snapshot(row)
     return {
         "number": row.id,
         "state": row.state,
@@ -1019,16 +687,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
         "guardians": [
             {"name": g.name, "relation": g.relation, "phone": g.phone} for g in guardians
         ],
-        "transitions": [
-            {
-                "trigger": t.trigger,
-                "label": t.label,
-                "dest": t.dest,
-                "dest_label": workflow.state(t.dest).label,
-                "fields": [f.describe() for f in t.fields],
-            }
-            for t in engine.available(workflow, snapshot, ctx.actor)
-        ],
+        "transitions": _possible_now(ctx, workflow, snapshot),
         "next_escalation_on": row.next_action_on.isoformat() if row.next_action_on else None,
         "escalations": [
             {
@@ -1123,170 +782,81 @@ def state_labels(ctx: Context) -> dict[str, str]:
 # Audit
 
 
-def audit_log(ctx: Context, number: int | None = None) -> list[dict[str, Any]]:
-    require(ctx, access.AUDIT_READERS, "audit log", case_id=number)
-    with db.read(ctx.engine) as connection:
-        if number is not None:
-            case_row(connection, ctx.actor, number)
-        return [event_view(row) for row in audit.events(connection, number)]
-
-
-def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verification:
-    require(ctx, access.AUDIT_READERS, "audit verify")
-    parsed = audit.Checkpoint.parse(checkpoint) if checkpoint else None
-    with db.read(ctx.engine) as connection:
-        return audit.verify(connection, parsed)
-
-
-def audit_checkpoint(ctx: Context) -> audit.Checkpoint:
-    """Record a checkpoint event and return the head that includes it."""
-    require(ctx, access.CHECKPOINT_WRITERS, "audit checkpoint")
-    now = ctx.now()
-    with db.write(ctx.engine) as connection:
-        before = audit.head(connection)
-        record(
-            ctx,
-            connection,
-            now,
-            action="audit.checkpoint",
-            payload={"previous_seq": before.seq, "previous_hash": before.hash},
-        )
-        return audit.head(connection)
-
-
-def upgrade_database(explicit: Path | None = None) -> str:
-    root = locate(explicit, os.environ, Path.cwd())
-    workspace = load(root)
-    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
-    try:
-        db.upgrade(db_engine)
-        return db.schema_revision(db_engine) or "none"
-    finally:
-        db_engine.dispose()
-
-
 # ---------------------------------------------------------------------------------------
 # Workflow files (no database needed)
 
 
-def _workflow_dirs(explicit: Path | None) -> tuple[Path, ...]:
-    try:
-        return load(locate(explicit, os.environ, Path.cwd())).workflow_dirs
-    except WorkspaceError:
-        if explicit is not None:
-            raise
-        return (shipped("workflows"),)
+UNKNOWN_PLACE = "待核实"
 
 
-def workflow_by_name(name: str | None, explicit: Path | None = None) -> Workflow:
-    return load_workflow(find_workflow_file(name or "dropout", _workflow_dirs(explicit)))
+@dataclass
+class Opening:
+    opened: list[int] = field(default_factory=list)
+    added: list[int] = field(default_factory=list)  # open cases that got new flags
+    unchanged: int = 0  # open cases that already had every flag
+    not_reopened: int = 0  # closed as not a dropout, and no new flag since
 
 
-def check_workflow_files(
-    files: Sequence[Path],
-    explicit: Path | None = None,
-) -> tuple[list[Path], list[Problem]]:
-    """Check the given files, or every workflow the workspace and the installation hold:
-    each template they name must exist and need only fields its renderer can supply."""
-    if not files:
-        files = sorted(
-            {p for d in _workflow_dirs(explicit) if d.is_dir() for p in d.glob("*.yaml")}
-        )
-    problems: list[Problem] = []
-    templates = template_catalogue(problems)
-    for path in files:
-        try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+def _cases_of(connection: Any, id_number: str) -> list[Any]:
+    case, child = CASE, CHILD
+    return list(
+        connection.execute(
+            select(case.c.id, case.c.is_open, case.c.facts)
+            .join(child, child.c.id == case.c.child_id)
+            .where(child.c.id_number == id_number)
+            .order_by(case.c.id.desc())
+        ).all()
+    )
+
+
+def _flags_of(facts: Any) -> set[str]:
+    return set((facts or {}).get("evidence", {}).get("roster_flags", []))
+
+
+def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -> Opening:
+    """A case in ``identified`` for each suspect (source ``roster``, the flags as evidence);
+    a child with an open case gets the new flags added to it instead; a child whose last
+    case was closed is only opened again for a flag that was not there when it closed.
+    Disabled suspects start on the disability route. Running it twice opens nothing new."""
+    result = Opening()
+    for suspect in comparison.suspects:
+        with db.read(ctx.engine) as connection:
+            cases = _cases_of(connection, suspect.id_number)
+        flags = set(suspect.flags)
+        evidence = {
+            "roster_flags": sorted(flags),
+            "reference_date": comparison.reference_date.isoformat(),
+        }
+        if suspect.poor:
+            evidence["poverty"] = suspect.poor
+        if suspect.disability:
+            evidence["disability"] = suspect.disability
+        latest = cases[0] if cases else None
+        if latest is not None and latest.is_open:
+            new = flags - _flags_of(latest.facts)
+            if not new:
+                result.unchanged += 1
+                continue
+            if not dry_run:
+                merged = sorted(flags | _flags_of(latest.facts))
+                add_finding(ctx, latest.id, {**evidence, "roster_flags": merged})
+            result.added.append(latest.id)
             continue
-        problems.extend(parse_workflow(source, str(path), templates)[1])
-    return list(files), problems
-
-
-def template_catalogue(problems: list[Problem] | None = None) -> TemplateCatalogue:
-    """The shipped templates' declared fields and what a case and the sweep supply; a
-    template whose fields header is broken is left out (and reported into ``problems``)."""
-    from caseflow.render import declared_fields, template_ids, templates_dir
-    from caseflow.service_documents import CASE_FIELDS
-    from caseflow.service_sweep import sweep_fields
-
-    fields: dict[str, frozenset[str]] = {}
-    for template in template_ids():
-        try:
-            fields[template] = frozenset(declared_fields(template))
-        except InvalidInput as exc:
-            if problems is not None:
-                problems.append(Problem(str(templates_dir()), "", exc.message))
-    return TemplateCatalogue(
-        fields=fields,
-        case_fields=CASE_FIELDS,
-        sweep_fields={template: sweep_fields(declared) for template, declared in fields.items()},
-    )
-
-
-def describe_workflow(workflow: Workflow) -> dict[str, Any]:
-    return {
-        "name": workflow.name,
-        "version": workflow.version,
-        "label": workflow.label,
-        "states": [
-            {
-                "id": s.id,
-                "label": s.label,
-                "kind": s.kind,
-                "responsible": s.responsible,
-                "deadline": None
-                if s.deadline is None
-                else {
-                    "amount": s.deadline.amount,
-                    "unit": s.deadline.unit,
-                    "basis": s.deadline.basis,
-                },
-                "ladder": [
-                    {
-                        "offset": r.offset,
-                        "unit": r.unit,
-                        "notify": list(r.notify),
-                        "template": r.template,
-                    }
-                    for r in s.ladder
-                ],
-            }
-            for s in workflow.states.values()
-        ],
-        "transitions": [
-            {
-                "trigger": t.trigger,
-                "label": t.label,
-                "from": list(t.sources),
-                "to": t.dest,
-                "roles": list(t.roles),
-                "handoff": list(t.handoff),
-                "auto": t.auto,
-                "documents": list(t.documents),
-                "fields": [f.describe() for f in t.fields],
-            }
-            for t in workflow.transitions
-        ],
-    }
-
-
-def diagram(workflow: Workflow, fmt: str) -> str:
-    if fmt == "mermaid":
-        return mermaid(workflow)
-    source = dot(workflow)
-    if fmt == "dot":
-        return source
-    graphviz = shutil.which("dot")
-    if graphviz is None:
-        raise InvalidInput(
-            "SVG needs Graphviz (`dot`), which is not installed here; use "
-            "--format dot or --format mermaid"
+        if latest is not None and not flags - _flags_of(latest.facts):
+            result.not_reopened += 1
+            continue
+        if dry_run:
+            result.opened.append(0)
+            continue
+        details = ChildDetails(
+            name=suspect.name or "（姓名待核实）",
+            id_number=suspect.id_number,
+            township=suspect.township or UNKNOWN_PLACE,
+            village=suspect.village or UNKNOWN_PLACE,
+            school=suspect.school,
         )
-    result = subprocess.run(
-        [graphviz, "-Tsvg"], input=source, capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        raise InvalidInput(f"Graphviz failed: {result.stderr.strip()}")
-    return result.stdout
+        number = open_case(ctx, details, source="roster", evidence=evidence).number
+        if suspect.disability:
+            advance(ctx, number, "refer_disability_assessment")
+        result.opened.append(number)
+    return result

@@ -18,34 +18,32 @@ from __future__ import annotations
 import gc
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from caseflow import access, db
 from caseflow.errors import InvalidInput, WorkspaceError
 from caseflow.exports import neutralise
-from caseflow.ids import mask_id_number
-from caseflow.records import record, require
-from caseflow.service import Context
-from caseflow.service_roster import MEMORY_LIMIT, current_snapshots, interruptible
+from caseflow.roster import (
+    DEFAULT_AGES,
+    ENROLLED,
+    FLAGS,
+    Comparison,
+    Suspect,
+    birth_band,
+    reference_date,
+)
+from caseflow.services.context import Context
+from caseflow.services.records import record, require
+from caseflow.services.snapshots import MEMORY_LIMIT, current_snapshots, interruptible
 
-FLAGS: dict[str, str] = {
-    "household_vs_student": "户籍无学籍",
-    "poverty_vs_student": "建档立卡无学籍",
-    "disability_vs_student": "残疾无学籍",
-    "student_vs_attendance": "有学籍未在校",
-}
 NEEDS: dict[str, tuple[str, str]] = {
     "household_vs_student": ("household", "student"),
     "poverty_vs_student": ("poverty", "student"),
     "disability_vs_student": ("disability", "student"),
     "student_vs_attendance": ("student", "attendance"),
 }
-ENROLLED = ("在读", "休学")
 DESCRIBED_BY = ("household", "poverty", "disability", "student")
 DISABILITY_LABELS = {
     "1": "视力",
@@ -56,64 +54,6 @@ DISABILITY_LABELS = {
     "6": "精神",
     "7": "多重",
 }
-DEFAULT_AGES = (6, 15)
-
-
-def reference_date(as_of: date) -> date:
-    """The start of the school year that ``as_of`` falls in: the latest 1 September."""
-    start = date(as_of.year, 9, 1)
-    return start if as_of >= start else date(as_of.year - 1, 9, 1)
-
-
-def birth_band(reference: date, youngest: int, oldest: int) -> tuple[str, str]:
-    """Birth dates (YYYYMMDD, inclusive) of children aged youngest..oldest on ``reference``."""
-
-    def years_before(years: int) -> date:
-        try:
-            return reference.replace(year=reference.year - years)
-        except ValueError:  # 29 February
-            return reference.replace(year=reference.year - years, day=28)
-
-    latest = years_before(youngest)
-    earliest = date.fromordinal(years_before(oldest + 1).toordinal() + 1)
-    return earliest.strftime("%Y%m%d"), latest.strftime("%Y%m%d")
-
-
-@dataclass
-class Suspect:
-    id_number: str
-    name: str
-    flags: list[str] = field(default_factory=list)
-    township: str | None = None
-    village: str | None = None
-    school: str | None = None
-    poor: str | None = None  # the poverty category, when registered poor
-    disability: str | None = None  # "肢体 二级", when registered disabled
-    disability_category: str | None = None
-
-    def view(self, *, reveal: bool) -> dict[str, Any]:
-        return {
-            "id_number": self.id_number if reveal else mask_id_number(self.id_number),
-            "name": self.name,
-            "flags": list(self.flags),
-            "township": self.township,
-            "village": self.village,
-            "school": self.school,
-            "poor": self.poor,
-            "disability": self.disability,
-        }
-
-
-@dataclass
-class Comparison:
-    reference_date: date
-    ages: tuple[int, int]
-    suspects: list[Suspect]
-    missing: dict[str, list[str]]  # comparison -> registers not imported
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {flag: sum(flag in s.flags for s in self.suspects) for flag in FLAGS}
 
 
 # Columns each register contributes to the comparison, as named in its snapshot.
@@ -343,89 +283,6 @@ def table_rows(comparison: Comparison, *, reveal: bool) -> Iterable[Sequence[str
             view["poor"] or "",
             view["disability"] or "",
         )
-
-
-# ---------------------------------------------------------------------------------------
-# Opening cases from the findings
-
-UNKNOWN_PLACE = "待核实"
-
-
-@dataclass
-class Opening:
-    opened: list[int] = field(default_factory=list)
-    added: list[int] = field(default_factory=list)  # open cases that got new flags
-    unchanged: int = 0  # open cases that already had every flag
-    not_reopened: int = 0  # closed as not a dropout, and no new flag since
-
-
-def _cases_of(connection: Any, id_number: str) -> list[Any]:
-    from caseflow.models import Case, Child
-
-    case, child = Case.__table__, Child.__table__  # type: ignore[attr-defined]
-    return list(
-        connection.execute(
-            select(case.c.id, case.c.is_open, case.c.facts)
-            .join(child, child.c.id == case.c.child_id)
-            .where(child.c.id_number == id_number)
-            .order_by(case.c.id.desc())
-        ).all()
-    )
-
-
-def _flags_of(facts: Any) -> set[str]:
-    return set((facts or {}).get("evidence", {}).get("roster_flags", []))
-
-
-def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -> Opening:
-    """A case in ``identified`` for each suspect (source ``roster``, the flags as evidence);
-    a child with an open case gets the new flags added to it instead; a child whose last
-    case was closed is only opened again for a flag that was not there when it closed.
-    Disabled suspects start on the disability route. Running it twice opens nothing new."""
-    from caseflow import service
-
-    result = Opening()
-    for suspect in comparison.suspects:
-        with db.read(ctx.engine) as connection:
-            cases = _cases_of(connection, suspect.id_number)
-        flags = set(suspect.flags)
-        evidence = {
-            "roster_flags": sorted(flags),
-            "reference_date": comparison.reference_date.isoformat(),
-        }
-        if suspect.poor:
-            evidence["poverty"] = suspect.poor
-        if suspect.disability:
-            evidence["disability"] = suspect.disability
-        latest = cases[0] if cases else None
-        if latest is not None and latest.is_open:
-            new = flags - _flags_of(latest.facts)
-            if not new:
-                result.unchanged += 1
-                continue
-            if not dry_run:
-                merged = sorted(flags | _flags_of(latest.facts))
-                service.add_finding(ctx, latest.id, {**evidence, "roster_flags": merged})
-            result.added.append(latest.id)
-            continue
-        if latest is not None and not flags - _flags_of(latest.facts):
-            result.not_reopened += 1
-            continue
-        if dry_run:
-            result.opened.append(0)
-            continue
-        details = service.ChildDetails(
-            name=suspect.name or "（姓名待核实）",
-            id_number=suspect.id_number,
-            township=suspect.township or UNKNOWN_PLACE,
-            village=suspect.village or UNKNOWN_PLACE,
-            school=suspect.school,
-        )
-        number = service.open_case(ctx, details, source="roster", evidence=evidence)
-        if suspect.disability:
-            service.advance(ctx, number, "refer_disability_assessment")
-        result.opened.append(number)
-    return result
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,4 +1,6 @@
-"""Documents for one case: preview, queue as a letter, and collect letters for printing.
+"""Letters for one case: the context a template is rendered from, and queuing the letter
+into the outbox inside the caller's transaction (a transition that issues it, or
+``caseflow notice queue``).
 
 A case document (a transition's ``documents:``, or any template asked for by name) is
 rendered from ``case_context``: the case, its child and first guardian, the current
@@ -9,38 +11,35 @@ recorded, no school, a deadline already passed) is never printed as a blank: ren
 refuses, naming the field and the ``--set field=value`` that supplies it.
 
 Queued letters are ordinary notices (kind ``letter``) in the outbox, idempotent per case
-version (``document:<template>:<case>:<version>``). ``print_batch`` gathers letters into
-one printable HTML file, a page per letter.
+version (``document:<template>:<case>:<version>``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal
 
 from sqlalchemy import Connection, select
 
-from caseflow import access, db, escalation
+from caseflow import db, escalation
 from caseflow.dates import parse_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
-from caseflow.models import AuditEvent, Child, Guardian, Notice
-from caseflow.records import case_row, log_read, record, require
-from caseflow.service import Context, stored_workflow
-from caseflow.service_campaigns import _insert_ignoring_duplicates
+from caseflow.models import AuditEvent, Child, Guardian
+from caseflow.services import outbox
+from caseflow.services.context import Context
+from caseflow.services.records import case_row, record, stored_workflow
 from caseflow.states import DEPARTMENTS, REASON_CODES, Transition, Workflow
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 _GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
-_NOTICE = Notice.__table__  # type: ignore[attr-defined]
 
 CASE_FIELDS: frozenset[str] = frozenset(
     {"today", "issuer.name", "issuer.reference"}
@@ -94,7 +93,6 @@ _DATE_FIELDS = frozenset(
         "deadline.date",
     }
 )
-_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 _TITLE_BLOCK = re.compile(r"\{%-?\s*block\s+title\s*-?%\}(.*?)\{%-?\s*endblock", re.S)
 _LIST_SEPARATORS = re.compile(r"[,，、;；]")
 
@@ -155,49 +153,7 @@ def case_context(
     naming each field the template needs that the case cannot supply, and how to supply
     it."""
     with db.read(ctx.engine) as connection:
-        return _context(ctx, connection, number, template_id, overrides)[0]
-
-
-def preview(
-    ctx: Context,
-    number: int,
-    template_id: str,
-    overrides: Mapping[str, str] = NO_OVERRIDES,
-) -> str:
-    """The document rendered for the case, as HTML; only the reading is logged."""
-    from caseflow.render import render
-
-    with db.write(ctx.engine) as connection:
-        context = _context(ctx, connection, number, template_id, overrides)[0]
-        log_read(ctx, connection, f"notice preview {template_id}", [number])
-    return render(template_id, context)
-
-
-def queue_letter(
-    ctx: Context,
-    number: int,
-    template_id: str,
-    overrides: Mapping[str, str] = NO_OVERRIDES,
-) -> int:
-    """Queue the document as a letter in the outbox; returns its notice id (the first, if
-    a referral goes to several departments). Queuing the same document for the same case
-    version again returns the notice already queued."""
-    return queue_document(ctx, number, template_id, overrides).ids[0]
-
-
-def queue_document(
-    ctx: Context,
-    number: int,
-    template_id: str,
-    overrides: Mapping[str, str] = NO_OVERRIDES,
-) -> Queued:
-    """Render the document and insert its notice(s) with an audit event, in one
-    transaction. One notice per recipient: the guardian (``guardian:case/<n>``), each
-    department the case is handed to (``department:<id>``) for a referral, else
-    ``case/<n>``."""
-    require(ctx, access.CASE_WRITERS, "notice letter", case_id=number)
-    with db.write(ctx.engine) as connection:
-        return queue_within(ctx, connection, number, template_id, overrides, now=ctx.now())
+        return letter_context(ctx, connection, number, template_id, overrides)[0]
 
 
 def queue_within(
@@ -216,41 +172,29 @@ def queue_within(
     leaves the audit record to the caller (the transition's own event names the letters)."""
     from caseflow.render import render
 
-    context, row, kind = _context(
+    context, row, kind = letter_context(
         ctx, connection, number, template_id, overrides, entering=entering
     )
     body = render(template_id, context)
     recipients = _recipients(kind, number, row.departments)
-    base = f"document:{template_id}:{number}:{row.version}"
-    keys = [base] + [f"{base}#{recipient}" for recipient in recipients[1:]]
-    title = _TITLE.search(body)
-    subject = f"{title.group(1).strip() if title else template_id}（案件{number}）"
-    content_hash = hashlib.sha256(body.encode("utf-8")).hexdigest()
-    rows = [
-        {
-            "key": key,
-            "kind": "letter",
-            "template": template_id,
-            "recipient": recipient,
-            "case_ids": [number],
-            "subject": subject,
-            "body": body,
-            "content_hash": content_hash,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": now,
-            "created_at": now,
-        }
+    base = outbox.document_key(template_id, number, row.version)
+    keys = [base] + [outbox.copy_key(base, recipient) for recipient in recipients[1:]]
+    subject = f"{outbox.title_of(body, template_id)}（案件{number}）"
+    content_hash = outbox.content_hash(body)
+    drafts = [
+        outbox.Draft(
+            key=key,
+            kind="letter",
+            template=template_id,
+            recipient=recipient,
+            case_ids=[number],
+            subject=subject,
+            body=body,
+        )
         for key, recipient in zip(keys, recipients, strict=True)
     ]
-    statement = _insert_ignoring_duplicates(connection, _NOTICE).returning(_NOTICE.c.key)
-    inserted = {key for (key,) in connection.execute(statement, rows).all()}
-    found: dict[str, int] = {
-        notice.key: notice.id
-        for notice in connection.execute(
-            select(_NOTICE.c.key, _NOTICE.c.id).where(_NOTICE.c.key.in_(keys))
-        )
-    }
+    inserted = outbox.queue(connection, drafts, now)
+    found = outbox.ids_of(connection, keys)
     ids = tuple(found[key] for key in keys if key in found)
     if inserted and audited:
         record(
@@ -295,7 +239,7 @@ def addressee(template_id: str, declared: tuple[str, ...] | frozenset[str]) -> A
 Entering = tuple[Transition, Mapping[str, Any]]
 
 
-def _context(
+def letter_context(
     ctx: Context,
     connection: Connection,
     number: int,
@@ -597,104 +541,36 @@ def template_title(template_id: str) -> str:
 # Printing
 
 
-_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
-_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
-_HEAD = re.compile(r"<head\b[^>]*>.*?</head\s*>", re.S | re.I)
-_WRAPPER = re.compile(r"<!DOCTYPE[^>]*>|</?html\b[^>]*>|</?body\b[^>]*>", re.I)
-_BATCH_MARK = '<section class="caseflow-letter"'
-_BREAKS = """\
-.caseflow-letter { break-after: page; page-break-after: always; }
-.caseflow-letter:last-child { break-after: auto; page-break-after: auto; }
-@media screen { .caseflow-letter { margin: 0 0 10mm; } }"""
+# What the sweep supplies to a rung's template (``caseflow workflow check`` holds the
+# templates to it): a template that lists cases (declares escalation.cases) gets the list
+# context of `_notices`; any other gets one case's context from `_case_context`, whose
+# child.name is deliberately blank (notices to units show masked names only).
+SWEEP_LIST_FIELDS: frozenset[str] = frozenset(
+    {"today", "issuer.name", "issuer.reference", "recipient.name"}
+    | {"escalation.level", "escalation.cases"}
+)
 
 
-@dataclass(frozen=True)
-class _Letter:
-    source: str
-    html: str
+SWEEP_CASE_FIELDS: frozenset[str] = frozenset(
+    {"today", "issuer.name", "issuer.reference", "recipient.name", "request.text"}
+    | {"child.masked_name"}
+    | {
+        f"case.{name}"
+        for name in ("number", "state_label", "township", "village", "due_on", "due_provisional")
+    }
+)
 
 
-def print_batch(ctx: Context, *, since: date | None, output: Path) -> int:
-    """Collect the letters into ONE printable HTML file, a page break between letters,
-    each keeping its own print CSS; returns how many. Letters: the outbox's ``letter``
-    notices (created on or after ``since``) and the HTML files the ``letter`` channel
-    wrote into the workspace's outbox folder (modified on or after ``since``); a letter
-    found in both is printed once. Nothing is written when there is no letter."""
-    require(ctx, access.PRINTERS, "notice print")
-    letters = _outbox_letters(ctx, since) + _outbox_files(ctx, since, output)
-    seen: set[str] = set()
-    unique = []
-    for letter in letters:
-        digest = hashlib.sha256(letter.html.encode("utf-8")).hexdigest()
-        if digest not in seen:
-            seen.add(digest)
-            unique.append(letter)
-    if not unique:
-        return 0
-    _write_atomically(output, _combine(unique))
-    return len(unique)
+SWEEP_FIELDS: frozenset[str] = SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
 
 
-def _combine(letters: list[_Letter]) -> str:
-    """One HTML document holding each letter's body in a page of its own; each distinct
-    stylesheet of the letters is kept once, in order."""
-    styles: list[str] = []
-    sections = []
-    for letter in letters:
-        for style in _STYLE.findall(letter.html):
-            if style.strip() and style not in styles:
-                styles.append(style)
-        body = _BODY.search(letter.html)
-        content = body.group(1) if body else _WRAPPER.sub("", _HEAD.sub("", letter.html))
-        source = letter.source.replace("&", "&amp;").replace('"', "&quot;")
-        sections.append(f'{_BATCH_MARK} data-source="{source}">\n{content.strip()}\n</section>')
-    head_styles = "".join(f"<style>{style}</style>\n" for style in styles)
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>控辍保学文书（{len(letters)}份）</title>\n"
-        f"{head_styles}<style>\n{_BREAKS}\n</style>\n</head>\n<body>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
-    )
+def sweep_fields(declared: Iterable[str]) -> frozenset[str]:
+    """What the sweep supplies to a rung template that declares ``declared``."""
+    return SWEEP_LIST_FIELDS if "escalation.cases" in declared else SWEEP_CASE_FIELDS
 
 
-def _outbox_letters(ctx: Context, since: date | None) -> list[_Letter]:
-    from caseflow.service_dispatch import reference
+@lru_cache(maxsize=64)
+def lists_cases(template: str) -> bool:
+    from caseflow.render import declared_fields
 
-    query = select(_NOTICE.c.id, _NOTICE.c.body).where(_NOTICE.c.kind == "letter")
-    if since is not None:
-        query = query.where(_NOTICE.c.created_at >= _start_of(ctx, since))
-    with db.read(ctx.engine) as connection:
-        rows = connection.execute(query.order_by(_NOTICE.c.id)).all()
-    return [_Letter(reference(row.id), row.body) for row in rows]
-
-
-def _outbox_files(ctx: Context, since: date | None, output: Path) -> list[_Letter]:
-    settings = ctx.workspace.notifiers.get("letter", {})
-    folder = ctx.workspace.root / str(settings.get("folder", "outbox"))
-    if not folder.is_dir():
-        return []
-    bound = _start_of(ctx, since).timestamp() if since is not None else None
-    letters = []
-    for path in sorted(folder.glob("*.html")):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        if bound is not None and path.stat().st_mtime < bound:
-            continue
-        if output.exists() and path.samefile(output):
-            continue
-        html = path.read_text(encoding="utf-8")
-        if _BATCH_MARK not in html:  # an earlier print batch left in the folder
-            letters.append(_Letter(path.name, html))
-    return letters
-
-
-def _start_of(ctx: Context, day: date) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ctx.workspace.timezone).astimezone(UTC)
-
-
-def _write_atomically(output: Path, text: str) -> None:
-    from caseflow.exports import replacing
-
-    with replacing(output) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+    return "escalation.cases" in declared_fields(template)

@@ -25,19 +25,17 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, make_dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, text, update
 
 from caseflow import access, db
-from caseflow.errors import InvalidInput, WorkspaceError
+from caseflow.errors import InvalidInput
 from caseflow.models import RosterImport, RosterRow
-from caseflow.records import record, require
 from caseflow.roster import (
     SNAPSHOT_COLUMNS,
     SOURCE_LABELS,
@@ -48,13 +46,22 @@ from caseflow.roster import (
     parse_mapping,
     sql_text,
     write_rejects,
-    write_rows,
 )
-from caseflow.service import Context
+from caseflow.services.context import Context
+from caseflow.services.records import record, require
+from caseflow.services.snapshots import (
+    MEMORY_LIMIT,
+    ImportRecord,
+    current_imports,
+    fsync,
+    interruptible,
+    record_of,
+    snapshot_file,
+    snapshot_folder,
+    snapshot_path,
+)
 
 REJECTS_DIR = "rejects"
-SNAPSHOTS_DIR = "rosters"
-MEMORY_LIMIT = "1GB"  # what DuckDB may hold before it spills to the workspace
 
 _IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
 _ROW = RosterRow.__table__  # type: ignore[attr-defined]
@@ -100,15 +107,6 @@ def _check_source(source: str) -> None:
         raise InvalidInput(f"unknown register {source!r}; use one of: {names}")
 
 
-def snapshot_folder(ctx: Context) -> Path:
-    return ctx.workspace.root / SNAPSHOTS_DIR
-
-
-def snapshot_path(ctx: Context, source: str, import_id: int) -> Path:
-    """Where the snapshot of an import is (or goes)."""
-    return snapshot_folder(ctx) / f"{source}-{import_id}.parquet"
-
-
 def _rejects_path(ctx: Context, source: str, now: datetime) -> Path:
     folder = ctx.workspace.root / REJECTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -132,17 +130,6 @@ def _write_rejects(ctx: Context, source: str, now: datetime, problems: Sequence[
             path.unlink(missing_ok=True)
             raise
         return path
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file (or a folder's entries) to the disk, so a committed import's snapshot
-    survives a power cut as its database row does."""
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
-    descriptor = os.open(path, flags)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _lock_source(connection: Connection, source: str) -> None:
@@ -214,17 +201,6 @@ def import_roster(
     )
 
 
-@contextmanager
-def interruptible() -> Iterator[None]:
-    """Ctrl-C inside a DuckDB query is a KeyboardInterrupt, as anywhere else."""
-    import duckdb
-
-    try:
-        yield
-    except duckdb.InterruptException:
-        raise KeyboardInterrupt from None
-
-
 @dataclass(frozen=True)
 class _Upload:
     file_name: str
@@ -257,7 +233,7 @@ def _store(
             )
         written = scratch / f"{source}-{uuid.uuid4().hex}.parquet"
         checker.write_snapshot(written)
-        _fsync(written)
+        fsync(written)
         import_id, replaced = _publish(ctx, checked, written, upload, rejects)
     except BaseException:
         if rejects is not None and not keep_rejects:
@@ -300,7 +276,7 @@ def _publish(
             assert import_id is not None
             placed = snapshot_path(ctx, source, import_id)
             os.replace(written, placed)
-            _fsync(placed.parent)
+            fsync(placed.parent)
             replaced: int | None = connection.execute(
                 select(_IMPORT.c.id)
                 .where(_IMPORT.c.source == source, _IMPORT.c.current, _IMPORT.c.id != import_id)
@@ -372,54 +348,6 @@ def _remove_replaced(ctx: Context, source: str) -> None:
 # Reading the snapshots and the history
 
 
-@dataclass(frozen=True)
-class ImportRecord:
-    id: int
-    source: str
-    file_name: str
-    file_sha256: str
-    as_of: date
-    imported_at: datetime
-    operator: str
-    os_user: str
-    rows_total: int
-    rows_imported: int
-    rows_rejected: int
-    rejects_file: str | None
-    current: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "import": self.id,
-            "source": self.source,
-            "file_name": self.file_name,
-            "file_sha256": self.file_sha256,
-            "as_of": self.as_of.isoformat(),
-            "imported_at": self.imported_at.isoformat(),
-            "operator": self.operator,
-            "os_user": self.os_user,
-            "rows_total": self.rows_total,
-            "rows_imported": self.rows_imported,
-            "rows_rejected": self.rows_rejected,
-            "rejects_file": self.rejects_file,
-            "current": self.current,
-        }
-
-
-def _record_of(row: Any) -> ImportRecord:
-    values = {name: getattr(row, name) for name in ImportRecord.__dataclass_fields__}
-    if values["imported_at"].tzinfo is None:  # SQLite keeps no offset; we store UTC
-        values["imported_at"] = values["imported_at"].replace(tzinfo=UTC)
-    return ImportRecord(**values)
-
-
-def current_imports(ctx: Context) -> dict[str, ImportRecord]:
-    """Each source that has a snapshot -> the import that made it."""
-    with db.read(ctx.engine) as connection:
-        rows = connection.execute(select(_IMPORT).where(_IMPORT.c.current)).all()
-    return {row.source: _record_of(row) for row in rows}
-
-
 def import_history(ctx: Context, source: str | None = None) -> list[ImportRecord]:
     """Every import, newest first (of one source, if given)."""
     require(ctx, access.ROSTER_USERS | access.AUDIT_READERS, "roster history")
@@ -429,52 +357,7 @@ def import_history(ctx: Context, source: str | None = None) -> list[ImportRecord
     if source is not None:
         query = query.where(_IMPORT.c.source == source)
     with db.read(ctx.engine) as connection:
-        return [_record_of(row) for row in connection.execute(query)]
-
-
-def write_snapshot(
-    ctx: Context, source: str, import_id: int, rows: Iterable[dict[str, Any]]
-) -> Path:
-    """Write rows (dicts of snapshot columns) as the snapshot file of import ``import_id``:
-    to a scratch name, fsynced, then renamed into place."""
-    folder = snapshot_folder(ctx)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = snapshot_path(ctx, source, import_id)
-    scratch = folder / f".{target.name}.{uuid.uuid4().hex}"
-    try:
-        write_rows(rows, scratch)
-        _fsync(scratch)
-        os.replace(scratch, target)
-        _fsync(folder)
-    finally:
-        scratch.unlink(missing_ok=True)
-    return target
-
-
-def _snapshot_file(ctx: Context, record: ImportRecord) -> Path:
-    """The snapshot file of a current import. One stored in the ``roster_row`` table (before
-    snapshots were files) is copied to its file the first time."""
-    path = snapshot_path(ctx, record.source, record.id)
-    if path.exists():
-        return path
-    with db.read(ctx.engine) as connection:
-        rows = [
-            dict(row._mapping)
-            for row in connection.execute(
-                select(_ROW).where(_ROW.c.import_id == record.id).order_by(_ROW.c.line)
-            )
-        ]
-    if not rows and record.rows_imported:
-        raise WorkspaceError(
-            f"the {record.source} snapshot {SNAPSHOTS_DIR}/{path.name} (import {record.id}) "
-            f"is missing from the workspace; import the {record.source} register again"
-        )
-    return write_snapshot(ctx, record.source, record.id, rows)
-
-
-def current_snapshots(ctx: Context) -> dict[str, Path]:
-    """Each source that has a snapshot -> its file."""
-    return {source: _snapshot_file(ctx, record) for source, record in current_imports(ctx).items()}
+        return [record_of(row) for row in connection.execute(query)]
 
 
 SnapshotRow = make_dataclass(
@@ -494,7 +377,7 @@ def current_rows(ctx: Context, source: str) -> list[Any]:
     record = current_imports(ctx).get(source)
     if record is None:
         return []
-    path = _snapshot_file(ctx, record)
+    path = snapshot_file(ctx, record)
     connection = duckdb.connect()
     try:
         result = connection.execute(

@@ -4,6 +4,7 @@ the organisation in force when they open, and ``case assign`` changes one link."
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ from sqlalchemy import delete, insert, select, update
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput, Refused, WorkspaceError
-from caseflow.org import CHAIN_ROLES, POSITIONS, Org, read_org
-from caseflow.records import OPERATOR, ORG_VERSION, org_in_force, record, require
-from caseflow.service import Context, apply_step
+from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, format_org, load_org, read_org
+from caseflow.services.context import Context
+from caseflow.services.records import OPERATOR, ORG_VERSION, org_in_force, record, require
+from caseflow.services.step import apply_step
+from caseflow.states import Problem
+from caseflow.workspace import Workspace, load, locate
 
 
 @dataclass(frozen=True)
@@ -140,3 +144,39 @@ def _reassigned(
         raise InvalidInput(f"{org.person_label(person)} already holds that link of case {row.id}")
     chain[role] = person
     return {"chain": chain}, {"role": role, "from": previous, "to": person}
+
+
+# ---------------------------------------------------------------------------------------
+# The organisation file itself (no database needed)
+
+
+@dataclass(frozen=True)
+class OrgCheck:
+    path: Path
+    org: Org | None
+    problems: list[Problem]
+
+
+def check_org(file: Path | None = None, explicit: Path | None = None) -> OrgCheck:
+    """Every problem of an organisation file: the one given, else the workspace's org.yaml
+    (a workspace without one has an empty organisation)."""
+    path = file if file is not None else _workspace(explicit).org_file
+    org, problems = read_org(path, missing_ok=file is None)
+    return OrgCheck(path, org, problems)
+
+
+@dataclass(frozen=True)
+class OrgView:
+    """The workspace's organisation as plain data and as text."""
+
+    description: dict[str, Any]
+    text: str
+
+
+def show_org(explicit: Path | None = None) -> OrgView:
+    org = load_org(_workspace(explicit))
+    return OrgView(describe_org(org), format_org(org))
+
+
+def _workspace(explicit: Path | None) -> Workspace:
+    return load(locate(explicit, os.environ, Path.cwd()))

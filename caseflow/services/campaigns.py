@@ -14,28 +14,25 @@ cannot queue a notice twice either) and records nothing when nothing was queued.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, case, func, or_, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from caseflow import access, db, escalation
 from caseflow.errors import InvalidInput
-from caseflow.models import AuditEvent, Child, Notice
-from caseflow.records import CASE as _CASE
-from caseflow.records import record, require
-from caseflow.service import Context
+from caseflow.models import AuditEvent, Child
+from caseflow.services import outbox
+from caseflow.services.context import Context
+from caseflow.services.outbox import publicity_key, report_key
+from caseflow.services.records import CASE as _CASE
+from caseflow.services.records import record, require
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_NOTICE = Notice.__table__  # type: ignore[attr-defined]
-_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 
 LETTER_TEMPLATE = "parent_letter"
 REPORT_TEMPLATE = "monthly_report"
@@ -60,14 +57,6 @@ _WATCHED = (
 )
 
 
-def publicity_key(day: date, number: int) -> str:
-    return f"publicity:{day:%Y-%m}:{number}"
-
-
-def report_key(period_start: date) -> str:
-    return f"monthly-report:{period_start:%Y-%m}"
-
-
 def queue_publicity_letters(ctx: Context, day: date) -> int:
     """Queue a 致家长的一封信 for the guardian of each watched child (every child with an
     open case, and children whose case is in a watched state such as ``returned``), one
@@ -82,15 +71,10 @@ def queue_publicity_letters(ctx: Context, day: date) -> int:
         )
     now = ctx.now()
     issuer = {"name": ctx.workspace.issuer}
-    prefix = f"publicity:{day:%Y-%m}:"
     with db.write(ctx.engine) as connection:
         # One letter per child: a child's newest watched case addresses it.
         by_child = {row.child_id: row for row in connection.execute(_WATCHED)}
-        sent = set(
-            connection.execute(
-                select(_NOTICE.c.key).where(_NOTICE.c.key.startswith(prefix, autoescape=True))
-            ).scalars()
-        )
+        sent = outbox.queued_keys(connection, "publicity", f"{day:%Y-%m}")
         missing = [row for row in by_child.values() if publicity_key(day, row.id) not in sent]
         queued = 0
         for start in range(0, len(missing), _CHUNK):
@@ -110,18 +94,17 @@ def queue_publicity_letters(ctx: Context, day: date) -> int:
                     },
                 )
                 rows.append(
-                    _notice(
+                    outbox.Draft(
                         key=publicity_key(day, row.id),
                         kind="letter",
                         template=LETTER_TEMPLATE,
                         recipient=f"guardian:case/{row.id}",
                         case_ids=[row.id],
-                        subject=f"{_title(body, LETTER_TEMPLATE)}（案件{row.id}）",
+                        subject=f"{outbox.title_of(body, LETTER_TEMPLATE)}（案件{row.id}）",
                         body=body,
-                        now=now,
                     )
                 )
-            queued += _insert_new(connection, rows)
+            queued += len(outbox.queue(connection, rows, now))
         if queued:
             record(
                 ctx,
@@ -181,7 +164,7 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
     now = ctx.now()
     key = report_key(period.start)
     with db.write(ctx.engine) as connection:
-        if connection.execute(select(_NOTICE.c.id).where(_NOTICE.c.key == key)).first():
+        if outbox.ids_of(connection, [key]):
             return 0
         figures = report_figures(ctx, connection, period)
         body = render(
@@ -193,17 +176,16 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
                 "report": figures,
             },
         )
-        notice = _notice(
+        notice = outbox.Draft(
             key=key,
             kind="report",
             template=REPORT_TEMPLATE,
             recipient=REPORT_RECIPIENT,
             case_ids=[],
-            subject=f"{_title(body, REPORT_TEMPLATE)}（{period.cn_label}）",
+            subject=f"{outbox.title_of(body, REPORT_TEMPLATE)}（{period.cn_label}）",
             body=body,
-            now=now,
         )
-        if not _insert_new(connection, [notice]):
+        if not outbox.queue(connection, [notice], now):
             return 0
         record(
             ctx,
@@ -305,53 +287,3 @@ def _entered(connection: Connection, period: Period) -> set[tuple[str, int, str]
         if move.get("to") in wanted and move.get("from") != move.get("to"):
             entered.add((move["to"], case_id, township))
     return entered
-
-
-def _title(body: str, fallback: str) -> str:
-    match = _TITLE.search(body)
-    return match.group(1).strip() if match else fallback
-
-
-def _notice(
-    *,
-    key: str,
-    kind: str,
-    template: str,
-    recipient: str,
-    case_ids: list[int],
-    subject: str,
-    body: str,
-    now: datetime,
-) -> dict[str, Any]:
-    return {
-        "key": key,
-        "kind": kind,
-        "template": template,
-        "recipient": recipient,
-        "case_ids": case_ids,
-        "subject": subject,
-        "body": body,
-        "content_hash": hashlib.sha256(body.encode("utf-8")).hexdigest(),
-        "status": "pending",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-    }
-
-
-def _insert_new(connection: Connection, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert the notices whose key is not in the outbox yet; how many were inserted."""
-    if not rows:
-        return 0
-    statement = _insert_ignoring_duplicates(connection, _NOTICE).returning(_NOTICE.c.key)
-    return len(connection.execute(statement, list(rows)).all())
-
-
-def _insert_ignoring_duplicates(connection: Connection, table: Table) -> Insert:
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).on_conflict_do_nothing(index_elements=["key"])
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).on_conflict_do_nothing(index_elements=["key"])

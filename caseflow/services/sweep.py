@@ -9,13 +9,10 @@ again fires every due rung once, never twice.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
@@ -24,23 +21,19 @@ from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
-from caseflow.models import Child, Escalation, Notice
+from caseflow.models import Child, Escalation
 from caseflow.org import Org
-from caseflow.records import CASE as _CASE
-from caseflow.records import WORKFLOW as _WORKFLOW
-from caseflow.records import org_in_force, require
-from caseflow.service import (
-    _CASE_STEP,
-    Context,
-    _snapshot,
-    outcome_changes,
-    stored_workflow,
-)
+from caseflow.services import outbox
+from caseflow.services.context import Context
+from caseflow.services.letters import lists_cases
+from caseflow.services.records import CASE as _CASE
+from caseflow.services.records import WORKFLOW as _WORKFLOW
+from caseflow.services.records import org_in_force, require, stored_workflow
+from caseflow.services.step import CASE_STEP, case_snapshot, outcome_changes
 from caseflow.states import Rung, Workflow
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
-_NOTICE = Notice.__table__  # type: ignore[attr-defined]
 
 DEFAULT_BATCH = 500
 
@@ -97,7 +90,6 @@ _SWEPT_CASES = (
 )
 _COUNT_DUE = select(func.count()).select_from(_CASE).where(*_DUE_FILTER)
 _MOVE_LADDER = update(_CASE).where(_CASE.c.id == bindparam("b_id"))
-_TITLE = re.compile(r"<title>(.*?)</title>", re.S)
 
 
 @dataclass
@@ -303,10 +295,8 @@ def _run_batch(
     if batch.ladder_moves:
         connection.execute(_MOVE_LADDER, batch.ladder_moves)
     audit.append_many(connection, batch.events)
-    notices = _notices(ctx, batch, report.as_of, now)
-    if notices:
-        connection.execute(insert(_NOTICE), notices)
-    report.notices += len(notices)
+    notices = _notices(ctx, batch, report.as_of)
+    report.notices += len(outbox.queue(connection, notices, now))
 
 
 def _fire_auto(
@@ -323,7 +313,7 @@ def _fire_auto(
     event = engine.Event(trigger=trigger, occurred_on=occurred_on)
     outcome = engine.decide(
         workflow,
-        _snapshot(row),
+        case_snapshot(row),
         event,
         ctx.actor,
         today=as_of,
@@ -332,7 +322,7 @@ def _fire_auto(
     )
     changes = outcome_changes(workflow, row, outcome, occurred_on, ctx.calendar)
     connection.execute(
-        _CASE_STEP,
+        CASE_STEP,
         {
             "b_number": row.id,
             "b_version": row.version,
@@ -406,45 +396,14 @@ def _collect_rung(
     return recipients
 
 
-# What the sweep supplies to a rung's template (``caseflow workflow check`` holds the
-# templates to it): a template that lists cases (declares escalation.cases) gets the list
-# context of `_notices`; any other gets one case's context from `_case_context`, whose
-# child.name is deliberately blank (notices to units show masked names only).
-SWEEP_LIST_FIELDS: frozenset[str] = frozenset(
-    {"today", "issuer.name", "issuer.reference", "recipient.name"}
-    | {"escalation.level", "escalation.cases"}
-)
-SWEEP_CASE_FIELDS: frozenset[str] = frozenset(
-    {"today", "issuer.name", "issuer.reference", "recipient.name", "request.text"}
-    | {"child.masked_name"}
-    | {
-        f"case.{name}"
-        for name in ("number", "state_label", "township", "village", "due_on", "due_provisional")
-    }
-)
-SWEEP_FIELDS: frozenset[str] = SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
-
-
-def sweep_fields(declared: Iterable[str]) -> frozenset[str]:
-    """What the sweep supplies to a rung template that declares ``declared``."""
-    return SWEEP_LIST_FIELDS if "escalation.cases" in declared else SWEEP_CASE_FIELDS
-
-
-@lru_cache(maxsize=64)
-def _lists_cases(template: str) -> bool:
-    from caseflow.render import declared_fields
-
-    return "escalation.cases" in declared_fields(template)
-
-
 def _count_notices(batch: _Batch) -> int:
     return sum(
-        1 if _lists_cases(template) else len(items)
+        1 if lists_cases(template) else len(items)
         for (template, _level, _key), items in batch.items.items()
     )
 
 
-def _notices(ctx: Context, batch: _Batch, as_of: date, now: datetime) -> list[dict[str, Any]]:
+def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
     """One notice per recipient listing its cases (or one per case for a per-case template)."""
     from caseflow.render import render
 
@@ -452,7 +411,7 @@ def _notices(ctx: Context, batch: _Batch, as_of: date, now: datetime) -> list[di
     notices = []
     for (template, level, key), items in sorted(batch.items.items()):
         recipient = {"name": escalation.recipient_label(key, batch.org.person_label)}
-        if _lists_cases(template):
+        if lists_cases(template):
             contexts = [
                 (
                     items,
@@ -468,26 +427,17 @@ def _notices(ctx: Context, batch: _Batch, as_of: date, now: datetime) -> list[di
             contexts = [([item], _case_context(item, as_of, issuer, recipient)) for item in items]
         for covered, context in contexts:
             body = render(template, context)
-            title = _TITLE.search(body)
             cases = sorted(item["number"] for item in covered)
-            token = hashlib.sha256(
-                f"{template}|{level}|{key}|{as_of}|{cases}".encode()
-            ).hexdigest()[:24]
             notices.append(
-                {
-                    "key": f"escalation:{token}",
-                    "kind": "escalation",
-                    "template": template,
-                    "recipient": key,
-                    "case_ids": cases,
-                    "subject": f"{title.group(1).strip() if title else template}（第{level}级）",
-                    "body": body,
-                    "content_hash": hashlib.sha256(body.encode("utf-8")).hexdigest(),
-                    "status": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
+                outbox.Draft(
+                    key=outbox.escalation_key(template, level, key, as_of, cases),
+                    kind="escalation",
+                    template=template,
+                    recipient=key,
+                    case_ids=cases,
+                    subject=f"{outbox.title_of(body, template)}（第{level}级）",
+                    body=body,
+                )
             )
     return notices
 
@@ -562,7 +512,7 @@ def recompute_provisional(ctx: Context) -> list[Recomputed]:
                 continue
             position = escalation.LadderPosition(row.state, due.due_on, row.next_rung, row.counters)
             connection.execute(
-                _CASE_STEP,
+                CASE_STEP,
                 {
                     "b_number": row.id,
                     "b_version": row.version,

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from caseflow import db
 from caseflow.models import SchedulerLease
-from caseflow.service import Context
+from caseflow.services.context import Context
 
 SCHEDULER = "scheduler"
 

@@ -39,9 +39,18 @@ from caseflow.measures import (
     ranked,
     unit_deadlines,
 )
-from caseflow.records import CASE, ESCALATION, log_read, require, scoped
-from caseflow.service import Context
-from caseflow.service_ledger import BATCH, CaseNumbers, Workflows, case_events
+from caseflow.services.context import Context
+from caseflow.services.records import (
+    BATCH,
+    CASE,
+    ESCALATION,
+    CaseNumbers,
+    Workflows,
+    case_events,
+    log_read,
+    require,
+    scoped,
+)
 from caseflow.timeline import Stay, Timeline, replay
 
 BY = ("township", "school")
@@ -375,7 +384,7 @@ def register_figures(ctx: Context, as_of: date) -> Registers:
     School age is the comparison's (``service_compare``): aged 6-15 on the latest
     1 September; the consolidation cohort is the children aged 14 on that day. A figure
     whose registers are not imported names them instead."""
-    from caseflow.service_roster import current_snapshots
+    from caseflow.services.snapshots import current_snapshots
 
     where = ctx.actor.jurisdiction
     if where.kind in ("school", "department"):
@@ -424,9 +433,8 @@ def _register_counts(
     """figure -> township (None: not known) -> (numerator, denominator)."""
     import duckdb
 
-    from caseflow.roster import sql_text
-    from caseflow.service_compare import DEFAULT_AGES, ENROLLED, birth_band, reference_date
-    from caseflow.service_roster import MEMORY_LIMIT
+    from caseflow.roster import DEFAULT_AGES, ENROLLED, birth_band, reference_date, sql_text
+    from caseflow.services.snapshots import MEMORY_LIMIT
 
     if not wanted:
         return {}

@@ -1,0 +1,205 @@
+"""`caseflow audit ...`: read, export, verify and checkpoint the audit chain."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from caseflow.cli.base import JsonOption, audit_app, parse_day, print_json, workspace_context
+
+
+@audit_app.command("log")
+def audit_log_command(
+    case: Annotated[int | None, typer.Option("--case", help="Only this case's events.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            "--unit",
+            help="Only events of this unit's cases: cases whose township, village or school "
+            "(as recorded now) is this name, or that are handed to this department now (key "
+            "such as health, or its Chinese name). To be exact, write township:NAME, "
+            "village:TOWNSHIP/VILLAGE, school:NAME or department:KEY.",
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option("--actor", help="Only events by this operator (name or OS account)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only events recorded on or after this day, in the workspace's time zone "
+            "(2026-11-01 or 2026年11月1日).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only events recorded on or before this day (inclusive)."),
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option(
+            "--action",
+            help="Only this action (e.g. case.transition); ending in '.' or '*' it is a "
+            "prefix: --action case. gives every case event.",
+        ),
+    ] = None,
+    state: Annotated[
+        str | None,
+        typer.Option(
+            "--state",
+            help="Only events of cases that are in this state now (a state id such as "
+            "persuasion): their whole history, not just the events that entered the state.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Audit events, oldest first. The filters combine: an event is shown when all hold.
+    Events not about a case (checkpoints, imports) never match --unit or --state. For the
+    supervisor and bureau roles."""
+    import json
+
+    from caseflow.services.review import AuditFilter, audit_events
+
+    where = AuditFilter(
+        case=case,
+        unit=unit,
+        actor=actor,
+        since=parse_day(since, "--since"),
+        until=parse_day(until, "--until"),
+        action=action,
+        state=state,
+    )
+    events = audit_events(workspace_context(), where)
+    if as_json:
+        print_json(list(events))
+        return
+    shown = 0
+    for event in events:
+        shown += 1
+        case_text = f"case {event['case']}" if event["case"] is not None else ""
+        typer.echo(
+            f"#{event['seq']:<6} {event['recorded_at']}  {event['action']:<18} "
+            f"{case_text:<10} {event['operator']} ({event['os_user']})  "
+            f"{json.dumps(event['payload'], ensure_ascii=False, sort_keys=True)}"
+        )
+    if not shown:
+        typer.echo("No audit events match.")
+
+
+@audit_app.command("export")
+def audit_export_command(
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The file to write, e.g. audit-2026-11.jsonl."),
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start at the first event recorded on or after this day (workspace time "
+            "zone; default: the first event).",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help="End at the last event recorded on or before this day (default: the latest).",
+        ),
+    ] = None,
+) -> None:
+    """Write audit events as JSON lines, with their hashes and a checkpoint as the last
+    line, for a reviewer to check offline with `caseflow audit verify --file FILE`.
+
+    The export is one unbroken stretch of the chain (every event between its first and
+    last, so that the lines link). It is written to a temporary file and renamed into
+    place, checked as the reviewer will check it, and recorded in the audit. For the
+    supervisor and bureau roles."""
+    from caseflow.errors import AuditBroken
+    from caseflow.services.review import export_audit
+
+    summary = export_audit(
+        workspace_context(),
+        output,
+        since=parse_day(since, "--since"),
+        until=parse_day(until, "--until"),
+    )
+    typer.echo(
+        f"Wrote {summary.events} events (seq {summary.first_seq}–{summary.last.seq}) to {output}"
+    )
+    typer.echo(f"Checkpoint: {summary.last}")
+    if not summary.verification.intact:
+        raise AuditBroken(
+            f"the exported events do not verify ({summary.verification.problem}); the file "
+            "holds them as stored, for examination. Run `caseflow audit verify`."
+        )
+    typer.echo(f"Check it anywhere with: caseflow audit verify --file {output}")
+
+
+@audit_app.command("verify")
+def audit_verify_command(
+    checkpoint: Annotated[
+        str | None,
+        typer.Option("--checkpoint", help="A checkpoint from `caseflow audit checkpoint`."),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            help="Check an export from `caseflow audit export` instead, on its own: no "
+            "workspace or database is needed.",
+        ),
+    ] = None,
+) -> None:
+    """Recompute the hash chain; exit 0 if intact, 1 naming the first bad event.
+
+    With --file: recompute every line's hash, follow the links from line to line and
+    check the checkpoint line; exit 1 naming the first bad line. With --checkpoint too,
+    the export must hold that event, unchanged."""
+    if file is not None:
+        _verify_export_file(file, checkpoint)
+        return
+    from caseflow.services.audit import audit_verify
+
+    result = audit_verify(workspace_context(), checkpoint)
+    if not result.intact:
+        typer.echo(
+            f"Audit chain BROKEN at event {result.first_bad_seq}: {result.problem}", err=True
+        )
+        raise typer.Exit(1)
+    against = " and matches the checkpoint" if checkpoint else ""
+    typer.echo(f"Audit chain intact{against}: {result.events} events, head {result.head}")
+
+
+def _verify_export_file(file: Path, checkpoint: str | None) -> None:
+    from caseflow.audit_export import verify_export_file
+    from caseflow.errors import AuditBroken
+
+    result = verify_export_file(file, checkpoint)
+    if not result.intact:
+        raise AuditBroken(f"export {file} is BROKEN: {result.problem}")
+    assert result.last is not None and result.first_seq is not None
+    against = f" and holds checkpoint {checkpoint}" if checkpoint else ""
+    typer.echo(
+        f"Export intact{against}: {result.events} events, seq {result.first_seq}–"
+        f"{result.last.seq}, recorded {result.first_recorded_at} to {result.last_recorded_at}"
+    )
+    if result.from_genesis:
+        typer.echo("Starts at the beginning of the chain.")
+    else:
+        typer.echo(
+            f"Starts mid-chain: event {result.first_seq} follows prev_hash {result.start_hash}, "
+            "taken as given (match it against the event before in an earlier export or in "
+            "the database)."
+        )
+    typer.echo(f"Ends at checkpoint {result.last}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint_command() -> None:
+    """Record a checkpoint and print it (seq and head hash): keep it outside the database."""
+    from caseflow.services.audit import audit_checkpoint
+
+    typer.echo(str(audit_checkpoint(workspace_context())))

@@ -1,0 +1,190 @@
+"""The root `caseflow` app, its command groups, the options several commands share, and
+the helpers every command uses: the workspace context, dates, JSON, usage errors.
+
+Heavy modules (SQLAlchemy, the workflow engine, rich) are imported inside the commands so
+that `caseflow --help` stays fast.
+"""
+
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from caseflow.errors import EXIT_BAD_INPUT, CaseflowError
+
+if TYPE_CHECKING:
+    from caseflow.services.context import Context
+
+EXIT_CODES_HELP = """\
+Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not found,
+audit check failed); 2 bad input or usage; 3 conflict or database busy (nothing was
+changed; safe to retry).
+"""
+
+
+class _Group(TyperGroup):
+    """Turns every CaseflowError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except CaseflowError as exc:
+            typer.echo(f"Error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _typer(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        cls=_Group,
+        help=help_text,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+        no_args_is_help=True,
+        add_completion=False,
+    )
+
+
+app = _typer(
+    "caseflow: find every child who has left compulsory school, bring each one back, "
+    "and prove it (控辍保学).\n\n" + EXIT_CODES_HELP
+)
+
+
+# The command groups, in the order `caseflow --help` lists them; each group's commands are
+# in the module of the same name.
+case_app = _typer("Open, advance and read cases.\n\n" + EXIT_CODES_HELP)
+workflow_app = _typer("Check and inspect workflow definitions (workflows/*.yaml).")
+audit_app = _typer("Read and verify the tamper-evident audit trail.")
+db_app = _typer("Database maintenance.")
+calendar_app = _typer("The working-day calendar: national holidays plus the workspace's own.")
+review_app = _typer(
+    "Supervision review (督导): overdue cases by responsible unit with the escalations "
+    "sent, and the annual assessment.\n\n" + EXIT_CODES_HELP
+)
+scheduler_app = _typer(
+    "The foreground scheduler: the escalation sweep and the campaigns, one per database."
+)
+notice_app = _typer(
+    "The outbox of notices: documents for one case (preview, letter), printing the letters, "
+    "and the campaigns by hand."
+)
+notify_app = _typer(
+    "Deliver the outbox and look after it: dispatch, status, retry.\n\n" + EXIT_CODES_HELP
+)
+roster_app = _typer(
+    "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"
+    + EXIT_CODES_HELP
+)
+org_app = _typer("The organisation file (org.yaml): units, people, operators and contacts.")
+report_app = _typer("Reports for the county leadership.")
+for group, name in (
+    (case_app, "case"),
+    (workflow_app, "workflow"),
+    (audit_app, "audit"),
+    (db_app, "db"),
+    (calendar_app, "calendar"),
+    (review_app, "review"),
+    (scheduler_app, "scheduler"),
+    (notice_app, "notice"),
+    (notify_app, "notify"),
+    (roster_app, "roster"),
+    (org_app, "org"),
+    (report_app, "report"),
+):
+    app.add_typer(group, name=name)
+
+
+_state: dict[str, Path | None] = {"workspace": None}
+
+WorkspaceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder (default: $CASEFLOW_WORKSPACE, else the current folder or "
+        "the nearest one above it holding caseflow.toml).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
+# Details of the child, shared by `case open` and `case update`.
+SchoolOption = Annotated[str | None, typer.Option("--school", help="School (学校).")]
+GroupOption = Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")]
+GuardianOption = Annotated[str | None, typer.Option("--guardian", help="Guardian's name (监护人).")]
+GuardianRelationOption = Annotated[
+    str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
+]
+GuardianPhoneOption = Annotated[
+    str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
+]
+DateOption = Annotated[
+    str | None,
+    typer.Option(
+        "--date", help="The day it happened (default today; 2026-11-29 or 2026年11月29日)."
+    ),
+]
+
+
+ActAsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Act as this operator from a shared office terminal: allowed only when "
+        "org.yaml lists this OS account among the operator's shared_accounts. The audit "
+        "records both the operator and the real OS account.",
+    ),
+]
+
+
+@app.callback()
+def _main(workspace: WorkspaceOption = None, acting_as: ActAsOption = None) -> None:
+    _state["workspace"] = workspace
+    _acting_as[0] = acting_as
+
+
+_acting_as: list[str | None] = [None]
+
+
+def explicit_workspace() -> Path | None:
+    """The workspace named by --workspace, if any."""
+    return _state["workspace"]
+
+
+def workspace_context() -> "Context":
+    """The context of the workspace this command runs in, as the operator this OS account
+    is (or acts as, with --as), on the system clock."""
+    from caseflow.services import context
+
+    return context.open_context(
+        _state["workspace"], acting_as=_acting_as[0], os_account=context.os_user
+    )
+
+
+def parse_day(value: str | None, what: str = "--date") -> date | None:
+    if value is None:
+        return None
+    from caseflow.dates import parse_date
+
+    return parse_date(value, what=what)
+
+
+def print_json(value: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def bad_usage(message: str) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="FIELD=VALUE for a field the case lacks or that should read otherwise, e.g. "
+        "--set guardian.relation=母亲 --set deadline.date=2026-12-15 (repeatable).",
+    ),
+]

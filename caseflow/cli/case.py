@@ -1,0 +1,381 @@
+"""`caseflow case ...` and `caseflow escalate`: open, advance and read cases; the sweep."""
+
+from typing import Annotated
+
+import typer
+
+from caseflow.cli.base import (
+    DateOption,
+    GroupOption,
+    GuardianOption,
+    GuardianPhoneOption,
+    GuardianRelationOption,
+    JsonOption,
+    SchoolOption,
+    app,
+    bad_usage,
+    case_app,
+    parse_day,
+    print_json,
+    workspace_context,
+)
+from caseflow.cli.present import (
+    PROVISIONAL_HINT,
+    advanced_lines,
+    due_text,
+    event_line,
+    progress_bar,
+)
+
+
+@case_app.command("open")
+def case_open(
+    name: Annotated[str, typer.Option("--name", help="The child's full name.")],
+    id_number: Annotated[str, typer.Option("--id-number", help="Resident ID (身份证号).")],
+    township: Annotated[str, typer.Option("--township", help="Township (乡镇).")],
+    village: Annotated[str, typer.Option("--village", help="Village (村).")],
+    school: SchoolOption = None,
+    sex: Annotated[
+        str | None, typer.Option("--sex", help="男 or 女 (default: from the ID).")
+    ] = None,
+    birth_date: Annotated[
+        str | None, typer.Option("--birth-date", help="Birth date (default: from the ID).")
+    ] = None,
+    group: GroupOption = None,
+    guardian: GuardianOption = None,
+    guardian_relation: GuardianRelationOption = None,
+    guardian_phone: GuardianPhoneOption = None,
+    source: Annotated[
+        str, typer.Option("--source", help="manual | roster | school | visit | list")
+    ] = "manual",
+    reason: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--reason",
+            help="Reason code, repeatable: learning, migrant_work, early_marriage, poverty, "
+            "illness, disability, distance, parents_neglect, family_change, bullying, other.",
+        ),
+    ] = None,
+    when: DateOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Open a case for a suspected dropout (state: identified)."""
+    from caseflow.services.cases import ChildDetails, open_case
+
+    if sex is not None and sex not in ("男", "女"):
+        bad_usage(f"--sex must be 男 or 女, got {sex!r}")
+    ctx = workspace_context()
+    details = ChildDetails(
+        name=name,
+        id_number=id_number,
+        township=township,
+        village=village,
+        school=school,
+        sex=sex,
+        birth_date=parse_day(birth_date, "--birth-date"),
+        group=group,
+        guardian_name=guardian,
+        guardian_relation=guardian_relation,
+        guardian_phone=guardian_phone,
+    )
+    opened = open_case(
+        ctx, details, source=source, reasons=reason or (), occurred_on=parse_day(when)
+    ).as_json()
+    if as_json:
+        print_json({key: opened[key] for key in ("number", "state", "due_on", "due_provisional")})
+        return
+    typer.echo(
+        f"Opened case {opened['number']}: {opened['state']} ({opened['state_label']}), due "
+        f"{due_text(opened['due_on'], opened['due_provisional'])}"
+    )
+    if opened["due_provisional"]:
+        typer.echo(PROVISIONAL_HINT)
+
+
+@case_app.command("list")
+def case_list(
+    state: Annotated[str | None, typer.Option("--state", help="Only this state id.")] = None,
+    township: Annotated[str | None, typer.Option("--township", help="Only this township.")] = None,
+    overdue: Annotated[bool, typer.Option("--overdue", help="Only cases past due.")] = False,
+    closed: Annotated[
+        bool, typer.Option("--all", help="Include closed and retained cases.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """List cases (open ones by default)."""
+    from caseflow.services.cases import list_cases, state_labels
+
+    ctx = workspace_context()
+    rows = list_cases(ctx, state=state, township=township, overdue=overdue, include_closed=closed)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("No cases match.")
+        return
+    labels = state_labels(ctx)
+    for row in rows:
+        flag = "  OVERDUE" if row["overdue"] else ""
+        typer.echo(
+            f"{row['number']:>6}  {row['state']:<22} {labels.get(row['state'], ''):<12} "
+            f"due {due_text(row['due_on'], row['due_provisional']):<24} {row['name']} "
+            f"{row['id_number']}  {row['township']}/{row['village']}{flag}"
+        )
+    if any(row["due_provisional"] for row in rows):
+        typer.echo(PROVISIONAL_HINT)
+
+
+@case_app.command("show")
+def case_show(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    as_json: JsonOption = False,
+) -> None:
+    """A case: state, due date, responsible unit, what can be done now, people, history."""
+    from caseflow.services.cases import show_case
+
+    view = show_case(workspace_context(), number)
+    if as_json:
+        print_json(view)
+        return
+    child = view["child"]
+    typer.echo(
+        f"Case {view['number']}  ({view['workflow']} v{view['workflow_version']}, "
+        f"version {view['version']})"
+    )
+    typer.echo(f"  State:       {view['state']} ({view['state_label']}) since {view['entered_on']}")
+    overdue = "  OVERDUE" if view["overdue"] else ""
+    typer.echo(f"  Due:         {due_text(view['due_on'], view['due_provisional'])}{overdue}")
+    if view["deadline_basis"]:
+        typer.echo(f"  Basis:       {view['deadline_basis']}")
+    for fired in (e for e in view["escalations"] if e["current"]):
+        typer.echo(
+            f"  Escalated:   level {fired['level']} on {fired['fired_on']} "
+            f"({fired['days_overdue']} days overdue) to {', '.join(fired['recipients'])}"
+        )
+    if view["next_escalation_on"]:
+        typer.echo(f"  Next sweep action: {view['next_escalation_on']}")
+    if view["responsible_label"]:
+        typer.echo(f"  Responsible: {view['responsible_label']}")
+    if view["departments"]:
+        typer.echo("  Handed to:   " + ", ".join(d["label"] for d in view["departments"]))
+    typer.echo(
+        f"  Child:       {child['name']} {child['id_number']} {child['sex']} "
+        f"born {child['birth_date']}"
+    )
+    where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
+    typer.echo(
+        f"  Lives in:    {where}" + (f"; school {child['school']}" if child["school"] else "")
+    )
+    for guardian in view["guardians"]:
+        typer.echo(
+            f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
+            f"{guardian['phone'] or ''}".rstrip()
+        )
+    if view["chain"]:
+        typer.echo("  包保 chain:")
+        for link in view["chain"]:
+            typer.echo(f"    {link['role']:<16}{link['label']}")
+    if view["reasons"]:
+        typer.echo(f"  Reasons:     {', '.join(view['reasons'])}")
+    if view["repeat_count"]:
+        typer.echo(f"  Relapses:    {view['repeat_count']}")
+    typer.echo("  Can do now:")
+    for t in view["transitions"] or [
+        {"trigger": "(nothing for your role)", "label": "", "dest": "", "fields": []}
+    ]:
+        fields = " ".join(
+            f"--set {f['name']}="
+            + ("|".join(f["choices"]) if f["type"] == "choice" else f"<{f['type']}>")
+            + ("" if f["required"] else " (optional)")
+            for f in t["fields"]
+        )
+        arrow = f" -> {t['dest']}" if t["dest"] else ""
+        typer.echo(f"    {t['trigger']:<28}{t['label']}{arrow}  {fields}".rstrip())
+    typer.echo("  History:")
+    for event in view["history"]:
+        typer.echo("    " + event_line(event))
+    if view["due_provisional"]:
+        typer.echo(PROVISIONAL_HINT)
+
+
+@case_app.command("assign")
+def case_assign(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    role: Annotated[
+        str,
+        typer.Argument(
+            help="The chain link: county_leader, township_cadre, village_cadre, group_leader, "
+            "bureau_leader, principal, school_leader, head_teacher or subject_teacher."
+        ),
+    ],
+    person: Annotated[str, typer.Argument(help="The person's id in org.yaml (people[].id).")],
+) -> None:
+    """Give one link of the case's 包保 responsibility chain to another person (audited).
+    The person must hold that position in the organisation in force (`caseflow org apply`)."""
+    from caseflow.services.org import assign
+
+    assign(workspace_context(), number, role, person)
+    typer.echo(f"Case {number}: {role} is now {person}")
+
+
+@case_app.command("advance")
+def case_advance(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    trigger: Annotated[str, typer.Argument(help="Transition to fire (see `case show`).")],
+    when: DateOption = None,
+    values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="FIELD=VALUE for a field the transition needs; repeatable."),
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A remark for the record.")] = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="Refuse (exit 3) unless the case is still at this version, i.e. unchanged "
+            "since you looked at it.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire a transition on a case: one atomic step with its audit event."""
+    from caseflow.services.cases import advance
+
+    pairs: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            bad_usage(f"--set expects FIELD=VALUE, got {item!r}")
+        pairs[key.strip()] = value
+    ctx = workspace_context()
+    step = advance(
+        ctx,
+        number,
+        trigger,
+        pairs,
+        note=note,
+        occurred_on=parse_day(when),
+        expect_version=expect_version,
+    ).as_json()
+    if as_json:
+        keys = ("number", "state", "version", "due_on", "due_provisional", "transitions")
+        print_json({**{key: step[key] for key in keys}, "documents": step["documents"]})
+        return
+    for line in advanced_lines(step):
+        typer.echo(line)
+
+
+@case_app.command("note")
+def case_note(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    text: Annotated[str, typer.Argument(help="What happened (who, attitude, outcome).")],
+    method: Annotated[
+        str, typer.Option("--method", help="visit | phone | letter | wechat | other")
+    ] = "visit",
+    when: DateOption = None,
+) -> None:
+    """Log a persuasion attempt or remark (no state change)."""
+    from caseflow.services.cases import add_note
+
+    add_note(workspace_context(), number, text, method=method, occurred_on=parse_day(when))
+    typer.echo(f"Noted on case {number}.")
+
+
+@case_app.command("update")
+def case_update(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    school: SchoolOption = None,
+    grade: Annotated[str | None, typer.Option("--grade", help="Grade (年级), e.g. 七年级.")] = None,
+    class_name: Annotated[
+        str | None, typer.Option("--class", help="Class within the grade, e.g. （2）班.")
+    ] = None,
+    group: GroupOption = None,
+    guardian: GuardianOption = None,
+    guardian_relation: GuardianRelationOption = None,
+    guardian_phone: GuardianPhoneOption = None,
+    when: DateOption = None,
+) -> None:
+    """Record what was learnt about the child after opening (school, grade, class, group,
+    guardian), so that letters needing it can be prepared. Audited; no state change."""
+    from caseflow.services.cases import DetailsUpdate, update_details
+
+    learnt = DetailsUpdate(
+        school=school,
+        grade=grade,
+        class_name=class_name,
+        group=group,
+        guardian_name=guardian,
+        guardian_relation=guardian_relation,
+        guardian_phone=guardian_phone,
+    )
+    update_details(workspace_context(), number, learnt, occurred_on=parse_day(when))
+    typer.echo(f"Updated case {number}: {', '.join(learnt.given())}.")
+
+
+@case_app.command("history")
+def case_history(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Every event of a case, oldest first."""
+    from caseflow.services.cases import history
+
+    events = history(workspace_context(), number)
+    if as_json:
+        print_json(events)
+        return
+    for event in events:
+        typer.echo(event_line(event))
+
+
+@case_app.command("extend")
+def case_extend(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    days: Annotated[int, typer.Option("--days", help="Calendar days to add to the deadline.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit).")],
+    when: DateOption = None,
+) -> None:
+    """Extend a case's current deadline (an audited decision; the ladder starts again)."""
+    from caseflow.services.cases import extend
+
+    step = extend(workspace_context(), number, days, reason, occurred_on=parse_day(when)).as_json()
+    typer.echo(f"Case {number}: due {due_text(step['due_on'], step['due_provisional'])}")
+
+
+@app.command()
+def escalate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would fire; change nothing.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="Sweep as of this day (default today; future only with --dry-run)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Cases per transaction.", hidden=True)
+    ] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """Fire every escalation rung and automatic transition that has fallen due, once.
+
+    Each rung is recorded in the audit and queues a notice for each recipient; running it
+    again changes nothing. After an outage it catches up, oldest first."""
+    from caseflow.services.sweep import count_due, sweep
+
+    ctx = workspace_context()
+    day = parse_day(as_of, "--as-of")
+    total = 0 if as_json else count_due(ctx, day or ctx.today)
+    with progress_bar(total, "Sweeping") as advance_bar:
+        report = sweep(ctx, as_of=day, dry_run=dry_run, batch_size=batch_size, progress=advance_bar)
+    if as_json:
+        print_json(report.as_json())
+        return
+    mode = " (dry run: nothing was changed)" if dry_run else ""
+    typer.echo(
+        f"Sweep as of {report.as_of.isoformat()}{mode}: {report.fired} rung(s) fired, "
+        f"{report.timed} automatic transition(s), {report.notices} notice(s) queued."
+    )
+    for (level, recipient), count in sorted(report.by_recipient.items()):
+        typer.echo(f"  level {level}  {recipient:<40} {count} case(s)")

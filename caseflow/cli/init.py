@@ -1,0 +1,57 @@
+"""`caseflow init`: make a workspace."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from caseflow.cli.base import app
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new workspace.")] = Path(),
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Database URL (default: sqlite:///caseflow.db inside the workspace).",
+        ),
+    ] = None,
+    county: Annotated[
+        str | None,
+        typer.Option(
+            "--county",
+            help="County name printed on notices, e.g. 印江自治县 (default: 本县; 示范县 with "
+            "--example-org).",
+        ),
+    ] = None,
+    example_org: Annotated[
+        bool,
+        typer.Option(
+            "--example-org",
+            help="Write the example organisation of a small county (示范县: units, people, "
+            "operators, contacts) as org.yaml instead of the short template.",
+        ),
+    ] = False,
+) -> None:
+    """Create a workspace: caseflow.toml, org.yaml, the database, outbox/. The OS account
+    running this becomes the first operator, with the county-wide bureau and admin roles."""
+    from caseflow.services.context import init_workspace
+
+    county = county or ("示范县" if example_org else "本县")
+    workspace, operator = init_workspace(
+        directory, database_url, county=county, example_org=example_org
+    )
+    typer.echo(f"Created workspace {workspace.root}")
+    typer.echo(f"Database: {workspace.database_url}")
+    if example_org:
+        typer.echo(f"Organisation: the example county, in {workspace.org_file}")
+    typer.echo(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
+    if example_org:
+        typer.echo(
+            f"Next: check it with `caseflow -w {workspace.root} org check`, put it in force "
+            "with `org apply` (you become 县教育局控辍办), then `case open --help`"
+        )
+    else:
+        typer.echo(f"Next: caseflow -w {workspace.root} case open --help")

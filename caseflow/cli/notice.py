@@ -1,0 +1,208 @@
+"""`caseflow notice ...` and `caseflow notify ...`: the outbox — documents for one case,
+printing, the campaigns by hand, and delivery."""
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from caseflow.cli.base import (
+    JsonOption,
+    SetOption,
+    bad_usage,
+    notice_app,
+    notify_app,
+    parse_day,
+    print_json,
+    workspace_context,
+)
+
+
+@notice_app.command("queue-letters")
+def notice_queue_letters(
+    when: Annotated[
+        str | None,
+        typer.Option("--date", help="The letters' date (default today); it names the month."),
+    ] = None,
+) -> None:
+    """Queue the publicity letter (致家长的一封信) to the guardian of every watched child:
+    every open case, and children returned to school. Once per child per month: running it
+    again queues only the letters still missing."""
+    from caseflow.services.campaigns import queue_publicity_letters
+
+    ctx = workspace_context()
+    day = parse_day(when) or ctx.today
+    queued = queue_publicity_letters(ctx, day)
+    typer.echo(
+        f"Queued {queued} publicity letter(s) dated {day.isoformat()} "
+        f"(children already written to in {day:%Y-%m} are skipped)."
+    )
+
+
+@notice_app.command("queue-report")
+def notice_queue_report(
+    month: Annotated[
+        str | None,
+        typer.Option("--month", help="The month to report, YYYY-MM (default: last month)."),
+    ] = None,
+) -> None:
+    """Queue the monthly report (控辍保学工作月报) on a past month to the supervision
+    office; once per month."""
+    import re
+    from datetime import timedelta
+
+    from caseflow.services.campaigns import Period, queue_monthly_report
+
+    ctx = workspace_context()
+    if month is None:
+        following = ctx.today
+    else:
+        match = re.fullmatch(r"(\d{4})-(\d{1,2})", month.strip())
+        if match is None or not 1 <= int(match.group(2)) <= 12 or match.group(1) < "1900":
+            bad_usage(f"--month must look like 2026-11, got {month!r}")
+        first = date(int(match.group(1)), int(match.group(2)), 1)
+        following = (first + timedelta(days=31)).replace(day=1)
+    reported = Period.before(following).label
+    if queue_monthly_report(ctx, following):
+        typer.echo(f"Queued the monthly report for {reported} to the supervision office.")
+    else:
+        typer.echo(f"The monthly report for {reported} is already in the outbox; nothing queued.")
+
+
+def _overrides(values: list[str] | None) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            bad_usage(f"--set takes FIELD=VALUE, e.g. guardian.name=张大山; got {item!r}")
+        overrides[name.strip()] = value
+    return overrides
+
+
+@notice_app.command("preview")
+def notice_preview(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    template: Annotated[str, typer.Argument(help="Template id, e.g. order_to_correct.")],
+    sets: SetOption = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML to this file.")
+    ] = None,
+) -> None:
+    """Render a document for a case (HTML with print CSS, A4) without queuing it. A field
+    the case cannot supply is refused by name, with the --set that supplies it."""
+    from caseflow.services.documents import preview
+
+    html = preview(workspace_context(), number, template, _overrides(sets))
+    if output is None:
+        typer.echo(html, nl=False)
+        return
+    try:
+        output.write_text(html, encoding="utf-8")
+    except OSError as exc:
+        bad_usage(f"cannot write {output}: {exc.strerror}")
+    typer.echo(f"Wrote {output}")
+
+
+@notice_app.command("letter")
+def notice_letter(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    template: Annotated[str, typer.Argument(help="Template id, e.g. order_to_correct.")],
+    sets: SetOption = None,
+) -> None:
+    """Queue a document for a case as a letter in the outbox (to the guardian, or to the
+    departments for a referral); `notify dispatch` delivers it. Once per case version:
+    queuing it again before the case changes gives the notice already queued."""
+    from caseflow.services.documents import queue_document
+    from caseflow.services.outbox import reference
+
+    queued = queue_document(workspace_context(), number, template, _overrides(sets))
+    verb = "Queued" if queued.new else "Already queued"
+    for notice_id, recipient in zip(queued.ids, queued.recipients, strict=False):
+        typer.echo(
+            f"{verb} notice {notice_id} ({reference(notice_id)}) to {recipient}: {queued.subject}"
+        )
+    if not queued.new:
+        typer.echo("Nothing new was queued; the case has not changed since.")
+
+
+@notice_app.command("print")
+def notice_print(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The HTML file to write (one page a letter).")
+    ],
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only letters queued or written on or after this day."),
+    ] = None,
+) -> None:
+    """Collect the letters (the outbox's letters and the letter channel's files) into one
+    HTML file to print, a page break between letters."""
+    from caseflow.services.documents import print_batch
+
+    count = print_batch(workspace_context(), since=parse_day(since, "--since"), output=output)
+    if count:
+        typer.echo(f"Wrote {count} letter(s) to {output}; print it from a browser (A4).")
+    else:
+        typer.echo("No letters to print; nothing written.")
+
+
+@notify_app.command("dispatch")
+def notify_dispatch(
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="Deliver at most this many notices.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver the notices that are due, through the channels org.yaml names for each
+    recipient; failures are retried later with backoff, permanent ones go dead."""
+    from caseflow.services.dispatch import dispatch
+
+    report = dispatch(workspace_context(), limit=limit)
+    if as_json:
+        print_json(report.as_json())
+        return
+    typer.echo(
+        f"Dispatched: {report.sent} sent, {report.retrying} to retry later, "
+        f"{report.deferred} waiting for a rate limit, {report.dead} dead"
+        + (f" ({report.routed} routed to channels)" if report.routed else "")
+    )
+    if report.dead:
+        typer.echo("See them with `caseflow notify status --status dead`.")
+
+
+@notify_app.command("status")
+def notify_status(
+    only: Annotated[
+        str | None, typer.Option("--status", help="Only pending, sent or dead notices.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Counts by status and the latest notices, with the last error of each."""
+    from caseflow.services.dispatch import status
+
+    view = status(workspace_context(), only=only)
+    if as_json:
+        print_json(view)
+        return
+    counts = view["counts"]
+    typer.echo(f"Outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['dead']} dead")
+    for notice in view["notices"]:
+        error = f"  ({notice['last_error']})" if notice["last_error"] else ""
+        typer.echo(
+            f"  {notice['id']:>6} {notice['reference']}  {notice['status']:<7} "
+            f"{notice['channel'] or '-':<9} {notice['recipient']:<32} "
+            f"attempts {notice['attempts']}  {notice['subject']}{error}"
+        )
+
+
+@notify_app.command("retry")
+def notify_retry(
+    ids: Annotated[list[int] | None, typer.Argument(help="Notice ids to requeue.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Requeue every dead one.")] = False,
+) -> None:
+    """Requeue dead notices after fixing their address in org.yaml or a channel setting."""
+    from caseflow.services.dispatch import retry
+
+    count = retry(workspace_context(), ids or (), all_dead=all_dead)
+    typer.echo(f"Requeued {count} notice(s); the next dispatch delivers them.")

@@ -1,0 +1,77 @@
+"""`caseflow org ...`: the organisation file: check, apply, show."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from caseflow.cli.base import (
+    JsonOption,
+    explicit_workspace,
+    org_app,
+    print_json,
+    workspace_context,
+)
+from caseflow.errors import EXIT_BAD_INPUT
+
+
+@org_app.command("check")
+def org_check(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="An organisation file (default: the workspace's org.yaml)."),
+    ] = None,
+) -> None:
+    """Report every problem in an organisation file, with file and key path; exit 2 if any."""
+    from caseflow.services.org import check_org
+
+    checked = check_org(file, explicit_workspace())
+    path, org, problems = checked.path, checked.org, checked.problems
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if org is None or problems:
+        typer.echo(f"{len(problems)} problem(s) in {path}.", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    typer.echo(
+        f"{path}: OK — {len(org.units)} units, {len(org.people)} people, "
+        f"{len(org.operators)} operators"
+    )
+
+
+@org_app.command("apply")
+def org_apply(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="The organisation file (default: the workspace's org.yaml)."),
+    ] = None,
+) -> None:
+    """Put the organisation file in force (admin only, audited): its operators become the
+    ones caseflow knows, and new cases take their 包保 chains from it. Refused if the file
+    has problems or would leave you without the admin role."""
+    from caseflow.services.org import apply_org
+
+    applied = apply_org(workspace_context(), file)
+    if applied.unchanged:
+        typer.echo(f"Already in force: {applied.sha256[:12]}")
+        return
+    typer.echo(f"In force: {applied.sha256[:12]}")
+    for label, names in (
+        ("added", applied.added),
+        ("removed", applied.removed),
+        ("changed", applied.changed),
+    ):
+        if names:
+            typer.echo(f"  Operators {label}: {', '.join(names)}")
+
+
+@org_app.command("show")
+def org_show(as_json: JsonOption = False) -> None:
+    """Print the workspace's organisation: units as a tree with their people, operators
+    with their roles and jurisdiction, and the other contacts."""
+    from caseflow.services.org import show_org
+
+    shown = show_org(explicit_workspace())
+    if as_json:
+        print_json(shown.description)
+    else:
+        typer.echo(shown.text, nl=False)

@@ -1,0 +1,181 @@
+"""`caseflow roster ...`: the five registers (五查四比对): import, compare, history."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from caseflow.cli.base import JsonOption, parse_day, print_json, roster_app, workspace_context
+from caseflow.cli.present import rows_progress
+
+REJECTS_SHOWN = 5
+
+
+@roster_app.command("import")
+def roster_import(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="household (户籍), student (学籍), poverty (扶贫), disability (残疾人) or "
+            "attendance (实际在校生)."
+        ),
+    ],
+    file: Annotated[Path, typer.Argument(help="The register: CSV (UTF-8 or GBK) or XLSX.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The day the register was extracted (default today)."),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding", help="A CSV file's encoding, e.g. gbk (default: UTF-8, else GB18030)."
+        ),
+    ] = None,
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="原列名=字段 for a heading caseflow does not know, e.g. --map 户主村=village "
+            "(repeatable).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import a register file as the source's snapshot, replacing the previous one (the
+    history of imports is kept). Headings in Chinese or English, any order; other columns
+    are ignored. Bad rows are written, with the reason, to rejects/ in the workspace; the
+    good rows are imported, all in one transaction.
+
+    \b
+    Columns ([optional]):
+      household   姓名 身份证号 性别 出生日期 乡镇 村 [组 户籍地址 监护人 联系电话]
+      student     姓名 身份证号 学籍号 学校 年级 班级 学籍状态
+      poverty     姓名 身份证号 乡镇 村 类别
+      disability  姓名 身份证号 残疾类别 残疾等级 [残疾人证号]
+      attendance  学校 姓名 身份证号 or 学籍号 年级 班级
+    English headings: name id_number sex birth_date township village group address
+    guardian phone student_number school grade class status category certificate.
+    """
+    from caseflow.services.roster import import_roster
+
+    day = parse_day(as_of, "--as-of")
+    ctx = workspace_context()
+    with rows_progress(f"Importing {file.name}") as progress:
+        summary = import_roster(
+            ctx, source, file, as_of=day, encoding=encoding, mapping=maps or (), progress=progress
+        )
+    if as_json:
+        print_json(summary.as_json())
+        return
+    replaced = f", replacing import {summary.replaced}" if summary.replaced else ""
+    typer.echo(
+        f"Imported {summary.imported} of {summary.rows_total} rows of {summary.file_name} "
+        f"as the {source} register (import {summary.import_id}, as of "
+        f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
+    )
+    if summary.rejects_file is None:
+        return
+    typer.echo(f"Rejected rows, with the reasons: {summary.rejects_file}")
+    for problem in summary.problems[:REJECTS_SHOWN]:
+        value = f" {problem.value}" if problem.value else ""
+        typer.echo(f"  row {problem.line}, {problem.column or '-'}{value}: {problem.reason}")
+    more = len(summary.problems) - REJECTS_SHOWN
+    if more > 0:
+        typer.echo(f"  ... and {more} more in the rejects file")
+
+
+@roster_app.command("compare")
+def roster_compare(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Compare as of this day (reference date: the latest 1 September on or before it).",
+        ),
+    ] = None,
+    open_found: Annotated[
+        bool, typer.Option("--open-cases", help="Open a case for each suspect (idempotent).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --open-cases: say what would be opened.")
+    ] = False,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show full resident IDs (permitted roles; logged).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the findings to FILE.csv/.xlsx.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """五查四比对: flag school-age children in 户籍, 扶贫 or 残疾人 without a 学籍 record
+    (在读/休学), and 在读 students missing from 实际在校生, using each register's latest
+    import."""
+    from caseflow.roster import FLAGS
+    from caseflow.services.cases import open_cases
+    from caseflow.services.compare import check_reveal, compare, record_reveal, views, write_table
+
+    ctx = workspace_context()
+    if reveal:
+        check_reveal(ctx)
+    comparison = compare(ctx, as_of=parse_day(as_of, "--as-of"))
+    if reveal:
+        record_reveal(ctx, comparison)
+    opening = open_cases(ctx, comparison, dry_run=dry_run) if open_found else None
+    if output is not None:
+        written = write_table(output, comparison, reveal=reveal)
+        typer.echo(f"Wrote {written} finding(s) to {output}", err=as_json)
+    if as_json:
+        print_json(views(comparison, reveal=reveal))
+        return
+    typer.echo(
+        f"Reference date {comparison.reference_date.isoformat()}, ages "
+        f"{comparison.ages[0]}–{comparison.ages[1]}: {len(comparison.suspects)} suspected "
+        "dropout(s)"
+    )
+    for flag, count in comparison.counts.items():
+        missing = comparison.missing.get(flag)
+        figure = f"not compared: {', '.join(missing)} not imported" if missing else str(count)
+        typer.echo(f"  {flag:<24} {FLAGS[flag]:<8} {figure}")
+    for view in views(comparison, reveal=reveal)[:50]:
+        groups = "; ".join(g for g in (view["poor"], view["disability"]) if g)
+        typer.echo(
+            f"  {view['id_number']}  {view['name']:<6} {view['township'] or '-'}/"
+            f"{view['village'] or '-'}  {', '.join(view['flags'])}"
+            + (f"  [{groups}]" if groups else "")
+        )
+    if len(comparison.suspects) > 50:
+        typer.echo(f"  … and {len(comparison.suspects) - 50} more (use -o FILE or --json)")
+    if opening is not None:
+        verb = "Would open" if dry_run else "Opened"
+        typer.echo(
+            f"{verb} {len(opening.opened)} case(s); new findings added to "
+            f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
+            f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
+        )
+
+
+@roster_app.command("history")
+def roster_history(
+    source: Annotated[str | None, typer.Argument(help="Only this register (default: all).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Every import, newest first: when, who, which file (name and SHA-256), the counts;
+    `*` marks each register's current snapshot."""
+    from caseflow.services.roster import import_history
+
+    ctx = workspace_context()
+    records = import_history(ctx, source)
+    if as_json:
+        print_json([record.as_json() for record in records])
+        return
+    if not records:
+        typer.echo("No register has been imported yet.")
+        return
+    for r in records:
+        mark = "*" if r.current else " "
+        typer.echo(
+            f"{mark}{r.id:>5}  {r.source:<10} "
+            f"{r.imported_at.astimezone(ctx.workspace.timezone):%Y-%m-%d %H:%M}  as of "
+            f"{r.as_of.isoformat()}  {r.rows_imported:>8} imported {r.rows_rejected:>6} "
+            f"rejected  {r.file_name} sha256:{r.file_sha256[:12]}  {r.operator} ({r.os_user})"
+        )

@@ -1,0 +1,177 @@
+"""Documents a caseworker asks for: preview a letter, queue it, print the outbox's letters
+as one batch."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from caseflow import access, db
+from caseflow.services.context import Context
+from caseflow.services.letters import NO_OVERRIDES, Queued, letter_context, queue_within
+from caseflow.services.outbox import NOTICE
+from caseflow.services.records import (
+    log_read,
+    require,
+)
+
+
+def preview(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> str:
+    """The document rendered for the case, as HTML; only the reading is logged."""
+    from caseflow.render import render
+
+    with db.write(ctx.engine) as connection:
+        context = letter_context(ctx, connection, number, template_id, overrides)[0]
+        log_read(ctx, connection, f"notice preview {template_id}", [number])
+    return render(template_id, context)
+
+
+def queue_letter(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> int:
+    """Queue the document as a letter in the outbox; returns its notice id (the first, if
+    a referral goes to several departments). Queuing the same document for the same case
+    version again returns the notice already queued."""
+    return queue_document(ctx, number, template_id, overrides).ids[0]
+
+
+def queue_document(
+    ctx: Context,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str] = NO_OVERRIDES,
+) -> Queued:
+    """Render the document and insert its notice(s) with an audit event, in one
+    transaction. One notice per recipient: the guardian (``guardian:case/<n>``), each
+    department the case is handed to (``department:<id>``) for a referral, else
+    ``case/<n>``."""
+    require(ctx, access.CASE_WRITERS, "notice letter", case_id=number)
+    with db.write(ctx.engine) as connection:
+        return queue_within(ctx, connection, number, template_id, overrides, now=ctx.now())
+
+
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
+
+
+_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
+
+
+_HEAD = re.compile(r"<head\b[^>]*>.*?</head\s*>", re.S | re.I)
+
+
+_WRAPPER = re.compile(r"<!DOCTYPE[^>]*>|</?html\b[^>]*>|</?body\b[^>]*>", re.I)
+
+
+_BATCH_MARK = '<section class="caseflow-letter"'
+
+
+_BREAKS = """\
+.caseflow-letter { break-after: page; page-break-after: always; }
+.caseflow-letter:last-child { break-after: auto; page-break-after: auto; }
+@media screen { .caseflow-letter { margin: 0 0 10mm; } }"""
+
+
+@dataclass(frozen=True)
+class _Letter:
+    source: str
+    html: str
+
+
+def print_batch(ctx: Context, *, since: date | None, output: Path) -> int:
+    """Collect the letters into ONE printable HTML file, a page break between letters,
+    each keeping its own print CSS; returns how many. Letters: the outbox's ``letter``
+    notices (created on or after ``since``) and the HTML files the ``letter`` channel
+    wrote into the workspace's outbox folder (modified on or after ``since``); a letter
+    found in both is printed once. Nothing is written when there is no letter."""
+    require(ctx, access.PRINTERS, "notice print")
+    letters = _outbox_letters(ctx, since) + _outbox_files(ctx, since, output)
+    seen: set[str] = set()
+    unique = []
+    for letter in letters:
+        digest = hashlib.sha256(letter.html.encode("utf-8")).hexdigest()
+        if digest not in seen:
+            seen.add(digest)
+            unique.append(letter)
+    if not unique:
+        return 0
+    _write_atomically(output, _combine(unique))
+    return len(unique)
+
+
+def _combine(letters: list[_Letter]) -> str:
+    """One HTML document holding each letter's body in a page of its own; each distinct
+    stylesheet of the letters is kept once, in order."""
+    styles: list[str] = []
+    sections = []
+    for letter in letters:
+        for style in _STYLE.findall(letter.html):
+            if style.strip() and style not in styles:
+                styles.append(style)
+        body = _BODY.search(letter.html)
+        content = body.group(1) if body else _WRAPPER.sub("", _HEAD.sub("", letter.html))
+        source = letter.source.replace("&", "&amp;").replace('"', "&quot;")
+        sections.append(f'{_BATCH_MARK} data-source="{source}">\n{content.strip()}\n</section>')
+    head_styles = "".join(f"<style>{style}</style>\n" for style in styles)
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>控辍保学文书（{len(letters)}份）</title>\n"
+        f"{head_styles}<style>\n{_BREAKS}\n</style>\n</head>\n<body>\n"
+        + "\n".join(sections)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _outbox_letters(ctx: Context, since: date | None) -> list[_Letter]:
+    from caseflow.services.outbox import reference
+
+    query = select(NOTICE.c.id, NOTICE.c.body).where(NOTICE.c.kind == "letter")
+    if since is not None:
+        query = query.where(NOTICE.c.created_at >= _start_of(ctx, since))
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(query.order_by(NOTICE.c.id)).all()
+    return [_Letter(reference(row.id), row.body) for row in rows]
+
+
+def _outbox_files(ctx: Context, since: date | None, output: Path) -> list[_Letter]:
+    settings = ctx.workspace.notifiers.get("letter", {})
+    folder = ctx.workspace.root / str(settings.get("folder", "outbox"))
+    if not folder.is_dir():
+        return []
+    bound = _start_of(ctx, since).timestamp() if since is not None else None
+    letters = []
+    for path in sorted(folder.glob("*.html")):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if bound is not None and path.stat().st_mtime < bound:
+            continue
+        if output.exists() and path.samefile(output):
+            continue
+        html = path.read_text(encoding="utf-8")
+        if _BATCH_MARK not in html:  # an earlier print batch left in the folder
+            letters.append(_Letter(path.name, html))
+    return letters
+
+
+def _start_of(ctx: Context, day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ctx.workspace.timezone).astimezone(UTC)
+
+
+def _write_atomically(output: Path, text: str) -> None:
+    from caseflow.exports import replacing
+
+    with replacing(output) as temporary:
+        temporary.write_text(text, encoding="utf-8")

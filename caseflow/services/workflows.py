@@ -1,0 +1,162 @@
+"""Workflow files (no database needed) and the database schema: check, describe, draw,
+upgrade."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from caseflow import db
+from caseflow.errors import (
+    InvalidInput,
+    WorkspaceError,
+)
+from caseflow.resources import shipped
+from caseflow.states import (
+    Problem,
+    TemplateCatalogue,
+    Workflow,
+    dot,
+    find_workflow_file,
+    load_workflow,
+    mermaid,
+    parse_workflow,
+)
+from caseflow.workspace import load, locate
+
+
+def upgrade_database(explicit: Path | None = None) -> str:
+    root = locate(explicit, os.environ, Path.cwd())
+    workspace = load(root)
+    db_engine = db.make_engine(workspace.database_url, synchronous=workspace.synchronous)
+    try:
+        db.upgrade(db_engine)
+        return db.schema_revision(db_engine) or "none"
+    finally:
+        db_engine.dispose()
+
+
+def _workflow_dirs(explicit: Path | None) -> tuple[Path, ...]:
+    try:
+        return load(locate(explicit, os.environ, Path.cwd())).workflow_dirs
+    except WorkspaceError:
+        if explicit is not None:
+            raise
+        return (shipped("workflows"),)
+
+
+def workflow_by_name(name: str | None, explicit: Path | None = None) -> Workflow:
+    return load_workflow(find_workflow_file(name or "dropout", _workflow_dirs(explicit)))
+
+
+def check_workflow_files(
+    files: Sequence[Path],
+    explicit: Path | None = None,
+) -> tuple[list[Path], list[Problem]]:
+    """Check the given files, or every workflow the workspace and the installation hold:
+    each template they name must exist and need only fields its renderer can supply."""
+    if not files:
+        files = sorted(
+            {p for d in _workflow_dirs(explicit) if d.is_dir() for p in d.glob("*.yaml")}
+        )
+    problems: list[Problem] = []
+    templates = template_catalogue(problems)
+    for path in files:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+            continue
+        problems.extend(parse_workflow(source, str(path), templates)[1])
+    return list(files), problems
+
+
+def template_catalogue(problems: list[Problem] | None = None) -> TemplateCatalogue:
+    """The shipped templates' declared fields and what a case and the sweep supply; a
+    template whose fields header is broken is left out (and reported into ``problems``)."""
+    from caseflow.render import declared_fields, template_ids, templates_dir
+    from caseflow.services.letters import CASE_FIELDS, sweep_fields
+
+    fields: dict[str, frozenset[str]] = {}
+    for template in template_ids():
+        try:
+            fields[template] = frozenset(declared_fields(template))
+        except InvalidInput as exc:
+            if problems is not None:
+                problems.append(Problem(str(templates_dir()), "", exc.message))
+    return TemplateCatalogue(
+        fields=fields,
+        case_fields=CASE_FIELDS,
+        sweep_fields={template: sweep_fields(declared) for template, declared in fields.items()},
+    )
+
+
+def describe_workflow(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "name": workflow.name,
+        "version": workflow.version,
+        "label": workflow.label,
+        "states": [
+            {
+                "id": s.id,
+                "label": s.label,
+                "kind": s.kind,
+                "responsible": s.responsible,
+                "deadline": None
+                if s.deadline is None
+                else {
+                    "amount": s.deadline.amount,
+                    "unit": s.deadline.unit,
+                    "basis": s.deadline.basis,
+                },
+                "ladder": [
+                    {
+                        "offset": r.offset,
+                        "unit": r.unit,
+                        "notify": list(r.notify),
+                        "template": r.template,
+                    }
+                    for r in s.ladder
+                ],
+            }
+            for s in workflow.states.values()
+        ],
+        "transitions": [
+            {
+                "trigger": t.trigger,
+                "label": t.label,
+                "from": list(t.sources),
+                "to": t.dest,
+                "roles": list(t.roles),
+                "handoff": list(t.handoff),
+                "auto": t.auto,
+                "documents": list(t.documents),
+                "fields": [f.describe() for f in t.fields],
+            }
+            for t in workflow.transitions
+        ],
+    }
+
+
+def diagram(workflow: Workflow, fmt: str) -> str:
+    if fmt == "mermaid":
+        return mermaid(workflow)
+    source = dot(workflow)
+    if fmt == "dot":
+        return source
+    graphviz = shutil.which("dot")
+    if graphviz is None:
+        raise InvalidInput(
+            "SVG needs Graphviz (`dot`), which is not installed here; use "
+            "--format dot or --format mermaid"
+        )
+    result = subprocess.run(
+        [graphviz, "-Tsvg"], input=source, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise InvalidInput(f"Graphviz failed: {result.stderr.strip()}")
+    return result.stdout
