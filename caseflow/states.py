@@ -568,9 +568,9 @@ class TemplateCatalogue:
 
     ``fields``: each template's declared fields (its ``caseflow:fields`` line).
     ``case_fields``: what a case supplies to a document named by a transition's
-    ``documents:`` (``caseflow.service_documents.CASE_FIELDS``).
+    ``documents:`` (``caseflow.services.letters.CASE_FIELDS``).
     ``sweep_fields``: per template, what the escalation sweep supplies when a rung names
-    it (``caseflow.service_sweep.sweep_fields``).
+    it (``caseflow.services.letters.sweep_fields``).
     A supplied field also supplies everything below it: ``escalation.cases`` is one list.
     """
 

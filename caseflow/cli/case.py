@@ -22,6 +22,7 @@ from caseflow.cli.base import (
 from caseflow.cli.present import (
     PROVISIONAL_HINT,
     advanced_lines,
+    case_lines,
     due_text,
     event_line,
     progress_bar,
@@ -137,65 +138,8 @@ def case_show(
     if as_json:
         print_json(view)
         return
-    child = view["child"]
-    typer.echo(
-        f"Case {view['number']}  ({view['workflow']} v{view['workflow_version']}, "
-        f"version {view['version']})"
-    )
-    typer.echo(f"  State:       {view['state']} ({view['state_label']}) since {view['entered_on']}")
-    overdue = "  OVERDUE" if view["overdue"] else ""
-    typer.echo(f"  Due:         {due_text(view['due_on'], view['due_provisional'])}{overdue}")
-    if view["deadline_basis"]:
-        typer.echo(f"  Basis:       {view['deadline_basis']}")
-    for fired in (e for e in view["escalations"] if e["current"]):
-        typer.echo(
-            f"  Escalated:   level {fired['level']} on {fired['fired_on']} "
-            f"({fired['days_overdue']} days overdue) to {', '.join(fired['recipients'])}"
-        )
-    if view["next_escalation_on"]:
-        typer.echo(f"  Next sweep action: {view['next_escalation_on']}")
-    if view["responsible_label"]:
-        typer.echo(f"  Responsible: {view['responsible_label']}")
-    if view["departments"]:
-        typer.echo("  Handed to:   " + ", ".join(d["label"] for d in view["departments"]))
-    typer.echo(
-        f"  Child:       {child['name']} {child['id_number']} {child['sex']} "
-        f"born {child['birth_date']}"
-    )
-    where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
-    typer.echo(
-        f"  Lives in:    {where}" + (f"; school {child['school']}" if child["school"] else "")
-    )
-    for guardian in view["guardians"]:
-        typer.echo(
-            f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
-            f"{guardian['phone'] or ''}".rstrip()
-        )
-    if view["chain"]:
-        typer.echo("  包保 chain:")
-        for link in view["chain"]:
-            typer.echo(f"    {link['role']:<16}{link['label']}")
-    if view["reasons"]:
-        typer.echo(f"  Reasons:     {', '.join(view['reasons'])}")
-    if view["repeat_count"]:
-        typer.echo(f"  Relapses:    {view['repeat_count']}")
-    typer.echo("  Can do now:")
-    for t in view["transitions"] or [
-        {"trigger": "(nothing for your role)", "label": "", "dest": "", "fields": []}
-    ]:
-        fields = " ".join(
-            f"--set {f['name']}="
-            + ("|".join(f["choices"]) if f["type"] == "choice" else f"<{f['type']}>")
-            + ("" if f["required"] else " (optional)")
-            for f in t["fields"]
-        )
-        arrow = f" -> {t['dest']}" if t["dest"] else ""
-        typer.echo(f"    {t['trigger']:<28}{t['label']}{arrow}  {fields}".rstrip())
-    typer.echo("  History:")
-    for event in view["history"]:
-        typer.echo("    " + event_line(event))
-    if view["due_provisional"]:
-        typer.echo(PROVISIONAL_HINT)
+    for line in case_lines(view):
+        typer.echo(line)
 
 
 @case_app.command("assign")

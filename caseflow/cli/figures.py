@@ -17,7 +17,7 @@ from caseflow.cli.base import (
     workspace_context,
 )
 from caseflow.cli.present import (
-    scope_text,
+    stats_lines,
     stderr_progress,
 )
 
@@ -108,7 +108,7 @@ def stats_command(
     cases by state, returns, retention, relapses, the median days from identification to
     return, overdue cases and each responsible unit's on-time rate, with the definitions.
     Figures that need registers not imported say so. Your jurisdiction's cases only."""
-    from caseflow.services.stats import percent, stats, target_line
+    from caseflow.services.stats import stats
 
     ctx = workspace_context()
     figures = stats(
@@ -117,75 +117,8 @@ def stats_command(
     if as_json:
         print_json(figures.as_json())
         return
-    view = figures.as_json()
-    total = view["cases"]
-    day = figures.as_of
-    typer.echo(
-        f"{ctx.workspace.county}控辍保学工作统计（截至{day.year}年{day.month}月{day.day}日；"
-        f"统计期 {figures.since.isoformat()} 至 {day.isoformat()}；"
-        f"范围：{scope_text(figures.scope)}）"
-    )
-    typer.echo("\n目标任务")
-    for target in figures.targets:
-        typer.echo("  " + target_line(target))
-    typer.echo("\n案件（统计日）")
-    for item in view["by_state"]:
-        typer.echo(f"  {item['label']}（{item['state']}）  {item['count']}")
-    typer.echo(
-        f"  合计 {total['cases']}，在办 {total['open']}：疑似 {total['suspected']}，已确认辍学 "
-        f"{total['open_dropouts']}，延缓入学/休学 {total['deferred']}，已复学巩固中 "
-        f"{total['in_monitoring']}；逾期 {total['overdue']}"
-    )
-    median_days = total["median_days_to_return"]
-    typer.echo("\n统计期内")
-    typer.echo(
-        f"  新发现 {total['identified']}，复学 {total['returned']}，巩固销号 "
-        f"{total['retained']}，再次辍学 {total['relapses']} 人次（{total['relapsed_cases']} 案）"
-    )
-    typer.echo(
-        "  发现至复学天数中位数 "
-        + ("—" if median_days is None else f"{median_days:g} 天")
-        + f"；劝返率 {percent(total['return_rate'])}"
-        + f"；复学巩固率 {percent(total['retention_rate'])}"
-    )
-    on_time = total["on_time"]
-    typer.echo(
-        f"  按时办结率 {percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
-        f"逾期 {on_time['missed']}，已升级督办 {on_time['escalated']}）"
-    )
-    typer.echo("\n责任单位按时办结率")
-    if not figures.on_time:
-        typer.echo("  统计期内没有到期的办理期限。")
-    for unit in figures.on_time:
-        d = unit.deadlines
-        typer.echo(
-            f"  {unit.label}  到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 "
-            f"{d.escalated}，按时办结率 {percent(d.rate)}"
-        )
-    if figures.groups:
-        typer.echo("\n按乡镇" if figures.by == "township" else "\n按学校")
-        for group in figures.groups:
-            g = group.as_json()
-            rates = "".join(
-                f"，{label} {percent(g[key]['rate'])}（{g[key]['numerator']}/"
-                f"{g[key]['denominator']}）"
-                for key, label in (
-                    ("enrolment_rate", "入学率"),
-                    ("disabled_enrolment_rate", "残疾儿童少年入学率"),
-                    ("consolidation_rate", "九年义务教育巩固率"),
-                )
-                if key in g
-            )
-            typer.echo(
-                f"  {group.name}  在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
-                f"{g['returned']}，巩固 {g['retained']}，再次辍学 {g['relapses']}，逾期 "
-                f"{g['overdue']}，按时办结率 {percent(g['on_time']['rate'])}{rates}"
-            )
-    typer.echo("\n口径说明")
-    for target in figures.targets:
-        typer.echo(f"  {target.label}：{target.definition}")
-    for text in view["definitions"].values():
-        typer.echo(f"  {text}")
+    for line in stats_lines(ctx.workspace.county, figures):
+        typer.echo(line)
 
 
 @report_app.command("html")

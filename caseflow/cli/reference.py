@@ -33,7 +33,7 @@ DIAGRAM_END = "<!-- workflow-diagram:end -->"
 DIAGRAM_WORKFLOW = "dropout"
 PROG = "caseflow"
 COMMAND = "python -m caseflow.cli.reference --write"
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @dataclass(frozen=True)

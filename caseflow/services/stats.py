@@ -381,7 +381,7 @@ def register_figures(ctx: Context, as_of: date) -> Registers:
     """The enrolment, disabled children's enrolment and nine-year consolidation rates from
     the current snapshots of the registers (户籍, 学籍, 残疾人), read with DuckDB, for the
     operator's scope (a township caseworker: the children registered in the township).
-    School age is the comparison's (``service_compare``): aged 6-15 on the latest
+    School age is the comparison's (``caseflow.roster.reference_date``): aged 6-15 on the latest
     1 September; the consolidation cohort is the children aged 14 on that day. A figure
     whose registers are not imported names them instead."""
     from caseflow.services.snapshots import current_snapshots
