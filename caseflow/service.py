@@ -1234,6 +1234,7 @@ def describe_workflow(workflow: Workflow) -> dict[str, Any]:
                 "id": s.id,
                 "label": s.label,
                 "kind": s.kind,
+                "category": s.category,
                 "responsible": s.responsible,
                 "deadline": None
                 if s.deadline is None
