@@ -26,13 +26,13 @@ them. From the categories follow what the figures count: a case *returns* when i
 a ``monitoring`` state from another category, is *retained* when it enters a ``retained``
 state, and *relapses* by a transition marked ``counts_repeat``.
 
-The file also declares the vocabulary its cases are recorded in: ``departments`` (the
-partner departments a case can be handed to), ``dropout_reasons`` and
-``closure_reasons`` (a choice field names one of them as its ``choices``, so the list is
+The file also declares the vocabulary its cases are recorded in: ``dropout_reasons`` and
+``closure_reasons`` (a choice field names one of them as its ``choices``, so each list is
 written once), and ``routes``, the transitions other code starts by purpose
-(``ROUTES``): e.g. the comparison refers a disabled child it finds by the
-``disabled_child_found`` route. Roles, responsible units and notice recipients stay in
-code: they are the access system's and the organisation's vocabulary, not a workflow's.
+(``ROUTES``): the comparison refers a disabled child it finds by the
+``disabled_child_found`` route. Roles, responsible units, notice recipients and partner
+departments stay in code: they are the access system's and the organisation's
+vocabulary (``org.yaml`` names its department units by them), not a workflow's.
 """
 
 from __future__ import annotations
