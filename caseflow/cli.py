@@ -700,7 +700,7 @@ def workflow_show(
         due = f"  due in {deadline['amount']} {deadline['unit']}" if deadline else ""
         typer.echo(
             f"  {state['id']:<24}{state['label']:<14}{state['kind']:<9}"
-            f"{state['responsible'] or '':<18}{due}"
+            f"{state['category']:<19}{state['responsible'] or '':<18}{due}"
         )
         for rung in state["ladder"]:
             typer.echo(

@@ -52,7 +52,6 @@ from caseflow.resources import shipped
 from caseflow.states import (
     CASE_SOURCES,
     DEPARTMENTS,
-    REASON_CODES,
     RESPONSIBLE,
     Problem,
     TemplateCatalogue,
@@ -348,15 +347,15 @@ def open_case(
         )
     if source not in CASE_SOURCES:
         raise InvalidInput(f"source {source!r} is unknown; use one of: {', '.join(CASE_SOURCES)}")
+    workflow = ctx.current_workflow
     for reason in reasons:
-        if reason not in REASON_CODES:
+        if reason not in workflow.dropout_reasons:
             raise InvalidInput(
-                f"reason {reason!r} is unknown; use one of: {', '.join(REASON_CODES)}"
+                f"reason {reason!r} is unknown; use one of: {', '.join(workflow.dropout_reasons)}"
             )
     name = _required_text(details.name, "name")
     township = _required_text(details.township, "township")
     village = _required_text(details.village, "village")
-    workflow = ctx.current_workflow
     opened_on = occurred_on or today
     state, deadline = engine.opening(workflow, opened_on, today, ctx.calendar)
     now = ctx.now()
@@ -1235,6 +1234,7 @@ def describe_workflow(workflow: Workflow) -> dict[str, Any]:
                 "id": s.id,
                 "label": s.label,
                 "kind": s.kind,
+                "category": s.category,
                 "responsible": s.responsible,
                 "deadline": None
                 if s.deadline is None

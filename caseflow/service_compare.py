@@ -422,8 +422,9 @@ def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -
             school=suspect.school,
         )
         number = service.open_case(ctx, details, source="roster", evidence=evidence)
-        if suspect.disability:
-            service.advance(ctx, number, "refer_disability_assessment")
+        referral = ctx.current_workflow.route("disabled_child_found")
+        if suspect.disability and referral is not None:
+            service.advance(ctx, number, referral)
         result.opened.append(number)
     return result
 

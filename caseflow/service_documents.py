@@ -35,7 +35,7 @@ from caseflow.models import AuditEvent, Child, Guardian, Notice
 from caseflow.records import case_row, log_read, record, require
 from caseflow.service import Context, stored_workflow
 from caseflow.service_campaigns import _insert_ignoring_duplicates
-from caseflow.states import DEPARTMENTS, REASON_CODES, Transition, Workflow
+from caseflow.states import DEPARTMENTS, Transition, Workflow
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -335,7 +335,7 @@ def _context(
     today = values.values["today"]
     assert isinstance(today, date)
     for name, raw in overrides.items():
-        values.values[name] = _coerce(name, raw)
+        values.values[name] = _coerce(name, raw, workflow.dropout_reasons)
         values.lacking.pop(name, None)
     _derive(values, overrides, kind, today)
     problems = []
@@ -390,7 +390,8 @@ def _case_values(
     )
     v.put("case.due_on", row.due_on, no_deadline.format(field="case.due_on"))
     v.put("case.due_provisional", bool(row.due_provisional), "")
-    v.put("case.reasons", [REASON_CODES.get(code, code) for code in row.reasons], "")
+    reasons = workflow.dropout_reasons
+    v.put("case.reasons", [reasons.get(code, code) for code in row.reasons], "")
     v.put("case.absent_since", _absent_since(row.facts) or row.opened_on, "")
 
     v.put("child.name", child.name, "")
@@ -497,7 +498,7 @@ def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: da
         )
 
 
-def _coerce(name: str, raw: str) -> object:
+def _coerce(name: str, raw: str, reasons: Mapping[str, str]) -> object:
     text = raw.strip()
     if name in _DATE_FIELDS:
         return parse_date(text, what=f"--set {name}")
@@ -512,7 +513,7 @@ def _coerce(name: str, raw: str) -> object:
         return lowered in {"true", "yes", "1"}
     if name == "case.reasons":
         parts = [part.strip() for part in _LIST_SEPARATORS.split(text) if part.strip()]
-        return [REASON_CODES.get(part, part) for part in parts]
+        return [reasons.get(part, part) for part in parts]
     return text
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -45,6 +45,7 @@ from caseflow.ledger import (
     LedgerRow,
     ledger_row,
     reason_labels,
+    recorded_reasons,
     responsible_people,
     title,
 )
@@ -228,6 +229,24 @@ class Workflows:
             self.by_version[(name, version)] = found
         return found
 
+    def recorded_with(
+        self, connection: Connection, payload: Mapping[str, Any], default: Workflow
+    ) -> Workflow:
+        """The definition an audit event was recorded with, as its payload names it."""
+        name, version = payload.get("workflow"), payload.get("workflow_version")
+        if isinstance(name, str) and isinstance(version, int):
+            return self.get(connection, name, version)
+        return default
+
+    def stored(self, connection: Connection) -> list[Workflow]:
+        """Every stored definition."""
+        rows = connection.execute(select(WORKFLOW.c.name, WORKFLOW.c.version)).all()
+        return [self.get(connection, name, version) for name, version in rows]
+
+    def states_in(self, connection: Connection, *categories: str) -> frozenset[str]:
+        """The ids of the states in ``categories`` in any stored definition."""
+        return frozenset().union(*(w.states_in(*categories) for w in self.stored(connection)))
+
 
 def person_labels(org: Org) -> Callable[[str], str]:
     """A person of a 包保 chain by position and name, e.g. 包村乡镇干部李春燕 (the ledger
@@ -360,12 +379,9 @@ class Ledger:
                     state, entered_on, is_open = then.state, then.entered_on, then.is_open
                     due_on, due_provisional = then.due_on, then.due_provisional
             confirmed = closed = None
-            if facts_text and (
-                "confirm_dropout" in facts_text or "close_not_dropout" in facts_text
-            ):
-                facts = json.loads(facts_text)
-                confirmed = _reason(facts, "confirm_dropout")
-                closed = _reason(facts, "close_not_dropout") if not is_open else None
+            recorded = recorded_reasons(workflow)
+            if facts_text and any(f'"{t}"' in facts_text for t in recorded.triggers):
+                confirmed, closed = recorded.read(json.loads(facts_text), is_open=is_open)
             note = notes.get(number)
             case = CaseFacts(
                 number,
@@ -380,7 +396,7 @@ class Ledger:
                 opened_on,
                 due_on,
                 due_provisional,
-                labels.reasons(reasons, confirmed),
+                labels.reasons(workflow, reasons, confirmed),
                 labels.responsible(chain),
                 closed,
                 note[0] if note else None,
@@ -388,13 +404,6 @@ class Ledger:
             )
             built.append(ledger_row(case, workflow, as_of=as_of, calendar=calendar))
         return built
-
-
-def _reason(facts: Any, trigger: str) -> str | None:
-    """The reason code a transition recorded in the case's facts, if any."""
-    values = facts.get(trigger) if isinstance(facts, dict) else None
-    reason = values.get("reason") if isinstance(values, dict) else None
-    return str(reason) if reason else None
 
 
 class _Labels:
@@ -405,15 +414,17 @@ class _Labels:
     def __init__(self, person_label: Callable[[str], str], roles: Sequence[str]) -> None:
         self.person_label = person_label
         self.roles = roles
-        self._reasons: dict[tuple[str | None, str | None], tuple[str, ...]] = {}
+        self._reasons: dict[tuple[Workflow, str | None, str | None], tuple[str, ...]] = {}
         self._chains: dict[str | None, tuple[str, ...]] = {}
 
-    def reasons(self, stored: str | None, confirmed: str | None) -> tuple[str, ...]:
-        key = (stored, confirmed)
+    def reasons(
+        self, workflow: Workflow, stored: str | None, confirmed: str | None
+    ) -> tuple[str, ...]:
+        key = (workflow, stored, confirmed)
         found = self._reasons.get(key)
         if found is None:
             codes = json.loads(stored) if stored else []
-            found = reason_labels([str(c) for c in codes], confirmed)
+            found = reason_labels(workflow.dropout_reasons, [str(c) for c in codes], confirmed)
             if len(self._reasons) >= self.LIMIT:
                 self._reasons.clear()
             self._reasons[key] = found

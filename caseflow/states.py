@@ -4,6 +4,35 @@ and the `transitions` machine built from them.
 A workflow file is data (see ``workflows/dropout.yaml``). ``parse_workflow`` turns its
 text into a ``Workflow`` plus a list of ``Problem``s; ``load_workflow`` raises
 ``WorkflowInvalid`` when there is any problem, so a loaded workflow is always sound.
+
+The workflow file is the only place that knows state and trigger ids. Code that must know
+what a state *means* (the figures, the ledgers, the report) reads its ``category``, one
+of ``CATEGORIES``, where the case stands in the lifecycle of ``DOMAIN.md``:
+
+- ``suspected``          reported, not yet checked (疑似失学辍学)
+- ``verifying``          being checked by school, village or a department (核查中)
+- ``missing``            whereabouts unknown, with the police (失踪失联)
+- ``deferred``           approved deferral or suspension of schooling (延缓入学/休学)
+- ``referred``           a confirmed dropout handed to a partner department (转介处置)
+- ``special_education``  disability confirmed, placement pending (特教安置)
+- ``persuasion``         the task force persuades the family (劝返)
+- ``legal``              a rung of the legal ladder: order, penalty, court (依法控辍)
+- ``monitoring``         back at school, watched by check-ins (复学巩固观察)
+- ``retained``           terminal: monitoring passed, closed as a success (巩固销号)
+- ``closed``             terminal: closed as not a dropout (核查销号)
+
+Only ``retained`` and ``closed`` states are terminal, and every terminal state is one of
+them. From the categories follow what the figures count: a case *returns* when it enters
+a ``monitoring`` state from another category, is *retained* when it enters a ``retained``
+state, and *relapses* by a transition marked ``counts_repeat``.
+
+The file also declares the vocabulary its cases are recorded in: ``dropout_reasons`` and
+``closure_reasons`` (a choice field names one of them as its ``choices``, so each list is
+written once), and ``routes``, the transitions other code starts by purpose
+(``ROUTES``): the comparison refers a disabled child it finds by the
+``disabled_child_found`` route. Roles, responsible units, notice recipients and partner
+departments stay in code: they are the access system's and the organisation's
+vocabulary (``org.yaml`` names its department units by them), not a workflow's.
 """
 
 from __future__ import annotations
@@ -28,6 +57,30 @@ FieldType = Literal["choice", "text", "date", "integer"]
 STATE_KINDS: tuple[str, ...] = ("initial", "waiting", "terminal")
 DEADLINE_UNITS: tuple[str, ...] = ("working_days", "days")
 FIELD_TYPES: tuple[str, ...] = ("choice", "text", "date", "integer")
+
+CATEGORIES: Mapping[str, str] = MappingProxyType(
+    {
+        "suspected": "疑似失学辍学",
+        "verifying": "核查中",
+        "missing": "失踪失联",
+        "deferred": "延缓入学/休学",
+        "referred": "转介部门处置",
+        "special_education": "特教安置",
+        "persuasion": "劝返",
+        "legal": "依法控辍",
+        "monitoring": "复学巩固观察",
+        "retained": "巩固销号",
+        "closed": "核查销号",
+    }
+)
+TERMINAL_CATEGORIES: frozenset[str] = frozenset({"retained", "closed"})
+
+# The vocabularies a workflow declares, by the key that names them in the file.
+VOCABULARIES: tuple[str, ...] = ("dropout_reasons", "closure_reasons")
+
+ROUTES: Mapping[str, str] = MappingProxyType(
+    {"disabled_child_found": "比对发现的适龄残疾儿童少年：转介评定"}
+)
 
 ROLES: Mapping[str, str] = MappingProxyType(
     {
@@ -101,22 +154,6 @@ CASE_SOURCES: Mapping[str, str] = MappingProxyType(
     }
 )
 
-REASON_CODES: Mapping[str, str] = MappingProxyType(
-    {
-        "learning": "厌学/学习困难",
-        "migrant_work": "外出务工",
-        "early_marriage": "早婚早育",
-        "poverty": "贫困",
-        "illness": "疾病",
-        "disability": "残疾",
-        "distance": "路远",
-        "parents_neglect": "家长不重视",
-        "family_change": "家庭变故/监护缺失",
-        "bullying": "欺凌",
-        "other": "其他",
-    }
-)
-
 
 def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
     """Where a YAML file stops parsing (``line N``) and why, for a ``Problem``."""
@@ -160,6 +197,7 @@ class State:
     id: str
     label: str
     kind: StateKind
+    category: str
     responsible: str | None = None
     deadline: DeadlineSpec | None = None
     ladder: tuple[Rung, ...] = ()
@@ -177,6 +215,7 @@ class FieldSpec:
     choices: tuple[tuple[str, str], ...] = ()
     required: bool = True
     sets_due: bool = False
+    vocabulary: str | None = None  # the declared list its choices are (``VOCABULARIES``)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -222,6 +261,10 @@ class Workflow:
     sha256: str
     extension_roles: tuple[str, ...] = ("bureau",)
     extension_max_days: int = 30
+    vocabularies: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    routes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def initial(self) -> State:
@@ -238,6 +281,45 @@ class Workflow:
 
     def triggers(self) -> frozenset[str]:
         return frozenset(t.trigger for t in self.transitions)
+
+    def category_of(self, state_id: str) -> str | None:
+        """The state's category (``CATEGORIES``); None for a state this workflow lacks."""
+        found = self.states.get(state_id)
+        return found.category if found is not None else None
+
+    def category_entered(self, source: str, dest: str) -> str | None:
+        """The category a move from ``source`` to ``dest`` enters; None when it stays in
+        its category (such as a check-in) or ``dest`` is not a state of this workflow."""
+        into = self.category_of(dest)
+        return into if into != self.category_of(source) else None
+
+    def states_in(self, *categories: str) -> frozenset[str]:
+        """The ids of the states in any of ``categories``."""
+        return frozenset(s.id for s in self.states.values() if s.category in categories)
+
+    @property
+    def dropout_reasons(self) -> Mapping[str, str]:
+        return self.vocabularies.get("dropout_reasons", MappingProxyType({}))
+
+    @property
+    def closure_reasons(self) -> Mapping[str, str]:
+        return self.vocabularies.get("closure_reasons", MappingProxyType({}))
+
+    def fields_choosing(self, vocabulary: str) -> tuple[tuple[str, str], ...]:
+        """(trigger, field name) of every field whose choices are ``vocabulary``: where a
+        case's facts record a value of it."""
+        return tuple(
+            dict.fromkeys(
+                (t.trigger, f.name)
+                for t in self.transitions
+                for f in t.fields
+                if f.vocabulary == vocabulary
+            )
+        )
+
+    def route(self, purpose: str) -> str | None:
+        """The trigger the workflow declares for ``purpose`` (``ROUTES``), if any."""
+        return self.routes.get(purpose)
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,16 +438,34 @@ def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
     return tuple(rungs)
 
 
-def _parse_fields(r: _Reader, raw: object, path: str) -> tuple[FieldSpec, ...]:
+def _parse_fields(
+    r: _Reader,
+    raw: object,
+    path: str,
+    vocabularies: Mapping[str, Mapping[str, str]],
+) -> tuple[FieldSpec, ...]:
     specs = []
     for name, item in r.mapping(raw, path).items():
         field_path = f"{path}.{name}"
         data = r.mapping(item, field_path)
         ftype = r.choice(data, "type", field_path, FIELD_TYPES)
         choices: tuple[tuple[str, str], ...] = ()
+        vocabulary = None
         if ftype == "choice":
-            raw_choices = r.mapping(data.get("choices"), f"{field_path}.choices")
-            choices = tuple((str(k), str(v)) for k, v in raw_choices.items())
+            raw_choices = data.get("choices")
+            if isinstance(raw_choices, str):
+                if raw_choices in VOCABULARIES:
+                    vocabulary = raw_choices
+                    choices = tuple(vocabularies.get(raw_choices, {}).items())
+                else:
+                    r.problem(
+                        f"{field_path}.choices",
+                        f"is {raw_choices!r}: name a declared list "
+                        f"({', '.join(VOCABULARIES)}) or give the values",
+                    )
+            else:
+                raw_map = r.mapping(raw_choices, f"{field_path}.choices")
+                choices = tuple((str(k), str(v)) for k, v in raw_map.items())
             if not choices:
                 r.problem(f"{field_path}.choices", "a choice field needs its allowed values")
         elif "choices" in data:
@@ -381,12 +481,15 @@ def _parse_fields(r: _Reader, raw: object, path: str) -> tuple[FieldSpec, ...]:
                 choices=choices,
                 required=bool(data.get("required", True)),
                 sets_due=sets_due,
+                vocabulary=vocabulary,
             )
         )
     return tuple(specs)
 
 
-def _parse_transition(r: _Reader, raw: object, path: str) -> Transition:
+def _parse_transition(
+    r: _Reader, raw: object, path: str, vocabularies: Mapping[str, Mapping[str, str]]
+) -> Transition:
     data = r.mapping(raw, path)
     known = {
         "trigger",
@@ -429,7 +532,7 @@ def _parse_transition(r: _Reader, raw: object, path: str) -> Transition:
         sources=sources,
         dest=r.text(data, "to", path),
         roles=roles,
-        fields=_parse_fields(r, data.get("fields"), f"{path}.fields"),
+        fields=_parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies),
         handoff=handoff,
         documents=r.names(data.get("documents"), f"{path}.documents"),
         auto=bool(data.get("auto", False)),
@@ -448,6 +551,19 @@ def _parse_state(
     path = f"states.{state_id}"
     data = r.mapping(raw, path)
     kind = r.choice(data, "kind", path, STATE_KINDS)
+    category = data.get("category")
+    if category not in CATEGORIES:
+        r.problem(
+            f"{path}.category",
+            ("is required" if category is None else f"is {category!r}")
+            + f"; the categories are: {', '.join(CATEGORIES)}",
+        )
+    elif (kind == "terminal") != (category in TERMINAL_CATEGORIES):
+        r.problem(
+            f"{path}.category",
+            f"a {kind} state cannot be {category!r}; terminal states, and only they, are "
+            + " or ".join(sorted(TERMINAL_CATEGORIES)),
+        )
     responsible = data.get("responsible")
     if kind != "terminal" and responsible not in RESPONSIBLE:
         r.problem(
@@ -476,10 +592,42 @@ def _parse_state(
         id=state_id,
         label=r.text(data, "label", path),
         kind=kind,  # type: ignore[arg-type]
+        category=str(category),
         responsible=str(responsible) if responsible is not None else None,
         deadline=deadline,
         ladder=ladder,
     )
+
+
+def _parse_vocabulary(r: _Reader, raw: object, path: str) -> dict[str, str]:
+    entries = {str(code): label for code, label in r.mapping(raw, path).items()}
+    for code, label in entries.items():
+        if not isinstance(label, str) or not label:
+            r.problem(f"{path}.{code}", "needs its label (the text people see)")
+    if not entries:
+        r.problem(path, "lists no values")
+    return {code: str(label) for code, label in entries.items()}
+
+
+def _parse_routes(
+    r: _Reader,
+    raw: object,
+    states: Mapping[str, State],
+    transitions: tuple[Transition, ...],
+) -> dict[str, str]:
+    """Each route names a trigger that leaves the initial state (the route is taken
+    right after a case is opened)."""
+    initial = next((s.id for s in states.values() if s.kind == "initial"), None)
+    routes: dict[str, str] = {}
+    for purpose, trigger in r.mapping(raw, "routes").items():
+        path = f"routes.{purpose}"
+        if purpose not in ROUTES:
+            r.problem(path, f"unknown route; the routes are: {', '.join(ROUTES)}")
+        elif not any(t.trigger == trigger and initial in t.sources for t in transitions):
+            r.problem(path, f"{trigger!r} is not a trigger from the initial state {initial!r}")
+        else:
+            routes[str(purpose)] = str(trigger)
+    return routes
 
 
 def _check_graph(
@@ -648,8 +796,15 @@ def parse_workflow(
             "states",
             "transitions",
             "extension",
+            "routes",
+            *VOCABULARIES,
         }:
             r.problem(key, "unknown key")
+    vocabularies = {
+        name: MappingProxyType(_parse_vocabulary(r, data.get(name), name))
+        for name in VOCABULARIES
+        if name in data
+    }
     ladders = {
         str(name): _parse_ladder(r, rungs, f"ladders.{name}")
         for name, rungs in r.mapping(data.get("ladders"), "ladders").items()
@@ -663,9 +818,11 @@ def parse_workflow(
         r.problem("transitions", "must be a list")
         raw_transitions = []
     transitions = tuple(
-        _parse_transition(r, item, f"transitions[{i}]") for i, item in enumerate(raw_transitions)
+        _parse_transition(r, item, f"transitions[{i}]", vocabularies)
+        for i, item in enumerate(raw_transitions)
     )
     _check_graph(r, states, transitions)
+    routes = _parse_routes(r, data.get("routes"), states, transitions)
     if template_ids is not None:
         _check_templates(
             r,
@@ -691,6 +848,8 @@ def parse_workflow(
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         extension_roles=extension_roles,
         extension_max_days=r.integer(extension, "max_days", "extension", default=30),
+        vocabularies=MappingProxyType(vocabularies),
+        routes=MappingProxyType(routes),
     )
     return workflow, r.problems
 

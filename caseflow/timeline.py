@@ -93,12 +93,6 @@ class Timeline:
         last = self.deadlines[-1] if self.deadlines else None
         return last if last is not None and last.ended_on is None else None
 
-    def entered(self, state: str, start: date, end: date) -> list[date]:
-        """The days the case moved into ``state`` (from another) between start and end."""
-        return [
-            s.entered_on for s in self.stays if s.state == state and start <= s.entered_on <= end
-        ]
-
 
 def _day(text: Any) -> date | None:
     return date.fromisoformat(text) if isinstance(text, str) and text else None

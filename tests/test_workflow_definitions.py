@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -245,6 +246,7 @@ def test_workflow_show_lists_states_and_transitions() -> None:
     result = CliRunner().invoke(app, ["workflow", "show", "dropout"])
     assert result.exit_code == 0
     assert "劝返中" in result.stdout and "return_to_school" in result.stdout
+    assert re.search(r"order_to_correct +责令限期改正 +waiting +legal ", result.stdout)
 
 
 def test_diagrams_in_mermaid_and_dot_show_every_state() -> None:
