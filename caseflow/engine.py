@@ -16,7 +16,7 @@ from caseflow.access import COUNTY, Jurisdiction
 from caseflow.calendar import Deadline, WorkCalendar
 from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
-from caseflow.states import Attempt, FieldSpec, Transition, Workflow, fire, refusal
+from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,9 @@ def attempt(
 def available(
     workflow: Workflow, case: CaseSnapshot, actor: Actor, *, today: date
 ) -> list[Transition]:
-    """The transitions this actor may fire on this case today (fields aside): those the
-    machine fires on a throwaway token."""
-    asked = attempt(case, actor, today)
-    return [
-        t
-        for t in workflow.transitions_from(case.state)
-        if fire(workflow, case.state, t.trigger, asked) is not None
-    ]
+    """The transitions this actor may fire on this case today (fields aside), as the
+    machine decides."""
+    return allowed(workflow, case.state, attempt(case, actor, today))
 
 
 def decide(

@@ -560,6 +560,19 @@ def _check_graph(
                         f"{path}.auto",
                         f"fires when {source!r} falls due, but {source!r} has no deadline",
                     )
+        if "deadline_passed" in t.guards:
+            if t.auto:
+                r.problem(
+                    f"{path}.guard",
+                    "deadline_passed would refuse an automatic transition: the sweep fires "
+                    "it on the due date itself",
+                )
+            for source in t.sources:
+                if source in states and states[source].deadline is None:
+                    r.problem(
+                        f"{path}.guard",
+                        f"deadline_passed from {source!r}, which has no deadline: never allowed",
+                    )
         if t.renews_deadline and any(source != t.dest for source in t.sources):
             r.problem(
                 f"{path}.renews_deadline",
@@ -955,6 +968,17 @@ def fire(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> str 
     token = _Token(state)
     moved = event.trigger(token, attempt=attempt)
     return token.state if moved else None
+
+
+def allowed(workflow: Workflow, state: str, attempt: Attempt) -> list[Transition]:
+    """The transitions the machine fires from ``state`` for this attempt, each tried on a
+    throwaway token: its triggers from there, kept when every condition holds."""
+    return [
+        transition
+        for trigger in machine_for(workflow).get_triggers(state)
+        if fire(workflow, state, trigger, attempt) is not None
+        and (transition := workflow.find(trigger, state)) is not None
+    ]
 
 
 def refusal(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> CaseflowError | None:

@@ -195,6 +195,19 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
             lambda d: d["transitions"][0].update({"guard": "full_moon"}),
             "transitions[0].guard: unknown guard 'full_moon'; known: deadline_passed",
         ),
+        (
+            lambda d: (
+                d["transitions"][0].update({"guard": "deadline_passed", "from": "verifying"})
+                or d["states"]["verifying"].pop("deadline")
+            ),
+            "transitions[0].guard: deadline_passed from 'verifying', which has no deadline",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t.get("auto")).update(
+                {"guard": "deadline_passed"}
+            ),
+            "deadline_passed would refuse an automatic transition",
+        ),
     ],
     ids=[
         "unknown-dest",
@@ -212,6 +225,8 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
         "auto-with-documents",
         "bad-unit",
         "unknown-guard",
+        "guard-without-deadline",
+        "guard-on-auto",
     ],
 )
 def test_workflow_check_names_each_problem_with_its_key_path(mutate, expected) -> None:
