@@ -1240,8 +1240,9 @@ def notify_dispatch(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deliver the notices that are due, through the channels org.yaml names for each
-    recipient; failures are retried later with backoff, permanent ones go dead."""
+    """Deliver the notices that are due, through the channels the organisation in force
+    (`caseflow org apply`) names for each recipient; failures are retried later with
+    backoff, permanent ones go dead."""
     from caseflow.service_dispatch import dispatch
 
     report = dispatch(_context(), limit=limit)
@@ -1287,7 +1288,8 @@ def notify_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Notice ids to requeue.")] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Requeue every dead one.")] = False,
 ) -> None:
-    """Requeue dead notices after fixing their address in org.yaml or a channel setting."""
+    """Requeue dead notices after fixing their address (org.yaml, then `caseflow org
+    apply`) or a channel setting."""
     from caseflow.service_dispatch import retry
 
     count = retry(_context(), ids or (), all_dead=all_dead)
@@ -1555,8 +1557,9 @@ def org_apply(
     ] = None,
 ) -> None:
     """Put the organisation file in force (admin only, audited): its operators become the
-    ones caseflow knows, and new cases take their 包保 chains from it. Refused if the file
-    has problems or would leave you without the admin role."""
+    ones caseflow knows, new cases take their 包保 chains from it, and notices are routed
+    by its contacts. Refused if the file has problems or would leave you without the
+    admin role."""
     from caseflow.service_org import apply_org
 
     applied = apply_org(_context(), file)

@@ -16,8 +16,14 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from caseflow.calendar import WorkCalendar
-from caseflow.engine import unmet_requirements
-from caseflow.states import RECIPIENTS, RESPONSIBLE, Rung, Transition, Workflow
+from caseflow.states import (
+    RECIPIENTS,
+    RESPONSIBLE,
+    Rung,
+    Transition,
+    Workflow,
+    unmet_requirements,
+)
 
 
 @dataclass(frozen=True)

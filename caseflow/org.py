@@ -865,10 +865,6 @@ def load_org(workspace: Workspace) -> Org:
     return org
 
 
-def load_contacts(workspace: Workspace) -> Contacts:
-    return load_org(workspace).contacts
-
-
 # ---------------------------------------------------------------------------------------
 # Showing it
 

@@ -1026,7 +1026,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
                 "dest_label": workflow.state(t.dest).label,
                 "fields": [f.describe() for f in t.fields],
             }
-            for t in engine.available(workflow, snapshot, ctx.actor)
+            for t in engine.available(workflow, snapshot, ctx.actor, today=ctx.today)
         ],
         "next_escalation_on": row.next_action_on.isoformat() if row.next_action_on else None,
         "escalations": [

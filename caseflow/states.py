@@ -33,14 +33,22 @@ written once), and ``routes``, the transitions other code starts by purpose
 ``disabled_child_found`` route. Roles, responsible units, notice recipients and partner
 departments stay in code: they are the access system's and the organisation's
 vocabulary (``org.yaml`` names its department units by them), not a workflow's.
+
+The machine decides. Each transition carries its conditions (``conditions_of``): a role
+it allows, a partner department's hold on the case, its required fields, its
+``requires`` counts and its declared guards (``GUARDS``). ``fire`` runs a trigger on the
+workflow's one shared machine with an ``Attempt``; ``refusal`` asks the same condition
+objects which one failed and why.
 """
 
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -48,7 +56,13 @@ from typing import Any, Literal
 
 import yaml
 
-from caseflow.errors import WorkflowInvalid, WorkflowNotFound
+from caseflow.errors import (
+    AccessDenied,
+    CaseflowError,
+    TransitionRefused,
+    WorkflowInvalid,
+    WorkflowNotFound,
+)
 
 StateKind = Literal["initial", "waiting", "terminal"]
 DeadlineUnit = Literal["working_days", "days"]
@@ -155,6 +169,19 @@ CASE_SOURCES: Mapping[str, str] = MappingProxyType(
 )
 
 
+# Guards a transition may declare (`guard: NAME`, or a list of names): conditions on the
+# case and the event beyond roles, fields and `requires`. Each is a condition of the
+# machine (``GUARD_CONDITIONS`` below), so it decides and it says why it refused.
+#   deadline_passed: allowed only once the case's current deadline has run out, that is,
+#       its due date is before the day the event happened (e.g. a penalty only after the
+#       period an order to correct gave has passed). A state without a deadline refuses.
+GUARDS: Mapping[str, str] = MappingProxyType(
+    {
+        "deadline_passed": "期限届满后方可办理",
+    }
+)
+
+
 def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
     """Where a YAML file stops parsing (``line N``) and why, for a ``Problem``."""
     mark = getattr(exc, "problem_mark", None)
@@ -244,6 +271,7 @@ class Transition:
     requires: tuple[tuple[str, int], ...] = ()
     renews_deadline: bool = False
     counts_repeat: bool = False
+    guards: tuple[str, ...] = ()
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -504,6 +532,7 @@ def _parse_transition(
         "requires",
         "renews_deadline",
         "counts_repeat",
+        "guard",
     }
     for key in data:
         if key not in known:
@@ -519,6 +548,10 @@ def _parse_transition(
                 f"{path}.handoff",
                 f"unknown department {department!r}; known: {', '.join(DEPARTMENTS)}",
             )
+    guards = r.names(data.get("guard"), f"{path}.guard")
+    for guard in guards:
+        if guard not in GUARDS:
+            r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
     requires = tuple(
         (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
         for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items()
@@ -539,6 +572,7 @@ def _parse_transition(
         requires=requires,
         renews_deadline=bool(data.get("renews_deadline", False)),
         counts_repeat=bool(data.get("counts_repeat", False)),
+        guards=guards,
     )
 
 
@@ -673,6 +707,19 @@ def _check_graph(
                     r.problem(
                         f"{path}.auto",
                         f"fires when {source!r} falls due, but {source!r} has no deadline",
+                    )
+        if "deadline_passed" in t.guards:
+            if t.auto:
+                r.problem(
+                    f"{path}.guard",
+                    "deadline_passed would refuse an automatic transition: the sweep fires "
+                    "it on the due date itself",
+                )
+            for source in t.sources:
+                if source in states and states[source].deadline is None:
+                    r.problem(
+                        f"{path}.guard",
+                        f"deadline_passed from {source!r}, which has no deadline: never allowed",
                     )
         if t.renews_deadline and any(source != t.dest for source in t.sources):
             r.problem(
@@ -885,15 +932,176 @@ def find_workflow_file(name: str, directories: Iterable[Path]) -> Path:
 # The transitions machine: one per workflow version, shared by every case.
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What the machine's conditions read when a transition is tried: who fires it, on
+    which case, with which fields, on which day. ``given`` is None when asking what may be
+    done now, before any field is filled in; ``automatic`` is the sweep firing an ``auto``
+    transition that has fallen due, which needs no role."""
+
+    case: int
+    operator: str
+    roles: frozenset[str]
+    department: str | None  # the partner department the operator works for, if any
+    handed_to: tuple[str, ...]  # the departments the case is handed to
+    counters: Mapping[str, int]
+    due_on: date | None
+    occurred_on: date
+    given: frozenset[str] | None = None
+    automatic: bool = False
+
+
+class Condition(ABC):
+    """One condition of one transition of the machine. Called with the event's data
+    (``send_event=True``), it reads the ``attempt`` the trigger was fired with; when it
+    fails, ``refusal`` is the error that says why, so both come from the same object."""
+
+    def __init__(self, transition: Transition) -> None:
+        self.transition = transition
+        self.roles = frozenset(transition.roles)
+
+    def __call__(self, event: Any) -> bool:
+        attempt: Attempt = event.kwargs["attempt"]
+        return self.holds(attempt)
+
+    @abstractmethod
+    def holds(self, attempt: Attempt) -> bool: ...
+
+    @abstractmethod
+    def refusal(self, attempt: Attempt) -> CaseflowError: ...
+
+    def _not_permitted(self, attempt: Attempt, why: str = "") -> AccessDenied:
+        roles = ", ".join(sorted(attempt.roles)) or "none"
+        return AccessDenied(
+            f"operator {attempt.operator!r} (roles: {roles}) may not fire "
+            f"{self.transition.trigger!r}; it needs one of: {', '.join(self.transition.roles)}"
+            + why
+        )
+
+
+class RoleGranted(Condition):
+    """A role the transition allows; the sweep needs none, but fires only ``auto`` ones."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        if attempt.automatic:
+            return self.transition.auto
+        return not attempt.roles.isdisjoint(self.roles)
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        if attempt.automatic:
+            return TransitionRefused(f"{self.transition.trigger!r} is not an automatic transition")
+        return self._not_permitted(attempt)
+
+
+class HeldByDepartment(Condition):
+    """A partner department fires only on a case handed to it (unless another of the
+    operator's roles allows the transition)."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        if attempt.automatic or attempt.roles & self.roles != {"department"}:
+            return True
+        return attempt.department is not None and attempt.department in attempt.handed_to
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        handed_to = ", ".join(attempt.handed_to) or "no department"
+        return self._not_permitted(
+            attempt, f" (a department only on a case handed to it; this one is with {handed_to})"
+        )
+
+
+class FieldsGiven(Condition):
+    """Every required field of the transition is filled in."""
+
+    def missing(self, attempt: Attempt) -> list[FieldSpec]:
+        if attempt.given is None:
+            return []
+        return [f for f in self.transition.fields if f.required and f.name not in attempt.given]
+
+    def holds(self, attempt: Attempt) -> bool:
+        return not self.missing(attempt)
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        needed = ", ".join(f"{f.name} ({f.label})" for f in self.missing(attempt))
+        return TransitionRefused(f"{self.transition.trigger!r} needs --set for: {needed}")
+
+
+def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> list[str]:
+    """The ``requires`` counts not reached yet in the case's current state."""
+    return [
+        f"{count} × {trigger} in this state ({counters.get(trigger, 0)} so far)"
+        for trigger, count in transition.requires
+        if counters.get(trigger, 0) < count
+    ]
+
+
+class CountsReached(Condition):
+    """The transitions it ``requires`` have fired often enough in this state."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return not unmet_requirements(self.transition, attempt.counters)
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        unmet = unmet_requirements(self.transition, attempt.counters)
+        return TransitionRefused(
+            f"{self.transition.trigger!r} on case {attempt.case} needs " + "; ".join(unmet)
+        )
+
+
+class DeadlinePassed(Condition):
+    """The guard ``deadline_passed``: the case's due date is before the event's day."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.due_on is not None and attempt.due_on < attempt.occurred_on
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        trigger = self.transition.trigger
+        if attempt.due_on is None:
+            return TransitionRefused(
+                f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
+                "passed, and the case has no deadline in this state"
+            )
+        return TransitionRefused(
+            f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
+            f"passed: it is due on {attempt.due_on.isoformat()}, so from "
+            f"{(attempt.due_on + timedelta(days=1)).isoformat()} "
+            f"(this event is dated {attempt.occurred_on.isoformat()})"
+        )
+
+
+GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
+    {"deadline_passed": DeadlinePassed}
+)
+
+
+def conditions_of(transition: Transition) -> list[Condition]:
+    """The machine's conditions for one transition, in the order they are checked."""
+    conditions: list[Condition] = [RoleGranted(transition)]
+    if "department" in transition.roles:
+        conditions.append(HeldByDepartment(transition))
+    if any(f.required for f in transition.fields):
+        conditions.append(FieldsGiven(transition))
+    if transition.requires:
+        conditions.append(CountsReached(transition))
+    conditions.extend(GUARD_CONDITIONS[guard](transition) for guard in transition.guards)
+    return conditions
+
+
 @lru_cache(maxsize=32)
 def machine_for(workflow: Workflow) -> Any:
+    """The workflow's one shared machine: no model attached, no ``to_<state>`` shortcuts,
+    and every transition guarded by its conditions (built once, here)."""
     from transitions import Machine
 
     return Machine(
         model=None,
         states=list(workflow.states),
         transitions=[
-            {"trigger": t.trigger, "source": list(t.sources), "dest": t.dest}
+            {
+                "trigger": t.trigger,
+                "source": list(t.sources),
+                "dest": t.dest,
+                "conditions": conditions_of(t),
+            }
             for t in workflow.transitions
         ],
         initial=workflow.initial.id,
@@ -910,20 +1118,39 @@ class _Token:
         self.state = state
 
 
-def fire(workflow: Workflow, state: str, trigger: str) -> str | None:
-    """Run ``trigger`` from ``state`` on the workflow's machine; the new state, or None."""
-    from transitions import MachineError
-
-    machine = machine_for(workflow)
-    event = machine.events.get(trigger)
-    if event is None:
+def fire(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> str | None:
+    """Run ``trigger`` from ``state`` on the workflow's machine; the new state, or None
+    when the trigger does not leave ``state`` or a condition does not hold."""
+    event = machine_for(workflow).events.get(trigger)
+    if event is None or state not in event.transitions:
         return None
     token = _Token(state)
-    try:
-        moved = event.trigger(token)
-    except MachineError:
-        return None
+    moved = event.trigger(token, attempt=attempt)
     return token.state if moved else None
+
+
+def allowed(workflow: Workflow, state: str, attempt: Attempt) -> list[Transition]:
+    """The transitions the machine fires from ``state`` for this attempt, each tried on a
+    throwaway token: its triggers from there, kept when every condition holds."""
+    return [
+        transition
+        for trigger in machine_for(workflow).get_triggers(state)
+        if fire(workflow, state, trigger, attempt) is not None
+        and (transition := workflow.find(trigger, state)) is not None
+    ]
+
+
+def refusal(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> CaseflowError | None:
+    """Why the machine does not fire ``trigger`` from ``state``: the refusal of the first
+    of its conditions that does not hold (None if the trigger does not leave ``state``)."""
+    event = machine_for(workflow).events.get(trigger)
+    if event is None or state not in event.transitions:
+        return None
+    for condition in event.transitions[state][0].conditions:
+        check: Condition = condition.func
+        if not check.holds(attempt):
+            return check.refusal(attempt)
+    return None
 
 
 def triggers_from(workflow: Workflow, state: str) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from caseflow import db, service
 from caseflow.errors import InvalidInput
 from caseflow.models import Delivery, Notice
 from caseflow.service_dispatch import _claim, dispatch, retry, route, status
+from caseflow.service_org import apply_org
 from caseflow.service_sweep import sweep
 from tests.conftest import Clock, child
 
@@ -41,8 +41,25 @@ def rows(ctx: service.Context, table=NOTICES) -> list:
         return list(connection.execute(select(table).order_by(table.c.id)).all())
 
 
-def write_org(workspace: Path, text: str) -> None:
-    (workspace / "org.yaml").write_text(text, encoding="utf-8")
+def write_org(ctx: service.Context, contacts: str) -> None:
+    """Write org.yaml with these contacts (YAML text), the acting operator its admin."""
+    actor = ctx.actor
+    ctx.workspace.org_file.write_text(
+        "units:\n  - {id: bureau, kind: education_bureau, name: 本县教育局}\n"
+        f"operators:\n  - {{name: {actor.operator}, os_user: {actor.os_user}, "
+        "roles: [bureau, admin], unit: bureau}\n" + contacts,
+        encoding="utf-8",
+    )
+
+
+def put_in_force(ctx: service.Context, contacts: str) -> None:
+    """Write org.yaml with these contacts and put it in force, as `caseflow org apply`."""
+    write_org(ctx, contacts)
+    apply_org(ctx)
+
+
+def routes(ctx: service.Context, recipient: str) -> list[tuple[str, str]]:
+    return [(r.channel, r.address) for r in rows(ctx) if r.recipient == recipient]
 
 
 def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
@@ -66,9 +83,9 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     assert service.audit_verify(moving).intact
 
 
-def test_a_recipient_with_two_contacts_gets_a_notice_on_each(moving, workspace) -> None:
-    write_org(
-        workspace,
+def test_a_recipient_with_two_contacts_gets_a_notice_on_each(moving) -> None:
+    put_in_force(
+        moving,
         """
 contacts:
   supervision_office:
@@ -87,10 +104,8 @@ default:
     assert report.routed == len(rows(moving))
 
 
-def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(
-    moving, workspace, cli
-) -> None:
-    write_org(workspace, "default:\n  - {channel: pigeon, address: 天堂镇}\n")
+def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(moving, cli) -> None:
+    put_in_force(moving, "default:\n  - {channel: pigeon, address: 天堂镇}\n")
     overdue_case(moving)
     sweep(moving)
     report = dispatch(moving)
@@ -100,10 +115,36 @@ def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(
     assert "no notifier channel named 'pigeon'" in dead["notices"][0]["last_error"]
     shown = cli("notify", "status", "--status", "dead")
     assert shown.exit_code == 0 and "pigeon" in shown.stdout
-    write_org(workspace, "default:\n  - {channel: letter}\n")
+    write_org(moving, "default:\n  - {channel: letter}\n")
+    assert retry(moving, all_dead=True) == report.dead
+    assert dispatch(moving).dead == report.dead  # the fixed file is not in force yet
+    apply_org(moving)
     assert retry(moving, all_dead=True) == report.dead
     assert dispatch(moving).sent == report.dead
     assert status(moving)["counts"] == {"pending": 0, "sent": report.dead, "dead": 0}
+
+
+def test_notices_go_to_the_contacts_in_force_until_an_edit_is_applied(moving) -> None:
+    put_in_force(
+        moving, "contacts:\n  supervision_office:\n    - {channel: letter, address: 督导室收发室}\n"
+    )
+    write_org(
+        moving, "contacts:\n  supervision_office:\n    - {channel: letter, address: 督导室新址}\n"
+    )
+    overdue_case(moving, serial=2)
+    sweep(moving)
+    dispatch(moving)
+    before = routes(moving, "supervision_office")
+    assert before and set(before) == {("letter", "督导室收发室")}
+    assert {r.status for r in rows(moving)} == {"sent"}
+
+    apply_org(moving)
+    overdue_case(moving, serial=3)
+    sweep(moving)
+    dispatch(moving)
+    after = routes(moving, "supervision_office")[len(before) :]
+    assert after and set(after) == {("letter", "督导室新址")}
+    assert routes(moving, "supervision_office")[: len(before)] == before
 
 
 def test_retry_refuses_what_is_not_dead(moving) -> None:

@@ -3,7 +3,7 @@
 A hypothesis state machine opens cases, fires random triggers (declared from the case's
 state or not) with generated field values, adds notes, and tries events the engine must
 refuse. It keeps its own model of every case, derived only from the workflow definition
-(``Workflow.find`` and ``engine.unmet_requirements``), and checks after every step that
+(``Workflow.find`` and ``states.unmet_requirements``), and checks after every step that
 
 * only declared, permitted transitions succeed; a refused event raises a CaseflowError
   and changes nothing (case state and version, audit event count);
@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import create_engine, text
 
-from caseflow import engine, service
+from caseflow import service
 from caseflow.errors import (
     CaseflowError,
     DuplicateCase,
@@ -45,7 +45,7 @@ from caseflow.errors import (
     TransitionRefused,
 )
 from caseflow.service import NOTE_METHODS
-from caseflow.states import FieldSpec, Transition, Workflow
+from caseflow.states import FieldSpec, Transition, Workflow, unmet_requirements
 from tests.conftest import PG_URL, child, fixed_clock, pg_schema_url
 
 TODAY = date(2026, 11, 29)  # FIXED_NOW in the workspace's time zone
@@ -255,7 +255,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if (
             transition is None
             or not self.roles & set(transition.roles)
-            or engine.unmet_requirements(transition, model.counters)
+            or unmet_requirements(transition, model.counters)
         ):
             self.refused(number, attempt, TransitionRefused)
             return
@@ -322,7 +322,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if declared and data.draw(st.booleans(), label="transition"):
             transition = data.draw(st.sampled_from(declared))
             typed, _ = data.draw(field_values(transition, occurred_on))
-            allowed = self.roles & set(transition.roles) and not engine.unmet_requirements(
+            allowed = self.roles & set(transition.roles) and not unmet_requirements(
                 transition, model.counters
             )
             self.refused(
