@@ -767,10 +767,6 @@ def fire(workflow: Workflow, state: str, trigger: str) -> str | None:
     return token.state if moved else None
 
 
-def triggers_from(workflow: Workflow, state: str) -> list[str]:
-    return list(machine_for(workflow).get_triggers(state))
-
-
 # ---------------------------------------------------------------------------------------
 # Diagrams
 
