@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -133,6 +134,13 @@ class CliInvoker:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def audit_trail(ctx: service.Context) -> list[dict[str, Any]]:
+    """Every audit event, oldest first, as `audit log --json` shows them."""
+    from caseflow.service_review import audit_events
+
+    return list(audit_events(ctx))
 
 
 def days_ago(n: int) -> str:

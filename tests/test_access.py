@@ -24,7 +24,7 @@ from caseflow.models import Notice
 from caseflow.records import ESCALATION
 from caseflow.service_org import apply_org
 from caseflow.workspace import load, write_example_org
-from tests.conftest import CliInvoker, fixed_clock
+from tests.conftest import CliInvoker, audit_trail, fixed_clock
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 ROOT = service.os_user()  # the example's bureau admin, once init --example-org wrote it
@@ -496,7 +496,7 @@ def test_an_admin_without_a_case_role_sees_no_case_content(county: County) -> No
     with pytest.raises(CaseNotFound):
         service.show_case(admin, county.number("tt"))
     with pytest.raises(AccessDenied):
-        service.audit_log(admin)
+        audit_trail(admin)
     ctx.engine.dispose()
 
 

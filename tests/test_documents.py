@@ -34,6 +34,7 @@ from caseflow.states import TemplateCatalogue, parse_workflow, unsuppliable
 from tests.conftest import (
     CliInvoker,
     CliResult,
+    audit_trail,
     child,
     days_ago,
     open_case_by_cli,
@@ -98,7 +99,7 @@ def outbox(ctx: service.Context) -> list[Any]:
 
 
 def events(ctx: service.Context, action: str) -> list[dict[str, Any]]:
-    return [e["payload"] for e in service.audit_log(ctx) if e["action"] == action]
+    return [e["payload"] for e in audit_trail(ctx) if e["action"] == action]
 
 
 def text_of(html: str) -> str:

@@ -33,7 +33,7 @@ from caseflow.service_roster import (
     import_history,
     import_roster,
 )
-from tests.conftest import CliInvoker, fixed_clock
+from tests.conftest import CliInvoker, audit_trail, fixed_clock
 
 BORN = date(2013, 3, 5)
 
@@ -147,7 +147,7 @@ def rejects_of(path: str) -> list[dict[str, str]]:
 
 
 def audit_events(ctx: service.Context, action: str = "roster.import") -> list[dict[str, Any]]:
-    return [e for e in service.audit_log(ctx) if e["action"] == action]
+    return [e for e in audit_trail(ctx) if e["action"] == action]
 
 
 # ---------------------------------------------------------------------------------------
@@ -498,7 +498,7 @@ def test_a_missing_column_exits_2_names_it_and_changes_nothing(
     cli: CliInvoker, reader: service.Context, tmp_path: Path
 ) -> None:
     import_json(cli, "household", str(write(tmp_path / "first.csv", SAMPLES["household"])))
-    events = len(service.audit_log(reader))
+    events = len(audit_trail(reader))
     rows = [[cell for n, cell in enumerate(row) if n != 5] for row in SAMPLES["household"]]
     rows.append(["坏行", "123", "男", "", "天堂镇", ""])
 
@@ -510,7 +510,7 @@ def test_a_missing_column_exits_2_names_it_and_changes_nothing(
     assert "nothing was imported" in result.stderr
     assert [record.file_name for record in import_history(reader)] == ["first.csv"]
     assert len(current_rows(reader, "household")) == 3
-    assert len(service.audit_log(reader)) == events
+    assert len(audit_trail(reader)) == events
     assert not (reader.workspace.root / "rejects").exists()
 
 
