@@ -18,7 +18,6 @@ from types import MappingProxyType
 from caseflow.calendar import WorkCalendar
 from caseflow.states import (
     RECIPIENTS,
-    RESPONSIBLE,
     Rung,
     Transition,
     Workflow,
@@ -180,7 +179,3 @@ def recipient_label(key: str, person_label: Callable[[str], str] | None = None) 
         return place
     label = RECIPIENTS.get(role, role)
     return f"{place.replace('/', '')}{label}" if place else label
-
-
-def responsible_label(responsible: str | None) -> str:
-    return RESPONSIBLE.get(responsible or "", "责任单位")

@@ -23,12 +23,6 @@ from caseflow.org import CHAIN_ROLES, EDUCATION_CHAIN, GOVERNMENT_CHAIN
 from caseflow.states import Workflow
 
 LEVELS: tuple[str, ...] = ("county", "township", "village", "school")
-LEVEL_LABELS: Mapping[str, str] = {
-    "county": "县级",
-    "township": "乡镇",
-    "village": "村级",
-    "school": "学校",
-}
 CHAINS: Mapping[str, tuple[str, ...]] = {
     "county": CHAIN_ROLES,
     "township": GOVERNMENT_CHAIN,

@@ -1122,14 +1122,6 @@ def state_labels(ctx: Context) -> dict[str, str]:
 # Audit
 
 
-def audit_log(ctx: Context, number: int | None = None) -> list[dict[str, Any]]:
-    require(ctx, access.AUDIT_READERS, "audit log", case_id=number)
-    with db.read(ctx.engine) as connection:
-        if number is not None:
-            case_row(connection, ctx.actor, number)
-        return [event_view(row) for row in audit.events(connection, number)]
-
-
 def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verification:
     require(ctx, access.AUDIT_READERS, "audit verify")
     parsed = audit.Checkpoint.parse(checkpoint) if checkpoint else None

@@ -422,7 +422,6 @@ SWEEP_CASE_FIELDS: frozenset[str] = frozenset(
         for name in ("number", "state_label", "township", "village", "due_on", "due_provisional")
     }
 )
-SWEEP_FIELDS: frozenset[str] = SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
 
 
 def sweep_fields(declared: Iterable[str]) -> frozenset[str]:

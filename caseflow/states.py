@@ -1153,10 +1153,6 @@ def refusal(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> C
     return None
 
 
-def triggers_from(workflow: Workflow, state: str) -> list[str]:
-    return list(machine_for(workflow).get_triggers(state))
-
-
 # ---------------------------------------------------------------------------------------
 # Diagrams
 

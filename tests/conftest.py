@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -133,6 +135,35 @@ class CliInvoker:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def audit_trail(ctx: service.Context) -> list[dict[str, Any]]:
+    """Every audit event, oldest first, as `audit log --json` shows them."""
+    from caseflow.service_review import audit_events
+
+    return list(audit_events(ctx))
+
+
+def snapshot_rows(ctx: service.Context, source: str) -> list[SimpleNamespace]:
+    """The rows of the source's current snapshot file, in file order (none before its first
+    import); every snapshot column is an attribute, None where the file filled none."""
+    import duckdb
+
+    from caseflow.roster import SNAPSHOT_COLUMNS
+    from caseflow.service_roster import current_snapshots
+
+    path = current_snapshots(ctx).get(source)
+    if path is None:
+        return []
+    connection = duckdb.connect()
+    try:
+        result = connection.execute("SELECT * FROM read_parquet(?) ORDER BY line", [str(path)])
+        names = [column[0] for column in result.description or ()]
+        rows = result.fetchall()
+    finally:
+        connection.close()
+    empty = dict.fromkeys(column for column, _ in SNAPSHOT_COLUMNS)
+    return [SimpleNamespace(**{**empty, **dict(zip(names, row, strict=True))}) for row in rows]
 
 
 def days_ago(n: int) -> str:

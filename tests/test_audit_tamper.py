@@ -30,7 +30,7 @@ from caseflow.audit import GENESIS, Entry, canonical_json, chain_hash
 from caseflow.errors import EXIT_BAD_INPUT, InvalidInput
 from caseflow.workspace import CONFIG_NAME
 from caseflow.workspace import load as load_workspace
-from tests.conftest import CliInvoker, Database, child, fixed_clock
+from tests.conftest import CliInvoker, Database, audit_trail, child, fixed_clock
 
 NOTE_TEXT = "第1次入户劝返：家长同意返校"
 
@@ -68,7 +68,7 @@ class History:
 
 
 def _last_seq(ctx: service.Context) -> int:
-    return service.audit_log(ctx)[-1]["seq"]
+    return audit_trail(ctx)[-1]["seq"]
 
 
 @pytest.fixture

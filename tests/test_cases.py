@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +15,7 @@ from typer.testing import CliRunner
 from caseflow import db, service
 from caseflow.cli import app
 from caseflow.errors import ConcurrentUpdate, WorkflowInvalid
-from caseflow.models import AuditEvent, Case
+from caseflow.models import AuditEvent, Case, Child
 from tests.conftest import child, child_id_number, days_ago, open_case_by_cli
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
@@ -219,9 +221,25 @@ def test_resident_ids_are_validated_and_never_printed_in_full(cli) -> None:
     assert f"{full3[:4]}********{full3[-4:]}" in outputs[0]
 
 
-def test_full_width_digits_and_lowercase_x_are_accepted(cli) -> None:
+def stored_child(ctx: service.Context, number: int) -> Any:
+    with db.read(ctx.engine) as connection:
+        return connection.execute(
+            select(Child.id_number, Child.sex, Child.birth_date)
+            .join(Case, Case.child_id == Child.id)
+            .where(Case.id == number)
+        ).one()
+
+
+@pytest.mark.parametrize(
+    "typing", [FULL_WIDTH, str.maketrans("X", "x")], ids=["full-width", "lowercase-x"]
+)
+def test_an_id_typed_in_full_width_or_with_lowercase_x_is_stored_normalised(
+    cli, ctx, typing
+) -> None:
     serial = next(s for s in range(1, 999) if child_id_number(s).endswith("X"))
-    typed = child_id_number(serial).translate(FULL_WIDTH)
+    normalised = child_id_number(serial)  # ASCII digits, capital X
+    typed = normalised.translate(typing)
+    assert typed != normalised
     result = cli(
         "case",
         "open",
@@ -236,6 +254,25 @@ def test_full_width_digits_and_lowercase_x_are_accepted(cli) -> None:
         "--json",
     )
     assert result.exit_code == 0, result.stderr
+    number = int(json.loads(result.stdout)["number"])
+    stored = stored_child(ctx, number)
+    assert stored.id_number == normalised
+    assert (stored.sex, stored.birth_date) == ("男" if serial % 2 else "女", date(2013, 3, 5))
+    # The same child typed the plain way is the same child, with its case already open.
+    again = cli(
+        "case",
+        "open",
+        "--name",
+        "王芳",
+        "--id-number",
+        normalised,
+        "--township",
+        "天堂镇",
+        "--village",
+        "天堂村",
+    )
+    assert again.exit_code != 0
+    assert f"already has open case {number}" in again.stderr
 
 
 def test_sex_and_birth_date_must_agree_with_the_id(cli) -> None:

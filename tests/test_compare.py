@@ -20,7 +20,8 @@ from caseflow.service_compare import (
     reference_date,
     views,
 )
-from caseflow.service_roster import current_rows, write_snapshot
+from caseflow.service_roster import write_snapshot
+from tests.conftest import snapshot_rows
 
 IMPORTS = RosterImport.__table__  # type: ignore[attr-defined]
 ROWS = RosterRow.__table__  # type: ignore[attr-defined]
@@ -249,7 +250,7 @@ def test_a_snapshot_stored_in_the_database_before_snapshots_were_files_is_still_
     assert [(s.id_number, s.flags) for s in result.suspects] == [
         (person(2), ["household_vs_student"])
     ]
-    assert [row.line for row in current_rows(ctx, "household")] == [2, 3]
+    assert [row.line for row in snapshot_rows(ctx, "household")] == [2, 3]
     assert sorted(p.name for p in (ctx.workspace.root / "rosters").iterdir()) == [
         "household-1.parquet",
         "student-2.parquet",

@@ -16,7 +16,7 @@ from caseflow.models import Delivery, Notice
 from caseflow.service_dispatch import _claim, dispatch, retry, route, status
 from caseflow.service_org import apply_org
 from caseflow.service_sweep import sweep
-from tests.conftest import Clock, child
+from tests.conftest import Clock, audit_trail, child
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -75,7 +75,7 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     assert "控辍保学逾期督办通知" in "".join(p.read_text(encoding="utf-8") for p in letters)
     again = dispatch(moving)
     assert again.sent == 0 and len(rows(moving, DELIVERIES)) == queued
-    events = [e for e in service.audit_log(moving) if e["action"] == "notice.delivery"]
+    events = [e for e in audit_trail(moving) if e["action"] == "notice.delivery"]
     assert len(events) == queued
     first = events[0]["payload"]
     assert {"template", "content_hash", "channel", "recipient", "status"} <= set(first)

@@ -27,7 +27,7 @@ from caseflow.records import CASE, CHILD
 from caseflow.service_ledger import open_ledger, write_ledger
 from caseflow.service_org import apply_org
 from caseflow.workspace import load, write_example_org
-from tests.conftest import CliInvoker, fixed_clock
+from tests.conftest import CliInvoker, audit_trail, fixed_clock
 
 TODAY = date(2026, 11, 29)  # conftest's fixed clock
 HEADINGS = [c.heading for c in COLUMNS]
@@ -304,7 +304,7 @@ def test_markdown_json_and_table_formats(county, workspace) -> None:
 def test_reading_a_ledger_is_logged_with_what_was_asked(county, workspace) -> None:
     read(workspace, level="township", unit="天堂镇", as_of=date(2026, 11, 20))
     ctx = service.open_context(workspace, clock=fixed_clock)
-    reads = [e for e in service.audit_log(ctx) if e["action"] == "case.read"]
+    reads = [e for e in audit_trail(ctx) if e["action"] == "case.read"]
     ctx.engine.dispose()
     assert reads[-1]["payload"] == {
         "view": "ledger",
@@ -442,7 +442,7 @@ def test_a_large_ledger_is_written_in_batches_with_memory_that_does_not_grow(
     with (tmp_path / "large.csv").open(encoding="utf-8-sig") as stream:
         numbers = [int(line[6]) for line in list(csv.reader(stream))[1:]]
     assert numbers == sorted(numbers) and len(set(numbers)) == 10000
-    reads = [e for e in service.audit_log(ctx) if e["action"] == "case.read"]
+    reads = [e for e in audit_trail(ctx) if e["action"] == "case.read"]
     assert reads[-1]["payload"] == {
         "view": "ledger",
         "level": "county",

@@ -12,6 +12,7 @@ from caseflow import service
 from caseflow.service_compare import compare, open_cases
 from caseflow.service_roster import import_roster
 from caseflow.synthetic import REGISTERS, generate_county, write_registers
+from tests.conftest import audit_trail
 
 REFERENCE = date(2026, 9, 1)
 AS_OF = date(2026, 11, 20)
@@ -60,6 +61,6 @@ def test_roster_compare_command_writes_masked_findings_and_reveals_only_when_ask
     assert table[0][:3] == ["身份证号", "姓名", "比对结果"] and len(table) == len(rows) + 1
     revealed = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--json", "--reveal")
     assert {row["id_number"] for row in json.loads(revealed.stdout)} == set(county.truth.flags)
-    assert service.audit_log(ctx)[-1]["action"] == "roster.reveal"
+    assert audit_trail(ctx)[-1]["action"] == "roster.reveal"
     opened = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--open-cases")
     assert opened.exit_code == 0 and f"Opened {len(rows)} case(s)" in opened.stdout

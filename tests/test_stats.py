@@ -20,7 +20,7 @@ from caseflow.service_roster import import_roster
 from caseflow.service_stats import assessment, stats
 from caseflow.timeline import Event, replay
 from caseflow.workspace import AssessmentConfig, load
-from tests.conftest import CliInvoker, child, fixed_clock
+from tests.conftest import CliInvoker, audit_trail, child, fixed_clock
 from tests.test_ledger import as_operator, example_county, kid
 
 D = date
@@ -312,7 +312,7 @@ def test_a_township_caseworker_gets_the_figures_of_the_township(workspace, monke
     ctx.engine.dispose()
     monkeypatch.undo()  # the bureau again, to read the audit trail
     ctx = service.open_context(workspace, clock=fixed_clock)
-    reads = service.audit_log(ctx)
+    reads = audit_trail(ctx)
     ctx.engine.dispose()
     logged = [e for e in reads if e["action"] == "case.read"]
     assert logged[-1]["operator"] == "天堂镇控辍专干"

@@ -46,7 +46,7 @@ from caseflow.errors import (
 )
 from caseflow.service import NOTE_METHODS
 from caseflow.states import FieldSpec, Transition, Workflow, unmet_requirements
-from tests.conftest import PG_URL, child, fixed_clock, pg_schema_url
+from tests.conftest import PG_URL, audit_trail, child, fixed_clock, pg_schema_url
 
 TODAY = date(2026, 11, 29)  # FIXED_NOW in the workspace's time zone
 FIRST = date(2026, 11, 1)
@@ -157,7 +157,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     def changes(self) -> list[dict[str, Any]]:
         """The audit trail without the logged reads of case files."""
-        return [e for e in service.audit_log(self.ctx) if e["action"] != "case.read"]
+        return [e for e in audit_trail(self.ctx) if e["action"] != "case.read"]
 
     def audit_events(self) -> int:
         result = service.audit_verify(self.ctx)
