@@ -124,6 +124,7 @@ def migrate(
     report = MigrationReport(new.name, new.version, dry_run)
     _add_labels(report, new)
     with db.read(ctx.engine) as connection:
+        _refuse_edited(connection, new)
         olds = _older_versions(connection, new)
         _refuse_unmapped(connection, new, olds, ctx)
     for old in olds.values():
@@ -157,6 +158,20 @@ def _target(ctx: Context, to: int) -> Workflow:
             f"`migrate_from` where state ids change), or use --to {new.version}"
         )
     return new
+
+
+def _refuse_edited(connection: Connection, new: Workflow) -> None:
+    """The dry run's answer to what registering the new version would say."""
+    stored = connection.execute(
+        select(WORKFLOW.c.sha256).where(
+            WORKFLOW.c.name == new.name, WORKFLOW.c.version == new.version
+        )
+    ).scalar()
+    if stored not in (None, new.sha256):
+        raise WorkflowInvalid(
+            f"workflow {new.name!r} version {new.version} was edited after cases started on "
+            "it; raise its `version` so existing cases keep the definition they started with"
+        )
 
 
 def _add_labels(report: MigrationReport, workflow: Workflow) -> None:

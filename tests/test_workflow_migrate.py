@@ -336,3 +336,18 @@ def test_workflow_check_holds_a_map_to_the_older_version_beside_it(workspace, cl
     assert "migrate_from.1.vanished: version 1 has no state 'vanished'" in checked.stderr
     assert "migrate_from.1.closed: 'closed' is terminal in version 1" in checked.stderr
     assert "migrate_from.1.verifying" not in checked.stderr
+
+
+def test_a_version_edited_after_cases_started_on_it_is_refused_even_in_a_dry_run(
+    workspace, ctx
+) -> None:
+    service.open_case(ctx, child(2), occurred_on=date(2026, 11, 23))
+    first = bring_in(workspace, version_2())
+    service.open_case(first, child(3))  # a case starts on version 2 as it stands
+    edited = bring_in(workspace, version_2().replace("amount: 5\n", "amount: 6\n", 1))
+    before = contents(edited)
+
+    for dry_run in (True, False):
+        with pytest.raises(WorkflowInvalid, match="raise its `version`"):
+            service_migrate.migrate(edited, 2, dry_run=dry_run)
+    assert contents(edited) == before
