@@ -53,6 +53,7 @@ ORG_ADMINS = frozenset({"admin"})
 ROSTER_USERS = frozenset({"bureau"})
 ASSIGNERS = frozenset({"caseworker", "school", "bureau"})
 DISPATCHERS = frozenset({"bureau", "admin"})
+WORKFLOW_MIGRATORS = frozenset({"bureau", "admin"})
 PRINTERS = frozenset({"bureau"})
 DEFAULT_REVEAL_ROLES = frozenset({"bureau"})
 

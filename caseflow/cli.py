@@ -54,7 +54,9 @@ app = _typer(
     "and prove it (控辍保学).\n\n" + EXIT_CODES_HELP
 )
 case_app = _typer("Open, advance and read cases.\n\n" + EXIT_CODES_HELP)
-workflow_app = _typer("Check and inspect workflow definitions (workflows/*.yaml).")
+workflow_app = _typer(
+    "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new version."
+)
 audit_app = _typer("Read and verify the tamper-evident audit trail.")
 db_app = _typer("Database maintenance.")
 calendar_app = _typer("The working-day calendar: national holidays plus the workspace's own.")
@@ -395,6 +397,12 @@ def _event_line(event: dict[str, Any]) -> str:
         what = f"opened in {payload['state']} (source {payload['source']})"
     elif event["action"] == "case.assign":
         what = f"assigned {payload['role']}: {payload['from'] or '-'} -> {payload['to']}"
+    elif event["action"] == "case.migrated":
+        what = (
+            f"moved to {payload['workflow']} v{payload['to_version']}: "
+            f"{payload['from']} -> {payload['to']}, due {payload['from_due_on'] or '-'} -> "
+            f"{payload['due_on'] or '-'}"
+        )
     elif event["action"] == "case.chain":
         what = "包保 chain follows the child: " + ", ".join(
             f"{role}={person}" for role, person in payload["to"].items()
@@ -739,6 +747,71 @@ def workflow_diagram(
         typer.echo(f"Wrote {output}")
     else:
         typer.echo(content, nl=False)
+
+
+@workflow_app.command("migrate")
+def workflow_migrate(
+    to: Annotated[int, typer.Option("--to", help="The version to move to: the version in force.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would move; change nothing.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Cases per transaction.", hidden=True)
+    ] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """Move every open case from an older version of the workflow to the version in force.
+
+    The version in force is the workflow file the workspace uses (workflows/NAME.yaml in
+    the workspace, else the shipped one): to bring in a new version, edit that file and
+    raise its `version`; the older versions stay stored in the database. Where a state's
+    id changes, the new file says where the old state went:
+    `migrate_from: {1: {old_state: new_state}}`; a state with the same id needs no entry.
+    If any open case's state has no place in the new version, nothing moves. Each case's
+    deadline is counted again under the new rule from the day it started, plus any
+    extension granted; a due date given in a field (such as an approved deferral's end)
+    stays; escalation levels already reached are not sent again. Cases move in batches,
+    with one audit event (case.migrated) each; a run that stopped can be run again to
+    move the rest. Closed cases are not touched. For the bureau and admin roles."""
+    from caseflow.service_migrate import count_to_migrate, migrate
+
+    ctx = _context()
+    total = 0 if as_json else count_to_migrate(ctx, to)
+    with _stderr_progress(total, "迁移中") as advance_bar:
+        report = migrate(ctx, to, dry_run=dry_run, batch_size=batch_size, progress=advance_bar)
+    if as_json:
+        _print_json(report.as_json())
+        return
+    for line in _migration_lines(report.as_json()):
+        typer.echo(line)
+
+
+def _migration_lines(view: dict[str, Any]) -> list[str]:
+    mode = "（试运行，未作任何修改）" if view["dry_run"] else ""
+    verb = "将迁移" if view["dry_run"] else "已迁移"
+    if not view["cases"]:
+        return [
+            f"流程 {view['workflow']} 迁移至第{view['to_version']}版{mode}：没有需要迁移的在办"
+            f"案件，全部在办案件已在第{view['to_version']}版。"
+        ]
+    lines = [
+        f"流程 {view['workflow']} 迁移至第{view['to_version']}版{mode}：{verb} "
+        f"{view['moved']} 个在办案件"
+    ]
+    for case in view["cases"]:
+        state = (
+            f"{case['from_state_label']}（{case['from_state']}）"
+            if case["from_state"] == case["to_state"]
+            else f"{case['from_state_label']}（{case['from_state']}）→ "
+            f"{case['to_state_label']}（{case['to_state']}）"
+        )
+        due = f"{case['from_due_on'] or '-'} → {_due_text(case['due_on'], case['due_provisional'])}"
+        kept = "（期限按文书确定，不变）" if case["deadline"] == "kept" else ""
+        lines.append(
+            f"  案件 {case['number']:<6} 第{case['from_version']}版→第{view['to_version']}版  "
+            f"{state}  期限 {due}{kept}"
+        )
+    return lines
 
 
 # ---------------------------------------------------------------------------------------

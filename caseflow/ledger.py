@@ -49,6 +49,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("last_note_method", "劝返方式", "text", 9),
     Column("outcome", "办理结果", "text", 14),
     Column("remarks", "备注", "text", 16),
+    Column("workflow_version", "流程版本", "int", 8),
 )
 
 
@@ -96,6 +97,7 @@ class LedgerRow:
     last_note_on: date | None
     last_note_method: str | None
     outcome: str
+    workflow_version: int  # the version of the workflow the case ran on that day
 
     @property
     def remarks(self) -> str:
@@ -126,6 +128,7 @@ class LedgerRow:
             self.last_note_method or "",
             self.outcome,
             self.remarks,
+            self.workflow_version,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -149,6 +152,7 @@ class LedgerRow:
             "last_note_on": self.last_note_on.isoformat() if self.last_note_on else None,
             "last_note_method": self.last_note_method,
             "outcome": self.outcome,
+            "workflow_version": self.workflow_version,
         }
 
 
@@ -260,6 +264,7 @@ def ledger_row(
         last_note_on=case.last_note_on,
         last_note_method=case.last_note_method,
         outcome=outcome(workflow, case),
+        workflow_version=workflow.version,
     )
 
 

@@ -378,6 +378,8 @@ class Ledger:
                 if then.state is not None and then.entered_on is not None:
                     state, entered_on, is_open = then.state, then.entered_on, then.is_open
                     due_on, due_provisional = then.due_on, then.due_provisional
+                    if then.workflow_version not in (None, workflow_version):
+                        workflow = workflows.get(connection, workflow_name, then.workflow_version)
             confirmed = closed = None
             recorded = recorded_reasons(workflow)
             if facts_text and any(f'"{t}"' in facts_text for t in recorded.triggers):

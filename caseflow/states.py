@@ -293,6 +293,10 @@ class Workflow:
         default_factory=lambda: MappingProxyType({})
     )
     routes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # For each older version: its state ids that are named differently here (old -> new).
+    migrate_from: Mapping[int, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def initial(self) -> State:
@@ -815,6 +819,38 @@ def _check_templates(
                     )
 
 
+def _parse_migrate_from(
+    r: _Reader, raw: object, states: Mapping[str, State], version: object
+) -> Mapping[int, Mapping[str, str]]:
+    """``migrate_from: {1: {old_id: new_id}}``: where a state of an older version went.
+    A state whose id is the same in both versions needs no entry."""
+    maps: dict[int, Mapping[str, str]] = {}
+    for old_version, raw_map in r.mapping(raw, "migrate_from").items():
+        path = f"migrate_from.{old_version}"
+        if isinstance(old_version, bool) or not isinstance(old_version, int) or old_version < 1:
+            r.problem(path, "must be an older version number, such as 1")
+            continue
+        if isinstance(version, int) and old_version >= version:
+            r.problem(path, f"names version {old_version}, which is not older than {version}")
+        mapping: dict[str, str] = {}
+        for old_id, new_id in r.mapping(raw_map, path).items():
+            entry = f"{path}.{old_id}"
+            if not isinstance(new_id, str):
+                r.problem(entry, "must name a state of this version")
+            elif new_id not in states:
+                r.problem(entry, f"unknown state {new_id!r}; states: {', '.join(states)}")
+            elif states[new_id].is_terminal:
+                r.problem(
+                    entry,
+                    f"maps to {new_id!r}, which is terminal: only open cases move to a new "
+                    "version, and a migration closes none; map it to an open state",
+                )
+            else:
+                mapping[str(old_id)] = new_id
+        maps[old_version] = MappingProxyType(mapping)
+    return MappingProxyType(maps)
+
+
 def parse_workflow(
     text: str,
     file: str,
@@ -845,6 +881,7 @@ def parse_workflow(
             "extension",
             "routes",
             *VOCABULARIES,
+            "migrate_from",
         }:
             r.problem(key, "unknown key")
     vocabularies = {
@@ -897,6 +934,7 @@ def parse_workflow(
         extension_max_days=r.integer(extension, "max_days", "extension", default=30),
         vocabularies=MappingProxyType(vocabularies),
         routes=MappingProxyType(routes),
+        migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
     )
     return workflow, r.problems
 
