@@ -65,7 +65,15 @@ from caseflow.states import (
     mermaid,
     parse_workflow,
 )
-from caseflow.workspace import Workspace, create, discard, load, load_holidays, locate
+from caseflow.workspace import (
+    Workspace,
+    create,
+    discard,
+    load,
+    locate,
+    national_calendar,
+    workspace_calendar,
+)
 
 SCHEMA_HEAD = "0005"
 INITIAL_ROLES = ("bureau", "admin")
@@ -93,7 +101,7 @@ class Context:
     engine: Engine
     actor: Actor
     clock: Clock = system_clock
-    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    calendar: WorkCalendar = field(default_factory=lambda: WorkCalendar(national_calendar()))
 
     def now(self) -> datetime:
         return self.clock()
@@ -245,16 +253,6 @@ def open_context(
         actor=actor,
         clock=clock,
         calendar=workspace_calendar(workspace),
-    )
-
-
-def workspace_calendar(workspace: Workspace) -> WorkCalendar:
-    """The national calendar plus the workspace's own rest days and make-up working days."""
-    holidays = load_holidays(workspace)
-    return WorkCalendar(
-        extra_holidays=holidays.rest_days,
-        extra_workdays=holidays.working_days,
-        declared_years=holidays.complete_years,
     )
 
 
