@@ -75,7 +75,7 @@ from caseflow.workspace import (
     workspace_calendar,
 )
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 INITIAL_ROLES = ("bureau", "admin")
 
 
@@ -403,6 +403,7 @@ def open_case(
                     entered_on=opened_on,
                     due_on=deadline.due_on if deadline else None,
                     due_provisional=bool(deadline and deadline.provisional),
+                    due_counted_with=ctx.calendar.coverage if deadline else None,
                     version=1,
                     is_open=True,
                     opened_on=opened_on,
@@ -715,6 +716,7 @@ def outcome_changes(
     elif outcome.deadline_reset:
         changes["deadline_from"] = occurred_on
         changes["extended_days"] = 0
+        changes["due_counted_with"] = calendar.coverage if outcome.due else None
     if outcome.deadline_reset:
         next_rung = 0
         changes["ladder_version"] = row.version + 1
