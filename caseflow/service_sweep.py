@@ -562,14 +562,16 @@ def recompute_provisional(ctx: Context, batch_size: int = DEFAULT_BATCH) -> list
     look-up) unless the calendar learnt something since the deadlines were counted."""
     changed: list[Recomputed] = []
     coverage = ctx.calendar.coverage
-    for stale in _STALE_BATCHES:
-        while True:
-            with db.write(ctx.engine) as connection:
-                rows = connection.execute(stale, {"coverage": coverage, "batch": batch_size}).all()
-                if not rows:
+    params = {"coverage": coverage, "batch": batch_size}
+    while True:
+        with db.write(ctx.engine) as connection:
+            for stale in _STALE_BATCHES:
+                rows = connection.execute(stale, params).all()
+                if rows:
+                    changed.extend(_recount(ctx, connection, rows, coverage))
                     break
-                changed.extend(_recount(ctx, connection, rows, coverage))
-    return changed
+            else:
+                return changed
 
 
 def _recount(
