@@ -64,9 +64,17 @@ from caseflow.states import (
     mermaid,
     parse_workflow,
 )
-from caseflow.workspace import Workspace, create, discard, load, load_holidays, locate
+from caseflow.workspace import (
+    Workspace,
+    create,
+    discard,
+    load,
+    locate,
+    national_calendar,
+    workspace_calendar,
+)
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 INITIAL_ROLES = ("bureau", "admin")
 
 
@@ -92,7 +100,7 @@ class Context:
     engine: Engine
     actor: Actor
     clock: Clock = system_clock
-    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    calendar: WorkCalendar = field(default_factory=lambda: WorkCalendar(national_calendar()))
 
     def now(self) -> datetime:
         return self.clock()
@@ -247,16 +255,6 @@ def open_context(
     )
 
 
-def workspace_calendar(workspace: Workspace) -> WorkCalendar:
-    """The national calendar plus the workspace's own rest days and make-up working days."""
-    holidays = load_holidays(workspace)
-    return WorkCalendar(
-        extra_holidays=holidays.rest_days,
-        extra_workdays=holidays.working_days,
-        declared_years=holidays.complete_years,
-    )
-
-
 _WORKFLOW_CACHE: dict[str, Workflow] = {}
 _WORKFLOW_SOURCE = select(WORKFLOW.c.source).where(WORKFLOW.c.sha256 == bindparam("sha"))
 
@@ -404,6 +402,7 @@ def open_case(
                     entered_on=opened_on,
                     due_on=deadline.due_on if deadline else None,
                     due_provisional=bool(deadline and deadline.provisional),
+                    due_counted_with=ctx.calendar.coverage if deadline else None,
                     version=1,
                     is_open=True,
                     opened_on=opened_on,
@@ -716,6 +715,7 @@ def outcome_changes(
     elif outcome.deadline_reset:
         changes["deadline_from"] = occurred_on
         changes["extended_days"] = 0
+        changes["due_counted_with"] = calendar.coverage if outcome.due else None
     if outcome.deadline_reset:
         next_rung = 0
         changes["ladder_version"] = row.version + 1

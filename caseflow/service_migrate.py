@@ -51,6 +51,7 @@ _BATCH = (
                 "deadline_from",
                 "due_on",
                 "due_provisional",
+                "due_counted_with",
                 "extended_days",
                 "next_rung",
                 "counters",
@@ -290,6 +291,9 @@ def _write(
                 "state": move.to_state,
                 "due_on": move.due.due_on if move.due else None,
                 "due_provisional": bool(move.due and move.due.provisional),
+                "due_counted_with": (
+                    ctx.calendar.coverage if move.deadline == "recounted" else row.due_counted_with
+                ),
                 "next_rung": move.next_rung,
                 "next_action_on": move.next_action_on,
             }

@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from caseflow import service
+from caseflow import workspace as workspace_files
+from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
 from caseflow.ids import make_id_number
 
@@ -31,6 +33,31 @@ FIXED_NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
 def fixed_clock() -> datetime:
     return FIXED_NOW
+
+
+def national_through(last_year: int) -> NationalCalendar:
+    """The installed chinese-calendar's national table without the years after
+    `last_year`: the same answers with every release that covers up to that year."""
+    table = INSTALLED_NATIONAL
+    return NationalCalendar(
+        years=frozenset(year for year in table.years if year <= last_year),
+        holidays=frozenset(day for day in table.holidays if day.year <= last_year),
+        workdays=frozenset(day for day in table.workdays if day.year <= last_year),
+    )
+
+
+INSTALLED_NATIONAL = workspace_files.national_calendar()
+# What the tests count with: chinese-calendar 1.11's years, 2004-2026. 2027 has no data.
+NATIONAL = national_through(2026)
+CALENDAR = WorkCalendar(NATIONAL)
+
+
+@pytest.fixture(autouse=True)
+def national_table(monkeypatch: pytest.MonkeyPatch) -> NationalCalendar:
+    """Every workspace a test opens counts with NATIONAL, whichever chinese-calendar
+    release is installed (a release with 2027 data must not change what tests see)."""
+    monkeypatch.setattr(workspace_files, "national_calendar", lambda: NATIONAL)
+    return NATIONAL
 
 
 def pg_schema_url(schema: str) -> str:

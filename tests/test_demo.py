@@ -24,6 +24,7 @@ from caseflow.records import CASE, CHILD, ESCALATION
 from caseflow.service_demo import TRUTH_FILE, ZONE, DemoReport, run_demo
 from caseflow.service_ledger import open_ledger
 from caseflow.synthetic import generate_county
+from tests.conftest import NATIONAL
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 CHILDREN = 400
@@ -194,7 +195,7 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
 
 
 def test_a_slow_caseworker_lets_the_deadline_lapse_before_acting() -> None:
-    calendar = WorkCalendar()
+    calendar = WorkCalendar(NATIONAL)
     persona = demo.Persona(
         id_number="x",
         kind="dropout",

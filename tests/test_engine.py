@@ -13,9 +13,10 @@ from caseflow.engine import Actor, CaseSnapshot, Event, available, decide, openi
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.resources import shipped
 from caseflow.states import Workflow, load_workflow, load_workflow_text
+from tests.conftest import NATIONAL
 
 WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
-CALENDAR = WorkCalendar()
+CALENDAR = WorkCalendar(NATIONAL)
 TODAY = date(2026, 11, 29)
 BUREAU = Actor("chen", "chen", frozenset({"bureau"}))
 SCHOOL = Actor("li", "li", frozenset({"school"}))

@@ -15,9 +15,10 @@ from caseflow.calendar import WorkCalendar
 from caseflow.engine import Actor, CaseSnapshot, Event, available, decide, opening
 from caseflow.errors import CaseflowError
 from caseflow.states import Transition, Workflow
+from tests.conftest import NATIONAL
 from tests.test_engine import ORDER_WORKFLOW, WORKFLOW
 
-CALENDAR = WorkCalendar()
+CALENDAR = WorkCalendar(NATIONAL)
 START = date(2026, 3, 2)
 
 

@@ -147,3 +147,16 @@ def test_upgrading_remembers_the_departments_cases_were_already_handed_to(
     ]
     assert chain == "{}"
     engine.dispose()
+
+
+def test_upgrading_leaves_existing_deadlines_counted_with_an_unknown_calendar(
+    tmp_path: Path,
+) -> None:
+    engine = old_database(tmp_path, "0005", "persuasion", "2026-10-09", "[]")
+    db.upgrade(engine)
+    with db.read(engine) as connection:
+        row = connection.execute(
+            text("SELECT due_on, due_counted_with FROM case_file WHERE id = 1")
+        ).one()
+    assert tuple(row) == ("2026-10-29", None)  # the next sweep recounts it if provisional
+    engine.dispose()
