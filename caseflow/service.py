@@ -74,7 +74,7 @@ from caseflow.workspace import (
     workspace_calendar,
 )
 
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 INITIAL_ROLES = ("bureau", "admin")
 
 
