@@ -10,14 +10,25 @@ workspace default, FULL):
   in the same run, rounds alternating, medians compared (target <= 2). The JSON also
   gives the single unpaged bare query, the whole dry-run sweep and the query plan.
 - ``sweep_rate``: escalations recorded per second by a real `sweep_service.sweep` over all
-  the due cases; the target is absolute (5,000/s), so ``ratio`` is rate / 5000 against
-  1.0. Also: notices queued, audit events written (the chain is verified afterwards),
-  the provisional-deadline scan every real sweep starts with, and the memory of the sweep
-  for two numbers of due cases (one subprocess per sweep: tracemalloc peak, resident set
+  the due cases, against a floor measured in the same run on another copy of the same
+  database: the very escalation, audit and notice rows that sweep wrote, and its ladder
+  moves, written by hand-written SQL on the driver in batches of the same size, one
+  transaction each (target rate / floor >= 0.5). Also: notices queued, audit events written
+  (the chain is verified afterwards, the floor's too), the recount of provisional
+  deadlines every real sweep starts with (timed on its own, with its query plan: nothing to
+  recount, and the look-up must not grow with the cases), and the memory of the sweep for
+  two numbers of due cases (one subprocess per sweep: tracemalloc peak, resident set
   growth, ru_maxrss), with the ratio of the tracemalloc peaks (flat means ~1).
-- ``sweep_growth``: the same number of due cases among a small and a large number of cases;
-  sweep time large / small (target <= 1.5).
+- ``sweep_growth_december`` and ``sweep_growth_midyear``: the same number of due cases among
+  a small and a large number of cases; sweep time large / small (target <= 1.5), on both
+  pinned days.
 When a target is missed, the JSON carries the top functions of a cProfile run.
+
+The days. Every workspace is generated for, and swept with its clock stopped on, a pinned
+day: 16 December of the last year the installed national calendar covers (the deadlines
+of the cases not yet due then reach into a year without data, so about half of them are
+provisional) and 16 June of that year (none are). ``sweep_find_due`` and ``sweep_rate``
+use the December day; ``sweep_growth`` measures both, every run.
 
 The data. Each workspace gets one case opened through `open_case` (so the workflow
 definition row exists and a realistic case row can be copied), then children and open
@@ -32,10 +43,10 @@ computed by `escalation.next_action_on` and checked with `escalation.due_work`. 
 cases fall due on one of the next 30 days. A sweep as of W1 sees the first tier of due
 cases only, so one million-case database serves (a), (b), the memory probe and the large
 side of (c). Generated workspaces live in a temporary folder for the run (set
-CASEFLOW_BENCH_SWEEP_CACHE to a folder to keep and reuse them while today stays the
-same); every sweep runs on a fresh copy, flushed to disk first. The full size builds
-1.1M cases (about a minute here, ~450 MB), the whole run takes a few minutes; progress
-goes to stderr.
+CASEFLOW_BENCH_SWEEP_CACHE to a folder to keep and reuse them while the calendar's coverage
+stays the same); every sweep runs on a fresh copy, flushed to disk first. The full size builds
+1.1M cases for each pinned day (about a minute each here, ~450 MB), the whole run takes
+a quarter of an hour; progress goes to stderr.
 
 `python -m benchmarks.bench_sweep --memory WORKSPACE AS_OF` is the memory probe's
 subprocess (it sweeps WORKSPACE in place).
@@ -56,7 +67,7 @@ import tempfile
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -70,16 +81,16 @@ from caseflow.models import Case, Child, Escalation, Notice
 from caseflow.services import sweep as sweep_service
 from caseflow.services.cases import ChildDetails, open_case
 from caseflow.services.context import Context, init_workspace, open_context
+from caseflow.workspace import national_calendar
 
 REPO = Path(__file__).resolve().parent.parent
-GENERATOR_VERSION = 1  # bump when the generated data changes (invalidates kept caches)
+GENERATOR_VERSION = 2  # bump when the generated data changes (invalidates kept caches)
 STATE = "persuasion"
 RUNG_MIX = (12, 5, 3)  # out of 20 due cases: on rung 0, 1, 2
 STATEMENT_ROWS = 10_000
 TRANSACTION_ROWS = 100_000
-RATE_TARGET = 5000.0
 READY = ".bench-ready"  # written last by `build`: the workspace is complete
-TARGETS = {"find": 2.0, "growth": 1.5}
+TARGETS = {"find": 2.0, "rate": 0.5, "growth": 1.5}
 BARE_DUE = text(
     "SELECT id FROM case_file WHERE is_open AND next_action_on <= :as_of "
     "ORDER BY next_action_on, id"
@@ -315,15 +326,29 @@ def settle(ctx: Context, total: int) -> None:
     assert counted == total, (counted, total)
 
 
-def build(spec: Spec, root: Path) -> None:
-    """A workspace at `root` holding `spec` (see the module docstring)."""
+def clock_at(day: date) -> Callable[[], datetime]:
+    """A clock stopped at noon (Beijing time) on `day`."""
+    moment = datetime.combine(day, time(4, 0), tzinfo=UTC)
+    return lambda: moment
+
+
+def seasons() -> dict[str, date]:
+    """The pinned days a sweep is measured on: mid-December of the last year the installed
+    national calendar covers (most deadlines then reach into a year without data, so they
+    are provisional) and mid-June of the same year (none are)."""
+    last = max(national_calendar().years)
+    return {"december": date(last, 12, 16), "midyear": date(last, 6, 16)}
+
+
+def build(spec: Spec, root: Path, today: date) -> None:
+    """A workspace at `root` holding `spec` (see the module docstring), as of `today`."""
     started = perf_counter()
-    init_workspace(root)
-    ctx = open_context(root)
+    init_workspace(root, clock=clock_at(today))
+    ctx = open_context(root, clock=clock_at(today))
     try:
         planner = Planner(ctx)
         placed = _tier_of(spec)
-        today = ctx.today
+        coverage = ctx.calendar.coverage
 
         def case_of(k: int, child: dict[str, Any]) -> dict[str, Any]:
             if k in placed:
@@ -363,7 +388,13 @@ def build(spec: Spec, root: Path) -> None:
     finally:
         ctx.engine.dispose()
     (root / READY).write_text(
-        json.dumps({"today": today.isoformat(), "days": [d.isoformat() for d in planner.days]})
+        json.dumps(
+            {
+                "today": today.isoformat(),
+                "coverage": coverage,
+                "days": [d.isoformat() for d in planner.days],
+            }
+        )
     )
     log(f"sweep: built {spec.total:,} cases in {perf_counter() - started:.0f} s")
 
@@ -384,40 +415,45 @@ class Workspaces:
         self._count = 0
         self._checked: set[Path] = set()
 
-    def source(self, spec: Spec) -> Path:
-        """The generated workspace for `spec`, built unless one planned around today exists."""
-        name = f"v{GENERATOR_VERSION}-{spec.total}-{'-'.join(map(str, spec.tiers))}"
+    def source(self, spec: Spec, today: date) -> Path:
+        """The generated workspace for `spec` as of `today`, built unless it exists."""
+        name = f"v{GENERATOR_VERSION}-{today.isoformat()}-{spec.total}-" + "-".join(
+            map(str, spec.tiers)
+        )
         root = self.folder / name
         if root not in self._checked:
             if root.exists() and not self._current(root):
                 shutil.rmtree(root)
             if not root.exists():
-                build(spec, root)
+                build(spec, root, today)
             self._checked.add(root)
         return root
 
     @staticmethod
     def _current(root: Path) -> bool:
-        """Whether `root` was fully built, and planned around the workspace's today."""
+        """Whether `root` was fully built, with the calendar the benchmark counts with now
+        (otherwise every provisional deadline in it is due for a recount)."""
         if not (root / READY).exists():
             return False
-        ctx = open_context(root)
+        ctx = Workspaces.open(root)
         ctx.engine.dispose()
-        return bool(json.loads((root / READY).read_text())["today"] == ctx.today.isoformat())
+        return bool(json.loads((root / READY).read_text())["coverage"] == ctx.calendar.coverage)
 
-    def days(self, spec: Spec) -> tuple[date, date, date]:
-        days = json.loads((self.source(spec) / READY).read_text())["days"]
+    def days(self, spec: Spec, today: date) -> tuple[date, date, date]:
+        days = json.loads((self.source(spec, today) / READY).read_text())["days"]
         return tuple(date.fromisoformat(d) for d in days)  # type: ignore[return-value]
 
     @staticmethod
     def open(root: Path) -> Context:
-        return open_context(root)
+        """The workspace's context, its clock stopped on the day it was generated for."""
+        today = date.fromisoformat(json.loads((root / READY).read_text())["today"])
+        return open_context(root, clock=clock_at(today))
 
-    def copy(self, spec: Spec) -> Path:
+    def copy(self, spec: Spec, today: date) -> Path:
         """A fresh copy of the generated workspace, for one sweep to change."""
         self._count += 1
         target = self.copies / f"copy-{self._count}"
-        shutil.copytree(self.source(spec), target)
+        shutil.copytree(self.source(spec, today), target)
         # Flush the copy to disk: otherwise the first checkpoint of the sweep (its fsync
         # of the database file, synchronous=FULL) pays for writing back the whole copy.
         for path in target.iterdir():
@@ -520,8 +556,9 @@ def run_find(quick: bool) -> list[dict[str, Any]]:
     size = QUICK if quick else FULL
     spec = size.find
     store = workspaces()
-    source = store.source(spec)
-    as_of = store.days(spec)[2]
+    today = seasons()["december"]
+    source = store.source(spec, today)
+    as_of = store.days(spec, today)[2]
     ctx = store.open(source)  # read-only: no copy needed
     try:
         sides: dict[str, Callable[[], int]] = {
@@ -595,6 +632,18 @@ def counts(ctx: Context) -> dict[str, int]:
         }
 
 
+PROVISIONAL_COUNT = text("SELECT count(*) FROM case_file WHERE is_open AND due_provisional")
+
+
+@dataclass
+class Written:
+    """What one sweep wrote, as the driver returns it: the floor inserts the same rows."""
+
+    columns: dict[str, tuple[str, ...]]
+    rows: dict[str, list[tuple[Any, ...]]]
+    ladder: list[tuple[Any, ...]]  # (next_rung, next_action_on, id) of each swept case
+
+
 @dataclass
 class SweepRun:
     seconds: float
@@ -603,22 +652,62 @@ class SweepRun:
     notices: int
     audit_events: int
     audit_intact: bool
-    provisional_scan_s: float
+    recount_s: float
+    recount_plan: list[str]
+    provisional: int
     synchronous: str
+    written: Written | None = None
 
 
-def sweep_copy(spec: Spec, as_of: date) -> SweepRun:
-    """One real sweep as of `as_of` on a fresh copy of the generated workspace."""
+def capture(connection: Connection, before: dict[str, int], swept: list[int]) -> Written:
+    """The escalation, audit and notice rows a sweep added, and the ladders it moved."""
+    # Generated workspaces never delete, so a table's row count is its highest id.
+    queries = {
+        "escalation": ("SELECT * FROM escalation WHERE id > ?", before["escalations"]),
+        "audit_event": ("SELECT * FROM audit_event WHERE seq > ?", before["audit_seq"]),
+        "notice": ("SELECT * FROM notice WHERE id > ?", before["notices"]),
+    }
+    columns: dict[str, tuple[str, ...]] = {}
+    rows: dict[str, list[tuple[Any, ...]]] = {}
+    for table, (query, after) in queries.items():
+        cursor = connection.exec_driver_sql(f"{query} ORDER BY 1", (after,))
+        columns[table] = tuple(cursor.keys())
+        rows[table] = [tuple(row) for row in cursor.all()]
+    ladder = [
+        tuple(row)
+        for row in connection.exec_driver_sql(
+            "SELECT next_rung, next_action_on, id FROM case_file WHERE id IN "
+            f"({','.join(map(str, swept))})"
+        ).all()
+    ]
+    return Written(columns, rows, ladder)
+
+
+def sweep_copy(spec: Spec, today: date, as_of: date, *, keep: bool = False) -> SweepRun:
+    """One real sweep as of `as_of` on a fresh copy of the generated workspace. The
+    recount of provisional deadlines every sweep starts with is also timed on its own."""
     store = workspaces()
-    root = store.copy(spec)
+    root = store.copy(spec, today)
     ctx = store.open(root)
     try:
-        provisional_scan_s = timed(lambda: sweep_service.provisional_deadlines(ctx))[0]
+        with db.read(ctx.engine) as connection:
+            provisional = int(connection.execute(PROVISIONAL_COUNT).scalar_one())
+            recount_plan = query_plan(
+                connection,
+                sweep_service._STALE_BATCHES[1],
+                {"coverage": ctx.calendar.coverage, "batch": sweep_service.DEFAULT_BATCH},
+            )
+        recount_s, recounted = timed(lambda: sweep_service.recompute_provisional(ctx))
+        assert recounted == [], "a benchmark workspace must need no recount"
         before = counts(ctx)
+        if keep:
+            with db.read(ctx.engine) as connection:
+                swept = [key.id for key in sweep_service.find_due(connection, as_of, spec.due)]
         seconds, report = timed(lambda: sweep_service.sweep(ctx, as_of=as_of))
         after = counts(ctx)
         with db.read(ctx.engine) as connection:
             intact = audit.verify(connection).intact
+            written = capture(connection, before, swept) if keep else None
         synchronous = ctx.workspace.synchronous
     finally:
         ctx.engine.dispose()
@@ -630,14 +719,89 @@ def sweep_copy(spec: Spec, as_of: date) -> SweepRun:
         notices=after["notices"] - before["notices"],
         audit_events=after["audit_seq"] - before["audit_seq"],
         audit_intact=intact,
-        provisional_scan_s=provisional_scan_s,
+        recount_s=recount_s,
+        recount_plan=recount_plan,
+        provisional=provisional,
         synchronous=synchronous,
+        written=written,
     )
 
 
-def profile_sweep(spec: Spec, as_of: date) -> dict[str, Any]:
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def floor_copy(spec: Spec, today: date, as_of: date, written: Written) -> float:
+    """The floor for recording escalations: on a fresh copy, the rows `written` by a real
+    sweep inserted by hand-written SQL on the driver, batch by batch as the sweep goes
+    (the same due-case page, then its escalation, audit and notice rows, the audit head and
+    the ladders, one BEGIN IMMEDIATE transaction each). Returns the seconds it took."""
+    batch = sweep_service.DEFAULT_BATCH
+    by_case: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
+    for table, key in (("escalation", "case_id"), ("audit_event", "case_id")):
+        grouped: dict[int, list[tuple[Any, ...]]] = {}
+        index = written.columns[table].index(key)
+        for row in written.rows[table]:
+            grouped.setdefault(row[index], []).append(row)
+        by_case[table] = grouped
+    notices: dict[int, list[tuple[Any, ...]]] = {}
+    cases_at = written.columns["notice"].index("case_ids")
+    for row in written.rows["notice"]:
+        notices.setdefault(json.loads(row[cases_at])[0], []).append(row)
+    ladder = {row[2]: row for row in written.ladder}
+    audit_seq = written.columns["audit_event"].index("seq")
+    audit_hash = written.columns["audit_event"].index("hash")
+    statements = {table: _insert(table, written.columns[table]) for table in written.columns}
     store = workspaces()
-    root = store.copy(spec)
+    root = store.copy(spec, today)
+    ctx = store.open(root)
+    day = as_of.isoformat()
+    try:
+        before = counts(ctx)
+        start = perf_counter()
+        while True:
+            with db.write(ctx.engine) as connection:
+                keys = connection.exec_driver_sql(BARE_FIRST, (day, batch)).all()
+                if not keys:
+                    break
+                ids = [key[0] for key in keys]
+                events = [row for case in ids for row in by_case["audit_event"].get(case, [])]
+                events.sort(key=lambda row: row[audit_seq])
+                for table, rows in (
+                    ("escalation", [r for c in ids for r in by_case["escalation"].get(c, [])]),
+                    ("audit_event", events),
+                    ("notice", [r for c in ids for r in notices.get(c, [])]),
+                ):
+                    if rows:
+                        connection.exec_driver_sql(statements[table], rows)
+                if events:
+                    connection.exec_driver_sql(
+                        "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+                        (events[-1][audit_seq], events[-1][audit_hash]),
+                    )
+                connection.exec_driver_sql(
+                    "UPDATE case_file SET next_rung = ?, next_action_on = ? WHERE id = ?",
+                    [ladder[case] for case in ids],
+                )
+        seconds = perf_counter() - start
+        after = counts(ctx)
+        with db.read(ctx.engine) as connection:
+            assert audit.verify(connection).intact, "the floor's audit chain does not verify"
+    finally:
+        ctx.engine.dispose()
+        store.drop(root)
+    recorded = {name: after[name] - before[name] for name in after}
+    assert recorded == {
+        "escalations": len(written.rows["escalation"]),
+        "notices": len(written.rows["notice"]),
+        "audit_seq": len(written.rows["audit_event"]),
+    }, recorded
+    return seconds
+
+
+def profile_sweep(spec: Spec, today: date, as_of: date) -> dict[str, Any]:
+    store = workspaces()
+    root = store.copy(spec, today)
     ctx = store.open(root)
     try:
         profiler = profiled(lambda: sweep_service.sweep(ctx, as_of=as_of))
@@ -669,10 +833,10 @@ def _top(profiler: cProfile.Profile, *, own: bool, limit: int = 12) -> list[dict
     return rows[:limit]
 
 
-def memory_probe(spec: Spec, as_of: date) -> dict[str, Any]:
+def memory_probe(spec: Spec, today: date, as_of: date) -> dict[str, Any]:
     """Peak memory of a real sweep, in a subprocess of its own (on a fresh copy)."""
     store = workspaces()
-    root = store.copy(spec)
+    root = store.copy(spec, today)
     try:
         completed = subprocess.run(
             [
@@ -704,7 +868,7 @@ def _rss_kib() -> int:
 
 def _memory_main(root: Path, as_of: date) -> dict[str, Any]:
     """Sweep `root` as of `as_of` with tracemalloc on; the figures as a dict."""
-    ctx = open_context(root)
+    ctx = Workspaces.open(root)
     try:
         rss_before = _rss_kib()
         maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -729,45 +893,70 @@ def run_rate(quick: bool) -> list[dict[str, Any]]:
     size = QUICK if quick else FULL
     spec = size.find
     store = workspaces()
-    days = store.days(spec)
-    runs = []
+    today = seasons()["december"]
+    days = store.days(spec, today)
+    runs: list[SweepRun] = []
+    floors: list[float] = []
+    written: Written | None = None
     for round_ in range(size.sweep_rounds):
-        run = sweep_copy(spec, days[2])
-        assert run.report.fired == run.escalations == spec.due, (run.report.fired, spec.due)
-        assert run.audit_intact, "the audit chain does not verify after the sweep"
-        runs.append(run)
+        # Alternate which side goes first; the first sweep keeps what it wrote for the floor.
+        for side in (
+            ("sweep", "floor") if round_ % 2 == 0 or written is None else ("floor", "sweep")
+        ):
+            if side == "sweep":
+                run = sweep_copy(spec, today, days[2], keep=written is None)
+                assert run.report.fired == run.escalations == spec.due, (run.report.fired, spec.due)
+                assert run.audit_intact, "the audit chain does not verify after the sweep"
+                written = written or run.written
+                runs.append(run)
+            else:
+                assert written is not None
+                floors.append(floor_copy(spec, today, days[2], written))
         log(
-            f"sweep_rate: round {round_ + 1}/{size.sweep_rounds}: {run.escalations:,} "
-            f"escalations in {run.seconds:.2f} s = {run.escalations / run.seconds:,.0f}/s"
+            f"sweep_rate: round {round_ + 1}/{size.sweep_rounds}: {runs[-1].escalations:,} "
+            f"escalations in {runs[-1].seconds:.2f} s = "
+            f"{runs[-1].escalations / runs[-1].seconds:,.0f}/s; floor {floors[-1]:.2f} s = "
+            f"{spec.due / floors[-1]:,.0f}/s"
         )
     rates = [run.escalations / run.seconds for run in runs]
-    rate = median(rates)
+    floor_rates = [spec.due / seconds for seconds in floors]
+    rate, floor_rate = median(rates), median(floor_rates)
+    ratio = rate / floor_rate
     last = runs[-1]
     small_due, large_due = sum(spec.tiers[:2]), spec.due
     log(f"sweep_rate: memory probe, {small_due:,} then {large_due:,} due cases")
-    memory = {"small": memory_probe(spec, days[1]), "large": memory_probe(spec, days[2])}
+    memory = {
+        "small": memory_probe(spec, today, days[1]),
+        "large": memory_probe(spec, today, days[2]),
+    }
     assert memory["small"]["fired"] == small_due and memory["large"]["fired"] == large_due
     extra: dict[str, Any] = {}
-    if rate < RATE_TARGET:
+    if ratio < TARGETS["rate"]:
         log("sweep_rate: target missed; profiling one more sweep")
-        extra["profile"] = profile_sweep(spec, days[2])
+        extra["profile"] = profile_sweep(spec, today, days[2])
     return [
         result(
             "sweep_rate",
-            rate / RATE_TARGET,
-            1.0,
+            ratio,
+            TARGETS["rate"],
             at_most=False,
-            baseline=f"absolute target {RATE_TARGET:.0f}/s",
+            baseline="the same escalation, audit and notice rows and ladder moves written by "
+            "hand-written SQL in batches of the same size, same database, same run",
             rate=round(rate, 1),
+            floor_rate=round(floor_rate, 1),
             rates=[round(r, 1) for r in rates],
+            floor_rates=[round(r, 1) for r in floor_rates],
             seconds=[round(run.seconds, 3) for run in runs],
+            floor_seconds=[round(f, 3) for f in floors],
             escalations=last.escalations,
             notices=last.notices,
             audit_events=last.audit_events,
             audit_intact=all(run.audit_intact for run in runs),
             cases_swept=last.report.cases,
             per_escalation_us=round(1e6 / rate, 1),
-            provisional_scan_ms=round(median([r.provisional_scan_s for r in runs]) * 1000, 1),
+            recount_ms=round(median([r.recount_s for r in runs]) * 1000, 2),
+            recount_plan=last.recount_plan,
+            provisional_deadlines=last.provisional,
             memory_due=[small_due, large_due],
             memory_tracemalloc_peak_kib=[
                 memory["small"]["tracemalloc_peak_kib"],
@@ -799,60 +988,66 @@ def run_rate(quick: bool) -> list[dict[str, Any]]:
 
 
 def run_growth(quick: bool) -> list[dict[str, Any]]:
+    """Sweep growth on each pinned day of the year: one record per day."""
+    return [_growth(quick, season, today) for season, today in seasons().items()]
+
+
+def _growth(quick: bool, season: str, today: date) -> dict[str, Any]:
     size = QUICK if quick else FULL
     store = workspaces()
     sides = {"small": size.growth_small, "large": size.growth_large}
     due = size.growth_small.tiers[0]
     assert size.growth_large.tiers[0] == due
-    as_of = {name: store.days(spec)[0] for name, spec in sides.items()}
+    as_of = {name: store.days(spec, today)[0] for name, spec in sides.items()}
     times: dict[str, list[float]] = {"small": [], "large": []}
-    scans: dict[str, list[float]] = {"small": [], "large": []}
+    recounts: dict[str, list[float]] = {"small": [], "large": []}
+    provisional: dict[str, int] = {}
     for round_ in range(size.sweep_rounds):
         order = list(sides) if round_ % 2 == 0 else list(reversed(sides))
         for name in order:
-            run = sweep_copy(sides[name], as_of[name])
+            run = sweep_copy(sides[name], today, as_of[name])
             assert run.report.fired == run.escalations == due, (name, run.report.fired, due)
             assert run.audit_intact, "the audit chain does not verify after the sweep"
             times[name].append(run.seconds)
             synchronous = run.synchronous
-            scans[name].append(run.provisional_scan_s)
+            recounts[name].append(run.recount_s)
+            provisional[name] = run.provisional
         log(
-            f"sweep_growth: round {round_ + 1}/{size.sweep_rounds}: "
-            f"{due:,} due among {size.growth_small.total:,}: {times['small'][-1]:.3f} s, "
-            f"among {size.growth_large.total:,}: {times['large'][-1]:.3f} s"
+            f"sweep_growth ({season}, {today.isoformat()}): round {round_ + 1}/"
+            f"{size.sweep_rounds}: {due:,} due among {size.growth_small.total:,}: "
+            f"{times['small'][-1]:.3f} s, among {size.growth_large.total:,}: "
+            f"{times['large'][-1]:.3f} s"
         )
     small, large = median(times["small"]), median(times["large"])
     ratio = large / small
     extra: dict[str, Any] = {}
     if ratio > TARGETS["growth"]:
-        log("sweep_growth: target missed; profiling one more sweep on each side")
-        extra["profile_large"] = profile_sweep(size.growth_large, as_of["large"])[
+        log(f"sweep_growth ({season}): target missed; profiling one more sweep on each side")
+        extra["profile_large"] = profile_sweep(size.growth_large, today, as_of["large"])[
             "caseflow_cumulative"
         ]
-        extra["profile_small"] = profile_sweep(size.growth_small, as_of["small"])[
+        extra["profile_small"] = profile_sweep(size.growth_small, today, as_of["small"])[
             "caseflow_cumulative"
         ]
-    return [
-        result(
-            "sweep_growth",
-            ratio,
-            TARGETS["growth"],
-            at_most=True,
-            small_s=round(small, 4),
-            large_s=round(large, 4),
-            small_rounds_s=[round(t, 4) for t in times["small"]],
-            large_rounds_s=[round(t, 4) for t in times["large"]],
-            provisional_scan_ms={
-                name: round(median(values) * 1000, 1) for name, values in scans.items()
-            },
-            small_cases=size.growth_small.total,
-            large_cases=size.growth_large.total,
-            due=due,
-            as_of={name: day.isoformat() for name, day in as_of.items()},
-            synchronous=synchronous,
-            **extra,
-        )
-    ]
+    return result(
+        f"sweep_growth_{season}",
+        ratio,
+        TARGETS["growth"],
+        at_most=True,
+        today=today.isoformat(),
+        small_s=round(small, 4),
+        large_s=round(large, 4),
+        small_rounds_s=[round(t, 4) for t in times["small"]],
+        large_rounds_s=[round(t, 4) for t in times["large"]],
+        recount_ms={name: round(median(values) * 1000, 2) for name, values in recounts.items()},
+        provisional_deadlines=provisional,
+        small_cases=size.growth_small.total,
+        large_cases=size.growth_large.total,
+        due=due,
+        as_of={name: day.isoformat() for name, day in as_of.items()},
+        synchronous=synchronous,
+        **extra,
+    )
 
 
 if __name__ == "__main__":

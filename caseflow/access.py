@@ -1,6 +1,6 @@
 """Who may see and do what: roles, jurisdictions, and the capabilities they grant.
 
-Pure: the data layer (``caseflow.records``) turns a jurisdiction into the one SQL
+Pure: the data layer (``caseflow.services.records``) turns a jurisdiction into the one SQL
 condition every case read goes through; the services ask ``require`` before they write.
 """
 
@@ -53,6 +53,7 @@ ORG_ADMINS = frozenset({"admin"})
 ROSTER_USERS = frozenset({"bureau"})
 ASSIGNERS = frozenset({"caseworker", "school", "bureau"})
 DISPATCHERS = frozenset({"bureau", "admin"})
+WORKFLOW_MIGRATORS = frozenset({"bureau", "admin"})
 PRINTERS = frozenset({"bureau"})
 DEFAULT_REVEAL_ROLES = frozenset({"bureau"})
 

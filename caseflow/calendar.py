@@ -1,37 +1,41 @@
 """Working days, holidays and deadline arithmetic. Pure: no I/O, no clock, no database.
 
-The national calendar comes from the PyPI package ``chinese_calendar`` (holidays and
-make-up working weekends, 调休), which covers a fixed range of years and raises for any
-other year. A workspace adds its own rest days (``extra_holidays``) and make-up working
-days (``extra_workdays``); these override the national calendar for those dates, and a
-date listed in both is a working day. A workspace may also *declare* years it lists in
-full, which makes those years known even when ``chinese_calendar`` lacks them.
+The national calendar is an input: a `NationalCalendar` lists the official holidays and
+make-up working weekends (调休) of the years it covers. The workspace builds it from the
+``chinese_calendar`` package (`caseflow.workspace.national_calendar`); tests build their
+own. A workspace adds its own rest days (``extra_holidays``) and make-up working days
+(``extra_workdays``); these override the national calendar for those dates, and a date
+listed in both is a working day. A workspace may also *declare* years it lists in full,
+which makes those years known even when the national table lacks them.
 
 In a year that is neither covered nor declared, the provisional rule applies: Monday to
 Friday are working days and weekends the only rest days. Any deadline that examined such a
 day is returned with ``provisional=True`` so callers can flag it and recompute it once
-the year's calendar is known. Nothing here raises because a year lacks data.
+the year's calendar is known (`WorkCalendar.coverage` says what a calendar knows, so a
+stored deadline can remember what it was counted with). Nothing here raises because a
+year lacks data.
 
 Periods follow the administrative rule: the start day is not counted, and a period whose
 last day is a rest day rolls forward to the next working day.
 
 Implementation: for each year, a table of working-day flags and a sorted tuple of
-working-day ordinals is built lazily, once, and cached; the national part is shared by
-all calendars. Adding N working days is then a couple of bisections, not a day-by-day
-walk, and never calls ``chinese_calendar`` per day.
+working-day ordinals is built lazily, once, and cached; the national part is cached by
+the national table itself and shared by every calendar built on it. Adding N working days
+is then a couple of bisections, not a day-by-day walk.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
 from typing import Literal, get_args
 
-__all__ = ["Deadline", "Unit", "WorkCalendar"]
+__all__ = ["Deadline", "NationalCalendar", "Unit", "WorkCalendar"]
 
 Unit = Literal["working_days", "days"]
 _UNITS: frozenset[str] = frozenset(get_args(Unit))
@@ -42,36 +46,11 @@ class Deadline:
     """A computed due date.
 
     ``provisional`` is True when any day examined lies in a year without calendar data
-    (neither covered by ``chinese_calendar`` nor declared by the workspace).
+    (neither covered by the national table nor declared by the workspace).
     """
 
     due_on: date
     provisional: bool
-
-
-@functools.cache
-def _national_years() -> frozenset[int]:
-    """The years ``chinese_calendar`` has national data for.
-
-    Read once from the package's own tables (the same rule it uses to reject a year:
-    the span of its holiday table), then each year is confirmed with a single probe so
-    that a package whose tables and checks disagree cannot make a later lookup raise.
-    """
-    import chinese_calendar
-
-    keys = [*chinese_calendar.holidays.keys(), *chinese_calendar.workdays.keys()]
-    if not keys:
-        return frozenset()
-    first = min(d.year for d in keys)
-    last = max(d.year for d in keys)
-    years: set[int] = set()
-    for year in range(first, last + 1):
-        try:
-            chinese_calendar.is_workday(date(year, 1, 1))
-        except NotImplementedError:  # chinese-calendar's "this year is not in my data"
-            continue
-        years.add(year)
-    return frozenset(years)
 
 
 def _year_start(year: int) -> int:
@@ -89,27 +68,73 @@ def _weekday_flags(year: int) -> bytes:
     return bytes(1 if (first + i) % 7 < 5 else 0 for i in range(_year_length(year)))
 
 
-@functools.cache
-def _national_flags(year: int) -> bytes:
-    """National working-day flags for a covered ``year`` (one byte per day of the year).
+@dataclass(frozen=True)
+class NationalCalendar:
+    """The national table: the years it covers, and in them the official rest days and the
+    make-up working days (调休上班). Other days of a covered year follow the week.
 
-    Same rule as ``chinese_calendar.is_workday`` (a listed make-up working day works; a
-    listed holiday rests; otherwise Monday-Friday work), read from the package's public
-    tables directly: ``is_workday`` rescans its whole table on every call.
+    A day listed outside the covered years, or listed both as rest day and working day, is
+    refused with ValueError: such a table contradicts itself.
     """
-    import chinese_calendar
 
-    workdays = chinese_calendar.workdays
-    holidays = chinese_calendar.holidays
-    flags = bytearray(_weekday_flags(year))
-    start = date(year, 1, 1)
-    for i in range(len(flags)):
-        day = start + timedelta(days=i)
-        if day in workdays:
-            flags[i] = 1
-        elif day in holidays:
-            flags[i] = 0
-    return bytes(flags)
+    years: frozenset[int] = frozenset()
+    holidays: frozenset[date] = frozenset()
+    workdays: frozenset[date] = frozenset()
+    _flags_cache: dict[int, bytes] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        years = frozenset(operator.index(year) for year in self.years)
+        holidays = frozenset(_as_date(day) for day in self.holidays)
+        workdays = frozenset(_as_date(day) for day in self.workdays)
+        outside = sorted(day for day in holidays | workdays if day.year not in years)
+        if outside:
+            raise ValueError(
+                f"the national table lists {outside[0].isoformat()} but does not cover "
+                f"{outside[0].year}; add the year to its years or drop the day"
+            )
+        both = sorted(holidays & workdays)
+        if both:
+            raise ValueError(
+                f"the national table lists {both[0].isoformat()} both as a holiday and as "
+                "a make-up working day"
+            )
+        object.__setattr__(self, "years", years)
+        object.__setattr__(self, "holidays", holidays)
+        object.__setattr__(self, "workdays", workdays)
+
+    def __repr__(self) -> str:
+        return (
+            f"NationalCalendar(years={_year_ranges(self.years) or 'none'}, "
+            f"holidays={len(self.holidays)} days, workdays={len(self.workdays)} days)"
+        )
+
+    def flags(self, year: int) -> bytes:
+        """Working-day flags of a covered ``year``, one byte per day (1 = working day)."""
+        flags = self._flags_cache.get(year)
+        if flags is None:
+            table = bytearray(_weekday_flags(year))
+            offset = _year_start(year)
+            for day in self.holidays:
+                if day.year == year:
+                    table[day.toordinal() - offset] = 0
+            for day in self.workdays:
+                if day.year == year:
+                    table[day.toordinal() - offset] = 1
+            flags = self._flags_cache[year] = bytes(table)
+        return flags
+
+
+def _year_ranges(years: Iterable[int]) -> str:
+    """``2004-2026,2030``: sorted years with consecutive runs joined."""
+    runs: list[list[int]] = []
+    for year in sorted(years):
+        if runs and runs[-1][1] == year - 1:
+            runs[-1][1] = year
+        else:
+            runs.append([year, year])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _as_date(value: date) -> date:
@@ -127,11 +152,13 @@ class WorkCalendar:
 
     def __init__(
         self,
+        national: NationalCalendar,
         *,
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
         declared_years: Iterable[int] = (),
     ) -> None:
+        self._national = national
         self._extra_holidays: frozenset[date] = frozenset(_as_date(d) for d in extra_holidays)
         self._extra_workdays: frozenset[date] = frozenset(_as_date(d) for d in extra_workdays)
         self._declared_years: frozenset[int] = frozenset(operator.index(y) for y in declared_years)
@@ -144,7 +171,7 @@ class WorkCalendar:
 
     def __repr__(self) -> str:
         return (
-            f"WorkCalendar(extra_holidays={len(self._extra_holidays)} days, "
+            f"WorkCalendar({self._national!r}, extra_holidays={len(self._extra_holidays)} days, "
             f"extra_workdays={len(self._extra_workdays)} days, "
             f"declared_years={sorted(self._declared_years)})"
         )
@@ -153,11 +180,32 @@ class WorkCalendar:
 
     def is_known_year(self, year: int) -> bool:
         """True when ``year`` has national data or is declared by the workspace."""
-        return year in self._declared_years or year in _national_years()
+        return year in self._declared_years or year in self._national.years
 
     def known_years(self) -> tuple[int, ...]:
         """Sorted years that are known: national years plus declared years."""
-        return tuple(sorted(_national_years() | self._declared_years))
+        return tuple(sorted(self._national.years | self._declared_years))
+
+    @functools.cached_property
+    def coverage(self) -> str:
+        """What this calendar knows, as a short text: the known years, then a digest of
+        the days that break the weekly rule (rest days on weekdays, working weekends).
+        Calendars with the same coverage count every deadline alike, wherever their days
+        come from; a deadline stored with the coverage it was counted with can tell when
+        counting it again may give another answer."""
+        listed = (
+            self._national.holidays
+            | self._national.workdays
+            | self._extra_holidays
+            | self._extra_workdays
+        )
+        exceptions = sorted(
+            day for day in listed if self.is_working_day(day) != (day.weekday() < 5)
+        )
+        years = _year_ranges(self.known_years())
+        canonical = f"{years}|{','.join(day.isoformat() for day in exceptions)}"
+        digest = hashlib.sha256(canonical.encode("ascii")).hexdigest()[:12]
+        return f"{years or 'none'} {digest}"
 
     # -- per-year tables -------------------------------------------------------------
 
@@ -165,7 +213,7 @@ class WorkCalendar:
         flags = self._flags_cache.get(year)
         if flags is not None:
             return flags
-        base = _national_flags(year) if year in _national_years() else _weekday_flags(year)
+        base = self._national.flags(year) if year in self._national.years else _weekday_flags(year)
         extras = self._extras_by_year.get(year)
         if extras:
             table = bytearray(base)

@@ -16,7 +16,7 @@ from caseflow.access import COUNTY, Jurisdiction
 from caseflow.calendar import Deadline, WorkCalendar
 from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
-from caseflow.states import FieldSpec, Transition, Workflow, fire
+from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ def _coerce(spec: FieldSpec, raw: str, trigger: str) -> str | int:
 
 
 def coerce_values(transition: Transition, raw: Mapping[str, str]) -> dict[str, str | int]:
-    """Field values typed and checked; unknown names are bad input, missing ones refused."""
+    """Field values typed and checked; unknown names are bad input. Whether the required
+    ones are all there is the machine's to decide (``states.FieldsGiven``)."""
     known = {f.name for f in transition.fields}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -124,43 +125,43 @@ def coerce_values(transition: Transition, raw: Mapping[str, str]) -> dict[str, s
         raise InvalidInput(
             f"{transition.trigger!r} has no field {unknown[0]!r}; its fields: {expected}"
         )
-    values = {
+    return {
         spec.name: _coerce(spec, raw[spec.name], transition.trigger)
         for spec in transition.fields
         if spec.name in raw
     }
-    missing = [spec for spec in transition.fields if spec.required and spec.name not in values]
-    if missing:
-        needed = ", ".join(f"{s.name} ({s.label})" for s in missing)
-        raise TransitionRefused(f"{transition.trigger!r} needs --set for: {needed}")
-    return values
 
 
-def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> list[str]:
-    return [
-        f"{count} × {trigger} in this state ({counters.get(trigger, 0)} so far)"
-        for trigger, count in transition.requires
-        if counters.get(trigger, 0) < count
-    ]
+def attempt(
+    case: CaseSnapshot,
+    actor: Actor,
+    occurred_on: date,
+    given: Mapping[str, str] | None = None,
+    *,
+    automatic: bool = False,
+) -> Attempt:
+    """What the machine's conditions are asked about: this actor, this case, this day."""
+    jurisdiction = actor.jurisdiction
+    return Attempt(
+        case=case.number,
+        operator=actor.operator,
+        roles=actor.roles,
+        department=jurisdiction.name if jurisdiction.kind == "department" else None,
+        handed_to=case.departments,
+        counters=case.counters,
+        due_on=case.due_on,
+        occurred_on=occurred_on,
+        given=None if given is None else frozenset(given),
+        automatic=automatic,
+    )
 
 
-def may_fire(actor: Actor, transition: Transition, case: CaseSnapshot) -> bool:
-    """A role the transition allows; a partner department only on a case handed to it."""
-    roles = actor.roles & set(transition.roles)
-    if roles == {"department"}:
-        return (
-            actor.jurisdiction.kind == "department" and actor.jurisdiction.name in case.departments
-        )
-    return bool(roles)
-
-
-def available(workflow: Workflow, case: CaseSnapshot, actor: Actor) -> list[Transition]:
-    """The transitions this actor may fire on this case now (fields aside)."""
-    return [
-        t
-        for t in workflow.transitions_from(case.state)
-        if may_fire(actor, t, case) and not unmet_requirements(t, case.counters)
-    ]
+def available(
+    workflow: Workflow, case: CaseSnapshot, actor: Actor, *, today: date
+) -> list[Transition]:
+    """The transitions this actor may fire on this case today (fields aside), as the
+    machine decides."""
+    return allowed(workflow, case.state, attempt(case, actor, today))
 
 
 def decide(
@@ -173,42 +174,29 @@ def decide(
     calendar: WorkCalendar,
     automatic: bool = False,
 ) -> Outcome:
-    """Decide one event. ``automatic`` is the sweep firing an ``auto`` transition that
-    has fallen due: no role is needed for that, but only auto transitions qualify."""
+    """Decide one event: the machine fires it or says why not. ``automatic`` is the sweep
+    firing an ``auto`` transition that has fallen due: no role is needed for that, but only
+    auto transitions qualify."""
     if event.trigger not in workflow.triggers():
         raise InvalidInput(
             f"{event.trigger!r} is not a trigger of workflow {workflow.name!r}; "
             f"from {case.state!r} you can use: "
             f"{', '.join(t.trigger for t in workflow.transitions_from(case.state))}"
         )
+    tried = attempt(case, actor, event.occurred_on, event.values, automatic=automatic)
+    dest = fire(workflow, case.state, event.trigger, tried)
     transition = workflow.find(event.trigger, case.state)
-    dest = fire(workflow, case.state, event.trigger)
-    if transition is None or dest is None:
+    if dest is None or transition is None:
+        why = refusal(workflow, case.state, event.trigger, tried)
+        if why is not None:
+            raise why
         label = workflow.state(case.state).label
         possible = ", ".join(t.trigger for t in workflow.transitions_from(case.state)) or "none"
         raise TransitionRefused(
             f"case {case.number} is in {case.state} ({label}); "
             f"{event.trigger!r} is not allowed from there (allowed: {possible})"
         )
-    if automatic and not transition.auto:
-        raise TransitionRefused(f"{event.trigger!r} is not an automatic transition")
-    if not automatic and not may_fire(actor, transition, case):
-        handed_to = ", ".join(case.departments) or "no department"
-        raise AccessDenied(
-            f"operator {actor.operator!r} (roles: {', '.join(sorted(actor.roles)) or 'none'}) may "
-            f"not fire {event.trigger!r}; it needs one of: {', '.join(transition.roles)}"
-            + (
-                f" (a department only on a case handed to it; this one is with {handed_to})"
-                if "department" in actor.roles and "department" in transition.roles
-                else ""
-            )
-        )
     values = coerce_values(transition, event.values)
-    unmet = unmet_requirements(transition, case.counters)
-    if unmet:
-        raise TransitionRefused(
-            f"{event.trigger!r} on case {case.number} needs " + "; ".join(unmet)
-        )
     check_occurred_on(event.occurred_on, today=today, last_event_on=case.last_event_on)
 
     stays = dest == case.state

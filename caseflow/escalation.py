@@ -16,8 +16,7 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from caseflow.calendar import WorkCalendar
-from caseflow.engine import unmet_requirements
-from caseflow.states import RECIPIENTS, RESPONSIBLE, Rung, Transition, Workflow
+from caseflow.states import RECIPIENTS, Attempt, Rung, Transition, Workflow, allowed
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,22 @@ def rung_date(due_on: date, rung: Rung, calendar: WorkCalendar) -> date:
 
 
 def ready_auto_transition(workflow: Workflow, position: LadderPosition) -> Transition | None:
-    """The automatic transition that may fire when the state falls due, if any."""
-    return next(
-        (
-            t
-            for t in workflow.transitions_from(position.state)
-            if t.auto and not unmet_requirements(t, position.counters)
-        ),
-        None,
+    """The automatic transition the machine would fire when the state falls due, if any:
+    the sweep's own attempt (no role, no fields) on the due day."""
+    if position.due_on is None:
+        return None
+    sweep = Attempt(
+        case=0,
+        operator="sweep",
+        roles=frozenset(),
+        department=None,
+        handed_to=(),
+        counters=position.counters,
+        due_on=position.due_on,
+        occurred_on=position.due_on,
+        automatic=True,
     )
+    return next(iter(allowed(workflow, position.state, sweep)), None)
 
 
 def next_action_on(
@@ -174,7 +180,3 @@ def recipient_label(key: str, person_label: Callable[[str], str] | None = None) 
         return place
     label = RECIPIENTS.get(role, role)
     return f"{place.replace('/', '')}{label}" if place else label
-
-
-def responsible_label(responsible: str | None) -> str:
-    return RESPONSIBLE.get(responsible or "", "责任单位")

@@ -20,24 +20,15 @@ from typing import Any
 from caseflow.calendar import WorkCalendar
 from caseflow.exports import Cell, Column
 from caseflow.org import CHAIN_ROLES, EDUCATION_CHAIN, GOVERNMENT_CHAIN
-from caseflow.states import REASON_CODES, Workflow
+from caseflow.states import Workflow
 
 LEVELS: tuple[str, ...] = ("county", "township", "village", "school")
-LEVEL_LABELS: Mapping[str, str] = {
-    "county": "县级",
-    "township": "乡镇",
-    "village": "村级",
-    "school": "学校",
-}
 CHAINS: Mapping[str, tuple[str, ...]] = {
     "county": CHAIN_ROLES,
     "township": GOVERNMENT_CHAIN,
     "village": GOVERNMENT_CHAIN,
     "school": EDUCATION_CHAIN,
 }
-# States with a meaning of their own in every workflow that uses these ids.
-RETURNED = "returned"
-RETAINED = "retained"
 
 COLUMNS: tuple[Column, ...] = (
     Column("row", "序号", "int", 6),
@@ -58,6 +49,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("last_note_method", "劝返方式", "text", 9),
     Column("outcome", "办理结果", "text", 14),
     Column("remarks", "备注", "text", 16),
+    Column("workflow_version", "流程版本", "int", 8),
 )
 
 
@@ -105,6 +97,7 @@ class LedgerRow:
     last_note_on: date | None
     last_note_method: str | None
     outcome: str
+    workflow_version: int  # the version of the workflow the case ran on that day
 
     @property
     def remarks(self) -> str:
@@ -135,6 +128,7 @@ class LedgerRow:
             self.last_note_method or "",
             self.outcome,
             self.remarks,
+            self.workflow_version,
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -158,14 +152,53 @@ class LedgerRow:
             "last_note_on": self.last_note_on.isoformat() if self.last_note_on else None,
             "last_note_method": self.last_note_method,
             "outcome": self.outcome,
+            "workflow_version": self.workflow_version,
         }
 
 
-def reason_labels(codes: Sequence[str], confirmed: str | None = None) -> tuple[str, ...]:
+def reason_labels(
+    labels: Mapping[str, str], codes: Sequence[str], confirmed: str | None = None
+) -> tuple[str, ...]:
     """The reasons recorded when the case was opened and the one given when the dropout
-    was confirmed, as Chinese labels, each once."""
+    was confirmed, as Chinese labels (``labels``: the workflow's dropout reasons), each
+    once."""
     found = [*codes, confirmed] if confirmed else codes
-    return tuple(dict.fromkeys(REASON_CODES.get(code, code) for code in found))
+    return tuple(dict.fromkeys(labels.get(code, code) for code in found))
+
+
+@dataclass(frozen=True)
+class RecordedReasons:
+    """Where a workflow's cases record, in their facts (trigger -> values), the reason a
+    dropout was confirmed and why a case was closed: the fields whose choices are the
+    workflow's ``dropout_reasons`` and ``closure_reasons``."""
+
+    confirmed: tuple[tuple[str, str], ...]
+    closed: tuple[tuple[str, str], ...]
+
+    @property
+    def triggers(self) -> frozenset[str]:
+        return frozenset(trigger for trigger, _field in self.confirmed + self.closed)
+
+    def read(self, facts: Any, *, is_open: bool) -> tuple[str | None, str | None]:
+        """(the confirmed dropout reason, the closure reason when closed)."""
+        confirmed = _first_value(facts, self.confirmed)
+        return confirmed, None if is_open else _first_value(facts, self.closed)
+
+
+@lru_cache(maxsize=64)
+def recorded_reasons(workflow: Workflow) -> RecordedReasons:
+    return RecordedReasons(
+        workflow.fields_choosing("dropout_reasons"), workflow.fields_choosing("closure_reasons")
+    )
+
+
+def _first_value(facts: Any, where: tuple[tuple[str, str], ...]) -> str | None:
+    for trigger, name in where:
+        values = facts.get(trigger) if isinstance(facts, dict) else None
+        value = values.get(name) if isinstance(values, dict) else None
+        if value:
+            return str(value)
+    return None
 
 
 def responsible_people(
@@ -175,27 +208,18 @@ def responsible_people(
     return tuple(person_label(chain[role]) for role in roles if chain.get(role))
 
 
-@lru_cache(maxsize=64)
-def _close_reasons(workflow: Workflow, state: str) -> Mapping[str, str]:
-    labels: dict[str, str] = {}
-    for transition in workflow.transitions:
-        spec = transition.field("reason") if transition.dest == state else None
-        if spec is not None:
-            labels.update(spec.choices)
-    return labels
-
-
 def outcome(workflow: Workflow, case: CaseFacts) -> str:
     """在办, 已复学（巩固中）, 已复学（已巩固）, or 已销号 with the reason it was closed."""
-    if case.state == RETURNED:
+    category = workflow.category_of(case.state)
+    if category == "monitoring":
         return "已复学（巩固中）"
-    if case.state == RETAINED:
+    if category == "retained":
         return "已复学（已巩固）"
     if case.is_open:
         return "在办"
     if case.close_reason:
         reason = case.close_reason
-        return f"已销号（{_close_reasons(workflow, case.state).get(reason, reason)}）"
+        return f"已销号（{workflow.closure_reasons.get(reason, reason)}）"
     state = workflow.states.get(case.state)
     return f"已销号（{state.label}）" if state is not None else "已销号"
 
@@ -240,6 +264,7 @@ def ledger_row(
         last_note_on=case.last_note_on,
         last_note_method=case.last_note_method,
         outcome=outcome(workflow, case),
+        workflow_version=workflow.version,
     )
 
 

@@ -19,15 +19,19 @@ from caseflow import escalation
 from caseflow.states import Workflow
 from caseflow.timeline import Timeline
 
-RETURNED = "returned"
-RETAINED = "retained"
-# Open states in which a child is only suspected (not yet verified as a dropout), or
-# has an approved deferral: neither counts as a dropout. Every other open state except
-# `returned` is a confirmed dropout not yet back at school.
-SUSPECTED_STATES = frozenset({"identified", "verifying", "household_check"})
-DEFERRED_STATES = frozenset({"deferred"})
-
 Category = Literal["suspected", "dropout", "deferred", "returned", "retained", "closed"]
+# What each state category of the workflow (``caseflow.states.CATEGORIES``) counts as.
+# A child only suspected (not yet verified as a dropout), or with an approved deferral,
+# is not a dropout; every other open category except `monitoring` is a confirmed dropout
+# not yet back at school. A state the workflow lacks counts as a dropout.
+FIGURE_CATEGORY: Mapping[str, Category] = {
+    "suspected": "suspected",
+    "verifying": "suspected",
+    "deferred": "deferred",
+    "monitoring": "returned",
+    "retained": "retained",
+    "closed": "closed",
+}
 CATEGORY_LABELS: Mapping[str, str] = {
     "suspected": "疑似（核查中）",
     "dropout": "已确认辍学（在办）",
@@ -39,18 +43,20 @@ CATEGORY_LABELS: Mapping[str, str] = {
 
 
 def category(workflow: Workflow, state: str) -> Category:
-    found = workflow.states.get(state)
-    if state == RETAINED:
-        return "retained"
-    if found is not None and found.is_terminal:
-        return "closed"
-    if state == RETURNED:
-        return "returned"
-    if state in SUSPECTED_STATES:
-        return "suspected"
-    if state in DEFERRED_STATES:
-        return "deferred"
-    return "dropout"
+    return FIGURE_CATEGORY.get(workflow.category_of(state) or "", "dropout")
+
+
+def entries(timeline: Timeline, workflow: Workflow, into: str, period: Period) -> list[date]:
+    """The days in the period the case entered a state of category ``into`` from a state
+    of another category (a move within the category, or a check-in, is no entry)."""
+    days = []
+    previous: str | None = None
+    for stay in timeline.stays:
+        current = workflow.category_of(stay.state)
+        if current == into and previous != into and stay.entered_on in period:
+            days.append(stay.entered_on)
+        previous = current
+    return days
 
 
 @dataclass(frozen=True)
@@ -273,7 +279,7 @@ def measure(
         return None
     state = timeline.state
     kind = category(workflow, state)
-    returns = timeline.entered(RETURNED, period.start, period.end)
+    returns = entries(timeline, workflow, "monitoring", period)
     counted = []
     for deadline in timeline.deadlines:
         if deadline.due_on not in period:
@@ -299,7 +305,7 @@ def measure(
             timeline.is_open and timeline.due_on is not None and timeline.due_on < period.end
         ),
         returned_on=returns[0] if returns else None,
-        retained=bool(timeline.entered(RETAINED, period.start, period.end)),
+        retained=bool(entries(timeline, workflow, "retained", period)),
         relapses=sum(1 for day in timeline.repeats if day in period),
         dropout_in_period=dropout_in_period,
         days_to_return=(returns[0] - timeline.opened_on).days if returns else None,

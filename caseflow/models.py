@@ -49,9 +49,11 @@ class Case(SQLModel, table=True):
             sqlite_where=text("is_open"),
             postgresql_where=text("is_open"),
         ),
-        # The sweep asks for open provisional deadlines each time: a few rows of millions.
+        # The sweep asks for open provisional deadlines counted with another calendar
+        # coverage than its own: a range scan that finds nothing on an ordinary day.
         Index(
             "ix_case_file_provisional",
+            "due_counted_with",
             "id",
             sqlite_where=text("is_open = 1 AND due_provisional = 1"),
             postgresql_where=text("is_open AND due_provisional"),
@@ -66,6 +68,8 @@ class Case(SQLModel, table=True):
     entered_on: date
     due_on: date | None = Field(default=None, index=True)
     due_provisional: bool = False
+    # The calendar coverage (WorkCalendar.coverage) due_on was counted with; NULL: unknown.
+    due_counted_with: str | None = None
     version: int = 1
     is_open: bool = True
     opened_on: date

@@ -171,20 +171,6 @@ def _contact_section(data: Mapping[str, Any], report: Report) -> Contacts:
     return Contacts(MappingProxyType(by_key), default)
 
 
-def parse_contacts(data: Any, file: str) -> Contacts:
-    """The ``contacts`` and ``default`` sections of parsed YAML; raises ``WorkspaceError``
-    at the first problem. (``parse_org`` reports every problem instead.)"""
-    if data is None:
-        return Contacts()
-    if not isinstance(data, Mapping):
-        raise WorkspaceError(f"{file}: expected a mapping with contacts and default")
-
-    def fail(path: str, message: str) -> None:
-        raise WorkspaceError(f"{file}: {path} {message}")
-
-    return _contact_section(data, fail)
-
-
 # ---------------------------------------------------------------------------------------
 # The organisation
 
@@ -863,10 +849,6 @@ def load_org(workspace: Workspace) -> Org:
             "`caseflow org check`):\n" + "\n".join(str(problem) for problem in problems)
         )
     return org
-
-
-def load_contacts(workspace: Workspace) -> Contacts:
-    return load_org(workspace).contacts
 
 
 # ---------------------------------------------------------------------------------------

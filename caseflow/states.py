@@ -4,14 +4,51 @@ and the `transitions` machine built from them.
 A workflow file is data (see ``workflows/dropout.yaml``). ``parse_workflow`` turns its
 text into a ``Workflow`` plus a list of ``Problem``s; ``load_workflow`` raises
 ``WorkflowInvalid`` when there is any problem, so a loaded workflow is always sound.
+
+The workflow file is the only place that knows state and trigger ids. Code that must know
+what a state *means* (the figures, the ledgers, the report) reads its ``category``, one
+of ``CATEGORIES``, where the case stands in the lifecycle of ``DOMAIN.md``:
+
+- ``suspected``          reported, not yet checked (疑似失学辍学)
+- ``verifying``          being checked by school, village or a department (核查中)
+- ``missing``            whereabouts unknown, with the police (失踪失联)
+- ``deferred``           approved deferral or suspension of schooling (延缓入学/休学)
+- ``referred``           a confirmed dropout handed to a partner department (转介处置)
+- ``special_education``  disability confirmed, placement pending (特教安置)
+- ``persuasion``         the task force persuades the family (劝返)
+- ``legal``              a rung of the legal ladder: order, penalty, court (依法控辍)
+- ``monitoring``         back at school, watched by check-ins (复学巩固观察)
+- ``retained``           terminal: monitoring passed, closed as a success (巩固销号)
+- ``closed``             terminal: closed as not a dropout (核查销号)
+
+Only ``retained`` and ``closed`` states are terminal, and every terminal state is one of
+them. From the categories follow what the figures count: a case *returns* when it enters
+a ``monitoring`` state from another category, is *retained* when it enters a ``retained``
+state, and *relapses* by a transition marked ``counts_repeat``.
+
+The file also declares the vocabulary its cases are recorded in: ``dropout_reasons`` and
+``closure_reasons`` (a choice field names one of them as its ``choices``, so each list is
+written once), and ``routes``, the transitions other code starts by purpose
+(``ROUTES``): the comparison refers a disabled child it finds by the
+``disabled_child_found`` route. Roles, responsible units, notice recipients and partner
+departments stay in code: they are the access system's and the organisation's
+vocabulary (``org.yaml`` names its department units by them), not a workflow's.
+
+The machine decides. Each transition carries its conditions (``conditions_of``): a role
+it allows, a partner department's hold on the case, its required fields, its
+``requires`` counts and its declared guards (``GUARDS``). ``fire`` runs a trigger on the
+workflow's one shared machine with an ``Attempt``; ``refusal`` asks the same condition
+objects which one failed and why.
 """
 
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
@@ -19,7 +56,13 @@ from typing import Any, Literal
 
 import yaml
 
-from caseflow.errors import WorkflowInvalid, WorkflowNotFound
+from caseflow.errors import (
+    AccessDenied,
+    CaseflowError,
+    TransitionRefused,
+    WorkflowInvalid,
+    WorkflowNotFound,
+)
 
 StateKind = Literal["initial", "waiting", "terminal"]
 DeadlineUnit = Literal["working_days", "days"]
@@ -28,6 +71,30 @@ FieldType = Literal["choice", "text", "date", "integer"]
 STATE_KINDS: tuple[str, ...] = ("initial", "waiting", "terminal")
 DEADLINE_UNITS: tuple[str, ...] = ("working_days", "days")
 FIELD_TYPES: tuple[str, ...] = ("choice", "text", "date", "integer")
+
+CATEGORIES: Mapping[str, str] = MappingProxyType(
+    {
+        "suspected": "疑似失学辍学",
+        "verifying": "核查中",
+        "missing": "失踪失联",
+        "deferred": "延缓入学/休学",
+        "referred": "转介部门处置",
+        "special_education": "特教安置",
+        "persuasion": "劝返",
+        "legal": "依法控辍",
+        "monitoring": "复学巩固观察",
+        "retained": "巩固销号",
+        "closed": "核查销号",
+    }
+)
+TERMINAL_CATEGORIES: frozenset[str] = frozenset({"retained", "closed"})
+
+# The vocabularies a workflow declares, by the key that names them in the file.
+VOCABULARIES: tuple[str, ...] = ("dropout_reasons", "closure_reasons")
+
+ROUTES: Mapping[str, str] = MappingProxyType(
+    {"disabled_child_found": "比对发现的适龄残疾儿童少年：转介评定"}
+)
 
 ROLES: Mapping[str, str] = MappingProxyType(
     {
@@ -112,19 +179,16 @@ NOTE_METHODS: Mapping[str, str] = MappingProxyType(
     }
 )
 
-REASON_CODES: Mapping[str, str] = MappingProxyType(
+
+# Guards a transition may declare (`guard: NAME`, or a list of names): conditions on the
+# case and the event beyond roles, fields and `requires`. Each is a condition of the
+# machine (``GUARD_CONDITIONS`` below), so it decides and it says why it refused.
+#   deadline_passed: allowed only once the case's current deadline has run out, that is,
+#       its due date is before the day the event happened (e.g. a penalty only after the
+#       period an order to correct gave has passed). A state without a deadline refuses.
+GUARDS: Mapping[str, str] = MappingProxyType(
     {
-        "learning": "厌学/学习困难",
-        "migrant_work": "外出务工",
-        "early_marriage": "早婚早育",
-        "poverty": "贫困",
-        "illness": "疾病",
-        "disability": "残疾",
-        "distance": "路远",
-        "parents_neglect": "家长不重视",
-        "family_change": "家庭变故/监护缺失",
-        "bullying": "欺凌",
-        "other": "其他",
+        "deadline_passed": "期限届满后方可办理",
     }
 )
 
@@ -171,6 +235,7 @@ class State:
     id: str
     label: str
     kind: StateKind
+    category: str
     responsible: str | None = None
     deadline: DeadlineSpec | None = None
     ladder: tuple[Rung, ...] = ()
@@ -188,6 +253,7 @@ class FieldSpec:
     choices: tuple[tuple[str, str], ...] = ()
     required: bool = True
     sets_due: bool = False
+    vocabulary: str | None = None  # the declared list its choices are (``VOCABULARIES``)
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -216,6 +282,7 @@ class Transition:
     requires: tuple[tuple[str, int], ...] = ()
     renews_deadline: bool = False
     counts_repeat: bool = False
+    guards: tuple[str, ...] = ()
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -233,6 +300,14 @@ class Workflow:
     sha256: str
     extension_roles: tuple[str, ...] = ("bureau",)
     extension_max_days: int = 30
+    vocabularies: Mapping[str, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    routes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # For each older version: its state ids that are named differently here (old -> new).
+    migrate_from: Mapping[int, Mapping[str, str]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     @property
     def initial(self) -> State:
@@ -249,6 +324,45 @@ class Workflow:
 
     def triggers(self) -> frozenset[str]:
         return frozenset(t.trigger for t in self.transitions)
+
+    def category_of(self, state_id: str) -> str | None:
+        """The state's category (``CATEGORIES``); None for a state this workflow lacks."""
+        found = self.states.get(state_id)
+        return found.category if found is not None else None
+
+    def category_entered(self, source: str, dest: str) -> str | None:
+        """The category a move from ``source`` to ``dest`` enters; None when it stays in
+        its category (such as a check-in) or ``dest`` is not a state of this workflow."""
+        into = self.category_of(dest)
+        return into if into != self.category_of(source) else None
+
+    def states_in(self, *categories: str) -> frozenset[str]:
+        """The ids of the states in any of ``categories``."""
+        return frozenset(s.id for s in self.states.values() if s.category in categories)
+
+    @property
+    def dropout_reasons(self) -> Mapping[str, str]:
+        return self.vocabularies.get("dropout_reasons", MappingProxyType({}))
+
+    @property
+    def closure_reasons(self) -> Mapping[str, str]:
+        return self.vocabularies.get("closure_reasons", MappingProxyType({}))
+
+    def fields_choosing(self, vocabulary: str) -> tuple[tuple[str, str], ...]:
+        """(trigger, field name) of every field whose choices are ``vocabulary``: where a
+        case's facts record a value of it."""
+        return tuple(
+            dict.fromkeys(
+                (t.trigger, f.name)
+                for t in self.transitions
+                for f in t.fields
+                if f.vocabulary == vocabulary
+            )
+        )
+
+    def route(self, purpose: str) -> str | None:
+        """The trigger the workflow declares for ``purpose`` (``ROUTES``), if any."""
+        return self.routes.get(purpose)
 
 
 # ---------------------------------------------------------------------------------------
@@ -367,16 +481,34 @@ def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
     return tuple(rungs)
 
 
-def _parse_fields(r: _Reader, raw: object, path: str) -> tuple[FieldSpec, ...]:
+def _parse_fields(
+    r: _Reader,
+    raw: object,
+    path: str,
+    vocabularies: Mapping[str, Mapping[str, str]],
+) -> tuple[FieldSpec, ...]:
     specs = []
     for name, item in r.mapping(raw, path).items():
         field_path = f"{path}.{name}"
         data = r.mapping(item, field_path)
         ftype = r.choice(data, "type", field_path, FIELD_TYPES)
         choices: tuple[tuple[str, str], ...] = ()
+        vocabulary = None
         if ftype == "choice":
-            raw_choices = r.mapping(data.get("choices"), f"{field_path}.choices")
-            choices = tuple((str(k), str(v)) for k, v in raw_choices.items())
+            raw_choices = data.get("choices")
+            if isinstance(raw_choices, str):
+                if raw_choices in VOCABULARIES:
+                    vocabulary = raw_choices
+                    choices = tuple(vocabularies.get(raw_choices, {}).items())
+                else:
+                    r.problem(
+                        f"{field_path}.choices",
+                        f"is {raw_choices!r}: name a declared list "
+                        f"({', '.join(VOCABULARIES)}) or give the values",
+                    )
+            else:
+                raw_map = r.mapping(raw_choices, f"{field_path}.choices")
+                choices = tuple((str(k), str(v)) for k, v in raw_map.items())
             if not choices:
                 r.problem(f"{field_path}.choices", "a choice field needs its allowed values")
         elif "choices" in data:
@@ -392,12 +524,15 @@ def _parse_fields(r: _Reader, raw: object, path: str) -> tuple[FieldSpec, ...]:
                 choices=choices,
                 required=bool(data.get("required", True)),
                 sets_due=sets_due,
+                vocabulary=vocabulary,
             )
         )
     return tuple(specs)
 
 
-def _parse_transition(r: _Reader, raw: object, path: str) -> Transition:
+def _parse_transition(
+    r: _Reader, raw: object, path: str, vocabularies: Mapping[str, Mapping[str, str]]
+) -> Transition:
     data = r.mapping(raw, path)
     known = {
         "trigger",
@@ -412,6 +547,7 @@ def _parse_transition(r: _Reader, raw: object, path: str) -> Transition:
         "requires",
         "renews_deadline",
         "counts_repeat",
+        "guard",
     }
     for key in data:
         if key not in known:
@@ -427,6 +563,10 @@ def _parse_transition(r: _Reader, raw: object, path: str) -> Transition:
                 f"{path}.handoff",
                 f"unknown department {department!r}; known: {', '.join(DEPARTMENTS)}",
             )
+    guards = r.names(data.get("guard"), f"{path}.guard")
+    for guard in guards:
+        if guard not in GUARDS:
+            r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
     requires = tuple(
         (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
         for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items()
@@ -440,13 +580,14 @@ def _parse_transition(r: _Reader, raw: object, path: str) -> Transition:
         sources=sources,
         dest=r.text(data, "to", path),
         roles=roles,
-        fields=_parse_fields(r, data.get("fields"), f"{path}.fields"),
+        fields=_parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies),
         handoff=handoff,
         documents=r.names(data.get("documents"), f"{path}.documents"),
         auto=bool(data.get("auto", False)),
         requires=requires,
         renews_deadline=bool(data.get("renews_deadline", False)),
         counts_repeat=bool(data.get("counts_repeat", False)),
+        guards=guards,
     )
 
 
@@ -459,6 +600,19 @@ def _parse_state(
     path = f"states.{state_id}"
     data = r.mapping(raw, path)
     kind = r.choice(data, "kind", path, STATE_KINDS)
+    category = data.get("category")
+    if category not in CATEGORIES:
+        r.problem(
+            f"{path}.category",
+            ("is required" if category is None else f"is {category!r}")
+            + f"; the categories are: {', '.join(CATEGORIES)}",
+        )
+    elif (kind == "terminal") != (category in TERMINAL_CATEGORIES):
+        r.problem(
+            f"{path}.category",
+            f"a {kind} state cannot be {category!r}; terminal states, and only they, are "
+            + " or ".join(sorted(TERMINAL_CATEGORIES)),
+        )
     responsible = data.get("responsible")
     if kind != "terminal" and responsible not in RESPONSIBLE:
         r.problem(
@@ -487,10 +641,42 @@ def _parse_state(
         id=state_id,
         label=r.text(data, "label", path),
         kind=kind,  # type: ignore[arg-type]
+        category=str(category),
         responsible=str(responsible) if responsible is not None else None,
         deadline=deadline,
         ladder=ladder,
     )
+
+
+def _parse_vocabulary(r: _Reader, raw: object, path: str) -> dict[str, str]:
+    entries = {str(code): label for code, label in r.mapping(raw, path).items()}
+    for code, label in entries.items():
+        if not isinstance(label, str) or not label:
+            r.problem(f"{path}.{code}", "needs its label (the text people see)")
+    if not entries:
+        r.problem(path, "lists no values")
+    return {code: str(label) for code, label in entries.items()}
+
+
+def _parse_routes(
+    r: _Reader,
+    raw: object,
+    states: Mapping[str, State],
+    transitions: tuple[Transition, ...],
+) -> dict[str, str]:
+    """Each route names a trigger that leaves the initial state (the route is taken
+    right after a case is opened)."""
+    initial = next((s.id for s in states.values() if s.kind == "initial"), None)
+    routes: dict[str, str] = {}
+    for purpose, trigger in r.mapping(raw, "routes").items():
+        path = f"routes.{purpose}"
+        if purpose not in ROUTES:
+            r.problem(path, f"unknown route; the routes are: {', '.join(ROUTES)}")
+        elif not any(t.trigger == trigger and initial in t.sources for t in transitions):
+            r.problem(path, f"{trigger!r} is not a trigger from the initial state {initial!r}")
+        else:
+            routes[str(purpose)] = str(trigger)
+    return routes
 
 
 def _check_graph(
@@ -536,6 +722,19 @@ def _check_graph(
                     r.problem(
                         f"{path}.auto",
                         f"fires when {source!r} falls due, but {source!r} has no deadline",
+                    )
+        if "deadline_passed" in t.guards:
+            if t.auto:
+                r.problem(
+                    f"{path}.guard",
+                    "deadline_passed would refuse an automatic transition: the sweep fires "
+                    "it on the due date itself",
+                )
+            for source in t.sources:
+                if source in states and states[source].deadline is None:
+                    r.problem(
+                        f"{path}.guard",
+                        f"deadline_passed from {source!r}, which has no deadline: never allowed",
                     )
         if t.renews_deadline and any(source != t.dest for source in t.sources):
             r.problem(
@@ -631,6 +830,38 @@ def _check_templates(
                     )
 
 
+def _parse_migrate_from(
+    r: _Reader, raw: object, states: Mapping[str, State], version: object
+) -> Mapping[int, Mapping[str, str]]:
+    """``migrate_from: {1: {old_id: new_id}}``: where a state of an older version went.
+    A state whose id is the same in both versions needs no entry."""
+    maps: dict[int, Mapping[str, str]] = {}
+    for old_version, raw_map in r.mapping(raw, "migrate_from").items():
+        path = f"migrate_from.{old_version}"
+        if isinstance(old_version, bool) or not isinstance(old_version, int) or old_version < 1:
+            r.problem(path, "must be an older version number, such as 1")
+            continue
+        if isinstance(version, int) and old_version >= version:
+            r.problem(path, f"names version {old_version}, which is not older than {version}")
+        mapping: dict[str, str] = {}
+        for old_id, new_id in r.mapping(raw_map, path).items():
+            entry = f"{path}.{old_id}"
+            if not isinstance(new_id, str):
+                r.problem(entry, "must name a state of this version")
+            elif new_id not in states:
+                r.problem(entry, f"unknown state {new_id!r}; states: {', '.join(states)}")
+            elif states[new_id].is_terminal:
+                r.problem(
+                    entry,
+                    f"maps to {new_id!r}, which is terminal: only open cases move to a new "
+                    "version, and a migration closes none; map it to an open state",
+                )
+            else:
+                mapping[str(old_id)] = new_id
+        maps[old_version] = MappingProxyType(mapping)
+    return MappingProxyType(maps)
+
+
 def parse_workflow(
     text: str,
     file: str,
@@ -659,8 +890,16 @@ def parse_workflow(
             "states",
             "transitions",
             "extension",
+            "routes",
+            *VOCABULARIES,
+            "migrate_from",
         }:
             r.problem(key, "unknown key")
+    vocabularies = {
+        name: MappingProxyType(_parse_vocabulary(r, data.get(name), name))
+        for name in VOCABULARIES
+        if name in data
+    }
     ladders = {
         str(name): _parse_ladder(r, rungs, f"ladders.{name}")
         for name, rungs in r.mapping(data.get("ladders"), "ladders").items()
@@ -674,9 +913,11 @@ def parse_workflow(
         r.problem("transitions", "must be a list")
         raw_transitions = []
     transitions = tuple(
-        _parse_transition(r, item, f"transitions[{i}]") for i, item in enumerate(raw_transitions)
+        _parse_transition(r, item, f"transitions[{i}]", vocabularies)
+        for i, item in enumerate(raw_transitions)
     )
     _check_graph(r, states, transitions)
+    routes = _parse_routes(r, data.get("routes"), states, transitions)
     if template_ids is not None:
         _check_templates(
             r,
@@ -702,6 +943,9 @@ def parse_workflow(
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         extension_roles=extension_roles,
         extension_max_days=r.integer(extension, "max_days", "extension", default=30),
+        vocabularies=MappingProxyType(vocabularies),
+        routes=MappingProxyType(routes),
+        migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
     )
     return workflow, r.problems
 
@@ -737,15 +981,176 @@ def find_workflow_file(name: str, directories: Iterable[Path]) -> Path:
 # The transitions machine: one per workflow version, shared by every case.
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What the machine's conditions read when a transition is tried: who fires it, on
+    which case, with which fields, on which day. ``given`` is None when asking what may be
+    done now, before any field is filled in; ``automatic`` is the sweep firing an ``auto``
+    transition that has fallen due, which needs no role."""
+
+    case: int
+    operator: str
+    roles: frozenset[str]
+    department: str | None  # the partner department the operator works for, if any
+    handed_to: tuple[str, ...]  # the departments the case is handed to
+    counters: Mapping[str, int]
+    due_on: date | None
+    occurred_on: date
+    given: frozenset[str] | None = None
+    automatic: bool = False
+
+
+class Condition(ABC):
+    """One condition of one transition of the machine. Called with the event's data
+    (``send_event=True``), it reads the ``attempt`` the trigger was fired with; when it
+    fails, ``refusal`` is the error that says why, so both come from the same object."""
+
+    def __init__(self, transition: Transition) -> None:
+        self.transition = transition
+        self.roles = frozenset(transition.roles)
+
+    def __call__(self, event: Any) -> bool:
+        attempt: Attempt = event.kwargs["attempt"]
+        return self.holds(attempt)
+
+    @abstractmethod
+    def holds(self, attempt: Attempt) -> bool: ...
+
+    @abstractmethod
+    def refusal(self, attempt: Attempt) -> CaseflowError: ...
+
+    def _not_permitted(self, attempt: Attempt, why: str = "") -> AccessDenied:
+        roles = ", ".join(sorted(attempt.roles)) or "none"
+        return AccessDenied(
+            f"operator {attempt.operator!r} (roles: {roles}) may not fire "
+            f"{self.transition.trigger!r}; it needs one of: {', '.join(self.transition.roles)}"
+            + why
+        )
+
+
+class RoleGranted(Condition):
+    """A role the transition allows; the sweep needs none, but fires only ``auto`` ones."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        if attempt.automatic:
+            return self.transition.auto
+        return not attempt.roles.isdisjoint(self.roles)
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        if attempt.automatic:
+            return TransitionRefused(f"{self.transition.trigger!r} is not an automatic transition")
+        return self._not_permitted(attempt)
+
+
+class HeldByDepartment(Condition):
+    """A partner department fires only on a case handed to it (unless another of the
+    operator's roles allows the transition)."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        if attempt.automatic or attempt.roles & self.roles != {"department"}:
+            return True
+        return attempt.department is not None and attempt.department in attempt.handed_to
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        handed_to = ", ".join(attempt.handed_to) or "no department"
+        return self._not_permitted(
+            attempt, f" (a department only on a case handed to it; this one is with {handed_to})"
+        )
+
+
+class FieldsGiven(Condition):
+    """Every required field of the transition is filled in."""
+
+    def missing(self, attempt: Attempt) -> list[FieldSpec]:
+        if attempt.given is None:
+            return []
+        return [f for f in self.transition.fields if f.required and f.name not in attempt.given]
+
+    def holds(self, attempt: Attempt) -> bool:
+        return not self.missing(attempt)
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        needed = ", ".join(f"{f.name} ({f.label})" for f in self.missing(attempt))
+        return TransitionRefused(f"{self.transition.trigger!r} needs --set for: {needed}")
+
+
+def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> list[str]:
+    """The ``requires`` counts not reached yet in the case's current state."""
+    return [
+        f"{count} × {trigger} in this state ({counters.get(trigger, 0)} so far)"
+        for trigger, count in transition.requires
+        if counters.get(trigger, 0) < count
+    ]
+
+
+class CountsReached(Condition):
+    """The transitions it ``requires`` have fired often enough in this state."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return not unmet_requirements(self.transition, attempt.counters)
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        unmet = unmet_requirements(self.transition, attempt.counters)
+        return TransitionRefused(
+            f"{self.transition.trigger!r} on case {attempt.case} needs " + "; ".join(unmet)
+        )
+
+
+class DeadlinePassed(Condition):
+    """The guard ``deadline_passed``: the case's due date is before the event's day."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.due_on is not None and attempt.due_on < attempt.occurred_on
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        trigger = self.transition.trigger
+        if attempt.due_on is None:
+            return TransitionRefused(
+                f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
+                "passed, and the case has no deadline in this state"
+            )
+        return TransitionRefused(
+            f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
+            f"passed: it is due on {attempt.due_on.isoformat()}, so from "
+            f"{(attempt.due_on + timedelta(days=1)).isoformat()} "
+            f"(this event is dated {attempt.occurred_on.isoformat()})"
+        )
+
+
+GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
+    {"deadline_passed": DeadlinePassed}
+)
+
+
+def conditions_of(transition: Transition) -> list[Condition]:
+    """The machine's conditions for one transition, in the order they are checked."""
+    conditions: list[Condition] = [RoleGranted(transition)]
+    if "department" in transition.roles:
+        conditions.append(HeldByDepartment(transition))
+    if any(f.required for f in transition.fields):
+        conditions.append(FieldsGiven(transition))
+    if transition.requires:
+        conditions.append(CountsReached(transition))
+    conditions.extend(GUARD_CONDITIONS[guard](transition) for guard in transition.guards)
+    return conditions
+
+
 @lru_cache(maxsize=32)
 def machine_for(workflow: Workflow) -> Any:
+    """The workflow's one shared machine: no model attached, no ``to_<state>`` shortcuts,
+    and every transition guarded by its conditions (built once, here)."""
     from transitions import Machine
 
     return Machine(
         model=None,
         states=list(workflow.states),
         transitions=[
-            {"trigger": t.trigger, "source": list(t.sources), "dest": t.dest}
+            {
+                "trigger": t.trigger,
+                "source": list(t.sources),
+                "dest": t.dest,
+                "conditions": conditions_of(t),
+            }
             for t in workflow.transitions
         ],
         initial=workflow.initial.id,
@@ -762,24 +1167,39 @@ class _Token:
         self.state = state
 
 
-def fire(workflow: Workflow, state: str, trigger: str) -> str | None:
-    """Run ``trigger`` from ``state`` on the workflow's machine; the new state, or None."""
-    from transitions import MachineError
-
-    machine = machine_for(workflow)
-    event = machine.events.get(trigger)
-    if event is None:
+def fire(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> str | None:
+    """Run ``trigger`` from ``state`` on the workflow's machine; the new state, or None
+    when the trigger does not leave ``state`` or a condition does not hold."""
+    event = machine_for(workflow).events.get(trigger)
+    if event is None or state not in event.transitions:
         return None
     token = _Token(state)
-    try:
-        moved = event.trigger(token)
-    except MachineError:
-        return None
+    moved = event.trigger(token, attempt=attempt)
     return token.state if moved else None
 
 
-def triggers_from(workflow: Workflow, state: str) -> list[str]:
-    return list(machine_for(workflow).get_triggers(state))
+def allowed(workflow: Workflow, state: str, attempt: Attempt) -> list[Transition]:
+    """The transitions the machine fires from ``state`` for this attempt, each tried on a
+    throwaway token: its triggers from there, kept when every condition holds."""
+    return [
+        transition
+        for trigger in machine_for(workflow).get_triggers(state)
+        if fire(workflow, state, trigger, attempt) is not None
+        and (transition := workflow.find(trigger, state)) is not None
+    ]
+
+
+def refusal(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> CaseflowError | None:
+    """Why the machine does not fire ``trigger`` from ``state``: the refusal of the first
+    of its conditions that does not hold (None if the trigger does not leave ``state``)."""
+    event = machine_for(workflow).events.get(trigger)
+    if event is None or state not in event.transitions:
+        return None
+    for condition in event.transitions[state][0].conditions:
+        check: Condition = condition.func
+        if not check.holds(attempt):
+            return check.refusal(attempt)
+    return None
 
 
 # ---------------------------------------------------------------------------------------

@@ -2,9 +2,10 @@
 deadlines it carried and how each one ended, the states it entered and its relapses.
 Pure: the events come in, already read, oldest first.
 
-The events that matter are ``case.open``, ``case.transition``, ``case.extension`` and
-``case.deadline_recomputed`` (``TIMELINE_ACTIONS``); notes, escalations and reads change
-no state or deadline.
+The events that matter are ``case.open``, ``case.transition``, ``case.extension``,
+``case.deadline_recomputed`` and ``case.migrated`` (``TIMELINE_ACTIONS``); notes,
+escalations and reads change no state or deadline. A migration to a new workflow version
+renames the current state (the stay and its deadline go on) and may move its due date.
 
 A deadline starts when a case enters a state that has one (or a transition renews it,
 such as a check-in in ``returned``) and ends at the next transition that leaves the state
@@ -28,6 +29,7 @@ TIMELINE_ACTIONS: tuple[str, ...] = (
     "case.transition",
     "case.extension",
     "case.deadline_recomputed",
+    "case.migrated",
 )
 
 DeadlineStatus = Literal["met", "missed", "pending", "timer"]
@@ -80,6 +82,7 @@ class Timeline:
     state: str | None = None
     entered_on: date | None = None
     is_open: bool = False
+    workflow_version: int | None = None
     due_on: date | None = None
     due_provisional: bool = False
     departments: tuple[str, ...] = ()
@@ -92,12 +95,6 @@ class Timeline:
         """The deadline running now, if any."""
         last = self.deadlines[-1] if self.deadlines else None
         return last if last is not None and last.ended_on is None else None
-
-    def entered(self, state: str, start: date, end: date) -> list[date]:
-        """The days the case moved into ``state`` (from another) between start and end."""
-        return [
-            s.entered_on for s in self.stays if s.state == state and start <= s.entered_on <= end
-        ]
 
 
 def _day(text: Any) -> date | None:
@@ -150,6 +147,7 @@ def _apply(line: Timeline, event: Event, workflow: Workflow) -> None:
     day = event.occurred_on
     if event.action == "case.open" and day is not None:
         line.opened_on = day
+        line.workflow_version = payload.get("workflow_version")
         _enter(line, str(payload["state"]), day, workflow)
         line.departments = ()
         _start(line, str(payload["state"]), day, payload)
@@ -187,3 +185,24 @@ def _apply(line: Timeline, event: Event, workflow: Workflow) -> None:
             running.due_provisional = bool(payload.get("due_provisional"))
             line.due_on = due_on
             line.due_provisional = running.due_provisional
+    elif event.action == "case.migrated":
+        _migrate(line, event.payload)
+
+
+def _migrate(line: Timeline, payload: Mapping[str, Any]) -> None:
+    state = str(payload["to"])
+    line.workflow_version = payload.get("to_version")
+    line.state = state
+    if line.stays and line.stays[-1].left_on is None:
+        line.stays[-1] = Stay(state, line.stays[-1].entered_on)
+    running = line.current
+    if running is not None:
+        running.state = state
+    due_on = _day(payload.get("due_on"))
+    line.due_on = due_on
+    line.due_provisional = bool(payload.get("due_provisional"))
+    if running is not None and due_on is None:  # the new version sets this state no deadline
+        line.deadlines.pop()
+    elif running is not None and due_on is not None:
+        running.due_on = due_on
+        running.due_provisional = line.due_provisional

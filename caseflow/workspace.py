@@ -5,6 +5,7 @@ directory upward, as git finds a repository."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
+from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
 from caseflow.resources import shipped
 
@@ -504,3 +506,43 @@ def load_holidays(workspace: Workspace) -> HolidayFile:
     if not isinstance(years, list) or not all(isinstance(y, int) for y in years):
         raise WorkspaceError(f"{path}: complete_years must be a list of years like [2027]")
     return HolidayFile(rest, work, frozenset(years))
+
+
+@functools.cache
+def national_calendar() -> NationalCalendar:
+    """The national table of the installed ``chinese_calendar`` package, read once.
+
+    The years are the span of the package's own tables (the rule it uses to reject a
+    year), each confirmed with one probe, so that a package whose tables and checks
+    disagree cannot make a covered year raise later.
+    """
+    import chinese_calendar
+
+    holidays = frozenset(chinese_calendar.holidays)
+    workdays = frozenset(chinese_calendar.workdays)
+    listed = holidays | workdays
+    years: set[int] = set()
+    if listed:
+        for year in range(min(listed).year, max(listed).year + 1):
+            try:
+                chinese_calendar.is_workday(date(year, 1, 1))
+            except NotImplementedError:  # chinese-calendar's "this year is not in my data"
+                continue
+            years.add(year)
+    return NationalCalendar(
+        years=frozenset(years),
+        # The package lets a make-up working day win over a holiday listed the same day.
+        holidays=frozenset(day for day in holidays - workdays if day.year in years),
+        workdays=frozenset(day for day in workdays if day.year in years),
+    )
+
+
+def workspace_calendar(workspace: Workspace) -> WorkCalendar:
+    """The national calendar plus the workspace's own rest days and make-up working days."""
+    holidays = load_holidays(workspace)
+    return WorkCalendar(
+        national_calendar(),
+        extra_holidays=holidays.rest_days,
+        extra_workdays=holidays.working_days,
+        declared_years=holidays.complete_years,
+    )

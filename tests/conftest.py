@@ -10,12 +10,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from caseflow import workspace as workspace_files
+from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
 from caseflow.ids import make_id_number
 from caseflow.services.cases import ChildDetails
@@ -30,6 +34,31 @@ FIXED_NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
 
 def fixed_clock() -> datetime:
     return FIXED_NOW
+
+
+def national_through(last_year: int) -> NationalCalendar:
+    """The installed chinese-calendar's national table without the years after
+    `last_year`: the same answers with every release that covers up to that year."""
+    table = INSTALLED_NATIONAL
+    return NationalCalendar(
+        years=frozenset(year for year in table.years if year <= last_year),
+        holidays=frozenset(day for day in table.holidays if day.year <= last_year),
+        workdays=frozenset(day for day in table.workdays if day.year <= last_year),
+    )
+
+
+INSTALLED_NATIONAL = workspace_files.national_calendar()
+# What the tests count with: chinese-calendar 1.11's years, 2004-2026. 2027 has no data.
+NATIONAL = national_through(2026)
+CALENDAR = WorkCalendar(NATIONAL)
+
+
+@pytest.fixture(autouse=True)
+def national_table(monkeypatch: pytest.MonkeyPatch) -> NationalCalendar:
+    """Every workspace a test opens counts with NATIONAL, whichever chinese-calendar
+    release is installed (a release with 2027 data must not change what tests see)."""
+    monkeypatch.setattr(workspace_files, "national_calendar", lambda: NATIONAL)
+    return NATIONAL
 
 
 def pg_schema_url(schema: str) -> str:
@@ -134,6 +163,36 @@ class CliInvoker:
         if result.exception is not None and not isinstance(result.exception, SystemExit):
             raise result.exception
         return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def audit_trail(ctx: Context, case: int | None = None) -> list[dict[str, Any]]:
+    """Every audit event (of one case, if given), oldest first, as `audit log --json`
+    shows them."""
+    from caseflow.services.review import AuditFilter, audit_events
+
+    return list(audit_events(ctx, AuditFilter(case=case)))
+
+
+def snapshot_rows(ctx: Context, source: str) -> list[SimpleNamespace]:
+    """The rows of the source's current snapshot file, in file order (none before its first
+    import); every snapshot column is an attribute, None where the file filled none."""
+    import duckdb
+
+    from caseflow.roster import SNAPSHOT_COLUMNS
+    from caseflow.services.snapshots import current_snapshots
+
+    path = current_snapshots(ctx).get(source)
+    if path is None:
+        return []
+    connection = duckdb.connect()
+    try:
+        result = connection.execute("SELECT * FROM read_parquet(?) ORDER BY line", [str(path)])
+        names = [column[0] for column in result.description or ()]
+        rows = result.fetchall()
+    finally:
+        connection.close()
+    empty = dict.fromkeys(column for column, _ in SNAPSHOT_COLUMNS)
+    return [SimpleNamespace(**{**empty, **dict(zip(names, row, strict=True))}) for row in rows]
 
 
 def days_ago(n: int) -> str:

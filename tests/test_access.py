@@ -22,13 +22,12 @@ from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, CaseNotFound
 from caseflow.ids import make_id_number, mask_id_number
 from caseflow.models import Notice
-from caseflow.services.audit import audit_log
 from caseflow.services.cases import ChildDetails, advance, list_cases, open_case, show_case
 from caseflow.services.context import Context, open_context, os_user
 from caseflow.services.org import apply_org
 from caseflow.services.records import ESCALATION
 from caseflow.workspace import load, write_example_org
-from tests.conftest import CliInvoker, fixed_clock
+from tests.conftest import CliInvoker, audit_trail, fixed_clock
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 ROOT = os_user()  # the example's bureau admin, once init --example-org wrote it
@@ -350,6 +349,40 @@ def test_a_department_sees_only_its_referrals_and_fires_only_their_transitions(
     assert again["state"] == "special_education" and again["transitions"] == []
 
 
+def test_a_department_may_not_fire_on_a_case_now_handed_to_another_department(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The federation found no disability; the bureau sent the child on to health. The
+    # federation still sees the case it was once handed, but the case is health's now.
+    number = county.number("tt_disabled")
+    ctx = open_context(county.root, clock=fixed_clock)  # as 县教育局控辍办
+    day = date(2026, 11, 24)
+    advance(ctx, number, "disability_not_confirmed", {"finding": "未达残疾标准"}, occurred_on=day)
+    advance(ctx, number, "refer_health", occurred_on=day)
+    ctx.engine.dispose()
+    before = _tables(county.root)
+
+    _as(monkeypatch, "cl-kcb")
+    assert number in [c["number"] for c in json.loads(county.cli("case", "list", "--json").stdout)]
+    shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
+    assert shown["state"] == "health_assessment" and shown["transitions"] == []
+    refused = county.cli(
+        "case", "advance", str(number), "health_cleared", "--set", "finding=可以就学"
+    )
+    assert refused.exit_code == 1
+    assert "may not fire 'health_cleared'" in refused.stderr
+    assert "a department only on a case handed to it; this one is with health" in refused.stderr
+    assert _tables(county.root) == before
+
+    _as(monkeypatch, "wj-kcb")  # the department the case is handed to
+    allowed = county.cli(
+        "case", "advance", str(number), "health_cleared", "--set", "finding=可以就学"
+    )
+    assert allowed.exit_code == 0, allowed.stderr
+    after = json.loads(county.cli("case", "show", str(number), "--json").stdout)
+    assert after["state"] == "persuasion" and after["version"] == shown["version"] + 1
+
+
 def test_a_township_caseworker_opens_cases_only_in_its_own_township(
     county: County, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -464,7 +497,7 @@ def test_an_admin_without_a_case_role_sees_no_case_content(county: County) -> No
     with pytest.raises(CaseNotFound):
         show_case(admin, county.number("tt"))
     with pytest.raises(AccessDenied):
-        audit_log(admin)
+        audit_trail(admin)
     ctx.engine.dispose()
 
 

@@ -28,12 +28,12 @@ from sqlalchemy.exc import DBAPIError
 from caseflow import audit, db
 from caseflow.audit import GENESIS, Entry, canonical_json, chain_hash
 from caseflow.errors import EXIT_BAD_INPUT, InvalidInput
-from caseflow.services.audit import audit_checkpoint, audit_log, audit_verify
+from caseflow.services.audit import audit_checkpoint, audit_verify
 from caseflow.services.cases import add_note, advance, open_case
 from caseflow.services.context import Context, open_context
 from caseflow.workspace import CONFIG_NAME
 from caseflow.workspace import load as load_workspace
-from tests.conftest import CliInvoker, Database, child, fixed_clock
+from tests.conftest import CliInvoker, Database, audit_trail, child, fixed_clock
 
 NOTE_TEXT = "第1次入户劝返：家长同意返校"
 
@@ -71,7 +71,7 @@ class History:
 
 
 def _last_seq(ctx: Context) -> int:
-    return audit_log(ctx)[-1]["seq"]
+    return audit_trail(ctx)[-1]["seq"]
 
 
 @pytest.fixture

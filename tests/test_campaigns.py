@@ -13,11 +13,11 @@ from sqlalchemy import func, select, update
 from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.models import AuditEvent, Child, Notice
-from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.audit import audit_verify
 from caseflow.services.campaigns import queue_monthly_report, queue_publicity_letters
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
-from tests.conftest import child
+from tests.conftest import audit_trail, child
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -31,7 +31,7 @@ def outbox(ctx: Context) -> dict[str, object]:
 
 
 def campaign_events(ctx: Context, action: str) -> list[dict[str, object]]:
-    return [e["payload"] for e in audit_log(ctx) if e["action"] == action]
+    return [e["payload"] for e in audit_trail(ctx) if e["action"] == action]
 
 
 def returned_case(ctx: Context, serial: int, opened: date, returned: date, **kw) -> int:
@@ -86,9 +86,9 @@ def test_publicity_letters_go_to_the_guardian_of_each_watched_child_once_a_month
     assert letter.content_hash == hashlib.sha256(letter.body.encode()).hexdigest()
     assert "王芳" not in "".join(n.body for n in letters.values())
 
-    events_before = len(audit_log(ctx))
+    events_before = len(audit_trail(ctx))
     assert queue_publicity_letters(ctx, TODAY) == 0
-    assert len(audit_log(ctx)) == events_before  # nothing queued, nothing recorded
+    assert len(audit_trail(ctx)) == events_before  # nothing queued, nothing recorded
     newcomer = open_case(ctx, child(5), occurred_on=TODAY).number
     assert queue_publicity_letters(ctx, TODAY) == 1
     assert set(outbox(ctx)) - set(letters) == {f"publicity:2026-11:{newcomer}"}
@@ -187,9 +187,9 @@ def test_the_monthly_report_counts_last_months_cases_by_state_and_township(ctx) 
 
 def test_the_monthly_report_is_queued_once_and_only_for_a_month_that_has_ended(ctx) -> None:
     assert queue_monthly_report(ctx, TODAY) == 1
-    events = len(audit_log(ctx))
+    events = len(audit_trail(ctx))
     assert queue_monthly_report(ctx, date(2026, 11, 1)) == 0  # same period: October
-    assert len(audit_log(ctx)) == events
+    assert len(audit_trail(ctx)) == events
     assert list(outbox(ctx)) == ["monthly-report:2026-10"]
     with pytest.raises(InvalidInput, match="2026-11 has not ended yet"):
         queue_monthly_report(ctx, date(2026, 12, 1))

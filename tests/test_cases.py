@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,12 +15,11 @@ from typer.testing import CliRunner
 from caseflow import db, engine
 from caseflow.cli import app
 from caseflow.errors import ConcurrentUpdate, WorkflowInvalid
-from caseflow.models import AuditEvent, Case
+from caseflow.models import AuditEvent, Case, Child
 from caseflow.resources import shipped
-from caseflow.services.audit import audit_log
 from caseflow.services.cases import add_note, advance, open_case, show_case
 from caseflow.services.context import Context, open_context, os_user
-from tests.conftest import child, child_id_number, days_ago, open_case_by_cli
+from tests.conftest import audit_trail, child, child_id_number, days_ago, open_case_by_cli
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
 
@@ -148,10 +149,10 @@ def test_opening_advancing_and_extending_record_no_read_only_showing_does(cli, c
     assert {t["trigger"] for t in shown["transitions"]} >= {"confirm_dropout"}
     extended = cli("case", "extend", str(number), "--days", "5", "--reason", "家访未遇")
     assert extended.exit_code == 0, extended.stderr
-    assert "case.read" not in [event["action"] for event in audit_log(ctx, number)]
+    assert "case.read" not in [event["action"] for event in audit_trail(ctx, number)]
 
     assert cli("case", "show", str(number)).exit_code == 0
-    reads = [event for event in audit_log(ctx, number) if event["action"] == "case.read"]
+    reads = [event for event in audit_trail(ctx, number) if event["action"] == "case.read"]
     assert [event["payload"]["view"] for event in reads] == ["case show"]
 
 
@@ -239,9 +240,25 @@ def test_resident_ids_are_validated_and_never_printed_in_full(cli) -> None:
     assert f"{full3[:4]}********{full3[-4:]}" in outputs[0]
 
 
-def test_full_width_digits_and_lowercase_x_are_accepted(cli) -> None:
+def stored_child(ctx: Context, number: int) -> Any:
+    with db.read(ctx.engine) as connection:
+        return connection.execute(
+            select(Child.id_number, Child.sex, Child.birth_date)
+            .join(Case, Case.child_id == Child.id)
+            .where(Case.id == number)
+        ).one()
+
+
+@pytest.mark.parametrize(
+    "typing", [FULL_WIDTH, str.maketrans("X", "x")], ids=["full-width", "lowercase-x"]
+)
+def test_an_id_typed_in_full_width_or_with_lowercase_x_is_stored_normalised(
+    cli, ctx, typing
+) -> None:
     serial = next(s for s in range(1, 999) if child_id_number(s).endswith("X"))
-    typed = child_id_number(serial).translate(FULL_WIDTH)
+    normalised = child_id_number(serial)  # ASCII digits, capital X
+    typed = normalised.translate(typing)
+    assert typed != normalised
     result = cli(
         "case",
         "open",
@@ -256,6 +273,25 @@ def test_full_width_digits_and_lowercase_x_are_accepted(cli) -> None:
         "--json",
     )
     assert result.exit_code == 0, result.stderr
+    number = int(json.loads(result.stdout)["number"])
+    stored = stored_child(ctx, number)
+    assert stored.id_number == normalised
+    assert (stored.sex, stored.birth_date) == ("男" if serial % 2 else "女", date(2013, 3, 5))
+    # The same child typed the plain way is the same child, with its case already open.
+    again = cli(
+        "case",
+        "open",
+        "--name",
+        "王芳",
+        "--id-number",
+        normalised,
+        "--township",
+        "天堂镇",
+        "--village",
+        "天堂村",
+    )
+    assert again.exit_code != 0
+    assert f"already has open case {number}" in again.stderr
 
 
 def test_sex_and_birth_date_must_agree_with_the_id(cli) -> None:

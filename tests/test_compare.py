@@ -17,8 +17,8 @@ from caseflow.roster import birth_band, reference_date
 from caseflow.services.cases import advance, list_cases, open_cases, show_case
 from caseflow.services.compare import check_reveal, compare, views
 from caseflow.services.context import Context
-from caseflow.services.roster import current_rows
 from caseflow.services.snapshots import write_snapshot
+from tests.conftest import snapshot_rows
 
 IMPORTS = RosterImport.__table__  # type: ignore[attr-defined]
 ROWS = RosterRow.__table__  # type: ignore[attr-defined]
@@ -243,7 +243,7 @@ def test_a_snapshot_stored_in_the_database_before_snapshots_were_files_is_still_
     assert [(s.id_number, s.flags) for s in result.suspects] == [
         (person(2), ["household_vs_student"])
     ]
-    assert [row.line for row in current_rows(ctx, "household")] == [2, 3]
+    assert [row.line for row in snapshot_rows(ctx, "household")] == [2, 3]
     assert sorted(p.name for p in (ctx.workspace.root / "rosters").iterdir()) == [
         "household-1.parquet",
         "student-2.parquet",

@@ -5,6 +5,7 @@ state those of the cases — and the same seed must give the same outcome."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import replace
 from datetime import date, datetime, time
@@ -18,13 +19,14 @@ from caseflow import audit, db, escalation
 from caseflow.calendar import WorkCalendar
 from caseflow.cli import app
 from caseflow.demo import scenario
-from caseflow.demo.county import generate_county, read_truth
+from caseflow.demo.county import generate_county
 from caseflow.demo.run import TRUTH_FILE, ZONE, DemoReport, run_demo
 from caseflow.models import Notice
 from caseflow.org import CHAIN_ROLES, parse_org
 from caseflow.services.context import open_context
 from caseflow.services.ledger import open_ledger
 from caseflow.services.records import CASE, CHILD, ESCALATION
+from tests.conftest import NATIONAL
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 CHILDREN = 400
@@ -39,7 +41,7 @@ def played(tmp_path: Path, database) -> DemoReport:
 def test_the_demo_comes_out_as_planted(played: DemoReport) -> None:
     report = played
     assert report.failures == []
-    truth = read_truth(report.root / "registers" / TRUTH_FILE)
+    truth = json.loads((report.root / "registers" / TRUTH_FILE).read_text(encoding="utf-8"))
     end = datetime.combine(report.last_day, time(23, 59), ZONE)
     ctx = open_context(report.root, clock=lambda: end)
     try:
@@ -53,10 +55,10 @@ def test_the_demo_comes_out_as_planted(played: DemoReport) -> None:
                     .where(CASE.c.source == "roster")
                 )
             }
-            assert flagged == truth.flags
+            assert flagged == {number: frozenset(f) for number, f in truth["flags"].items()}
             assert report.missed == [] and report.unexpected == []
             for name, (_imported, rejected) in report.registers.items():
-                assert rejected == len(truth.rejects[name]), name
+                assert rejected == len(truth["rejects"][name]), name
 
             # Every rung fired at most once, and each open case's due rungs have fired.
             repeated = connection.execute(
@@ -121,7 +123,7 @@ def test_the_demo_comes_out_as_planted(played: DemoReport) -> None:
             counts = {row[0]: row[1] for row in connection.execute(by_state)}
             assert {state: n for state, _label, n in report.by_state} == counts
             assert report.open_cases == len(open_rows)
-            assert sum(counts.values()) == len(truth.flags) + report.reported
+            assert sum(counts.values()) == len(truth["flags"]) + report.reported
         ledger = open_ledger(ctx, level="county", as_of=report.last_day)
         assert Counter(row.state for row in ledger.rows()) == Counter(counts)
         assert report.ledger_rows == sum(counts.values()) and report.ledger_file is not None
@@ -174,7 +176,7 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
         3,
         children=600,
         townships=3,
-        reference_date=scenario.REFERENCE_DATE,
+        reference_date=date(2025, 9, 1),
         county_name=scenario.DEMO_COUNTY,
     )
     generated = scenario.county_org(county, admin_account="kcb admin")
@@ -201,7 +203,7 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
 
 
 def test_a_slow_caseworker_lets_the_deadline_lapse_before_acting() -> None:
-    calendar = WorkCalendar()
+    calendar = WorkCalendar(NATIONAL)
     persona = scenario.Persona(
         id_number="x",
         kind="dropout",

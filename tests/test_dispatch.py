@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,12 +13,13 @@ from sqlalchemy import select
 from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.models import Delivery, Notice
-from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
 from caseflow.services.dispatch import _claim, dispatch, retry, route, status
+from caseflow.services.org import apply_org
 from caseflow.services.sweep import sweep
-from tests.conftest import Clock, child
+from tests.conftest import Clock, audit_trail, child
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -42,8 +42,25 @@ def rows(ctx: Context, table=NOTICES) -> list:
         return list(connection.execute(select(table).order_by(table.c.id)).all())
 
 
-def write_org(workspace: Path, text: str) -> None:
-    (workspace / "org.yaml").write_text(text, encoding="utf-8")
+def write_org(ctx: Context, contacts: str) -> None:
+    """Write org.yaml with these contacts (YAML text), the acting operator its admin."""
+    actor = ctx.actor
+    ctx.workspace.org_file.write_text(
+        "units:\n  - {id: bureau, kind: education_bureau, name: 本县教育局}\n"
+        f"operators:\n  - {{name: {actor.operator}, os_user: {actor.os_user}, "
+        "roles: [bureau, admin], unit: bureau}\n" + contacts,
+        encoding="utf-8",
+    )
+
+
+def put_in_force(ctx: Context, contacts: str) -> None:
+    """Write org.yaml with these contacts and put it in force, as `caseflow org apply`."""
+    write_org(ctx, contacts)
+    apply_org(ctx)
+
+
+def routes(ctx: Context, recipient: str) -> list[tuple[str, str]]:
+    return [(r.channel, r.address) for r in rows(ctx) if r.recipient == recipient]
 
 
 def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
@@ -59,7 +76,7 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     assert "控辍保学逾期督办通知" in "".join(p.read_text(encoding="utf-8") for p in letters)
     again = dispatch(moving)
     assert again.sent == 0 and len(rows(moving, DELIVERIES)) == queued
-    events = [e for e in audit_log(moving) if e["action"] == "notice.delivery"]
+    events = [e for e in audit_trail(moving) if e["action"] == "notice.delivery"]
     assert len(events) == queued
     first = events[0]["payload"]
     assert {"template", "content_hash", "channel", "recipient", "status"} <= set(first)
@@ -67,9 +84,9 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     assert audit_verify(moving).intact
 
 
-def test_a_recipient_with_two_contacts_gets_a_notice_on_each(moving, workspace) -> None:
-    write_org(
-        workspace,
+def test_a_recipient_with_two_contacts_gets_a_notice_on_each(moving) -> None:
+    put_in_force(
+        moving,
         """
 contacts:
   supervision_office:
@@ -88,10 +105,8 @@ default:
     assert report.routed == len(rows(moving))
 
 
-def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(
-    moving, workspace, cli
-) -> None:
-    write_org(workspace, "default:\n  - {channel: pigeon, address: 天堂镇}\n")
+def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(moving, cli) -> None:
+    put_in_force(moving, "default:\n  - {channel: pigeon, address: 天堂镇}\n")
     overdue_case(moving)
     sweep(moving)
     report = dispatch(moving)
@@ -101,10 +116,36 @@ def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(
     assert "no notifier channel named 'pigeon'" in dead["notices"][0]["last_error"]
     shown = cli("notify", "status", "--status", "dead")
     assert shown.exit_code == 0 and "pigeon" in shown.stdout
-    write_org(workspace, "default:\n  - {channel: letter}\n")
+    write_org(moving, "default:\n  - {channel: letter}\n")
+    assert retry(moving, all_dead=True) == report.dead
+    assert dispatch(moving).dead == report.dead  # the fixed file is not in force yet
+    apply_org(moving)
     assert retry(moving, all_dead=True) == report.dead
     assert dispatch(moving).sent == report.dead
     assert status(moving)["counts"] == {"pending": 0, "sent": report.dead, "dead": 0}
+
+
+def test_notices_go_to_the_contacts_in_force_until_an_edit_is_applied(moving) -> None:
+    put_in_force(
+        moving, "contacts:\n  supervision_office:\n    - {channel: letter, address: 督导室收发室}\n"
+    )
+    write_org(
+        moving, "contacts:\n  supervision_office:\n    - {channel: letter, address: 督导室新址}\n"
+    )
+    overdue_case(moving, serial=2)
+    sweep(moving)
+    dispatch(moving)
+    before = routes(moving, "supervision_office")
+    assert before and set(before) == {("letter", "督导室收发室")}
+    assert {r.status for r in rows(moving)} == {"sent"}
+
+    apply_org(moving)
+    overdue_case(moving, serial=3)
+    sweep(moving)
+    dispatch(moving)
+    after = routes(moving, "supervision_office")[len(before) :]
+    assert after and set(after) == {("letter", "督导室新址")}
+    assert routes(moving, "supervision_office")[: len(before)] == before
 
 
 def test_retry_refuses_what_is_not_dead(moving) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from caseflow.services.dispatch import dispatch, retry
 from caseflow.services.sweep import sweep
 from tests.conftest import FIXED_NOW, Clock, child
 from tests.test_channels import SmtpServer, free_port
+from tests.test_dispatch import put_in_force
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -36,16 +36,16 @@ def smtp() -> Iterator[SmtpServer]:
     server.stop()
 
 
-def configure(workspace: Path, notifier: str, contact: str) -> None:
-    with (workspace / "caseflow.toml").open("a", encoding="utf-8") as config:
+def configure(ctx: Context, notifier: str, contact: str) -> None:
+    with (ctx.workspace.root / "caseflow.toml").open("a", encoding="utf-8") as config:
         config.write(notifier)
-    (workspace / "org.yaml").write_text(f"default:\n  - {contact}\n", encoding="utf-8")
+    put_in_force(ctx, f"default:\n  - {contact}\n")
 
 
 @pytest.fixture
 def mailing(ctx, workspace, clock, smtp) -> Context:
     configure(
-        workspace,
+        ctx,
         f'\n[notifiers.email]\nhost = "127.0.0.1"\nport = {smtp.port}\n'
         'security = "none"\nfrom = "kzbx@edu.example.cn"\ntimeout = 5\n',
         f"{{channel: email, address: {ADDRESS}}}",
@@ -107,10 +107,10 @@ def test_a_rejected_address_goes_dead_and_is_delivered_once_requeued(mailing, sm
 
 def test_a_batch_where_one_address_is_refused_marks_every_notice_as_it_went(mailing, smtp) -> None:
     retired = "old.jyj@edu.example.cn"
-    (mailing.workspace.org_file).write_text(
+    put_in_force(
+        mailing,
         f"default:\n  - {{channel: email, address: {ADDRESS}}}\n"
         f"  - {{channel: email, address: {retired}}}\n",
-        encoding="utf-8",
     )
     queued = overdue_cases(mailing, 2)
     smtp.mailbox.refuse[retired] = "550 5.1.1 mailbox unavailable"
@@ -203,7 +203,7 @@ def test_a_hundred_robot_messages_never_exceed_twenty_a_minute(
     url, peer = robot
     monkeypatch.setenv("WECOM_TIANTANG_KEY", "robot-key")
     configure(
-        workspace,
+        ctx,
         f'\n[notifiers.wecom]\nbase_url = "{url}"\nrobots = {{tiantang = "WECOM_TIANTANG_KEY"}}\n',
         "{channel: wecom, address: tiantang}",
     )

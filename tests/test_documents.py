@@ -21,26 +21,24 @@ from caseflow import db, render
 from caseflow.cli import app
 from caseflow.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionRefused
 from caseflow.models import Child, Notice
-from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, history, open_case, show_case
 from caseflow.services.context import Context
 from caseflow.services.dispatch import dispatch
-from caseflow.services.documents import preview, print_batch, queue_document, queue_letter
+from caseflow.services.documents import preview, print_batch, queue_document
 from caseflow.services.letters import (
     CASE_FIELDS,
-    SWEEP_CASE_FIELDS,
-    SWEEP_FIELDS,
-    SWEEP_LIST_FIELDS,
     case_context,
     sweep_fields,
 )
 from caseflow.services.records import record
-from caseflow.services.sweep import _case_context
+from caseflow.services.sweep import sweep
 from caseflow.services.workflows import check_workflow_files, template_catalogue
 from caseflow.states import TemplateCatalogue, parse_workflow, unsuppliable
 from tests.conftest import (
     CliInvoker,
     CliResult,
+    audit_trail,
     child,
     days_ago,
     open_case_by_cli,
@@ -103,7 +101,7 @@ def outbox(ctx: Context) -> list[Any]:
 
 
 def events(ctx: Context, action: str) -> list[dict[str, Any]]:
-    return [e["payload"] for e in audit_log(ctx) if e["action"] == action]
+    return [e["payload"] for e in audit_trail(ctx) if e["action"] == action]
 
 
 def text_of(html: str) -> str:
@@ -211,7 +209,7 @@ def test_a_referral_goes_to_every_department_the_case_is_handed_to(ctx) -> None:
 def test_a_reminder_for_the_case_is_written_to_the_unit_responsible_for_it(ctx) -> None:
     number = persuading(ctx)
     assert case_context(ctx, number, "deadline_reminder")["recipient"] == {"name": "天堂镇人民政府"}
-    notice_id = queue_letter(ctx, number, "deadline_reminder")
+    notice_id = queue_document(ctx, number, "deadline_reminder").ids[0]
     (notice,) = outbox(ctx)
     assert notice.id == notice_id and notice.recipient == f"case/{number}"
 
@@ -340,7 +338,7 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
 
     add_note(ctx, number, "家长未到校，再次入户", occurred_on=TODAY)  # the case moves on
     version = show_case(ctx, number)["version"]
-    notice_id = queue_letter(ctx, number, "order_to_correct")
+    notice_id = queue_document(ctx, number, "order_to_correct").ids[0]
     assert notice_id not in {n.id for n in outbox(ctx)[:2]}
     notice = outbox(ctx)[-1]
     assert notice.id == notice_id
@@ -369,7 +367,7 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
     assert len(outbox(ctx)) == 3 and len(events(ctx, "notice.queued")) == 1
 
     add_note(ctx, number, "再次入户送达", occurred_on=TODAY)  # the case moves on
-    later = queue_letter(ctx, number, "order_to_correct", {"child.grade": "七年级"})
+    later = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"}).ids[0]
     assert later != notice_id
     assert outbox(ctx)[-1].key == f"document:order_to_correct:{number}:{version + 1}"
     assert events(ctx, "notice.queued")[-1]["set"] == ["child.grade"]
@@ -380,13 +378,13 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
 def test_a_letter_that_cannot_be_filled_queues_nothing(ctx) -> None:
     number = ordered(ctx, child(2))
     with pytest.raises(InvalidInput, match=r"guardian\.name"):
-        queue_letter(ctx, number, "order_to_correct")
+        queue_document(ctx, number, "order_to_correct")
     assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
 
 
 def test_a_queued_letter_is_delivered_by_the_letter_channel(ctx, workspace) -> None:
     number = ordered(ctx)
-    notice_id = queue_letter(ctx, number, "order_to_correct")  # the one issue_order queued
+    notice_id = queue_document(ctx, number, "order_to_correct").ids[0]  # the one issue_order queued
     assert dispatch(ctx).sent == 2  # the order and its proof of service
     notices = outbox(ctx)
     assert notice_id == notices[0].id
@@ -708,30 +706,12 @@ def test_letters_are_collected_into_one_printable_file_a_page_each(ctx, workspac
     issued = [n.id for n in outbox(ctx)]
     assert len(issued) == 4
     assert [
-        queue_letter(ctx, first, "order_to_correct"),
-        queue_letter(ctx, first, "proof_of_service"),
-        queue_letter(ctx, second, "order_to_correct"),
+        queue_document(ctx, first, "order_to_correct").ids[0],
+        queue_document(ctx, first, "proof_of_service").ids[0],
+        queue_document(ctx, second, "order_to_correct").ids[0],
     ] == issued[:3]
     assert dispatch(ctx).sent == 4  # the letter channel writes the same letters to outbox/
-    escalation = render.render(
-        "deadline_reminder",
-        _case_context(
-            {
-                "number": first,
-                "state_label": "劝返中",
-                "township": "天堂镇",
-                "village": "天堂村",
-                "due_on": date(2026, 11, 27),
-                "due_provisional": False,
-                "masked_name": "张*华",
-                "days_overdue": 2,
-                "basis": "15个工作日内完成劝返",
-            },
-            TODAY,
-            {"name": "本县控辍保学工作领导小组办公室", "reference": ""},
-            {"name": "天堂镇人民政府"},
-        ),
-    )
+    escalation = preview(ctx, first, "deadline_reminder")  # as the letter channel writes it
     (workspace / "outbox" / "escalation_abc.html").write_text(escalation, encoding="utf-8")
 
     output = workspace / "batch.html"
@@ -1012,26 +992,33 @@ def test_a_supplied_field_supplies_everything_below_it() -> None:
     ]
 
 
-def test_the_sweep_fields_are_what_the_sweep_really_supplies() -> None:
-    item = {
-        "number": 7,
-        "state_label": "劝返中",
-        "township": "天堂镇",
-        "village": "天堂村",
-        "due_on": TODAY,
-        "due_provisional": False,
-        "masked_name": "张*华",
-        "days_overdue": 0,
-        "basis": "依据",
-    }
-    context = _case_context(item, TODAY, {"name": "县教育局", "reference": ""}, {"name": "x"})
-    for field in SWEEP_CASE_FIELDS:
-        assert lookup(context, field) is not None, field
-    assert context["child"]["name"] == ""  # blanked on purpose: not counted as supplied
-    assert "child.name" not in SWEEP_CASE_FIELDS
-    assert SWEEP_FIELDS == SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
-    assert sweep_fields(("today", "escalation.cases")) == SWEEP_LIST_FIELDS
-    assert sweep_fields(("today", "case.number")) == SWEEP_CASE_FIELDS
+def test_the_sweep_fills_a_reminder_with_the_case_and_never_the_childs_name(ctx) -> None:
+    number = open_case(ctx, with_guardian(), occurred_on=date(2026, 10, 9)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 10, 9))
+    advance(
+        ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 10, 9)
+    )
+    sweep(ctx)  # due Thu 29 October, swept Sun 29 November
+    notices = outbox(ctx)
+    reminder = next(n for n in notices if n.template == "deadline_reminder")
+    text = text_of(reminder.body)
+    for shown in (
+        f"案件编号：{number}",
+        "天堂镇人民政府：",
+        f"（案件编号：{number}；天堂镇天堂村，学生张*华）目前处于“劝返中”环节",
+        "本环节办理期限为2026年10月29日（已逾期31日）。",
+        "本案“劝返中”环节已逾期31日（期限2026年10月29日），请立即办理。期限依据：",
+        "本县控辍保学工作领导小组办公室\n2026年11月29日",
+    ):
+        assert shown in text, shown
+    assert "暂定期限" not in text  # the deadline was counted with the year's calendar
+
+    listing = next(n for n in notices if n.template == "escalation_notice")
+    row = re.sub(r"\s+", " ", text_of(listing.body))
+    masked_id = show_case(ctx, number)["child"]["id_number"]
+    assert f"1 {number} 张*华 {masked_id} 天堂镇／天堂村 劝返中 2026年10月29日 31日" in row
+    for notice in notices:
+        assert "张小华" not in notice.body and child(2).id_number not in notice.body
 
 
 def test_the_shipped_documents_of_transitions_need_only_case_fields() -> None:

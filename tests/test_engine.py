@@ -7,18 +7,56 @@ from types import MappingProxyType
 
 import pytest
 
+from caseflow.access import Jurisdiction
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import Actor, CaseSnapshot, Event, available, decide, opening
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.resources import shipped
-from caseflow.states import load_workflow
+from caseflow.states import Workflow, load_workflow, load_workflow_text
+from tests.conftest import NATIONAL
 
 WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
-CALENDAR = WorkCalendar()
+CALENDAR = WorkCalendar(NATIONAL)
 TODAY = date(2026, 11, 29)
 BUREAU = Actor("chen", "chen", frozenset({"bureau"}))
 SCHOOL = Actor("li", "li", frozenset({"school"}))
 SUPERVISOR = Actor("wang", "wang", frozenset({"supervisor"}))
+HEALTH = Actor("zhao", "zhao", frozenset({"department"}), Jurisdiction("department", "health"))
+DISABILITY = Actor(
+    "sun", "sun", frozenset({"department"}), Jurisdiction("department", "disability_federation")
+)
+
+# A workflow whose penalty may be proposed only once the order's period has run out.
+ORDER_WORKFLOW = load_workflow_text(
+    """
+name: order
+version: 1
+label: 责令改正
+states:
+  persuasion:
+    label: 劝返中
+    kind: initial
+    category: persuasion
+    responsible: township
+    deadline: {amount: 15, unit: days, basis: 劝返期限}
+  ordered:
+    label: 责令限期改正
+    kind: waiting
+    category: legal
+    responsible: township
+    deadline: {amount: 15, unit: days, basis: 改正期限}
+  penalty: {label: 行政处罚, kind: terminal, category: closed}
+  returned: {label: 已复学, kind: terminal, category: retained}
+transitions:
+  - {trigger: issue_order, label: 下达责令通知书, from: [persuasion], to: ordered,
+     roles: [bureau]}
+  - {trigger: propose_penalty, label: 启动行政处罚, from: [ordered], to: penalty,
+     roles: [bureau], guard: deadline_passed}
+  - {trigger: return_to_school, label: 复学, from: [persuasion, ordered], to: returned,
+     roles: [bureau]}
+""",
+    "order.yaml",
+)
 
 
 def case(state: str, *, entered: date = date(2026, 11, 2), **extra: object) -> CaseSnapshot:
@@ -39,10 +77,11 @@ def fire(
     trigger: str,
     on: date = date(2026, 11, 10),
     actor: Actor = BUREAU,
+    workflow: Workflow = WORKFLOW,
     **values: str,
 ):
     return decide(
-        WORKFLOW,
+        workflow,
         snapshot,
         Event(trigger, on, MappingProxyType(values)),
         actor,
@@ -184,11 +223,65 @@ def test_an_approved_deferral_is_due_on_the_date_it_ends() -> None:
         fire(case("verifying"), "defer", reason="illness", until="2026-11-01", approval="x")
 
 
+def offered(snapshot: CaseSnapshot, actor: Actor, workflow: Workflow = WORKFLOW) -> set[str]:
+    return {t.trigger for t in available(workflow, snapshot, actor, today=TODAY)}
+
+
 def test_the_transitions_offered_depend_on_role_and_requirements() -> None:
-    offered = {t.trigger for t in available(WORKFLOW, case("returned"), SCHOOL)}
-    assert offered == {"check_in", "relapse"}
-    offered_after = {
-        t.trigger for t in available(WORKFLOW, case("returned", counters={"check_in": 3}), SCHOOL)
-    }
-    assert "retain" in offered_after
-    assert available(WORKFLOW, case("persuasion"), SUPERVISOR) == []
+    assert offered(case("returned"), SCHOOL) == {"check_in", "relapse"}
+    assert "retain" in offered(case("returned", counters={"check_in": 3}), SCHOOL)
+    assert offered(case("persuasion"), SUPERVISOR) == set()
+
+
+def test_a_department_may_not_fire_on_a_case_not_handed_to_it() -> None:
+    assessing = case("disability_assessment", departments=("disability_federation",))
+    with pytest.raises(AccessDenied, match="this one is with disability_federation"):
+        fire(assessing, "disability_not_confirmed", actor=HEALTH, finding="可以就学")
+    assert offered(assessing, HEALTH) == set()
+    outcome = fire(assessing, "disability_not_confirmed", actor=DISABILITY, finding="可以就学")
+    assert outcome.state == "persuasion"
+    assert offered(assessing, DISABILITY) == {"disability_confirmed", "disability_not_confirmed"}
+
+
+def test_a_department_operator_with_another_allowed_role_needs_no_handoff() -> None:
+    both = Actor("qian", "qian", frozenset({"department", "bureau"}), HEALTH.jurisdiction)
+    assessing = case("disability_assessment", departments=("disability_federation",))
+    outcome = fire(assessing, "disability_not_confirmed", actor=both, finding="可以就学")
+    assert outcome.state == "persuasion"
+
+
+def test_the_sweep_fires_only_automatic_transitions_and_needs_no_role() -> None:
+    def sweep(snapshot: CaseSnapshot, trigger: str):
+        return decide(
+            WORKFLOW,
+            snapshot,
+            Event(trigger, date(2026, 11, 10)),
+            SUPERVISOR,
+            today=TODAY,
+            calendar=CALENDAR,
+            automatic=True,
+        )
+
+    assert sweep(case("returned", counters={"check_in": 3}), "retain").state == "retained"
+    with pytest.raises(TransitionRefused, match="'start_verification' is not an automatic"):
+        sweep(case("identified"), "start_verification")
+    with pytest.raises(TransitionRefused, match=r"3 × check_in in this state \(1 so far\)"):
+        sweep(case("returned", counters={"check_in": 1}), "retain")
+
+
+def test_a_penalty_guarded_by_deadline_passed_waits_until_the_order_has_run_out() -> None:
+    ordered = case("ordered", due_on=date(2026, 11, 20), entered=date(2026, 11, 5))
+    for day in (date(2026, 11, 10), date(2026, 11, 20)):
+        with pytest.raises(TransitionRefused, match="due on 2026-11-20, so from 2026-11-21"):
+            fire(ordered, "propose_penalty", on=day, workflow=ORDER_WORKFLOW)
+    penalty = fire(ordered, "propose_penalty", on=date(2026, 11, 21), workflow=ORDER_WORKFLOW)
+    assert penalty.state == "penalty"
+    early = case("ordered", due_on=date(2026, 11, 30), entered=date(2026, 11, 5))
+    assert offered(early, BUREAU, ORDER_WORKFLOW) == {"return_to_school"}
+    assert offered(ordered, BUREAU, ORDER_WORKFLOW) == {"propose_penalty", "return_to_school"}
+
+
+def test_the_deadline_passed_guard_refuses_a_state_without_a_deadline() -> None:
+    ordered = case("ordered", due_on=None)
+    with pytest.raises(TransitionRefused, match="has no deadline in this state"):
+        fire(ordered, "propose_penalty", workflow=ORDER_WORKFLOW)

@@ -18,9 +18,10 @@ from caseflow.escalation import (
 )
 from caseflow.resources import shipped
 from caseflow.states import load_workflow
+from tests.conftest import NATIONAL
 
 WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
-CALENDAR = WorkCalendar()
+CALENDAR = WorkCalendar(NATIONAL)
 DUE = date(2026, 11, 2)  # a Monday
 SCOPE = Scope("天堂镇", "天堂村", "天堂小学", ())
 

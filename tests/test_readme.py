@@ -32,6 +32,11 @@ def readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
+def command_paths() -> set[tuple[str, ...]]:
+    """The words naming each command and group, e.g. ``("case", "open")``."""
+    return {entry.path for entry in cli_reference.entries()}
+
+
 def _without_generated(text: str) -> str:
     """The README without the generated parts (they come from the commands themselves)."""
     for start, end, _content in cli_reference.generated_parts():
@@ -78,7 +83,7 @@ def _command_path(words: list[str]) -> tuple[str, ...]:
         if option in GLOBAL_OPTIONS_WITH_VALUE and rest:
             rest.pop(0)
     path: tuple[str, ...] = ()
-    groups = {p[:-1] for p in cli_reference.command_paths() if len(p) > 1}
+    groups = {p[:-1] for p in command_paths() if len(p) > 1}
     while rest and not rest[0].startswith("-") and (path == () or path in groups):
         path = (*path, rest.pop(0))
     return path
@@ -94,13 +99,13 @@ def test_generated_parts_are_current(readme: str) -> None:
 
 def test_reference_covers_every_command(readme: str) -> None:
     reference = cli_reference.between_markers(readme)
-    for path in cli_reference.command_paths():
+    for path in command_paths():
         heading = "`" + " ".join(("caseflow", *path)) + "`"
         assert re.search(rf"^#+ {re.escape(heading)}$", reference, re.MULTILINE), heading
 
 
 def test_every_command_line_names_a_command(readme: str) -> None:
-    known = cli_reference.command_paths()
+    known = command_paths()
     checked = 0
     for line in _shell_lines(_without_generated(readme)):
         for words in _invocations(line):

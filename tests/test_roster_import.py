@@ -28,11 +28,11 @@ from caseflow.roster import (
     parse_sex,
 )
 from caseflow.services import roster as roster_service
-from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.audit import audit_verify
 from caseflow.services.context import Context, open_context
-from caseflow.services.roster import current_rows, import_history, import_roster
-from caseflow.services.snapshots import current_imports
-from tests.conftest import CliInvoker, fixed_clock
+from caseflow.services.roster import import_history, import_roster
+from caseflow.services.snapshots import current_imports, current_snapshots, snapshot_path
+from tests.conftest import CliInvoker, audit_trail, fixed_clock, snapshot_rows
 
 BORN = date(2013, 3, 5)
 
@@ -146,7 +146,7 @@ def rejects_of(path: str) -> list[dict[str, str]]:
 
 
 def audit_events(ctx: Context, action: str = "roster.import") -> list[dict[str, Any]]:
-    return [e for e in audit_log(ctx) if e["action"] == action]
+    return [e for e in audit_trail(ctx) if e["action"] == action]
 
 
 # ---------------------------------------------------------------------------------------
@@ -166,7 +166,7 @@ def test_each_register_imports_from_csv_in_any_encoding_and_from_xlsx(
     assert summary["rejected"] == 0
     assert summary["rejects_file"] is None
     assert summary["source"] == source
-    rows = current_rows(reader, source)
+    rows = snapshot_rows(reader, source)
     assert [row.name for row in rows] == ["张小华", "李小红", "王小明"]
     assert [row.line for row in rows] == [2, 3, 4]
     for row, expected in zip(rows, EXPECTED[source], strict=True):
@@ -186,7 +186,7 @@ def test_headings_in_english_in_any_order_with_extra_columns_are_understood(
 
     assert import_json(cli, "household", str(path))["imported"] == 2
 
-    first, second = current_rows(reader, "household")
+    first, second = snapshot_rows(reader, "household")
     assert (first.name, first.village, first.sex, first.group_name) == (
         "张小华",
         "天堂村",
@@ -210,7 +210,7 @@ def test_headings_with_notes_full_width_brackets_and_a_title_row_above_are_under
     summary = import_json(cli, "household", str(path))
 
     assert summary["imported"] == 1
-    assert [row.line for row in current_rows(reader, "household")] == [4]
+    assert [row.line for row in snapshot_rows(reader, "household")] == [4]
 
 
 def test_other_headings_are_named_with_map(
@@ -243,7 +243,7 @@ def test_other_headings_are_named_with_map(
     )
 
     assert summary["imported"] == 1
-    (row,) = current_rows(reader, "student")
+    (row,) = snapshot_rows(reader, "student")
     assert (row.name, row.school, row.class_name, row.status) == (
         "张小华",
         "天堂小学",
@@ -266,7 +266,7 @@ def test_map_chooses_between_two_columns_that_look_alike(
     assert "身份证号 and 身份证号码" in refused.stderr
 
     assert import_json(cli, "poverty", str(path), "--map", "身份证号码=id_number")["imported"] == 1
-    assert current_rows(reader, "poverty")[0].id_number == person(1)
+    assert snapshot_rows(reader, "poverty")[0].id_number == person(1)
 
 
 def test_a_map_to_a_field_the_register_does_not_have_is_refused(
@@ -294,14 +294,14 @@ def test_birth_dates_in_all_four_formats_and_as_excel_dates_are_read(
     summary = import_json(cli, "household", str(path))
 
     assert (summary["imported"], summary["rejected"]) == (5, 0)
-    assert {row.birth_date for row in current_rows(reader, "household")} == {BORN}
+    assert {row.birth_date for row in snapshot_rows(reader, "household")} == {BORN}
 
 
 def test_encoding_can_be_forced(cli: CliInvoker, reader: Context, tmp_path: Path) -> None:
     path = write(tmp_path / "hukou.csv", SAMPLES["household"], "gbk")
 
     assert import_json(cli, "household", str(path), "--encoding", "gbk")["imported"] == 3
-    assert current_rows(reader, "household")[0].name == "张小华"
+    assert snapshot_rows(reader, "household")[0].name == "张小华"
 
     wrong = cli("roster", "import", "household", str(path), "--encoding", "utf-8")
     assert wrong.exit_code == 2
@@ -379,7 +379,7 @@ def test_every_kind_of_bad_row_is_rejected_with_a_masked_value_and_a_reason(
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["imported"], summary["rejected"]) == (3, 13)
-    imported = current_rows(reader, "household")
+    imported = snapshot_rows(reader, "household")
     assert [row.line for row in imported] == [2, 3, 4]
     assert imported[1].id_number == person(11)
     assert imported[2].id_number == lowercase.upper()
@@ -497,7 +497,7 @@ def test_a_missing_column_exits_2_names_it_and_changes_nothing(
     cli: CliInvoker, reader: Context, tmp_path: Path
 ) -> None:
     import_json(cli, "household", str(write(tmp_path / "first.csv", SAMPLES["household"])))
-    events = len(audit_log(reader))
+    events = len(audit_trail(reader))
     rows = [[cell for n, cell in enumerate(row) if n != 5] for row in SAMPLES["household"]]
     rows.append(["坏行", "123", "男", "", "天堂镇", ""])
 
@@ -508,8 +508,8 @@ def test_a_missing_column_exits_2_names_it_and_changes_nothing(
     assert "headings found: 姓名, 身份证号, 性别, 出生日期, 乡镇, 组, 联系电话" in result.stderr
     assert "nothing was imported" in result.stderr
     assert [record.file_name for record in import_history(reader)] == ["first.csv"]
-    assert len(current_rows(reader, "household")) == 3
-    assert len(audit_log(reader)) == events
+    assert len(snapshot_rows(reader, "household")) == 3
+    assert len(audit_trail(reader)) == events
     assert not (reader.workspace.root / "rejects").exists()
 
 
@@ -527,7 +527,7 @@ def test_a_file_without_valid_rows_imports_nothing_and_says_why(
     (rejects,) = (reader.workspace.root / "rejects").iterdir()
     assert str(rejects) in result.stderr
     assert len(import_history(reader)) == 1
-    assert len(current_rows(reader, "poverty")) == 3
+    assert len(snapshot_rows(reader, "poverty")) == 3
 
 
 def test_headings_without_rows_import_nothing(cli: CliInvoker, tmp_path: Path) -> None:
@@ -590,8 +590,8 @@ def test_reimport_replaces_the_snapshot_and_keeps_the_history(
     )
 
     assert second["replaced"] == first["import"]
-    assert [row.name for row in current_rows(reader, "student")] == ["新生"]
-    assert len(current_rows(reader, "poverty")) == 3, "other registers are untouched"
+    assert [row.name for row in snapshot_rows(reader, "student")] == ["新生"]
+    assert len(snapshot_rows(reader, "poverty")) == 3, "other registers are untouched"
     history = import_history(reader, "student")
     assert [(h.file_name, h.current) for h in history] == [("sep.xlsx", True), ("may.csv", False)]
     newest = history[0]
@@ -661,7 +661,7 @@ def test_progress_is_reported_up_to_the_rows_checked(ctx: Context, tmp_path: Pat
 
     assert summary.imported == 3
     assert seen[-1] == (3, 3)
-    assert [row.line for row in current_rows(ctx, "disability")] == [2, 3, 4]
+    assert [row.line for row in snapshot_rows(ctx, "disability")] == [2, 3, 4]
 
 
 @pytest.mark.parametrize("interruption", [RuntimeError("disk full"), KeyboardInterrupt()])
@@ -674,7 +674,7 @@ def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
     where: str,
 ) -> None:
     first = import_roster(ctx, "household", write(tmp_path / "old.csv", SAMPLES["household"]))
-    before = [(row.name, row.id_number) for row in current_rows(ctx, "household")]
+    before = [(row.name, row.id_number) for row in snapshot_rows(ctx, "household")]
     if where == "writing the snapshot":
         real_write = roster.Checker.write_snapshot
 
@@ -699,7 +699,7 @@ def test_a_failure_mid_import_leaves_the_previous_snapshot_intact(
     with pytest.raises(type(interruption)):
         import_roster(ctx, "household", write(tmp_path / "new.csv", new_rows))
 
-    assert [(row.name, row.id_number) for row in current_rows(ctx, "household")] == before
+    assert [(row.name, row.id_number) for row in snapshot_rows(ctx, "household")] == before
     assert [record.file_name for record in import_history(ctx)] == ["old.csv"]
     assert len(audit_events(ctx)) == 1
     assert not list((ctx.workspace.root / "rejects").glob("*.csv")), "no orphan rejects file"
@@ -735,8 +735,9 @@ def test_two_imports_of_one_register_at_once_leave_one_snapshot(
     try:
         assert len(summaries) == 2
         current = current_imports(contexts[0])["student"]
-        rows = current_rows(contexts[0], "student")
-        assert {row.import_id for row in rows} == {current.id}
+        snapshot = current_snapshots(contexts[0])["student"]
+        assert snapshot == snapshot_path(contexts[0], "student", current.id)
+        rows = snapshot_rows(contexts[0], "student")
         assert len(rows) == current.rows_imported
         assert [h.current for h in import_history(contexts[0])].count(True) == 1
         (earlier,) = [s for s in summaries if s.import_id != current.id]

@@ -9,11 +9,12 @@ from datetime import date
 from pathlib import Path
 
 from caseflow.demo.county import REGISTERS, generate_county, write_registers
-from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.audit import audit_verify
 from caseflow.services.cases import open_cases
 from caseflow.services.compare import compare
 from caseflow.services.context import Context
 from caseflow.services.roster import import_roster
+from tests.conftest import audit_trail
 
 REFERENCE = date(2026, 9, 1)
 AS_OF = date(2026, 11, 20)
@@ -62,6 +63,6 @@ def test_roster_compare_command_writes_masked_findings_and_reveals_only_when_ask
     assert table[0][:3] == ["身份证号", "姓名", "比对结果"] and len(table) == len(rows) + 1
     revealed = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--json", "--reveal")
     assert {row["id_number"] for row in json.loads(revealed.stdout)} == set(county.truth.flags)
-    assert audit_log(ctx)[-1]["action"] == "roster.reveal"
+    assert audit_trail(ctx)[-1]["action"] == "roster.reveal"
     opened = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--open-cases")
     assert opened.exit_code == 0 and f"Opened {len(rows)} case(s)" in opened.stdout

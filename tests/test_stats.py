@@ -16,7 +16,6 @@ from caseflow.errors import AccessDenied, InvalidInput, WorkspaceError
 from caseflow.ids import make_id_number
 from caseflow.measures import Weights, median, score
 from caseflow.services import sweep as sweep_service
-from caseflow.services.audit import audit_log
 from caseflow.services.cases import advance as advance_case
 from caseflow.services.cases import open_case
 from caseflow.services.context import open_context
@@ -24,7 +23,7 @@ from caseflow.services.roster import import_roster
 from caseflow.services.stats import assessment, stats
 from caseflow.timeline import Event, replay
 from caseflow.workspace import AssessmentConfig, load
-from tests.conftest import CliInvoker, child, fixed_clock
+from tests.conftest import CliInvoker, audit_trail, child, fixed_clock
 from tests.test_ledger import as_operator, example_county, kid
 
 D = date
@@ -316,7 +315,7 @@ def test_a_township_caseworker_gets_the_figures_of_the_township(workspace, monke
     ctx.engine.dispose()
     monkeypatch.undo()  # the bureau again, to read the audit trail
     ctx = open_context(workspace, clock=fixed_clock)
-    reads = audit_log(ctx)
+    reads = audit_trail(ctx)
     ctx.engine.dispose()
     logged = [e for e in reads if e["action"] == "case.read"]
     assert logged[-1]["operator"] == "天堂镇控辍专干"

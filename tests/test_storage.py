@@ -3,22 +3,28 @@ durability, and a locked database is a clear, retryable error."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
-from caseflow import db
+from caseflow import db, migrations
 from caseflow.cli import app
 from caseflow.errors import DatabaseBusy
+from caseflow.resources import shipped
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, open_case, show_case
 from caseflow.services.context import SCHEMA_HEAD, init_workspace, open_context
+from caseflow.states import load_workflow_text
 from tests.conftest import child
 
 
@@ -149,4 +155,55 @@ def test_upgrading_remembers_the_departments_cases_were_already_handed_to(
         ("womens_federation", "2026-10-09"),
     ]
     assert chain == "{}"
+    engine.dispose()
+
+
+def test_upgrading_leaves_existing_deadlines_counted_with_an_unknown_calendar(
+    tmp_path: Path,
+) -> None:
+    engine = old_database(tmp_path, "0005", "persuasion", "2026-10-09", "[]")
+    db.upgrade(engine)
+    with db.read(engine) as connection:
+        row = connection.execute(
+            text("SELECT due_on, due_counted_with FROM case_file WHERE id = 1")
+        ).one()
+    assert tuple(row) == ("2026-10-29", None)  # the next sweep recounts it if provisional
+    engine.dispose()
+
+
+def test_upgrading_gives_the_stored_shipped_version_1_its_vocabulary(tmp_path: Path) -> None:
+    data = Path(migrations.__file__).parent / "data"
+    before = (data / "dropout-v1-before-0007.yaml").read_text(encoding="utf-8")
+    engine = old_database(tmp_path, "0006", "persuasion", "2026-10-09", "[]")
+    with db.write(engine) as connection:
+        connection.execute(
+            text(
+                "INSERT INTO workflow_definition (name, version, sha256, source, registered_at) "
+                "VALUES ('dropout', 1, :sha, :source, '2026-10-09 00:00:00')"
+            ),
+            {"sha": hashlib.sha256(before.encode("utf-8")).hexdigest(), "source": before},
+        )
+    db.upgrade(engine)
+    with db.read(engine) as connection:
+        sha, source = connection.execute(
+            text("SELECT sha256, source FROM workflow_definition")
+        ).one()
+    shipped_now = shipped("workflows").joinpath("dropout.yaml").read_text(encoding="utf-8")
+    assert source == (data / "dropout-v1.yaml").read_text(encoding="utf-8")
+    assert sha == hashlib.sha256(source.encode("utf-8")).hexdigest()
+    if "\nversion: 1\n" in shipped_now:  # until the shipped workflow moves on to version 2
+        assert source == shipped_now
+    stored, old = load_workflow_text(source, "stored"), yaml.safe_load(before)
+    assert stored.version == old["version"] == 1
+    assert list(stored.states) == list(old["states"])
+    assert [(t.trigger, t.sources, t.dest) for t in stored.transitions] == [
+        (t["trigger"], tuple(t["from"]), t["to"]) for t in old["transitions"]
+    ]
+    assert stored.category_of("persuasion") == "persuasion"
+    with db.write(engine) as connection:
+        config = Config()
+        config.set_main_option("script_location", "caseflow:migrations")
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0006")
+        assert connection.execute(text("SELECT source FROM workflow_definition")).scalar() == before
     engine.dispose()

@@ -15,14 +15,16 @@ import pytest
 from sqlalchemy import func, select, text
 
 from caseflow import db
+from caseflow import workspace as workspace_files
+from caseflow.calendar import NationalCalendar
 from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, InvalidInput
 from caseflow.models import AuditEvent, Escalation, Notice
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, extend, open_case, show_case
 from caseflow.services.context import Context, open_context
-from caseflow.services.sweep import count_due, provisional_deadlines, sweep
-from tests.conftest import child, fixed_clock
+from caseflow.services.sweep import count_due, provisional_deadlines, recompute_provisional, sweep
+from tests.conftest import NATIONAL, child, fixed_clock
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -213,23 +215,40 @@ def test_escalate_command_prints_a_summary_and_json_counts(cli, ctx) -> None:
     assert "0 rung(s) fired" in text_run.stdout
 
 
-def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspace, ctx) -> None:
-    number = persuasion_case(ctx, 2, date(2026, 11, 2))
+def court_case(ctx: Context, serial: int = 2) -> int:
+    """A case referred to court on 28 November 2026: due 40 working days later, in 2027."""
+    number = persuasion_case(ctx, serial, date(2026, 11, 2))
     advance(
         ctx,
         number,
         "issue_order",
-        {"document_number": "天堂府责〔2026〕1号"},
+        {"document_number": f"天堂府责〔2026〕{serial}号"},
         occurred_on=date(2026, 11, 3),
     )
     advance(
         ctx,
         number,
         "propose_penalty",
-        {"document_number": "罚告〔2026〕1号"},
+        {"document_number": f"罚告〔2026〕{serial}号"},
         occurred_on=date(2026, 11, 4),
     )
     advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=date(2026, 11, 28))
+    return number
+
+
+def recount_events(ctx: Context) -> list[int]:
+    with db.read(ctx.engine) as connection:
+        return list(
+            connection.execute(
+                select(AuditEvent.case_id).where(  # type: ignore[call-overload]
+                    AuditEvent.action == "case.deadline_recomputed"
+                )
+            ).scalars()
+        )
+
+
+def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspace, ctx) -> None:
+    number = court_case(ctx)
     view = show_case(ctx, number)
     assert view["due_on"] == "2027-01-27" and view["due_provisional"]
     assert [row.id for row in provisional_deadlines(ctx)] == [number]
@@ -247,12 +266,79 @@ def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspac
     assert sweep(updated).recomputed == 0
 
 
+def test_an_ordinary_sweep_leaves_provisional_deadlines_as_they_were_counted(ctx) -> None:
+    numbers = [court_case(ctx, serial) for serial in (2, 3, 4)]
+    before = {number: show_case(ctx, number)["version"] for number in numbers}
+    for _ in range(2):
+        assert sweep(ctx).recomputed == 0
+    assert {number: show_case(ctx, number)["version"] for number in numbers} == before
+    assert len(provisional_deadlines(ctx)) == 3
+    assert recount_events(ctx) == []
+    # Not even read: a date counted with today's coverage is taken as it stands.
+    with db.write(ctx.engine) as connection:
+        connection.execute(
+            text("UPDATE case_file SET due_on = '2027-02-01' WHERE id = :id"), {"id": numbers[0]}
+        )
+    assert sweep(ctx).recomputed == 0
+    assert show_case(ctx, numbers[0])["due_on"] == "2027-02-01"
+
+
+def test_a_chinese_calendar_release_with_next_year_recounts_provisional_deadlines_once(
+    workspace, ctx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provisional = court_case(ctx, 2)
+    unchanged = court_case(ctx, 3)
+    extend(ctx, unchanged, 3, "家访延期")  # and one whose date stays the same
+    assert show_case(ctx, unchanged)["due_provisional"]
+    # The release lists 27-28 January 2027 as holidays, and nothing else that year.
+    release = NationalCalendar(
+        years=NATIONAL.years | {2027},
+        holidays=NATIONAL.holidays | {date(2027, 1, 27), date(2027, 1, 28)},
+        workdays=NATIONAL.workdays,
+    )
+    monkeypatch.setattr(workspace_files, "national_calendar", lambda: release)
+    upgraded = open_context(workspace, clock=fixed_clock)
+    recounted = recompute_provisional(upgraded, batch_size=1)  # what a sweep starts with
+    assert sorted(change.number for change in recounted) == [provisional, unchanged]
+    assert show_case(upgraded, provisional)["due_on"] == "2027-01-29"
+    assert not show_case(upgraded, unchanged)["due_provisional"]
+    assert provisional_deadlines(upgraded) == []
+    assert sweep(upgraded).recomputed == 0
+    assert sorted(recount_events(upgraded)) == [provisional, unchanged]
+
+
+def test_a_workspace_rest_day_in_a_year_still_unknown_is_counted_in_once(workspace, ctx) -> None:
+    number = court_case(ctx)
+    (workspace / "holidays.yaml").write_text("rest_days: [2027-01-27]\n", encoding="utf-8")
+    updated = open_context(workspace, clock=fixed_clock)
+    assert sweep(updated).recomputed == 1
+    view = show_case(updated, number)
+    assert view["due_on"] == "2027-01-28" and view["due_provisional"]
+    assert sweep(updated).recomputed == 0
+    assert recount_events(updated) == [number]
+
+
+def test_provisional_deadlines_counted_before_the_upgrade_are_recounted_once(ctx) -> None:
+    provisional, final = court_case(ctx, 2), persuasion_case(ctx, 3, date(2026, 11, 2))
+    with db.write(ctx.engine) as connection:  # what migration 0006 leaves in existing rows
+        connection.execute(text("UPDATE case_file SET due_counted_with = NULL"))
+    versions = [show_case(ctx, n)["version"] for n in (provisional, final)]
+    assert sweep(ctx).recomputed == 0  # same calendar: counted again, the same date
+    assert [show_case(ctx, n)["version"] for n in (provisional, final)] == versions
+    with db.read(ctx.engine) as connection:
+        counted = dict(connection.execute(text("SELECT id, due_counted_with FROM case_file")).all())
+    assert counted == {provisional: ctx.calendar.coverage, final: None}
+    assert recount_events(ctx) == []
+
+
 def test_calendar_check_fails_while_next_year_is_missing(cli, workspace) -> None:
+    coming = date.today().year + 1  # the CLI runs on the real clock
     missing = cli("calendar", "check")
-    assert missing.exit_code == 1 and "2027 has no official holiday calendar" in missing.stderr
-    (workspace / "holidays.yaml").write_text("complete_years: [2027]\n", encoding="utf-8")
+    assert missing.exit_code == 1
+    assert f"{coming} has no official holiday calendar" in missing.stderr
+    (workspace / "holidays.yaml").write_text(f"complete_years: [{coming}]\n", encoding="utf-8")
     covered = cli("calendar", "check")
-    assert covered.exit_code == 0 and "2027" in covered.stdout
+    assert covered.exit_code == 0 and str(coming) in covered.stdout
     (workspace / "holidays.yaml").write_text("rest_days: [tomorrow]\n", encoding="utf-8")
     broken = cli("calendar", "check")
     assert broken.exit_code == 2 and "rest_days[0]" in broken.stderr

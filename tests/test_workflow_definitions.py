@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from caseflow.cli import app
 from caseflow.errors import WorkflowInvalid
 from caseflow.render import template_ids
 from caseflow.resources import shipped
-from caseflow.states import dot, fire, load_workflow, mermaid, parse_workflow
+from caseflow.states import Attempt, dot, fire, load_workflow, mermaid, parse_workflow
 
 DROPOUT = shipped("workflows") / "dropout.yaml"
 REQUIRED_STATES = {
@@ -92,11 +94,21 @@ def test_loaded_definitions_are_immutable() -> None:
 
 def test_the_machine_moves_only_along_declared_transitions() -> None:
     workflow = load_workflow(DROPOUT)
-    assert fire(workflow, "verifying", "confirm_dropout") == "persuasion"
-    assert fire(workflow, "returned", "check_in") == "returned"
-    assert fire(workflow, "closed", "confirm_dropout") is None
-    assert fire(workflow, "identified", "retain") is None
-    assert fire(workflow, "identified", "to_closed") is None  # no auto transitions
+    bureau = Attempt(
+        case=1,
+        operator="chen",
+        roles=frozenset({"bureau"}),
+        department=None,
+        handed_to=(),
+        counters={},
+        due_on=None,
+        occurred_on=date(2026, 11, 2),
+    )
+    assert fire(workflow, "verifying", "confirm_dropout", bureau) == "persuasion"
+    assert fire(workflow, "returned", "check_in", bureau) == "returned"
+    assert fire(workflow, "closed", "confirm_dropout", bureau) is None
+    assert fire(workflow, "identified", "retain", bureau) is None
+    assert fire(workflow, "identified", "to_closed", bureau) is None  # no auto transitions
 
 
 @pytest.mark.parametrize(
@@ -180,6 +192,23 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
             lambda d: d["states"]["verifying"]["deadline"].update({"unit": "fortnights"}),
             "states.verifying.deadline.unit: is 'fortnights'",
         ),
+        (
+            lambda d: d["transitions"][0].update({"guard": "full_moon"}),
+            "transitions[0].guard: unknown guard 'full_moon'; known: deadline_passed",
+        ),
+        (
+            lambda d: (
+                d["transitions"][0].update({"guard": "deadline_passed", "from": "verifying"})
+                or d["states"]["verifying"].pop("deadline")
+            ),
+            "transitions[0].guard: deadline_passed from 'verifying', which has no deadline",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t.get("auto")).update(
+                {"guard": "deadline_passed"}
+            ),
+            "deadline_passed would refuse an automatic transition",
+        ),
     ],
     ids=[
         "unknown-dest",
@@ -196,6 +225,9 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
         "unknown-ladder",
         "auto-with-documents",
         "bad-unit",
+        "unknown-guard",
+        "guard-without-deadline",
+        "guard-on-auto",
     ],
 )
 def test_workflow_check_names_each_problem_with_its_key_path(mutate, expected) -> None:
@@ -245,6 +277,7 @@ def test_workflow_show_lists_states_and_transitions() -> None:
     result = CliRunner().invoke(app, ["workflow", "show", "dropout"])
     assert result.exit_code == 0
     assert "劝返中" in result.stdout and "return_to_school" in result.stdout
+    assert re.search(r"order_to_correct +责令限期改正 +waiting +legal ", result.stdout)
 
 
 def test_diagrams_in_mermaid_and_dot_show_every_state() -> None:

@@ -3,7 +3,7 @@
 A hypothesis state machine opens cases, fires random triggers (declared from the case's
 state or not) with generated field values, adds notes, and tries events the engine must
 refuse. It keeps its own model of every case, derived only from the workflow definition
-(``Workflow.find`` and ``engine.unmet_requirements``), and checks after every step that
+(``Workflow.find`` and ``states.unmet_requirements``), and checks after every step that
 
 * only declared, permitted transitions succeed; a refused event raises a CaseflowError
   and changes nothing (case state and version, audit event count);
@@ -37,18 +37,17 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import create_engine, text
 
-from caseflow import engine
 from caseflow.errors import (
     CaseflowError,
     DuplicateCase,
     InvalidInput,
     TransitionRefused,
 )
-from caseflow.services.audit import audit_log, audit_verify
+from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, list_cases, open_case, show_case
 from caseflow.services.context import init_workspace, open_context
-from caseflow.states import NOTE_METHODS, FieldSpec, Transition, Workflow
-from tests.conftest import PG_URL, child, fixed_clock, pg_schema_url
+from caseflow.states import NOTE_METHODS, FieldSpec, Transition, Workflow, unmet_requirements
+from tests.conftest import PG_URL, audit_trail, child, fixed_clock, pg_schema_url
 
 TODAY = date(2026, 11, 29)  # FIXED_NOW in the workspace's time zone
 FIRST = date(2026, 11, 1)
@@ -159,7 +158,7 @@ class WorkflowMachine(RuleBasedStateMachine):
 
     def changes(self) -> list[dict[str, Any]]:
         """The audit trail without the logged reads of case files."""
-        return [e for e in audit_log(self.ctx) if e["action"] != "case.read"]
+        return [e for e in audit_trail(self.ctx) if e["action"] != "case.read"]
 
     def audit_events(self) -> int:
         result = audit_verify(self.ctx)
@@ -257,7 +256,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if (
             transition is None
             or not self.roles & set(transition.roles)
-            or engine.unmet_requirements(transition, model.counters)
+            or unmet_requirements(transition, model.counters)
         ):
             self.refused(number, attempt, TransitionRefused)
             return
@@ -324,7 +323,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         if declared and data.draw(st.booleans(), label="transition"):
             transition = data.draw(st.sampled_from(declared))
             typed, _ = data.draw(field_values(transition, occurred_on))
-            allowed = self.roles & set(transition.roles) and not engine.unmet_requirements(
+            allowed = self.roles & set(transition.roles) and not unmet_requirements(
                 transition, model.counters
             )
             self.refused(

@@ -55,7 +55,9 @@ app = _typer(
 # The command groups, in the order `caseflow --help` lists them; each group's commands are
 # in the module of the same name.
 case_app = _typer("Open, advance and read cases.\n\n" + EXIT_CODES_HELP)
-workflow_app = _typer("Check and inspect workflow definitions (workflows/*.yaml).")
+workflow_app = _typer(
+    "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new version."
+)
 audit_app = _typer("Read and verify the tamper-evident audit trail.")
 db_app = _typer("Database maintenance.")
 calendar_app = _typer("The working-day calendar: national holidays plus the workspace's own.")

@@ -154,8 +154,9 @@ def notify_dispatch(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Deliver the notices that are due, through the channels org.yaml names for each
-    recipient; failures are retried later with backoff, permanent ones go dead."""
+    """Deliver the notices that are due, through the channels the organisation in force
+    (`caseflow org apply`) names for each recipient; failures are retried later with
+    backoff, permanent ones go dead."""
     from caseflow.services.dispatch import dispatch
 
     report = dispatch(workspace_context(), limit=limit)
@@ -201,7 +202,8 @@ def notify_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Notice ids to requeue.")] = None,
     all_dead: Annotated[bool, typer.Option("--all-dead", help="Requeue every dead one.")] = False,
 ) -> None:
-    """Requeue dead notices after fixing their address in org.yaml or a channel setting."""
+    """Requeue dead notices after fixing their address (org.yaml, then `caseflow org
+    apply`) or a channel setting."""
     from caseflow.services.dispatch import retry
 
     count = retry(workspace_context(), ids or (), all_dead=all_dead)

@@ -46,8 +46,9 @@ def org_apply(
     ] = None,
 ) -> None:
     """Put the organisation file in force (admin only, audited): its operators become the
-    ones caseflow knows, and new cases take their 包保 chains from it. Refused if the file
-    has problems or would leave you without the admin role."""
+    ones caseflow knows, new cases take their 包保 chains from it, and notices are routed
+    by its contacts. Refused if the file has problems or would leave you without the
+    admin role."""
     from caseflow.services.org import apply_org
 
     applied = apply_org(workspace_context(), file)

@@ -40,6 +40,12 @@ def event_line(event: dict[str, Any]) -> str:
         what = f"opened in {payload['state']} (source {payload['source']})"
     elif event["action"] == "case.assign":
         what = f"assigned {payload['role']}: {payload['from'] or '-'} -> {payload['to']}"
+    elif event["action"] == "case.migrated":
+        what = (
+            f"moved to {payload['workflow']} v{payload['to_version']}: "
+            f"{payload['from']} -> {payload['to']}, due {payload['from_due_on'] or '-'} -> "
+            f"{payload['due_on'] or '-'}"
+        )
     elif event["action"] == "case.chain":
         what = "包保 chain follows the child: " + ", ".join(
             f"{role}={person}" for role, person in payload["to"].items()
@@ -354,4 +360,32 @@ def overdue_lines(review: "OverdueReview") -> list[str]:
                 for e in case.escalations
             )
             lines.append(f"      escalated: {sent or 'none yet'}")
+    return lines
+
+
+def migration_lines(view: dict[str, Any]) -> list[str]:
+    mode = "（试运行，未作任何修改）" if view["dry_run"] else ""
+    verb = "将迁移" if view["dry_run"] else "已迁移"
+    if not view["cases"]:
+        return [
+            f"流程 {view['workflow']} 迁移至第{view['to_version']}版{mode}：没有需要迁移的在办"
+            f"案件，全部在办案件已在第{view['to_version']}版。"
+        ]
+    lines = [
+        f"流程 {view['workflow']} 迁移至第{view['to_version']}版{mode}：{verb} "
+        f"{view['moved']} 个在办案件"
+    ]
+    for case in view["cases"]:
+        state = (
+            f"{case['from_state_label']}（{case['from_state']}）"
+            if case["from_state"] == case["to_state"]
+            else f"{case['from_state_label']}（{case['from_state']}）→ "
+            f"{case['to_state_label']}（{case['to_state']}）"
+        )
+        due = f"{case['from_due_on'] or '-'} → {due_text(case['due_on'], case['due_provisional'])}"
+        kept = "（期限按文书确定，不变）" if case["deadline"] == "kept" else ""
+        lines.append(
+            f"  案件 {case['number']:<6} 第{case['from_version']}版→第{view['to_version']}版  "
+            f"{state}  期限 {due}{kept}"
+        )
     return lines

@@ -88,11 +88,6 @@ def entries() -> list[Entry]:
     return result
 
 
-def command_paths() -> set[tuple[str, ...]]:
-    """The words naming each command and group, e.g. ``("case", "open")``."""
-    return {entry.path for entry in entries()}
-
-
 # ----------------------------------------------------------------------------- Markdown
 
 _CODE_SPAN = re.compile(r"(`[^`]*`)")

@@ -5,7 +5,14 @@ from typing import Annotated
 
 import typer
 
-from caseflow.cli.base import JsonOption, bad_usage, explicit_workspace, print_json, workflow_app
+from caseflow.cli.base import (
+    JsonOption,
+    bad_usage,
+    explicit_workspace,
+    print_json,
+    workflow_app,
+    workspace_context,
+)
 
 
 @workflow_app.command("check")
@@ -48,7 +55,7 @@ def workflow_show(
         due = f"  due in {deadline['amount']} {deadline['unit']}" if deadline else ""
         typer.echo(
             f"  {state['id']:<24}{state['label']:<14}{state['kind']:<9}"
-            f"{state['responsible'] or '':<18}{due}"
+            f"{state['category']:<19}{state['responsible'] or '':<18}{due}"
         )
         for rung in state["ladder"]:
             typer.echo(
@@ -87,3 +94,41 @@ def workflow_diagram(
         typer.echo(f"Wrote {output}")
     else:
         typer.echo(content, nl=False)
+
+
+@workflow_app.command("migrate")
+def workflow_migrate(
+    to: Annotated[int, typer.Option("--to", help="The version to move to: the version in force.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would move; change nothing.")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Cases per transaction.", hidden=True)
+    ] = 500,
+    as_json: JsonOption = False,
+) -> None:
+    """Move every open case from an older version of the workflow to the version in force.
+
+    The version in force is the workflow file the workspace uses (workflows/NAME.yaml in
+    the workspace, else the shipped one): to bring in a new version, edit that file and
+    raise its `version`; the older versions stay stored in the database. Where a state's
+    id changes, the new file says where the old state went:
+    `migrate_from: {1: {old_state: new_state}}`; a state with the same id needs no entry.
+    If any open case's state has no place in the new version, nothing moves. Each case's
+    deadline is counted again under the new rule from the day it started, plus any
+    extension granted; a due date given in a field (such as an approved deferral's end)
+    stays; escalation levels already reached are not sent again. Cases move in batches,
+    with one audit event (case.migrated) each; a run that stopped can be run again to
+    move the rest. Closed cases are not touched. For the bureau and admin roles."""
+    from caseflow.cli.present import migration_lines, stderr_progress
+    from caseflow.services.migrate import count_to_migrate, migrate
+
+    ctx = workspace_context()
+    total = 0 if as_json else count_to_migrate(ctx, to)
+    with stderr_progress(total, "迁移中") as advance_bar:
+        report = migrate(ctx, to, dry_run=dry_run, batch_size=batch_size, progress=advance_bar)
+    if as_json:
+        print_json(report.as_json())
+        return
+    for line in migration_lines(report.as_json()):
+        typer.echo(line)

@@ -16,7 +16,7 @@ county, the same rows in the same order and byte-identical CSV files.
   the four flags of each school-age suspect, the expected rejects of each register by
   line, and the rows that look wrong but must be accepted after normalisation.
 - :func:`write_registers` writes the registers (CSV UTF-8 with BOM by default, GBK or
-  XLSX on request); :func:`write_truth` / :func:`read_truth` store the truth as JSON.
+  XLSX on request); :func:`write_truth` stores the truth as JSON.
 
 The truth is computed by applying the comparison's four rules to the rows an importer
 must accept (every row not in ``truth.rejects``), for children aged ``age_band``
@@ -307,30 +307,6 @@ class Truth:
             "scenarios": dict(sorted(self.scenarios.items())),
             "rows": {r: self.rows[r] for r in REGISTERS},
         }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Truth:
-        if data.get("format") != TRUTH_FORMAT:
-            raise ValueError(f"not a {TRUTH_FORMAT} document: format is {data.get('format')!r}")
-
-        def by_line(table: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[int, Any]]:
-            return {r: {int(n): v for n, v in table.get(r, {}).items()} for r in REGISTERS}
-
-        low, high = data["age_band"]
-        return cls(
-            seed=int(data["seed"]),
-            county=data["county"],
-            region=data["region"],
-            reference_date=date.fromisoformat(data["reference_date"]),
-            age_band=(int(low), int(high)),
-            flags={k: frozenset(v) for k, v in data["flags"].items()},
-            rejects=by_line(data["rejects"]),
-            reject_columns=by_line(data["reject_columns"]),
-            duplicate_of=by_line(data["duplicate_of"]),
-            normalised=by_line(data["normalised"]),
-            scenarios=dict(data["scenarios"]),
-            rows={r: int(data["rows"][r]) for r in REGISTERS},
-        )
 
 
 @dataclass(frozen=True)
@@ -1330,7 +1306,3 @@ def write_truth(county: County, path: Path) -> Path:
     text = json.dumps(county.truth.to_json(), ensure_ascii=False, indent=1, sort_keys=False)
     path.write_text(text + "\n", encoding="utf-8")
     return path
-
-
-def read_truth(path: Path) -> Truth:
-    return Truth.from_json(json.loads(path.read_text(encoding="utf-8")))

@@ -244,8 +244,9 @@ def run_demo(
 
 def _previous_working_day(day: date) -> date:
     from caseflow.calendar import WorkCalendar
+    from caseflow.workspace import national_calendar
 
-    calendar = WorkCalendar()
+    calendar = WorkCalendar(national_calendar())
     day -= timedelta(days=1)
     while not calendar.is_working_day(day):
         day -= timedelta(days=1)

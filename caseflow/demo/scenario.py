@@ -30,9 +30,7 @@ from caseflow.demo.county import MAX_TOWNSHIPS, Child, County, Village, age_on
 from caseflow.states import DEPARTMENTS
 
 DEMO_COUNTY = "印江自治县"
-REFERENCE_DATE = date(2025, 9, 1)  # the school year the registers describe
 START = date(2025, 9, 15)  # a Monday: the registers were extracted the Friday before
-EXTRACTED_ON = date(2025, 9, 12)
 DEFAULT_SEED = 2026
 DEFAULT_CHILDREN = 3000
 DEFAULT_DAYS = 120

@@ -59,7 +59,6 @@ BASE_URL = "https://oapi.dingtalk.com/robot/send"
 LIMIT = 5000  # characters; far beyond what a group message should be
 # "send too fast": over 20 a minute, and the robot is throttled for ten minutes.
 LIMITS_OF_ROBOT = RobotLimits(rate_limited_code=130101, closed_for=600.0)
-SECURITY_REJECTED = 310000
 
 
 def sign(secret: str, timestamp: str) -> str:

@@ -43,7 +43,6 @@ from caseflow.notifiers._shared import (
 BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 LIMITS = {"markdown": 4096, "text": 2048}  # bytes of content
 LIMITS_OF_ROBOT = RobotLimits(rate_limited_code=45009, closed_for=60.0)
-INVALID_WEBHOOK = 93000
 
 
 def content(notice: Notice, msgtype: str) -> str:

@@ -1,25 +1,14 @@
-"""The audit chain as a person reads it: the log, verification, checkpoints."""
+"""The audit chain as the supervision office checks it: verification and checkpoints
+(the log itself is read through ``caseflow.services.review.audit_events``)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from caseflow import access, audit, db
 from caseflow.services.context import Context
 from caseflow.services.records import (
-    case_row,
-    event_view,
     record,
     require,
 )
-
-
-def audit_log(ctx: Context, number: int | None = None) -> list[dict[str, Any]]:
-    require(ctx, access.AUDIT_READERS, "audit log", case_id=number)
-    with db.read(ctx.engine) as connection:
-        if number is not None:
-            case_row(connection, ctx.actor, number)
-        return [event_view(row) for row in audit.events(connection, number)]
 
 
 def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verification:

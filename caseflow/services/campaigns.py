@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, Select, and_, case, false, func, or_, select
 
 from caseflow import access, db, escalation
 from caseflow.errors import InvalidInput
@@ -29,7 +29,7 @@ from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import publicity_key, report_key
 from caseflow.services.records import CASE as _CASE
-from caseflow.services.records import record, require
+from caseflow.services.records import Workflows, record, require
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -38,23 +38,34 @@ LETTER_TEMPLATE = "parent_letter"
 REPORT_TEMPLATE = "monthly_report"
 REPORT_RECIPIENT = "supervision_office"
 # Children of closed cases still watched: returned to school, within their monitoring
-# period (in the shipped workflow `returned` is an open state, so this only matters for
+# period (in the shipped workflow a `monitoring` state is open, so this only matters for
 # workflows that close cases on return).
-WATCHED_STATES = ("returned",)
+WATCHED_CATEGORIES = ("monitoring",)
 _CHUNK = 500
 
-_WATCHED = (
-    select(
-        _CASE.c.id,
-        _CASE.c.child_id,
-        _CHILD.c.name,
-        _CHILD.c.grade,
-        _CHILD.c.class_name,
+
+def _watched(connection: Connection) -> Select[Any]:
+    """Each open case, and each case in a watched category of the definition it runs on."""
+    watched = [
+        and_(
+            _CASE.c.workflow == workflow.name,
+            _CASE.c.workflow_version == workflow.version,
+            _CASE.c.state.in_(sorted(workflow.states_in(*WATCHED_CATEGORIES))),
+        )
+        for workflow in Workflows().stored(connection)
+    ]
+    return (
+        select(
+            _CASE.c.id,
+            _CASE.c.child_id,
+            _CHILD.c.name,
+            _CHILD.c.grade,
+            _CHILD.c.class_name,
+        )
+        .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
+        .where(or_(_CASE.c.is_open, *watched))
+        .order_by(_CASE.c.id)
     )
-    .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
-    .where(or_(_CASE.c.is_open, _CASE.c.state.in_(WATCHED_STATES)))
-    .order_by(_CASE.c.id)
-)
 
 
 def queue_publicity_letters(ctx: Context, day: date) -> int:
@@ -73,7 +84,7 @@ def queue_publicity_letters(ctx: Context, day: date) -> int:
     issuer = {"name": ctx.workspace.issuer}
     with db.write(ctx.engine) as connection:
         # One letter per child: a child's newest watched case addresses it.
-        by_child = {row.child_id: row for row in connection.execute(_WATCHED)}
+        by_child = {row.child_id: row for row in connection.execute(_watched(connection))}
         sent = outbox.queued_keys(connection, "publicity", f"{day:%Y-%m}")
         missing = [row for row in by_child.values() if publicity_key(day, row.id) not in sent]
         queued = 0
@@ -233,9 +244,9 @@ def report_figures(ctx: Context, connection: Connection, period: Period) -> dict
         .where(_CASE.c.is_open)
         .group_by(_CASE.c.township)
     ).all()
-    entered = _entered(connection, period)
+    entered = _entered(ctx, connection, period)
     returned_by_township = Counter(
-        township for (to, _case, township) in entered if to == "returned"
+        township for (into, _case, township) in entered if into == "monitoring"
     )
     townships = sorted({row[0] for row in standing} | set(returned_by_township))
     standing_by_township = {row[0]: (int(row[1]), int(row[2] or 0)) for row in standing}
@@ -259,18 +270,22 @@ def report_figures(ctx: Context, connection: Connection, period: Period) -> dict
         "by_state": by_state,
         "by_township": by_township,
         "new": int(new),
-        "returned": sum(1 for (to, _c, _t) in entered if to == "returned"),
-        "retained": sum(1 for (to, _c, _t) in entered if to == "retained"),
+        "returned": sum(1 for (into, _c, _t) in entered if into == "monitoring"),
+        "retained": sum(1 for (into, _c, _t) in entered if into == "retained"),
         "overdue": sum(row["overdue"] for row in by_township),
     }
 
 
-def _entered(connection: Connection, period: Period) -> set[tuple[str, int, str]]:
-    """(state, case, township) for each case that entered ``returned`` or ``retained`` in
-    the period, from the audit trail; a case counts once per state however often it
-    entered it. The LIKE narrows the rows (payloads are canonical JSON, so the text is
-    exact); the JSON is then read to leave out moves within a state such as check-ins."""
-    wanted = ("returned", "retained")
+def _entered(ctx: Context, connection: Connection, period: Period) -> set[tuple[str, int, str]]:
+    """(category, case, township) for each case that entered a ``monitoring`` or
+    ``retained`` state in the period, from the audit trail; a case counts once per
+    category however often it entered it. The LIKE narrows the rows to moves into a state
+    of those categories in any stored definition (payloads are canonical JSON, so the text
+    is exact); each move is then read with the definition it was recorded with, leaving
+    out moves within a category such as check-ins."""
+    categories = ("monitoring", "retained")
+    workflows = Workflows()
+    wanted = sorted(workflows.states_in(connection, *categories))
     rows = connection.execute(
         select(_EVENT.c.case_id, _EVENT.c.payload, _CASE.c.township)
         .join(_CASE, _CASE.c.id == _EVENT.c.case_id)
@@ -278,12 +293,14 @@ def _entered(connection: Connection, period: Period) -> set[tuple[str, int, str]
             _EVENT.c.action == "case.transition",
             _EVENT.c.occurred_on >= period.start.isoformat(),
             _EVENT.c.occurred_on <= period.end.isoformat(),
-            or_(*(_EVENT.c.payload.contains(f'"to":"{state}"') for state in wanted)),
+            or_(false(), *(_EVENT.c.payload.contains(f'"to":"{state}"') for state in wanted)),
         )
     )
     entered = set()
-    for case_id, payload, township in rows:
+    for case_id, payload, township in rows.all():
         move = json.loads(payload)
-        if move.get("to") in wanted and move.get("from") != move.get("to"):
-            entered.add((move["to"], case_id, township))
+        workflow = workflows.recorded_with(connection, move, ctx.current_workflow)
+        into = workflow.category_entered(str(move.get("from")), str(move.get("to")))
+        if into in categories:
+            entered.add((into, case_id, township))
     return entered

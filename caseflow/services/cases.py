@@ -19,7 +19,6 @@ from caseflow.errors import (
     DuplicateCase,
     InvalidInput,
     TransitionRefused,
-    WorkflowInvalid,
 )
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
@@ -32,13 +31,13 @@ from caseflow.services.records import (
     CHILD,
     ESCALATION,
     GUARDIAN,
-    WORKFLOW,
     case_row,
     event_view,
     log_read,
     log_refusal,
     org_in_force,
     record,
+    register_workflow,
     require,
     scoped,
     stored_workflow,
@@ -52,7 +51,6 @@ from caseflow.states import (
     CASE_SOURCES,
     DEPARTMENTS,
     NOTE_METHODS,
-    REASON_CODES,
     RESPONSIBLE,
     Transition,
     Workflow,
@@ -60,31 +58,6 @@ from caseflow.states import (
 
 # ---------------------------------------------------------------------------------------
 # Workspaces, operators, workflows
-
-
-def _register_workflow(connection: Connection, workflow: Workflow, now: datetime) -> None:
-    """Store the definition a case runs on, so editing the file never changes open cases."""
-    stored = connection.execute(
-        select(WORKFLOW.c.sha256).where(
-            WORKFLOW.c.name == workflow.name, WORKFLOW.c.version == workflow.version
-        )
-    ).scalar()
-    if stored is None:
-        connection.execute(
-            insert(WORKFLOW).values(
-                name=workflow.name,
-                version=workflow.version,
-                sha256=workflow.sha256,
-                source=workflow.source,
-                registered_at=now,
-            )
-        )
-    elif stored != workflow.sha256:
-        raise WorkflowInvalid(
-            f"workflow {workflow.name!r} version {workflow.version} was edited "
-            "after cases started on it; raise its `version` so existing cases "
-            "keep the definition they started with"
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -145,7 +118,7 @@ def _possible_now(
             "dest_label": workflow.state(t.dest).label,
             "fields": [f.describe() for f in t.fields],
         }
-        for t in engine.available(workflow, snapshot, ctx.actor)
+        for t in engine.available(workflow, snapshot, ctx.actor, today=ctx.today)
     ]
 
 
@@ -196,15 +169,15 @@ def open_case(
         )
     if source not in CASE_SOURCES:
         raise InvalidInput(f"source {source!r} is unknown; use one of: {', '.join(CASE_SOURCES)}")
+    workflow = ctx.current_workflow
     for reason in reasons:
-        if reason not in REASON_CODES:
+        if reason not in workflow.dropout_reasons:
             raise InvalidInput(
-                f"reason {reason!r} is unknown; use one of: {', '.join(REASON_CODES)}"
+                f"reason {reason!r} is unknown; use one of: {', '.join(workflow.dropout_reasons)}"
             )
     name = _required_text(details.name, "name")
     township = _required_text(details.township, "township")
     village = _required_text(details.village, "village")
-    workflow = ctx.current_workflow
     opened_on = occurred_on or today
     state, deadline = engine.opening(workflow, opened_on, today, ctx.calendar)
     now = ctx.now()
@@ -219,7 +192,7 @@ def open_case(
     }
     try:
         with db.write(ctx.engine) as connection:
-            _register_workflow(connection, workflow, now)
+            register_workflow(connection, workflow, now)
             child_id = connection.execute(
                 select(CHILD.c.id).where(CHILD.c.id_number == resident.number)
             ).scalar()
@@ -252,6 +225,7 @@ def open_case(
                 "entered_on": opened_on,
                 "due_on": deadline.due_on if deadline else None,
                 "due_provisional": bool(deadline and deadline.provisional),
+                "due_counted_with": ctx.calendar.coverage if deadline else None,
                 "version": 1,
                 "is_open": True,
                 "opened_on": opened_on,
@@ -856,7 +830,8 @@ def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -
             school=suspect.school,
         )
         number = open_case(ctx, details, source="roster", evidence=evidence).number
-        if suspect.disability:
-            advance(ctx, number, "refer_disability_assessment")
+        referral = ctx.current_workflow.route("disabled_child_found")
+        if suspect.disability and referral is not None:
+            advance(ctx, number, referral)
         result.opened.append(number)
     return result

@@ -35,12 +35,13 @@ from caseflow.workspace import (
     create,
     discard,
     load,
-    load_holidays,
     locate,
+    national_calendar,
+    workspace_calendar,
     write_example_org,
 )
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0007"
 
 
 INITIAL_ROLES = ("bureau", "admin")
@@ -68,7 +69,7 @@ class Context:
     engine: Engine
     actor: Actor
     clock: Clock = system_clock
-    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    calendar: WorkCalendar = field(default_factory=lambda: WorkCalendar(national_calendar()))
 
     def now(self) -> datetime:
         return self.clock()
@@ -223,14 +224,4 @@ def open_context(
         actor=actor,
         clock=clock,
         calendar=workspace_calendar(workspace),
-    )
-
-
-def workspace_calendar(workspace: Workspace) -> WorkCalendar:
-    """The national calendar plus the workspace's own rest days and make-up working days."""
-    holidays = load_holidays(workspace)
-    return WorkCalendar(
-        extra_holidays=holidays.rest_days,
-        extra_workdays=holidays.working_days,
-        declared_years=holidays.complete_years,
     )

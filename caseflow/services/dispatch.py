@@ -3,7 +3,9 @@
 Notices are written by the events that cause them (the sweep, campaigns). Delivery:
 
 1. *Route*: a notice addressed to ``township_head:天堂镇`` gets the channels and addresses
-   ``org.yaml`` lists for it; one row per channel, so each is delivered and retried alone.
+   the organisation in force lists for it (``org.yaml`` as last put in force with
+   ``caseflow org apply``; an edit takes effect only then); one row per channel, so each
+   is delivered and retried alone.
 2. *Claim*: due rows are leased to this dispatcher (``FOR UPDATE SKIP LOCKED`` on
    PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction.
 3. *Send* outside any transaction, channel by channel; group-chat robots are held to their
@@ -35,11 +37,11 @@ from caseflow.escalation import recipient_label
 from caseflow.models import Delivery, Notice
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
-from caseflow.org import Contact, load_contacts
+from caseflow.org import Contact
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import reference
-from caseflow.services.records import record, require
+from caseflow.services.records import org_in_force, record, require
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
@@ -96,14 +98,15 @@ def dispatcher_id() -> str:
 
 
 def route(ctx: Context) -> int:
-    """Give every unrouted notice its channels and addresses from org.yaml."""
-    contacts = load_contacts(ctx.workspace)
+    """Give every unrouted notice its channels and addresses from the organisation in
+    force."""
     routed = 0
     while True:
         with db.write(ctx.engine) as connection:
             rows = connection.execute(_UNROUTED).all()
             if not rows:
                 return routed
+            contacts = org_in_force(connection).contacts
             for row in rows:
                 first, *others = contacts.of(row.recipient)
                 connection.execute(
@@ -422,7 +425,7 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
                     f"notice {notice_id} is {rows[notice_id].status}, not dead; only "
                     "dead notices are requeued"
                 )
-        contacts = load_contacts(ctx.workspace)
+        contacts = org_in_force(connection).contacts
         requeued = sorted(rows)
         if requeued:
             changes = []
@@ -430,7 +433,8 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
                 row = rows[notice_id]
                 current = Contact(row.channel or "", row.address or "")
                 listed = contacts.of(row.recipient)
-                # A contact that org.yaml no longer lists is replaced by the first it does.
+                # A contact the organisation in force no longer lists is replaced by the
+                # first it does.
                 target = current if current in listed else listed[0]
                 changes.append(
                     {

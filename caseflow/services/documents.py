@@ -37,18 +37,6 @@ def preview(
     return render(template_id, context)
 
 
-def queue_letter(
-    ctx: Context,
-    number: int,
-    template_id: str,
-    overrides: Mapping[str, str] = NO_OVERRIDES,
-) -> int:
-    """Queue the document as a letter in the outbox; returns its notice id (the first, if
-    a referral goes to several departments). Queuing the same document for the same case
-    version again returns the notice already queued."""
-    return queue_document(ctx, number, template_id, overrides).ids[0]
-
-
 def queue_document(
     ctx: Context,
     number: int,

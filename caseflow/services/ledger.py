@@ -44,6 +44,7 @@ from caseflow.ledger import (
     LedgerRow,
     ledger_row,
     reason_labels,
+    recorded_reasons,
     responsible_people,
     title,
 )
@@ -61,7 +62,7 @@ from caseflow.services.records import (
     org_in_force,
     scoped,
 )
-from caseflow.states import NOTE_METHODS
+from caseflow.states import NOTE_METHODS, Workflow
 from caseflow.timeline import replay
 
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -305,13 +306,12 @@ class Ledger:
                 if then.state is not None and then.entered_on is not None:
                     state, entered_on, is_open = then.state, then.entered_on, then.is_open
                     due_on, due_provisional = then.due_on, then.due_provisional
+                    if then.workflow_version not in (None, workflow_version):
+                        workflow = workflows.get(connection, workflow_name, then.workflow_version)
             confirmed = closed = None
-            if facts_text and (
-                "confirm_dropout" in facts_text or "close_not_dropout" in facts_text
-            ):
-                facts = json.loads(facts_text)
-                confirmed = _reason(facts, "confirm_dropout")
-                closed = _reason(facts, "close_not_dropout") if not is_open else None
+            recorded = recorded_reasons(workflow)
+            if facts_text and any(f'"{t}"' in facts_text for t in recorded.triggers):
+                confirmed, closed = recorded.read(json.loads(facts_text), is_open=is_open)
             note = notes.get(number)
             case = CaseFacts(
                 number,
@@ -326,7 +326,7 @@ class Ledger:
                 opened_on,
                 due_on,
                 due_provisional,
-                labels.reasons(reasons, confirmed),
+                labels.reasons(workflow, reasons, confirmed),
                 labels.responsible(chain),
                 closed,
                 note[0] if note else None,
@@ -334,13 +334,6 @@ class Ledger:
             )
             built.append(ledger_row(case, workflow, as_of=as_of, calendar=calendar))
         return built
-
-
-def _reason(facts: Any, trigger: str) -> str | None:
-    """The reason code a transition recorded in the case's facts, if any."""
-    values = facts.get(trigger) if isinstance(facts, dict) else None
-    reason = values.get("reason") if isinstance(values, dict) else None
-    return str(reason) if reason else None
 
 
 class _Labels:
@@ -351,15 +344,17 @@ class _Labels:
     def __init__(self, person_label: Callable[[str], str], roles: Sequence[str]) -> None:
         self.person_label = person_label
         self.roles = roles
-        self._reasons: dict[tuple[str | None, str | None], tuple[str, ...]] = {}
+        self._reasons: dict[tuple[Workflow, str | None, str | None], tuple[str, ...]] = {}
         self._chains: dict[str | None, tuple[str, ...]] = {}
 
-    def reasons(self, stored: str | None, confirmed: str | None) -> tuple[str, ...]:
-        key = (stored, confirmed)
+    def reasons(
+        self, workflow: Workflow, stored: str | None, confirmed: str | None
+    ) -> tuple[str, ...]:
+        key = (workflow, stored, confirmed)
         found = self._reasons.get(key)
         if found is None:
             codes = json.loads(stored) if stored else []
-            found = reason_labels([str(c) for c in codes], confirmed)
+            found = reason_labels(workflow.dropout_reasons, [str(c) for c in codes], confirmed)
             if len(self._reasons) >= self.LIMIT:
                 self._reasons.clear()
             self._reasons[key] = found

@@ -35,7 +35,7 @@ from caseflow.models import AuditEvent, Child, Guardian
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.records import case_row, record, stored_workflow
-from caseflow.states import DEPARTMENTS, REASON_CODES, Transition, Workflow
+from caseflow.states import DEPARTMENTS, Transition, Workflow
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -279,7 +279,7 @@ def letter_context(
     today = values.values["today"]
     assert isinstance(today, date)
     for name, raw in overrides.items():
-        values.values[name] = _coerce(name, raw)
+        values.values[name] = _coerce(name, raw, workflow.dropout_reasons)
         values.lacking.pop(name, None)
     _derive(values, overrides, kind, today)
     problems = []
@@ -334,7 +334,8 @@ def _case_values(
     )
     v.put("case.due_on", row.due_on, no_deadline.format(field="case.due_on"))
     v.put("case.due_provisional", bool(row.due_provisional), "")
-    v.put("case.reasons", [REASON_CODES.get(code, code) for code in row.reasons], "")
+    reasons = workflow.dropout_reasons
+    v.put("case.reasons", [reasons.get(code, code) for code in row.reasons], "")
     v.put("case.absent_since", _absent_since(row.facts) or row.opened_on, "")
 
     v.put("child.name", child.name, "")
@@ -441,7 +442,7 @@ def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: da
         )
 
 
-def _coerce(name: str, raw: str) -> object:
+def _coerce(name: str, raw: str, reasons: Mapping[str, str]) -> object:
     text = raw.strip()
     if name in _DATE_FIELDS:
         return parse_date(text, what=f"--set {name}")
@@ -456,7 +457,7 @@ def _coerce(name: str, raw: str) -> object:
         return lowered in {"true", "yes", "1"}
     if name == "case.reasons":
         parts = [part.strip() for part in _LIST_SEPARATORS.split(text) if part.strip()]
-        return [REASON_CODES.get(part, part) for part in parts]
+        return [reasons.get(part, part) for part in parts]
     return text
 
 
@@ -559,9 +560,6 @@ SWEEP_CASE_FIELDS: frozenset[str] = frozenset(
         for name in ("number", "state_label", "township", "village", "due_on", "due_provisional")
     }
 )
-
-
-SWEEP_FIELDS: frozenset[str] = SWEEP_LIST_FIELDS | SWEEP_CASE_FIELDS
 
 
 def sweep_fields(declared: Iterable[str]) -> frozenset[str]:

@@ -20,13 +20,14 @@ from sqlalchemy import (
     bindparam,
     exists,
     false,
+    insert,
     select,
     true,
 )
 
 from caseflow import access, audit, db
 from caseflow.engine import Actor
-from caseflow.errors import AccessDenied, CaseNotFound
+from caseflow.errors import AccessDenied, CaseNotFound, WorkflowInvalid
 from caseflow.models import (
     AuditEvent,
     Case,
@@ -204,6 +205,31 @@ _WORKFLOW_CACHE: dict[str, Workflow] = {}
 _WORKFLOW_SOURCE = select(WORKFLOW.c.source).where(WORKFLOW.c.sha256 == bindparam("sha"))
 
 
+def register_workflow(connection: Connection, workflow: Workflow, now: datetime) -> None:
+    """Store the definition a case runs on, so editing the file never changes open cases."""
+    stored = connection.execute(
+        select(WORKFLOW.c.sha256).where(
+            WORKFLOW.c.name == workflow.name, WORKFLOW.c.version == workflow.version
+        )
+    ).scalar()
+    if stored is None:
+        connection.execute(
+            insert(WORKFLOW).values(
+                name=workflow.name,
+                version=workflow.version,
+                sha256=workflow.sha256,
+                source=workflow.source,
+                registered_at=now,
+            )
+        )
+    elif stored != workflow.sha256:
+        raise WorkflowInvalid(
+            f"workflow {workflow.name!r} version {workflow.version} was edited "
+            "after cases started on it; raise its `version` so existing cases "
+            "keep the definition they started with"
+        )
+
+
 def stored_workflow(connection: Connection, row: Any) -> Workflow:
     """The definition a case row runs on, parsed once per process (keyed by its hash)."""
     workflow = _WORKFLOW_CACHE.get(row.workflow_sha)
@@ -281,6 +307,24 @@ class Workflows:
             )
             self.by_version[(name, version)] = found
         return found
+
+    def recorded_with(
+        self, connection: Connection, payload: Mapping[str, Any], default: Workflow
+    ) -> Workflow:
+        """The definition an audit event was recorded with, as its payload names it."""
+        name, version = payload.get("workflow"), payload.get("workflow_version")
+        if isinstance(name, str) and isinstance(version, int):
+            return self.get(connection, name, version)
+        return default
+
+    def stored(self, connection: Connection) -> list[Workflow]:
+        """Every stored definition."""
+        rows = connection.execute(select(WORKFLOW.c.name, WORKFLOW.c.version)).all()
+        return [self.get(connection, name, version) for name, version in rows]
+
+    def states_in(self, connection: Connection, *categories: str) -> frozenset[str]:
+        """The ids of the states in ``categories`` in any stored definition."""
+        return frozenset().union(*(w.states_in(*categories) for w in self.stored(connection)))
 
 
 HISTORY = (

@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from caseflow import access, audit, db
 from caseflow.exports import replacing
@@ -18,7 +18,7 @@ from caseflow.measures import CATEGORY_LABELS
 from caseflow.models import AuditEvent
 from caseflow.report import MonthFlows, cases_by_category, flows_by_month, month_starts
 from caseflow.services.context import Context
-from caseflow.services.records import CASE, require, scoped
+from caseflow.services.records import CASE, Workflows, require, scoped
 
 if TYPE_CHECKING:
     from caseflow.services.review import OverdueReview
@@ -48,12 +48,16 @@ def monthly_flows(ctx: Context, end: date, months: int = MONTHS) -> list[MonthFl
         .order_by(_EVENT.c.seq)
         .limit(_PAGE)
     )
+    workflows = Workflows()
     after = 0
     while True:
         with db.read(ctx.engine) as connection:
             rows = connection.execute(query.where(_EVENT.c.seq > after)).all()
-        for row in rows:
-            flow = _flow(row.action, json.loads(row.payload))
+            flows = [
+                (row, _flow(connection, workflows, ctx, row.action, json.loads(row.payload)))
+                for row in rows
+            ]
+        for row, flow in flows:
             if flow:
                 day = date.fromisoformat(row.occurred_on)
                 counts[date(day.year, day.month, 1)][flow] += 1
@@ -66,13 +70,22 @@ def monthly_flows(ctx: Context, end: date, months: int = MONTHS) -> list[MonthFl
     ]
 
 
-def _flow(action: str, payload: dict[str, Any]) -> str | None:
+# The monthly flows and the state categories whose entry each counts.
+_FLOW_OF_CATEGORY = {"monitoring": "returned", "retained": "retained"}
+
+
+def _flow(
+    connection: Connection,
+    workflows: Workflows,
+    ctx: Context,
+    action: str,
+    payload: dict[str, Any],
+) -> str | None:
     if action == "case.open":
         return "identified"
-    moved_to = payload.get("to")
-    if moved_to in ("returned", "retained") and payload.get("from") != moved_to:
-        return str(moved_to)
-    return None
+    workflow = workflows.recorded_with(connection, payload, ctx.current_workflow)
+    entered = workflow.category_entered(str(payload.get("from")), str(payload.get("to")))
+    return _FLOW_OF_CATEGORY.get(entered or "")
 
 
 def _latest_checkpoint(ctx: Context) -> audit.Checkpoint | None:

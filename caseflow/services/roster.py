@@ -14,7 +14,7 @@ rows were imported and rejected, and where the rejects file is. Replaced snapsho
 files are deleted once the new one is committed.
 
 For the comparison: :func:`current_imports` says which sources have a snapshot,
-:func:`current_snapshots` gives their files, and :func:`current_rows` reads a source's rows.
+:func:`current_snapshots` gives their files.
 Snapshots written before Parquet (rows in the ``roster_row`` table) are copied to a file
 the first time they are read.
 """
@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,14 +37,12 @@ from caseflow import access, db
 from caseflow.errors import InvalidInput
 from caseflow.models import RosterImport, RosterRow
 from caseflow.roster import (
-    SNAPSHOT_COLUMNS,
     SOURCE_LABELS,
     SOURCES,
     Checked,
     Checker,
     Problem,
     parse_mapping,
-    sql_text,
     write_rejects,
 )
 from caseflow.services.context import Context
@@ -52,11 +50,9 @@ from caseflow.services.records import record, require
 from caseflow.services.snapshots import (
     MEMORY_LIMIT,
     ImportRecord,
-    current_imports,
     fsync,
     interruptible,
     record_of,
-    snapshot_file,
     snapshot_folder,
     snapshot_path,
 )
@@ -358,39 +354,3 @@ def import_history(ctx: Context, source: str | None = None) -> list[ImportRecord
         query = query.where(_IMPORT.c.source == source)
     with db.read(ctx.engine) as connection:
         return [record_of(row) for row in connection.execute(query)]
-
-
-SnapshotRow = make_dataclass(
-    "SnapshotRow",
-    ["import_id", "source", *(column for column, _ in SNAPSHOT_COLUMNS)],
-    frozen=True,
-)
-
-
-def current_rows(ctx: Context, source: str) -> list[Any]:
-    """The rows of the source's snapshot, in file order (empty when never imported): objects
-    with the snapshot's columns as attributes (None for those the file did not fill), and
-    ``import_id`` and ``source``."""
-    import duckdb
-
-    _check_source(source)
-    record = current_imports(ctx).get(source)
-    if record is None:
-        return []
-    path = snapshot_file(ctx, record)
-    connection = duckdb.connect()
-    try:
-        result = connection.execute(
-            f"SELECT * FROM read_parquet({sql_text(str(path))}) ORDER BY line"
-        )
-        names = [column[0] for column in result.description or ()]
-        rows = result.fetchall()
-    finally:
-        connection.close()
-    empty = dict.fromkeys(column for column, _ in SNAPSHOT_COLUMNS)
-    return [
-        SnapshotRow(
-            import_id=record.id, source=source, **{**empty, **dict(zip(names, row, strict=True))}
-        )
-        for row in rows
-    ]

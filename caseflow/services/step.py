@@ -176,6 +176,7 @@ def outcome_changes(
     elif outcome.deadline_reset:
         changes["deadline_from"] = occurred_on
         changes["extended_days"] = 0
+        changes["due_counted_with"] = calendar.coverage if outcome.due else None
     if outcome.deadline_reset:
         next_rung = 0
         changes["ladder_version"] = row.version + 1

@@ -475,8 +475,21 @@ _PROVISIONAL = (
         (_WORKFLOW.c.name == _CASE.c.workflow) & (_WORKFLOW.c.version == _CASE.c.workflow_version),
     )
     .where(_CASE.c.is_open, _CASE.c.due_provisional)
-    .order_by(_CASE.c.id)
 )
+# Provisional deadlines counted with another coverage than the calendar's own: three range
+# scans of ix_case_file_provisional (unknown, before, after), empty on an ordinary day.
+_STALE_BATCHES = tuple(
+    _PROVISIONAL.where(stale)
+    .order_by(_CASE.c.due_counted_with, _CASE.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(of=_CASE, skip_locked=True)
+    for stale in (
+        _CASE.c.due_counted_with.is_(None),
+        _CASE.c.due_counted_with < bindparam("coverage"),
+        _CASE.c.due_counted_with > bindparam("coverage"),
+    )
+)
+_MARK_COUNTED = update(_CASE).where(_CASE.c.id == bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -490,53 +503,77 @@ class Recomputed:
 
 def provisional_deadlines(ctx: Context) -> list[Any]:
     with db.read(ctx.engine) as connection:
-        return list(connection.execute(_PROVISIONAL).all())
+        return list(connection.execute(_PROVISIONAL.order_by(_CASE.c.id)).all())
 
 
-def recompute_provisional(ctx: Context) -> list[Recomputed]:
-    """Count provisional deadlines again with today's calendar; audit every change."""
+def recompute_provisional(ctx: Context, batch_size: int = DEFAULT_BATCH) -> list[Recomputed]:
+    """Count again, with today's calendar, the provisional deadlines counted with another
+    calendar coverage; audit every deadline that changes. Nothing to do (and one indexed
+    look-up) unless the calendar learnt something since the deadlines were counted."""
     changed: list[Recomputed] = []
+    coverage = ctx.calendar.coverage
+    params = {"coverage": coverage, "batch": batch_size}
+    while True:
+        with db.write(ctx.engine) as connection:
+            for stale in _STALE_BATCHES:
+                rows = connection.execute(stale, params).all()
+                if rows:
+                    changed.extend(_recount(ctx, connection, rows, coverage))
+                    break
+            else:
+                return changed
+
+
+def _recount(
+    ctx: Context, connection: Connection, rows: Sequence[Any], coverage: str
+) -> list[Recomputed]:
     now = ctx.now()
-    with db.write(ctx.engine) as connection:
-        events = []
-        for row in connection.execute(_PROVISIONAL.with_for_update(of=_CASE)).all():
-            workflow = stored_workflow(connection, row)
-            spec = workflow.state(row.state).deadline
-            if spec is None or row.deadline_from is None:
-                continue
-            due = ctx.calendar.add(row.deadline_from, spec.amount, spec.unit)
-            if row.extended_days:
-                extended = ctx.calendar.add(due.due_on, row.extended_days, "days")
-                due = type(due)(extended.due_on, due.provisional or extended.provisional)
-            if due.provisional and due.due_on == row.due_on:
-                continue
-            position = escalation.LadderPosition(row.state, due.due_on, row.next_rung, row.counters)
-            connection.execute(
-                CASE_STEP,
-                {
-                    "b_number": row.id,
-                    "b_version": row.version,
-                    "version": row.version + 1,
-                    "due_on": due.due_on,
+    changed: list[Recomputed] = []
+    events: list[audit.NewEvent] = []
+    unchanged: list[dict[str, Any]] = []
+    for row in rows:
+        workflow = stored_workflow(connection, row)
+        spec = workflow.state(row.state).deadline
+        if spec is None or row.deadline_from is None:
+            unchanged.append({"b_id": row.id})
+            continue
+        due = ctx.calendar.add(row.deadline_from, spec.amount, spec.unit)
+        if row.extended_days:
+            extended = ctx.calendar.add(due.due_on, row.extended_days, "days")
+            due = type(due)(extended.due_on, due.provisional or extended.provisional)
+        if due.provisional and due.due_on == row.due_on:
+            unchanged.append({"b_id": row.id})
+            continue
+        position = escalation.LadderPosition(row.state, due.due_on, row.next_rung, row.counters)
+        connection.execute(
+            CASE_STEP,
+            {
+                "b_number": row.id,
+                "b_version": row.version,
+                "version": row.version + 1,
+                "due_on": due.due_on,
+                "due_provisional": due.provisional,
+                "due_counted_with": coverage,
+                "next_action_on": escalation.next_action_on(workflow, position, ctx.calendar),
+            },
+        )
+        events.append(
+            audit.NewEvent(
+                action="case.deadline_recomputed",
+                operator=ctx.actor.operator,
+                os_user=ctx.actor.os_user,
+                recorded_at=now,
+                case_id=row.id,
+                payload={
+                    "state": row.state,
+                    "from_due_on": row.due_on.isoformat(),
+                    "due_on": due.due_on.isoformat(),
                     "due_provisional": due.provisional,
-                    "next_action_on": escalation.next_action_on(workflow, position, ctx.calendar),
                 },
             )
-            events.append(
-                audit.NewEvent(
-                    action="case.deadline_recomputed",
-                    operator=ctx.actor.operator,
-                    os_user=ctx.actor.os_user,
-                    recorded_at=now,
-                    case_id=row.id,
-                    payload={
-                        "state": row.state,
-                        "from_due_on": row.due_on.isoformat(),
-                        "due_on": due.due_on.isoformat(),
-                        "due_provisional": due.provisional,
-                    },
-                )
-            )
-            changed.append(Recomputed(row.id, row.state, row.due_on, due.due_on, due.provisional))
-        audit.append_many(connection, events)
+        )
+        changed.append(Recomputed(row.id, row.state, row.due_on, due.due_on, due.provisional))
+    if unchanged:
+        connection.execute(_MARK_COUNTED.values(due_counted_with=coverage), unchanged)
+    audit.append_many(connection, events)
     return changed

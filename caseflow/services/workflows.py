@@ -65,14 +65,34 @@ def check_workflow_files(
         )
     problems: list[Problem] = []
     templates = template_catalogue(problems)
+    sound: list[tuple[Path, Workflow]] = []
     for path in files:
         try:
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
             problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
             continue
-        problems.extend(parse_workflow(source, str(path), templates)[1])
+        workflow, found = parse_workflow(source, str(path), templates)
+        problems.extend(found)
+        if workflow is not None and not found:
+            sound.append((path, workflow))
+    problems.extend(_migration_problems(sound))
     return list(files), problems
+
+
+def _migration_problems(checked: Sequence[tuple[Path, Workflow]]) -> list[Problem]:
+    """Each ``migrate_from`` map checked against the older version it names, when that
+    version is among the files (a workspace's new version beside the shipped one)."""
+    from caseflow.migration import map_problems
+
+    by_version = {(workflow.name, workflow.version): workflow for _path, workflow in checked}
+    return [
+        Problem(str(path), where, message)
+        for path, new in checked
+        for version in new.migrate_from
+        if (old := by_version.get((new.name, version))) is not None
+        for where, message in map_problems(old, new)
+    ]
 
 
 def template_catalogue(problems: list[Problem] | None = None) -> TemplateCatalogue:
@@ -105,6 +125,7 @@ def describe_workflow(workflow: Workflow) -> dict[str, Any]:
                 "id": s.id,
                 "label": s.label,
                 "kind": s.kind,
+                "category": s.category,
                 "responsible": s.responsible,
                 "deadline": None
                 if s.deadline is None

@@ -1,0 +1,169 @@
+"""Moving an open case from an older version of its workflow to a newer one. Pure.
+
+A state keeps its id unless the new version's ``migrate_from`` names where it went. The
+deadline is counted again under the new version's rule from the day it started (the day
+the case entered the state, or the day a renewal restarted it), plus any extension days
+granted; a due date given in a date field (such as the end of an approved deferral) is a
+decision, not a count, and stays. The escalation ladder keeps the level it reached: the
+rungs already fired for this stay in the state do not fire again, and the rest fall due
+from the new due date.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from caseflow import escalation
+from caseflow.calendar import Deadline, WorkCalendar
+from caseflow.states import Workflow
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """What a move needs of an open case on an older version."""
+
+    number: int
+    state: str
+    entered_on: date
+    deadline_from: date | None
+    due_on: date | None
+    due_provisional: bool
+    extended_days: int
+    next_rung: int
+    counters: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Move:
+    number: int
+    from_version: int
+    to_version: int
+    from_state: str
+    to_state: str
+    from_due_on: date | None
+    due: Deadline | None
+    deadline: str  # recounted | kept (a date given in a field) | none
+    next_rung: int
+    next_action_on: date | None
+
+
+@dataclass(frozen=True)
+class Unmapped:
+    """A state of an older version that has no place in the new one."""
+
+    version: int
+    state: str
+    label: str
+    reason: str
+
+
+def state_map(old: Workflow, new: Workflow) -> dict[str, str]:
+    """Where each state of ``old`` goes in ``new``: the same id unless ``migrate_from``
+    says otherwise; a state with neither is left out."""
+    renamed = new.migrate_from.get(old.version, {})
+    return {
+        state: renamed.get(state, state)
+        for state in old.states
+        if state in renamed or state in new.states
+    }
+
+
+def destination(old: Workflow, new: Workflow, state: str) -> str | Unmapped:
+    """The state an open case in ``state`` of ``old`` moves to, or why it cannot move."""
+    label = old.states[state].label if state in old.states else state
+    target = state_map(old, new).get(state)
+    if target is None:
+        return Unmapped(
+            old.version, state, label, f"has no state of that id in version {new.version}"
+        )
+    if new.state(target).is_terminal:
+        return Unmapped(
+            old.version,
+            state,
+            label,
+            f"would land in {target!r}, which is terminal in version {new.version}: "
+            "a migration closes no case",
+        )
+    return target
+
+
+def map_problems(old: Workflow, new: Workflow) -> list[tuple[str, str]]:
+    """What is wrong with ``new``'s map for ``old``: (key path, message) pairs."""
+    problems = []
+    for old_id, new_id in new.migrate_from.get(old.version, {}).items():
+        path = f"migrate_from.{old.version}.{old_id}"
+        if old_id not in old.states:
+            problems.append(
+                (
+                    path,
+                    f"version {old.version} has no state {old_id!r}; its states: "
+                    f"{', '.join(old.states)}",
+                )
+            )
+        elif old.state(old_id).is_terminal and not new.state(new_id).is_terminal:
+            problems.append(
+                (
+                    path,
+                    f"{old_id!r} is terminal in version {old.version}: its cases are "
+                    f"closed and stay closed, so mapping it to the open {new_id!r} means nothing",
+                )
+            )
+    return problems
+
+
+def _rule_count(
+    workflow: Workflow, state: str, case: OpenCase, calendar: WorkCalendar
+) -> Deadline | None:
+    spec = workflow.state(state).deadline
+    if spec is None:
+        return None
+    due = calendar.add(case.deadline_from or case.entered_on, spec.amount, spec.unit)
+    if case.extended_days:
+        extended = calendar.add(due.due_on, case.extended_days, "days")
+        due = Deadline(extended.due_on, due.provisional or extended.provisional)
+    return due
+
+
+def _given_in_a_field(workflow: Workflow, case: OpenCase, calendar: WorkCalendar) -> bool:
+    """Whether the case's due date was given in a date field rather than counted."""
+    may_be_given = any(
+        field.sets_due for t in workflow.transitions if t.dest == case.state for field in t.fields
+    )
+    if not may_be_given or case.due_on is None or case.due_provisional:
+        return False
+    counted = _rule_count(workflow, case.state, case, calendar)
+    return counted is None or counted.due_on != case.due_on
+
+
+def plan_move(
+    old: Workflow, new: Workflow, case: OpenCase, calendar: WorkCalendar
+) -> Move | Unmapped:
+    """The case's state, deadline and ladder position under ``new``."""
+    target = destination(old, new, case.state)
+    if isinstance(target, Unmapped):
+        return target
+    if new.state(target).deadline is None:
+        due, how = None, "none"
+    elif _given_in_a_field(old, case, calendar):
+        assert case.due_on is not None
+        due, how = Deadline(case.due_on, provisional=False), "kept"
+    else:
+        due, how = _rule_count(new, target, case, calendar), "recounted"
+    next_rung = min(case.next_rung, len(new.state(target).ladder))
+    position = escalation.LadderPosition(
+        target, due.due_on if due else None, next_rung, case.counters
+    )
+    return Move(
+        number=case.number,
+        from_version=old.version,
+        to_version=new.version,
+        from_state=case.state,
+        to_state=target,
+        from_due_on=case.due_on,
+        due=due,
+        deadline=how,
+        next_rung=next_rung,
+        next_action_on=escalation.next_action_on(new, position, calendar),
+    )
