@@ -28,6 +28,7 @@ from benchmarks import log, median, result
 from caseflow import db
 from caseflow.models import Notice
 from caseflow.services.context import Context, init_workspace, open_context
+from caseflow.services.org import apply_org
 
 EMAIL_TARGET = 0.6
 RENDER_TARGET = 0.5
@@ -92,10 +93,16 @@ def _workspace(root: Path, port: int, count: int, html: str) -> Context:
             f'\n[notifiers.email]\nhost = "127.0.0.1"\nport = {port}\n'
             'security = "none"\nfrom = "kzbx@edu.example.cn"\n'
         )
-    (root / "org.yaml").write_text(
-        "default:\n  - {channel: email, address: bureau@edu.example.cn}\n", encoding="utf-8"
-    )
     ctx = open_context(root)
+    actor = ctx.actor
+    (root / "org.yaml").write_text(
+        "units:\n  - {id: bureau, kind: education_bureau, name: 本县教育局}\n"
+        f"operators:\n  - {{name: {actor.operator}, os_user: {actor.os_user}, "
+        "roles: [bureau, admin], unit: bureau}\n"
+        "default:\n  - {channel: email, address: bureau@edu.example.cn}\n",
+        encoding="utf-8",
+    )
+    apply_org(ctx)  # notices are routed by the organisation in force
     now = datetime.now(UTC)
     rows = [
         {
