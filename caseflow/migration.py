@@ -6,7 +6,9 @@ the case entered the state, or the day a renewal restarted it), plus any extensi
 granted; a due date given in a date field (such as the end of an approved deferral) is a
 decision, not a count, and stays. The escalation ladder keeps the level it reached: the
 rungs already fired for this stay in the state do not fire again, and the rest fall due
-from the new due date.
+from the new due date. The counts a case made in its state (such as check-ins, which
+``requires`` reads) move with it by their triggers' ids; a count whose trigger the new
+version lacks refuses the move rather than being dropped.
 """
 
 from __future__ import annotations
@@ -89,6 +91,13 @@ def destination(old: Workflow, new: Workflow, state: str) -> str | Unmapped:
     return target
 
 
+def lost_counts(new: Workflow, counters: Mapping[str, int]) -> list[str]:
+    """The counts a case has made in its state (``requires`` reads them) that would be lost
+    because ``new`` has no trigger of that id: a count is carried by its trigger's id."""
+    triggers = new.triggers()
+    return sorted(t for t, count in counters.items() if count and t not in triggers)
+
+
 def map_problems(old: Workflow, new: Workflow) -> list[tuple[str, str]]:
     """What is wrong with ``new``'s map for ``old``: (key path, message) pairs."""
     problems = []
@@ -144,6 +153,15 @@ def plan_move(
     target = destination(old, new, case.state)
     if isinstance(target, Unmapped):
         return target
+    lost = lost_counts(new, case.counters)
+    if lost:
+        return Unmapped(
+            old.version,
+            case.state,
+            old.states[case.state].label,
+            f"carries counts of {', '.join(lost)}, which version {new.version} has no "
+            "trigger of: they would be lost",
+        )
     if new.state(target).deadline is None:
         due, how = None, "none"
     elif _given_in_a_field(old, case, calendar):

@@ -201,6 +201,35 @@ def test_an_unmapped_state_is_refused_by_name_and_nothing_moves(workspace, ctx, 
     assert contents(new) == before
 
 
+def returned_case(ctx: Context, serial: int = 7) -> int:
+    """A child back at school since 16 Nov 2026, visited twice since (two check-ins)."""
+    number = open_case(ctx, child(serial), occurred_on=date(2026, 11, 2)).number
+    for trigger, values in (
+        ("start_verification", {}),
+        ("confirm_dropout", {"reason": "learning"}),
+        ("return_to_school", {"placement": "original_class", "school": "天堂小学"}),
+    ):
+        advance(ctx, number, trigger, values, occurred_on=date(2026, 11, 16))
+    for day in (20, 23):
+        check = {"attending": "steady"}
+        advance(ctx, number, "check_in", check, occurred_on=date(2026, 11, day))
+    return number
+
+
+def test_check_ins_move_with_the_case_and_a_renamed_check_in_is_refused(workspace, ctx) -> None:
+    number = returned_case(ctx)
+    renamed = bring_in(workspace, re.sub(r"\bcheck_in\b", "follow_up", version_2()))
+    before = contents(renamed)
+
+    with pytest.raises(WorkflowInvalid, match=r"counts of check_in \(in state returned"):
+        migrate_service.migrate(renamed, 2)
+    assert contents(renamed) == before
+
+    kept = bring_in(workspace, version_2())
+    migrate_service.migrate(kept, 2)
+    assert case_rows(kept)[number].counters == {"check_in": 2}
+
+
 def test_a_second_run_moves_nothing(workspace, ctx, cli) -> None:
     open_cases(ctx)
     new = bring_in(workspace, version_2())

@@ -20,7 +20,15 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from caseflow import access, audit, db
 from caseflow.errors import ConcurrentUpdate, InvalidInput, WorkflowInvalid
-from caseflow.migration import Move, OpenCase, Unmapped, destination, map_problems, plan_move
+from caseflow.migration import (
+    Move,
+    OpenCase,
+    Unmapped,
+    destination,
+    lost_counts,
+    map_problems,
+    plan_move,
+)
 from caseflow.services.context import Context
 from caseflow.services.records import (
     CASE,
@@ -44,6 +52,7 @@ _SURVEY = (
     .group_by(CASE.c.workflow_version, CASE.c.state)
     .order_by(CASE.c.workflow_version, CASE.c.state)
 )
+_COUNTERS = select(CASE.c.workflow_version, CASE.c.state, CASE.c.counters).where(*_OLDER)
 _COUNT = select(func.count()).select_from(CASE).where(*_OLDER)
 _BATCH = (
     select(
@@ -222,6 +231,17 @@ def _refuse_unmapped(
                 f"state {state} ({target.label}) of version {version} {target.reason} "
                 f"({cases} open case(s))"
             )
+    lost: dict[tuple[int, str, str], int] = {}
+    for version, state, counters in connection.execute(
+        _COUNTERS, {"name": new.name, "to": new.version}
+    ):
+        for trigger in lost_counts(new, counters):
+            lost[(version, state, trigger)] = lost.get((version, state, trigger), 0) + 1
+    faults.extend(
+        f"counts of {trigger} (in state {state}, version {version}) have no trigger of that "
+        f"id in version {new.version} and would be lost ({cases} open case(s))"
+        for (version, state, trigger), cases in sorted(lost.items())
+    )
     if faults:
         path = find_workflow_file(new.name, ctx.workspace.workflow_dirs)
         raise WorkflowInvalid(
