@@ -114,7 +114,8 @@ def workflow_migrate(
     raise its `version`; the older versions stay stored in the database. Where a state's
     id changes, the new file says where the old state went:
     `migrate_from: {1: {old_state: new_state}}`; a state with the same id needs no entry.
-    If any open case's state has no place in the new version, nothing moves. Each case's
+    If any open case's state has no place in the new version, or a case has counts (such
+    as check-ins) of a trigger the new version lacks, nothing moves. Each case's
     deadline is counted again under the new rule from the day it started, plus any
     extension granted; a due date given in a field (such as an approved deferral's end)
     stays; escalation levels already reached are not sent again. Cases move in batches,
