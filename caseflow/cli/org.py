@@ -12,7 +12,7 @@ from caseflow.cli.base import (
     print_json,
     workspace_context,
 )
-from caseflow.cli.present import org_applied_lines, org_checked_line
+from caseflow.cli.present import org_applied_lines, org_checked_line, org_lines
 from caseflow.errors import EXIT_BAD_INPUT
 
 
@@ -63,5 +63,6 @@ def org_show(as_json: JsonOption = False) -> None:
     shown = show_org(explicit_workspace())
     if as_json:
         print_json(shown.description)
-    else:
-        typer.echo(shown.text, nl=False)
+        return
+    for line in org_lines(shown.org):
+        typer.echo(line)

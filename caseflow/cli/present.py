@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from caseflow.audit import Verification
     from caseflow.audit_export import ExportVerification
-    from caseflow.org import Org
+    from caseflow.org import Contact, Org, Person, Unit
     from caseflow.roster import Comparison
     from caseflow.services.cases import Opening
     from caseflow.services.dispatch import DispatchReport
@@ -748,4 +748,80 @@ def org_applied_lines(applied: "Applied") -> list[str]:
     ):
         if names:
             lines.append(f"  Operators {label}: {', '.join(names)}")
+    return lines
+
+
+def _channels(contacts: Iterable["Contact"]) -> str:
+    return ", ".join(f"{c.channel} {c.address}".strip() for c in contacts)
+
+
+def org_lines(org: "Org") -> list[str]:
+    """`caseflow org show` as text: units as a tree with their people, then the operators
+    with their roles and jurisdiction, then the other contacts."""
+    from caseflow.org import POSITIONS, UNIT_KINDS
+
+    lines = [org.county or "(county not named)", "", "Units and people:"]
+    children: dict[str | None, list[Unit]] = {}
+    for unit in org.units.values():
+        parent = unit.parent if unit.parent in org.units else None
+        children.setdefault(parent, []).append(unit)
+    staff: dict[str, list[Person]] = {}
+    for person in org.people.values():
+        staff.setdefault(person.unit, []).append(person)
+    shown: set[str] = set()
+
+    def draw(unit: "Unit", depth: int) -> None:
+        if unit.id in shown:
+            return
+        shown.add(unit.id)
+        indent = "  " * depth
+        extra = f"  [{unit.department}]" if unit.department else ""
+        if unit.serves:
+            villages = (org.place_name(v) for v in unit.serves)
+            extra += "  serves: " + "、".join(villages)
+        if unit.contacts:
+            extra += f"  ({_channels(unit.contacts)})"
+        lines.append(
+            f"{indent}  {unit.name}  {UNIT_KINDS.get(unit.kind, unit.kind)}  <{unit.id}>{extra}"
+        )
+        for person in staff.get(unit.id, ()):
+            details = []
+            if person.covers:
+                covered = (org.units[c].name if c in org.units else c for c in person.covers)
+                details.append("包 " + "、".join(covered))
+            if person.grades:
+                details.append("、".join(person.grades))
+            if person.grade or person.class_name:
+                details.append(f"{person.grade or ''}{person.class_name or ''}")
+            if person.contacts:
+                details.append(f"({_channels(person.contacts)})")
+            position = POSITIONS.get(person.position, person.position)
+            lines.append(
+                f"{indent}    · {position} {person.name} <{person.id}>"
+                + (f"  {'  '.join(details)}" if details else "")
+            )
+        for child in children.get(unit.id, ()):
+            draw(child, depth + 1)
+
+    for unit in children.get(None, ()):
+        draw(unit, 0)
+    for unit in org.units.values():  # only units on a parent loop are left
+        draw(unit, 0)
+    lines += ["", "Operators:"]
+    for o in org.operators.values():
+        extra = f"  person {o.person}" if o.person else ""
+        if o.shared_accounts:
+            extra += f"  shared accounts: {', '.join(o.shared_accounts)}"
+        lines.append(
+            f"  {o.name}  os user {o.os_user}  roles {', '.join(o.roles)}  "
+            f"jurisdiction {o.jurisdiction}{extra}"
+        )
+    if not org.operators:
+        lines.append("  (none listed)")
+    lines += ["", "Other contacts:"]
+    shown_above = {org.address_of(u.id) for u in org.units.values() if u.contacts}
+    for key, contacts in sorted(org.contacts.by_key.items()):
+        if not key.startswith("person:") and key not in shown_above:
+            lines.append(f"  {key}: {_channels(contacts)}")
+    lines.append(f"  default: {_channels(org.contacts.default)}")
     return lines
