@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from caseflow.services.snapshots import ImportRecord
     from caseflow.services.stats import Assessment, Stats
     from caseflow.services.sweep import SweepReport
+    from caseflow.workspace import Workspace
 
 
 def pad(value: object, width: int, *, right: bool = False) -> str:
@@ -412,6 +413,29 @@ def migration_lines(view: dict[str, Any]) -> list[str]:
             f"  案件 {pad(case['number'], 6)} 第{case['from_version']}版→第{view['to_version']}版  "
             f"{state}  期限 {due}{kept}"
         )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# The workspace
+
+
+def workspace_created_lines(
+    workspace: "Workspace", operator: str, *, example_org: bool = False
+) -> list[str]:
+    """What `caseflow init` prints: where the workspace and its database are, who the
+    first operator is, and what to do next."""
+    lines = [f"Created workspace {workspace.root}", f"Database: {workspace.database_url}"]
+    if example_org:
+        lines.append(f"Organisation: the example county, in {workspace.org_file}")
+    lines.append(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
+    if example_org:
+        lines.append(
+            f"Next: check it with `caseflow -w {workspace.root} org check`, put it in force "
+            "with `org apply` (you become 县教育局控辍办), then `case open --help`"
+        )
+    else:
+        lines.append(f"Next: caseflow -w {workspace.root} case open --help")
     return lines
 
 
