@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from caseflow.access import Jurisdiction
 from caseflow.cli import app
+from caseflow.cli.present import org_lines
 from caseflow.errors import WorkspaceError
 from caseflow.org import (
     CHAIN_ROLES,
@@ -20,7 +21,6 @@ from caseflow.org import (
     Contacts,
     Org,
     describe_org,
-    format_org,
     load_org,
     parse_org,
 )
@@ -627,7 +627,7 @@ def test_org_show_prints_the_tree_and_json(tmp_path: Path) -> None:
     assert ops["县教育局控辍办"]["jurisdiction"] == "county"
     text = runner.invoke(app, ["-w", str(workspace.root), "org", "show"])
     assert text.exit_code == 0
-    assert text.stdout == format_org(example())
+    assert text.stdout == "".join(line + "\n" for line in org_lines(example()))
     assert "      天堂村  村  <tiantang-tiantang>" in text.stdout
     assert "· 班主任 冯丽萍 <feng-liping>  五年级1班" in text.stdout
 

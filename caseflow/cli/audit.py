@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from caseflow.cli.base import JsonOption, audit_app, parse_day, print_json, workspace_context
+from caseflow.cli.present import audit_log_lines, chain_line, export_file_lines, export_lines
 
 
 @audit_app.command("log")
@@ -58,8 +59,6 @@ def audit_log_command(
     """Audit events, oldest first. The filters combine: an event is shown when all hold.
     Events not about a case (checkpoints, imports) never match --unit or --state. For the
     supervisor and bureau roles."""
-    import json
-
     from caseflow.services.review import AuditFilter, audit_events
 
     where = AuditFilter(
@@ -75,17 +74,8 @@ def audit_log_command(
     if as_json:
         print_json(list(events))
         return
-    shown = 0
-    for event in events:
-        shown += 1
-        case_text = f"case {event['case']}" if event["case"] is not None else ""
-        typer.echo(
-            f"#{event['seq']:<6} {event['recorded_at']}  {event['action']:<18} "
-            f"{case_text:<10} {event['operator']} ({event['os_user']})  "
-            f"{json.dumps(event['payload'], ensure_ascii=False, sort_keys=True)}"
-        )
-    if not shown:
-        typer.echo("No audit events match.")
+    for line in audit_log_lines(events):
+        typer.echo(line)
 
 
 @audit_app.command("export")
@@ -126,16 +116,13 @@ def audit_export_command(
         since=parse_day(since, "--since"),
         until=parse_day(until, "--until"),
     )
-    typer.echo(
-        f"Wrote {summary.events} events (seq {summary.first_seq}–{summary.last.seq}) to {output}"
-    )
-    typer.echo(f"Checkpoint: {summary.last}")
+    for line in export_lines(summary):
+        typer.echo(line)
     if not summary.verification.intact:
         raise AuditBroken(
             f"the exported events do not verify ({summary.verification.problem}); the file "
             "holds them as stored, for examination. Run `caseflow audit verify`."
         )
-    typer.echo(f"Check it anywhere with: caseflow audit verify --file {output}")
 
 
 @audit_app.command("verify")
@@ -164,13 +151,9 @@ def audit_verify_command(
     from caseflow.services.audit import audit_verify
 
     result = audit_verify(workspace_context(), checkpoint)
+    typer.echo(chain_line(result, checkpoint), err=not result.intact)
     if not result.intact:
-        typer.echo(
-            f"Audit chain BROKEN at event {result.first_bad_seq}: {result.problem}", err=True
-        )
         raise typer.Exit(1)
-    against = " and matches the checkpoint" if checkpoint else ""
-    typer.echo(f"Audit chain intact{against}: {result.events} events, head {result.head}")
 
 
 def _verify_export_file(file: Path, checkpoint: str | None) -> None:
@@ -180,21 +163,8 @@ def _verify_export_file(file: Path, checkpoint: str | None) -> None:
     result = verify_export_file(file, checkpoint)
     if not result.intact:
         raise AuditBroken(f"export {file} is BROKEN: {result.problem}")
-    assert result.last is not None and result.first_seq is not None
-    against = f" and holds checkpoint {checkpoint}" if checkpoint else ""
-    typer.echo(
-        f"Export intact{against}: {result.events} events, seq {result.first_seq}–"
-        f"{result.last.seq}, recorded {result.first_recorded_at} to {result.last_recorded_at}"
-    )
-    if result.from_genesis:
-        typer.echo("Starts at the beginning of the chain.")
-    else:
-        typer.echo(
-            f"Starts mid-chain: event {result.first_seq} follows prev_hash {result.start_hash}, "
-            "taken as given (match it against the event before in an earlier export or in "
-            "the database)."
-        )
-    typer.echo(f"Ends at checkpoint {result.last}")
+    for line in export_file_lines(result, checkpoint):
+        typer.echo(line)
 
 
 @audit_app.command("checkpoint")

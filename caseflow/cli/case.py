@@ -20,12 +20,14 @@ from caseflow.cli.base import (
     workspace_context,
 )
 from caseflow.cli.present import (
-    PROVISIONAL_HINT,
     advanced_lines,
     case_lines,
-    due_text,
+    case_list_lines,
+    due_line,
     event_line,
+    opened_lines,
     progress_bar,
+    sweep_lines,
 )
 
 
@@ -85,12 +87,8 @@ def case_open(
     if as_json:
         print_json({key: opened[key] for key in ("number", "state", "due_on", "due_provisional")})
         return
-    typer.echo(
-        f"Opened case {opened['number']}: {opened['state']} ({opened['state_label']}), due "
-        f"{due_text(opened['due_on'], opened['due_provisional'])}"
-    )
-    if opened["due_provisional"]:
-        typer.echo(PROVISIONAL_HINT)
+    for line in opened_lines(opened):
+        typer.echo(line)
 
 
 @case_app.command("list")
@@ -111,19 +109,8 @@ def case_list(
     if as_json:
         print_json(rows)
         return
-    if not rows:
-        typer.echo("No cases match.")
-        return
-    labels = state_labels(ctx)
-    for row in rows:
-        flag = "  OVERDUE" if row["overdue"] else ""
-        typer.echo(
-            f"{row['number']:>6}  {row['state']:<22} {labels.get(row['state'], ''):<12} "
-            f"due {due_text(row['due_on'], row['due_provisional']):<24} {row['name']} "
-            f"{row['id_number']}  {row['township']}/{row['village']}{flag}"
-        )
-    if any(row["due_provisional"] for row in rows):
-        typer.echo(PROVISIONAL_HINT)
+    for line in case_list_lines(rows, state_labels(ctx)):
+        typer.echo(line)
 
 
 @case_app.command("show")
@@ -283,7 +270,7 @@ def case_extend(
     from caseflow.services.cases import extend
 
     step = extend(workspace_context(), number, days, reason, occurred_on=parse_day(when)).as_json()
-    typer.echo(f"Case {number}: due {due_text(step['due_on'], step['due_provisional'])}")
+    typer.echo(due_line(number, step))
 
 
 @app.command()
@@ -316,10 +303,5 @@ def escalate(
     if as_json:
         print_json(report.as_json())
         return
-    mode = " (dry run: nothing was changed)" if dry_run else ""
-    typer.echo(
-        f"Sweep as of {report.as_of.isoformat()}{mode}: {report.fired} rung(s) fired, "
-        f"{report.timed} automatic transition(s), {report.notices} notice(s) queued."
-    )
-    for (level, recipient), count in sorted(report.by_recipient.items()):
-        typer.echo(f"  level {level}  {recipient:<40} {count} case(s)")
+    for line in sweep_lines(report):
+        typer.echo(line)

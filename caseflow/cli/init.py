@@ -6,6 +6,7 @@ from typing import Annotated
 import typer
 
 from caseflow.cli.base import app
+from caseflow.cli.present import workspace_created_lines
 
 
 @app.command()
@@ -43,15 +44,5 @@ def init(
     workspace, operator = init_workspace(
         directory, database_url, county=county, example_org=example_org
     )
-    typer.echo(f"Created workspace {workspace.root}")
-    typer.echo(f"Database: {workspace.database_url}")
-    if example_org:
-        typer.echo(f"Organisation: the example county, in {workspace.org_file}")
-    typer.echo(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
-    if example_org:
-        typer.echo(
-            f"Next: check it with `caseflow -w {workspace.root} org check`, put it in force "
-            "with `org apply` (you become 县教育局控辍办), then `case open --help`"
-        )
-    else:
-        typer.echo(f"Next: caseflow -w {workspace.root} case open --help")
+    for line in workspace_created_lines(workspace, operator, example_org=example_org):
+        typer.echo(line)

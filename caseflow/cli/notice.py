@@ -17,6 +17,7 @@ from caseflow.cli.base import (
     print_json,
     workspace_context,
 )
+from caseflow.cli.present import dispatch_lines, outbox_lines, queued_lines
 
 
 @notice_app.command("queue-letters")
@@ -117,13 +118,8 @@ def notice_letter(
     from caseflow.services.outbox import reference
 
     queued = queue_document(workspace_context(), number, template, _overrides(sets))
-    verb = "Queued" if queued.new else "Already queued"
-    for notice_id, recipient in zip(queued.ids, queued.recipients, strict=False):
-        typer.echo(
-            f"{verb} notice {notice_id} ({reference(notice_id)}) to {recipient}: {queued.subject}"
-        )
-    if not queued.new:
-        typer.echo("Nothing new was queued; the case has not changed since.")
+    for line in queued_lines(queued, [reference(notice_id) for notice_id in queued.ids]):
+        typer.echo(line)
 
 
 @notice_app.command("print")
@@ -163,13 +159,8 @@ def notify_dispatch(
     if as_json:
         print_json(report.as_json())
         return
-    typer.echo(
-        f"Dispatched: {report.sent} sent, {report.retrying} to retry later, "
-        f"{report.deferred} waiting for a rate limit, {report.dead} dead"
-        + (f" ({report.routed} routed to channels)" if report.routed else "")
-    )
-    if report.dead:
-        typer.echo("See them with `caseflow notify status --status dead`.")
+    for line in dispatch_lines(report):
+        typer.echo(line)
 
 
 @notify_app.command("status")
@@ -186,15 +177,8 @@ def notify_status(
     if as_json:
         print_json(view)
         return
-    counts = view["counts"]
-    typer.echo(f"Outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['dead']} dead")
-    for notice in view["notices"]:
-        error = f"  ({notice['last_error']})" if notice["last_error"] else ""
-        typer.echo(
-            f"  {notice['id']:>6} {notice['reference']}  {notice['status']:<7} "
-            f"{notice['channel'] or '-':<9} {notice['recipient']:<32} "
-            f"attempts {notice['attempts']}  {notice['subject']}{error}"
-        )
+    for line in outbox_lines(view):
+        typer.echo(line)
 
 
 @notify_app.command("retry")

@@ -12,6 +12,7 @@ from caseflow.cli.base import (
     print_json,
     workspace_context,
 )
+from caseflow.cli.present import org_applied_lines, org_checked_line, org_lines
 from caseflow.errors import EXIT_BAD_INPUT
 
 
@@ -32,10 +33,7 @@ def org_check(
     if org is None or problems:
         typer.echo(f"{len(problems)} problem(s) in {path}.", err=True)
         raise typer.Exit(EXIT_BAD_INPUT)
-    typer.echo(
-        f"{path}: OK — {len(org.units)} units, {len(org.people)} people, "
-        f"{len(org.operators)} operators"
-    )
+    typer.echo(org_checked_line(path, org))
 
 
 @org_app.command("apply")
@@ -52,17 +50,8 @@ def org_apply(
     from caseflow.services.org import apply_org
 
     applied = apply_org(workspace_context(), file)
-    if applied.unchanged:
-        typer.echo(f"Already in force: {applied.sha256[:12]}")
-        return
-    typer.echo(f"In force: {applied.sha256[:12]}")
-    for label, names in (
-        ("added", applied.added),
-        ("removed", applied.removed),
-        ("changed", applied.changed),
-    ):
-        if names:
-            typer.echo(f"  Operators {label}: {', '.join(names)}")
+    for line in org_applied_lines(applied):
+        typer.echo(line)
 
 
 @org_app.command("show")
@@ -74,5 +63,6 @@ def org_show(as_json: JsonOption = False) -> None:
     shown = show_org(explicit_workspace())
     if as_json:
         print_json(shown.description)
-    else:
-        typer.echo(shown.text, nl=False)
+        return
+    for line in org_lines(shown.org):
+        typer.echo(line)

@@ -2,13 +2,36 @@
 progress bars. Every command prints through it; nothing here reads or writes a workspace."""
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from caseflow.services.review import OverdueReview
+    from datetime import tzinfo
+    from pathlib import Path
+
+    from caseflow.audit import Verification
+    from caseflow.audit_export import ExportVerification
+    from caseflow.org import Contact, Org, Person, Unit
+    from caseflow.roster import Comparison
+    from caseflow.services.cases import Opening
+    from caseflow.services.dispatch import DispatchReport
+    from caseflow.services.letters import Queued
+    from caseflow.services.org import Applied
+    from caseflow.services.review import ExportSummary, OverdueReview
+    from caseflow.services.roster import ImportSummary
+    from caseflow.services.snapshots import ImportRecord
     from caseflow.services.stats import Assessment, Stats
+    from caseflow.services.sweep import SweepReport
+    from caseflow.workspace import Workspace
+
+
+def pad(value: object, width: int, *, right: bool = False) -> str:
+    """``value`` as a column ``width`` characters wide, left-aligned (right-aligned with
+    ``right``); a longer value is left whole. Every aligned column is padded here."""
+    text = str(value)
+    fill = " " * max(0, width - len(text))
+    return fill + text if right else text + fill
 
 
 def due_text(due_on: str | None, provisional: bool) -> str:
@@ -59,7 +82,8 @@ def event_line(event: dict[str, Any]) -> str:
             what += f"; issued {document['subject']} ({', '.join(document['references'])})"
         else:
             what += f"; {document['template']} not prepared: {document['reason']}"
-    return f"#{event['seq']:<5} {event['occurred_on'] or '':<10}  {what}  [{event['operator']}]"
+    day = pad(event["occurred_on"] or "", 10)
+    return f"#{pad(event['seq'], 5)} {day}  {what}  [{event['operator']}]"
 
 
 @contextmanager
@@ -258,7 +282,8 @@ def assessment_lines(result: "Assessment") -> list[str]:
             on_time = s["on_time"]
             score = "不评分（无可计量数据）" if s["score"] is None else f"{s['score']:g} 分"
             lines.append(
-                f"  {rank:>2}. {s['name']}  {score}；按时办结率 {percent(on_time['rate'])}"
+                f"  {pad(rank, 2, right=True)}. {s['name']}  {score}；"
+                f"按时办结率 {percent(on_time['rate'])}"
                 f"（{on_time['met']}/{on_time['due']}），劝返率 {percent(s['return_rate'])}"
                 f"（{s['returned']}/{s['dropouts']}），复学巩固率 {percent(s['retention_rate'])}"
                 f"（{s['retained']}/{s['retained'] + s['relapsed_cases']}），再次辍学 "
@@ -313,7 +338,7 @@ def case_lines(view: dict[str, Any]) -> list[str]:
     if view["chain"]:
         lines.append("  包保 chain:")
         for link in view["chain"]:
-            lines.append(f"    {link['role']:<16}{link['label']}")
+            lines.append(f"    {pad(link['role'], 16)}{link['label']}")
     if view["reasons"]:
         lines.append(f"  Reasons:     {', '.join(view['reasons'])}")
     if view["repeat_count"]:
@@ -329,7 +354,7 @@ def case_lines(view: dict[str, Any]) -> list[str]:
             for f in t["fields"]
         )
         arrow = f" -> {t['dest']}" if t["dest"] else ""
-        lines.append(f"    {t['trigger']:<28}{t['label']}{arrow}  {fields}".rstrip())
+        lines.append(f"    {pad(t['trigger'], 28)}{t['label']}{arrow}  {fields}".rstrip())
     lines.append("  History:")
     for event in view["history"]:
         lines.append("    " + event_line(event))
@@ -351,7 +376,7 @@ def overdue_lines(review: "OverdueReview") -> list[str]:
             days = "working days" if case.days_unit == "working_days" else "days"
             due = due_text(case.due_on.isoformat(), case.due_provisional)
             lines.append(
-                f"  case {case.number:<6} {case.state_label} ({case.state})  due {due}  "
+                f"  case {pad(case.number, 6)} {case.state_label} ({case.state})  due {due}  "
                 f"{case.days_overdue} {days} overdue  {case.name} {case.id_number}  "
                 f"{case.township}/{case.village}" + (f"  {case.school}" if case.school else "")
             )
@@ -385,7 +410,442 @@ def migration_lines(view: dict[str, Any]) -> list[str]:
         due = f"{case['from_due_on'] or '-'} → {due_text(case['due_on'], case['due_provisional'])}"
         kept = "（期限按文书确定，不变）" if case["deadline"] == "kept" else ""
         lines.append(
-            f"  案件 {case['number']:<6} 第{case['from_version']}版→第{view['to_version']}版  "
+            f"  案件 {pad(case['number'], 6)} 第{case['from_version']}版→第{view['to_version']}版  "
             f"{state}  期限 {due}{kept}"
         )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# The workspace
+
+
+def workspace_created_lines(
+    workspace: "Workspace", operator: str, *, example_org: bool = False
+) -> list[str]:
+    """What `caseflow init` prints: where the workspace and its database are, who the
+    first operator is, and what to do next."""
+    lines = [f"Created workspace {workspace.root}", f"Database: {workspace.database_url}"]
+    if example_org:
+        lines.append(f"Organisation: the example county, in {workspace.org_file}")
+    lines.append(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
+    if example_org:
+        lines.append(
+            f"Next: check it with `caseflow -w {workspace.root} org check`, put it in force "
+            "with `org apply` (you become 县教育局控辍办), then `case open --help`"
+        )
+    else:
+        lines.append(f"Next: caseflow -w {workspace.root} case open --help")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Cases and the sweep
+
+
+def due_line(number: int, step: Mapping[str, Any]) -> str:
+    """`Case N: due ...`, what `case extend` prints."""
+    return f"Case {number}: due {due_text(step['due_on'], step['due_provisional'])}"
+
+
+def opened_lines(opened: Mapping[str, Any]) -> list[str]:
+    """What `case open` prints: the new case's state and due date."""
+    lines = [
+        f"Opened case {opened['number']}: {opened['state']} ({opened['state_label']}), due "
+        f"{due_text(opened['due_on'], opened['due_provisional'])}"
+    ]
+    if opened["due_provisional"]:
+        lines.append(PROVISIONAL_HINT)
+    return lines
+
+
+def case_list_lines(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> list[str]:
+    """`caseflow case list` as text: one line a case, with its state's label."""
+    if not rows:
+        return ["No cases match."]
+    lines = []
+    for row in rows:
+        flag = "  OVERDUE" if row["overdue"] else ""
+        due = due_text(row["due_on"], row["due_provisional"])
+        lines.append(
+            f"{pad(row['number'], 6, right=True)}  {pad(row['state'], 22)} "
+            f"{pad(labels.get(row['state'], ''), 12)} due {pad(due, 24)} {row['name']} "
+            f"{row['id_number']}  {row['township']}/{row['village']}{flag}"
+        )
+    if any(row["due_provisional"] for row in rows):
+        lines.append(PROVISIONAL_HINT)
+    return lines
+
+
+def sweep_lines(report: "SweepReport") -> list[str]:
+    """What `caseflow escalate` prints: the counts, then the cases per level and recipient."""
+    mode = " (dry run: nothing was changed)" if report.dry_run else ""
+    lines = [
+        f"Sweep as of {report.as_of.isoformat()}{mode}: {report.fired} rung(s) fired, "
+        f"{report.timed} automatic transition(s), {report.notices} notice(s) queued."
+    ]
+    for (level, recipient), count in sorted(report.by_recipient.items()):
+        lines.append(f"  level {level}  {pad(recipient, 40)} {count} case(s)")
+    return lines
+
+
+def calendar_lines(years: Sequence[int], waiting: Iterable[Any]) -> list[str]:
+    """What `caseflow calendar check` prints: the years covered and the provisional
+    deadlines waiting for their year's calendar."""
+    waiting = list(waiting)
+    lines = [
+        f"Working-day calendar covers {years[0]}–{years[-1]}"
+        if tuple(years) == tuple(range(years[0], years[-1] + 1))
+        else f"Working-day calendar covers {', '.join(map(str, years))}",
+        f"Provisional deadlines waiting: {len(waiting)}",
+    ]
+    for row in waiting:
+        lines.append(
+            f"  case {pad(row.id, 6)} {pad(row.state, 22)} due {row.due_on.isoformat()} "
+            "(provisional)"
+        )
+    return lines
+
+
+def calendar_gap_message(year: int, holiday_file: "Path") -> str:
+    """Why `caseflow calendar check` fails when next year's calendar is not known yet."""
+    return (
+        f"Error: {year} has no official holiday calendar yet. When the State Council "
+        f"publishes it (usually in November), upgrade chinese-calendar "
+        f"(pip install -U chinese-calendar) or list {year}'s rest days and make-up "
+        f"working days in {holiday_file} with complete_years: [{year}]. "
+        "Provisional deadlines are recomputed, and audited, at the next sweep."
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Workflows
+
+
+def workflow_lines(description: Mapping[str, Any]) -> list[str]:
+    """`caseflow workflow show` as text: the states with their deadlines and ladders, then
+    the transitions."""
+    lines = [f"{description['label']} — {description['name']} v{description['version']}"]
+    lines.append("\nStates:")
+    for state in description["states"]:
+        deadline = state["deadline"]
+        due = f"  due in {deadline['amount']} {deadline['unit']}" if deadline else ""
+        lines.append(
+            f"  {pad(state['id'], 24)}{pad(state['label'], 14)}{pad(state['kind'], 9)}"
+            f"{pad(state['category'], 19)}{pad(state['responsible'] or '', 18)}{due}"
+        )
+        for rung in state["ladder"]:
+            lines.append(
+                f"      +{rung['offset']} {rung['unit']}: {', '.join(rung['notify'])} "
+                f"({rung['template']})"
+            )
+    lines.append("\nTransitions:")
+    for t in description["transitions"]:
+        extra = []
+        if t["handoff"]:
+            extra.append("handoff " + ", ".join(t["handoff"]))
+        if t["auto"]:
+            extra.append("auto when due")
+        if t["fields"]:
+            extra.append("fields " + ", ".join(f["name"] for f in t["fields"]))
+        lines.append(
+            f"  {pad(t['trigger'], 28)}{pad(t['label'], 16)}{','.join(t['from'])} -> {t['to']}"
+            f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# The audit trail
+
+
+def audit_log_lines(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """`caseflow audit log` as text, one line an event as it is read (the log can be long)."""
+    import json
+
+    shown = False
+    for event in events:
+        shown = True
+        case_text = f"case {event['case']}" if event["case"] is not None else ""
+        yield (
+            f"#{pad(event['seq'], 6)} {event['recorded_at']}  {pad(event['action'], 18)} "
+            f"{pad(case_text, 10)} {event['operator']} ({event['os_user']})  "
+            f"{json.dumps(event['payload'], ensure_ascii=False, sort_keys=True)}"
+        )
+    if not shown:
+        yield "No audit events match."
+
+
+def export_lines(summary: "ExportSummary") -> list[str]:
+    """What `caseflow audit export` prints: what was written, the checkpoint, and (when the
+    export verifies) how to check it elsewhere."""
+    lines = [
+        f"Wrote {summary.events} events (seq {summary.first_seq}–{summary.last.seq}) to "
+        f"{summary.output}",
+        f"Checkpoint: {summary.last}",
+    ]
+    if summary.verification.intact:
+        lines.append(f"Check it anywhere with: caseflow audit verify --file {summary.output}")
+    return lines
+
+
+def chain_line(result: "Verification", checkpoint: str | None) -> str:
+    """What `caseflow audit verify` says of the chain in the database."""
+    if not result.intact:
+        return f"Audit chain BROKEN at event {result.first_bad_seq}: {result.problem}"
+    against = " and matches the checkpoint" if checkpoint else ""
+    return f"Audit chain intact{against}: {result.events} events, head {result.head}"
+
+
+def export_file_lines(result: "ExportVerification", checkpoint: str | None) -> list[str]:
+    """What `caseflow audit verify --file` says of an intact export: its events, where it
+    starts and the checkpoint it ends at."""
+    assert result.last is not None and result.first_seq is not None
+    against = f" and holds checkpoint {checkpoint}" if checkpoint else ""
+    lines = [
+        f"Export intact{against}: {result.events} events, seq {result.first_seq}–"
+        f"{result.last.seq}, recorded {result.first_recorded_at} to {result.last_recorded_at}"
+    ]
+    if result.from_genesis:
+        lines.append("Starts at the beginning of the chain.")
+    else:
+        lines.append(
+            f"Starts mid-chain: event {result.first_seq} follows prev_hash {result.start_hash}, "
+            "taken as given (match it against the event before in an earlier export or in "
+            "the database)."
+        )
+    lines.append(f"Ends at checkpoint {result.last}")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# The registers
+
+REJECTS_SHOWN = 5
+SUSPECTS_SHOWN = 50
+
+
+def import_lines(summary: "ImportSummary") -> list[str]:
+    """What `caseflow roster import` prints: the counts and the first rejected rows."""
+    replaced = f", replacing import {summary.replaced}" if summary.replaced else ""
+    lines = [
+        f"Imported {summary.imported} of {summary.rows_total} rows of {summary.file_name} "
+        f"as the {summary.source} register (import {summary.import_id}, as of "
+        f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
+    ]
+    if summary.rejects_file is None:
+        return lines
+    lines.append(f"Rejected rows, with the reasons: {summary.rejects_file}")
+    for problem in summary.problems[:REJECTS_SHOWN]:
+        value = f" {problem.value}" if problem.value else ""
+        lines.append(f"  row {problem.line}, {problem.column or '-'}{value}: {problem.reason}")
+    more = len(summary.problems) - REJECTS_SHOWN
+    if more > 0:
+        lines.append(f"  ... and {more} more in the rejects file")
+    return lines
+
+
+def comparison_lines(
+    comparison: "Comparison",
+    suspects: Sequence[Mapping[str, Any]],
+    opening: "Opening | None" = None,
+    *,
+    dry_run: bool = False,
+) -> list[str]:
+    """`caseflow roster compare` as text: the counts by flag, the first suspects (their
+    views, IDs masked unless revealed) and what opening cases did."""
+    from caseflow.roster import FLAGS
+
+    lines = [
+        f"Reference date {comparison.reference_date.isoformat()}, ages "
+        f"{comparison.ages[0]}–{comparison.ages[1]}: {len(comparison.suspects)} suspected "
+        "dropout(s)"
+    ]
+    for flag, count in comparison.counts.items():
+        missing = comparison.missing.get(flag)
+        figure = f"not compared: {', '.join(missing)} not imported" if missing else str(count)
+        lines.append(f"  {pad(flag, 24)} {pad(FLAGS[flag], 8)} {figure}")
+    for view in suspects[:SUSPECTS_SHOWN]:
+        groups = "; ".join(g for g in (view["poor"], view["disability"]) if g)
+        lines.append(
+            f"  {view['id_number']}  {pad(view['name'], 6)} {view['township'] or '-'}/"
+            f"{view['village'] or '-'}  {', '.join(view['flags'])}"
+            + (f"  [{groups}]" if groups else "")
+        )
+    if len(comparison.suspects) > SUSPECTS_SHOWN:
+        lines.append(
+            f"  … and {len(comparison.suspects) - SUSPECTS_SHOWN} more (use -o FILE or --json)"
+        )
+    if opening is not None:
+        verb = "Would open" if dry_run else "Opened"
+        lines.append(
+            f"{verb} {len(opening.opened)} case(s); new findings added to "
+            f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
+            f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
+        )
+    return lines
+
+
+def import_history_lines(records: Sequence["ImportRecord"], timezone: "tzinfo") -> list[str]:
+    """`caseflow roster history` as text: one line an import, `*` on each register's
+    current snapshot, times in the workspace's time zone."""
+    if not records:
+        return ["No register has been imported yet."]
+    return [
+        f"{'*' if r.current else ' '}{pad(r.id, 5, right=True)}  {pad(r.source, 10)} "
+        f"{r.imported_at.astimezone(timezone):%Y-%m-%d %H:%M}  as of "
+        f"{r.as_of.isoformat()}  {pad(r.rows_imported, 8, right=True)} imported "
+        f"{pad(r.rows_rejected, 6, right=True)} rejected  {r.file_name} "
+        f"sha256:{r.file_sha256[:12]}  {r.operator} ({r.os_user})"
+        for r in records
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# Notices
+
+
+def queued_lines(queued: "Queued", references: Sequence[str]) -> list[str]:
+    """What `caseflow notice letter` prints: each notice queued (or found already queued)
+    with its reference number."""
+    verb = "Queued" if queued.new else "Already queued"
+    lines = [
+        f"{verb} notice {notice_id} ({ref}) to {recipient}: {queued.subject}"
+        for notice_id, ref, recipient in zip(
+            queued.ids, references, queued.recipients, strict=False
+        )
+    ]
+    if not queued.new:
+        lines.append("Nothing new was queued; the case has not changed since.")
+    return lines
+
+
+def dispatch_lines(report: "DispatchReport") -> list[str]:
+    """What `caseflow notify dispatch` prints: the counts, and where to see dead notices."""
+    lines = [
+        f"Dispatched: {report.sent} sent, {report.retrying} to retry later, "
+        f"{report.deferred} waiting for a rate limit, {report.dead} dead"
+        + (f" ({report.routed} routed to channels)" if report.routed else "")
+    ]
+    if report.dead:
+        lines.append("See them with `caseflow notify status --status dead`.")
+    return lines
+
+
+def outbox_lines(view: Mapping[str, Any]) -> list[str]:
+    """`caseflow notify status` as text: the counts by status, then the latest notices
+    with the last error of each."""
+    counts = view["counts"]
+    lines = [f"Outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['dead']} dead"]
+    for notice in view["notices"]:
+        error = f"  ({notice['last_error']})" if notice["last_error"] else ""
+        lines.append(
+            f"  {pad(notice['id'], 6, right=True)} {notice['reference']}  "
+            f"{pad(notice['status'], 7)} {pad(notice['channel'] or '-', 9)} "
+            f"{pad(notice['recipient'], 32)} attempts {notice['attempts']}  "
+            f"{notice['subject']}{error}"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# The organisation
+
+
+def org_checked_line(path: "Path", org: "Org") -> str:
+    """What `caseflow org check` prints for a file without problems."""
+    return (
+        f"{path}: OK — {len(org.units)} units, {len(org.people)} people, "
+        f"{len(org.operators)} operators"
+    )
+
+
+def org_applied_lines(applied: "Applied") -> list[str]:
+    """What `caseflow org apply` prints: the file's hash and the operators it changed."""
+    if applied.unchanged:
+        return [f"Already in force: {applied.sha256[:12]}"]
+    lines = [f"In force: {applied.sha256[:12]}"]
+    for label, names in (
+        ("added", applied.added),
+        ("removed", applied.removed),
+        ("changed", applied.changed),
+    ):
+        if names:
+            lines.append(f"  Operators {label}: {', '.join(names)}")
+    return lines
+
+
+def _channels(contacts: Iterable["Contact"]) -> str:
+    return ", ".join(f"{c.channel} {c.address}".strip() for c in contacts)
+
+
+def org_lines(org: "Org") -> list[str]:
+    """`caseflow org show` as text: units as a tree with their people, then the operators
+    with their roles and jurisdiction, then the other contacts."""
+    from caseflow.org import POSITIONS, UNIT_KINDS
+
+    lines = [org.county or "(county not named)", "", "Units and people:"]
+    children: dict[str | None, list[Unit]] = {}
+    for unit in org.units.values():
+        parent = unit.parent if unit.parent in org.units else None
+        children.setdefault(parent, []).append(unit)
+    staff: dict[str, list[Person]] = {}
+    for person in org.people.values():
+        staff.setdefault(person.unit, []).append(person)
+    shown: set[str] = set()
+
+    def draw(unit: "Unit", depth: int) -> None:
+        if unit.id in shown:
+            return
+        shown.add(unit.id)
+        indent = "  " * depth
+        extra = f"  [{unit.department}]" if unit.department else ""
+        if unit.serves:
+            villages = (org.place_name(v) for v in unit.serves)
+            extra += "  serves: " + "、".join(villages)
+        if unit.contacts:
+            extra += f"  ({_channels(unit.contacts)})"
+        lines.append(
+            f"{indent}  {unit.name}  {UNIT_KINDS.get(unit.kind, unit.kind)}  <{unit.id}>{extra}"
+        )
+        for person in staff.get(unit.id, ()):
+            details = []
+            if person.covers:
+                covered = (org.units[c].name if c in org.units else c for c in person.covers)
+                details.append("包 " + "、".join(covered))
+            if person.grades:
+                details.append("、".join(person.grades))
+            if person.grade or person.class_name:
+                details.append(f"{person.grade or ''}{person.class_name or ''}")
+            if person.contacts:
+                details.append(f"({_channels(person.contacts)})")
+            position = POSITIONS.get(person.position, person.position)
+            lines.append(
+                f"{indent}    · {position} {person.name} <{person.id}>"
+                + (f"  {'  '.join(details)}" if details else "")
+            )
+        for child in children.get(unit.id, ()):
+            draw(child, depth + 1)
+
+    for unit in children.get(None, ()):
+        draw(unit, 0)
+    for unit in org.units.values():  # only units on a parent loop are left
+        draw(unit, 0)
+    lines += ["", "Operators:"]
+    for o in org.operators.values():
+        extra = f"  person {o.person}" if o.person else ""
+        if o.shared_accounts:
+            extra += f"  shared accounts: {', '.join(o.shared_accounts)}"
+        lines.append(
+            f"  {o.name}  os user {o.os_user}  roles {', '.join(o.roles)}  "
+            f"jurisdiction {o.jurisdiction}{extra}"
+        )
+    if not org.operators:
+        lines.append("  (none listed)")
+    lines += ["", "Other contacts:"]
+    shown_above = {org.address_of(u.id) for u in org.units.values() if u.contacts}
+    for key, contacts in sorted(org.contacts.by_key.items()):
+        if not key.startswith("person:") and key not in shown_above:
+            lines.append(f"  {key}: {_channels(contacts)}")
+    lines.append(f"  default: {_channels(org.contacts.default)}")
     return lines

@@ -6,9 +6,12 @@ from typing import Annotated
 import typer
 
 from caseflow.cli.base import JsonOption, parse_day, print_json, roster_app, workspace_context
-from caseflow.cli.present import rows_progress
-
-REJECTS_SHOWN = 5
+from caseflow.cli.present import (
+    comparison_lines,
+    import_history_lines,
+    import_lines,
+    rows_progress,
+)
 
 
 @roster_app.command("import")
@@ -67,21 +70,8 @@ def roster_import(
     if as_json:
         print_json(summary.as_json())
         return
-    replaced = f", replacing import {summary.replaced}" if summary.replaced else ""
-    typer.echo(
-        f"Imported {summary.imported} of {summary.rows_total} rows of {summary.file_name} "
-        f"as the {source} register (import {summary.import_id}, as of "
-        f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
-    )
-    if summary.rejects_file is None:
-        return
-    typer.echo(f"Rejected rows, with the reasons: {summary.rejects_file}")
-    for problem in summary.problems[:REJECTS_SHOWN]:
-        value = f" {problem.value}" if problem.value else ""
-        typer.echo(f"  row {problem.line}, {problem.column or '-'}{value}: {problem.reason}")
-    more = len(summary.problems) - REJECTS_SHOWN
-    if more > 0:
-        typer.echo(f"  ... and {more} more in the rejects file")
+    for line in import_lines(summary):
+        typer.echo(line)
 
 
 @roster_app.command("compare")
@@ -110,7 +100,6 @@ def roster_compare(
     """五查四比对: flag school-age children in 户籍, 扶贫 or 残疾人 without a 学籍 record
     (在读/休学), and 在读 students missing from 实际在校生, using each register's latest
     import."""
-    from caseflow.roster import FLAGS
     from caseflow.services.cases import open_cases
     from caseflow.services.compare import check_reveal, compare, record_reveal, views, write_table
 
@@ -127,31 +116,9 @@ def roster_compare(
     if as_json:
         print_json(views(comparison, reveal=reveal))
         return
-    typer.echo(
-        f"Reference date {comparison.reference_date.isoformat()}, ages "
-        f"{comparison.ages[0]}–{comparison.ages[1]}: {len(comparison.suspects)} suspected "
-        "dropout(s)"
-    )
-    for flag, count in comparison.counts.items():
-        missing = comparison.missing.get(flag)
-        figure = f"not compared: {', '.join(missing)} not imported" if missing else str(count)
-        typer.echo(f"  {flag:<24} {FLAGS[flag]:<8} {figure}")
-    for view in views(comparison, reveal=reveal)[:50]:
-        groups = "; ".join(g for g in (view["poor"], view["disability"]) if g)
-        typer.echo(
-            f"  {view['id_number']}  {view['name']:<6} {view['township'] or '-'}/"
-            f"{view['village'] or '-'}  {', '.join(view['flags'])}"
-            + (f"  [{groups}]" if groups else "")
-        )
-    if len(comparison.suspects) > 50:
-        typer.echo(f"  … and {len(comparison.suspects) - 50} more (use -o FILE or --json)")
-    if opening is not None:
-        verb = "Would open" if dry_run else "Opened"
-        typer.echo(
-            f"{verb} {len(opening.opened)} case(s); new findings added to "
-            f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
-            f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
-        )
+    suspects = views(comparison, reveal=reveal)
+    for line in comparison_lines(comparison, suspects, opening, dry_run=dry_run):
+        typer.echo(line)
 
 
 @roster_app.command("history")
@@ -168,14 +135,5 @@ def roster_history(
     if as_json:
         print_json([record.as_json() for record in records])
         return
-    if not records:
-        typer.echo("No register has been imported yet.")
-        return
-    for r in records:
-        mark = "*" if r.current else " "
-        typer.echo(
-            f"{mark}{r.id:>5}  {r.source:<10} "
-            f"{r.imported_at.astimezone(ctx.workspace.timezone):%Y-%m-%d %H:%M}  as of "
-            f"{r.as_of.isoformat()}  {r.rows_imported:>8} imported {r.rows_rejected:>6} "
-            f"rejected  {r.file_name} sha256:{r.file_sha256[:12]}  {r.operator} ({r.os_user})"
-        )
+    for line in import_history_lines(records, ctx.workspace.timezone):
+        typer.echo(line)

@@ -13,6 +13,7 @@ from caseflow.cli.base import (
     workflow_app,
     workspace_context,
 )
+from caseflow.cli.present import migration_lines, stderr_progress, workflow_lines
 
 
 @workflow_app.command("check")
@@ -43,38 +44,12 @@ def workflow_show(
     """Print the states (with deadlines and ladders) and transitions of a workflow."""
     from caseflow.services.workflows import describe_workflow, workflow_by_name
 
-    workflow = workflow_by_name(name, explicit_workspace())
-    description = describe_workflow(workflow)
+    description = describe_workflow(workflow_by_name(name, explicit_workspace()))
     if as_json:
         print_json(description)
         return
-    typer.echo(f"{workflow.label} — {workflow.name} v{workflow.version}")
-    typer.echo("\nStates:")
-    for state in description["states"]:
-        deadline = state["deadline"]
-        due = f"  due in {deadline['amount']} {deadline['unit']}" if deadline else ""
-        typer.echo(
-            f"  {state['id']:<24}{state['label']:<14}{state['kind']:<9}"
-            f"{state['category']:<19}{state['responsible'] or '':<18}{due}"
-        )
-        for rung in state["ladder"]:
-            typer.echo(
-                f"      +{rung['offset']} {rung['unit']}: {', '.join(rung['notify'])} "
-                f"({rung['template']})"
-            )
-    typer.echo("\nTransitions:")
-    for t in description["transitions"]:
-        extra = []
-        if t["handoff"]:
-            extra.append("handoff " + ", ".join(t["handoff"]))
-        if t["auto"]:
-            extra.append("auto when due")
-        if t["fields"]:
-            extra.append("fields " + ", ".join(f["name"] for f in t["fields"]))
-        typer.echo(
-            f"  {t['trigger']:<28}{t['label']:<16}{','.join(t['from'])} -> {t['to']}"
-            f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
-        )
+    for line in workflow_lines(description):
+        typer.echo(line)
 
 
 @workflow_app.command("diagram")
@@ -121,7 +96,6 @@ def workflow_migrate(
     stays; escalation levels already reached are not sent again. Cases move in batches,
     with one audit event (case.migrated) each; a run that stopped can be run again to
     move the rest. Closed cases are not touched. For the bureau and admin roles."""
-    from caseflow.cli.present import migration_lines, stderr_progress
     from caseflow.services.migrate import count_to_migrate, migrate
 
     ctx = workspace_context()

@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, update
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput, Refused, WorkspaceError
-from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, format_org, load_org, read_org
+from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, load_org, read_org
 from caseflow.services.context import Context
 from caseflow.services.records import OPERATOR, ORG_VERSION, org_in_force, record, require
 from caseflow.services.step import apply_step
@@ -167,15 +167,15 @@ def check_org(file: Path | None = None, explicit: Path | None = None) -> OrgChec
 
 @dataclass(frozen=True)
 class OrgView:
-    """The workspace's organisation as plain data and as text."""
+    """The workspace's organisation, and as plain data."""
 
+    org: Org
     description: dict[str, Any]
-    text: str
 
 
 def show_org(explicit: Path | None = None) -> OrgView:
     org = load_org(_workspace(explicit))
-    return OrgView(describe_org(org), format_org(org))
+    return OrgView(org, describe_org(org))
 
 
 def _workspace(explicit: Path | None) -> Workspace:

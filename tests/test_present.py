@@ -1,0 +1,387 @@
+"""What the commands print, built from small result objects: the presenter alone, with no
+workspace and no database."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from caseflow.audit import Checkpoint, Verification
+from caseflow.audit_export import GENESIS, ExportVerification
+from caseflow.cli import present
+from caseflow.roster import Comparison, Problem, Suspect
+from caseflow.services.cases import Opening
+from caseflow.services.dispatch import DispatchReport
+from caseflow.services.letters import Queued
+from caseflow.services.org import Applied
+from caseflow.services.review import ExportSummary
+from caseflow.services.roster import ImportSummary
+from caseflow.services.snapshots import ImportRecord
+from caseflow.services.sweep import SweepReport
+from caseflow.workspace import Workspace
+
+
+def listed_case(number: int, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "number": number,
+        "state": "persuasion",
+        "due_on": "2026-12-04",
+        "due_provisional": False,
+        "overdue": False,
+        "name": "张小明",
+        "id_number": "522226********0012",
+        "township": "天堂镇",
+        "village": "天堂村",
+    }
+    return {**row, **changes}
+
+
+def test_columns_are_padded_to_their_width_and_a_long_value_is_left_whole() -> None:
+    assert present.pad("ab", 5) == "ab   "
+    assert present.pad(42, 5, right=True) == "   42"
+    assert present.pad("persuasion_in_progress", 4) == "persuasion_in_progress"
+
+
+def test_case_list_shows_one_aligned_line_a_case_and_flags_the_overdue() -> None:
+    lines = present.case_list_lines(
+        [listed_case(7), listed_case(1234, overdue=True, state="verifying")],
+        {"persuasion": "劝返中", "verifying": "核实中"},
+    )
+    assert lines == [
+        "     7  persuasion             劝返中          due 2026-12-04               张小明 "
+        "522226********0012  天堂镇/天堂村",
+        "  1234  verifying              核实中          due 2026-12-04               张小明 "
+        "522226********0012  天堂镇/天堂村  OVERDUE",
+    ]
+
+
+def test_case_list_says_so_when_nothing_matches() -> None:
+    assert present.case_list_lines([], {}) == ["No cases match."]
+
+
+def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
+    rows = [listed_case(n, due_on="2027-01-08", due_provisional=True) for n in (1, 2)]
+    lines = present.case_list_lines(rows, {})
+    assert "due 2027-01-08 (provisional) " in lines[0]
+    assert lines[2:] == [present.PROVISIONAL_HINT]
+    opened = present.opened_lines(
+        {
+            "number": 3,
+            "state": "identified",
+            "state_label": "疑似辍学",
+            "due_on": "2027-01-08",
+            "due_provisional": True,
+        }
+    )
+    assert opened == [
+        "Opened case 3: identified (疑似辍学), due 2027-01-08 (provisional)",
+        present.PROVISIONAL_HINT,
+    ]
+
+
+def test_extending_a_deadline_prints_the_new_due_date() -> None:
+    step = {"due_on": "2026-12-20", "due_provisional": False}
+    assert present.due_line(9, step) == "Case 9: due 2026-12-20"
+
+
+def test_the_sweep_reports_its_counts_then_cases_per_level_and_recipient() -> None:
+    report = SweepReport(
+        as_of=date(2026, 12, 3),
+        dry_run=True,
+        fired=3,
+        timed=1,
+        notices=4,
+        by_recipient=Counter({(2, "township:天堂镇"): 1, (1, "village:天堂镇/天堂村"): 2}),
+    )
+    assert present.sweep_lines(report) == [
+        "Sweep as of 2026-12-03 (dry run: nothing was changed): 3 rung(s) fired, "
+        "1 automatic transition(s), 4 notice(s) queued.",
+        "  level 1  village:天堂镇/天堂村" + " " * 25 + " 2 case(s)",
+        "  level 2  township:天堂镇" + " " * 28 + " 1 case(s)",
+    ]
+
+
+def test_calendar_check_lists_the_years_covered_and_the_deadlines_waiting() -> None:
+    waiting = [SimpleNamespace(id=12, state="persuasion", due_on=date(2027, 1, 8))]
+    assert present.calendar_lines((2004, 2005, 2006), waiting) == [
+        "Working-day calendar covers 2004–2006",
+        "Provisional deadlines waiting: 1",
+        "  case 12     persuasion             due 2027-01-08 (provisional)",
+    ]
+    assert present.calendar_lines((2025, 2027), [])[0] == "Working-day calendar covers 2025, 2027"
+    message = present.calendar_gap_message(2027, Path("/ws/holidays.yaml"))
+    assert message.startswith("Error: 2027 has no official holiday calendar yet.")
+    assert "in /ws/holidays.yaml with complete_years: [2027]" in message
+
+
+def test_workflow_show_lists_states_with_ladders_then_transitions() -> None:
+    description = {
+        "name": "dropout",
+        "version": 2,
+        "label": "控辍保学",
+        "states": [
+            {
+                "id": "persuasion",
+                "label": "劝返中",
+                "kind": "wait",
+                "category": "persuasion",
+                "responsible": "township",
+                "deadline": {"amount": 15, "unit": "working_days"},
+                "ladder": [
+                    {"offset": 0, "unit": "working_days", "notify": ["township"], "template": "t1"}
+                ],
+            }
+        ],
+        "transitions": [
+            {
+                "trigger": "return_to_school",
+                "label": "复学",
+                "from": ["persuasion", "legal"],
+                "to": "monitoring",
+                "roles": ["township"],
+                "handoff": [],
+                "auto": False,
+                "fields": [{"name": "school"}],
+            }
+        ],
+    }
+    assert present.workflow_lines(description) == [
+        "控辍保学 — dropout v2",
+        "\nStates:",
+        "  persuasion              劝返中           wait     persuasion         township"
+        "            due in 15 working_days",
+        "      +0 working_days: township (t1)",
+        "\nTransitions:",
+        "  return_to_school            复学              persuasion,legal -> monitoring"
+        "  [township]  fields school",
+    ]
+
+
+def test_audit_log_prints_each_event_with_its_payload_as_json() -> None:
+    events = [
+        {
+            "seq": 12,
+            "recorded_at": "2026-12-03T09:00:00+08:00",
+            "action": "case.note",
+            "case": 5,
+            "operator": "王老师",
+            "os_user": "wang",
+            "payload": {"text": "家访", "method": "visit"},
+        },
+        {
+            "seq": 13,
+            "recorded_at": "2026-12-03T09:05:00+08:00",
+            "action": "audit.checkpoint",
+            "case": None,
+            "operator": "kcb",
+            "os_user": "kcb",
+            "payload": {},
+        },
+    ]
+    assert list(present.audit_log_lines(iter(events))) == [
+        "#12     2026-12-03T09:00:00+08:00  case.note          case 5     王老师 (wang)  "
+        '{"method": "visit", "text": "家访"}',
+        "#13     2026-12-03T09:05:00+08:00  audit.checkpoint              kcb (kcb)  {}",
+    ]
+    assert list(present.audit_log_lines(iter([]))) == ["No audit events match."]
+
+
+def test_an_audit_export_says_how_to_check_it_only_when_it_verifies() -> None:
+    last = Checkpoint(40, "ab" * 32)
+    intact = ExportVerification(30, 11, last, "00" * 32, "a", "b")
+    summary = ExportSummary(Path("audit.jsonl"), 30, 11, last, intact)
+    assert present.export_lines(summary) == [
+        "Wrote 30 events (seq 11–40) to audit.jsonl",
+        f"Checkpoint: caseflow-audit:40:{'ab' * 32}",
+        "Check it anywhere with: caseflow audit verify --file audit.jsonl",
+    ]
+    broken = ExportVerification(30, 11, last, "00" * 32, "a", "b", problem="line 3 altered")
+    assert len(present.export_lines(ExportSummary(Path("a"), 30, 11, last, broken))) == 2
+
+
+def test_audit_verify_names_the_first_bad_event_or_the_head() -> None:
+    head = Checkpoint(40, "cd" * 32)
+    assert present.chain_line(Verification(40, head), "caseflow-audit:40:cd") == (
+        f"Audit chain intact and matches the checkpoint: 40 events, head {head}"
+    )
+    broken = Verification(40, head, first_bad_seq=17, problem="hash mismatch")
+    assert present.chain_line(broken, None) == "Audit chain BROKEN at event 17: hash mismatch"
+
+
+def test_verifying_an_export_file_says_where_it_starts_and_ends() -> None:
+    last = Checkpoint(40, "ef" * 32)
+    whole = ExportVerification(40, 1, last, GENESIS, "2026-11-01T08:00", "2026-12-03T09:00")
+    assert present.export_file_lines(whole, None) == [
+        "Export intact: 40 events, seq 1–40, recorded 2026-11-01T08:00 to 2026-12-03T09:00",
+        "Starts at the beginning of the chain.",
+        f"Ends at checkpoint {last}",
+    ]
+    part = ExportVerification(10, 31, last, "12" * 32, "x", "y")
+    lines = present.export_file_lines(part, "caseflow-audit:40:efef")
+    assert lines[0].startswith("Export intact and holds checkpoint caseflow-audit:40:efef: ")
+    assert lines[1].startswith(f"Starts mid-chain: event 31 follows prev_hash {'12' * 32}, ")
+
+
+def import_summary(problems: list[Problem], replaced: int | None = None) -> ImportSummary:
+    return ImportSummary(
+        import_id=4,
+        source="household",
+        file_name="户籍.csv",
+        file_sha256="0" * 64,
+        as_of=date(2026, 9, 1),
+        rows_total=100,
+        imported=100 - len(problems),
+        rejected=len(problems),
+        rejects_file=Path("rejects/household.csv") if problems else None,
+        problems=problems,
+        replaced=replaced,
+        format="csv",
+        encoding="utf-8",
+        snapshot=Path("snapshot"),
+    )
+
+
+def test_a_clean_register_import_is_one_line() -> None:
+    assert present.import_lines(import_summary([], replaced=3)) == [
+        "Imported 100 of 100 rows of 户籍.csv as the household register (import 4, as of "
+        "2026-09-01, replacing import 3); 0 rejected."
+    ]
+
+
+def test_a_register_import_shows_the_first_five_rejected_rows_and_counts_the_rest() -> None:
+    problems = [Problem(n, "身份证号", "5222****", "校验位不对") for n in range(2, 9)]
+    lines = present.import_lines(import_summary(problems))
+    assert lines[1] == "Rejected rows, with the reasons: rejects/household.csv"
+    assert lines[2] == "  row 2, 身份证号 5222****: 校验位不对"
+    assert len(lines) == 2 + 5 + 1
+    assert lines[-1] == "  ... and 2 more in the rejects file"
+
+
+def test_the_comparison_counts_each_flag_and_lists_the_first_fifty_suspects() -> None:
+    suspects = [
+        Suspect(f"52222620100101{n:04d}", "李四", ["household_vs_student"], "天堂镇", None)
+        for n in range(52)
+    ]
+    suspects[0].poor = "脱贫户"
+    missing = {"student_vs_attendance": ["attendance"]}
+    comparison = Comparison(date(2026, 9, 1), (6, 15), suspects, missing)
+    views = [s.view(reveal=False) for s in suspects]
+    lines = present.comparison_lines(comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True)
+    assert lines[0] == "Reference date 2026-09-01, ages 6–15: 52 suspected dropout(s)"
+    assert lines[1] == "  household_vs_student     户籍无学籍    52"
+    assert (
+        lines[4]
+        == "  student_vs_attendance    有学籍未在校   not compared: attendance not imported"
+    )
+    assert lines[5] == (
+        f"  {views[0]['id_number']}  李四     天堂镇/-  household_vs_student  [脱贫户]"
+    )
+    assert len([line for line in lines if line.startswith("  5222")]) == 50
+    assert lines[-2] == "  … and 2 more (use -o FILE or --json)"
+    assert lines[-1] == (
+        "Would open 2 case(s); new findings added to 1 open case(s); 4 already recorded; "
+        "5 closed case(s) not reopened (no new flag)."
+    )
+
+
+def test_import_history_marks_the_current_snapshot_in_the_workspace_time_zone() -> None:
+    record = ImportRecord(
+        id=7,
+        source="student",
+        file_name="学籍.xlsx",
+        file_sha256="abcdef0123456789" * 4,
+        as_of=date(2026, 9, 1),
+        imported_at=datetime(2026, 9, 2, 1, 30, tzinfo=UTC),
+        operator="kcb",
+        os_user="kcb",
+        rows_total=1200,
+        rows_imported=1190,
+        rows_rejected=10,
+        rejects_file=None,
+        current=True,
+    )
+    beijing = timezone(timedelta(hours=8))
+    assert present.import_history_lines([record], beijing) == [
+        "*    7  student    2026-09-02 09:30  as of 2026-09-01      1190 imported     10 "
+        "rejected  学籍.xlsx sha256:abcdef012345  kcb (kcb)"
+    ]
+    assert present.import_history_lines([], beijing) == ["No register has been imported yet."]
+
+
+def test_queuing_a_letter_gives_each_notice_its_reference_or_says_it_was_already_queued() -> None:
+    queued = Queued((21, 22), ("guardian", "department:health"), "责令改正通知书", new=False)
+    assert present.queued_lines(queued, ["KC-21", "KC-22"]) == [
+        "Already queued notice 21 (KC-21) to guardian: 责令改正通知书",
+        "Already queued notice 22 (KC-22) to department:health: 责令改正通知书",
+        "Nothing new was queued; the case has not changed since.",
+    ]
+
+
+def test_dispatch_counts_and_points_at_the_dead_notices() -> None:
+    assert present.dispatch_lines(DispatchReport(sent=5)) == [
+        "Dispatched: 5 sent, 0 to retry later, 0 waiting for a rate limit, 0 dead"
+    ]
+    assert present.dispatch_lines(DispatchReport(routed=2, dead=1)) == [
+        "Dispatched: 0 sent, 0 to retry later, 0 waiting for a rate limit, 1 dead "
+        "(2 routed to channels)",
+        "See them with `caseflow notify status --status dead`.",
+    ]
+
+
+def test_the_outbox_status_aligns_each_notice_and_shows_its_last_error() -> None:
+    view = {
+        "counts": {"pending": 1, "sent": 0, "dead": 1},
+        "notices": [
+            {
+                "id": 3,
+                "reference": "KC-3",
+                "status": "dead",
+                "channel": None,
+                "recipient": "guardian",
+                "attempts": 5,
+                "subject": "劝返通知",
+                "last_error": "no address",
+            }
+        ],
+    }
+    assert present.outbox_lines(view) == [
+        "Outbox: 1 pending, 0 sent, 1 dead",
+        "       3 KC-3  dead    -         guardian                         attempts 5  劝返通知"
+        "  (no address)",
+    ]
+
+
+def test_org_apply_lists_the_operators_it_changed() -> None:
+    applied = Applied(
+        "f" * 64, added=["李老师", "王老师"], removed=[], changed=["kcb"], unchanged=False
+    )
+    assert present.org_applied_lines(applied) == [
+        "In force: ffffffffffff",
+        "  Operators added: 李老师, 王老师",
+        "  Operators changed: kcb",
+    ]
+    same = Applied("e" * 64, added=[], removed=[], changed=[], unchanged=True)
+    assert present.org_applied_lines(same) == ["Already in force: eeeeeeeeeeee"]
+
+
+def test_init_says_where_the_workspace_is_and_what_to_do_next(tmp_path: Path) -> None:
+    workspace = Workspace(
+        root=tmp_path,
+        database_url="sqlite:///caseflow.db",
+        synchronous="FULL",
+        timezone=None,  # type: ignore[arg-type]
+        default_workflow="dropout",
+    )
+    plain = present.workspace_created_lines(workspace, "kcb")
+    assert plain == [
+        f"Created workspace {tmp_path}",
+        "Database: sqlite:///caseflow.db",
+        "Operator 'kcb' registered with roles bureau, admin (county-wide).",
+        f"Next: caseflow -w {tmp_path} case open --help",
+    ]
+    example = present.workspace_created_lines(workspace, "kcb", example_org=True)
+    assert example[2] == f"Organisation: the example county, in {tmp_path / 'org.yaml'}"
+    assert example[-1].startswith(f"Next: check it with `caseflow -w {tmp_path} org check`")
