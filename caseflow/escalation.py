@@ -162,16 +162,20 @@ def recipient_keys(recipient: str, responsible: str | None, scope: Scope) -> lis
     return [f"{recipient}:{place}"]
 
 
-def recipient_label(key: str, person_label: Callable[[str], str] | None = None) -> str:
+def recipient_label(
+    key: str,
+    person_label: Callable[[str], str] | None = None,
+    *,
+    departments: Mapping[str, str],
+) -> str:
     """A Chinese name for an address, for the salutation of a notice; a person of a 包保
-    chain by ``person_label`` (their id), else generically."""
-    from caseflow.states import DEPARTMENTS
-
+    chain by ``person_label`` (their id), else generically; a partner department by the
+    name ``departments`` (a workflow's declared departments) gives it."""
     role, _, place = key.partition(":")
     if role == "person":
         return person_label(place) if person_label else "包保责任人"
     if role == "department":
-        return DEPARTMENTS.get(place, place)
+        return departments.get(place, place)
     if role == "township":
         return f"{place}人民政府"
     if role == "village":

@@ -13,7 +13,7 @@ routes notices (``Org.contacts``: the ``contacts`` section plus what units and p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -24,7 +24,7 @@ import yaml
 
 from caseflow.access import Jurisdiction, jurisdiction_problem
 from caseflow.errors import WorkspaceError
-from caseflow.states import DEPARTMENTS, ROLES, Problem, yaml_problem
+from caseflow.states import ROLES, Problem, yaml_problem
 from caseflow.workspace import Workspace
 
 ADDRESSLESS_CHANNELS = frozenset({"letter"})
@@ -181,7 +181,7 @@ class Unit:
     kind: str  # one of UNIT_KINDS
     name: str
     parent: str | None = None
-    department: str | None = None  # a DEPARTMENTS key, for a department unit
+    department: str | None = None  # a department the workflow declares, for a department unit
     serves: tuple[str, ...] = ()  # village ids, for a school
     contacts: tuple[Contact, ...] = ()
 
@@ -438,7 +438,9 @@ def _known(kind: str, value: str, known: Iterable[str]) -> str:
     return f"unknown {kind} {value!r}; known: {', '.join(known)}"
 
 
-def _parse_units(r: _Reader, data: Mapping[str, Any]) -> tuple[dict[str, Unit], dict[str, str]]:
+def _parse_units(
+    r: _Reader, data: Mapping[str, Any], departments: Collection[str] | None
+) -> tuple[dict[str, Unit], dict[str, str]]:
     units: dict[str, Unit] = {}
     paths: dict[str, str] = {}
     for path, item in r.entries(data, "units", "id, kind, name, ..."):
@@ -452,15 +454,22 @@ def _parse_units(r: _Reader, data: Mapping[str, Any]) -> tuple[dict[str, Unit], 
             item,
             "department",
             path,
-            required="which partner department (" + ", ".join(DEPARTMENTS) + ")"
+            required=(
+                "which partner department"
+                + (f" ({', '.join(departments)})" if departments is not None else "")
+            )
             if kind == "department"
             else None,
         )
         if department is not None:
             if kind in UNIT_KINDS and kind != "department":
                 r.problem(f"{path}.department", "only a unit of kind department has one")
-            elif department not in DEPARTMENTS:
-                r.problem(f"{path}.department", _known("department", department, DEPARTMENTS))
+            elif departments is not None and department not in departments:
+                r.problem(
+                    f"{path}.department",
+                    f"unknown department {department!r}; the workflow in force declares: "
+                    + (", ".join(departments) or "none"),
+                )
         serves = r.names(item, "serves", path)
         if serves and kind != "school":
             r.problem(f"{path}.serves", "only a school serves villages")
@@ -768,9 +777,13 @@ def _with_listed(
     return Contacts(MappingProxyType(by_key), org.contacts.default)
 
 
-def parse_org(text: str, file: str) -> tuple[Org | None, list[Problem]]:
+def parse_org(
+    text: str, file: str, *, departments: Collection[str] | None
+) -> tuple[Org | None, list[Problem]]:
     """Parse and check an organisation file: the ``Org`` (``None`` if the text is not a
-    YAML mapping) and every problem, each with its key path."""
+    YAML mapping) and every problem, each with its key path. A department unit names one
+    of ``departments``, the keys the workflow in force declares; ``None`` leaves them
+    unchecked (an organisation read back after ``org apply`` checked it)."""
     r = _Reader(file)
     try:
         raw = yaml.safe_load(text)
@@ -787,7 +800,7 @@ def parse_org(text: str, file: str) -> tuple[Org | None, list[Problem]]:
             r.problem(str(key), f"unknown key; known: {', '.join(_TOP_KEYS)}")
     county = r.text(raw, "county", "") if "county" in raw else None
     contacts = _contact_section(raw, r.problem)
-    units, unit_paths = _parse_units(r, raw)
+    units, unit_paths = _parse_units(r, raw, departments)
     _check_units(r, units, unit_paths)
     people, person_paths = _parse_people(r, raw, units)
     operators = _parse_operators(r, raw, units, people)
@@ -809,7 +822,9 @@ def parse_org(text: str, file: str) -> tuple[Org | None, list[Problem]]:
 # Reading the file (the I/O edge)
 
 
-def read_org(path: Path, *, missing_ok: bool = False) -> tuple[Org | None, list[Problem]]:
+def read_org(
+    path: Path, *, departments: Collection[str], missing_ok: bool = False
+) -> tuple[Org | None, list[Problem]]:
     """``parse_org`` on a file; a missing file is an empty ``Org`` when ``missing_ok``."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -820,29 +835,29 @@ def read_org(path: Path, *, missing_ok: bool = False) -> tuple[Org | None, list[
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         return None, [Problem(str(path), "", f"cannot read: {reason}")]
-    return _parsed(text, str(path))
+    return _parsed(text, str(path), tuple(departments))
 
 
-_PARSED: dict[tuple[str, str], tuple[Org | None, tuple[Problem, ...]]] = {}
+_PARSED: dict[tuple[str, str, tuple[str, ...]], tuple[Org | None, tuple[Problem, ...]]] = {}
 
 
-def _parsed(text: str, file: str) -> tuple[Org | None, list[Problem]]:
+def _parsed(text: str, file: str, departments: tuple[str, ...]) -> tuple[Org | None, list[Problem]]:
     """``parse_org``, remembered by content: the dispatcher reads the file for every
     batch, and a county's file takes a good part of a second to parse."""
-    key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), file)
+    key = (hashlib.sha256(text.encode("utf-8")).hexdigest(), file, departments)
     found = _PARSED.get(key)
     if found is None:
-        org, problems = parse_org(text, file)
+        org, problems = parse_org(text, file, departments=departments)
         if len(_PARSED) >= 16:
             _PARSED.clear()
         found = _PARSED[key] = (org, tuple(problems))
     return found[0], list(found[1])
 
 
-def load_org(workspace: Workspace) -> Org:
+def load_org(workspace: Workspace, *, departments: Collection[str]) -> Org:
     """The workspace's organisation (empty without an ``org.yaml``); raises
     ``WorkspaceError`` listing every problem, one per line."""
-    org, problems = read_org(workspace.org_file, missing_ok=True)
+    org, problems = read_org(workspace.org_file, departments=departments, missing_ok=True)
     if org is None or problems:
         raise WorkspaceError(
             f"{len(problems)} problem(s) in {workspace.org_file} (fix them, then run "

@@ -28,11 +28,12 @@ state, and *relapses* by a transition marked ``counts_repeat``.
 
 The file also declares the vocabulary its cases are recorded in: ``dropout_reasons`` and
 ``closure_reasons`` (a choice field names one of them as its ``choices``, so each list is
-written once), and ``routes``, the transitions other code starts by purpose
+written once), ``departments``, the partner departments a transition may hand a case to
+(its ``handoff``; ``org.yaml`` names its department units by these keys, checked against
+the workflow in force), and ``routes``, the transitions other code starts by purpose
 (``ROUTES``): the comparison refers a disabled child it finds by the
-``disabled_child_found`` route. Roles, responsible units, notice recipients and partner
-departments stay in code: they are the access system's and the organisation's
-vocabulary (``org.yaml`` names its department units by them), not a workflow's.
+``disabled_child_found`` route. Roles, responsible units and notice recipients stay in
+code: they are the access system's and the organisation's vocabulary, not a workflow's.
 
 The machine decides. Each transition carries its conditions (``conditions_of``): a role
 it allows, a partner department's hold on the case, its required fields, its
@@ -90,7 +91,7 @@ CATEGORIES: Mapping[str, str] = MappingProxyType(
 TERMINAL_CATEGORIES: frozenset[str] = frozenset({"retained", "closed"})
 
 # The vocabularies a workflow declares, by the key that names them in the file.
-VOCABULARIES: tuple[str, ...] = ("dropout_reasons", "closure_reasons")
+VOCABULARIES: tuple[str, ...] = ("dropout_reasons", "closure_reasons", "departments")
 
 ROUTES: Mapping[str, str] = MappingProxyType(
     {"disabled_child_found": "比对发现的适龄残疾儿童少年：转介评定"}
@@ -114,23 +115,6 @@ RESPONSIBLE: Mapping[str, str] = MappingProxyType(
         "school": "学校",
         "education_bureau": "县教育局",
         "department": "转介部门",
-    }
-)
-
-DEPARTMENTS: Mapping[str, str] = MappingProxyType(
-    {
-        "public_security": "县公安局",
-        "disability_federation": "县残疾人联合会",
-        "health": "县卫生健康局",
-        "labour_inspection": "县人力资源和社会保障局（劳动保障监察）",
-        "poverty_office": "县乡村振兴局",
-        "civil_affairs": "县民政局",
-        "womens_federation": "县妇女联合会",
-        "youth_league": "共青团县委",
-        "court": "县人民法院",
-        "procuratorate": "县人民检察院",
-        "justice_bureau": "县司法局",
-        "relocation_bureau": "县生态移民局",
     }
 )
 
@@ -348,6 +332,11 @@ class Workflow:
     def closure_reasons(self) -> Mapping[str, str]:
         return self.vocabularies.get("closure_reasons", MappingProxyType({}))
 
+    @property
+    def departments(self) -> Mapping[str, str]:
+        """The partner departments a case may be handed to: key -> name (县公安局)."""
+        return self.vocabularies.get("departments", MappingProxyType({}))
+
     def fields_choosing(self, vocabulary: str) -> tuple[tuple[str, str], ...]:
         """(trigger, field name) of every field whose choices are ``vocabulary``: where a
         case's facts record a value of it."""
@@ -557,11 +546,13 @@ def _parse_transition(
         if role not in ROLES:
             r.problem(f"{path}.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
     handoff = r.names(data.get("handoff"), f"{path}.handoff")
+    departments = vocabularies.get("departments", {})
     for department in handoff:
-        if department not in DEPARTMENTS:
+        if department not in departments:
             r.problem(
                 f"{path}.handoff",
-                f"unknown department {department!r}; known: {', '.join(DEPARTMENTS)}",
+                f"unknown department {department!r}; the workflow declares: "
+                + (", ".join(departments) or "none (declare them under `departments:`)"),
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:

@@ -209,6 +209,10 @@ class AssessmentConfig:
     relapse_penalty: float = 2
 
 
+# The workflow caseflow ships, which a workspace runs unless its [workflow] names another.
+SHIPPED_WORKFLOW = "dropout"
+
+
 @dataclass(frozen=True)
 class Workspace:
     root: Path
@@ -299,7 +303,7 @@ def load(root: Path) -> Workspace:
         database_url=_absolute_url(str(database.get("url", DEFAULT_DATABASE)), root),
         synchronous=str(database.get("synchronous", "FULL")),
         timezone=zone,
-        default_workflow=str(_section(config, "workflow").get("default", "dropout")),
+        default_workflow=str(_section(config, "workflow").get("default", SHIPPED_WORKFLOW)),
         county=str(_section(config, "county").get("name", "本县")),
         scheduler=_scheduler(_section(config, "scheduler"), path),
         dispatch=_dispatch(_section(config, "dispatch"), path),

@@ -26,10 +26,11 @@ from caseflow.org import (
 )
 from caseflow.resources import shipped
 from caseflow.services.context import os_user
-from caseflow.states import DEPARTMENTS
+from caseflow.states import load_workflow
 from caseflow.workspace import ORG_TEMPLATE, create
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "small-county" / "org.yaml"
+DEPARTMENTS = load_workflow(shipped("workflows") / "dropout.yaml").departments
 LETTER = [{"channel": "letter"}]
 
 # A small, sound organisation; each problem case below breaks one thing in a copy of it.
@@ -103,12 +104,14 @@ def org_text(change: Any = None) -> str:
 
 
 def parsed(change: Any = None) -> tuple[Org | None, list[str]]:
-    org, problems = parse_org(org_text(change), "org.yaml")
+    org, problems = parse_org(org_text(change), "org.yaml", departments=DEPARTMENTS)
     return org, [str(problem) for problem in problems]
 
 
 def example() -> Org:
-    org, problems = parse_org(EXAMPLE.read_text(encoding="utf-8"), "org.yaml")
+    org, problems = parse_org(
+        EXAMPLE.read_text(encoding="utf-8"), "org.yaml", departments=DEPARTMENTS
+    )
     assert problems == []
     assert org is not None
     return org
@@ -137,7 +140,7 @@ def test_the_example_ships_where_init_finds_it() -> None:
 
 def test_the_base_organisation_and_the_default_template_have_no_problems() -> None:
     assert parsed()[1] == []
-    org, problems = parse_org(ORG_TEMPLATE, "org.yaml")
+    org, problems = parse_org(ORG_TEMPLATE, "org.yaml", departments=DEPARTMENTS)
     assert problems == []
     assert org is not None
     assert org.contacts.of("education_bureau") == (Contact("letter", ""),)
@@ -427,10 +430,10 @@ def test_a_loop_in_the_parent_hierarchy_is_named_once_from_its_first_unit() -> N
 
 
 def test_text_that_is_not_a_yaml_mapping_gives_no_org() -> None:
-    org, problems = parse_org("units: [", "org.yaml")
+    org, problems = parse_org("units: [", "org.yaml", departments=DEPARTMENTS)
     assert org is None
     assert "not valid YAML" in str(problems[0])
-    org, problems = parse_org("- a\n- b\n", "org.yaml")
+    org, problems = parse_org("- a\n- b\n", "org.yaml", departments=DEPARTMENTS)
     assert org is None
     assert len(problems) == 1
 
@@ -552,23 +555,23 @@ def test_a_file_of_contacts_alone_still_works_as_before(tmp_path: Path) -> None:
         "default:\n  - {channel: letter}\n",
         encoding="utf-8",
     )
-    contacts = load_org(workspace).contacts
+    contacts = load_org(workspace, departments=DEPARTMENTS).contacts
     assert contacts.of("township:天堂镇") == (Contact("email", "a@b.example"),)
     assert contacts.of("school:x") == (Contact("letter", ""),)
     workspace.org_file.write_text("default:\n  - {address: x}\n", encoding="utf-8")
     with pytest.raises(WorkspaceError, match=r"org.yaml: default\[0\]: needs a channel"):
-        load_org(workspace)
+        load_org(workspace, departments=DEPARTMENTS)
     workspace.org_file.unlink()
-    assert load_org(workspace).contacts == Contacts()
+    assert load_org(workspace, departments=DEPARTMENTS).contacts == Contacts()
 
 
 def test_loading_a_broken_org_lists_every_problem_one_per_line(tmp_path: Path) -> None:
     workspace = create(tmp_path / "ws")
     workspace.org_file.unlink()
-    assert load_org(workspace) == Org()
+    assert load_org(workspace, departments=DEPARTMENTS) == Org()
     workspace.org_file.write_text(org_text(lambda d: d.update(a=1, b=2)), encoding="utf-8")
     with pytest.raises(WorkspaceError) as caught:
-        load_org(workspace)
+        load_org(workspace, departments=DEPARTMENTS)
     lines = caught.value.message.splitlines()
     assert lines[0].startswith("2 problem(s) in ")
     assert [line.partition(";")[0] for line in lines[1:]] == [
@@ -579,7 +582,7 @@ def test_loading_a_broken_org_lists_every_problem_one_per_line(tmp_path: Path) -
 
 def test_the_org_remembers_its_source_and_hash() -> None:
     text = org_text()
-    org, _ = parse_org(text, "org.yaml")
+    org, _ = parse_org(text, "org.yaml", departments=DEPARTMENTS)
     assert org is not None
     assert org.source == text
     assert len(org.sha256) == 64

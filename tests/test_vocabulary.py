@@ -251,7 +251,7 @@ def test_the_shipped_workflow_declares_every_state_category_and_its_vocabulary()
         (lambda d: d["routes"].update(lost_child="located"), "routes.lost_child: unknown route"),
         (
             lambda d: d["transitions"][1]["fields"]["reason"].update(choices="why_closed"),
-            "is 'why_closed': name a declared list (dropout_reasons, closure_reasons)",
+            "is 'why_closed': name a declared list (dropout_reasons, closure_reasons, departments)",
         ),
         (lambda d: d.update(closure_reasons={}), "closure_reasons: lists no values"),
     ],

@@ -43,7 +43,14 @@ from caseflow.demo.scenario import CaseView, Persona, Step
 from caseflow.errors import CaseflowError, InvalidInput, WorkspaceError
 from caseflow.models import Delivery, Guardian, Notice
 from caseflow.services import audit, cases
-from caseflow.services.context import Context, init_workspace, open_context, os_user, resolve_actor
+from caseflow.services.context import (
+    Context,
+    init_workspace,
+    open_context,
+    os_user,
+    resolve_actor,
+    workflow_in_force,
+)
 from caseflow.services.records import CASE, CHILD, ESCALATION
 
 _NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -190,10 +197,11 @@ def run_demo(
         reference_date=reference_date(extracted),
         county_name=scenario.DEMO_COUNTY,
     )
-    org = scenario.county_org(county, admin_account=os_user())
+    departments = workflow_in_force(None).departments
+    org = scenario.county_org(county, admin_account=os_user(), departments=departments)
     from caseflow.org import parse_org
 
-    parsed, problems = parse_org(org.text, "org.yaml")
+    parsed, problems = parse_org(org.text, "org.yaml", departments=departments)
     if parsed is None or problems:  # pragma: no cover - the generator is tested
         raise WorkspaceError(
             "the generated org.yaml has problems: " + "; ".join(map(str, problems))

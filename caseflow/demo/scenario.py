@@ -27,7 +27,6 @@ from typing import Any
 
 from caseflow.calendar import WorkCalendar
 from caseflow.demo.county import MAX_TOWNSHIPS, Child, County, Village, age_on
-from caseflow.states import DEPARTMENTS
 
 DEMO_COUNTY = "印江自治县"
 START = date(2025, 9, 15)  # a Monday: the registers were extracted the Friday before
@@ -138,8 +137,9 @@ def _classes(county: County) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def county_org(county: County, *, admin_account: str) -> DemoOrg:
-    """The organisation file for a synthetic county (deterministic for its seed)."""
+def county_org(county: County, *, admin_account: str, departments: Mapping[str, str]) -> DemoOrg:
+    """The organisation file for a synthetic county (deterministic for its seed), with a
+    unit for each of ``departments`` (the workflow's, key -> name)."""
     name = county.name
     names = _Names(random.Random(f"caseflow-demo-org:{county.seed}"))
     units: list[dict[str, Any]] = []
@@ -173,7 +173,7 @@ def county_org(county: County, *, admin_account: str) -> DemoOrg:
         },
     ]
     department_units: dict[str, str] = {}
-    for key in DEPARTMENTS:
+    for key in departments:
         unit_id = "dept-" + key.replace("_", "-")
         department_units[key] = unit_id
         channels = [_letter()]
@@ -358,7 +358,7 @@ def county_org(county: County, *, admin_account: str) -> DemoOrg:
         )
     department_operators: dict[str, str] = {}
     for key, unit_id in department_units.items():
-        operator = DEPARTMENTS[key].partition("（")[0] + "联络员"
+        operator = departments[key].partition("（")[0] + "联络员"
         department_operators[key] = operator
         operators.append(
             {

@@ -183,7 +183,11 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
             {
                 "today": ctx.today,
                 "issuer": {"name": ctx.workspace.issuer, "reference": ""},
-                "recipient": {"name": escalation.recipient_label(REPORT_RECIPIENT)},
+                "recipient": {
+                    "name": escalation.recipient_label(
+                        REPORT_RECIPIENT, departments=ctx.current_workflow.departments
+                    )
+                },
                 "report": figures,
             },
         )

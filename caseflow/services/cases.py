@@ -49,7 +49,6 @@ from caseflow.services.step import (
 )
 from caseflow.states import (
     CASE_SOURCES,
-    DEPARTMENTS,
     NOTE_METHODS,
     RESPONSIBLE,
     Transition,
@@ -642,7 +641,9 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
         "deadline_basis": state.deadline.basis if state.deadline else None,
         "responsible": state.responsible,
         "responsible_label": RESPONSIBLE.get(state.responsible or "", None),
-        "departments": [{"id": d, "label": DEPARTMENTS.get(d, d)} for d in row.departments],
+        "departments": [
+            {"id": d, "label": workflow.departments.get(d, d)} for d in row.departments
+        ],
         "chain": chain,
         "source": row.source,
         "reasons": list(row.reasons),

@@ -22,6 +22,7 @@ from caseflow.errors import (
     AccessDenied,
     WorkspaceError,
 )
+from caseflow.resources import shipped
 from caseflow.services.records import (
     OPERATOR,
 )
@@ -31,6 +32,7 @@ from caseflow.states import (
     load_workflow,
 )
 from caseflow.workspace import (
+    SHIPPED_WORKFLOW,
     Workspace,
     create,
     discard,
@@ -80,8 +82,16 @@ class Context:
 
     @cached_property
     def current_workflow(self) -> Workflow:
-        name = self.workspace.default_workflow
-        return load_workflow(find_workflow_file(name, self.workspace.workflow_dirs))
+        return workflow_in_force(self.workspace)
+
+
+def workflow_in_force(workspace: Workspace | None) -> Workflow:
+    """The workflow new cases start on: the workspace's default, or without a workspace
+    the shipped one."""
+    if workspace is None:
+        return load_workflow(find_workflow_file(SHIPPED_WORKFLOW, (shipped("workflows"),)))
+    name = workspace.default_workflow
+    return load_workflow(find_workflow_file(name, workspace.workflow_dirs))
 
 
 def init_workspace(

@@ -133,24 +133,26 @@ def _claim(ctx: Context, batch: int, holder: str, now: datetime) -> list[Any]:
         return list(connection.execute(_CLAIMED, {"ids": ids}).all())
 
 
-def _chat_text(row: Any) -> str:
-    """What a group chat or a phone may show: no child's name or ID, only case numbers."""
+def _chat_text(row: Any, departments: Mapping[str, str]) -> str:
+    """What a group chat or a phone may show: no child's name or ID, only case numbers.
+    A department is named as ``departments`` (the workflow in force's) name it."""
     cases = "、".join(str(number) for number in row.case_ids) or "无"
     count = len(row.case_ids)
+    to = recipient_label(row.recipient, departments=departments)
     return (
-        f"【{row.subject}】{recipient_label(row.recipient)}：{count}件控辍保学案件需要办理"
+        f"【{row.subject}】{to}：{count}件控辍保学案件需要办理"
         f"（案件编号：{cases}）。详见书面通知，编号{reference(row.id)}。"
     )
 
 
-def _message(row: Any) -> Message:
+def _message(row: Any, departments: Mapping[str, str]) -> Message:
     return Message(
         key=row.key,
         reference=reference(row.id),
         address=row.address or "",
         subject=row.subject,
         html=row.body,
-        text=_chat_text(row),
+        text=_chat_text(row, departments),
     )
 
 
@@ -253,8 +255,9 @@ def _deliver(
         report.deferred += len(waiting)
     if not allowed:
         return
+    departments = ctx.current_workflow.departments
     try:
-        results = notifier.send([_message(row) for row in allowed])
+        results = notifier.send([_message(row, departments) for row in allowed])
     except Exception as exc:  # a channel broke its contract: retry; its message may hold a secret
         results = [
             Result.failed(row.key, "transient", f"{name} channel failed: {type(exc).__name__}")

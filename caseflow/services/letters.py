@@ -35,7 +35,7 @@ from caseflow.models import AuditEvent, Child, Guardian
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.records import case_row, record, stored_workflow
-from caseflow.states import DEPARTMENTS, Transition, Workflow
+from caseflow.states import Transition, Workflow
 
 _CHILD = Child.__table__  # type: ignore[attr-defined]
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -381,7 +381,7 @@ def _case_values(
         state.deadline.basis if state.deadline else None,
         f"state {row.state} of case {number} has no deadline basis; pass --set request.text=...",
     )
-    departments = [DEPARTMENTS.get(d, d) for d in row.departments]
+    departments = [workflow.departments.get(d, d) for d in row.departments]
     v.put(
         "department.name",
         "、".join(departments) or None,
@@ -408,7 +408,11 @@ def _case_values(
         row.township, row.village, row.school, tuple(row.departments), row.chain
     )
     responsible = escalation.recipient_keys("responsible_unit", state.responsible, scope)
-    v.put("recipient.name", escalation.recipient_label(responsible[0]), "")
+    v.put(
+        "recipient.name",
+        escalation.recipient_label(responsible[0], departments=workflow.departments),
+        "",
+    )
     return v
 
 

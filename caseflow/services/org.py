@@ -5,6 +5,7 @@ the organisation in force when they open, and ``case assign`` changes one link."
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from caseflow import access, db
 from caseflow.errors import InvalidInput, Refused, WorkspaceError
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, load_org, read_org
-from caseflow.services.context import Context
+from caseflow.services.context import Context, workflow_in_force
 from caseflow.services.records import OPERATOR, ORG_VERSION, org_in_force, record, require
 from caseflow.services.step import apply_step
 from caseflow.states import Problem
@@ -30,8 +31,8 @@ class Applied:
     unchanged: bool
 
 
-def _checked(path: Path) -> Org:
-    org, problems = read_org(path)
+def _checked(path: Path, departments: Mapping[str, str]) -> Org:
+    org, problems = read_org(path, departments=departments)
     if org is None or problems:
         raise WorkspaceError(
             f"{len(problems)} problem(s) in {path}; nothing was applied (see "
@@ -59,7 +60,7 @@ def apply_org(ctx: Context, path: Path | None = None) -> Applied:
     """Put the organisation file in force: its operators replace the ones before, in one
     transaction with its audit event. Refused if it would lock the applying admin out."""
     require(ctx, access.ORG_ADMINS, "org apply")
-    org = _checked(path or ctx.workspace.org_file)
+    org = _checked(path or ctx.workspace.org_file, ctx.current_workflow.departments)
     user = ctx.actor.os_user
     if not any(op.usable_by(user) and "admin" in op.roles for op in org.operators.values()):
         raise Refused(
@@ -159,9 +160,20 @@ class OrgCheck:
 
 def check_org(file: Path | None = None, explicit: Path | None = None) -> OrgCheck:
     """Every problem of an organisation file: the one given, else the workspace's org.yaml
-    (a workspace without one has an empty organisation)."""
-    path = file if file is not None else _workspace(explicit).org_file
-    org, problems = read_org(path, missing_ok=file is None)
+    (a workspace without one has an empty organisation). Its department units must name
+    departments the workflow in force declares (outside a workspace, the shipped one)."""
+    workspace: Workspace | None
+    if file is None:
+        workspace = _workspace(explicit)
+        path = workspace.org_file
+    else:
+        path = file
+        try:
+            workspace = _workspace(explicit)
+        except WorkspaceError:  # a file checked outside any workspace
+            workspace = None
+    departments = workflow_in_force(workspace).departments
+    org, problems = read_org(path, departments=departments, missing_ok=file is None)
     return OrgCheck(path, org, problems)
 
 
@@ -174,7 +186,8 @@ class OrgView:
 
 
 def show_org(explicit: Path | None = None) -> OrgView:
-    org = load_org(_workspace(explicit))
+    workspace = _workspace(explicit)
+    org = load_org(workspace, departments=workflow_in_force(workspace).departments)
     return OrgView(org, describe_org(org))
 
 

@@ -194,7 +194,7 @@ def org_in_force(connection: Connection) -> Org:
         return Org()
     org = _ORG_CACHE.get(row.sha256)
     if org is None:
-        parsed, _problems = parse_org(row.source, "org.yaml (in force)")
+        parsed, _problems = parse_org(row.source, "org.yaml (in force)", departments=None)
         org = _ORG_CACHE[row.sha256] = parsed or Org()
     return org
 

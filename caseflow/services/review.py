@@ -31,8 +31,16 @@ from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
 from caseflow.models import AuditEvent, Case, Child, Escalation, WorkflowDefinition
 from caseflow.services.context import Context
-from caseflow.services.records import event_view, log_read, record, require, scoped, stored_workflow
-from caseflow.states import DEPARTMENTS, Workflow
+from caseflow.services.records import (
+    Workflows,
+    event_view,
+    log_read,
+    record,
+    require,
+    scoped,
+    stored_workflow,
+)
+from caseflow.states import Workflow
 
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 _CASE = Case.__table__  # type: ignore[attr-defined]
@@ -97,7 +105,9 @@ def _matching(ctx: Context, where: AuditFilter) -> Iterator[dict[str, Any]]:
     if where.case is not None:
         query = query.where(_EVENT.c.case_id == where.case)
     if where.unit is not None:
-        query = query.where(unit_condition(where.unit))
+        with db.read(ctx.engine) as connection:
+            workflows = [ctx.current_workflow, *Workflows().stored(connection)]
+        query = query.where(unit_condition(where.unit, workflows))
     if where.state is not None:
         query = query.where(_CASE.c.state == where.state.strip())
     if where.actor is not None:
@@ -118,8 +128,9 @@ def _matching(ctx: Context, where: AuditFilter) -> Iterator[dict[str, Any]]:
             yield event_view(row)
 
 
-def unit_condition(unit: str) -> ColumnElement[bool]:
-    """Cases of a unit: see ``AuditFilter``."""
+def unit_condition(unit: str, workflows: Iterable[Workflow]) -> ColumnElement[bool]:
+    """Cases of a unit: see ``AuditFilter``. A department is named by its key or by the
+    name one of ``workflows`` declares for it."""
     unit = unit.strip()
     kind, sep, name = unit.partition(":")
     if sep and kind in UNIT_KINDS:
@@ -142,12 +153,15 @@ def unit_condition(unit: str) -> ColumnElement[bool]:
     if "school" in kinds:
         conditions.append(_CASE.c.school == unit)
     if "department" in kinds:
-        for key, label in DEPARTMENTS.items():
-            if unit in (key, label):
-                # departments is a JSON list of keys; a key is a plain identifier.
-                conditions.append(
-                    cast(_CASE.c.departments, Text).contains(f'"{key}"', autoescape=True)
-                )
+        named = {
+            key
+            for workflow in workflows
+            for key, label in workflow.departments.items()
+            if unit in (key, label)
+        }
+        for key in sorted(named):
+            # departments is a JSON list of keys; a key is a plain identifier.
+            conditions.append(cast(_CASE.c.departments, Text).contains(f'"{key}"', autoescape=True))
     return or_(*conditions)
 
 
@@ -500,6 +514,7 @@ def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
     day = as_of or ctx.today
     found: list[OverdueCase] = []
     units: dict[str, list[OverdueCase]] = defaultdict(list)
+    departments: dict[str, str] = {}  # as the workflows of the listed cases name them
     with db.write(ctx.engine) as connection:
         rows = connection.execute(scoped(_OVERDUE.where(_CASE.c.due_on < day), ctx.actor)).all()
         if rows:
@@ -514,6 +529,11 @@ def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
                     continue
                 case = _overdue_case(ctx, workflow, row, day, sent.get(row.id, ()))
                 found.append(case)
+                departments.update(
+                    (d, workflow.departments[d])
+                    for d in row.departments
+                    if d in workflow.departments
+                )
                 scope = escalation.Scope(
                     row.township, row.village, row.school, tuple(row.departments)
                 )
@@ -524,7 +544,7 @@ def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
         as_of=day,
         cases=len(found),
         units=tuple(
-            OverdueUnit(key, escalation.recipient_label(key), tuple(cases))
+            OverdueUnit(key, escalation.recipient_label(key, departments=departments), tuple(cases))
             for key, cases in ordered
         ),
     )

@@ -330,7 +330,7 @@ def stats(
         targets.append(TargetFigure(spec.key, spec.label, spec.target, spec.definition, *actual))
     workflow_labels = {sid: s.label for sid, s in ctx.current_workflow.states.items()}
     units = tuple(
-        UnitOnTime(key, recipient_label(key), tally)
+        UnitOnTime(key, recipient_label(key, departments=ctx.current_workflow.departments), tally)
         for key, tally in sorted(found.units.items(), key=lambda item: (-item[1].due, item[0]))
     )
     groups: tuple[GroupFigures, ...] = ()

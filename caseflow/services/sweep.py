@@ -368,7 +368,7 @@ def _collect_rung(
     following = ladder[due.rung.index + 1] if due.rung.index + 1 < len(ladder) else None
     next_responsible = (
         "、".join(
-            escalation.recipient_label(k, batch.org.person_label)
+            escalation.recipient_label(k, batch.org.person_label, departments=workflow.departments)
             for k in _recipients(workflow, row, following)
         )
         if following
@@ -410,7 +410,11 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
     issuer = {"name": ctx.workspace.issuer, "reference": ""}
     notices = []
     for (template, level, key), items in sorted(batch.items.items()):
-        recipient = {"name": escalation.recipient_label(key, batch.org.person_label)}
+        recipient = {
+            "name": escalation.recipient_label(
+                key, batch.org.person_label, departments=ctx.current_workflow.departments
+            )
+        }
         if lists_cases(template):
             contexts = [
                 (

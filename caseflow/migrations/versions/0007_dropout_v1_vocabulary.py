@@ -1,5 +1,6 @@
 """A stored definition of the shipped workflow `dropout` version 1 learns the vocabulary
-workflow files now declare: each state's category, the reason lists and the routes.
+workflow files now declare: each state's category, the reason lists, the partner
+departments and the routes.
 
 What a version-1 case does is unchanged (the same states, transitions, deadlines and
 ladders); the file only says in words what code used to know by state id, and a stored
