@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -29,14 +29,22 @@ _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _CHECKPOINT = re.compile(r"^(?:caseflow-audit:)?(\d+):([0-9a-f]{16,64})$")
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _reject_floats(value: Any) -> None:
+    if type(value) in _SCALARS:
+        return
     if isinstance(value, float):
         raise TypeError("audit payloads carry no floats; use integers or text")
     if isinstance(value, Mapping):
-        for item in value.values():
-            _reject_floats(item)
+        items: Iterable[Any] = value.values()
     elif isinstance(value, list | tuple):
-        for item in value:
+        items = value
+    else:
+        return
+    for item in items:
+        if type(item) not in _SCALARS:
             _reject_floats(item)
 
 
@@ -47,9 +55,13 @@ def _canonical_or_none(value: Any) -> str | None:
         return None
 
 
+# One encoder for every event: json.dumps with options builds a new one on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     _reject_floats(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 @dataclass(frozen=True)
