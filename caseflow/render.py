@@ -217,7 +217,7 @@ def _lookup(context: Mapping[str, object], path: tuple[str, ...]) -> object:
     """The value at a dotted path, or ``_MISSING`` when absent or None (as Jinja reads it)."""
     value: object = context
     for part in path:
-        if isinstance(value, Mapping):
+        if type(value) is dict or isinstance(value, Mapping):
             value = value.get(part, _MISSING)
         else:
             value = getattr(value, part, _MISSING)
