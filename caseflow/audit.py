@@ -80,7 +80,8 @@ class Entry:
         is stored), so that appending encodes it once; the result is the same bytes as
         ``canonical_json`` of the event with the payload inside it (keys sort so)."""
         payload = canonical_json(self.payload) if payload_json is None else payload_json
-        before = canonical_json(
+        # The envelope holds text, whole numbers and None by its types: no floats to look for.
+        before = _CANONICAL.encode(
             {
                 "action": self.action,
                 "case": self.case_id,
@@ -89,7 +90,7 @@ class Entry:
                 "os_user": self.os_user,
             }
         )
-        after = canonical_json({"recorded_at": self.recorded_at, "seq": self.seq})
+        after = _CANONICAL.encode({"recorded_at": self.recorded_at, "seq": self.seq})
         return f'{before[:-1]},"payload":{payload},{after[1:]}'
 
 
