@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -29,14 +29,22 @@ _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _CHECKPOINT = re.compile(r"^(?:caseflow-audit:)?(\d+):([0-9a-f]{16,64})$")
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _reject_floats(value: Any) -> None:
+    if type(value) in _SCALARS:
+        return
     if isinstance(value, float):
         raise TypeError("audit payloads carry no floats; use integers or text")
     if isinstance(value, Mapping):
-        for item in value.values():
-            _reject_floats(item)
+        items: Iterable[Any] = value.values()
     elif isinstance(value, list | tuple):
-        for item in value:
+        items = value
+    else:
+        return
+    for item in items:
+        if type(item) not in _SCALARS:
             _reject_floats(item)
 
 
@@ -47,9 +55,13 @@ def _canonical_or_none(value: Any) -> str | None:
         return None
 
 
+# One encoder for every event: json.dumps with options builds a new one on each call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     _reject_floats(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,8 @@ class Entry:
         is stored), so that appending encodes it once; the result is the same bytes as
         ``canonical_json`` of the event with the payload inside it (keys sort so)."""
         payload = canonical_json(self.payload) if payload_json is None else payload_json
-        before = canonical_json(
+        # The envelope holds text, whole numbers and None by its types: no floats to look for.
+        before = _CANONICAL.encode(
             {
                 "action": self.action,
                 "case": self.case_id,
@@ -77,7 +90,7 @@ class Entry:
                 "os_user": self.os_user,
             }
         )
-        after = canonical_json({"recorded_at": self.recorded_at, "seq": self.seq})
+        after = _CANONICAL.encode({"recorded_at": self.recorded_at, "seq": self.seq})
         return f'{before[:-1]},"payload":{payload},{after[1:]}'
 
 

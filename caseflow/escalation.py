@@ -55,18 +55,28 @@ def ready_auto_transition(workflow: Workflow, position: LadderPosition) -> Trans
     the sweep's own attempt (no role, no fields) on the due day."""
     if position.due_on is None:
         return None
+    counters = tuple(sorted(position.counters.items()))
+    return _ready_auto_transition(workflow, position.state, counters, position.due_on)
+
+
+# The answer depends on nothing but these arguments (the machine's conditions read only the
+# attempt), and a sweep asks it twice for each of thousands of cases in a handful of states.
+@lru_cache(maxsize=4096)
+def _ready_auto_transition(
+    workflow: Workflow, state: str, counters: tuple[tuple[str, int], ...], due_on: date
+) -> Transition | None:
     sweep = Attempt(
         case=0,
         operator="sweep",
         roles=frozenset(),
         department=None,
         handed_to=(),
-        counters=position.counters,
-        due_on=position.due_on,
-        occurred_on=position.due_on,
+        counters=MappingProxyType(dict(counters)),
+        due_on=due_on,
+        occurred_on=due_on,
         automatic=True,
     )
-    return next(iter(allowed(workflow, position.state, sweep)), None)
+    return next(iter(allowed(workflow, state, sweep)), None)
 
 
 def next_action_on(

@@ -98,17 +98,18 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
     from ``context`` or is ``None``, or any other undefined value met while rendering.
     """
     folder = _directory(directory)
-    fields = _declared_fields(template_id, folder)
-    missing = [field for field in fields if _lookup(context, field) is _MISSING]
+    missing = [
+        field
+        for field, path in _declared_paths(template_id, folder)
+        if _lookup(context, path) is _MISSING
+    ]
     if missing:
         raise InvalidInput(
             f"template {template_id!r} needs {', '.join(missing)}: "
             "missing from the context (or None); supply a value"
         )
-    environment = _environment(folder)
     try:
-        template = environment.get_template(template_id + TEMPLATE_SUFFIX)
-        return template.render(dict(context))
+        return _template(template_id, folder).render(dict(context))
     except jinja2.UndefinedError as exc:
         raise InvalidInput(
             f"template {template_id!r} uses a value missing from the context "
@@ -199,11 +200,24 @@ def _template_path(template_id: str, folder: Path) -> Path:
     return path
 
 
-def _lookup(context: Mapping[str, object], field: str) -> object:
+@functools.lru_cache(maxsize=128)
+def _declared_paths(template_id: str, folder: Path) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each declared field with its dotted path split, for checking a context quickly."""
+    fields = _declared_fields(template_id, folder)
+    return tuple((field, tuple(field.split("."))) for field in fields)
+
+
+@functools.lru_cache(maxsize=128)
+def _template(template_id: str, folder: Path) -> jinja2.Template:
+    """The compiled template (a sweep renders thousands of notices from a handful)."""
+    return _environment(folder).get_template(template_id + TEMPLATE_SUFFIX)
+
+
+def _lookup(context: Mapping[str, object], path: tuple[str, ...]) -> object:
     """The value at a dotted path, or ``_MISSING`` when absent or None (as Jinja reads it)."""
     value: object = context
-    for part in field.split("."):
-        if isinstance(value, Mapping):
+    for part in path:
+        if type(value) is dict or isinstance(value, Mapping):
             value = value.get(part, _MISSING)
         else:
             value = getattr(value, part, _MISSING)
@@ -212,9 +226,25 @@ def _lookup(context: Mapping[str, object], field: str) -> object:
     return value
 
 
+class _Environment(jinja2.Environment):
+    """Documents are rendered from plain dicts: ``case.number`` reads the key first.
+
+    Jinja's own order (attribute first, then item) raises and catches an AttributeError
+    for every dotted name on a dict, the bulk of the time a sweep spends in its notices.
+    A key named like a dict method (``items``) thus reads the value, as a document means."""
+
+    def getattr(self, obj: object, attribute: str) -> object:
+        if type(obj) is dict:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
 @functools.lru_cache(maxsize=32)
 def _environment(folder: Path) -> jinja2.Environment:
-    environment = jinja2.Environment(
+    environment = _Environment(
         loader=jinja2.FileSystemLoader(str(folder), encoding="utf-8"),
         undefined=jinja2.StrictUndefined,
         autoescape=jinja2.select_autoescape(

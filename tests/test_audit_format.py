@@ -50,6 +50,15 @@ def test_an_event_hash_is_sha256_of_the_previous_hash_and_the_sorted_compact_eve
     assert chain_hash(prev, entry) == hashlib.sha256(f"{prev}\n{expected}".encode()).hexdigest()
 
 
-def test_floats_are_refused_in_audit_payloads() -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"amount": 1.5},
+        {"visits": [1, 2, 3.0]},
+        {"ladder": {"rungs": [{"offset": 0.5}]}},
+        {"pair": ("a", (1, 2.5))},
+    ],
+)
+def test_floats_are_refused_in_audit_payloads_however_deep(payload: dict) -> None:
     with pytest.raises(TypeError, match="no floats"):
-        canonical_json({"amount": 1.5})
+        canonical_json(payload)

@@ -62,6 +62,12 @@ def test_a_retention_due_without_enough_check_ins_escalates_instead() -> None:
     assert done.auto is not None and done.auto.trigger == "retain" and done.rungs == ()
 
 
+def test_whether_retention_is_ready_follows_the_check_ins_however_often_it_is_asked() -> None:
+    for check_ins in (3, 2, 3, 0, 4, 2):
+        work = due_work(WORKFLOW, position("returned", check_in=check_ins), DUE, CALENDAR)
+        assert (work.auto is not None) == (check_ins >= 3), check_ins
+
+
 def test_an_expired_deferral_returns_to_verification_automatically() -> None:
     work = due_work(WORKFLOW, position("deferred"), date(2026, 12, 1), CALENDAR)
     assert work.auto is not None and work.auto.dest == "verifying"

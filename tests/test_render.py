@@ -431,6 +431,17 @@ def test_an_unknown_template_is_refused_listing_the_known_ones() -> None:
         assert "parent_letter" in caught.value.message
 
 
+def test_a_dotted_name_reads_the_key_of_a_dict_even_one_named_like_a_method(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "count.html.j2").write_text(
+        "{# caseflow:fields today, row.items #}\n<p>{{ row.items }}；{{ row.number }}</p>\n",
+        encoding="utf-8",
+    )
+    context = {"today": date(2026, 11, 29), "row": {"items": "三件", "number": 12}}
+    assert render.render("count", context, tmp_path) == "<p>三件；12</p>"
+
+
 def test_a_template_without_a_fields_header_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bare.html.j2").write_text("<p>{{ x }}</p>\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="caseflow:fields"):

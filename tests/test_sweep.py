@@ -98,6 +98,25 @@ def test_one_notice_per_recipient_lists_all_its_overdue_cases(ctx) -> None:
     assert len(bureau) == 1 and bureau[0].case_ids == [first, second]
 
 
+def test_cases_of_two_townships_in_one_batch_are_each_addressed_to_their_own(ctx) -> None:
+    entered = date(2026, 10, 9)
+    here = persuasion_case(ctx, 2, entered)
+    there = open_case(
+        ctx, child(4, township="青山镇", village="青山村", school="青山小学"), occurred_on=entered
+    ).number
+    advance(ctx, there, "start_verification", occurred_on=entered)
+    advance(ctx, there, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=entered)
+    sweep(ctx)
+    by_recipient = {n.recipient: n for n in notices(ctx)}
+    assert by_recipient["township:天堂镇"].case_ids == [here]
+    assert by_recipient["township:青山镇"].case_ids == [there]
+    assert "青山镇人民政府" in by_recipient["township:青山镇"].body
+    assert by_recipient["township_head:天堂镇"].case_ids == [here]
+    assert by_recipient["township_head:青山镇"].case_ids == [there]
+    bureau = by_recipient["education_bureau"].body
+    assert "天堂镇" in bureau and "青山镇" in bureau
+
+
 def test_rungs_fire_as_they_fall_due_day_by_day(ctx) -> None:
     persuasion_case(ctx, 2, date(2026, 10, 9))  # due Thu 2026-10-29
     days = (

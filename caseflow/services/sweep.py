@@ -130,6 +130,9 @@ class _Batch:
         default_factory=lambda: defaultdict(list)
     )
     org: Org = field(default_factory=Org)
+    # Cases of one place in one state share their addressing: a rung's recipients and
+    # the label of whom the following rung will go to.
+    addressing: dict[tuple[Any, ...], tuple[list[str], str]] = field(default_factory=dict)
 
 
 def count_due(ctx: Context, as_of: date) -> int:
@@ -364,16 +367,7 @@ def _collect_rung(
 ) -> list[str]:
     """Count the rung and queue its case for each recipient; returns the recipients."""
     state = workflow.state(row.state)
-    ladder = state.ladder
-    following = ladder[due.rung.index + 1] if due.rung.index + 1 < len(ladder) else None
-    next_responsible = (
-        "、".join(
-            escalation.recipient_label(k, batch.org.person_label, departments=workflow.departments)
-            for k in _recipients(workflow, row, following)
-        )
-        if following
-        else "县人民政府教育督导室"
-    )
+    recipients, next_responsible = _addressing(workflow, row, due.rung, batch)
     item = {
         "number": row.id,
         "masked_name": mask_name(row.child_name),
@@ -389,11 +383,40 @@ def _collect_rung(
     }
     level = due.rung.index + 1
     report.fired += 1
-    recipients = _recipients(workflow, row, due.rung)
     for key in recipients:
         batch.items[(due.rung.template, level, key)].append(item)
         report.by_recipient[(level, key)] += 1
-    return recipients
+    return list(recipients)
+
+
+def _addressing(workflow: Workflow, row: Any, rung: Rung, batch: _Batch) -> tuple[list[str], str]:
+    """The rung's recipients for this case, and the label of the following rung's."""
+    place = (
+        id(workflow),
+        row.state,
+        rung.index,
+        row.township,
+        row.village,
+        row.school,
+        tuple(row.departments),
+        tuple(sorted(row.chain.items())),
+    )
+    found = batch.addressing.get(place)
+    if found is None:
+        ladder = workflow.state(row.state).ladder
+        following = ladder[rung.index + 1] if rung.index + 1 < len(ladder) else None
+        next_responsible = (
+            "、".join(
+                escalation.recipient_label(
+                    k, batch.org.person_label, departments=workflow.departments
+                )
+                for k in _recipients(workflow, row, following)
+            )
+            if following
+            else "县人民政府教育督导室"
+        )
+        found = batch.addressing[place] = (_recipients(workflow, row, rung), next_responsible)
+    return found
 
 
 def _count_notices(batch: _Batch) -> int:
