@@ -27,7 +27,8 @@ ORG_FILE = "org.yaml"
 
 ORG_TEMPLATE = """\
 # The organisation: units, people, operators, and who receives notices by which channel.
-# Check it with `caseflow org check`; `caseflow org show` prints it as a tree. A complete
+# Check it with `caseflow org check` and put it in force with `caseflow org apply`;
+# `caseflow org show` prints the organisation in force as a tree. A complete
 # example for a small county: `caseflow init DIR --example-org`.
 #
 # county: 示范县                       # the name documents print

@@ -23,11 +23,13 @@ from caseflow.org import (
     describe_org,
     load_org,
     parse_org,
+    read_org,
 )
 from caseflow.resources import shipped
 from caseflow.services.context import os_user
 from caseflow.states import load_workflow
-from caseflow.workspace import ORG_TEMPLATE, create
+from caseflow.workspace import ORG_TEMPLATE, create, load, write_example_org
+from tests.conftest import CliInvoker
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "small-county" / "org.yaml"
 DEPARTMENTS = load_workflow(shipped("workflows") / "dropout.yaml").departments
@@ -615,32 +617,48 @@ def test_org_check_reads_the_workspace_file_without_a_database(tmp_path: Path) -
     assert not (workspace.root / "caseflow.db").exists()
 
 
-def test_org_show_prints_the_tree_and_json(tmp_path: Path) -> None:
-    workspace = create(tmp_path / "ws")
-    workspace.org_file.write_bytes(EXAMPLE.read_bytes())
-    runner = CliRunner()
-    shown = runner.invoke(app, ["-w", str(workspace.root), "org", "show", "--json"])
-    assert shown.exit_code == 0, shown.output
+def test_org_show_prints_the_organisation_in_force_as_a_tree_and_json(
+    workspace: Path, cli: CliInvoker
+) -> None:
+    write_example_org(load(workspace), os_user())
+    applied = cli("org", "apply")
+    assert applied.exit_code == 0, applied.stderr
+    shown = cli("org", "show", "--json")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stderr == ""  # the file is what is in force
     data = json.loads(shown.stdout)
-    assert data == describe_org(example())
+    in_force = read_org(workspace / "org.yaml", departments=DEPARTMENTS)[0]
+    assert in_force is not None and data == describe_org(in_force)
     feng = next(p for p in data["people"] if p["id"] == "feng-liping")
     assert feng["label"] == "天堂镇中心小学班主任冯丽萍"
     assert feng["position_label"] == "班主任"
     ops = {o["name"]: o for o in data["operators"]}
     assert ops["县教育局控辍办"]["jurisdiction"] == "county"
-    text = runner.invoke(app, ["-w", str(workspace.root), "org", "show"])
+    text = cli("org", "show")
     assert text.exit_code == 0
-    assert text.stdout == "".join(line + "\n" for line in org_lines(example()))
+    assert text.stdout == "".join(line + "\n" for line in org_lines(in_force))
     assert "      天堂村  村  <tiantang-tiantang>" in text.stdout
     assert "· 班主任 冯丽萍 <feng-liping>  五年级1班" in text.stdout
 
 
-def test_org_show_refuses_a_broken_file_with_exit_2(tmp_path: Path) -> None:
-    workspace = create(tmp_path / "ws")
-    workspace.org_file.write_text("units: {}\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["-w", str(workspace.root), "org", "show"])
-    assert result.exit_code == 2
-    assert "units: must be a list" in result.stderr
+def test_org_show_keeps_to_the_organisation_in_force_and_warns_of_unapplied_edits(
+    workspace: Path, cli: CliInvoker
+) -> None:
+    org_file = workspace / "org.yaml"
+    write_example_org(load(workspace), os_user())
+    assert cli("org", "apply").exit_code == 0
+    in_force = cli("org", "show").stdout
+    org_file.write_text(
+        org_file.read_text(encoding="utf-8").replace("冯丽萍", "冯丽华"), encoding="utf-8"
+    )
+    edited = cli("org", "show")
+    assert edited.exit_code == 0
+    assert edited.stdout == in_force and "冯丽华" not in edited.stdout
+    assert "org.yaml 自上次 `caseflow org apply` 以来有修改，尚未生效" in edited.stderr
+    org_file.write_text("units: {}\n", encoding="utf-8")  # broken: org check says why
+    broken = cli("org", "show")
+    assert (broken.exit_code, broken.stdout) == (0, in_force)
+    assert "尚未生效" in broken.stderr
 
 
 def test_init_with_the_example_org_writes_a_file_that_checks_ok(tmp_path: Path) -> None:

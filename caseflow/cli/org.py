@@ -12,7 +12,12 @@ from caseflow.cli.base import (
     print_json,
     workspace_context,
 )
-from caseflow.cli.present import org_applied_lines, org_checked_line, org_lines
+from caseflow.cli.present import (
+    ORG_EDITS_NOT_IN_FORCE,
+    org_applied_lines,
+    org_checked_line,
+    org_lines,
+)
 from caseflow.errors import EXIT_BAD_INPUT
 
 
@@ -56,11 +61,15 @@ def org_apply(
 
 @org_app.command("show")
 def org_show(as_json: JsonOption = False) -> None:
-    """Print the workspace's organisation: units as a tree with their people, operators
-    with their roles and jurisdiction, and the other contacts."""
+    """Print the organisation in force (the one applied with `caseflow org apply`, which
+    notices, 包保 chains and operators follow): units as a tree with their people,
+    operators with their roles and jurisdiction, and the other contacts. Warns when
+    org.yaml has been edited since it was applied."""
     from caseflow.services.org import show_org
 
-    shown = show_org(explicit_workspace())
+    shown = show_org(workspace_context())
+    if shown.unapplied_edits:
+        typer.echo(ORG_EDITS_NOT_IN_FORCE, err=True)
     if as_json:
         print_json(shown.description)
         return

@@ -779,6 +779,12 @@ def _channels(contacts: Iterable["Contact"]) -> str:
     return ", ".join(f"{c.channel} {c.address}".strip() for c in contacts)
 
 
+ORG_EDITS_NOT_IN_FORCE = (
+    "注意：org.yaml 自上次 `caseflow org apply` 以来有修改，尚未生效；通知、包保链和操作员"
+    "仍按在用版本。请先运行 `caseflow org check`，再运行 `caseflow org apply` 使其生效。"
+)
+
+
 def org_lines(org: "Org") -> list[str]:
     """`caseflow org show` as text: units as a tree with their people, then the operators
     with their roles and jurisdiction, then the other contacts."""

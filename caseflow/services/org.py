@@ -4,6 +4,7 @@ the organisation in force when they open, and ``case assign`` changes one link."
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from sqlalchemy import delete, insert, select, update
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput, Refused, WorkspaceError
-from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, load_org, read_org
+from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, read_org
 from caseflow.services.context import Context, workflow_in_force
 from caseflow.services.records import OPERATOR, ORG_VERSION, org_in_force, record, require
 from caseflow.services.step import apply_step
@@ -179,16 +180,22 @@ def check_org(file: Path | None = None, explicit: Path | None = None) -> OrgChec
 
 @dataclass(frozen=True)
 class OrgView:
-    """The workspace's organisation, and as plain data."""
+    """The organisation in force, as plain data too, and whether the workspace's org.yaml
+    has been edited since it was last applied (those edits route nothing yet)."""
 
     org: Org
     description: dict[str, Any]
+    unapplied_edits: bool
 
 
-def show_org(explicit: Path | None = None) -> OrgView:
-    workspace = _workspace(explicit)
-    org = load_org(workspace, departments=workflow_in_force(workspace).departments)
-    return OrgView(org, describe_org(org))
+def show_org(ctx: Context) -> OrgView:
+    """The organisation in force: the one notices, chains and operators follow."""
+    with db.read(ctx.engine) as connection:
+        org = org_in_force(connection)
+    file = ctx.workspace.org_file
+    text = file.read_text(encoding="utf-8") if file.exists() else ""
+    edited = hashlib.sha256(text.encode("utf-8")).hexdigest() != org.sha256
+    return OrgView(org, describe_org(org), unapplied_edits=edited)
 
 
 def _workspace(explicit: Path | None) -> Workspace:
