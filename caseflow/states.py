@@ -310,9 +310,17 @@ class Workflow:
         return frozenset(t.trigger for t in self.transitions)
 
     def category_of(self, state_id: str) -> str | None:
-        """The state's category (``CATEGORIES``); None for a state this workflow lacks."""
+        """The state's category (``CATEGORIES``). A state of an older version that
+        ``migrate_from`` renamed has the category of the state it became (a case's history
+        from before it moved still counts); None for a state this workflow lacks."""
         found = self.states.get(state_id)
-        return found.category if found is not None else None
+        if found is None:
+            for version in sorted(self.migrate_from, reverse=True):
+                renamed = self.migrate_from[version].get(state_id)
+                if renamed is not None and renamed in self.states:
+                    return self.states[renamed].category
+            return None
+        return found.category
 
     def category_entered(self, source: str, dest: str) -> str | None:
         """The category a move from ``source`` to ``dest`` enters; None when it stays in

@@ -24,6 +24,7 @@ from caseflow.services.cases import advance, extend, open_case, show_case
 from caseflow.services.context import Context, open_context
 from caseflow.services.ledger import open_ledger
 from caseflow.services.records import CASE
+from caseflow.services.stats import stats
 from caseflow.services.sweep import sweep
 from tests.conftest import audit_trail, child, fixed_clock
 
@@ -228,6 +229,19 @@ def test_check_ins_move_with_the_case_and_a_renamed_check_in_is_refused(workspac
     kept = bring_in(workspace, version_2())
     migrate_service.migrate(kept, 2)
     assert case_rows(kept)[number].counters == {"check_in": 2}
+
+
+def test_figures_for_a_day_before_the_move_count_a_renamed_state_as_it_was(workspace, ctx) -> None:
+    cases = open_cases(ctx)
+    before = stats(ctx, as_of=date(2026, 11, 27))
+    new = bring_in(workspace, version_2())
+    migrate_service.migrate(new, 2)
+    assert case_rows(new)[cases["verifying"]].state == "checking"
+
+    after = stats(new, as_of=date(2026, 11, 27))
+
+    assert after.as_json()["cases"] == before.as_json()["cases"]
+    assert after.as_json()["cases"]["suspected"] == 3  # identified, verifying, extended
 
 
 def test_a_second_run_moves_nothing(workspace, ctx, cli) -> None:
