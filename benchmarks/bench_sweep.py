@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import atexit
 import cProfile
+import hashlib
 import json
 import os
 import pstats
@@ -78,6 +79,7 @@ from benchmarks import log, median, result
 from caseflow import audit, db, escalation
 from caseflow.ids import make_id_number
 from caseflow.models import Case, Child, Escalation, Notice
+from caseflow.resources import shipped
 from caseflow.services import sweep as sweep_service
 from caseflow.services.cases import ChildDetails, open_case
 from caseflow.services.context import Context, init_workspace, open_context
@@ -392,11 +394,19 @@ def build(spec: Spec, root: Path, today: date) -> None:
             {
                 "today": today.isoformat(),
                 "coverage": coverage,
+                "workflow": _shipped_workflow_sha(),
                 "days": [d.isoformat() for d in planner.days],
             }
         )
     )
     log(f"sweep: built {spec.total:,} cases in {perf_counter() - started:.0f} s")
+
+
+def _shipped_workflow_sha() -> str:
+    """The shipped workflow's hash: a kept workspace stores the definition it was built
+    with, so one built with another text is built again."""
+    text = shipped("workflows").joinpath("dropout.yaml").read_bytes()
+    return hashlib.sha256(text).hexdigest()
 
 
 class Workspaces:
@@ -431,13 +441,17 @@ class Workspaces:
 
     @staticmethod
     def _current(root: Path) -> bool:
-        """Whether `root` was fully built, with the calendar the benchmark counts with now
-        (otherwise every provisional deadline in it is due for a recount)."""
+        """Whether `root` was fully built, with the shipped workflow as it is now and the
+        calendar the benchmark counts with now (otherwise every provisional deadline in it
+        is due for a recount)."""
         if not (root / READY).exists():
+            return False
+        ready = json.loads((root / READY).read_text())
+        if ready.get("workflow") != _shipped_workflow_sha():
             return False
         ctx = Workspaces.open(root)
         ctx.engine.dispose()
-        return bool(json.loads((root / READY).read_text())["coverage"] == ctx.calendar.coverage)
+        return bool(ready["coverage"] == ctx.calendar.coverage)
 
     def days(self, spec: Spec, today: date) -> tuple[date, date, date]:
         days = json.loads((self.source(spec, today) / READY).read_text())["days"]
