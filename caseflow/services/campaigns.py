@@ -24,15 +24,10 @@ from sqlalchemy import Connection, Select, and_, case, false, func, or_, select
 
 from caseflow import access, db, escalation
 from caseflow.errors import InvalidInput
-from caseflow.models import AuditEvent, Child
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import publicity_key, report_key
-from caseflow.services.records import CASE as _CASE
-from caseflow.services.records import Workflows, record, require
-
-_CHILD = Child.__table__  # type: ignore[attr-defined]
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+from caseflow.services.records import CASE, CHILD, EVENT, Workflows, record, require
 
 LETTER_TEMPLATE = "parent_letter"
 REPORT_TEMPLATE = "monthly_report"
@@ -48,23 +43,23 @@ def _watched(connection: Connection) -> Select[Any]:
     """Each open case, and each case in a watched category of the definition it runs on."""
     watched = [
         and_(
-            _CASE.c.workflow == workflow.name,
-            _CASE.c.workflow_version == workflow.version,
-            _CASE.c.state.in_(sorted(workflow.states_in(*WATCHED_CATEGORIES))),
+            CASE.c.workflow == workflow.name,
+            CASE.c.workflow_version == workflow.version,
+            CASE.c.state.in_(sorted(workflow.states_in(*WATCHED_CATEGORIES))),
         )
         for workflow in Workflows().stored(connection)
     ]
     return (
         select(
-            _CASE.c.id,
-            _CASE.c.child_id,
-            _CHILD.c.name,
-            _CHILD.c.grade,
-            _CHILD.c.class_name,
+            CASE.c.id,
+            CASE.c.child_id,
+            CHILD.c.name,
+            CHILD.c.grade,
+            CHILD.c.class_name,
         )
-        .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
-        .where(or_(_CASE.c.is_open, *watched))
-        .order_by(_CASE.c.id)
+        .join(CHILD, CHILD.c.id == CASE.c.child_id)
+        .where(or_(CASE.c.is_open, *watched))
+        .order_by(CASE.c.id)
     )
 
 
@@ -225,7 +220,7 @@ def report_figures(ctx: Context, connection: Connection, period: Period) -> dict
     """The numbers of the monthly report (no personal data)."""
     open_by_state: dict[str, int] = dict(
         connection.execute(
-            select(_CASE.c.state, func.count()).where(_CASE.c.is_open).group_by(_CASE.c.state)
+            select(CASE.c.state, func.count()).where(CASE.c.is_open).group_by(CASE.c.state)
         ).all()
     )
     workflow = ctx.current_workflow
@@ -241,12 +236,12 @@ def report_figures(ctx: Context, connection: Connection, period: Period) -> dict
     ]
     standing = connection.execute(
         select(
-            _CASE.c.township,
+            CASE.c.township,
             func.count(),
-            func.sum(case((_CASE.c.due_on < period.end, 1), else_=0)),
+            func.sum(case((CASE.c.due_on < period.end, 1), else_=0)),
         )
-        .where(_CASE.c.is_open)
-        .group_by(_CASE.c.township)
+        .where(CASE.c.is_open)
+        .group_by(CASE.c.township)
     ).all()
     entered = _entered(ctx, connection, period)
     returned_by_township = Counter(
@@ -265,8 +260,8 @@ def report_figures(ctx: Context, connection: Connection, period: Period) -> dict
     ]
     new = connection.execute(
         select(func.count())
-        .select_from(_CASE)
-        .where(_CASE.c.opened_on >= period.start, _CASE.c.opened_on <= period.end)
+        .select_from(CASE)
+        .where(CASE.c.opened_on >= period.start, CASE.c.opened_on <= period.end)
     ).scalar_one()
     return {
         "period_start": period.start,
@@ -291,13 +286,13 @@ def _entered(ctx: Context, connection: Connection, period: Period) -> set[tuple[
     workflows = Workflows()
     wanted = sorted(workflows.states_in(connection, *categories))
     rows = connection.execute(
-        select(_EVENT.c.case_id, _EVENT.c.payload, _CASE.c.township)
-        .join(_CASE, _CASE.c.id == _EVENT.c.case_id)
+        select(EVENT.c.case_id, EVENT.c.payload, CASE.c.township)
+        .join(CASE, CASE.c.id == EVENT.c.case_id)
         .where(
-            _EVENT.c.action == "case.transition",
-            _EVENT.c.occurred_on >= period.start.isoformat(),
-            _EVENT.c.occurred_on <= period.end.isoformat(),
-            or_(false(), *(_EVENT.c.payload.contains(f'"to":"{state}"') for state in wanted)),
+            EVENT.c.action == "case.transition",
+            EVENT.c.occurred_on >= period.start.isoformat(),
+            EVENT.c.occurred_on <= period.end.isoformat(),
+            or_(false(), *(EVENT.c.payload.contains(f'"to":"{state}"') for state in wanted)),
         )
     )
     entered = set()

@@ -34,41 +34,40 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from caseflow import access, audit, db
 from caseflow.errors import CaseflowError, InvalidInput
 from caseflow.escalation import recipient_label
-from caseflow.models import Delivery, Notice
+from caseflow.models import Delivery
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
 from caseflow.org import Contact
 from caseflow.services import outbox
 from caseflow.services.context import Context
-from caseflow.services.outbox import reference
+from caseflow.services.outbox import NOTICE, reference
 from caseflow.services.records import org_in_force, record, require
 
-_NOTICE = Notice.__table__  # type: ignore[attr-defined]
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 
 RATE_WINDOW = timedelta(minutes=1)
 STATUSES = ("pending", "sent", "dead")
 
 _UNROUTED = (
-    select(_NOTICE)
-    .where(_NOTICE.c.status == "pending", _NOTICE.c.channel.is_(None))
-    .order_by(_NOTICE.c.id)
+    select(NOTICE)
+    .where(NOTICE.c.status == "pending", NOTICE.c.channel.is_(None))
+    .order_by(NOTICE.c.id)
     .limit(500)
 )
 _DUE = (
-    select(_NOTICE.c.id)
+    select(NOTICE.c.id)
     .where(
-        _NOTICE.c.status == "pending",
-        _NOTICE.c.channel.is_not(None),
-        _NOTICE.c.next_attempt_at <= bindparam("now"),
-        (_NOTICE.c.claimed_until.is_(None)) | (_NOTICE.c.claimed_until < bindparam("now")),
+        NOTICE.c.status == "pending",
+        NOTICE.c.channel.is_not(None),
+        NOTICE.c.next_attempt_at <= bindparam("now"),
+        (NOTICE.c.claimed_until.is_(None)) | (NOTICE.c.claimed_until < bindparam("now")),
     )
-    .order_by(_NOTICE.c.next_attempt_at, _NOTICE.c.id)
+    .order_by(NOTICE.c.next_attempt_at, NOTICE.c.id)
     .limit(bindparam("batch"))
 )
-_CLAIM = update(_NOTICE).where(_NOTICE.c.id.in_(bindparam("ids", expanding=True)))
-_CLAIMED = select(_NOTICE).where(_NOTICE.c.id.in_(bindparam("ids", expanding=True)))
-_MARK = update(_NOTICE).where(_NOTICE.c.id == bindparam("b_id"))
+_CLAIM = update(NOTICE).where(NOTICE.c.id.in_(bindparam("ids", expanding=True)))
+_CLAIMED = select(NOTICE).where(NOTICE.c.id.in_(bindparam("ids", expanding=True)))
+_MARK = update(NOTICE).where(NOTICE.c.id == bindparam("b_id"))
 _SENT_RECENTLY = (
     select(_DELIVERY.c.at)
     .where(
@@ -378,12 +377,12 @@ def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[s
     with db.read(ctx.engine) as connection:
         counts: dict[str, int] = dict(
             connection.execute(
-                select(_NOTICE.c.status, func.count()).group_by(_NOTICE.c.status)
+                select(NOTICE.c.status, func.count()).group_by(NOTICE.c.status)
             ).all()
         )
-        query = select(_NOTICE).order_by(_NOTICE.c.id.desc()).limit(limit)
+        query = select(NOTICE).order_by(NOTICE.c.id.desc()).limit(limit)
         if only:
-            query = query.where(_NOTICE.c.status == only)
+            query = query.where(NOTICE.c.status == only)
         rows = connection.execute(query).all()
     return {
         "counts": {name: int(counts.get(name, 0)) for name in STATUSES},
@@ -416,9 +415,9 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
         raise InvalidInput("name the notices to retry (their ids) or use --all-dead")
     now = ctx.now()
     with db.write(ctx.engine) as connection:
-        query = select(_NOTICE).where(_NOTICE.c.status == "dead")
+        query = select(NOTICE).where(NOTICE.c.status == "dead")
         if ids:
-            query = select(_NOTICE).where(_NOTICE.c.id.in_(ids))
+            query = select(NOTICE).where(NOTICE.c.id.in_(ids))
         rows = {row.id: row for row in connection.execute(query).all()}
         for notice_id in ids:
             if notice_id not in rows:

@@ -48,13 +48,13 @@ from caseflow.ledger import (
     responsible_people,
     title,
 )
-from caseflow.models import AuditEvent
 from caseflow.org import POSITIONS, Org
 from caseflow.services.context import Context
 from caseflow.services.records import (
     BATCH,
     CASE,
     CHILD,
+    EVENT,
     CaseNumbers,
     Workflows,
     case_events,
@@ -64,8 +64,6 @@ from caseflow.services.records import (
 )
 from caseflow.states import NOTE_METHODS, Workflow
 from caseflow.timeline import replay
-
-EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 
 # Ledger._build unpacks the rows in this order.
 _CASES = (

@@ -31,15 +31,10 @@ from caseflow import db, escalation
 from caseflow.dates import parse_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
-from caseflow.models import AuditEvent, Child, Guardian
 from caseflow.services import outbox
 from caseflow.services.context import Context
-from caseflow.services.records import case_row, record, stored_workflow
+from caseflow.services.records import CHILD, EVENT, GUARDIAN, case_row, record, stored_workflow
 from caseflow.states import Transition, Workflow
-
-_CHILD = Child.__table__  # type: ignore[attr-defined]
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
 
 CASE_FIELDS: frozenset[str] = frozenset(
     {"today", "issuer.name", "issuer.reference"}
@@ -261,9 +256,9 @@ def letter_context(
         )
     row = case_row(connection, ctx.actor, number)
     workflow = stored_workflow(connection, row)
-    child = connection.execute(select(_CHILD).where(_CHILD.c.id == row.child_id)).one()
+    child = connection.execute(select(CHILD).where(CHILD.c.id == row.child_id)).one()
     guardian = connection.execute(
-        select(_GUARDIAN).where(_GUARDIAN.c.child_id == row.child_id).order_by(_GUARDIAN.c.id)
+        select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id).order_by(GUARDIAN.c.id)
     ).first()
     entering = entering or _entering_transition(connection, workflow, row)
     kind = addressee(template_id, declared)
@@ -497,10 +492,10 @@ def _entering_transition(
     entered: tuple[str, str, Mapping[str, Any]] | None = None
     stayed: tuple[str, str, Mapping[str, Any]] | None = None
     # Not audit.events(): its yield_per would stay on this connection for the inserts.
-    moves = select(_EVENT.c.payload).where(
-        _EVENT.c.case_id == row.id, _EVENT.c.action == "case.transition"
+    moves = select(EVENT.c.payload).where(
+        EVENT.c.case_id == row.id, EVENT.c.action == "case.transition"
     )
-    for (text,) in connection.execute(moves.order_by(_EVENT.c.seq)):
+    for (text,) in connection.execute(moves.order_by(EVENT.c.seq)):
         payload = json.loads(text)
         if payload.get("to") != row.state:
             continue

@@ -15,17 +15,15 @@ from sqlalchemy import Connection, select
 from caseflow import access, audit, db
 from caseflow.exports import replacing
 from caseflow.measures import CATEGORY_LABELS
-from caseflow.models import AuditEvent
 from caseflow.report import MonthFlows, cases_by_category, flows_by_month, month_starts
 from caseflow.services.context import Context
-from caseflow.services.records import CASE, Workflows, require, scoped
+from caseflow.services.records import CASE, EVENT, Workflows, require, scoped
 
 if TYPE_CHECKING:
     from caseflow.services.review import OverdueReview
     from caseflow.services.stats import Stats
 
 MONTHS = 12
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 _PAGE = 5000
 
 
@@ -36,23 +34,23 @@ def monthly_flows(ctx: Context, end: date, months: int = MONTHS) -> list[MonthFl
     counts: dict[date, Counter[str]] = {start: Counter() for start in starts}
     query = (
         scoped(
-            select(_EVENT.c.seq, _EVENT.c.action, _EVENT.c.occurred_on, _EVENT.c.payload)
-            .join(CASE, CASE.c.id == _EVENT.c.case_id)
+            select(EVENT.c.seq, EVENT.c.action, EVENT.c.occurred_on, EVENT.c.payload)
+            .join(CASE, CASE.c.id == EVENT.c.case_id)
             .where(
-                _EVENT.c.action.in_(("case.open", "case.transition")),
-                _EVENT.c.occurred_on >= starts[0].isoformat(),  # stored as ISO text
-                _EVENT.c.occurred_on <= end.isoformat(),
+                EVENT.c.action.in_(("case.open", "case.transition")),
+                EVENT.c.occurred_on >= starts[0].isoformat(),  # stored as ISO text
+                EVENT.c.occurred_on <= end.isoformat(),
             ),
             ctx.actor,
         )
-        .order_by(_EVENT.c.seq)
+        .order_by(EVENT.c.seq)
         .limit(_PAGE)
     )
     workflows = Workflows()
     after = 0
     while True:
         with db.read(ctx.engine) as connection:
-            rows = connection.execute(query.where(_EVENT.c.seq > after)).all()
+            rows = connection.execute(query.where(EVENT.c.seq > after)).all()
             flows = [
                 (row, _flow(connection, workflows, ctx, row.action, json.loads(row.payload)))
                 for row in rows
@@ -91,9 +89,9 @@ def _flow(
 def _latest_checkpoint(ctx: Context) -> audit.Checkpoint | None:
     with db.read(ctx.engine) as connection:
         row = connection.execute(
-            select(_EVENT.c.seq, _EVENT.c.hash, _EVENT.c.recorded_at)
-            .where(_EVENT.c.action == "audit.checkpoint")
-            .order_by(_EVENT.c.seq.desc())
+            select(EVENT.c.seq, EVENT.c.hash, EVENT.c.recorded_at)
+            .where(EVENT.c.action == "audit.checkpoint")
+            .order_by(EVENT.c.seq.desc())
             .limit(1)
         ).first()
     return audit.Checkpoint(row.seq, row.hash) if row else None

@@ -29,9 +29,13 @@ from caseflow.audit_export import (
 from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
-from caseflow.models import AuditEvent, Case, Child, Escalation, WorkflowDefinition
 from caseflow.services.context import Context
 from caseflow.services.records import (
+    CASE,
+    CHILD,
+    ESCALATION,
+    EVENT,
+    WORKFLOW,
     Workflows,
     event_view,
     log_read,
@@ -41,12 +45,6 @@ from caseflow.services.records import (
     stored_workflow,
 )
 from caseflow.states import Workflow
-
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_CASE = Case.__table__  # type: ignore[attr-defined]
-_CHILD = Child.__table__  # type: ignore[attr-defined]
-_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
-_WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
 
 _STREAM = {"yield_per": 2000}
 # recorded_at is ISO 8601 text with its UTC offset. A day in the workspace's time zone is
@@ -99,26 +97,26 @@ def audit_events(ctx: Context, where: AuditFilter | None = None) -> Iterator[dic
 
 def _matching(ctx: Context, where: AuditFilter) -> Iterator[dict[str, Any]]:
     zone = ctx.workspace.timezone
-    query = select(_EVENT).order_by(_EVENT.c.seq)
+    query = select(EVENT).order_by(EVENT.c.seq)
     if where.unit is not None or where.state is not None:
-        query = query.select_from(_EVENT.join(_CASE, _CASE.c.id == _EVENT.c.case_id))
+        query = query.select_from(EVENT.join(CASE, CASE.c.id == EVENT.c.case_id))
     if where.case is not None:
-        query = query.where(_EVENT.c.case_id == where.case)
+        query = query.where(EVENT.c.case_id == where.case)
     if where.unit is not None:
         with db.read(ctx.engine) as connection:
             workflows = [ctx.current_workflow, *Workflows().stored(connection)]
         query = query.where(unit_condition(where.unit, workflows))
     if where.state is not None:
-        query = query.where(_CASE.c.state == where.state.strip())
+        query = query.where(CASE.c.state == where.state.strip())
     if where.actor is not None:
         actor = where.actor.strip()
-        query = query.where(or_(_EVENT.c.operator == actor, _EVENT.c.os_user == actor))
+        query = query.where(or_(EVENT.c.operator == actor, EVENT.c.os_user == actor))
     if where.action is not None:
         query = query.where(_action_condition(where.action.strip()))
     if where.since is not None:
-        query = query.where(_EVENT.c.recorded_at >= (where.since - _MARGIN).isoformat())
+        query = query.where(EVENT.c.recorded_at >= (where.since - _MARGIN).isoformat())
     if where.until is not None:
-        query = query.where(_EVENT.c.recorded_at < (where.until + _MARGIN).isoformat())
+        query = query.where(EVENT.c.recorded_at < (where.until + _MARGIN).isoformat())
     with db.read(ctx.engine) as connection:
         for row in connection.execute(query, execution_options=_STREAM):
             if where.since is not None or where.until is not None:
@@ -142,16 +140,16 @@ def unit_condition(unit: str, workflows: Iterable[Workflow]) -> ColumnElement[bo
         kinds = UNIT_KINDS
     conditions: list[ColumnElement[bool]] = []
     if "township" in kinds:
-        conditions.append(_CASE.c.township == unit)
+        conditions.append(CASE.c.township == unit)
     if "village" in kinds:
         township, slash, village = unit.partition("/")
         conditions.append(
-            and_(_CASE.c.township == township, _CASE.c.village == village)
+            and_(CASE.c.township == township, CASE.c.village == village)
             if slash
-            else _CASE.c.village == unit
+            else CASE.c.village == unit
         )
     if "school" in kinds:
-        conditions.append(_CASE.c.school == unit)
+        conditions.append(CASE.c.school == unit)
     if "department" in kinds:
         named = {
             key
@@ -161,12 +159,12 @@ def unit_condition(unit: str, workflows: Iterable[Workflow]) -> ColumnElement[bo
         }
         for key in sorted(named):
             # departments is a JSON list of keys; a key is a plain identifier.
-            conditions.append(cast(_CASE.c.departments, Text).contains(f'"{key}"', autoescape=True))
+            conditions.append(cast(CASE.c.departments, Text).contains(f'"{key}"', autoescape=True))
     return or_(*conditions)
 
 
 def _action_condition(action: str) -> ColumnElement[bool]:
-    column = _EVENT.c.action
+    column = EVENT.c.action
     condition: ColumnElement[bool]
     if action.endswith("*"):
         condition = column.startswith(action[:-1], autoescape=True)
@@ -189,7 +187,7 @@ def _check_state(ctx: Context, state: str) -> None:
     if state in known:
         return
     with db.read(ctx.engine) as connection:
-        known.update(connection.execute(select(_CASE.c.state).distinct()).scalars())
+        known.update(connection.execute(select(CASE.c.state).distinct()).scalars())
     if state not in known:
         raise InvalidInput(
             f"--state {state!r} is not a state of the workflow; known: {', '.join(sorted(known))}"
@@ -198,7 +196,7 @@ def _check_state(ctx: Context, state: str) -> None:
 
 def _check_case(ctx: Context, number: int) -> None:
     with db.read(ctx.engine) as connection:
-        found = connection.execute(select(_CASE.c.id).where(_CASE.c.id == number)).first()
+        found = connection.execute(select(CASE.c.id).where(CASE.c.id == number)).first()
     if found is None:
         raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
 
@@ -286,9 +284,9 @@ def _export_span(
     first, last = 1, head.seq
     if since is not None:
         query = (
-            select(_EVENT.c.seq, _EVENT.c.recorded_at)
-            .where(_EVENT.c.recorded_at >= (since - _MARGIN).isoformat())
-            .order_by(_EVENT.c.seq)
+            select(EVENT.c.seq, EVENT.c.recorded_at)
+            .where(EVENT.c.recorded_at >= (since - _MARGIN).isoformat())
+            .order_by(EVENT.c.seq)
         )
         found = _first_seq(connection.execute(query, execution_options=_STREAM), zone, since, None)
         if found is None:
@@ -296,10 +294,10 @@ def _export_span(
         first = found
     if until is not None:
         query = (
-            select(_EVENT.c.seq, _EVENT.c.recorded_at)
-            .where(_EVENT.c.seq <= head.seq)
-            .where(_EVENT.c.recorded_at < (until + _MARGIN).isoformat())
-            .order_by(_EVENT.c.seq.desc())
+            select(EVENT.c.seq, EVENT.c.recorded_at)
+            .where(EVENT.c.seq <= head.seq)
+            .where(EVENT.c.recorded_at < (until + _MARGIN).isoformat())
+            .order_by(EVENT.c.seq.desc())
         )
         found = _first_seq(connection.execute(query, execution_options=_STREAM), zone, None, until)
         if found is None:
@@ -320,7 +318,7 @@ def _first_seq(
 
 def _export_lines(connection: Connection, first: int, last: int) -> Iterator[str]:
     """The export's lines, each with its newline, read in chunks."""
-    query = select(_EVENT).where(_EVENT.c.seq >= first, _EVENT.c.seq <= last).order_by(_EVENT.c.seq)
+    query = select(EVENT).where(EVENT.c.seq >= first, EVENT.c.seq <= last).order_by(EVENT.c.seq)
     count = 0
     start_hash: str | None = None
     tail: audit.Checkpoint | None = None
@@ -478,28 +476,28 @@ class OverdueReview:
 
 _OVERDUE = (
     select(
-        _CASE.c.id,
-        _CASE.c.workflow,
-        _CASE.c.workflow_version,
-        _CASE.c.state,
-        _CASE.c.due_on,
-        _CASE.c.due_provisional,
-        _CASE.c.ladder_version,
-        _CASE.c.departments,
-        _CASE.c.township,
-        _CASE.c.village,
-        _CASE.c.school,
-        _WORKFLOW.c.sha256.label("workflow_sha"),
-        _CHILD.c.name,
-        _CHILD.c.id_number,
+        CASE.c.id,
+        CASE.c.workflow,
+        CASE.c.workflow_version,
+        CASE.c.state,
+        CASE.c.due_on,
+        CASE.c.due_provisional,
+        CASE.c.ladder_version,
+        CASE.c.departments,
+        CASE.c.township,
+        CASE.c.village,
+        CASE.c.school,
+        WORKFLOW.c.sha256.label("workflow_sha"),
+        CHILD.c.name,
+        CHILD.c.id_number,
     )
     .join(
-        _WORKFLOW,
-        and_(_WORKFLOW.c.name == _CASE.c.workflow, _WORKFLOW.c.version == _CASE.c.workflow_version),
+        WORKFLOW,
+        and_(WORKFLOW.c.name == CASE.c.workflow, WORKFLOW.c.version == CASE.c.workflow_version),
     )
-    .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
-    .where(_CASE.c.is_open, _CASE.c.due_on.is_not(None))
-    .order_by(_CASE.c.due_on, _CASE.c.id)
+    .join(CHILD, CHILD.c.id == CASE.c.child_id)
+    .where(CASE.c.is_open, CASE.c.due_on.is_not(None))
+    .order_by(CASE.c.due_on, CASE.c.id)
 )
 _BATCH = 500
 
@@ -516,7 +514,7 @@ def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
     units: dict[str, list[OverdueCase]] = defaultdict(list)
     departments: dict[str, str] = {}  # as the workflows of the listed cases name them
     with db.write(ctx.engine) as connection:
-        rows = connection.execute(scoped(_OVERDUE.where(_CASE.c.due_on < day), ctx.actor)).all()
+        rows = connection.execute(scoped(_OVERDUE.where(CASE.c.due_on < day), ctx.actor)).all()
         if rows:
             log_read(ctx, connection, "review overdue", [r.id for r in rows], as_of=str(day))
         for start in range(0, len(rows), _BATCH):
@@ -556,9 +554,9 @@ def _escalations_sent(
     """The rungs fired for each case's current deadline, lowest first."""
     current = {row.id: row.ladder_version for row in rows}
     query = (
-        select(_ESCALATION)
-        .where(_ESCALATION.c.case_id.in_(list(current)))
-        .order_by(_ESCALATION.c.case_id, _ESCALATION.c.rung, _ESCALATION.c.id)
+        select(ESCALATION)
+        .where(ESCALATION.c.case_id.in_(list(current)))
+        .order_by(ESCALATION.c.case_id, ESCALATION.c.rung, ESCALATION.c.id)
     )
     sent: dict[int, list[SentEscalation]] = defaultdict(list)
     for e in connection.execute(query):

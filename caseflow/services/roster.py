@@ -35,7 +35,6 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput
-from caseflow.models import RosterImport, RosterRow
 from caseflow.roster import (
     SOURCE_LABELS,
     SOURCES,
@@ -48,7 +47,9 @@ from caseflow.roster import (
 from caseflow.services.context import Context
 from caseflow.services.records import record, require
 from caseflow.services.snapshots import (
+    IMPORT,
     MEMORY_LIMIT,
+    ROW,
     ImportRecord,
     fsync,
     interruptible,
@@ -59,8 +60,6 @@ from caseflow.services.snapshots import (
 
 REJECTS_DIR = "rejects"
 
-_IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
-_ROW = RosterRow.__table__  # type: ignore[attr-defined]
 
 Progress = Callable[[int, int], None]  # (rows checked so far, rows to check)
 
@@ -256,7 +255,7 @@ def _publish(
         with db.write(ctx.engine) as connection:
             _lock_source(connection, source)
             import_id = connection.execute(
-                insert(_IMPORT).values(
+                insert(IMPORT).values(
                     source=source,
                     file_name=upload.file_name,
                     file_sha256=upload.digest,
@@ -274,9 +273,9 @@ def _publish(
             os.replace(written, placed)
             fsync(placed.parent)
             replaced: int | None = connection.execute(
-                select(_IMPORT.c.id)
-                .where(_IMPORT.c.source == source, _IMPORT.c.current, _IMPORT.c.id != import_id)
-                .order_by(_IMPORT.c.id.desc())
+                select(IMPORT.c.id)
+                .where(IMPORT.c.source == source, IMPORT.c.current, IMPORT.c.id != import_id)
+                .order_by(IMPORT.c.id.desc())
             ).scalar()
             record(
                 ctx,
@@ -295,15 +294,13 @@ def _publish(
                 },
             )
             # Rows of a snapshot stored before Parquet snapshots, now superseded.
-            connection.execute(delete(_ROW).where(_ROW.c.source == source))
+            connection.execute(delete(ROW).where(ROW.c.source == source))
             connection.execute(
-                update(_IMPORT)
-                .where(_IMPORT.c.source == source, _IMPORT.c.current)
+                update(IMPORT)
+                .where(IMPORT.c.source == source, IMPORT.c.current)
                 .values(current=False)
             )
-            connection.execute(
-                update(_IMPORT).where(_IMPORT.c.id == import_id).values(current=True)
-            )
+            connection.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(current=True))
     except BaseException:
         if placed is not None and not _committed(ctx, import_id):
             placed.unlink(missing_ok=True)
@@ -318,9 +315,7 @@ def _committed(ctx: Context, import_id: int | None) -> bool:
         return False
     try:
         with db.read(ctx.engine) as connection:
-            found = connection.execute(
-                select(_IMPORT.c.id).where(_IMPORT.c.id == import_id)
-            ).scalar()
+            found = connection.execute(select(IMPORT.c.id).where(IMPORT.c.id == import_id)).scalar()
     except Exception:
         return True
     return found is not None
@@ -332,7 +327,7 @@ def _remove_replaced(ctx: Context, source: str) -> None:
     try:
         with db.read(ctx.engine) as connection:
             stale = connection.execute(
-                select(_IMPORT.c.id).where(_IMPORT.c.source == source, ~_IMPORT.c.current)
+                select(IMPORT.c.id).where(IMPORT.c.source == source, ~IMPORT.c.current)
             ).scalars()
             for import_id in stale:
                 snapshot_path(ctx, source, import_id).unlink(missing_ok=True)
@@ -349,8 +344,8 @@ def import_history(ctx: Context, source: str | None = None) -> list[ImportRecord
     require(ctx, access.ROSTER_USERS | access.AUDIT_READERS, "roster history")
     if source is not None:
         _check_source(source)
-    query = select(_IMPORT).order_by(_IMPORT.c.id.desc())
+    query = select(IMPORT).order_by(IMPORT.c.id.desc())
     if source is not None:
-        query = query.where(_IMPORT.c.source == source)
+        query = query.where(IMPORT.c.source == source)
     with db.read(ctx.engine) as connection:
         return [record_of(row) for row in connection.execute(query)]

@@ -20,8 +20,8 @@ from caseflow.models import RosterImport, RosterRow
 from caseflow.roster import write_rows
 from caseflow.services.context import Context
 
-_IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
-_ROW = RosterRow.__table__  # type: ignore[attr-defined]
+IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
+ROW = RosterRow.__table__  # type: ignore[attr-defined]
 
 SNAPSHOTS_DIR = "rosters"
 
@@ -104,7 +104,7 @@ def record_of(row: Any) -> ImportRecord:
 def current_imports(ctx: Context) -> dict[str, ImportRecord]:
     """Each source that has a snapshot -> the import that made it."""
     with db.read(ctx.engine) as connection:
-        rows = connection.execute(select(_IMPORT).where(_IMPORT.c.current)).all()
+        rows = connection.execute(select(IMPORT).where(IMPORT.c.current)).all()
     return {row.source: record_of(row) for row in rows}
 
 
@@ -137,7 +137,7 @@ def snapshot_file(ctx: Context, record: ImportRecord) -> Path:
         rows = [
             dict(row._mapping)
             for row in connection.execute(
-                select(_ROW).where(_ROW.c.import_id == record.id).order_by(_ROW.c.line)
+                select(ROW).where(ROW.c.import_id == record.id).order_by(ROW.c.line)
             )
         ]
     if not rows and record.rows_imported:

@@ -21,27 +21,29 @@ from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_id_number, mask_name
-from caseflow.models import Child, Escalation
 from caseflow.org import Org
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.letters import lists_cases
-from caseflow.services.records import CASE as _CASE
-from caseflow.services.records import WORKFLOW as _WORKFLOW
-from caseflow.services.records import org_in_force, require, stored_workflow
+from caseflow.services.records import (
+    CASE,
+    CHILD,
+    ESCALATION,
+    WORKFLOW,
+    org_in_force,
+    require,
+    stored_workflow,
+)
 from caseflow.services.step import CASE_STEP, case_snapshot, outcome_changes
 from caseflow.states import Rung, Workflow
 
-_CHILD = Child.__table__  # type: ignore[attr-defined]
-_ESCALATION = Escalation.__table__  # type: ignore[attr-defined]
-
 DEFAULT_BATCH = 500
 
-_DUE_FILTER = (_CASE.c.is_open, _CASE.c.next_action_on <= bindparam("as_of"))
-_DUE_ORDER = (_CASE.c.next_action_on, _CASE.c.id)
+_DUE_FILTER = (CASE.c.is_open, CASE.c.next_action_on <= bindparam("as_of"))
+_DUE_ORDER = (CASE.c.next_action_on, CASE.c.id)
 # Finding due work reads the index only; the rows are loaded by id afterwards.
 _DUE_KEYS = (
-    select(_CASE.c.id, _CASE.c.next_action_on)
+    select(CASE.c.id, CASE.c.next_action_on)
     .where(*_DUE_FILTER)
     .order_by(*_DUE_ORDER)
     .limit(bindparam("batch"))
@@ -52,7 +54,7 @@ _DUE_KEYS_AFTER = _DUE_KEYS.where(
 _SWEPT_CASES = (
     select(
         *(
-            _CASE.c[name]
+            CASE.c[name]
             for name in (
                 "id",
                 "workflow",
@@ -76,20 +78,20 @@ _SWEPT_CASES = (
                 "school",
             )
         ),
-        _WORKFLOW.c.sha256.label("workflow_sha"),
-        _CHILD.c.name.label("child_name"),
-        _CHILD.c.id_number.label("child_id_number"),
+        WORKFLOW.c.sha256.label("workflow_sha"),
+        CHILD.c.name.label("child_name"),
+        CHILD.c.id_number.label("child_id_number"),
     )
     .join(
-        _WORKFLOW,
-        (_WORKFLOW.c.name == _CASE.c.workflow) & (_WORKFLOW.c.version == _CASE.c.workflow_version),
+        WORKFLOW,
+        (WORKFLOW.c.name == CASE.c.workflow) & (WORKFLOW.c.version == CASE.c.workflow_version),
     )
-    .join(_CHILD, _CHILD.c.id == _CASE.c.child_id)
-    .where(_CASE.c.id.in_(bindparam("ids", expanding=True)))
+    .join(CHILD, CHILD.c.id == CASE.c.child_id)
+    .where(CASE.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(*_DUE_ORDER)
 )
-_COUNT_DUE = select(func.count()).select_from(_CASE).where(*_DUE_FILTER)
-_MOVE_LADDER = update(_CASE).where(_CASE.c.id == bindparam("b_id"))
+_COUNT_DUE = select(func.count()).select_from(CASE).where(*_DUE_FILTER)
+_MOVE_LADDER = update(CASE).where(CASE.c.id == bindparam("b_id"))
 
 
 @dataclass
@@ -294,7 +296,7 @@ def _run_batch(
             {"b_id": row.id, "next_rung": work.next_rung, "next_action_on": work.next_action_on}
         )
     if batch.escalations:
-        connection.execute(insert(_ESCALATION), batch.escalations)
+        connection.execute(insert(ESCALATION), batch.escalations)
     if batch.ladder_moves:
         connection.execute(_MOVE_LADDER, batch.ladder_moves)
     audit.append_many(connection, batch.events)
@@ -496,27 +498,27 @@ def _case_context(
 
 
 _PROVISIONAL = (
-    select(_CASE, _WORKFLOW.c.sha256.label("workflow_sha"))
+    select(CASE, WORKFLOW.c.sha256.label("workflow_sha"))
     .join(
-        _WORKFLOW,
-        (_WORKFLOW.c.name == _CASE.c.workflow) & (_WORKFLOW.c.version == _CASE.c.workflow_version),
+        WORKFLOW,
+        (WORKFLOW.c.name == CASE.c.workflow) & (WORKFLOW.c.version == CASE.c.workflow_version),
     )
-    .where(_CASE.c.is_open, _CASE.c.due_provisional)
+    .where(CASE.c.is_open, CASE.c.due_provisional)
 )
 # Provisional deadlines counted with another coverage than the calendar's own: three range
 # scans of ix_case_file_provisional (unknown, before, after), empty on an ordinary day.
 _STALE_BATCHES = tuple(
     _PROVISIONAL.where(stale)
-    .order_by(_CASE.c.due_counted_with, _CASE.c.id)
+    .order_by(CASE.c.due_counted_with, CASE.c.id)
     .limit(bindparam("batch"))
-    .with_for_update(of=_CASE, skip_locked=True)
+    .with_for_update(of=CASE, skip_locked=True)
     for stale in (
-        _CASE.c.due_counted_with.is_(None),
-        _CASE.c.due_counted_with < bindparam("coverage"),
-        _CASE.c.due_counted_with > bindparam("coverage"),
+        CASE.c.due_counted_with.is_(None),
+        CASE.c.due_counted_with < bindparam("coverage"),
+        CASE.c.due_counted_with > bindparam("coverage"),
     )
 )
-_MARK_COUNTED = update(_CASE).where(_CASE.c.id == bindparam("b_id"))
+_MARK_COUNTED = update(CASE).where(CASE.c.id == bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -530,7 +532,7 @@ class Recomputed:
 
 def provisional_deadlines(ctx: Context) -> list[Any]:
     with db.read(ctx.engine) as connection:
-        return list(connection.execute(_PROVISIONAL.order_by(_CASE.c.id)).all())
+        return list(connection.execute(_PROVISIONAL.order_by(CASE.c.id)).all())
 
 
 def recompute_provisional(ctx: Context, batch_size: int = DEFAULT_BATCH) -> list[Recomputed]:
