@@ -19,6 +19,9 @@ from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
 
 
+NO_SETTINGS: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Actor:
     operator: str
@@ -39,6 +42,9 @@ class CaseSnapshot:
     counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     repeat_count: int = 0
     departments: tuple[str, ...] = ()
+    # The states a ``returns`` transition leads back to, innermost last.
+    came_from: tuple[str, ...] = ()
+    entered_by: str | None = None  # the operator who moved it into its current state
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,8 @@ class Outcome:
     audit: Mapping[str, Any]
     deadline_reset: bool = True  # a new deadline: its escalation ladder starts again
     extended_days: int = 0
+    came_from: tuple[str, ...] = ()
+    deadline_from: date | None = None  # the day a new deadline counts from
 
 
 def check_occurred_on(occurred_on: date, *, today: date, last_event_on: date | None) -> None:
@@ -139,8 +147,10 @@ def attempt(
     given: Mapping[str, str] | None = None,
     *,
     automatic: bool = False,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> Attempt:
-    """What the machine's conditions are asked about: this actor, this case, this day."""
+    """What the machine's conditions are asked about: this actor, this case, this day, in
+    this county (``settings``: its ``[procedure]`` choices)."""
     jurisdiction = actor.jurisdiction
     return Attempt(
         case=case.number,
@@ -153,15 +163,23 @@ def attempt(
         occurred_on=occurred_on,
         given=None if given is None else frozenset(given),
         automatic=automatic,
+        entered_by=case.entered_by,
+        came_from=case.came_from[-1] if case.came_from else None,
+        settings=settings,
     )
 
 
 def available(
-    workflow: Workflow, case: CaseSnapshot, actor: Actor, *, today: date
+    workflow: Workflow,
+    case: CaseSnapshot,
+    actor: Actor,
+    *,
+    today: date,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> list[Transition]:
     """The transitions this actor may fire on this case today (fields aside), as the
     machine decides."""
-    return allowed(workflow, case.state, attempt(case, actor, today))
+    return allowed(workflow, case.state, attempt(case, actor, today, settings=settings))
 
 
 def decide(
@@ -173,6 +191,7 @@ def decide(
     today: date,
     calendar: WorkCalendar,
     automatic: bool = False,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> Outcome:
     """Decide one event: the machine fires it or says why not. ``automatic`` is the sweep
     firing an ``auto`` transition that has fallen due: no role is needed for that, but only
@@ -183,7 +202,9 @@ def decide(
             f"from {case.state!r} you can use: "
             f"{', '.join(t.trigger for t in workflow.transitions_from(case.state))}"
         )
-    tried = attempt(case, actor, event.occurred_on, event.values, automatic=automatic)
+    tried = attempt(
+        case, actor, event.occurred_on, event.values, automatic=automatic, settings=settings
+    )
     dest = fire(workflow, case.state, event.trigger, tried)
     transition = workflow.find(event.trigger, case.state)
     if dest is None or transition is None:
@@ -201,6 +222,7 @@ def decide(
 
     stays = dest == case.state
     due_field = next((f for f in transition.fields if f.sets_due and f.name in values), None)
+    start = _deadline_start(transition, values, case, event.occurred_on)
     due: Deadline | None
     if due_field is not None:
         due_on = date.fromisoformat(str(values[due_field.name]))
@@ -213,8 +235,9 @@ def decide(
     elif stays and not transition.renews_deadline:
         due = None if case.due_on is None else Deadline(case.due_on, case.due_provisional)
     else:
-        due = deadline_for(workflow, dest, event.occurred_on, calendar)
+        due = deadline_for(workflow, dest, start, calendar)
 
+    came_from = case.came_from
     if stays:
         counters = dict(case.counters)
         counters[event.trigger] = counters.get(event.trigger, 0) + 1
@@ -224,6 +247,12 @@ def decide(
         counters = {}
         entered_on = event.occurred_on
         departments = transition.handoff
+        if transition.returns:
+            came_from = came_from[:-1]
+        elif workflow.remembers_origin(dest):
+            came_from = (*came_from, case.state)
+        else:
+            came_from = ()
     audit: dict[str, Any] = {
         "trigger": event.trigger,
         "from": case.state,
@@ -251,7 +280,28 @@ def decide(
         values=MappingProxyType(values),
         audit=MappingProxyType(audit),
         deadline_reset=not stays or transition.renews_deadline or due_field is not None,
+        came_from=came_from,
+        deadline_from=start,
     )
+
+
+def _deadline_start(
+    transition: Transition, values: Mapping[str, Any], case: CaseSnapshot, occurred_on: date
+) -> date:
+    """The day the new deadline counts from: the event's, or the date a ``starts_deadline``
+    field gives (e.g. the day the order was served), which lies between the day the case
+    entered its state and the event's day."""
+    spec = next((f for f in transition.fields if f.starts_deadline and f.name in values), None)
+    if spec is None:
+        return occurred_on
+    start = date.fromisoformat(str(values[spec.name]))
+    if not case.entered_on <= start <= occurred_on:
+        raise InvalidInput(
+            f"{spec.name} ({spec.label}) must be between {case.entered_on.isoformat()} "
+            f"(the case entered {case.state} then) and {occurred_on.isoformat()} "
+            "(the day recorded for this step)"
+        )
+    return start
 
 
 def extend(
@@ -302,4 +352,5 @@ def extend(
         values=MappingProxyType({}),
         audit=MappingProxyType(audit),
         extended_days=days,
+        came_from=case.came_from,
     )

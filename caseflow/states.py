@@ -18,6 +18,7 @@ of ``CATEGORIES``, where the case stands in the lifecycle of ``DOMAIN.md``:
 - ``persuasion``         the task force persuades the family (劝返)
 - ``legal``              a rung of the legal ladder: order, penalty, court (依法控辍)
 - ``monitoring``         back at school, watched by check-ins (复学巩固观察)
+- ``closing``            a closure proposed, waiting for a second person's approval
 - ``retained``           terminal: monitoring passed, closed as a success (巩固销号)
 - ``closed``             terminal: closed as not a dropout (核查销号)
 
@@ -66,11 +67,11 @@ from caseflow.errors import (
 )
 
 StateKind = Literal["initial", "waiting", "terminal"]
-DeadlineUnit = Literal["working_days", "days"]
+DeadlineUnit = Literal["working_days", "days", "months"]
 FieldType = Literal["choice", "text", "date", "integer"]
 
 STATE_KINDS: tuple[str, ...] = ("initial", "waiting", "terminal")
-DEADLINE_UNITS: tuple[str, ...] = ("working_days", "days")
+DEADLINE_UNITS: tuple[str, ...] = ("working_days", "days", "months")
 FIELD_TYPES: tuple[str, ...] = ("choice", "text", "date", "integer")
 
 CATEGORIES: Mapping[str, str] = MappingProxyType(
@@ -84,6 +85,7 @@ CATEGORIES: Mapping[str, str] = MappingProxyType(
         "persuasion": "劝返",
         "legal": "依法控辍",
         "monitoring": "复学巩固观察",
+        "closing": "销号待审批",
         "retained": "巩固销号",
         "closed": "核查销号",
     }
@@ -170,11 +172,32 @@ NOTE_METHODS: Mapping[str, str] = MappingProxyType(
 #   deadline_passed: allowed only once the case's current deadline has run out, that is,
 #       its due date is before the day the event happened (e.g. a penalty only after the
 #       period an order to correct gave has passed). A state without a deadline refuses.
+#   second_person: not by the operator who moved the case into its current state (a
+#       closure proposed by one person is approved by another).
+# A guard may also be ``SETTING=VALUE``: allowed only where the county's configuration
+# (``[procedure]`` in caseflow.toml) chose that value for a setting of ``SETTINGS``; while
+# the setting is unset the transition is refused, saying what to set.
 GUARDS: Mapping[str, str] = MappingProxyType(
     {
         "deadline_passed": "期限届满后方可办理",
+        "second_person": "须由另一名工作人员办理",
     }
 )
+
+# County choices the law leaves open that a guard may test: setting -> its allowed values.
+SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # After a penalty decision is not performed: apply to the court for enforcement
+        # (行政强制法 arts. 53-55) or the route of a lawsuit where local practice uses one.
+        "court_route": ("enforcement", "lawsuit"),
+    }
+)
+
+# ``from: "*"``: every open state outside the ``closing`` category (e.g. a closure may be
+# proposed from anywhere). ``returns: true`` instead of ``to``: back to the state the case
+# came from when it entered this one (e.g. a health referral returns to the route the
+# child was on).
+ANY_OPEN_STATE = "*"
 
 
 def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
@@ -237,6 +260,9 @@ class FieldSpec:
     choices: tuple[tuple[str, str], ...] = ()
     required: bool = True
     sets_due: bool = False
+    # A date from which the new state's deadline counts (e.g. the day an order was
+    # served), instead of the day of the event.
+    starts_deadline: bool = False
     vocabulary: str | None = None  # the declared list its choices are (``VOCABULARIES``)
 
     def describe(self) -> dict[str, Any]:
@@ -267,6 +293,7 @@ class Transition:
     renews_deadline: bool = False
     counts_repeat: bool = False
     guards: tuple[str, ...] = ()
+    returns: bool = False  # back to the state the case came from; ``dest`` is empty
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -302,6 +329,24 @@ class Workflow:
 
     def transitions_from(self, state_id: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if state_id in t.sources)
+
+    def returns_to(self, state_id: str) -> tuple[str, ...]:
+        """Where a ``returns`` transition from ``state_id`` may lead: every other state a
+        transition enters it from."""
+        return _entered_from(state_id, self.transitions)
+
+    def destinations(self, transition: Transition) -> tuple[str, ...]:
+        """The states a transition may lead to from any of its sources."""
+        if not transition.returns:
+            return (transition.dest,)
+        return tuple(
+            dict.fromkeys(dest for source in transition.sources for dest in self.returns_to(source))
+        )
+
+    def remembers_origin(self, state_id: str) -> bool:
+        """Whether a case entering ``state_id`` must remember where it came from: a
+        ``returns`` transition leaves it."""
+        return any(t.returns and state_id in t.sources for t in self.transitions)
 
     def find(self, trigger: str, state_id: str) -> Transition | None:
         return next((t for t in self.transitions_from(state_id) if t.trigger == trigger), None)
@@ -513,6 +558,12 @@ def _parse_fields(
         sets_due = bool(data.get("sets_due", False))
         if sets_due and ftype != "date":
             r.problem(f"{field_path}.sets_due", "only a date field can set the due date")
+        starts_deadline = bool(data.get("starts_deadline", False))
+        if starts_deadline and (ftype != "date" or sets_due):
+            r.problem(
+                f"{field_path}.starts_deadline",
+                "only a date field that does not set the due date can start the deadline",
+            )
         specs.append(
             FieldSpec(
                 name=str(name),
@@ -521,6 +572,7 @@ def _parse_fields(
                 choices=choices,
                 required=bool(data.get("required", True)),
                 sets_due=sets_due,
+                starts_deadline=starts_deadline,
                 vocabulary=vocabulary,
             )
         )
@@ -528,10 +580,15 @@ def _parse_fields(
 
 
 def _parse_transition(
-    r: _Reader, raw: object, path: str, vocabularies: Mapping[str, Mapping[str, str]]
+    r: _Reader,
+    raw: object,
+    path: str,
+    vocabularies: Mapping[str, Mapping[str, str]],
+    states: Mapping[str, State],
 ) -> Transition:
     data = r.mapping(raw, path)
     known = {
+        "returns",
         "trigger",
         "label",
         "from",
@@ -564,20 +621,39 @@ def _parse_transition(
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
-        if guard not in GUARDS:
+        setting, _, value = guard.partition("=")
+        if "=" in guard:
+            if setting not in SETTINGS or value not in SETTINGS[setting]:
+                r.problem(
+                    f"{path}.guard",
+                    f"unknown county choice {guard!r}; known: "
+                    + ", ".join(f"{k}={v}" for k, values in SETTINGS.items() for v in values),
+                )
+        elif guard not in GUARDS:
             r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
     requires = tuple(
         (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
         for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items()
     )
     sources = r.names(data.get("from"), f"{path}.from")
+    returns = bool(data.get("returns", False))
+    dest = r.text(data, "to", path, required=not returns)
+    if returns and dest:
+        r.problem(f"{path}.to", "a transition that returns goes back where the case came from")
+    if sources == (ANY_OPEN_STATE,):
+        sources = tuple(
+            s.id
+            for s in states.values()
+            if not s.is_terminal and s.category != "closing" and s.id != dest
+        )
     if not sources:
         r.problem(f"{path}.from", "is required")
     return Transition(
         trigger=r.text(data, "trigger", path),
         label=r.text(data, "label", path),
         sources=sources,
-        dest=r.text(data, "to", path),
+        dest=dest,
+        returns=returns,
         roles=roles,
         fields=_parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies),
         handoff=handoff,
@@ -735,6 +811,15 @@ def _check_graph(
                         f"{path}.guard",
                         f"deadline_passed from {source!r}, which has no deadline: never allowed",
                     )
+        if t.returns:
+            for source in t.sources:
+                if source in states and not _entered_from(source, transitions):
+                    r.problem(
+                        f"{path}.returns",
+                        f"returns from {source!r}, which no transition enters from elsewhere",
+                    )
+        if t.auto and "second_person" in t.guards:
+            r.problem(f"{path}.guard", "second_person needs a person: not an auto transition")
         if t.renews_deadline and any(source != t.dest for source in t.sources):
             r.problem(
                 f"{path}.renews_deadline",
@@ -750,14 +835,30 @@ def _check_graph(
         while queue:
             current = queue.popleft()
             for t in transitions:
-                if current in t.sources and t.dest in states and t.dest not in reachable:
-                    reachable.add(t.dest)
-                    queue.append(t.dest)
+                if current not in t.sources:
+                    continue
+                dests = _entered_from(current, transitions) if t.returns else (t.dest,)
+                for dest in dests:
+                    if dest in states and dest not in reachable:
+                        reachable.add(dest)
+                        queue.append(dest)
         for state_id in states:
             if state_id not in reachable:
                 r.problem(
                     f"states.{state_id}", f"unreachable from the initial state {initial[0]!r}"
                 )
+
+
+def _entered_from(state_id: str, transitions: tuple[Transition, ...]) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(
+            source
+            for t in transitions
+            if t.dest == state_id
+            for source in t.sources
+            if source != state_id
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -912,7 +1013,7 @@ def parse_workflow(
         r.problem("transitions", "must be a list")
         raw_transitions = []
     transitions = tuple(
-        _parse_transition(r, item, f"transitions[{i}]", vocabularies)
+        _parse_transition(r, item, f"transitions[{i}]", vocabularies, states)
         for i, item in enumerate(raw_transitions)
     )
     _check_graph(r, states, transitions)
@@ -997,6 +1098,9 @@ class Attempt:
     occurred_on: date
     given: frozenset[str] | None = None
     automatic: bool = False
+    entered_by: str | None = None  # who moved the case into its current state
+    came_from: str | None = None  # where a ``returns`` transition leads back to
+    settings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Condition(ABC):
@@ -1116,8 +1220,69 @@ class DeadlinePassed(Condition):
         )
 
 
+class SecondPerson(Condition):
+    """The guard ``second_person``: someone other than who moved the case into its
+    current state (who proposed the closure does not approve it)."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.entered_by is not None and attempt.entered_by != attempt.operator
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        if attempt.entered_by is None:
+            return TransitionRefused(
+                f"{self.transition.trigger!r} on case {attempt.case} needs a second person, "
+                "and the case does not record who brought it into this state"
+            )
+        return AccessDenied(
+            f"operator {attempt.operator!r} brought case {attempt.case} into this state and "
+            f"may not also do {self.transition.trigger!r}: another person must"
+        )
+
+
+class CountyChose(Condition):
+    """A guard ``SETTING=VALUE``: the county's configuration chose that value."""
+
+    def __init__(self, transition: Transition, guard: str) -> None:
+        super().__init__(transition)
+        self.setting, _, self.value = guard.partition("=")
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.settings.get(self.setting) == self.value
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        chosen = attempt.settings.get(self.setting)
+        values = " | ".join(SETTINGS[self.setting])
+        if chosen is None:
+            return TransitionRefused(
+                f"{self.transition.trigger!r} depends on the county's choice of "
+                f"{self.setting}, which is not set: set [procedure] {self.setting} = "
+                f'"{values}" in caseflow.toml'
+            )
+        return TransitionRefused(
+            f"{self.transition.trigger!r} is the route for {self.setting}={self.value}; "
+            f"this county chose {self.setting}={chosen}"
+        )
+
+
+class ReturnsTo(Condition):
+    """One destination of a ``returns`` transition: taken when the case came from it."""
+
+    def __init__(self, transition: Transition, dest: str) -> None:
+        super().__init__(transition)
+        self.dest = dest
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.came_from == self.dest
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        return TransitionRefused(
+            f"{self.transition.trigger!r} goes back where case {attempt.case} came from, "
+            "and the case does not record where that was"
+        )
+
+
 GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
-    {"deadline_passed": DeadlinePassed}
+    {"deadline_passed": DeadlinePassed, "second_person": SecondPerson}
 )
 
 
@@ -1130,8 +1295,41 @@ def conditions_of(transition: Transition) -> list[Condition]:
         conditions.append(FieldsGiven(transition))
     if transition.requires:
         conditions.append(CountsReached(transition))
-    conditions.extend(GUARD_CONDITIONS[guard](transition) for guard in transition.guards)
+    for guard in transition.guards:
+        if "=" in guard:
+            conditions.append(CountyChose(transition, guard))
+        else:
+            conditions.append(GUARD_CONDITIONS[guard](transition))
     return conditions
+
+
+def _machine_transitions(workflow: Workflow) -> list[dict[str, Any]]:
+    """The machine's transitions: one per transition, or for one that ``returns``, one per
+    source and state it may go back to, each also conditioned on where the case came from."""
+    machine: list[dict[str, Any]] = []
+    for t in workflow.transitions:
+        conditions = conditions_of(t)
+        if not t.returns:
+            machine.append(
+                {
+                    "trigger": t.trigger,
+                    "source": list(t.sources),
+                    "dest": t.dest,
+                    "conditions": conditions,
+                }
+            )
+            continue
+        for source in t.sources:
+            for dest in workflow.returns_to(source):
+                machine.append(
+                    {
+                        "trigger": t.trigger,
+                        "source": source,
+                        "dest": dest,
+                        "conditions": [*conditions, ReturnsTo(t, dest)],
+                    }
+                )
+    return machine
 
 
 @lru_cache(maxsize=32)
@@ -1143,15 +1341,7 @@ def machine_for(workflow: Workflow) -> Any:
     return Machine(
         model=None,
         states=list(workflow.states),
-        transitions=[
-            {
-                "trigger": t.trigger,
-                "source": list(t.sources),
-                "dest": t.dest,
-                "conditions": conditions_of(t),
-            }
-            for t in workflow.transitions
-        ],
+        transitions=_machine_transitions(workflow),
         initial=workflow.initial.id,
         auto_transitions=False,
         send_event=True,
@@ -1194,11 +1384,14 @@ def refusal(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> C
     event = machine_for(workflow).events.get(trigger)
     if event is None or state not in event.transitions:
         return None
+    returning: Condition | None = None
     for condition in event.transitions[state][0].conditions:
         check: Condition = condition.func
-        if not check.holds(attempt):
+        if isinstance(check, ReturnsTo):
+            returning = check
+        elif not check.holds(attempt):
             return check.refusal(attempt)
-    return None
+    return returning.refusal(attempt) if returning is not None else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -1210,13 +1403,23 @@ def mermaid(workflow: Workflow) -> str:
     for state in workflow.states.values():
         lines.append(f'    state "{state.label}" as {state.id}')
     lines.append(f"    [*] --> {workflow.initial.id}")
-    for t in workflow.transitions:
-        for source in t.sources:
-            lines.append(f"    {source} --> {t.dest}: {t.label}")
+    for source, dest, label in _edges(workflow):
+        lines.append(f"    {source} --> {dest}: {label}")
     for state in workflow.states.values():
         if state.is_terminal:
             lines.append(f"    {state.id} --> [*]")
     return "\n".join(lines) + "\n"
+
+
+def _edges(workflow: Workflow) -> list[tuple[str, str, str]]:
+    """(source, dest, label) of every move; a ``returns`` transition to each state it may
+    go back to."""
+    return [
+        (source, dest, f"{t.label}（返回）" if t.returns else t.label)
+        for t in workflow.transitions
+        for source in t.sources
+        for dest in (workflow.returns_to(source) if t.returns else (t.dest,))
+    ]
 
 
 def _dot_quote(text: str) -> str:
@@ -1235,8 +1438,7 @@ def dot(workflow: Workflow) -> str:
         shape = ", shape=doublecircle" if state.is_terminal else ""
         bold = ", penwidth=2" if state.kind == "initial" else ""
         lines.append(f"    {state.id} [label={_dot_quote(state.label)}{shape}{bold}];")
-    for t in workflow.transitions:
-        for source in t.sources:
-            lines.append(f"    {source} -> {t.dest} [label={_dot_quote(t.label)}];")
+    for source, dest, label in _edges(workflow):
+        lines.append(f"    {source} -> {dest} [label={_dot_quote(label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
 from caseflow.resources import shipped
+from caseflow.states import SETTINGS
 
 CONFIG_NAME = "caseflow.toml"
 HOLIDAY_FILE = "holidays.yaml"
@@ -227,6 +228,8 @@ class Workspace:
     notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reveal_roles: frozenset[str] = DEFAULT_REVEAL_ROLES
     assessment: AssessmentConfig = AssessmentConfig()
+    # The county's choices where the law leaves one (``[procedure]``; states.SETTINGS).
+    procedure: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def org_file(self) -> Path:
@@ -314,7 +317,24 @@ def load(root: Path) -> Workspace:
         },
         reveal_roles=_reveal_roles(_section(config, "privacy"), path),
         assessment=_assessment(_section(config, "assessment"), path),
+        procedure=_procedure(_section(config, "procedure"), path),
     )
+
+
+def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """The county's procedural choices: each a setting of ``states.SETTINGS`` with one of
+    its values (a setting left out is unset, and what depends on it is refused)."""
+    chosen: dict[str, str] = {}
+    for key, value in section.items():
+        allowed = SETTINGS.get(key)
+        if allowed is None:
+            continue
+        if value not in allowed:
+            raise WorkspaceError(
+                f"{path}: procedure.{key} is {value!r}; choose one of: {', '.join(allowed)}"
+            )
+        chosen[key] = str(value)
+    return chosen
 
 
 def _reveal_roles(section: Mapping[str, Any], path: Path) -> frozenset[str]:

@@ -113,11 +113,13 @@ def _possible_now(
         {
             "trigger": t.trigger,
             "label": t.label,
-            "dest": t.dest,
-            "dest_label": workflow.state(t.dest).label,
+            "dest": (dest := snapshot.came_from[-1] if t.returns else t.dest),
+            "dest_label": workflow.state(dest).label,
             "fields": [f.describe() for f in t.fields],
         }
-        for t in engine.available(workflow, snapshot, ctx.actor, today=ctx.today)
+        for t in engine.available(
+            workflow, snapshot, ctx.actor, today=ctx.today, settings=ctx.workspace.procedure
+        )
     ]
 
 
@@ -235,6 +237,8 @@ def open_case(
                 "facts": {"evidence": dict(evidence)} if evidence else {},
                 "departments": [],
                 "repeat_count": 0,
+                "entered_by": ctx.actor.operator,
+                "came_from": [],
                 "deadline_from": opened_on,
                 "extended_days": 0,
                 "ladder_version": 1,
@@ -379,12 +383,20 @@ def advance(
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.decide(
-            workflow, case_snapshot(row), event, ctx.actor, today=ctx.today, calendar=ctx.calendar
+            workflow,
+            case_snapshot(row),
+            event,
+            ctx.actor,
+            today=ctx.today,
+            calendar=ctx.calendar,
+            settings=ctx.workspace.procedure,
         )
         transition = workflow.find(trigger, row.state)
         if transition is not None and transition.documents:
             step.append((transition, outcome.values))
-        changes = outcome_changes(workflow, row, outcome, event.occurred_on, ctx.calendar)
+        changes = outcome_changes(
+            workflow, row, outcome, event.occurred_on, ctx.calendar, by=ctx.actor.operator
+        )
         if outcome.values:
             changes["facts"] = {**row.facts, trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
@@ -422,7 +434,7 @@ def extend(
             today=ctx.today,
             calendar=ctx.calendar,
         )
-        changes = outcome_changes(workflow, row, outcome, day, ctx.calendar)
+        changes = outcome_changes(workflow, row, outcome, day, ctx.calendar, by=ctx.actor.operator)
         return changes, "case.extension", dict(outcome.audit), day
 
     stepped = apply_decision(ctx, "case extend", number, expect_version, decide)
