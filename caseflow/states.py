@@ -193,6 +193,16 @@ SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
+# Counts the county sets (``[procedure]``, a whole number): a transition's ``requires`` may
+# name one instead of a number, and is refused while it is unset.
+COUNT_SETTINGS: Mapping[str, str] = MappingProxyType(
+    {
+        # Home teaching (送教上门) visits in a monitoring period before retention; the
+        # frequency is the province's or county's rule, not national law.
+        "home_teaching_visits": "送教上门巩固期内最少送教次数",
+    }
+)
+
 # ``from: "*"``: every open state outside the ``closing`` category (e.g. a closure may be
 # proposed from anywhere). ``returns: true`` instead of ``to``: back to the state the case
 # came from when it entered this one (e.g. a health referral returns to the route the
@@ -289,7 +299,7 @@ class Transition:
     handoff: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()
     auto: bool = False
-    requires: tuple[tuple[str, int], ...] = ()
+    requires: tuple[tuple[str, int | str], ...] = ()  # a count or a COUNT_SETTINGS name
     renews_deadline: bool = False
     counts_repeat: bool = False
     guards: tuple[str, ...] = ()
@@ -631,10 +641,20 @@ def _parse_transition(
                 )
         elif guard not in GUARDS:
             r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
-    requires = tuple(
-        (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
-        for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items()
-    )
+    requires: list[tuple[str, int | str]] = []
+    for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items():
+        if isinstance(count, str):
+            if count not in COUNT_SETTINGS:
+                r.problem(
+                    f"{path}.requires.{trigger}",
+                    f"is {count!r}: give a number or a county setting "
+                    f"({', '.join(COUNT_SETTINGS)})",
+                )
+            requires.append((str(trigger), count))
+        else:
+            requires.append(
+                (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
+            )
     sources = r.names(data.get("from"), f"{path}.from")
     returns = bool(data.get("returns", False))
     dest = r.text(data, "to", path, required=not returns)
@@ -659,7 +679,7 @@ def _parse_transition(
         handoff=handoff,
         documents=r.names(data.get("documents"), f"{path}.documents"),
         auto=bool(data.get("auto", False)),
-        requires=requires,
+        requires=tuple(requires),
         renews_deadline=bool(data.get("renews_deadline", False)),
         counts_repeat=bool(data.get("counts_repeat", False)),
         guards=guards,
@@ -782,9 +802,15 @@ def _check_graph(
             r.problem(f"{path}.to", f"unknown state {t.dest!r}")
         if not t.roles and not t.auto:
             r.problem(f"{path}.roles", "a transition needs at least one role (or auto: true)")
-        for trigger, _count in t.requires:
+        for trigger, count in t.requires:
             if trigger not in {x.trigger for x in transitions}:
                 r.problem(f"{path}.requires.{trigger}", f"unknown trigger {trigger!r}")
+            if isinstance(count, str) and t.auto:
+                r.problem(
+                    f"{path}.requires.{trigger}",
+                    "an automatic transition cannot wait on a county setting: the sweep "
+                    "fires it by the workflow alone; give a number or make it a step",
+                )
         if t.auto and t.documents:
             r.problem(
                 f"{path}.documents",
@@ -1177,23 +1203,37 @@ class FieldsGiven(Condition):
         return TransitionRefused(f"{self.transition.trigger!r} needs --set for: {needed}")
 
 
-def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> list[str]:
-    """The ``requires`` counts not reached yet in the case's current state."""
-    return [
-        f"{count} × {trigger} in this state ({counters.get(trigger, 0)} so far)"
-        for trigger, count in transition.requires
-        if counters.get(trigger, 0) < count
-    ]
+def unmet_requirements(
+    transition: Transition,
+    counters: Mapping[str, int],
+    settings: Mapping[str, str] = MappingProxyType({}),
+) -> list[str]:
+    """The ``requires`` counts not reached yet in the case's current state (a count the
+    county has not set is never reached)."""
+    unmet = []
+    for trigger, required in transition.requires:
+        so_far = counters.get(trigger, 0)
+        if isinstance(required, str):
+            if not settings.get(required, "").isdigit():
+                unmet.append(
+                    f"the county's {required} ({COUNT_SETTINGS[required]}), which is not set: "
+                    f"set [procedure] {required} = N in caseflow.toml"
+                )
+                continue
+            required = int(settings[required])
+        if so_far < required:
+            unmet.append(f"{required} × {trigger} in this state ({so_far} so far)")
+    return unmet
 
 
 class CountsReached(Condition):
     """The transitions it ``requires`` have fired often enough in this state."""
 
     def holds(self, attempt: Attempt) -> bool:
-        return not unmet_requirements(self.transition, attempt.counters)
+        return not unmet_requirements(self.transition, attempt.counters, attempt.settings)
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        unmet = unmet_requirements(self.transition, attempt.counters)
+        unmet = unmet_requirements(self.transition, attempt.counters, attempt.settings)
         return TransitionRefused(
             f"{self.transition.trigger!r} on case {attempt.case} needs " + "; ".join(unmet)
         )
