@@ -187,9 +187,11 @@ GUARDS: Mapping[str, str] = MappingProxyType(
 # County choices the law leaves open that a guard may test: setting -> its allowed values.
 SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
-        # After a penalty decision is not performed: apply to the court for enforcement
-        # (行政强制法 arts. 53-55) or the route of a lawsuit where local practice uses one.
-        "court_route": ("enforcement", "lawsuit"),
+        # When the order's period has run out: the penalty route ending, if the decision
+        # is not performed, in an application to the court for enforcement (行政强制法
+        # arts. 53-55), or asking a judicial body to admonish the guardians (训诫,
+        # 家庭教育促进法 art. 49: local practice). See docs/law.md.
+        "court_route": ("enforcement", "admonition"),
     }
 )
 

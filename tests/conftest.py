@@ -195,6 +195,22 @@ def snapshot_rows(ctx: Context, source: str) -> list[SimpleNamespace]:
     return [SimpleNamespace(**{**empty, **dict(zip(names, row, strict=True))}) for row in rows]
 
 
+def database_rows(ctx: Context, *, but_audit: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: compare before and after a refused
+    command to show it left the database exactly as it was (``but_audit``: apart from the
+    audit trail, where a refusal for want of permission is itself recorded)."""
+    from sqlalchemy import MetaData, select
+
+    metadata = MetaData()
+    metadata.reflect(ctx.engine)
+    with ctx.engine.connect() as connection:
+        return {
+            name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
+            for name, table in sorted(metadata.tables.items())
+            if not (but_audit and name.startswith("audit_"))
+        }
+
+
 def days_ago(n: int) -> str:
     """A date n days before the real today (CLI commands run on the system clock)."""
     return (date.today() - timedelta(days=n)).isoformat()

@@ -96,7 +96,6 @@ VISIBLE = {
     "示范县第一中学控辍专员": ("yz-kcb", {"tt_disabled", "mh_health"}),
     "县残联联络员": ("cl-kcb", {"tt_disabled"}),
     "县卫健局联络员": ("wj-kcb", {"mh_health"}),
-    "县法院联络员": ("fy-kcb", set()),
     "县教育局控辍办": (ROOT, {c.key for c in CHILDREN}),
     "县教育督导室": ("dd-kcb", {c.key for c in CHILDREN}),
 }

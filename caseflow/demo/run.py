@@ -148,6 +148,16 @@ class DemoReport:
 # Running it
 
 
+
+# The demo county's own choices where the law leaves one (docs/law.md): when an order's
+# period runs out it asks a judicial body to admonish the guardians, and a child taught at
+# home is retained after eight visits in the monitoring term.
+DEMO_PROCEDURE = """
+[procedure]
+court_route = "admonition"
+home_teaching_visits = 8
+"""
+
 def check_directory(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise WorkspaceError(
@@ -230,6 +240,7 @@ def run_demo(
         try:
             with (workspace.root / "caseflow.toml").open("a", encoding="utf-8") as config:
                 config.write(notifier_config(org, capture))
+                config.write(DEMO_PROCEDURE)
             _play(
                 report,
                 county=county,
@@ -264,6 +275,7 @@ def _previous_working_day(day: date) -> date:
 @dataclass
 class _Actors:
     bureau: Context
+    approver: Context
     supervisor: Context
     caseworkers: dict[str, Context]
     departments: dict[str, Context]
@@ -273,6 +285,8 @@ class _Actors:
             return self.departments[actor.partition(":")[2]]
         if actor == "caseworker":
             return self.caseworkers.get(township, self.bureau)
+        if actor == "approver":
+            return self.approver
         return self.bureau
 
 
@@ -308,6 +322,7 @@ def _play(
     try:
         actors = _Actors(
             bureau=bureau,
+            approver=_acting(bureau, org.approver),
             supervisor=_acting(bureau, org.supervisor),
             caseworkers={t: _acting(bureau, o) for t, o in org.caseworkers.items()},
             departments={k: _acting(bureau, o) for k, o in org.departments.items()},
