@@ -530,7 +530,11 @@ def _carry_out(
                     ctx, number, cases.DetailsUpdate(**values), occurred_on=step.occurred_on
                 )
             elif step.kind == "extend":
-                cases.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
+                cases.request_extension(
+                    ctx, number, step.days, step.text, occurred_on=step.occurred_on
+                )
+            elif step.kind == "approve_extension":
+                cases.approve_extension(ctx, number, occurred_on=step.occurred_on)
             elif step.kind == "document":
                 queue_document(ctx, number, step.text)
             else:  # pragma: no cover - plan() makes no other kind

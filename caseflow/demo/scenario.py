@@ -716,7 +716,8 @@ class CaseView:
 class Step:
     """One thing someone does to a case: ``actor`` is ``caseworker`` (the case's township
     caseworker, or the bureau where the township is unknown), ``bureau`` or
-    ``department:<key>``; ``kind`` is advance, note, update, extend or document."""
+    ``department:<key>``; ``kind`` is advance, note, update, extend (a request),
+    approve_extension or document."""
 
     actor: str
     kind: str
@@ -960,7 +961,7 @@ def _persuade(
     if p.route == "extend" and case.due_on is not None:
         to_due = (case.due_on - today).days
         if case.extended_days == 0:
-            if to_due <= 2:
+            if to_due <= 2:  # the caseworker asks, the bureau approves the same day
                 steps.append(
                     Step(
                         "caseworker",
@@ -970,6 +971,7 @@ def _persuade(
                         text="监护人外出务工，约定返乡后面谈并送孩子返校",
                     )
                 )
+                steps.append(Step("bureau", "approve_extension", day))
             return steps
         finished = to_due <= 3
     if not finished:

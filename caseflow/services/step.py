@@ -170,6 +170,8 @@ def outcome_changes(
         "repeat_count": outcome.repeat_count,
         "departments": list(outcome.departments),
     }
+    if outcome.state != row.state:
+        changes["extension_request"] = None  # a pending request lapses with its state
     next_rung = row.next_rung
     if outcome.extended_days:
         changes["extended_days"] = row.extended_days + outcome.extended_days
