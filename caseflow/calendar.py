@@ -27,7 +27,6 @@ is then a couple of bisections, not a day-by-day walk.
 from __future__ import annotations
 
 import calendar
-
 import functools
 import hashlib
 import operator

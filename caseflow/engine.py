@@ -18,7 +18,6 @@ from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
 
-
 NO_SETTINGS: Mapping[str, str] = MappingProxyType({})
 
 
@@ -304,26 +303,68 @@ def _deadline_start(
     return start
 
 
-def extend(
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """A pending request to move a case's deadline later, waiting for someone else's
+    approval. It lapses when the case leaves ``state``."""
+
+    state: str
+    days: int
+    reason: str
+    requested_on: date
+    operator: str
+    person: str | None = None  # the org.yaml person the requesting operator is, if known
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "days": self.days,
+            "reason": self.reason,
+            "requested_on": self.requested_on.isoformat(),
+            "operator": self.operator,
+            "person": self.person,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExtensionRequest:
+        return cls(
+            state=data["state"],
+            days=int(data["days"]),
+            reason=data["reason"],
+            requested_on=date.fromisoformat(data["requested_on"]),
+            operator=data["operator"],
+            person=data.get("person"),
+        )
+
+
+def request_extension(
     workflow: Workflow,
     case: CaseSnapshot,
+    pending: ExtensionRequest | None,
     *,
     days: int,
     reason: str,
     actor: Actor,
+    person: str | None,
     occurred_on: date,
     today: date,
-    calendar: WorkCalendar,
-) -> Outcome:
-    """Move the current deadline ``days`` calendar days later; its ladder starts again."""
+) -> ExtensionRequest:
+    """A request to move the current deadline ``days`` calendar days later; the deadline
+    stays until an approver (``extension_approve_roles``, not the requester) approves."""
     if not actor.roles & set(workflow.extension_roles):
         raise AccessDenied(
-            f"operator {actor.operator!r} may not extend deadlines; it needs one of: "
-            f"{', '.join(workflow.extension_roles)}"
+            f"operator {actor.operator!r} may not request deadline extensions; it needs one "
+            f"of: {', '.join(workflow.extension_roles)}"
         )
     if case.due_on is None:
         raise TransitionRefused(
             f"case {case.number} is in {case.state}, which has no deadline to extend"
+        )
+    if pending is not None:
+        raise TransitionRefused(
+            f"case {case.number} already has an extension request pending (by "
+            f"{pending.operator} on {pending.requested_on.isoformat()}, {pending.days} days); "
+            "it must be approved or rejected first"
         )
     if not 1 <= days <= workflow.extension_max_days:
         raise InvalidInput(
@@ -332,11 +373,74 @@ def extend(
     if not reason.strip():
         raise InvalidInput("an extension needs a reason (--reason)")
     check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
-    due = calendar.add(case.due_on, days, "days")
+    return ExtensionRequest(
+        state=case.state,
+        days=days,
+        reason=reason.strip(),
+        requested_on=occurred_on,
+        operator=actor.operator,
+        person=person,
+    )
+
+
+def _check_approver(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    request: ExtensionRequest | None,
+    *,
+    actor: Actor,
+    person: str | None,
+    deciding: str,
+) -> ExtensionRequest:
+    """The pending request, if ``actor`` may decide on it: an approve role, and not the
+    operator (nor the person) who requested it."""
+    if request is None:
+        raise TransitionRefused(
+            f"case {case.number} has no extension request to {deciding}; one is made with "
+            "`caseflow case extend N --days D --reason R`"
+        )
+    if not actor.roles & set(workflow.extension_approve_roles):
+        raise AccessDenied(
+            f"operator {actor.operator!r} may not {deciding} extension requests; it needs one "
+            f"of: {', '.join(workflow.extension_approve_roles)}"
+        )
+    if actor.operator == request.operator or (person is not None and person == request.person):
+        raise AccessDenied(
+            f"operator {actor.operator!r} requested this extension and may not {deciding} it; "
+            f"another operator with one of the roles {', '.join(workflow.extension_approve_roles)} "
+            "decides"
+        )
+    return request
+
+
+def extend(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    request: ExtensionRequest | None,
+    *,
+    actor: Actor,
+    person: str | None,
+    occurred_on: date,
+    today: date,
+    calendar: WorkCalendar,
+) -> Outcome:
+    """Approve the pending request: the current deadline moves ``request.days`` calendar
+    days later and its ladder starts again."""
+    request = _check_approver(
+        workflow, case, request, actor=actor, person=person, deciding="approve"
+    )
+    if case.due_on is None:
+        raise TransitionRefused(
+            f"case {case.number} is in {case.state}, which has no deadline to extend"
+        )
+    check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
+    due = calendar.add(case.due_on, request.days, "days")
     audit: dict[str, Any] = {
         "state": case.state,
-        "days": days,
-        "reason": reason.strip(),
+        "days": request.days,
+        "reason": request.reason,
+        "requested_by": request.operator,
+        "requested_on": request.requested_on.isoformat(),
         "from_due_on": case.due_on.isoformat(),
         "due_on": due.due_on.isoformat(),
     }
@@ -351,6 +455,33 @@ def extend(
         departments=case.departments,
         values=MappingProxyType({}),
         audit=MappingProxyType(audit),
-        extended_days=days,
+        extended_days=request.days,
         came_from=case.came_from,
     )
+
+
+def reject_extension(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    request: ExtensionRequest | None,
+    *,
+    reason: str,
+    actor: Actor,
+    person: str | None,
+    occurred_on: date,
+    today: date,
+) -> dict[str, Any]:
+    """Reject the pending request (the audit payload): the deadline stays."""
+    request = _check_approver(
+        workflow, case, request, actor=actor, person=person, deciding="reject"
+    )
+    if not reason.strip():
+        raise InvalidInput("a rejection needs a reason (--reason)")
+    check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
+    return {
+        "state": case.state,
+        "days": request.days,
+        "requested_by": request.operator,
+        "requested_on": request.requested_on.isoformat(),
+        "reason": reason.strip(),
+    }

@@ -88,6 +88,11 @@ class Case(SQLModel, table=True):
     repeat_count: int = 0
     deadline_from: date | None = None
     extended_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # A pending extension request (engine.ExtensionRequest.as_json); NULL: none. Cleared
+    # when it is approved or rejected, or when the case leaves the state it was made in.
+    extension_request: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
     ladder_version: int | None = None
     next_rung: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     next_action_on: date | None = Field(default=None, index=True)

@@ -321,7 +321,10 @@ class Workflow:
     transitions: tuple[Transition, ...]
     source: str = field(repr=False)
     sha256: str
+    # Who may request an extension of a case's deadline, and who approves one (never the
+    # operator who requested it).
     extension_roles: tuple[str, ...] = ("bureau",)
+    extension_approve_roles: tuple[str, ...] = ("bureau",)
     extension_max_days: int = 30
     vocabularies: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
@@ -686,6 +689,38 @@ def _parse_transition(
         counts_repeat=bool(data.get("counts_repeat", False)),
         guards=guards,
     )
+
+
+def _parse_extension(r: _Reader, raw: object) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """Who may request an extension, who approves it, and by how many days at most.
+    ``roles`` is what version-1 workflows (stored for the cases opened on them) call the
+    requesting roles; their approver is the bureau."""
+    data = r.mapping(raw, "extension")
+    for key in data:
+        if key not in ("request_roles", "approve_roles", "roles", "max_days"):
+            r.problem(f"extension.{key}", "unknown key")
+    if "roles" in data and "request_roles" in data:
+        r.problem("extension.roles", "`roles` is the old name of `request_roles`; give one")
+    key = "request_roles" if "request_roles" in data else "roles"
+    request = r.names(data.get(key, ["bureau"]), f"extension.{key}")
+    if not request:
+        r.problem(f"extension.{key}", "names no role: nobody could request an extension")
+    if "approve_roles" not in data and key == "request_roles":
+        r.problem(
+            "extension.approve_roles",
+            "is required: the roles that approve an extension request (never the requester)",
+        )
+    approve = r.names(data.get("approve_roles", ["bureau"]), "extension.approve_roles")
+    if not approve and "approve_roles" in data:
+        r.problem("extension.approve_roles", "names no role: no request could be approved")
+    for path, roles in ((f"extension.{key}", request), ("extension.approve_roles", approve)):
+        for role in roles:
+            if role not in ROLES:
+                r.problem(path, f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    max_days = r.integer(data, "max_days", "extension", default=30)
+    if max_days == 0:
+        r.problem("extension.max_days", "must be at least 1")
+    return request, approve, max_days
 
 
 def _parse_state(
@@ -1055,11 +1090,9 @@ def parse_workflow(
             if isinstance(template_ids, TemplateCatalogue)
             else frozenset(template_ids),
         )
-    extension = r.mapping(data.get("extension"), "extension")
-    extension_roles = r.names(extension.get("roles", ["bureau"]), "extension.roles")
-    for role in extension_roles:
-        if role not in ROLES:
-            r.problem("extension.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    extension_roles, extension_approve_roles, extension_max_days = _parse_extension(
+        r, data.get("extension")
+    )
     workflow = Workflow(
         name=r.text(data, "name", ""),
         version=r.integer(data, "version", "", default=None),
@@ -1070,7 +1103,8 @@ def parse_workflow(
         source=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         extension_roles=extension_roles,
-        extension_max_days=r.integer(extension, "max_days", "extension", default=30),
+        extension_approve_roles=extension_approve_roles,
+        extension_max_days=extension_max_days,
         vocabularies=MappingProxyType(vocabularies),
         routes=MappingProxyType(routes),
         migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
@@ -1213,16 +1247,16 @@ def unmet_requirements(
     """The ``requires`` counts not reached yet in the case's current state (a count the
     county has not set is never reached)."""
     unmet = []
-    for trigger, required in transition.requires:
+    for trigger, count in transition.requires:
         so_far = counters.get(trigger, 0)
-        if isinstance(required, str):
-            if not settings.get(required, "").isdigit():
+        if isinstance(count, str):
+            if not settings.get(count, "").isdigit():
                 unmet.append(
-                    f"the county's {required} ({COUNT_SETTINGS[required]}), which is not set: "
-                    f"set [procedure] {required} = N in caseflow.toml"
+                    f"the county's {count} ({COUNT_SETTINGS[count]}), which is not set: "
+                    f"set [procedure] {count} = N in caseflow.toml"
                 )
                 continue
-            required = int(settings[required])
+        required = int(settings[count]) if isinstance(count, str) else count
         if so_far < required:
             unmet.append(f"{required} × {trigger} in this state ({so_far} so far)")
     return unmet

@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 from caseflow import workspace as workspace_files
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
+from caseflow.engine import Actor
 from caseflow.ids import make_id_number
-from caseflow.services.cases import ChildDetails
+from caseflow.services.cases import ChildDetails, approve_extension, request_extension
 from caseflow.services.context import Context, init_workspace, open_context
 
 PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
@@ -209,6 +210,20 @@ def database_rows(ctx: Context, *, but_audit: bool = False) -> dict[str, list[tu
             for name, table in sorted(metadata.tables.items())
             if not (but_audit and name.startswith("audit_"))
         }
+
+
+def approver(ctx: Context) -> Context:
+    """Another bureau operator of ctx's workspace, to approve what ctx's operator asks."""
+    actor = Actor("县教育局分管领导", "approver", frozenset({"bureau"}))
+    return Context(ctx.workspace, ctx.engine, actor, ctx.clock, ctx.calendar)
+
+
+def granted_extension(
+    ctx: Context, number: int, days: int, reason: str, *, occurred_on: date | None = None
+) -> None:
+    """An extension requested by ctx's operator and approved by another (``approver``)."""
+    request_extension(ctx, number, days, reason, occurred_on=occurred_on)
+    approve_extension(approver(ctx), number, occurred_on=occurred_on)
 
 
 def days_ago(n: int) -> str:

@@ -209,7 +209,7 @@ def test_a_service_date_outside_the_state_is_refused(ctx: Context) -> None:
     assert database_rows(ctx) == before
 
 
-def test_a_county_that_chose_admonition_asks_for_it_after_the_period_and_cannot_apply_for_enforcement(
+def test_a_county_that_chose_admonition_asks_a_judicial_body_once_the_period_ran_out(
     workspace: Path,
 ) -> None:
     ctx = choose(workspace, court_route="admonition")

@@ -148,7 +148,6 @@ class DemoReport:
 # Running it
 
 
-
 # The demo county's own choices where the law leaves one (docs/law.md): when an order's
 # period runs out it asks a judicial body to admonish the guardians, and a child taught at
 # home is retained after eight visits in the monitoring term.
@@ -157,6 +156,7 @@ DEMO_PROCEDURE = """
 court_route = "admonition"
 home_teaching_visits = 8
 """
+
 
 def check_directory(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -545,7 +545,11 @@ def _carry_out(
                     ctx, number, cases.DetailsUpdate(**values), occurred_on=step.occurred_on
                 )
             elif step.kind == "extend":
-                cases.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
+                cases.request_extension(
+                    ctx, number, step.days, step.text, occurred_on=step.occurred_on
+                )
+            elif step.kind == "approve_extension":
+                cases.approve_extension(ctx, number, occurred_on=step.occurred_on)
             elif step.kind == "document":
                 queue_document(ctx, number, step.text)
             else:  # pragma: no cover - plan() makes no other kind

@@ -729,7 +729,7 @@ class Step:
     """One thing someone does to a case: ``actor`` is ``caseworker`` (the case's township
     caseworker, or the bureau where the township is unknown), ``bureau``, ``approver`` (a
     second bureau operator) or ``department:<key>``; ``kind`` is advance, note, update,
-    extend or document."""
+    extend (a request), approve_extension or document."""
 
     actor: str
     kind: str
@@ -905,9 +905,7 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
     if state == "special_education" and ready(2 * p.pace):
         if p.placement == "home_teaching":
             return [
-                advance(
-                    "start_home_teaching", "bureau", school=p.school, teachers="送教教师两名"
-                )
+                advance("start_home_teaching", "bureau", school=p.school, teachers="送教教师两名")
             ]
         return [
             advance("place_special_education", "bureau", placement=p.placement, school=p.school)
@@ -1016,7 +1014,7 @@ def _persuade(
     if p.route == "extend" and case.due_on is not None:
         to_due = (case.due_on - today).days
         if case.extended_days == 0:
-            if to_due <= 2:
+            if to_due <= 2:  # the caseworker asks, the bureau approves the same day
                 steps.append(
                     Step(
                         "caseworker",
@@ -1026,6 +1024,7 @@ def _persuade(
                         text="监护人外出务工，约定返乡后面谈并送孩子返校",
                     )
                 )
+                steps.append(Step("bureau", "approve_extension", day))
             return steps
         finished = to_due <= 3
     if not finished:

@@ -178,6 +178,7 @@ def outcome_changes(
     }
     if outcome.state != row.state:
         changes["entered_by"] = by
+        changes["extension_request"] = None  # a pending request lapses with its state
     next_rung = row.next_rung
     if outcome.extended_days:
         changes["extended_days"] = row.extended_days + outcome.extended_days

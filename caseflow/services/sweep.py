@@ -327,7 +327,9 @@ def _fire_auto(
         calendar=ctx.calendar,
         automatic=True,
     )
-    changes = outcome_changes(workflow, row, outcome, occurred_on, ctx.calendar, by=ctx.actor.operator)
+    changes = outcome_changes(
+        workflow, row, outcome, occurred_on, ctx.calendar, by=ctx.actor.operator
+    )
     connection.execute(
         CASE_STEP,
         {
