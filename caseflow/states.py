@@ -1249,13 +1249,12 @@ def unmet_requirements(
     unmet = []
     for trigger, count in transition.requires:
         so_far = counters.get(trigger, 0)
-        if isinstance(count, str):
-            if not settings.get(count, "").isdigit():
-                unmet.append(
-                    f"the county's {count} ({COUNT_SETTINGS[count]}), which is not set: "
-                    f"set [procedure] {count} = N in caseflow.toml"
-                )
-                continue
+        if isinstance(count, str) and not settings.get(count, "").isdigit():
+            unmet.append(
+                f"the county's {count} ({COUNT_SETTINGS[count]}), which is not set: "
+                f"set [procedure] {count} = N in caseflow.toml"
+            )
+            continue
         required = int(settings[count]) if isinstance(count, str) else count
         if so_far < required:
             unmet.append(f"{required} × {trigger} in this state ({so_far} so far)")
