@@ -239,7 +239,8 @@ def decide(
     came_from = case.came_from
     if stays:
         counters = dict(case.counters)
-        counters[event.trigger] = counters.get(event.trigger, 0) + 1
+        if all(str(values.get(name)) == value for name, value in transition.counts_when):
+            counters[event.trigger] = counters.get(event.trigger, 0) + 1
         entered_on = case.entered_on
         departments = case.departments
     else:

@@ -305,6 +305,9 @@ class Transition:
     renews_deadline: bool = False
     counts_repeat: bool = False
     guards: tuple[str, ...] = ()
+    # A step that stays in its state counts (towards a ``requires``) only when its fields
+    # have these values, e.g. a check-in only when it found the child attending.
+    counts_when: tuple[tuple[str, str], ...] = ()
     returns: bool = False  # back to the state the case came from; ``dest`` is empty
 
     def field(self, name: str) -> FieldSpec | None:
@@ -616,6 +619,7 @@ def _parse_transition(
         "requires",
         "renews_deadline",
         "counts_repeat",
+        "counts_when",
         "guard",
     }
     for key in data:
@@ -673,6 +677,7 @@ def _parse_transition(
         )
     if not sources:
         r.problem(f"{path}.from", "is required")
+    fields = _parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies)
     return Transition(
         trigger=r.text(data, "trigger", path),
         label=r.text(data, "label", path),
@@ -680,13 +685,14 @@ def _parse_transition(
         dest=dest,
         returns=returns,
         roles=roles,
-        fields=_parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies),
+        fields=fields,
         handoff=handoff,
         documents=r.names(data.get("documents"), f"{path}.documents"),
         auto=bool(data.get("auto", False)),
         requires=tuple(requires),
         renews_deadline=bool(data.get("renews_deadline", False)),
         counts_repeat=bool(data.get("counts_repeat", False)),
+        counts_when=_parse_counts_when(r, data.get("counts_when"), path, fields),
         guards=guards,
     )
 
@@ -721,6 +727,26 @@ def _parse_extension(r: _Reader, raw: object) -> tuple[tuple[str, ...], tuple[st
     if max_days == 0:
         r.problem("extension.max_days", "must be at least 1")
     return request, approve, max_days
+
+
+def _parse_counts_when(
+    r: _Reader, raw: object, path: str, fields: tuple[FieldSpec, ...]
+) -> tuple[tuple[str, str], ...]:
+    """``counts_when: {field: value}``: each a choice field of the transition and one of
+    its values."""
+    wanted = []
+    for name, value in r.mapping(raw, f"{path}.counts_when").items():
+        spec = next((f for f in fields if f.name == name), None)
+        if spec is None or spec.type != "choice":
+            r.problem(f"{path}.counts_when.{name}", "must name a choice field of the transition")
+        elif str(value) not in dict(spec.choices):
+            r.problem(
+                f"{path}.counts_when.{name}",
+                f"is {value!r}; choose one of: {', '.join(dict(spec.choices))}",
+            )
+        else:
+            wanted.append((str(name), str(value)))
+    return tuple(wanted)
 
 
 def _parse_state(

@@ -342,10 +342,10 @@ def test_a_department_sees_only_its_referrals_and_fires_only_their_transitions(
         "2026-11-24",
     )
     assert confirmed.exit_code == 0, confirmed.stderr
-    # The case moved on to special education: the federation still sees it, but no step
-    # of the school's is the federation's to take.
+    # The case moved on to the expert committee: the federation still sees it, but no step
+    # of the bureau's is the federation's to take.
     again = json.loads(county.cli("case", "show", str(referred), "--json").stdout)
-    assert again["state"] == "special_education" and again["transitions"] == []
+    assert again["state"] == "expert_assessment" and again["transitions"] == []
 
 
 def test_a_department_may_not_fire_on_a_case_now_handed_to_another_department(

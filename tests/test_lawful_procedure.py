@@ -366,13 +366,22 @@ def test_a_home_taught_child_is_retained_only_after_the_countys_visits(workspace
         ctx.engine.dispose()
 
 
-def test_only_check_ins_that_find_the_child_attending_count_towards_retention() -> None:
-    retain = WORKFLOW.find("retain", "returned")
-    assert retain is not None and dict(retain.requires) == {"check_in": 3}
-    at_risk = WORKFLOW.find("report_at_risk", "returned")
-    assert at_risk is not None and at_risk.trigger not in dict(retain.requires)
+def test_only_check_ins_that_find_the_child_attending_count_towards_retention(
+    ctx: Context,
+) -> None:
+    number = in_persuasion(ctx)
+    returned = date(2025, 9, 10)
+    advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂小学"},
+        occurred_on=returned,
+    )
+    due = state_and_due(ctx, number)[1]
     # The monitoring period is one term, not renewed by each check-in.
-    check_in = WORKFLOW.find("check_in", "returned")
-    assert check_in is not None and not check_in.renews_deadline
-    deadline = WORKFLOW.state("returned").deadline
-    assert deadline is not None and (deadline.amount, deadline.unit) == (4, "months")
+    assert due == ctx.calendar.add(returned, 4, "months").due_on
+    for day, attending in ((12, "steady"), (13, "at_risk"), (14, "steady"), (15, "at_risk")):
+        advance(ctx, number, "check_in", {"attending": attending}, occurred_on=date(2025, 9, day))
+    assert state_and_due(ctx, number)[1] == due
+    assert case_row(ctx, number).counters == {"check_in": 2}

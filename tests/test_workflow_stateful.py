@@ -329,7 +329,8 @@ class WorkflowMachine(RuleBasedStateMachine):
             occurred_on,
         )
         if dest == source:
-            model.counters[trigger] = model.counters.get(trigger, 0) + 1
+            if all(str(stored.get(name)) == value for name, value in transition.counts_when):
+                model.counters[trigger] = model.counters.get(trigger, 0) + 1
         else:
             model.counters = {}
             model.entered_on = occurred_on

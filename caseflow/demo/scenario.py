@@ -1048,10 +1048,15 @@ def _follow_up(
     since = (today - case.last_event_on).days
     interval = 14 + 2 * p.pace
     if p.route == "relapse" and case.repeat_count == 0:
-        at_risk = case.counters.get("report_at_risk", 0)
-        if at_risk == 0 and since >= interval:
-            return [advance("report_at_risk", note="复学后连续缺课，家长称孩子又想外出打工")]
-        if at_risk >= 1 and since >= 4:
+        if case.last_event_on == case.entered_on and since >= interval:
+            return [
+                advance(
+                    "check_in",
+                    attending="at_risk",
+                    note="复学后连续缺课，家长称孩子又想外出打工",
+                )
+            ]
+        if case.last_event_on > case.entered_on and since >= 4:
             absent = max(case.entered_on, today - timedelta(days=3))
             return [advance("relapse", absent_since=absent.isoformat())]
         return []
@@ -1062,7 +1067,7 @@ def _follow_up(
             return []
     elif since < interval:
         return []
-    return [advance("check_in", note="回访：按时到校，学习状态稳定")]
+    return [advance("check_in", attending="steady", note="回访：按时到校，学习状态稳定")]
 
 
 # ---------------------------------------------------------------------------------------
