@@ -26,7 +26,7 @@ from caseflow.services.letters import CASE_FIELDS, template_title
 from tests.conftest import Database, child, fixed_clock
 
 if TYPE_CHECKING:
-    from pypdf import PdfReader
+    from pypdf import PageObject, PdfReader
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -39,6 +39,18 @@ COUNTY = "印江土家族苗族自治县"
 # Documents an official prints on one sheet of A4: a second page would go out unsigned.
 ONE_PAGE = {"order_to_correct", "proof_of_service", "referral_letter"}
 A4_POINTS = (595.0, 842.0)  # 210 mm x 297 mm
+# The faces of the stacks in templates/_base.html.j2: 仿宋 / 小标宋 / 黑体 where the machine
+# has them, else Noto or Source Han CJK; any other face means a glyph fell back.
+BODY_FACES = ("fangsong", "notoserifcjk", "sourcehanserif")
+FACES = (
+    *BODY_FACES,
+    "xiaobiaosong",
+    "zhongsong",
+    "simhei",
+    "heiti",
+    "notosanscjk",
+    "sourcehansans",
+)
 # A character the PDF names by the CJK radical that shares its glyph (⺠ for 民, ⻔ for 门).
 RADICAL = "[\u2e80-\u2eff]"
 
@@ -48,6 +60,7 @@ class Printed:
     html: str  # the document's section of the batch
     pages: list[str]  # the text of each of its pages
     sizes: list[tuple[float, float]]
+    fonts: set[str]  # the typefaces on its pages, lower case (notoserifcjksc-regular)
 
 
 def case_documents() -> set[str]:
@@ -156,6 +169,7 @@ def _print(batch: Path, html: str) -> dict[str, Printed]:
                 (float(reader.pages[n].mediabox.width), float(reader.pages[n].mediabox.height))
                 for n in range(start, end)
             ],
+            fonts={font for n in range(start, end) for font in _fonts(reader.pages[n])},
         )
         for template, section, start, end in zip(ids, sections, starts, ends, strict=True)
     }
@@ -181,6 +195,16 @@ def _heading_pages(reader: PdfReader, headings: list[str]) -> list[int]:
         pages.append(page)
         entries = entries[index + 1 :]
     return pages
+
+
+def _fonts(page: PageObject) -> set[str]:
+    fonts = set()
+    resources: Any = page["/Resources"]
+    for font in (resources.get("/Font") or {}).values():
+        described = font.get_object().get("/FontDescriptor")
+        name = described.get_object().get("/FontName") if described else None
+        fonts.add(str(name or font.get_object().get("/BaseFont")).split("+")[-1].lower())
+    return fonts
 
 
 def flat(text: str) -> str:
@@ -233,3 +257,12 @@ def test_no_document_ends_on_a_page_holding_only_its_seal_date_or_notes(
         assert len(body_left_on(last, document.html)) >= 20, (
             f"{template}: page {len(document.pages)} holds only {last}"
         )
+
+
+def test_documents_are_set_in_fangsong_or_a_cjk_serif_with_no_fallback_face(
+    printed: dict[str, Printed],
+) -> None:
+    for template, document in printed.items():
+        assert any(face in font for font in document.fonts for face in BODY_FACES), template
+        strays = {font for font in document.fonts if not any(face in font for face in FACES)}
+        assert not strays, f"{template} is partly set in {strays}"
