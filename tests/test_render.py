@@ -232,8 +232,8 @@ def test_each_document_shows_its_headings_and_dates_in_chinese(template_id: str)
 @pytest.mark.parametrize("template_id", EXPECTED_IDS)
 def test_each_document_prints_on_a4_without_fetching_anything(template_id: str) -> None:
     html = render.render(template_id, sample_context())
-    assert "@page { size: A4; margin: 25mm 20mm; }" in html
-    assert '"SimSun"' in html
+    assert "@page { size: A4; margin: 37mm 26mm 35mm 28mm; }" in html  # GB/T 9704-2012
+    assert '"FangSong"' in html and '"Noto Serif CJK SC"' in html  # 仿宋, else a CJK serif
     lowered = html.lower()
     for forbidden in ("http://", "https://", "<link", "<script", "<img", "@import", "url(", "src="):
         assert forbidden not in lowered, forbidden
