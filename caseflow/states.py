@@ -195,6 +195,16 @@ SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
+# Texts the county must set before a transition naming it in ``guard: needs=SETTING`` may
+# fire ([procedure]); refused while unset, saying what to set.
+TEXT_SETTINGS: Mapping[str, str] = MappingProxyType(
+    {
+        # 义务教育法 sets no fine for guardians: a penalty needs the article of the
+        # province's regulation that does (docs/law.md, rule 4).
+        "penalty_basis": "行政处罚的法律依据（本省地方性法规的名称和条款）",
+    }
+)
+
 # Counts the county sets (``[procedure]``, a whole number): a transition's ``requires`` may
 # name one instead of a number, and is refused while it is unset.
 COUNT_SETTINGS: Mapping[str, str] = MappingProxyType(
@@ -641,7 +651,13 @@ def _parse_transition(
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
         setting, _, value = guard.partition("=")
-        if "=" in guard:
+        if setting == "needs":
+            if value not in TEXT_SETTINGS:
+                r.problem(
+                    f"{path}.guard",
+                    f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}",
+                )
+        elif "=" in guard:
             if setting not in SETTINGS or value not in SETTINGS[setting]:
                 r.problem(
                     f"{path}.guard",
@@ -1365,6 +1381,24 @@ class CountyChose(Condition):
         )
 
 
+class CountySet(Condition):
+    """A guard ``needs=SETTING``: the county has set that text in its configuration."""
+
+    def __init__(self, transition: Transition, guard: str) -> None:
+        super().__init__(transition)
+        self.setting = guard.partition("=")[2]
+
+    def holds(self, attempt: Attempt) -> bool:
+        return bool(attempt.settings.get(self.setting, "").strip())
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        return TransitionRefused(
+            f"{self.transition.trigger!r} needs the county's {self.setting} "
+            f"({TEXT_SETTINGS[self.setting]}), which is not set: set [procedure] "
+            f'{self.setting} = "..." in caseflow.toml (see docs/law.md)'
+        )
+
+
 class ReturnsTo(Condition):
     """One destination of a ``returns`` transition: taken when the case came from it."""
 
@@ -1397,7 +1431,9 @@ def conditions_of(transition: Transition) -> list[Condition]:
     if transition.requires:
         conditions.append(CountsReached(transition))
     for guard in transition.guards:
-        if "=" in guard:
+        if guard.startswith("needs="):
+            conditions.append(CountySet(transition, guard))
+        elif "=" in guard:
             conditions.append(CountyChose(transition, guard))
         else:
             conditions.append(GUARD_CONDITIONS[guard](transition))

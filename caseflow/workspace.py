@@ -20,7 +20,7 @@ from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
 from caseflow.resources import shipped
-from caseflow.states import COUNT_SETTINGS, SETTINGS
+from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS
 
 CONFIG_NAME = "caseflow.toml"
 HOLIDAY_FILE = "holidays.yaml"
@@ -326,6 +326,11 @@ def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
     its values (a setting left out is unset, and what depends on it is refused)."""
     chosen: dict[str, str] = {}
     for key, value in section.items():
+        if key in TEXT_SETTINGS:
+            if not isinstance(value, str) or not value.strip():
+                raise WorkspaceError(f"{path}: procedure.{key} must be a text")
+            chosen[key] = value.strip()
+            continue
         if key in COUNT_SETTINGS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise WorkspaceError(f"{path}: procedure.{key} must be a whole number, 1 or more")

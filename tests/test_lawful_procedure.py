@@ -32,13 +32,18 @@ def second_person(ctx: Context) -> Context:
 
 
 def choose(workspace: Path, **procedure: object) -> Context:
-    """The workspace with the county's ``[procedure]`` choices written into caseflow.toml."""
+    """The workspace with the county's ``[procedure]`` choices (replacing earlier ones) in
+    caseflow.toml."""
     config = workspace / "caseflow.toml"
+    text = config.read_text(encoding="utf-8").split("\n[procedure]\n")[0]
     lines = ["", "[procedure]"] + [
         f"{key} = {value!r}".replace("'", '"') for key, value in procedure.items()
     ]
-    config.write_text(config.read_text(encoding="utf-8") + "\n".join(lines) + "\n")
+    config.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
     return open_context(workspace, clock=fixed_clock)
+
+
+BASIS = "《示范省义务教育条例》第四十条（测试用）"
 
 
 def case_row(ctx: Context, number: int) -> Any:
@@ -76,8 +81,9 @@ def refused_then_allowed(
 
 
 def test_the_legal_route_walks_in_lawful_order_with_each_period_from_service(
-    ctx: Context, workspace: Path
+    workspace: Path,
 ) -> None:
+    ctx = choose(workspace, penalty_basis=BASIS)
     number = in_persuasion(ctx)
     advance(
         ctx,
@@ -159,7 +165,7 @@ def test_the_legal_route_walks_in_lawful_order_with_each_period_from_service(
             {"document_number": "催〔2026〕1号"},
             occurred_on=due + timedelta(days=1),
         )
-    chosen = choose(workspace, court_route="enforcement")
+    chosen = choose(workspace, penalty_basis=BASIS, court_route="enforcement")
     try:
         refused_then_allowed(
             chosen, number, "issue_demand", {"document_number": "催〔2026〕1号"}, due
@@ -191,6 +197,26 @@ def test_the_legal_route_walks_in_lawful_order_with_each_period_from_service(
         assert case_row(chosen, number).departments == []
     finally:
         chosen.engine.dispose()
+        ctx.engine.dispose()
+
+
+def test_no_penalty_is_proposed_while_the_county_has_not_set_its_legal_basis(
+    ctx: Context,
+) -> None:
+    number = in_persuasion(ctx)
+    advance(ctx, number, "issue_order", {"document_number": "1号"}, occurred_on=date(2025, 9, 10))
+    served = {"served_on": "2025-09-15", "method": "direct", "served_to": "张某"}
+    advance(ctx, number, "order_served", served, occurred_on=date(2025, 9, 15))
+    before = database_rows(ctx)
+    with pytest.raises(TransitionRefused, match=r"\[procedure\] penalty_basis"):
+        advance(
+            ctx,
+            number,
+            "propose_penalty",
+            {"document_number": "罚告1号", "facts": "逾期未改正"},
+            occurred_on=date(2025, 11, 3),
+        )
+    assert database_rows(ctx) == before
 
 
 def test_a_service_date_outside_the_state_is_refused(ctx: Context) -> None:
