@@ -41,7 +41,9 @@ class CaseSnapshot:
     counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     repeat_count: int = 0
     departments: tuple[str, ...] = ()
-    # The states a ``returns`` transition leads back to, innermost last.
+    # Where the case came from, innermost last: the state before its current one, and the
+    # whole way back through states a ``returns`` transition leaves. Kept for every state,
+    # so a case that moves to a version where its state returns knows where to go.
     came_from: tuple[str, ...] = ()
     entered_by: str | None = None  # the operator who moved it into its current state
 
@@ -252,7 +254,7 @@ def decide(
         elif workflow.remembers_origin(dest):
             came_from = (*came_from, case.state)
         else:
-            came_from = ()
+            came_from = (case.state,)
     audit: dict[str, Any] = {
         "trigger": event.trigger,
         "from": case.state,

@@ -2,18 +2,21 @@
 
 A state keeps its id unless the new version's ``migrate_from`` names where it went. The
 deadline is counted again under the new version's rule from the day it started (the day
-the case entered the state, or the day a renewal restarted it), plus any extension days
-granted; a due date given in a date field (such as the end of an approved deferral) is a
-decision, not a count, and stays. The escalation ladder keeps the level it reached: the
+the case entered the state or a service date gave, or the day a renewal restarted it if the
+new version's state renews its deadline at all), plus any extension days granted; a due
+date given in a date field (such as the end of an approved deferral) is a decision, not a
+count, and stays. The escalation ladder keeps the level it reached: the
 rungs already fired for this stay in the state do not fire again, and the rest fall due
 from the new due date. The counts a case made in its state (such as check-ins, which
 ``requires`` reads) move with it by their triggers' ids; a count whose trigger the new
-version lacks refuses the move rather than being dropped.
+version lacks refuses the move rather than being dropped. Where the case came from (which a
+``returns`` transition leads back to) is renamed by the same map; an origin a return would
+lead back to that has no place in the new version refuses the move.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -35,6 +38,7 @@ class OpenCase:
     extended_days: int
     next_rung: int
     counters: Mapping[str, int]
+    came_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Move:
     deadline: str  # recounted | kept (a date given in a field) | none
     next_rung: int
     next_action_on: date | None
+    came_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,23 @@ def lost_counts(new: Workflow, counters: Mapping[str, int]) -> list[str]:
     return sorted(t for t, count in counters.items() if count and t not in triggers)
 
 
+def moved_origins(
+    old: Workflow, new: Workflow, target: str, came_from: Sequence[str]
+) -> tuple[str, ...] | str:
+    """Where a case moving into ``target`` came from, in ``new``'s state ids; or the old
+    id of an origin a return would lead back to (from ``target``, and on from there while
+    the state returned to returns too) that has no state in ``new``."""
+    renamed = state_map(old, new)
+    origins = tuple(renamed.get(state, state) for state in came_from)
+    state, index = target, len(origins)
+    while index and new.remembers_origin(state):
+        index -= 1
+        state = origins[index]
+        if state not in new.states:
+            return came_from[index]
+    return origins
+
+
 def map_problems(old: Workflow, new: Workflow) -> list[tuple[str, str]]:
     """What is wrong with ``new``'s map for ``old``: (key path, message) pairs."""
     problems = []
@@ -128,7 +150,11 @@ def _rule_count(
     spec = workflow.state(state).deadline
     if spec is None:
         return None
-    due = calendar.add(case.deadline_from or case.entered_on, spec.amount, spec.unit)
+    start = case.deadline_from or case.entered_on
+    renews = any(t.renews_deadline for t in workflow.transitions_from(state))
+    if start > case.entered_on and not renews:
+        start = case.entered_on  # restarted by a renewal this version does not make
+    due = calendar.add(start, spec.amount, spec.unit)
     if case.extended_days:
         extended = calendar.add(due.due_on, case.extended_days, "days")
         due = Deadline(extended.due_on, due.provisional or extended.provisional)
@@ -162,6 +188,15 @@ def plan_move(
             f"carries counts of {', '.join(lost)}, which version {new.version} has no "
             "trigger of: they would be lost",
         )
+    came_from = moved_origins(old, new, target, case.came_from)
+    if isinstance(came_from, str):
+        return Unmapped(
+            old.version,
+            case.state,
+            old.states[case.state].label,
+            f"came from {came_from}, which has no state of that id in version "
+            f"{new.version}, and a return leads back there",
+        )
     if new.state(target).deadline is None:
         due, how = None, "none"
     elif _given_in_a_field(old, case, calendar):
@@ -184,4 +219,5 @@ def plan_move(
         deadline=how,
         next_rung=next_rung,
         next_action_on=escalation.next_action_on(new, position, calendar),
+        came_from=came_from,
     )

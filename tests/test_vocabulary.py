@@ -85,7 +85,7 @@ def scenario(ctx: Context, trigger: Callable[[str], str]) -> None:
     advance(legal, "propose_penalty", D(2026, 4, 8), document_number="罚告1号", facts="逾期")
     advance(legal, "return_to_school", D(2026, 5, 11), placement="original_class", school="x")
     for day in (D(2026, 6, 1), D(2026, 7, 6), D(2026, 9, 7)):
-        advance(legal, "check_in", day)
+        advance(legal, "check_in", day, attending="steady")
     # Back at school, then a relapse: in persuasion again, overdue.
     relapsed = open_case(
         ctx,
@@ -154,7 +154,7 @@ def figures(ctx: Context) -> dict[str, Any]:
     with db.read(ctx.engine) as connection:
         monthly = [
             report_figures(ctx, connection, Period.before(D(2026, month, 1)))
-            for month in (9, 10, 11, 12)  # the reports on August to November
+            for month in (6, 9, 10, 11, 12)  # the reports on May and August to November
         ]
     outputs = {
         "ledgers": {
@@ -213,11 +213,11 @@ def test_renaming_every_state_and_trigger_changes_no_figure(workspace: Path, tmp
         assert (totals["returned"], totals["retained"], totals["relapses"]) == (3, 1, 1)
         assert totals["suspected"] and totals["deferred"] and totals["in_monitoring"]
         assert expected["overdue"]["cases"] >= 2
-        assert [m["returned"] for m in expected["monthly_report"]] == [1, 1, 0, 1]
+        assert [m["returned"] for m in expected["monthly_report"]] == [1, 0, 1, 0, 1]
         reasons = {row["name"]: row["reasons"] for row in expected["ledgers"]["county None"]}
         assert reasons["田小雨"] == ["贫困", "外出务工"]
         outcome = {row["name"]: row["outcome"] for row in expected["ledgers"]["county None"]}
-        assert outcome["龙小山"] == "已销号（异地就读）"
+        assert outcome["龙小山"] == "已销号（异地就读（经核实））"
         assert outcome["田小雨"] == "已复学（已巩固）"
     finally:
         renamed.engine.dispose()
@@ -252,13 +252,26 @@ def test_a_state_without_a_known_category_is_refused_by_workflow_check(
 def test_the_shipped_workflow_declares_every_state_category_and_its_vocabulary() -> None:
     workflow, problems = parse_workflow(SHIPPED.read_text(encoding="utf-8"), str(SHIPPED))
     assert problems == [] and workflow is not None
-    assert workflow.states_in("legal") == {"order_to_correct", "admin_penalty", "judicial"}
+    assert workflow.states_in("legal") == {
+        "order_issued",
+        "order_to_correct",
+        "penalty_notice_issued",
+        "statement_period",
+        "hearing",
+        "penalty_decision_issued",
+        "penalty_in_force",
+        "demand_issued",
+        "demand_period",
+        "court_enforcement",
+        "admonition",
+    }
+    assert workflow.states_in("closing") == {"closure_proposed", "transfer_proposed"}
     assert workflow.category_of("returned") == "monitoring"
     confirm = next(t for t in workflow.transitions if t.trigger == "confirm_dropout")
     reason = confirm.field("reason")
     assert reason is not None and dict(reason.choices) == dict(workflow.dropout_reasons)
-    assert workflow.fields_choosing("closure_reasons") == (("close_not_dropout", "reason"),)
-    assert workflow.route("disabled_child_found") == "refer_disability_assessment"
+    assert workflow.fields_choosing("closure_reasons") == (("propose_closure", "reason"),)
+    assert workflow.route("disabled_child_found") == "refer_expert_assessment"
 
 
 @pytest.mark.parametrize(
@@ -270,7 +283,9 @@ def test_the_shipped_workflow_declares_every_state_category_and_its_vocabulary()
         ),
         (lambda d: d["routes"].update(lost_child="located"), "routes.lost_child: unknown route"),
         (
-            lambda d: d["transitions"][1]["fields"]["reason"].update(choices="why_closed"),
+            lambda d: next(t for t in d["transitions"] if t["trigger"] == "propose_closure")[
+                "fields"
+            ]["reason"].update(choices="why_closed"),
             "is 'why_closed': name a declared list (dropout_reasons, closure_reasons, departments)",
         ),
         (lambda d: d.update(closure_reasons={}), "closure_reasons: lists no values"),

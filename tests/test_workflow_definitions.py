@@ -25,11 +25,23 @@ REQUIRED_STATES = {
     "missing",
     "disability_assessment",
     "special_education",
+    "expert_assessment",
+    "home_teaching",
     "persuasion",
+    "order_issued",
     "order_to_correct",
-    "admin_penalty",
-    "judicial",
+    "penalty_notice_issued",
+    "statement_period",
+    "hearing",
+    "penalty_decision_issued",
+    "penalty_in_force",
+    "demand_issued",
+    "demand_period",
+    "court_enforcement",
+    "admonition",
     "returned",
+    "closure_proposed",
+    "transfer_proposed",
     "retained",
 }
 
@@ -64,18 +76,24 @@ def test_the_dropout_workflow_has_the_standard_states_and_handoffs() -> None:
         "civil_affairs",
         "womens_federation",
         "youth_league",
-        "court",
     } <= handed_to
-    closing = workflow.find("close_not_dropout", "verifying")
-    assert closing is not None
+    assert "court" not in workflow.departments  # a court is not a unit of the county
+    closing = workflow.find("propose_closure", "verifying")
+    assert closing is not None and closing.dest == "closure_proposed"
     reason = closing.field("reason")
     assert reason is not None and reason.required
     assert {v for v, _ in reason.choices} == {
         "studying_elsewhere",
-        "register_error",
+        "enrolled",
+        "completed",
         "deceased",
+        "moved_out",
+        "register_error",
         "out_of_scope",
     }
+    approve = workflow.find("approve_closure", "closure_proposed")
+    assert approve is not None and approve.dest == "closed"
+    assert approve.guards == ("second_person",)
     relapse = workflow.find("relapse", "returned")
     assert relapse is not None and relapse.dest == "persuasion" and relapse.counts_repeat
     for state in workflow.states.values():
@@ -130,9 +148,12 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
             lambda d: (
                 d["states"].update(
                     {
+                        # a closing state: `from: "*"` (propose a closure) gives
+                        # every other open state a way out
                         "stuck": {
                             "label": "卡住",
                             "kind": "waiting",
+                            "category": "closing",
                             "responsible": "township",
                             "deadline": {"amount": 1, "unit": "days", "basis": "x"},
                         }
@@ -209,6 +230,56 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
             ),
             "deadline_passed would refuse an automatic transition",
         ),
+        (
+            lambda d: d["transitions"][0].update({"guard": "court_route=prison"}),
+            "transitions[0].guard: unknown county choice 'court_route=prison'; known: "
+            "court_route=enforcement, court_route=admonition",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t.get("auto")).update(
+                {"guard": "second_person"}
+            ),
+            "second_person needs a person: not an auto transition",
+        ),
+        (
+            lambda d: d["transitions"][0].update({"returns": True}),
+            "a transition that returns goes back where the case came from",
+        ),
+        (
+            lambda d: d["transitions"][0].update({"returns": True, "to": None}),
+            "returns from 'identified', which no transition enters from elsewhere",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t["trigger"] == "check_in").update(
+                {"counts_when": {"attending": "asleep"}}
+            ),
+            "counts_when.attending: is 'asleep'; choose one of: ",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t["trigger"] == "check_in").update(
+                {"counts_when": {"note": "x"}}
+            ),
+            "counts_when.note: must name a choice field of the transition",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t["trigger"] == "check_in")["fields"][
+                "note"
+            ].update({"starts_deadline": True}),
+            "only a date field that does not set the due date can start the deadline",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t["trigger"] == "retain").update(
+                {"requires": {"check_in": "visits_per_week"}}
+            ),
+            "requires.check_in: is 'visits_per_week': give a number or a county setting "
+            "(home_teaching_visits)",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t["trigger"] == "retain").update(
+                {"requires": {"check_in": "home_teaching_visits"}}
+            ),
+            "an automatic transition cannot wait on a county setting",
+        ),
     ],
     ids=[
         "unknown-dest",
@@ -228,6 +299,15 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
         "unknown-guard",
         "guard-without-deadline",
         "guard-on-auto",
+        "unknown-county-choice",
+        "second-person-on-auto",
+        "returns-and-to",
+        "returns-to-nowhere",
+        "counts-when-unknown-value",
+        "counts-when-not-a-choice",
+        "starts-deadline-not-a-date",
+        "requires-unknown-setting",
+        "auto-requires-setting",
     ],
 )
 def test_workflow_check_names_each_problem_with_its_key_path(mutate, expected) -> None:

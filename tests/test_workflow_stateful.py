@@ -37,6 +37,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import create_engine, text
 
+from caseflow.engine import Actor
 from caseflow.errors import (
     AccessDenied,
     CaseflowError,
@@ -48,7 +49,7 @@ from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, list_cases, open_case, show_case
 from caseflow.services.context import init_workspace, open_context
 from caseflow.states import NOTE_METHODS, FieldSpec, Transition, Workflow, unmet_requirements
-from tests.conftest import PG_URL, audit_trail, child, fixed_clock, pg_schema_url
+from tests.conftest import PG_URL, approver, audit_trail, child, fixed_clock, pg_schema_url
 
 TODAY = date(2026, 11, 29)  # FIXED_NOW in the workspace's time zone
 FIRST = date(2026, 11, 1)
@@ -72,6 +73,8 @@ class CaseModel:
     due_on: date | None = None
     entered_on: date | None = None
     came_from: list[str] = field(default_factory=list)
+    refusals: int = 0  # attempts refused for want of permission: in the case's history
+    entered_by: str = ""  # the operator who moved the case into its current state
 
 
 def _date_text(day: date) -> st.SearchStrategy[str]:
@@ -123,19 +126,19 @@ def field_values(
 def refusal_expected(
     transition: Transition | None,
     model: CaseModel,
-    roles: frozenset[str],
+    actor: Actor,
     occurred_on: date,
     stored: dict[str, str | int],
 ) -> type[CaseflowError] | None:
     """What the workflow definition says about firing ``transition`` on the case: the
-    error it is refused with, or None. Nobody ever sets the county's [procedure] here, and
-    one operator does everything, so a second-person step is always refused."""
-    if transition is None or not roles & set(transition.roles):
+    error it is refused with, or None. Nobody ever sets the county's [procedure] here; a
+    second-person step is refused to whoever brought the case into its state."""
+    if transition is None or not actor.roles & set(transition.roles):
         return TransitionRefused
     if unmet_requirements(transition, model.counters):
         return TransitionRefused
     for guard in transition.guards:
-        if guard == "second_person":
+        if guard == "second_person" and actor.operator == model.entered_by:
             return AccessDenied
         if guard == "deadline_passed" and (model.due_on is None or model.due_on >= occurred_on):
             return TransitionRefused
@@ -168,7 +171,8 @@ class WorkflowMachine(RuleBasedStateMachine):
         init_workspace(root, url, clock=fixed_clock)
         self.ctx = open_context(root, clock=fixed_clock)
         self.workflow: Workflow = self.ctx.current_workflow
-        self.roles = self.ctx.actor.roles
+        # Two bureau operators: one brings a case into a state, the other may approve.
+        self.people = {c.actor.operator: c for c in (self.ctx, approver(self.ctx))}
         self.triggers = sorted(self.workflow.triggers())
         self.cases: dict[int, CaseModel] = {}
         self.next_serial = 1
@@ -213,13 +217,15 @@ class WorkflowMachine(RuleBasedStateMachine):
         assert shown["facts"] == model.facts
         if model.due_on is not None:
             assert shown["due_on"] == model.due_on.isoformat()
-        assert len(shown["history"]) == model.version
-        assert shown["history"][-1]["occurred_on"] == model.last_event_on.isoformat()
+        steps = [e for e in shown["history"] if e["action"] != "access.refused"]
+        assert len(steps) == model.version
+        assert len(shown["history"]) - len(steps) == model.refusals
+        assert steps[-1]["occurred_on"] == model.last_event_on.isoformat()
         return shown
 
     def refused(self, number: int | None, attempt: Any, error: type[CaseflowError]) -> None:
         """`attempt` must raise `error` and leave the case and the audit trail as they were
-        (but for the record of a refusal for want of permission)."""
+        (but for the record of a refusal for want of permission, in the case's history)."""
         events = self.audit_events()
         before = show_case(self.ctx, number) if number is not None else None
         with pytest.raises(CaseflowError) as raised:
@@ -231,7 +237,12 @@ class WorkflowMachine(RuleBasedStateMachine):
             assert self.changes()[-1]["action"] == "access.refused"
         assert self.audit_events() == events == self.events
         if number is not None:
-            assert show_case(self.ctx, number) == before
+            after = show_case(self.ctx, number)
+            if error is AccessDenied:
+                assert after["history"][-1]["action"] == "access.refused"
+                after["history"].pop()
+                self.cases[number].refusals += 1
+            assert after == before
             self.check_case(number)
 
     def succeeded(self, number: int, action: str) -> dict[str, Any]:
@@ -250,6 +261,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             occurred_on,
             due_on=self.deadline(initial, occurred_on),
             entered_on=occurred_on,
+            entered_by=self.ctx.actor.operator,
         )
 
     def deadline(self, state: str, start: date) -> date | None:
@@ -301,6 +313,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         trigger = data.draw(st.one_of(*choices, anything), label="trigger")
         occurred_on = data.draw(st.dates(model.last_event_on, TODAY), label="occurred_on")
         note = data.draw(st.none() | TEXT, label="note")
+        ctx = self.people[data.draw(st.sampled_from(sorted(self.people)), label="operator")]
         transition = self.workflow.find(trigger, model.state)
         typed: dict[str, str] = {}
         stored: dict[str, str | int] = {}
@@ -310,9 +323,9 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
 
         def attempt() -> None:
-            advance(self.ctx, number, trigger, typed, note=note, occurred_on=occurred_on)
+            advance(ctx, number, trigger, typed, note=note, occurred_on=occurred_on)
 
-        error = refusal_expected(transition, model, self.roles, occurred_on, stored)
+        error = refusal_expected(transition, model, ctx.actor, occurred_on, stored)
         if error is not None:
             self.refused(number, attempt, error)
             return
@@ -334,12 +347,13 @@ class WorkflowMachine(RuleBasedStateMachine):
         else:
             model.counters = {}
             model.entered_on = occurred_on
+            model.entered_by = ctx.actor.operator
             if transition.returns:
                 model.came_from.pop()
             elif self.workflow.remembers_origin(dest):
                 model.came_from.append(source)
             else:
-                model.came_from = []
+                model.came_from = [source]
         model.state = dest
         model.version += 1
         model.last_event_on = occurred_on
@@ -399,7 +413,7 @@ class WorkflowMachine(RuleBasedStateMachine):
                 lambda: advance(
                     self.ctx, number, transition.trigger, typed, occurred_on=occurred_on
                 ),
-                refusal_expected(transition, model, self.roles, occurred_on, stored)
+                refusal_expected(transition, model, self.ctx.actor, occurred_on, stored)
                 or InvalidInput,
             )
         else:

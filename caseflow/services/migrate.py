@@ -11,6 +11,7 @@ running it again moves the rest: a case already on the new version is not read a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -27,6 +28,7 @@ from caseflow.migration import (
     destination,
     lost_counts,
     map_problems,
+    moved_origins,
     plan_move,
 )
 from caseflow.services.context import Context
@@ -52,7 +54,9 @@ _SURVEY = (
     .group_by(CASE.c.workflow_version, CASE.c.state)
     .order_by(CASE.c.workflow_version, CASE.c.state)
 )
-_COUNTERS = select(CASE.c.workflow_version, CASE.c.state, CASE.c.counters).where(*_OLDER)
+_COUNTERS = select(CASE.c.workflow_version, CASE.c.state, CASE.c.counters, CASE.c.came_from).where(
+    *_OLDER
+)
 _COUNT = select(func.count()).select_from(CASE).where(*_OLDER)
 _BATCH = (
     select(
@@ -70,6 +74,7 @@ _BATCH = (
                 "extended_days",
                 "next_rung",
                 "counters",
+                "came_from",
                 "version",
             )
         )
@@ -231,16 +236,28 @@ def _refuse_unmapped(
                 f"state {state} ({target.label}) of version {version} {target.reason} "
                 f"({cases} open case(s))"
             )
-    lost: dict[tuple[int, str, str], int] = {}
-    for version, state, counters in connection.execute(
+    lost: Counter[tuple[int, str, str]] = Counter()
+    stranded: Counter[tuple[int, str, str]] = Counter()
+    for version, state, counters, came_from in connection.execute(
         _COUNTERS, {"name": new.name, "to": new.version}
     ):
         for trigger in lost_counts(new, counters):
-            lost[(version, state, trigger)] = lost.get((version, state, trigger), 0) + 1
+            lost[(version, state, trigger)] += 1
+        target = destination(olds[version], new, state)
+        if not isinstance(target, Unmapped):
+            origin = moved_origins(olds[version], new, target, came_from or ())
+            if isinstance(origin, str):
+                stranded[(version, state, origin)] += 1
     faults.extend(
         f"counts of {trigger} (in state {state}, version {version}) have no trigger of that "
         f"id in version {new.version} and would be lost ({cases} open case(s))"
         for (version, state, trigger), cases in sorted(lost.items())
+    )
+    faults.extend(
+        f"state {origin} of version {version}, where cases in {state} came from and a return "
+        f"leads back to, has no state of that id in version {new.version} ({cases} open "
+        "case(s))"
+        for (version, state, origin), cases in sorted(stranded.items())
     )
     if faults:
         path = find_workflow_file(new.name, ctx.workspace.workflow_dirs)
@@ -297,6 +314,7 @@ def _open_case(row: Any) -> OpenCase:
         extended_days=row.extended_days,
         next_rung=row.next_rung,
         counters=dict(row.counters),
+        came_from=tuple(row.came_from or ()),
     )
 
 
@@ -321,6 +339,7 @@ def _write(
                     ctx.calendar.coverage if move.deadline == "recounted" else row.due_counted_with
                 ),
                 "next_rung": move.next_rung,
+                "came_from": list(move.came_from),
                 "next_action_on": move.next_action_on,
             }
         )
