@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,15 @@ from caseflow.errors import ConcurrentUpdate, WorkflowInvalid
 from caseflow.models import AuditEvent, Case, Child
 from caseflow.resources import shipped
 from caseflow.services.cases import add_note, advance, open_case, show_case
-from caseflow.services.context import Context, open_context, os_user
-from tests.conftest import audit_trail, child, child_id_number, days_ago, open_case_by_cli
+from caseflow.services.context import Context, open_context, os_user, system_clock
+from tests.conftest import (
+    approver,
+    audit_trail,
+    child,
+    child_id_number,
+    days_ago,
+    open_case_by_cli,
+)
 
 FULL_WIDTH = str.maketrans("0123456789X", "０１２３４５６７８９ｘ")
 
@@ -31,6 +39,24 @@ def counts(ctx: Context) -> tuple[int, int]:
     return events, versions
 
 
+def closed_by_cli(cli, ctx: Context, number: int, reason: str, evidence: str) -> None:
+    """A closure proposed through the CLI and approved by a second bureau operator (on the
+    system clock, as the CLI)."""
+    proposed = cli(
+        "case",
+        "advance",
+        str(number),
+        "propose_closure",
+        "--set",
+        f"reason={reason}",
+        "--set",
+        f"evidence={evidence}",
+    )
+    assert proposed.exit_code == 0, proposed.stderr
+    advance(replace(approver(ctx), clock=system_clock), number, "approve_closure")
+    assert show_case(ctx, number)["state"] == "closed"
+
+
 def test_opening_a_case_prints_its_number_and_show_gives_the_json_contract(cli) -> None:
     number = open_case_by_cli(cli)
     shown = json.loads(cli("case", "show", str(number), "--json").stdout)
@@ -40,10 +66,8 @@ def test_opening_a_case_prints_its_number_and_show_gives_the_json_contract(cli) 
     assert shown["version"] == 1
     assert shown["due_on"] is not None
     triggers = {t["trigger"]: t for t in shown["transitions"]}
-    assert {"start_verification", "close_not_dropout", "refer_disability_assessment"} <= set(
-        triggers
-    )
-    reason = next(f for f in triggers["close_not_dropout"]["fields"] if f["name"] == "reason")
+    assert {"start_verification", "propose_closure", "refer_disability_assessment"} <= set(triggers)
+    reason = next(f for f in triggers["propose_closure"]["fields"] if f["name"] == "reason")
     assert reason["type"] == "choice" and "deceased" in reason["choices"]
     assert triggers["start_verification"]["dest"] == "verifying"
 
@@ -84,7 +108,7 @@ def test_a_case_walks_from_identified_to_returned_and_history_records_every_step
     assert [e["to"] for e in history[1:5]] == [
         "verifying",
         "persuasion",
-        "order_to_correct",
+        "order_issued",
         "returned",
     ]
     assert history[2]["from"] == "verifying"
@@ -112,13 +136,13 @@ def test_a_refused_transition_changes_nothing(cli, ctx) -> None:
     assert result.exit_code == 1
     assert "not allowed from there" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    missing = cli("case", "advance", str(number), "close_not_dropout", "--set", "evidence=x")
+    missing = cli("case", "advance", str(number), "propose_closure", "--set", "evidence=x")
     assert missing.exit_code == 1 and "reason" in missing.stderr
     bad_value = cli(
         "case",
         "advance",
         str(number),
-        "close_not_dropout",
+        "propose_closure",
         "--set",
         "reason=bored",
         "--set",
@@ -314,7 +338,7 @@ def test_sex_and_birth_date_must_agree_with_the_id(cli) -> None:
     assert ok.exit_code == 0, ok.stderr
 
 
-def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cli) -> None:
+def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cli, ctx) -> None:
     number = open_case_by_cli(cli)
     again = cli(
         "case",
@@ -330,21 +354,11 @@ def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cl
     )
     assert again.exit_code == 1
     assert f"already has open case {number}" in again.stderr
-    closed = cli(
-        "case",
-        "advance",
-        str(number),
-        "close_not_dropout",
-        "--set",
-        "reason=studying_elsewhere",
-        "--set",
-        "evidence=转学证明",
-    )
-    assert closed.exit_code == 0
+    closed_by_cli(cli, ctx, number, "studying_elsewhere", "转学证明")
     assert open_case_by_cli(cli) != number  # a closed case does not block a new one
 
 
-def test_notes_are_logged_without_changing_state_and_refused_on_closed_cases(cli) -> None:
+def test_notes_are_logged_without_changing_state_and_refused_on_closed_cases(cli, ctx) -> None:
     number = open_case_by_cli(cli)
     noted = cli("case", "note", str(number), "电话联系家长，态度消极", "--method", "phone")
     assert noted.exit_code == 0
@@ -352,16 +366,7 @@ def test_notes_are_logged_without_changing_state_and_refused_on_closed_cases(cli
     assert shown["state"] == "identified" and shown["version"] == 2
     assert shown["history"][-1]["payload"]["method"] == "phone"
     assert cli("case", "note", str(number), "x", "--method", "telepathy").exit_code == 2
-    cli(
-        "case",
-        "advance",
-        str(number),
-        "close_not_dropout",
-        "--set",
-        "reason=deceased",
-        "--set",
-        "evidence=死亡证明",
-    )
+    closed_by_cli(cli, ctx, number, "deceased", "死亡证明")
     assert cli("case", "note", str(number), "再访").exit_code == 1
 
 
@@ -409,13 +414,13 @@ def test_an_edited_workflow_needs_a_new_version_before_new_cases_use_it(workspac
     with pytest.raises(WorkflowInvalid, match="raise its `version`"):
         open_case(edited, child(4))
     (local / "dropout.yaml").write_text(
-        source.replace("amount: 3\n", "amount: 4\n", 1).replace("version: 1", "version: 2", 1),
+        source.replace("amount: 3\n", "amount: 4\n", 1).replace("version: 2", "version: 3", 1),
         encoding="utf-8",
     )
     bumped = open_context(workspace)
     number = open_case(bumped, child(4)).number
-    assert show_case(bumped, number)["workflow_version"] == 2
-    assert show_case(bumped, 1)["workflow_version"] == 1
+    assert show_case(bumped, number)["workflow_version"] == 3
+    assert show_case(bumped, 1)["workflow_version"] == 2
 
 
 def test_commands_find_the_workspace_from_env_or_the_folders_above(workspace, tmp_path) -> None:

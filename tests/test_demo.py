@@ -132,8 +132,10 @@ def test_the_demo_comes_out_as_planted(played: DemoReport) -> None:
         ctx.engine.dispose()
     # The stories the demo tells happened.
     assert {"returned", "closed"} <= set(counts)
-    assert report.steps["close_not_dropout"] and report.steps["return_to_school"]
-    assert report.steps["disability_confirmed"] and report.steps["note"]
+    assert report.steps["propose_closure"] and report.steps["approve_closure"]
+    assert report.steps["return_to_school"] and report.steps["note"]
+    # A disabled child of the register holds a certificate: the expert committee assesses.
+    assert report.steps["expert_opinion"] and report.steps["record_visit"]
 
 
 def test_the_same_seed_gives_the_same_outcome(tmp_path: Path) -> None:
@@ -188,7 +190,7 @@ def test_the_generated_organisation_is_sound_and_fills_every_chain() -> None:
     admin = org.operators[generated.bureau_operator]
     assert admin.os_user == "kcb admin" and set(admin.roles) == {"bureau", "admin"}
     assert set(generated.caseworkers) == {t.name for t in county.townships}
-    assert len(generated.departments) == 12
+    assert len(generated.departments) == 11
     child = next(c for c in county.children if c.enrolment and c.enrolment.status == "在读")
     assert child.enrolment is not None
     chain = org.chain(

@@ -38,9 +38,10 @@ def use_workflow(workspace: Path, change: Callable[[dict[str, Any]], None]) -> N
     (workspace / "workflows" / "dropout.yaml").write_text(workflow_text(change), "utf-8")
 
 
-def test_the_shipped_workflow_declares_the_twelve_partner_departments() -> None:
+def test_the_shipped_workflow_declares_the_eleven_partner_departments() -> None:
     data = yaml.safe_load(SHIPPED.read_text(encoding="utf-8"))
-    assert len(data["departments"]) == 12
+    assert len(data["departments"]) == 11
+    assert "court" not in data["departments"]  # a court is not a unit of the county
     assert data["departments"]["public_security"] == "县公安局"
     assert data["departments"]["labour_inspection"] == "县人力资源和社会保障局（劳动保障监察）"
     handed = {d for t in data["transitions"] for d in t.get("handoff", [])}
@@ -51,17 +52,19 @@ def test_a_handoff_to_an_undeclared_department_is_refused_by_workflow_check(
     cli: CliInvoker, tmp_path: Path
 ) -> None:
     path = tmp_path / "dropout.yaml"
-    path.write_text(workflow_text(lambda d: d["departments"].pop("court")), encoding="utf-8")
+    path.write_text(
+        workflow_text(lambda d: d["departments"].pop("labour_inspection")), encoding="utf-8"
+    )
     result = cli("workflow", "check", str(path))
     assert result.exit_code == 1
-    court = next(
+    inspection = next(
         i
         for i, t in enumerate(yaml.safe_load(path.read_text("utf-8"))["transitions"])
-        if "court" in t.get("handoff", [])
+        if "labour_inspection" in t.get("handoff", [])
     )
     assert (
-        f"transitions[{court}].handoff: unknown department 'court'; the workflow declares: "
-        "public_security, disability_federation, health," in result.stderr
+        f"transitions[{inspection}].handoff: unknown department 'labour_inspection'; the "
+        "workflow declares: public_security, disability_federation, health," in result.stderr
     )
 
     path.write_text(workflow_text(lambda d: d.pop("departments")), encoding="utf-8")
@@ -74,21 +77,22 @@ def test_an_org_department_the_workflow_in_force_does_not_declare_is_refused(
     workspace: Path, cli: CliInvoker
 ) -> None:
     write_example_org(open_context(workspace, clock=fixed_clock).workspace, os_user())
-    assert cli("org", "check").exit_code == 0  # the shipped workflow declares all twelve
+    assert cli("org", "check").exit_code == 0  # the shipped workflow declares all eleven
 
-    use_workflow(workspace, lambda d: d["departments"].pop("relocation_bureau"))
+    # The justice bureau: a unit of the example org no transition hands a case to.
+    use_workflow(workspace, lambda d: d["departments"].pop("justice_bureau"))
     checked = cli("org", "check")
     assert checked.exit_code == 2
     assert (
-        ".department: unknown department 'relocation_bureau'; the workflow in force "
+        ".department: unknown department 'justice_bureau'; the workflow in force "
         "declares: public_security, disability_federation, health," in checked.stderr
     )
-    assert "justice_bureau\n" in checked.stderr  # every declared one, to the last
+    assert "relocation_bureau\n" in checked.stderr  # every declared one, to the last
 
     applied = cli("org", "apply")
     assert applied.exit_code == 2
     assert "nothing was applied" in applied.stderr
-    assert "unknown department 'relocation_bureau'" in applied.stderr
+    assert "unknown department 'justice_bureau'" in applied.stderr
     ctx = open_context(workspace, clock=fixed_clock)
     try:
         with db.read(ctx.engine) as connection:

@@ -76,7 +76,8 @@ def persuading(ctx: Context, details: Any = None) -> int:
 
 
 def ordered(ctx: Context, details: Any = None) -> int:
-    """A case served an order to correct on 25 November (due in 15 days)."""
+    """A case whose order to correct was issued on 25 November, with its proof of service
+    (waiting to be served)."""
     number = persuading(ctx, details)
     advance(
         ctx,
@@ -126,7 +127,7 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
     assert context["issuer"] == {"name": "本县控辍保学工作领导小组办公室", "reference": ""}
     assert context["case"] == {
         "number": number,
-        "state_label": "责令限期改正",
+        "state_label": "责令改正通知书待送达",
         "township": "天堂镇",
         "village": "天堂村",
         "school": "天堂小学",
@@ -148,7 +149,9 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
     assert context["guardian"] == {"name": "张大山", "relation": "父亲", "phone": "13800000000"}
     due = date.fromisoformat(shown["due_on"])
     assert context["deadline"] == {"date": due, "days": (due - TODAY).days}
-    assert context["request"]["text"].startswith("《中华人民共和国义务教育法》第五十八条")
+    assert context["request"]["text"].startswith(
+        "本县工作方案（实践做法）：责令限期改正通知书作出后5个工作日内送达"
+    )
     assert context["school"] == {"name": "天堂小学"}
     assert context["recipient"] == {"name": "张大山"}  # a letter to the guardian
     assert context["service"] == {
@@ -189,7 +192,9 @@ def test_a_referral_goes_to_every_department_the_case_is_handed_to(ctx) -> None:
     context = case_context(ctx, number, "referral_letter")
     assert context["department"]["name"] == "县民政局、县妇女联合会、共青团县委"
     assert context["recipient"]["name"] == context["department"]["name"]
-    assert context["request"]["text"].startswith("早婚早育的，转介县民政局")
+    assert context["request"]["text"].startswith(
+        "本县工作方案（实践做法）：早婚早育的，转介县民政局"
+    )
     html = preview(ctx, number, "referral_letter")
     assert "县民政局、县妇女联合会、共青团县委：" in html
     assert "张大山（父亲），联系电话：13800000000" in html
@@ -417,7 +422,7 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
         occurred_on=date(2026, 11, 25),
     ).documents
     shown = show_case(ctx, number)
-    assert shown["state"] == "order_to_correct"
+    assert shown["state"] == "order_issued"
     version = shown["version"]
     assert version == before + 1  # the letters belong to the version the step produced
 
@@ -460,7 +465,7 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
     payload = step_event(ctx, number, "issue_order")
     assert payload["documents"] == documents
     assert payload["values"] == {"document_number": ORDER_NUMBER}
-    assert payload["from"] == "persuasion" and payload["to"] == "order_to_correct"
+    assert payload["from"] == "persuasion" and payload["to"] == "order_issued"
     assert events(ctx, "notice.queued") == []
     others = [e for e in history(ctx, number) if e["trigger"] != "issue_order"]
     assert all("documents" not in e["payload"] for e in others)  # steps issuing nothing
@@ -472,7 +477,7 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
     result = cli_order(cli, number, "--json")
     assert result.exit_code == 0, result.stderr
     shown = json.loads(result.stdout)
-    assert shown["state"] == "order_to_correct"
+    assert shown["state"] == "order_issued"
     assert [
         (d["template"], d["prepared"], d["notices"], d["references"], d["recipients"])
         for d in shown["documents"]
@@ -494,7 +499,7 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
     told = cli_order(cli, other)
     assert told.exit_code == 0, told.stderr
     lines = told.stdout.splitlines()
-    assert lines[0].startswith(f"Case {other}: now order_to_correct (责令限期改正), due ")
+    assert lines[0].startswith(f"Case {other}: now order_issued (责令改正通知书待送达), due ")
     assert lines[1:3] == [
         f"  Prepared 责令限期复学通知书（案件{other}）: KC-000003 (in the outbox; "
         "`caseflow notify dispatch` delivers or files it)",
@@ -513,7 +518,7 @@ def test_an_order_to_a_case_without_a_guardian_moves_it_and_prepares_nothing(ctx
         occurred_on=date(2026, 11, 25),
     ).documents
     shown = show_case(ctx, number)
-    assert shown["state"] == "order_to_correct"  # the step is not stopped
+    assert shown["state"] == "order_issued"  # the step is not stopped
     assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
 
     missing = f"no guardian recorded for case {number}; pass --set"
@@ -554,11 +559,11 @@ def test_cli_advance_says_why_a_document_was_not_prepared_and_how_to_make_it(cli
     result = cli_order(cli, number)
     assert result.exit_code == 0, result.stderr
     history = json.loads(cli("case", "history", str(number), "--json").stdout)
-    assert history[-1]["to"] == "order_to_correct"
+    assert history[-1]["to"] == "order_issued"
     reasons = {d["template"]: d["reason"] for d in history[-1]["payload"]["documents"]}
     assert list(reasons) == ["order_to_correct", "proof_of_service"]
     lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"Case {number}: now order_to_correct (责令限期改正), due ")
+    assert lines[0].startswith(f"Case {number}: now order_issued (责令改正通知书待送达), due ")
     assert lines[1:3] == [
         f"  Could not prepare {template}: {reason}. Make it with "
         f"`caseflow notice letter {number} {template} --set FIELD=VALUE`."
@@ -647,7 +652,7 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
     with pytest.raises(ConcurrentUpdate, match=f"is at version {version}, not {version - 1}"):
         advance(ctx, number, "issue_order", order, occurred_on=day, expect_version=version - 1)
     with pytest.raises(TransitionRefused, match="not allowed from there"):
-        advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=day)
+        advance(ctx, number, "order_served", {"method": "direct"}, occurred_on=day)
 
     # A failure after the letters were written takes them back with the step.
     original_record = record
@@ -789,7 +794,7 @@ def cli_order(cli: CliInvoker, number: int, *extra: str) -> CliResult:
 
 
 def cli_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
-    """A case served an order to correct yesterday."""
+    """A case whose order to correct was issued yesterday."""
     number = cli_persuading(cli, serial, *extra)
     moved = cli_order(cli, number)
     assert moved.exit_code == 0, moved.stderr
@@ -950,8 +955,12 @@ def test_a_rung_template_needing_what_the_sweep_does_not_supply_is_reported() ->
     assert all("escalation[0].template: template 'order_to_correct' needs " in p for p in found)
     assert "guardian.name" in found[0] and "which the escalation sweep cannot supply" in found[0]
     assert {p.split(": ")[1] for p in found} == {
+        "states.expert_assessment.escalation[0].template",
         "states.special_education.escalation[0].template",
-        "states.admin_penalty.escalation[0].template",
+        "states.court_enforcement.escalation[0].template",
+        "states.admonition.escalation[0].template",
+        "states.closure_proposed.escalation[0].template",
+        "states.transfer_proposed.escalation[0].template",
     }
     # A list template gets the list context only, a per-case one the case context only.
     mixed = catalogue(

@@ -110,22 +110,26 @@ def test_a_deadline_reaching_into_a_year_without_holiday_data_is_provisional() -
     )
     assert late.due is not None and late.due.due_on.year == 2026
     order = fire(
-        case("persuasion", entered=date(2026, 11, 28)),
-        "issue_order",
+        case("order_issued", entered=date(2026, 11, 28)),
+        "order_served",
         on=date(2026, 11, 28),
-        document_number="天堂府责〔2026〕3号",
+        served_on="2026-11-28",
+        method="direct",
+        served_to="张某（父）",
     )
     assert order.due is not None
     # 15 calendar days from 28 Nov is 13 Dec 2026 (a Sunday) -> Monday 14 Dec, still known.
     assert order.due.due_on == date(2026, 12, 14) and not order.due.provisional
-    judicial = fire(
-        case("admin_penalty", entered=date(2026, 11, 28)),
-        "refer_to_court",
+    in_force = fire(
+        case("penalty_decision_issued", entered=date(2026, 11, 28)),
+        "penalty_decision_served",
         on=date(2026, 11, 28),
-        route="lawsuit",
+        served_on="2026-11-28",
+        method="direct",
     )
-    assert judicial.due is not None and judicial.due.due_on.year == 2027
-    assert judicial.due.provisional and judicial.audit["due_provisional"] is True
+    # Six months from service: 28 May 2027, a year without holiday data.
+    assert in_force.due is not None and in_force.due.due_on.year == 2027
+    assert in_force.due.provisional and in_force.audit["due_provisional"] is True
 
 
 def test_a_transition_moves_state_resets_counters_and_records_the_handoff() -> None:
@@ -138,20 +142,22 @@ def test_a_transition_moves_state_resets_counters_and_records_the_handoff() -> N
 
 
 def test_choice_fields_accept_the_code_or_the_chinese_label() -> None:
-    by_code = fire(case("verifying"), "close_not_dropout", reason="deceased", evidence="死亡证明")
-    by_label = fire(case("verifying"), "close_not_dropout", reason="异地就读", evidence="转学证明")
+    by_code = fire(case("verifying"), "propose_closure", reason="deceased", evidence="死亡证明")
+    by_label = fire(
+        case("verifying"), "propose_closure", reason="异地就读（经核实）", evidence="转学证明"
+    )
     assert by_code.values["reason"] == "deceased"
     assert by_label.values["reason"] == "studying_elsewhere"
 
 
 def test_a_missing_required_field_is_refused_and_named() -> None:
     with pytest.raises(TransitionRefused, match=r"needs --set for: reason \(销号原因\)"):
-        fire(case("verifying"), "close_not_dropout", evidence="x")
+        fire(case("verifying"), "propose_closure", evidence="x")
 
 
 def test_a_value_outside_the_allowed_choices_is_bad_input() -> None:
     with pytest.raises(InvalidInput, match="choose one of: studying_elsewhere"):
-        fire(case("verifying"), "close_not_dropout", reason="bored", evidence="x")
+        fire(case("verifying"), "propose_closure", reason="bored", evidence="x")
 
 
 def test_an_unknown_field_is_bad_input() -> None:
@@ -170,8 +176,10 @@ def test_an_unknown_trigger_is_bad_input_listing_what_is_possible() -> None:
 
 
 def test_a_role_without_permission_is_refused() -> None:
-    with pytest.raises(AccessDenied, match="needs one of: bureau"):
+    with pytest.raises(AccessDenied, match="needs one of: caseworker, bureau"):
         fire(case("order_to_correct"), "propose_penalty", actor=SCHOOL, document_number="1")
+    with pytest.raises(AccessDenied, match="needs one of: bureau"):
+        fire(case("statement_period"), "decide_penalty", actor=SCHOOL, document_number="1")
     with pytest.raises(AccessDenied, match="may not fire"):
         fire(case("identified"), "start_verification", actor=SUPERVISOR)
 
@@ -187,13 +195,17 @@ def test_events_cannot_be_dated_in_the_future_or_before_the_previous_event() -> 
         )
 
 
-def test_check_ins_stay_in_returned_renew_the_deadline_and_are_counted() -> None:
-    snapshot = case("returned", entered=date(2026, 9, 1), due_on=date(2026, 10, 1))
+def test_check_ins_stay_in_returned_keep_the_term_and_count_only_when_attending() -> None:
+    snapshot = case("returned", entered=date(2026, 9, 1), due_on=date(2027, 1, 4))
     outcome = fire(snapshot, "check_in", on=date(2026, 9, 30), attending="steady")
     assert outcome.state == "returned"
     assert outcome.entered_on == date(2026, 9, 1)
     assert outcome.counters == {"check_in": 1}
-    assert outcome.due is not None and outcome.due.due_on == date(2026, 10, 30)
+    # The monitoring term runs from the return, whatever the check-ins.
+    assert outcome.due is not None and outcome.due.due_on == date(2027, 1, 4)
+    assert not outcome.deadline_reset
+    at_risk = fire(snapshot, "check_in", on=date(2026, 9, 30), attending="at_risk")
+    assert at_risk.state == "returned" and at_risk.counters == {}
 
 
 def test_retention_needs_the_declared_number_of_check_ins() -> None:
@@ -228,7 +240,12 @@ def offered(snapshot: CaseSnapshot, actor: Actor, workflow: Workflow = WORKFLOW)
 
 
 def test_the_transitions_offered_depend_on_role_and_requirements() -> None:
-    assert offered(case("returned"), SCHOOL) == {"check_in", "relapse"}
+    assert offered(case("returned"), SCHOOL) == {
+        "check_in",
+        "relapse",
+        "propose_closure",
+        "propose_transfer_out",
+    }
     assert "retain" in offered(case("returned", counters={"check_in": 3}), SCHOOL)
     assert offered(case("persuasion"), SUPERVISOR) == set()
 

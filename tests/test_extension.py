@@ -188,22 +188,23 @@ def test_a_request_lapses_when_the_case_leaves_its_state_and_case_show_says_so(c
 
 def _with_extension(section: str) -> str:
     text = SHIPPED.read_text(encoding="utf-8")
-    old = "extension:\n  roles: [bureau, caseworker]\n  max_days: 30\n"
+    old = (
+        "extension:\n  request_roles: [bureau, caseworker, school]\n"
+        "  approve_roles: [bureau]\n  max_days: 30\n"
+    )
     assert old in text
     return text.replace(old, section)
 
 
 def test_a_version_1_workflow_names_the_requesters_and_the_bureau_approves() -> None:
     workflow = load_workflow(SHIPPED)
-    assert workflow.extension_roles == ("bureau", "caseworker")
+    assert workflow.extension_roles == ("bureau", "caseworker", "school")
     assert workflow.extension_approve_roles == ("bureau",)
-    new_style = _with_extension(
-        "extension:\n  request_roles: [caseworker]\n  approve_roles: [bureau]\n  max_days: 20\n"
-    )
-    workflow, problems = parse_workflow(new_style, "dropout.yaml")
+    old_style = _with_extension("extension:\n  roles: [bureau, caseworker]\n  max_days: 30\n")
+    workflow, problems = parse_workflow(old_style, "dropout.yaml")
     assert problems == [] and workflow is not None
     assert (workflow.extension_roles, workflow.extension_approve_roles) == (
-        ("caseworker",),
+        ("bureau", "caseworker"),
         ("bureau",),
     )
 
@@ -321,7 +322,7 @@ def test_a_request_needs_a_request_role_a_deadline_and_no_pending_one() -> None:
         )
 
     with pytest.raises(AccessDenied, match="may not request deadline extensions"):
-        ask(Actor("li", "li", frozenset({"school"})))
+        ask(Actor("wang", "wang", frozenset({"supervisor"})))
     bureau = Actor("chen", "chen", frozenset({"bureau"}))
     pending = ask(bureau)
     assert pending == ExtensionRequest("identified", 5, REASON, MONDAY, "chen")

@@ -406,7 +406,13 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
 def test_a_loop_in_the_parent_hierarchy_is_named_once_from_its_first_unit() -> None:
     def change(data: dict[str, Any]) -> None:
         data["units"] += [
-            {"id": "a", "kind": "department", "department": "court", "name": "A", "parent": "c"},
+            {
+                "id": "a",
+                "kind": "department",
+                "department": "procuratorate",
+                "name": "A",
+                "parent": "c",
+            },
             {
                 "id": "b",
                 "kind": "department",
@@ -598,7 +604,7 @@ def test_org_check_prints_ok_or_every_problem_with_exit_2(tmp_path: Path) -> Non
     runner = CliRunner()
     good = runner.invoke(app, ["org", "check", str(EXAMPLE)])
     assert good.exit_code == 0, good.output
-    assert good.stdout == f"{EXAMPLE}: OK — 32 units, 52 people, 10 operators\n"
+    assert good.stdout == f"{EXAMPLE}: OK — 31 units, 51 people, 9 operators\n"
     broken = tmp_path / "org.yaml"
     broken.write_text(org_text(_set("people", 3, "unit", "xx")), encoding="utf-8")
     bad = runner.invoke(app, ["org", "check", str(broken)])
@@ -672,7 +678,7 @@ def test_init_with_the_example_org_writes_a_file_that_checks_ok(tmp_path: Path) 
     assert 'name = "示范县"' in (root / "caseflow.toml").read_text(encoding="utf-8")
     checked = runner.invoke(app, ["-w", str(root), "org", "check"])
     assert checked.exit_code == 0, checked.output
-    assert "OK — 32 units" in checked.stdout
+    assert "OK — 31 units" in checked.stdout
     applied = runner.invoke(app, ["-w", str(root), "org", "apply"])
     assert applied.exit_code == 0, applied.output  # the creator is the example's admin
     assert "Operators removed: " + os_user() in applied.stdout

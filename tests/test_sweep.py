@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -242,24 +242,26 @@ def test_escalate_command_prints_a_summary_and_json_counts(cli, ctx) -> None:
     assert "0 rung(s) fired" in text_run.stdout
 
 
-def court_case(ctx: Context, serial: int = 2) -> int:
-    """A case referred to court on 28 November 2026: due 40 working days later, in 2027."""
-    number = persuasion_case(ctx, serial, date(2026, 11, 2))
-    advance(
-        ctx,
-        number,
-        "issue_order",
-        {"document_number": f"天堂府责〔2026〕{serial}号"},
-        occurred_on=date(2026, 11, 3),
-    )
-    advance(
-        ctx,
-        number,
-        "propose_penalty",
-        {"document_number": f"罚告〔2026〕{serial}号"},
-        occurred_on=date(2026, 11, 4),
-    )
-    advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=date(2026, 11, 28))
+def penalty_in_force(ctx: Context, serial: int = 2) -> int:
+    """A case whose penalty decision was served on 27 July 2026: in force for six months,
+    due 27 January 2027, in a year without holiday data (provisional)."""
+    number = persuasion_case(ctx, serial, date(2026, 6, 1))
+
+    def step(trigger: str, values: dict[str, str], on: date) -> date:
+        advance(ctx, number, trigger, values, occurred_on=on)
+        return date.fromisoformat(show_case(ctx, number)["due_on"])
+
+    step("issue_order", {"document_number": f"天堂府责〔2026〕{serial}号"}, date(2026, 6, 2))
+    served = {"served_on": "2026-06-03", "method": "direct", "served_to": "张某（父）"}
+    due = step("order_served", served, date(2026, 6, 3))
+    notice = {"document_number": f"罚告〔2026〕{serial}号", "facts": "逾期未送子女复学"}
+    step("propose_penalty", notice, due + timedelta(days=1))
+    served = {"served_on": (due + timedelta(days=2)).isoformat(), "method": "direct"}
+    due = step("penalty_notice_served", served, due + timedelta(days=2))
+    decision = {"document_number": f"罚决〔2026〕{serial}号", "penalty": "警告"}
+    step("decide_penalty", decision, due + timedelta(days=1))
+    served = {"served_on": "2026-07-27", "method": "direct"}
+    step("penalty_decision_served", served, date(2026, 7, 27))
     return number
 
 
@@ -275,7 +277,7 @@ def recount_events(ctx: Context) -> list[int]:
 
 
 def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspace, ctx) -> None:
-    number = court_case(ctx)
+    number = penalty_in_force(ctx)
     view = show_case(ctx, number)
     assert view["due_on"] == "2027-01-27" and view["due_provisional"]
     assert [row.id for row in provisional_deadlines(ctx)] == [number]
@@ -294,7 +296,7 @@ def test_provisional_deadlines_are_recomputed_when_the_year_is_declared(workspac
 
 
 def test_an_ordinary_sweep_leaves_provisional_deadlines_as_they_were_counted(ctx) -> None:
-    numbers = [court_case(ctx, serial) for serial in (2, 3, 4)]
+    numbers = [penalty_in_force(ctx, serial) for serial in (2, 3, 4)]
     before = {number: show_case(ctx, number)["version"] for number in numbers}
     for _ in range(2):
         assert sweep(ctx).recomputed == 0
@@ -313,8 +315,8 @@ def test_an_ordinary_sweep_leaves_provisional_deadlines_as_they_were_counted(ctx
 def test_a_chinese_calendar_release_with_next_year_recounts_provisional_deadlines_once(
     workspace, ctx, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    provisional = court_case(ctx, 2)
-    unchanged = court_case(ctx, 3)
+    provisional = penalty_in_force(ctx, 2)
+    unchanged = penalty_in_force(ctx, 3)
     granted_extension(ctx, unchanged, 3, "家访延期")  # and one whose date stays the same
     assert show_case(ctx, unchanged)["due_provisional"]
     # The release lists 27-28 January 2027 as holidays, and nothing else that year.
@@ -335,7 +337,7 @@ def test_a_chinese_calendar_release_with_next_year_recounts_provisional_deadline
 
 
 def test_a_workspace_rest_day_in_a_year_still_unknown_is_counted_in_once(workspace, ctx) -> None:
-    number = court_case(ctx)
+    number = penalty_in_force(ctx)
     (workspace / "holidays.yaml").write_text("rest_days: [2027-01-27]\n", encoding="utf-8")
     updated = open_context(workspace, clock=fixed_clock)
     assert sweep(updated).recomputed == 1
@@ -346,7 +348,7 @@ def test_a_workspace_rest_day_in_a_year_still_unknown_is_counted_in_once(workspa
 
 
 def test_provisional_deadlines_counted_before_the_upgrade_are_recounted_once(ctx) -> None:
-    provisional, final = court_case(ctx, 2), persuasion_case(ctx, 3, date(2026, 11, 2))
+    provisional, final = penalty_in_force(ctx, 2), persuasion_case(ctx, 3, date(2026, 11, 2))
     with db.write(ctx.engine) as connection:  # what migration 0006 leaves in existing rows
         connection.execute(text("UPDATE case_file SET due_counted_with = NULL"))
     versions = [show_case(ctx, n)["version"] for n in (provisional, final)]

@@ -716,12 +716,12 @@ def lines(report: DemoReport) -> list[str]:
     ]
     stories = {
         "relapse": "returned, relapsed, persuaded back again",
-        "court": "the legal route: order, penalty, court",
+        "court": "the legal route: order served, period lapsed, judicial admonition",
         "labour": "handed to labour inspection (a child working)",
         "marriage": "early marriage: civil affairs, women's federation, youth league",
         "illness": "health assessment, deferral, back to verification",
         "missing": "missing: public security finds the child",
-        "placement": "disability federation, special-education placement",
+        "placement": "expert committee, special-education placement or home teaching",
         "escalated": "a lapsed deadline climbing the escalation ladder",
     }
     for story, number in report.interesting.items():

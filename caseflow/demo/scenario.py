@@ -604,9 +604,9 @@ def personas(
 
     _assign_routes({n: d for n, d in drafts.items() if n not in absent}, rng)
     # One partner department is slow enough for its ladder to reach the county government.
-    disabled = [n for n, d in drafts.items() if d["kind"] == "disabled"]
-    if disabled:
-        drafts[disabled[0]].update(slow=frozenset({"disability_assessment"}), lag=15)
+    working = [n for n, d in drafts.items() if d["route"] == "labour"]
+    if working:
+        drafts[working[0]].update(slow=frozenset({"labour_inspection"}), lag=15)
     return {
         number: Persona(
             id_number=number,
@@ -898,7 +898,7 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
                 "expert_opinion",
                 "bureau",
                 opinion=p.placement,
-                assessed_on=today.isoformat(),
+                assessed_on=day.isoformat(),
                 summary=_EXPERT_OPINIONS[p.placement],
             )
         ]
@@ -910,12 +910,12 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
         return [
             advance("place_special_education", "bureau", placement=p.placement, school=p.school)
         ]
-    if state == "home_teaching" and ready(5):
+    if state == "home_teaching" and ready(5) and (today - case.last_event_on).days >= 7:
         return [
             advance(
                 "record_visit",
                 "school",
-                visited_on=today.isoformat(),
+                visited_on=day.isoformat(),
                 teachers="特教教师、学籍学校教师",
                 periods="2",
                 content="生活适应与康复训练、语文识字",
@@ -939,12 +939,12 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
         return [
             advance(
                 "order_served",
-                served_on=today.isoformat(),
+                served_on=day.isoformat(),
                 method="direct",
                 served_to="全体法定监护人",
             )
         ]
-    if state == "order_to_correct" and case.due_on is not None and today > case.due_on:
+    if state == "order_to_correct" and case.due_on is not None and day > case.due_on:
         return [advance("request_admonition", "bureau", body="县人民法院")]
     if state == "admonition" and (today - case.entered_on).days >= 30 + 5 * p.pace:
         return [advance("return_to_school", placement=p.placement, school=p.school)]
@@ -1001,7 +1001,9 @@ def _persuade(
                 steps.append(
                     advance(
                         "refer_labour_inspection",
-                        employer="浙江省宁波市某电子厂（据监护人提供，该童在此打工）",
+                        employer="浙江省宁波市某电子厂",
+                        place="浙江省宁波市北仑区",
+                        found="据监护人提供，该童在此打工",
                     )
                 )
                 return steps
