@@ -82,7 +82,6 @@ def scenario(ctx: Context, trigger: Callable[[str], str]) -> None:
         method="direct",
         served_to="田某",
     )
-    advance(legal, "propose_penalty", D(2026, 4, 8), document_number="罚告1号", facts="逾期")
     advance(legal, "return_to_school", D(2026, 5, 11), placement="original_class", school="x")
     for day in (D(2026, 6, 1), D(2026, 7, 6), D(2026, 9, 7)):
         advance(legal, "check_in", day, attending="steady")
