@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from caseflow import escalation
 from caseflow.states import Workflow
-from caseflow.timeline import Timeline
+from caseflow.timeline import Stay, Timeline
 
 Category = Literal["suspected", "dropout", "deferred", "returned", "retained", "closed"]
 # What each state category of the workflow (``caseflow.states.CATEGORIES``) counts as.
@@ -42,17 +42,29 @@ CATEGORY_LABELS: Mapping[str, str] = {
 }
 
 
-def category(workflow: Workflow, state: str) -> Category:
-    return FIGURE_CATEGORY.get(workflow.category_of(state) or "", "dropout")
+def category(workflow_category: str | None) -> Category:
+    return FIGURE_CATEGORY.get(workflow_category or "", "dropout")
 
 
-def entries(timeline: Timeline, workflow: Workflow, into: str, period: Period) -> list[date]:
+def lifecycle(timeline: Timeline, workflow: Workflow) -> list[tuple[Stay, str | None]]:
+    """Each stay with the workflow category it counts in. A closure proposed and not (yet)
+    approved leaves the case where it stood: a ``closing`` stay counts in the category of
+    the stay before it, and a rejected closure is no new entry into that category."""
+    counted: list[tuple[Stay, str | None]] = []
+    for stay in timeline.stays:
+        current = workflow.category_of(stay.state)
+        if current == "closing" and counted:
+            current = counted[-1][1]
+        counted.append((stay, current))
+    return counted
+
+
+def entries(stays: Sequence[tuple[Stay, str | None]], into: str, period: Period) -> list[date]:
     """The days in the period the case entered a state of category ``into`` from a state
     of another category (a move within the category, or a check-in, is no entry)."""
     days = []
     previous: str | None = None
-    for stay in timeline.stays:
-        current = workflow.category_of(stay.state)
+    for stay, current in stays:
         if current == into and previous != into and stay.entered_on in period:
             days.append(stay.entered_on)
         previous = current
@@ -90,7 +102,8 @@ TARGETS: tuple[Target, ...] = (
         "义务教育阶段辍学人数（零辍学）",
         "0",
         "统计日已确认辍学、尚未复学的在办案件数：劝返、转介处置、依法控辍、失踪失联、"
-        "残疾评定、卫健评估、特教安置待落实等状态；疑似（核查中）和经批准延缓入学/休学的不计。",
+        "残疾评定、卫健评估、特教安置待落实等状态；疑似（核查中）和经批准延缓入学/休学的不计；"
+        "销号、迁出待审批的案件按提出前所处的状态计。",
         at_most=0,
     ),
     Target(
@@ -114,7 +127,7 @@ DEFINITIONS: Mapping[str, str] = {
     "到统计期内首次复学之日的自然日数的中位数。",
     "overdue": "逾期案件：统计日在办、办理期限早于统计日的案件。",
     "on_time": "按时办结率 = 按期办结的期限数 ÷ 统计期内到期的期限数。每个有办理期限的状态"
-    "（或续期，如复学回访）为一个期限，从审计记录读出：离开该状态（或续期）之日不晚于办理期限"
+    "（或续期，如失联复核）为一个期限，从审计记录读出：离开该状态（或续期）之日不晚于办理期限"
     "（含经批准延期后的期限）为按期办结；晚于期限办结、或统计日仍未办结而期限已过为逾期。"
     "到期日在统计期内的期限才计入；由系统按期自动流转的（如延缓期满复核、巩固销号）不计。"
     "责任单位为该状态的责任单位（乡镇、村、学校、县教育局或转介部门）。"
@@ -278,8 +291,9 @@ def measure(
     if timeline.state is None or timeline.opened_on is None:
         return None
     state = timeline.state
-    kind = category(workflow, state)
-    returns = entries(timeline, workflow, "monitoring", period)
+    stays = lifecycle(timeline, workflow)
+    kind = category(stays[-1][1] if stays else workflow.category_of(state))
+    returns = entries(stays, "monitoring", period)
     counted = []
     for deadline in timeline.deadlines:
         if deadline.due_on not in period:
@@ -294,8 +308,8 @@ def measure(
         )
         counted.append((units, status == "met", (deadline.state, deadline.due_on) in escalated))
     dropout_in_period = any(
-        stay.overlaps(period.start, period.end) and category(workflow, stay.state) == "dropout"
-        for stay in timeline.stays
+        stay.overlaps(period.start, period.end) and category(counted) == "dropout"
+        for stay, counted in stays
     )
     return CaseMeasure(
         state=state,
@@ -305,7 +319,7 @@ def measure(
             timeline.is_open and timeline.due_on is not None and timeline.due_on < period.end
         ),
         returned_on=returns[0] if returns else None,
-        retained=bool(entries(timeline, workflow, "retained", period)),
+        retained=bool(entries(stays, "retained", period)),
         relapses=sum(1 for day in timeline.repeats if day in period),
         dropout_in_period=dropout_in_period,
         days_to_return=(returns[0] - timeline.opened_on).days if returns else None,

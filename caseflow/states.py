@@ -397,9 +397,14 @@ class Workflow:
 
     def category_entered(self, source: str, dest: str) -> str | None:
         """The category a move from ``source`` to ``dest`` enters; None when it stays in
-        its category (such as a check-in) or ``dest`` is not a state of this workflow."""
+        its category (such as a check-in), goes back from a rejected closure (``closing``
+        to an open state: the case never left where it stood) or ``dest`` is not a state
+        of this workflow."""
         into = self.category_of(dest)
-        return into if into != self.category_of(source) else None
+        left = self.category_of(source)
+        if left == "closing" and into not in TERMINAL_CATEGORIES:
+            return None
+        return into if into != left else None
 
     def states_in(self, *categories: str) -> frozenset[str]:
         """The ids of the states in any of ``categories``."""

@@ -23,7 +23,12 @@ from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
 from caseflow.engine import Actor
 from caseflow.ids import make_id_number
-from caseflow.services.cases import ChildDetails, approve_extension, request_extension
+from caseflow.services.cases import (
+    ChildDetails,
+    advance,
+    approve_extension,
+    request_extension,
+)
 from caseflow.services.context import Context, init_workspace, open_context
 
 PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
@@ -224,6 +229,21 @@ def granted_extension(
     """An extension requested by ctx's operator and approved by another (``approver``)."""
     request_extension(ctx, number, days, reason, occurred_on=occurred_on)
     approve_extension(approver(ctx), number, occurred_on=occurred_on)
+
+
+def approved_closure(
+    ctx: Context, number: int, reason: str, evidence: str, *, occurred_on: date | None = None
+) -> None:
+    """A case closed (销号) the version 2 way: proposed by ctx's operator with its reason
+    and evidence, approved by another (``approver``)."""
+    advance(
+        ctx,
+        number,
+        "propose_closure",
+        {"reason": reason, "evidence": evidence},
+        occurred_on=occurred_on,
+    )
+    advance(approver(ctx), number, "approve_closure", occurred_on=occurred_on)
 
 
 def days_ago(n: int) -> str:

@@ -30,6 +30,7 @@ from tests.conftest import (
     CliInvoker,
     Clock,
     Database,
+    approved_closure,
     child,
     child_id_number,
     fixed_clock,
@@ -483,13 +484,7 @@ def overdue(ctx: Context) -> dict[str, int]:
     )
     numbers["fresh"] = open_case(ctx, child(5), occurred_on=date(2026, 11, 27)).number
     numbers["closed"] = n = open_case(ctx, child(6), occurred_on=date(2026, 10, 1)).number
-    advance(
-        ctx,
-        n,
-        "close_not_dropout",
-        {"reason": "studying_elsewhere", "evidence": "转学证明"},
-        occurred_on=date(2026, 10, 2),
-    )
+    approved_closure(ctx, n, "studying_elsewhere", "转学证明", occurred_on=date(2026, 10, 2))
     sweep(ctx, as_of=date(2026, 11, 10))  # before the deferral runs out
     return numbers
 

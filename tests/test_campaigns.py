@@ -17,7 +17,7 @@ from caseflow.services.audit import audit_verify
 from caseflow.services.campaigns import queue_monthly_report, queue_publicity_letters
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
-from tests.conftest import audit_trail, child
+from tests.conftest import approved_closure, audit_trail, child
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -60,13 +60,7 @@ def test_publicity_letters_go_to_the_guardian_of_each_watched_child_once_a_month
     still_open = open_case(ctx, child(2, name="李明"), occurred_on=date(2026, 11, 2)).number
     back_at_school = returned_case(ctx, 3, date(2026, 10, 8), date(2026, 10, 20))
     closed = open_case(ctx, child(4, name="王芳"), occurred_on=date(2026, 11, 2)).number
-    advance(
-        ctx,
-        closed,
-        "close_not_dropout",
-        {"reason": "studying_elsewhere", "evidence": "转学证明"},
-        occurred_on=date(2026, 11, 3),
-    )
+    approved_closure(ctx, closed, "studying_elsewhere", "转学证明", occurred_on=date(2026, 11, 3))
     with db.write(ctx.engine) as connection:
         connection.execute(update(CHILD).where(CHILD.c.name == "李明").values(grade="七年级"))
 

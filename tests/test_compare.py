@@ -14,11 +14,11 @@ from caseflow.errors import AccessDenied, InvalidInput
 from caseflow.ids import make_id_number
 from caseflow.models import RosterImport, RosterRow
 from caseflow.roster import birth_band, reference_date
-from caseflow.services.cases import advance, list_cases, open_cases, show_case
+from caseflow.services.cases import list_cases, open_cases, show_case
 from caseflow.services.compare import check_reveal, compare, views
 from caseflow.services.context import Context
 from caseflow.services.snapshots import write_snapshot
-from tests.conftest import snapshot_rows
+from tests.conftest import approved_closure, snapshot_rows
 
 IMPORTS = RosterImport.__table__  # type: ignore[attr-defined]
 ROWS = RosterRow.__table__  # type: ignore[attr-defined]
@@ -166,7 +166,7 @@ def test_a_comparison_whose_registers_are_missing_is_reported_not_guessed(ctx) -
     assert [s.flags for s in result.suspects] == [["household_vs_student"]]
 
 
-def test_opening_cases_is_idempotent_and_disabled_children_start_on_the_disability_route(
+def test_opening_cases_is_idempotent_and_disabled_children_go_to_the_expert_committee(
     county,
 ) -> None:
     result = compare(county, as_of=AS_OF)
@@ -176,7 +176,7 @@ def test_opening_cases_is_idempotent_and_disabled_children_start_on_the_disabili
         show_case(county, n)["child"]["id_number"][-4:]: show_case(county, n)["state"]
         for n in first.opened
     }
-    assert states[person(5)[-4:]] == "disability_assessment"
+    assert states[person(5)[-4:]] == "expert_assessment"
     assert list(states.values()).count("identified") == 4
     shown = show_case(county, first.opened[0])
     assert shown["source"] == "roster"
@@ -203,12 +203,7 @@ def test_a_case_closed_as_not_a_dropout_is_reopened_only_for_a_new_flag(county) 
     number = next(
         n for n in opened if show_case(county, n)["child"]["id_number"][-4:] == person(3)[-4:]
     )
-    advance(
-        county,
-        number,
-        "close_not_dropout",
-        {"reason": "studying_elsewhere", "evidence": "外省学校在读证明"},
-    )
+    approved_closure(county, number, "studying_elsewhere", "外省学校在读证明")
     quiet = open_cases(county, compare(county, as_of=AS_OF))
     assert quiet.opened == [] and quiet.not_reopened == 1
     register(county, "poverty", [household(4, category="脱贫户"), household(3, category="监测户")])

@@ -30,7 +30,7 @@ from caseflow.services.ledger import open_ledger, write_ledger
 from caseflow.services.org import apply_org
 from caseflow.services.records import CASE, CHILD
 from caseflow.workspace import load, write_example_org
-from tests.conftest import CliInvoker, audit_trail, fixed_clock
+from tests.conftest import CliInvoker, approved_closure, audit_trail, fixed_clock
 
 TODAY = date(2026, 11, 29)  # conftest's fixed clock
 HEADINGS = [c.heading for c in COLUMNS]
@@ -114,12 +114,8 @@ def county(workspace: Path) -> dict[str, int]:
         {"placement": "original_class", "school": "示范县第一中学"},
         occurred_on=date(2026, 11, 20),
     )
-    advance(
-        ctx,
-        cases["mh"],
-        "close_not_dropout",
-        {"reason": "studying_elsewhere", "evidence": "转学证明"},
-        occurred_on=date(2026, 11, 3),
+    approved_closure(
+        ctx, cases["mh"], "studying_elsewhere", "转学证明", occurred_on=date(2026, 11, 3)
     )
     ctx.engine.dispose()
     return cases
@@ -160,7 +156,7 @@ def test_the_rows_match_the_cases_in_each_state(county, workspace) -> None:
     assert {row["state"]: row["outcome"] for row in rows.values()} == {
         "persuasion": "在办",
         "returned": "已复学（巩固中）",
-        "closed": "已销号（异地就读）",
+        "closed": "已销号（异地就读（经核实））",
         "identified": "在办",
     }
 
@@ -193,14 +189,15 @@ def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
         "last_note_on": "2026-11-20",
         "last_note_method": "入户走访",
         "outcome": "在办",
-        "workflow_version": 1,
+        "workflow_version": 2,
     }
     school = read(workspace, level="school", unit="示范县第一中学")[0]
     assert school["responsible"] and all(
         label.startswith(("包校教育局领导", "校长", "包年级学校领导", "班主任", "包人科任教师"))
         for label in school["responsible"]
     )
-    assert school["due_on"] == "2026-12-21" and school["days_overdue"] == 0
+    # Returned on 11-20, watched for a term: four months, to Saturday 2027-03-20, so Monday.
+    assert school["due_on"] == "2027-03-22" and school["days_overdue"] == 0
     closed = read(workspace, level="village", unit="木黄村")[0]
     assert closed["due_on"] is None and closed["days_overdue"] == 0
 
@@ -212,7 +209,7 @@ def test_a_ledger_for_a_past_day_shows_the_cases_as_they_stood_then(county, work
     assert (tt["state"], tt["days_in_state"], tt["due_on"]) == ("persuasion", 1, "2026-11-25")
     assert tt["last_note_on"] is None  # the first call was on 11-06
     assert (lm["state"], lm["outcome"], lm["due_on"]) == ("persuasion", "在办", "2026-11-25")
-    assert (mh["state"], mh["outcome"]) == ("closed", "已销号（异地就读）")
+    assert (mh["state"], mh["outcome"]) == ("closed", "已销号（异地就读（经核实））")
     early = read(workspace, as_of=date(2026, 10, 12))
     assert [(r["name"], r["state"], r["due_on"]) for r in early] == [
         ("田小雨", "identified", "2026-10-15")

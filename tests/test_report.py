@@ -22,7 +22,7 @@ from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
 from caseflow.services.report import monthly_flows
 from caseflow.services.sweep import sweep
-from tests.conftest import child
+from tests.conftest import approved_closure, approver, child
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -46,13 +46,7 @@ def county(ctx: Context) -> Context:
         occurred_on=date(2026, 11, 2),
     )
     closed = open_case(ctx, child(4, name="冉小梅"), occurred_on=date(2026, 11, 20)).number
-    advance(
-        ctx,
-        closed,
-        "close_not_dropout",
-        {"reason": "studying_elsewhere", "evidence": "转学证明"},
-        occurred_on=date(2026, 11, 23),
-    )
+    approved_closure(ctx, closed, "studying_elsewhere", "转学证明", occurred_on=date(2026, 11, 23))
     sweep(ctx)
     audit_checkpoint(ctx)
     return ctx
@@ -65,6 +59,36 @@ def test_monthly_flows_count_identified_returned_and_retained_by_the_day_it_happ
     assert flows[date(2026, 9, 1)] == MonthFlows(date(2026, 9, 1), identified=1)
     assert flows[date(2026, 10, 1)] == MonthFlows(date(2026, 10, 1), returned=1)
     assert flows[date(2026, 11, 1)] == MonthFlows(date(2026, 11, 1), identified=2)
+
+
+def test_a_rejected_closure_is_no_second_return_in_the_monthly_flows(ctx: Context) -> None:
+    number = open_case(ctx, child(2), occurred_on=date(2026, 9, 7)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2026, 9, 8))
+    advance(ctx, number, "confirm_dropout", {"reason": "learning"}, occurred_on=date(2026, 9, 9))
+    advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂小学"},
+        occurred_on=date(2026, 10, 12),
+    )
+    advance(
+        ctx,
+        number,
+        "propose_closure",
+        {"reason": "enrolled", "evidence": "学籍证明"},
+        occurred_on=date(2026, 11, 2),
+    )
+    advance(
+        approver(ctx),
+        number,
+        "reject_closure",
+        {"reason": "巩固观察未满一个学期"},
+        occurred_on=date(2026, 11, 3),
+    )
+    flows = {m.month: m for m in monthly_flows(ctx, date(2026, 11, 29), months=2)}
+    assert flows[date(2026, 10, 1)] == MonthFlows(date(2026, 10, 1), returned=1)
+    assert flows[date(2026, 11, 1)] == MonthFlows(date(2026, 11, 1))
 
 
 def test_month_starts_cross_the_year_boundary() -> None:

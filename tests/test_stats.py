@@ -23,7 +23,14 @@ from caseflow.services.roster import import_roster
 from caseflow.services.stats import assessment, stats
 from caseflow.timeline import Event, replay
 from caseflow.workspace import AssessmentConfig, load
-from tests.conftest import CliInvoker, audit_trail, child, fixed_clock
+from tests.conftest import (
+    CliInvoker,
+    approved_closure,
+    approver,
+    audit_trail,
+    child,
+    fixed_clock,
+)
 from tests.test_ledger import as_operator, example_county, kid
 
 D = date
@@ -39,14 +46,16 @@ def cases(ctx) -> dict[str, int]:
     holidays: 10-01..10-07 are the National Day holiday):
 
     1 天堂镇, 天堂镇中心小学 — opened 06-01, verifying 06-02, confirmed 06-03, returned
-      06-15 (14 days), check-ins 07-10, 08-05, 09-01; retained automatically on its due
-      date 10-08 by the sweep. Deadlines: identified (due 06-04) met, verifying (06-09)
-      met, persuasion (06-25) met, returned 07-15 / 08-10 / 09-04 met, 10-08 a timer.
+      06-15 (14 days), check-ins 07-10, 08-05, 09-01; retained automatically at the end
+      of its term of monitoring (four months, 10-15) by the sweep. Deadlines: identified
+      (due 06-04) met, verifying (06-09) met, persuasion (06-25) met, returned (10-15) a
+      timer: the school has no deadline that counts.
     2 天堂镇, 天堂镇中心小学 — opened 09-01, verifying 09-02, confirmed 09-03, returned
       09-21 (20 days), relapsed 10-12, since in persuasion (due 11-02): overdue, and the
       sweep escalates it. Deadlines: identified (09-04), verifying (09-09), persuasion
-      (09-23), returned (10-21) met; persuasion (11-02) missed.
-    3 木黄镇 — opened 11-02, closed (studying elsewhere) 11-03: identified (11-05) met.
+      (09-23) met; returned (due 2027-01-21) not in the period; persuasion (11-02) missed.
+    3 木黄镇 — opened 11-02, closure proposed and approved (studying elsewhere) 11-03:
+      identified (11-05) and the bureau's approval (11-10) met; never a dropout.
     4 木黄镇 — opened 11-10, identified due 11-13: missed, overdue, escalated.
     5 天堂镇 — opened 10-13, verifying 10-14, deferred 10-15 until 2027-03-01:
       identified (10-16) and verifying (10-21) met; deferral due next year.
@@ -66,14 +75,7 @@ def cases(ctx) -> dict[str, int]:
     three = open_case(
         ctx, child(3, township="木黄镇", school=school_m), occurred_on=D(2026, 11, 2)
     ).number
-    advance(
-        ctx,
-        three,
-        "close_not_dropout",
-        D(2026, 11, 3),
-        reason="studying_elsewhere",
-        evidence="证明",
-    )
+    approved_closure(ctx, three, "studying_elsewhere", "证明", occurred_on=D(2026, 11, 3))
     four = open_case(
         ctx, child(4, township="木黄镇", school=school_m), occurred_on=D(2026, 11, 10)
     ).number
@@ -117,13 +119,13 @@ def test_the_case_figures_of_the_year(ctx, cases) -> None:
         "retention_rate": 0.5,
         "median_days_to_return": 17.0,  # 14 and 20
         "overdue": 2,  # cases 2 and 4
-        "on_time": {"due": 15, "met": 13, "missed": 2, "escalated": 2, "rate": 0.8667},
+        "on_time": {"due": 12, "met": 10, "missed": 2, "escalated": 2, "rate": 0.8333},
     }
     units = {u["unit"]: u for u in figures["on_time_by_unit"]}
     assert {k: (u["due"], u["met"], u["missed"], u["escalated"]) for k, u in units.items()} == {
         "township:天堂镇": (9, 8, 1, 1),
-        "school:天堂镇中心小学": (4, 4, 0, 0),
         "township:木黄镇": (2, 1, 1, 1),
+        "education_bureau": (1, 1, 0, 0),  # case 3's closure approved in time
     }
     assert units["township:天堂镇"]["label"] == "天堂镇人民政府"
     targets = {t["key"]: t for t in figures["targets"]}
@@ -131,14 +133,31 @@ def test_the_case_figures_of_the_year(ctx, cases) -> None:
     assert set(figures["definitions"]) >= {"on_time", "returned", "median_days_to_return"}
 
 
+def test_a_case_awaiting_closure_counts_where_it_stood_and_a_rejected_closure_is_no_return(
+    ctx,
+) -> None:
+    back = open_case(ctx, child(1), occurred_on=D(2026, 9, 1)).number
+    advance(ctx, back, "start_verification", D(2026, 9, 2))
+    advance(ctx, back, "confirm_dropout", D(2026, 9, 3), reason="learning")
+    advance(ctx, back, "return_to_school", D(2026, 9, 21), placement="original_class", school="x")
+    advance(ctx, back, "propose_closure", D(2026, 10, 12), reason="enrolled", evidence="学籍证明")
+    advance(approver(ctx), back, "reject_closure", D(2026, 10, 13), reason="巩固观察未满一个学期")
+    waiting = open_case(ctx, child(2), occurred_on=D(2026, 11, 2)).number
+    advance(
+        ctx, waiting, "propose_closure", D(2026, 11, 3), reason="register_error", evidence="重复"
+    )
+    figures = stats(ctx).as_json()["cases"]
+    assert (figures["returned"], figures["in_monitoring"]) == (1, 1)
+    assert (figures["suspected"], figures["open_dropouts"]) == (1, 0)
+    assert (figures["dropouts_in_period"], figures["return_rate"]) == (1, 1.0)
+
+
 def test_a_shorter_period_and_an_earlier_day(ctx, cases) -> None:
     autumn = stats(ctx, since=D(2026, 9, 1)).as_json()["cases"]
     assert (autumn["identified"], autumn["returned"], autumn["retained"]) == (4, 1, 1)
     assert autumn["median_days_to_return"] == 20.0
-    # identified (09-04), verifying (09-09), persuasion (09-23), returned 09-04 of case 1
-    # ... every deadline due from 09-01: case 1's returned (09-04); case 2's five; cases 3,
-    # 4 and 5's.
-    assert autumn["on_time"] == {"due": 10, "met": 8, "missed": 2, "escalated": 2, "rate": 0.8}
+    # Every deadline due from 09-01: case 2's four; cases 3 (two), 4 and 5's.
+    assert autumn["on_time"] == {"due": 9, "met": 7, "missed": 2, "escalated": 2, "rate": 0.7778}
     summer = stats(ctx, as_of=D(2026, 7, 1)).as_json()
     assert {row["state"]: row["count"] for row in summer["by_state"]} == {"returned": 1}
     assert summer["cases"]["returned"] == 1 and summer["cases"]["overdue"] == 0
@@ -153,12 +172,13 @@ def test_figures_by_township_and_by_school(ctx, cases) -> None:
     assert tt["on_time"]["due"] == 9 and tt["on_time"]["met"] == 8
     assert (mh["cases"], mh["suspected"], mh["overdue"], mh["on_time"]["rate"]) == (2, 1, 1, 0.5)
     by_school = {g["name"]: g for g in stats(ctx, by="school").as_json()["groups"]}
+    # The school's only deadline, case 1's term of monitoring, ended by the sweep: a timer.
     assert by_school["天堂镇中心小学"]["on_time"] == {
-        "due": 4,
-        "met": 4,
+        "due": 0,
+        "met": 0,
         "missed": 0,
         "escalated": 0,
-        "rate": 1.0,
+        "rate": None,
     }
     with pytest.raises(InvalidInput, match="--by must be"):
         stats(ctx, by="village")
@@ -184,8 +204,9 @@ def test_the_annual_assessment(ctx, cases) -> None:
     assert townships["木黄镇"]["score"] == 50.0
     assert [s["name"] for s in result["townships"]] == ["天堂镇", "木黄镇"]
     schools = {s["name"]: s for s in result["schools"]}
-    # 天堂镇中心小学: on time 4/4, returned 2/2, retained 1/2, one relapse: 85 − 2.
-    assert schools["天堂镇中心小学"]["score"] == 83.0
+    # 天堂镇中心小学: no deadline counted, returned 2/2, retained 1/2, one relapse:
+    # 100 × (30 × 1 + 30 × 0.5) / 60 − 2 = 73.
+    assert schools["天堂镇中心小学"]["score"] == 73.0
     assert schools["木黄镇中心小学"]["score"] is None  # nothing to measure
     last_year = assessment(ctx, year=2025).as_json()
     assert last_year["townships"] == [] and last_year["as_of"] == "2025-12-31"
@@ -336,7 +357,7 @@ def test_the_stats_and_assessment_commands(workspace, cases, monkeypatch) -> Non
         "本县控辍保学工作统计（截至2026年11月29日；统计期 2026-01-01 至 2026-11-29"
     )
     assert "义务教育阶段辍学人数（零辍学）：目标 0，实际 1  未达标" in out
-    assert "按时办结率 86.7%（按期 13/到期 15，逾期 2，已升级督办 2）" in out
+    assert "按时办结率 83.3%（按期 10/到期 12，逾期 2，已升级督办 2）" in out
     assert "天堂镇人民政府  到期 9，按期 8，逾期 1" in out
     assert "口径说明" in out and "按时办结率 = 按期办结的期限数" in out
     data = json.loads(cli("stats", "--json", "--since", "2026-09-01").stdout)
