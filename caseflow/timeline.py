@@ -8,7 +8,7 @@ escalations and reads change no state or deadline. A migration to a new workflow
 renames the current state (the stay and its deadline go on) and may move its due date.
 
 A deadline starts when a case enters a state that has one (or a transition renews it,
-such as a check-in in ``returned``) and ends at the next transition that leaves the state
+such as a missing child's periodic recheck) and ends at the next transition that leaves the state
 or renews the deadline. An extension or a recomputed provisional date moves its due date.
 It is **met** when it ended on or before its due date, **missed** when it ended later or
 is still running after its due date; one ended by an automatic transition (the sweep
