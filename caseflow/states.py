@@ -172,6 +172,9 @@ NOTE_METHODS: Mapping[str, str] = MappingProxyType(
 #   deadline_passed: allowed only once the case's current deadline has run out, that is,
 #       its due date is before the day the event happened (e.g. a penalty only after the
 #       period an order to correct gave has passed). A state without a deadline refuses.
+#   deadline_reached: allowed from the due date on (an automatic transition the sweep
+#       fires on the due date, such as retention after the monitoring term, cannot be
+#       fired by hand before it).
 #   second_person: not by the operator who moved the case into its current state (a
 #       closure proposed by one person is approved by another).
 # A guard may also be ``SETTING=VALUE``: allowed only where the county's configuration
@@ -180,6 +183,7 @@ NOTE_METHODS: Mapping[str, str] = MappingProxyType(
 GUARDS: Mapping[str, str] = MappingProxyType(
     {
         "deadline_passed": "期限届满后方可办理",
+        "deadline_reached": "期限届至方可办理",
         "second_person": "须由另一名工作人员办理",
     }
 )
@@ -1421,8 +1425,32 @@ class ReturnsTo(Condition):
         )
 
 
+class DeadlineReached(Condition):
+    """The guard ``deadline_reached``: the event is on or after the case's due date."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.due_on is not None and attempt.due_on <= attempt.occurred_on
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        trigger = self.transition.trigger
+        if attempt.due_on is None:
+            return TransitionRefused(
+                f"{trigger!r} on case {attempt.case} waits for a deadline, and the case has "
+                "none in this state"
+            )
+        return TransitionRefused(
+            f"{trigger!r} on case {attempt.case} is allowed from its due date, "
+            f"{attempt.due_on.isoformat()} (this event is dated "
+            f"{attempt.occurred_on.isoformat()})"
+        )
+
+
 GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
-    {"deadline_passed": DeadlinePassed, "second_person": SecondPerson}
+    {
+        "deadline_passed": DeadlinePassed,
+        "deadline_reached": DeadlineReached,
+        "second_person": SecondPerson,
+    }
 )
 
 

@@ -135,12 +135,15 @@ def test_two_letter_runs_at_once_queue_each_letter_once(ctx) -> None:
 def test_the_monthly_report_counts_last_months_cases_by_state_and_township(ctx) -> None:
     # October 2026, reported on 29 November.
     open_case(ctx, child(2), occurred_on=date(2026, 10, 1))  # overdue: due 10 Oct
+    # Returned in June: its term of four months ends in October, when it is retained.
     retained = returned_case(
-        ctx, 3, date(2026, 10, 2), date(2026, 10, 5), township="木黄镇", village="木黄村"
+        ctx, 3, date(2026, 5, 4), date(2026, 6, 8), township="木黄镇", village="木黄村"
     )
-    for day in (6, 7, 8):
-        check_in(ctx, retained, date(2026, 10, day))
+    for day in (date(2026, 6, 15), date(2026, 7, 13), date(2026, 9, 14)):
+        check_in(ctx, retained, day)
     advance(ctx, retained, "retain", occurred_on=date(2026, 10, 9))
+    # New in October and back at school in October.
+    returned_case(ctx, 6, date(2026, 10, 2), date(2026, 10, 5), township="木黄镇", village="木黄村")
     returned = returned_case(
         ctx, 4, date(2026, 9, 1), date(2026, 10, 20), township="木黄镇", village="木黄村"
     )
@@ -158,12 +161,12 @@ def test_the_monthly_report_counts_last_months_cases_by_state_and_township(ctx) 
     assert "本期新增疑似失学辍学案件2件，劝返复学2人，巩固销号1人" in body
     assert "超过办理期限未办结的案件1件" in body
     assert '<td>疑似失学辍学</td><td class="num">2</td>' in body
-    assert '<td>已复学（巩固观察）</td><td class="num">1</td>' in body
+    assert '<td>已复学（巩固观察）</td><td class="num">2</td>' in body
     assert (
         '<td>天堂镇</td><td class="num">2</td><td class="num">0</td><td class="num">1</td>' in body
     )
     assert (
-        '<td>木黄镇</td><td class="num">1</td><td class="num">2</td><td class="num">0</td>' in body
+        '<td>木黄镇</td><td class="num">2</td><td class="num">2</td><td class="num">0</td>' in body
     )
     assert "张小华" not in body  # the report carries no personal data
     assert campaign_events(ctx, "campaign.monthly_report") == [
@@ -174,7 +177,7 @@ def test_the_monthly_report_counts_last_months_cases_by_state_and_township(ctx) 
             "returned": 2,
             "retained": 1,
             "overdue": 1,
-            "open": 3,
+            "open": 4,
         }
     ]
 

@@ -411,3 +411,24 @@ def test_only_check_ins_that_find_the_child_attending_count_towards_retention(
         advance(ctx, number, "check_in", {"attending": attending}, occurred_on=date(2025, 9, day))
     assert state_and_due(ctx, number)[1] == due
     assert case_row(ctx, number).counters == {"check_in": 2}
+
+
+def test_a_returned_child_is_not_retained_by_hand_before_the_term_is_over(ctx: Context) -> None:
+    number = in_persuasion(ctx)
+    advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂小学"},
+        occurred_on=date(2025, 9, 10),
+    )
+    for day in (12, 13, 14):
+        advance(ctx, number, "check_in", {"attending": "steady"}, occurred_on=date(2025, 9, day))
+    due = state_and_due(ctx, number)[1]
+    assert due is not None
+    before = database_rows(ctx)
+    with pytest.raises(TransitionRefused, match="allowed from its due date"):
+        advance(ctx, number, "retain", occurred_on=due - timedelta(days=1))
+    assert database_rows(ctx) == before
+    advance(ctx, number, "retain", occurred_on=due)
+    assert state_and_due(ctx, number)[0] == "retained"

@@ -142,6 +142,8 @@ def refusal_expected(
             return AccessDenied
         if guard == "deadline_passed" and (model.due_on is None or model.due_on >= occurred_on):
             return TransitionRefused
+        if guard == "deadline_reached" and (model.due_on is None or model.due_on > occurred_on):
+            return TransitionRefused
         if "=" in guard:
             return TransitionRefused
     if transition.returns and not model.came_from:
