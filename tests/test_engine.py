@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 
 import pytest
@@ -208,10 +208,13 @@ def test_check_ins_stay_in_returned_keep_the_term_and_count_only_when_attending(
     assert at_risk.state == "returned" and at_risk.counters == {}
 
 
-def test_retention_needs_the_declared_number_of_check_ins() -> None:
+def test_retention_needs_the_declared_number_of_check_ins_and_the_end_of_the_term() -> None:
+    end = date(2026, 11, 20)  # the case's due date: the end of its monitoring term
     with pytest.raises(TransitionRefused, match=r"3 × check_in in this state \(2 so far\)"):
-        fire(case("returned", counters={"check_in": 2}), "retain")
-    done = fire(case("returned", counters={"check_in": 3}), "retain")
+        fire(case("returned", counters={"check_in": 2}), "retain", on=end)
+    with pytest.raises(TransitionRefused, match="allowed from its due date, 2026-11-20"):
+        fire(case("returned", counters={"check_in": 3}), "retain", on=end - timedelta(days=1))
+    done = fire(case("returned", counters={"check_in": 3}), "retain", on=end)
     assert done.state == "retained" and done.due is None
 
 
@@ -272,7 +275,7 @@ def test_the_sweep_fires_only_automatic_transitions_and_needs_no_role() -> None:
         return decide(
             WORKFLOW,
             snapshot,
-            Event(trigger, date(2026, 11, 10)),
+            Event(trigger, date(2026, 11, 20)),  # the due date, when the sweep fires
             SUPERVISOR,
             today=TODAY,
             calendar=CALENDAR,
