@@ -1,17 +1,17 @@
 """Moving an open case from an older version of its workflow to a newer one. Pure.
 
 A state keeps its id unless the new version's ``migrate_from`` names where it went. The
-deadline is counted again under the new version's rule from the day it started (the day
-the case entered the state or a service date gave, or the day a renewal restarted it if the
-new version's state renews its deadline at all), plus any extension days granted; a due
-date given in a date field (such as the end of an approved deferral) is a decision, not a
-count, and stays. The escalation ladder keeps the level it reached: the
-rungs already fired for this stay in the state do not fire again, and the rest fall due
-from the new due date. The counts a case made in its state (such as check-ins, which
-``requires`` reads) move with it by their triggers' ids; a count whose trigger the new
-version lacks refuses the move rather than being dropped. Where the case came from (which a
-``returns`` transition leads back to) is renamed by the same map; an origin a return would
-lead back to that has no place in the new version refuses the move.
+deadline is counted again under the new version's rule from the day it started (the day the
+case entered the state or a service date gave, or the day a renewal restarted it if the new
+version's state renews its deadline at all), plus any extension days granted; a due date
+given in a date field (such as the end of an approved deferral) is a decision, not a count,
+and stays. The escalation ladder keeps the level it reached: the rungs already fired for
+this stay in the state do not fire again, and the rest fall due from the new due date. The
+counts a case made in its state (such as check-ins, which ``requires`` reads) move with it
+by their triggers' ids; a count whose trigger the new version lacks refuses the move rather
+than being dropped. Where the case came from (which a ``returns`` transition leads back to)
+is renamed by the same map; an origin a return would lead back to that has no place in the
+new version refuses the move.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """Random event sequences against a real database, checked against a model.
 
 A hypothesis state machine opens cases, fires random triggers (declared from the case's
-state or not) with generated field values, adds notes, and tries events the engine must
-refuse. It keeps its own model of every case, derived only from the workflow definition
-(``Workflow.find`` and ``states.unmet_requirements``), and checks after every step that
+state or not) with generated field values as one of two bureau operators (a second-person
+step is refused to whoever brought the case into its state), adds notes, and tries events
+the engine must refuse. It keeps its own model of every case, derived only from the
+workflow definition (``Workflow.find`` and ``states.unmet_requirements``), and checks after
+every step that
 
 * only declared, permitted transitions succeed; a refused event raises a CaseflowError
   and changes nothing (case state and version, audit event count);
