@@ -177,6 +177,37 @@ GUARDS: Mapping[str, str] = MappingProxyType(
 )
 
 
+# Who signs and seals a document (the workflow's ``documents:`` section names one per
+# template). ``order_authority`` is the body the county configures to issue orders and
+# penalties (``[procedure] order_issuer`` in caseflow.toml); ``served_document``: the issuer
+# of the document this one accompanies (a proof of service, a notice to a carer).
+ISSUERS: Mapping[str, str] = MappingProxyType(
+    {
+        "order_authority": "责令改正、行政处罚的实施机关（县配置）",
+        "township_government": "乡镇人民政府（街道办事处）",
+        "education_bureau": "县级人民政府教育行政部门",
+        "school": "学校",
+        "leading_group_office": "县控辍保学工作领导小组办公室",
+        "served_document": "所随附文书的制发机关",
+    }
+)
+# The issuers with standing to issue an administrative document (义务教育法 art. 58: the
+# township government or the county education bureau); never a leading group's office.
+ADMINISTRATIVE_ISSUERS: frozenset[str] = frozenset(
+    {"order_authority", "township_government", "education_bureau"}
+)
+# To whom a document is written, where the template alone does not say: one document per
+# legal guardian, one per entrusted carer, or one per addressee of the document it
+# accompanies (a proof of service per order served).
+ADDRESSEES: Mapping[str, str] = MappingProxyType(
+    {
+        "legal_guardians": "每一位法定监护人",
+        "carers": "每一位被委托照护人",
+        "served_document": "所随附文书的每一位受送达人",
+    }
+)
+
+
 def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
     """Where a YAML file stops parsing (``line N``) and why, for a ``Problem``."""
     mark = getattr(exc, "problem_mark", None)
@@ -272,6 +303,18 @@ class Transition:
         return next((f for f in self.fields if f.name == name), None)
 
 
+@dataclass(frozen=True)
+class DocumentSpec:
+    """What the workflow's ``documents:`` section says of one template: who issues it
+    (``ISSUERS``), whether it is an administrative document, and to whom it is written
+    (``ADDRESSEES``; None: as the template's fields say)."""
+
+    template: str
+    issuer: str = "leading_group_office"
+    administrative: bool = False
+    addressed_to: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Workflow:
     name: str
@@ -292,6 +335,12 @@ class Workflow:
     migrate_from: Mapping[int, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    document_specs: Mapping[str, DocumentSpec] = field(default_factory=lambda: MappingProxyType({}))
+
+    def document(self, template: str) -> DocumentSpec:
+        """The ``documents:`` entry of a template; a workflow without one (a stored older
+        version) has its documents signed by the leading group's office, as it did."""
+        return self.document_specs.get(template) or DocumentSpec(template)
 
     @property
     def initial(self) -> State:
@@ -829,6 +878,74 @@ def _check_templates(
                     )
 
 
+def _parse_documents(
+    r: _Reader,
+    raw: object,
+    states: Mapping[str, State],
+    transitions: tuple[Transition, ...],
+) -> dict[str, DocumentSpec]:
+    """``documents: {template: {issuer, administrative, addressed_to}}``. When the section
+    is there, every document a transition issues or a rung sends is declared in it; an
+    administrative document is issued by an administrative authority."""
+    if raw is None:
+        return {}
+    specs: dict[str, DocumentSpec] = {}
+    for template, item in r.mapping(raw, "documents").items():
+        path = f"documents.{template}"
+        data = r.mapping(item, path)
+        for key in data:
+            if key not in {"issuer", "administrative", "addressed_to"}:
+                r.problem(
+                    f"{path}.{key}", "unknown key; known: issuer, administrative, addressed_to"
+                )
+        issuer = r.choice(data, "issuer", path, ISSUERS)
+        administrative = data.get("administrative", False)
+        if not isinstance(administrative, bool):
+            r.problem(f"{path}.administrative", "must be true or false")
+            administrative = False
+        if administrative and issuer not in ADMINISTRATIVE_ISSUERS:
+            r.problem(
+                f"{path}.issuer",
+                f"{issuer!r} ({ISSUERS[issuer]}) may not issue an administrative document; "
+                "only an administrative authority may (义务教育法第五十八条): "
+                + ", ".join(sorted(ADMINISTRATIVE_ISSUERS)),
+            )
+        addressed_to = data.get("addressed_to")
+        if addressed_to is not None and addressed_to not in ADDRESSEES:
+            r.problem(
+                f"{path}.addressed_to",
+                f"is {addressed_to!r}; expected one of: {', '.join(ADDRESSEES)}",
+            )
+            addressed_to = None
+        specs[str(template)] = DocumentSpec(
+            str(template), issuer, administrative, str(addressed_to) if addressed_to else None
+        )
+    for index, t in enumerate(transitions):
+        accompanied = [d for d in t.documents if d in specs and not _accompanies(specs[d])]
+        for document in t.documents:
+            where = f"transitions[{index}].documents"
+            if document not in specs:
+                r.problem(where, f"{document!r} is not declared under `documents:`")
+            elif _accompanies(specs[document]) and not accompanied:
+                r.problem(
+                    where,
+                    f"{document!r} accompanies another document (issuer or addressee "
+                    "served_document), and this transition issues none",
+                )
+    for state in states.values():
+        for rung in state.ladder:
+            if rung.template and rung.template not in specs:
+                r.problem(
+                    f"states.{state.id}.escalation[{rung.index}].template",
+                    f"{rung.template!r} is not declared under `documents:`",
+                )
+    return specs
+
+
+def _accompanies(spec: DocumentSpec) -> bool:
+    return "served_document" in (spec.issuer, spec.addressed_to)
+
+
 def _parse_migrate_from(
     r: _Reader, raw: object, states: Mapping[str, State], version: object
 ) -> Mapping[int, Mapping[str, str]]:
@@ -892,6 +1009,7 @@ def parse_workflow(
             "routes",
             *VOCABULARIES,
             "migrate_from",
+            "documents",
         }:
             r.problem(key, "unknown key")
     vocabularies = {
@@ -916,6 +1034,7 @@ def parse_workflow(
         for i, item in enumerate(raw_transitions)
     )
     _check_graph(r, states, transitions)
+    document_specs = _parse_documents(r, data.get("documents"), states, transitions)
     routes = _parse_routes(r, data.get("routes"), states, transitions)
     if template_ids is not None:
         _check_templates(
@@ -945,7 +1064,13 @@ def parse_workflow(
         vocabularies=MappingProxyType(vocabularies),
         routes=MappingProxyType(routes),
         migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
+        document_specs=MappingProxyType(document_specs),
     )
+    if template_ids is not None:
+        known = template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids
+        for template in document_specs:
+            if template not in known:
+                r.problem(f"documents.{template}", f"template {template!r} does not exist")
     return workflow, r.problems
 
 

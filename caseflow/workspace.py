@@ -106,8 +106,18 @@ url = "{url}"
 synchronous = "FULL"
 
 [county]
-# Printed on notices as the issuing office: "<name>控辍保学工作领导小组办公室".
+# The county's name. Internal work documents (reminders, escalation notices, monthly
+# reports) are signed by "<name>控辍保学工作领导小组办公室"; other documents by the body
+# the workflow's `documents:` section names, with its name, seal line and 文号 prefix
+# from org.yaml.
 name = "{county}"
+
+[procedure]
+# Which body issues orders to correct (责令限期改正, 义务教育法第五十八条) and penalty
+# documents in this county: "township" (the township's 人民政府 / the 街道办事处) or
+# "education_bureau" (the county education bureau). While unset, such a document is
+# refused, saying to set it here.
+# order_issuer = "township"
 
 [workflow]
 # The workflow new cases run on: workflows/<name>.yaml in this folder, else the shipped one.
@@ -200,6 +210,20 @@ class DispatchConfig:
     lease_seconds: int = 300
 
 
+ORDER_ISSUERS: Mapping[str, str] = {
+    "township": "乡镇人民政府（街道办事处）",
+    "education_bureau": "县级人民政府教育行政部门",
+}
+
+
+@dataclass(frozen=True)
+class ProcedureConfig:
+    """County choices of the legal procedure. ``order_issuer``: the body that issues
+    orders and penalties (``ORDER_ISSUERS``), None while unset."""
+
+    order_issuer: str | None = None
+
+
 @dataclass(frozen=True)
 class AssessmentConfig:
     """The weights of the annual assessment's score (see the [assessment] template)."""
@@ -227,6 +251,7 @@ class Workspace:
     notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reveal_roles: frozenset[str] = DEFAULT_REVEAL_ROLES
     assessment: AssessmentConfig = AssessmentConfig()
+    procedure: ProcedureConfig = ProcedureConfig()
 
     @property
     def org_file(self) -> Path:
@@ -314,7 +339,24 @@ def load(root: Path) -> Workspace:
         },
         reveal_roles=_reveal_roles(_section(config, "privacy"), path),
         assessment=_assessment(_section(config, "assessment"), path),
+        procedure=_procedure(_section(config, "procedure"), path),
     )
+
+
+def _procedure(section: Mapping[str, Any], path: Path) -> ProcedureConfig:
+    unknown = sorted(set(section) - set(ProcedureConfig.__dataclass_fields__))
+    if unknown:
+        raise WorkspaceError(
+            f"{path}: procedure.{unknown[0]} is not a setting; known: "
+            f"{', '.join(ProcedureConfig.__dataclass_fields__)}"
+        )
+    issuer = section.get("order_issuer")
+    if issuer is not None and issuer not in ORDER_ISSUERS:
+        raise WorkspaceError(
+            f"{path}: procedure.order_issuer must be one of "
+            f"{', '.join(repr(k) for k in ORDER_ISSUERS)}, got {issuer!r}"
+        )
+    return ProcedureConfig(order_issuer=issuer)
 
 
 def _reveal_roles(section: Mapping[str, Any], path: Path) -> frozenset[str]:

@@ -95,7 +95,19 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
 def workspace(tmp_path: Path, database: Database) -> Path:
     root = tmp_path / "county"
     init_workspace(root, database.url, clock=fixed_clock)
+    # The county's choice of who issues orders (unset in a new workspace: refused).
+    set_order_issuer(root, "township")
     return root
+
+
+def set_order_issuer(root: Path, issuer: str) -> None:
+    """Set ``[procedure] order_issuer`` in the workspace's caseflow.toml."""
+    config = root / "caseflow.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace('# order_issuer = "township"', f'order_issuer = "{issuer}"', 1),
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture

@@ -331,9 +331,10 @@ def case_lines(view: dict[str, Any]) -> list[str]:
         f"  Lives in:    {where}" + (f"; school {child['school']}" if child["school"] else "")
     )
     for guardian in view["guardians"]:
+        basis = f"（{guardian['legal_basis']}）" if guardian["legal_basis"] else ""
         lines.append(
             f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
-            f"{guardian['phone'] or ''}".rstrip()
+            f"{guardian['capacity_label']}{basis} {guardian['phone'] or ''}".rstrip()
         )
     if view["chain"]:
         lines.append("  包保 chain:")
