@@ -228,7 +228,15 @@ def run_demo(
     with loopback_unproxied():
         capture.start()
         try:
-            with (workspace.root / "caseflow.toml").open("a", encoding="utf-8") as config:
+            config_file = workspace.root / "caseflow.toml"
+            # The demo county's education bureau issues orders (numbered 印教…).
+            config_file.write_text(
+                config_file.read_text(encoding="utf-8").replace(
+                    '# order_issuer = "township"', 'order_issuer = "education_bureau"', 1
+                ),
+                encoding="utf-8",
+            )
+            with config_file.open("a", encoding="utf-8") as config:
                 config.write(notifier_config(org, capture))
             _play(
                 report,
@@ -529,6 +537,14 @@ def _carry_out(
                 cases.update_details(
                     ctx, number, cases.DetailsUpdate(**values), occurred_on=step.occurred_on
                 )
+            elif step.kind == "guardian":
+                person = cases.GuardianDetails(
+                    name=values["name"],
+                    relation=values["relation"],
+                    phone=values.get("phone"),
+                    workplace=values.get("workplace"),
+                )
+                cases.add_guardian(ctx, number, person, occurred_on=step.occurred_on)
             elif step.kind == "extend":
                 cases.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
             elif step.kind == "document":
