@@ -323,8 +323,8 @@ def case_lines(view: dict[str, Any]) -> list[str]:
     if view["departments"]:
         lines.append("  Handed to:   " + ", ".join(d["label"] for d in view["departments"]))
     lines.append(
-        f"  Child:       {child['name']} {child['id_number']} {child['sex']} "
-        f"born {child['birth_date']}"
+        f"  Child:       {child['name']} {child['id_number']} {child['sex']}"
+        + (f" born {child['birth_date']}" if child["birth_date"] else "")
     )
     where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
     lines.append(

@@ -741,7 +741,10 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             "name": child.name,
             "id_number": mask_id_number(child.id_number),
             "sex": child.sex,
-            "birth_date": child.birth_date.isoformat(),
+            # The masked ID, the birth date and the public region code rebuild the number.
+            "birth_date": child.birth_date.isoformat()
+            if ctx.actor.roles & ctx.workspace.reveal_roles
+            else None,
             "township": child.township,
             "village": child.village,
             "group": child.group_name,
