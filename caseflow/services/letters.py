@@ -288,14 +288,11 @@ def letter_context(
     letters, row = case_letters(ctx, connection, number, template_id, overrides, entering=entering)
     if not letters:
         raise InvalidInput(
-            f"case {number} has no {ADDRESSEES_TEXT['carers']} on record, to whom "
+            f"case {number} has no entrusted carer on record, to whom "
             f"{template_id!r} is written; record one with `caseflow case guardian add "
             f"{number} --name ... --relation ... --carer`"
         )
     return letters[0].context, row, addressee(template_id, declared_fields(template_id))
-
-
-ADDRESSEES_TEXT = {"legal_guardians": "legal guardian", "carers": "entrusted carer"}
 
 
 def case_letters(
