@@ -26,6 +26,7 @@ is then a couple of bisections, not a day-by-day walk.
 
 from __future__ import annotations
 
+import calendar
 import functools
 import hashlib
 import operator
@@ -37,7 +38,7 @@ from typing import Literal, get_args
 
 __all__ = ["Deadline", "NationalCalendar", "Unit", "WorkCalendar"]
 
-Unit = Literal["working_days", "days"]
+Unit = Literal["working_days", "days", "months"]
 _UNITS: frozenset[str] = frozenset(get_args(Unit))
 
 
@@ -266,6 +267,8 @@ class WorkCalendar:
 
         ``"working_days"``: the amount-th working day after ``start``.
         ``"days"``: ``start`` + amount calendar days, rolled forward to a working day.
+        ``"months"``: the same day ``amount`` months later (the month's last day when it
+        has no such day), rolled forward to a working day.
         With amount 0 either unit gives ``start`` rolled forward to a working day.
         Raises ValueError for a negative amount or an unknown unit.
         """
@@ -279,7 +282,10 @@ class WorkCalendar:
             if start == date.max:
                 raise OverflowError("date value out of range")
             return self._nth_working_day(start + timedelta(days=1), amount)
-        target = start + timedelta(days=amount) if unit == "days" else start
+        if unit == "months":
+            target = add_months(start, amount)
+        else:
+            target = start + timedelta(days=amount) if unit == "days" else start
         return self._nth_working_day(target, 1)
 
     def working_days_between(self, start: date, end: date) -> int:
@@ -295,3 +301,11 @@ class WorkCalendar:
             ordinals = self._ordinals(year)
             total += bisect_right(ordinals, high) - bisect_right(ordinals, low)
         return total
+
+
+def add_months(start: date, months: int) -> date:
+    """The day ``months`` months after ``start``: the same day of the month, or the last
+    day of a month that has no such day (31 August + 6 months = 28/29 February)."""
+    index = start.year * 12 + start.month - 1 + months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(start.day, calendar.monthrange(year, month + 1)[1]))

@@ -18,6 +18,8 @@ from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
 from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
 
+NO_SETTINGS: Mapping[str, str] = MappingProxyType({})
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -39,6 +41,9 @@ class CaseSnapshot:
     counters: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     repeat_count: int = 0
     departments: tuple[str, ...] = ()
+    # The states a ``returns`` transition leads back to, innermost last.
+    came_from: tuple[str, ...] = ()
+    entered_by: str | None = None  # the operator who moved it into its current state
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Outcome:
     audit: Mapping[str, Any]
     deadline_reset: bool = True  # a new deadline: its escalation ladder starts again
     extended_days: int = 0
+    came_from: tuple[str, ...] = ()
+    deadline_from: date | None = None  # the day a new deadline counts from
 
 
 def check_occurred_on(occurred_on: date, *, today: date, last_event_on: date | None) -> None:
@@ -139,8 +146,10 @@ def attempt(
     given: Mapping[str, str] | None = None,
     *,
     automatic: bool = False,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> Attempt:
-    """What the machine's conditions are asked about: this actor, this case, this day."""
+    """What the machine's conditions are asked about: this actor, this case, this day, in
+    this county (``settings``: its ``[procedure]`` choices)."""
     jurisdiction = actor.jurisdiction
     return Attempt(
         case=case.number,
@@ -153,15 +162,23 @@ def attempt(
         occurred_on=occurred_on,
         given=None if given is None else frozenset(given),
         automatic=automatic,
+        entered_by=case.entered_by,
+        came_from=case.came_from[-1] if case.came_from else None,
+        settings=settings,
     )
 
 
 def available(
-    workflow: Workflow, case: CaseSnapshot, actor: Actor, *, today: date
+    workflow: Workflow,
+    case: CaseSnapshot,
+    actor: Actor,
+    *,
+    today: date,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> list[Transition]:
     """The transitions this actor may fire on this case today (fields aside), as the
     machine decides."""
-    return allowed(workflow, case.state, attempt(case, actor, today))
+    return allowed(workflow, case.state, attempt(case, actor, today, settings=settings))
 
 
 def decide(
@@ -173,6 +190,7 @@ def decide(
     today: date,
     calendar: WorkCalendar,
     automatic: bool = False,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> Outcome:
     """Decide one event: the machine fires it or says why not. ``automatic`` is the sweep
     firing an ``auto`` transition that has fallen due: no role is needed for that, but only
@@ -183,7 +201,9 @@ def decide(
             f"from {case.state!r} you can use: "
             f"{', '.join(t.trigger for t in workflow.transitions_from(case.state))}"
         )
-    tried = attempt(case, actor, event.occurred_on, event.values, automatic=automatic)
+    tried = attempt(
+        case, actor, event.occurred_on, event.values, automatic=automatic, settings=settings
+    )
     dest = fire(workflow, case.state, event.trigger, tried)
     transition = workflow.find(event.trigger, case.state)
     if dest is None or transition is None:
@@ -201,6 +221,7 @@ def decide(
 
     stays = dest == case.state
     due_field = next((f for f in transition.fields if f.sets_due and f.name in values), None)
+    start = _deadline_start(transition, values, case, event.occurred_on)
     due: Deadline | None
     if due_field is not None:
         due_on = date.fromisoformat(str(values[due_field.name]))
@@ -213,17 +234,25 @@ def decide(
     elif stays and not transition.renews_deadline:
         due = None if case.due_on is None else Deadline(case.due_on, case.due_provisional)
     else:
-        due = deadline_for(workflow, dest, event.occurred_on, calendar)
+        due = deadline_for(workflow, dest, start, calendar)
 
+    came_from = case.came_from
     if stays:
         counters = dict(case.counters)
-        counters[event.trigger] = counters.get(event.trigger, 0) + 1
+        if all(str(values.get(name)) == value for name, value in transition.counts_when):
+            counters[event.trigger] = counters.get(event.trigger, 0) + 1
         entered_on = case.entered_on
         departments = case.departments
     else:
         counters = {}
         entered_on = event.occurred_on
         departments = transition.handoff
+        if transition.returns:
+            came_from = came_from[:-1]
+        elif workflow.remembers_origin(dest):
+            came_from = (*came_from, case.state)
+        else:
+            came_from = ()
     audit: dict[str, Any] = {
         "trigger": event.trigger,
         "from": case.state,
@@ -251,29 +280,92 @@ def decide(
         values=MappingProxyType(values),
         audit=MappingProxyType(audit),
         deadline_reset=not stays or transition.renews_deadline or due_field is not None,
+        came_from=came_from,
+        deadline_from=start,
     )
 
 
-def extend(
+def _deadline_start(
+    transition: Transition, values: Mapping[str, Any], case: CaseSnapshot, occurred_on: date
+) -> date:
+    """The day the new deadline counts from: the event's, or the date a ``starts_deadline``
+    field gives (e.g. the day the order was served), which lies between the day the case
+    entered its state and the event's day."""
+    spec = next((f for f in transition.fields if f.starts_deadline and f.name in values), None)
+    if spec is None:
+        return occurred_on
+    start = date.fromisoformat(str(values[spec.name]))
+    if not case.entered_on <= start <= occurred_on:
+        raise InvalidInput(
+            f"{spec.name} ({spec.label}) must be between {case.entered_on.isoformat()} "
+            f"(the case entered {case.state} then) and {occurred_on.isoformat()} "
+            "(the day recorded for this step)"
+        )
+    return start
+
+
+@dataclass(frozen=True)
+class ExtensionRequest:
+    """A pending request to move a case's deadline later, waiting for someone else's
+    approval. It lapses when the case leaves ``state``."""
+
+    state: str
+    days: int
+    reason: str
+    requested_on: date
+    operator: str
+    person: str | None = None  # the org.yaml person the requesting operator is, if known
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "days": self.days,
+            "reason": self.reason,
+            "requested_on": self.requested_on.isoformat(),
+            "operator": self.operator,
+            "person": self.person,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExtensionRequest:
+        return cls(
+            state=data["state"],
+            days=int(data["days"]),
+            reason=data["reason"],
+            requested_on=date.fromisoformat(data["requested_on"]),
+            operator=data["operator"],
+            person=data.get("person"),
+        )
+
+
+def request_extension(
     workflow: Workflow,
     case: CaseSnapshot,
+    pending: ExtensionRequest | None,
     *,
     days: int,
     reason: str,
     actor: Actor,
+    person: str | None,
     occurred_on: date,
     today: date,
-    calendar: WorkCalendar,
-) -> Outcome:
-    """Move the current deadline ``days`` calendar days later; its ladder starts again."""
+) -> ExtensionRequest:
+    """A request to move the current deadline ``days`` calendar days later; the deadline
+    stays until an approver (``extension_approve_roles``, not the requester) approves."""
     if not actor.roles & set(workflow.extension_roles):
         raise AccessDenied(
-            f"operator {actor.operator!r} may not extend deadlines; it needs one of: "
-            f"{', '.join(workflow.extension_roles)}"
+            f"operator {actor.operator!r} may not request deadline extensions; it needs one "
+            f"of: {', '.join(workflow.extension_roles)}"
         )
     if case.due_on is None:
         raise TransitionRefused(
             f"case {case.number} is in {case.state}, which has no deadline to extend"
+        )
+    if pending is not None:
+        raise TransitionRefused(
+            f"case {case.number} already has an extension request pending (by "
+            f"{pending.operator} on {pending.requested_on.isoformat()}, {pending.days} days); "
+            "it must be approved or rejected first"
         )
     if not 1 <= days <= workflow.extension_max_days:
         raise InvalidInput(
@@ -282,11 +374,74 @@ def extend(
     if not reason.strip():
         raise InvalidInput("an extension needs a reason (--reason)")
     check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
-    due = calendar.add(case.due_on, days, "days")
+    return ExtensionRequest(
+        state=case.state,
+        days=days,
+        reason=reason.strip(),
+        requested_on=occurred_on,
+        operator=actor.operator,
+        person=person,
+    )
+
+
+def _check_approver(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    request: ExtensionRequest | None,
+    *,
+    actor: Actor,
+    person: str | None,
+    deciding: str,
+) -> ExtensionRequest:
+    """The pending request, if ``actor`` may decide on it: an approve role, and not the
+    operator (nor the person) who requested it."""
+    if request is None:
+        raise TransitionRefused(
+            f"case {case.number} has no extension request to {deciding}; one is made with "
+            "`caseflow case extend N --days D --reason R`"
+        )
+    if not actor.roles & set(workflow.extension_approve_roles):
+        raise AccessDenied(
+            f"operator {actor.operator!r} may not {deciding} extension requests; it needs one "
+            f"of: {', '.join(workflow.extension_approve_roles)}"
+        )
+    if actor.operator == request.operator or (person is not None and person == request.person):
+        raise AccessDenied(
+            f"operator {actor.operator!r} requested this extension and may not {deciding} it; "
+            f"another operator with one of the roles {', '.join(workflow.extension_approve_roles)} "
+            "decides"
+        )
+    return request
+
+
+def extend(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    request: ExtensionRequest | None,
+    *,
+    actor: Actor,
+    person: str | None,
+    occurred_on: date,
+    today: date,
+    calendar: WorkCalendar,
+) -> Outcome:
+    """Approve the pending request: the current deadline moves ``request.days`` calendar
+    days later and its ladder starts again."""
+    request = _check_approver(
+        workflow, case, request, actor=actor, person=person, deciding="approve"
+    )
+    if case.due_on is None:
+        raise TransitionRefused(
+            f"case {case.number} is in {case.state}, which has no deadline to extend"
+        )
+    check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
+    due = calendar.add(case.due_on, request.days, "days")
     audit: dict[str, Any] = {
         "state": case.state,
-        "days": days,
-        "reason": reason.strip(),
+        "days": request.days,
+        "reason": request.reason,
+        "requested_by": request.operator,
+        "requested_on": request.requested_on.isoformat(),
         "from_due_on": case.due_on.isoformat(),
         "due_on": due.due_on.isoformat(),
     }
@@ -301,5 +456,33 @@ def extend(
         departments=case.departments,
         values=MappingProxyType({}),
         audit=MappingProxyType(audit),
-        extended_days=days,
+        extended_days=request.days,
+        came_from=case.came_from,
     )
+
+
+def reject_extension(
+    workflow: Workflow,
+    case: CaseSnapshot,
+    request: ExtensionRequest | None,
+    *,
+    reason: str,
+    actor: Actor,
+    person: str | None,
+    occurred_on: date,
+    today: date,
+) -> dict[str, Any]:
+    """Reject the pending request (the audit payload): the deadline stays."""
+    request = _check_approver(
+        workflow, case, request, actor=actor, person=person, deciding="reject"
+    )
+    if not reason.strip():
+        raise InvalidInput("a rejection needs a reason (--reason)")
+    check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
+    return {
+        "state": case.state,
+        "days": request.days,
+        "requested_by": request.operator,
+        "requested_on": request.requested_on.isoformat(),
+        "reason": reason.strip(),
+    }

@@ -83,9 +83,20 @@ class Case(SQLModel, table=True):
     counters: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     facts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     departments: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # Where a ``returns`` transition leads back to (innermost last), and who moved the case
+    # into its current state.
+    came_from: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    entered_by: str | None = None
     repeat_count: int = 0
     deadline_from: date | None = None
     extended_days: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # A pending extension request (engine.ExtensionRequest.as_json); NULL: none. Cleared
+    # when it is approved or rejected, or when the case leaves the state it was made in.
+    extension_request: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
     ladder_version: int | None = None
     next_rung: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     next_action_on: date | None = Field(default=None, index=True)

@@ -18,6 +18,7 @@ of ``CATEGORIES``, where the case stands in the lifecycle of ``DOMAIN.md``:
 - ``persuasion``         the task force persuades the family (劝返)
 - ``legal``              a rung of the legal ladder: order, penalty, court (依法控辍)
 - ``monitoring``         back at school, watched by check-ins (复学巩固观察)
+- ``closing``            a closure proposed, waiting for a second person's approval
 - ``retained``           terminal: monitoring passed, closed as a success (巩固销号)
 - ``closed``             terminal: closed as not a dropout (核查销号)
 
@@ -66,11 +67,11 @@ from caseflow.errors import (
 )
 
 StateKind = Literal["initial", "waiting", "terminal"]
-DeadlineUnit = Literal["working_days", "days"]
+DeadlineUnit = Literal["working_days", "days", "months"]
 FieldType = Literal["choice", "text", "date", "integer"]
 
 STATE_KINDS: tuple[str, ...] = ("initial", "waiting", "terminal")
-DEADLINE_UNITS: tuple[str, ...] = ("working_days", "days")
+DEADLINE_UNITS: tuple[str, ...] = ("working_days", "days", "months")
 FIELD_TYPES: tuple[str, ...] = ("choice", "text", "date", "integer")
 
 CATEGORIES: Mapping[str, str] = MappingProxyType(
@@ -84,6 +85,7 @@ CATEGORIES: Mapping[str, str] = MappingProxyType(
         "persuasion": "劝返",
         "legal": "依法控辍",
         "monitoring": "复学巩固观察",
+        "closing": "销号待审批",
         "retained": "巩固销号",
         "closed": "核查销号",
     }
@@ -170,11 +172,58 @@ NOTE_METHODS: Mapping[str, str] = MappingProxyType(
 #   deadline_passed: allowed only once the case's current deadline has run out, that is,
 #       its due date is before the day the event happened (e.g. a penalty only after the
 #       period an order to correct gave has passed). A state without a deadline refuses.
+#   second_person: not by the operator who moved the case into its current state (a
+#       closure proposed by one person is approved by another).
+# A guard may also be ``SETTING=VALUE``: allowed only where the county's configuration
+# (``[procedure]`` in caseflow.toml) chose that value for a setting of ``SETTINGS``; while
+# the setting is unset the transition is refused, saying what to set.
 GUARDS: Mapping[str, str] = MappingProxyType(
     {
         "deadline_passed": "期限届满后方可办理",
+        "second_person": "须由另一名工作人员办理",
     }
 )
+
+# County choices the law leaves open that a guard may test: setting -> its allowed values.
+SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # When the order's period has run out: the penalty route ending, if the decision
+        # is not performed, in an application to the court for enforcement (行政强制法
+        # arts. 53-55), or asking a judicial body to admonish the guardians (训诫,
+        # 家庭教育促进法 art. 49: local practice). See docs/law.md.
+        "court_route": ("enforcement", "admonition"),
+        # Which body issues orders to correct and penalty documents (义务教育法 art. 58:
+        # 乡镇人民政府 or 县级人民政府教育行政部门): the township's government / street
+        # office, or the county education bureau (the ``order_authority`` issuer).
+        "order_issuer": ("township", "education_bureau"),
+    }
+)
+
+# Texts the county must set before a transition naming it in ``guard: needs=SETTING`` may
+# fire ([procedure]); refused while unset, saying what to set.
+TEXT_SETTINGS: Mapping[str, str] = MappingProxyType(
+    {
+        # 义务教育法 sets no fine for guardians: a penalty needs the article of the
+        # province's regulation that does (docs/law.md, rule 4).
+        "penalty_basis": "行政处罚的法律依据（本省地方性法规的名称和条款）",
+    }
+)
+
+# Counts the county sets (``[procedure]``, a whole number): a transition's ``requires`` may
+# name one instead of a number, and is refused while it is unset.
+COUNT_SETTINGS: Mapping[str, str] = MappingProxyType(
+    {
+        # Home teaching (送教上门) visits in a monitoring period before retention; the
+        # frequency is the province's or county's rule, not national law.
+        "home_teaching_visits": "送教上门巩固期内最少送教次数",
+    }
+)
+
+# ``from: "*"``: every open state outside the ``closing`` category (e.g. a closure may be
+# proposed from anywhere). ``returns: true`` instead of ``to``: back to the state the case
+# came from when it entered this one (e.g. a health referral returns to the route the
+# child was on).
+ANY_OPEN_STATE = "*"
 
 
 # Who signs and seals a document (the workflow's ``documents:`` section names one per
@@ -268,6 +317,9 @@ class FieldSpec:
     choices: tuple[tuple[str, str], ...] = ()
     required: bool = True
     sets_due: bool = False
+    # A date from which the new state's deadline counts (e.g. the day an order was
+    # served), instead of the day of the event.
+    starts_deadline: bool = False
     vocabulary: str | None = None  # the declared list its choices are (``VOCABULARIES``)
 
     def describe(self) -> dict[str, Any]:
@@ -294,10 +346,14 @@ class Transition:
     handoff: tuple[str, ...] = ()
     documents: tuple[str, ...] = ()
     auto: bool = False
-    requires: tuple[tuple[str, int], ...] = ()
+    requires: tuple[tuple[str, int | str], ...] = ()  # a count or a COUNT_SETTINGS name
     renews_deadline: bool = False
     counts_repeat: bool = False
     guards: tuple[str, ...] = ()
+    # A step that stays in its state counts (towards a ``requires``) only when its fields
+    # have these values, e.g. a check-in only when it found the child attending.
+    counts_when: tuple[tuple[str, str], ...] = ()
+    returns: bool = False  # back to the state the case came from; ``dest`` is empty
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -325,7 +381,10 @@ class Workflow:
     transitions: tuple[Transition, ...]
     source: str = field(repr=False)
     sha256: str
+    # Who may request an extension of a case's deadline, and who approves one (never the
+    # operator who requested it).
     extension_roles: tuple[str, ...] = ("bureau",)
+    extension_approve_roles: tuple[str, ...] = ("bureau",)
     extension_max_days: int = 30
     vocabularies: Mapping[str, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
@@ -351,6 +410,40 @@ class Workflow:
 
     def transitions_from(self, state_id: str) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if state_id in t.sources)
+
+    def returns_to(self, state_id: str) -> tuple[str, ...]:
+        """Where a ``returns`` transition from ``state_id`` may lead: every other state a
+        transition enters it from."""
+        return _entered_from(state_id, self.transitions)
+
+    def destinations(self, transition: Transition) -> tuple[str, ...]:
+        """The states a transition may lead to from any of its sources."""
+        if not transition.returns:
+            return (transition.dest,)
+        return tuple(
+            dict.fromkeys(dest for source in transition.sources for dest in self.returns_to(source))
+        )
+
+    def period_state(self, state_id: str) -> State:
+        """The state whose deadline is the period a document issued on entering
+        ``state_id`` gives its addressee. Where the case waits there for the document to
+        be served (a transition out records the day of service, ``starts_deadline``), the
+        period counts from service, in the state that transition leads to; else it is
+        ``state_id``'s own deadline."""
+        served = next(
+            (
+                t
+                for t in self.transitions_from(state_id)
+                if not t.returns and t.dest != state_id and any(f.starts_deadline for f in t.fields)
+            ),
+            None,
+        )
+        return self.states[served.dest if served else state_id]
+
+    def remembers_origin(self, state_id: str) -> bool:
+        """Whether a case entering ``state_id`` must remember where it came from: a
+        ``returns`` transition leaves it."""
+        return any(t.returns and state_id in t.sources for t in self.transitions)
 
     def find(self, trigger: str, state_id: str) -> Transition | None:
         return next((t for t in self.transitions_from(state_id) if t.trigger == trigger), None)
@@ -562,6 +655,12 @@ def _parse_fields(
         sets_due = bool(data.get("sets_due", False))
         if sets_due and ftype != "date":
             r.problem(f"{field_path}.sets_due", "only a date field can set the due date")
+        starts_deadline = bool(data.get("starts_deadline", False))
+        if starts_deadline and (ftype != "date" or sets_due):
+            r.problem(
+                f"{field_path}.starts_deadline",
+                "only a date field that does not set the due date can start the deadline",
+            )
         specs.append(
             FieldSpec(
                 name=str(name),
@@ -570,6 +669,7 @@ def _parse_fields(
                 choices=choices,
                 required=bool(data.get("required", True)),
                 sets_due=sets_due,
+                starts_deadline=starts_deadline,
                 vocabulary=vocabulary,
             )
         )
@@ -577,10 +677,15 @@ def _parse_fields(
 
 
 def _parse_transition(
-    r: _Reader, raw: object, path: str, vocabularies: Mapping[str, Mapping[str, str]]
+    r: _Reader,
+    raw: object,
+    path: str,
+    vocabularies: Mapping[str, Mapping[str, str]],
+    states: Mapping[str, State],
 ) -> Transition:
     data = r.mapping(raw, path)
     known = {
+        "returns",
         "trigger",
         "label",
         "from",
@@ -593,6 +698,7 @@ def _parse_transition(
         "requires",
         "renews_deadline",
         "counts_repeat",
+        "counts_when",
         "guard",
     }
     for key in data:
@@ -613,30 +719,119 @@ def _parse_transition(
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
-        if guard not in GUARDS:
+        setting, _, value = guard.partition("=")
+        if setting == "needs":
+            if value not in TEXT_SETTINGS:
+                r.problem(
+                    f"{path}.guard",
+                    f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}",
+                )
+        elif "=" in guard:
+            if setting not in SETTINGS or value not in SETTINGS[setting]:
+                r.problem(
+                    f"{path}.guard",
+                    f"unknown county choice {guard!r}; known: "
+                    + ", ".join(f"{k}={v}" for k, values in SETTINGS.items() for v in values),
+                )
+        elif guard not in GUARDS:
             r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
-    requires = tuple(
-        (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
-        for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items()
-    )
+    requires: list[tuple[str, int | str]] = []
+    for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items():
+        if isinstance(count, str):
+            if count not in COUNT_SETTINGS:
+                r.problem(
+                    f"{path}.requires.{trigger}",
+                    f"is {count!r}: give a number or a county setting "
+                    f"({', '.join(COUNT_SETTINGS)})",
+                )
+            requires.append((str(trigger), count))
+        else:
+            requires.append(
+                (str(trigger), r.integer({"n": count}, "n", f"{path}.requires.{trigger}"))
+            )
     sources = r.names(data.get("from"), f"{path}.from")
+    returns = bool(data.get("returns", False))
+    dest = r.text(data, "to", path, required=not returns)
+    if returns and dest:
+        r.problem(f"{path}.to", "a transition that returns goes back where the case came from")
+    if sources == (ANY_OPEN_STATE,):
+        sources = tuple(
+            s.id
+            for s in states.values()
+            if not s.is_terminal and s.category != "closing" and s.id != dest
+        )
     if not sources:
         r.problem(f"{path}.from", "is required")
+    fields = _parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies)
     return Transition(
         trigger=r.text(data, "trigger", path),
         label=r.text(data, "label", path),
         sources=sources,
-        dest=r.text(data, "to", path),
+        dest=dest,
+        returns=returns,
         roles=roles,
-        fields=_parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies),
+        fields=fields,
         handoff=handoff,
         documents=r.names(data.get("documents"), f"{path}.documents"),
         auto=bool(data.get("auto", False)),
-        requires=requires,
+        requires=tuple(requires),
         renews_deadline=bool(data.get("renews_deadline", False)),
         counts_repeat=bool(data.get("counts_repeat", False)),
+        counts_when=_parse_counts_when(r, data.get("counts_when"), path, fields),
         guards=guards,
     )
+
+
+def _parse_extension(r: _Reader, raw: object) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+    """Who may request an extension, who approves it, and by how many days at most.
+    ``roles`` is what version-1 workflows (stored for the cases opened on them) call the
+    requesting roles; their approver is the bureau."""
+    data = r.mapping(raw, "extension")
+    for key in data:
+        if key not in ("request_roles", "approve_roles", "roles", "max_days"):
+            r.problem(f"extension.{key}", "unknown key")
+    if "roles" in data and "request_roles" in data:
+        r.problem("extension.roles", "`roles` is the old name of `request_roles`; give one")
+    key = "request_roles" if "request_roles" in data else "roles"
+    request = r.names(data.get(key, ["bureau"]), f"extension.{key}")
+    if not request:
+        r.problem(f"extension.{key}", "names no role: nobody could request an extension")
+    if "approve_roles" not in data and key == "request_roles":
+        r.problem(
+            "extension.approve_roles",
+            "is required: the roles that approve an extension request (never the requester)",
+        )
+    approve = r.names(data.get("approve_roles", ["bureau"]), "extension.approve_roles")
+    if not approve and "approve_roles" in data:
+        r.problem("extension.approve_roles", "names no role: no request could be approved")
+    for path, roles in ((f"extension.{key}", request), ("extension.approve_roles", approve)):
+        for role in roles:
+            if role not in ROLES:
+                r.problem(path, f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    max_days = r.integer(data, "max_days", "extension", default=30)
+    if max_days == 0:
+        r.problem("extension.max_days", "must be at least 1")
+    return request, approve, max_days
+
+
+def _parse_counts_when(
+    r: _Reader, raw: object, path: str, fields: tuple[FieldSpec, ...]
+) -> tuple[tuple[str, str], ...]:
+    """``counts_when: {field: value}``: each a choice field of the transition and one of
+    its values."""
+    wanted = []
+    for name, value in r.mapping(raw, f"{path}.counts_when").items():
+        spec = next((f for f in fields if f.name == name), None)
+        if spec is None or spec.type != "choice":
+            r.problem(f"{path}.counts_when.{name}", "must name a choice field of the transition")
+        elif str(value) not in dict(spec.choices):
+            r.problem(
+                f"{path}.counts_when.{name}",
+                f"is {value!r}; choose one of: {', '.join(dict(spec.choices))}",
+            )
+        else:
+            wanted.append((str(name), str(value)))
+    return tuple(wanted)
 
 
 def _parse_state(
@@ -755,9 +950,15 @@ def _check_graph(
             r.problem(f"{path}.to", f"unknown state {t.dest!r}")
         if not t.roles and not t.auto:
             r.problem(f"{path}.roles", "a transition needs at least one role (or auto: true)")
-        for trigger, _count in t.requires:
+        for trigger, count in t.requires:
             if trigger not in {x.trigger for x in transitions}:
                 r.problem(f"{path}.requires.{trigger}", f"unknown trigger {trigger!r}")
+            if isinstance(count, str) and t.auto:
+                r.problem(
+                    f"{path}.requires.{trigger}",
+                    "an automatic transition cannot wait on a county setting: the sweep "
+                    "fires it by the workflow alone; give a number or make it a step",
+                )
         if t.auto and t.documents:
             r.problem(
                 f"{path}.documents",
@@ -784,6 +985,15 @@ def _check_graph(
                         f"{path}.guard",
                         f"deadline_passed from {source!r}, which has no deadline: never allowed",
                     )
+        if t.returns:
+            for source in t.sources:
+                if source in states and not _entered_from(source, transitions):
+                    r.problem(
+                        f"{path}.returns",
+                        f"returns from {source!r}, which no transition enters from elsewhere",
+                    )
+        if t.auto and "second_person" in t.guards:
+            r.problem(f"{path}.guard", "second_person needs a person: not an auto transition")
         if t.renews_deadline and any(source != t.dest for source in t.sources):
             r.problem(
                 f"{path}.renews_deadline",
@@ -799,14 +1009,30 @@ def _check_graph(
         while queue:
             current = queue.popleft()
             for t in transitions:
-                if current in t.sources and t.dest in states and t.dest not in reachable:
-                    reachable.add(t.dest)
-                    queue.append(t.dest)
+                if current not in t.sources:
+                    continue
+                dests = _entered_from(current, transitions) if t.returns else (t.dest,)
+                for dest in dests:
+                    if dest in states and dest not in reachable:
+                        reachable.add(dest)
+                        queue.append(dest)
         for state_id in states:
             if state_id not in reachable:
                 r.problem(
                     f"states.{state_id}", f"unreachable from the initial state {initial[0]!r}"
                 )
+
+
+def _entered_from(state_id: str, transitions: tuple[Transition, ...]) -> tuple[str, ...]:
+    return tuple(
+        dict.fromkeys(
+            source
+            for t in transitions
+            if t.dest == state_id
+            for source in t.sources
+            if source != state_id
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -1030,7 +1256,7 @@ def parse_workflow(
         r.problem("transitions", "must be a list")
         raw_transitions = []
     transitions = tuple(
-        _parse_transition(r, item, f"transitions[{i}]", vocabularies)
+        _parse_transition(r, item, f"transitions[{i}]", vocabularies, states)
         for i, item in enumerate(raw_transitions)
     )
     _check_graph(r, states, transitions)
@@ -1045,11 +1271,9 @@ def parse_workflow(
             if isinstance(template_ids, TemplateCatalogue)
             else frozenset(template_ids),
         )
-    extension = r.mapping(data.get("extension"), "extension")
-    extension_roles = r.names(extension.get("roles", ["bureau"]), "extension.roles")
-    for role in extension_roles:
-        if role not in ROLES:
-            r.problem("extension.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    extension_roles, extension_approve_roles, extension_max_days = _parse_extension(
+        r, data.get("extension")
+    )
     workflow = Workflow(
         name=r.text(data, "name", ""),
         version=r.integer(data, "version", "", default=None),
@@ -1060,7 +1284,8 @@ def parse_workflow(
         source=text,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         extension_roles=extension_roles,
-        extension_max_days=r.integer(extension, "max_days", "extension", default=30),
+        extension_approve_roles=extension_approve_roles,
+        extension_max_days=extension_max_days,
         vocabularies=MappingProxyType(vocabularies),
         routes=MappingProxyType(routes),
         migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
@@ -1122,6 +1347,9 @@ class Attempt:
     occurred_on: date
     given: frozenset[str] | None = None
     automatic: bool = False
+    entered_by: str | None = None  # who moved the case into its current state
+    came_from: str | None = None  # where a ``returns`` transition leads back to
+    settings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Condition(ABC):
@@ -1198,23 +1426,36 @@ class FieldsGiven(Condition):
         return TransitionRefused(f"{self.transition.trigger!r} needs --set for: {needed}")
 
 
-def unmet_requirements(transition: Transition, counters: Mapping[str, int]) -> list[str]:
-    """The ``requires`` counts not reached yet in the case's current state."""
-    return [
-        f"{count} × {trigger} in this state ({counters.get(trigger, 0)} so far)"
-        for trigger, count in transition.requires
-        if counters.get(trigger, 0) < count
-    ]
+def unmet_requirements(
+    transition: Transition,
+    counters: Mapping[str, int],
+    settings: Mapping[str, str] = MappingProxyType({}),
+) -> list[str]:
+    """The ``requires`` counts not reached yet in the case's current state (a count the
+    county has not set is never reached)."""
+    unmet = []
+    for trigger, count in transition.requires:
+        so_far = counters.get(trigger, 0)
+        if isinstance(count, str) and not settings.get(count, "").isdigit():
+            unmet.append(
+                f"the county's {count} ({COUNT_SETTINGS[count]}), which is not set: "
+                f"set [procedure] {count} = N in caseflow.toml"
+            )
+            continue
+        required = int(settings[count]) if isinstance(count, str) else count
+        if so_far < required:
+            unmet.append(f"{required} × {trigger} in this state ({so_far} so far)")
+    return unmet
 
 
 class CountsReached(Condition):
     """The transitions it ``requires`` have fired often enough in this state."""
 
     def holds(self, attempt: Attempt) -> bool:
-        return not unmet_requirements(self.transition, attempt.counters)
+        return not unmet_requirements(self.transition, attempt.counters, attempt.settings)
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        unmet = unmet_requirements(self.transition, attempt.counters)
+        unmet = unmet_requirements(self.transition, attempt.counters, attempt.settings)
         return TransitionRefused(
             f"{self.transition.trigger!r} on case {attempt.case} needs " + "; ".join(unmet)
         )
@@ -1241,8 +1482,87 @@ class DeadlinePassed(Condition):
         )
 
 
+class SecondPerson(Condition):
+    """The guard ``second_person``: someone other than who moved the case into its
+    current state (who proposed the closure does not approve it)."""
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.entered_by is not None and attempt.entered_by != attempt.operator
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        if attempt.entered_by is None:
+            return TransitionRefused(
+                f"{self.transition.trigger!r} on case {attempt.case} needs a second person, "
+                "and the case does not record who brought it into this state"
+            )
+        return AccessDenied(
+            f"operator {attempt.operator!r} brought case {attempt.case} into this state and "
+            f"may not also do {self.transition.trigger!r}: another person must"
+        )
+
+
+class CountyChose(Condition):
+    """A guard ``SETTING=VALUE``: the county's configuration chose that value."""
+
+    def __init__(self, transition: Transition, guard: str) -> None:
+        super().__init__(transition)
+        self.setting, _, self.value = guard.partition("=")
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.settings.get(self.setting) == self.value
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        chosen = attempt.settings.get(self.setting)
+        values = " | ".join(SETTINGS[self.setting])
+        if chosen is None:
+            return TransitionRefused(
+                f"{self.transition.trigger!r} depends on the county's choice of "
+                f"{self.setting}, which is not set: set [procedure] {self.setting} = "
+                f'"{values}" in caseflow.toml'
+            )
+        return TransitionRefused(
+            f"{self.transition.trigger!r} is the route for {self.setting}={self.value}; "
+            f"this county chose {self.setting}={chosen}"
+        )
+
+
+class CountySet(Condition):
+    """A guard ``needs=SETTING``: the county has set that text in its configuration."""
+
+    def __init__(self, transition: Transition, guard: str) -> None:
+        super().__init__(transition)
+        self.setting = guard.partition("=")[2]
+
+    def holds(self, attempt: Attempt) -> bool:
+        return bool(attempt.settings.get(self.setting, "").strip())
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        return TransitionRefused(
+            f"{self.transition.trigger!r} needs the county's {self.setting} "
+            f"({TEXT_SETTINGS[self.setting]}), which is not set: set [procedure] "
+            f'{self.setting} = "..." in caseflow.toml (see docs/law.md)'
+        )
+
+
+class ReturnsTo(Condition):
+    """One destination of a ``returns`` transition: taken when the case came from it."""
+
+    def __init__(self, transition: Transition, dest: str) -> None:
+        super().__init__(transition)
+        self.dest = dest
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.came_from == self.dest
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        return TransitionRefused(
+            f"{self.transition.trigger!r} goes back where case {attempt.case} came from, "
+            "and the case does not record where that was"
+        )
+
+
 GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
-    {"deadline_passed": DeadlinePassed}
+    {"deadline_passed": DeadlinePassed, "second_person": SecondPerson}
 )
 
 
@@ -1255,8 +1575,43 @@ def conditions_of(transition: Transition) -> list[Condition]:
         conditions.append(FieldsGiven(transition))
     if transition.requires:
         conditions.append(CountsReached(transition))
-    conditions.extend(GUARD_CONDITIONS[guard](transition) for guard in transition.guards)
+    for guard in transition.guards:
+        if guard.startswith("needs="):
+            conditions.append(CountySet(transition, guard))
+        elif "=" in guard:
+            conditions.append(CountyChose(transition, guard))
+        else:
+            conditions.append(GUARD_CONDITIONS[guard](transition))
     return conditions
+
+
+def _machine_transitions(workflow: Workflow) -> list[dict[str, Any]]:
+    """The machine's transitions: one per transition, or for one that ``returns``, one per
+    source and state it may go back to, each also conditioned on where the case came from."""
+    machine: list[dict[str, Any]] = []
+    for t in workflow.transitions:
+        conditions = conditions_of(t)
+        if not t.returns:
+            machine.append(
+                {
+                    "trigger": t.trigger,
+                    "source": list(t.sources),
+                    "dest": t.dest,
+                    "conditions": conditions,
+                }
+            )
+            continue
+        for source in t.sources:
+            for dest in workflow.returns_to(source):
+                machine.append(
+                    {
+                        "trigger": t.trigger,
+                        "source": source,
+                        "dest": dest,
+                        "conditions": [*conditions, ReturnsTo(t, dest)],
+                    }
+                )
+    return machine
 
 
 @lru_cache(maxsize=32)
@@ -1268,15 +1623,7 @@ def machine_for(workflow: Workflow) -> Any:
     return Machine(
         model=None,
         states=list(workflow.states),
-        transitions=[
-            {
-                "trigger": t.trigger,
-                "source": list(t.sources),
-                "dest": t.dest,
-                "conditions": conditions_of(t),
-            }
-            for t in workflow.transitions
-        ],
+        transitions=_machine_transitions(workflow),
         initial=workflow.initial.id,
         auto_transitions=False,
         send_event=True,
@@ -1319,11 +1666,14 @@ def refusal(workflow: Workflow, state: str, trigger: str, attempt: Attempt) -> C
     event = machine_for(workflow).events.get(trigger)
     if event is None or state not in event.transitions:
         return None
+    returning: Condition | None = None
     for condition in event.transitions[state][0].conditions:
         check: Condition = condition.func
-        if not check.holds(attempt):
+        if isinstance(check, ReturnsTo):
+            returning = check
+        elif not check.holds(attempt):
             return check.refusal(attempt)
-    return None
+    return returning.refusal(attempt) if returning is not None else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -1335,13 +1685,23 @@ def mermaid(workflow: Workflow) -> str:
     for state in workflow.states.values():
         lines.append(f'    state "{state.label}" as {state.id}')
     lines.append(f"    [*] --> {workflow.initial.id}")
-    for t in workflow.transitions:
-        for source in t.sources:
-            lines.append(f"    {source} --> {t.dest}: {t.label}")
+    for source, dest, label in _edges(workflow):
+        lines.append(f"    {source} --> {dest}: {label}")
     for state in workflow.states.values():
         if state.is_terminal:
             lines.append(f"    {state.id} --> [*]")
     return "\n".join(lines) + "\n"
+
+
+def _edges(workflow: Workflow) -> list[tuple[str, str, str]]:
+    """(source, dest, label) of every move; a ``returns`` transition to each state it may
+    go back to."""
+    return [
+        (source, dest, f"{t.label}（返回）" if t.returns else t.label)
+        for t in workflow.transitions
+        for source in t.sources
+        for dest in (workflow.returns_to(source) if t.returns else (t.dest,))
+    ]
 
 
 def _dot_quote(text: str) -> str:
@@ -1360,8 +1720,7 @@ def dot(workflow: Workflow) -> str:
         shape = ", shape=doublecircle" if state.is_terminal else ""
         bold = ", penwidth=2" if state.kind == "initial" else ""
         lines.append(f"    {state.id} [label={_dot_quote(state.label)}{shape}{bold}];")
-    for t in workflow.transitions:
-        for source in t.sources:
-            lines.append(f"    {source} -> {t.dest} [label={_dot_quote(t.label)}];")
+    for source, dest, label in _edges(workflow):
+        lines.append(f"    {source} -> {dest} [label={_dot_quote(label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -20,6 +20,7 @@ from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
 from caseflow.resources import shipped
+from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS
 
 CONFIG_NAME = "caseflow.toml"
 HOLIDAY_FILE = "holidays.yaml"
@@ -118,6 +119,14 @@ name = "{county}"
 # "education_bureau" (the county education bureau). While unset, such a document is
 # refused, saying to set it here.
 # order_issuer = "township"
+# Other choices the law leaves to the county (docs/law.md), each refused while unset:
+# when an order's period has run out, "enforcement" (apply to the court, 行政强制法第五十三条
+# 至第五十五条) or "admonition" (ask a judicial body to admonish the guardians):
+# court_route = "enforcement"
+# penalty_basis: the name and article of the province's regulation that sets a penalty
+# for guardians (义务教育法 sets none), as it is to be cited in penalty documents;
+# home teaching (送教上门) visits in the monitoring term before a case is retained:
+# home_teaching_visits = 8
 
 [workflow]
 # The workflow new cases run on: workflows/<name>.yaml in this folder, else the shipped one.
@@ -210,20 +219,6 @@ class DispatchConfig:
     lease_seconds: int = 300
 
 
-ORDER_ISSUERS: Mapping[str, str] = {
-    "township": "乡镇人民政府（街道办事处）",
-    "education_bureau": "县级人民政府教育行政部门",
-}
-
-
-@dataclass(frozen=True)
-class ProcedureConfig:
-    """County choices of the legal procedure. ``order_issuer``: the body that issues
-    orders and penalties (``ORDER_ISSUERS``), None while unset."""
-
-    order_issuer: str | None = None
-
-
 @dataclass(frozen=True)
 class AssessmentConfig:
     """The weights of the annual assessment's score (see the [assessment] template)."""
@@ -251,7 +246,9 @@ class Workspace:
     notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reveal_roles: frozenset[str] = DEFAULT_REVEAL_ROLES
     assessment: AssessmentConfig = AssessmentConfig()
-    procedure: ProcedureConfig = ProcedureConfig()
+    # The county's choices where the law leaves one (``[procedure]``; states.SETTINGS,
+    # TEXT_SETTINGS, COUNT_SETTINGS): setting -> value, a setting left out is unset.
+    procedure: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def org_file(self) -> Path:
@@ -343,20 +340,31 @@ def load(root: Path) -> Workspace:
     )
 
 
-def _procedure(section: Mapping[str, Any], path: Path) -> ProcedureConfig:
-    unknown = sorted(set(section) - set(ProcedureConfig.__dataclass_fields__))
-    if unknown:
-        raise WorkspaceError(
-            f"{path}: procedure.{unknown[0]} is not a setting; known: "
-            f"{', '.join(ProcedureConfig.__dataclass_fields__)}"
-        )
-    issuer = section.get("order_issuer")
-    if issuer is not None and issuer not in ORDER_ISSUERS:
-        raise WorkspaceError(
-            f"{path}: procedure.order_issuer must be one of "
-            f"{', '.join(repr(k) for k in ORDER_ISSUERS)}, got {issuer!r}"
-        )
-    return ProcedureConfig(order_issuer=issuer)
+def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
+    """The county's procedural choices: each a setting of ``states.SETTINGS`` with one of
+    its values (a setting left out is unset, and what depends on it is refused)."""
+    chosen: dict[str, str] = {}
+    for key, value in section.items():
+        if key in TEXT_SETTINGS:
+            if not isinstance(value, str) or not value.strip():
+                raise WorkspaceError(f"{path}: procedure.{key} must be a text")
+            chosen[key] = value.strip()
+            continue
+        if key in COUNT_SETTINGS:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkspaceError(f"{path}: procedure.{key} must be a whole number, 1 or more")
+            chosen[key] = str(value)
+            continue
+        allowed = SETTINGS.get(key)
+        if allowed is None:
+            known = ", ".join([*SETTINGS, *TEXT_SETTINGS, *COUNT_SETTINGS])
+            raise WorkspaceError(f"{path}: procedure.{key} is not a setting; known: {known}")
+        if value not in allowed:
+            raise WorkspaceError(
+                f"{path}: procedure.{key} is {value!r}; choose one of: {', '.join(allowed)}"
+            )
+        chosen[key] = str(value)
+    return chosen
 
 
 def _reveal_roles(section: Mapping[str, Any], path: Path) -> frozenset[str]:

@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 from caseflow import workspace as workspace_files
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
+from caseflow.engine import Actor
 from caseflow.ids import make_id_number
-from caseflow.services.cases import ChildDetails
+from caseflow.services.cases import ChildDetails, approve_extension, request_extension
 from caseflow.services.context import Context, init_workspace, open_context
 
 PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
@@ -100,14 +101,21 @@ def workspace(tmp_path: Path, database: Database) -> Path:
     return root
 
 
-def set_order_issuer(root: Path, issuer: str) -> None:
-    """Set ``[procedure] order_issuer`` in the workspace's caseflow.toml."""
+def set_procedure(root: Path, **settings: str | int) -> None:
+    """Make ``settings`` the county's ``[procedure]`` choices in the workspace's
+    caseflow.toml (replacing earlier ones; the rest of the file stays)."""
     config = root / "caseflow.toml"
-    text = config.read_text(encoding="utf-8")
+    before, _, rest = config.read_text(encoding="utf-8").partition("\n[procedure]\n")
+    _, header, after = rest.partition("\n[")
+    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in settings.items()]
     config.write_text(
-        text.replace('# order_issuer = "township"', f'order_issuer = "{issuer}"', 1),
-        encoding="utf-8",
+        "\n".join([before, "[procedure]", *lines, ""]) + header + after, encoding="utf-8"
     )
+
+
+def set_order_issuer(root: Path, issuer: str) -> None:
+    """Set ``[procedure] order_issuer`` (and no other choice) in caseflow.toml."""
+    set_procedure(root, order_issuer=issuer)
 
 
 @pytest.fixture
@@ -205,6 +213,36 @@ def snapshot_rows(ctx: Context, source: str) -> list[SimpleNamespace]:
         connection.close()
     empty = dict.fromkeys(column for column, _ in SNAPSHOT_COLUMNS)
     return [SimpleNamespace(**{**empty, **dict(zip(names, row, strict=True))}) for row in rows]
+
+
+def database_rows(ctx: Context, *, but_audit: bool = False) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: compare before and after a refused
+    command to show it left the database exactly as it was (``but_audit``: apart from the
+    audit trail, where a refusal for want of permission is itself recorded)."""
+    from sqlalchemy import MetaData, select
+
+    metadata = MetaData()
+    metadata.reflect(ctx.engine)
+    with ctx.engine.connect() as connection:
+        return {
+            name: sorted((tuple(row) for row in connection.execute(select(table))), key=repr)
+            for name, table in sorted(metadata.tables.items())
+            if not (but_audit and name.startswith("audit_"))
+        }
+
+
+def approver(ctx: Context) -> Context:
+    """Another bureau operator of ctx's workspace, to approve what ctx's operator asks."""
+    actor = Actor("县教育局分管领导", "approver", frozenset({"bureau"}))
+    return Context(ctx.workspace, ctx.engine, actor, ctx.clock, ctx.calendar)
+
+
+def granted_extension(
+    ctx: Context, number: int, days: int, reason: str, *, occurred_on: date | None = None
+) -> None:
+    """An extension requested by ctx's operator and approved by another (``approver``)."""
+    request_extension(ctx, number, days, reason, occurred_on=occurred_on)
+    approve_extension(approver(ctx), number, occurred_on=occurred_on)
 
 
 def days_ago(n: int) -> str:

@@ -96,7 +96,6 @@ VISIBLE = {
     "示范县第一中学控辍专员": ("yz-kcb", {"tt_disabled", "mh_health"}),
     "县残联联络员": ("cl-kcb", {"tt_disabled"}),
     "县卫健局联络员": ("wj-kcb", {"mh_health"}),
-    "县法院联络员": ("fy-kcb", set()),
     "县教育局控辍办": (ROOT, {c.key for c in CHILDREN}),
     "县教育督导室": ("dd-kcb", {c.key for c in CHILDREN}),
 }
@@ -343,10 +342,10 @@ def test_a_department_sees_only_its_referrals_and_fires_only_their_transitions(
         "2026-11-24",
     )
     assert confirmed.exit_code == 0, confirmed.stderr
-    # The case moved on to special education: the federation still sees it, but no step
-    # of the school's is the federation's to take.
+    # The case moved on to the expert committee: the federation still sees it, but no step
+    # of the bureau's is the federation's to take.
     again = json.loads(county.cli("case", "show", str(referred), "--json").stdout)
-    assert again["state"] == "special_education" and again["transitions"] == []
+    assert again["state"] == "expert_assessment" and again["transitions"] == []
 
 
 def test_a_department_may_not_fire_on_a_case_now_handed_to_another_department(

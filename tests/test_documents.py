@@ -77,7 +77,7 @@ def persuading(ctx: Context, details: Any = None) -> int:
 
 
 def ordered(ctx: Context, details: Any = None) -> int:
-    """A case served an order to correct on 25 November (due in 15 days)."""
+    """A case issued an order to correct on 25 November (waiting for its service)."""
     number = persuading(ctx, details)
     advance(
         ctx,
@@ -135,7 +135,7 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
     assert context["issuer"] == {"name": "本县教育局", "seal": "本县教育局", "reference": ""}
     assert context["case"] == {
         "number": number,
-        "state_label": "责令限期改正",
+        "state_label": "责令改正通知书待送达",
         "township": "天堂镇",
         "village": "天堂村",
         "school": "天堂小学",
@@ -162,10 +162,12 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
         "legal_basis": "",
     }
     assert context["legal_guardians"] == [{"name": "张大山", "relation": "父亲"}]
-    assert context["period"] == {"amount": 15, "unit_label": "日"}  # the state's period
+    # The period the order gives: the deadline of the state its service starts, not the
+    # 5 working days the case waits for the proofs of service.
+    assert context["period"] == {"amount": 15, "unit_label": "日"}
     due = date.fromisoformat(shown["due_on"])
     assert context["deadline"] == {"date": due, "days": (due - TODAY).days}
-    assert context["request"]["text"].startswith("《中华人民共和国义务教育法》第五十八条")
+    assert context["request"]["text"].startswith("本县工作方案（实践做法）：责令限期改正通知书")
     assert context["school"] == {"name": "天堂小学"}
     assert context["recipient"] == {"name": "张大山"}  # a letter to the guardian
     assert context["service"] == {
@@ -183,6 +185,19 @@ def test_the_documents_a_transition_issued_carry_its_reference_number(ctx) -> No
     assert f'<p class="ref">{ORDER_NUMBER}</p>' in html
     # A document the transition did not issue is not numbered with it.
     assert case_context(ctx, number, "persuasion_notice")["issuer"]["reference"] == ""
+
+
+def test_an_order_reprinted_after_its_service_keeps_its_number_date_and_proof(ctx) -> None:
+    number = ordered(ctx)
+    served = {"served_on": "2026-11-26", "method": "direct", "served_to": "张大山"}
+    advance(ctx, number, "order_served", served, occurred_on=date(2026, 11, 27))
+    assert show_case(ctx, number)["state"] == "order_to_correct"
+    order = case_context(ctx, number, "order_to_correct")
+    assert order["issuer"]["reference"] == ORDER_NUMBER
+    assert order["document"] == {"date": date(2026, 11, 25)}  # the decision's, not today's
+    assert case_context(ctx, number, "proof_of_service")["service"]["document_number"] == (
+        ORDER_NUMBER
+    )
 
 
 def test_a_relapse_dates_the_absence_from_the_day_it_recorded(ctx) -> None:
@@ -206,7 +221,7 @@ def test_a_referral_goes_to_every_department_the_case_is_handed_to(ctx) -> None:
     context = case_context(ctx, number, "referral_letter")
     assert context["department"]["name"] == "县民政局、县妇女联合会、共青团县委"
     assert context["recipient"]["name"] == context["department"]["name"]
-    assert context["request"]["text"].startswith("早婚早育的，转介县民政局")
+    assert "早婚早育的，转介县民政局" in context["request"]["text"]
     html = preview(ctx, number, "referral_letter")
     assert "县民政局、县妇女联合会、共青团县委：" in html
     assert "张大山（父亲），联系电话：13800000000" in html
@@ -433,7 +448,7 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
         occurred_on=date(2026, 11, 25),
     ).documents
     shown = show_case(ctx, number)
-    assert shown["state"] == "order_to_correct"
+    assert shown["state"] == "order_issued"  # waiting for the proofs of service
     version = shown["version"]
     assert version == before + 1  # the letters belong to the version the step produced
 
@@ -478,7 +493,7 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
     payload = step_event(ctx, number, "issue_order")
     assert payload["documents"] == documents
     assert payload["values"] == {"document_number": ORDER_NUMBER}
-    assert payload["from"] == "persuasion" and payload["to"] == "order_to_correct"
+    assert payload["from"] == "persuasion" and payload["to"] == "order_issued"
     assert events(ctx, "notice.queued") == []
     others = [e for e in history(ctx, number) if e["trigger"] != "issue_order"]
     assert all("documents" not in e["payload"] for e in others)  # steps issuing nothing
@@ -490,7 +505,7 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
     result = cli_order(cli, number, "--json")
     assert result.exit_code == 0, result.stderr
     shown = json.loads(result.stdout)
-    assert shown["state"] == "order_to_correct"
+    assert shown["state"] == "order_issued"
     assert [
         (d["template"], d["prepared"], d["notices"], d["references"], d["recipients"])
         for d in shown["documents"]
@@ -512,7 +527,7 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
     told = cli_order(cli, other)
     assert told.exit_code == 0, told.stderr
     lines = told.stdout.splitlines()
-    assert lines[0].startswith(f"Case {other}: now order_to_correct (责令限期改正), due ")
+    assert lines[0].startswith(f"Case {other}: now order_issued (责令改正通知书待送达), due ")
     assert lines[1:3] == [
         f"  Prepared 责令限期复学通知书（案件{other}）: KC-000003 (in the outbox; "
         "`caseflow notify dispatch` delivers or files it)",
@@ -625,7 +640,7 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
     with pytest.raises(ConcurrentUpdate, match=f"is at version {version}, not {version - 1}"):
         advance(ctx, number, "issue_order", order, occurred_on=day, expect_version=version - 1)
     with pytest.raises(TransitionRefused, match="not allowed from there"):
-        advance(ctx, number, "refer_to_court", {"route": "lawsuit"}, occurred_on=day)
+        advance(ctx, number, "propose_penalty", {"facts": "逾期"}, occurred_on=day)
 
     # A failure after the letters were written takes them back with the step.
     original_record = record
@@ -931,8 +946,15 @@ def test_a_rung_template_needing_what_the_sweep_does_not_supply_is_reported() ->
     assert all("escalation[0].template: template 'order_to_correct' needs " in p for p in found)
     assert "guardian.name" in found[0] and "which the escalation sweep cannot supply" in found[0]
     assert {p.split(": ")[1] for p in found} == {
-        "states.special_education.escalation[0].template",
-        "states.admin_penalty.escalation[0].template",
+        f"states.{state}.escalation[0].template"
+        for state in (
+            "expert_assessment",
+            "special_education",
+            "closure_proposed",
+            "transfer_proposed",
+            "court_enforcement",
+            "admonition",
+        )
     }
     # A list template gets the list context only, a per-case one the case context only.
     mixed = catalogue(

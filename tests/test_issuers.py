@@ -30,7 +30,9 @@ ORDER_NUMBER = "天府〔2026〕3号"
 
 
 def text_of(html: str) -> str:
-    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", html))
+    """The printed text: the body without its tags (the head's title and style dropped)."""
+    body = re.sub(r"<head>.*</head>", "", html, flags=re.S)
+    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", body))
 
 
 def letters(ctx: Context) -> list[Any]:
@@ -199,7 +201,19 @@ def test_an_order_issuer_the_county_cannot_choose_is_refused(workspace: Path) ->
         ),
         encoding="utf-8",
     )
-    with pytest.raises(WorkspaceError, match=r"procedure\.order_issuer must be one of"):
+    with pytest.raises(WorkspaceError, match=r"procedure\.order_issuer is 'leading_group'; choose"):
+        load(workspace)
+
+
+def test_a_procedure_setting_caseflow_does_not_know_is_refused(workspace: Path) -> None:
+    config = workspace / "caseflow.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'order_issuer = "township"', 'order_issuer = "township"\norder_isuer = "township"'
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(WorkspaceError, match=r"procedure\.order_isuer is not a setting; known: "):
         load(workspace)
 
 

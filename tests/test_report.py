@@ -22,7 +22,7 @@ from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
 from caseflow.services.report import monthly_flows
 from caseflow.services.sweep import sweep
-from tests.conftest import child
+from tests.conftest import approver, child
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -49,10 +49,11 @@ def county(ctx: Context) -> Context:
     advance(
         ctx,
         closed,
-        "close_not_dropout",
+        "propose_closure",
         {"reason": "studying_elsewhere", "evidence": "转学证明"},
         occurred_on=date(2026, 11, 23),
     )
+    advance(approver(ctx), closed, "approve_closure", occurred_on=date(2026, 11, 23))
     sweep(ctx)
     audit_checkpoint(ctx)
     return ctx

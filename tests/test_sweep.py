@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -21,10 +22,16 @@ from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, InvalidInput
 from caseflow.models import AuditEvent, Escalation, Notice
 from caseflow.services.audit import audit_verify
-from caseflow.services.cases import advance, extend, open_case, show_case
-from caseflow.services.context import Context, open_context
+from caseflow.services.cases import (
+    advance,
+    approve_extension,
+    open_case,
+    request_extension,
+    show_case,
+)
+from caseflow.services.context import Context, open_context, system_clock
 from caseflow.services.sweep import count_due, provisional_deadlines, recompute_provisional, sweep
-from tests.conftest import NATIONAL, child, fixed_clock
+from tests.conftest import NATIONAL, approver, child, fixed_clock, granted_extension
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,20 +157,21 @@ def test_leaving_the_state_cancels_the_rest_of_its_ladder(ctx) -> None:
 def test_an_extension_moves_the_deadline_and_replans_the_ladder(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     sweep(ctx, as_of=date(2026, 10, 30))
-    extend(ctx, number, 30, "监护人外出务工，约定返乡后面谈", occurred_on=date(2026, 11, 2))
+    reason = "监护人外出务工，约定返乡后面谈"
+    granted_extension(ctx, number, 30, reason, occurred_on=date(2026, 11, 2))
     view = show_case(ctx, number)
     assert view["due_on"] == "2026-11-30"  # 28 Nov is a Saturday: rolls to Monday
     assert view["history"][-1]["action"] == "case.extension"
-    assert view["history"][-1]["payload"]["reason"] == "监护人外出务工，约定返乡后面谈"
+    assert view["history"][-1]["payload"]["reason"] == reason
     assert sweep(ctx).fired == 0  # nothing due until the new date
 
 
 def test_extensions_are_limited_and_need_a_permitted_role(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     with pytest.raises(InvalidInput, match="between 1 and 30"):
-        extend(ctx, number, 45, "太久")
+        request_extension(ctx, number, 45, "太久")
     with pytest.raises(InvalidInput, match="needs a reason"):
-        extend(ctx, number, 5, " ")
+        request_extension(ctx, number, 5, " ")
     supervisor = Context(
         ctx.workspace,
         ctx.engine,
@@ -172,7 +180,7 @@ def test_extensions_are_limited_and_need_a_permitted_role(ctx) -> None:
         ctx.calendar,
     )
     with pytest.raises(AccessDenied, match="may not use `caseflow case extend`"):
-        extend(supervisor, number, 5, "理由")
+        request_extension(supervisor, number, 5, "理由")
 
 
 def test_an_expired_deferral_returns_the_case_to_verification(ctx) -> None:
@@ -308,7 +316,7 @@ def test_a_chinese_calendar_release_with_next_year_recounts_provisional_deadline
 ) -> None:
     provisional = court_case(ctx, 2)
     unchanged = court_case(ctx, 3)
-    extend(ctx, unchanged, 3, "家访延期")  # and one whose date stays the same
+    granted_extension(ctx, unchanged, 3, "家访延期")  # and one whose date stays the same
     assert show_case(ctx, unchanged)["due_provisional"]
     # The release lists 27-28 January 2027 as holidays, and nothing else that year.
     release = NationalCalendar(
@@ -467,14 +475,22 @@ def test_progress_is_reported_per_batch(ctx) -> None:
     assert seen == [2, 1]
 
 
-def test_case_extend_from_the_cli_prints_the_new_due_date_and_shows_the_rungs(cli, ctx) -> None:
+def test_an_extension_approved_after_a_cli_request_moves_the_due_date_and_the_rungs(
+    cli, ctx
+) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     assert cli("escalate").exit_code == 0
     shown = cli("case", "show", str(number))
     assert "Escalated:   level 3" in shown.stdout
-    extended = cli("case", "extend", str(number), "--days", "10", "--reason", "家长住院")
-    assert extended.exit_code == 0, extended.stderr
-    assert "due 2026-11-09" in extended.stdout  # 29 Oct + 10 days
-    assert "Escalated:" not in cli("case", "show", str(number)).stdout  # a new ladder
+    requested = cli("case", "extend", str(number), "--days", "10", "--reason", "家长住院")
+    assert requested.exit_code == 0, requested.stderr
+    assert "due stays 2026-10-29" in requested.stdout
+    assert "Escalated:   level 3" in cli("case", "show", str(number)).stdout
+    approved = cli("case", "extend", str(number), "--approve")  # by the requester: refused
+    assert approved.exit_code == 1 and "requested this extension" in approved.stderr
+    approve_extension(replace(approver(ctx), clock=system_clock), number)  # as the CLI: today
+    shown = cli("case", "show", str(number))
+    assert "Due:         2026-11-09" in shown.stdout  # 29 Oct + 10 days, a Sunday: Monday
+    assert "Escalated:" not in shown.stdout  # a new ladder
     refused = cli("case", "extend", str(number), "--days", "0", "--reason", "x")
     assert refused.exit_code == 2

@@ -27,7 +27,7 @@ from caseflow.services.report import monthly_flows, report_context
 from caseflow.services.review import overdue_review
 from caseflow.services.stats import assessment, stats
 from caseflow.states import CATEGORIES, parse_workflow
-from tests.conftest import CliInvoker, fixed_clock, set_order_issuer
+from tests.conftest import CliInvoker, approver, fixed_clock, set_order_issuer
 from tests.test_ledger import example_county, kid
 
 D = date
@@ -43,11 +43,17 @@ def renamed_workflow() -> tuple[str, dict[str, str], dict[str, str]]:
     data["states"] = {states[sid]: spec for sid, spec in data["states"].items()}
     for transition in data["transitions"]:
         transition["trigger"] = triggers[transition["trigger"]]
-        transition["from"] = [states[s] for s in transition["from"]]
-        transition["to"] = states[transition["to"]]
+        if transition["from"] != "*":
+            transition["from"] = [states[s] for s in transition["from"]]
+        if "to" in transition:
+            transition["to"] = states[transition["to"]]
         if "requires" in transition:
             transition["requires"] = {triggers[t]: n for t, n in transition["requires"].items()}
     data["routes"] = {purpose: triggers[t] for purpose, t in data["routes"].items()}
+    data["migrate_from"] = {
+        version: {old: states[new] for old, new in moves.items()}
+        for version, moves in data.get("migrate_from", {}).items()
+    }
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False), states, triggers
 
 
@@ -67,17 +73,24 @@ def scenario(ctx: Context, trigger: Callable[[str], str]) -> None:
             guardian_relation="父亲",
         ),
         reasons=["poverty"],
-        occurred_on=D(2026, 6, 1),
+        occurred_on=D(2026, 3, 2),
     ).number
-    advance(legal, "start_verification", D(2026, 6, 2))
-    advance(legal, "confirm_dropout", D(2026, 6, 3), reason="migrant_work")
-    add_note(ctx, legal, "入户劝返", method="visit", occurred_on=D(2026, 6, 10))
-    advance(legal, "issue_order", D(2026, 6, 20), document_number="天堂府责〔2026〕3号")
-    advance(legal, "propose_penalty", D(2026, 7, 8), document_number="教罚告〔2026〕1号")
-    advance(legal, "refer_to_court", D(2026, 7, 24), route="admonition")
-    advance(legal, "return_to_school", D(2026, 8, 10), placement="original_class", school="x")
-    for day in (D(2026, 8, 20), D(2026, 9, 15), D(2026, 10, 10)):
-        advance(legal, "check_in", day, attending="steady")
+    advance(legal, "start_verification", D(2026, 3, 3))
+    advance(legal, "confirm_dropout", D(2026, 3, 4), reason="migrant_work")
+    add_note(ctx, legal, "入户劝返", method="visit", occurred_on=D(2026, 3, 10))
+    advance(legal, "issue_order", D(2026, 3, 20), document_number="天堂府责〔2026〕3号")
+    advance(
+        legal,
+        "order_served",
+        D(2026, 3, 23),
+        served_on="2026-03-23",
+        method="direct",
+        served_to="田某",
+    )
+    advance(legal, "propose_penalty", D(2026, 4, 8), document_number="罚告1号", facts="逾期")
+    advance(legal, "return_to_school", D(2026, 5, 11), placement="original_class", school="x")
+    for day in (D(2026, 6, 1), D(2026, 7, 6), D(2026, 9, 7)):
+        advance(legal, "check_in", day)
     # Back at school, then a relapse: in persuasion again, overdue.
     relapsed = open_case(
         ctx,
@@ -95,7 +108,8 @@ def scenario(ctx: Context, trigger: Callable[[str], str]) -> None:
         kid(35, "龙小山", "木黄镇", "木黄村", "一组", "木黄镇中心小学"),
         occurred_on=D(2026, 11, 2),
     ).number
-    advance(closed, "close_not_dropout", D(2026, 11, 3), reason="studying_elsewhere", evidence="证")
+    advance(closed, "propose_closure", D(2026, 11, 3), reason="studying_elsewhere", evidence="证")
+    cases.advance(approver(ctx), closed, trigger("approve_closure"), occurred_on=D(2026, 11, 4))
     # A disabled child: assessed, placed, in monitoring.
     disabled = open_case(
         ctx,
@@ -106,8 +120,14 @@ def scenario(ctx: Context, trigger: Callable[[str], str]) -> None:
     advance(disabled, "refer_disability_assessment", D(2026, 10, 2))
     advance(disabled, "disability_confirmed", D(2026, 10, 20), category="4", grade="2")
     advance(
-        disabled, "place_special_education", D(2026, 11, 5), placement="home_teaching", school="x"
+        disabled,
+        "expert_opinion",
+        D(2026, 10, 27),
+        opinion="home_teaching",
+        assessed_on="2026-10-27",
+        summary="重度肢体残疾，建议送教上门",
     )
+    advance(disabled, "start_home_teaching", D(2026, 11, 5), school="x", teachers="王老师")
     # Suspected, never verified: overdue.
     suspect = kid(59, "王小二", "木黄镇", "木黄村", "二组", "木黄镇中心小学")
     open_case(ctx, suspect, occurred_on=D(2026, 11, 10))

@@ -20,13 +20,13 @@ from caseflow.errors import AccessDenied, InvalidInput, WorkflowInvalid
 from caseflow.resources import shipped
 from caseflow.services import migrate as migrate_service
 from caseflow.services.audit import audit_verify
-from caseflow.services.cases import advance, extend, open_case, show_case
+from caseflow.services.cases import advance, open_case, show_case
 from caseflow.services.context import Context, open_context
 from caseflow.services.ledger import open_ledger
 from caseflow.services.records import CASE
 from caseflow.services.stats import stats
 from caseflow.services.sweep import sweep
-from tests.conftest import audit_trail, child, fixed_clock
+from tests.conftest import audit_trail, child, fixed_clock, granted_extension
 
 SHIPPED = shipped("workflows").joinpath("dropout.yaml").read_text(encoding="utf-8")
 TABLES = ("case_file", "audit_event", "audit_head", "escalation", "notice", "workflow_definition")
@@ -75,7 +75,7 @@ def open_cases(ctx: Context) -> dict[str, int]:
     verifying = open_case(ctx, child(3), occurred_on=monday).number
     advance(ctx, verifying, "start_verification", occurred_on=monday)
     extended = open_case(ctx, child(4), occurred_on=monday).number
-    extend(ctx, extended, 4, "路远，需再次入户", occurred_on=monday)
+    granted_extension(ctx, extended, 4, "路远，需再次入户", occurred_on=monday)
     deferred = open_case(ctx, child(5), occurred_on=monday).number
     advance(ctx, deferred, "start_verification", occurred_on=monday)
     advance(

@@ -38,6 +38,7 @@ from hypothesis.stateful import (
 from sqlalchemy import create_engine, text
 
 from caseflow.errors import (
+    AccessDenied,
     CaseflowError,
     DuplicateCase,
     InvalidInput,
@@ -75,7 +76,9 @@ class CaseModel:
     repeat_count: int = 0
     counters: dict[str, int] = field(default_factory=dict)
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    due_on: date | None = None  # only when the model knows it (a `sets_due` field)
+    due_on: date | None = None
+    entered_on: date | None = None
+    came_from: list[str] = field(default_factory=list)
 
 
 def _date_text(day: date) -> st.SearchStrategy[str]:
@@ -89,7 +92,9 @@ def _date_text(day: date) -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _field_value(draw: st.DrawFn, spec: FieldSpec, occurred_on: date) -> tuple[str, str | int]:
+def _field_value(
+    draw: st.DrawFn, spec: FieldSpec, occurred_on: date, entered_on: date
+) -> tuple[str, str | int]:
     """(what the caseworker types, what the engine should store)."""
     if spec.type == "choice":
         value, label = draw(st.sampled_from(spec.choices))
@@ -97,6 +102,8 @@ def _field_value(draw: st.DrawFn, spec: FieldSpec, occurred_on: date) -> tuple[s
     if spec.type == "date":
         if spec.sets_due:
             day = occurred_on + timedelta(days=draw(st.integers(1, 200)))
+        elif spec.starts_deadline and entered_on <= occurred_on and draw(st.booleans()):
+            day = draw(st.dates(entered_on, occurred_on))  # mostly a day it may be
         else:
             day = draw(st.dates(FIRST, TODAY))
         return draw(_date_text(day)), day.isoformat()
@@ -109,15 +116,46 @@ def _field_value(draw: st.DrawFn, spec: FieldSpec, occurred_on: date) -> tuple[s
 
 @st.composite
 def field_values(
-    draw: st.DrawFn, transition: Transition, occurred_on: date
+    draw: st.DrawFn, transition: Transition, occurred_on: date, entered_on: date = FIRST
 ) -> tuple[dict[str, str], dict[str, str | int]]:
     typed: dict[str, str] = {}
     stored: dict[str, str | int] = {}
     for spec in transition.fields:
         if not spec.required and not draw(st.booleans()):
             continue
-        typed[spec.name], stored[spec.name] = draw(_field_value(spec, occurred_on))
+        typed[spec.name], stored[spec.name] = draw(_field_value(spec, occurred_on, entered_on))
     return typed, stored
+
+
+def refusal_expected(
+    transition: Transition | None,
+    model: CaseModel,
+    roles: frozenset[str],
+    occurred_on: date,
+    stored: dict[str, str | int],
+) -> type[CaseflowError] | None:
+    """What the workflow definition says about firing ``transition`` on the case: the
+    error it is refused with, or None. Nobody ever sets the county's [procedure] here, and
+    one operator does everything, so a second-person step is always refused."""
+    if transition is None or not roles & set(transition.roles):
+        return TransitionRefused
+    if unmet_requirements(transition, model.counters):
+        return TransitionRefused
+    for guard in transition.guards:
+        if guard == "second_person":
+            return AccessDenied
+        if guard == "deadline_passed" and (model.due_on is None or model.due_on >= occurred_on):
+            return TransitionRefused
+        if "=" in guard:
+            return TransitionRefused
+    if transition.returns and not model.came_from:
+        return TransitionRefused
+    for spec in transition.fields:
+        if spec.starts_deadline and spec.name in stored:
+            start = date.fromisoformat(str(stored[spec.name]))
+            if model.entered_on is None or not model.entered_on <= start <= occurred_on:
+                return InvalidInput
+    return None
 
 
 class WorkflowMachine(RuleBasedStateMachine):
@@ -188,12 +226,17 @@ class WorkflowMachine(RuleBasedStateMachine):
         return shown
 
     def refused(self, number: int | None, attempt: Any, error: type[CaseflowError]) -> None:
-        """`attempt` must raise `error` and leave the case and the audit trail as they were."""
+        """`attempt` must raise `error` and leave the case and the audit trail as they were
+        (but for the record of a refusal for want of permission)."""
         events = self.audit_events()
         before = show_case(self.ctx, number) if number is not None else None
         with pytest.raises(CaseflowError) as raised:
             attempt()
         assert isinstance(raised.value, error), repr(raised.value)
+        if error is AccessDenied:
+            self.events += 1
+            events += 1
+            assert self.changes()[-1]["action"] == "access.refused"
         assert self.audit_events() == events == self.events
         if number is not None:
             assert show_case(self.ctx, number) == before
@@ -206,6 +249,20 @@ class WorkflowMachine(RuleBasedStateMachine):
         last = self.changes()[-1]
         assert (last["action"], last["case"]) == (action, number)
         return last
+
+    def opened(self, serial: int, occurred_on: date) -> CaseModel:
+        initial = self.workflow.initial.id
+        return CaseModel(
+            serial,
+            initial,
+            occurred_on,
+            due_on=self.deadline(initial, occurred_on),
+            entered_on=occurred_on,
+        )
+
+    def deadline(self, state: str, start: date) -> date | None:
+        spec = self.workflow.state(state).deadline
+        return None if spec is None else self.ctx.calendar.add(start, spec.amount, spec.unit).due_on
 
     # ---- rules -----------------------------------------------------------------------
 
@@ -221,7 +278,7 @@ class WorkflowMachine(RuleBasedStateMachine):
         details = child(serial, guardian_name="张大山", guardian_relation="父亲")
         number = open_case(self.ctx, details, occurred_on=occurred_on).number
         assert number not in self.cases
-        self.cases[number] = CaseModel(serial, self.workflow.initial.id, occurred_on)
+        self.cases[number] = self.opened(serial, occurred_on)
         last = self.succeeded(number, "case.open")
         assert last["payload"]["state"] == self.workflow.initial.id
 
@@ -238,7 +295,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             )
             return
         number = open_case(self.ctx, child(serial), occurred_on=occurred_on).number
-        self.cases[number] = CaseModel(serial, self.workflow.initial.id, occurred_on)
+        self.cases[number] = self.opened(serial, occurred_on)
         self.succeeded(number, "case.open")
 
     @precondition(lambda self: self.cases)
@@ -258,26 +315,42 @@ class WorkflowMachine(RuleBasedStateMachine):
         typed: dict[str, str] = {}
         stored: dict[str, str | int] = {}
         if transition is not None:
-            typed, stored = data.draw(field_values(transition, occurred_on), label="values")
+            typed, stored = data.draw(
+                field_values(transition, occurred_on, model.entered_on or FIRST), label="values"
+            )
 
         def attempt() -> None:
             advance(self.ctx, number, trigger, typed, note=note, occurred_on=occurred_on)
 
-        if (
-            transition is None
-            or not self.roles & set(transition.roles)
-            or unmet_requirements(transition, model.counters)
-        ):
-            self.refused(number, attempt, TransitionRefused)
+        error = refusal_expected(transition, model, self.roles, occurred_on, stored)
+        if error is not None:
+            self.refused(number, attempt, error)
             return
+        assert transition is not None
         attempt()
         source = model.state
-        if transition.dest == source:
-            model.counters[trigger] = model.counters.get(trigger, 0) + 1
+        dest = model.came_from[-1] if transition.returns else transition.dest
+        start = next(
+            (
+                date.fromisoformat(str(stored[f.name]))
+                for f in transition.fields
+                if f.starts_deadline and f.name in stored
+            ),
+            occurred_on,
+        )
+        if dest == source:
+            if all(str(stored.get(name)) == value for name, value in transition.counts_when):
+                model.counters[trigger] = model.counters.get(trigger, 0) + 1
         else:
             model.counters = {}
-            model.due_on = None
-        model.state = transition.dest
+            model.entered_on = occurred_on
+            if transition.returns:
+                model.came_from.pop()
+            elif self.workflow.remembers_origin(dest):
+                model.came_from.append(source)
+            else:
+                model.came_from = []
+        model.state = dest
         model.version += 1
         model.last_event_on = occurred_on
         if transition.counts_repeat:
@@ -287,16 +360,12 @@ class WorkflowMachine(RuleBasedStateMachine):
         due_field = next((f for f in transition.fields if f.sets_due and f.name in stored), None)
         if due_field is not None:
             model.due_on = date.fromisoformat(str(stored[due_field.name]))
-        elif transition.dest != source or transition.renews_deadline:
-            model.due_on = None  # computed from the calendar; not modelled
+        elif dest != source or transition.renews_deadline:
+            model.due_on = self.deadline(dest, start)
         last = self.succeeded(number, "case.transition")
-        event(f"reached {transition.dest}")
+        event(f"reached {dest}")
         payload = last["payload"]
-        assert (payload["trigger"], payload["from"], payload["to"]) == (
-            trigger,
-            source,
-            transition.dest,
-        )
+        assert (payload["trigger"], payload["from"], payload["to"]) == (trigger, source, dest)
         assert payload["values"] == stored
         assert payload.get("note") == note
 
@@ -332,16 +401,16 @@ class WorkflowMachine(RuleBasedStateMachine):
         declared = self.workflow.transitions_from(model.state)
         if declared and data.draw(st.booleans(), label="transition"):
             transition = data.draw(st.sampled_from(declared))
-            typed, _ = data.draw(field_values(transition, occurred_on))
-            allowed = self.roles & set(transition.roles) and not unmet_requirements(
-                transition, model.counters
+            typed, stored = data.draw(
+                field_values(transition, occurred_on, model.entered_on or FIRST)
             )
             self.refused(
                 number,
                 lambda: advance(
                     self.ctx, number, transition.trigger, typed, occurred_on=occurred_on
                 ),
-                InvalidInput if allowed else TransitionRefused,
+                refusal_expected(transition, model, self.roles, occurred_on, stored)
+                or InvalidInput,
             )
         else:
             self.refused(

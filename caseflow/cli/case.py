@@ -25,6 +25,7 @@ from caseflow.cli.present import (
     case_list_lines,
     due_line,
     event_line,
+    extension_requested_line,
     opened_lines,
     progress_bar,
     sweep_lines,
@@ -318,15 +319,53 @@ def case_history(
 @case_app.command("extend")
 def case_extend(
     number: Annotated[int, typer.Argument(help="Case number.")],
-    days: Annotated[int, typer.Option("--days", help="Calendar days to add to the deadline.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit).")],
+    days: Annotated[
+        int | None,
+        typer.Option("--days", help="Request: calendar days to add to the deadline."),
+    ] = None,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", help="Why the request, or why the rejection (audited)."),
+    ] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Approve the pending request: the deadline moves.")
+    ] = False,
+    reject: Annotated[
+        bool, typer.Option("--reject", help="Reject the pending request (needs --reason).")
+    ] = False,
     when: DateOption = None,
 ) -> None:
-    """Extend a case's current deadline (an audited decision; the ladder starts again)."""
-    from caseflow.services.cases import extend
+    """Request a later deadline (--days, --reason), or approve (--approve) or reject
+    (--reject --reason) the pending request.
 
-    step = extend(workspace_context(), number, days, reason, occurred_on=parse_day(when)).as_json()
-    typer.echo(due_line(number, step))
+    A request changes nothing until an operator with one of the workflow's approve roles,
+    other than the requester, approves it: then the deadline moves and its ladder starts
+    again. One request may be pending per case; it lapses when the case leaves the state
+    it was made in. `case show` shows it."""
+    from caseflow.services import cases
+
+    ctx = workspace_context()
+    day = parse_day(when)
+    if approve and reject:
+        bad_usage("give --approve or --reject, not both")
+    if approve or reject:
+        if days is not None:
+            bad_usage("--days belongs to a request; an approval grants the days requested")
+        if approve:
+            if reason is not None:
+                bad_usage("--approve takes no --reason: the request's reason is recorded")
+            step = cases.approve_extension(ctx, number, occurred_on=day).as_json()
+            typer.echo(due_line(number, step))
+            return
+        if reason is None:
+            bad_usage("--reject needs --reason: why the request is rejected")
+        step = cases.reject_extension(ctx, number, reason, occurred_on=day).as_json()
+        typer.echo(f"Case {number}: extension request rejected; due stays {step['due_on']}")
+        return
+    if days is None or reason is None:
+        bad_usage("a request needs --days and --reason (or give --approve or --reject)")
+    step = cases.request_extension(ctx, number, days, reason, occurred_on=day).as_json()
+    typer.echo(extension_requested_line(number, step))
 
 
 @app.command()

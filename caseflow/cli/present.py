@@ -55,6 +55,18 @@ def event_line(event: dict[str, Any]) -> str:
         what = f"{event['from']} -> {event['to']} ({event['trigger']})"
         if payload.get("values"):
             what += " " + ", ".join(f"{k}={v}" for k, v in payload["values"].items())
+    elif event["action"] == "case.extension_requested":
+        what = f"extension of {payload['days']} days requested: {payload['reason']}"
+    elif event["action"] == "case.extension":
+        what = f"deadline extended by {payload['days']} days"
+        if "requested_by" in payload:  # absent: granted at once, before approval was needed
+            what += f" (requested by {payload['requested_by']} on {payload['requested_on']})"
+        what += f": due {payload['from_due_on']} -> {payload['due_on']}"
+    elif event["action"] == "case.extension_rejected":
+        what = (
+            f"extension of {payload['days']} days (requested by {payload['requested_by']}) "
+            f"rejected: {payload['reason']}"
+        )
     elif event["action"] == "case.note":
         what = f"note [{payload['method']}] {payload['text']}"
     elif event["action"] == "case.update":
@@ -316,6 +328,8 @@ def case_lines(view: dict[str, Any]) -> list[str]:
             f"  Escalated:   level {fired['level']} on {fired['fired_on']} "
             f"({fired['days_overdue']} days overdue) to {', '.join(fired['recipients'])}"
         )
+    if view["extension_request"]:
+        lines.append(f"  Extension:   {extension_line(view['extension_request'])}")
     if view["next_escalation_on"]:
         lines.append(f"  Next sweep action: {view['next_escalation_on']}")
     if view["responsible_label"]:
@@ -447,6 +461,31 @@ def workspace_created_lines(
 def due_line(number: int, step: Mapping[str, Any]) -> str:
     """`Case N: due ...`, what `case extend` prints."""
     return f"Case {number}: due {due_text(step['due_on'], step['due_provisional'])}"
+
+
+def extension_requested_line(number: int, step: Mapping[str, Any]) -> str:
+    """What `case extend --days` prints: the deadline stays until someone else approves."""
+    request = step["extension_request"]
+    return (
+        f"Case {number}: extension of {request['days']} days requested; due stays "
+        f"{due_text(step['due_on'], step['due_provisional'])} until another operator with "
+        f"role {' or '.join(request['approve_roles'])} approves it "
+        f"(`caseflow case extend {number} --approve`)"
+    )
+
+
+def extension_line(request: Mapping[str, Any]) -> str:
+    """`case show`'s line on a pending extension request, or one that lapsed."""
+    asked = (
+        f"{request['days']} days requested by {request['operator']} on "
+        f"{request['requested_on']} ({request['reason']})"
+    )
+    if request["status"] == "lapsed":
+        return f"{asked}; lapsed on {request['lapsed_on']}: the case left {request['state']}"
+    return (
+        f"{asked}; awaits approval by another operator with role "
+        f"{' or '.join(request['approve_roles'])}; lapses if the case leaves {request['state']}"
+    )
 
 
 def opened_lines(opened: Mapping[str, Any]) -> list[str]:

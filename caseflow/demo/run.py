@@ -148,6 +148,17 @@ class DemoReport:
 # Running it
 
 
+# The demo county's own choices where the law leaves one (docs/law.md), set in the
+# workspace's one [procedure] table: its education bureau issues orders (numbered 印教…);
+# when an order's period runs out it asks a judicial body to admonish the guardians; a
+# child taught at home is retained after eight visits in the monitoring term.
+DEMO_PROCEDURE = """[procedure]
+order_issuer = "education_bureau"
+court_route = "admonition"
+home_teaching_visits = 8
+"""
+
+
 def check_directory(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise WorkspaceError(
@@ -229,11 +240,8 @@ def run_demo(
         capture.start()
         try:
             config_file = workspace.root / "caseflow.toml"
-            # The demo county's education bureau issues orders (numbered 印教…).
             config_file.write_text(
-                config_file.read_text(encoding="utf-8").replace(
-                    '# order_issuer = "township"', 'order_issuer = "education_bureau"', 1
-                ),
+                config_file.read_text(encoding="utf-8").replace("[procedure]\n", DEMO_PROCEDURE, 1),
                 encoding="utf-8",
             )
             with config_file.open("a", encoding="utf-8") as config:
@@ -272,6 +280,7 @@ def _previous_working_day(day: date) -> date:
 @dataclass
 class _Actors:
     bureau: Context
+    approver: Context
     supervisor: Context
     caseworkers: dict[str, Context]
     departments: dict[str, Context]
@@ -281,6 +290,8 @@ class _Actors:
             return self.departments[actor.partition(":")[2]]
         if actor == "caseworker":
             return self.caseworkers.get(township, self.bureau)
+        if actor == "approver":
+            return self.approver
         return self.bureau
 
 
@@ -316,6 +327,7 @@ def _play(
     try:
         actors = _Actors(
             bureau=bureau,
+            approver=_acting(bureau, org.approver),
             supervisor=_acting(bureau, org.supervisor),
             caseworkers={t: _acting(bureau, o) for t, o in org.caseworkers.items()},
             departments={k: _acting(bureau, o) for k, o in org.departments.items()},
@@ -546,7 +558,11 @@ def _carry_out(
                 )
                 cases.add_guardian(ctx, number, person, occurred_on=step.occurred_on)
             elif step.kind == "extend":
-                cases.extend(ctx, number, step.days, step.text, occurred_on=step.occurred_on)
+                cases.request_extension(
+                    ctx, number, step.days, step.text, occurred_on=step.occurred_on
+                )
+            elif step.kind == "approve_extension":
+                cases.approve_extension(ctx, number, occurred_on=step.occurred_on)
             elif step.kind == "document":
                 queue_document(ctx, number, step.text)
             else:  # pragma: no cover - plan() makes no other kind

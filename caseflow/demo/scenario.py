@@ -100,6 +100,7 @@ class DemoOrg:
     text: str
     county: str
     bureau_operator: str  # the account running the demo, with bureau + admin
+    approver: str  # a second bureau operator, who approves closures proposed by the first
     supervisor: str
     caseworkers: Mapping[str, str]  # township name -> operator
     departments: Mapping[str, str]  # department key -> operator
@@ -339,6 +340,16 @@ def county_org(county: County, *, admin_account: str, departments: Mapping[str, 
             "person": "bureau-leader1",
         }
     )
+    approver = f"{name}教育局控辍办审核员"
+    operators.append(
+        {
+            "name": approver,
+            "os_user": "demo-shenhe",
+            "roles": ["bureau"],
+            "unit": "bureau",
+            "shared_accounts": shared,
+        }
+    )
     operators.append(
         {
             "name": supervisor,
@@ -407,6 +418,7 @@ def county_org(county: County, *, admin_account: str, departments: Mapping[str, 
         text="\n".join(lines),
         county=name,
         bureau_operator=bureau_operator,
+        approver=approver,
         supervisor=supervisor,
         caseworkers=caseworkers,
         departments=department_operators,
@@ -743,8 +755,9 @@ class CaseView:
 @dataclass(frozen=True)
 class Step:
     """One thing someone does to a case: ``actor`` is ``caseworker`` (the case's township
-    caseworker, or the bureau where the township is unknown), ``bureau`` or
-    ``department:<key>``; ``kind`` is advance, note, update, extend or document."""
+    caseworker, or the bureau where the township is unknown), ``bureau``, ``approver`` (a
+    second bureau operator) or ``department:<key>``; ``kind`` is advance, note, update,
+    extend (a request), approve_extension or document."""
 
     actor: str
     kind: str
@@ -782,6 +795,13 @@ def _previous_working_day(day: date, calendar: WorkCalendar) -> date:
     while not calendar.is_working_day(day):
         day -= timedelta(days=1)
     return day
+
+
+_EXPERT_OPINIONS: Mapping[str, str] = {
+    "regular_class": "肢体功能轻度受限，认知正常，可随班就读，学校提供无障碍支持",
+    "special_school": "听力障碍，建议进入特殊教育学校就读，配合听觉言语康复",
+    "home_teaching": "重度多重残疾，不能到校就读，建议送教上门并纳入学籍管理",
+}
 
 
 def _document_number(prefix: str, number: int, year: int) -> str:
@@ -900,10 +920,38 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
                 )
             ]
         return []
+    if state == "expert_assessment" and ready(2 * p.pace):
+        return [
+            advance(
+                "expert_opinion",
+                "bureau",
+                opinion=p.placement,
+                assessed_on=today.isoformat(),
+                summary=_EXPERT_OPINIONS[p.placement],
+            )
+        ]
     if state == "special_education" and ready(2 * p.pace):
+        if p.placement == "home_teaching":
+            return [
+                advance("start_home_teaching", "bureau", school=p.school, teachers="送教教师两名")
+            ]
         return [
             advance("place_special_education", "bureau", placement=p.placement, school=p.school)
         ]
+    if state == "home_teaching" and ready(5):
+        return [
+            advance(
+                "record_visit",
+                "school",
+                visited_on=today.isoformat(),
+                teachers="特教教师、学籍学校教师",
+                periods="2",
+                content="生活适应与康复训练、语文识字",
+                guardian_signed="signed",
+            )
+        ]
+    if state == "closure_proposed" and ready(1):
+        return [advance("approve_closure", "approver")]
     if state == "persuasion":
         return _persuade(
             p,
@@ -915,12 +963,18 @@ def plan(persona: Persona, case: CaseView, today: date, calendar: WorkCalendar) 
             rng=rng,
             advance=advance,
         )
-    if state == "order_to_correct" and case.due_on is not None and today >= case.due_on:
-        number = _document_number("罚告", case.number, today.year)
-        return [advance("propose_penalty", "bureau", document_number=number)]
-    if state == "admin_penalty" and case.due_on is not None and today >= case.due_on:
-        return [advance("refer_to_court", "bureau", route="admonition")]
-    if state == "judicial" and (today - case.entered_on).days >= 50 + 5 * p.pace:
+    if state == "order_issued" and ready(2):
+        return [
+            advance(
+                "order_served",
+                served_on=today.isoformat(),
+                method="direct",
+                served_to="全体法定监护人",
+            )
+        ]
+    if state == "order_to_correct" and case.due_on is not None and today > case.due_on:
+        return [advance("request_admonition", "bureau", body="县人民法院")]
+    if state == "admonition" and (today - case.entered_on).days >= 30 + 5 * p.pace:
         return [advance("return_to_school", placement=p.placement, school=p.school)]
     if state == "returned":
         return _follow_up(p, case, today=today, day=day, due_passed=due_passed, advance=advance)
@@ -936,11 +990,11 @@ def _verify(p: Persona, case: CaseView, advance: Any) -> list[Step]:
                     request="核实该生户籍信息是否准确、是否存在重复登记或空挂户",
                 )
             ]
-        return [advance("close_not_dropout", reason="register_error", evidence=p.evidence)]
+        return [advance("propose_closure", reason="register_error", evidence=p.evidence)]
     if p.kind == "studying_elsewhere":
-        return [advance("close_not_dropout", reason="studying_elsewhere", evidence=p.evidence)]
+        return [advance("propose_closure", reason="studying_elsewhere", evidence=p.evidence)]
     if p.kind == "graduated":
-        return [advance("close_not_dropout", reason="out_of_scope", evidence=p.evidence)]
+        return [advance("propose_closure", reason="completed", evidence=p.evidence)]
     if p.kind == "disabled":
         return [advance("refer_disability_assessment")]
     if p.route == "illness" and "defer" not in case.done:
@@ -988,7 +1042,7 @@ def _persuade(
     if p.route == "extend" and case.due_on is not None:
         to_due = (case.due_on - today).days
         if case.extended_days == 0:
-            if to_due <= 2:
+            if to_due <= 2:  # the caseworker asks, the bureau approves the same day
                 steps.append(
                     Step(
                         "caseworker",
@@ -998,6 +1052,7 @@ def _persuade(
                         text="监护人外出务工，约定返乡后面谈并送孩子返校",
                     )
                 )
+                steps.append(Step("bureau", "approve_extension", day))
             return steps
         finished = to_due <= 3
     if not finished:
@@ -1020,10 +1075,10 @@ def _follow_up(
     if case.due_on is None:
         return []
     check_ins = case.counters.get("check_in", 0)
-    since = (today - (case.due_on - timedelta(days=30))).days
+    since = (today - case.last_event_on).days
     interval = 14 + 2 * p.pace
     if p.route == "relapse" and case.repeat_count == 0:
-        if check_ins == 0 and since >= interval:
+        if case.last_event_on == case.entered_on and since >= interval:
             return [
                 advance(
                     "check_in",
@@ -1031,7 +1086,7 @@ def _follow_up(
                     note="复学后连续缺课，家长称孩子又想外出打工",
                 )
             ]
-        if check_ins >= 1 and since >= 4:
+        if case.last_event_on > case.entered_on and since >= 4:
             absent = max(case.entered_on, today - timedelta(days=3))
             return [advance("relapse", absent_since=absent.isoformat())]
         return []

@@ -32,6 +32,7 @@ from caseflow.services.records import (
     ESCALATION,
     GUARDIAN,
     GUARDIAN_CAPACITIES,
+    OPERATOR,
     case_row,
     event_view,
     is_parent,
@@ -77,6 +78,7 @@ class CaseStep:
     due_provisional: bool
     transitions: list[dict[str, Any]]
     documents: list[dict[str, Any]]
+    extension_request: dict[str, Any] | None = None  # pending, with who may approve it
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +90,7 @@ class CaseStep:
             "due_provisional": self.due_provisional,
             "transitions": self.transitions,
             "documents": self.documents,
+            "extension_request": self.extension_request,
         }
 
 
@@ -103,6 +106,7 @@ def _case_step(
         due_provisional=row.due_provisional,
         transitions=_possible_now(ctx, workflow, case_snapshot(row)),
         documents=documents,
+        extension_request=_extension_view(workflow, row, ()),
     )
 
 
@@ -114,11 +118,13 @@ def _possible_now(
         {
             "trigger": t.trigger,
             "label": t.label,
-            "dest": t.dest,
-            "dest_label": workflow.state(t.dest).label,
+            "dest": (dest := snapshot.came_from[-1] if t.returns else t.dest),
+            "dest_label": workflow.state(dest).label,
             "fields": [f.describe() for f in t.fields],
         }
-        for t in engine.available(workflow, snapshot, ctx.actor, today=ctx.today)
+        for t in engine.available(
+            workflow, snapshot, ctx.actor, today=ctx.today, settings=ctx.workspace.procedure
+        )
     ]
 
 
@@ -237,8 +243,11 @@ def open_case(
                 "facts": {"evidence": dict(evidence)} if evidence else {},
                 "departments": [],
                 "repeat_count": 0,
+                "entered_by": ctx.actor.operator,
+                "came_from": [],
                 "deadline_from": opened_on,
                 "extended_days": 0,
+                "extension_request": None,
                 "ladder_version": 1,
                 "next_rung": 0,
                 "next_action_on": escalation.next_action_on(
@@ -382,12 +391,20 @@ def advance(
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.decide(
-            workflow, case_snapshot(row), event, ctx.actor, today=ctx.today, calendar=ctx.calendar
+            workflow,
+            case_snapshot(row),
+            event,
+            ctx.actor,
+            today=ctx.today,
+            calendar=ctx.calendar,
+            settings=ctx.workspace.procedure,
         )
         transition = workflow.find(trigger, row.state)
         if transition is not None and transition.documents:
             step.append(Entering(transition, outcome.values, event.occurred_on))
-        changes = outcome_changes(workflow, row, outcome, event.occurred_on, ctx.calendar)
+        changes = outcome_changes(
+            workflow, row, outcome, event.occurred_on, ctx.calendar, by=ctx.actor.operator
+        )
         if outcome.values:
             changes["facts"] = {**row.facts, trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
@@ -402,7 +419,20 @@ def advance(
     return _case_step(ctx, stepped.workflow, stepped.row, stepped.caused)
 
 
-def extend(
+def _person_of(ctx: Context) -> str | None:
+    """The org.yaml person the acting operator is, if the organisation says."""
+    with db.read(ctx.engine) as connection:
+        return connection.execute(
+            select(OPERATOR.c.person).where(OPERATOR.c.name == ctx.actor.operator)
+        ).scalar()
+
+
+def _pending(row: Any) -> engine.ExtensionRequest | None:
+    request = row.extension_request
+    return engine.ExtensionRequest.from_json(request) if request else None
+
+
+def request_extension(
     ctx: Context,
     number: int,
     days: int,
@@ -411,24 +441,93 @@ def extend(
     occurred_on: date | None = None,
     expect_version: int | None = None,
 ) -> CaseStep:
-    """Move a case's deadline later: an audited decision that re-plans its ladder."""
+    """Ask for a case's deadline to move later: an audited request that changes the
+    deadline only once another operator with an approve role approves it."""
     day = occurred_on or ctx.today
+    person = _person_of(ctx)
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        request = engine.request_extension(
+            workflow,
+            case_snapshot(row),
+            _pending(row),
+            days=days,
+            reason=reason,
+            actor=ctx.actor,
+            person=person,
+            occurred_on=day,
+            today=ctx.today,
+        )
+        payload = {
+            "state": request.state,
+            "days": request.days,
+            "reason": request.reason,
+            "due_on": row.due_on.isoformat(),
+            "approve_roles": list(workflow.extension_approve_roles),
+        }
+        return {"extension_request": request.as_json()}, "case.extension_requested", payload, day
+
+    stepped = apply_decision(ctx, "case extend", number, expect_version, decide)
+    return _case_step(ctx, stepped.workflow, stepped.row, [])
+
+
+def approve_extension(
+    ctx: Context,
+    number: int,
+    *,
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+) -> CaseStep:
+    """Approve a case's pending extension request (not one's own): the deadline moves and
+    its ladder starts again."""
+    day = occurred_on or ctx.today
+    person = _person_of(ctx)
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.extend(
             workflow,
             case_snapshot(row),
-            days=days,
-            reason=reason,
+            _pending(row),
             actor=ctx.actor,
+            person=person,
             occurred_on=day,
             today=ctx.today,
             calendar=ctx.calendar,
         )
-        changes = outcome_changes(workflow, row, outcome, day, ctx.calendar)
+        changes = outcome_changes(workflow, row, outcome, day, ctx.calendar, by=ctx.actor.operator)
+        changes["extension_request"] = None
         return changes, "case.extension", dict(outcome.audit), day
 
-    stepped = apply_decision(ctx, "case extend", number, expect_version, decide)
+    stepped = apply_decision(ctx, "case extend --approve", number, expect_version, decide)
+    return _case_step(ctx, stepped.workflow, stepped.row, [])
+
+
+def reject_extension(
+    ctx: Context,
+    number: int,
+    reason: str,
+    *,
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+) -> CaseStep:
+    """Reject a case's pending extension request (not one's own): the deadline stays."""
+    day = occurred_on or ctx.today
+    person = _person_of(ctx)
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        payload = engine.reject_extension(
+            workflow,
+            case_snapshot(row),
+            _pending(row),
+            reason=reason,
+            actor=ctx.actor,
+            person=person,
+            occurred_on=day,
+            today=ctx.today,
+        )
+        return {"extension_request": None}, "case.extension_rejected", payload, day
+
+    stepped = apply_decision(ctx, "case extend --reject", number, expect_version, decide)
     return _case_step(ctx, stepped.workflow, stepped.row, [])
 
 
@@ -763,6 +862,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             for g in guardians
         ],
         "transitions": _possible_now(ctx, workflow, snapshot),
+        "extension_request": _extension_view(workflow, row, events),
         "next_escalation_on": row.next_action_on.isoformat() if row.next_action_on else None,
         "escalations": [
             {
@@ -777,6 +877,40 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             for e in fired
         ],
         "history": events,
+    }
+
+
+def _extension_view(
+    workflow: Workflow, row: Any, events: Sequence[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The pending extension request (who, when, how long, why, who may decide), or the
+    last one if it lapsed when the case entered its current state; else None."""
+    roles = list(workflow.extension_approve_roles)
+    pending = _pending(row)
+    if pending is not None:
+        return {"status": "pending", **pending.as_json(), "approve_roles": roles}
+    asked: Mapping[str, Any] | None = None
+    lapsed: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None
+    for event in events:
+        if event["action"] == "case.extension_requested":
+            asked, lapsed = event, None
+        elif event["action"] in ("case.extension", "case.extension_rejected"):
+            asked = None
+        elif event["action"] == "case.transition" and event["from"] != event["to"]:
+            lapsed = (asked, event) if asked is not None else None
+            asked = None
+    if lapsed is None or not row.is_open:
+        return None
+    request, left = lapsed
+    return {
+        "status": "lapsed",
+        "state": request["payload"]["state"],
+        "days": request["payload"]["days"],
+        "reason": request["payload"]["reason"],
+        "requested_on": request["occurred_on"],
+        "operator": request["operator"],
+        "lapsed_on": left["occurred_on"],
+        "approve_roles": roles,
     }
 
 

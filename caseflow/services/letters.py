@@ -423,7 +423,7 @@ def _issuer(
         role = workflow.document(served).issuer if served else "leading_group_office"
     title = template_title(template_id)
     if role == "order_authority":
-        configured = ctx.workspace.procedure.order_issuer
+        configured = ctx.workspace.procedure.get("order_issuer")
         if configured is None:
             raise TransitionRefused(
                 f"{title} ({template_id}) is issued by the body the county names to issue "
@@ -534,9 +534,10 @@ def _case_values(
     v.put("guardian.legal_basis", _text(guardian.legal_basis) if guardian else "", "")
     v.put("legal_guardians", [{"name": g.name, "relation": _text(g.relation)} for g in legal], "")
 
-    if state.deadline is not None:
-        v.put("period.amount", state.deadline.amount, "")
-        v.put("period.unit_label", PERIOD_UNITS[state.deadline.unit], "")
+    period = workflow.period_state(row.state).deadline
+    if period is not None:
+        v.put("period.amount", period.amount, "")
+        v.put("period.unit_label", PERIOD_UNITS[period.unit], "")
     else:
         lacking = no_deadline.format(field="period.amount") + " (and period.unit_label=日)"
         v.put("period.amount", None, lacking)
@@ -681,33 +682,44 @@ def _absent_since(facts: Mapping[str, Any]) -> date | None:
 def _entering_transition(connection: Connection, workflow: Workflow, row: Any) -> Entering | None:
     """The transition that moved the case into its current state, the values it recorded
     and its day (from the audit trail; a move within the state counts only if none
-    entered)."""
-    entered: tuple[str, str, Mapping[str, Any], str | None] | None = None
-    stayed: tuple[str, str, Mapping[str, Any], str | None] | None = None
+    entered). Where that one only recorded the service of documents (a
+    ``starts_deadline`` field, no documents of its own), the transition that issued them:
+    an order reprinted after its service keeps its 文号 and date."""
+    Found = tuple[str, str, Mapping[str, Any], str | None]
+    entered: Found | None = None
+    stayed: Found | None = None
+    before: Found | None = None  # the move that entered the state ``entered`` left
+    last: Found | None = None
     # Not audit.events(): its yield_per would stay on this connection for the inserts.
     moves = select(EVENT.c.payload, EVENT.c.occurred_on).where(
         EVENT.c.case_id == row.id, EVENT.c.action == "case.transition"
     )
     for text, occurred_on in connection.execute(moves.order_by(EVENT.c.seq)):
         payload = json.loads(text)
-        if payload.get("to") != row.state:
-            continue
-        found = (
+        found: Found = (
             str(payload.get("trigger")),
             str(payload.get("from")),
             payload.get("values") or {},
             occurred_on,
         )
-        if payload.get("from") == row.state:
-            stayed = found
-        else:
-            entered, stayed = found, None
+        if payload.get("to") == row.state:
+            if payload.get("from") == row.state:
+                stayed = found
+            else:
+                entered, stayed, before = found, None, last
+        if payload.get("from") != payload.get("to"):
+            last = found
     chosen = entered or stayed
     if chosen is None:
         return None
     transition = workflow.find(chosen[0], chosen[1])
     if transition is None:
         return None
+    serving = not transition.documents and any(f.starts_deadline for f in transition.fields)
+    if chosen is entered and serving and before is not None:
+        issuing = workflow.find(before[0], before[1])
+        if issuing is not None and issuing.documents and issuing.dest == chosen[1]:
+            chosen, transition = before, issuing
     return Entering(transition, chosen[2], date.fromisoformat(chosen[3]) if chosen[3] else None)
 
 

@@ -45,6 +45,8 @@ def case_snapshot(row: Any) -> engine.CaseSnapshot:
         counters=dict(row.counters),
         repeat_count=row.repeat_count,
         departments=tuple(row.departments),
+        came_from=tuple(row.came_from or ()),
+        entered_by=row.entered_by,
     )
 
 
@@ -157,8 +159,11 @@ def outcome_changes(
     outcome: engine.Outcome,
     occurred_on: date,
     calendar: WorkCalendar,
+    *,
+    by: str,
 ) -> dict[str, Any]:
-    """The case columns an outcome sets, including where its escalation ladder stands."""
+    """The case columns an outcome sets, including where its escalation ladder stands;
+    ``by``: the operator (who entered the new state, when it is one)."""
     terminal = workflow.state(outcome.state).is_terminal
     changes: dict[str, Any] = {
         "state": outcome.state,
@@ -169,12 +174,16 @@ def outcome_changes(
         "counters": dict(outcome.counters),
         "repeat_count": outcome.repeat_count,
         "departments": list(outcome.departments),
+        "came_from": list(outcome.came_from),
     }
+    if outcome.state != row.state:
+        changes["entered_by"] = by
+        changes["extension_request"] = None  # a pending request lapses with its state
     next_rung = row.next_rung
     if outcome.extended_days:
         changes["extended_days"] = row.extended_days + outcome.extended_days
     elif outcome.deadline_reset:
-        changes["deadline_from"] = occurred_on
+        changes["deadline_from"] = outcome.deadline_from or occurred_on
         changes["extended_days"] = 0
         changes["due_counted_with"] = calendar.coverage if outcome.due else None
     if outcome.deadline_reset:

@@ -68,6 +68,8 @@ _SWEPT_CASES = (
                 "counters",
                 "repeat_count",
                 "departments",
+                "came_from",
+                "entered_by",
                 "chain",
                 "extended_days",
                 "ladder_version",
@@ -325,7 +327,9 @@ def _fire_auto(
         calendar=ctx.calendar,
         automatic=True,
     )
-    changes = outcome_changes(workflow, row, outcome, occurred_on, ctx.calendar)
+    changes = outcome_changes(
+        workflow, row, outcome, occurred_on, ctx.calendar, by=ctx.actor.operator
+    )
     connection.execute(
         CASE_STEP,
         {

@@ -7,16 +7,16 @@ Existing rows get ``legal`` when the relation recorded is a parent, else ``carer
 order to correct goes to legal guardians only, and nothing on record said that anyone
 else was one.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
