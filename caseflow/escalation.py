@@ -172,6 +172,42 @@ def recipient_keys(recipient: str, responsible: str | None, scope: Scope) -> lis
     return [f"{recipient}:{place}"]
 
 
+# The forms of a township-level unit: the body that governs it and the title of its head.
+# A 街道 is governed by its 街道办事处, never a "街道人民政府".
+TOWNSHIP_FORMS: Mapping[str, tuple[str, str]] = {
+    "镇": ("人民政府", "镇长"),
+    "乡": ("人民政府", "乡长"),
+    "街道": ("办事处", "主任"),
+}
+
+
+def township_form(name: str, declared: str | None = None) -> str | None:
+    """The form of a township-level unit (镇 / 乡 / 街道): declared, else its name's end."""
+    if declared:
+        return declared
+    return next((form for form in ("街道", "镇", "乡") if name.endswith(form)), None)
+
+
+def township_body(name: str, form: str | None = None) -> str:
+    """天堂镇 -> 天堂镇人民政府, 峨岭街道 -> 峨岭街道办事处 (a name without its form gets it)."""
+    form = township_form(name, form)
+    if form is None:
+        return f"{name}人民政府"
+    stem = name if name.endswith(form) else name + form
+    return stem + TOWNSHIP_FORMS[form][0]
+
+
+def township_head(name: str, form: str | None = None) -> str:
+    """天堂镇 -> 天堂镇镇长, 合水乡 -> 合水乡乡长, 峨岭街道 -> 峨岭街道办事处主任."""
+    form = township_form(name, form)
+    if form is None:
+        return f"{name}乡镇长"
+    if form == "街道":
+        return township_body(name, form) + TOWNSHIP_FORMS[form][1]
+    stem = name if name.endswith(form) else name + form
+    return stem + TOWNSHIP_FORMS[form][1]
+
+
 def recipient_label(
     key: str,
     person_label: Callable[[str], str] | None = None,
@@ -187,7 +223,9 @@ def recipient_label(
     if role == "department":
         return departments.get(place, place)
     if role == "township":
-        return f"{place}人民政府"
+        return township_body(place)
+    if role == "township_head" and place:
+        return township_head(place)
     if role == "village":
         return f"{place.rpartition('/')[2]}村民委员会"
     if role == "school":

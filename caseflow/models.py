@@ -37,6 +37,10 @@ class Guardian(SQLModel, table=True):
     relation: str | None = None
     phone: str | None = None
     workplace: str | None = None
+    # legal: a legal guardian (parents; others under 民法典 art. 27, on legal_basis);
+    # carer: an entrusted carer (被委托照护人, 未成年人保护法 art. 22).
+    capacity: str = Field(default="carer", sa_column_kwargs={"server_default": "carer"})
+    legal_basis: str | None = Field(default=None, sa_column=Column(Text))
 
 
 class Case(SQLModel, table=True):

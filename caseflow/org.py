@@ -24,6 +24,7 @@ import yaml
 
 from caseflow.access import Jurisdiction, jurisdiction_problem
 from caseflow.errors import WorkspaceError
+from caseflow.escalation import TOWNSHIP_FORMS, township_body, township_form
 from caseflow.states import ROLES, Problem, yaml_problem
 from caseflow.workspace import Workspace
 
@@ -106,7 +107,20 @@ EDUCATION_CHAIN: tuple[str, ...] = (
 CHAIN_ROLES: tuple[str, ...] = GOVERNMENT_CHAIN + EDUCATION_CHAIN
 
 _TOP_KEYS = ("county", "units", "people", "operators", "contacts", "default")
-_UNIT_KEYS = ("id", "kind", "name", "parent", "department", "serves", "contacts")
+_UNIT_KEYS = (
+    "id",
+    "kind",
+    "name",
+    "parent",
+    "department",
+    "serves",
+    "contacts",
+    "form",
+    "seal",
+    "reference_prefix",
+)
+# The units that sign documents: their seal line and 文号 prefix may be given.
+ISSUING_KINDS = frozenset({"township", "education_bureau", "school", "county_government"})
 _PERSON_KEYS = ("id", "name", "position", "unit", "covers", "grades", "grade", "class", "contacts")
 _OPERATOR_KEYS = ("name", "os_user", "roles", "unit", "person", "shared_accounts")
 
@@ -184,6 +198,20 @@ class Unit:
     department: str | None = None  # a department the workflow declares, for a department unit
     serves: tuple[str, ...] = ()  # village ids, for a school
     contacts: tuple[Contact, ...] = ()
+    form: str | None = None  # a township's form: 镇, 乡 or 街道 (else its name's end)
+    seal: str | None = None  # the seal line a document prints (else the body's name)
+    reference_prefix: str | None = None  # 文号 prefix, e.g. 印教
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A body as the documents it signs print it: its full name, the line under its seal,
+    its 文号 prefix (empty: none given) and the title of its head."""
+
+    name: str
+    seal: str
+    reference_prefix: str = ""
+    head_title: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -321,6 +349,36 @@ class Org:
                 )
         return {role: person.id for role in CHAIN_ROLES if (person := found.get(role)) is not None}
 
+    def unit_of(self, kind: str, name: str | None = None) -> Unit | None:
+        """The unit of ``kind`` (named ``name``, for a township or a school)."""
+        return next(
+            (
+                unit
+                for unit in self.units.values()
+                if unit.kind == kind and (name is None or unit.name == name.strip())
+            ),
+            None,
+        )
+
+    def township_authority(self, township: str) -> Authority | None:
+        """The government of a township as documents print it (天堂镇人民政府, 峨岭街道办事处)
+        and its head's title; None when neither org.yaml's ``form`` nor the name says
+        whether it is a 镇, 乡 or 街道."""
+        unit = self.unit_of("township", township)
+        form = township_form(township, unit.form if unit else None)
+        if form is None:
+            return None
+        title = "街道办事处主任" if form == "街道" else TOWNSHIP_FORMS[form][1]
+        return _authority(unit, township_body(township, form), title)
+
+    def bureau_authority(self, fallback: str) -> Authority:
+        """The county education bureau: its unit's name, else ``fallback``."""
+        unit = self.unit_of("education_bureau")
+        return _authority(unit, unit.name if unit else fallback, "局长")
+
+    def school_authority(self, school: str) -> Authority:
+        return _authority(self.unit_of("school", school), school.strip(), "校长")
+
     def place_name(self, unit_id: str) -> str:
         """A unit's name as documents write it: a village or group with the township (and
         village) it is in, e.g. ``天堂镇天堂村一组``."""
@@ -363,6 +421,15 @@ class Org:
         if kinds not in (["village", "township"], ["group", "village", "township"]):
             return None
         return f"{unit.kind}:" + "/".join(u.name for u in reversed(parents))
+
+
+def _authority(unit: Unit | None, name: str, head_title: str) -> Authority:
+    return Authority(
+        name=name,
+        seal=(unit.seal if unit and unit.seal else name),
+        reference_prefix=(unit.reference_prefix or "") if unit else "",
+        head_title=head_title,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -473,6 +540,17 @@ def _parse_units(
         serves = r.names(item, "serves", path)
         if serves and kind != "school":
             r.problem(f"{path}.serves", "only a school serves villages")
+        form = _township_form(r, item, path, kind, name)
+        seal = r.text(item, "seal", path)
+        prefix = r.text(item, "reference_prefix", path)
+        if kind in UNIT_KINDS and kind not in ISSUING_KINDS:
+            for key, given in (("seal", seal), ("reference_prefix", prefix)):
+                if given is not None:
+                    r.problem(
+                        f"{path}.{key}",
+                        "only a unit that signs documents has one: "
+                        + ", ".join(sorted(ISSUING_KINDS)),
+                    )
         contacts = r.contacts(item, path)
         if unit_id is None:
             continue
@@ -488,8 +566,37 @@ def _parse_units(
             department=department,
             serves=serves,
             contacts=contacts,
+            form=form,
+            seal=seal,
+            reference_prefix=prefix,
         )
     return units, paths
+
+
+def _township_form(
+    r: _Reader, item: Mapping[str, Any], path: str, kind: str | None, name: str | None
+) -> str | None:
+    """A township's form (镇 / 乡 / 街道): given, or read off its name; one of the two."""
+    form = r.text(item, "form", path)
+    if form is not None and kind != "township":
+        r.problem(f"{path}.form", "only a township has a form (镇, 乡 or 街道)")
+        return None
+    if kind != "township" or name is None:
+        return form
+    if form is not None and form not in TOWNSHIP_FORMS:
+        r.problem(f"{path}.form", f"is {form!r}; expected one of: {', '.join(TOWNSHIP_FORMS)}")
+        return None
+    named = township_form(name)
+    if form is None and named is None:
+        r.problem(
+            f"{path}.form",
+            f"is required: the name {name!r} does not say whether it is a 镇, 乡 or 街道, "
+            "and documents print its government's name (X镇人民政府, X乡人民政府, "
+            "X街道办事处) from it",
+        )
+    elif form is not None and named is not None and form != named:
+        r.problem(f"{path}.form", f"is {form!r}, but the name {name!r} is a {named}")
+    return form
 
 
 def _check_units(r: _Reader, units: Mapping[str, Unit], paths: Mapping[str, str]) -> None:
@@ -889,6 +996,9 @@ def describe_org(org: Org) -> dict[str, Any]:
                 "department": u.department,
                 "serves": list(u.serves),
                 "address": org.address_of(u.id),
+                "form": u.form,
+                "seal": u.seal,
+                "reference_prefix": u.reference_prefix,
                 "contacts": _contact_list(u.contacts),
             }
             for u in org.units.values()

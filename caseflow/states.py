@@ -196,6 +196,10 @@ SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # arts. 53-55), or asking a judicial body to admonish the guardians (训诫,
         # 家庭教育促进法 art. 49: local practice). See docs/law.md.
         "court_route": ("enforcement", "admonition"),
+        # Which body issues orders to correct and penalty documents (义务教育法 art. 58:
+        # 乡镇人民政府 or 县级人民政府教育行政部门): the township's government / street
+        # office, or the county education bureau (the ``order_authority`` issuer).
+        "order_issuer": ("township", "education_bureau"),
     }
 )
 
@@ -224,6 +228,37 @@ COUNT_SETTINGS: Mapping[str, str] = MappingProxyType(
 # came from when it entered this one (e.g. a health referral returns to the route the
 # child was on).
 ANY_OPEN_STATE = "*"
+
+
+# Who signs and seals a document (the workflow's ``documents:`` section names one per
+# template). ``order_authority`` is the body the county configures to issue orders and
+# penalties (``[procedure] order_issuer`` in caseflow.toml); ``served_document``: the issuer
+# of the document this one accompanies (a proof of service, a notice to a carer).
+ISSUERS: Mapping[str, str] = MappingProxyType(
+    {
+        "order_authority": "责令改正、行政处罚的实施机关（县配置）",
+        "township_government": "乡镇人民政府（街道办事处）",
+        "education_bureau": "县级人民政府教育行政部门",
+        "school": "学校",
+        "leading_group_office": "县控辍保学工作领导小组办公室",
+        "served_document": "所随附文书的制发机关",
+    }
+)
+# The issuers with standing to issue an administrative document (义务教育法 art. 58: the
+# township government or the county education bureau); never a leading group's office.
+ADMINISTRATIVE_ISSUERS: frozenset[str] = frozenset(
+    {"order_authority", "township_government", "education_bureau"}
+)
+# To whom a document is written, where the template alone does not say: one document per
+# legal guardian, one per entrusted carer, or one per addressee of the document it
+# accompanies (a proof of service per order served).
+ADDRESSEES: Mapping[str, str] = MappingProxyType(
+    {
+        "legal_guardians": "每一位法定监护人",
+        "carers": "每一位被委托照护人",
+        "served_document": "所随附文书的每一位受送达人",
+    }
+)
 
 
 def yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
@@ -328,6 +363,18 @@ class Transition:
         return next((f for f in self.fields if f.name == name), None)
 
 
+@dataclass(frozen=True)
+class DocumentSpec:
+    """What the workflow's ``documents:`` section says of one template: who issues it
+    (``ISSUERS``), whether it is an administrative document, and to whom it is written
+    (``ADDRESSEES``; None: as the template's fields say)."""
+
+    template: str
+    issuer: str = "leading_group_office"
+    administrative: bool = False
+    addressed_to: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Workflow:
     name: str
@@ -351,6 +398,12 @@ class Workflow:
     migrate_from: Mapping[int, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    document_specs: Mapping[str, DocumentSpec] = field(default_factory=lambda: MappingProxyType({}))
+
+    def document(self, template: str) -> DocumentSpec:
+        """The ``documents:`` entry of a template; a workflow without one (a stored older
+        version) has its documents signed by the leading group's office, as it did."""
+        return self.document_specs.get(template) or DocumentSpec(template)
 
     @property
     def initial(self) -> State:
@@ -374,6 +427,22 @@ class Workflow:
         return tuple(
             dict.fromkeys(dest for source in transition.sources for dest in self.returns_to(source))
         )
+
+    def period_state(self, state_id: str) -> State:
+        """The state whose deadline is the period a document issued on entering
+        ``state_id`` gives its addressee. Where the case waits there for the document to
+        be served (a transition out records the day of service, ``starts_deadline``), the
+        period counts from service, in the state that transition leads to; else it is
+        ``state_id``'s own deadline."""
+        served = next(
+            (
+                t
+                for t in self.transitions_from(state_id)
+                if not t.returns and t.dest != state_id and any(f.starts_deadline for f in t.fields)
+            ),
+            None,
+        )
+        return self.states[served.dest if served else state_id]
 
     def remembers_origin(self, state_id: str) -> bool:
         """Whether a case entering ``state_id`` must remember where it came from: a
@@ -1044,6 +1113,74 @@ def _check_templates(
                     )
 
 
+def _parse_documents(
+    r: _Reader,
+    raw: object,
+    states: Mapping[str, State],
+    transitions: tuple[Transition, ...],
+) -> dict[str, DocumentSpec]:
+    """``documents: {template: {issuer, administrative, addressed_to}}``. When the section
+    is there, every document a transition issues or a rung sends is declared in it; an
+    administrative document is issued by an administrative authority."""
+    if raw is None:
+        return {}
+    specs: dict[str, DocumentSpec] = {}
+    for template, item in r.mapping(raw, "documents").items():
+        path = f"documents.{template}"
+        data = r.mapping(item, path)
+        for key in data:
+            if key not in {"issuer", "administrative", "addressed_to"}:
+                r.problem(
+                    f"{path}.{key}", "unknown key; known: issuer, administrative, addressed_to"
+                )
+        issuer = r.choice(data, "issuer", path, ISSUERS)
+        administrative = data.get("administrative", False)
+        if not isinstance(administrative, bool):
+            r.problem(f"{path}.administrative", "must be true or false")
+            administrative = False
+        if administrative and issuer not in ADMINISTRATIVE_ISSUERS:
+            r.problem(
+                f"{path}.issuer",
+                f"{issuer!r} ({ISSUERS[issuer]}) may not issue an administrative document; "
+                "only an administrative authority may (义务教育法第五十八条): "
+                + ", ".join(sorted(ADMINISTRATIVE_ISSUERS)),
+            )
+        addressed_to = data.get("addressed_to")
+        if addressed_to is not None and addressed_to not in ADDRESSEES:
+            r.problem(
+                f"{path}.addressed_to",
+                f"is {addressed_to!r}; expected one of: {', '.join(ADDRESSEES)}",
+            )
+            addressed_to = None
+        specs[str(template)] = DocumentSpec(
+            str(template), issuer, administrative, str(addressed_to) if addressed_to else None
+        )
+    for index, t in enumerate(transitions):
+        accompanied = [d for d in t.documents if d in specs and not _accompanies(specs[d])]
+        for document in t.documents:
+            where = f"transitions[{index}].documents"
+            if document not in specs:
+                r.problem(where, f"{document!r} is not declared under `documents:`")
+            elif _accompanies(specs[document]) and not accompanied:
+                r.problem(
+                    where,
+                    f"{document!r} accompanies another document (issuer or addressee "
+                    "served_document), and this transition issues none",
+                )
+    for state in states.values():
+        for rung in state.ladder:
+            if rung.template and rung.template not in specs:
+                r.problem(
+                    f"states.{state.id}.escalation[{rung.index}].template",
+                    f"{rung.template!r} is not declared under `documents:`",
+                )
+    return specs
+
+
+def _accompanies(spec: DocumentSpec) -> bool:
+    return "served_document" in (spec.issuer, spec.addressed_to)
+
+
 def _parse_migrate_from(
     r: _Reader, raw: object, states: Mapping[str, State], version: object
 ) -> Mapping[int, Mapping[str, str]]:
@@ -1107,6 +1244,7 @@ def parse_workflow(
             "routes",
             *VOCABULARIES,
             "migrate_from",
+            "documents",
         }:
             r.problem(key, "unknown key")
     vocabularies = {
@@ -1131,6 +1269,7 @@ def parse_workflow(
         for i, item in enumerate(raw_transitions)
     )
     _check_graph(r, states, transitions)
+    document_specs = _parse_documents(r, data.get("documents"), states, transitions)
     routes = _parse_routes(r, data.get("routes"), states, transitions)
     if template_ids is not None:
         _check_templates(
@@ -1159,7 +1298,13 @@ def parse_workflow(
         vocabularies=MappingProxyType(vocabularies),
         routes=MappingProxyType(routes),
         migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
+        document_specs=MappingProxyType(document_specs),
     )
+    if template_ids is not None:
+        known = template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids
+        for template in document_specs:
+            if template not in known:
+                r.problem(f"documents.{template}", f"template {template!r} does not exist")
     return workflow, r.problems
 
 

@@ -107,8 +107,26 @@ url = "{url}"
 synchronous = "FULL"
 
 [county]
-# Printed on notices as the issuing office: "<name>控辍保学工作领导小组办公室".
+# The county's name. Internal work documents (reminders, escalation notices, monthly
+# reports) are signed by "<name>控辍保学工作领导小组办公室"; other documents by the body
+# the workflow's `documents:` section names, with its name, seal line and 文号 prefix
+# from org.yaml.
 name = "{county}"
+
+[procedure]
+# Which body issues orders to correct (责令限期改正, 义务教育法第五十八条) and penalty
+# documents in this county: "township" (the township's 人民政府 / the 街道办事处) or
+# "education_bureau" (the county education bureau). While unset, such a document is
+# refused, saying to set it here.
+# order_issuer = "township"
+# Other choices the law leaves to the county (docs/law.md), each refused while unset:
+# when an order's period has run out, "enforcement" (apply to the court, 行政强制法第五十三条
+# 至第五十五条) or "admonition" (ask a judicial body to admonish the guardians):
+# court_route = "enforcement"
+# penalty_basis: the name and article of the province's regulation that sets a penalty
+# for guardians (义务教育法 sets none), as it is to be cited in penalty documents;
+# home teaching (送教上门) visits in the monitoring term before a case is retained:
+# home_teaching_visits = 8
 
 [workflow]
 # The workflow new cases run on: workflows/<name>.yaml in this folder, else the shipped one.
@@ -228,7 +246,8 @@ class Workspace:
     notifiers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reveal_roles: frozenset[str] = DEFAULT_REVEAL_ROLES
     assessment: AssessmentConfig = AssessmentConfig()
-    # The county's choices where the law leaves one (``[procedure]``; states.SETTINGS).
+    # The county's choices where the law leaves one (``[procedure]``; states.SETTINGS,
+    # TEXT_SETTINGS, COUNT_SETTINGS): setting -> value, a setting left out is unset.
     procedure: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -338,7 +357,8 @@ def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
             continue
         allowed = SETTINGS.get(key)
         if allowed is None:
-            continue
+            known = ", ".join([*SETTINGS, *TEXT_SETTINGS, *COUNT_SETTINGS])
+            raise WorkspaceError(f"{path}: procedure.{key} is not a setting; known: {known}")
         if value not in allowed:
             raise WorkspaceError(
                 f"{path}: procedure.{key} is {value!r}; choose one of: {', '.join(allowed)}"

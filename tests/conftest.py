@@ -101,7 +101,26 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
 def workspace(tmp_path: Path, database: Database) -> Path:
     root = tmp_path / "county"
     init_workspace(root, database.url, clock=fixed_clock)
+    # The county's choice of who issues orders (unset in a new workspace: refused).
+    set_order_issuer(root, "township")
     return root
+
+
+def set_procedure(root: Path, **settings: str | int) -> None:
+    """Make ``settings`` the county's ``[procedure]`` choices in the workspace's
+    caseflow.toml (replacing earlier ones; the rest of the file stays)."""
+    config = root / "caseflow.toml"
+    before, _, rest = config.read_text(encoding="utf-8").partition("\n[procedure]\n")
+    _, header, after = rest.partition("\n[")
+    lines = [f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in settings.items()]
+    config.write_text(
+        "\n".join([before, "[procedure]", *lines, ""]) + header + after, encoding="utf-8"
+    )
+
+
+def set_order_issuer(root: Path, issuer: str) -> None:
+    """Set ``[procedure] order_issuer`` (and no other choice) in caseflow.toml."""
+    set_procedure(root, order_issuer=issuer)
 
 
 @pytest.fixture

@@ -598,3 +598,18 @@ def test_org_apply_is_audited_and_a_changed_operator_takes_effect(
     _as(monkeypatch, "dd-kcb")
     log = json.loads(county.cli("audit", "log", "--json", "--action", "org.apply").stdout)
     assert log[-1]["payload"]["operators_changed"] == ["天堂镇控辍专干"]
+
+
+def test_case_show_hides_the_birth_date_from_a_role_that_may_not_reveal_ids(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A masked ID, the birth date and the public region code rebuild the number."""
+    number = county.number("tt")
+    _as(monkeypatch, "ttz-kcb")  # a township caseworker: not among the reveal roles
+    shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
+    assert shown["child"]["birth_date"] is None
+    assert "*" in shown["child"]["id_number"]
+    assert " born " not in county.cli("case", "show", str(number)).stdout
+    _as(monkeypatch, ROOT)  # the bureau, which may reveal IDs
+    shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
+    assert shown["child"]["birth_date"] is not None

@@ -73,7 +73,7 @@ def test_opening_a_case_prints_its_number_and_show_gives_the_json_contract(cli) 
 
 
 def test_a_case_walks_from_identified_to_returned_and_history_records_every_step(cli) -> None:
-    number = open_case_by_cli(cli)
+    number = open_case_by_cli(cli, 2, "--guardian", "张大山", "--guardian-relation", "父亲")
     steps = [
         ("start_verification", [], 9),
         ("confirm_dropout", ["--set", "reason=外出务工"], 8),
@@ -97,13 +97,12 @@ def test_a_case_walks_from_identified_to_returned_and_history_records_every_step
         == 0
     )
     history = json.loads(cli("case", "history", str(number), "--json").stdout)
-    # The order and its proof of service could not be prepared: no guardian was recorded.
+    # The order and its proof of service went to the father, the legal guardian.
     order = history[3]["payload"]["documents"]
-    assert [(d["template"], d["prepared"]) for d in order] == [
-        ("order_to_correct", False),
-        ("proof_of_service", False),
+    assert [(d["template"], d["prepared"], d["recipients"]) for d in order] == [
+        ("order_to_correct", True, [f"guardian:case/{number}/1"]),
+        ("proof_of_service", True, [f"guardian:case/{number}/1"]),
     ]
-    assert "guardian.name" in order[0]["reason"]
     assert [e["action"] for e in history] == ["case.open"] + ["case.transition"] * 4 + ["case.note"]
     assert [e["to"] for e in history[1:5]] == [
         "verifying",
@@ -481,7 +480,17 @@ def test_details_learnt_later_are_recorded_and_let_the_order_be_prepared(cli, ct
     )
     assert updated.exit_code == 0, updated.stderr
     shown = json.loads(cli("case", "show", str(number), "--json").stdout)
-    assert shown["guardians"] == [{"name": "张大山", "relation": "父亲", "phone": "13812345678"}]
+    assert shown["guardians"] == [
+        {
+            "name": "张大山",
+            "relation": "父亲",
+            "phone": "13812345678",
+            "workplace": None,
+            "capacity": "legal",
+            "capacity_label": "法定监护人",
+            "legal_basis": None,
+        }
+    ]
     event = shown["history"][-1]
     assert event["action"] == "case.update"
     assert event["payload"]["changed"]["guardian_phone"] == "138****5678"

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from caseflow import db, render
 from caseflow.cli import app
 from caseflow.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionRefused
-from caseflow.models import Child, Notice
+from caseflow.models import Child, Guardian, Notice
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, history, open_case, show_case
 from caseflow.services.context import Context
@@ -46,6 +46,7 @@ from tests.conftest import (
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 CHILD = Child.__table__  # type: ignore[attr-defined]
+GUARDIAN = Guardian.__table__  # type: ignore[attr-defined]
 TODAY = date(2026, 11, 29)  # conftest's fixed clock
 ORDER_NUMBER = "天教发〔2026〕15号"
 DROPOUT = Path(__file__).resolve().parents[1] / "workflows" / "dropout.yaml"
@@ -76,8 +77,7 @@ def persuading(ctx: Context, details: Any = None) -> int:
 
 
 def ordered(ctx: Context, details: Any = None) -> int:
-    """A case whose order to correct was issued on 25 November, with its proof of service
-    (waiting to be served)."""
+    """A case issued an order to correct on 25 November (waiting for its service)."""
     number = persuading(ctx, details)
     advance(
         ctx,
@@ -87,6 +87,12 @@ def ordered(ctx: Context, details: Any = None) -> int:
         occurred_on=date(2026, 11, 25),
     )
     return number
+
+
+def guardian_id(ctx: Context) -> int:
+    """The id of the first guardian recorded (each order is keyed by its addressee)."""
+    with db.read(ctx.engine) as connection:
+        return int(connection.execute(select(GUARDIAN.c.id).order_by(GUARDIAN.c.id)).scalar())
 
 
 def lookup(context: dict[str, Any], field: str) -> Any:
@@ -124,7 +130,9 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
         lookup(context, "department.name")
 
     assert context["today"] == TODAY
-    assert context["issuer"] == {"name": "本县控辍保学工作领导小组办公室", "reference": ""}
+    assert context["document"] == {"date": TODAY}  # asked for by name: dated the day asked
+    # The letter to parents is the education bureau's (the workflow's documents: section).
+    assert context["issuer"] == {"name": "本县教育局", "seal": "本县教育局", "reference": ""}
     assert context["case"] == {
         "number": number,
         "state_label": "责令改正通知书待送达",
@@ -146,12 +154,20 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
         "grade": "",  # unknown text is blank, never None
         "class_name": "",
     }
-    assert context["guardian"] == {"name": "张大山", "relation": "父亲", "phone": "13800000000"}
+    assert context["guardian"] == {
+        "name": "张大山",
+        "relation": "父亲",
+        "phone": "13800000000",
+        "is_parent": True,
+        "legal_basis": "",
+    }
+    assert context["legal_guardians"] == [{"name": "张大山", "relation": "父亲"}]
+    # The period the order gives: the deadline of the state its service starts, not the
+    # 5 working days the case waits for the proofs of service.
+    assert context["period"] == {"amount": 15, "unit_label": "日"}
     due = date.fromisoformat(shown["due_on"])
     assert context["deadline"] == {"date": due, "days": (due - TODAY).days}
-    assert context["request"]["text"].startswith(
-        "本县工作方案（实践做法）：责令限期改正通知书作出后5个工作日内送达"
-    )
+    assert context["request"]["text"].startswith("本县工作方案（实践做法）：责令限期改正通知书")
     assert context["school"] == {"name": "天堂小学"}
     assert context["recipient"] == {"name": "张大山"}  # a letter to the guardian
     assert context["service"] == {
@@ -169,6 +185,19 @@ def test_the_documents_a_transition_issued_carry_its_reference_number(ctx) -> No
     assert f'<p class="ref">{ORDER_NUMBER}</p>' in html
     # A document the transition did not issue is not numbered with it.
     assert case_context(ctx, number, "persuasion_notice")["issuer"]["reference"] == ""
+
+
+def test_an_order_reprinted_after_its_service_keeps_its_number_date_and_proof(ctx) -> None:
+    number = ordered(ctx)
+    served = {"served_on": "2026-11-26", "method": "direct", "served_to": "张大山"}
+    advance(ctx, number, "order_served", served, occurred_on=date(2026, 11, 27))
+    assert show_case(ctx, number)["state"] == "order_to_correct"
+    order = case_context(ctx, number, "order_to_correct")
+    assert order["issuer"]["reference"] == ORDER_NUMBER
+    assert order["document"] == {"date": date(2026, 11, 25)}  # the decision's, not today's
+    assert case_context(ctx, number, "proof_of_service")["service"]["document_number"] == (
+        ORDER_NUMBER
+    )
 
 
 def test_a_relapse_dates_the_absence_from_the_day_it_recorded(ctx) -> None:
@@ -192,9 +221,7 @@ def test_a_referral_goes_to_every_department_the_case_is_handed_to(ctx) -> None:
     context = case_context(ctx, number, "referral_letter")
     assert context["department"]["name"] == "县民政局、县妇女联合会、共青团县委"
     assert context["recipient"]["name"] == context["department"]["name"]
-    assert context["request"]["text"].startswith(
-        "本县工作方案（实践做法）：早婚早育的，转介县民政局"
-    )
+    assert "早婚早育的，转介县民政局" in context["request"]["text"]
     html = preview(ctx, number, "referral_letter")
     assert "县民政局、县妇女联合会、共青团县委：" in html
     assert "张大山（父亲），联系电话：13800000000" in html
@@ -220,35 +247,31 @@ def test_a_reminder_for_the_case_is_written_to_the_unit_responsible_for_it(ctx) 
 
 
 def test_a_field_the_case_lacks_is_refused_naming_it_and_how_to_supply_it(ctx) -> None:
-    number = ordered(ctx, child(2))  # no guardian recorded
+    number = persuading(ctx, child(2))  # no guardian recorded
     with pytest.raises(InvalidInput) as caught:
-        preview(ctx, number, "order_to_correct")
+        preview(ctx, number, "persuasion_notice")
     message = caught.value.message
-    assert f"guardian.name: no guardian recorded for case {number}; pass --set guardian.name=" in (
-        message
-    )
+    assert f"guardian.name: no guardian recorded for case {number}; record one with " in message
+    assert f"`caseflow case guardian add {number} ...` or pass --set guardian.name=" in message
     assert "guardian.relation: no guardian recorded" in message
-    assert "order_to_correct" in message
+    assert "persuasion_notice" in message
 
     html = preview(
         ctx,
         number,
-        "order_to_correct",
+        "persuasion_notice",
         {"guardian.name": "李桂英", "guardian.relation": "母亲"},
     )
-    assert '<p class="addressee">李桂英：</p>' in html
-    assert "的母亲，是其法定监护人" in html
-    # The proof of service is addressed to the guardian set by hand, too.
-    proof = preview(ctx, number, "proof_of_service", {"guardian.name": "李桂英"})
-    assert '<td colspan="3">李桂英</td>' in proof
-    with pytest.raises(InvalidInput, match=r"recipient\.name: no guardian recorded"):
-        preview(ctx, number, "proof_of_service")
+    assert '<p class="addressee">李桂英（学生张小华的母亲）：</p>' in html
+    # An order is never addressed to a name set by hand: only to a legal guardian on record.
+    with pytest.raises(TransitionRefused, match="has no legal guardian on record"):
+        preview(ctx, number, "order_to_correct", {"guardian.name": "李桂英"})
 
 
 def test_a_guardian_without_relation_or_phone(ctx) -> None:
-    number = ordered(ctx, with_guardian(guardian_relation=None, guardian_phone=None))
+    number = persuading(ctx, with_guardian(guardian_relation=None, guardian_phone=None))
     with pytest.raises(InvalidInput, match=r"guardian\.relation: the guardian's relation is not"):
-        preview(ctx, number, "order_to_correct")
+        preview(ctx, number, "persuasion_notice")
     persuasion = persuading(ctx, with_guardian(3, guardian_relation="祖母", guardian_phone=None))
     advance(ctx, persuasion, "refer_health", occurred_on=date(2026, 11, 27))
     assert "张大山（祖母），联系电话：</td>" in preview(ctx, persuasion, "referral_letter")
@@ -336,7 +359,8 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
     # event is added (the transition's own event names it).
     issued = outbox(ctx)[0]
     step_version = show_case(ctx, number)["version"]
-    assert issued.key == f"document:order_to_correct:{number}:{step_version}"
+    guardian = guardian_id(ctx)
+    assert issued.key == f"document:order_to_correct:{number}:{step_version}:guardian{guardian}"
     again = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"})
     assert again.ids == (issued.id,) and not again.new
     assert len(outbox(ctx)) == 2 and events(ctx, "notice.queued") == []
@@ -347,9 +371,9 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
     assert notice_id not in {n.id for n in outbox(ctx)[:2]}
     notice = outbox(ctx)[-1]
     assert notice.id == notice_id
-    assert notice.key == f"document:order_to_correct:{number}:{version}"
+    assert notice.key == f"document:order_to_correct:{number}:{version}:guardian{guardian}"
     assert notice.kind == "letter" and notice.template == "order_to_correct"
-    assert notice.recipient == f"guardian:case/{number}" and notice.case_ids == [number]
+    assert notice.recipient == f"guardian:case/{number}/{guardian}" and notice.case_ids == [number]
     assert notice.subject == f"责令限期复学通知书（案件{number}）"
     assert notice.status == "pending" and notice.attempts == 0 and notice.channel is None
     assert notice.body == preview(ctx, number, "order_to_correct")
@@ -360,7 +384,7 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
             "key": notice.key,
             "kind": "letter",
             "template": "order_to_correct",
-            "recipients": [f"guardian:case/{number}"],
+            "recipients": [f"guardian:case/{number}/{guardian}"],
             "content_hash": notice.content_hash,
             "case_version": version,
             "set": [],
@@ -374,16 +398,18 @@ def test_a_letter_is_queued_once_per_case_version_with_an_audit_event(ctx) -> No
     add_note(ctx, number, "再次入户送达", occurred_on=TODAY)  # the case moves on
     later = queue_document(ctx, number, "order_to_correct", {"child.grade": "七年级"}).ids[0]
     assert later != notice_id
-    assert outbox(ctx)[-1].key == f"document:order_to_correct:{number}:{version + 1}"
+    assert outbox(ctx)[-1].key == (
+        f"document:order_to_correct:{number}:{version + 1}:guardian{guardian}"
+    )
     assert events(ctx, "notice.queued")[-1]["set"] == ["child.grade"]
     assert len(events(ctx, "notice.queued")) == 2
     assert audit_verify(ctx).intact
 
 
 def test_a_letter_that_cannot_be_filled_queues_nothing(ctx) -> None:
-    number = ordered(ctx, child(2))
+    number = persuading(ctx, child(2))
     with pytest.raises(InvalidInput, match=r"guardian\.name"):
-        queue_document(ctx, number, "order_to_correct")
+        queue_document(ctx, number, "persuasion_notice")
     assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
 
 
@@ -422,15 +448,17 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
         occurred_on=date(2026, 11, 25),
     ).documents
     shown = show_case(ctx, number)
-    assert shown["state"] == "order_issued"
+    assert shown["state"] == "order_issued"  # waiting for the proofs of service
     version = shown["version"]
     assert version == before + 1  # the letters belong to the version the step produced
 
     order, proof = outbox(ctx)
+    guardian = guardian_id(ctx)
     for notice, template in ((order, "order_to_correct"), (proof, "proof_of_service")):
-        assert notice.key == f"document:{template}:{number}:{version}"
+        assert notice.key == f"document:{template}:{number}:{version}:guardian{guardian}"
         assert notice.kind == "letter" and notice.template == template
-        assert notice.recipient == f"guardian:case/{number}" and notice.case_ids == [number]
+        assert notice.recipient == f"guardian:case/{number}/{guardian}"
+        assert notice.case_ids == [number]
         assert notice.status == "pending" and notice.attempts == 0 and notice.channel is None
         # Rendered as the case stands after the step, exactly as a preview shows it now.
         assert notice.body == preview(ctx, number, template)
@@ -448,7 +476,7 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
             "subject": order.subject,
             "notices": [order.id],
             "references": [f"KC-{order.id:06d}"],
-            "recipients": [f"guardian:case/{number}"],
+            "recipients": [f"guardian:case/{number}/{guardian}"],
             "content_hash": order.content_hash,
         },
         {
@@ -457,7 +485,7 @@ def test_issuing_an_order_queues_it_and_its_proof_of_service_with_the_step(ctx) 
             "subject": proof.subject,
             "notices": [proof.id],
             "references": [f"KC-{proof.id:06d}"],
-            "recipients": [f"guardian:case/{number}"],
+            "recipients": [f"guardian:case/{number}/{guardian}"],
             "content_hash": proof.content_hash,
         },
     ]
@@ -482,8 +510,8 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
         (d["template"], d["prepared"], d["notices"], d["references"], d["recipients"])
         for d in shown["documents"]
     ] == [
-        ("order_to_correct", True, [1], ["KC-000001"], [f"guardian:case/{number}"]),
-        ("proof_of_service", True, [2], ["KC-000002"], [f"guardian:case/{number}"]),
+        ("order_to_correct", True, [1], ["KC-000001"], [f"guardian:case/{number}/1"]),
+        ("proof_of_service", True, [2], ["KC-000002"], [f"guardian:case/{number}/1"]),
     ]
     assert [d["subject"] for d in shown["documents"]] == [
         f"责令限期复学通知书（案件{number}）",
@@ -508,93 +536,53 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
     ]
 
 
-def test_an_order_to_a_case_without_a_guardian_moves_it_and_prepares_nothing(ctx) -> None:
-    number = persuading(ctx, child(2))  # no guardian recorded
-    documents = advance(
-        ctx,
-        number,
-        "issue_order",
-        {"document_number": ORDER_NUMBER},
-        occurred_on=date(2026, 11, 25),
-    ).documents
-    shown = show_case(ctx, number)
-    assert shown["state"] == "order_issued"  # the step is not stopped
-    assert outbox(ctx) == [] and events(ctx, "notice.queued") == []
-
-    missing = f"no guardian recorded for case {number}; pass --set"
-    assert documents == [
-        {
-            "template": "order_to_correct",
-            "prepared": False,
-            "reason": f"cannot fill template 'order_to_correct' for case {number}: "
-            f"guardian.name: {missing} guardian.name=...; "
-            f"guardian.relation: {missing} guardian.relation=...",
-        },
-        {
-            "template": "proof_of_service",
-            "prepared": False,
-            "reason": f"cannot fill template 'proof_of_service' for case {number}: "
-            f"recipient.name: {missing} guardian.name=... (or --set recipient.name=...)",
-        },
-    ]
-    assert step_event(ctx, number, "issue_order")["documents"] == documents
-    assert audit_verify(ctx).intact
-
-    # As the reason says: with the fields set, the letter is made for the step's version.
-    queued = queue_document(
-        ctx, number, "order_to_correct", {"guardian.name": "李桂英", "guardian.relation": "母亲"}
-    )
-    assert queued.new
-    (notice,) = outbox(ctx)
-    assert notice.key == f"document:order_to_correct:{number}:{shown['version']}"
-    assert '<p class="addressee">李桂英：</p>' in notice.body
-    assert f'<p class="ref">{ORDER_NUMBER}</p>' in notice.body
-    assert [e["set"] for e in events(ctx, "notice.queued")] == [
-        ["guardian.name", "guardian.relation"]
-    ]
+def test_an_order_to_a_case_without_a_legal_guardian_is_refused_and_changes_nothing(ctx) -> None:
+    number = persuading(ctx, with_guardian(guardian_name="张奶奶", guardian_relation="祖母"))
+    before = show_case(ctx, number)
+    trail = audit_trail(ctx)
+    with pytest.raises(TransitionRefused) as caught:
+        advance(
+            ctx,
+            number,
+            "issue_order",
+            {"document_number": ORDER_NUMBER},
+            occurred_on=date(2026, 11, 25),
+        )
+    message = caught.value.message
+    assert f"case {number} has no legal guardian on record" in message
+    assert f"`caseflow case guardian add {number} --name NAME --relation 父亲`" in message
+    after = show_case(ctx, number)
+    assert after["state"] == "persuasion" and after["version"] == before["version"]
+    assert outbox(ctx) == []
+    # Nothing but the read of the case just above was written.
+    assert [e["action"] for e in audit_trail(ctx)[len(trail) :]] == ["case.read"]
 
 
-def test_cli_advance_says_why_a_document_was_not_prepared_and_how_to_make_it(cli) -> None:
-    number = cli_persuading(cli)  # no guardian recorded
-    result = cli_order(cli, number)
-    assert result.exit_code == 0, result.stderr
-    history = json.loads(cli("case", "history", str(number), "--json").stdout)
-    assert history[-1]["to"] == "order_issued"
-    reasons = {d["template"]: d["reason"] for d in history[-1]["payload"]["documents"]}
-    assert list(reasons) == ["order_to_correct", "proof_of_service"]
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith(f"Case {number}: now order_issued (责令改正通知书待送达), due ")
-    assert lines[1:3] == [
-        f"  Could not prepare {template}: {reason}. Make it with "
-        f"`caseflow notice letter {number} {template} --set FIELD=VALUE`."
-        for template, reason in reasons.items()
-    ]
-    assert f"guardian.name: no guardian recorded for case {number}" in lines[1]
-
-    # Following the advice makes the letter.
-    made = cli(
-        "notice",
-        "letter",
+def test_cli_an_order_without_a_legal_guardian_says_what_to_record(cli, ctx) -> None:
+    number = cli_persuading(cli, 2, "--guardian", "张奶奶", "--guardian-relation", "祖母")
+    refused = cli_order(cli, number)
+    assert refused.exit_code == 1, refused.stderr
+    assert "has no legal guardian on record" in refused.stderr
+    assert outbox(ctx) == [] and show_case(ctx, number)["state"] == "persuasion"
+    added = cli(
+        "case",
+        "guardian",
+        "add",
         str(number),
+        "--name",
+        "张大山",
+        "--relation",
+        "父亲",
+        "--date",
+        days_ago(1),
+    )
+    assert added.exit_code == 0, added.stderr
+    assert cli_order(cli, number).exit_code == 0
+    assert [n.template for n in outbox(ctx)] == [
         "order_to_correct",
-        "--set",
-        "guardian.name=李桂英",
-        "--set",
-        "guardian.relation=母亲",
-    )
-    assert made.exit_code == 0, made.stderr
-    assert made.stdout.startswith(
-        f"Queued notice 1 (KC-000001) to guardian:case/{number}: 责令限期复学通知书（案件{number}）"
-    )
-
-    # --json says the same.
-    other = cli_persuading(cli, 3)
-    shown = json.loads(cli_order(cli, other, "--json").stdout)
-    assert [(d["template"], d["prepared"]) for d in shown["documents"]] == [
-        ("order_to_correct", False),
-        ("proof_of_service", False),
+        "proof_of_service",
+        "carer_notice",
     ]
-    assert all("no guardian recorded" in d["reason"] for d in shown["documents"])
 
 
 def test_a_referral_to_the_early_marriage_departments_queues_a_letter_for_each(ctx) -> None:
@@ -652,7 +640,7 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
     with pytest.raises(ConcurrentUpdate, match=f"is at version {version}, not {version - 1}"):
         advance(ctx, number, "issue_order", order, occurred_on=day, expect_version=version - 1)
     with pytest.raises(TransitionRefused, match="not allowed from there"):
-        advance(ctx, number, "order_served", {"method": "direct"}, occurred_on=day)
+        advance(ctx, number, "propose_penalty", {"facts": "逾期"}, occurred_on=day)
 
     # A failure after the letters were written takes them back with the step.
     original_record = record
@@ -680,9 +668,10 @@ def test_a_step_that_fails_queues_no_letter(ctx, monkeypatch) -> None:
         ctx, number, "issue_order", order, occurred_on=day, expect_version=version
     ).documents
     assert [d["prepared"] for d in documents] == [True, True]
+    guardian = guardian_id(ctx)
     assert [n.key for n in outbox(ctx)] == [
-        f"document:order_to_correct:{number}:{version + 1}",
-        f"document:proof_of_service:{number}:{version + 1}",
+        f"document:order_to_correct:{number}:{version + 1}:guardian{guardian}",
+        f"document:proof_of_service:{number}:{version + 1}:guardian{guardian}",
     ]
 
 
@@ -823,12 +812,10 @@ def test_cli_preview_prints_or_writes_the_document(cli, workspace) -> None:
 
 
 def test_cli_preview_refuses_a_field_the_case_lacks(cli) -> None:
-    number = cli_case(cli)
-    result = cli("notice", "preview", str(number), "order_to_correct")
+    number = cli_persuading(cli)
+    result = cli("notice", "preview", str(number), "persuasion_notice")
     assert result.exit_code == 2
-    assert f"guardian.name: no guardian recorded for case {number}; pass --set guardian.name=" in (
-        result.stderr
-    )
+    assert f"guardian.name: no guardian recorded for case {number}; record one" in result.stderr
     assert result.stderr.startswith("Error: ") and "Traceback" not in result.stderr
 
 
@@ -839,7 +826,7 @@ def test_cli_letter_queues_once_and_print_collects(cli, workspace) -> None:
     issued = cli("notice", "letter", str(number), "order_to_correct")
     assert issued.exit_code == 0, issued.stderr
     assert issued.stdout.startswith(
-        f"Already queued notice 1 (KC-000001) to guardian:case/{number}: {subject}"
+        f"Already queued notice 1 (KC-000001) to guardian:case/{number}/1: {subject}"
     )
     assert "Nothing new was queued" in issued.stdout
     assert cli("case", "note", str(number), "再次入户送达").exit_code == 0  # the case moves on
@@ -848,7 +835,7 @@ def test_cli_letter_queues_once_and_print_collects(cli, workspace) -> None:
     assert queued.exit_code == 0, queued.stderr
     # A new notice (on PostgreSQL the refused insert above used up an id: 3 or 4).
     found = re.match(
-        rf"Queued notice (\d+) \(KC-(\d{{6}})\) to guardian:case/{number}: ", queued.stdout
+        rf"Queued notice (\d+) \(KC-(\d{{6}})\) to guardian:case/{number}/1: ", queued.stdout
     )
     assert found is not None, queued.stdout
     notice_id = int(found.group(1))
@@ -908,6 +895,10 @@ def test_a_document_needing_a_field_a_case_cannot_supply_is_reported() -> None:
         referral_letter=("today", "department.name"),
         deadline_reminder=("today", "case.number"),
         escalation_notice=("today", "escalation.cases", "escalation.level"),
+        carer_notice=("document.date", "guardian.name"),
+        persuasion_notice=("today",),
+        parent_letter=("today",),
+        monthly_report=("today",),
     )
     assert problems(shipped, templates) == []
     without_relation = TemplateCatalogue(
@@ -955,12 +946,15 @@ def test_a_rung_template_needing_what_the_sweep_does_not_supply_is_reported() ->
     assert all("escalation[0].template: template 'order_to_correct' needs " in p for p in found)
     assert "guardian.name" in found[0] and "which the escalation sweep cannot supply" in found[0]
     assert {p.split(": ")[1] for p in found} == {
-        "states.expert_assessment.escalation[0].template",
-        "states.special_education.escalation[0].template",
-        "states.court_enforcement.escalation[0].template",
-        "states.admonition.escalation[0].template",
-        "states.closure_proposed.escalation[0].template",
-        "states.transfer_proposed.escalation[0].template",
+        f"states.{state}.escalation[0].template"
+        for state in (
+            "expert_assessment",
+            "special_education",
+            "closure_proposed",
+            "transfer_proposed",
+            "court_enforcement",
+            "admonition",
+        )
     }
     # A list template gets the list context only, a per-case one the case context only.
     mixed = catalogue(

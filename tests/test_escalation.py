@@ -90,7 +90,10 @@ def test_recipients_are_addressed_by_role_and_place() -> None:
 def test_recipient_names_are_formal_chinese() -> None:
     named = WORKFLOW.departments
     assert recipient_label("township:天堂镇", departments=named) == "天堂镇人民政府"
-    assert recipient_label("township_head:天堂镇", departments=named) == "天堂镇乡镇长"
+    assert recipient_label("township_head:天堂镇", departments=named) == "天堂镇镇长"
+    assert recipient_label("township_head:合水乡", departments=named) == "合水乡乡长"
+    assert recipient_label("township_head:峨岭街道", departments=named) == "峨岭街道办事处主任"
+    assert recipient_label("township:峨岭街道", departments=named) == "峨岭街道办事处"
     assert recipient_label("village:天堂镇/天堂村", departments=named) == "天堂村村民委员会"
     assert recipient_label("department:health", departments=named) == "县卫生健康局"
     assert recipient_label("supervision_office", departments=named) == "县人民政府教育督导室"

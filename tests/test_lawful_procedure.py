@@ -21,7 +21,7 @@ from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context, open_context
 from caseflow.services.records import CASE
 from caseflow.states import load_workflow
-from tests.conftest import audit_trail, child, database_rows, fixed_clock
+from tests.conftest import audit_trail, child, database_rows, fixed_clock, set_procedure
 
 WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
 SECOND = Actor("县教育局审核员", "shenhe", frozenset({"bureau"}))
@@ -31,15 +31,10 @@ def second_person(ctx: Context) -> Context:
     return replace(ctx, actor=SECOND)
 
 
-def choose(workspace: Path, **procedure: object) -> Context:
-    """The workspace with the county's ``[procedure]`` choices (replacing earlier ones) in
-    caseflow.toml."""
-    config = workspace / "caseflow.toml"
-    text = config.read_text(encoding="utf-8").split("\n[procedure]\n")[0]
-    lines = ["", "[procedure]"] + [
-        f"{key} = {value!r}".replace("'", '"') for key, value in procedure.items()
-    ]
-    config.write_text(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")
+def choose(workspace: Path, **procedure: str | int) -> Context:
+    """The workspace with the county's ``[procedure]`` choices (replacing earlier ones; the
+    township issues orders unless told otherwise) in caseflow.toml."""
+    set_procedure(workspace, **{"order_issuer": "township", **procedure})
     return open_context(workspace, clock=fixed_clock)
 
 
@@ -57,7 +52,9 @@ def state_and_due(ctx: Context, number: int) -> tuple[str, date | None]:
 
 
 def in_persuasion(ctx: Context, opened: date = date(2025, 9, 1), serial: int = 2) -> int:
-    number = open_case(ctx, child(serial), occurred_on=opened).number
+    """A case in persuasion whose father is on record (an order goes to him)."""
+    details = child(serial, guardian_name="张大山", guardian_relation="父亲")
+    number = open_case(ctx, details, occurred_on=opened).number
     advance(ctx, number, "start_verification", occurred_on=opened + timedelta(days=1))
     advance(
         ctx,

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from caseflow import render
-from caseflow.services.cases import advance, open_case
+from caseflow.services.cases import GuardianDetails, add_guardian, advance, open_case
 from caseflow.services.context import Context, init_workspace, open_context
 from caseflow.services.documents import print_batch, queue_document
 from caseflow.services.letters import CASE_FIELDS, template_title
-from tests.conftest import Database, child, fixed_clock
+from tests.conftest import Database, child, fixed_clock, set_order_issuer
 
 if TYPE_CHECKING:
     from pypdf import PageObject, PdfReader
@@ -77,14 +77,16 @@ def county(tmp_path: Path, database: Database) -> Iterator[Context]:
     """A county with a long name (the issuer's name on every letter grows with it)."""
     root = tmp_path / "county"
     init_workspace(root, database.url, county=COUNTY, clock=fixed_clock)
+    set_order_issuer(root, "education_bureau")
     context = open_context(root, clock=fixed_clock)
     yield context
     context.engine.dispose()
 
 
 def long_case(ctx: Context) -> None:
-    """A case with long names of units, reasons and guardian, walked from opening to the
-    order to correct; every case document queued on the way."""
+    """A case with long names of units, reasons and guardians (a migrant mother, the
+    grandmother caring for the child), walked from opening to the order to correct; every
+    case document queued on the way."""
     details = child(
         7,
         name="欧阳晓雯",
@@ -108,7 +110,9 @@ def long_case(ctx: Context) -> None:
     advance(
         ctx, number, "early_marriage_done", {"finding": "已劝阻"}, occurred_on=date(2026, 11, 24)
     )
-    advance(  # 责令限期复学通知书 with its 送达回证
+    carer = GuardianDetails(name="欧阳秀英", relation="外祖母", phone="13985054321", carer=True)
+    add_guardian(ctx, number, carer, occurred_on=date(2026, 11, 24))
+    advance(  # 责令限期复学通知书 with its 送达回证, the carer's 告知书
         ctx,
         number,
         "issue_order",

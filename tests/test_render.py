@@ -24,6 +24,7 @@ MASKED_ID = "1101********002X"
 PROVISIONAL_NOTE = "（暂定期限：该年度节假日安排尚未公布）"
 
 EXPECTED_IDS = (
+    "carer_notice",
     "deadline_reminder",
     "escalation_notice",
     "monthly_report",
@@ -65,6 +66,15 @@ HEADINGS: dict[str, tuple[str, ...]] = {
         "行政诉讼",
         "（盖章）",
     ),
+    "carer_notice": (
+        "控辍保学告知书",
+        "受其监护人委托照护其生活和学习",
+        "对张小华的法定监护人张大山（父亲）、李小红（母亲）作出《责令限期复学通知书》",
+        "（示教发〔2026〕15号）",
+        "未成年人保护法》第二十二条",
+        "到木黄镇中学报到复学",
+        "（盖章）",
+    ),
     "proof_of_service": ("送达回证", "受送达人", "送达人签名", "示教发〔2026〕15号", "直接送达"),
     "parent_letter": (
         "致家长的一封信",
@@ -92,7 +102,12 @@ def sample_context() -> dict[str, Any]:
     """Every field a template may ask for, with realistic values."""
     return {
         "today": date(2026, 11, 29),
-        "issuer": {"name": "示例县教育局", "reference": "示教发〔2026〕15号"},
+        "document": {"date": date(2026, 11, 29)},
+        "issuer": {
+            "name": "示例县教育局",
+            "seal": "示例县教育局",
+            "reference": "示教发〔2026〕15号",
+        },
         "recipient": {"name": "县人民政府教育督导室"},
         "case": {
             "number": "2026-0042",
@@ -117,7 +132,18 @@ def sample_context() -> dict[str, Any]:
             "grade": "八年级",
             "class_name": "（2）班",
         },
-        "guardian": {"name": "张大山", "relation": "父亲", "phone": "13800000000"},
+        "guardian": {
+            "name": "张大山",
+            "relation": "父亲",
+            "phone": "13800000000",
+            "is_parent": True,
+            "legal_basis": "",
+        },
+        "legal_guardians": [
+            {"name": "张大山", "relation": "父亲"},
+            {"name": "李小红", "relation": "母亲"},
+        ],
+        "period": {"amount": 15, "unit_label": "日"},
         "deadline": {"days": 7, "date": date(2026, 12, 8)},
         "request": {"text": "请对该生进行残疾鉴定，确认残疾类别和等级，并指导安置。"},
         "department": {"name": "县残疾人联合会"},
@@ -243,7 +269,7 @@ def test_each_document_prints_on_a4_without_fetching_anything(template_id: str) 
 def test_each_document_declares_fields_the_engine_can_supply(template_id: str) -> None:
     fields = render.declared_fields(template_id)
     assert fields
-    assert "today" in fields
+    assert "today" in fields or "document.date" in fields  # the date it is signed
     context = sample_context()
     for field in fields:
         _lookup(context, field)  # KeyError if the sample (i.e. the contract) lacks it
@@ -266,11 +292,14 @@ def test_a_missing_field_is_refused_by_name(template_id: str, field: str) -> Non
 
 @pytest.mark.parametrize(("template_id", "field"), list(_all_pairs()))
 def test_every_declared_field_is_really_used(template_id: str, field: str) -> None:
-    # Bypass the declared-field check: the template itself must trip on the gap.
+    # Bypass the declared-field check: given the fields it declares less this one, the
+    # template itself must trip on the gap (the signature reads document.date where a
+    # context has it, today where it does not).
     environment = render._environment(TEMPLATES)
     template = environment.get_template(template_id + render.TEMPLATE_SUFFIX)
+    declared = _only(sample_context(), render.declared_fields(template_id, TEMPLATES))
     with pytest.raises(jinja2.UndefinedError):
-        template.render(_without(sample_context(), field))
+        template.render(_without(declared, field))
 
 
 def test_a_field_set_to_none_is_refused_rather_than_printed() -> None:
@@ -356,6 +385,36 @@ def test_the_order_leaves_a_blank_for_a_missing_reference_number() -> None:
     html = render.render("order_to_correct", context)
     assert "示教发" not in html
     assert "〔" in html and "号" in html
+
+
+def test_the_order_gives_the_workflows_period_from_receipt_and_no_calendar_date() -> None:
+    html = render.render("order_to_correct", sample_context())
+    assert "责令你于收到本通知书之日起十五日内，送张小华到木黄镇中学报到复学" in html
+    assert "2026年12月8日" not in html  # the period runs from service: no computed date
+    assert "7至15日" not in html and "一般为" not in html  # practice is not the statute
+    assert "你系适龄儿童少年张小华（男，身份证号：1101********002X）的父亲，是其法定监护人" in html
+
+
+def test_an_order_to_a_guardian_other_than_a_parent_states_the_legal_basis() -> None:
+    context = sample_context()
+    context["guardian"].update(
+        name="张奶奶", relation="祖母", is_parent=False, legal_basis="父母均已死亡"
+    )
+    html = render.render("order_to_correct", context)
+    assert "的祖母，依法担任其监护人（父母均已死亡）。" in html
+    assert "是其法定监护人" not in html
+    assert "保证适龄被监护人按时入学" in html and "适龄子女" not in html
+
+
+def test_a_notice_to_a_carer_never_calls_the_child_their_own() -> None:
+    context = sample_context()
+    context["guardian"].update(name="张奶奶", relation="祖母", is_parent=False)
+    notice = render.render("persuasion_notice", context)
+    assert "你照护的学生张小华" in notice and "你的子女" not in notice
+    carer = render.render("carer_notice", context)
+    assert "张奶奶：" in carer
+    assert "你系适龄儿童少年张小华（男）的祖母，受其监护人委托照护其生活和学习" in carer
+    assert "法定监护人" in carer and "是其法定监护人" not in carer
 
 
 def test_the_parent_letter_has_a_receipt_below_a_cut_line() -> None:

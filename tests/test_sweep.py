@@ -54,7 +54,8 @@ def notices(ctx: Context) -> list:
 
 
 def persuasion_case(ctx: Context, serial: int, entered: date) -> int:
-    number = open_case(ctx, child(serial), occurred_on=entered).number
+    details = child(serial, guardian_name="张大山", guardian_relation="父亲")
+    number = open_case(ctx, details, occurred_on=entered).number
     advance(ctx, number, "start_verification", occurred_on=entered)
     advance(ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=entered)
     return number
@@ -88,7 +89,7 @@ def test_notices_name_the_recipient_and_say_how_many_days_overdue(ctx) -> None:
     }
     head = by_recipient["township_head:天堂镇"]
     assert head.status == "pending" and head.template == "escalation_notice"
-    assert "天堂镇乡镇长" in head.body and "第二级督办" in head.body
+    assert "天堂镇镇长" in head.body and "第二级督办" in head.body
     assert "31日" in head.body  # due 2026-10-29, swept 2026-11-29
     assert "2026年11月29日" in head.body
     assert "张*华" in head.body and "张小华" not in head.body

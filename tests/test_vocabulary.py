@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from caseflow.services.report import monthly_flows, report_context
 from caseflow.services.review import overdue_review
 from caseflow.services.stats import assessment, stats
 from caseflow.states import CATEGORIES, parse_workflow
-from tests.conftest import CliInvoker, approver, fixed_clock
+from tests.conftest import CliInvoker, approver, fixed_clock, set_order_issuer
 from tests.test_ledger import example_county, kid
 
 D = date
@@ -66,7 +67,11 @@ def scenario(ctx: Context, trigger: Callable[[str], str]) -> None:
     # the sweep when the monitoring period runs out.
     legal = open_case(
         ctx,
-        kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学"),
+        replace(
+            kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学"),
+            guardian_name="田大山",
+            guardian_relation="父亲",
+        ),
         reasons=["poverty"],
         occurred_on=D(2026, 3, 2),
     ).number
@@ -198,6 +203,7 @@ def test_renaming_every_state_and_trigger_changes_no_figure(workspace: Path, tmp
     renamed = example_county(workspace)
     shipped_root = tmp_path / "shipped"
     init_workspace(shipped_root, None, clock=fixed_clock)
+    set_order_issuer(shipped_root, "township")
     shipped = example_county(shipped_root)
     try:
         assert set(renamed.current_workflow.states) == set(states.values())

@@ -51,7 +51,15 @@ from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, list_cases, open_case, show_case
 from caseflow.services.context import init_workspace, open_context
 from caseflow.states import NOTE_METHODS, FieldSpec, Transition, Workflow, unmet_requirements
-from tests.conftest import PG_URL, approver, audit_trail, child, fixed_clock, pg_schema_url
+from tests.conftest import (
+    PG_URL,
+    approver,
+    audit_trail,
+    child,
+    fixed_clock,
+    pg_schema_url,
+    set_order_issuer,
+)
 
 TODAY = date(2026, 11, 29)  # FIXED_NOW in the workspace's time zone
 FIRST = date(2026, 11, 1)
@@ -173,6 +181,7 @@ class WorkflowMachine(RuleBasedStateMachine):
             url = pg_schema_url(self.schema)
         root = self.folder / "county"
         init_workspace(root, url, clock=fixed_clock)
+        set_order_issuer(root, "township")
         self.ctx = open_context(root, clock=fixed_clock)
         self.workflow: Workflow = self.ctx.current_workflow
         # Two bureau operators: one brings a case into a state, the other may approve.
@@ -282,7 +291,9 @@ class WorkflowMachine(RuleBasedStateMachine):
     def open_case(self, occurred_on: date) -> None:
         serial = self.next_serial
         self.next_serial += 1
-        number = open_case(self.ctx, child(serial), occurred_on=occurred_on).number
+        # With a parent on record, so an order to correct has its legal guardian.
+        details = child(serial, guardian_name="张大山", guardian_relation="父亲")
+        number = open_case(self.ctx, details, occurred_on=occurred_on).number
         assert number not in self.cases
         self.cases[number] = self.opened(serial, occurred_on)
         last = self.succeeded(number, "case.open")

@@ -244,6 +244,62 @@ def case_update(
     typer.echo(f"Updated case {number}: {', '.join(learnt.given())}.")
 
 
+guardian_app = typer.Typer(
+    help="The people who look after the child: legal guardians and entrusted carers.",
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    add_completion=False,
+)
+case_app.add_typer(guardian_app, name="guardian")
+
+
+@guardian_app.command("add")
+def case_guardian_add(
+    number: Annotated[int, typer.Argument(help="Case number.")],
+    name: Annotated[str, typer.Option("--name", help="The person's full name.")],
+    relation: Annotated[
+        str, typer.Option("--relation", help="To the child: 父亲, 母亲, 祖母, 外祖父, 姐姐 ...")
+    ],
+    phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
+    workplace: Annotated[
+        str | None, typer.Option("--workplace", help="Where they work (migrant parents).")
+    ] = None,
+    legal_basis: Annotated[
+        str | None,
+        typer.Option(
+            "--legal-basis",
+            help="For someone other than a parent who is the legal guardian: the grounds "
+            "under 民法典第二十七条 (e.g. 父母均已死亡，由祖母担任监护人).",
+        ),
+    ] = None,
+    carer: Annotated[
+        bool,
+        typer.Option(
+            "--carer",
+            help="An entrusted carer (被委托照护人, 未成年人保护法第二十二条), e.g. the "
+            "grandparent of a left-behind child: receives a notice, not the order.",
+        ),
+    ] = False,
+    when: DateOption = None,
+) -> None:
+    """Record a legal guardian or an entrusted carer of the child (audited; several may be
+    recorded). A parent is a legal guardian; anyone else needs --legal-basis or --carer.
+    Orders to correct go to each legal guardian, with a proof of service each; carers get
+    a notice."""
+    from caseflow.services.cases import GuardianDetails, add_guardian
+
+    person = GuardianDetails(
+        name=name,
+        relation=relation,
+        phone=phone,
+        workplace=workplace,
+        legal_basis=legal_basis,
+        carer=carer,
+    )
+    add_guardian(workspace_context(), number, person, occurred_on=parse_day(when))
+    typer.echo(f"Case {number}: recorded {name} ({relation}, {person.capacity()}).")
+
+
 @case_app.command("history")
 def case_history(
     number: Annotated[int, typer.Argument(help="Case number.")],

@@ -337,17 +337,18 @@ def case_lines(view: dict[str, Any]) -> list[str]:
     if view["departments"]:
         lines.append("  Handed to:   " + ", ".join(d["label"] for d in view["departments"]))
     lines.append(
-        f"  Child:       {child['name']} {child['id_number']} {child['sex']} "
-        f"born {child['birth_date']}"
+        f"  Child:       {child['name']} {child['id_number']} {child['sex']}"
+        + (f" born {child['birth_date']}" if child["birth_date"] else "")
     )
     where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
     lines.append(
         f"  Lives in:    {where}" + (f"; school {child['school']}" if child["school"] else "")
     )
     for guardian in view["guardians"]:
+        basis = f"（{guardian['legal_basis']}）" if guardian["legal_basis"] else ""
         lines.append(
             f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
-            f"{guardian['phone'] or ''}".rstrip()
+            f"{guardian['capacity_label']}{basis} {guardian['phone'] or ''}".rstrip()
         )
     if view["chain"]:
         lines.append("  包保 chain:")

@@ -148,11 +148,12 @@ class DemoReport:
 # Running it
 
 
-# The demo county's own choices where the law leaves one (docs/law.md): when an order's
-# period runs out it asks a judicial body to admonish the guardians, and a child taught at
-# home is retained after eight visits in the monitoring term.
-DEMO_PROCEDURE = """
-[procedure]
+# The demo county's own choices where the law leaves one (docs/law.md), set in the
+# workspace's one [procedure] table: its education bureau issues orders (numbered 印教…);
+# when an order's period runs out it asks a judicial body to admonish the guardians; a
+# child taught at home is retained after eight visits in the monitoring term.
+DEMO_PROCEDURE = """[procedure]
+order_issuer = "education_bureau"
 court_route = "admonition"
 home_teaching_visits = 8
 """
@@ -238,9 +239,13 @@ def run_demo(
     with loopback_unproxied():
         capture.start()
         try:
-            with (workspace.root / "caseflow.toml").open("a", encoding="utf-8") as config:
+            config_file = workspace.root / "caseflow.toml"
+            config_file.write_text(
+                config_file.read_text(encoding="utf-8").replace("[procedure]\n", DEMO_PROCEDURE, 1),
+                encoding="utf-8",
+            )
+            with config_file.open("a", encoding="utf-8") as config:
                 config.write(notifier_config(org, capture))
-                config.write(DEMO_PROCEDURE)
             _play(
                 report,
                 county=county,
@@ -544,6 +549,14 @@ def _carry_out(
                 cases.update_details(
                     ctx, number, cases.DetailsUpdate(**values), occurred_on=step.occurred_on
                 )
+            elif step.kind == "guardian":
+                person = cases.GuardianDetails(
+                    name=values["name"],
+                    relation=values["relation"],
+                    phone=values.get("phone"),
+                    workplace=values.get("workplace"),
+                )
+                cases.add_guardian(ctx, number, person, occurred_on=step.occurred_on)
             elif step.kind == "extend":
                 cases.request_extension(
                     ctx, number, step.days, step.text, occurred_on=step.occurred_on

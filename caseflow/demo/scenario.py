@@ -162,6 +162,8 @@ def county_org(county: County, *, admin_account: str, departments: Mapping[str, 
             "id": "bureau",
             "kind": "education_bureau",
             "name": f"{name}教育局",
+            "seal": f"{name}教育局",
+            "reference_prefix": "印教",  # as the demo numbers its orders (_document_number)
             "parent": "gov",
             "contacts": [_letter(), _email(f"kongchuo@jyj.{MAIL_DOMAIN}")],
         },
@@ -204,6 +206,11 @@ def county_org(county: County, *, admin_account: str, departments: Mapping[str, 
                 "id": t_id,
                 "kind": "township",
                 "name": township.name,
+                "form": next(f for f in ("街道", "镇", "乡") if township.name.endswith(f)),
+                "reference_prefix": township.name.removesuffix("街道")
+                .removesuffix("镇")
+                .removesuffix("乡")
+                + ("办" if township.name.endswith("街道") else "府"),
                 "parent": "gov",
                 "contacts": [_letter(), robot],
             }
@@ -481,6 +488,25 @@ class Persona:
     disability: tuple[int, int] | None  # category 1-7, grade 1-4
     sex: str
     age: int
+    # A parent to record as legal guardian before an order, where the guardian the first
+    # visit learns of is a grandparent caring for a left-behind child (an entrusted carer).
+    parent: tuple[tuple[str, str], ...] = ()
+
+
+_FATHER_NAMES = ("建国", "建军", "国华", "志强", "德明", "光明", "永福", "海军")
+
+
+def _parent(child: Child) -> tuple[tuple[str, str], ...]:
+    """The father of a child whose guardian on record is not a parent (deterministic)."""
+    if child.guardian.relation in ("父亲", "母亲"):
+        return ()
+    given = random.Random(f"caseflow-demo-parent:{child.id_number}").choice(_FATHER_NAMES)
+    return (
+        ("name", child.name[0] + given),
+        ("relation", "父亲"),
+        ("workplace", "外出务工"),
+        ("phone", child.guardian.phone),
+    )
 
 
 def _villages(county: County) -> dict[tuple[str, str], Village]:
@@ -595,6 +621,7 @@ def personas(
             lag=rng.randint(4, 12),
             backdate=rng.random() < 0.3,
             details=_details(child, school, grade, class_name),
+            parent=_parent(child),
             school=school,
             sex=child.sex,
             age=age,
@@ -625,6 +652,7 @@ def personas(
             disability=d["disability"],
             sex=d["sex"],
             age=d["age"],
+            parent=d["parent"],
         )
         for number, d in drafts.items()
     }
@@ -1032,6 +1060,8 @@ def _persuade(
     if not finished:
         return steps
     if p.route == "court" and "issue_order" not in case.done:
+        if p.parent:  # the order goes to the legal guardian, not the grandparent caring
+            steps.append(Step("caseworker", "guardian", day, values=p.parent))
         number = _document_number("责改", case.number, today.year)
         steps.append(advance("issue_order", document_number=number))
         return steps

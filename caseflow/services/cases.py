@@ -24,16 +24,18 @@ from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
 from caseflow.roster import Comparison
 from caseflow.services.context import Context
-from caseflow.services.letters import queue_within
+from caseflow.services.letters import Entering, queue_within
 from caseflow.services.outbox import reference
 from caseflow.services.records import (
     CASE,
     CHILD,
     ESCALATION,
     GUARDIAN,
+    GUARDIAN_CAPACITIES,
     OPERATOR,
     case_row,
     event_view,
+    is_parent,
     log_read,
     log_refusal,
     org_in_force,
@@ -52,7 +54,6 @@ from caseflow.states import (
     CASE_SOURCES,
     NOTE_METHODS,
     RESPONSIBLE,
-    Transition,
     Workflow,
 )
 
@@ -217,6 +218,7 @@ def open_case(
                         name=details.guardian_name.strip(),
                         relation=details.guardian_relation,
                         phone=details.guardian_phone,
+                        capacity=_capacity_by_relation(details.guardian_relation),
                     )
                 )
             chain = org_in_force(connection).chain(
@@ -330,16 +332,15 @@ def _issue_documents(
     ctx: Context,
     connection: Connection,
     number: int,
-    step: tuple[Transition, Mapping[str, Any]],
+    step: Entering,
     now: datetime,
 ) -> list[dict[str, Any]]:
     """Queue the letters a transition issues, named in the transition's own audit event. One
     that cannot be prepared (a field the case lacks) does not stop the step: the event
     records why, and the caseworker is told how to make it."""
 
-    transition = step[0]
     outcomes: list[dict[str, Any]] = []
-    for template in transition.documents:
+    for template in step.transition.documents:
         try:
             with connection.begin_nested():
                 queued = queue_within(
@@ -354,6 +355,8 @@ def _issue_documents(
         except InvalidInput as exc:
             outcomes.append({"template": template, "prepared": False, "reason": exc.message})
             continue
+        if not queued.ids:
+            continue  # written to each carer, and the case has none
         outcomes.append(
             {
                 "template": template,
@@ -384,7 +387,7 @@ def advance(
     event = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
-    step: list[tuple[Transition, Mapping[str, Any]]] = []
+    step: list[Entering] = []
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         outcome = engine.decide(
@@ -398,7 +401,7 @@ def advance(
         )
         transition = workflow.find(trigger, row.state)
         if transition is not None and transition.documents:
-            step.append((transition, outcome.values))
+            step.append(Entering(transition, outcome.values, event.occurred_on))
         changes = outcome_changes(
             workflow, row, outcome, event.occurred_on, ctx.calendar, by=ctx.actor.operator
         )
@@ -592,8 +595,14 @@ def update_details(
             )
         if guardian:
             first = connection.execute(
-                select(GUARDIAN.c.id).where(GUARDIAN.c.child_id == child_id).order_by(GUARDIAN.c.id)
+                select(GUARDIAN.c.id, GUARDIAN.c.legal_basis)
+                .where(GUARDIAN.c.child_id == child_id)
+                .order_by(GUARDIAN.c.id)
             ).first()
+            # A relation changed by hand decides the capacity, unless a legal basis was
+            # recorded for the person (民法典 art. 27).
+            if "relation" in guardian and (first is None or first.legal_basis is None):
+                guardian["capacity"] = _capacity_by_relation(guardian["relation"])
             if first is not None:
                 connection.execute(
                     update(GUARDIAN).where(GUARDIAN.c.id == first.id).values(**guardian)
@@ -608,6 +617,85 @@ def update_details(
         return []
 
     apply_decision(ctx, "case update", number, None, decide, after=write_child)
+
+
+def _capacity_by_relation(relation: str | None) -> str:
+    """A guardian recorded with the child's details: a parent is a legal guardian; anyone
+    else an entrusted carer until `case guardian add --legal-basis` says otherwise."""
+    return "legal" if is_parent(relation) else "carer"
+
+
+@dataclass(frozen=True)
+class GuardianDetails:
+    """A person who looks after the child: a legal guardian (a parent, or someone else on
+    the grounds of 民法典 art. 27, given as ``legal_basis``) or an entrusted carer
+    (``carer``: 被委托照护人, 未成年人保护法 art. 22)."""
+
+    name: str
+    relation: str
+    phone: str | None = None
+    workplace: str | None = None
+    legal_basis: str | None = None
+    carer: bool = False
+
+    def capacity(self) -> str:
+        """``legal`` or ``carer``; refuses what the law does not allow."""
+        basis = (self.legal_basis or "").strip()
+        if self.carer and basis:
+            raise InvalidInput(
+                "give either --carer (an entrusted carer) or --legal-basis (a legal "
+                "guardian under 民法典第二十七条), not both"
+            )
+        if is_parent(self.relation):
+            if self.carer:
+                raise InvalidInput(
+                    f"a {self.relation.strip()} is the child's legal guardian (民法典第二十七条："
+                    "父母是未成年子女的监护人); record a parent without --carer"
+                )
+            return "legal"
+        if self.carer:
+            return "carer"
+        if not basis:
+            raise InvalidInput(
+                f"a {self.relation.strip()} is a legal guardian only on the grounds of "
+                "民法典第二十七条 (the parents have died or cannot act as guardians): give "
+                "--legal-basis with those grounds, or --carer for an entrusted carer "
+                "(被委托照护人, 未成年人保护法第二十二条), such as the grandparent of a "
+                "left-behind child"
+            )
+        return "legal"
+
+
+def add_guardian(
+    ctx: Context, number: int, person: GuardianDetails, *, occurred_on: date | None = None
+) -> None:
+    """Record one more person who looks after the child, in the capacity the law gives
+    them: an audited step without a state change."""
+    values = {
+        "name": _required_text(person.name, "--name"),
+        "relation": _required_text(person.relation, "--relation"),
+        "phone": (person.phone or "").strip() or None,
+        "workplace": (person.workplace or "").strip() or None,
+        "capacity": person.capacity(),
+        "legal_basis": (person.legal_basis or "").strip() or None,
+    }
+    day = occurred_on or ctx.today
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        if not row.is_open:
+            raise TransitionRefused(f"case {number} is closed ({row.state}); it cannot change")
+        engine.check_occurred_on(day, today=ctx.today, last_event_on=row.last_event_on)
+        shown = {
+            k: (mask_phone(v) if k == "phone" else v) for k, v in values.items() if v is not None
+        }
+        return {}, "case.guardian", {"added": shown}, day
+
+    def write(connection: Connection, now: datetime) -> list[dict[str, Any]]:
+        child_id = connection.execute(select(CASE.c.child_id).where(CASE.c.id == number)).scalar()
+        connection.execute(insert(GUARDIAN).values(child_id=child_id, **values))
+        return []
+
+    apply_decision(ctx, "case guardian add", number, None, decide, after=write)
 
 
 def _refresh_chain(
@@ -715,7 +803,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
         workflow = stored_workflow(connection, row)
         child = connection.execute(select(CHILD).where(CHILD.c.id == row.child_id)).one()
         guardians = connection.execute(
-            select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id)
+            select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id).order_by(GUARDIAN.c.id)
         ).all()
         events = _case_events(connection, number)
         fired = connection.execute(
@@ -752,14 +840,26 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             "name": child.name,
             "id_number": mask_id_number(child.id_number),
             "sex": child.sex,
-            "birth_date": child.birth_date.isoformat(),
+            # The masked ID, the birth date and the public region code rebuild the number.
+            "birth_date": child.birth_date.isoformat()
+            if ctx.actor.roles & ctx.workspace.reveal_roles
+            else None,
             "township": child.township,
             "village": child.village,
             "group": child.group_name,
             "school": child.school,
         },
         "guardians": [
-            {"name": g.name, "relation": g.relation, "phone": g.phone} for g in guardians
+            {
+                "name": g.name,
+                "relation": g.relation,
+                "phone": g.phone,
+                "workplace": g.workplace,
+                "capacity": g.capacity,
+                "capacity_label": GUARDIAN_CAPACITIES.get(g.capacity, g.capacity),
+                "legal_basis": g.legal_basis,
+            }
+            for g in guardians
         ],
         "transitions": _possible_now(ctx, workflow, snapshot),
         "extension_request": _extension_view(workflow, row, events),

@@ -43,7 +43,7 @@ from caseflow.workspace import (
     write_example_org,
 )
 
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 
 
 INITIAL_ROLES = ("bureau", "admin")

@@ -29,15 +29,24 @@ from sqlalchemy import Connection, select
 
 from caseflow import db, escalation
 from caseflow.dates import parse_date
-from caseflow.errors import InvalidInput
+from caseflow.errors import InvalidInput, TransitionRefused
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.services import outbox
 from caseflow.services.context import Context
-from caseflow.services.records import CHILD, EVENT, GUARDIAN, case_row, record, stored_workflow
+from caseflow.services.records import (
+    CHILD,
+    EVENT,
+    GUARDIAN,
+    case_row,
+    is_parent,
+    org_in_force,
+    record,
+    stored_workflow,
+)
 from caseflow.states import Transition, Workflow
 
 CASE_FIELDS: frozenset[str] = frozenset(
-    {"today", "issuer.name", "issuer.reference"}
+    {"today", "document.date", "issuer.name", "issuer.seal", "issuer.reference"}
     | {
         f"case.{name}"
         for name in (
@@ -65,8 +74,10 @@ CASE_FIELDS: frozenset[str] = frozenset(
             "class_name",
         )
     }
-    | {"guardian.name", "guardian.relation", "guardian.phone"}
+    | {f"guardian.{name}" for name in ("name", "relation", "phone", "is_parent", "legal_basis")}
+    | {"legal_guardians"}
     | {"deadline.days", "deadline.date", "request.text", "department.name"}
+    | {"period.amount", "period.unit_label"}
     | {"recipient.name", "school.name"}
     | {"service.document", "service.document_number", "service.place", "service.method"}
 )
@@ -81,6 +92,7 @@ SERVICE_METHOD = "直接送达"
 _DATE_FIELDS = frozenset(
     {
         "today",
+        "document.date",
         "case.opened_on",
         "case.due_on",
         "case.absent_since",
@@ -142,13 +154,24 @@ def case_context(
     *,
     overrides: Mapping[str, str] = NO_OVERRIDES,
 ) -> dict[str, Any]:
-    """The context for rendering ``template_id`` for case ``number``.
+    """The context for rendering ``template_id`` for case ``number`` (to its first
+    addressee, when the workflow writes it to each legal guardian or carer).
 
     ``overrides`` (``--set field.path=value``) replace values. Raises ``InvalidInput``
     naming each field the template needs that the case cannot supply, and how to supply
     it."""
     with db.read(ctx.engine) as connection:
         return letter_context(ctx, connection, number, template_id, overrides)[0]
+
+
+@dataclass(frozen=True)
+class Letter:
+    """One document to one addressee: its context, the notice recipients and the key it is
+    queued under."""
+
+    context: dict[str, Any]
+    recipients: list[str]
+    key: str
 
 
 def queue_within(
@@ -164,33 +187,41 @@ def queue_within(
 ) -> Queued:
     """``queue_document`` inside the caller's transaction (e.g. the transition that issues
     the document), so the case change and its letters commit together. ``audited=False``
-    leaves the audit record to the caller (the transition's own event names the letters)."""
+    leaves the audit record to the caller (the transition's own event names the letters).
+
+    A document the workflow writes to each legal guardian (or carer) is queued once for
+    each, as a document of its own; a document to a department, a copy for each."""
     from caseflow.render import render
 
-    context, row, kind = letter_context(
-        ctx, connection, number, template_id, overrides, entering=entering
-    )
-    body = render(template_id, context)
-    recipients = _recipients(kind, number, row.departments)
-    base = outbox.document_key(template_id, number, row.version)
-    keys = [base] + [outbox.copy_key(base, recipient) for recipient in recipients[1:]]
-    subject = f"{outbox.title_of(body, template_id)}（案件{number}）"
-    content_hash = outbox.content_hash(body)
-    drafts = [
-        outbox.Draft(
-            key=key,
-            kind="letter",
-            template=template_id,
-            recipient=recipient,
-            case_ids=[number],
-            subject=subject,
-            body=body,
-        )
-        for key, recipient in zip(keys, recipients, strict=True)
-    ]
+    letters, row = case_letters(ctx, connection, number, template_id, overrides, entering=entering)
+    drafts: list[outbox.Draft] = []
+    keys: list[str] = []
+    recipients: list[str] = []
+    subject = ""
+    hashes: list[str] = []
+    for letter in letters:
+        body = render(template_id, letter.context)
+        subject = subject or f"{outbox.title_of(body, template_id)}（案件{number}）"
+        hashes.append(outbox.content_hash(body))
+        for index, recipient in enumerate(letter.recipients):
+            key = letter.key if index == 0 else outbox.copy_key(letter.key, recipient)
+            keys.append(key)
+            recipients.append(recipient)
+            drafts.append(
+                outbox.Draft(
+                    key=key,
+                    kind="letter",
+                    template=template_id,
+                    recipient=recipient,
+                    case_ids=[number],
+                    subject=subject,
+                    body=body,
+                )
+            )
     inserted = outbox.queue(connection, drafts, now)
     found = outbox.ids_of(connection, keys)
     ids = tuple(found[key] for key in keys if key in found)
+    content_hash = hashes[0] if hashes else ""
     if inserted and audited:
         record(
             ctx,
@@ -201,11 +232,12 @@ def queue_within(
             occurred_on=ctx.today,
             payload={
                 "notices": [found[key] for key in keys if key in inserted],
-                "key": base,
+                "key": letters[0].key,
                 "kind": "letter",
                 "template": template_id,
                 "recipients": [r for k, r in zip(keys, recipients, strict=True) if k in inserted],
                 "content_hash": content_hash,
+                **({"content_hashes": hashes} if len(hashes) > 1 else {}),
                 "case_version": row.version,
                 "set": sorted(overrides),
             },
@@ -231,7 +263,14 @@ def addressee(template_id: str, declared: tuple[str, ...] | frozenset[str]) -> A
     return "case"
 
 
-Entering = tuple[Transition, Mapping[str, Any]]
+@dataclass(frozen=True)
+class Entering:
+    """The transition that moved the case into its current state: the values it recorded
+    and the day it happened (the date of the decision its documents carry)."""
+
+    transition: Transition
+    values: Mapping[str, Any]
+    occurred_on: date | None
 
 
 def letter_context(
@@ -243,7 +282,35 @@ def letter_context(
     *,
     entering: Entering | None = None,
 ) -> tuple[dict[str, Any], Any, Addressee]:
-    """``entering``: the transition being recorded now, when it is not in the audit yet."""
+    """The context of the document to its first addressee."""
+    from caseflow.render import declared_fields
+
+    letters, row = case_letters(ctx, connection, number, template_id, overrides, entering=entering)
+    if not letters:
+        raise InvalidInput(
+            f"case {number} has no entrusted carer on record, to whom "
+            f"{template_id!r} is written; record one with `caseflow case guardian add "
+            f"{number} --name ... --relation ... --carer`"
+        )
+    return letters[0].context, row, addressee(template_id, declared_fields(template_id))
+
+
+def case_letters(
+    ctx: Context,
+    connection: Connection,
+    number: int,
+    template_id: str,
+    overrides: Mapping[str, str],
+    *,
+    entering: Entering | None = None,
+) -> tuple[list[Letter], Any]:
+    """Each document ``template_id`` makes for case ``number``: one per legal guardian or
+    carer where the workflow writes it to each, else one. ``entering``: the transition
+    being recorded now, when it is not in the audit yet.
+
+    Refused (``TransitionRefused``) when the document cannot be issued lawfully: written
+    to legal guardians and none is on record, or issued by a body the workspace or the
+    organisation does not name yet."""
     from caseflow.render import declared_fields
 
     declared = declared_fields(template_id)
@@ -257,40 +324,140 @@ def letter_context(
     row = case_row(connection, ctx.actor, number)
     workflow = stored_workflow(connection, row)
     child = connection.execute(select(CHILD).where(CHILD.c.id == row.child_id)).one()
-    guardian = connection.execute(
+    guardians = connection.execute(
         select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id).order_by(GUARDIAN.c.id)
-    ).first()
+    ).all()
     entering = entering or _entering_transition(connection, workflow, row)
     kind = addressee(template_id, declared)
-    values = _case_values(
-        ctx,
-        workflow,
-        row,
-        child=child,
-        guardian=guardian,
-        entering=entering,
-        template_id=template_id,
+    addressed = _addressed_to(workflow, template_id, entering)
+    issuer = _issuer(
+        ctx, connection, workflow=workflow, template_id=template_id, row=row, entering=entering
     )
-    today = values.values["today"]
-    assert isinstance(today, date)
-    for name, raw in overrides.items():
-        values.values[name] = _coerce(name, raw, workflow.dropout_reasons)
-        values.lacking.pop(name, None)
-    _derive(values, overrides, kind, today)
-    problems = []
-    for name in declared:
-        if name in values.values:
-            continue
-        how = values.lacking.get(name) or (
-            f"a case document cannot supply it (template {template_id!r} is rendered by "
-            f"the escalation sweep or a campaign); pass --set {name}=..."
+    if addressed == "legal_guardians":
+        people = [g for g in guardians if g.capacity == "legal"]
+        if not people:
+            raise TransitionRefused(
+                f"case {number} has no legal guardian on record, and "
+                f"{template_title(template_id)} ({template_id}) is written to each legal "
+                "guardian: record the parents (or a guardian under 民法典第二十七条, with "
+                f"its basis) with `caseflow case guardian add {number} --name NAME "
+                "--relation 父亲` (see `caseflow case guardian add --help`); nothing was "
+                "changed"
+            )
+    elif addressed == "carers":
+        people = [g for g in guardians if g.capacity == "carer"]
+    else:
+        people = [guardians[0] if guardians else None]  # type: ignore[list-item]
+    base = outbox.document_key(template_id, number, row.version)
+    letters = []
+    for person in people:
+        values = _case_values(
+            ctx,
+            workflow,
+            row,
+            child=child,
+            guardian=person,
+            legal=[g for g in guardians if g.capacity == "legal"],
+            entering=entering,
+            template_id=template_id,
+            issuer=issuer,
         )
-        problems.append(f"{name}: {how}")
-    if problems:
-        raise InvalidInput(
-            f"cannot fill template {template_id!r} for case {number}: " + "; ".join(problems)
-        )
-    return values.nested(), row, kind
+        for name, raw in overrides.items():
+            values.values[name] = _coerce(name, raw, workflow.dropout_reasons)
+            values.lacking.pop(name, None)
+        _derive(values, overrides, kind, ctx.today)
+        problems = []
+        for name in declared:
+            if name in values.values:
+                continue
+            how = values.lacking.get(name) or (
+                f"a case document cannot supply it (template {template_id!r} is rendered by "
+                f"the escalation sweep or a campaign); pass --set {name}=..."
+            )
+            problems.append(f"{name}: {how}")
+        if problems:
+            raise InvalidInput(
+                f"cannot fill template {template_id!r} for case {number}: " + "; ".join(problems)
+            )
+        if addressed is None:
+            recipients, key = _recipients(kind, number, row.departments), base
+        else:
+            recipients = [f"guardian:case/{number}/{person.id}"]
+            key = outbox.key("document", template_id, number, row.version, f"guardian{person.id}")
+        letters.append(Letter(values.nested(), recipients, key))
+    return letters, row
+
+
+def _addressed_to(workflow: Workflow, template_id: str, entering: Entering | None) -> str | None:
+    """Whom the workflow writes the document to (``ADDRESSEES``); a document that
+    accompanies another is written to that one's addressees."""
+    spec = workflow.document(template_id)
+    if spec.addressed_to != "served_document":
+        return spec.addressed_to
+    served = _served_template(workflow, entering, template_id)
+    return None if served is None else workflow.document(served).addressed_to
+
+
+@dataclass(frozen=True)
+class _Issuer:
+    name: str | None
+    seal: str
+    lacking: str = ""
+
+
+def _issuer(
+    ctx: Context,
+    connection: Connection,
+    *,
+    workflow: Workflow,
+    template_id: str,
+    row: Any,
+    entering: Entering | None,
+) -> _Issuer:
+    """Who signs the document, by the workflow's ``documents:`` section, the workspace's
+    ``[procedure] order_issuer`` and the organisation in force."""
+    spec = workflow.document(template_id)
+    role = spec.issuer
+    if role == "served_document":
+        served = _served_template(workflow, entering, template_id)
+        role = workflow.document(served).issuer if served else "leading_group_office"
+    title = template_title(template_id)
+    if role == "order_authority":
+        configured = ctx.workspace.procedure.get("order_issuer")
+        if configured is None:
+            raise TransitionRefused(
+                f"{title} ({template_id}) is issued by the body the county names to issue "
+                'orders and penalties: set [procedure] order_issuer = "township" (the '
+                'township government or street office) or "education_bureau" in '
+                "caseflow.toml; nothing was changed"
+            )
+        role = "township_government" if configured == "township" else "education_bureau"
+    org = org_in_force(connection)
+    if role == "township_government":
+        authority = org.township_authority(row.township)
+        if authority is None:
+            raise TransitionRefused(
+                f"{title} ({template_id}) is issued by the government of {row.township}, "
+                f"and the organisation in force does not say whether {row.township} is a "
+                "镇, 乡 or 街道: give its township unit `form:` in org.yaml and run "
+                "`caseflow org apply`; nothing was changed"
+            )
+        return _Issuer(authority.name, authority.seal)
+    if role == "education_bureau":
+        authority = org.bureau_authority(f"{ctx.workspace.county}教育局")
+        return _Issuer(authority.name, authority.seal)
+    if role == "school":
+        if not row.school:
+            return _Issuer(
+                None,
+                "",
+                f"{title} is issued by the child's school, and no school is recorded for "
+                f"case {row.id}; record it with `caseflow case update {row.id} --school ...` "
+                "or pass --set issuer.name=...",
+            )
+        authority = org.school_authority(row.school)
+        return _Issuer(authority.name, authority.seal)
+    return _Issuer(ctx.workspace.issuer, ctx.workspace.issuer)
 
 
 def _case_values(
@@ -300,21 +467,27 @@ def _case_values(
     *,
     child: Any,
     guardian: Any,
-    entering: tuple[Transition, Mapping[str, Any]] | None,
+    legal: list[Any],
+    entering: Entering | None,
     template_id: str,
+    issuer: _Issuer,
 ) -> _Values:
     number = row.id
     today = ctx.today
     state = workflow.state(row.state)
     v = _Values()
-    transition, recorded = entering if entering else (None, {})
+    recorded = entering.values if entering else {}
     document_number = _text(recorded.get("document_number")) or _latest_fact(
         row.facts, "document_number"
     )
 
     v.put("today", today, "")
-    v.put("issuer.name", ctx.workspace.issuer, "")
-    issued_here = transition is not None and template_id in transition.documents
+    issued_here = entering is not None and template_id in entering.transition.documents
+    # The date of the decision: the day the transition that issued it happened.
+    decided = entering.occurred_on if issued_here and entering is not None else None
+    v.put("document.date", decided or today, "")
+    v.put("issuer.name", issuer.name, issuer.lacking)
+    v.put("issuer.seal", issuer.seal or issuer.name, "follows issuer.name")
     v.put("issuer.reference", _text(recorded.get("document_number")) if issued_here else "", "")
 
     v.put("case.number", number, "")
@@ -346,7 +519,8 @@ def _case_values(
             v.put(
                 f"guardian.{name}",
                 None,
-                f"no guardian recorded for case {number}; pass --set guardian.{name}=...",
+                f"no guardian recorded for case {number}; record one with `caseflow case "
+                f"guardian add {number} ...` or pass --set guardian.{name}=...",
             )
             continue
         value = _text(getattr(guardian, name))
@@ -356,7 +530,18 @@ def _case_values(
             f"the guardian's {name} is not recorded for case {number}; "
             f"pass --set guardian.{name}=...",
         )
+    v.put("guardian.is_parent", guardian is not None and is_parent(guardian.relation), "")
+    v.put("guardian.legal_basis", _text(guardian.legal_basis) if guardian else "", "")
+    v.put("legal_guardians", [{"name": g.name, "relation": _text(g.relation)} for g in legal], "")
 
+    period = workflow.period_state(row.state).deadline
+    if period is not None:
+        v.put("period.amount", period.amount, "")
+        v.put("period.unit_label", PERIOD_UNITS[period.unit], "")
+    else:
+        lacking = no_deadline.format(field="period.amount") + " (and period.unit_label=日)"
+        v.put("period.amount", None, lacking)
+        v.put("period.unit_label", None, lacking)
     if row.due_on is None:
         lacking = no_deadline.format(field="deadline.date") + " (or --set deadline.days=N)"
         v.put("deadline.date", None, lacking)
@@ -388,10 +573,10 @@ def _case_values(
         row.school or None,
         f"no school recorded for case {number}; pass --set school.name=...",
     )
-    served = _served_document(transition, template_id)
+    served = _served_template(workflow, entering, template_id)
     v.put(
         "service.document",
-        served,
+        template_title(served) if served else None,
         f"the transition that entered {row.state} issued no other document for case {number}; "
         "pass --set service.document=... (the title of the document served)",
     )
@@ -409,6 +594,9 @@ def _case_values(
         "",
     )
     return v
+
+
+PERIOD_UNITS: Mapping[str, str] = MappingProxyType({"days": "日", "working_days": "个工作日"})
 
 
 def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: date) -> None:
@@ -429,6 +617,13 @@ def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: da
     if "case.school" in overrides and "school.name" not in overrides:
         v.values["school.name"] = v.values["case.school"]
         v.lacking.pop("school.name", None)
+    if "issuer.name" in v.lacking and "school.name" in v.values:
+        # A document the school issues, for a case whose school was set by hand.
+        v.values["issuer.name"] = v.values["school.name"]
+        v.lacking.pop("issuer.name")
+    if "issuer.name" in v.values and "issuer.seal" not in v.values:
+        v.values["issuer.seal"] = v.values["issuer.name"]
+        v.lacking.pop("issuer.seal", None)
     source = {"guardian": "guardian.name", "department": "department.name"}.get(kind)
     if source is None or "recipient.name" in overrides:
         return
@@ -484,44 +679,66 @@ def _absent_since(facts: Mapping[str, Any]) -> date | None:
     return max(days, default=None)
 
 
-def _entering_transition(
-    connection: Connection, workflow: Workflow, row: Any
-) -> tuple[Transition, Mapping[str, Any]] | None:
-    """The transition that moved the case into its current state, and the values it
-    recorded (from the audit trail; a move within the state counts only if none entered)."""
-    entered: tuple[str, str, Mapping[str, Any]] | None = None
-    stayed: tuple[str, str, Mapping[str, Any]] | None = None
+def _entering_transition(connection: Connection, workflow: Workflow, row: Any) -> Entering | None:
+    """The transition that moved the case into its current state, the values it recorded
+    and its day (from the audit trail; a move within the state counts only if none
+    entered). Where that one only recorded the service of documents (a
+    ``starts_deadline`` field, no documents of its own), the transition that issued them:
+    an order reprinted after its service keeps its 文号 and date."""
+    Found = tuple[str, str, Mapping[str, Any], str | None]
+    entered: Found | None = None
+    stayed: Found | None = None
+    before: Found | None = None  # the move that entered the state ``entered`` left
+    last: Found | None = None
     # Not audit.events(): its yield_per would stay on this connection for the inserts.
-    moves = select(EVENT.c.payload).where(
+    moves = select(EVENT.c.payload, EVENT.c.occurred_on).where(
         EVENT.c.case_id == row.id, EVENT.c.action == "case.transition"
     )
-    for (text,) in connection.execute(moves.order_by(EVENT.c.seq)):
+    for text, occurred_on in connection.execute(moves.order_by(EVENT.c.seq)):
         payload = json.loads(text)
-        if payload.get("to") != row.state:
-            continue
-        found = (str(payload.get("trigger")), str(payload.get("from")), payload.get("values") or {})
-        if payload.get("from") == row.state:
-            stayed = found
-        else:
-            entered, stayed = found, None
+        found: Found = (
+            str(payload.get("trigger")),
+            str(payload.get("from")),
+            payload.get("values") or {},
+            occurred_on,
+        )
+        if payload.get("to") == row.state:
+            if payload.get("from") == row.state:
+                stayed = found
+            else:
+                entered, stayed, before = found, None, last
+        if payload.get("from") != payload.get("to"):
+            last = found
     chosen = entered or stayed
     if chosen is None:
         return None
     transition = workflow.find(chosen[0], chosen[1])
-    return None if transition is None else (transition, chosen[2])
-
-
-def _served_document(transition: Transition | None, template_id: str) -> str | None:
-    """The title of the document a proof of service accompanies: the other document the
-    entering transition issued (not another proof of service)."""
     if transition is None:
+        return None
+    serving = not transition.documents and any(f.starts_deadline for f in transition.fields)
+    if chosen is entered and serving and before is not None:
+        issuing = workflow.find(before[0], before[1])
+        if issuing is not None and issuing.documents and issuing.dest == chosen[1]:
+            chosen, transition = before, issuing
+    return Entering(transition, chosen[2], date.fromisoformat(chosen[3]) if chosen[3] else None)
+
+
+def _served_template(workflow: Workflow, entering: Entering | None, template_id: str) -> str | None:
+    """The document a proof of service (or a notice to a carer) accompanies: the other
+    document the entering transition issued that accompanies none itself."""
+    if entering is None:
         return None
     from caseflow.render import declared_fields
 
-    for document in transition.documents:
-        if document == template_id or "service.document" in declared_fields(document):
+    for document in entering.transition.documents:
+        spec = workflow.document(document)
+        if (
+            document == template_id
+            or "served_document" in (spec.issuer, spec.addressed_to)
+            or "service.document" in declared_fields(document)
+        ):
             continue
-        return template_title(document)
+        return document
     return None
 
 

@@ -56,6 +56,17 @@ REFERRAL = CaseReferral.__table__  # type: ignore[attr-defined]
 WORKFLOW = WorkflowDefinition.__table__  # type: ignore[attr-defined]
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
 
+# The relations that make a guardian a parent, so a legal guardian (民法典 art. 27) by the
+# relation alone; anyone else is a legal guardian only with a recorded basis.
+PARENT_RELATIONS: frozenset[str] = frozenset(
+    {"父亲", "母亲", "父", "母", "爸爸", "妈妈", "养父", "养母"}
+)
+GUARDIAN_CAPACITIES: Mapping[str, str] = {"legal": "法定监护人", "carer": "被委托照护人"}
+
+
+def is_parent(relation: str | None) -> bool:
+    return (relation or "").strip() in PARENT_RELATIONS
+
 
 def case_scope(actor: Actor) -> ColumnElement[bool]:
     """The cases this operator may see, as a condition on ``case_file``."""

@@ -127,7 +127,7 @@ def report_context(ctx: Context, figures: Stats, overdue: OverdueReview) -> dict
             "by_category": cases_by_category(groups),
             "flows": flows_by_month(flows),
             "flow_rows": flows,
-            "overdue": overdue.as_json(),
+            "overdue": _without_children(overdue.as_json()),
             "audit": {
                 "intact": verification.intact,
                 "events": verification.events,
@@ -140,9 +140,19 @@ def report_context(ctx: Context, figures: Stats, overdue: OverdueReview) -> dict
     }
 
 
+def _without_children(overdue: dict[str, Any]) -> dict[str, Any]:
+    """The overdue review as the leadership reads it: case numbers, never a child's name
+    or ID (the report leaves the case files' access controls behind)."""
+    for unit in overdue.get("units", ()):
+        for case in unit["cases"]:
+            case.pop("name", None)
+            case.pop("id_number", None)
+    return overdue
+
+
 def write_report(ctx: Context, output: Path, figures: Stats, overdue: OverdueReview) -> Path:
-    """Render the report and write it to ``output`` atomically (mode 0600: it names
-    children)."""
+    """Render the report and write it to ``output`` atomically (mode 0600: it lists
+    children's cases)."""
     from caseflow.render import render, templates_dir
 
     context = report_context(ctx, figures, overdue)
