@@ -23,6 +23,7 @@ from caseflow.models import AuditEvent, Escalation, Notice
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, extend, open_case, show_case
 from caseflow.services.context import Context, open_context
+from caseflow.services.dispatch import show
 from caseflow.services.sweep import count_due, provisional_deadlines, recompute_provisional, sweep
 from tests.conftest import NATIONAL, child, fixed_clock
 
@@ -44,6 +45,11 @@ def notices(ctx: Context) -> list:
     table = Notice.__table__  # type: ignore[attr-defined]
     with db.read(ctx.engine) as connection:
         return list(connection.execute(select(table).order_by(table.c.id)).all())
+
+
+def document(ctx: Context, notice) -> str:
+    """The notice's document as `notify show` prints it (and delivery sends it)."""
+    return show(ctx, notice.id).body
 
 
 def persuasion_case(ctx: Context, serial: int, entered: date) -> int:
@@ -81,13 +87,16 @@ def test_notices_name_the_recipient_and_say_how_many_days_overdue(ctx) -> None:
     }
     head = by_recipient["township_head:天堂镇"]
     assert head.status == "pending" and head.template == "escalation_notice"
-    assert "天堂镇乡镇长" in head.body and "第二级督办" in head.body
-    assert "31日" in head.body  # due 2026-10-29, swept 2026-11-29
-    assert "2026年11月29日" in head.body
-    assert "张*华" in head.body and "张小华" not in head.body
-    assert child(2).id_number not in head.body
+    assert head.subject == "控辍保学逾期督办通知（第2级）"
+    body = document(ctx, head)
+    assert "天堂镇乡镇长" in body and "第二级督办" in body
+    assert "31日" in body  # due 2026-10-29, swept 2026-11-29
+    assert "2026年11月29日" in body
+    assert "张*华" in body and "张小华" not in body
+    assert child(2).id_number not in body
     reminder = by_recipient["township:天堂镇"]
-    assert reminder.template == "deadline_reminder" and "天堂镇人民政府" in reminder.body
+    assert reminder.template == "deadline_reminder"
+    assert "天堂镇人民政府" in document(ctx, reminder)
 
 
 def test_one_notice_per_recipient_lists_all_its_overdue_cases(ctx) -> None:
@@ -110,10 +119,10 @@ def test_cases_of_two_townships_in_one_batch_are_each_addressed_to_their_own(ctx
     by_recipient = {n.recipient: n for n in notices(ctx)}
     assert by_recipient["township:天堂镇"].case_ids == [here]
     assert by_recipient["township:青山镇"].case_ids == [there]
-    assert "青山镇人民政府" in by_recipient["township:青山镇"].body
+    assert "青山镇人民政府" in document(ctx, by_recipient["township:青山镇"])
     assert by_recipient["township_head:天堂镇"].case_ids == [here]
     assert by_recipient["township_head:青山镇"].case_ids == [there]
-    bureau = by_recipient["education_bureau"].body
+    bureau = document(ctx, by_recipient["education_bureau"])
     assert "天堂镇" in bureau and "青山镇" in bureau
 
 

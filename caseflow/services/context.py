@@ -43,7 +43,7 @@ from caseflow.workspace import (
     write_example_org,
 )
 
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 
 INITIAL_ROLES = ("bureau", "admin")

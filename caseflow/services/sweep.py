@@ -132,6 +132,8 @@ class _Batch:
         default_factory=lambda: defaultdict(list)
     )
     org: Org = field(default_factory=Org)
+    # Each recipient's name on its notices, as the workflow of its first case names it.
+    labels: dict[str, str] = field(default_factory=dict)
     # Cases of one place in one state share their addressing: a rung's recipients and
     # the label of whom the following rung will go to.
     addressing: dict[tuple[Any, ...], tuple[list[str], str]] = field(default_factory=dict)
@@ -388,6 +390,10 @@ def _collect_rung(
     for key in recipients:
         batch.items[(due.rung.template, level, key)].append(item)
         report.by_recipient[(level, key)] += 1
+        if key not in batch.labels:
+            batch.labels[key] = escalation.recipient_label(
+                key, batch.org.person_label, departments=workflow.departments
+            )
     return list(recipients)
 
 
@@ -429,17 +435,14 @@ def _count_notices(batch: _Batch) -> int:
 
 
 def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
-    """One notice per recipient listing its cases (or one per case for a per-case template)."""
-    from caseflow.render import render
+    """One notice per recipient listing its cases (or one per case for a per-case template),
+    queued with the context its template renders it from when it is sent."""
+    from caseflow.render import title
 
     issuer = {"name": ctx.workspace.issuer, "reference": ""}
     notices = []
     for (template, level, key), items in sorted(batch.items.items()):
-        recipient = {
-            "name": escalation.recipient_label(
-                key, batch.org.person_label, departments=ctx.current_workflow.departments
-            )
-        }
+        recipient = {"name": batch.labels[key]}
         if lists_cases(template):
             contexts = [
                 (
@@ -455,7 +458,6 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
         else:
             contexts = [([item], _case_context(item, as_of, issuer, recipient)) for item in items]
         for covered, context in contexts:
-            body = render(template, context)
             cases = sorted(item["number"] for item in covered)
             notices.append(
                 outbox.Draft(
@@ -464,8 +466,8 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
                     template=template,
                     recipient=key,
                     case_ids=cases,
-                    subject=f"{outbox.title_of(body, template)}（第{level}级）",
-                    body=body,
+                    subject=f"{title(template, context)}（第{level}级）",
+                    context=context,
                 )
             )
     return notices
