@@ -104,7 +104,16 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
     from ``context`` or is ``None``, or any other undefined value met while rendering.
     """
     folder = _directory(directory)
-    _check(template_id, context, folder)
+    missing = [
+        field
+        for field, path in _declared_paths(template_id, folder)
+        if _lookup(context, path) is _MISSING
+    ]
+    if missing:
+        raise InvalidInput(
+            f"template {template_id!r} needs {', '.join(missing)}: "
+            "missing from the context (or None); supply a value"
+        )
     try:
         return _template(template_id, folder).render(dict(context))
     except jinja2.UndefinedError as exc:
@@ -123,25 +132,6 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
         ) from exc
     except InvalidInput as exc:
         raise InvalidInput(f"template {template_id!r}: {exc.message}") from exc
-
-
-def check(template_id: str, context: Mapping[str, object], directory: Path | None = None) -> None:
-    """Refuse (``InvalidInput``) a context that lacks a field the template declares, as
-    ``render`` would: for a document queued now and rendered later."""
-    _check(template_id, context, _directory(directory))
-
-
-def _check(template_id: str, context: Mapping[str, object], folder: Path) -> None:
-    missing = [
-        field
-        for field, path in _declared_paths(template_id, folder)
-        if _lookup(context, path) is _MISSING
-    ]
-    if missing:
-        raise InvalidInput(
-            f"template {template_id!r} needs {', '.join(missing)}: "
-            "missing from the context (or None); supply a value"
-        )
 
 
 def title(template_id: str, context: Mapping[str, object], directory: Path | None = None) -> str:

@@ -140,6 +140,26 @@ def test_rungs_fire_as_they_fall_due_day_by_day(ctx) -> None:
     assert [sweep(ctx, as_of=day).fired for day in days] == [0, 1, 0, 1, 0, 1]
 
 
+def test_cases_due_the_same_day_on_different_rungs_each_fire_their_own(ctx) -> None:
+    early = persuasion_case(ctx, 2, date(2026, 10, 9))  # due Thu 2026-10-29
+    assert sweep(ctx, as_of=date(2026, 11, 3)).fired == 2  # its first two rungs
+    late = persuasion_case(ctx, 4, date(2026, 10, 9))  # the same deadline, entered late
+    report = sweep(ctx, as_of=date(2026, 11, 9))
+    assert report.fired == 4  # the early case's third rung; all three of the late case's
+    with db.read(ctx.engine) as connection:
+        fired = connection.execute(
+            select(Escalation.case_id, Escalation.rung).order_by(Escalation.id)
+        ).all()
+    assert sorted(tuple(row) for row in fired) == [
+        (early, 0),
+        (early, 1),
+        (early, 2),
+        (late, 0),
+        (late, 1),
+        (late, 2),
+    ]
+
+
 def test_leaving_the_state_cancels_the_rest_of_its_ladder(ctx) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     sweep(ctx, as_of=date(2026, 10, 30))

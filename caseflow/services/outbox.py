@@ -13,7 +13,9 @@ its template id and context (``context``, canonical JSON in which a date is writ
 ``{"$date": "2026-11-29"}``) with ``template_sha256``, the ``render.source_hash`` of the
 template then installed. The sweep queues thousands of these in one batch; the body is
 rendered when it is first needed (routing before delivery, ``notify show``, printing) and
-stored then, so every retry sends the same bytes.
+stored then, so every retry sends the same bytes. A context its template cannot render
+from (a field missing) is found then: routing makes that notice dead, with the reason, and
+delivers the others (queuing renders only the subject's title).
 
 ``content_hash`` (recorded by every delivery's audit event) is SHA-256 (hex) over the
 UTF-8 bytes of the body for a rendered notice, and over
@@ -92,11 +94,9 @@ def context_hash(template: str, template_sha256: str, context: str) -> str:
 
 
 def _tagged(value: object) -> dict[str, str]:
-    if isinstance(value, datetime):
-        raise TypeError("a notice context holds dates, not times")
-    if isinstance(value, date):
+    if type(value) is date:
         return {"$date": value.isoformat()}
-    raise TypeError(f"a notice context cannot hold {type(value).__name__}")
+    raise TypeError(f"a notice context holds dates, not {type(value).__name__}")
 
 
 def _untagged(value: dict[str, Any]) -> Any:
@@ -146,7 +146,6 @@ class Draft:
             from caseflow import render  # jinja2 is imported by the commands that render
 
             assert self.context is not None
-            render.check(self.template, self.context)
             context = encode_context(self.context)
             template_sha = render.source_hash(self.template)
             digest = context_hash(self.template, template_sha, context)

@@ -171,13 +171,14 @@ def sweep(
     if dry_run:
         _preview(ctx, report, batch_size, progress)
         return report
+    ladders = _Ladders(day, ctx)
     while not (should_stop and should_stop()):
         with db.write(ctx.engine) as connection:
             keys = find_due(connection, day, batch_size, lock=True)
             if not keys:
                 break
             rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
-            _run_batch(ctx, connection, rows, report)
+            _run_batch(ctx, connection, rows, report, ladders)
         report.cases += len(rows)
         if progress:
             progress(len(rows))
@@ -210,6 +211,7 @@ def _preview(
     """Walk the due cases read-only, as one batch would see them."""
     with db.read(ctx.engine) as connection:
         batch = _Batch(org=org_in_force(connection))
+    ladders = _Ladders(report.as_of, ctx)
     after: tuple[date, int] | None = None
     while True:
         with db.read(ctx.engine) as connection:
@@ -219,7 +221,7 @@ def _preview(
             rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
             for row in rows:
                 workflow = stored_workflow(connection, row)
-                work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
+                work = ladders.due_work(workflow, row)
                 if work.auto is not None:
                     report.timed += 1
                 for due in work.rungs:
@@ -231,18 +233,39 @@ def _preview(
     report.notices = _count_notices(batch)
 
 
-def _position(row: Any) -> escalation.LadderPosition:
-    return escalation.LadderPosition(row.state, row.due_on, row.next_rung, row.counters)
+class _Ladders:
+    """What is due on the sweep's day for a ladder position, worked out once per position:
+    the cases of one state that fell due on one day and stand on the same rung (most of a
+    batch) share the answer."""
+
+    def __init__(self, as_of: date, ctx: Context) -> None:
+        self.as_of = as_of
+        self.calendar = ctx.calendar
+        self.known: dict[tuple[Any, ...], escalation.DueWork] = {}
+
+    def due_work(self, workflow: Workflow, row: Any) -> escalation.DueWork:
+        counters = tuple(sorted(row.counters.items())) if row.counters else ()
+        place = (id(workflow), row.state, row.due_on, row.next_rung, counters)
+        work = self.known.get(place)
+        if work is None:
+            position = escalation.LadderPosition(row.state, row.due_on, row.next_rung, row.counters)
+            work = escalation.due_work(workflow, position, self.as_of, self.calendar)
+            self.known[place] = work
+        return work
 
 
 def _run_batch(
-    ctx: Context, connection: Connection, rows: Sequence[Any], report: SweepReport
+    ctx: Context,
+    connection: Connection,
+    rows: Sequence[Any],
+    report: SweepReport,
+    ladders: _Ladders,
 ) -> None:
     batch = _Batch(org=org_in_force(connection))
     now = ctx.now()
     for row in rows:
         workflow = stored_workflow(connection, row)
-        work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
+        work = ladders.due_work(workflow, row)
         if work.auto is not None:
             batch.events.append(
                 _fire_auto(
