@@ -135,11 +135,27 @@ def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) ->
     that a person sees it (`notify status`) and requeues it once the template is fixed."""
     message = f"cannot render {row.template}: {error}"
     connection.execute(_MARK, {"b_id": row.id, "status": "dead", "last_error": message})
-    record(
-        ctx,
-        connection,
-        ctx.now(),
+    audit.append_many(
+        connection, [_attempt_event(ctx, row, ctx.now(), attempt=0, status="dead", error=message)]
+    )
+
+
+def _attempt_event(
+    ctx: Context,
+    row: Any,
+    now: datetime,
+    *,
+    attempt: int,
+    status: str,
+    error: str,
+    peer_reference: str = "",
+) -> audit.NewEvent:
+    """The audit event of one attempt to deliver a notice, and how it ended."""
+    return audit.NewEvent(
         action="notice.delivery",
+        operator=ctx.actor.operator,
+        os_user=ctx.actor.os_user,
+        recorded_at=now,
         case_id=row.case_ids[0] if len(row.case_ids) == 1 else None,
         payload={
             "notice": row.id,
@@ -147,14 +163,14 @@ def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) ->
             "key": row.key,
             "template": row.template,
             "content_hash": row.content_hash,
-            "channel": None,
+            "channel": row.channel,
             "recipient": row.recipient,
-            "address": "",
+            "address": row.address or "",
             "cases": list(row.case_ids),
-            "attempt": 0,
-            "status": "dead",
-            "error": message,
-            "peer_reference": "",
+            "attempt": attempt,
+            "status": status,
+            "error": error,
+            "peer_reference": peer_reference,
         },
     )
 
@@ -378,27 +394,14 @@ def _mark(
             }
         )
         events.append(
-            audit.NewEvent(
-                action="notice.delivery",
-                operator=ctx.actor.operator,
-                os_user=ctx.actor.os_user,
-                recorded_at=now,
-                case_id=row.case_ids[0] if len(row.case_ids) == 1 else None,
-                payload={
-                    "notice": row.id,
-                    "reference": reference(row.id),
-                    "key": row.key,
-                    "template": row.template,
-                    "content_hash": row.content_hash,
-                    "channel": row.channel,
-                    "recipient": row.recipient,
-                    "address": row.address or "",
-                    "cases": list(row.case_ids),
-                    "attempt": attempt,
-                    "status": status,
-                    "error": result.error,
-                    "peer_reference": result.reference,
-                },
+            _attempt_event(
+                ctx,
+                row,
+                now,
+                attempt=attempt,
+                status=status,
+                error=result.error,
+                peer_reference=result.reference,
             )
         )
     with db.write(ctx.engine) as connection:
