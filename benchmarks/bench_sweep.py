@@ -82,7 +82,7 @@ from caseflow.models import Case, Child, Escalation, Notice
 from caseflow.resources import shipped
 from caseflow.services import sweep as sweep_service
 from caseflow.services.cases import ChildDetails, open_case
-from caseflow.services.context import Context, init_workspace, open_context
+from caseflow.services.context import SCHEMA_HEAD, Context, init_workspace, open_context
 from caseflow.workspace import national_calendar
 
 REPO = Path(__file__).resolve().parent.parent
@@ -395,6 +395,7 @@ def build(spec: Spec, root: Path, today: date) -> None:
                 "today": today.isoformat(),
                 "coverage": coverage,
                 "workflow": _shipped_workflow_sha(),
+                "schema": SCHEMA_HEAD,
                 "days": [d.isoformat() for d in planner.days],
             }
         )
@@ -441,13 +442,13 @@ class Workspaces:
 
     @staticmethod
     def _current(root: Path) -> bool:
-        """Whether `root` was fully built, with the shipped workflow as it is now and the
-        calendar the benchmark counts with now (otherwise every provisional deadline in it
-        is due for a recount)."""
+        """Whether `root` was fully built, with the shipped workflow as it is now, this
+        caseflow's schema, and the calendar the benchmark counts with now (otherwise every
+        provisional deadline in it is due for a recount)."""
         if not (root / READY).exists():
             return False
         ready = json.loads((root / READY).read_text())
-        if ready.get("workflow") != _shipped_workflow_sha():
+        if ready.get("workflow") != _shipped_workflow_sha() or ready.get("schema") != SCHEMA_HEAD:
             return False
         ctx = Workspaces.open(root)
         ctx.engine.dispose()

@@ -201,7 +201,9 @@ class Escalation(SQLModel, table=True):
 
 
 class Notice(SQLModel, table=True):
-    """The outbox: one rendered document for one recipient, delivered by the dispatcher."""
+    """The outbox: one document for one recipient, delivered by the dispatcher. ``body``
+    is the rendered document; a notice queued by its ``context`` (canonical JSON) and
+    ``template_sha256`` is rendered, and its body stored, when first needed."""
 
     __tablename__ = "notice"
     __table_args__ = (Index("ix_notice_due", "status", "next_attempt_at"),)
@@ -213,7 +215,9 @@ class Notice(SQLModel, table=True):
     recipient: str
     case_ids: list[int] = Field(sa_column=Column(JSON, nullable=False))
     subject: str
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    body: str | None = Field(default=None, sa_column=Column(Text))
+    context: str | None = Field(default=None, sa_column=Column(Text))
+    template_sha256: str | None = Field(default=None, max_length=64)
     content_hash: str = Field(max_length=64)
     status: str
     attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})

@@ -13,17 +13,23 @@ autoescaping on. Files whose name starts with ``_`` are layouts, not documents.
 
 Filters available to templates: ``cn_date`` (``2026年11月29日``) and ``cn_number``
 (``2`` -> ``二``).
+
+``source_hash`` names the exact text a document is rendered from (the template and the
+layouts it extends or includes), and ``title`` renders only its ``title`` block: together
+they let a notice be queued with its context and rendered later, byte for byte the same.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
+import jinja2.meta
 
 from caseflow.dates import cn_date as _format_cn_date
 from caseflow.errors import InvalidInput
@@ -126,6 +132,88 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
         ) from exc
     except InvalidInput as exc:
         raise InvalidInput(f"template {template_id!r}: {exc.message}") from exc
+
+
+def title(template_id: str, context: Mapping[str, object], directory: Path | None = None) -> str:
+    """The document's title (its ``title`` block, as the rendered ``<title>`` holds it),
+    without rendering the rest; the template id when it has none."""
+    folder = _directory(directory)
+    constant = _constant_title(template_id, folder)
+    if constant is not None:
+        return constant
+    template = _template(template_id, folder)
+    block = template.blocks.get("title")
+    if block is None:
+        return template_id
+    try:
+        return "".join(block(template.new_context(dict(context)))).strip() or template_id
+    except jinja2.UndefinedError as exc:
+        raise InvalidInput(
+            f"template {template_id!r}: its title uses a value missing from the context "
+            f"({exc.message}); supply it"
+        ) from exc
+
+
+@functools.lru_cache(maxsize=128)
+def _constant_title(template_id: str, folder: Path) -> str | None:
+    """The title of a document whose ``title`` block is plain text (or that has none), the
+    same for every context; None when the title is rendered from the context."""
+    environment = _environment(folder)
+    source = _template_path(template_id, folder).read_text(encoding="utf-8")
+    blocks = [
+        block
+        for block in environment.parse(source).find_all(jinja2.nodes.Block)
+        if block.name == "title"
+    ]
+    if not blocks:
+        return template_id
+    if any(
+        not isinstance(node, jinja2.nodes.Output | jinja2.nodes.TemplateData)
+        for node in blocks[0].find_all(jinja2.nodes.Node)
+    ):
+        return None
+    template = _template(template_id, folder)
+    return "".join(template.blocks["title"](template.new_context({}))).strip() or template_id
+
+
+def source_hash(template_id: str, directory: Path | None = None) -> str:
+    """SHA-256 (hex) over the source a document is rendered from: the template and, in
+    name order, every template it extends, includes or imports, each as
+    ``<file name>\\0<source>\\0`` in UTF-8. The same hash means the same output for the
+    same context."""
+    return _source_hash(template_id, _directory(directory))
+
+
+@functools.lru_cache(maxsize=128)
+def _source_hash(template_id: str, folder: Path) -> str:
+    environment = _environment(folder)
+    pending = [_template_path(template_id, folder).name]
+    sources: dict[str, str] = {}
+    while pending:
+        name = pending.pop()
+        if name in sources:
+            continue
+        try:
+            source, _filename, _uptodate = environment.loader.get_source(  # type: ignore[union-attr]
+                environment, name
+            )
+        except jinja2.TemplateNotFound as exc:
+            raise InvalidInput(
+                f"template {template_id!r} refers to {exc.name!r}, which does not exist"
+            ) from exc
+        sources[name] = source
+        referenced = jinja2.meta.find_referenced_templates(environment.parse(source))
+        for other in referenced:
+            if other is None:
+                raise InvalidInput(
+                    f"template {template_id!r}: {name} names a template by a variable; "
+                    "name layouts and includes literally"
+                )
+            pending.append(other)
+    digest = hashlib.sha256()
+    for name in sorted(sources):
+        digest.update(f"{name}\0{sources[name]}\0".encode())
+    return digest.hexdigest()
 
 
 def cn_date(value: object) -> str:

@@ -535,6 +535,7 @@ def test_the_chain_is_filled_from_the_organisation_and_follows_the_child(
 
 
 def test_escalation_rungs_address_the_people_of_the_chain(county: County) -> None:
+    from caseflow.services.dispatch import show
     from caseflow.services.sweep import sweep
 
     ctx = open_context(county.root, clock=fixed_clock)
@@ -553,14 +554,14 @@ def test_escalation_rungs_address_the_people_of_the_chain(county: County) -> Non
         fired = connection.execute(
             select(ESCALATION.c.rung, ESCALATION.c.recipients).where(ESCALATION.c.case_id == late)
         ).all()
-        bodies = connection.execute(
-            select(NOTICE.c.body).where(NOTICE.c.recipient == "person:li-chunyan")
+        to_cadre = connection.execute(
+            select(NOTICE.c.id).where(NOTICE.c.recipient == "person:li-chunyan")
         ).all()
-    ctx.engine.dispose()
     second = next(recipients for rung, recipients in fired if rung == 1)
     assert "person:li-chunyan" in second  # the township cadre covering the child's village
     assert "township_head:天堂镇" in second  # not in the chain: the township's head
-    assert bodies and "天堂镇包村乡镇干部李春燕" in bodies[0].body
+    assert to_cadre and "天堂镇包村乡镇干部李春燕" in show(ctx, to_cadre[0].id).body
+    ctx.engine.dispose()
 
 
 def test_org_apply_refuses_a_file_that_would_lock_the_admin_out(

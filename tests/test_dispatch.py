@@ -212,3 +212,151 @@ def test_notify_commands_print_counts(cli, ctx) -> None:
     assert listed.exit_code == 0 and "0 pending" in listed.stdout
     assert cli("notify", "status", "--status", "lost").exit_code == 2
     assert cli("notify", "retry").exit_code == 2
+
+
+def notice_rows(ctx: Context) -> list[tuple]:
+    """Every column of every notice, for comparing the outbox before and after."""
+    return [tuple(row) for row in rows(ctx)]
+
+
+def test_a_swept_notice_is_rendered_when_routed_and_every_attempt_sends_that_document(
+    moving, workspace, clock
+) -> None:
+    overdue_case(moving)
+    sweep(moving)
+    queued = rows(moving)
+    assert queued and all(r.body is None and r.context for r in queued)  # not rendered yet
+    (workspace / "outbox").rmdir()
+    (workspace / "outbox").write_text("the printer share is down", encoding="utf-8")
+    assert dispatch(moving, rng=random.Random(1)).retrying == len(queued)
+    stored = {r.key: r.body for r in rows(moving)}
+    assert all(body and "<title>" in body for body in stored.values())
+    (workspace / "outbox").unlink()
+    clock.advance(seconds=91)
+    assert dispatch(moving).sent == len(queued)
+    letters = {p.name: p.read_text(encoding="utf-8") for p in (workspace / "outbox").glob("*.html")}
+    assert sorted(letters.values()) == sorted(stored.values())  # the document stored at routing
+    assert {r.key: r.body for r in rows(moving)} == stored
+
+
+def test_the_content_hash_of_a_swept_notice_can_be_recomputed_from_its_row(moving) -> None:
+    import hashlib
+
+    from caseflow import render
+
+    overdue_case(moving)
+    sweep(moving)
+    dispatch(moving)
+    delivered = {
+        e["payload"]["notice"]: e["payload"]["content_hash"]
+        for e in audit_trail(moving)
+        if e["action"] == "notice.delivery"
+    }
+    for row in rows(moving):
+        assert row.template_sha256 == render.source_hash(row.template)
+        recomputed = hashlib.sha256(
+            f"{row.template}\n{row.template_sha256}\n{row.context}".encode()
+        ).hexdigest()
+        assert row.content_hash == recomputed == delivered[row.id]
+
+
+def test_a_notice_queued_with_an_older_template_is_hashed_as_the_template_that_rendered_it(
+    moving,
+) -> None:
+    import hashlib
+
+    from caseflow import render
+
+    overdue_case(moving)
+    sweep(moving)
+    first = rows(moving)[0]
+    with db.write(moving.engine) as connection:  # as if queued before a template upgrade
+        connection.execute(
+            NOTICES.update()
+            .where(NOTICES.c.id == first.id)
+            .values(template_sha256="0" * 64, content_hash="1" * 64)
+        )
+    route(moving)
+    row = next(r for r in rows(moving) if r.id == first.id)
+    installed = render.source_hash(row.template)
+    assert row.template_sha256 == installed and row.body
+    assert (
+        row.content_hash
+        == hashlib.sha256(f"{row.template}\n{installed}\n{row.context}".encode()).hexdigest()
+    )
+
+
+def _queue_unrenderable(ctx: Context) -> int:
+    """An escalation notice whose listed case lacks a column the template prints."""
+    from datetime import UTC, datetime
+
+    from caseflow.services import outbox
+
+    draft = outbox.Draft(
+        key="escalation:broken",
+        kind="escalation",
+        template="escalation_notice",
+        recipient="supervision_office",
+        case_ids=[1],
+        subject="控辍保学逾期督办通知（第3级）",
+        context={
+            "today": date(2026, 11, 29),
+            "issuer": {"name": "本县教育局", "reference": ""},
+            "recipient": {"name": "县人民政府教育督导室"},
+            "escalation": {"level": 3, "cases": [{"number": 1}]},
+        },
+    )
+    with db.write(ctx.engine) as connection:
+        outbox.queue(connection, [draft], datetime(2026, 11, 29, tzinfo=UTC))
+        return outbox.ids_of(connection, [draft.key])[draft.key]
+
+
+def test_a_notice_that_cannot_be_rendered_goes_dead_and_the_others_are_delivered(
+    moving,
+) -> None:
+    broken = _queue_unrenderable(moving)
+    overdue_case(moving)
+    queued = sweep(moving).notices
+    report = dispatch(moving)
+    assert (report.sent, report.dead) == (queued, 0)
+    dead = status(moving, only="dead")["notices"]
+    assert [n["id"] for n in dead] == [broken]
+    assert dead[0]["channel"] is None and "cannot render escalation_notice" in dead[0]["last_error"]
+    death = [
+        e["payload"]
+        for e in audit_trail(moving)
+        if e["action"] == "notice.delivery" and e["payload"]["notice"] == broken
+    ]
+    assert [(d["status"], d["attempt"]) for d in death] == [("dead", 0)]
+    assert retry(moving, [broken]) == 1
+    requeued = next(r for r in rows(moving) if r.id == broken)
+    assert (requeued.status, requeued.channel, requeued.body) == ("pending", None, None)
+    assert audit_verify(moving).intact
+
+
+def test_notify_show_prints_the_document_that_delivery_sends(cli, ctx, workspace) -> None:
+    overdue_case(ctx)
+    cli("escalate")
+    first = rows(ctx)[0]
+    shown = cli("notify", "show", str(first.id))
+    assert shown.exit_code == 0 and shown.stdout.startswith("<!DOCTYPE html>")
+    assert "张*华" in shown.stdout and "张小华" not in shown.stdout
+    assert rows(ctx)[0].body == shown.stdout  # stored: delivery sends these bytes
+    reads = [e for e in audit_trail(ctx) if e["action"] == "case.read"]
+    assert reads[-1]["payload"]["view"] == f"notice KC-{first.id:06d}"
+    assert reads[-1]["payload"]["cases"] == list(first.case_ids)
+    written = cli("notify", "show", str(first.id), "--output", str(workspace / "one.html"))
+    assert written.exit_code == 0 and "KC-" in written.stdout
+    assert (workspace / "one.html").read_text(encoding="utf-8") == shown.stdout
+    assert cli("notify", "dispatch").exit_code == 0
+    sent = (workspace / "outbox").glob(f"{first.key.replace(':', '_')}.html")
+    assert [p.read_text(encoding="utf-8") for p in sent] == [shown.stdout]
+
+
+def test_notify_show_refuses_an_unknown_notice_and_changes_nothing(cli, ctx) -> None:
+    overdue_case(ctx)
+    cli("escalate")
+    before, trail = notice_rows(ctx), audit_trail(ctx)
+    refused = cli("notify", "show", "9999")
+    assert refused.exit_code != 0 and "notice 9999 does not exist" in refused.stderr
+    assert notice_rows(ctx) == before and audit_trail(ctx) == trail

@@ -24,7 +24,7 @@ from caseflow.models import Child, Guardian, Notice
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, history, open_case, show_case
 from caseflow.services.context import Context
-from caseflow.services.dispatch import dispatch
+from caseflow.services.dispatch import dispatch, show
 from caseflow.services.documents import preview, print_batch, queue_document
 from caseflow.services.letters import (
     CASE_FIELDS,
@@ -743,6 +743,31 @@ def test_the_print_batch_can_start_from_a_day(ctx, workspace) -> None:
     assert not output.exists()  # nothing to print, nothing written
 
 
+def test_a_letter_queued_by_its_context_is_printed_rendered_and_kept_so(ctx, workspace) -> None:
+    from caseflow.services import outbox as outbox_service
+
+    number = open_case(ctx, with_guardian(), occurred_on=date(2026, 10, 9)).number
+    context = case_context(ctx, number, "parent_letter")
+    draft = outbox_service.Draft(
+        key=f"publicity:2026-11:{number}",
+        kind="letter",
+        template="parent_letter",
+        recipient=f"guardian:case/{number}",
+        case_ids=[number],
+        subject="致家长的一封信",
+        context=context,
+    )
+    with db.write(ctx.engine) as connection:
+        outbox_service.queue(connection, [draft], ctx.now())
+    assert [n.body for n in outbox(ctx)] == [None]
+    output = workspace / "batch.html"
+    assert print_batch(ctx, since=None, output=output) == 1
+    stored = outbox(ctx)[0].body
+    assert stored == preview(ctx, number, "parent_letter")
+    printed = text_of(output.read_text(encoding="utf-8"))
+    assert "致家长的一封信" in printed and "学生姓名：张小华" in printed
+
+
 def test_a_print_batch_written_into_the_outbox_is_not_printed_again(ctx, workspace) -> None:
     ordered(ctx)  # the order and its proof of service
     inside = workspace / "outbox" / "batch.html"
@@ -1002,7 +1027,7 @@ def test_the_sweep_fills_a_reminder_with_the_case_and_never_the_childs_name(ctx)
         ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2026, 10, 9)
     )
     sweep(ctx)  # due Thu 29 October, swept Sun 29 November
-    notices = outbox(ctx)
+    notices = [show(ctx, n.id) for n in outbox(ctx)]  # as `notify show` prints them
     reminder = next(n for n in notices if n.template == "deadline_reminder")
     text = text_of(reminder.body)
     for shown in (

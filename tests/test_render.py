@@ -545,3 +545,40 @@ def test_a_syntax_error_in_a_template_is_reported(tmp_path: Path) -> None:
 def test_a_missing_templates_folder_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="does not exist"):
         render.template_ids(tmp_path / "nowhere")
+
+
+def _folder(tmp_path: Path, layout: str, title: str) -> Path:
+    tmp_path.mkdir(parents=True)
+    (tmp_path / "_base.html.j2").write_text(
+        f"<title>{{% block title %}}{{% endblock %}}</title>{layout}{{% block content %}}"
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    (tmp_path / "note.html.j2").write_text(
+        "{# caseflow:fields today, case.number #}\n"
+        '{% extends "_base.html.j2" %}'
+        f"{{% block title %}}{title}{{% endblock %}}"
+        "{% block content %}{{ case.number }} {{ today|cn_date }}{% endblock %}",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_the_source_hash_names_the_template_and_its_layout(tmp_path: Path) -> None:
+    first = render.source_hash("note", _folder(tmp_path / "a", "<p>一</p>", "通知"))
+    assert first == render.source_hash("note", _folder(tmp_path / "b", "<p>一</p>", "通知"))
+    assert first != render.source_hash("note", _folder(tmp_path / "c", "<p>二</p>", "通知"))
+    assert first != render.source_hash("note", _folder(tmp_path / "d", "<p>一</p>", "通告"))
+    assert len({render.source_hash(t) for t in EXPECTED_IDS}) == len(EXPECTED_IDS)
+
+
+def test_the_title_is_what_the_rendered_document_calls_itself(tmp_path: Path) -> None:
+    context = {"today": date(2026, 11, 29), "case": {"number": 7}}
+    for title in ("控辍保学案件到期提醒", "案件{{ case.number }}到期提醒"):
+        folder = _folder(tmp_path / str(len(title)), "", title)
+        html = render.render("note", context, folder)
+        assert f"<title>{render.title('note', context, folder)}</title>" in html
+    assert render.title("note", context, folder) == "案件7到期提醒"
+    for template_id in EXPECTED_IDS:
+        html = render.render(template_id, sample_context())
+        assert f"<title>{render.title(template_id, sample_context())}</title>" in html

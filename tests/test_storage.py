@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from caseflow import db, migrations
 from caseflow.cli import app
-from caseflow.errors import DatabaseBusy
+from caseflow.errors import DatabaseBusy, WorkspaceError
 from caseflow.resources import shipped
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, open_case, show_case
@@ -206,4 +206,45 @@ def test_upgrading_gives_the_stored_shipped_version_1_its_vocabulary(tmp_path: P
         config.attributes["connection"] = connection
         command.downgrade(config, "0006")
         assert connection.execute(text("SELECT source FROM workflow_definition")).scalar() == before
+    engine.dispose()
+
+
+def _migrate(engine: Engine, revision: str, *, down: bool = False) -> None:
+    with db.write(engine) as connection:
+        config = Config()
+        config.set_main_option("script_location", "caseflow:migrations")
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+
+_NOTICE_INSERT = (
+    "INSERT INTO notice (key, kind, template, recipient, case_ids, subject, body, "
+    "content_hash, status, attempts, next_attempt_at, created_at) VALUES (:key, 'letter', "
+    "'parent_letter', 'guardian:case/1', '[1]', '致家长的一封信', :body, :hash, 'pending', 0, "
+    "'2026-11-29 00:00:00', '2026-11-29 00:00:00')"
+)
+
+
+def test_upgrading_keeps_rendered_notices_and_a_downgrade_waits_for_the_unrendered(
+    tmp_path: Path,
+) -> None:
+    engine = old_database(tmp_path, "0007", "persuasion", "2026-10-09", "[]")
+    with db.write(engine) as connection:
+        connection.execute(text(_NOTICE_INSERT), {"key": "a", "body": "<p>信</p>", "hash": "h"})
+    db.upgrade(engine)
+    with db.write(engine) as connection:
+        kept = connection.execute(text("SELECT body, context FROM notice")).one()
+        assert tuple(kept) == ("<p>信</p>", None)
+        connection.execute(text(_NOTICE_INSERT), {"key": "b", "body": None, "hash": "h"})
+    with db.read(engine) as connection:
+        before = connection.execute(text("SELECT * FROM notice ORDER BY id")).all()
+    with pytest.raises(WorkspaceError, match="1 notice"):
+        _migrate(engine, "0010", down=True)
+    assert db.schema_revision(engine) == "0011"
+    with db.read(engine) as connection:
+        assert connection.execute(text("SELECT * FROM notice ORDER BY id")).all() == before
+    with db.write(engine) as connection:
+        connection.execute(text("UPDATE notice SET body = '<p>信</p>' WHERE key = 'b'"))
+    _migrate(engine, "0010", down=True)
+    assert db.schema_revision(engine) == "0010"
     engine.dispose()

@@ -30,6 +30,7 @@ from caseflow.services.cases import (
     show_case,
 )
 from caseflow.services.context import Context, open_context, system_clock
+from caseflow.services.dispatch import show
 from caseflow.services.sweep import count_due, provisional_deadlines, recompute_provisional, sweep
 from tests.conftest import NATIONAL, approver, child, fixed_clock, granted_extension
 
@@ -51,6 +52,11 @@ def notices(ctx: Context) -> list:
     table = Notice.__table__  # type: ignore[attr-defined]
     with db.read(ctx.engine) as connection:
         return list(connection.execute(select(table).order_by(table.c.id)).all())
+
+
+def document(ctx: Context, notice) -> str:
+    """The notice's document as `notify show` prints it (and delivery sends it)."""
+    return show(ctx, notice.id).body
 
 
 def persuasion_case(ctx: Context, serial: int, entered: date) -> int:
@@ -89,13 +95,16 @@ def test_notices_name_the_recipient_and_say_how_many_days_overdue(ctx) -> None:
     }
     head = by_recipient["township_head:天堂镇"]
     assert head.status == "pending" and head.template == "escalation_notice"
-    assert "天堂镇镇长" in head.body and "第二级督办" in head.body
-    assert "31日" in head.body  # due 2026-10-29, swept 2026-11-29
-    assert "2026年11月29日" in head.body
-    assert "张*华" in head.body and "张小华" not in head.body
-    assert child(2).id_number not in head.body
+    assert head.subject == "控辍保学逾期督办通知（第2级）"
+    body = document(ctx, head)
+    assert "天堂镇镇长" in body and "第二级督办" in body
+    assert "31日" in body  # due 2026-10-29, swept 2026-11-29
+    assert "2026年11月29日" in body
+    assert "张*华" in body and "张小华" not in body
+    assert child(2).id_number not in body
     reminder = by_recipient["township:天堂镇"]
-    assert reminder.template == "deadline_reminder" and "天堂镇人民政府" in reminder.body
+    assert reminder.template == "deadline_reminder"
+    assert "天堂镇人民政府" in document(ctx, reminder)
 
 
 def test_one_notice_per_recipient_lists_all_its_overdue_cases(ctx) -> None:
@@ -118,10 +127,10 @@ def test_cases_of_two_townships_in_one_batch_are_each_addressed_to_their_own(ctx
     by_recipient = {n.recipient: n for n in notices(ctx)}
     assert by_recipient["township:天堂镇"].case_ids == [here]
     assert by_recipient["township:青山镇"].case_ids == [there]
-    assert "青山镇人民政府" in by_recipient["township:青山镇"].body
+    assert "青山镇人民政府" in document(ctx, by_recipient["township:青山镇"])
     assert by_recipient["township_head:天堂镇"].case_ids == [here]
     assert by_recipient["township_head:青山镇"].case_ids == [there]
-    bureau = by_recipient["education_bureau"].body
+    bureau = document(ctx, by_recipient["education_bureau"])
     assert "天堂镇" in bureau and "青山镇" in bureau
 
 
@@ -137,6 +146,26 @@ def test_rungs_fire_as_they_fall_due_day_by_day(ctx) -> None:
     )
     # +3 working days: Tue 3 Nov; +7 working days: Mon 9 Nov.
     assert [sweep(ctx, as_of=day).fired for day in days] == [0, 1, 0, 1, 0, 1]
+
+
+def test_cases_due_the_same_day_on_different_rungs_each_fire_their_own(ctx) -> None:
+    early = persuasion_case(ctx, 2, date(2026, 10, 9))  # due Thu 2026-10-29
+    assert sweep(ctx, as_of=date(2026, 11, 3)).fired == 2  # its first two rungs
+    late = persuasion_case(ctx, 4, date(2026, 10, 9))  # the same deadline, entered late
+    report = sweep(ctx, as_of=date(2026, 11, 9))
+    assert report.fired == 4  # the early case's third rung; all three of the late case's
+    with db.read(ctx.engine) as connection:
+        fired = connection.execute(
+            select(Escalation.case_id, Escalation.rung).order_by(Escalation.id)
+        ).all()
+    assert sorted(tuple(row) for row in fired) == [
+        (early, 0),
+        (early, 1),
+        (early, 2),
+        (late, 0),
+        (late, 1),
+        (late, 2),
+    ]
 
 
 def test_leaving_the_state_cancels_the_rest_of_its_ladder(ctx) -> None:

@@ -73,7 +73,7 @@ notice_app = _typer(
     "and the campaigns by hand."
 )
 notify_app = _typer(
-    "Deliver the outbox and look after it: dispatch, status, retry.\n\n" + EXIT_CODES_HELP
+    "Deliver the outbox and look after it: dispatch, status, show, retry.\n\n" + EXIT_CODES_HELP
 )
 roster_app = _typer(
     "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"

@@ -181,6 +181,28 @@ def notify_status(
         typer.echo(line)
 
 
+@notify_app.command("show")
+def notify_show(
+    notice_id: Annotated[int, typer.Argument(help="Notice id (the number in KC-000123).")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the HTML to this file.")
+    ] = None,
+) -> None:
+    """Print a notice's document (HTML, as delivery sends it); a notice the sweep queued is
+    rendered now, once, and sent as shown."""
+    from caseflow.services.dispatch import show
+
+    shown = show(workspace_context(), notice_id)
+    if output is None:
+        typer.echo(shown.body, nl=False)
+        return
+    try:
+        output.write_text(shown.body, encoding="utf-8")
+    except OSError as exc:
+        bad_usage(f"cannot write {output}: {exc.strerror}")
+    typer.echo(f"Wrote {output} ({shown.reference}, {shown.subject})")
+
+
 @notify_app.command("retry")
 def notify_retry(
     ids: Annotated[list[int] | None, typer.Argument(help="Notice ids to requeue.")] = None,

@@ -5,7 +5,8 @@ Notices are written by the events that cause them (the sweep, campaigns). Delive
 1. *Route*: a notice addressed to ``township_head:天堂镇`` gets the channels and addresses
    the organisation in force lists for it (``org.yaml`` as last put in force with
    ``caseflow org apply``; an edit takes effect only then); one row per channel, so each
-   is delivered and retried alone.
+   is delivered and retried alone. A notice queued by its context (the sweep's) is
+   rendered here, once: every copy and every retry sends the body stored now.
 2. *Claim*: due rows are leased to this dispatcher (``FOR UPDATE SKIP LOCKED`` on
    PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction.
 3. *Send* outside any transaction, channel by channel; group-chat robots are held to their
@@ -41,7 +42,7 @@ from caseflow.org import Contact
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import NOTICE, reference
-from caseflow.services.records import org_in_force, record, require
+from caseflow.services.records import log_read, org_in_force, record, require
 
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -107,15 +108,71 @@ def route(ctx: Context) -> int:
                 return routed
             contacts = org_in_force(connection).contacts
             for row in rows:
+                try:
+                    body = outbox.rendered(row) if row.body is None else {}
+                except InvalidInput as exc:
+                    _unrenderable(ctx, connection, row, exc.message)
+                    continue
                 first, *others = contacts.of(row.recipient)
                 connection.execute(
-                    _MARK, {"b_id": row.id, "channel": first.channel, "address": first.address}
+                    _MARK,
+                    {"b_id": row.id, "channel": first.channel, "address": first.address, **body},
                 )
                 for index, other in enumerate(others, start=2):
                     outbox.queue_copy(
-                        connection, row, index, channel=other.channel, address=other.address
+                        connection,
+                        row,
+                        index,
+                        channel=other.channel,
+                        address=other.address,
+                        **body,
                     )
                 routed += 1 + len(others)
+
+
+def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) -> None:
+    """A notice whose template no longer renders from its context goes dead, unrouted, so
+    that a person sees it (`notify status`) and requeues it once the template is fixed."""
+    message = f"cannot render {row.template}: {error}"
+    connection.execute(_MARK, {"b_id": row.id, "status": "dead", "last_error": message})
+    audit.append_many(
+        connection, [_attempt_event(ctx, row, ctx.now(), attempt=0, status="dead", error=message)]
+    )
+
+
+def _attempt_event(
+    ctx: Context,
+    row: Any,
+    now: datetime,
+    *,
+    attempt: int,
+    status: str,
+    error: str,
+    peer_reference: str = "",
+) -> audit.NewEvent:
+    """The audit event of one attempt to deliver a notice, and how it ended."""
+    return audit.NewEvent(
+        action="notice.delivery",
+        operator=ctx.actor.operator,
+        os_user=ctx.actor.os_user,
+        recorded_at=now,
+        case_id=row.case_ids[0] if len(row.case_ids) == 1 else None,
+        payload={
+            "notice": row.id,
+            "reference": reference(row.id),
+            "key": row.key,
+            "template": row.template,
+            "content_hash": row.content_hash,
+            "channel": row.channel,
+            "recipient": row.recipient,
+            "address": row.address or "",
+            "cases": list(row.case_ids),
+            "attempt": attempt,
+            "status": status,
+            "error": error,
+            "peer_reference": peer_reference,
+        },
+    )
 
 
 def _claim(ctx: Context, batch: int, holder: str, now: datetime) -> list[Any]:
@@ -337,27 +394,14 @@ def _mark(
             }
         )
         events.append(
-            audit.NewEvent(
-                action="notice.delivery",
-                operator=ctx.actor.operator,
-                os_user=ctx.actor.os_user,
-                recorded_at=now,
-                case_id=row.case_ids[0] if len(row.case_ids) == 1 else None,
-                payload={
-                    "notice": row.id,
-                    "reference": reference(row.id),
-                    "key": row.key,
-                    "template": row.template,
-                    "content_hash": row.content_hash,
-                    "channel": row.channel,
-                    "recipient": row.recipient,
-                    "address": row.address or "",
-                    "cases": list(row.case_ids),
-                    "attempt": attempt,
-                    "status": status,
-                    "error": result.error,
-                    "peer_reference": result.reference,
-                },
+            _attempt_event(
+                ctx,
+                row,
+                now,
+                attempt=attempt,
+                status=status,
+                error=result.error,
+                peer_reference=result.reference,
             )
         )
     with db.write(ctx.engine) as connection:
@@ -408,6 +452,47 @@ def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[s
     }
 
 
+@dataclass(frozen=True)
+class Shown:
+    """One notice as ``notify show`` prints it: what it is, and its document."""
+
+    id: int
+    reference: str
+    kind: str
+    template: str
+    recipient: str
+    subject: str
+    status: str
+    cases: tuple[int, ...]
+    content_hash: str
+    body: str
+
+
+def show(ctx: Context, notice_id: int) -> Shown:
+    """A notice and its document, rendered (and stored, as delivery will send it) if it
+    was queued by its context. Reading it is logged against the cases it lists."""
+    require(ctx, access.DISPATCHERS, "notify show")
+    with db.write(ctx.engine) as connection:
+        outbox.render_pending(connection, [notice_id])
+        row = connection.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).first()
+        if row is None:
+            raise InvalidInput(f"notice {notice_id} does not exist")
+        if row.case_ids:
+            log_read(ctx, connection, f"notice {reference(row.id)}", list(row.case_ids))
+    return Shown(
+        id=row.id,
+        reference=reference(row.id),
+        kind=row.kind,
+        template=row.template,
+        recipient=row.recipient,
+        subject=row.subject,
+        status=row.status,
+        cases=tuple(row.case_ids),
+        content_hash=row.content_hash,
+        body=row.body,
+    )
+
+
 def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> int:
     """Requeue dead notices (after the address or the channel was fixed)."""
     require(ctx, access.DISPATCHERS, "notify retry")
@@ -436,8 +521,10 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
                 current = Contact(row.channel or "", row.address or "")
                 listed = contacts.of(row.recipient)
                 # A contact the organisation in force no longer lists is replaced by the
-                # first it does.
+                # first it does. A notice that could not be rendered goes back unrouted:
+                # routing renders it again.
                 target = current if current in listed else listed[0]
+                rendered = row.body is not None
                 changes.append(
                     {
                         "b_id": notice_id,
@@ -446,8 +533,8 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
                         "next_attempt_at": now,
                         "claimed_until": None,
                         "claimed_by": None,
-                        "channel": target.channel,
-                        "address": target.address,
+                        "channel": target.channel if rendered else None,
+                        "address": target.address if rendered else None,
                     }
                 )
             connection.execute(_MARK, changes)

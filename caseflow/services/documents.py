@@ -124,13 +124,19 @@ def _combine(letters: list[_Letter]) -> str:
 
 
 def _outbox_letters(ctx: Context, since: date | None) -> list[_Letter]:
-    from caseflow.services.outbox import reference
+    from caseflow.services.outbox import reference, render_pending
 
     query = select(NOTICE.c.id, NOTICE.c.body).where(NOTICE.c.kind == "letter")
     if since is not None:
         query = query.where(NOTICE.c.created_at >= _start_of(ctx, since))
+    query = query.order_by(NOTICE.c.id)
     with db.read(ctx.engine) as connection:
-        rows = connection.execute(query.order_by(NOTICE.c.id)).all()
+        rows = connection.execute(query).all()
+    unrendered = [row.id for row in rows if row.body is None]
+    if unrendered:  # queued by their context: rendered once, as delivery will send them
+        with db.write(ctx.engine) as connection:
+            render_pending(connection, unrendered)
+            rows = connection.execute(query).all()
     return [_Letter(reference(row.id), row.body) for row in rows]
 
 

@@ -6,19 +6,38 @@ batch>``, ``publicity:<month>:<case>``, ``monthly-report:<month>`` — and anoth
 the same notice (a further recipient, a further channel) adds ``#<suffix>`` to it. A
 notice whose key is already in the outbox is never written again, so whatever queued it
 (a transition retried, a sweep after a crash, a campaign run twice in a month) can run
-again without sending anything twice."""
+again without sending anything twice.
+
+A notice is queued either rendered (``body``: letters, reports) or as what renders it:
+its template id and context (``context``, canonical JSON in which a date is written
+``{"$date": "2026-11-29"}``) with ``template_sha256``, the ``render.source_hash`` of the
+template then installed. The sweep queues thousands of these in one batch; the body is
+rendered when it is first needed (routing before delivery, ``notify show``, printing) and
+stored then, so every retry sends the same bytes. A context its template cannot render
+from (a field missing) is found then: routing makes that notice dead, with the reason, and
+delivers the others (queuing renders only the subject's title).
+
+``content_hash`` (recorded by every delivery's audit event) is SHA-256 (hex) over the
+UTF-8 bytes of the body for a rendered notice, and over
+``<template id>\\n<template_sha256>\\n<context>`` for one queued by its context: anyone can
+recompute it from the row, and render the template with that source hash to check the
+body. A template changed between queuing and rendering renders with the installed text;
+the row then takes that text's ``template_sha256`` and ``content_hash`` in the same
+update that stores the body, so the hash always describes what is sent."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Insert, select
+from sqlalchemy import Connection, Insert, bindparam, select, update
 
+from caseflow.errors import InvalidInput
 from caseflow.models import Notice
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -65,12 +84,46 @@ def title_of(body: str, fallback: str) -> str:
 
 
 def content_hash(body: str) -> str:
+    """The content hash of a rendered notice."""
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def context_hash(template: str, template_sha256: str, context: str) -> str:
+    """The content hash of a notice queued by its context (``context`` as stored)."""
+    return hashlib.sha256(f"{template}\n{template_sha256}\n{context}".encode()).hexdigest()
+
+
+def _tagged(value: object) -> dict[str, str]:
+    if type(value) is date:
+        return {"$date": value.isoformat()}
+    raise TypeError(f"a notice context holds dates, not {type(value).__name__}")
+
+
+def _untagged(value: dict[str, Any]) -> Any:
+    if len(value) == 1 and "$date" in value:
+        return date.fromisoformat(value["$date"])
+    return value
+
+
+_CONTEXT = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_tagged
+)
+
+
+def encode_context(context: Mapping[str, Any]) -> str:
+    """A render context as stored on its notice: canonical JSON, dates tagged."""
+    return _CONTEXT.encode(context)
+
+
+def decode_context(text: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = json.loads(text, object_hook=_untagged)
+    return decoded
 
 
 @dataclass(frozen=True)
 class Draft:
-    """A notice to queue: what it says and to whom, keyed by what caused it."""
+    """A notice to queue: what it says and to whom, keyed by what caused it. It carries
+    either its rendered ``body`` or the ``context`` its template renders it from later."""
 
     key: str
     kind: str
@@ -78,13 +131,24 @@ class Draft:
     recipient: str
     case_ids: Sequence[int]
     subject: str
-    body: str
+    body: str | None = None
+    context: Mapping[str, Any] | None = None
 
-    @property
-    def content_hash(self) -> str:
-        return content_hash(self.body)
+    def __post_init__(self) -> None:
+        if (self.body is None) == (self.context is None):
+            raise ValueError("a notice draft carries a body or a context, exactly one")
 
     def row(self, now: datetime) -> dict[str, Any]:
+        if self.body is not None:
+            context = template_sha = None
+            digest = content_hash(self.body)
+        else:
+            from caseflow import render  # jinja2 is imported by the commands that render
+
+            assert self.context is not None
+            context = encode_context(self.context)
+            template_sha = render.source_hash(self.template)
+            digest = context_hash(self.template, template_sha, context)
         return {
             "key": self.key,
             "kind": self.kind,
@@ -93,7 +157,9 @@ class Draft:
             "case_ids": list(self.case_ids),
             "subject": self.subject,
             "body": self.body,
-            "content_hash": self.content_hash,
+            "context": context,
+            "template_sha256": template_sha,
+            "content_hash": digest,
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
@@ -119,6 +185,38 @@ def queue_copy(connection: Connection, row: Any, suffix: object, **changes: Any)
     }
     copy.update(key=copy_key(row.key, suffix), **changes)
     connection.execute(_insert_new(connection), [copy])
+
+
+def rendered(row: Any) -> dict[str, Any]:
+    """The columns that store the body of a notice queued by its context, rendered now
+    with the installed template (``body``, ``template_sha256``, ``content_hash``)."""
+    from caseflow import render
+
+    if row.context is None:
+        raise InvalidInput(f"notice {reference(row.id)} has neither a body nor a context")
+    body = render.render(row.template, decode_context(row.context))
+    template_sha = render.source_hash(row.template)
+    digest = (
+        row.content_hash
+        if template_sha == row.template_sha256
+        else context_hash(row.template, template_sha, row.context)
+    )
+    return {"body": body, "template_sha256": template_sha, "content_hash": digest}
+
+
+_UNRENDERED = select(NOTICE).where(
+    NOTICE.c.id.in_(bindparam("ids", expanding=True)), NOTICE.c.body.is_(None)
+)
+_STORE_BODY = update(NOTICE).where(NOTICE.c.id == bindparam("b_id"))
+
+
+def render_pending(connection: Connection, ids: Iterable[int]) -> int:
+    """Render and store, in the caller's (write) transaction, the bodies still missing
+    among these notices; how many were rendered."""
+    rows = connection.execute(_UNRENDERED, {"ids": list(ids)}).all()
+    if rows:
+        connection.execute(_STORE_BODY, [{"b_id": row.id, **rendered(row)} for row in rows])
+    return len(rows)
 
 
 def ids_of(connection: Connection, keys: Iterable[str]) -> dict[str, int]:

@@ -134,6 +134,8 @@ class _Batch:
         default_factory=lambda: defaultdict(list)
     )
     org: Org = field(default_factory=Org)
+    # Each recipient's name on its notices, as the workflow of its first case names it.
+    labels: dict[str, str] = field(default_factory=dict)
     # Cases of one place in one state share their addressing: a rung's recipients and
     # the label of whom the following rung will go to.
     addressing: dict[tuple[Any, ...], tuple[list[str], str]] = field(default_factory=dict)
@@ -171,13 +173,14 @@ def sweep(
     if dry_run:
         _preview(ctx, report, batch_size, progress)
         return report
+    ladders = _Ladders(day, ctx)
     while not (should_stop and should_stop()):
         with db.write(ctx.engine) as connection:
             keys = find_due(connection, day, batch_size, lock=True)
             if not keys:
                 break
             rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
-            _run_batch(ctx, connection, rows, report)
+            _run_batch(ctx, connection, rows, report, ladders)
         report.cases += len(rows)
         if progress:
             progress(len(rows))
@@ -210,6 +213,7 @@ def _preview(
     """Walk the due cases read-only, as one batch would see them."""
     with db.read(ctx.engine) as connection:
         batch = _Batch(org=org_in_force(connection))
+    ladders = _Ladders(report.as_of, ctx)
     after: tuple[date, int] | None = None
     while True:
         with db.read(ctx.engine) as connection:
@@ -219,7 +223,7 @@ def _preview(
             rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
             for row in rows:
                 workflow = stored_workflow(connection, row)
-                work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
+                work = ladders.due_work(workflow, row)
                 if work.auto is not None:
                     report.timed += 1
                 for due in work.rungs:
@@ -231,18 +235,39 @@ def _preview(
     report.notices = _count_notices(batch)
 
 
-def _position(row: Any) -> escalation.LadderPosition:
-    return escalation.LadderPosition(row.state, row.due_on, row.next_rung, row.counters)
+class _Ladders:
+    """What is due on the sweep's day for a ladder position, worked out once per position:
+    the cases of one state that fell due on one day and stand on the same rung (most of a
+    batch) share the answer."""
+
+    def __init__(self, as_of: date, ctx: Context) -> None:
+        self.as_of = as_of
+        self.calendar = ctx.calendar
+        self.known: dict[tuple[Any, ...], escalation.DueWork] = {}
+
+    def due_work(self, workflow: Workflow, row: Any) -> escalation.DueWork:
+        counters = tuple(sorted(row.counters.items())) if row.counters else ()
+        place = (id(workflow), row.state, row.due_on, row.next_rung, counters)
+        work = self.known.get(place)
+        if work is None:
+            position = escalation.LadderPosition(row.state, row.due_on, row.next_rung, row.counters)
+            work = escalation.due_work(workflow, position, self.as_of, self.calendar)
+            self.known[place] = work
+        return work
 
 
 def _run_batch(
-    ctx: Context, connection: Connection, rows: Sequence[Any], report: SweepReport
+    ctx: Context,
+    connection: Connection,
+    rows: Sequence[Any],
+    report: SweepReport,
+    ladders: _Ladders,
 ) -> None:
     batch = _Batch(org=org_in_force(connection))
     now = ctx.now()
     for row in rows:
         workflow = stored_workflow(connection, row)
-        work = escalation.due_work(workflow, _position(row), report.as_of, ctx.calendar)
+        work = ladders.due_work(workflow, row)
         if work.auto is not None:
             batch.events.append(
                 _fire_auto(
@@ -392,6 +417,10 @@ def _collect_rung(
     for key in recipients:
         batch.items[(due.rung.template, level, key)].append(item)
         report.by_recipient[(level, key)] += 1
+        if key not in batch.labels:
+            batch.labels[key] = escalation.recipient_label(
+                key, batch.org.person_label, departments=workflow.departments
+            )
     return list(recipients)
 
 
@@ -433,17 +462,14 @@ def _count_notices(batch: _Batch) -> int:
 
 
 def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
-    """One notice per recipient listing its cases (or one per case for a per-case template)."""
-    from caseflow.render import render
+    """One notice per recipient listing its cases (or one per case for a per-case template),
+    queued with the context its template renders it from when it is sent."""
+    from caseflow.render import title
 
     issuer = {"name": ctx.workspace.issuer, "reference": ""}
     notices = []
     for (template, level, key), items in sorted(batch.items.items()):
-        recipient = {
-            "name": escalation.recipient_label(
-                key, batch.org.person_label, departments=ctx.current_workflow.departments
-            )
-        }
+        recipient = {"name": batch.labels[key]}
         if lists_cases(template):
             contexts = [
                 (
@@ -459,7 +485,6 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
         else:
             contexts = [([item], _case_context(item, as_of, issuer, recipient)) for item in items]
         for covered, context in contexts:
-            body = render(template, context)
             cases = sorted(item["number"] for item in covered)
             notices.append(
                 outbox.Draft(
@@ -468,8 +493,8 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
                     template=template,
                     recipient=key,
                     case_ids=cases,
-                    subject=f"{outbox.title_of(body, template)}（第{level}级）",
-                    body=body,
+                    subject=f"{title(template, context)}（第{level}级）",
+                    context=context,
                 )
             )
     return notices
