@@ -272,13 +272,24 @@ def test_escalate_command_prints_a_summary_and_json_counts(cli, ctx) -> None:
     assert "0 rung(s) fired" in text_run.stdout
 
 
+BASIS = "《示范省义务教育条例》第四十条（测试用）"
+
+
 def penalty_in_force(ctx: Context, serial: int = 2) -> int:
     """A case whose penalty decision was served on 27 July 2026: in force for six months,
     due 27 January 2027, in a year without holiday data (provisional)."""
     number = persuasion_case(ctx, serial, date(2026, 6, 1))
+    # The county has set the legal basis a penalty needs.
+    county = Context(
+        replace(ctx.workspace, procedure={**ctx.workspace.procedure, "penalty_basis": BASIS}),
+        ctx.engine,
+        ctx.actor,
+        ctx.clock,
+        ctx.calendar,
+    )
 
     def step(trigger: str, values: dict[str, str], on: date) -> date:
-        advance(ctx, number, trigger, values, occurred_on=on)
+        advance(county, number, trigger, values, occurred_on=on)
         return date.fromisoformat(show_case(ctx, number)["due_on"])
 
     step("issue_order", {"document_number": f"天堂府责〔2026〕{serial}号"}, date(2026, 6, 2))
