@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -265,9 +266,15 @@ def approved_closure(
     advance(approver(ctx), number, "approve_closure", occurred_on=occurred_on)
 
 
+def county_today() -> date:
+    """The real today in the workspace's time zone: the CLI runs on the system clock and
+    counts days as the county does (Asia/Shanghai), not as this machine's UTC does."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
 def days_ago(n: int) -> str:
-    """A date n days before the real today (CLI commands run on the system clock)."""
-    return (date.today() - timedelta(days=n)).isoformat()
+    """A date n county days before the real today."""
+    return (county_today() - timedelta(days=n)).isoformat()
 
 
 def open_case_by_cli(cli: CliInvoker, serial: int = 2, *extra: str) -> int:

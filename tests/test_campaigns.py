@@ -17,7 +17,7 @@ from caseflow.services.audit import audit_verify
 from caseflow.services.campaigns import queue_monthly_report, queue_publicity_letters
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
-from tests.conftest import approved_closure, audit_trail, child
+from tests.conftest import approved_closure, audit_trail, child, county_today
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -199,7 +199,7 @@ def test_the_monthly_report_is_queued_once_and_only_for_a_month_that_has_ended(c
 
 
 def test_campaigns_can_be_queued_by_hand_from_the_command_line(cli, ctx) -> None:
-    today = date.today()
+    today = county_today()
     open_case(ctx, child(2), occurred_on=TODAY)
     first = cli("notice", "queue-letters")
     assert first.exit_code == 0, first.stderr

@@ -32,7 +32,7 @@ from caseflow.services.cases import (
 from caseflow.services.context import Context, open_context, system_clock
 from caseflow.services.dispatch import show
 from caseflow.services.sweep import count_due, provisional_deadlines, recompute_provisional, sweep
-from tests.conftest import NATIONAL, approver, child, fixed_clock, granted_extension
+from tests.conftest import NATIONAL, approver, child, county_today, fixed_clock, granted_extension
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -402,7 +402,7 @@ def test_provisional_deadlines_counted_before_the_upgrade_are_recounted_once(ctx
 
 
 def test_calendar_check_fails_while_next_year_is_missing(cli, workspace) -> None:
-    coming = date.today().year + 1  # the CLI runs on the real clock
+    coming = county_today().year + 1
     missing = cli("calendar", "check")
     assert missing.exit_code == 1
     assert f"{coming} has no official holiday calendar" in missing.stderr
