@@ -209,19 +209,22 @@ def responsible_people(
 
 
 def outcome(workflow: Workflow, case: CaseFacts) -> str:
-    """在办, 已复学（巩固中）, 已复学（已巩固）, or 已销号 with the reason it was closed."""
+    """在办 (with the closure awaiting approval, if one is), 已复学（巩固中）,
+    已复学（已巩固）, or 已销号 with the reason it was closed."""
     category = workflow.category_of(case.state)
+    state = workflow.states.get(case.state)
     if category == "monitoring":
         return "已复学（巩固中）"
     if category == "retained":
         return "已复学（已巩固）"
+    if category == "closing" and state is not None:
+        return f"在办（{state.label}）"
     if case.is_open:
         return "在办"
     if case.close_reason:
         reason = case.close_reason
-        return f"已销号（{workflow.closure_reasons.get(reason, reason)}）"
-    state = workflow.states.get(case.state)
-    return f"已销号（{state.label}）" if state is not None else "已销号"
+        return f"已销号：{workflow.closure_reasons.get(reason, reason)}"
+    return f"已销号：{state.label}" if state is not None else "已销号"
 
 
 def days_overdue(

@@ -156,9 +156,24 @@ def test_the_rows_match_the_cases_in_each_state(county, workspace) -> None:
     assert {row["state"]: row["outcome"] for row in rows.values()} == {
         "persuasion": "在办",
         "returned": "已复学（巩固中）",
-        "closed": "已销号（异地就读（经核实））",
+        "closed": "已销号：异地就读（经核实）",
         "identified": "在办",
     }
+
+
+def test_a_case_awaiting_closure_approval_is_still_in_hand_and_says_so(county, workspace) -> None:
+    ctx = open_context(workspace, clock=fixed_clock)
+    advance(
+        ctx,
+        county["fy"],
+        "propose_closure",
+        {"reason": "register_error", "evidence": "公安户籍核查：空挂户"},
+        occurred_on=date(2026, 11, 26),
+    )
+    ctx.engine.dispose()
+    outcomes = {row["number"]: row["outcome"] for row in read(workspace)}
+    assert outcomes[county["fy"]] == "在办（销号待审批）"
+    assert outcomes[county["mh"]] == "已销号：异地就读（经核实）"
 
 
 def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
@@ -209,7 +224,7 @@ def test_a_ledger_for_a_past_day_shows_the_cases_as_they_stood_then(county, work
     assert (tt["state"], tt["days_in_state"], tt["due_on"]) == ("persuasion", 1, "2026-11-25")
     assert tt["last_note_on"] is None  # the first call was on 11-06
     assert (lm["state"], lm["outcome"], lm["due_on"]) == ("persuasion", "在办", "2026-11-25")
-    assert (mh["state"], mh["outcome"]) == ("closed", "已销号（异地就读（经核实））")
+    assert (mh["state"], mh["outcome"]) == ("closed", "已销号：异地就读（经核实）")
     early = read(workspace, as_of=date(2026, 10, 12))
     assert [(r["name"], r["state"], r["due_on"]) for r in early] == [
         ("田小雨", "identified", "2026-10-15")
