@@ -48,10 +48,10 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -728,22 +728,9 @@ def _parse_transition(
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
-        setting, _, value = guard.partition("=")
-        if setting == "needs":
-            if value not in TEXT_SETTINGS:
-                r.problem(
-                    f"{path}.guard",
-                    f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}",
-                )
-        elif "=" in guard:
-            if setting not in SETTINGS or value not in SETTINGS[setting]:
-                r.problem(
-                    f"{path}.guard",
-                    f"unknown county choice {guard!r}; known: "
-                    + ", ".join(f"{k}={v}" for k, values in SETTINGS.items() for v in values),
-                )
-        elif guard not in GUARDS:
-            r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
+        named = guard_condition(guard)
+        if isinstance(named, str):
+            r.problem(f"{path}.guard", named)
     requires: list[tuple[str, int | str]] = []
     for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items():
         if isinstance(count, str):
@@ -1599,6 +1586,26 @@ GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
 )
 
 
+def guard_condition(guard: str) -> Callable[[Transition], Condition] | str:
+    """The machine condition a declared guard names, to be built for its transition: one
+    of ``GUARDS``, ``needs=SETTING`` (a county text) or ``SETTING=VALUE`` (a county
+    choice); when it names none, what is wrong with it."""
+    setting, _, value = guard.partition("=")
+    if setting == "needs":
+        if value not in TEXT_SETTINGS:
+            return f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}"
+        return partial(CountySet, guard=guard)
+    if "=" in guard:
+        if value not in SETTINGS.get(setting, ()):
+            return f"unknown county choice {guard!r}; known: " + ", ".join(
+                f"{k}={v}" for k, values in SETTINGS.items() for v in values
+            )
+        return partial(CountyChose, guard=guard)
+    if guard not in GUARD_CONDITIONS:
+        return f"unknown guard {guard!r}; known: {', '.join(GUARDS)}"
+    return GUARD_CONDITIONS[guard]
+
+
 def conditions_of(transition: Transition) -> list[Condition]:
     """The machine's conditions for one transition, in the order they are checked."""
     conditions: list[Condition] = [RoleGranted(transition)]
@@ -1609,12 +1616,10 @@ def conditions_of(transition: Transition) -> list[Condition]:
     if transition.requires:
         conditions.append(CountsReached(transition))
     for guard in transition.guards:
-        if guard.startswith("needs="):
-            conditions.append(CountySet(transition, guard))
-        elif "=" in guard:
-            conditions.append(CountyChose(transition, guard))
-        else:
-            conditions.append(GUARD_CONDITIONS[guard](transition))
+        named = guard_condition(guard)
+        if isinstance(named, str):
+            raise WorkflowInvalid(f"transition {transition.trigger!r}: {named}")
+        conditions.append(named(transition))
     return conditions
 
 
