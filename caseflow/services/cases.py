@@ -23,6 +23,7 @@ from caseflow.errors import (
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
 from caseflow.roster import Comparison
+from caseflow.services.alerts import queue_alert
 from caseflow.services.context import Context
 from caseflow.services.letters import Entering, queue_within
 from caseflow.services.outbox import reference
@@ -383,7 +384,7 @@ def advance(
 ) -> CaseStep:
     """Fire a transition; the result says what became of the documents it issues (letters
     queued for printing or delivery in the same transaction, or why one could not be
-    prepared)."""
+    prepared) and of the alert its recorded values raise, if any."""
     event = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
@@ -400,7 +401,7 @@ def advance(
             settings=ctx.workspace.procedure,
         )
         transition = workflow.find(trigger, row.state)
-        if transition is not None and transition.documents:
+        if transition is not None:
             step.append(Entering(transition, outcome.values, event.occurred_on))
         changes = outcome_changes(
             workflow, row, outcome, event.occurred_on, ctx.calendar, by=ctx.actor.operator
@@ -410,8 +411,19 @@ def advance(
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
     def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
-        # decide() has run by now and named the transition, if it issues documents.
-        return _issue_documents(ctx, connection, number, step[0], now) if step else []
+        # decide() has run by now and named the transition.
+        entering = step[0]
+        alert = queue_alert(
+            ctx,
+            connection,
+            number,
+            entering.transition,
+            values=entering.values,
+            occurred_on=event.occurred_on,
+            now=now,
+        )
+        documents = _issue_documents(ctx, connection, number, entering, now)
+        return documents + ([alert] if alert else [])
 
     stepped = apply_decision(
         ctx, f"case advance {trigger}", number, expect_version, decide, after=issue
