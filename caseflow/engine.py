@@ -16,7 +16,16 @@ from caseflow.access import COUNTY, Jurisdiction
 from caseflow.calendar import Deadline, WorkCalendar
 from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
-from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
+from caseflow.states import (
+    Attempt,
+    FieldSpec,
+    Transition,
+    Workflow,
+    allowed,
+    fire,
+    have_values,
+    refusal,
+)
 
 NO_SETTINGS: Mapping[str, str] = MappingProxyType({})
 
@@ -261,7 +270,7 @@ def decide(
     came_from = case.came_from
     if stays:
         counters = dict(case.counters)
-        if all(str(values.get(name)) == value for name, value in transition.counts_when):
+        if have_values(values, transition.counts_when):
             counters[event.trigger] = counters.get(event.trigger, 0) + 1
         entered_on = case.entered_on
         departments = case.departments

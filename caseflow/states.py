@@ -362,7 +362,13 @@ class Alert:
     template: str
 
     def raised_by(self, values: Mapping[str, Any]) -> bool:
-        return all(str(values.get(name)) == value for name, value in self.when)
+        return have_values(values, self.when)
+
+
+def have_values(values: Mapping[str, Any], wanted: Iterable[tuple[str, str]]) -> bool:
+    """Whether a step's recorded values have each of the ``wanted`` field values (a
+    transition's ``counts_when``, an alert's ``when``)."""
+    return all(str(values.get(name)) == value for name, value in wanted)
 
 
 @dataclass(frozen=True)
@@ -663,15 +669,7 @@ def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
     for index, item in enumerate(raw):
         rung_path = f"{path}[{index}]"
         data = r.mapping(item, rung_path)
-        notify = r.names(data.get("notify"), f"{rung_path}.notify")
-        if not notify:
-            r.problem(f"{rung_path}.notify", "an escalation rung needs at least one recipient")
-        for recipient in notify:
-            if recipient not in RECIPIENTS:
-                r.problem(
-                    f"{rung_path}.notify",
-                    f"unknown recipient {recipient!r}; known: {', '.join(RECIPIENTS)}",
-                )
+        notify = _parse_recipients(r, data.get("notify"), f"{rung_path}.notify", "escalation rung")
         rungs.append(
             Rung(
                 index=index,
@@ -907,15 +905,19 @@ def _parse_alert(r: _Reader, raw: object, path: str, fields: tuple[FieldSpec, ..
     if not data.get("when"):
         r.problem(f"{path}.when", "needs the field values that raise the alert")
     when = _parse_field_values(r, data.get("when"), f"{path}.when", fields)
-    notify = r.names(data.get("notify"), f"{path}.notify")
+    notify = _parse_recipients(r, data.get("notify"), f"{path}.notify", "alert")
+    return Alert(when=when, notify=notify, template=r.text(data, "template", path))
+
+
+def _parse_recipients(r: _Reader, raw: object, path: str, what: str) -> tuple[str, ...]:
+    """``notify: [recipient, ...]``: at least one, each of ``RECIPIENTS``."""
+    notify = r.names(raw, path)
     if not notify:
-        r.problem(f"{path}.notify", "an alert needs at least one recipient")
+        r.problem(path, f"an {what} needs at least one recipient")
     for recipient in notify:
         if recipient not in RECIPIENTS:
-            r.problem(
-                f"{path}.notify", f"unknown recipient {recipient!r}; known: {', '.join(RECIPIENTS)}"
-            )
-    return Alert(when=when, notify=notify, template=r.text(data, "template", path))
+            r.problem(path, f"unknown recipient {recipient!r}; known: {', '.join(RECIPIENTS)}")
+    return notify
 
 
 def _parse_state(
