@@ -158,8 +158,11 @@ class WorkCalendar:
         extra_holidays: Iterable[date] = (),
         extra_workdays: Iterable[date] = (),
         declared_years: Iterable[int] = (),
+        term_ends: Iterable[date] = (),
     ) -> None:
         self._national = national
+        # The last days of the school terms (the school calendar), in order.
+        self.term_ends: tuple[date, ...] = tuple(sorted({_as_date(d) for d in term_ends}))
         self._extra_holidays: frozenset[date] = frozenset(_as_date(d) for d in extra_holidays)
         self._extra_workdays: frozenset[date] = frozenset(_as_date(d) for d in extra_workdays)
         self._declared_years: frozenset[int] = frozenset(operator.index(y) for y in declared_years)
@@ -174,7 +177,8 @@ class WorkCalendar:
         return (
             f"WorkCalendar({self._national!r}, extra_holidays={len(self._extra_holidays)} days, "
             f"extra_workdays={len(self._extra_workdays)} days, "
-            f"declared_years={sorted(self._declared_years)})"
+            f"declared_years={sorted(self._declared_years)}, "
+            f"term_ends={len(self.term_ends)} days)"
         )
 
     # -- years ---------------------------------------------------------------------
@@ -287,6 +291,12 @@ class WorkCalendar:
         else:
             target = start + timedelta(days=amount) if unit == "days" else start
         return self._nth_working_day(target, 1)
+
+    def term_end_on_or_after(self, day: date) -> date | None:
+        """The end of the school term in which ``day`` falls (the first term end on or
+        after it); None when the school calendar lists no such term end."""
+        index = bisect_left(self.term_ends, _as_date(day))
+        return self.term_ends[index] if index < len(self.term_ends) else None
 
     def working_days_between(self, start: date, end: date) -> int:
         """Number of working days d with start < d <= end (0 if end <= start)."""

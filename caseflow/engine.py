@@ -16,7 +16,16 @@ from caseflow.access import COUNTY, Jurisdiction
 from caseflow.calendar import Deadline, WorkCalendar
 from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
-from caseflow.states import Attempt, FieldSpec, Transition, Workflow, allowed, fire, refusal
+from caseflow.states import (
+    Attempt,
+    FieldSpec,
+    Transition,
+    Workflow,
+    allowed,
+    fire,
+    have_values,
+    refusal,
+)
 
 NO_SETTINGS: Mapping[str, str] = MappingProxyType({})
 
@@ -86,12 +95,32 @@ def check_occurred_on(occurred_on: date, *, today: date, last_event_on: date | N
 
 
 def deadline_for(
-    workflow: Workflow, state_id: str, start: date, calendar: WorkCalendar
+    workflow: Workflow,
+    state_id: str,
+    start: date,
+    calendar: WorkCalendar,
+    settings: Mapping[str, str] = NO_SETTINGS,
 ) -> Deadline | None:
+    """The deadline of ``state_id`` counted from ``start``. Where the state allows it and
+    the county chose ``monitoring_ends = "term_end"``, the end of the school term in which
+    the period ends: a date of the school calendar, final even in a year whose holidays
+    are not known yet. Refused while the school calendar lists no such term end."""
     spec = workflow.state(state_id).deadline
     if spec is None:
         return None
-    return calendar.add(start, spec.amount, spec.unit)
+    due = calendar.add(start, spec.amount, spec.unit)
+    if not spec.until_term_end or settings.get("monitoring_ends") != "term_end":
+        return due
+    term_end = calendar.term_end_on_or_after(due.due_on)
+    if term_end is None:
+        raise TransitionRefused(
+            f"this county watches {state_id!r} until the end of the school term "
+            '([procedure] monitoring_ends = "term_end"), and caseflow.toml [calendar] '
+            f"term_ends lists no term end on or after {due.due_on.isoformat()}, when the "
+            f"period of {spec.amount} {spec.unit} from {start.isoformat()} ends: add the "
+            "last day of that term to term_ends; nothing was changed"
+        )
+    return Deadline(term_end, provisional=False)
 
 
 def opening(
@@ -236,12 +265,12 @@ def decide(
     elif stays and not transition.renews_deadline:
         due = None if case.due_on is None else Deadline(case.due_on, case.due_provisional)
     else:
-        due = deadline_for(workflow, dest, start, calendar)
+        due = deadline_for(workflow, dest, start, calendar, settings)
 
     came_from = case.came_from
     if stays:
         counters = dict(case.counters)
-        if all(str(values.get(name)) == value for name, value in transition.counts_when):
+        if have_values(values, transition.counts_when):
             counters[event.trigger] = counters.get(event.trigger, 0) + 1
         entered_on = case.entered_on
         departments = case.departments

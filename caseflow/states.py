@@ -48,10 +48,10 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -200,6 +200,11 @@ SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # 乡镇人民政府 or 县级人民政府教育行政部门): the township's government / street
         # office, or the county education bureau (the ``order_authority`` issuer).
         "order_issuer": ("township", "education_bureau"),
+        # How long a returned child is watched, in a state whose deadline allows
+        # ``until_term_end``: the workflow's period ("period", also while unset), or on to
+        # the end of the school term in which that period ends ("term_end", by the term
+        # ends in caseflow.toml [calendar] term_ends). Local practice, not statute.
+        "monitoring_ends": ("period", "term_end"),
     }
 )
 
@@ -287,6 +292,12 @@ class DeadlineSpec:
     amount: int
     unit: DeadlineUnit
     basis: str
+    # The range a rule permits for the amount (e.g. an order's period of 7 to 15 days),
+    # where the county fixes the amount within it; ``workflow check`` holds the amount to it.
+    within: tuple[int, int] | None = None
+    # The county may run this period on to the end of the school term in which it ends
+    # (``[procedure] monitoring_ends = "term_end"`` with ``[calendar] term_ends``).
+    until_term_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -340,6 +351,27 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class Alert:
+    """What a transition sends when its fields have the values ``when`` gives (e.g. a
+    check-in that finds the child at risk): ``template`` to each of ``notify``
+    (``RECIPIENTS``; a link of the case's 包保 chain reaches the person who holds it),
+    queued with the step itself."""
+
+    when: tuple[tuple[str, str], ...]
+    notify: tuple[str, ...]
+    template: str
+
+    def raised_by(self, values: Mapping[str, Any]) -> bool:
+        return have_values(values, self.when)
+
+
+def have_values(values: Mapping[str, Any], wanted: Iterable[tuple[str, str]]) -> bool:
+    """Whether a step's recorded values have each of the ``wanted`` field values (a
+    transition's ``counts_when``, an alert's ``when``)."""
+    return all(str(values.get(name)) == value for name, value in wanted)
+
+
+@dataclass(frozen=True)
 class Transition:
     trigger: str
     label: str
@@ -358,6 +390,7 @@ class Transition:
     # have these values, e.g. a check-in only when it found the child attending.
     counts_when: tuple[tuple[str, str], ...] = ()
     returns: bool = False  # back to the state the case came from; ``dest`` is empty
+    alert: Alert | None = None
 
     def field(self, name: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -584,11 +617,48 @@ def _parse_deadline(r: _Reader, raw: object, path: str) -> DeadlineSpec | None:
     if raw is None:
         return None
     data = r.mapping(raw, path)
+    for key in data:
+        if key not in {"amount", "unit", "basis", "within", "until_term_end"}:
+            r.problem(
+                f"{path}.{key}", "unknown key; known: amount, unit, basis, within, until_term_end"
+            )
+    amount = r.integer(data, "amount", path)
+    within = _parse_within(r, data.get("within"), f"{path}.within")
+    if within is not None and not within[0] <= amount <= within[1]:
+        r.problem(
+            f"{path}.amount",
+            f"is {amount}, outside the range the rule permits (within: {within[0]} to "
+            f"{within[1]}); choose an amount from {within[0]} to {within[1]}",
+        )
+    until_term_end = data.get("until_term_end")
+    if until_term_end not in (None, "allowed"):
+        r.problem(
+            f"{path}.until_term_end",
+            f"is {until_term_end!r}; write `until_term_end: allowed` to let the county run "
+            "this period on to the end of the school term ([procedure] monitoring_ends)",
+        )
     return DeadlineSpec(
-        amount=r.integer(data, "amount", path),
+        amount=amount,
         unit=r.choice(data, "unit", path, DEADLINE_UNITS),  # type: ignore[arg-type]
         basis=r.text(data, "basis", path),
+        within=within,
+        until_term_end=until_term_end == "allowed",
     )
+
+
+def _parse_within(r: _Reader, raw: object, path: str) -> tuple[int, int] | None:
+    """``within: [LOW, HIGH]``: two whole numbers, the lower first."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in raw)
+        or raw[0] > raw[1]
+    ):
+        r.problem(path, "must be [LOW, HIGH]: two whole numbers, the lower first")
+        return None
+    return raw[0], raw[1]
 
 
 def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
@@ -599,15 +669,7 @@ def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
     for index, item in enumerate(raw):
         rung_path = f"{path}[{index}]"
         data = r.mapping(item, rung_path)
-        notify = r.names(data.get("notify"), f"{rung_path}.notify")
-        if not notify:
-            r.problem(f"{rung_path}.notify", "an escalation rung needs at least one recipient")
-        for recipient in notify:
-            if recipient not in RECIPIENTS:
-                r.problem(
-                    f"{rung_path}.notify",
-                    f"unknown recipient {recipient!r}; known: {', '.join(RECIPIENTS)}",
-                )
+        notify = _parse_recipients(r, data.get("notify"), f"{rung_path}.notify", "escalation rung")
         rungs.append(
             Rung(
                 index=index,
@@ -709,6 +771,7 @@ def _parse_transition(
         "counts_repeat",
         "counts_when",
         "guard",
+        "alert",
     }
     for key in data:
         if key not in known:
@@ -728,22 +791,9 @@ def _parse_transition(
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
-        setting, _, value = guard.partition("=")
-        if setting == "needs":
-            if value not in TEXT_SETTINGS:
-                r.problem(
-                    f"{path}.guard",
-                    f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}",
-                )
-        elif "=" in guard:
-            if setting not in SETTINGS or value not in SETTINGS[setting]:
-                r.problem(
-                    f"{path}.guard",
-                    f"unknown county choice {guard!r}; known: "
-                    + ", ".join(f"{k}={v}" for k, values in SETTINGS.items() for v in values),
-                )
-        elif guard not in GUARDS:
-            r.problem(f"{path}.guard", f"unknown guard {guard!r}; known: {', '.join(GUARDS)}")
+        named = guard_condition(guard)
+        if isinstance(named, str):
+            r.problem(f"{path}.guard", named)
     requires: list[tuple[str, int | str]] = []
     for trigger, count in r.mapping(data.get("requires"), f"{path}.requires").items():
         if isinstance(count, str):
@@ -786,8 +836,9 @@ def _parse_transition(
         requires=tuple(requires),
         renews_deadline=bool(data.get("renews_deadline", False)),
         counts_repeat=bool(data.get("counts_repeat", False)),
-        counts_when=_parse_counts_when(r, data.get("counts_when"), path, fields),
+        counts_when=_parse_field_values(r, data.get("counts_when"), f"{path}.counts_when", fields),
         guards=guards,
+        alert=_parse_alert(r, data.get("alert"), f"{path}.alert", fields),
     )
 
 
@@ -823,24 +874,50 @@ def _parse_extension(r: _Reader, raw: object) -> tuple[tuple[str, ...], tuple[st
     return request, approve, max_days
 
 
-def _parse_counts_when(
+def _parse_field_values(
     r: _Reader, raw: object, path: str, fields: tuple[FieldSpec, ...]
 ) -> tuple[tuple[str, str], ...]:
-    """``counts_when: {field: value}``: each a choice field of the transition and one of
-    its values."""
+    """``{field: value}`` (``counts_when``, an alert's ``when``): each a choice field of
+    the transition and one of its values."""
     wanted = []
-    for name, value in r.mapping(raw, f"{path}.counts_when").items():
+    for name, value in r.mapping(raw, path).items():
         spec = next((f for f in fields if f.name == name), None)
         if spec is None or spec.type != "choice":
-            r.problem(f"{path}.counts_when.{name}", "must name a choice field of the transition")
+            r.problem(f"{path}.{name}", "must name a choice field of the transition")
         elif str(value) not in dict(spec.choices):
             r.problem(
-                f"{path}.counts_when.{name}",
+                f"{path}.{name}",
                 f"is {value!r}; choose one of: {', '.join(dict(spec.choices))}",
             )
         else:
             wanted.append((str(name), str(value)))
     return tuple(wanted)
+
+
+def _parse_alert(r: _Reader, raw: object, path: str, fields: tuple[FieldSpec, ...]) -> Alert | None:
+    """``alert: {when: {field: value}, notify: [recipients], template: T}``."""
+    if raw is None:
+        return None
+    data = r.mapping(raw, path)
+    for key in data:
+        if key not in {"when", "notify", "template"}:
+            r.problem(f"{path}.{key}", "unknown key; known: when, notify, template")
+    if not data.get("when"):
+        r.problem(f"{path}.when", "needs the field values that raise the alert")
+    when = _parse_field_values(r, data.get("when"), f"{path}.when", fields)
+    notify = _parse_recipients(r, data.get("notify"), f"{path}.notify", "alert")
+    return Alert(when=when, notify=notify, template=r.text(data, "template", path))
+
+
+def _parse_recipients(r: _Reader, raw: object, path: str, what: str) -> tuple[str, ...]:
+    """``notify: [recipient, ...]``: at least one, each of ``RECIPIENTS``."""
+    notify = r.names(raw, path)
+    if not notify:
+        r.problem(path, f"an {what} needs at least one recipient")
+    for recipient in notify:
+        if recipient not in RECIPIENTS:
+            r.problem(path, f"unknown recipient {recipient!r}; known: {', '.join(RECIPIENTS)}")
+    return notify
 
 
 def _parse_state(
@@ -974,6 +1051,16 @@ def _check_graph(
                 "an automatic transition cannot issue documents: "
                 "no caseworker is there to supply what a letter needs",
             )
+        if t.auto and t.alert is not None:
+            r.problem(f"{path}.alert", "an automatic transition records no values to alert on")
+        entered = states.get(t.dest)
+        if t.auto and entered is not None and entered.deadline and entered.deadline.until_term_end:
+            r.problem(
+                f"{path}.auto",
+                f"enters {t.dest!r}, whose period the county may run on to the end of the "
+                "term: that is refused while no term end covers it, and the sweep cannot be "
+                "refused; make it a step",
+            )
         if t.auto:
             for source in t.sources:
                 if source in states and states[source].deadline is None:
@@ -1053,12 +1140,15 @@ class TemplateCatalogue:
     ``documents:`` (``caseflow.services.letters.CASE_FIELDS``).
     ``sweep_fields``: per template, what the escalation sweep supplies when a rung names
     it (``caseflow.services.letters.sweep_fields``).
+    ``alert_fields``: what a transition's ``alert`` supplies to its template
+    (``caseflow.services.alerts.ALERT_FIELDS``).
     A supplied field also supplies everything below it: ``escalation.cases`` is one list.
     """
 
     fields: Mapping[str, frozenset[str]]
     case_fields: frozenset[str]
     sweep_fields: Mapping[str, frozenset[str]]
+    alert_fields: frozenset[str] = frozenset()
 
 
 def unsuppliable(needed: Iterable[str], supplied: frozenset[str]) -> list[str]:
@@ -1099,6 +1189,19 @@ def _check_templates(
                         "escalation sweep cannot supply",
                     )
     for index, t in enumerate(transitions):
+        if t.alert is not None and t.alert.template:
+            path = f"transitions[{index}].alert.template"
+            template = t.alert.template
+            if template not in known:
+                r.problem(path, f"template {template!r} does not exist in templates/")
+            elif catalogue is not None:
+                missing = unsuppliable(catalogue.fields[template], catalogue.alert_fields)
+                if missing:
+                    r.problem(
+                        path,
+                        f"template {template!r} needs {', '.join(missing)}, which an alert "
+                        "cannot supply",
+                    )
         for document in t.documents:
             path = f"transitions[{index}].documents"
             if document not in known:
@@ -1167,6 +1270,19 @@ def _parse_documents(
                     f"{document!r} accompanies another document (issuer or addressee "
                     "served_document), and this transition issues none",
                 )
+    for index, t in enumerate(transitions):
+        if t.alert is None or not t.alert.template:
+            continue
+        where = f"transitions[{index}].alert.template"
+        alert = specs.get(t.alert.template)
+        if alert is None:
+            r.problem(where, f"{t.alert.template!r} is not declared under `documents:`")
+        elif alert.issuer != "leading_group_office" or alert.administrative:
+            r.problem(
+                where,
+                f"{t.alert.template!r} is an alert, an internal work document of the leading "
+                "group's office: declare it `{issuer: leading_group_office}`",
+            )
     for state in states.values():
         for rung in state.ladder:
             if rung.template and rung.template not in specs:
@@ -1599,6 +1715,26 @@ GUARD_CONDITIONS: Mapping[str, type[Condition]] = MappingProxyType(
 )
 
 
+def guard_condition(guard: str) -> Callable[[Transition], Condition] | str:
+    """The machine condition a declared guard names, to be built for its transition: one
+    of ``GUARDS``, ``needs=SETTING`` (a county text) or ``SETTING=VALUE`` (a county
+    choice); when it names none, what is wrong with it."""
+    setting, _, value = guard.partition("=")
+    if setting == "needs":
+        if value not in TEXT_SETTINGS:
+            return f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}"
+        return partial(CountySet, guard=guard)
+    if "=" in guard:
+        if value not in SETTINGS.get(setting, ()):
+            return f"unknown county choice {guard!r}; known: " + ", ".join(
+                f"{k}={v}" for k, values in SETTINGS.items() for v in values
+            )
+        return partial(CountyChose, guard=guard)
+    if guard not in GUARD_CONDITIONS:
+        return f"unknown guard {guard!r}; known: {', '.join(GUARDS)}"
+    return GUARD_CONDITIONS[guard]
+
+
 def conditions_of(transition: Transition) -> list[Condition]:
     """The machine's conditions for one transition, in the order they are checked."""
     conditions: list[Condition] = [RoleGranted(transition)]
@@ -1609,12 +1745,10 @@ def conditions_of(transition: Transition) -> list[Condition]:
     if transition.requires:
         conditions.append(CountsReached(transition))
     for guard in transition.guards:
-        if guard.startswith("needs="):
-            conditions.append(CountySet(transition, guard))
-        elif "=" in guard:
-            conditions.append(CountyChose(transition, guard))
-        else:
-            conditions.append(GUARD_CONDITIONS[guard](transition))
+        named = guard_condition(guard)
+        if isinstance(named, str):
+            raise WorkflowInvalid(f"transition {transition.trigger!r}: {named}")
+        conditions.append(named(transition))
     return conditions
 
 

@@ -9,7 +9,7 @@ import functools
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -127,6 +127,15 @@ name = "{county}"
 # for guardians (义务教育法 sets none), as it is to be cited in penalty documents;
 # home teaching (送教上门) visits in the monitoring term before a case is retained:
 # home_teaching_visits = 8
+# How long a returned child is watched (复学巩固观察): the workflow's period ("period", the
+# default) or on to the end of the school term in which that period ends ("term_end", by
+# [calendar] term_ends below; a return is refused while no listed term end covers it):
+# monitoring_ends = "term_end"
+
+[calendar]
+# The school calendar: the last day of each term, as the county's education bureau
+# publishes it (校历), e.g. term_ends = ["2027-01-22", "2027-07-09"].
+term_ends = []
 
 [workflow]
 # The workflow new cases run on: workflows/<name>.yaml in this folder, else the shipped one.
@@ -249,6 +258,8 @@ class Workspace:
     # The county's choices where the law leaves one (``[procedure]``; states.SETTINGS,
     # TEXT_SETTINGS, COUNT_SETTINGS): setting -> value, a setting left out is unset.
     procedure: Mapping[str, str] = field(default_factory=dict)
+    # The last day of each school term (``[calendar] term_ends``), in order.
+    term_ends: tuple[date, ...] = ()
 
     @property
     def org_file(self) -> Path:
@@ -337,7 +348,36 @@ def load(root: Path) -> Workspace:
         reveal_roles=_reveal_roles(_section(config, "privacy"), path),
         assessment=_assessment(_section(config, "assessment"), path),
         procedure=_procedure(_section(config, "procedure"), path),
+        term_ends=_term_ends(_section(config, "calendar"), path),
     )
+
+
+def _term_ends(section: Mapping[str, Any], path: Path) -> tuple[date, ...]:
+    """``[calendar] term_ends``: the last day of each school term, each once."""
+    unknown = sorted(set(section) - {"term_ends"})
+    if unknown:
+        raise WorkspaceError(f"{path}: calendar.{unknown[0]} is not a setting; known: term_ends")
+    listed = section.get("term_ends", [])
+    if not isinstance(listed, list):
+        raise WorkspaceError(
+            f'{path}: calendar.term_ends must be a list of dates, e.g. ["2027-01-22", "2027-07-09"]'
+        )
+    days = []
+    for index, value in enumerate(listed):
+        try:
+            day = value if isinstance(value, date) else date.fromisoformat(str(value))
+        except ValueError:
+            day = None
+        if day is None or isinstance(day, datetime):
+            raise WorkspaceError(
+                f"{path}: calendar.term_ends[{index}] is {value!r}, not a date like 2027-01-22"
+            )
+        if day in days:
+            raise WorkspaceError(
+                f"{path}: calendar.term_ends lists {day.isoformat()} twice; list each term end once"
+            )
+        days.append(day)
+    return tuple(sorted(days))
 
 
 def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
@@ -600,4 +640,5 @@ def workspace_calendar(workspace: Workspace) -> WorkCalendar:
         extra_holidays=holidays.rest_days,
         extra_workdays=holidays.working_days,
         declared_years=holidays.complete_years,
+        term_ends=workspace.term_ends,
     )

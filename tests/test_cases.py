@@ -21,7 +21,7 @@ from caseflow.resources import shipped
 from caseflow.services.cases import add_note, advance, open_case, show_case
 from caseflow.services.context import Context, open_context, os_user, system_clock
 from tests.conftest import (
-    approver,
+    approved_closure,
     audit_trail,
     child,
     child_id_number,
@@ -37,24 +37,6 @@ def counts(ctx: Context) -> tuple[int, int]:
         events = connection.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
         versions = connection.execute(select(func.sum(Case.version))).scalar() or 0
     return events, versions
-
-
-def closed_by_cli(cli, ctx: Context, number: int, reason: str, evidence: str) -> None:
-    """A closure proposed through the CLI and approved by a second bureau operator (on the
-    system clock, as the CLI)."""
-    proposed = cli(
-        "case",
-        "advance",
-        str(number),
-        "propose_closure",
-        "--set",
-        f"reason={reason}",
-        "--set",
-        f"evidence={evidence}",
-    )
-    assert proposed.exit_code == 0, proposed.stderr
-    advance(replace(approver(ctx), clock=system_clock), number, "approve_closure")
-    assert show_case(ctx, number)["state"] == "closed"
 
 
 def test_opening_a_case_prints_its_number_and_show_gives_the_json_contract(cli) -> None:
@@ -353,7 +335,8 @@ def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cl
     )
     assert again.exit_code == 1
     assert f"already has open case {number}" in again.stderr
-    closed_by_cli(cli, ctx, number, "studying_elsewhere", "转学证明")
+    # Closed on the system clock, as the CLI opened it.
+    approved_closure(replace(ctx, clock=system_clock), number, "studying_elsewhere", "转学证明")
     assert open_case_by_cli(cli) != number  # a closed case does not block a new one
 
 
@@ -365,7 +348,7 @@ def test_notes_are_logged_without_changing_state_and_refused_on_closed_cases(cli
     assert shown["state"] == "identified" and shown["version"] == 2
     assert shown["history"][-1]["payload"]["method"] == "phone"
     assert cli("case", "note", str(number), "x", "--method", "telepathy").exit_code == 2
-    closed_by_cli(cli, ctx, number, "deceased", "死亡证明")
+    approved_closure(replace(ctx, clock=system_clock), number, "deceased", "死亡证明")
     assert cli("case", "note", str(number), "再访").exit_code == 1
 
 

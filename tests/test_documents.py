@@ -21,6 +21,7 @@ from caseflow import db, render
 from caseflow.cli import app
 from caseflow.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionRefused
 from caseflow.models import Child, Guardian, Notice
+from caseflow.services.alerts import ALERT_FIELDS
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, history, open_case, show_case
 from caseflow.services.context import Context
@@ -888,6 +889,7 @@ def catalogue(**fields: tuple[str, ...]) -> TemplateCatalogue:
         fields=declared,
         case_fields=CASE_FIELDS,
         sweep_fields={template: sweep_fields(names) for template, names in declared.items()},
+        alert_fields=ALERT_FIELDS,
     )
 
 
@@ -924,12 +926,14 @@ def test_a_document_needing_a_field_a_case_cannot_supply_is_reported() -> None:
         persuasion_notice=("today",),
         parent_letter=("today",),
         monthly_report=("today",),
+        at_risk_alert=("today", "alert.recorded"),
     )
     assert problems(shipped, templates) == []
     without_relation = TemplateCatalogue(
         fields=templates.fields,
         case_fields=CASE_FIELDS - {"guardian.relation"},
         sweep_fields=templates.sweep_fields,
+        alert_fields=templates.alert_fields,
     )
     assert problems(shipped, without_relation) == [
         f"w.yaml: transitions[{index}].documents: template 'order_to_correct' needs "
@@ -939,6 +943,7 @@ def test_a_document_needing_a_field_a_case_cannot_supply_is_reported() -> None:
         fields={**templates.fields, "order_to_correct": frozenset({"today", "court.name", "a.b"})},
         case_fields=CASE_FIELDS,
         sweep_fields=templates.sweep_fields,
+        alert_fields=templates.alert_fields,
     )
     assert problems(shipped, wider) == [
         f"w.yaml: transitions[{index}].documents: template 'order_to_correct' needs "

@@ -24,6 +24,7 @@ MASKED_ID = "1101********002X"
 PROVISIONAL_NOTE = "（暂定期限：该年度节假日安排尚未公布）"
 
 EXPECTED_IDS = (
+    "at_risk_alert",
     "carer_notice",
     "deadline_reminder",
     "escalation_notice",
@@ -37,6 +38,15 @@ EXPECTED_IDS = (
 
 # What a reader must find on each document (besides the issuing date).
 HEADINGS: dict[str, tuple[str, ...]] = {
+    "at_risk_alert": (
+        "复学学生辍学风险预警",
+        "县人民政府教育督导室：",
+        "2026-0042",
+        MASKED_NAME,
+        "2026年11月27日的复学回访发现该生有辍学倾向",
+        "在校情况</th><td>有辍学倾向",
+        "包保责任制",
+    ),
     "deadline_reminder": ("控辍保学案件到期提醒", "2026-0042", "劝返中", "2026年12月1日"),
     "escalation_notice": (
         "控辍保学逾期督办通知",
@@ -199,6 +209,14 @@ def sample_context() -> dict[str, Any]:
             "overdue": 1,
         },
         "school": {"name": "木黄镇中学"},
+        "alert": {
+            "label": "复学回访",
+            "date": date(2026, 11, 27),
+            "recorded": [
+                {"label": "在校情况", "value": "有辍学倾向"},
+                {"label": "回访记录", "value": "连续两日未到校"},
+            ],
+        },
     }
 
 

@@ -129,6 +129,10 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
     assert fire(workflow, "identified", "to_closed", bureau) is None  # no auto transitions
 
 
+def check_in(data: dict) -> dict:
+    return next(t for t in data["transitions"] if t["trigger"] == "check_in")
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
@@ -280,6 +284,40 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
             ),
             "an automatic transition cannot wait on a county setting",
         ),
+        (
+            lambda d: d["states"]["order_to_correct"]["deadline"].update({"within": [15, 7]}),
+            "states.order_to_correct.deadline.within: must be [LOW, HIGH]",
+        ),
+        (
+            lambda d: d["states"]["returned"]["deadline"].update({"until_term_end": True}),
+            "states.returned.deadline.until_term_end: is True; write `until_term_end: allowed`",
+        ),
+        (
+            lambda d: d["states"]["verifying"]["deadline"].update({"until_term_end": "allowed"}),
+            "enters 'verifying', whose period the county may run on to the end of the term",
+        ),
+        (
+            lambda d: check_in(d)["alert"].update({"notify": ["head_teacher", "janitor"]}),
+            ".alert.notify: unknown recipient 'janitor'",
+        ),
+        (
+            lambda d: check_in(d)["alert"].update({"when": {"attending": "asleep"}}),
+            ".alert.when.attending: is 'asleep'; choose one of: ",
+        ),
+        (
+            lambda d: check_in(d)["alert"].update({"template": "order_to_correct"}),
+            "'order_to_correct' is an alert, an internal work document of the leading group's",
+        ),
+        (
+            lambda d: d["documents"].pop("at_risk_alert"),
+            "alert.template: 'at_risk_alert' is not declared under `documents:`",
+        ),
+        (
+            lambda d: next(t for t in d["transitions"] if t.get("auto")).update(
+                {"alert": check_in(d)["alert"]}
+            ),
+            "an automatic transition records no values to alert on",
+        ),
     ],
     ids=[
         "unknown-dest",
@@ -308,6 +346,14 @@ def test_the_machine_moves_only_along_declared_transitions() -> None:
         "starts-deadline-not-a-date",
         "requires-unknown-setting",
         "auto-requires-setting",
+        "within-upside-down",
+        "until-term-end-not-allowed",
+        "auto-into-term-end-state",
+        "alert-unknown-recipient",
+        "alert-unknown-value",
+        "alert-not-internal",
+        "alert-undeclared",
+        "alert-on-auto",
     ],
 )
 def test_workflow_check_names_each_problem_with_its_key_path(mutate, expected) -> None:
@@ -393,3 +439,23 @@ def test_the_checkout_entry_point_prints_help() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Exit codes: 0 success" in result.stdout and "case" in result.stdout
+
+
+@pytest.mark.parametrize(("amount", "accepted"), [(6, False), (7, True), (15, True), (16, False)])
+def test_workflow_check_holds_the_orders_period_to_its_declared_range(
+    tmp_path: Path, amount: int, accepted: bool
+) -> None:
+    data = dropout_data()
+    assert data["states"]["order_to_correct"]["deadline"]["within"] == [7, 15]
+    data["states"]["order_to_correct"]["deadline"]["amount"] = amount
+    edited = tmp_path / "dropout.yaml"
+    edited.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    result = CliRunner().invoke(app, ["workflow", "check", str(edited)])
+    if accepted:
+        assert result.exit_code == 0, result.stderr
+    else:
+        assert result.exit_code == 1
+        assert (
+            f"{edited}: states.order_to_correct.deadline.amount: is {amount}, outside the "
+            "range the rule permits (within: 7 to 15)"
+        ) in result.stderr

@@ -3,7 +3,7 @@ recorded once, when a person reads)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -23,6 +23,7 @@ from caseflow.errors import (
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
 from caseflow.roster import Comparison
+from caseflow.services.alerts import queue_alert
 from caseflow.services.context import Context
 from caseflow.services.letters import Entering, queue_within
 from caseflow.services.outbox import reference
@@ -383,7 +384,7 @@ def advance(
 ) -> CaseStep:
     """Fire a transition; the result says what became of the documents it issues (letters
     queued for printing or delivery in the same transaction, or why one could not be
-    prepared)."""
+    prepared) and of the alert its recorded values raise, if any."""
     event = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
@@ -400,7 +401,7 @@ def advance(
             settings=ctx.workspace.procedure,
         )
         transition = workflow.find(trigger, row.state)
-        if transition is not None and transition.documents:
+        if transition is not None:
             step.append(Entering(transition, outcome.values, event.occurred_on))
         changes = outcome_changes(
             workflow, row, outcome, event.occurred_on, ctx.calendar, by=ctx.actor.operator
@@ -410,8 +411,19 @@ def advance(
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
     def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
-        # decide() has run by now and named the transition, if it issues documents.
-        return _issue_documents(ctx, connection, number, step[0], now) if step else []
+        # decide() has run by now and named the transition.
+        entering = step[0]
+        alert = queue_alert(
+            ctx,
+            connection,
+            number,
+            entering.transition,
+            values=entering.values,
+            occurred_on=event.occurred_on,
+            now=now,
+        )
+        documents = _issue_documents(ctx, connection, number, entering, now)
+        return documents + ([alert] if alert else [])
 
     stepped = apply_decision(
         ctx, f"case advance {trigger}", number, expect_version, decide, after=issue
@@ -432,6 +444,36 @@ def _pending(row: Any) -> engine.ExtensionRequest | None:
     return engine.ExtensionRequest.from_json(request) if request else None
 
 
+# An extension step's own decision, from the workflow, the case row and ``acting`` (the
+# keyword arguments every engine extension step takes: actor, person, occurred_on, today):
+# the columns it changes, the audit action and its payload.
+ExtensionDecision = Callable[
+    [Workflow, Any, Mapping[str, Any]], tuple[dict[str, Any], str, dict[str, Any]]
+]
+
+
+def _extension_step(
+    ctx: Context,
+    number: int,
+    attempt: str,
+    decide_on: ExtensionDecision,
+    *,
+    occurred_on: date | None,
+    expect_version: int | None,
+) -> CaseStep:
+    """The frame every step on an extension request shares: its day, the person the
+    operator is, one transaction, and where the case stands after it."""
+    day = occurred_on or ctx.today
+    acting = {"actor": ctx.actor, "person": _person_of(ctx), "occurred_on": day, "today": ctx.today}
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        changes, action, payload = decide_on(workflow, row, acting)
+        return changes, action, payload, day
+
+    stepped = apply_decision(ctx, attempt, number, expect_version, decide)
+    return _case_step(ctx, stepped.workflow, stepped.row, [])
+
+
 def request_extension(
     ctx: Context,
     number: int,
@@ -443,20 +485,12 @@ def request_extension(
 ) -> CaseStep:
     """Ask for a case's deadline to move later: an audited request that changes the
     deadline only once another operator with an approve role approves it."""
-    day = occurred_on or ctx.today
-    person = _person_of(ctx)
 
-    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+    def decide(
+        workflow: Workflow, row: Any, acting: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
         request = engine.request_extension(
-            workflow,
-            case_snapshot(row),
-            _pending(row),
-            days=days,
-            reason=reason,
-            actor=ctx.actor,
-            person=person,
-            occurred_on=day,
-            today=ctx.today,
+            workflow, case_snapshot(row), _pending(row), days=days, reason=reason, **acting
         )
         payload = {
             "state": request.state,
@@ -465,10 +499,11 @@ def request_extension(
             "due_on": row.due_on.isoformat(),
             "approve_roles": list(workflow.extension_approve_roles),
         }
-        return {"extension_request": request.as_json()}, "case.extension_requested", payload, day
+        return {"extension_request": request.as_json()}, "case.extension_requested", payload
 
-    stepped = apply_decision(ctx, "case extend", number, expect_version, decide)
-    return _case_step(ctx, stepped.workflow, stepped.row, [])
+    return _extension_step(
+        ctx, number, "case extend", decide, occurred_on=occurred_on, expect_version=expect_version
+    )
 
 
 def approve_extension(
@@ -480,26 +515,27 @@ def approve_extension(
 ) -> CaseStep:
     """Approve a case's pending extension request (not one's own): the deadline moves and
     its ladder starts again."""
-    day = occurred_on or ctx.today
-    person = _person_of(ctx)
 
-    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+    def decide(
+        workflow: Workflow, row: Any, acting: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
         outcome = engine.extend(
-            workflow,
-            case_snapshot(row),
-            _pending(row),
-            actor=ctx.actor,
-            person=person,
-            occurred_on=day,
-            today=ctx.today,
-            calendar=ctx.calendar,
+            workflow, case_snapshot(row), _pending(row), calendar=ctx.calendar, **acting
         )
-        changes = outcome_changes(workflow, row, outcome, day, ctx.calendar, by=ctx.actor.operator)
+        changes = outcome_changes(
+            workflow, row, outcome, acting["occurred_on"], ctx.calendar, by=ctx.actor.operator
+        )
         changes["extension_request"] = None
-        return changes, "case.extension", dict(outcome.audit), day
+        return changes, "case.extension", dict(outcome.audit)
 
-    stepped = apply_decision(ctx, "case extend --approve", number, expect_version, decide)
-    return _case_step(ctx, stepped.workflow, stepped.row, [])
+    return _extension_step(
+        ctx,
+        number,
+        "case extend --approve",
+        decide,
+        occurred_on=occurred_on,
+        expect_version=expect_version,
+    )
 
 
 def reject_extension(
@@ -511,24 +547,23 @@ def reject_extension(
     expect_version: int | None = None,
 ) -> CaseStep:
     """Reject a case's pending extension request (not one's own): the deadline stays."""
-    day = occurred_on or ctx.today
-    person = _person_of(ctx)
 
-    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+    def decide(
+        workflow: Workflow, row: Any, acting: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], str, dict[str, Any]]:
         payload = engine.reject_extension(
-            workflow,
-            case_snapshot(row),
-            _pending(row),
-            reason=reason,
-            actor=ctx.actor,
-            person=person,
-            occurred_on=day,
-            today=ctx.today,
+            workflow, case_snapshot(row), _pending(row), reason=reason, **acting
         )
-        return {"extension_request": None}, "case.extension_rejected", payload, day
+        return {"extension_request": None}, "case.extension_rejected", payload
 
-    stepped = apply_decision(ctx, "case extend --reject", number, expect_version, decide)
-    return _case_step(ctx, stepped.workflow, stepped.row, [])
+    return _extension_step(
+        ctx,
+        number,
+        "case extend --reject",
+        decide,
+        occurred_on=occurred_on,
+        expect_version=expect_version,
+    )
 
 
 @dataclass(frozen=True)

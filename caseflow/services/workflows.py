@@ -96,9 +96,11 @@ def _migration_problems(checked: Sequence[tuple[Path, Workflow]]) -> list[Proble
 
 
 def template_catalogue(problems: list[Problem] | None = None) -> TemplateCatalogue:
-    """The shipped templates' declared fields and what a case and the sweep supply; a
-    template whose fields header is broken is left out (and reported into ``problems``)."""
+    """The shipped templates' declared fields and what a case, the sweep and an alert
+    supply; a template whose fields header is broken is left out (and reported into
+    ``problems``)."""
     from caseflow.render import declared_fields, template_ids, templates_dir
+    from caseflow.services.alerts import ALERT_FIELDS
     from caseflow.services.letters import CASE_FIELDS, sweep_fields
 
     fields: dict[str, frozenset[str]] = {}
@@ -112,6 +114,7 @@ def template_catalogue(problems: list[Problem] | None = None) -> TemplateCatalog
         fields=fields,
         case_fields=CASE_FIELDS,
         sweep_fields={template: sweep_fields(declared) for template, declared in fields.items()},
+        alert_fields=ALERT_FIELDS,
     )
 
 
