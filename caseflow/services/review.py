@@ -29,6 +29,7 @@ from caseflow.audit_export import (
 from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
+from caseflow.measures import UNPLACED, is_placed
 from caseflow.services.context import Context
 from caseflow.services.records import (
     CASE,
@@ -542,10 +543,16 @@ def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
         as_of=day,
         cases=len(found),
         units=tuple(
-            OverdueUnit(key, escalation.recipient_label(key, departments=departments), tuple(cases))
-            for key, cases in ordered
+            OverdueUnit(key, _unit_label(key, departments), tuple(cases)) for key, cases in ordered
         ),
     )
+
+
+def _unit_label(key: str, departments: dict[str, str]) -> str:
+    """The unit's name; a unit at no known place is no unit (地址待核实)."""
+    if not is_placed(key):
+        return f"{UNPLACED}（责任单位未确定）"
+    return escalation.recipient_label(key, departments=departments)
 
 
 def _escalations_sent(
