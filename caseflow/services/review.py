@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,7 @@ from caseflow.audit_export import (
     event_line,
     verify_export,
 )
+from caseflow.dates import recorded_day
 from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
@@ -200,14 +201,6 @@ def _check_case(ctx: Context, number: int) -> None:
         found = connection.execute(select(CASE.c.id).where(CASE.c.id == number)).first()
     if found is None:
         raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
-
-
-def recorded_day(recorded_at: str, zone: ZoneInfo) -> date:
-    """The day an event was recorded, in the workspace's time zone."""
-    moment = datetime.fromisoformat(recorded_at)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).date()
 
 
 # ---------------------------------------------------------------------------------------
