@@ -285,7 +285,7 @@ def test_the_figures_as_printed_show_no_place_to_be_verified_as_a_unit(
     cli = CliInvoker(workspace)
     shown = cli("stats", "--by", "township").stdout
     assert "待核实人民政府" not in shown and "\n  待核实" not in shown
-    assert "地址待核实的案件（责任乡镇、村未确定，不计入任何单位）  到期 1，按期 0" in shown
+    assert "  地址待核实（责任单位未确定）  到期 1，按期 0" in shown
     assert "  地址待核实（不计入各乡镇）  在办 1，" in shown
     review = cli("review", "assessment", "--year", "2026").stdout
     assert "待核实 " not in review.replace("地址待核实", "")

@@ -247,10 +247,7 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
     for unit in figures.on_time:
         lines.append(f"  {unit.label}  {deadlines_text(unit.deadlines)}")
     if figures.unplaced_on_time.due:
-        lines.append(
-            f"  {UNPLACED}的案件（责任乡镇、村未确定，不计入任何单位）  "
-            + deadlines_text(figures.unplaced_on_time)
-        )
+        lines.append(f"  {UNPLACED}（责任单位未确定）  " + deadlines_text(figures.unplaced_on_time))
     if figures.groups or figures.apart:
         lines.append("\n按乡镇" if figures.by == "township" else "\n按学校")
         for group in figures.groups:

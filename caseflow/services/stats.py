@@ -335,7 +335,8 @@ def stats(
 ) -> Stats:
     """The targets with the actual figures, the case figures of the period from ``since``
     (default 1 January) to ``as_of`` (default today), and each responsible unit's on-time
-    rate; with ``by``, the same per township or per school."""
+    rate; with ``by``, the same per township or per school. Cases of no known township
+    (地址待核实) or no school are counted in the totals and shown apart, never as a unit."""
     from caseflow.escalation import recipient_label
 
     if by is not None and by not in BY:
@@ -573,7 +574,7 @@ class Assessment:
     formula: str
     weights: dict[str, float]
     scores: tuple[Score, ...]
-    unplaced: Tally = field(default_factory=Tally)  # 地址待核实: in no unit's score
+    unplaced_cases: int = 0  # 地址待核实: in no unit's score
     unplaced_on_time: DeadlineTally = field(default_factory=DeadlineTally)
 
     def as_json(self) -> dict[str, Any]:
@@ -590,7 +591,7 @@ class Assessment:
             "townships": [s.as_json() for s in self.scores if s.kind == "township"],
             "schools": [s.as_json() for s in self.scores if s.kind == "school"],
             "unplaced": {
-                "cases": self.unplaced.cases,
+                "cases": self.unplaced_cases,
                 "on_time": self.unplaced_on_time.as_json(),
             },
         }
@@ -626,6 +627,6 @@ def assessment(ctx: Context, *, year: int | None = None, batch_size: int = BATCH
             "relapse_penalty": weights.relapse_penalty,
         },
         scores=tuple(ranked(scores)),
-        unplaced=found.unplaced,
+        unplaced_cases=found.unplaced.cases,
         unplaced_on_time=found.unplaced_deadlines(),
     )
