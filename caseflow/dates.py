@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 
 from caseflow.errors import InvalidInput
 
@@ -35,3 +35,11 @@ def parse_date(text: str, *, what: str = "date") -> date:
 def cn_date(day: date) -> str:
     """2026年11月29日 — no leading zeros, as in official documents."""
     return f"{day.year}年{day.month}月{day.day}日"
+
+
+def recorded_day(recorded_at: str, zone: tzinfo) -> date:
+    """The day an event was recorded (its ``recorded_at``, ISO text), in ``zone``."""
+    moment = datetime.fromisoformat(recorded_at)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(zone).date()

@@ -255,6 +255,20 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+# A township or village the registers did not give is stored as UNKNOWN_PLACE. Such a
+# case belongs to no unit: the figures show it apart, as UNPLACED, never as a township,
+# village or school, and no unit is ranked for it.
+UNKNOWN_PLACE = "待核实"
+UNPLACED = "地址待核实"
+
+
+def is_placed(unit: str) -> bool:
+    """Whether an address such as ``township:天堂镇`` or ``village:天堂镇/待核实`` names a
+    known place (a department or the bureau always does)."""
+    _role, _, place = unit.partition(":")
+    return UNKNOWN_PLACE not in place.split("/")
+
+
 @dataclass(frozen=True)
 class Where:
     township: str
@@ -394,7 +408,8 @@ class Weights:
             f"{number(self.retained)}×复学巩固率）÷（{number(self.on_time)} + "
             f"{number(self.returned)} + {number(self.retained)}）− "
             f"{number(self.relapse_penalty)} × 再次辍学人次；不低于0。某项无可计量的数据"
-            "（如年内无到期期限）时该项不计，按其余各项的权重计算；三项均无数据的不评分。"
+            "（如年内无到期期限）时该项不计，按其余各项的权重计算。年内无案件或三项均无数据"
+            "的单位不评分，列于排名之后、不排名次；地址待核实的案件不计入任何单位。"
         )
 
 
@@ -409,6 +424,14 @@ class Score:
     relapsed_cases: int
     relapses: int
     score: float | None
+    cases: int = 0
+
+    @property
+    def unscored(self) -> str | None:
+        """Why the unit has no score (None: it has one)."""
+        if self.score is not None:
+            return None
+        return "年内无案件" if not self.cases else "无可计量数据"
 
     @property
     def return_rate(self) -> float | None:
@@ -431,7 +454,9 @@ class Score:
             "relapsed_cases": self.relapsed_cases,
             "retention_rate": _rounded(self.retention_rate),
             "relapses": self.relapses,
+            "cases": self.cases,
             "score": self.score,
+            "unscored": self.unscored,
         }
 
 
@@ -484,6 +509,7 @@ def assess(
             retention_rate=tally.retention_rate,
             relapses=tally.relapses,
         ),
+        cases=tally.cases,
     )
 
 

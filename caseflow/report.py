@@ -9,6 +9,24 @@ from datetime import date
 
 from caseflow.measures import CATEGORY_LABELS
 
+# The width of the report's page content in CSS pixels (its template's ``main``: 980 less
+# the padding): every chart is drawn this wide, and scales with the page when printed.
+PAGE_WIDTH = 932
+# Where the report's period starts when no --since is given: the current school term.
+TERM_STARTS = ((9, 1), (3, 1))  # (month, day), latest first
+TERM_RULE = "统计期默认自统计截止日期所在学期的开学之日起（秋季学期9月1日，春季学期3月1日）"
+
+
+def term_start(day: date) -> date:
+    """The first day of the school term ``day`` falls in: 1 September or 1 March."""
+    for month, first in TERM_STARTS:
+        start = date(day.year, month, first)
+        if start <= day:
+            return start
+    month, first = TERM_STARTS[0]
+    return date(day.year - 1, month, first)
+
+
 # One colour per case category, in the order they stack (worst first).
 CATEGORY_COLOURS: Mapping[str, str] = {
     "dropout": "#c0392b",
@@ -65,9 +83,12 @@ class MonthFlows:
         return f"{self.month.year}年{self.month.month}月"
 
 
-def cases_by_category(groups: Sequence[tuple[str, Mapping[str, int]]]) -> Chart:
-    """One horizontal bar per township, stacked by case category."""
-    label_width, bar_width, row, top = 110, 560, 30, 10
+def cases_by_category(
+    groups: Sequence[tuple[str, Mapping[str, int]]], width: int = PAGE_WIDTH
+) -> Chart:
+    """One horizontal bar per township, stacked by case category, ``width`` wide."""
+    label_width, total_width, row, top = 110, 60, 30, 10
+    bar_width = width - label_width - total_width
     largest = max((sum(counts.values()) for _, counts in groups), default=0) or 1
     rects: list[Rect] = []
     texts: list[Text] = []
@@ -79,20 +100,20 @@ def cases_by_category(groups: Sequence[tuple[str, Mapping[str, int]]]) -> Chart:
             count = counts.get(category, 0)
             if not count:
                 continue
-            width = bar_width * count / largest
+            length = bar_width * count / largest
             title = f"{name} {CATEGORY_LABELS[category]}：{count}件"
-            rects.append(Rect(x, y, width, row - 8, colour, title))
-            x += width
+            rects.append(Rect(x, y, length, row - 8, colour, title))
+            x += length
         texts.append(Text(x + 6, y + 16, str(sum(counts.values()))))
     height = top + max(len(groups), 1) * row + 10
     legend = tuple((colour, CATEGORY_LABELS[c]) for c, colour in CATEGORY_COLOURS.items())
-    return Chart(label_width + bar_width + 60, height, tuple(rects), tuple(texts), legend)
+    return Chart(width, height, tuple(rects), tuple(texts), legend)
 
 
-def flows_by_month(months: Sequence[MonthFlows]) -> Chart:
-    """Identified, returned and retained per month, as grouped columns."""
-    left, plot_height, top, bottom = 40, 220, 10, 40
-    group_width = 48
+def flows_by_month(months: Sequence[MonthFlows], width: int = PAGE_WIDTH) -> Chart:
+    """Identified, returned and retained per month, as grouped columns, ``width`` wide."""
+    left, right, plot_height, top, bottom = 40, 20, 220, 10, 40
+    group_width = (width - left - right) / max(len(months), 1)
     bar = (group_width - 12) / len(FLOW_SERIES)
     largest = max((getattr(m, key) for m in months for key, _, _ in FLOW_SERIES), default=0) or 1
     rects: list[Rect] = []
@@ -118,7 +139,6 @@ def flows_by_month(months: Sequence[MonthFlows]) -> Chart:
         )
     texts.append(Text(left - 6, top + 10, str(largest), "end"))
     texts.append(Text(left - 6, base, "0", "end"))
-    width = left + max(len(months), 1) * group_width + 20
     axis = ((left, base, width - 10, base), (left, top, left, base))
     legend = tuple((colour, label) for _, label, colour in FLOW_SERIES)
     return Chart(width, base + bottom, tuple(rects), tuple(texts), legend, axis)

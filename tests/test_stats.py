@@ -14,7 +14,7 @@ import pytest
 
 from caseflow.errors import AccessDenied, InvalidInput, WorkspaceError
 from caseflow.ids import make_id_number
-from caseflow.measures import Weights, median, score
+from caseflow.measures import UNKNOWN_PLACE, Weights, median, score
 from caseflow.services import sweep as sweep_service
 from caseflow.services.cases import advance as advance_case
 from caseflow.services.cases import open_case
@@ -212,6 +212,88 @@ def test_the_annual_assessment(ctx, cases) -> None:
     assert last_year["townships"] == [] and last_year["as_of"] == "2025-12-31"
     with pytest.raises(InvalidInput, match="has not begun"):
         assessment(ctx, year=2027)
+
+
+@pytest.fixture
+def unplaced(ctx, cases) -> int:
+    """A sixth case, of a child the registers place in no township or village (the
+    comparison records 待核实 for both) and at no school: opened 11-02 and left in
+    identified, its deadline (11-05) missed."""
+    number = open_case(
+        ctx,
+        child(6, township=UNKNOWN_PLACE, village=UNKNOWN_PLACE, school=None),
+        occurred_on=D(2026, 11, 2),
+    ).number
+    sweep_service.sweep(ctx)
+    return number
+
+
+def test_a_case_of_no_known_place_is_shown_apart_and_never_as_a_unit(ctx, unplaced) -> None:
+    figures = stats(ctx, by="township").as_json()
+    assert figures["cases"]["cases"] == 6 and figures["cases"]["suspected"] == 2
+    assert [g["name"] for g in figures["groups"]] == ["天堂镇", "木黄镇"]
+    apart = figures["apart"]
+    assert (apart["name"], apart["cases"], apart["suspected"], apart["overdue"]) == (
+        "地址待核实",
+        1,
+        1,
+        1,
+    )
+    missed = {"due": 1, "met": 0, "missed": 1, "escalated": 1, "rate": 0.0}
+    assert apart["on_time"] == missed == figures["on_time_unplaced"]
+    assert all("待核实" not in u["unit"] for u in figures["on_time_by_unit"])
+    # The county's on-time rate still counts it: 10 of the 12 deadlines before, now 13.
+    assert figures["cases"]["on_time"]["due"] == 13
+    by_school = stats(ctx, by="school").as_json()
+    assert by_school["apart"]["name"] == "未填学校" and by_school["apart"]["cases"] == 1
+    assert [g["name"] for g in by_school["groups"]] == ["天堂镇中心小学", "木黄镇中心小学"]
+    result = assessment(ctx, year=2026).as_json()
+    assert [s["name"] for s in result["townships"]] == ["天堂镇", "木黄镇"]
+    assert result["unplaced"] == {"cases": 1, "on_time": missed}
+
+
+def test_the_assessment_lists_units_with_nothing_to_measure_apart_from_the_ranking(
+    workspace,
+) -> None:
+    """示范县 has two townships and three schools. 天堂镇's one case (at 天堂镇中心小学) was
+    closed as not a dropout, its deadlines met: 天堂镇 scores 100 on its on-time rate,
+    天堂镇中心小学 had a case but nothing to measure, and 木黄镇, 木黄镇中心小学 and
+    示范县第一中学 had no case at all."""
+    ctx = example_county(workspace)
+    pupil = kid(11, "田小雨", "天堂镇", "天堂村", "一组", "天堂镇中心小学")
+    number = open_case(ctx, pupil, occurred_on=D(2026, 11, 2)).number
+    approved_closure(ctx, number, "studying_elsewhere", "证明", occurred_on=D(2026, 11, 3))
+    result = assessment(ctx, year=2026).as_json()
+    ctx.engine.dispose()
+    scored = {s["name"]: (s["score"], s["unscored"]) for s in result["townships"]}
+    assert scored == {"天堂镇": (100.0, None), "木黄镇": (None, "年内无案件")}
+    schools = {s["name"]: (s["score"], s["unscored"]) for s in result["schools"]}
+    assert schools == {
+        "天堂镇中心小学": (None, "无可计量数据"),
+        "木黄镇中心小学": (None, "年内无案件"),
+        "示范县第一中学": (None, "年内无案件"),
+    }
+
+
+def test_the_figures_as_printed_show_no_place_to_be_verified_as_a_unit(
+    workspace, unplaced, monkeypatch
+) -> None:
+    monkeypatch.setattr(
+        "caseflow.services.context.open_context",
+        functools.partial(open_context, clock=fixed_clock),
+    )
+    cli = CliInvoker(workspace)
+    shown = cli("stats", "--by", "township").stdout
+    assert "待核实人民政府" not in shown and "\n  待核实" not in shown
+    assert "  地址待核实（责任单位未确定）  到期 1，按期 0" in shown
+    assert "  地址待核实（不计入各乡镇）  在办 1，" in shown
+    review = cli("review", "assessment", "--year", "2026").stdout
+    assert "待核实 " not in review.replace("地址待核实", "")
+    assert "  1. 天堂镇  78.6 分" in review and "  2. 木黄镇  " in review
+    assert "  不评分（无可计量数据）：木黄镇中心小学" in review
+    assert "地址待核实的案件 1 件（到期期限 1 个，按期 0 个）不计入任何乡镇和学校" in review
+    overdue = cli("review", "overdue", "--as-of", "2026-11-29").stdout
+    assert "地址待核实（责任单位未确定）" in overdue and "待核实人民政府" not in overdue
 
 
 def test_the_assessment_weights_come_from_the_workspace(workspace, cases) -> None:

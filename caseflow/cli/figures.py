@@ -127,17 +127,35 @@ def report_html(
         Path, typer.Option("--output", "-o", help="The HTML file to write, e.g. report.html.")
     ],
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Figures as of this day (default today).")
+        str | None,
+        typer.Option("--as-of", help="Figures as of this day, 统计截止日期 (default today)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Start of the period for the flows and on-time rates (default the start of "
+            "the school term the --as-of day falls in: 1 September or 1 March).",
+        ),
     ] = None,
 ) -> None:
     """One self-contained HTML file (opens without network) for the county leadership:
-    the targets, charts of cases per township and of the monthly flows, the overdue
-    cases by responsible unit, and the audit chain's verification. Bureau or supervisor."""
-    written = make_report(workspace_context(), output, parse_day(as_of, "--as-of"))
+    the period, the day it was made and the as-of day; the targets, charts of cases per
+    township and of the monthly flows, the overdue cases by responsible unit (case
+    numbers, no child's name or ID), and the audit chain's verification as a statement
+    (hashes in an appendix). Bureau or supervisor."""
+    written = make_report(
+        workspace_context(),
+        output,
+        parse_day(as_of, "--as-of"),
+        parse_day(since, "--since"),
+    )
     typer.echo(f"Wrote {written}")
 
 
-def make_report(ctx: "Context", output: Path, as_of: date | None = None) -> Path:
+def make_report(
+    ctx: "Context", output: Path, as_of: date | None = None, since: date | None = None
+) -> Path:
     """The leadership report: the statistics by township and the overdue review as of the
     same day, then the report made from them."""
     from caseflow.services import report
@@ -145,5 +163,12 @@ def make_report(ctx: "Context", output: Path, as_of: date | None = None) -> Path
     from caseflow.services.stats import stats
 
     report.check_reader(ctx)
-    figures = stats(ctx, as_of=as_of, by="township")
-    return report.write_report(ctx, output, figures, overdue_review(ctx, figures.as_of))
+    start = report.report_since(ctx, as_of, since)
+    figures = stats(ctx, as_of=as_of, since=start, by="township")
+    return report.write_report(
+        ctx,
+        output,
+        figures,
+        overdue_review(ctx, figures.as_of),
+        default_period=since is None,
+    )

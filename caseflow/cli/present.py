@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from caseflow.audit import Verification
     from caseflow.audit_export import ExportVerification
+    from caseflow.measures import DeadlineTally
     from caseflow.org import Contact, Org, Person, Unit
     from caseflow.roster import Comparison
     from caseflow.services.cases import Opening
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from caseflow.services.review import ExportSummary, OverdueReview
     from caseflow.services.roster import ImportSummary
     from caseflow.services.snapshots import ImportRecord
-    from caseflow.services.stats import Assessment, Stats
+    from caseflow.services.stats import Assessment, GroupFigures, Stats
     from caseflow.services.sweep import SweepReport
     from caseflow.workspace import Workspace
 
@@ -200,6 +201,7 @@ def advanced_lines(step: dict[str, Any]) -> list[str]:
 def stats_lines(county: str, figures: "Stats") -> list[str]:
     """`caseflow stats` as text: the targets, the cases, the flows, each unit's on-time rate
     and the definitions."""
+    from caseflow.measures import UNPLACED
     from caseflow.services.stats import percent, target_line
 
     lines: list[str] = []
@@ -240,33 +242,19 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
         f"逾期 {on_time['missed']}，已升级督办 {on_time['escalated']}）"
     )
     lines.append("\n责任单位按时办结率")
-    if not figures.on_time:
+    if not figures.on_time and not figures.unplaced_on_time.due:
         lines.append("  统计期内没有到期的办理期限。")
     for unit in figures.on_time:
-        d = unit.deadlines
-        lines.append(
-            f"  {unit.label}  到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 "
-            f"{d.escalated}，按时办结率 {percent(d.rate)}"
-        )
-    if figures.groups:
+        lines.append(f"  {unit.label}  {deadlines_text(unit.deadlines)}")
+    if figures.unplaced_on_time.due:
+        lines.append(f"  {UNPLACED}（责任单位未确定）  " + deadlines_text(figures.unplaced_on_time))
+    if figures.groups or figures.apart:
         lines.append("\n按乡镇" if figures.by == "township" else "\n按学校")
         for group in figures.groups:
-            g = group.as_json()
-            rates = "".join(
-                f"，{label} {percent(g[key]['rate'])}（{g[key]['numerator']}/"
-                f"{g[key]['denominator']}）"
-                for key, label in (
-                    ("enrolment_rate", "入学率"),
-                    ("disabled_enrolment_rate", "残疾儿童少年入学率"),
-                    ("consolidation_rate", "九年义务教育巩固率"),
-                )
-                if key in g
-            )
-            lines.append(
-                f"  {group.name}  在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
-                f"{g['returned']}，巩固 {g['retained']}，再次辍学 {g['relapses']}，逾期 "
-                f"{g['overdue']}，按时办结率 {percent(g['on_time']['rate'])}{rates}"
-            )
+            lines.append(f"  {group.name}  {group_text(group)}")
+        if figures.apart is not None:
+            kind = "乡镇" if figures.by == "township" else "学校"
+            lines.append(f"  {figures.apart.name}（不计入各{kind}）  {group_text(figures.apart)}")
     lines.append("\n口径说明")
     for target in figures.targets:
         lines.append(f"  {target.label}：{target.definition}")
@@ -275,8 +263,39 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
     return lines
 
 
+def deadlines_text(d: "DeadlineTally") -> str:
+    from caseflow.services.stats import percent
+
+    return (
+        f"到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 {d.escalated}，"
+        f"按时办结率 {percent(d.rate)}"
+    )
+
+
+def group_text(group: "GroupFigures") -> str:
+    """A township's or school's figures in `caseflow stats --by`."""
+    from caseflow.services.stats import percent
+
+    g = group.as_json()
+    rates = "".join(
+        f"，{label} {percent(g[key]['rate'])}（{g[key]['numerator']}/{g[key]['denominator']}）"
+        for key, label in (
+            ("enrolment_rate", "入学率"),
+            ("disabled_enrolment_rate", "残疾儿童少年入学率"),
+            ("consolidation_rate", "九年义务教育巩固率"),
+        )
+        if key in g
+    )
+    return (
+        f"在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 {g['returned']}，巩固 "
+        f"{g['retained']}，再次辍学 {g['relapses']}，逾期 {g['overdue']}，按时办结率 "
+        f"{percent(g['on_time']['rate'])}{rates}"
+    )
+
+
 def assessment_lines(result: "Assessment") -> list[str]:
     """`caseflow review assessment` as text: the scores, the formula and the definitions."""
+    from caseflow.measures import UNPLACED
     from caseflow.services.stats import percent
 
     lines: list[str] = []
@@ -290,17 +309,28 @@ def assessment_lines(result: "Assessment") -> list[str]:
         lines.append(f"\n{title}")
         if not view[kind]:
             lines.append("  （无）")
-        for rank, s in enumerate(view[kind], start=1):
+        scored = [s for s in view[kind] if s["score"] is not None]
+        for rank, s in enumerate(scored, start=1):
             on_time = s["on_time"]
-            score = "不评分（无可计量数据）" if s["score"] is None else f"{s['score']:g} 分"
             lines.append(
-                f"  {pad(rank, 2, right=True)}. {s['name']}  {score}；"
+                f"  {pad(rank, 2, right=True)}. {s['name']}  {s['score']:g} 分；"
                 f"按时办结率 {percent(on_time['rate'])}"
                 f"（{on_time['met']}/{on_time['due']}），劝返率 {percent(s['return_rate'])}"
                 f"（{s['returned']}/{s['dropouts']}），复学巩固率 {percent(s['retention_rate'])}"
                 f"（{s['retained']}/{s['retained'] + s['relapsed_cases']}），再次辍学 "
                 f"{s['relapses']} 人次"
             )
+        for reason in ("无可计量数据", "年内无案件"):
+            names = [s["name"] for s in view[kind] if s["unscored"] == reason]
+            if names:
+                lines.append(f"  不评分（{reason}）：{'、'.join(names)}")
+    unplaced = view["unplaced"]
+    if unplaced["cases"]:
+        on_time = unplaced["on_time"]
+        lines.append(
+            f"\n{UNPLACED}的案件 {unplaced['cases']} 件（到期期限 {on_time['due']} 个，按期 "
+            f"{on_time['met']} 个）不计入任何乡镇和学校；地址核实后计入所属单位。"
+        )
     lines.append("\n口径说明")
     for text in view["definitions"].values():
         lines.append(f"  {text}")

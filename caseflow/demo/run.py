@@ -654,10 +654,13 @@ def _ledger_lines(report: DemoReport) -> list[str]:
         f"按时办结率 {percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
         f"已升级督办 {on_time['escalated']}）",
     ]
-    for group in figures.groups:
+    groups = [(group.name, group) for group in figures.groups]
+    if figures.apart is not None:
+        groups.append((f"{figures.apart.name}（不计入各乡镇）", figures.apart))
+    for name, group in groups:
         g = group.as_json()
         out.append(
-            f"  {group.name}：在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
+            f"  {name}：在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
             f"{g['returned']}，巩固 {g['retained']}，逾期 {g['overdue']}，按时办结率 "
             f"{percent(g['on_time']['rate'])}"
         )

@@ -21,6 +21,7 @@ from caseflow.errors import (
     TransitionRefused,
 )
 from caseflow.ids import mask_id_number, parse_id_number
+from caseflow.measures import UNKNOWN_PLACE
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
 from caseflow.roster import Comparison
 from caseflow.services.alerts import queue_alert
@@ -1028,9 +1029,6 @@ def state_labels(ctx: Context) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------
 # Workflow files (no database needed)
-
-
-UNKNOWN_PLACE = "待核实"
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """The report for the county leadership (``caseflow report html``): one self-contained HTML
 file with the targets, charts of cases by category per township and of the monthly
-flows, the overdue cases by responsible unit, and the audit chain's verification."""
+flows, the overdue cases by responsible unit, and the audit chain's verification as a
+statement (its hashes in an appendix). It names no child: case numbers only."""
 
 from __future__ import annotations
 
@@ -13,9 +14,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from caseflow import access, audit, db
+from caseflow.dates import recorded_day
 from caseflow.exports import replacing
-from caseflow.measures import CATEGORY_LABELS
-from caseflow.report import MonthFlows, cases_by_category, flows_by_month, month_starts
+from caseflow.measures import CATEGORY_LABELS, UNKNOWN_PLACE, UNPLACED
+from caseflow.report import (
+    TERM_RULE,
+    MonthFlows,
+    cases_by_category,
+    flows_by_month,
+    month_starts,
+    term_start,
+)
 from caseflow.services.context import Context
 from caseflow.services.records import CASE, EVENT, Workflows, require, scoped
 
@@ -86,7 +95,8 @@ def _flow(
     return _FLOW_OF_CATEGORY.get(entered or "")
 
 
-def _latest_checkpoint(ctx: Context) -> audit.Checkpoint | None:
+def _latest_checkpoint(ctx: Context) -> tuple[audit.Checkpoint, date] | None:
+    """The last checkpoint recorded, and the day it was set."""
     with db.read(ctx.engine) as connection:
         row = connection.execute(
             select(EVENT.c.seq, EVENT.c.hash, EVENT.c.recorded_at)
@@ -94,7 +104,17 @@ def _latest_checkpoint(ctx: Context) -> audit.Checkpoint | None:
             .order_by(EVENT.c.seq.desc())
             .limit(1)
         ).first()
-    return audit.Checkpoint(row.seq, row.hash) if row else None
+    if row is None:
+        return None
+    return audit.Checkpoint(row.seq, row.hash), recorded_day(
+        row.recorded_at, ctx.workspace.timezone
+    )
+
+
+def report_since(ctx: Context, as_of: date | None, since: date | None) -> date:
+    """The start of the report's period: ``since``, else the start of the school term the
+    as-of day (default today) falls in."""
+    return since or term_start(as_of or ctx.today)
 
 
 def check_reader(ctx: Context) -> None:
@@ -102,22 +122,27 @@ def check_reader(ctx: Context) -> None:
     require(ctx, access.AUDIT_READERS, "report html")
 
 
-def report_context(ctx: Context, figures: Stats, overdue: OverdueReview) -> dict[str, Any]:
+def report_context(
+    ctx: Context, figures: Stats, overdue: OverdueReview, *, default_period: bool = False
+) -> dict[str, Any]:
     """Everything the report shows: the statistics by township and the overdue review (as
-    of the statistics' day, gathered by the caller), the monthly flows and the audit."""
+    of the statistics' day, gathered by the caller), the monthly flows and the audit.
+    ``default_period``: the period starts where ``report_since`` put it, and says so."""
     check_reader(ctx)
     day = figures.as_of
     groups = [(g.name, dict(g.tally.by_category)) for g in figures.groups]
+    unplaced = figures.apart.tally if figures.apart is not None else None
     flows = monthly_flows(ctx, day)
     with db.read(ctx.engine) as connection:
         verification = audit.verify(connection)
     checkpoint = _latest_checkpoint(ctx)
     return {
-        "today": day,
+        "today": ctx.today,
         "report": {
             "county": ctx.workspace.county,
             "as_of": day,
             "since": figures.since,
+            "period_rule": TERM_RULE if default_period else "",
             "targets": [t.as_json() for t in figures.targets],
             "totals": figures.total.as_json(),
             "categories": [
@@ -125,6 +150,11 @@ def report_context(ctx: Context, figures: Stats, overdue: OverdueReview) -> dict
                 for key, label in CATEGORY_LABELS.items()
             ],
             "by_category": cases_by_category(groups),
+            "unplaced": {
+                "label": UNPLACED,
+                "cases": unplaced.cases if unplaced else 0,
+                "open": unplaced.open if unplaced else 0,
+            },
             "flows": flows_by_month(flows),
             "flow_rows": flows,
             "overdue": _without_children(overdue.as_json()),
@@ -134,28 +164,44 @@ def report_context(ctx: Context, figures: Stats, overdue: OverdueReview) -> dict
                 "head": str(verification.head),
                 "problem": verification.problem or "",
                 "first_bad_seq": verification.first_bad_seq or "",
-                "checkpoint": str(checkpoint) if checkpoint else "",
+                "checkpoint": str(checkpoint[0]) if checkpoint else "",
+                "checkpoint_seq": checkpoint[0].seq if checkpoint else "",
+                "checkpoint_on": checkpoint[1] if checkpoint else "",
             },
         },
     }
 
 
 def _without_children(overdue: dict[str, Any]) -> dict[str, Any]:
-    """The overdue review as the leadership reads it: case numbers, never a child's name
-    or ID (the report leaves the case files' access controls behind)."""
+    """The overdue review as the leadership reads it: case numbers and places, never a
+    child's name or ID (the report leaves the case files' access controls behind)."""
     for unit in overdue.get("units", ()):
         for case in unit["cases"]:
             case.pop("name", None)
             case.pop("id_number", None)
+            case["place"] = _place(case["township"], case["village"])
     return overdue
 
 
-def write_report(ctx: Context, output: Path, figures: Stats, overdue: OverdueReview) -> Path:
+def _place(township: str, village: str) -> str:
+    if township == UNKNOWN_PLACE:
+        return UNPLACED
+    return township + ("（村待核实）" if village == UNKNOWN_PLACE else village)
+
+
+def write_report(
+    ctx: Context,
+    output: Path,
+    figures: Stats,
+    overdue: OverdueReview,
+    *,
+    default_period: bool = False,
+) -> Path:
     """Render the report and write it to ``output`` atomically (mode 0600: it lists
     children's cases)."""
     from caseflow.render import render, templates_dir
 
-    context = report_context(ctx, figures, overdue)
+    context = report_context(ctx, figures, overdue, default_period=default_period)
     # A page for reading, not an official document: kept apart from the documents.
     html = render("leadership_report", context, templates_dir() / "pages")
     with replacing(output) as temporary:

@@ -12,7 +12,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,9 +26,11 @@ from caseflow.audit_export import (
     event_line,
     verify_export,
 )
+from caseflow.dates import recorded_day
 from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
 from caseflow.ids import mask_id_number
+from caseflow.measures import UNPLACED, is_placed
 from caseflow.services.context import Context
 from caseflow.services.records import (
     CASE,
@@ -199,14 +201,6 @@ def _check_case(ctx: Context, number: int) -> None:
         found = connection.execute(select(CASE.c.id).where(CASE.c.id == number)).first()
     if found is None:
         raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
-
-
-def recorded_day(recorded_at: str, zone: ZoneInfo) -> date:
-    """The day an event was recorded, in the workspace's time zone."""
-    moment = datetime.fromisoformat(recorded_at)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(zone).date()
 
 
 # ---------------------------------------------------------------------------------------
@@ -542,10 +536,16 @@ def overdue_review(ctx: Context, as_of: date | None = None) -> OverdueReview:
         as_of=day,
         cases=len(found),
         units=tuple(
-            OverdueUnit(key, escalation.recipient_label(key, departments=departments), tuple(cases))
-            for key, cases in ordered
+            OverdueUnit(key, _unit_label(key, departments), tuple(cases)) for key, cases in ordered
         ),
     )
+
+
+def _unit_label(key: str, departments: dict[str, str]) -> str:
+    """The unit's name; a unit at no known place is no unit (地址待核实)."""
+    if not is_placed(key):
+        return f"{UNPLACED}（责任单位未确定）"
+    return escalation.recipient_label(key, departments=departments)
 
 
 def _escalations_sent(

@@ -24,6 +24,8 @@ from caseflow.errors import InvalidInput
 from caseflow.measures import (
     DEFINITIONS,
     TARGETS,
+    UNKNOWN_PLACE,
+    UNPLACED,
     DeadlineTally,
     Period,
     RegisterFigure,
@@ -34,6 +36,7 @@ from caseflow.measures import (
     add,
     add_deadlines,
     assess,
+    is_placed,
     measure,
     missing_text,
     ranked,
@@ -48,13 +51,14 @@ from caseflow.services.records import (
     Workflows,
     case_events,
     log_read,
+    org_in_force,
     require,
     scoped,
 )
 from caseflow.timeline import Stay, Timeline, replay
 
 BY = ("township", "school")
-NO_SCHOOL = "（未填学校）"
+NO_SCHOOL = "未填学校"
 
 _CASES = select(
     CASE.c.id,
@@ -79,14 +83,32 @@ _ESCALATED = select(ESCALATION.c.case_id, ESCALATION.c.state, ESCALATION.c.due_o
 
 @dataclass
 class Scan:
-    """The figures of every case in scope, in total and by township and by school."""
+    """The figures of every case in scope, in total and by township and by school; the
+    cases of no known township (地址待核实) and of no school apart."""
 
     period: Period
     total: Tally = field(default_factory=Tally)
     townships: dict[str, Tally] = field(default_factory=dict)
     schools: dict[str, Tally] = field(default_factory=dict)
+    unplaced: Tally = field(default_factory=Tally)
+    unschooled: Tally = field(default_factory=Tally)
     units: dict[str, DeadlineTally] = field(default_factory=dict)
     numbers: CaseNumbers = field(default_factory=CaseNumbers)
+
+    def apart(self, by: str) -> Tally:
+        """The cases no group ``by`` township or school holds."""
+        return self.unplaced if by == "township" else self.unschooled
+
+    def groups(self, by: str) -> dict[str, Tally]:
+        return self.townships if by == "township" else self.schools
+
+    def unplaced_deadlines(self) -> DeadlineTally:
+        """The deadlines of units at no known place (township:待核实 and its villages)."""
+        total = DeadlineTally()
+        for key, tally in self.units.items():
+            if not is_placed(key):
+                total.add(tally)
+        return total
 
 
 def _timeline_of_row(row: Any) -> Timeline:
@@ -148,8 +170,14 @@ def _scan_batch(
             continue
         result.numbers.add(row.id)
         add(result.total, case)
-        add(result.townships.setdefault(row.township, Tally()), case)
-        add(result.schools.setdefault(row.school or NO_SCHOOL, Tally()), case)
+        if row.township == UNKNOWN_PLACE:
+            add(result.unplaced, case)
+        else:
+            add(result.townships.setdefault(row.township, Tally()), case)
+        if row.school:
+            add(result.schools.setdefault(row.school, Tally()), case)
+        else:
+            add(result.unschooled, case)
         add_deadlines(result.units, case)
 
 
@@ -250,9 +278,11 @@ class Stats:
     targets: tuple[TargetFigure, ...]
     state_labels: dict[str, str]
     total: Tally
-    on_time: tuple[UnitOnTime, ...]
+    on_time: tuple[UnitOnTime, ...]  # the units of known places and the departments
+    unplaced_on_time: DeadlineTally = field(default_factory=DeadlineTally)  # 地址待核实
     by: str | None = None
     groups: tuple[GroupFigures, ...] = ()
+    apart: GroupFigures | None = None  # the cases of no township (地址待核实) or no school
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -266,8 +296,10 @@ class Stats:
             ],
             "cases": self.total.as_json(),
             "on_time_by_unit": [u.as_json() for u in self.on_time],
+            "on_time_unplaced": self.unplaced_on_time.as_json(),
             "by": self.by,
             "groups": [g.as_json() for g in self.groups],
+            "apart": None if self.apart is None else self.apart.as_json(),
             "definitions": dict(DEFINITIONS),
         }
 
@@ -303,7 +335,8 @@ def stats(
 ) -> Stats:
     """The targets with the actual figures, the case figures of the period from ``since``
     (default 1 January) to ``as_of`` (default today), and each responsible unit's on-time
-    rate; with ``by``, the same per township or per school."""
+    rate; with ``by``, the same per township or per school. Cases of no known township
+    (地址待核实) or no school are counted in the totals and shown apart, never as a unit."""
     from caseflow.escalation import recipient_label
 
     if by is not None and by not in BY:
@@ -332,10 +365,13 @@ def stats(
     units = tuple(
         UnitOnTime(key, recipient_label(key, departments=ctx.current_workflow.departments), tally)
         for key, tally in sorted(found.units.items(), key=lambda item: (-item[1].due, item[0]))
+        if is_placed(key)
     )
+    unplaced_on_time = found.unplaced_deadlines()
     groups: tuple[GroupFigures, ...] = ()
+    apart: GroupFigures | None = None
     if by is not None:
-        tallies = found.townships if by == "township" else found.schools
+        tallies = found.groups(by)
         places = registers.by_township if by == "township" else {}
         names = sorted(set(tallies) | set(places))
         groups = tuple(
@@ -347,6 +383,12 @@ def stats(
             )
             for name in names
         )
+        if found.apart(by).cases:
+            apart = GroupFigures(
+                UNPLACED if by == "township" else NO_SCHOOL,
+                found.apart(by),
+                unplaced_on_time if by == "township" else DeadlineTally(),
+            )
     return Stats(
         as_of=period.end,
         since=period.start,
@@ -355,8 +397,10 @@ def stats(
         state_labels=workflow_labels,
         total=found.total,
         on_time=units,
+        unplaced_on_time=unplaced_on_time,
         by=by,
         groups=groups,
+        apart=apart,
     )
 
 
@@ -530,6 +574,8 @@ class Assessment:
     formula: str
     weights: dict[str, float]
     scores: tuple[Score, ...]
+    unplaced_cases: int = 0  # 地址待核实: in no unit's score
+    unplaced_on_time: DeadlineTally = field(default_factory=DeadlineTally)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -544,6 +590,10 @@ class Assessment:
             | {"relapses": DEFINITIONS["relapses"]},
             "townships": [s.as_json() for s in self.scores if s.kind == "township"],
             "schools": [s.as_json() for s in self.scores if s.kind == "school"],
+            "unplaced": {
+                "cases": self.unplaced_cases,
+                "on_time": self.unplaced_on_time.as_json(),
+            },
         }
 
 
@@ -559,13 +609,12 @@ def assessment(ctx: Context, *, year: int | None = None, batch_size: int = BATCH
     found = scan(ctx, period, batch_size=batch_size)
     _log(ctx, found, "review assessment", year=chosen)
     weights = Weights(**asdict(ctx.workspace.assessment))
+    with db.read(ctx.engine) as connection:
+        org = org_in_force(connection)
     scores = [
-        assess(weights, "township", name, tally, found.units)
-        for name, tally in found.townships.items()
-    ] + [
-        assess(weights, "school", name, tally, found.units)
-        for name, tally in found.schools.items()
-        if name != NO_SCHOOL
+        assess(weights, kind, name, found.groups(kind).get(name, Tally()), found.units)
+        for kind in BY
+        for name in {u.name for u in org.units.values() if u.kind == kind} | set(found.groups(kind))
     ]
     return Assessment(
         year=chosen,
@@ -578,4 +627,6 @@ def assessment(ctx: Context, *, year: int | None = None, batch_size: int = BATCH
             "relapse_penalty": weights.relapse_penalty,
         },
         scores=tuple(ranked(scores)),
+        unplaced_cases=found.unplaced.cases,
+        unplaced_on_time=found.unplaced_deadlines(),
     )
