@@ -347,7 +347,7 @@ def case_letters(
     )
     shared = _county_settings(ctx, template_id, declared, overrides)
     shared.put("review.body", org_in_force(connection).county_government(ctx.workspace.county), "")
-    _put_recorded(shared, connection, workflow, row.id, entering, declared)
+    _put_recorded(shared, connection, workflow, number=row.id, entering=entering, declared=declared)
     if addressed == "legal_guardians":
         people = [g for g in guardians if g.capacity == "legal"]
         if not people:
@@ -432,6 +432,7 @@ def _put_recorded(
     v: _Values,
     connection: Connection,
     workflow: Workflow,
+    *,
     number: int,
     entering: Entering | None,
     declared: Iterable[str],
