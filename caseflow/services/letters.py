@@ -89,15 +89,7 @@ CASE_FIELDS: frozenset[str] = frozenset(
 # Documents addressed to the child's guardian (besides any that names guardian.name and
 # is not a referral): the notice goes to ``guardian:case/<n>``.
 GUARDIAN_DOCUMENTS: frozenset[str] = frozenset(
-    {
-        "parent_letter",
-        "persuasion_notice",
-        "order_to_correct",
-        "proof_of_service",
-        "penalty_notice",
-        "penalty_decision",
-        "demand_notice",
-    }
+    {"parent_letter", "persuasion_notice", "order_to_correct", "proof_of_service"}
 )
 SERVICE_METHOD = "直接送达"
 
