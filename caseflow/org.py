@@ -376,6 +376,14 @@ class Org:
         unit = self.unit_of("education_bureau")
         return _authority(unit, unit.name if unit else fallback, "局长")
 
+    def county_government(self, county: str) -> str:
+        """The county people's government as a document names it (the review body of
+        行政复议法 art. 24): the county-government unit is its office (UNIT_KINDS), so the
+        government is that unit's name without 办公室; else ``<county>人民政府``."""
+        unit = self.unit_of("county_government")
+        name = unit.name.removesuffix("办公室") if unit else ""
+        return name if name.endswith("人民政府") else f"{county}人民政府"
+
     def school_authority(self, school: str) -> Authority:
         return _authority(self.unit_of("school", school), school.strip(), "校长")
 

@@ -205,6 +205,10 @@ SETTINGS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         # the end of the school term in which that period ends ("term_end", by the term
         # ends in caseflow.toml [calendar] term_ends). Local practice, not statute.
         "monitoring_ends": ("period", "term_end"),
+        # Whether the county's penalty carries the right to ask for a hearing (行政处罚法
+        # art. 63: a 较大数额 fine, an amount the law leaves to be set elsewhere): "yes"
+        # prints the right on the prior notice and opens ``request_hearing``.
+        "penalty_hearing": ("yes", "no"),
     }
 )
 
@@ -215,6 +219,10 @@ TEXT_SETTINGS: Mapping[str, str] = MappingProxyType(
         # 义务教育法 sets no fine for guardians: a penalty needs the article of the
         # province's regulation that does (docs/law.md, rule 4).
         "penalty_basis": "行政处罚的法律依据（本省地方性法规的名称和条款）",
+        # The basic people's court with jurisdiction where the issuer is (行政诉讼法
+        # arts. 14, 18): named in the remedies of orders and decisions, and the court an
+        # enforcement application is filed with (行政强制法 art. 54).
+        "court": "有管辖权的基层人民法院全称",
     }
 )
 
@@ -1208,12 +1216,54 @@ def _check_templates(
                 r.problem(path, f"template {document!r} does not exist in templates/")
             elif catalogue is not None:
                 missing = unsuppliable(catalogue.fields[document], catalogue.case_fields)
+                missing += _unrecorded(catalogue.fields[document], t, transitions)
                 if missing:
                     r.problem(
                         path,
                         f"template {document!r} needs {', '.join(missing)}, which a case "
                         "cannot supply",
                     )
+
+
+def _unrecorded(
+    needed: Iterable[str], issuing: Transition, transitions: tuple[Transition, ...]
+) -> list[str]:
+    """The ``step.*``, ``earlier.*`` and ``procedure.*`` fields of a document that the
+    transition issuing it cannot supply: ``step.X`` is a field of that transition,
+    ``earlier.X`` a field of a transition that can come before it, ``procedure.X`` a
+    county setting."""
+    settings = {*SETTINGS, *TEXT_SETTINGS, *COUNT_SETTINGS}
+    before = _transitions_before(issuing, transitions)
+    missing = []
+    for name in needed:
+        space, _, field = name.partition(".")
+        if space == "step":
+            known = {f.name for f in issuing.fields}
+        elif space == "earlier":
+            known = {f.name for t in before for f in t.fields}
+        elif space == "procedure":
+            known = settings
+        else:
+            continue
+        if field not in known:
+            missing.append(name)
+    return sorted(missing)
+
+
+def _transitions_before(
+    issuing: Transition, transitions: tuple[Transition, ...]
+) -> list[Transition]:
+    """Every transition a case may have taken before ``issuing``: those leading, step by
+    step, into the states it leaves (a ``returns`` transition only goes back where the
+    case was, so it leads nowhere new)."""
+    reached = set(issuing.sources)
+    found: list[Transition] = []
+    while True:
+        more = [t for t in transitions if t not in found and not t.returns and t.dest in reached]
+        if not more:
+            return found
+        found.extend(more)
+        reached.update(source for t in more for source in t.sources)
 
 
 def _parse_documents(

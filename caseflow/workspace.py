@@ -125,6 +125,11 @@ name = "{county}"
 # court_route = "enforcement"
 # penalty_basis: the name and article of the province's regulation that sets a penalty
 # for guardians (义务教育法 sets none), as it is to be cited in penalty documents;
+# penalty_hearing: whether that penalty carries the right to ask for a hearing
+# (行政处罚法第六十三条: a 较大数额 fine, an amount set outside the law), "yes" or "no";
+# court: the basic people's court with jurisdiction, named in the remedies of orders and
+# penalty decisions (行政诉讼法第十四条、第十八条) and in enforcement applications:
+# court = "示范县人民法院"
 # home teaching (送教上门) visits in the monitoring term before a case is retained:
 # home_teaching_visits = 8
 # How long a returned child is watched (复学巩固观察): the workflow's period ("period", the

@@ -119,9 +119,14 @@ def set_procedure(root: Path, **settings: str | int) -> None:
     )
 
 
-def set_order_issuer(root: Path, issuer: str) -> None:
-    """Set ``[procedure] order_issuer`` (and no other choice) in caseflow.toml."""
-    set_procedure(root, order_issuer=issuer)
+# The court the county names in its remedies clauses and enforcement applications.
+COURT = "本县人民法院"
+
+
+def set_order_issuer(root: Path, issuer: str, court: str = COURT) -> None:
+    """Set what an order to correct needs, ``[procedure] order_issuer`` and the ``court``
+    its remedies name (and no other choice), in caseflow.toml."""
+    set_procedure(root, order_issuer=issuer, court=court)
 
 
 @pytest.fixture

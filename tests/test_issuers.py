@@ -20,6 +20,7 @@ from caseflow.org import parse_org
 from caseflow.services.cases import GuardianDetails, add_guardian, advance, open_case, show_case
 from caseflow.services.context import Context, open_context
 from caseflow.services.org import apply_org
+from caseflow.services.workflows import template_catalogue
 from caseflow.states import parse_workflow
 from caseflow.workspace import load
 from tests.conftest import CliInvoker, audit_trail, child, fixed_clock
@@ -217,20 +218,50 @@ def test_a_procedure_setting_caseflow_does_not_know_is_refused(workspace: Path) 
         load(workspace)
 
 
+ADMINISTRATIVE_DOCUMENTS = (
+    "order_to_correct",
+    "penalty_notice",
+    "statement_record",
+    "hearing_record",
+    "penalty_decision",
+    "demand_notice",
+    "enforcement_application",
+)
+
+
 def test_workflow_check_refuses_an_order_signed_by_the_leading_group_office() -> None:
+    shipped = yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
+    assert {
+        template for template, spec in shipped["documents"].items() if spec.get("administrative")
+    } == set(ADMINISTRATIVE_DOCUMENTS)
+    for template in ADMINISTRATIVE_DOCUMENTS:
+        data = yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
+        data["documents"][template]["issuer"] = "leading_group_office"
+        found = [
+            str(p) for p in parse_workflow(yaml.safe_dump(data, allow_unicode=True), "w.yaml")[1]
+        ]
+        assert found == [
+            f"w.yaml: documents.{template}.issuer: 'leading_group_office' (县控辍保学工作领导"
+            "小组办公室) may not issue an administrative document; only an administrative "
+            "authority may (义务教育法第五十八条): education_bureau, order_authority, "
+            "township_government"
+        ]
     data = yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
-    data["documents"]["order_to_correct"]["issuer"] = "leading_group_office"
-    found = [str(p) for p in parse_workflow(yaml.safe_dump(data, allow_unicode=True), "w.yaml")[1]]
-    assert found == [
-        "w.yaml: documents.order_to_correct.issuer: 'leading_group_office' (县控辍保学工作领导"
-        "小组办公室) may not issue an administrative document; only an administrative "
-        "authority may (义务教育法第五十八条): education_bureau, order_authority, "
-        "township_government"
-    ]
     del data["documents"]["proof_of_service"]
-    data["documents"]["order_to_correct"]["issuer"] = "order_authority"
     found = [str(p) for p in parse_workflow(yaml.safe_dump(data, allow_unicode=True), "w.yaml")[1]]
-    assert len(found) == 1 and "'proof_of_service' is not declared under `documents:`" in found[0]
+    serving = ["issue_order", "propose_penalty", "decide_penalty", "decide_after_hearing"]
+    assert len(found) == len([*serving, "issue_demand"])
+    assert all("'proof_of_service' is not declared under `documents:`" in p for p in found)
+
+
+def test_workflow_check_refuses_a_document_field_its_step_does_not_record() -> None:
+    data = yaml.safe_load(DROPOUT.read_text(encoding="utf-8"))
+    propose = next(t for t in data["transitions"] if t["trigger"] == "propose_penalty")
+    del propose["fields"]["proposed_penalty"]
+    source = yaml.safe_dump(data, allow_unicode=True)
+    found = [str(p) for p in parse_workflow(source, "w.yaml", template_catalogue())[1]]
+    assert len(found) == 1
+    assert "template 'penalty_notice' needs step.proposed_penalty, which a case" in found[0]
 
 
 def test_a_township_whose_name_does_not_say_its_form_must_declare_it() -> None:

@@ -21,7 +21,7 @@ from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context, open_context
 from caseflow.services.records import CASE
 from caseflow.states import load_workflow
-from tests.conftest import audit_trail, child, database_rows, fixed_clock, set_procedure
+from tests.conftest import COURT, audit_trail, child, database_rows, fixed_clock, set_procedure
 
 WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
 SECOND = Actor("县教育局审核员", "shenhe", frozenset({"bureau"}))
@@ -33,12 +33,24 @@ def second_person(ctx: Context) -> Context:
 
 def choose(workspace: Path, **procedure: str | int) -> Context:
     """The workspace with the county's ``[procedure]`` choices (replacing earlier ones; the
-    township issues orders unless told otherwise) in caseflow.toml."""
-    set_procedure(workspace, **{"order_issuer": "township", **procedure})
+    township issues orders and the county's court is named unless told otherwise) in
+    caseflow.toml."""
+    set_procedure(workspace, **{"order_issuer": "township", "court": COURT, **procedure})
     return open_context(workspace, clock=fixed_clock)
 
 
 BASIS = "《示范省义务教育条例》第四十条（测试用）"
+PROPOSAL = {
+    "document_number": "天府罚告〔2025〕1号",
+    "facts": "逾期未送子女复学",
+    "proposed_penalty": "罚款人民币二百元",
+}
+DECISION = {
+    "document_number": "天府罚决〔2025〕1号",
+    "evidence": "责令限期复学通知书及送达回证、学校出具的未返校证明",
+    "penalty_kind": "fine",
+    "penalty": "罚款人民币二百元",
+}
 
 
 def case_row(ctx: Context, number: int) -> Any:
@@ -66,6 +78,28 @@ def in_persuasion(ctx: Context, opened: date = date(2025, 9, 1), serial: int = 2
     return number
 
 
+def order_served(
+    ctx: Context,
+    number: int,
+    issued: date = date(2025, 9, 10),
+    served: date = date(2025, 9, 15),
+    document_number: str = "1号",
+) -> date:
+    """The order to correct issued on ``issued`` and served on ``served`` (recorded that
+    day); returns the day its period runs out."""
+    advance(ctx, number, "issue_order", {"document_number": document_number}, occurred_on=issued)
+    advance(
+        ctx,
+        number,
+        "order_served",
+        {"served_on": served.isoformat(), "method": "direct", "served_to": "张大山（父）"},
+        occurred_on=served,
+    )
+    due = state_and_due(ctx, number)[1]
+    assert due is not None
+    return due
+
+
 def refused_then_allowed(
     ctx: Context, number: int, trigger: str, values: dict[str, str], due: date
 ) -> None:
@@ -80,42 +114,15 @@ def refused_then_allowed(
 def test_the_legal_route_walks_in_lawful_order_with_each_period_from_service(
     workspace: Path,
 ) -> None:
-    ctx = choose(workspace, penalty_basis=BASIS)
+    ctx = choose(workspace, penalty_basis=BASIS, penalty_hearing="no")
     number = in_persuasion(ctx)
-    advance(
-        ctx,
-        number,
-        "issue_order",
-        {"document_number": "天府教〔2025〕1号"},
-        occurred_on=date(2025, 9, 10),
-    )
-    assert state_and_due(ctx, number)[0] == "order_issued"
-
     # Served five days after the decision: the 15 days run from service, not from the order.
     served = date(2025, 9, 15)
-    advance(
-        ctx,
-        number,
-        "order_served",
-        {
-            "served_on": served.isoformat(),
-            "method": "direct",
-            "served_to": "张某（父）、李某（母）",
-        },
-        occurred_on=date(2025, 9, 16),
-    )
-    state, due = state_and_due(ctx, number)
-    assert state == "order_to_correct"
+    due = order_served(ctx, number, served=served, document_number="天府教〔2025〕1号")
+    assert state_and_due(ctx, number)[0] == "order_to_correct"
     assert due == ctx.calendar.add(served, 15, "days").due_on
-    assert due is not None
 
-    refused_then_allowed(
-        ctx,
-        number,
-        "propose_penalty",
-        {"document_number": "天府罚告〔2025〕1号", "facts": "逾期未送子女复学"},
-        due,
-    )
+    refused_then_allowed(ctx, number, "propose_penalty", PROPOSAL, due)
 
     notice_served = due + timedelta(days=3)
     advance(
@@ -133,11 +140,15 @@ def test_the_legal_route_walks_in_lawful_order_with_each_period_from_service(
         ctx,
         number,
         "record_statement",
-        {"statement": "家长称孩子不愿上学", "adopted": "rejected"},
+        {
+            "stated_by": "张大山",
+            "stated_on": (notice_served + timedelta(days=1)).isoformat(),
+            "statement": "家长称孩子不愿上学",
+            "adopted": "rejected",
+        },
         occurred_on=notice_served + timedelta(days=1),
     )
-    decision = {"document_number": "天府罚决〔2025〕1号", "penalty": "警告"}
-    refused_then_allowed(ctx, number, "decide_penalty", decision, due)
+    refused_then_allowed(ctx, number, "decide_penalty", DECISION, due)
 
     decision_served = due + timedelta(days=2)
     advance(
@@ -162,7 +173,7 @@ def test_the_legal_route_walks_in_lawful_order_with_each_period_from_service(
             {"document_number": "催〔2026〕1号"},
             occurred_on=due + timedelta(days=1),
         )
-    chosen = choose(workspace, penalty_basis=BASIS, court_route="enforcement")
+    chosen = choose(workspace, penalty_basis=BASIS, penalty_hearing="no", court_route="enforcement")
     try:
         refused_then_allowed(
             chosen, number, "issue_demand", {"document_number": "催〔2026〕1号"}, due
@@ -201,18 +212,10 @@ def test_no_penalty_is_proposed_while_the_county_has_not_set_its_legal_basis(
     ctx: Context,
 ) -> None:
     number = in_persuasion(ctx)
-    advance(ctx, number, "issue_order", {"document_number": "1号"}, occurred_on=date(2025, 9, 10))
-    served = {"served_on": "2025-09-15", "method": "direct", "served_to": "张某"}
-    advance(ctx, number, "order_served", served, occurred_on=date(2025, 9, 15))
+    order_served(ctx, number)
     before = database_rows(ctx)
     with pytest.raises(TransitionRefused, match=r"\[procedure\] penalty_basis"):
-        advance(
-            ctx,
-            number,
-            "propose_penalty",
-            {"document_number": "罚告1号", "facts": "逾期未改正"},
-            occurred_on=date(2025, 11, 3),
-        )
+        advance(ctx, number, "propose_penalty", PROPOSAL, occurred_on=date(2025, 11, 3))
     assert database_rows(ctx) == before
 
 
@@ -238,19 +241,7 @@ def test_a_county_that_chose_admonition_asks_a_judicial_body_once_the_period_ran
     ctx = choose(workspace, court_route="admonition")
     try:
         number = in_persuasion(ctx)
-        advance(
-            ctx, number, "issue_order", {"document_number": "1号"}, occurred_on=date(2025, 9, 10)
-        )
-        served = date(2025, 9, 15)
-        advance(
-            ctx,
-            number,
-            "order_served",
-            {"served_on": served.isoformat(), "method": "direct", "served_to": "张某"},
-            occurred_on=served,
-        )
-        due = state_and_due(ctx, number)[1]
-        assert due is not None
+        due = order_served(ctx, number)
         refused_then_allowed(ctx, number, "request_admonition", {"body": "示范县人民法院"}, due)
         assert state_and_due(ctx, number)[0] == "admonition"
     finally:

@@ -10,8 +10,8 @@ import shutil
 import subprocess
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,11 +19,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from caseflow import render
-from caseflow.services.cases import GuardianDetails, add_guardian, advance, open_case
+from caseflow.services.cases import (
+    ChildDetails,
+    GuardianDetails,
+    add_guardian,
+    advance,
+    open_case,
+    show_case,
+)
 from caseflow.services.context import Context, init_workspace, open_context
 from caseflow.services.documents import print_batch, queue_document
 from caseflow.services.letters import CASE_FIELDS, template_title
-from tests.conftest import Database, child, fixed_clock, set_order_issuer
+from caseflow.states import unsuppliable
+from tests.conftest import Database, approver, child, fixed_clock, set_procedure
 
 if TYPE_CHECKING:
     from pypdf import PageObject, PdfReader
@@ -37,7 +45,16 @@ pytestmark = pytest.mark.skipif(
 
 COUNTY = "印江土家族苗族自治县"
 # Documents an official prints on one sheet of A4: a second page would go out unsigned.
-ONE_PAGE = {"order_to_correct", "proof_of_service", "referral_letter"}
+ONE_PAGE = {
+    "order_to_correct",
+    "proof_of_service",
+    "referral_letter",
+    "penalty_notice",
+    "demand_notice",
+    "transfer_letter",
+}
+# A penalty decision (facts, evidence, basis, performance, remedies) may take two.
+TWO_PAGES = {"penalty_decision"}
 A4_POINTS = (595.0, 842.0)  # 210 mm x 297 mm
 # The faces of the stacks in templates/_base.html.j2: 仿宋 / 小标宋 / 黑体 where the machine
 # has them, else Noto or Source Han CJK; any other face means a glyph fell back.
@@ -68,7 +85,7 @@ def case_documents() -> set[str]:
     return {
         template
         for template in render.template_ids()
-        if set(render.declared_fields(template)) <= CASE_FIELDS | {"department.name"}
+        if not unsuppliable(render.declared_fields(template), CASE_FIELDS)
     }
 
 
@@ -77,7 +94,14 @@ def county(tmp_path: Path, database: Database) -> Iterator[Context]:
     """A county with a long name (the issuer's name on every letter grows with it)."""
     root = tmp_path / "county"
     init_workspace(root, database.url, county=COUNTY, clock=fixed_clock)
-    set_order_issuer(root, "education_bureau")
+    set_procedure(
+        root,
+        order_issuer="education_bureau",
+        court=f"{COUNTY}人民法院",
+        penalty_basis="《示范省实施〈中华人民共和国义务教育法〉办法》第四十八条第二款（测试用）",
+        penalty_hearing="yes",
+        court_route="enforcement",
+    )
     context = open_context(root, clock=fixed_clock)
     yield context
     context.engine.dispose()
@@ -119,6 +143,98 @@ def long_case(ctx: Context) -> None:
         {"document_number": "印教发〔2026〕158号"},
         occurred_on=date(2026, 11, 25),
     )
+    penalty_ladder(ctx, replace(details, id_number=child(9).id_number), reasons)
+    moved = open_case(ctx, child(8, name="欧阳晓峰"), occurred_on=date(2026, 11, 16)).number
+    advance(
+        ctx,
+        moved,
+        "propose_transfer_out",
+        {
+            "receiving_county": "浙江省宁波市鄞州区",
+            "receiving_school": "宁波市鄞州区东钱湖镇中心小学",
+            "evidence": "户口迁移证明、迁入地学校接收证明",
+        },
+        occurred_on=date(2026, 11, 20),
+    )
+    advance(approver(ctx), moved, "approve_transfer_out", occurred_on=date(2026, 11, 23))  # 转出函
+
+
+def penalty_ladder(ctx: Context, details: ChildDetails, reasons: list[str]) -> None:
+    """A case of the year before (the ladder takes most of a year) walked from its order
+    through every penalty document, with long texts: the prior notice, the statement and
+    hearing records, the decision, the demand and the enforcement application."""
+    number = open_case(ctx, details, reasons=reasons, occurred_on=date(2025, 3, 3)).number
+    advance(ctx, number, "start_verification", occurred_on=date(2025, 3, 3))
+    advance(
+        ctx, number, "confirm_dropout", {"reason": "migrant_work"}, occurred_on=date(2025, 3, 4)
+    )
+    advance(
+        ctx,
+        number,
+        "issue_order",
+        {"document_number": "印教发〔2025〕58号"},
+        occurred_on=date(2025, 3, 10),
+    )
+    facts = (
+        "你未在《责令限期复学通知书》（印教发〔2025〕58号）规定的十五日期限内送欧阳晓雯到"
+        "学校报到复学，经乡镇干部、村干部和班主任多次入户劝返，至今仍未返校。"
+    )
+    penalty = "罚款人民币五百元"
+
+    def step(trigger: str, values: dict[str, str], after_due: bool = True) -> None:
+        due = date.fromisoformat(str(show_case(ctx, number)["due_on"]))
+        day = due + timedelta(days=1) if after_due else state_day[0]
+        advance(ctx, number, trigger, values, occurred_on=day)
+        state_day[0] = day
+
+    state_day = [date(2025, 3, 10)]
+
+    def served(trigger: str) -> None:
+        day = state_day[0] + timedelta(days=1)
+        values = {"served_on": day.isoformat(), "method": "direct"}
+        if trigger == "order_served":
+            values["served_to"] = "阿依古丽·买买提艾力（母亲）"
+        advance(ctx, number, trigger, values, occurred_on=day)
+        state_day[0] = day
+
+    served("order_served")
+    step(
+        "propose_penalty",
+        {"document_number": "印教罚告〔2025〕12号", "facts": facts, "proposed_penalty": penalty},
+    )
+    served("penalty_notice_served")
+    said = (state_day[0] + timedelta(days=1)).isoformat()
+    statement = {
+        "stated_by": "阿依古丽·买买提艾力",
+        "stated_on": said,
+        "statement": "本人在浙江省宁波市务工，孩子由外祖母照护，外祖母年事已高无法督促孩子上学。",
+        "adopted": "rejected",
+    }
+    step("record_statement", statement, after_due=False)
+    step("request_hearing", {"requested_on": said}, after_due=False)
+    hearing = {
+        "held_on": said,
+        "place": "印江土家族苗族自治县教育局三楼会议室",
+        "presided_by": "县教育局法规股股长",
+        "attended_by": "阿依古丽·买买提艾力（当事人）、欧阳秀英（照护人）、调查人员二名",
+        "record": "调查人员出示了责令限期复学通知书、送达回证和学校的未返校证明；当事人承认"
+        "未送子女返校，申辩称家庭困难，请求从轻处理。",
+        "adopted": "rejected",
+    }
+    step("record_hearing", hearing, after_due=False)
+    decision = {
+        "document_number": "印教罚决〔2025〕12号",
+        "evidence": "责令限期复学通知书及送达回证、学校出具的未返校证明、入户劝返记录、"
+        "陈述申辩笔录和听证笔录。",
+        "penalty_kind": "fine",
+        "penalty": penalty,
+    }
+    step("decide_after_hearing", decision, after_due=False)
+    served("penalty_decision_served")
+    step("issue_demand", {"document_number": "印教催〔2025〕3号"})
+    served("demand_served")
+    day = date.fromisoformat(str(show_case(ctx, number)["due_on"])) + timedelta(days=1)
+    step("apply_enforcement", {"applied_on": day.isoformat()})
 
 
 # The batches printed in this process, by their HTML: both databases print the same letters,
@@ -249,6 +365,7 @@ def test_the_order_the_proof_of_service_and_a_referral_fit_on_one_a4_page_each(
 ) -> None:
     pages = {template: len(document.pages) for template, document in printed.items()}
     assert {template: pages[template] for template in ONE_PAGE} == dict.fromkeys(ONE_PAGE, 1), pages
+    assert all(pages[template] <= 2 for template in TWO_PAGES), pages
     for template, document in printed.items():
         assert all(size == pytest.approx(A4_POINTS, abs=1) for size in document.sizes), template
 

@@ -279,9 +279,12 @@ def penalty_in_force(ctx: Context, serial: int = 2) -> int:
     """A case whose penalty decision was served on 27 July 2026: in force for six months,
     due 27 January 2027, in a year without holiday data (provisional)."""
     number = persuasion_case(ctx, serial, date(2026, 6, 1))
-    # The county has set the legal basis a penalty needs.
+    # The county has set the legal basis a penalty needs and whether it carries a hearing.
     county = Context(
-        replace(ctx.workspace, procedure={**ctx.workspace.procedure, "penalty_basis": BASIS}),
+        replace(
+            ctx.workspace,
+            procedure={**ctx.workspace.procedure, "penalty_basis": BASIS, "penalty_hearing": "no"},
+        ),
         ctx.engine,
         ctx.actor,
         ctx.clock,
@@ -295,11 +298,20 @@ def penalty_in_force(ctx: Context, serial: int = 2) -> int:
     step("issue_order", {"document_number": f"天堂府责〔2026〕{serial}号"}, date(2026, 6, 2))
     served = {"served_on": "2026-06-03", "method": "direct", "served_to": "张某（父）"}
     due = step("order_served", served, date(2026, 6, 3))
-    notice = {"document_number": f"罚告〔2026〕{serial}号", "facts": "逾期未送子女复学"}
+    notice = {
+        "document_number": f"罚告〔2026〕{serial}号",
+        "facts": "逾期未送子女复学",
+        "proposed_penalty": "警告",
+    }
     step("propose_penalty", notice, due + timedelta(days=1))
     served = {"served_on": (due + timedelta(days=2)).isoformat(), "method": "direct"}
     due = step("penalty_notice_served", served, due + timedelta(days=2))
-    decision = {"document_number": f"罚决〔2026〕{serial}号", "penalty": "警告"}
+    decision = {
+        "document_number": f"罚决〔2026〕{serial}号",
+        "evidence": "送达回证、学校未返校证明",
+        "penalty_kind": "warning",
+        "penalty": "警告",
+    }
     step("decide_penalty", decision, due + timedelta(days=1))
     served = {"served_on": "2026-07-27", "method": "direct"}
     step("penalty_decision_served", served, date(2026, 7, 27))

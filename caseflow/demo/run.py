@@ -149,11 +149,13 @@ class DemoReport:
 
 
 # The demo county's own choices where the law leaves one (docs/law.md), set in the
-# workspace's one [procedure] table: its education bureau issues orders (numbered 印教…);
-# when an order's period runs out it asks a judicial body to admonish the guardians; a
-# child taught at home is retained after eight visits in the monitoring term.
+# workspace's one [procedure] table: its education bureau issues orders (numbered 印教…),
+# whose remedies name the county's court; when an order's period runs out it asks a
+# judicial body to admonish the guardians; a child taught at home is retained after eight
+# visits in the monitoring term.
 DEMO_PROCEDURE = """[procedure]
 order_issuer = "education_bureau"
+court = "{county}人民法院"
 court_route = "admonition"
 home_teaching_visits = 8
 """
@@ -241,7 +243,9 @@ def run_demo(
         try:
             config_file = workspace.root / "caseflow.toml"
             config_file.write_text(
-                config_file.read_text(encoding="utf-8").replace("[procedure]\n", DEMO_PROCEDURE, 1),
+                config_file.read_text(encoding="utf-8").replace(
+                    "[procedure]\n", DEMO_PROCEDURE.format(county=county.name), 1
+                ),
                 encoding="utf-8",
             )
             with config_file.open("a", encoding="utf-8") as config:

@@ -43,7 +43,7 @@ from caseflow.services.records import (
     record,
     stored_workflow,
 )
-from caseflow.states import Transition, Workflow
+from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS, Transition, Workflow
 
 CASE_FIELDS: frozenset[str] = frozenset(
     {"today", "document.date", "issuer.name", "issuer.seal", "issuer.reference"}
@@ -80,6 +80,10 @@ CASE_FIELDS: frozenset[str] = frozenset(
     | {"period.amount", "period.unit_label"}
     | {"recipient.name", "school.name"}
     | {"service.document", "service.document_number", "service.place", "service.method"}
+    # step.X: what the transition issuing the document recorded in its field X; earlier.X:
+    # the latest X a transition before it recorded; procedure.X: the county's setting X
+    # (refused while unset); review.body: the county people's government.
+    | {"step", "earlier", "procedure", "review.body"}
 )
 
 # Documents addressed to the child's guardian (besides any that names guardian.name and
@@ -333,6 +337,9 @@ def case_letters(
     issuer = _issuer(
         ctx, connection, workflow=workflow, template_id=template_id, row=row, entering=entering
     )
+    shared = _county_settings(ctx, template_id, declared, overrides)
+    shared.put("review.body", org_in_force(connection).county_government(ctx.workspace.county), "")
+    _put_recorded(shared, connection, workflow, number=row.id, entering=entering, declared=declared)
     if addressed == "legal_guardians":
         people = [g for g in guardians if g.capacity == "legal"]
         if not people:
@@ -362,6 +369,8 @@ def case_letters(
             template_id=template_id,
             issuer=issuer,
         )
+        values.values.update(shared.values)
+        values.lacking.update(shared.lacking)
         for name, raw in overrides.items():
             values.values[name] = _coerce(name, raw, workflow.dropout_reasons)
             values.lacking.pop(name, None)
@@ -386,6 +395,112 @@ def case_letters(
             key = outbox.key("document", template_id, number, row.version, f"guardian{person.id}")
         letters.append(Letter(values.nested(), recipients, key))
     return letters, row
+
+
+def _county_settings(
+    ctx: Context, template_id: str, declared: Iterable[str], overrides: Mapping[str, str]
+) -> _Values:
+    """The county settings a document prints (``procedure.X``). Refused while one is
+    unset: the document would otherwise go out without what the law requires of it."""
+    v = _Values()
+    for name in declared:
+        space, _, setting = name.partition(".")
+        if space != "procedure" or name in overrides:
+            continue
+        value = ctx.workspace.procedure.get(setting)
+        if value is None:
+            what = TEXT_SETTINGS.get(setting) or COUNT_SETTINGS.get(setting)
+            example = f'"{" | ".join(SETTINGS[setting])}"' if setting in SETTINGS else '"..."'
+            raise TransitionRefused(
+                f"{template_title(template_id)} ({template_id}) prints the county's {setting}"
+                f"{f' ({what})' if what else ''}, which is not set: set [procedure] {setting} "
+                f"= {example} in caseflow.toml (see docs/law.md); nothing was changed"
+            )
+        v.put(name, value, "")
+    return v
+
+
+def _put_recorded(
+    v: _Values,
+    connection: Connection,
+    workflow: Workflow,
+    *,
+    number: int,
+    entering: Entering | None,
+    declared: Iterable[str],
+) -> None:
+    """``step.X`` (what the issuing transition recorded) and ``earlier.X`` (the latest X
+    recorded before it), as printed: a choice by its label, a date as a date, an optional
+    field left out as a blank."""
+    wanted = [name for name in declared if name.partition(".")[0] in ("step", "earlier")]
+    if not wanted:
+        return
+    step = _printable(entering.transition, entering.values) if entering else {}
+    earlier = (
+        _earlier_values(connection, workflow, number, entering)
+        if any(name.startswith("earlier.") for name in wanted)
+        else {}
+    )
+    trigger = entering.transition.trigger if entering else "none"
+    for name in wanted:
+        space, _, field_name = name.partition(".")
+        if space == "step":
+            v.put(
+                name,
+                step.get(field_name),
+                f"the step that issued it ({trigger}) recorded no {field_name}; "
+                f"pass --set {name}=...",
+            )
+        else:
+            v.put(
+                name,
+                earlier.get(field_name),
+                f"no step before {trigger} recorded {field_name} for case {number}; "
+                f"pass --set {name}=...",
+            )
+
+
+def _printable(transition: Transition, values: Mapping[str, Any]) -> dict[str, object]:
+    printable: dict[str, object] = {}
+    for spec in transition.fields:
+        value = values.get(spec.name)
+        if value is None or value == "":
+            if not spec.required:
+                printable[spec.name] = ""
+            continue
+        if spec.type == "choice":
+            printable[spec.name] = dict(spec.choices).get(str(value), str(value))
+        elif spec.type == "date":
+            printable[spec.name] = date.fromisoformat(str(value))
+        else:
+            printable[spec.name] = value
+    return printable
+
+
+def _earlier_values(
+    connection: Connection, workflow: Workflow, number: int, entering: Entering | None
+) -> dict[str, object]:
+    """The latest value of each field the case's transitions recorded before the one
+    issuing the document (all of them, while that one is not in the audit trail yet)."""
+    latest: dict[str, object] = {}
+    before: dict[str, object] | None = None
+    moves = select(EVENT.c.payload).where(
+        EVENT.c.case_id == number, EVENT.c.action == "case.transition"
+    )
+    for (text,) in connection.execute(moves.order_by(EVENT.c.seq)):
+        payload = json.loads(text)
+        values = payload.get("values") or {}
+        transition = workflow.find(str(payload.get("trigger")), str(payload.get("from")))
+        if transition is None:
+            continue
+        if (
+            entering is not None
+            and transition.trigger == entering.transition.trigger
+            and values == dict(entering.values)
+        ):
+            before = dict(latest)
+        latest.update(_printable(transition, values))
+    return latest if before is None else before
 
 
 def _addressed_to(workflow: Workflow, template_id: str, entering: Entering | None) -> str | None:
@@ -596,7 +711,9 @@ def _case_values(
     return v
 
 
-PERIOD_UNITS: Mapping[str, str] = MappingProxyType({"days": "日", "working_days": "个工作日"})
+PERIOD_UNITS: Mapping[str, str] = MappingProxyType(
+    {"days": "日", "working_days": "个工作日", "months": "个月"}
+)
 
 
 def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: date) -> None:
