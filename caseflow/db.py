@@ -8,13 +8,14 @@ PostgreSQL is reached by URL (``postgresql+psycopg://...``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.sql.dml import UpdateBase
 
 from caseflow.errors import ConcurrentUpdate, DatabaseBusy, WorkspaceError
 
@@ -114,6 +115,46 @@ def write(engine: Engine) -> Iterator[Connection]:
 def read(engine: Engine) -> Iterator[Connection]:
     with _translated(), engine.connect() as connection, connection.begin():
         yield connection
+
+
+_Prepared = tuple[str, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
+_PREPARED: dict[tuple[UpdateBase, str, tuple[str, ...]], _Prepared] = {}
+
+
+def execute_many(
+    connection: Connection, statement: UpdateBase, rows: Sequence[Mapping[str, Any]]
+) -> int:
+    """Run an INSERT or UPDATE once per row (every row with the same keys) in one
+    executemany on the driver; the rows affected. The statement is compiled once for
+    these keys and each value goes through its column type's own bind processor, so the
+    database stores what ``Connection.execute`` would store, without the bookkeeping it
+    does per row (which costs more than the database when a batch writes thousands)."""
+    if not rows:
+        return 0
+    sql, names, processors = _prepared(connection, statement, tuple(rows[0]))
+    columns = [
+        [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
+        for name, process in zip(names, processors, strict=True)
+    ]
+    params: list[Any] = list(zip(*columns, strict=True))
+    if not connection.dialect.positional:
+        params = [dict(zip(names, values, strict=True)) for values in params]
+    return connection.exec_driver_sql(sql, params).rowcount
+
+
+def _prepared(connection: Connection, statement: UpdateBase, keys: tuple[str, ...]) -> _Prepared:
+    dialect = connection.dialect
+    cache_key = (statement, dialect.name, keys)
+    found = _PREPARED.get(cache_key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
+        names = tuple(compiled.positiontup or compiled.binds)
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
+        )
+        found = _PREPARED[cache_key] = (compiled.string, names, processors)
+    return found
 
 
 def upgrade(engine: Engine) -> None:

@@ -94,6 +94,7 @@ _SWEPT_CASES = (
 )
 _COUNT_DUE = select(func.count()).select_from(CASE).where(*_DUE_FILTER)
 _MOVE_LADDER = update(CASE).where(CASE.c.id == bindparam("b_id"))
+_RECORD_ESCALATION = insert(ESCALATION)
 
 
 @dataclass
@@ -322,13 +323,10 @@ def _run_batch(
         batch.ladder_moves.append(
             {"b_id": row.id, "next_rung": work.next_rung, "next_action_on": work.next_action_on}
         )
-    if batch.escalations:
-        connection.execute(insert(ESCALATION), batch.escalations)
-    if batch.ladder_moves:
-        connection.execute(_MOVE_LADDER, batch.ladder_moves)
+    db.execute_many(connection, _RECORD_ESCALATION, batch.escalations)
+    db.execute_many(connection, _MOVE_LADDER, batch.ladder_moves)
     audit.append_many(connection, batch.events)
-    notices = _notices(ctx, batch, report.as_of)
-    report.notices += len(outbox.queue(connection, notices, now))
+    report.notices += outbox.queue_many(connection, _notices(ctx, batch, report.as_of), now)
 
 
 def _fire_auto(
