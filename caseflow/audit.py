@@ -157,11 +157,20 @@ def append_many(connection: Connection, events: Sequence[NewEvent]) -> list[int]
         )
     prev_hash, seq = head.hash, head.seq
     rows = []
+    # Events often share a moment and a payload (a sweep's batch): each encoded once.
+    stamps: dict[datetime, str] = {}
+    payloads: dict[int, str] = {}
     for event in events:
         seq += 1
-        recorded_at = event.recorded_at.isoformat(timespec="microseconds")
+        recorded_at = stamps.get(event.recorded_at)
+        if recorded_at is None:
+            recorded_at = stamps[event.recorded_at] = event.recorded_at.isoformat(
+                timespec="microseconds"
+            )
         occurred_on = event.occurred_on.isoformat() if event.occurred_on else None
-        payload_json = canonical_json(event.payload)
+        payload_json = payloads.get(id(event.payload))
+        if payload_json is None:
+            payload_json = payloads[id(event.payload)] = canonical_json(event.payload)
         digest = _link(
             prev_hash,
             _event_json(

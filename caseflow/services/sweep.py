@@ -9,13 +9,27 @@ again fires every due rung once, never twice.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Text,
+    TypeDecorator,
+    bindparam,
+    func,
+    insert,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 
 from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
@@ -39,6 +53,22 @@ from caseflow.states import Rung, Workflow
 
 DEFAULT_BATCH = 500
 
+
+class _SharedJSON(TypeDecorator[Any]):
+    """A JSON column of a swept case, which the sweep reads and never changes: equal
+    texts (most cases' counters, departments and chains) are decoded once, to one shared
+    value. A driver that decodes JSON itself (psycopg) hands over the value as it is."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return _decoded(value) if isinstance(value, str) else value
+
+
+_decoded = functools.lru_cache(maxsize=4096)(json.loads)
+_JSON_COLUMNS = frozenset({"counters", "departments", "came_from", "chain"})
+
 _DUE_FILTER = (CASE.c.is_open, CASE.c.next_action_on <= bindparam("as_of"))
 _DUE_ORDER = (CASE.c.next_action_on, CASE.c.id)
 # Finding due work reads the index only; the rows are loaded by id afterwards.
@@ -54,7 +84,9 @@ _DUE_KEYS_AFTER = _DUE_KEYS.where(
 _SWEPT_CASES = (
     select(
         *(
-            CASE.c[name]
+            type_coerce(CASE.c[name], _SharedJSON).label(name)
+            if name in _JSON_COLUMNS
+            else CASE.c[name]
             for name in (
                 "id",
                 "workflow",
@@ -140,6 +172,9 @@ class _Batch:
     # Cases of one place in one state share their addressing: a rung's recipients and
     # the label of whom the following rung will go to.
     addressing: dict[tuple[Any, ...], tuple[list[str], str]] = field(default_factory=dict)
+    # The audit payloads of the batch's rungs, by ladder position, recipients and ladder
+    # version (the objects named by id live as long as the batch).
+    payloads: dict[tuple[int, int, int | None], dict[str, Any]] = field(default_factory=dict)
 
 
 def count_due(ctx: Context, as_of: date) -> int:
@@ -266,6 +301,7 @@ def _run_batch(
 ) -> None:
     batch = _Batch(org=org_in_force(connection))
     now = ctx.now()
+    operator, os_user = ctx.actor.operator, ctx.actor.os_user
     for row in rows:
         workflow = stored_workflow(connection, row)
         work = ladders.due_work(workflow, row)
@@ -302,22 +338,12 @@ def _run_batch(
             batch.events.append(
                 audit.NewEvent(
                     action="case.escalation",
-                    operator=ctx.actor.operator,
-                    os_user=ctx.actor.os_user,
+                    operator=operator,
+                    os_user=os_user,
                     recorded_at=now,
                     case_id=row.id,
                     occurred_on=report.as_of,
-                    payload={
-                        "state": row.state,
-                        "due_on": row.due_on.isoformat(),
-                        "rung": due.rung.index,
-                        "level": due.rung.index + 1,
-                        "rung_on": due.rung_on.isoformat(),
-                        "days_overdue": due.days_overdue,
-                        "recipients": recipients,
-                        "template": due.rung.template,
-                        "ladder_version": row.ladder_version,
-                    },
+                    payload=_escalation_payload(row, due, recipients, batch),
                 )
             )
         batch.ladder_moves.append(
@@ -327,6 +353,28 @@ def _run_batch(
     db.execute_many(connection, _MOVE_LADDER, batch.ladder_moves)
     audit.append_many(connection, batch.events)
     report.notices += outbox.queue_many(connection, _notices(ctx, batch, report.as_of), now)
+
+
+def _escalation_payload(
+    row: Any, due: escalation.DueRung, recipients: list[str], batch: _Batch
+) -> dict[str, Any]:
+    """The audit payload of a rung fired on a case. Cases at the same ladder position
+    with the same recipients share one (so the audit encodes it once)."""
+    shared = (id(due), id(recipients), row.ladder_version)
+    payload = batch.payloads.get(shared)
+    if payload is None:
+        payload = batch.payloads[shared] = {
+            "state": row.state,
+            "due_on": row.due_on.isoformat(),
+            "rung": due.rung.index,
+            "level": due.rung.index + 1,
+            "rung_on": due.rung_on.isoformat(),
+            "days_overdue": due.days_overdue,
+            "recipients": recipients,
+            "template": due.rung.template,
+            "ladder_version": row.ladder_version,
+        }
+    return payload
 
 
 def _fire_auto(
@@ -419,7 +467,7 @@ def _collect_rung(
             batch.labels[key] = escalation.recipient_label(
                 key, batch.org.person_label, departments=workflow.departments
             )
-    return list(recipients)
+    return recipients
 
 
 def _addressing(workflow: Workflow, row: Any, rung: Rung, batch: _Batch) -> tuple[list[str], str]:
