@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -133,13 +134,33 @@ def execute_many(
         return 0
     sql, names, processors = _prepared(connection, statement, tuple(rows[0]))
     columns = [
-        [row[name] for row in rows] if process is None else [process(row[name]) for row in rows]
+        [row[name] for row in rows] if process is None else _converted(rows, name, process)
         for name, process in zip(names, processors, strict=True)
     ]
     params: list[Any] = list(zip(*columns, strict=True))
     if not connection.dialect.positional:
         params = [dict(zip(names, values, strict=True)) for values in params]
     return connection.exec_driver_sql(sql, params).rowcount
+
+
+def _converted(
+    rows: Sequence[Mapping[str, Any]], name: str, process: Callable[[Any], Any]
+) -> list[Any]:
+    """``process`` applied to the column ``name`` of every row, once per distinct value:
+    a date or moment by value, anything else by identity (rows of one batch share their
+    dates, timestamps and lists of recipients)."""
+    done: dict[Any, Any] = {}
+    converted = []
+    for row in rows:
+        value = row[name]
+        key = value if type(value) in _BY_VALUE else id(value)
+        if key not in done:
+            done[key] = process(value)
+        converted.append(done[key])
+    return converted
+
+
+_BY_VALUE = frozenset({date, datetime})
 
 
 def _prepared(connection: Connection, statement: UpdateBase, keys: tuple[str, ...]) -> _Prepared:

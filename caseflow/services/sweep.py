@@ -531,7 +531,7 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
         else:
             contexts = [([item], _case_context(item, as_of, issuer, recipient)) for item in items]
         for covered, context in contexts:
-            cases = sorted(item["number"] for item in covered)
+            cases = sorted([item["number"] for item in covered])
             notices.append(
                 outbox.Draft(
                     key=outbox.escalation_key(template, level, key, as_of, cases),
