@@ -8,6 +8,7 @@ PostgreSQL is reached by URL (``postgresql+psycopg://...``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -137,10 +138,7 @@ def execute_many(
         [row[name] for row in rows] if process is None else _converted(rows, name, process)
         for name, process in zip(names, processors, strict=True)
     ]
-    params: list[Any] = list(zip(*columns, strict=True))
-    if not connection.dialect.positional:
-        params = [dict(zip(names, values, strict=True)) for values in params]
-    return connection.exec_driver_sql(sql, params).rowcount
+    return connection.exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
 
 
 def _converted(
@@ -161,6 +159,7 @@ def _converted(
 
 
 _BY_VALUE = frozenset({date, datetime})
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
 
 
 def _prepared(connection: Connection, statement: UpdateBase, keys: tuple[str, ...]) -> _Prepared:
@@ -169,12 +168,17 @@ def _prepared(connection: Connection, statement: UpdateBase, keys: tuple[str, ..
     found = _PREPARED.get(cache_key)
     if found is None:
         compiled = statement.compile(dialect=dialect, column_keys=list(keys), for_executemany=True)
-        names = tuple(compiled.positiontup or compiled.binds)
+        sql = compiled.string
+        if compiled.positiontup is None:  # %(name)s: made positional, so rows are tuples
+            names = tuple(_PYFORMAT.findall(sql))
+            sql = _PYFORMAT.sub("%s", sql)
+        else:
+            names = tuple(compiled.positiontup)
         processors = tuple(
             compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
             for name in names
         )
-        found = _PREPARED[cache_key] = (compiled.string, names, processors)
+        found = _PREPARED[cache_key] = (sql, names, processors)
     return found
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     bindparam,
+    cast,
     func,
     insert,
     select,
@@ -55,15 +56,15 @@ DEFAULT_BATCH = 500
 
 
 class _SharedJSON(TypeDecorator[Any]):
-    """A JSON column of a swept case, which the sweep reads and never changes: equal
-    texts (most cases' counters, departments and chains) are decoded once, to one shared
-    value. A driver that decodes JSON itself (psycopg) hands over the value as it is."""
+    """A JSON column of a swept case, read as text (cast so, on every database) because
+    the sweep reads it and never changes it: equal texts (most cases' counters,
+    departments and chains) are decoded once, to one shared value."""
 
     impl = Text
     cache_ok = True
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        return _decoded(value) if isinstance(value, str) else value
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else _decoded(value)
 
 
 _decoded = functools.lru_cache(maxsize=4096)(json.loads)
@@ -84,7 +85,7 @@ _DUE_KEYS_AFTER = _DUE_KEYS.where(
 _SWEPT_CASES = (
     select(
         *(
-            type_coerce(CASE.c[name], _SharedJSON).label(name)
+            type_coerce(cast(CASE.c[name], Text), _SharedJSON).label(name)
             if name in _JSON_COLUMNS
             else CASE.c[name]
             for name in (
