@@ -130,7 +130,8 @@ def execute_many(
     executemany on the driver; the rows affected. The statement is compiled once for
     these keys and each value goes through its column type's own bind processor, so the
     database stores what ``Connection.execute`` would store, without the bookkeeping it
-    does per row (which costs more than the database when a batch writes thousands)."""
+    does per row (which costs more than the database when a batch writes thousands).
+    ``statement`` is built once (a module constant): its compiled form is kept."""
     if not rows:
         return 0
     sql, names, processors = _prepared(connection, statement, tuple(rows[0]))

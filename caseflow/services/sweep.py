@@ -443,7 +443,8 @@ def _collect_rung(
     report: SweepReport,
     batch: _Batch,
 ) -> list[str]:
-    """Count the rung and queue its case for each recipient; returns the recipients."""
+    """Count the rung and queue its case for each recipient; returns the recipients (the
+    list the batch shares among the cases of one place: read, never changed)."""
     state = workflow.state(row.state)
     recipients, next_responsible = _addressing(workflow, row, due.rung, batch)
     item = {
