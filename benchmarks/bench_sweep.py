@@ -19,6 +19,10 @@ workspace default, FULL):
   recount, and the look-up must not grow with the cases), and the memory of the sweep for
   two numbers of due cases (one subprocess per sweep: tracemalloc peak, resident set
   growth, ru_maxrss), with the ratio of the tracemalloc peaks (flat means ~1).
+  ``sweep_rate_postgresql``: the same on PostgreSQL when CASEFLOW_BENCH_PG_URL (or
+  CASEFLOW_TEST_PG_URL) names a server: each workspace gets a database of its own there,
+  every sweep and floor a fresh copy (CREATE DATABASE ... TEMPLATE), and the floor's page
+  of due cases is locked FOR UPDATE SKIP LOCKED as the sweep claims it (no memory probe).
 - ``sweep_growth_december`` and ``sweep_growth_midyear``: the same number of due cases among
   a small and a large number of cases; sweep time large / small (target <= 1.5), on both
   pinned days.
@@ -73,9 +77,10 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy import Connection, create_engine, func, insert, make_url, select, text
 
 from benchmarks import log, median, result
+from benchmarks.bench_transitions import pg_url
 from caseflow import audit, db, escalation
 from caseflow.ids import make_id_number
 from caseflow.models import Case, Child, Escalation, Notice
@@ -83,7 +88,7 @@ from caseflow.resources import shipped
 from caseflow.services import sweep as sweep_service
 from caseflow.services.cases import ChildDetails, open_case
 from caseflow.services.context import SCHEMA_HEAD, Context, init_workspace, open_context
-from caseflow.workspace import national_calendar
+from caseflow.workspace import load, national_calendar
 
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR_VERSION = 2  # bump when the generated data changes (invalidates kept caches)
@@ -320,9 +325,14 @@ def write_bulk_cases(
 
 
 def settle(ctx: Context, total: int) -> None:
-    """Checkpoint the WAL (the benchmark reads a settled database) and check the count."""
-    with ctx.engine.connect() as connection:
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Checkpoint the WAL, or on PostgreSQL vacuum and analyse (the benchmark reads a
+    settled database), and check the count."""
+    if ctx.engine.dialect.name == "sqlite":
+        with ctx.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        with ctx.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM ANALYZE")
     with db.read(ctx.engine) as connection:
         counted = connection.execute(select(func.count()).select_from(_CASE)).scalar_one()
     assert counted == total, (counted, total)
@@ -342,10 +352,10 @@ def seasons() -> dict[str, date]:
     return {"december": date(last, 12, 16), "midyear": date(last, 6, 16)}
 
 
-def build(spec: Spec, root: Path, today: date) -> None:
+def build(spec: Spec, root: Path, today: date, database_url: str | None = None) -> None:
     """A workspace at `root` holding `spec` (see the module docstring), as of `today`."""
     started = perf_counter()
-    init_workspace(root, clock=clock_at(today))
+    init_workspace(root, database_url, clock=clock_at(today))
     ctx = open_context(root, clock=clock_at(today))
     try:
         planner = Planner(ctx)
@@ -411,9 +421,12 @@ def _shipped_workflow_sha() -> str:
 
 
 class Workspaces:
-    """Generated workspaces, built once per run (or kept in CASEFLOW_BENCH_SWEEP_CACHE)."""
+    """Generated workspaces, built once per run (or kept in CASEFLOW_BENCH_SWEEP_CACHE).
+    Given a PostgreSQL `server` URL, each workspace's database is a database of its own on
+    that server (a copy is made with CREATE DATABASE ... TEMPLATE)."""
 
-    def __init__(self) -> None:
+    def __init__(self, server: str | None = None) -> None:
+        self.server = server
         kept = os.environ.get("CASEFLOW_BENCH_SWEEP_CACHE")
         if kept:
             self.folder = Path(kept)
@@ -421,6 +434,8 @@ class Workspaces:
         else:
             self.folder = Path(tempfile.mkdtemp(prefix="caseflow-bench-sweep-"))
             atexit.register(shutil.rmtree, self.folder, True)
+            if server:
+                atexit.register(self._drop_sources)
         self.copies = Path(tempfile.mkdtemp(prefix="caseflow-bench-sweep-run-"))
         atexit.register(shutil.rmtree, self.copies, True)
         self._count = 0
@@ -431,14 +446,42 @@ class Workspaces:
         name = f"v{GENERATOR_VERSION}-{today.isoformat()}-{spec.total}-" + "-".join(
             map(str, spec.tiers)
         )
+        if self.server:
+            name = f"pg-{name}"
         root = self.folder / name
         if root not in self._checked:
             if root.exists() and not self._current(root):
-                shutil.rmtree(root)
+                self.drop(root)
             if not root.exists():
-                build(spec, root, today)
+                url = None
+                if self.server:
+                    url = self._database(f"cf_sweep_{name.replace('-', '_')}", template=None)
+                build(spec, root, today, url)
             self._checked.add(root)
         return root
+
+    def _on_server(self, *statements: str) -> None:
+        assert self.server is not None
+        admin = create_engine(self.server, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as connection:
+                for statement in statements:
+                    connection.exec_driver_sql(statement)
+        finally:
+            admin.dispose()
+
+    def _database(self, name: str, *, template: str | None) -> str:
+        """A new database on the server (a copy of `template`, given); its URL."""
+        assert self.server is not None
+        copy = f" TEMPLATE {template} STRATEGY FILE_COPY" if template else ""
+        self._on_server(
+            f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}{copy}"
+        )
+        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
+
+    def _drop_sources(self) -> None:
+        for root in self._checked:
+            self.drop(root)
 
     @staticmethod
     def _current(root: Path) -> bool:
@@ -468,7 +511,15 @@ class Workspaces:
         """A fresh copy of the generated workspace, for one sweep to change."""
         self._count += 1
         target = self.copies / f"copy-{self._count}"
-        shutil.copytree(self.source(spec, today), target)
+        source = self.source(spec, today)
+        shutil.copytree(source, target)
+        if self.server:
+            config = target / "caseflow.toml"
+            source_url = _database_url(source)
+            name = f"cf_sweep_copy_{os.getpid()}_{self._count}"
+            url = self._database(name, template=make_url(source_url).database)
+            config.write_text(config.read_text().replace(source_url, url))
+            return target
         # Flush the copy to disk: otherwise the first checkpoint of the sweep (its fsync
         # of the database file, synchronous=FULL) pays for writing back the whole copy.
         for path in target.iterdir():
@@ -477,9 +528,16 @@ class Workspaces:
                     os.fsync(handle.fileno())
         return target
 
-    @staticmethod
-    def drop(root: Path) -> None:
+    def drop(self, root: Path) -> None:
+        if self.server and (root / "caseflow.toml").exists():
+            name = make_url(_database_url(root)).database
+            self._on_server(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _database_url(root: Path) -> str:
+    url: str = load(root).database_url
+    return url
 
 
 _WORKSPACES: Workspaces | None = None
@@ -674,6 +732,11 @@ class SweepRun:
     written: Written | None = None
 
 
+def _driver_sql(connection: Connection, sql: str) -> str:
+    """Hand-written SQL with ``?`` placeholders, in the driver's own parameter style."""
+    return sql if connection.dialect.paramstyle == "qmark" else sql.replace("?", "%s")
+
+
 def capture(connection: Connection, before: dict[str, int], swept: list[int]) -> Written:
     """The escalation, audit and notice rows a sweep added, and the ladders it moved."""
     # Generated workspaces never delete, so a table's row count is its highest id.
@@ -685,7 +748,9 @@ def capture(connection: Connection, before: dict[str, int], swept: list[int]) ->
     columns: dict[str, tuple[str, ...]] = {}
     rows: dict[str, list[tuple[Any, ...]]] = {}
     for table, (query, after) in queries.items():
-        cursor = connection.exec_driver_sql(f"{query} ORDER BY 1", (after,))
+        cursor = connection.exec_driver_sql(
+            _driver_sql(connection, f"{query} ORDER BY 1"), (after,)
+        )
         columns[table] = tuple(cursor.keys())
         rows[table] = [tuple(row) for row in cursor.all()]
     ladder = [
@@ -698,19 +763,25 @@ def capture(connection: Connection, before: dict[str, int], swept: list[int]) ->
     return Written(columns, rows, ladder)
 
 
-def sweep_copy(spec: Spec, today: date, as_of: date, *, keep: bool = False) -> SweepRun:
+def sweep_copy(
+    spec: Spec, today: date, as_of: date, *, keep: bool = False, store: Workspaces | None = None
+) -> SweepRun:
     """One real sweep as of `as_of` on a fresh copy of the generated workspace. The
     recount of provisional deadlines every sweep starts with is also timed on its own."""
-    store = workspaces()
+    store = store or workspaces()
     root = store.copy(spec, today)
     ctx = store.open(root)
     try:
         with db.read(ctx.engine) as connection:
             provisional = int(connection.execute(PROVISIONAL_COUNT).scalar_one())
-            recount_plan = query_plan(
-                connection,
-                sweep_service._STALE_BATCHES[1],
-                {"coverage": ctx.calendar.coverage, "batch": sweep_service.DEFAULT_BATCH},
+            recount_plan = (
+                query_plan(
+                    connection,
+                    sweep_service._STALE_BATCHES[1],
+                    {"coverage": ctx.calendar.coverage, "batch": sweep_service.DEFAULT_BATCH},
+                )
+                if ctx.engine.dialect.name == "sqlite"
+                else []
             )
         recount_s, recounted = timed(lambda: sweep_service.recompute_provisional(ctx))
         assert recounted == [], "a benchmark workspace must need no recount"
@@ -746,37 +817,67 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
-def floor_copy(spec: Spec, today: date, as_of: date, written: Written) -> float:
+def _json_adapted(rows: dict[str, list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Rows read from PostgreSQL, ready to be written back by the driver: the values of
+    JSON columns (decoded on reading) wrapped as JSON again."""
+    from psycopg.types.json import Json
+
+    return {
+        table: [
+            tuple(Json(value) if isinstance(value, list | dict) else value for value in row)
+            for row in table_rows
+        ]
+        for table, table_rows in rows.items()
+    }
+
+
+def floor_copy(
+    spec: Spec, today: date, as_of: date, written: Written, store: Workspaces | None = None
+) -> float:
     """The floor for recording escalations: on a fresh copy, the rows `written` by a real
     sweep inserted by hand-written SQL on the driver, batch by batch as the sweep goes
     (the same due-case page, then its escalation, audit and notice rows, the audit head and
-    the ladders, one BEGIN IMMEDIATE transaction each). Returns the seconds it took."""
+    the ladders, one BEGIN IMMEDIATE transaction each; on PostgreSQL the page is locked
+    FOR UPDATE SKIP LOCKED, as the sweep claims it). Returns the seconds it took."""
     batch = sweep_service.DEFAULT_BATCH
+    store = store or workspaces()
+    captured = written.rows if store.server is None else _json_adapted(written.rows)
     by_case: dict[str, dict[int, list[tuple[Any, ...]]]] = {}
     for table, key in (("escalation", "case_id"), ("audit_event", "case_id")):
         grouped: dict[int, list[tuple[Any, ...]]] = {}
         index = written.columns[table].index(key)
-        for row in written.rows[table]:
+        for row in captured[table]:
             grouped.setdefault(row[index], []).append(row)
         by_case[table] = grouped
     notices: dict[int, list[tuple[Any, ...]]] = {}
     cases_at = written.columns["notice"].index("case_ids")
-    for row in written.rows["notice"]:
-        notices.setdefault(json.loads(row[cases_at])[0], []).append(row)
+    for row in captured["notice"]:
+        cases = row[cases_at].obj if store.server else json.loads(row[cases_at])
+        notices.setdefault(cases[0], []).append(row)
     ladder = {row[2]: row for row in written.ladder}
     audit_seq = written.columns["audit_event"].index("seq")
     audit_hash = written.columns["audit_event"].index("hash")
-    statements = {table: _insert(table, written.columns[table]) for table in written.columns}
-    store = workspaces()
     root = store.copy(spec, today)
     ctx = store.open(root)
-    day = as_of.isoformat()
+    with ctx.engine.connect() as connection:
+        sql = {
+            name: _driver_sql(connection, statement)
+            for name, statement in {
+                **{table: _insert(table, written.columns[table]) for table in written.columns},
+                "due": BARE_FIRST
+                if store.server is None
+                else f"{BARE_FIRST} FOR UPDATE SKIP LOCKED",
+                "head": "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+                "ladder": "UPDATE case_file SET next_rung = ?, next_action_on = ? WHERE id = ?",
+            }.items()
+        }
+    day: date | str = as_of if store.server else as_of.isoformat()
     try:
         before = counts(ctx)
         start = perf_counter()
         while True:
             with db.write(ctx.engine) as connection:
-                keys = connection.exec_driver_sql(BARE_FIRST, (day, batch)).all()
+                keys = connection.exec_driver_sql(sql["due"], (day, batch)).all()
                 if not keys:
                     break
                 ids = [key[0] for key in keys]
@@ -788,16 +889,12 @@ def floor_copy(spec: Spec, today: date, as_of: date, written: Written) -> float:
                     ("notice", [r for c in ids for r in notices.get(c, [])]),
                 ):
                     if rows:
-                        connection.exec_driver_sql(statements[table], rows)
+                        connection.exec_driver_sql(sql[table], rows)
                 if events:
                     connection.exec_driver_sql(
-                        "UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
-                        (events[-1][audit_seq], events[-1][audit_hash]),
+                        sql["head"], (events[-1][audit_seq], events[-1][audit_hash])
                     )
-                connection.exec_driver_sql(
-                    "UPDATE case_file SET next_rung = ?, next_action_on = ? WHERE id = ?",
-                    [ladder[case] for case in ids],
-                )
+                connection.exec_driver_sql(sql["ladder"], [ladder[case] for case in ids])
         seconds = perf_counter() - start
         after = counts(ctx)
         with db.read(ctx.engine) as connection:
@@ -814,8 +911,10 @@ def floor_copy(spec: Spec, today: date, as_of: date, written: Written) -> float:
     return seconds
 
 
-def profile_sweep(spec: Spec, today: date, as_of: date) -> dict[str, Any]:
-    store = workspaces()
+def profile_sweep(
+    spec: Spec, today: date, as_of: date, store: Workspaces | None = None
+) -> dict[str, Any]:
+    store = store or workspaces()
     root = store.copy(spec, today)
     ctx = store.open(root)
     try:
@@ -905,9 +1004,20 @@ def _memory_main(root: Path, as_of: date) -> dict[str, Any]:
 
 
 def run_rate(quick: bool) -> list[dict[str, Any]]:
+    """On SQLite and, when a server is given (CASEFLOW_BENCH_PG_URL or
+    CASEFLOW_TEST_PG_URL), on PostgreSQL."""
+    records = [_rate(quick, workspaces(), "sweep_rate")]
+    server = pg_url()
+    if server is None:
+        log("sweep_rate_postgresql: skipped (set CASEFLOW_BENCH_PG_URL or CASEFLOW_TEST_PG_URL)")
+    else:
+        records.append(_rate(quick, Workspaces(server), "sweep_rate_postgresql"))
+    return records
+
+
+def _rate(quick: bool, store: Workspaces, name: str) -> dict[str, Any]:
     size = QUICK if quick else FULL
     spec = size.find
-    store = workspaces()
     today = seasons()["december"]
     days = store.days(spec, today)
     runs: list[SweepRun] = []
@@ -919,16 +1029,16 @@ def run_rate(quick: bool) -> list[dict[str, Any]]:
             ("sweep", "floor") if round_ % 2 == 0 or written is None else ("floor", "sweep")
         ):
             if side == "sweep":
-                run = sweep_copy(spec, today, days[2], keep=written is None)
+                run = sweep_copy(spec, today, days[2], keep=written is None, store=store)
                 assert run.report.fired == run.escalations == spec.due, (run.report.fired, spec.due)
                 assert run.audit_intact, "the audit chain does not verify after the sweep"
                 written = written or run.written
                 runs.append(run)
             else:
                 assert written is not None
-                floors.append(floor_copy(spec, today, days[2], written))
+                floors.append(floor_copy(spec, today, days[2], written, store))
         log(
-            f"sweep_rate: round {round_ + 1}/{size.sweep_rounds}: {runs[-1].escalations:,} "
+            f"{name}: round {round_ + 1}/{size.sweep_rounds}: {runs[-1].escalations:,} "
             f"escalations in {runs[-1].seconds:.2f} s = "
             f"{runs[-1].escalations / runs[-1].seconds:,.0f}/s; floor {floors[-1]:.2f} s = "
             f"{spec.due / floors[-1]:,.0f}/s"
@@ -938,6 +1048,44 @@ def run_rate(quick: bool) -> list[dict[str, Any]]:
     rate, floor_rate = median(rates), median(floor_rates)
     ratio = rate / floor_rate
     last = runs[-1]
+    extra: dict[str, Any] = {} if store.server else _memory(spec, today, days)
+    if ratio < TARGETS["rate"]:
+        log(f"{name}: target missed; profiling one more sweep")
+        extra["profile"] = profile_sweep(spec, today, days[2], store)
+    return result(
+        name,
+        ratio,
+        TARGETS["rate"],
+        at_most=False,
+        baseline="the same escalation, audit and notice rows and ladder moves written by "
+        "hand-written SQL in batches of the same size, same database, same run",
+        rate=round(rate, 1),
+        floor_rate=round(floor_rate, 1),
+        rates=[round(r, 1) for r in rates],
+        floor_rates=[round(r, 1) for r in floor_rates],
+        seconds=[round(run.seconds, 3) for run in runs],
+        floor_seconds=[round(f, 3) for f in floors],
+        escalations=last.escalations,
+        notices=last.notices,
+        audit_events=last.audit_events,
+        audit_intact=all(run.audit_intact for run in runs),
+        cases_swept=last.report.cases,
+        per_escalation_us=round(1e6 / rate, 1),
+        recount_ms=round(median([r.recount_s for r in runs]) * 1000, 2),
+        recount_plan=last.recount_plan,
+        provisional_deadlines=last.provisional,
+        cases=spec.total,
+        due=spec.due,
+        rung_mix_per_20=list(RUNG_MIX),
+        batch=sweep_service.DEFAULT_BATCH,
+        as_of=days[2].isoformat(),
+        synchronous=last.synchronous,
+        **extra,
+    )
+
+
+def _memory(spec: Spec, today: date, days: tuple[date, date, date]) -> dict[str, Any]:
+    """The memory of the sweep for two numbers of due cases (SQLite)."""
     small_due, large_due = sum(spec.tiers[:2]), spec.due
     log(f"sweep_rate: memory probe, {small_due:,} then {large_due:,} due cases")
     memory = {
@@ -945,61 +1093,27 @@ def run_rate(quick: bool) -> list[dict[str, Any]]:
         "large": memory_probe(spec, today, days[2]),
     }
     assert memory["small"]["fired"] == small_due and memory["large"]["fired"] == large_due
-    extra: dict[str, Any] = {}
-    if ratio < TARGETS["rate"]:
-        log("sweep_rate: target missed; profiling one more sweep")
-        extra["profile"] = profile_sweep(spec, today, days[2])
-    return [
-        result(
-            "sweep_rate",
-            ratio,
-            TARGETS["rate"],
-            at_most=False,
-            baseline="the same escalation, audit and notice rows and ladder moves written by "
-            "hand-written SQL in batches of the same size, same database, same run",
-            rate=round(rate, 1),
-            floor_rate=round(floor_rate, 1),
-            rates=[round(r, 1) for r in rates],
-            floor_rates=[round(r, 1) for r in floor_rates],
-            seconds=[round(run.seconds, 3) for run in runs],
-            floor_seconds=[round(f, 3) for f in floors],
-            escalations=last.escalations,
-            notices=last.notices,
-            audit_events=last.audit_events,
-            audit_intact=all(run.audit_intact for run in runs),
-            cases_swept=last.report.cases,
-            per_escalation_us=round(1e6 / rate, 1),
-            recount_ms=round(median([r.recount_s for r in runs]) * 1000, 2),
-            recount_plan=last.recount_plan,
-            provisional_deadlines=last.provisional,
-            memory_due=[small_due, large_due],
-            memory_tracemalloc_peak_kib=[
-                memory["small"]["tracemalloc_peak_kib"],
-                memory["large"]["tracemalloc_peak_kib"],
-            ],
-            memory_tracemalloc_ratio=round(
-                memory["large"]["tracemalloc_peak_kib"]
-                / max(memory["small"]["tracemalloc_peak_kib"], 1),
-                3,
-            ),
-            memory_maxrss_growth_kib=[
-                memory["small"]["maxrss_growth_kib"],
-                memory["large"]["maxrss_growth_kib"],
-            ],
-            memory_rss_growth_kib=[
-                memory["small"]["rss_growth_kib"],
-                memory["large"]["rss_growth_kib"],
-            ],
-            memory_maxrss_kib=[memory["small"]["maxrss_kib"], memory["large"]["maxrss_kib"]],
-            cases=spec.total,
-            due=spec.due,
-            rung_mix_per_20=list(RUNG_MIX),
-            batch=sweep_service.DEFAULT_BATCH,
-            as_of=days[2].isoformat(),
-            synchronous=last.synchronous,
-            **extra,
-        )
-    ]
+    return {
+        "memory_due": [small_due, large_due],
+        "memory_tracemalloc_peak_kib": [
+            memory["small"]["tracemalloc_peak_kib"],
+            memory["large"]["tracemalloc_peak_kib"],
+        ],
+        "memory_tracemalloc_ratio": round(
+            memory["large"]["tracemalloc_peak_kib"]
+            / max(memory["small"]["tracemalloc_peak_kib"], 1),
+            3,
+        ),
+        "memory_maxrss_growth_kib": [
+            memory["small"]["maxrss_growth_kib"],
+            memory["large"]["maxrss_growth_kib"],
+        ],
+        "memory_rss_growth_kib": [
+            memory["small"]["rss_growth_kib"],
+            memory["large"]["rss_growth_kib"],
+        ],
+        "memory_maxrss_kib": [memory["small"]["maxrss_kib"], memory["large"]["maxrss_kib"]],
+    }
 
 
 def run_growth(quick: bool) -> list[dict[str, Any]]:

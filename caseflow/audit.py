@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from caseflow import db
 from caseflow.errors import AuditBroken, InvalidInput
 from caseflow.models import AuditEvent, AuditHead
 
@@ -78,24 +79,48 @@ class Entry:
     def canonical(self, payload_json: str | None = None) -> str:
         """Canonical JSON of the whole event. The payload may come already encoded (as it
         is stored), so that appending encodes it once; the result is the same bytes as
-        ``canonical_json`` of the event with the payload inside it (keys sort so)."""
+        ``canonical_json`` of the event with the payload inside it."""
         payload = canonical_json(self.payload) if payload_json is None else payload_json
-        # The envelope holds text, whole numbers and None by its types: no floats to look for.
-        before = _CANONICAL.encode(
-            {
-                "action": self.action,
-                "case": self.case_id,
-                "occurred_on": self.occurred_on,
-                "operator": self.operator,
-                "os_user": self.os_user,
-            }
+        return _event_json(
+            payload,
+            seq=self.seq,
+            recorded_at=self.recorded_at,
+            occurred_on=self.occurred_on,
+            operator=self.operator,
+            os_user=self.os_user,
+            action=self.action,
+            case_id=self.case_id,
         )
-        after = _CANONICAL.encode({"recorded_at": self.recorded_at, "seq": self.seq})
-        return f'{before[:-1]},"payload":{payload},{after[1:]}'
+
+
+def _event_json(
+    payload_json: str,
+    *,
+    seq: int,
+    recorded_at: str,
+    occurred_on: str | None,
+    operator: str,
+    os_user: str,
+    action: str,
+    case_id: int | None,
+) -> str:
+    """``canonical_json`` of an event whose payload is already encoded: the envelope holds
+    text, whole numbers and None by its types, written here in sorted key order."""
+    text = _CANONICAL.encode
+    case = "null" if case_id is None else str(case_id)
+    occurred = "null" if occurred_on is None else text(occurred_on)
+    return (
+        f'{{"action":{text(action)},"case":{case},"occurred_on":{occurred},'
+        f'"operator":{text(operator)},"os_user":{text(os_user)},"payload":{payload_json},'
+        f'"recorded_at":{text(recorded_at)},"seq":{seq}}}'
+    )
 
 
 def chain_hash(prev_hash: str, entry: Entry, payload_json: str | None = None) -> str:
-    canonical = entry.canonical(payload_json)
+    return _link(prev_hash, entry.canonical(payload_json))
+
+
+def _link(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 
@@ -132,36 +157,49 @@ def append_many(connection: Connection, events: Sequence[NewEvent]) -> list[int]
         )
     prev_hash, seq = head.hash, head.seq
     rows = []
+    # Events often share a moment and a payload (a sweep's batch): each encoded once.
+    stamps: dict[datetime, str] = {}
+    payloads: dict[int, str] = {}
     for event in events:
         seq += 1
-        entry = Entry(
-            seq=seq,
-            recorded_at=event.recorded_at.isoformat(timespec="microseconds"),
-            occurred_on=event.occurred_on.isoformat() if event.occurred_on else None,
-            operator=event.operator,
-            os_user=event.os_user,
-            action=event.action,
-            case_id=event.case_id,
-            payload=event.payload,
+        recorded_at = stamps.get(event.recorded_at)
+        if recorded_at is None:
+            recorded_at = stamps[event.recorded_at] = event.recorded_at.isoformat(
+                timespec="microseconds"
+            )
+        occurred_on = event.occurred_on.isoformat() if event.occurred_on else None
+        payload_json = payloads.get(id(event.payload))
+        if payload_json is None:
+            payload_json = payloads[id(event.payload)] = canonical_json(event.payload)
+        digest = _link(
+            prev_hash,
+            _event_json(
+                payload_json,
+                seq=seq,
+                recorded_at=recorded_at,
+                occurred_on=occurred_on,
+                operator=event.operator,
+                os_user=event.os_user,
+                action=event.action,
+                case_id=event.case_id,
+            ),
         )
-        payload_json = canonical_json(entry.payload)
-        digest = chain_hash(prev_hash, entry, payload_json)
         rows.append(
             {
                 "seq": seq,
-                "recorded_at": entry.recorded_at,
-                "occurred_on": entry.occurred_on,
-                "operator": entry.operator,
-                "os_user": entry.os_user,
-                "action": entry.action,
-                "case_id": entry.case_id,
+                "recorded_at": recorded_at,
+                "occurred_on": occurred_on,
+                "operator": event.operator,
+                "os_user": event.os_user,
+                "action": event.action,
+                "case_id": event.case_id,
                 "payload": payload_json,
                 "prev_hash": prev_hash,
                 "hash": digest,
             }
         )
         prev_hash = digest
-    connection.execute(_INSERT_EVENT, rows)
+    db.execute_many(connection, _INSERT_EVENT, rows)
     connection.execute(_MOVE_HEAD, {"seq": seq, "hash": prev_hash})
     return [row["seq"] for row in rows]
 

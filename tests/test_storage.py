@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, insert, select, text
 from sqlmodel import SQLModel
 from typer.testing import CliRunner
 
@@ -24,6 +25,7 @@ from caseflow.resources import shipped
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, open_case, show_case
 from caseflow.services.context import SCHEMA_HEAD, init_workspace, open_context
+from caseflow.services.records import ESCALATION
 from caseflow.states import load_workflow_text
 from tests.conftest import child
 
@@ -248,3 +250,32 @@ def test_upgrading_keeps_rendered_notices_and_a_downgrade_waits_for_the_unrender
     _migrate(engine, "0010", down=True)
     assert db.schema_revision(engine) == "0010"
     engine.dispose()
+
+
+def test_a_batch_written_on_the_driver_reads_back_as_sqlalchemy_would_have_written_it(
+    ctx,
+) -> None:
+    number = open_case(ctx, child()).number
+    rows = [
+        {
+            "case_id": number,
+            "ladder_version": version,
+            "rung": 0,
+            "state": "persuasion",
+            "due_on": date(2026, 11, 27),
+            "rung_on": date(2026, 11, 27),
+            "fired_on": date(2026, 11, 29),
+            "days_overdue": 2,
+            "recipients": ["township:天堂镇", "village:天堂镇/东风村"],
+            "template": "deadline_reminder",
+        }
+        for version in (1, 2)
+    ]
+    columns = [c for c in ESCALATION.c if c.name not in ("id", "ladder_version")]
+    with db.write(ctx.engine) as connection:
+        assert db.execute_many(connection, insert(ESCALATION), rows[:1]) == 1
+        connection.execute(insert(ESCALATION), rows[1:])
+        stored = connection.execute(select(*columns).order_by(ESCALATION.c.id)).all()
+    assert stored[0] == stored[1]
+    assert stored[0].due_on == date(2026, 11, 27)
+    assert stored[0].recipients == ["township:天堂镇", "village:天堂镇/东风村"]

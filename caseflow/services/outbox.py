@@ -27,6 +27,7 @@ update that stores the body, so the hash always describes what is sent."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -37,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, bindparam, select, update
 
+from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.models import Notice
 
@@ -176,6 +178,13 @@ def queue(connection: Connection, drafts: Sequence[Draft], now: datetime) -> set
     return set(connection.execute(statement, [draft.row(now) for draft in drafts]).scalars())
 
 
+def queue_many(connection: Connection, drafts: Sequence[Draft], now: datetime) -> int:
+    """``queue`` for thousands of drafts (the sweep's): how many were written."""
+    return db.execute_many(
+        connection, _insert_new(connection), [draft.row(now) for draft in drafts]
+    )
+
+
 def queue_copy(connection: Connection, row: Any, suffix: object, **changes: Any) -> None:
     """Another copy of a queued notice (e.g. to a person's second channel)."""
     copy = {
@@ -234,7 +243,14 @@ def queued_keys(connection: Connection, cause: str, *parts: object) -> set[str]:
 
 
 def _insert_new(connection: Connection) -> Insert:
-    if connection.dialect.name == "postgresql":
+    """INSERT ... ON CONFLICT (key) DO NOTHING for the connection's database, one
+    statement per dialect (so it is compiled once)."""
+    return _insert_new_for(connection.dialect.name)
+
+
+@functools.cache
+def _insert_new_for(dialect: str) -> Insert:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert(NOTICE).on_conflict_do_nothing(index_elements=["key"])

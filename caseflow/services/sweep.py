@@ -9,13 +9,28 @@ again fires every due rung once, never twice.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Text,
+    TypeDecorator,
+    bindparam,
+    cast,
+    func,
+    insert,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 
 from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
@@ -39,6 +54,22 @@ from caseflow.states import Rung, Workflow
 
 DEFAULT_BATCH = 500
 
+
+class _SharedJSON(TypeDecorator[Any]):
+    """A JSON column of a swept case, read as text (cast so, on every database) because
+    the sweep reads it and never changes it: equal texts (most cases' counters,
+    departments and chains) are decoded once, to one shared value."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else _decoded(value)
+
+
+_decoded = functools.lru_cache(maxsize=4096)(json.loads)
+_JSON_COLUMNS = frozenset({"counters", "departments", "came_from", "chain"})
+
 _DUE_FILTER = (CASE.c.is_open, CASE.c.next_action_on <= bindparam("as_of"))
 _DUE_ORDER = (CASE.c.next_action_on, CASE.c.id)
 # Finding due work reads the index only; the rows are loaded by id afterwards.
@@ -54,7 +85,9 @@ _DUE_KEYS_AFTER = _DUE_KEYS.where(
 _SWEPT_CASES = (
     select(
         *(
-            CASE.c[name]
+            type_coerce(cast(CASE.c[name], Text), _SharedJSON).label(name)
+            if name in _JSON_COLUMNS
+            else CASE.c[name]
             for name in (
                 "id",
                 "workflow",
@@ -94,6 +127,7 @@ _SWEPT_CASES = (
 )
 _COUNT_DUE = select(func.count()).select_from(CASE).where(*_DUE_FILTER)
 _MOVE_LADDER = update(CASE).where(CASE.c.id == bindparam("b_id"))
+_RECORD_ESCALATION = insert(ESCALATION)
 
 
 @dataclass
@@ -139,6 +173,9 @@ class _Batch:
     # Cases of one place in one state share their addressing: a rung's recipients and
     # the label of whom the following rung will go to.
     addressing: dict[tuple[Any, ...], tuple[list[str], str]] = field(default_factory=dict)
+    # The audit payloads of the batch's rungs, by ladder position, recipients and ladder
+    # version (the objects named by id live as long as the batch).
+    payloads: dict[tuple[int, int, int | None], dict[str, Any]] = field(default_factory=dict)
 
 
 def count_due(ctx: Context, as_of: date) -> int:
@@ -265,6 +302,7 @@ def _run_batch(
 ) -> None:
     batch = _Batch(org=org_in_force(connection))
     now = ctx.now()
+    operator, os_user = ctx.actor.operator, ctx.actor.os_user
     for row in rows:
         workflow = stored_workflow(connection, row)
         work = ladders.due_work(workflow, row)
@@ -301,34 +339,43 @@ def _run_batch(
             batch.events.append(
                 audit.NewEvent(
                     action="case.escalation",
-                    operator=ctx.actor.operator,
-                    os_user=ctx.actor.os_user,
+                    operator=operator,
+                    os_user=os_user,
                     recorded_at=now,
                     case_id=row.id,
                     occurred_on=report.as_of,
-                    payload={
-                        "state": row.state,
-                        "due_on": row.due_on.isoformat(),
-                        "rung": due.rung.index,
-                        "level": due.rung.index + 1,
-                        "rung_on": due.rung_on.isoformat(),
-                        "days_overdue": due.days_overdue,
-                        "recipients": recipients,
-                        "template": due.rung.template,
-                        "ladder_version": row.ladder_version,
-                    },
+                    payload=_escalation_payload(row, due, recipients, batch),
                 )
             )
         batch.ladder_moves.append(
             {"b_id": row.id, "next_rung": work.next_rung, "next_action_on": work.next_action_on}
         )
-    if batch.escalations:
-        connection.execute(insert(ESCALATION), batch.escalations)
-    if batch.ladder_moves:
-        connection.execute(_MOVE_LADDER, batch.ladder_moves)
+    db.execute_many(connection, _RECORD_ESCALATION, batch.escalations)
+    db.execute_many(connection, _MOVE_LADDER, batch.ladder_moves)
     audit.append_many(connection, batch.events)
-    notices = _notices(ctx, batch, report.as_of)
-    report.notices += len(outbox.queue(connection, notices, now))
+    report.notices += outbox.queue_many(connection, _notices(ctx, batch, report.as_of), now)
+
+
+def _escalation_payload(
+    row: Any, due: escalation.DueRung, recipients: list[str], batch: _Batch
+) -> dict[str, Any]:
+    """The audit payload of a rung fired on a case. Cases at the same ladder position
+    with the same recipients share one (so the audit encodes it once)."""
+    shared = (id(due), id(recipients), row.ladder_version)
+    payload = batch.payloads.get(shared)
+    if payload is None:
+        payload = batch.payloads[shared] = {
+            "state": row.state,
+            "due_on": row.due_on.isoformat(),
+            "rung": due.rung.index,
+            "level": due.rung.index + 1,
+            "rung_on": due.rung_on.isoformat(),
+            "days_overdue": due.days_overdue,
+            "recipients": recipients,
+            "template": due.rung.template,
+            "ladder_version": row.ladder_version,
+        }
+    return payload
 
 
 def _fire_auto(
@@ -396,7 +443,8 @@ def _collect_rung(
     report: SweepReport,
     batch: _Batch,
 ) -> list[str]:
-    """Count the rung and queue its case for each recipient; returns the recipients."""
+    """Count the rung and queue its case for each recipient; returns the recipients (the
+    list the batch shares among the cases of one place: read, never changed)."""
     state = workflow.state(row.state)
     recipients, next_responsible = _addressing(workflow, row, due.rung, batch)
     item = {
@@ -421,7 +469,7 @@ def _collect_rung(
             batch.labels[key] = escalation.recipient_label(
                 key, batch.org.person_label, departments=workflow.departments
             )
-    return list(recipients)
+    return recipients
 
 
 def _addressing(workflow: Workflow, row: Any, rung: Rung, batch: _Batch) -> tuple[list[str], str]:
@@ -485,7 +533,7 @@ def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
         else:
             contexts = [([item], _case_context(item, as_of, issuer, recipient)) for item in items]
         for covered, context in contexts:
-            cases = sorted(item["number"] for item in covered)
+            cases = sorted([item["number"] for item in covered])
             notices.append(
                 outbox.Draft(
                     key=outbox.escalation_key(template, level, key, as_of, cases),
