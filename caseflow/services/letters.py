@@ -146,7 +146,6 @@ class Queued:
     subject: str
     new: bool
     content_hash: str = ""
-    references: tuple[str, ...] = ()  # the 文号 the letters carry
 
 
 # ---------------------------------------------------------------------------------------
@@ -255,16 +254,7 @@ def queue_within(
                 "set": sorted(overrides),
             },
         )
-    numbers = (letter.context["issuer"].get("reference") for letter in letters)
-    references = tuple(dict.fromkeys(str(found) for found in numbers if found))
-    return Queued(
-        ids,
-        tuple(recipients),
-        subject,
-        new=bool(inserted),
-        content_hash=content_hash,
-        references=references,
-    )
+    return Queued(ids, tuple(recipients), subject, new=bool(inserted), content_hash=content_hash)
 
 
 def _record_disclosure(  # noqa: PLR0917 - the caller's transaction, case and letter
