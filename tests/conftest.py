@@ -120,19 +120,24 @@ def issuing_org(operator: str, *, units: str = ISSUING_UNITS, more: str = "") ->
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, database: Database) -> Path:
+def workspace(tmp_path: Path, database: Database, request: pytest.FixtureRequest) -> Path:
     root = tmp_path / "county"
     _, operator = init_workspace(root, database.url, clock=fixed_clock)
     # The county's choice of who issues orders (unset in a new workspace: refused).
     set_order_issuer(root, "township")
-    # Its issuing bodies, as `caseflow org apply` puts them in force.
+    if request.node.get_closest_marker("bare_workspace") is None:
+        put_issuing_org_in_force(root, operator)
+    return root
+
+
+def put_issuing_org_in_force(root: Path, operator: str, clock: Any = fixed_clock) -> None:
+    """Write ``issuing_org`` to org.yaml and put it in force, as `caseflow org apply`."""
     (root / "org.yaml").write_text(issuing_org(operator), encoding="utf-8")
-    context = open_context(root, clock=fixed_clock)
+    context = open_context(root, clock=clock)
     try:
         apply_org(context)
     finally:
         context.engine.dispose()
-    return root
 
 
 def set_procedure(root: Path, **settings: str | int) -> None:
