@@ -232,6 +232,38 @@ class Notice(SQLModel, table=True):
     peer_reference: str | None = None
 
 
+class DocumentSequence(SQLModel, table=True):
+    """An issuer's last 文号 number in a year; its row is locked while a number is taken."""
+
+    __tablename__ = "document_sequence"
+
+    issuer: str = Field(primary_key=True)
+    year: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    last: int
+
+
+class DocumentNumber(SQLModel, table=True):
+    """A 文号 a document carries: allocated (``serial``) or typed by a person (``given``);
+    an issuer never gives the same one twice. ``letter``: the key of the document's notice."""
+
+    __tablename__ = "document_number"
+    __table_args__ = (
+        UniqueConstraint("issuer", "reference", name="uq_document_number_issuer_reference"),
+        Index("ix_document_number_case", "case_id", "template"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    issuer: str
+    reference: str
+    year: int
+    serial: int | None = None
+    given: bool
+    case_id: int = Field(foreign_key="case_file.id")
+    template: str
+    letter: str = Field(index=True)
+    recorded_at: datetime
+
+
 class Delivery(SQLModel, table=True):
     """One attempt to deliver a notice, and how it ended."""
 

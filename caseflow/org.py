@@ -118,8 +118,11 @@ _UNIT_KEYS = (
     "form",
     "seal",
     "reference_prefix",
+    "contact_person",
+    "contact_phone",
 )
-# The units that sign documents: their seal line and 文号 prefix may be given.
+# The units that sign documents: their seal line, 文号 prefix and the contact person and
+# phone their documents print may be given.
 ISSUING_KINDS = frozenset({"township", "education_bureau", "school", "county_government"})
 _PERSON_KEYS = ("id", "name", "position", "unit", "covers", "grades", "grade", "class", "contacts")
 _OPERATOR_KEYS = ("name", "os_user", "roles", "unit", "person", "shared_accounts")
@@ -201,17 +204,23 @@ class Unit:
     form: str | None = None  # a township's form: 镇, 乡 or 街道 (else its name's end)
     seal: str | None = None  # the seal line a document prints (else the body's name)
     reference_prefix: str | None = None  # 文号 prefix, e.g. 印教
+    contact_person: str | None = None  # who answers for the unit's documents
+    contact_phone: str | None = None
 
 
 @dataclass(frozen=True)
 class Authority:
     """A body as the documents it signs print it: its full name, the line under its seal,
-    its 文号 prefix (empty: none given) and the title of its head."""
+    its 文号 prefix, contact person and phone (empty: none given), the title of its head,
+    and the org.yaml unit that says so (None: the organisation has none)."""
 
     name: str
     seal: str
     reference_prefix: str = ""
     head_title: str = ""
+    contact_person: str = ""
+    contact_phone: str = ""
+    unit: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -437,6 +446,9 @@ def _authority(unit: Unit | None, name: str, head_title: str) -> Authority:
         seal=(unit.seal if unit and unit.seal else name),
         reference_prefix=(unit.reference_prefix or "") if unit else "",
         head_title=head_title,
+        contact_person=(unit.contact_person or "") if unit else "",
+        contact_phone=(unit.contact_phone or "") if unit else "",
+        unit=unit.id if unit else None,
     )
 
 
@@ -551,8 +563,15 @@ def _parse_units(
         form = _township_form(r, item, path, kind, name)
         seal = r.text(item, "seal", path)
         prefix = r.text(item, "reference_prefix", path)
+        contact_person = r.text(item, "contact_person", path)
+        contact_phone = r.text(item, "contact_phone", path)
         if kind in UNIT_KINDS and kind not in ISSUING_KINDS:
-            for key, given in (("seal", seal), ("reference_prefix", prefix)):
+            for key, given in (
+                ("seal", seal),
+                ("reference_prefix", prefix),
+                ("contact_person", contact_person),
+                ("contact_phone", contact_phone),
+            ):
                 if given is not None:
                     r.problem(
                         f"{path}.{key}",
@@ -577,6 +596,8 @@ def _parse_units(
             form=form,
             seal=seal,
             reference_prefix=prefix,
+            contact_person=contact_person,
+            contact_phone=contact_phone,
         )
     return units, paths
 
@@ -1007,6 +1028,8 @@ def describe_org(org: Org) -> dict[str, Any]:
                 "form": u.form,
                 "seal": u.seal,
                 "reference_prefix": u.reference_prefix,
+                "contact_person": u.contact_person,
+                "contact_phone": u.contact_phone,
                 "contacts": _contact_list(u.contacts),
             }
             for u in org.units.values()

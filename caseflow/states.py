@@ -344,6 +344,9 @@ class FieldSpec:
     # served), instead of the day of the event.
     starts_deadline: bool = False
     vocabulary: str | None = None  # the declared list its choices are (``VOCABULARIES``)
+    # A text naming the body the transition's documents are addressed to, when given,
+    # instead of the case's department (e.g. the labour inspection where the employer is).
+    addresses: bool = False
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
@@ -416,6 +419,15 @@ class DocumentSpec:
     addressed_to: str | None = None
 
 
+@dataclass(frozen=True)
+class Disclosure:
+    """Why a department receives a child's full resident ID number (``full_id_number:``):
+    the purpose and the legal basis, as the audit trail records each disclosure."""
+
+    purpose: str
+    basis: str
+
+
 @dataclass(frozen=True, eq=False)
 class Workflow:
     name: str
@@ -440,6 +452,8 @@ class Workflow:
         default_factory=lambda: MappingProxyType({})
     )
     document_specs: Mapping[str, DocumentSpec] = field(default_factory=lambda: MappingProxyType({}))
+    # The departments whose documents print the child's full ID number (others: masked).
+    full_id_number: Mapping[str, Disclosure] = field(default_factory=lambda: MappingProxyType({}))
 
     def document(self, template: str) -> DocumentSpec:
         """The ``documents:`` entry of a template; a workflow without one (a stored older
@@ -740,6 +754,9 @@ def _parse_fields(
                 f"{field_path}.starts_deadline",
                 "only a date field that does not set the due date can start the deadline",
             )
+        addresses = bool(data.get("addresses", False))
+        if addresses and ftype != "text":
+            r.problem(f"{field_path}.addresses", "only a text field can name an addressee")
         specs.append(
             FieldSpec(
                 name=str(name),
@@ -750,8 +767,11 @@ def _parse_fields(
                 sets_due=sets_due,
                 starts_deadline=starts_deadline,
                 vocabulary=vocabulary,
+                addresses=addresses,
             )
         )
+    if sum(spec.addresses for spec in specs) > 1:
+        r.problem(path, "only one field can name the addressee")
     return tuple(specs)
 
 
@@ -1343,6 +1363,29 @@ def _parse_documents(
     return specs
 
 
+def _parse_full_id_number(
+    r: _Reader, raw: object, departments: Mapping[str, str]
+) -> Mapping[str, Disclosure]:
+    """``full_id_number: {department: {purpose, basis}}``: who may receive the full ID."""
+    found: dict[str, Disclosure] = {}
+    for department, item in r.mapping(raw, "full_id_number").items():
+        path = f"full_id_number.{department}"
+        if department not in departments:
+            r.problem(
+                path,
+                f"unknown department {department!r}; the workflow declares: "
+                + (", ".join(departments) or "none"),
+            )
+        data = r.mapping(item, path)
+        for key in data:
+            if key not in ("purpose", "basis"):
+                r.problem(f"{path}.{key}", "unknown key; known: purpose, basis")
+        found[str(department)] = Disclosure(
+            purpose=r.text(data, "purpose", path), basis=r.text(data, "basis", path)
+        )
+    return MappingProxyType(found)
+
+
 def _accompanies(spec: DocumentSpec) -> bool:
     return "served_document" in (spec.issuer, spec.addressed_to)
 
@@ -1411,6 +1454,7 @@ def parse_workflow(
             *VOCABULARIES,
             "migrate_from",
             "documents",
+            "full_id_number",
         }:
             r.problem(key, "unknown key")
     vocabularies = {
@@ -1465,6 +1509,9 @@ def parse_workflow(
         routes=MappingProxyType(routes),
         migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
         document_specs=MappingProxyType(document_specs),
+        full_id_number=_parse_full_id_number(
+            r, data.get("full_id_number"), vocabularies.get("departments", {})
+        ),
     )
     if template_ids is not None:
         known = template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids

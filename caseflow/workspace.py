@@ -35,7 +35,11 @@ ORG_TEMPLATE = """\
 # county: 示范县                       # the name documents print
 # units:                               # flat list; the hierarchy is given by parent
 #   - {id: gov, kind: county_government, name: 示范县人民政府办公室}
-#   - {id: bureau, kind: education_bureau, name: 示范县教育局, parent: gov}
+#   - {id: bureau, kind: education_bureau, name: 示范县教育局, parent: gov,
+#      reference_prefix: 示教, contact_person: 王某某, contact_phone: "0856-6221234"}
+#   A unit that issues documents (the bureau, a township, a school) gives its 文号 prefix
+#   and the contact person and phone its documents print: referrals and orders are
+#   refused without them.
 #   - {id: health, kind: department, department: health, name: 示范县卫生健康局, parent: gov}
 #   - {id: tiantang, kind: township, name: 天堂镇, parent: gov}
 #   - {id: tiantang-cun, kind: village, name: 天堂村, parent: tiantang}

@@ -31,6 +31,7 @@ from caseflow.services.cases import (
     request_extension,
 )
 from caseflow.services.context import Context, init_workspace, open_context
+from caseflow.services.org import apply_org
 
 PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -98,13 +99,45 @@ def database(request: pytest.FixtureRequest) -> Iterator[Database]:
         admin.dispose()
 
 
+# The bodies that issue the documents of the tests' cases (天堂镇 and the bureau), with the
+# contact person, phone and 文号 prefix every document they issue prints.
+ISSUING_UNITS = """\
+  - {id: bureau, kind: education_bureau, name: 本县教育局, reference_prefix: 本教,
+     contact_person: 王某某, contact_phone: "0856-6221234"}
+  - {id: tiantang, kind: township, name: 天堂镇, reference_prefix: 天府,
+     contact_person: 李某某, contact_phone: "0856-6225678"}
+"""
+
+
+def issuing_org(operator: str, *, units: str = ISSUING_UNITS, more: str = "") -> str:
+    """An org.yaml with the issuing units (``units``, YAML list items), ``operator`` its
+    county-wide bureau admin, and ``more`` (further sections)."""
+    return (
+        f"units:\n{units}"
+        f"operators:\n  - {{name: {operator}, os_user: {operator}, roles: [bureau, admin], "
+        "unit: bureau}\n" + more
+    )
+
+
 @pytest.fixture
-def workspace(tmp_path: Path, database: Database) -> Path:
+def workspace(tmp_path: Path, database: Database, request: pytest.FixtureRequest) -> Path:
     root = tmp_path / "county"
-    init_workspace(root, database.url, clock=fixed_clock)
+    _, operator = init_workspace(root, database.url, clock=fixed_clock)
     # The county's choice of who issues orders (unset in a new workspace: refused).
     set_order_issuer(root, "township")
+    if request.node.get_closest_marker("bare_workspace") is None:
+        put_issuing_org_in_force(root, operator)
     return root
+
+
+def put_issuing_org_in_force(root: Path, operator: str, clock: Any = fixed_clock) -> None:
+    """Write ``issuing_org`` to org.yaml and put it in force, as `caseflow org apply`."""
+    (root / "org.yaml").write_text(issuing_org(operator), encoding="utf-8")
+    context = open_context(root, clock=clock)
+    try:
+        apply_org(context)
+    finally:
+        context.engine.dispose()
 
 
 def set_procedure(root: Path, **settings: str | int) -> None:

@@ -34,6 +34,7 @@ from tests.conftest import (
     child,
     child_id_number,
     fixed_clock,
+    put_issuing_org_in_force,
 )
 from tests.test_audit_tamper import tampering
 
@@ -71,7 +72,8 @@ class Trail:
 def trail(tmp_path: Path, database: Database, clock: Clock) -> Iterator[Trail]:
     root = tmp_path / "trail"
     clock.now = datetime(2026, 11, 1, 2, 0, tzinfo=UTC)
-    init_workspace(root, database.url, clock=clock)
+    _, operator = init_workspace(root, database.url, clock=clock)
+    put_issuing_org_in_force(root, operator, clock)
     clock.advance(days=1)  # Monday 2 November, 10:00 in Asia/Shanghai
     ctx = open_context(root, clock=clock)
     li = acting(ctx, Actor("li", "li-os", frozenset({"caseworker"})))

@@ -50,6 +50,9 @@ _CONTENT = (
     "hash",
 )
 
+# The chain's sequence numbers below start right after workspace.init.
+pytestmark = pytest.mark.bare_workspace
+
 
 # ---------------------------------------------------------------------------------------
 # A workspace with history, and the means to tamper with it

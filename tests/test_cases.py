@@ -381,7 +381,7 @@ def test_audit_verify_and_checkpoint_from_the_cli(cli) -> None:
     log = json.loads(cli("audit", "log", "--json").stdout)
     assert text.startswith(f"caseflow-audit:{log[-1]['seq']}:")
     changes = [e["action"] for e in log if e["action"] != "case.read"]
-    assert changes == ["workspace.init", "case.open", "audit.checkpoint"]
+    assert changes == ["workspace.init", "org.apply", "case.open", "audit.checkpoint"]
 
 
 def test_an_edited_workflow_needs_a_new_version_before_new_cases_use_it(workspace, ctx) -> None:

@@ -77,16 +77,12 @@ def persuading(ctx: Context, details: Any = None) -> int:
     return number
 
 
-def ordered(ctx: Context, details: Any = None) -> int:
-    """A case issued an order to correct on 25 November (waiting for its service)."""
+def ordered(ctx: Context, details: Any = None, *, typed: str | None = ORDER_NUMBER) -> int:
+    """A case issued an order to correct on 25 November (waiting for its service), with
+    the 文号 ``typed`` (None: allocated)."""
     number = persuading(ctx, details)
-    advance(
-        ctx,
-        number,
-        "issue_order",
-        {"document_number": ORDER_NUMBER},
-        occurred_on=date(2026, 11, 25),
-    )
+    given = {"document_number": typed} if typed else {}
+    advance(ctx, number, "issue_order", given, occurred_on=date(2026, 11, 25))
     return number
 
 
@@ -136,7 +132,13 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
     assert context["today"] == TODAY
     assert context["document"] == {"date": TODAY}  # asked for by name: dated the day asked
     # The letter to parents is the education bureau's (the workflow's documents: section).
-    assert context["issuer"] == {"name": "本县教育局", "seal": "本县教育局", "reference": ""}
+    assert context["issuer"] == {
+        "name": "本县教育局",
+        "seal": "本县教育局",
+        "reference": "",
+        "contact_person": "王某某",
+        "contact_phone": "0856-6221234",
+    }
     assert context["case"] == {
         "number": number,
         "state_label": "责令改正通知书待送达",
@@ -153,6 +155,8 @@ def test_a_case_supplies_every_case_field_from_the_database(ctx) -> None:
         "name": "张小华",
         "masked_name": "张*华",
         "masked_id": shown["child"]["id_number"],
+        "id_number": shown["child"]["id_number"],  # masked: a letter to no department
+        "id_disclosed": False,
         "sex": shown["child"]["sex"],
         "birth_date": date(2013, 3, 5),
         "grade": "",  # unknown text is blank, never None
@@ -529,7 +533,7 @@ def test_cli_advance_json_includes_the_documents_it_prepared(cli) -> None:
 
     # Without --json the caseworker is told what was prepared and where it is.
     other = cli_persuading(cli, 3, "--guardian", "李大海", "--guardian-relation", "父亲")
-    told = cli_order(cli, other)
+    told = cli_order(cli, other, typed=None)
     assert told.exit_code == 0, told.stderr
     lines = told.stdout.splitlines()
     assert lines[0].startswith(f"Case {other}: now order_issued (责令改正通知书待送达), due ")
@@ -700,7 +704,7 @@ def test_cli_a_stale_expected_version_queues_no_letter(cli, ctx) -> None:
 
 def test_letters_are_collected_into_one_printable_file_a_page_each(ctx, workspace) -> None:
     first = ordered(ctx)
-    second = ordered(ctx, with_guardian(3, name="李明", guardian_name="李大海"))
+    second = ordered(ctx, with_guardian(3, name="李明", guardian_name="李大海"), typed=None)
     # Each order was queued with its proof of service; asking for them again adds nothing.
     issued = [n.id for n in outbox(ctx)]
     assert len(issued) == 4
@@ -798,18 +802,12 @@ def cli_persuading(cli: CliInvoker, serial: int = 2, *extra: str) -> int:
     return number
 
 
-def cli_order(cli: CliInvoker, number: int, *extra: str) -> CliResult:
-    return cli(
-        "case",
-        "advance",
-        str(number),
-        "issue_order",
-        "--set",
-        f"document_number={ORDER_NUMBER}",
-        "--date",
-        days_ago(1),
-        *extra,
-    )
+def cli_order(
+    cli: CliInvoker, number: int, *extra: str, typed: str | None = ORDER_NUMBER
+) -> CliResult:
+    """Issue the order by the CLI, with the 文号 ``typed`` (None: allocated)."""
+    given = ("--set", f"document_number={typed}") if typed else ()
+    return cli("case", "advance", str(number), "issue_order", *given, "--date", days_ago(1), *extra)
 
 
 def cli_case(cli: CliInvoker, serial: int = 2, *extra: str) -> int:

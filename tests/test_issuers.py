@@ -137,6 +137,8 @@ def street_org(os_user: str, county: str = "本县") -> str:
                     "name": "本县教育和科技局",
                     "parent": "gov",
                     "reference_prefix": "本教",
+                    "contact_person": "王某某",
+                    "contact_phone": "0856-6221234",
                 },
                 {
                     "id": "eling",
@@ -144,6 +146,9 @@ def street_org(os_user: str, county: str = "本县") -> str:
                     "name": "峨岭街道",
                     "parent": "gov",
                     "seal": "本县人民政府峨岭街道办事处",
+                    "reference_prefix": "峨办",
+                    "contact_person": "赵某某",
+                    "contact_phone": "0856-6229876",
                 },
             ],
             "operators": [

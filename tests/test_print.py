@@ -30,8 +30,9 @@ from caseflow.services.cases import (
 from caseflow.services.context import Context, init_workspace, open_context
 from caseflow.services.documents import print_batch, queue_document
 from caseflow.services.letters import CASE_FIELDS, template_title
+from caseflow.services.org import apply_org
 from caseflow.states import unsuppliable
-from tests.conftest import Database, approver, child, fixed_clock, set_procedure
+from tests.conftest import Database, approver, child, fixed_clock, issuing_org, set_procedure
 
 if TYPE_CHECKING:
     from pypdf import PageObject, PdfReader
@@ -93,7 +94,7 @@ def case_documents() -> set[str]:
 def county(tmp_path: Path, database: Database) -> Iterator[Context]:
     """A county with a long name (the issuer's name on every letter grows with it)."""
     root = tmp_path / "county"
-    init_workspace(root, database.url, county=COUNTY, clock=fixed_clock)
+    _, operator = init_workspace(root, database.url, county=COUNTY, clock=fixed_clock)
     set_procedure(
         root,
         order_issuer="education_bureau",
@@ -102,7 +103,13 @@ def county(tmp_path: Path, database: Database) -> Iterator[Context]:
         penalty_hearing="yes",
         court_route="enforcement",
     )
+    bureau = (
+        f"  - {{id: bureau, kind: education_bureau, name: {COUNTY}教育局, "
+        "reference_prefix: 印教发, contact_person: 欧阳晓梅, contact_phone: 0856-6221234转8008}\n"
+    )
+    (root / "org.yaml").write_text(issuing_org(operator, units=bureau), encoding="utf-8")
     context = open_context(root, clock=fixed_clock)
+    apply_org(context)
     yield context
     context.engine.dispose()
 

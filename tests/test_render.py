@@ -160,6 +160,8 @@ def sample_context() -> dict[str, Any]:
             "name": "示例县教育局",
             "seal": "示例县教育局",
             "reference": "示教发〔2026〕15号",
+            "contact_person": "王某某",
+            "contact_phone": "0856-6221234",
         },
         "recipient": {"name": "县人民政府教育督导室"},
         "case": {
@@ -178,8 +180,10 @@ def sample_context() -> dict[str, Any]:
             "name": FULL_NAME,
             "masked_name": MASKED_NAME,
             "masked_id": MASKED_ID,
-            # Never handed to templates by the engine; here to prove none prints it.
-            "id_number": UNMASKED_ID,
+            # The number a document prints: masked, but in a letter to a department the
+            # workflow gives the full number (child.id_disclosed: the engine's choice).
+            "id_number": MASKED_ID,
+            "id_disclosed": False,
             "sex": "男",
             "birth_date": date(2012, 3, 5),
             "grade": "八年级",
@@ -199,7 +203,13 @@ def sample_context() -> dict[str, Any]:
         "period": {"amount": 15, "unit_label": "日"},
         "deadline": {"days": 7, "date": date(2026, 12, 8)},
         "request": {"text": "请对该生进行残疾鉴定，确认残疾类别和等级，并指导安置。"},
-        "department": {"name": "县残疾人联合会"},
+        "department": {"name": "县残疾人联合会", "copied": ""},
+        "transition": {
+            "facts": [
+                {"label": "用工单位", "value": "某某电子厂"},
+                {"label": "用工地点", "value": "广东省东莞市长安镇"},
+            ]
+        },
         "service": {
             "document": "责令限期复学通知书",
             "document_number": "示教发〔2026〕15号",
@@ -458,11 +468,33 @@ def test_internal_documents_never_show_the_full_name(template_id: str) -> None:
     assert FULL_NAME not in render.render(template_id, sample_context())
 
 
-@pytest.mark.parametrize("template_id", EXPECTED_IDS)
-def test_no_document_shows_an_unmasked_id_or_the_birth_date(template_id: str) -> None:
-    html = render.render(template_id, sample_context())
+def text_of(html: str) -> str:
+    """The words a reader sees: tags and white space removed."""
+    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", html))
+
+
+def disclosing_context() -> dict[str, Any]:
+    """The sample as a letter to a department the workflow gives the full ID number."""
+    context = sample_context()
+    context["child"].update(id_number=UNMASKED_ID, id_disclosed=True)
+    return context
+
+
+@pytest.mark.parametrize("template_id", [t for t in EXPECTED_IDS if t != "referral_letter"])
+def test_no_document_but_a_referral_shows_an_unmasked_id_or_the_birth_date(
+    template_id: str,
+) -> None:
+    html = render.render(template_id, disclosing_context())
     assert UNMASKED_ID not in html
     assert "2012年3月5日" not in html  # the birth date is the hidden part of the mask
+
+
+def test_a_referral_shows_the_full_id_only_where_the_engine_discloses_it() -> None:
+    disclosed = text_of(render.render("referral_letter", disclosing_context()))
+    assert f"公民身份号码{UNMASKED_ID}" in disclosed
+    assert "所载完整公民身份号码系供贵单位依法核查之用" in disclosed
+    masked = text_of(render.render("referral_letter", sample_context()))
+    assert f"身份证号（脱敏）{MASKED_ID}" in masked and "公民身份号码" not in masked
 
 
 def test_the_letters_to_the_guardian_and_department_use_the_full_name() -> None:

@@ -164,6 +164,8 @@ def county_org(county: County, *, admin_account: str, departments: Mapping[str, 
             "name": f"{name}教育局",
             "seal": f"{name}教育局",
             "reference_prefix": "印教",  # as the demo numbers its orders (_document_number)
+            "contact_person": "杨晓燕",
+            "contact_phone": "0856-6221234",
             "parent": "gov",
             "contacts": [_letter(), _email(f"kongchuo@jyj.{MAIL_DOMAIN}")],
         },
@@ -211,6 +213,8 @@ def county_org(county: County, *, admin_account: str, departments: Mapping[str, 
                 .removesuffix("镇")
                 .removesuffix("乡")
                 + ("办" if township.name.endswith("街道") else "府"),
+                "contact_person": "控辍保学专干",
+                "contact_phone": f"0856-62{t_index:05d}",
                 "parent": "gov",
                 "contacts": [_letter(), robot],
             }

@@ -49,6 +49,10 @@ class Notice:
     subject: str
     html: str  # the rendered document
     text: str  # a plain-text summary with no child's name or ID (fit for group chats)
+    # A document that names a child travels on paper only: a channel that would carry the
+    # document (e-mail) sends this cover instead: title, issuer, 文号, case numbers, and
+    # how to get the document. Empty: the document names no child.
+    cover: str = ""
 
 
 @dataclass(frozen=True)

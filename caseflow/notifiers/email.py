@@ -1,5 +1,8 @@
 """The ``email`` channel: SMTP with STARTTLS, implicit TLS or none, and login.
 
+A document that names a child is never sent: its message is the notice's cover (title,
+issuer, 文号, case numbers, how to get the printed document).
+
 One connection is opened when the first notice of a batch is sent and reused for the
 whole batch (``close`` ends it). Every message carries a ``Message-ID`` derived from the
 notice's idempotency key, so a notice delivered again after a crash is recognisably
@@ -170,6 +173,9 @@ class EmailNotifier(Notifier):
         if reply_to:
             message["Reply-To"] = str(reply_to)
         # base64 bodies: 7-bit clean for any server (no 8BITMIME needed), compact for Chinese
+        if notice.cover:  # the document names a child: it goes on paper, this tells of it
+            message.set_content(notice.cover, charset="utf-8", cte="base64")
+            return message
         message.set_content(notice.text, charset="utf-8", cte="base64")
         if notice.html:
             message.add_alternative(notice.html, subtype="html", charset="utf-8", cte="base64")

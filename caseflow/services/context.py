@@ -43,7 +43,7 @@ from caseflow.workspace import (
     write_example_org,
 )
 
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0012"
 
 
 INITIAL_ROLES = ("bureau", "admin")

@@ -21,8 +21,10 @@ reference: delivery is at least once, and a duplicate is recognisable.
 
 from __future__ import annotations
 
+import html
 import os
 import random
+import re
 import socket
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -201,6 +203,36 @@ def _chat_text(row: Any, departments: Mapping[str, str]) -> str:
     )
 
 
+# The fields by which a document names a child (or the family, which names the child).
+_PERSONAL_FIELDS = frozenset({"legal_guardians", "escalation.cases"})
+_PERSONAL_PREFIXES = ("child.", "guardian.")
+_META = re.compile(r'<meta name="caseflow-(issuer|reference)" content="([^"]*)">')
+
+
+def names_a_child(template: str) -> bool:
+    """Whether a template's document names a child (masked or not) or the child's family."""
+    from caseflow.render import declared_fields
+
+    declared = declared_fields(template)
+    return any(f in _PERSONAL_FIELDS or f.startswith(_PERSONAL_PREFIXES) for f in declared)
+
+
+def _cover(row: Any, departments: Mapping[str, str]) -> str:
+    """What e-mail carries instead of a document that names a child: what the document is
+    and how to get it, with case numbers and references only."""
+    meta = {name: html.unescape(value) for name, value in _META.findall(row.body or "")}
+    title = outbox.title_of(row.body or "", row.template)
+    number = f"（{meta['reference']}）" if meta.get("reference") else ""
+    cases = "、".join(str(case) for case in row.case_ids) or "无"
+    to = recipient_label(row.recipient, departments=departments)
+    return (
+        f"{to}：\n\n{meta.get('issuer', '')}《{title}》{number}已印制，涉及案件编号：{cases}。\n"
+        "该文书载有学生个人信息，不以电子邮件传送正文，以纸质文书送达；"
+        f"经办人可用“caseflow notify show {row.id}”查看，用“caseflow notice print”打印。\n\n"
+        f"通知编号：{reference(row.id)}\n"
+    )
+
+
 def _message(row: Any, departments: Mapping[str, str]) -> Message:
     return Message(
         key=row.key,
@@ -209,6 +241,7 @@ def _message(row: Any, departments: Mapping[str, str]) -> Message:
         subject=row.subject,
         html=row.body,
         text=_chat_text(row, departments),
+        cover=_cover(row, departments) if names_a_child(row.template) else "",
     )
 
 

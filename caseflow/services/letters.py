@@ -28,10 +28,11 @@ from typing import Any, Literal
 from sqlalchemy import Connection, select
 
 from caseflow import db, escalation
-from caseflow.dates import parse_date
+from caseflow.dates import cn_date, parse_date
 from caseflow.errors import InvalidInput, TransitionRefused
 from caseflow.ids import mask_id_number, mask_name
-from caseflow.services import outbox
+from caseflow.org import Authority
+from caseflow.services import numbering, outbox
 from caseflow.services.context import Context
 from caseflow.services.records import (
     CHILD,
@@ -47,6 +48,7 @@ from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS, Transition,
 
 CASE_FIELDS: frozenset[str] = frozenset(
     {"today", "document.date", "issuer.name", "issuer.seal", "issuer.reference"}
+    | {"issuer.contact_person", "issuer.contact_phone"}
     | {
         f"case.{name}"
         for name in (
@@ -68,6 +70,8 @@ CASE_FIELDS: frozenset[str] = frozenset(
             "name",
             "masked_name",
             "masked_id",
+            "id_number",
+            "id_disclosed",
             "sex",
             "birth_date",
             "grade",
@@ -76,7 +80,8 @@ CASE_FIELDS: frozenset[str] = frozenset(
     }
     | {f"guardian.{name}" for name in ("name", "relation", "phone", "is_parent", "legal_basis")}
     | {"legal_guardians"}
-    | {"deadline.days", "deadline.date", "request.text", "department.name"}
+    | {"deadline.days", "deadline.date", "request.text", "department.name", "department.copied"}
+    | {"transition.facts"}
     | {"period.amount", "period.unit_label"}
     | {"recipient.name", "school.name"}
     | {"service.document", "service.document_number", "service.place", "service.method"}
@@ -176,6 +181,7 @@ class Letter:
     context: dict[str, Any]
     recipients: list[str]
     key: str
+    discloses: str | None = None  # the department it gives the child's full ID number
 
 
 def queue_within(
@@ -197,7 +203,9 @@ def queue_within(
     each, as a document of its own; a document to a department, a copy for each."""
     from caseflow.render import render
 
-    letters, row = case_letters(ctx, connection, number, template_id, overrides, entering=entering)
+    letters, row = case_letters(
+        ctx, connection, number, template_id, overrides, entering=entering, issuing=now
+    )
     drafts: list[outbox.Draft] = []
     keys: list[str] = []
     recipients: list[str] = []
@@ -226,6 +234,10 @@ def queue_within(
     found = outbox.ids_of(connection, keys)
     ids = tuple(found[key] for key in keys if key in found)
     content_hash = hashes[0] if hashes else ""
+    workflow = stored_workflow(connection, row)
+    for letter in letters:
+        if letter.key in inserted and letter.discloses is not None:
+            _record_disclosure(ctx, connection, now, row, template_id, letter, workflow=workflow)
     if inserted and audited:
         record(
             ctx,
@@ -247,6 +259,42 @@ def queue_within(
             },
         )
     return Queued(ids, tuple(recipients), subject, new=bool(inserted), content_hash=content_hash)
+
+
+def _record_disclosure(  # noqa: PLR0917 - the caller's transaction, case and letter
+    ctx: Context,
+    connection: Connection,
+    now: datetime,
+    row: Any,
+    template_id: str,
+    letter: Letter,
+    *,
+    workflow: Workflow,
+) -> None:
+    """The audit event of a document that gives a department the child's full ID number:
+    who (the event's operator), to whom, which case and document, why and on what basis."""
+    department = letter.discloses or ""
+    disclosure = workflow.full_id_number[department]
+    record(
+        ctx,
+        connection,
+        now,
+        action="data.disclosed",
+        case_id=row.id,
+        occurred_on=ctx.today,
+        payload={
+            "data": "child.id_number",
+            "to": f"department:{department}",
+            "to_name": workflow.departments.get(department, department),
+            "document": template_id,
+            "title": template_title(template_id),
+            "key": letter.key,
+            "reference": letter.context["issuer"].get("reference", ""),
+            "purpose": disclosure.purpose,
+            "basis": disclosure.basis,
+            "case_version": row.version,
+        },
+    )
 
 
 def _recipients(addressee: Addressee, number: int, departments: list[str]) -> list[str]:
@@ -307,14 +355,19 @@ def case_letters(
     overrides: Mapping[str, str],
     *,
     entering: Entering | None = None,
+    issuing: datetime | None = None,
 ) -> tuple[list[Letter], Any]:
     """Each document ``template_id`` makes for case ``number``: one per legal guardian or
-    carer where the workflow writes it to each, else one. ``entering``: the transition
-    being recorded now, when it is not in the audit yet.
+    carer where the workflow writes it to each, one per department for a document to the
+    departments (each prints the child's ID as the workflow lets that department see it),
+    else one. ``entering``: the transition being recorded now, when it is not in the audit
+    yet. ``issuing``: the documents are being issued now (queued), so a 文号 not given yet
+    is allocated (else the one given before is shown, if any).
 
     Refused (``TransitionRefused``) when the document cannot be issued lawfully: written
     to legal guardians and none is on record, or issued by a body the workspace or the
-    organisation does not name yet."""
+    organisation does not name yet, or without the contact person, phone or 文号 prefix
+    its issuer's org.yaml unit must give."""
     from caseflow.render import declared_fields
 
     declared = declared_fields(template_id)
@@ -331,6 +384,9 @@ def case_letters(
     guardians = connection.execute(
         select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id).order_by(GUARDIAN.c.id)
     ).all()
+    # The transition being recorded now issues the documents: a 文号 of its own, never a
+    # number an earlier issue of the same document had.
+    now_issuing = entering is not None and issuing is not None
     entering = entering or _entering_transition(connection, workflow, row)
     kind = addressee(template_id, declared)
     addressed = _addressed_to(workflow, template_id, entering)
@@ -340,6 +396,7 @@ def case_letters(
     shared = _county_settings(ctx, template_id, declared, overrides)
     shared.put("review.body", org_in_force(connection).county_government(ctx.workspace.county), "")
     _put_recorded(shared, connection, workflow, number=row.id, entering=entering, declared=declared)
+    _require_sender_details(issuer, template_id, declared)
     if addressed == "legal_guardians":
         people = [g for g in guardians if g.capacity == "legal"]
         if not people:
@@ -356,8 +413,12 @@ def case_letters(
     else:
         people = [guardians[0] if guardians else None]  # type: ignore[list-item]
     base = outbox.document_key(template_id, number, row.version)
+    served = _served_template(workflow, entering, template_id)
+    targets: list[tuple[str, ...] | None] = [None]
+    if addressed is None and kind == "department" and row.departments:
+        targets = _department_letters(row.departments, workflow)
     letters = []
-    for person in people:
+    for person, department in [(p, d) for p in people for d in targets]:
         values = _case_values(
             ctx,
             workflow,
@@ -368,6 +429,7 @@ def case_letters(
             entering=entering,
             template_id=template_id,
             issuer=issuer,
+            department=department,
         )
         values.values.update(shared.values)
         values.lacking.update(shared.lacking)
@@ -375,6 +437,11 @@ def case_letters(
             values.values[name] = _coerce(name, raw, workflow.dropout_reasons)
             values.lacking.pop(name, None)
         _derive(values, overrides, kind, ctx.today)
+        if served is not None and "service.document_number" not in overrides:
+            given = numbering.latest(connection, number, served, "")
+            values.values["service.document_number"] = given or values.values.get(
+                "service.document_number", ""
+            )
         problems = []
         for name in declared:
             if name in values.values:
@@ -388,12 +455,31 @@ def case_letters(
             raise InvalidInput(
                 f"cannot fill template {template_id!r} for case {number}: " + "; ".join(problems)
             )
-        if addressed is None:
+        numbered = base  # the letters to each guardian carry the number of the one decision
+        if department is not None:
+            recipients = [f"department:{d}" for d in department]
+            key = base if department == targets[0] else outbox.copy_key(base, recipients[0])
+            numbered = key
+        elif addressed is None:
             recipients, key = _recipients(kind, number, row.departments), base
         else:
             recipients = [f"guardian:case/{number}/{person.id}"]
             key = outbox.key("document", template_id, number, row.version, f"guardian{person.id}")
-        letters.append(Letter(values.nested(), recipients, key))
+        context = values.nested()
+        if "issuer.reference" in declared and "issuer.reference" not in overrides:
+            context["issuer"]["reference"] = _reference(
+                connection,
+                issuer,
+                numbering.Numbered(issuer.name or "", number, template_id, numbered),
+                typed=_text(values.values.get("issuer.reference")),
+                year=values.values["document.date"].year,  # type: ignore[attr-defined]
+                issuing=issuing,
+                reprint=not now_issuing,
+            )
+        discloses = (
+            department[0] if department and values.values.get("child.id_disclosed") else None
+        )
+        letters.append(Letter(context, recipients, key, discloses))
     return letters, row
 
 
@@ -503,6 +589,74 @@ def _earlier_values(
     return latest if before is None else before
 
 
+def _department_letters(departments: list[str], workflow: Workflow) -> list[tuple[str, ...] | None]:
+    """The letters of a document to the departments: one to each department the workflow
+    gives the child's full ID number, one to all the others (a copy each)."""
+    letters: list[tuple[str, ...] | None] = [
+        (d,) for d in departments if d in workflow.full_id_number
+    ]
+    others = tuple(d for d in departments if d not in workflow.full_id_number)
+    return letters + ([others] if others else [])
+
+
+def _reference(
+    connection: Connection,
+    issuer: _Issuer,
+    document: numbering.Numbered,
+    *,
+    typed: str,
+    year: int,
+    issuing: datetime | None,
+    reprint: bool,
+) -> str:
+    """The 文号 a document carries: the one typed into the issuing step (recorded), the
+    one given to it before (a reprint keeps its number), else, when it is being issued,
+    the issuer's next number; a document whose issuer numbers nothing has none."""
+    if issuer.authority is None:
+        return typed
+    if typed:
+        if issuing is not None and not reprint:
+            numbering.record_given(connection, document, typed, year=year, now=issuing)
+        return typed
+    found = numbering.registered(connection, document.letter)
+    if found is None and reprint:
+        copy = document.letter.partition("#")[2]
+        found = numbering.latest(connection, document.case_id, document.template, copy)
+    if found is not None or issuing is None:
+        return found or ""
+    return numbering.allocate(
+        connection, document, prefix=issuer.authority.reference_prefix, year=year, now=issuing
+    )
+
+
+def _require_sender_details(issuer: _Issuer, template_id: str, declared: tuple[str, ...]) -> None:
+    """A document that prints its sender's contact or 文号 is refused while the issuing
+    unit's org.yaml entry lacks them, saying what to set."""
+    authority = issuer.authority
+    if authority is None:
+        return
+    wanted = []
+    if "issuer.contact_person" in declared and not authority.contact_person:
+        wanted.append("contact_person: 姓名")
+    if "issuer.contact_phone" in declared and not authority.contact_phone:
+        wanted.append('contact_phone: "电话号码"')
+    if "issuer.reference" in declared and not authority.reference_prefix:
+        wanted.append("reference_prefix: 文号前缀")
+    if not wanted:
+        return
+    where = (
+        f"its unit {authority.unit!r} in org.yaml"
+        if authority.unit
+        else f"a unit for {authority.name} in org.yaml (the organisation in force has none)"
+    )
+    raise TransitionRefused(
+        f"{template_title(template_id)} ({template_id}) is issued by {authority.name}, whose "
+        f"contact person, phone and 文号 prefix it prints: give {where}: "
+        + ", ".join(wanted)
+        + ", then run `caseflow org apply`; nothing was changed"
+    )
+
+
 def _addressed_to(workflow: Workflow, template_id: str, entering: Entering | None) -> str | None:
     """Whom the workflow writes the document to (``ADDRESSEES``); a document that
     accompanies another is written to that one's addressees."""
@@ -518,6 +672,7 @@ class _Issuer:
     name: str | None
     seal: str
     lacking: str = ""
+    authority: Authority | None = None  # a body of the organisation: numbers, contact
 
 
 def _issuer(
@@ -557,10 +712,10 @@ def _issuer(
                 "镇, 乡 or 街道: give its township unit `form:` in org.yaml and run "
                 "`caseflow org apply`; nothing was changed"
             )
-        return _Issuer(authority.name, authority.seal)
+        return _Issuer(authority.name, authority.seal, authority=authority)
     if role == "education_bureau":
         authority = org.bureau_authority(f"{ctx.workspace.county}教育局")
-        return _Issuer(authority.name, authority.seal)
+        return _Issuer(authority.name, authority.seal, authority=authority)
     if role == "school":
         if not row.school:
             return _Issuer(
@@ -571,7 +726,7 @@ def _issuer(
                 "or pass --set issuer.name=...",
             )
         authority = org.school_authority(row.school)
-        return _Issuer(authority.name, authority.seal)
+        return _Issuer(authority.name, authority.seal, authority=authority)
     return _Issuer(ctx.workspace.issuer, ctx.workspace.issuer)
 
 
@@ -586,6 +741,7 @@ def _case_values(
     entering: Entering | None,
     template_id: str,
     issuer: _Issuer,
+    department: tuple[str, ...] | None = None,
 ) -> _Values:
     number = row.id
     today = ctx.today
@@ -604,6 +760,9 @@ def _case_values(
     v.put("issuer.name", issuer.name, issuer.lacking)
     v.put("issuer.seal", issuer.seal or issuer.name, "follows issuer.name")
     v.put("issuer.reference", _text(recorded.get("document_number")) if issued_here else "", "")
+    authority = issuer.authority
+    v.put("issuer.contact_person", authority.contact_person if authority else None, _no_contact)
+    v.put("issuer.contact_phone", authority.contact_phone if authority else None, _no_contact)
 
     v.put("case.number", number, "")
     v.put("case.state_label", state.label, "")
@@ -624,6 +783,9 @@ def _case_values(
     v.put("child.name", child.name, "")
     v.put("child.masked_name", mask_name(child.name), "")
     v.put("child.masked_id", mask_id_number(child.id_number), "")
+    disclosed = department is not None and set(department) <= set(workflow.full_id_number)
+    v.put("child.id_number", child.id_number if disclosed else mask_id_number(child.id_number), "")
+    v.put("child.id_disclosed", disclosed, "")
     v.put("child.sex", child.sex or "", "")
     v.put("child.birth_date", child.birth_date, "")
     v.put("child.grade", child.grade or "", "")
@@ -676,13 +838,19 @@ def _case_values(
         state.deadline.basis if state.deadline else None,
         f"state {row.state} of case {number} has no deadline basis; pass --set request.text=...",
     )
-    departments = [workflow.departments.get(d, d) for d in row.departments]
+    departments = [
+        workflow.departments.get(d, d)
+        for d in (row.departments if department is None else department)
+    ]
+    named = _addressee_named(entering) if issued_here else ""
     v.put(
         "department.name",
-        "、".join(departments) or None,
+        named or "、".join(departments) or None,
         f"case {number} is not handed to a department in state {row.state}; "
         "pass --set department.name=...",
     )
+    v.put("department.copied", "、".join(departments) if named else "", "")
+    v.put("transition.facts", _facts(entering) if issued_here else [], "")
     v.put(
         "school.name",
         row.school or None,
@@ -714,6 +882,41 @@ def _case_values(
 PERIOD_UNITS: Mapping[str, str] = MappingProxyType(
     {"days": "日", "working_days": "个工作日", "months": "个月"}
 )
+
+_no_contact = (
+    "the document's issuer is not a unit of the organisation, which would give its contact "
+    "person and phone; pass --set issuer.contact_person=... --set issuer.contact_phone=..."
+)
+
+
+def _facts(entering: Entering | None) -> list[dict[str, str]]:
+    """What the issuing transition recorded, under the workflow's labels, in its order:
+    the facts a letter passes on (its 文号 and its addressee are printed elsewhere)."""
+    if entering is None:
+        return []
+    facts = []
+    for spec in entering.transition.fields:
+        value = entering.values.get(spec.name)
+        if spec.addresses or spec.name == "document_number" or value in (None, ""):
+            continue
+        if spec.type == "choice":
+            shown = dict(spec.choices).get(str(value), str(value))
+        elif spec.type == "date":
+            shown = cn_date(date.fromisoformat(str(value)))
+        else:
+            shown = str(value).strip()
+        facts.append({"label": spec.label, "value": shown})
+    return facts
+
+
+def _addressee_named(entering: Entering | None) -> str:
+    """The body the issuing step named as the addressee (an ``addresses`` field), if any."""
+    if entering is None:
+        return ""
+    return next(
+        (_text(entering.values.get(f.name)) for f in entering.transition.fields if f.addresses),
+        "",
+    )
 
 
 def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: date) -> None:
