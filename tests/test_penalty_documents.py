@@ -21,6 +21,7 @@ from tests.test_issuers import letters, text_of
 from tests.test_lawful_procedure import BASIS, choose, order_served, state_and_due
 
 ISSUER = "天堂镇人民政府"
+CONTACT = "联系人：李某某联系电话：0856-6225678"  # tests.conftest.ISSUING_UNITS
 REVIEW_BODY = "本县人民政府"
 PROPOSAL = {
     "document_number": "天府罚告〔2025〕7号",
@@ -95,6 +96,7 @@ def test_the_penalty_ladder_issues_each_document_to_each_parent_with_its_remedie
         assert notice.startswith(ISSUER) and signed_on(proposed_on) in notice
         assert PROPOSAL["document_number"] in notice
         assert PROPOSAL["facts"] in notice
+        assert CONTACT in notice  # whom to tell the statement to
         assert (
             f"依据{BASIS}的规定" in notice and "拟对你作出如下行政处罚：罚款人民币二百元" in notice
         )
@@ -151,6 +153,7 @@ def test_the_penalty_ladder_issues_each_document_to_each_parent_with_its_remedie
         assert "收到本决定书之日起十五日内，到指定的银行或者通过电子支付系统缴纳罚款" in decision
         assert f"六十日内向{REVIEW_BODY}申请行政复议" in decision
         assert f"六个月内向{COURT}提起行政诉讼" in decision
+        assert CONTACT in decision
 
     decision_served = decided_on + timedelta(days=2)
     served = {"served_on": decision_served.isoformat(), "method": "direct"}
@@ -172,6 +175,7 @@ def test_the_penalty_ladder_issues_each_document_to_each_parent_with_its_remedie
         assert DECISION["document_number"] in demand and "罚款人民币二百元" in demand
         assert "收到本催告书之日起十个工作日内" in demand
         assert "有权进行陈述和申辩" in demand and f"向{COURT}申请强制执行" in demand
+        assert CONTACT in demand
 
     demand_served = demanded_on + timedelta(days=1)
     served = {"served_on": demand_served.isoformat(), "method": "direct"}
@@ -300,3 +304,4 @@ def test_an_approved_transfer_writes_to_the_receiving_countys_education_authorit
     assert "浙江省宁波市鄞州区教育行政部门：" in letter
     assert "拟在鄞州区实验小学就读" in letter and "已办结销号" in letter
     assert "本县教育局（盖章）2025年9月24日" in letter  # the approval's day
+    assert "我单位联系人：王某某联系电话：0856-6221234" in letter
