@@ -209,7 +209,9 @@ def test_the_annual_assessment(ctx, cases) -> None:
     assert schools["天堂镇中心小学"]["score"] == 73.0
     assert schools["木黄镇中心小学"]["score"] is None  # nothing to measure
     last_year = assessment(ctx, year=2025).as_json()
-    assert last_year["townships"] == [] and last_year["as_of"] == "2025-12-31"
+    # The organisation's township is listed, with nothing to measure in a year without cases.
+    assert [(s["name"], s["score"]) for s in last_year["townships"]] == [("天堂镇", None)]
+    assert last_year["as_of"] == "2025-12-31"
     with pytest.raises(InvalidInput, match="has not begun"):
         assessment(ctx, year=2027)
 
