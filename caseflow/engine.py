@@ -55,6 +55,7 @@ class CaseSnapshot:
     # so a case that moves to a version where its state returns knows where to go.
     came_from: tuple[str, ...] = ()
     entered_by: str | None = None  # the operator who moved it into its current state
+    recorded: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def attempt(
         entered_by=case.entered_by,
         came_from=case.came_from[-1] if case.came_from else None,
         settings=settings,
+        recorded=case.recorded,
     )
 
 

@@ -179,7 +179,10 @@ NOTE_METHODS: Mapping[str, str] = MappingProxyType(
 #       closure proposed by one person is approved by another).
 # A guard may also be ``SETTING=VALUE``: allowed only where the county's configuration
 # (``[procedure]`` in caseflow.toml) chose that value for a setting of ``SETTINGS``; while
-# the setting is unset the transition is refused, saying what to set.
+# the setting is unset the transition is refused, saying what to set. And it may be
+# ``recorded:FIELD=VALUE``: allowed only where the latest step that recorded FIELD on the
+# case recorded VALUE (a demand to pay only after a decision whose penalty is a fine).
+RECORDED = "recorded:"
 GUARDS: Mapping[str, str] = MappingProxyType(
     {
         "deadline_passed": "期限届满后方可办理",
@@ -1064,6 +1067,20 @@ def _check_graph(
             r.problem(f"{path}.to", f"unknown state {t.dest!r}")
         if not t.roles and not t.auto:
             r.problem(f"{path}.roles", "a transition needs at least one role (or auto: true)")
+        for guard in t.guards:
+            name, _, value = guard.partition("=")
+            if name.startswith(RECORDED) and not any(
+                spec.name == name.removeprefix(RECORDED) and value in dict(spec.choices)
+                for x in transitions
+                for spec in x.fields
+            ):
+                r.problem(
+                    f"{path}.guard",
+                    f"{guard!r}: no transition records {name.removeprefix(RECORDED)!r} "
+                    f"as a choice with the value {value!r}",
+                )
+            if name.startswith(RECORDED) and t.auto:
+                r.problem(f"{path}.guard", f"{guard!r} would refuse an automatic transition")
         for trigger, count in t.requires:
             if trigger not in {x.trigger for x in transitions}:
                 r.problem(f"{path}.requires.{trigger}", f"unknown trigger {trigger!r}")
@@ -1572,6 +1589,8 @@ class Attempt:
     entered_by: str | None = None  # who moved the case into its current state
     came_from: str | None = None  # where a ``returns`` transition leads back to
     settings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The latest value each field was recorded with on the case (``recorded:`` guards).
+    recorded: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 class Condition(ABC):
@@ -1723,6 +1742,27 @@ class SecondPerson(Condition):
         )
 
 
+class RecordedValue(Condition):
+    """A guard ``recorded:FIELD=VALUE``: the latest step that recorded FIELD on the case
+    recorded VALUE."""
+
+    def __init__(self, transition: Transition, guard: str) -> None:
+        super().__init__(transition)
+        name, _, self.value = guard.partition("=")
+        self.field = name.removeprefix(RECORDED)
+
+    def holds(self, attempt: Attempt) -> bool:
+        return attempt.recorded.get(self.field) == self.value
+
+    def refusal(self, attempt: Attempt) -> CaseflowError:
+        found = attempt.recorded.get(self.field)
+        return TransitionRefused(
+            f"{self.transition.trigger!r} on case {attempt.case} is only for a case whose "
+            f"{self.field} is {self.value!r}; "
+            + (f"it recorded {found!r}" if found is not None else f"no step recorded {self.field}")
+        )
+
+
 class CountyChose(Condition):
     """A guard ``SETTING=VALUE``: the county's configuration chose that value."""
 
@@ -1817,6 +1857,10 @@ def guard_condition(guard: str) -> Callable[[Transition], Condition] | str:
     of ``GUARDS``, ``needs=SETTING`` (a county text) or ``SETTING=VALUE`` (a county
     choice); when it names none, what is wrong with it."""
     setting, _, value = guard.partition("=")
+    if setting.startswith(RECORDED):
+        if not setting.removeprefix(RECORDED) or not value:
+            return f"{guard!r}: write recorded:FIELD=VALUE (a field a step records, a value)"
+        return partial(RecordedValue, guard=guard)
     if setting == "needs":
         if value not in TEXT_SETTINGS:
             return f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}"

@@ -420,3 +420,48 @@ def test_a_returned_child_is_not_retained_by_hand_before_the_term_is_over(ctx: C
     assert database_rows(ctx) == before
     advance(ctx, number, "retain", occurred_on=due)
     assert state_and_due(ctx, number)[0] == "retained"
+
+
+def penalty_served(ctx: Context, number: int, decision: dict[str, str]) -> date:
+    """Order, prior notice and ``decision`` each served on the first day allowed; the
+    day the decision was served."""
+    due = order_served(ctx, number)
+    advance(ctx, number, "propose_penalty", PROPOSAL, occurred_on=due + timedelta(days=1))
+    notice_served = due + timedelta(days=2)
+    served = {"served_on": notice_served.isoformat(), "method": "direct"}
+    advance(ctx, number, "penalty_notice_served", served, occurred_on=notice_served)
+    due = state_and_due(ctx, number)[1]
+    assert due is not None
+    advance(ctx, number, "decide_penalty", decision, occurred_on=due + timedelta(days=1))
+    decision_served = due + timedelta(days=2)
+    served = {"served_on": decision_served.isoformat(), "method": "direct"}
+    advance(ctx, number, "penalty_decision_served", served, occurred_on=decision_served)
+    assert state_and_due(ctx, number)[0] == "penalty_in_force"
+    return decision_served
+
+
+def test_a_warning_has_nothing_to_enforce_so_no_demand_follows_it(workspace: Path) -> None:
+    ctx = choose(workspace, penalty_basis=BASIS, penalty_hearing="no", court_route="enforcement")
+    number = in_persuasion(ctx)
+    warning = {**DECISION, "penalty_kind": "warning", "penalty": "警告"}
+    served = penalty_served(ctx, number, warning)
+    due = state_and_due(ctx, number)[1]
+    assert due is not None
+
+    before = database_rows(ctx)
+    with pytest.raises(TransitionRefused, match="penalty_kind is 'fine'; it recorded 'warning'"):
+        advance(ctx, number, "issue_demand", {}, occurred_on=due + timedelta(days=1))
+    assert database_rows(ctx) == before
+    advance(ctx, number, "warning_performed", occurred_on=served + timedelta(days=1))
+    assert state_and_due(ctx, number)[0] == "persuasion"
+
+
+def test_a_fine_is_not_performed_by_its_service(workspace: Path) -> None:
+    ctx = choose(workspace, penalty_basis=BASIS, penalty_hearing="no", court_route="enforcement")
+    number = in_persuasion(ctx)
+    served = penalty_served(ctx, number, DECISION)
+
+    before = database_rows(ctx)
+    with pytest.raises(TransitionRefused, match="penalty_kind is 'warning'; it recorded 'fine'"):
+        advance(ctx, number, "warning_performed", occurred_on=served + timedelta(days=1))
+    assert database_rows(ctx) == before

@@ -240,6 +240,15 @@ def check_in(data: dict) -> dict:
             "court_route=enforcement, court_route=admonition",
         ),
         (
+            lambda d: d["transitions"][0].update({"guard": "recorded:penalty_kind=prison"}),
+            "transitions[0].guard: 'recorded:penalty_kind=prison': no transition records "
+            "'penalty_kind' as a choice with the value 'prison'",
+        ),
+        (
+            lambda d: d["transitions"][0].update({"guard": "recorded:=fine"}),
+            "'recorded:=fine': write recorded:FIELD=VALUE",
+        ),
+        (
             lambda d: next(t for t in d["transitions"] if t.get("auto")).update(
                 {"guard": "second_person"}
             ),
@@ -338,6 +347,8 @@ def check_in(data: dict) -> dict:
         "guard-without-deadline",
         "guard-on-auto",
         "unknown-county-choice",
+        "recorded-value-no-step-records",
+        "recorded-malformed",
         "second-person-on-auto",
         "returns-and-to",
         "returns-to-nowhere",

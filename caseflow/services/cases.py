@@ -408,7 +408,9 @@ def advance(
             workflow, row, outcome, event.occurred_on, ctx.calendar, by=ctx.actor.operator
         )
         if outcome.values:
-            changes["facts"] = {**row.facts, trigger: dict(outcome.values)}
+            # The trigger moves last: `recorded_values` reads the latest step's values last.
+            earlier = {name: v for name, v in row.facts.items() if name != trigger}
+            changes["facts"] = {**earlier, trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
     def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:

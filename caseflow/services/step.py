@@ -3,7 +3,7 @@ its audit event, and what the step causes (letters into the outbox) commit toget
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -47,7 +47,20 @@ def case_snapshot(row: Any) -> engine.CaseSnapshot:
         departments=tuple(row.departments),
         came_from=tuple(row.came_from or ()),
         entered_by=row.entered_by,
+        # The sweep reads no facts: it fires automatic transitions only, which the
+        # workflow check keeps free of ``recorded:`` guards.
+        recorded=recorded_values(getattr(row, "facts", None) or {}),
     )
+
+
+def recorded_values(facts: Mapping[str, Any]) -> dict[str, str]:
+    """The latest value of each field the case's steps recorded: ``facts`` holds each
+    trigger's last values, the most recently fired trigger last."""
+    latest: dict[str, str] = {}
+    for values in facts.values():
+        if isinstance(values, Mapping):
+            latest.update({name: str(value) for name, value in values.items()})
+    return latest
 
 
 CASE_STEP = update(CASE).where(
