@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cached_property, partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -78,9 +79,14 @@ class CaseStep:
     version: int
     due_on: date | None
     due_provisional: bool
-    transitions: list[dict[str, Any]]
     documents: list[dict[str, Any]]
+    # What the operator may do next, asked of the machine only when shown.
+    offered: Callable[[], list[dict[str, Any]]] = field(repr=False, compare=False)
     extension_request: dict[str, Any] | None = None  # pending, with who may approve it
+
+    @cached_property
+    def transitions(self) -> list[dict[str, Any]]:
+        return self.offered()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -106,8 +112,8 @@ def _case_step(
         version=row.version,
         due_on=row.due_on,
         due_provisional=row.due_provisional,
-        transitions=_possible_now(ctx, workflow, case_snapshot(row)),
         documents=documents,
+        offered=partial(_possible_now, ctx, workflow, case_snapshot(row)),
         extension_request=_extension_view(workflow, row, ()),
     )
 
