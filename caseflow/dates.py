@@ -37,6 +37,11 @@ def cn_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def spoken(value: object) -> str:
+    """A printed value as text: a date as `cn_date` writes it, anything else as is."""
+    return cn_date(value) if isinstance(value, date) else str(value).strip()
+
+
 def recorded_day(recorded_at: str, zone: tzinfo) -> date:
     """The day an event was recorded (its ``recorded_at``, ISO text), in ``zone``."""
     moment = datetime.fromisoformat(recorded_at)

@@ -351,6 +351,15 @@ class FieldSpec:
     # instead of the case's department (e.g. the labour inspection where the employer is).
     addresses: bool = False
 
+    def printed(self, value: object) -> object:
+        """A recorded value as documents print it: a choice by its label, a date as a
+        date (the template or `dates.spoken` writes it in Chinese), anything else as is."""
+        if self.type == "choice":
+            return dict(self.choices).get(str(value), str(value))
+        if self.type == "date":
+            return date.fromisoformat(str(value))
+        return value
+
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {
             "name": self.name,

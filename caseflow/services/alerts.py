@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from caseflow import escalation
-from caseflow.dates import cn_date
+from caseflow.dates import spoken
 from caseflow.errors import InvalidInput
 from caseflow.ids import mask_name
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.records import CHILD, case_row, org_in_force, stored_workflow
-from caseflow.states import FieldSpec, Transition
+from caseflow.states import Transition
 
 # What an alert supplies to its template (``caseflow workflow check`` holds templates to
 # it). The child's name is masked: an alert goes to units and people, never a guardian.
@@ -76,7 +76,7 @@ def queue_alert(
             "label": transition.label,
             "date": occurred_on,
             "recorded": [
-                {"label": spec.label, "value": _shown(spec, values[spec.name])}
+                {"label": spec.label, "value": spoken(spec.printed(values[spec.name]))}
                 for spec in transition.fields
                 if values.get(spec.name) not in (None, "")
             ],
@@ -117,12 +117,3 @@ def queue_alert(
         "recipients": recipients,
         "content_hash": outbox.content_hash(drafts[0].body or ""),
     }
-
-
-def _shown(spec: FieldSpec, value: Any) -> str:
-    """A recorded value as people read it: a choice by its label, a date in Chinese."""
-    if spec.type == "choice":
-        return dict(spec.choices).get(str(value), str(value))
-    if spec.type == "date":
-        return cn_date(date.fromisoformat(str(value)))
-    return str(value)

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, select
 
 from caseflow import db, escalation
-from caseflow.dates import cn_date, parse_date
+from caseflow.dates import parse_date, spoken
 from caseflow.errors import InvalidInput, TransitionRefused
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.org import Authority
@@ -554,12 +554,7 @@ def _printable(transition: Transition, values: Mapping[str, Any]) -> dict[str, o
             if not spec.required:
                 printable[spec.name] = ""
             continue
-        if spec.type == "choice":
-            printable[spec.name] = dict(spec.choices).get(str(value), str(value))
-        elif spec.type == "date":
-            printable[spec.name] = date.fromisoformat(str(value))
-        else:
-            printable[spec.name] = value
+        printable[spec.name] = spec.printed(value)
     return printable
 
 
@@ -899,13 +894,7 @@ def _facts(entering: Entering | None) -> list[dict[str, str]]:
         value = entering.values.get(spec.name)
         if spec.addresses or spec.name == "document_number" or value in (None, ""):
             continue
-        if spec.type == "choice":
-            shown = dict(spec.choices).get(str(value), str(value))
-        elif spec.type == "date":
-            shown = cn_date(date.fromisoformat(str(value)))
-        else:
-            shown = str(value).strip()
-        facts.append({"label": spec.label, "value": shown})
+        facts.append({"label": spec.label, "value": spoken(spec.printed(value))})
     return facts
 
 
