@@ -42,6 +42,7 @@ from caseflow.services.records import (
     is_parent,
     org_in_force,
     record,
+    recorded_values,
     stored_workflow,
 )
 from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS, Transition, Workflow
@@ -743,8 +744,8 @@ def _case_values(
     state = workflow.state(row.state)
     v = _Values()
     recorded = entering.values if entering else {}
-    document_number = _text(recorded.get("document_number")) or _latest_fact(
-        row.facts, "document_number"
+    document_number = _text(recorded.get("document_number")) or recorded_values(row.facts).get(
+        "document_number", ""
     )
 
     v.put("today", today, "")
@@ -966,14 +967,6 @@ def _coerce(name: str, raw: str, reasons: Mapping[str, str]) -> object:
 
 def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
-
-
-def _latest_fact(facts: Mapping[str, Any], key: str) -> str:
-    found = ""
-    for values in facts.values():
-        if isinstance(values, Mapping) and values.get(key):
-            found = _text(values[key])
-    return found
 
 
 def _absent_since(facts: Mapping[str, Any]) -> date | None:

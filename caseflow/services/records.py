@@ -360,3 +360,15 @@ def case_events(connection: Connection, ids: Sequence[int]) -> dict[int, list[Ev
             )
         )
     return events
+
+
+def recorded_values(facts: Mapping[str, Any]) -> dict[str, str]:
+    """The latest value each field was given on the case: ``facts`` holds each trigger's
+    last values, the most recently fired trigger last (a field left blank gives none)."""
+    latest: dict[str, str] = {}
+    for values in facts.values():
+        if isinstance(values, Mapping):
+            latest.update(
+                {name: str(v).strip() for name, v in values.items() if v not in (None, "")}
+            )
+    return latest

@@ -3,7 +3,7 @@ its audit event, and what the step causes (letters into the outbox) commit toget
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -25,6 +25,7 @@ from caseflow.services.records import (
     log_refusal,
     note_referrals,
     record,
+    recorded_values,
     require,
     stored_workflow,
 )
@@ -51,16 +52,6 @@ def case_snapshot(row: Any) -> engine.CaseSnapshot:
         # workflow check keeps free of ``recorded:`` guards.
         recorded=recorded_values(getattr(row, "facts", None) or {}),
     )
-
-
-def recorded_values(facts: Mapping[str, Any]) -> dict[str, str]:
-    """The latest value of each field the case's steps recorded: ``facts`` holds each
-    trigger's last values, the most recently fired trigger last."""
-    latest: dict[str, str] = {}
-    for values in facts.values():
-        if isinstance(values, Mapping):
-            latest.update({name: str(value) for name, value in values.items()})
-    return latest
 
 
 CASE_STEP = update(CASE).where(
