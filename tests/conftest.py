@@ -304,6 +304,11 @@ def approved_closure(
     advance(approver(ctx), number, "approve_closure", occurred_on=occurred_on)
 
 
+def serve(ctx: Context, number: int, trigger: str, on: date) -> None:
+    """Record, on the day ``on``, that a document was served in person that day."""
+    advance(ctx, number, trigger, {"served_on": on.isoformat(), "method": "direct"}, occurred_on=on)
+
+
 def county_today() -> date:
     """The real today in the workspace's time zone: the CLI runs on the system clock and
     counts days as the county does (Asia/Shanghai), not as this machine's UTC does."""

@@ -21,7 +21,15 @@ from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context, open_context
 from caseflow.services.records import CASE
 from caseflow.states import load_workflow
-from tests.conftest import COURT, audit_trail, child, database_rows, fixed_clock, set_procedure
+from tests.conftest import (
+    COURT,
+    audit_trail,
+    child,
+    database_rows,
+    fixed_clock,
+    serve,
+    set_procedure,
+)
 
 WORKFLOW = load_workflow(shipped("workflows") / "dropout.yaml")
 SECOND = Actor("县教育局审核员", "shenhe", frozenset({"bureau"}))
@@ -428,14 +436,12 @@ def penalty_served(ctx: Context, number: int, decision: dict[str, str]) -> date:
     due = order_served(ctx, number)
     advance(ctx, number, "propose_penalty", PROPOSAL, occurred_on=due + timedelta(days=1))
     notice_served = due + timedelta(days=2)
-    served = {"served_on": notice_served.isoformat(), "method": "direct"}
-    advance(ctx, number, "penalty_notice_served", served, occurred_on=notice_served)
+    serve(ctx, number, "penalty_notice_served", notice_served)
     due = state_and_due(ctx, number)[1]
     assert due is not None
     advance(ctx, number, "decide_penalty", decision, occurred_on=due + timedelta(days=1))
     decision_served = due + timedelta(days=2)
-    served = {"served_on": decision_served.isoformat(), "method": "direct"}
-    advance(ctx, number, "penalty_decision_served", served, occurred_on=decision_served)
+    serve(ctx, number, "penalty_decision_served", decision_served)
     assert state_and_due(ctx, number)[0] == "penalty_in_force"
     return decision_served
 

@@ -16,7 +16,7 @@ from caseflow.errors import TransitionRefused
 from caseflow.render import cn_date
 from caseflow.services.cases import GuardianDetails, add_guardian, advance, open_case
 from caseflow.services.context import Context, open_context
-from tests.conftest import COURT, approver, child, database_rows, fixed_clock, set_procedure
+from tests.conftest import COURT, approver, child, database_rows, fixed_clock, serve, set_procedure
 from tests.test_issuers import letters, text_of
 from tests.test_lawful_procedure import BASIS, choose, order_served, state_and_due
 
@@ -104,8 +104,7 @@ def test_the_penalty_ladder_issues_each_document_to_each_parent_with_its_remedie
         assert "你有权要求听证" in notice and "第六十三条、第六十四条" in notice
 
     notice_served = proposed_on + timedelta(days=2)
-    served = {"served_on": notice_served.isoformat(), "method": "direct"}
-    advance(ctx, number, "penalty_notice_served", served, occurred_on=notice_served)
+    serve(ctx, number, "penalty_notice_served", notice_served)
     seen = len(letters(ctx))
     stated_on = notice_served + timedelta(days=1)
     statement = {
@@ -156,8 +155,7 @@ def test_the_penalty_ladder_issues_each_document_to_each_parent_with_its_remedie
         assert CONTACT in decision
 
     decision_served = decided_on + timedelta(days=2)
-    served = {"served_on": decision_served.isoformat(), "method": "direct"}
-    advance(ctx, number, "penalty_decision_served", served, occurred_on=decision_served)
+    serve(ctx, number, "penalty_decision_served", decision_served)
     in_force_until = state_and_due(ctx, number)[1]
     assert in_force_until is not None
     seen = len(letters(ctx))
@@ -178,8 +176,7 @@ def test_the_penalty_ladder_issues_each_document_to_each_parent_with_its_remedie
         assert CONTACT in demand
 
     demand_served = demanded_on + timedelta(days=1)
-    served = {"served_on": demand_served.isoformat(), "method": "direct"}
-    advance(ctx, number, "demand_served", served, occurred_on=demand_served)
+    serve(ctx, number, "demand_served", demand_served)
     demand_due = state_and_due(ctx, number)[1]
     assert demand_due is not None
     seen = len(letters(ctx))
@@ -222,12 +219,10 @@ def _application_text(ctx: Context, number: int, values: dict[str, str]) -> str:
     )
     day = state_and_due(ctx, number)[1] + timedelta(days=1)  # type: ignore[operator]
     advance(ctx, number, "decide_penalty", DECISION, occurred_on=day)
-    served = {"served_on": day.isoformat(), "method": "direct"}
-    advance(ctx, number, "penalty_decision_served", served, occurred_on=day)
+    serve(ctx, number, "penalty_decision_served", day)
     day = state_and_due(ctx, number)[1] + timedelta(days=1)  # type: ignore[operator]
     advance(ctx, number, "issue_demand", {"document_number": "催1号"}, occurred_on=day)
-    served = {"served_on": day.isoformat(), "method": "direct"}
-    advance(ctx, number, "demand_served", served, occurred_on=day)
+    serve(ctx, number, "demand_served", day)
     day = state_and_due(ctx, number)[1] + timedelta(days=1)  # type: ignore[operator]
     advance(ctx, number, "apply_enforcement", values, occurred_on=day)
     return text_of(letters(ctx)[-1].body)
@@ -262,8 +257,7 @@ def test_without_the_hearing_right_the_notice_offers_none_and_none_can_be_asked(
         for notice in to_each_parent(issued(ctx, seen), "penalty_notice"):
             assert "听证" not in notice and "陈述和申辩" in notice
         day = due + timedelta(days=2)
-        served = {"served_on": day.isoformat(), "method": "direct"}
-        advance(ctx, number, "penalty_notice_served", served, occurred_on=day)
+        serve(ctx, number, "penalty_notice_served", day)
         before = database_rows(ctx)
         with pytest.raises(TransitionRefused, match="this county chose penalty_hearing=no"):
             advance(ctx, number, "request_hearing", {"requested_on": day.isoformat()})
