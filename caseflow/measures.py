@@ -9,6 +9,7 @@ Definitions (printed by ``caseflow stats`` and ``caseflow review assessment``) a
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,14 +20,29 @@ from caseflow import escalation
 from caseflow.states import Workflow
 from caseflow.timeline import Stay, Timeline
 
-Category = Literal["suspected", "dropout", "deferred", "returned", "retained", "closed"]
-# What each state category of the workflow (``caseflow.states.CATEGORIES``) counts as.
-# A child only suspected (not yet verified as a dropout), or with an approved deferral,
-# is not a dropout; every other open category except `monitoring` is a confirmed dropout
-# not yet back at school. A state the workflow lacks counts as a dropout.
+Category = Literal[
+    "suspected",
+    "dropout",
+    "unplaced",
+    "missing",
+    "deferred",
+    "returned",
+    "retained",
+    "closed",
+]
+# What each state category of the workflow (``caseflow.states.CATEGORIES``) counts as in
+# 辍学人数 (docs/figures.md). A confirmed dropout not yet back at school is a child the
+# task force persuades (persuasion), a department handles (referred) or the legal ladder
+# reaches (legal); every other open category is reported apart: suspected (not yet
+# verified), not yet placed (未入学待安置: disability or health assessment, the expert
+# committee, a special-education placement pending), missing (失踪失联, with the police)
+# and an approved deferral (延缓入学/休学). A state the workflow lacks counts as a dropout.
 FIGURE_CATEGORY: Mapping[str, Category] = {
     "suspected": "suspected",
     "verifying": "suspected",
+    "assessment": "unplaced",
+    "special_education": "unplaced",
+    "missing": "missing",
     "deferred": "deferred",
     "monitoring": "returned",
     "retained": "retained",
@@ -35,11 +51,59 @@ FIGURE_CATEGORY: Mapping[str, Category] = {
 CATEGORY_LABELS: Mapping[str, str] = {
     "suspected": "疑似（核查中）",
     "dropout": "已确认辍学（在办）",
+    "unplaced": "未入学待安置",
+    "missing": "失踪失联",
     "deferred": "延缓入学/休学",
     "returned": "已复学（巩固中）",
     "retained": "巩固销号",
     "closed": "核查销号（非辍学）",
 }
+OPEN_CATEGORIES: tuple[Category, ...] = (
+    "suspected",
+    "dropout",
+    "unplaced",
+    "missing",
+    "deferred",
+    "returned",
+)
+
+
+@dataclass(frozen=True)
+class DropoutCount:
+    """One line of 辍学人数 by category: the confirmed dropouts, and each kind of child out
+    of school reported apart from them."""
+
+    key: Category
+    label: str
+    definition: str
+
+
+DROPOUT_COUNTS: tuple[DropoutCount, ...] = (
+    DropoutCount(
+        "dropout",
+        "已确认辍学",
+        "统计日经核查确认辍学、尚未复学的在办案件数：劝返中、转介部门处置（劳动保障监察、"
+        "早婚早育干预、困难帮扶、搬迁安置协调、强制报告）和依法控辍（责令改正、行政处罚、"
+        "申请强制执行、司法训诫）各环节的案件。计入“零辍学”目标。",
+    ),
+    DropoutCount(
+        "unplaced",
+        "未入学待安置",
+        "统计日正在残疾认定、卫健评估、专家委员会评估或待落实特教安置的在办案件数（含比对"
+        "发现、直接转介评定的持证残疾儿童少年）。另行列示，不计入已确认辍学。",
+    ),
+    DropoutCount(
+        "missing",
+        "失踪失联",
+        "统计日下落不明、由公安机关核查去向的在办案件数。另行列示，不计入已确认辍学。",
+    ),
+    DropoutCount(
+        "deferred",
+        "延缓入学/休学",
+        "统计日经批准延缓入学或休学（《中华人民共和国义务教育法》第十一条第二款）、尚未期满"
+        "的在办案件数。另行列示，不计入已确认辍学。",
+    ),
+)
 
 
 def category(workflow_category: str | None) -> Category:
@@ -86,35 +150,77 @@ TARGETS: tuple[Target, ...] = (
         "enrolment_rate",
         "适龄儿童少年入学率",
         "100%",
-        "户籍登记的适龄儿童少年（统计日所在学年9月1日满6周岁、未满16周岁）中，在学籍登记"
-        "为在读或休学的人数所占比例。",
+        "入学率 = 已入学的适龄儿童少年数 ÷ 适龄儿童少年数（docs/figures.md）。适龄：户籍登记、"
+        "统计日所在学年9月1日满6周岁、未满16周岁。已入学：学籍登记为在读、休学或送教上门的；"
+        "已初中毕业（九年级学籍状态为毕业）的；经核实在外地就读或已入学而销号的；统计日在复学"
+        "巩固观察（含送教上门）中的。经核实不计入本县适龄人口而销号的（空挂户、重复登记、迁出"
+        "本县、死亡、出国（境）等）不计入分母。",
         at_least=1.0,
     ),
     Target(
         "disabled_enrolment_rate",
         "残疾儿童少年入学率",
         "≥95%",
-        "残疾人登记的适龄残疾儿童少年中，在学籍登记为在读或休学（含送教上门）的人数所占比例。",
+        "残疾儿童少年入学率 = 残疾人登记的适龄残疾儿童少年中已入学的人数 ÷ 其人数；已入学"
+        "（含送教上门）和不计入分母的口径与适龄儿童少年入学率相同。",
         at_least=0.95,
     ),
     Target(
         "open_dropouts",
         "义务教育阶段辍学人数（零辍学）",
         "0",
-        "统计日已确认辍学、尚未复学的在办案件数：劝返、转介处置、依法控辍、失踪失联、"
-        "残疾评定、卫健评估、特教安置待落实等状态；疑似（核查中）和经批准延缓入学/休学的不计；"
-        "销号、迁出待审批的案件按提出前所处的状态计。",
+        "统计日经核查确认辍学、尚未复学的在办案件数：劝返中、转介部门处置、依法控辍各环节；"
+        "未入学待安置（残疾认定、卫健评估、特教安置）、失踪失联、延缓入学/休学另行列示，"
+        "疑似（核查中）不计；销号、迁出待审批的案件按提出前所处的状态计。",
         at_most=0,
     ),
     Target(
         "consolidation_rate",
         "九年义务教育巩固率",
         "≥95%",
-        "户籍登记的初中毕业年级年龄组（统计日所在学年9月1日满14周岁、未满15周岁）中，"
-        "在学籍登记为在读、休学或已毕业的人数所占比例（以当前登记近似该届学生入学时的人数）。",
+        "巩固率 = 初中毕业班学生数 ÷（该年级入小学一年级时学生数 + 转入 − 转出）"
+        "（docs/figures.md）。初中毕业班学生数：本学年学籍登记为九年级在读、休学或毕业的学生；"
+        "入学时学生数：该年级入学的学年（本学年之前第8个学年）所导入学籍登记中一年级在读或"
+        "休学的学生，或 caseflow.toml [figures] cohort_entrants 配置的人数（已含转入转出）；"
+        "转入：毕业班中入学时不在一年级登记的学生；转出：入学时在册、不在毕业班，现学籍状态为"
+        "转出或经核实在外地就读、迁出、死亡等而销号的学生。",
         at_least=0.95,
     ),
 )
+
+# The age-cohort proxy of the consolidation rate, shown only as an estimate (估算).
+CONSOLIDATION_ESTIMATE = (
+    "估算（非官方口径）：户籍登记的初中毕业年级年龄组（统计日所在学年9月1日满14周岁、"
+    "未满15周岁）中已入学（口径同入学率）的人数所占比例，以当前登记近似该届学生入学时的人数。"
+)
+
+# 学籍 statuses (学籍状态) as the figures read them.
+STUDYING_STATUSES: tuple[str, ...] = ("在读", "休学", "送教上门")
+GRADUATED = "毕业"
+TRANSFERRED_OUT = "转出"
+LAST_GRADE = 9  # 九年级 (初三): the graduating class of compulsory education
+GRADE_YEARS = LAST_GRADE - 1  # school years from grade 1 to the last grade
+
+
+def grade_number(text: str | None) -> int | None:
+    """The grade of a 学籍 row as a number, 1-6 小学, 7-9 初中, 10-12 高中: 一年级, 1年级,
+    七年级, 初一, 初中三年级, 高二...; None for a text that names no grade."""
+    if not text:
+        return None
+    match = _GRADE.fullmatch(text.strip().replace(" ", "").removeprefix("小学"))
+    if match is None:
+        return None
+    level, number = match.group(1), match.group(2)
+    value = int(number) if number.isdigit() else "一二三四五六七八九".index(number) + 1
+    if level:
+        if value > 3:
+            return None
+        value += 6 if level.startswith("初") else 9
+    return value if 1 <= value <= 12 else None
+
+
+_GRADE = re.compile(r"(初中|初|高中|高)?([一二三四五六七八九]|\d{1,2})(?:年级)?")
+
 
 DEFINITIONS: Mapping[str, str] = {
     "period": "统计期：自起始日至统计日（含），默认为统计日所在年度1月1日起。",
@@ -193,7 +299,7 @@ class Tally:
 
     @property
     def open(self) -> int:
-        return sum(self.by_category[c] for c in ("suspected", "dropout", "deferred", "returned"))
+        return sum(self.by_category[c] for c in OPEN_CATEGORIES)
 
     @property
     def open_dropouts(self) -> int:
@@ -218,6 +324,8 @@ class Tally:
             "open": self.open,
             "suspected": self.by_category["suspected"],
             "open_dropouts": self.open_dropouts,
+            "unplaced": self.by_category["unplaced"],
+            "missing": self.by_category["missing"],
             "deferred": self.by_category["deferred"],
             "in_monitoring": self.by_category["returned"],
             "identified": self.identified,
@@ -530,6 +638,8 @@ class RegisterFigure:
     denominator: int | None = None
     missing: Sequence[str] = ()  # registers that must be imported first
     note: str | None = None  # why else there is no figure
+    estimate: bool = False  # a proxy (估算), not the official formula
+    basis: str | None = None  # where the figure's parts come from, in words
 
     @property
     def rate(self) -> float | None:

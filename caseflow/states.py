@@ -13,8 +13,9 @@ of ``CATEGORIES``, where the case stands in the lifecycle of ``DOMAIN.md``:
 - ``verifying``          being checked by school, village or a department (核查中)
 - ``missing``            whereabouts unknown, with the police (失踪失联)
 - ``deferred``           approved deferral or suspension of schooling (延缓入学/休学)
+- ``assessment``         disability or health being assessed (残联确认残疾、卫健评估)
 - ``referred``           a confirmed dropout handed to a partner department (转介处置)
-- ``special_education``  disability confirmed, placement pending (特教安置)
+- ``special_education``  expert committee or placement pending (特教安置)
 - ``persuasion``         the task force persuades the family (劝返)
 - ``legal``              a rung of the legal ladder: order, penalty, court (依法控辍)
 - ``monitoring``         back at school, watched by check-ins (复学巩固观察)
@@ -26,6 +27,12 @@ Only ``retained`` and ``closed`` states are terminal, and every terminal state i
 them. From the categories follow what the figures count: a case *returns* when it enters
 a ``monitoring`` state from another category, is *retained* when it enters a ``retained``
 state, and *relapses* by a transition marked ``counts_repeat``.
+
+What a closure (销号) means for the figures is declared too: ``closure_meanings`` gives a
+closure reason one of ``CLOSURE_MEANINGS`` (the child is at school elsewhere, has completed
+compulsory education, or is no child of this county's to count), and a ``closing`` state
+whose closure records no reason names the reason it closes as (``closes_as``, e.g. a move
+out of the county).
 
 The file also declares the vocabulary its cases are recorded in: ``dropout_reasons`` and
 ``closure_reasons`` (a choice field names one of them as its ``choices``, so each list is
@@ -80,6 +87,7 @@ CATEGORIES: Mapping[str, str] = MappingProxyType(
         "verifying": "核查中",
         "missing": "失踪失联",
         "deferred": "延缓入学/休学",
+        "assessment": "残疾认定、健康评估",
         "referred": "转介部门处置",
         "special_education": "特教安置",
         "persuasion": "劝返",
@@ -91,6 +99,15 @@ CATEGORIES: Mapping[str, str] = MappingProxyType(
     }
 )
 TERMINAL_CATEGORIES: frozenset[str] = frozenset({"retained", "closed"})
+
+# What a closure reason may mean for the figures (``closure_meanings:`` in the file).
+CLOSURE_MEANINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "in_school": "在学：已入学或经核实在外地就读",
+        "completed": "已完成义务教育",
+        "not_resident": "不计入本县适龄人口：空挂户、重复登记、迁出本县、死亡、出国（境）等",
+    }
+)
 
 # The vocabularies a workflow declares, by the key that names them in the file.
 VOCABULARIES: tuple[str, ...] = ("dropout_reasons", "closure_reasons", "departments")
@@ -329,6 +346,9 @@ class State:
     responsible: str | None = None
     deadline: DeadlineSpec | None = None
     ladder: tuple[Rung, ...] = ()
+    # A ``closing`` state whose closure records no reason: the closure reason a case
+    # closed from it is closed as (e.g. a move out of the county: ``moved_out``).
+    closes_as: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -466,6 +486,8 @@ class Workflow:
     document_specs: Mapping[str, DocumentSpec] = field(default_factory=lambda: MappingProxyType({}))
     # The departments whose documents print the child's full ID number (others: masked).
     full_id_number: Mapping[str, Disclosure] = field(default_factory=lambda: MappingProxyType({}))
+    # closure reason -> what it means for the figures (``CLOSURE_MEANINGS``).
+    closure_meanings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def document(self, template: str) -> DocumentSpec:
         """The ``documents:`` entry of a template; a workflow without one (a stored older
@@ -557,6 +579,14 @@ class Workflow:
     @property
     def closure_reasons(self) -> Mapping[str, str]:
         return self.vocabularies.get("closure_reasons", MappingProxyType({}))
+
+    def closure_meaning(self, closing_state: str | None, reason: str | None) -> str | None:
+        """What a closure means for the figures (``CLOSURE_MEANINGS``): the reason the
+        ``closing`` state it was approved from closes as, else the recorded ``reason``'s
+        meaning; None when neither has one."""
+        state = self.states.get(closing_state or "")
+        code = state.closes_as if state is not None and state.closes_as else reason
+        return self.closure_meanings.get(code or "")
 
     @property
     def departments(self) -> Mapping[str, str]:
@@ -1006,6 +1036,10 @@ def _parse_state(
         r.problem(path, "a terminal state has no deadline or escalation")
     if ladder and deadline is None:
         r.problem(f"{path}.escalation", "an escalation ladder needs a deadline to count from")
+    closes_as = data.get("closes_as")
+    if closes_as is not None and (category != "closing" or not isinstance(closes_as, str)):
+        r.problem(f"{path}.closes_as", "names a closure reason, and only a closing state has one")
+        closes_as = None
     return State(
         id=state_id,
         label=r.text(data, "label", path),
@@ -1014,7 +1048,32 @@ def _parse_state(
         responsible=str(responsible) if responsible is not None else None,
         deadline=deadline,
         ladder=ladder,
+        closes_as=closes_as,
     )
+
+
+def _parse_closure_meanings(
+    r: _Reader, raw: object, reasons: Mapping[str, str], states: Mapping[str, State]
+) -> Mapping[str, str]:
+    """``closure_meanings: {reason: meaning}``: each a declared closure reason and one of
+    ``CLOSURE_MEANINGS``; a state's ``closes_as`` must be a declared closure reason."""
+    meanings: dict[str, str] = {}
+    for reason, meaning in r.mapping(raw, "closure_meanings").items():
+        path = f"closure_meanings.{reason}"
+        if str(reason) not in reasons:
+            r.problem(path, f"unknown closure reason; the reasons are: {', '.join(reasons)}")
+        elif meaning not in CLOSURE_MEANINGS:
+            r.problem(path, f"is {meaning!r}; the meanings are: {', '.join(CLOSURE_MEANINGS)}")
+        else:
+            meanings[str(reason)] = str(meaning)
+    for state in states.values():
+        if state.closes_as is not None and state.closes_as not in reasons:
+            r.problem(
+                f"states.{state.id}.closes_as",
+                f"unknown closure reason {state.closes_as!r}; the reasons are: "
+                + ", ".join(reasons),
+            )
+    return MappingProxyType(meanings)
 
 
 def _parse_vocabulary(r: _Reader, raw: object, path: str) -> dict[str, str]:
@@ -1481,6 +1540,7 @@ def parse_workflow(
             "migrate_from",
             "documents",
             "full_id_number",
+            "closure_meanings",
         }:
             r.problem(key, "unknown key")
     vocabularies = {
@@ -1537,6 +1597,9 @@ def parse_workflow(
         document_specs=MappingProxyType(document_specs),
         full_id_number=_parse_full_id_number(
             r, data.get("full_id_number"), vocabularies.get("departments", {})
+        ),
+        closure_meanings=_parse_closure_meanings(
+            r, data.get("closure_meanings"), vocabularies.get("closure_reasons", {}), states
         ),
     )
     if template_ids is not None:

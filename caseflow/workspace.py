@@ -197,6 +197,15 @@ returned = 30
 retained = 30
 relapse_penalty = 2
 
+# [figures]
+# 九年义务教育巩固率 (docs/figures.md) divides this year's 初中毕业班 (grade 9) by the
+# children who entered grade 1 eight school years before. That number comes from the 学籍
+# register of that school year (`caseflow roster import student FILE --as-of 2018-09-15`),
+# else from here: the children who entered grade 1 in the county in the school year that
+# began in that year, already adjusted for transfers in and out (入学数 + 转入 − 转出), as
+# the county's 巩固率 form gives it. County-wide only.
+# cohort_entrants = {{2018 = 1234}}
+
 # Channels. Who gets what by which channel is in org.yaml (contacts). Secrets are the
 # NAMES of environment variables, never the secrets themselves.
 [notifiers.letter]
@@ -269,6 +278,9 @@ class Workspace:
     procedure: Mapping[str, str] = field(default_factory=dict)
     # The last day of each school term (``[calendar] term_ends``), in order.
     term_ends: tuple[date, ...] = ()
+    # ``[figures] cohort_entrants``: school year (its first calendar year) -> the children
+    # who entered grade 1 in the county that year, adjusted for transfers.
+    cohort_entrants: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def org_file(self) -> Path:
@@ -358,7 +370,35 @@ def load(root: Path) -> Workspace:
         assessment=_assessment(_section(config, "assessment"), path),
         procedure=_procedure(_section(config, "procedure"), path),
         term_ends=_term_ends(_section(config, "calendar"), path),
+        cohort_entrants=_cohort_entrants(_section(config, "figures"), path),
     )
+
+
+def _cohort_entrants(section: Mapping[str, Any], path: Path) -> dict[int, int]:
+    """``[figures] cohort_entrants = {2018 = 1234}``: a year -> a whole number above 0."""
+    unknown = sorted(set(section) - {"cohort_entrants"})
+    if unknown:
+        raise WorkspaceError(
+            f"{path}: figures.{unknown[0]} is not a setting; known: cohort_entrants"
+        )
+    listed = section.get("cohort_entrants", {})
+    if not isinstance(listed, Mapping):
+        raise WorkspaceError(
+            f"{path}: figures.cohort_entrants must be a table of years, e.g. {{2018 = 1234}}"
+        )
+    entrants: dict[int, int] = {}
+    for year, count in listed.items():
+        if not (str(year).isdigit() and len(str(year)) == 4):
+            raise WorkspaceError(
+                f"{path}: figures.cohort_entrants: {year!r} is not a year, e.g. {{2018 = 1234}}"
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
+            raise WorkspaceError(
+                f"{path}: figures.cohort_entrants.{year} must be a whole number above 0, "
+                f"got {count!r}"
+            )
+        entrants[int(str(year))] = count
+    return entrants
 
 
 def _term_ends(section: Mapping[str, Any], path: Path) -> tuple[date, ...]:

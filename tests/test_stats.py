@@ -107,6 +107,8 @@ def test_the_case_figures_of_the_year(ctx, cases) -> None:
         "open": 3,
         "suspected": 1,  # case 4
         "open_dropouts": 1,  # case 2, relapsed
+        "unplaced": 0,
+        "missing": 0,
         "deferred": 1,
         "in_monitoring": 0,
         "identified": 5,

@@ -216,12 +216,18 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
     lines.append("\n目标任务")
     for target in figures.targets:
         lines.append("  " + target_line(target))
+        if target.basis:
+            lines.append(f"    {target.basis}")
+    lines.append("\n辍学人数（统计日，按类别）")
+    for dropout in figures.dropouts:
+        lines.append(f"  {dropout.label} {dropout.count}：{dropout.definition}")
     lines.append("\n案件（统计日）")
     for item in view["by_state"]:
         lines.append(f"  {item['label']}（{item['state']}）  {item['count']}")
     lines.append(
         f"  合计 {total['cases']}，在办 {total['open']}：疑似 {total['suspected']}，已确认辍学 "
-        f"{total['open_dropouts']}，延缓入学/休学 {total['deferred']}，已复学巩固中 "
+        f"{total['open_dropouts']}，未入学待安置 {total['unplaced']}，失踪失联 "
+        f"{total['missing']}，延缓入学/休学 {total['deferred']}，已复学巩固中 "
         f"{total['in_monitoring']}；逾期 {total['overdue']}"
     )
     median_days = total["median_days_to_return"]
@@ -278,7 +284,8 @@ def group_text(group: "GroupFigures") -> str:
 
     g = group.as_json()
     rates = "".join(
-        f"，{label} {percent(g[key]['rate'])}（{g[key]['numerator']}/{g[key]['denominator']}）"
+        f"，{label}{'（估算）' if g[key].get('estimate') else ''} {percent(g[key]['rate'])}"
+        f"（{g[key]['numerator']}/{g[key]['denominator']}）"
         for key, label in (
             ("enrolment_rate", "入学率"),
             ("disabled_enrolment_rate", "残疾儿童少年入学率"),
@@ -698,6 +705,14 @@ SUSPECTS_SHOWN = 50
 def import_lines(summary: "ImportSummary") -> list[str]:
     """What `caseflow roster import` prints: the counts and the first rejected rows."""
     replaced = f", replacing import {summary.replaced}" if summary.replaced else ""
+    if not summary.current:
+        from caseflow.services.snapshots import school_year
+
+        year = school_year(summary.as_of)
+        replaced += (
+            f"; kept as the snapshot of school year {year}-{year + 1} for the consolidation "
+            "cohort, while the current snapshot, of a later school year, stays"
+        )
     lines = [
         f"Imported {summary.imported} of {summary.rows_total} rows of {summary.file_name} "
         f"as the {summary.source} register (import {summary.import_id}, as of "

@@ -144,6 +144,7 @@ def report_context(
             "since": figures.since,
             "period_rule": TERM_RULE if default_period else "",
             "targets": [t.as_json() for t in figures.targets],
+            "dropouts": [d.as_json() for d in figures.dropouts],
             "totals": figures.total.as_json(),
             "categories": [
                 {"label": label, "count": figures.total.by_category.get(key, 0)}

@@ -50,12 +50,15 @@ from caseflow.services.snapshots import (
     IMPORT,
     MEMORY_LIMIT,
     ROW,
+    YEARLY_SOURCES,
     ImportRecord,
     fsync,
     interruptible,
     record_of,
+    school_year,
     snapshot_folder,
     snapshot_path,
+    yearly_imports,
 )
 
 REJECTS_DIR = "rejects"
@@ -80,6 +83,9 @@ class ImportSummary:
     format: str
     encoding: str | None
     snapshot: Path
+    # False: a 学籍 register of an earlier school year than the current one's, kept as that
+    # year's snapshot (for the 巩固率 cohort) while the current snapshot stays.
+    current: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +99,7 @@ class ImportSummary:
             "as_of": self.as_of.isoformat(),
             "rows_total": self.rows_total,
             "replaced": self.replaced,
+            "current": self.current,
         }
 
 
@@ -175,7 +182,7 @@ def import_roster(
             if progress is not None:
                 progress(checked.rows_total, checked.rows_total)
             upload = _Upload(path.name, checked.sha256, day, ctx.now())
-            import_id, replaced, rejects = _store(ctx, checker, checked, scratch, upload)
+            import_id, replaced, rejects, current = _store(ctx, checker, checked, scratch, upload)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return ImportSummary(
@@ -193,6 +200,7 @@ def import_roster(
         format=checked.format,
         encoding=checked.encoding,
         snapshot=snapshot_path(ctx, source, import_id),
+        current=current,
     )
 
 
@@ -206,7 +214,7 @@ class _Upload:
 
 def _store(
     ctx: Context, checker: Checker, checked: Checked, scratch: Path, upload: _Upload
-) -> tuple[int, int | None, Path | None]:
+) -> tuple[int, int | None, Path | None, bool]:
     """Write the rejects file and the snapshot, then publish the snapshot."""
     source = checked.source
     if checked.rows_total == 0:
@@ -229,20 +237,23 @@ def _store(
         written = scratch / f"{source}-{uuid.uuid4().hex}.parquet"
         checker.write_snapshot(written)
         fsync(written)
-        import_id, replaced = _publish(ctx, checked, written, upload, rejects)
+        import_id, replaced, current = _publish(ctx, checked, written, upload, rejects)
     except BaseException:
         if rejects is not None and not keep_rejects:
             rejects.unlink(missing_ok=True)
         raise
     _remove_replaced(ctx, source)
-    return import_id, replaced, rejects
+    return import_id, replaced, rejects, current
 
 
 def _publish(
     ctx: Context, checked: Checked, written: Path, upload: _Upload, rejects: Path | None
-) -> tuple[int, int | None]:
+) -> tuple[int, int | None, bool]:
     """One transaction: the import row, the snapshot file renamed into place (before the
-    commit, so a committed import always has its file), the audit event, ``current``."""
+    commit, so a committed import always has its file), the audit event, ``current``.
+    A 学籍 register of an earlier school year than the current snapshot's is kept as that
+    year's snapshot (``YEARLY_SOURCES``) and the current one stays: the current snapshot
+    is always of the latest school year."""
     source = checked.source
     counts = {
         "rows_total": checked.rows_total,
@@ -272,11 +283,21 @@ def _publish(
             placed = snapshot_path(ctx, source, import_id)
             os.replace(written, placed)
             fsync(placed.parent)
-            replaced: int | None = connection.execute(
-                select(IMPORT.c.id)
+            previous = connection.execute(
+                select(IMPORT.c.id, IMPORT.c.as_of)
                 .where(IMPORT.c.source == source, IMPORT.c.current, IMPORT.c.id != import_id)
                 .order_by(IMPORT.c.id.desc())
-            ).scalar()
+            ).first()
+            current = not (
+                source in YEARLY_SOURCES
+                and previous is not None
+                and school_year(upload.as_of) < school_year(previous.as_of)
+            )
+            replaced: int | None
+            if current:
+                replaced = previous.id if previous is not None else None
+            else:  # the earlier import of the same school year, if any, is superseded
+                replaced = _same_year(connection, source, upload.as_of, import_id)
             record(
                 ctx,
                 connection,
@@ -291,21 +312,36 @@ def _publish(
                     **counts,
                     "rejects_file": None if rejects is None else rejects.name,
                     "replaced": replaced,
+                    **({} if current else {"current": False}),
                 },
             )
-            # Rows of a snapshot stored before Parquet snapshots, now superseded.
-            connection.execute(delete(ROW).where(ROW.c.source == source))
-            connection.execute(
-                update(IMPORT)
-                .where(IMPORT.c.source == source, IMPORT.c.current)
-                .values(current=False)
-            )
-            connection.execute(update(IMPORT).where(IMPORT.c.id == import_id).values(current=True))
+            if current:
+                # Rows of a snapshot stored before Parquet snapshots, now superseded.
+                connection.execute(delete(ROW).where(ROW.c.source == source))
+                connection.execute(
+                    update(IMPORT)
+                    .where(IMPORT.c.source == source, IMPORT.c.current)
+                    .values(current=False)
+                )
+                connection.execute(
+                    update(IMPORT).where(IMPORT.c.id == import_id).values(current=True)
+                )
     except BaseException:
         if placed is not None and not _committed(ctx, import_id):
             placed.unlink(missing_ok=True)
         raise
-    return import_id, replaced
+    return import_id, replaced, current
+
+
+def _same_year(connection: Connection, source: str, as_of: date, import_id: int) -> int | None:
+    """The newest other import of ``source`` of the school year ``as_of`` falls in."""
+    rows = connection.execute(
+        select(IMPORT.c.id, IMPORT.c.as_of)
+        .where(IMPORT.c.source == source, IMPORT.c.id != import_id)
+        .order_by(IMPORT.c.id.desc())
+    ).all()
+    year = school_year(as_of)
+    return next((row.id for row in rows if school_year(row.as_of) == year), None)
 
 
 def _committed(ctx: Context, import_id: int | None) -> bool:
@@ -323,14 +359,21 @@ def _committed(ctx: Context, import_id: int | None) -> bool:
 
 def _remove_replaced(ctx: Context, source: str) -> None:
     """Delete the snapshot files of the source's committed imports that are not current
-    (a comparison that already opened one keeps reading it: the file goes when closed)."""
+    (a comparison that already opened one keeps reading it: the file goes when closed);
+    a 学籍 register keeps the newest import of each school year (``yearly_imports``)."""
     try:
         with db.read(ctx.engine) as connection:
-            stale = connection.execute(
-                select(IMPORT.c.id).where(IMPORT.c.source == source, ~IMPORT.c.current)
-            ).scalars()
-            for import_id in stale:
-                snapshot_path(ctx, source, import_id).unlink(missing_ok=True)
+            rows = connection.execute(
+                select(IMPORT.c.id, IMPORT.c.as_of, IMPORT.c.current).where(
+                    IMPORT.c.source == source
+                )
+            ).all()
+        kept = {row.id for row in rows if row.current}
+        if source in YEARLY_SOURCES:
+            kept |= set(yearly_imports(rows).values())
+        for row in rows:
+            if row.id not in kept:
+                snapshot_path(ctx, source, row.id).unlink(missing_ok=True)
     except Exception:  # tidying up; the import itself is committed
         return
 

@@ -1,5 +1,9 @@
 """The imported registers' snapshots: one Parquet file per current import, in the
-workspace's ``rosters/`` folder, read by the comparison and the statistics."""
+workspace's ``rosters/`` folder, read by the comparison and the statistics. The 学籍
+register also keeps the newest import of each earlier school year (``YEARLY_SOURCES``):
+the 九年义务教育巩固率 divides this year's graduating class by the children who entered
+grade 1 eight school years before. The current snapshot is always of the latest school
+year."""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from sqlalchemy import select
 from caseflow import db
 from caseflow.errors import WorkspaceError
 from caseflow.models import RosterImport, RosterRow
-from caseflow.roster import write_rows
+from caseflow.roster import reference_date, write_rows
 from caseflow.services.context import Context
 
 IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
@@ -25,6 +29,9 @@ ROW = RosterRow.__table__  # type: ignore[attr-defined]
 
 SNAPSHOTS_DIR = "rosters"
 
+
+# The registers whose earlier school years are kept (one snapshot per school year).
+YEARLY_SOURCES = frozenset({"student"})
 
 MEMORY_LIMIT = "1GB"  # what DuckDB may hold before it spills to the workspace
 
@@ -151,3 +158,30 @@ def snapshot_file(ctx: Context, record: ImportRecord) -> Path:
 def current_snapshots(ctx: Context) -> dict[str, Path]:
     """Each source that has a snapshot -> its file."""
     return {source: snapshot_file(ctx, record) for source, record in current_imports(ctx).items()}
+
+
+def school_year(day: date) -> int:
+    """The school year ``day`` falls in, by the calendar year it began (1 September)."""
+    return reference_date(day).year
+
+
+def yearly_imports(rows: Iterable[Any]) -> dict[int, int]:
+    """School year -> the newest import of it, of import rows with ``id`` and ``as_of``."""
+    newest: dict[int, int] = {}
+    for row in sorted(rows, key=lambda r: r.id):
+        newest[school_year(row.as_of)] = row.id
+    return newest
+
+
+def yearly_snapshots(ctx: Context, source: str) -> dict[int, Path]:
+    """School year -> the snapshot file of its newest import (``YEARLY_SOURCES``; other
+    sources: only the current snapshot's year)."""
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(select(IMPORT).where(IMPORT.c.source == source)).all()
+    if source not in YEARLY_SOURCES:
+        rows = [row for row in rows if row.current]
+    records = {row.id: record_of(row) for row in rows}
+    return {
+        year: snapshot_file(ctx, records[import_id])
+        for year, import_id in yearly_imports(rows).items()
+    }

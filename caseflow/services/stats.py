@@ -12,20 +12,30 @@ history. What was escalated comes from the escalation table. The counting itself
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput
+from caseflow.ledger import recorded_reasons
 from caseflow.measures import (
+    CONSOLIDATION_ESTIMATE,
     DEFINITIONS,
+    DROPOUT_COUNTS,
+    GRADE_YEARS,
+    GRADUATED,
+    LAST_GRADE,
+    STUDYING_STATUSES,
     TARGETS,
+    TRANSFERRED_OUT,
     UNKNOWN_PLACE,
     UNPLACED,
+    CaseMeasure,
     DeadlineTally,
     Period,
     RegisterFigure,
@@ -36,6 +46,7 @@ from caseflow.measures import (
     add,
     add_deadlines,
     assess,
+    grade_number,
     is_placed,
     measure,
     missing_text,
@@ -46,6 +57,7 @@ from caseflow.services.context import Context
 from caseflow.services.records import (
     BATCH,
     CASE,
+    CHILD,
     ESCALATION,
     CaseNumbers,
     Workflows,
@@ -55,6 +67,7 @@ from caseflow.services.records import (
     require,
     scoped,
 )
+from caseflow.states import Workflow
 from caseflow.timeline import Stay, Timeline, replay
 
 BY = ("township", "school")
@@ -62,6 +75,7 @@ NO_SCHOOL = "未填学校"
 
 _CASES = select(
     CASE.c.id,
+    CASE.c.child_id,
     CASE.c.workflow,
     CASE.c.workflow_version,
     CASE.c.state,
@@ -94,6 +108,9 @@ class Scan:
     unschooled: Tally = field(default_factory=Tally)
     units: dict[str, DeadlineTally] = field(default_factory=dict)
     numbers: CaseNumbers = field(default_factory=CaseNumbers)
+    # child -> what the child's latest case says for the register figures on the period's
+    # last day (``CHILD_OUTCOMES``), None: nothing (the registers decide).
+    outcomes: dict[int, str | None] = field(default_factory=dict)
 
     def apart(self, by: str) -> Tally:
         """The cases no group ``by`` township or school holds."""
@@ -145,7 +162,41 @@ def scan(ctx: Context, period: Period, *, batch_size: int = BATCH) -> Scan:
 
 
 def _unchanged(row: Any, period: Period) -> bool:
-    return row.last_event_on < period.start and (row.due_on is None or row.due_on < period.start)
+    """A case whose row tells all the figures need of it: unchanged since before the
+    period and not closed (a closed case's history says which closure closed it)."""
+    return (
+        row.is_open
+        and row.last_event_on < period.start
+        and (row.due_on is None or row.due_on < period.start)
+    )
+
+
+# What a child's latest case says for the register figures (docs/figures.md): the child is
+# at school (back at school or taught at home, verified studying elsewhere, or completed
+# compulsory education), or is no school-age child of this county's to count.
+IN_SCHOOL = "in_school"
+NOT_RESIDENT = "not_resident"
+CHILD_OUTCOMES = {"in_school": IN_SCHOOL, "completed": IN_SCHOOL, "not_resident": NOT_RESIDENT}
+
+_FACTS = select(CASE.c.id, CASE.c.facts).where(CASE.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _closing_state(timeline: Timeline, workflow: Workflow) -> str | None:
+    """The ``closing`` state a closed case was approved from (its last one)."""
+    for stay in reversed(timeline.stays[:-1]):
+        if workflow.category_of(stay.state) == "closing":
+            return stay.state
+    return None
+
+
+def _outcome(case: CaseMeasure, timeline: Timeline, workflow: Workflow, facts: Any) -> str | None:
+    if case.category == "returned":
+        return IN_SCHOOL
+    if case.category != "closed":
+        return None
+    _confirmed, reason = recorded_reasons(workflow).read(facts or {}, is_open=False)
+    meaning = workflow.closure_meaning(_closing_state(timeline, workflow), reason)
+    return CHILD_OUTCOMES.get(meaning or "")
 
 
 def _scan_batch(
@@ -154,6 +205,10 @@ def _scan_batch(
     period = result.period
     read = [row.id for row in batch if not _unchanged(row, period)]
     histories = case_events(connection, read) if read else {}
+    closed = [row.id for row in batch if not row.is_open]
+    facts: dict[int, Any] = {}
+    if closed:
+        facts = {row.id: row.facts for row in connection.execute(_FACTS, {"ids": closed})}
     escalated: dict[int, set[tuple[str, date]]] = {}
     if read:
         for case_id, state, due_on in connection.execute(_ESCALATED, {"ids": read}):
@@ -168,6 +223,7 @@ def _scan_batch(
         case = measure(timeline, workflow, where, period, frozenset(escalated.get(row.id, ())))
         if case is None:
             continue
+        result.outcomes[row.child_id] = _outcome(case, timeline, workflow, facts.get(row.id))
         result.numbers.add(row.id)
         add(result.total, case)
         if row.township == UNKNOWN_PLACE:
@@ -201,11 +257,13 @@ class TargetFigure:
     numerator: int | None = None
     denominator: int | None = None
     note: str | None = None
+    estimate: bool = False  # a proxy (估算), not the official formula: never 达标
+    basis: str | None = None  # where the figure's parts come from, in words
 
     @property
     def met(self) -> bool | None:
         spec = next(t for t in TARGETS if t.key == self.key)
-        if self.actual is None:
+        if self.actual is None or self.estimate:
             return None
         if spec.at_least is not None:
             return self.actual >= spec.at_least
@@ -221,6 +279,8 @@ class TargetFigure:
             "denominator": self.denominator,
             "met": self.met,
             "note": self.note,
+            "estimate": self.estimate,
+            "basis": self.basis,
             "definition": self.definition,
         }
 
@@ -238,7 +298,27 @@ def target_line(target: TargetFigure) -> str:
     else:
         actual = f"{percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
         verdict = "达标" if target.met else "未达标"
+    if target.estimate:
+        actual, verdict = f"估算 {actual}", "（估算值，不作达标判断）"
     return f"{target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip()
+
+
+@dataclass(frozen=True)
+class DropoutFigure:
+    """One line of 辍学人数 by category (``measures.DROPOUT_COUNTS``)."""
+
+    key: str
+    label: str
+    count: int
+    definition: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "label": self.label,
+            "count": self.count,
+            "definition": self.definition,
+        }
 
 
 @dataclass(frozen=True)
@@ -266,6 +346,7 @@ class GroupFigures:
                 "rate": None if figure.rate is None else round(figure.rate, 4),
                 "numerator": figure.numerator,
                 "denominator": figure.denominator,
+                **({"estimate": True} if figure.estimate else {}),
             }
         return {"name": self.name, **figures}
 
@@ -283,6 +364,7 @@ class Stats:
     by: str | None = None
     groups: tuple[GroupFigures, ...] = ()
     apart: GroupFigures | None = None  # the cases of no township (地址待核实) or no school
+    dropouts: tuple[DropoutFigure, ...] = ()  # 辍学人数 by category, as of the day
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -290,6 +372,7 @@ class Stats:
             "since": self.since.isoformat(),
             "scope": self.scope,
             "targets": [t.as_json() for t in self.targets],
+            "dropouts": [d.as_json() for d in self.dropouts],
             "by_state": [
                 {"state": s, "label": self.state_labels.get(s, s), "count": n}
                 for s, n in _ordered_states(self.total, self.state_labels)
@@ -351,16 +434,36 @@ def stats(
         since=period.start.isoformat(),
         **({"by": by} if by else {}),
     )
-    registers = register_figures(ctx, period.end)
+    registers = register_figures(ctx, period.end, found.outcomes)
     targets = []
     for spec in TARGETS:
         if spec.key == "open_dropouts":  # the one target the cases answer
-            actual: tuple[Any, ...] = (found.total.open_dropouts,)
-        else:
-            figure = registers.total.get(spec.key, RegisterFigure(note="无数据"))
-            note = missing_text(figure.missing) if figure.missing else figure.note
-            actual = (figure.rate, figure.numerator, figure.denominator, note)
-        targets.append(TargetFigure(spec.key, spec.label, spec.target, spec.definition, *actual))
+            targets.append(
+                TargetFigure(
+                    spec.key, spec.label, spec.target, spec.definition, found.total.open_dropouts
+                )
+            )
+            continue
+        figure = registers.total.get(spec.key, RegisterFigure(note="无数据"))
+        note = missing_text(figure.missing) if figure.missing else figure.note
+        targets.append(
+            TargetFigure(
+                spec.key,
+                spec.label + ("（估算）" if figure.estimate else ""),
+                spec.target,
+                CONSOLIDATION_ESTIMATE if figure.estimate else spec.definition,
+                figure.rate,
+                figure.numerator,
+                figure.denominator,
+                note,
+                estimate=figure.estimate,
+                basis=figure.basis,
+            )
+        )
+    dropouts = tuple(
+        DropoutFigure(d.key, d.label, found.total.by_category[d.key], d.definition)
+        for d in DROPOUT_COUNTS
+    )
     workflow_labels = {sid: s.label for sid, s in ctx.current_workflow.states.items()}
     units = tuple(
         UnitOnTime(key, recipient_label(key, departments=ctx.current_workflow.departments), tally)
@@ -401,15 +504,15 @@ def stats(
         by=by,
         groups=groups,
         apart=apart,
+        dropouts=dropouts,
     )
 
 
 REGISTER_FIGURES: dict[str, tuple[str, ...]] = {
     "enrolment_rate": ("household", "student"),
     "disabled_enrolment_rate": ("disability", "student"),
-    "consolidation_rate": ("household", "student"),
+    "consolidation_rate": ("student",),  # the estimate needs the household register too
 }
-GRADUATED = "毕业"
 CONSOLIDATION_AGE = 14  # on the school year's first day: the age of the last grade (初三)
 
 
@@ -421,32 +524,77 @@ class Registers:
     by_township: dict[str, dict[str, RegisterFigure]] = field(default_factory=dict)
 
 
-def register_figures(ctx: Context, as_of: date) -> Registers:
+@dataclass(frozen=True)
+class _Cohort:
+    """Where the consolidation rate's entrants come from: the 学籍 snapshot of the school
+    year the graduating class entered grade 1, else the configured number, else neither
+    (the age-cohort estimate)."""
+
+    year: int
+    snapshot: Path | None = None
+    baseline: int | None = None
+
+    @property
+    def method(self) -> str:
+        if self.snapshot is not None:
+            return "cohort"
+        return "baseline" if self.baseline is not None else "estimate"
+
+    def needs(self, township: str | None) -> tuple[str, ...]:
+        if self.method == "estimate":
+            return ("household", "student")
+        return ("student", "household") if township is not None else ("student",)
+
+    def estimate_note(self) -> str:
+        return (
+            f"未导入{self.year}学年（该届学生入小学一年级时）的学籍，也未配置 caseflow.toml "
+            f"[figures] cohort_entrants 的 {self.year} 年入学人数。导入该学年学籍（caseflow "
+            f"roster import student 文件 --as-of {self.year}-09-15）或配置后按官方口径计算。"
+        )
+
+
+def register_figures(
+    ctx: Context, as_of: date, outcomes: Mapping[int, str | None] | None = None
+) -> Registers:
     """The enrolment, disabled children's enrolment and nine-year consolidation rates from
-    the current snapshots of the registers (户籍, 学籍, 残疾人), read with DuckDB, for the
+    the snapshots of the registers (户籍, 学籍, 残疾人), read with DuckDB, with what the
+    cases of ``outcomes`` (child -> ``CHILD_OUTCOMES``, from ``scan``) verified, for the
     operator's scope (a township caseworker: the children registered in the township).
-    School age is the comparison's (``caseflow.roster.reference_date``): aged 6-15 on the latest
-    1 September; the consolidation cohort is the children aged 14 on that day. A figure
-    whose registers are not imported names them instead."""
-    from caseflow.services.snapshots import current_snapshots
+    School age is the comparison's (``caseflow.roster.reference_date``): aged 6-15 on the
+    latest 1 September. The consolidation rate divides the graduating class by the
+    entrants of its grade-1 year (that year's 学籍 snapshot, else caseflow.toml [figures]
+    cohort_entrants); with neither, it is the age-cohort estimate, labelled so. A figure
+    whose registers are not imported names them instead. Definitions: docs/figures.md."""
+    from caseflow.services.snapshots import current_snapshots, school_year, yearly_snapshots
 
     where = ctx.actor.jurisdiction
     if where.kind in ("school", "department"):
         note = "以户籍人口为基数，学校和部门账户不计算"
         return Registers({key: RegisterFigure(note=note) for key in REGISTER_FIGURES})
+    township = where.name if where.kind == "township" else None
+    children = _children(ctx, outcomes or {})
+    entry_year = school_year(as_of) - GRADE_YEARS
     for attempt in range(3):
         snapshots = current_snapshots(ctx)
+        years = yearly_snapshots(ctx, "student") if "student" in snapshots else {}
+        entry = years.get(entry_year)
+        cohort = _Cohort(
+            entry_year,
+            entry if entry is not None and entry != snapshots.get("student") else None,
+            ctx.workspace.cohort_entrants.get(entry_year) if township is None else None,
+        )
+        needed = dict(REGISTER_FIGURES, consolidation_rate=cohort.needs(township))
         missing = {
-            key: [s for s in needed if s not in snapshots]
-            for key, needed in REGISTER_FIGURES.items()
+            key: [s for s in sources if s not in snapshots] for key, sources in needed.items()
         }
-        township = where.name if where.kind == "township" else None
         if township is not None and "household" not in snapshots:
             # The disability register names no township: the household one places them.
             missing["disabled_enrolment_rate"].append("household")
         wanted = {key for key, lacking in missing.items() if not lacking}
         try:
-            counts = _register_counts(snapshots, wanted, as_of, township)
+            counts = _register_counts(
+                snapshots, wanted, as_of, township=township, children=children, cohort=cohort
+            )
         except FileNotFoundError:
             if attempt == 2:
                 raise
@@ -459,25 +607,73 @@ def register_figures(ctx: Context, as_of: date) -> Registers:
             total[key] = RegisterFigure(missing=tuple(dict.fromkeys(missing[key])))
             continue
         places = counts.get(key, {})
-        denominator = sum(d for _n, d in places.values())
-        total[key] = RegisterFigure(
-            sum(n for n, _d in places.values()),
-            denominator,
-            note=None if denominator else "登记中没有符合条件的儿童少年",
-        )
-        for place, (numerator, denominator) in places.items():
+        for place, parts in places.items():
             if place is not None:
-                by_township.setdefault(place, {})[key] = RegisterFigure(numerator, denominator)
+                by_township.setdefault(place, {})[key] = _figure(key, [parts], cohort)
+        total[key] = _figure(key, list(places.values()), cohort)
     return Registers(total, by_township)
 
 
+def _figure(key: str, parts: list[tuple[int, ...]], cohort: _Cohort) -> RegisterFigure:
+    """A figure from the summed counts of one or more places."""
+    sums = [sum(column) for column in zip(*parts, strict=True)] if parts else []
+    if key != "consolidation_rate" or cohort.method == "estimate":
+        numerator, denominator = (sums[0], sums[1]) if sums else (0, 0)
+        estimate = key == "consolidation_rate"
+        return RegisterFigure(
+            numerator,
+            denominator,
+            note=None if denominator else "登记中没有符合条件的儿童少年",
+            estimate=estimate,
+            basis=cohort.estimate_note() if estimate else None,
+        )
+    if cohort.method == "baseline":
+        graduating = sums[0] if sums else 0
+        return RegisterFigure(
+            graduating,
+            cohort.baseline,
+            basis=f"入学时学生数：caseflow.toml [figures] cohort_entrants 配置的{cohort.year}"
+            f"学年一年级入学人数 {cohort.baseline}（已含转入转出）",
+        )
+    graduating, entrants, moved_in, moved_out = sums if sums else (0, 0, 0, 0)
+    denominator = entrants + moved_in - moved_out
+    return RegisterFigure(
+        graduating,
+        denominator,
+        note=None if denominator > 0 else "登记中没有符合条件的儿童少年",
+        basis=f"{cohort.year}学年学籍一年级 {entrants} 人，转入 {moved_in} 人，转出 {moved_out} 人",
+    )
+
+
+def _children(ctx: Context, outcomes: Mapping[int, str | None]) -> list[tuple[str, str]]:
+    """(resident ID, outcome) of each child whose latest case says something."""
+    wanted = [child for child, outcome in outcomes.items() if outcome]
+    found: list[tuple[str, str]] = []
+    query = select(CHILD.c.id, CHILD.c.id_number).where(
+        CHILD.c.id.in_(bindparam("ids", expanding=True))
+    )
+    with db.read(ctx.engine) as connection:
+        for start in range(0, len(wanted), BATCH):
+            ids = wanted[start : start + BATCH]
+            for child, id_number in connection.execute(query, {"ids": ids}):
+                found.append((id_number, str(outcomes[child])))
+    return found
+
+
 def _register_counts(
-    snapshots: dict[str, Any], wanted: set[str], as_of: date, township: str | None
-) -> dict[str, dict[str | None, tuple[int, int]]]:
-    """figure -> township (None: not known) -> (numerator, denominator)."""
+    snapshots: dict[str, Any],
+    wanted: set[str],
+    as_of: date,
+    *,
+    township: str | None,
+    children: Sequence[tuple[str, str]],
+    cohort: _Cohort,
+) -> dict[str, dict[str | None, tuple[int, ...]]]:
+    """figure -> township (None: not known) -> its counts: (numerator, denominator), or for
+    the consolidation cohort (graduating, entrants, transfers in, transfers out)."""
     import duckdb
 
-    from caseflow.roster import DEFAULT_AGES, ENROLLED, birth_band, reference_date, sql_text
+    from caseflow.roster import DEFAULT_AGES, birth_band, reference_date, sql_text
     from caseflow.services.snapshots import MEMORY_LIMIT
 
     if not wanted:
@@ -485,82 +681,132 @@ def _register_counts(
     connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
     try:
 
-        def columns(source: str) -> set[str]:
-            path = snapshots[source]
+        def read(path: Path) -> str:
             if not path.exists():
                 raise FileNotFoundError(path)
-            schema = connection.execute(
-                f"SELECT name FROM parquet_schema({sql_text(str(path))})"
-            ).fetchall()
-            return {str(name) for (name,) in schema}
+            return f"read_parquet({sql_text(str(path))})"
 
-        def table(source: str, *names: str) -> str:
-            present = columns(source)
+        def columns(path: Path) -> set[str]:
+            schema = connection.execute(f"SELECT name FROM parquet_schema({sql_text(str(path))})")
+            return {str(name) for (name,) in schema.fetchall()}
+
+        def table(path: Path, *names: str) -> str:
+            source = read(path)
+            present = columns(path)
             picked = ", ".join(n if n in present else f"NULL AS {n}" for n in names)
-            return f"(SELECT {picked} FROM read_parquet({sql_text(str(snapshots[source]))}))"
+            return f"(SELECT {picked} FROM {source})"
+
+        students = [p for p in (snapshots.get("student"), cohort.snapshot) if p is not None]
+        _grade_table(connection, [table(p, "grade") for p in students])
+        connection.execute("CREATE TEMP TABLE c (id_number VARCHAR PRIMARY KEY, outcome VARCHAR)")
+        appender = connection.appender("c")
+        appender.append_rows([list(row) for row in dict(children).items()])
+        appender.flush()
 
         reference = reference_date(as_of)
         low, high = birth_band(reference, *DEFAULT_AGES)
-        cohort = birth_band(reference, CONSOLIDATION_AGE, CONSOLIDATION_AGE)
-        at_school = ", ".join(sql_text(status) for status in ENROLLED)
-        finished = ", ".join(sql_text(status) for status in (*ENROLLED, GRADUATED))
+        age = birth_band(reference, CONSOLIDATION_AGE, CONSOLIDATION_AGE)
+        studying = ", ".join(sql_text(status) for status in STUDYING_STATUSES)
+        graduated, moved = sql_text(GRADUATED), sql_text(TRANSFERRED_OUT)
         born = "substr(id_number, 7, 8)"
         ctes = []
         if "student" in snapshots:
             ctes.append(
-                f"s AS (SELECT id_number, bool_or(status IN ({at_school})) AS at_school, "
-                f"bool_or(status IN ({finished})) AS finished "
-                f"FROM {table('student', 'id_number', 'status')} "
-                "WHERE id_number IS NOT NULL GROUP BY id_number)"
+                "s AS (SELECT id_number, "
+                f"bool_or(status IN ({studying}) OR (status = {graduated} "
+                f"AND gr.n >= {LAST_GRADE})) AS enrolled, "
+                f"bool_or(status = {moved}) AS transferred, "
+                f"bool_or(gr.n = {LAST_GRADE} AND (status IN ({studying}) "
+                f"OR status = {graduated})) AS graduating "
+                f"FROM {table(snapshots['student'], 'id_number', 'status', 'grade')} "
+                "LEFT JOIN gr USING (grade) WHERE id_number IS NOT NULL GROUP BY id_number)"
+            )
+        if cohort.snapshot is not None:
+            ctes.append(
+                "e AS (SELECT DISTINCT id_number "
+                f"FROM {table(cohort.snapshot, 'id_number', 'status', 'grade')} "
+                f"LEFT JOIN gr USING (grade) WHERE id_number IS NOT NULL AND gr.n = 1 "
+                f"AND status IN ({studying}))"
             )
         if "household" in snapshots:
             ctes.append(
                 f"h AS (SELECT id_number, any_value(township) AS township "
-                f"FROM {table('household', 'id_number', 'township')} "
+                f"FROM {table(snapshots['household'], 'id_number', 'township')} "
                 "WHERE id_number IS NOT NULL GROUP BY id_number)"
             )
         if "disability" in snapshots:
             ctes.append(
-                f"d AS (SELECT DISTINCT id_number FROM {table('disability', 'id_number')} "
+                "d AS (SELECT DISTINCT id_number "
+                f"FROM {table(snapshots['disability'], 'id_number')} "
                 f"WHERE id_number IS NOT NULL AND {born} BETWEEN {sql_text(low)} "
                 f"AND {sql_text(high)})"
             )
         only = f" AND h.township = {sql_text(township)}" if township is not None else ""
+        enrolled = f"(coalesce(s.enrolled, false) OR c.outcome = {sql_text(IN_SCHOOL)})"
+        resident = f"c.outcome IS DISTINCT FROM {sql_text(NOT_RESIDENT)}"
+        rate = f"count(*) FILTER (WHERE {enrolled}), count(*)"
+        band = f"substr(h.id_number, 7, 8) BETWEEN {sql_text(low)} AND {sql_text(high)}"
+        in_age = f"substr(h.id_number, 7, 8) BETWEEN {sql_text(age[0])} AND {sql_text(age[1])}"
+        place = "h.township" if "household" in snapshots else "NULL"
+        placed = "LEFT JOIN h USING (id_number) " if "household" in snapshots else ""
         queries = {
             "enrolment_rate": (
-                "SELECT h.township, count(*) FILTER (WHERE s.at_school), count(*) FROM h "
-                f"LEFT JOIN s USING (id_number) WHERE substr(h.id_number, 7, 8) BETWEEN "
-                f"{sql_text(low)} AND {sql_text(high)}{only} GROUP BY h.township"
-            ),
-            "consolidation_rate": (
-                "SELECT h.township, count(*) FILTER (WHERE s.finished), count(*) FROM h "
-                f"LEFT JOIN s USING (id_number) WHERE substr(h.id_number, 7, 8) BETWEEN "
-                f"{sql_text(cohort[0])} AND {sql_text(cohort[1])}{only} GROUP BY h.township"
+                f"SELECT h.township, {rate} FROM h LEFT JOIN s USING (id_number) "
+                f"LEFT JOIN c USING (id_number) WHERE {band} AND {resident}{only} "
+                "GROUP BY h.township"
             ),
             "disabled_enrolment_rate": (
-                (
-                    "SELECT h.township, count(*) FILTER (WHERE s.at_school), count(*) FROM d "
-                    "LEFT JOIN h USING (id_number) LEFT JOIN s USING (id_number) "
-                    f"WHERE true{only} GROUP BY h.township"
-                )
-                if "household" in snapshots
-                else (
-                    "SELECT NULL, count(*) FILTER (WHERE s.at_school), count(*) FROM d "
-                    "LEFT JOIN s USING (id_number)"
-                )
+                f"SELECT {place}, {rate} FROM d {placed}LEFT JOIN s USING (id_number) "
+                f"LEFT JOIN c USING (id_number) WHERE {resident}{only} GROUP BY ALL"
             ),
         }
-        found: dict[str, dict[str | None, tuple[int, int]]] = {}
+        if cohort.method == "estimate":
+            queries["consolidation_rate"] = (
+                f"SELECT h.township, {rate} FROM h LEFT JOIN s USING (id_number) "
+                f"LEFT JOIN c USING (id_number) WHERE {in_age} AND {resident}{only} "
+                "GROUP BY h.township"
+            )
+        elif cohort.method == "baseline":
+            queries["consolidation_rate"] = "SELECT NULL, count(*) FROM s WHERE graduating"
+        else:
+            queries["consolidation_rate"] = (
+                f"SELECT {place}, "
+                "count(*) FILTER (WHERE x.graduate IS NOT NULL), "
+                "count(*) FILTER (WHERE x.entrant IS NOT NULL), "
+                "count(*) FILTER (WHERE x.graduate IS NOT NULL AND x.entrant IS NULL), "
+                "count(*) FILTER (WHERE x.entrant IS NOT NULL AND x.graduate IS NULL "
+                "AND (coalesce(s.transferred, false) OR c.outcome IS NOT NULL)) "
+                "FROM (SELECT coalesce(e.id_number, g.id_number) AS id_number, "
+                "e.id_number AS entrant, g.id_number AS graduate "
+                "FROM e FULL OUTER JOIN (SELECT id_number FROM s WHERE graduating) g "
+                "USING (id_number)) x "
+                "LEFT JOIN s USING (id_number) LEFT JOIN c USING (id_number) "
+                f"{placed}WHERE true{only} GROUP BY ALL"
+            )
+        found: dict[str, dict[str | None, tuple[int, ...]]] = {}
         prefix = f"WITH {', '.join(ctes)} " if ctes else ""
         for key in wanted:
             try:
                 rows = connection.execute(prefix + queries[key]).fetchall()
             except duckdb.IOException as exc:
                 raise FileNotFoundError(str(exc)) from None
-            found[key] = {place: (int(n), int(d)) for place, n, d in rows if d}
+            found[key] = {row[0]: tuple(int(n) for n in row[1:]) for row in rows}
         return found
     finally:
         connection.close()
+
+
+def _grade_table(connection: Any, sources: Sequence[str]) -> None:
+    """``gr(grade, n)``: each grade text of the 学籍 snapshots with its number
+    (``grade_number``), read once per distinct text."""
+    connection.execute("CREATE TEMP TABLE gr (grade VARCHAR PRIMARY KEY, n INTEGER)")
+    if not sources:
+        return
+    union = " UNION ".join(f"SELECT DISTINCT grade FROM {source}" for source in sources)
+    texts = [text for (text,) in connection.execute(union).fetchall() if text is not None]
+    appender = connection.appender("gr")
+    appender.append_rows([[text, grade_number(text)] for text in dict.fromkeys(texts)])
+    appender.flush()
 
 
 # ---------------------------------------------------------------------------------------
