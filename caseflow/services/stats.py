@@ -533,6 +533,9 @@ class _Cohort:
     year: int
     snapshot: Path | None = None
     baseline: int | None = None
+    # The current 学籍 register was extracted after graduation (June to August): its
+    # graduating class shows as 毕业. Else a 毕业 in grade 9 graduated a year before.
+    after_graduation: bool = False
 
     @property
     def method(self) -> str:
@@ -565,7 +568,12 @@ def register_figures(
     entrants of its grade-1 year (that year's 学籍 snapshot, else caseflow.toml [figures]
     cohort_entrants); with neither, it is the age-cohort estimate, labelled so. A figure
     whose registers are not imported names them instead. Definitions: docs/figures.md."""
-    from caseflow.services.snapshots import current_snapshots, school_year, yearly_snapshots
+    from caseflow.services.snapshots import (
+        current_imports,
+        current_snapshots,
+        school_year,
+        yearly_snapshots,
+    )
 
     where = ctx.actor.jurisdiction
     if where.kind in ("school", "department"):
@@ -578,10 +586,12 @@ def register_figures(
         snapshots = current_snapshots(ctx)
         years = yearly_snapshots(ctx, "student") if "student" in snapshots else {}
         entry = years.get(entry_year)
+        extracted = current_imports(ctx).get("student")
         cohort = _Cohort(
             entry_year,
             entry if entry is not None and entry != snapshots.get("student") else None,
             ctx.workspace.cohort_entrants.get(entry_year) if township is None else None,
+            after_graduation=extracted is not None and extracted.as_of.month in (6, 7, 8),
         )
         needed = dict(REGISTER_FIGURES, consolidation_rate=cohort.needs(township))
         missing = {
@@ -708,6 +718,7 @@ def _register_counts(
         age = birth_band(reference, CONSOLIDATION_AGE, CONSOLIDATION_AGE)
         studying = ", ".join(sql_text(status) for status in STUDYING_STATUSES)
         graduated, moved = sql_text(GRADUATED), sql_text(TRANSFERRED_OUT)
+        in_class = studying + (f", {graduated}" if cohort.after_graduation else "")
         born = "substr(id_number, 7, 8)"
         ctes = []
         if "student" in snapshots:
@@ -716,8 +727,7 @@ def _register_counts(
                 f"bool_or(status IN ({studying}) OR (status = {graduated} "
                 f"AND gr.n >= {LAST_GRADE})) AS enrolled, "
                 f"bool_or(status = {moved}) AS transferred, "
-                f"bool_or(gr.n = {LAST_GRADE} AND (status IN ({studying}) "
-                f"OR status = {graduated})) AS graduating "
+                f"bool_or(gr.n = {LAST_GRADE} AND status IN ({in_class})) AS graduating "
                 f"FROM {table(snapshots['student'], 'id_number', 'status', 'grade')} "
                 "LEFT JOIN gr USING (grade) WHERE id_number IS NOT NULL GROUP BY id_number)"
             )
