@@ -45,9 +45,11 @@ def roster_import(
     as_json: JsonOption = False,
 ) -> None:
     """Import a register file as the source's snapshot, replacing the previous one (the
-    history of imports is kept). Headings in Chinese or English, any order; other columns
-    are ignored. Bad rows are written, with the reason, to rejects/ in the workspace; the
-    good rows are imported, all in one transaction.
+    history of imports is kept). A 学籍 register of an earlier school year (--as-of
+    2018-09-15) is kept as that year's snapshot for the 巩固率 cohort instead: the
+    current snapshot stays the latest school year's. Headings in Chinese or English, any
+    order; other columns are ignored. Bad rows are written, with the reason, to rejects/
+    in the workspace; the good rows are imported, all in one transaction.
 
     \b
     Columns ([optional]):
