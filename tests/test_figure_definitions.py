@@ -300,3 +300,22 @@ def test_consolidation_from_a_configured_number_of_entrants(
     graduating = len(["林一", "林二", "林五"])
     assert (rate["numerator"], rate["denominator"], rate["estimate"]) == (graduating, 4, False)
     assert "cohort_entrants" in rate["basis"]
+
+
+def test_the_workflow_file_gives_closures_their_meaning_and_checks_it() -> None:
+    from caseflow.resources import shipped
+    from caseflow.states import parse_workflow
+
+    text = (shipped("workflows") / "dropout.yaml").read_text(encoding="utf-8")
+    workflow, problems = parse_workflow(text, "dropout.yaml")
+    assert not problems and workflow is not None
+    assert workflow.closure_meaning("transfer_proposed", None) == "not_resident"
+    assert workflow.closure_meaning("closure_proposed", "studying_elsewhere") == "in_school"
+    bad = text.replace("studying_elsewhere: in_school", "studying_elsewhere: elsewhere").replace(
+        "closes_as: moved_out", "closes_as: emigrated"
+    )
+    _workflow, found = parse_workflow(bad, "dropout.yaml")
+    assert {p.path for p in found} == {
+        "closure_meanings.studying_elsewhere",
+        "states.transfer_proposed.closes_as",
+    }
