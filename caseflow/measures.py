@@ -23,7 +23,7 @@ from caseflow.timeline import Stay, Timeline
 Category = Literal[
     "suspected",
     "dropout",
-    "unplaced",
+    "awaiting_placement",
     "missing",
     "deferred",
     "returned",
@@ -40,8 +40,8 @@ Category = Literal[
 FIGURE_CATEGORY: Mapping[str, Category] = {
     "suspected": "suspected",
     "verifying": "suspected",
-    "assessment": "unplaced",
-    "special_education": "unplaced",
+    "assessment": "awaiting_placement",
+    "special_education": "awaiting_placement",
     "missing": "missing",
     "deferred": "deferred",
     "monitoring": "returned",
@@ -51,7 +51,7 @@ FIGURE_CATEGORY: Mapping[str, Category] = {
 CATEGORY_LABELS: Mapping[str, str] = {
     "suspected": "疑似（核查中）",
     "dropout": "已确认辍学（在办）",
-    "unplaced": "未入学待安置",
+    "awaiting_placement": "未入学待安置",
     "missing": "失踪失联",
     "deferred": "延缓入学/休学",
     "returned": "已复学（巩固中）",
@@ -61,7 +61,7 @@ CATEGORY_LABELS: Mapping[str, str] = {
 OPEN_CATEGORIES: tuple[Category, ...] = (
     "suspected",
     "dropout",
-    "unplaced",
+    "awaiting_placement",
     "missing",
     "deferred",
     "returned",
@@ -87,7 +87,7 @@ DROPOUT_COUNTS: tuple[DropoutCount, ...] = (
         "申请强制执行、司法训诫）各环节的案件。计入“零辍学”目标。",
     ),
     DropoutCount(
-        "unplaced",
+        "awaiting_placement",
         "未入学待安置",
         "统计日正在残疾认定、卫健评估、专家委员会评估或待落实特教安置的在办案件数（含比对"
         "发现、直接转介评定的持证残疾儿童少年）。另行列示，不计入已确认辍学。",
@@ -153,8 +153,9 @@ TARGETS: tuple[Target, ...] = (
         "入学率 = 已入学的适龄儿童少年数 ÷ 适龄儿童少年数（docs/figures.md）。适龄：户籍登记、"
         "统计日所在学年9月1日满6周岁、未满16周岁。已入学：学籍登记为在读、休学或送教上门的；"
         "已初中毕业（九年级学籍状态为毕业）的；经核实在外地就读或已入学而销号的；统计日在复学"
-        "巩固观察（含送教上门）中的。经核实不计入本县适龄人口而销号的（空挂户、重复登记、迁出"
-        "本县、死亡、出国（境）等）不计入分母。",
+        "巩固观察（含送教上门）中的；统计日经核查确认辍学、未入学待安置或失踪失联的在办案件，"
+        "学籍登记仍为在读的也不计为已入学。经核实不计入本县适龄人口而销号的（空挂户、重复登记、"
+        "迁出本县、死亡、出国（境）等）不计入分母。",
         at_least=1.0,
     ),
     Target(
@@ -239,7 +240,9 @@ DEFINITIONS: Mapping[str, str] = {
     "到期日在统计期内的期限才计入；由系统按期自动流转的（如延缓期满复核、巩固销号）不计。"
     "责任单位为该状态的责任单位（乡镇、村、学校、县教育局或转介部门）。"
     "已升级督办：逾期期限中，升级督办表记有到期日之后的督办层级的个数。",
-    "return_rate": "劝返率 = 统计期内复学的案件数 ÷ 统计期内处于已确认辍学状态的案件数。",
+    "return_rate": "劝返率 = 统计期内处于已确认辍学状态的案件中，统计期内复学的案件数 ÷ 统计期内"
+    "处于已确认辍学状态的案件数（未入学待安置、失踪失联的不计入分子分母，经特教安置复学的"
+    "计入复学人数，不计入劝返率）。",
     "retention_rate": "复学巩固率 = 统计期内巩固销号的案件数 ÷（巩固销号的案件数 + 统计期内"
     "再次辍学的案件数）。",
 }
@@ -295,6 +298,7 @@ class Tally:
     relapses: int = 0
     relapsed_cases: int = 0
     dropouts_in_period: int = 0
+    returned_dropouts: int = 0  # of the dropouts in the period, those who returned in it
     days_to_return: Counter[int] = field(default_factory=Counter)
     deadlines: DeadlineTally = field(default_factory=DeadlineTally)
 
@@ -308,7 +312,7 @@ class Tally:
 
     @property
     def return_rate(self) -> float | None:
-        return self.returned / self.dropouts_in_period if self.dropouts_in_period else None
+        return self.returned_dropouts / self.dropouts_in_period if self.dropouts_in_period else None
 
     @property
     def retention_rate(self) -> float | None:
@@ -325,7 +329,7 @@ class Tally:
             "open": self.open,
             "suspected": self.by_category["suspected"],
             "open_dropouts": self.open_dropouts,
-            "unplaced": self.by_category["unplaced"],
+            "awaiting_placement": self.by_category["awaiting_placement"],
             "missing": self.by_category["missing"],
             "deferred": self.by_category["deferred"],
             "in_monitoring": self.by_category["returned"],
@@ -335,6 +339,7 @@ class Tally:
             "relapses": self.relapses,
             "relapsed_cases": self.relapsed_cases,
             "dropouts_in_period": self.dropouts_in_period,
+            "returned_dropouts": self.returned_dropouts,
             "return_rate": _rounded(self.return_rate),
             "retention_rate": _rounded(self.retention_rate),
             "median_days_to_return": self.median_days_to_return,
@@ -461,6 +466,7 @@ def add(tally: Tally, case: CaseMeasure) -> None:
     tally.relapses += case.relapses
     tally.relapsed_cases += case.relapses > 0
     tally.dropouts_in_period += case.dropout_in_period
+    tally.returned_dropouts += case.dropout_in_period and case.returned_on is not None
     if case.days_to_return is not None:
         tally.days_to_return[case.days_to_return] += 1
     for _units, met, escalated_ in case.deadlines:
@@ -527,7 +533,7 @@ class Score:
     kind: str  # township | school
     name: str
     on_time: DeadlineTally
-    returned: int
+    returned: int  # of the dropouts, those who returned (the return rate's numerator)
     dropouts: int
     retained: int
     relapsed_cases: int
@@ -606,7 +612,7 @@ def assess(
         kind=kind,
         name=name,
         on_time=deadlines,
-        returned=tally.returned,
+        returned=tally.returned_dropouts,
         dropouts=tally.dropouts_in_period,
         retained=tally.retained,
         relapsed_cases=tally.relapsed_cases,

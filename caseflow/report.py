@@ -31,7 +31,7 @@ def term_start(day: date) -> date:
 CATEGORY_COLOURS: Mapping[str, str] = {
     "dropout": "#c0392b",
     "missing": "#7b241c",
-    "unplaced": "#d4ac0d",
+    "awaiting_placement": "#d4ac0d",
     "suspected": "#e67e22",
     "deferred": "#8e7cc3",
     "returned": "#2e86c1",

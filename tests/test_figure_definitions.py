@@ -198,6 +198,26 @@ def test_enrolment_counts_graduates_children_elsewhere_and_home_teaching_and_not
     assert "送教上门" in rate["definition"] and "空挂户" in rate["definition"]
 
 
+def test_a_verified_dropout_still_registered_as_studying_is_not_counted_enrolled(
+    county: Context,
+) -> None:
+    before = targets_of(figures(county))["enrolment_rate"]
+    # 李明 is 在读 in the 学籍 register, but the school reports he has stopped coming.
+    number = open_case(
+        county,
+        ChildDetails(name="李明", id_number=resident("李明"), township=TOWNSHIP, village=VILLAGE),
+    ).number
+    step(county, number, "start_verification")
+    after_suspicion = targets_of(figures(county))["enrolment_rate"]
+    assert after_suspicion["numerator"] == before["numerator"]  # not yet verified
+    step(county, number, "confirm_dropout", reason="learning")
+    after = targets_of(figures(county))["enrolment_rate"]
+    assert (after["numerator"], after["denominator"]) == (
+        before["numerator"] - len(["李明_确认辍学"]),
+        before["denominator"],
+    )
+
+
 def test_disabled_enrolment_counts_home_teaching_over_the_disability_register(
     county: Context,
 ) -> None:
@@ -215,7 +235,7 @@ def test_dropouts_by_category_keep_children_not_yet_placed_missing_or_deferred_a
     assert {key: d["count"] for key, d in dropouts.items()} == {
         "dropout": len(["钱小_劝返中"]),
         # 冯评 was routed to the expert committee by the comparison, today.
-        "unplaced": len(["冯评_专家评估", "陈病_残联确认残疾"]),
+        "awaiting_placement": len(["冯评_专家评估", "陈病_残联确认残疾"]),
         "missing": len(["何失_失踪失联"]),
         "deferred": len(["许缓_延缓入学"]),
     }
@@ -234,7 +254,7 @@ def test_a_disabled_child_routed_by_the_comparison_is_no_dropout_on_the_day_of_i
     view = figures(ctx)
     counts = {d["key"]: d["count"] for d in view["dropouts"]}
     assert counts["dropout"] == 0
-    assert counts["unplaced"] == len(["孙丽_专家评估", "冯评_专家评估"])
+    assert counts["awaiting_placement"] == len(["孙丽_专家评估", "冯评_专家评估"])
     assert view["cases"]["dropouts_in_period"] == 0
 
 

@@ -107,7 +107,7 @@ def test_the_case_figures_of_the_year(ctx, cases) -> None:
         "open": 3,
         "suspected": 1,  # case 4
         "open_dropouts": 1,  # case 2, relapsed
-        "unplaced": 0,
+        "awaiting_placement": 0,
         "missing": 0,
         "deferred": 1,
         "in_monitoring": 0,
@@ -117,6 +117,7 @@ def test_the_case_figures_of_the_year(ctx, cases) -> None:
         "relapses": 1,
         "relapsed_cases": 1,
         "dropouts_in_period": 2,
+        "returned_dropouts": 2,  # cases 1 and 2, both confirmed dropouts first
         "return_rate": 1.0,
         "retention_rate": 0.5,
         "median_days_to_return": 17.0,  # 14 and 20

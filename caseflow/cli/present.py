@@ -226,7 +226,7 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
         lines.append(f"  {item['label']}（{item['state']}）  {item['count']}")
     lines.append(
         f"  合计 {total['cases']}，在办 {total['open']}：疑似 {total['suspected']}，已确认辍学 "
-        f"{total['open_dropouts']}，未入学待安置 {total['unplaced']}，失踪失联 "
+        f"{total['open_dropouts']}，未入学待安置 {total['awaiting_placement']}，失踪失联 "
         f"{total['missing']}，延缓入学/休学 {total['deferred']}，已复学巩固中 "
         f"{total['in_monitoring']}；逾期 {total['overdue']}"
     )

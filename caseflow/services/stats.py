@@ -176,6 +176,10 @@ def _unchanged(row: Any, period: Period) -> bool:
 # compulsory education), or is no school-age child of this county's to count.
 IN_SCHOOL = "in_school"
 NOT_RESIDENT = "not_resident"
+OUT_OF_SCHOOL = "out_of_school"
+# A child verified out of school (a confirmed dropout, not yet placed, or missing) is not
+# enrolled whatever a register extracted earlier still says.
+OUT_OF_SCHOOL_CATEGORIES = ("dropout", "awaiting_placement", "missing")
 CHILD_OUTCOMES = {"in_school": IN_SCHOOL, "completed": IN_SCHOOL, "not_resident": NOT_RESIDENT}
 
 _FACTS = select(CASE.c.id, CASE.c.facts).where(CASE.c.id.in_(bindparam("ids", expanding=True)))
@@ -192,6 +196,8 @@ def _closing_state(timeline: Timeline, workflow: Workflow) -> str | None:
 def _outcome(case: CaseMeasure, timeline: Timeline, workflow: Workflow, facts: Any) -> str | None:
     if case.category == "returned":
         return IN_SCHOOL
+    if case.category in OUT_OF_SCHOOL_CATEGORIES:
+        return OUT_OF_SCHOOL
     if case.category != "closed":
         return None
     _confirmed, reason = recorded_reasons(workflow).read(facts or {}, is_open=False)
@@ -752,7 +758,10 @@ def _register_counts(
                 f"AND {sql_text(high)})"
             )
         only = f" AND h.township = {sql_text(township)}" if township is not None else ""
-        enrolled = f"(coalesce(s.enrolled, false) OR c.outcome = {sql_text(IN_SCHOOL)})"
+        enrolled = (
+            f"(coalesce(s.enrolled, false) OR c.outcome = {sql_text(IN_SCHOOL)}) "
+            f"AND c.outcome IS DISTINCT FROM {sql_text(OUT_OF_SCHOOL)}"
+        )
         resident = f"c.outcome IS DISTINCT FROM {sql_text(NOT_RESIDENT)}"
         rate = f"count(*) FILTER (WHERE {enrolled}), count(*)"
         band = f"substr(h.id_number, 7, 8) BETWEEN {sql_text(low)} AND {sql_text(high)}"
@@ -785,7 +794,8 @@ def _register_counts(
                 "count(*) FILTER (WHERE x.entrant IS NOT NULL), "
                 "count(*) FILTER (WHERE x.graduate IS NOT NULL AND x.entrant IS NULL), "
                 "count(*) FILTER (WHERE x.entrant IS NOT NULL AND x.graduate IS NULL "
-                "AND (coalesce(s.transferred, false) OR c.outcome IS NOT NULL)) "
+                "AND (coalesce(s.transferred, false) OR (c.outcome IS NOT NULL "
+                f"AND c.outcome <> {sql_text(OUT_OF_SCHOOL)}))) "
                 "FROM (SELECT coalesce(e.id_number, g.id_number) AS id_number, "
                 "e.id_number AS entrant, g.id_number AS graduate "
                 "FROM e FULL OUTER JOIN (SELECT id_number FROM s WHERE graduating) g "
