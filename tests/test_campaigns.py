@@ -195,6 +195,17 @@ def test_every_family_with_a_school_age_child_gets_one_letter_in_its_school_or_v
     assert audit_verify(ctx).intact
 
 
+def test_progress_counts_the_children_placed_on_a_letter(ctx, tmp_path) -> None:
+    import_registers(ctx, tmp_path)
+    seen: list[tuple[int, int]] = []
+    queue_publicity_letters(ctx, TODAY, progress=lambda done, total: seen.append((done, total)))
+    children = 3 + 3 + 2 + 2
+    assert len(seen) == 4  # once a batch
+    assert [total for _done, total in seen] == [children] * 4
+    assert [done for done, _total in seen] == sorted(done for done, _total in seen)
+    assert seen[-1] == (children, children)
+
+
 def test_file_names_name_the_campaign_month_and_unit_but_no_child(ctx, tmp_path) -> None:
     import_registers(ctx, tmp_path)
     queue_publicity_letters(ctx, TODAY)

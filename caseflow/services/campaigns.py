@@ -186,7 +186,10 @@ def _family_rows_sql(registers: dict[str, tuple[Path, set[str]]], band: tuple[st
 
     low, high = (sql_text(value) for value in band)
     enrolled = ", ".join(sql_text(status) for status in ENROLLED)
-    aged = f"substr(id_number, 7, 8) BETWEEN {low} AND {high}"
+
+    def aged(id_number: str) -> str:
+        return f"substr({id_number}, 7, 8) BETWEEN {low} AND {high}"
+
     household = scan(
         "household",
         "line",
@@ -204,7 +207,7 @@ def _family_rows_sql(registers: dict[str, tuple[Path, set[str]]], band: tuple[st
     )
     return f"""
 WITH h AS (
-  SELECT * FROM {household} WHERE id_number IS NOT NULL AND {aged}
+  SELECT * FROM {household} WHERE id_number IS NOT NULL AND {aged("id_number")}
   QUALIFY row_number() OVER (PARTITION BY id_number ORDER BY line) = 1
 ), s AS (
   SELECT * FROM {student} WHERE id_number IS NOT NULL AND status IN ({enrolled})
@@ -218,7 +221,7 @@ WITH h AS (
   FROM h LEFT JOIN s USING (id_number)
   UNION ALL
   SELECT s.id_number, s.name, s.school, s.grade, s.class_name, 'child|' || s.id_number, NULL
-  FROM s WHERE {aged.replace("id_number", "s.id_number")}
+  FROM s WHERE {aged("s.id_number")}
     AND NOT EXISTS (SELECT 1 FROM h WHERE h.id_number = s.id_number)
 )
 SELECT CASE WHEN school IS NULL THEN 'village' ELSE 'school' END AS kind,
@@ -389,26 +392,31 @@ def queue_publicity_letters(
         issuer = _letter_issuer(ctx, connection)
     total = _count_children(registers, day) if progress is not None else 0
     placed = 0
-    (ctx.workspace.root / folder).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".campaign-", dir=ctx.workspace.root / folder) as tmp:
-        scratch = Path(tmp)
-        drafts: dict[str, tuple[Batch, Path, outbox.Draft]] = {}
-        already = 0
-        for batch in publicity_batches(registers, day):
-            key = publicity_key(day, batch.recipient)
-            if key in done:
-                already += 1
-            else:
-                path = _batch_file(ctx, batch, day, scratch, issuer(batch))
-                file = (folder / path.name).as_posix()
-                drafts[key] = (batch, path, _batch_notice(ctx, batch, day, file))
-            placed += batch.children
-            if progress is not None:
-                progress(placed, total)
-        printed = _publish(ctx, day, folder, drafts, already)
-    if not printed:
+    month_folder = ctx.workspace.root / folder
+    month_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".campaign-", dir=month_folder) as tmp:
+            scratch = Path(tmp)
+            drafts: dict[str, tuple[Printed, Path, outbox.Draft]] = {}
+            already = 0
+            for batch in publicity_batches(registers, day):
+                key = publicity_key(day, batch.recipient)
+                if key in done:
+                    already += 1
+                else:
+                    path = _batch_file(ctx, batch, day, scratch, issuer(batch))
+                    file = (folder / path.name).as_posix()
+                    counts = Printed(
+                        batch.kind, batch.unit, file, len(batch.families), batch.children
+                    )
+                    drafts[key] = (counts, path, _batch_notice(ctx, batch, day, file))
+                placed += batch.children
+                if progress is not None:
+                    progress(placed, total)
+            printed = _publish(ctx, day, folder, drafts, already)
+    finally:
         with suppress(OSError):  # nothing printed: leave no empty month folder behind
-            (ctx.workspace.root / folder).rmdir()
+            month_folder.rmdir()
     return PublicityRun(day, printed, already + len(drafts) - len(printed), folder.as_posix())
 
 
@@ -416,7 +424,7 @@ def _publish(
     ctx: Context,
     day: date,
     folder: Path,
-    drafts: dict[str, tuple[Batch, Path, outbox.Draft]],
+    drafts: dict[str, tuple[Printed, Path, outbox.Draft]],
     already: int,
 ) -> tuple[Printed, ...]:
     """Queue the batches' notices and put their files in place, with one audit event, in
@@ -427,21 +435,12 @@ def _publish(
     try:
         with db.write(ctx.engine) as connection:
             written = outbox.queue(connection, [draft for _b, _p, draft in drafts.values()], now)
-            printed = []
-            for key in sorted(written, key=lambda k: (drafts[k][0].kind, drafts[k][0].unit)):
-                batch, scratch_path, _draft = drafts[key]
+            printed = sorted((drafts[key][0] for key in written), key=lambda b: (b.kind, b.unit))
+            for key in written:
+                scratch_path = drafts[key][1]
                 target = ctx.workspace.root / folder / scratch_path.name
                 os.replace(scratch_path, target)
                 placed.append(target)
-                printed.append(
-                    Printed(
-                        batch.kind,
-                        batch.unit,
-                        (folder / target.name).as_posix(),
-                        len(batch.families),
-                        batch.children,
-                    )
-                )
             if printed:
                 kinds = Counter(batch.kind for batch in printed)
                 record(
