@@ -17,6 +17,9 @@ Filters available to templates: ``cn_date`` (``2026年11月29日``) and ``cn_num
 ``source_hash`` names the exact text a document is rendered from (the template and the
 layouts it extends or includes), and ``title`` renders only its ``title`` block: together
 they let a notice be queued with its context and rendered later, byte for byte the same.
+
+``bundle`` puts rendered documents into one printable HTML file, each starting a page
+(``notice print``'s batch, a campaign's letters to the families of a school or village).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import datetime as dt
 import functools
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import jinja2
@@ -214,6 +217,49 @@ def _source_hash(template_id: str, folder: Path) -> str:
     for name in sorted(sources):
         digest.update(f"{name}\0{sources[name]}\0".encode())
     return digest.hexdigest()
+
+
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
+_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
+_HEAD = re.compile(r"<head\b[^>]*>.*?</head\s*>", re.S | re.I)
+_WRAPPER = re.compile(r"<!DOCTYPE[^>]*>|</?html\b[^>]*>|</?body\b[^>]*>", re.I)
+_BUNDLE_MARK = '<section class="caseflow-letter"'
+_BREAKS = """\
+.caseflow-letter { break-after: page; page-break-after: always; }
+.caseflow-letter:last-child { break-after: auto; page-break-after: auto; }
+@media screen { .caseflow-letter { margin: 0 0 10mm; } }"""
+
+
+def bundle(documents: Sequence[tuple[str, str]], title: str | None = None) -> str:
+    """Rendered documents, each ``(source, html)``, as ONE printable HTML file: each
+    document's body in a section of its own that starts a new page, each distinct
+    stylesheet of the documents kept once, in order. ``title`` names the file (default:
+    控辍保学文书（N份）); ``source`` is kept as the section's ``data-source``."""
+    styles: list[str] = []
+    sections = []
+    for source, html in documents:
+        for style in _STYLE.findall(html):
+            if style.strip() and style not in styles:
+                styles.append(style)
+        body = _BODY.search(html)
+        content = body.group(1) if body else _WRAPPER.sub("", _HEAD.sub("", html))
+        where = source.replace("&", "&amp;").replace('"', "&quot;")
+        sections.append(f'{_BUNDLE_MARK} data-source="{where}">\n{content.strip()}\n</section>')
+    head_styles = "".join(f"<style>{style}</style>\n" for style in styles)
+    name = title or f"控辍保学文书（{len(documents)}份）"
+    name = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{name}</title>\n"
+        f"{head_styles}<style>\n{_BREAKS}\n</style>\n</head>\n<body>\n"
+        + "\n".join(sections)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def is_bundle(html: str) -> bool:
+    """Whether an HTML file is a bundle that ``bundle`` made (not a document of its own)."""
+    return _BUNDLE_MARK in html
 
 
 def cn_date(value: object) -> str:

@@ -103,8 +103,11 @@ def _publicity_letters(ctx: Context) -> str:
     from caseflow.services.campaigns import queue_publicity_letters
 
     day = ctx.today
-    queued = queue_publicity_letters(ctx, day)
-    return f"publicity letters for {day:%Y-%m}: {queued} queued"
+    run = queue_publicity_letters(ctx, day)
+    return (
+        f"publicity letters for {day:%Y-%m}: {len(run.printed)} batch(es) printed "
+        f"({run.families} families), {run.already_printed} printed before"
+    )
 
 
 def _monthly_report(ctx: Context) -> str:

@@ -1,27 +1,38 @@
-"""Campaigns on a real database: the publicity letters to guardians and the monthly report
-to the supervision office land in the outbox once per month, rendered, with an audit event."""
+"""Campaigns on a real database: the publicity letters to every family with a school-age
+child in the registers, printed in batches per school and village with a notice to each
+unit, and the monthly report to the supervision office, once per month, with an audit
+event."""
 
 from __future__ import annotations
 
-import hashlib
+import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from caseflow import db
-from caseflow.errors import InvalidInput
-from caseflow.models import AuditEvent, Child, Notice
+from caseflow.errors import InvalidInput, Refused
+from caseflow.ids import make_id_number
+from caseflow.models import AuditEvent, Notice
 from caseflow.services.audit import audit_verify
 from caseflow.services.campaigns import queue_monthly_report, queue_publicity_letters
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
-from tests.conftest import approved_closure, audit_trail, child, county_today
+from caseflow.services.dispatch import dispatch, names_a_child
+from caseflow.services.org import apply_org
+from caseflow.services.roster import import_roster
+from tests.conftest import audit_trail, child, county_today, database_rows, issuing_org
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-CHILD = Child.__table__  # type: ignore[attr-defined]
 TODAY = date(2026, 11, 29)  # conftest's fixed clock
 
 
@@ -53,67 +64,288 @@ def check_in(ctx: Context, number: int, day: date) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Publicity letters
+# Publicity letters: every family with a school-age child in the registers
+
+# On TODAY (29 November 2026) school age is 6-15 on 1 September 2026 (born 2010-09-02 ..
+# 2020-09-01), and the letter also reaches the parents of children who are 6 by
+# 1 September 2027 (born up to 2021-09-01).
+# 户籍: name, serial, born, township, village, guardian, phone
+HOUSEHOLD = [
+    ("张一", 1, date(2014, 3, 1), "天堂镇", "天堂村", "张大山", "13800000001"),
+    ("张二", 2, date(2016, 5, 1), "天堂镇", "天堂村", "张大山", "13800000001"),
+    ("张三", 3, date(2011, 3, 1), "天堂镇", "天堂村", "张大山", "13800000001"),
+    ("张大", 4, date(2008, 1, 1), "天堂镇", "天堂村", "张大山", "13800000001"),  # 18
+    ("李一", 5, date(2013, 6, 1), "天堂镇", "天堂村", "李四", "13800000002"),
+    ("李二", 6, date(2021, 5, 1), "天堂镇", "天堂村", "李四", "13800000002"),  # 6 next year
+    ("李小", 7, date(2023, 2, 1), "天堂镇", "天堂村", "李四", "13800000002"),  # 3
+    ("王一", 8, date(2015, 1, 1), "木黄镇", "木黄村", "王五", "13800000003"),
+    ("赵六", 9, date(2012, 2, 1), "木黄镇", "木黄村", "", ""),  # no guardian registered
+    ("陈一", 10, date(2013, 1, 1), "木黄镇", "木黄村", "陈七", "13800000004"),
+    ("李三", 11, date(2014, 7, 1), "木黄镇", "木黄村", "李四", "13800000005"),  # another 李四
+]
+# 学籍: name, serial, born, school, grade, class, status (孙八: registered elsewhere)
+STUDENTS = [
+    ("张一", 1, date(2014, 3, 1), "天堂小学", "五年级", "1班", "在读"),
+    ("张二", 2, date(2016, 5, 1), "天堂小学", "三年级", "2班", "在读"),
+    ("张三", 3, date(2011, 3, 1), "天堂中学", "八年级", "1班", "在读"),
+    ("王一", 8, date(2015, 1, 1), "天堂小学", "六年级", "1班", "在读"),
+    ("赵六", 9, date(2012, 2, 1), "天堂中学", "九年级", "2班", "休学"),
+    ("陈一", 10, date(2013, 1, 1), "天堂中学", "七年级", "1班", "转出"),  # left school
+    ("孙八", 12, date(2014, 9, 1), "天堂中学", "七年级", "3班", "在读"),
+]
+# The letters: a child at school through the school, the others through the village of
+# their 户籍; siblings (same guardian and phone, same village) going through the same unit
+# share one letter.
+LETTERS = {
+    "致家长的一封信_2026年11月_学校_天堂小学.html": [{"张一", "张二"}, {"王一"}],
+    "致家长的一封信_2026年11月_学校_天堂中学.html": [{"张三"}, {"赵六"}, {"孙八"}],
+    "致家长的一封信_2026年11月_村_天堂镇天堂村.html": [{"李一", "李二"}],
+    "致家长的一封信_2026年11月_村_木黄镇木黄村.html": [{"陈一"}, {"李三"}],
+}
+NAMES = {row[0] for row in HOUSEHOLD} | {row[0] for row in STUDENTS}
+SECTION = '<section class="caseflow-letter"'
 
 
-def test_publicity_letters_go_to_the_guardian_of_each_watched_child_once_a_month(ctx) -> None:
-    still_open = open_case(ctx, child(2, name="李明"), occurred_on=date(2026, 11, 2)).number
-    back_at_school = returned_case(ctx, 3, date(2026, 10, 8), date(2026, 10, 20))
-    closed = open_case(ctx, child(4, name="王芳"), occurred_on=date(2026, 11, 2)).number
-    approved_closure(ctx, closed, "studying_elsewhere", "转学证明", occurred_on=date(2026, 11, 3))
-    with db.write(ctx.engine) as connection:
-        connection.execute(update(CHILD).where(CHILD.c.name == "李明").values(grade="七年级"))
+def resident(serial: int, born: date, region: str = "520626") -> str:
+    return make_id_number(region, born, serial)
 
-    assert queue_publicity_letters(ctx, TODAY) == 2
-    letters = outbox(ctx)
-    assert set(letters) == {
-        f"publicity:2026-11:{still_open}",
-        f"publicity:2026-11:{back_at_school}",
-    }
-    letter = letters[f"publicity:2026-11:{still_open}"]
-    assert letter.kind == "letter" and letter.template == "parent_letter"
-    assert letter.recipient == f"guardian:case/{still_open}" and letter.case_ids == [still_open]
-    assert letter.status == "pending" and letter.attempts == 0
-    assert letter.subject == f"致家长的一封信（案件{still_open}）"
-    assert "尊敬的李明同学家长" in letter.body and "2026年11月29日" in letter.body
-    assert "学生姓名：李明　　班级：七年级</p>" in letter.body  # unknown class: left blank
-    assert letter.content_hash == hashlib.sha256(letter.body.encode()).hexdigest()
-    assert "王芳" not in "".join(n.body for n in letters.values())
 
-    events_before = len(audit_trail(ctx))
-    assert queue_publicity_letters(ctx, TODAY) == 0
-    assert len(audit_trail(ctx)) == events_before  # nothing queued, nothing recorded
-    newcomer = open_case(ctx, child(5), occurred_on=TODAY).number
-    assert queue_publicity_letters(ctx, TODAY) == 1
-    assert set(outbox(ctx)) - set(letters) == {f"publicity:2026-11:{newcomer}"}
-    assert campaign_events(ctx, "campaign.publicity_letters") == [
-        {"month": "2026-11", "watched": 2, "queued": 2, "already_queued": 0},
-        {"month": "2026-11", "watched": 3, "queued": 1, "already_queued": 2},
+def household_csv(folder: Path, rows: list[tuple]) -> Path:
+    path = folder / "户籍.csv"
+    lines = ["姓名,身份证号,性别,出生日期,乡镇,村,监护人,联系电话"]
+    for name, serial, born, township, village, guardian, phone in rows:
+        number = resident(serial, born)
+        sex = "男" if int(number[16]) % 2 else "女"
+        lines.append(f"{name},{number},{sex},{born},{township},{village},{guardian},{phone}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def student_csv(folder: Path, rows: list[tuple]) -> Path:
+    path = folder / "学籍.csv"
+    lines = ["姓名,身份证号,学籍号,学校,年级,班级,学籍状态"]
+    for name, serial, born, school, grade, class_name, status in rows:
+        number = resident(serial, born, "520101" if name == "孙八" else "520626")
+        lines.append(f"{name},{number},G{number},{school},{grade},{class_name},{status}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def import_registers(ctx: Context, folder: Path, household: list[tuple] = HOUSEHOLD) -> None:
+    for source, path in (
+        ("household", household_csv(folder, household)),
+        ("student", student_csv(folder, STUDENTS)),
+    ):
+        summary = import_roster(ctx, source, path)
+        assert summary.rejected == 0, summary.problems
+
+
+def campaign_files(ctx: Context, month: str = "2026-11") -> dict[str, str]:
+    folder = ctx.workspace.root / "campaigns" / month
+    return {path.name: path.read_text("utf-8") for path in sorted(folder.iterdir())}
+
+
+def letters_in(html: str) -> list[set[str]]:
+    """The children each letter (page) of a batch file names on its receipt."""
+    return [
+        {name for name in NAMES if f"学生姓名：{name}　" in section}
+        for section in html.split(SECTION)[1:]
+    ]
+
+
+def test_every_family_with_a_school_age_child_gets_one_letter_in_its_school_or_village_batch(
+    ctx, tmp_path
+) -> None:
+    import_registers(ctx, tmp_path)
+    run = queue_publicity_letters(ctx, TODAY)
+
+    files = campaign_files(ctx)
+    assert set(files) == set(LETTERS)
+    for name, families in LETTERS.items():
+        found = letters_in(files[name])
+        assert sorted(map(sorted, found)) == sorted(map(sorted, families)), name
+        assert files[name].count(SECTION) == len(families)  # a page per family
+    pages = 2 + 3 + 1 + 2
+    children = 3 + 3 + 2 + 2
+    assert (run.families, run.children, run.already_printed) == (pages, children, 0)
+    school = files["致家长的一封信_2026年11月_学校_天堂小学.html"]
+    assert "尊敬的张一、张二同学家长：" in school or "尊敬的张二、张一同学家长：" in school
+    assert "学生姓名：张二　　学校：天堂小学　　班级：三年级2班" in school
+    assert "回执由孩子交回班主任" in school and "2026年11月29日" in school
+    # Signed by the body the workflow names for the letter (the bureau, as org.yaml names it).
+    assert school.count("<p>本县教育局（盖章）</p>") == 2
+    village = files["致家长的一封信_2026年11月_村_天堂镇天堂村.html"]
+    assert "回执交回天堂村村民委员会" in village
+    every = "".join(files.values())
+    assert "张大" not in every.replace("张大山", "") and "李小" not in every  # 18 and 3
+    assert "13800000001" not in every  # no phone, no ID on a letter
+    assert not any(resident(row[1], row[2]) in every for row in HOUSEHOLD)
+
+    events = campaign_events(ctx, "campaign.publicity_letters")
+    assert events == [
+        {
+            "month": "2026-11",
+            "schools": 2,
+            "villages": 2,
+            "families": pages,
+            "children": children,
+            "already_printed": 0,
+        }
     ]
     assert audit_verify(ctx).intact
 
 
-def test_publicity_letters_of_another_month_are_queued_again_and_never_for_a_future_date(
-    ctx,
+def test_progress_counts_the_children_placed_on_a_letter(ctx, tmp_path) -> None:
+    import_registers(ctx, tmp_path)
+    seen: list[tuple[int, int]] = []
+    queue_publicity_letters(ctx, TODAY, progress=lambda done, total: seen.append((done, total)))
+    children = 3 + 3 + 2 + 2
+    assert len(seen) == 4  # once a batch
+    assert [total for _done, total in seen] == [children] * 4
+    assert [done for done, _total in seen] == sorted(done for done, _total in seen)
+    assert seen[-1] == (children, children)
+
+
+def test_file_names_name_the_campaign_month_and_unit_but_no_child(ctx, tmp_path) -> None:
+    import_registers(ctx, tmp_path)
+    queue_publicity_letters(ctx, TODAY)
+    names = list(campaign_files(ctx))
+    numbers = [resident(row[1], row[2]) for row in HOUSEHOLD]
+    for name in names:
+        assert not any(child in name for child in NAMES), name
+        assert not any(number in name or number[-4:] in name for number in numbers), name
+        assert name.startswith("致家长的一封信_2026年11月_") and name.endswith(".html")
+
+
+def test_each_unit_is_told_its_batch_is_ready_without_a_childs_name(ctx, tmp_path) -> None:
+    import_registers(ctx, tmp_path)
+    queue_publicity_letters(ctx, TODAY)
+    notices = outbox(ctx)
+    assert set(notices) == {
+        "publicity:2026-11:school:天堂小学",
+        "publicity:2026-11:school:天堂中学",
+        "publicity:2026-11:village:天堂镇/天堂村",
+        "publicity:2026-11:village:木黄镇/木黄村",
+    }
+    school = notices["publicity:2026-11:school:天堂小学"]
+    assert school.recipient == "school:天堂小学" and school.case_ids == []
+    assert school.subject == "致家长的一封信印制通知（天堂小学，2户）"
+    assert "本单位共2户、3名适龄儿童少年" in school.body
+    assert "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂小学.html" in school.body
+    village = notices["publicity:2026-11:village:木黄镇/木黄村"]
+    assert village.body.count("木黄村村民委员会：") == 1 and "逐户送达" in village.body
+    assert not names_a_child(village.template)  # e-mail carries the notice itself
+    for notice in notices.values():
+        assert not any(child in notice.body or child in notice.subject for child in NAMES)
+
+
+def test_the_units_robots_say_the_batch_is_ready_and_name_no_child(ctx, tmp_path) -> None:
+    contacts = (
+        "contacts:\n"
+        '  "school:天堂小学": [{channel: wecom, address: xiaoxue}]\n'
+        '  "village:天堂镇/天堂村": [{channel: wecom, address: tiantangcun}]\n'
+    )
+    ctx.workspace.org_file.write_text(
+        issuing_org(ctx.actor.operator, more=contacts), encoding="utf-8"
+    )
+    apply_org(ctx)
+    import_registers(ctx, tmp_path)
+    queue_publicity_letters(ctx, TODAY)
+    with robot() as (base, posted):
+        robots = {"robots": {"xiaoxue": "KEY_XX", "tiantangcun": "KEY_TTC"}, "base_url": base}
+        notifiers = {**ctx.workspace.notifiers, "wecom": robots}
+        sending = replace(ctx, workspace=replace(ctx.workspace, notifiers=notifiers))
+        report = dispatch(sending, env={"KEY_XX": "xx", "KEY_TTC": "ttc"})
+    assert report.sent == 4 and report.dead == 0  # two robots, two printed letters
+    texts = {key: message["markdown"]["content"] for key, message in posted}
+    assert set(texts) == {"xx", "ttc"}
+    assert texts["xx"].startswith("【致家长的一封信印制通知（天堂小学，2户）】天堂小学：")
+    assert texts["ttc"].startswith(
+        "【致家长的一封信印制通知（天堂镇天堂村，1户）】天堂村村民委员会："
+    )
+    assert not any(child in text for text in texts.values() for child in NAMES)
+
+
+def test_running_again_in_the_month_prints_only_new_batches(ctx, tmp_path) -> None:
+    import_registers(ctx, tmp_path)
+    queue_publicity_letters(ctx, TODAY)
+    before = campaign_files(ctx)
+    stamps = {
+        p.name: p.stat().st_mtime_ns for p in (ctx.workspace.root / "campaigns").rglob("*.html")
+    }
+    events = len(audit_trail(ctx))
+
+    again = queue_publicity_letters(ctx, TODAY - timedelta(days=3))  # same month
+    assert (again.printed, again.already_printed) == ((), 4)
+    assert campaign_files(ctx) == before and len(audit_trail(ctx)) == events
+    assert {
+        p.name: p.stat().st_mtime_ns for p in (ctx.workspace.root / "campaigns").rglob("*.html")
+    } == stamps
+
+    newcomer = ("吴一", 13, date(2015, 4, 1), "木黄镇", "金厂村", "吴九", "13800000006")
+    import_registers(ctx, tmp_path, [*HOUSEHOLD, newcomer])
+    third = queue_publicity_letters(ctx, TODAY)
+    assert [(b.kind, b.unit, b.families, b.children) for b in third.printed] == [
+        ("village", "木黄镇/金厂村", 1, 1)
+    ]
+    assert third.already_printed == 4
+    assert set(campaign_files(ctx)) == {*LETTERS, "致家长的一封信_2026年11月_村_木黄镇金厂村.html"}
+    assert campaign_events(ctx, "campaign.publicity_letters")[-1] == {
+        "month": "2026-11",
+        "schools": 0,
+        "villages": 1,
+        "families": 1,
+        "children": 1,
+        "already_printed": 4,
+    }
+    assert len(outbox(ctx)) == 5
+
+
+def test_letters_of_another_month_are_printed_again_and_never_for_a_future_date(
+    ctx, tmp_path
 ) -> None:
-    number = open_case(ctx, child(2), occurred_on=date(2026, 7, 20)).number
-    assert queue_publicity_letters(ctx, date(2026, 8, 1)) == 1
-    assert queue_publicity_letters(ctx, TODAY) == 1
-    assert set(outbox(ctx)) == {f"publicity:2026-08:{number}", f"publicity:2026-11:{number}"}
-    assert "2026年8月1日" in outbox(ctx)[f"publicity:2026-08:{number}"].body
-    with pytest.raises(InvalidInput, match="in the future"):
+    import_registers(ctx, tmp_path)
+    august = queue_publicity_letters(ctx, date(2026, 8, 1))
+    november = queue_publicity_letters(ctx, TODAY)
+    assert len(august.printed) == len(november.printed) == 4
+    assert (
+        "2026年8月1日"
+        in campaign_files(ctx, "2026-08")["致家长的一封信_2026年8月_学校_天堂小学.html"]
+    )
+    rows = database_rows(ctx)
+    with pytest.raises(InvalidInput, match="晚于今天"):
         queue_publicity_letters(ctx, TODAY + timedelta(days=1))
+    assert database_rows(ctx) == rows
 
 
-def test_two_letter_runs_at_once_queue_each_letter_once(ctx) -> None:
-    for serial in range(2, 12):
-        open_case(ctx, child(serial), occurred_on=TODAY)
-    counts: list[int] = []
+def test_the_letters_are_refused_until_both_registers_are_imported(ctx, tmp_path) -> None:
+    rows = database_rows(ctx)
+    with pytest.raises(Refused) as none:
+        queue_publicity_letters(ctx, TODAY)
+    assert "尚未导入户籍和学籍数据" in none.value.message
+    assert "caseflow roster import household" in none.value.message
+    assert "caseflow roster import student" in none.value.message
+    assert database_rows(ctx) == rows
+    assert not (ctx.workspace.root / "campaigns").exists()
+
+    import_roster(ctx, "household", household_csv(tmp_path, HOUSEHOLD))
+    rows = database_rows(ctx)
+    with pytest.raises(Refused) as half:
+        queue_publicity_letters(ctx, TODAY)
+    assert "尚未导入学籍数据" in half.value.message
+    assert "roster import student" in half.value.message
+    assert "roster import household" not in half.value.message
+    assert database_rows(ctx) == rows
+
+
+def test_two_letter_runs_at_once_print_each_batch_once(ctx, tmp_path) -> None:
+    import_registers(ctx, tmp_path)
+    runs: list = []
     errors: list[BaseException] = []
 
     def campaign() -> None:
         try:
-            counts.append(queue_publicity_letters(ctx, TODAY))
+            runs.append(queue_publicity_letters(ctx, TODAY))
         except BaseException as exc:
             errors.append(exc)
 
@@ -123,9 +355,42 @@ def test_two_letter_runs_at_once_queue_each_letter_once(ctx) -> None:
     for thread in threads:
         thread.join()
     assert not errors
-    assert sum(counts) == 10
-    assert len(outbox(ctx)) == 10
+    assert sorted(len(run.printed) for run in runs) == [0, 4]
+    assert set(campaign_files(ctx)) == set(LETTERS)
+    assert len(outbox(ctx)) == 4
+    assert len(campaign_events(ctx, "campaign.publicity_letters")) == 1
     assert audit_verify(ctx).intact
+
+
+@contextmanager
+def robot() -> Iterator[tuple[str, list[tuple[str, dict]]]]:
+    """A group-robot endpoint on loopback answering as WeCom does: (its URL, what it got
+    as (key, message))."""
+    posted: list[tuple[str, dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            key = parse_qs(urlsplit(self.path).query).get("key", [""])[0]
+            posted.append((key, json.loads(body)))
+            answer = b'{"errcode": 0, "errmsg": "ok"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/send", posted
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -198,14 +463,63 @@ def test_the_monthly_report_is_queued_once_and_only_for_a_month_that_has_ended(c
 # By hand, from the command line (system clock)
 
 
-def test_campaigns_can_be_queued_by_hand_from_the_command_line(cli, ctx) -> None:
-    today = county_today()
-    open_case(ctx, child(2), occurred_on=TODAY)
-    first = cli("notice", "queue-letters")
-    assert first.exit_code == 0, first.stderr
-    assert f"Queued 1 publicity letter(s) dated {today.isoformat()}" in first.stdout
-    assert "Queued 0 publicity letter(s)" in cli("notice", "queue-letters").stdout
+def test_the_letters_are_printed_by_hand_from_the_command_line(cli, tmp_path) -> None:
+    refused = cli("notice", "queue-letters", "--date", "2026-11-29")
+    assert refused.exit_code == 1 and "尚未导入户籍和学籍数据" in refused.stderr
+    for source, path in (
+        ("household", household_csv(tmp_path, HOUSEHOLD)),
+        ("student", student_csv(tmp_path, STUDENTS)),
+    ):
+        imported = cli("roster", "import", source, str(path))
+        assert imported.exit_code == 0, imported.stderr
 
+    first = cli("notice", "queue-letters", "--date", "2026-11-29")
+    assert first.exit_code == 0, first.stderr
+    lines = first.stdout.splitlines()
+    assert lines[0] == (
+        "已印制2026年11月《致家长的一封信》4个批次（学校2个、村2个），共8户、10名适龄儿童少年，"
+        "落款日期2026年11月29日；文件在工作区的 campaigns/2026-11/ 目录："
+    )
+    batches = [line.split() for line in lines[1:5]]
+    assert batches == [
+        [
+            "天堂中学",
+            "3户",
+            "3人",
+            "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂中学.html",
+        ],
+        [
+            "天堂小学",
+            "2户",
+            "3人",
+            "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂小学.html",
+        ],
+        [
+            "天堂镇天堂村",
+            "1户",
+            "2人",
+            "campaigns/2026-11/致家长的一封信_2026年11月_村_天堂镇天堂村.html",
+        ],
+        [
+            "木黄镇木黄村",
+            "2户",
+            "2人",
+            "campaigns/2026-11/致家长的一封信_2026年11月_村_木黄镇木黄村.html",
+        ],
+    ]
+    assert "caseflow notify dispatch" in lines[5]
+    again = cli("notice", "queue-letters", "--date", "2026-11-29")
+    assert again.stdout.strip() == "本月已印制的4个批次不再重复印制。"
+    as_json = json.loads(cli("notice", "queue-letters", "--date", "2026-11-29", "--json").stdout)
+    assert (as_json["batches"], as_json["already_printed"]) == ([], 4)
+    future = cli("notice", "queue-letters", "--date", (county_today() + timedelta(1)).isoformat())
+    assert future.exit_code == 2 and "晚于今天" in future.stderr
+    help_text = cli("notice", "queue-letters", "--help").stdout
+    assert "按户印制《致家长的一封信》" in help_text and "信件落款日期" in help_text
+
+
+def test_the_monthly_report_is_queued_by_hand_from_the_command_line(cli, ctx) -> None:
+    today = county_today()
     last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     queued = cli("notice", "queue-report")
     assert queued.exit_code == 0, queued.stderr

@@ -24,21 +24,37 @@ from caseflow.cli.present import dispatch_lines, outbox_lines, queued_lines
 def notice_queue_letters(
     when: Annotated[
         str | None,
-        typer.Option("--date", help="The letters' date (default today); it names the month."),
+        typer.Option("--date", help="信件落款日期（默认今天），并决定所属月份。"),
     ] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Queue the publicity letter (致家长的一封信) to the guardian of every watched child:
-    every open case, and children returned to school. Once per child per month: running it
-    again queues only the letters still missing."""
+    """按户印制《致家长的一封信》（2月、8月控辍保学宣传月），并通知各学校、各村批次已印制。
+
+    \b
+    发放对象：已导入的户籍数据中所有适龄儿童少年（按最近一个9月1日计6至15周岁，
+    或到下一个9月1日满6周岁）的家长，以及学籍数据中在读、休学但户籍数据未登记的适龄学生
+    的家长。户籍数据中监护人（及联系电话）和住址相同的兄弟姐妹为一户。
+    在读或休学的学生由就读学校发放，其余由户籍所在村发放；同一发放单位的同户儿童合用一封信。
+
+    \b
+    每个学校、每个村一个批次，一个批次一个文件（HTML，A4，小四号字，每户另起一页，
+    一般为一张纸双面），存放在工作区的 campaigns/<年-月>/ 目录，文件名只含信名、月份和
+    单位名称，不含儿童姓名或身份证号。
+    每个批次向该单位发送一条印制通知（经 org.yaml 为该单位配置的渠道：群机器人、电子邮件等），
+    由 caseflow notify dispatch 送出。同一月份再次运行不重复印制已印制的批次。
+    尚未导入户籍和学籍数据时拒绝执行，并说明应导入什么。"""
+    from caseflow.cli.present import publicity_lines, rows_progress
     from caseflow.services.campaigns import queue_publicity_letters
 
     ctx = workspace_context()
-    day = parse_day(when) or ctx.today
-    queued = queue_publicity_letters(ctx, day)
-    typer.echo(
-        f"Queued {queued} publicity letter(s) dated {day.isoformat()} "
-        f"(children already written to in {day:%Y-%m} are skipped)."
-    )
+    day = parse_day(when, "--date") or ctx.today
+    with rows_progress("印制致家长的一封信", threshold=2_000) as progress:
+        run = queue_publicity_letters(ctx, day, progress=progress)
+    if as_json:
+        print_json(run.as_json())
+        return
+    for line in publicity_lines(run):
+        typer.echo(line)
 
 
 @notice_app.command("queue-report")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from caseflow.measures import DeadlineTally
     from caseflow.org import Contact, Org, Person, Unit
     from caseflow.roster import Comparison
+    from caseflow.services.campaigns import PublicityRun
     from caseflow.services.cases import Opening
     from caseflow.services.dispatch import DispatchReport
     from caseflow.services.letters import Queued
@@ -113,15 +114,16 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
 
 @contextmanager
-def rows_progress(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr once a large file turns out to be large; silent otherwise."""
+def rows_progress(label: str, threshold: int = 20_000) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr once a large file turns out to be large (``threshold``
+    rows or more); silent otherwise, and when stderr is not a terminal."""
     state: dict[str, Any] = {}
     if not sys.stderr.isatty():
         yield lambda _done, _total: None
         return
 
     def advance(done: int, total: int) -> None:
-        if total < 20_000:
+        if total < threshold:
             return
         if "bar" not in state:
             from rich.console import Console
@@ -802,6 +804,34 @@ def queued_lines(queued: "Queued", references: Sequence[str]) -> list[str]:
     ]
     if not queued.new:
         lines.append("Nothing new was queued; the case has not changed since.")
+    return lines
+
+
+def publicity_lines(run: "PublicityRun") -> list[str]:
+    """What `caseflow notice queue-letters` prints: the batches printed, their files."""
+    from caseflow.dates import cn_date
+    from caseflow.exports import display_width
+
+    month = f"{run.day.year}年{run.day.month}月"
+    lines = []
+    if run.printed:
+        schools = sum(batch.kind == "school" for batch in run.printed)
+        lines.append(
+            f"已印制{month}《致家长的一封信》{len(run.printed)}个批次（学校{schools}个、"
+            f"村{len(run.printed) - schools}个），共{run.families}户、"
+            f"{run.children}名适龄儿童少年，落款日期{cn_date(run.day)}；"
+            f"文件在工作区的 {run.folder}/ 目录："
+        )
+        names = [batch.unit.replace("/", "") for batch in run.printed]
+        width = max(display_width(name) for name in names)
+        for name, batch in zip(names, run.printed, strict=True):
+            unit = name + " " * (width - display_width(name))
+            lines.append(f"  {unit}  {batch.families:>5}户 {batch.children:>5}人  {batch.file}")
+        lines.append("各单位的印制通知已排入发送队列，运行 caseflow notify dispatch 发送。")
+    if run.already_printed:
+        lines.append(f"本月已印制的{run.already_printed}个批次不再重复印制。")
+    if not lines:
+        lines.append("户籍和学籍数据中没有适龄儿童少年，未印制。")
     return lines
 
 

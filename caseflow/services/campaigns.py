@@ -1,131 +1,468 @@
 """Campaigns: notices queued by the calendar rather than by a case's deadline.
 
 - The publicity letters (致家长的一封信) of the seed document's publicity months,
-  February and August: one letter to the guardian of every watched child.
+  February and August: one letter to every family with a school-age child in the imported
+  registers, printed in batches, one file per school and per village, and a notice to
+  each of those units that its batch is ready.
 - The monthly report (控辍保学工作月报) on the previous calendar month to the county
   supervision office.
 
 Each run writes its notices into the outbox with one audit event, in one transaction.
-Idempotency keys name the month (``publicity:2027-02:<case>``,
+Idempotency keys name the month (``publicity:2027-02:school:天堂小学``,
 ``monthly-report:2026-11``): running a campaign again in the same month queues only what
 is missing (``INSERT ... ON CONFLICT DO NOTHING`` on the unique key, so two runs at once
 cannot queue a notice twice either) and records nothing when nothing was queued.
+
+Who gets a letter, and through whom (``publicity_batches``). The children are the 户籍
+register's, school-age now or by the coming 1 September (aged 6-15 on the latest
+1 September, or 6 on the next), plus the 学籍 register's enrolled school-age students
+whom the 户籍 register does not list (children registered elsewhere who study here).
+Siblings are the children whom the 户籍 register gives the same guardian (name, and phone
+where given) at the same address (township, village, group, address). A child at school
+(学籍 在读 or 休学) gets the letter through the school, the others through the village of
+their 户籍 registration; siblings who go through the same unit share one letter (a page
+of their own in the batch, the receipt naming each), so every child is named on exactly
+one letter. A child without a guardian in the register is a family of their own.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import tempfile
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, false, func, or_, select
+from sqlalchemy import Connection, case, false, func, or_, select
 
 from caseflow import access, db, escalation
-from caseflow.errors import InvalidInput
+from caseflow.errors import InvalidInput, Refused
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import publicity_key, report_key
-from caseflow.services.records import CASE, CHILD, EVENT, Workflows, record, require
+from caseflow.services.records import CASE, EVENT, Workflows, org_in_force, record, require
 
-LETTER_TEMPLATE = "parent_letter"
+LETTER_TEMPLATE = "family_letter"
+BATCH_TEMPLATE = "publicity_batch"
 REPORT_TEMPLATE = "monthly_report"
 REPORT_RECIPIENT = "supervision_office"
-# Children of closed cases still watched: returned to school, within their monitoring
-# period (in the shipped workflow a `monitoring` state is open, so this only matters for
-# workflows that close cases on return).
-WATCHED_CATEGORIES = ("monitoring",)
-_CHUNK = 500
+CAMPAIGN_NAME = "致家长的一封信"
+CAMPAIGNS_DIR = "campaigns"  # in the workspace: campaigns/<YYYY-MM>/<batch file>
+_UNSAFE_NAME = re.compile(r'[\x00-\x1f/\\:*?"<>|]+')
+
+Progress = Callable[[int, int], None]  # (children placed on a letter so far, children)
 
 
-def _watched(connection: Connection) -> Select[Any]:
-    """Each open case, and each case in a watched category of the definition it runs on."""
-    watched = [
-        and_(
-            CASE.c.workflow == workflow.name,
-            CASE.c.workflow_version == workflow.version,
-            CASE.c.state.in_(sorted(workflow.states_in(*WATCHED_CATEGORIES))),
+@dataclass(frozen=True)
+class Pupil:
+    """A child as the family's letter names it (no ID: a letter carries none)."""
+
+    name: str
+    school: str = ""  # empty: not at school in the county's 学籍 register
+    grade: str = ""
+    class_name: str = ""
+
+
+@dataclass
+class Batch:
+    """The letters one unit hands out: ``kind`` ``school`` (its name) or ``village``
+    (``天堂镇/天堂村``), a list of families, each the children it names."""
+
+    kind: str
+    unit: str
+    families: list[list[Pupil]] = field(default_factory=list)
+
+    @property
+    def recipient(self) -> str:
+        """The unit's notice address (as org.yaml's units are addressed)."""
+        return f"{self.kind}:{self.unit}"
+
+    @property
+    def label(self) -> str:
+        return self.unit.replace("/", "")
+
+    @property
+    def children(self) -> int:
+        return sum(len(family) for family in self.families)
+
+    def file_name(self, day: date) -> str:
+        """The batch's file: the campaign, month, unit kind and unit; never a child."""
+        kind = "学校" if self.kind == "school" else "村"
+        unit = _UNSAFE_NAME.sub("_", self.label).strip(". ") or "未命名"
+        return f"{CAMPAIGN_NAME}_{day.year}年{day.month}月_{kind}_{unit}.html"
+
+
+@dataclass(frozen=True)
+class Printed:
+    """One batch of a run: where its file is (relative to the workspace) and its counts."""
+
+    kind: str
+    unit: str
+    file: str
+    families: int
+    children: int
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PublicityRun:
+    """What ``queue_publicity_letters`` did: the batches printed now, and how many
+    batches of the month had been printed before (not printed again)."""
+
+    day: date
+    printed: tuple[Printed, ...]
+    already_printed: int
+    folder: str
+
+    @property
+    def families(self) -> int:
+        return sum(batch.families for batch in self.printed)
+
+    @property
+    def children(self) -> int:
+        return sum(batch.children for batch in self.printed)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "date": self.day.isoformat(),
+            "month": f"{self.day:%Y-%m}",
+            "folder": self.folder,
+            "batches": [batch.as_json() for batch in self.printed],
+            "families": self.families,
+            "children": self.children,
+            "already_printed": self.already_printed,
+        }
+
+
+def school_age_band(day: date) -> tuple[str, str]:
+    """Birth dates (YYYYMMDD, inclusive) of the children a letter dated ``day`` is for:
+    aged 6-15 on the latest 1 September (the comparison's school age), or 6 by the next
+    1 September (their parents enrol them then)."""
+    from caseflow.roster import DEFAULT_AGES, birth_band, reference_date
+
+    latest = reference_date(day)
+    coming = latest.replace(year=latest.year + 1)
+    return birth_band(latest, *DEFAULT_AGES)[0], birth_band(coming, *DEFAULT_AGES)[1]
+
+
+def _registers(ctx: Context) -> dict[str, Path]:
+    """The 户籍 and 学籍 snapshots; refused, naming what to import, while either is not."""
+    from caseflow.services.snapshots import current_snapshots
+
+    snapshots = current_snapshots(ctx)
+    needed = {"household": "户籍", "student": "学籍"}
+    missing = [source for source in needed if source not in snapshots]
+    if missing:
+        names = "和".join(needed[source] for source in missing)
+        how = "；".join(
+            f"caseflow roster import {source} {needed[source]}文件 --as-of 提取日期"
+            for source in missing
         )
-        for workflow in Workflows().stored(connection)
+        raise Refused(
+            f"尚未导入{names}数据，无法确定《{CAMPAIGN_NAME}》的发放对象（户籍数据提供适龄儿童少年"
+            f"及其监护人、住址，学籍数据提供就读学校和班级）。请先导入：{how}"
+        )
+    return {source: snapshots[source] for source in needed}
+
+
+def _family_rows_sql(registers: dict[str, tuple[Path, set[str]]], band: tuple[str, str]) -> str:
+    """The children of the letters, one row each, ordered by batch, then family: kind,
+    unit, family, name, school, grade, class_name. ``registers``: each snapshot's file and
+    its columns (a column the imported file did not have is NULL)."""
+    from caseflow.roster import ENROLLED, sql_text
+
+    def scan(source: str, *names: str) -> str:
+        path, present = registers[source]
+        picked = ", ".join(name if name in present else f"NULL AS {name}" for name in names)
+        return f"(SELECT {picked} FROM read_parquet({sql_text(str(path))}))"
+
+    low, high = (sql_text(value) for value in band)
+    enrolled = ", ".join(sql_text(status) for status in ENROLLED)
+
+    def aged(id_number: str) -> str:
+        return f"substr({id_number}, 7, 8) BETWEEN {low} AND {high}"
+
+    household = scan(
+        "household",
+        "line",
+        "id_number",
+        "name",
+        "township",
+        "village",
+        "group_name",
+        "address",
+        "guardian",
+        "phone",
+    )
+    student = scan(
+        "student", "line", "id_number", "name", "school", "grade", "class_name", "status"
+    )
+    return f"""
+WITH h AS (
+  SELECT * FROM {household} WHERE id_number IS NOT NULL AND {aged("id_number")}
+  QUALIFY row_number() OVER (PARTITION BY id_number ORDER BY line) = 1
+), s AS (
+  SELECT * FROM {student} WHERE id_number IS NOT NULL AND status IN ({enrolled})
+  QUALIFY row_number() OVER (PARTITION BY id_number ORDER BY line) = 1
+), children AS (
+  SELECT h.id_number, h.name, s.school, s.grade, s.class_name,
+    CASE WHEN coalesce(trim(h.guardian), '') = '' THEN 'child|' || h.id_number
+      ELSE concat_ws('|', 'family', h.township, h.village, coalesce(h.group_name, ''),
+        coalesce(h.address, ''), trim(h.guardian), coalesce(h.phone, '')) END AS family,
+    h.township || '/' || h.village AS village
+  FROM h LEFT JOIN s USING (id_number)
+  UNION ALL
+  SELECT s.id_number, s.name, s.school, s.grade, s.class_name, 'child|' || s.id_number, NULL
+  FROM s WHERE {aged("s.id_number")}
+    AND NOT EXISTS (SELECT 1 FROM h WHERE h.id_number = s.id_number)
+)
+SELECT CASE WHEN school IS NULL THEN 'village' ELSE 'school' END AS kind,
+  coalesce(school, village) AS unit, family, name, school, grade, class_name
+FROM children
+ORDER BY kind, unit, family, substr(id_number, 7, 8), id_number
+"""
+
+
+@contextmanager
+def _duckdb(registers: dict[str, Path]) -> Iterator[tuple[Any, dict[str, tuple[Path, set[str]]]]]:
+    """A DuckDB connection, and each snapshot with the columns it has."""
+    import duckdb
+
+    from caseflow.roster import sql_text
+    from caseflow.services.snapshots import MEMORY_LIMIT, interruptible
+
+    connection = duckdb.connect(config={"memory_limit": MEMORY_LIMIT})
+    try:
+        with interruptible():
+            described = {}
+            for source, path in registers.items():
+                schema = connection.execute(
+                    f"SELECT name FROM parquet_schema({sql_text(str(path))})"
+                ).fetchall()
+                described[source] = (path, {str(name) for (name,) in schema})
+            yield connection, described
+    finally:
+        connection.close()
+
+
+def publicity_batches(
+    registers: dict[str, Path], day: date, *, chunk: int = 10_000
+) -> Iterator[Batch]:
+    """The batches of the letters dated ``day``, one unit at a time (schools, then
+    villages, each by name), read from the 户籍 and 学籍 snapshots with DuckDB."""
+    with _duckdb(registers) as (connection, described):
+        result = connection.execute(_family_rows_sql(described, school_age_band(day)))
+        batch: Batch | None = None
+        family_key: str | None = None
+        while rows := result.fetchmany(chunk):
+            for kind, unit, family, name, school, grade, class_name in rows:
+                if batch is None or (batch.kind, batch.unit) != (kind, unit):
+                    if batch is not None:
+                        yield batch
+                    batch, family_key = Batch(kind, unit), None
+                if family != family_key:
+                    batch.families.append([])
+                    family_key = family
+                batch.families[-1].append(Pupil(name, school or "", grade or "", class_name or ""))
+        if batch is not None:
+            yield batch
+
+
+def _count_children(registers: dict[str, Path], day: date) -> int:
+    with _duckdb(registers) as (connection, described):
+        sql = f"SELECT count(*) FROM ({_family_rows_sql(described, school_age_band(day))})"
+        row = connection.execute(sql).fetchone()
+        return int(row[0]) if row else 0
+
+
+def _letter_issuer(ctx: Context, connection: Connection) -> Callable[[Batch], str]:
+    """Who signs a batch's letters: the body the workflow declares for the 致家长的一封信
+    (``documents: parent_letter``; the family letter is that letter written to a family):
+    the education bureau as the organisation in force names it, a school batch's school,
+    else the leading group's office."""
+    role = ctx.current_workflow.document("parent_letter").issuer
+    org = org_in_force(connection)
+    bureau = org.bureau_authority(f"{ctx.workspace.county}教育局").name
+
+    def issuer(batch: Batch) -> str:
+        if role == "education_bureau":
+            return bureau
+        if role == "school" and batch.kind == "school":
+            return org.school_authority(batch.unit).name
+        return ctx.workspace.issuer
+
+    return issuer
+
+
+def _batch_file(ctx: Context, batch: Batch, day: date, scratch: Path, issuer_name: str) -> Path:
+    """Render the batch's letters, a page per family, into one file in ``scratch``."""
+    from caseflow.render import bundle, render
+
+    issuer = {"name": issuer_name}
+    if batch.kind == "school":
+        return_via = "由孩子交回班主任"
+    else:
+        village = escalation.recipient_label(batch.recipient, departments={})
+        return_via = f"交回{village}"
+    letters = [
+        (
+            f"{batch.label}-{index}",
+            render(
+                LETTER_TEMPLATE,
+                {
+                    "today": day,
+                    "issuer": issuer,
+                    "family": {
+                        "children": [asdict(pupil) for pupil in family],
+                        "return_via": return_via,
+                    },
+                },
+            ),
+        )
+        for index, family in enumerate(batch.families, start=1)
     ]
-    return (
-        select(
-            CASE.c.id,
-            CASE.c.child_id,
-            CHILD.c.name,
-            CHILD.c.grade,
-            CHILD.c.class_name,
-        )
-        .join(CHILD, CHILD.c.id == CASE.c.child_id)
-        .where(or_(CASE.c.is_open, *watched))
-        .order_by(CASE.c.id)
+    title = f"{CAMPAIGN_NAME}（{batch.label}，{len(batch.families)}户）"
+    path = scratch / batch.file_name(day)
+    path.write_text(bundle(letters, title), encoding="utf-8")
+    return path
+
+
+def _batch_notice(ctx: Context, batch: Batch, day: date, file: str) -> outbox.Draft:
+    """The notice telling the unit its batch is ready (counts and the file; no names)."""
+    from caseflow.render import render
+
+    recipient = escalation.recipient_label(
+        batch.recipient, departments=ctx.current_workflow.departments
+    )
+    how = "组织班主任发给学生带交家长" if batch.kind == "school" else "组织村干部逐户送达家长"
+    body = render(
+        BATCH_TEMPLATE,
+        {
+            "today": day,
+            "issuer": {"name": ctx.workspace.issuer},
+            "recipient": {"name": recipient},
+            "batch": {
+                "month": f"{day.year}年{day.month}月",
+                "families": len(batch.families),
+                "children": batch.children,
+                "file": file,
+                "how": how,
+            },
+        },
+    )
+    title = outbox.title_of(body, BATCH_TEMPLATE)
+    return outbox.Draft(
+        key=publicity_key(day, batch.recipient),
+        kind="notice",
+        template=BATCH_TEMPLATE,
+        recipient=batch.recipient,
+        case_ids=[],
+        subject=f"{title}（{batch.label}，{len(batch.families)}户）",
+        body=body,
     )
 
 
-def queue_publicity_letters(ctx: Context, day: date) -> int:
-    """Queue a 致家长的一封信 for the guardian of each watched child (every child with an
-    open case, and children whose case is in a watched state such as ``returned``), one
-    per child, dated ``day``. Returns how many were queued; in a month that already has
-    them, only the children who were not written to yet get one."""
+def queue_publicity_letters(
+    ctx: Context, day: date, *, progress: Progress | None = None
+) -> PublicityRun:
+    """Print the 致家长的一封信 dated ``day`` for every family with a school-age child in
+    the 户籍 and 学籍 registers (see the module's docstring): one HTML file per school and
+    per village in ``campaigns/<YYYY-MM>/`` of the workspace, a page per family, and queue
+    a notice to each of those units that its batch is ready. Once per unit per month: a
+    unit whose batch of the month was printed is not printed again. One audit event with
+    the counts. Refused while the 户籍 or 学籍 register is not imported."""
     require(ctx, access.DISPATCHERS, "notice queue-letters")
-    from caseflow.render import render
-
     if day > ctx.today:
         raise InvalidInput(
-            f"the letters' date {day.isoformat()} is in the future; date them today or earlier"
+            f"信件日期{day.isoformat()}晚于今天，不能预先印制；请用今天或以前的日期（--date）"
         )
+    registers = _registers(ctx)
+    month = f"{day:%Y-%m}"
+    folder = Path(CAMPAIGNS_DIR) / month
+    with db.read(ctx.engine) as connection:
+        done = outbox.queued_keys(connection, "publicity", month)
+        issuer = _letter_issuer(ctx, connection)
+    total = _count_children(registers, day) if progress is not None else 0
+    placed = 0
+    month_folder = ctx.workspace.root / folder
+    month_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix=".campaign-", dir=month_folder) as tmp:
+            scratch = Path(tmp)
+            drafts: dict[str, tuple[Printed, Path, outbox.Draft]] = {}
+            already = 0
+            for batch in publicity_batches(registers, day):
+                key = publicity_key(day, batch.recipient)
+                if key in done:
+                    already += 1
+                else:
+                    path = _batch_file(ctx, batch, day, scratch, issuer(batch))
+                    file = (folder / path.name).as_posix()
+                    counts = Printed(
+                        batch.kind, batch.unit, file, len(batch.families), batch.children
+                    )
+                    drafts[key] = (counts, path, _batch_notice(ctx, batch, day, file))
+                placed += batch.children
+                if progress is not None:
+                    progress(placed, total)
+            printed = _publish(ctx, day, folder, drafts, already)
+    finally:
+        with suppress(OSError):  # nothing printed: leave no empty month folder behind
+            month_folder.rmdir()
+    return PublicityRun(day, printed, already + len(drafts) - len(printed), folder.as_posix())
+
+
+def _publish(
+    ctx: Context,
+    day: date,
+    folder: Path,
+    drafts: dict[str, tuple[Printed, Path, outbox.Draft]],
+    already: int,
+) -> tuple[Printed, ...]:
+    """Queue the batches' notices and put their files in place, with one audit event, in
+    one transaction; a batch another run queued meanwhile is left to that run. A failure
+    removes the files put in place."""
     now = ctx.now()
-    issuer = {"name": ctx.workspace.issuer}
-    with db.write(ctx.engine) as connection:
-        # One letter per child: a child's newest watched case addresses it.
-        by_child = {row.child_id: row for row in connection.execute(_watched(connection))}
-        sent = outbox.queued_keys(connection, "publicity", f"{day:%Y-%m}")
-        missing = [row for row in by_child.values() if publicity_key(day, row.id) not in sent]
-        queued = 0
-        for start in range(0, len(missing), _CHUNK):
-            chunk = missing[start : start + _CHUNK]
-            rows = []
-            for row in chunk:
-                body = render(
-                    LETTER_TEMPLATE,
-                    {
-                        "today": day,
-                        "issuer": issuer,
-                        "child": {
-                            "name": row.name,
-                            "grade": row.grade or "",
-                            "class_name": row.class_name or "",
-                        },
+    placed: list[Path] = []
+    try:
+        with db.write(ctx.engine) as connection:
+            written = outbox.queue(connection, [draft for _b, _p, draft in drafts.values()], now)
+            printed = sorted((drafts[key][0] for key in written), key=lambda b: (b.kind, b.unit))
+            for key in written:
+                scratch_path = drafts[key][1]
+                target = ctx.workspace.root / folder / scratch_path.name
+                os.replace(scratch_path, target)
+                placed.append(target)
+            if printed:
+                kinds = Counter(batch.kind for batch in printed)
+                record(
+                    ctx,
+                    connection,
+                    now,
+                    action="campaign.publicity_letters",
+                    occurred_on=day,
+                    payload={
+                        "month": f"{day:%Y-%m}",
+                        "schools": kinds["school"],
+                        "villages": kinds["village"],
+                        "families": sum(batch.families for batch in printed),
+                        "children": sum(batch.children for batch in printed),
+                        "already_printed": already + len(drafts) - len(printed),
                     },
                 )
-                rows.append(
-                    outbox.Draft(
-                        key=publicity_key(day, row.id),
-                        kind="letter",
-                        template=LETTER_TEMPLATE,
-                        recipient=f"guardian:case/{row.id}",
-                        case_ids=[row.id],
-                        subject=f"{outbox.title_of(body, LETTER_TEMPLATE)}（案件{row.id}）",
-                        body=body,
-                    )
-                )
-            queued += len(outbox.queue(connection, rows, now))
-        if queued:
-            record(
-                ctx,
-                connection,
-                now,
-                action="campaign.publicity_letters",
-                occurred_on=day,
-                payload={
-                    "month": f"{day:%Y-%m}",
-                    "watched": len(by_child),
-                    "queued": queued,
-                    "already_queued": len(by_child) - len(missing),
-                },
-            )
-    return queued
+    except BaseException:
+        for path in placed:
+            path.unlink(missing_ok=True)
+        raise
+    return tuple(printed)
 
 
 @dataclass(frozen=True)

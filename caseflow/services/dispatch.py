@@ -194,9 +194,11 @@ def _claim(ctx: Context, batch: int, holder: str, now: datetime) -> list[Any]:
 def _chat_text(row: Any, departments: Mapping[str, str]) -> str:
     """What a group chat or a phone may show: no child's name or ID, only case numbers.
     A department is named as ``departments`` (the workflow in force's) name it."""
-    cases = "、".join(str(number) for number in row.case_ids) or "无"
-    count = len(row.case_ids)
     to = recipient_label(row.recipient, departments=departments)
+    if not row.case_ids:  # a report, a campaign's batch: no case to act on
+        return f"【{row.subject}】{to}：详见书面通知，编号{reference(row.id)}。"
+    cases = "、".join(str(number) for number in row.case_ids)
+    count = len(row.case_ids)
     return (
         f"【{row.subject}】{to}：{count}件控辍保学案件需要办理"
         f"（案件编号：{cases}）。详见书面通知，编号{reference(row.id)}。"

@@ -4,7 +4,6 @@ as one batch."""
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -52,27 +51,6 @@ def queue_document(
         return queue_within(ctx, connection, number, template_id, overrides, now=ctx.now())
 
 
-_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style\s*>", re.S | re.I)
-
-
-_BODY = re.compile(r"<body\b[^>]*>(.*)</body\s*>", re.S | re.I)
-
-
-_HEAD = re.compile(r"<head\b[^>]*>.*?</head\s*>", re.S | re.I)
-
-
-_WRAPPER = re.compile(r"<!DOCTYPE[^>]*>|</?html\b[^>]*>|</?body\b[^>]*>", re.I)
-
-
-_BATCH_MARK = '<section class="caseflow-letter"'
-
-
-_BREAKS = """\
-.caseflow-letter { break-after: page; page-break-after: always; }
-.caseflow-letter:last-child { break-after: auto; page-break-after: auto; }
-@media screen { .caseflow-letter { margin: 0 0 10mm; } }"""
-
-
 @dataclass(frozen=True)
 class _Letter:
     source: str
@@ -96,31 +74,10 @@ def print_batch(ctx: Context, *, since: date | None, output: Path) -> int:
             unique.append(letter)
     if not unique:
         return 0
-    _write_atomically(output, _combine(unique))
+    from caseflow.render import bundle
+
+    _write_atomically(output, bundle([(letter.source, letter.html) for letter in unique]))
     return len(unique)
-
-
-def _combine(letters: list[_Letter]) -> str:
-    """One HTML document holding each letter's body in a page of its own; each distinct
-    stylesheet of the letters is kept once, in order."""
-    styles: list[str] = []
-    sections = []
-    for letter in letters:
-        for style in _STYLE.findall(letter.html):
-            if style.strip() and style not in styles:
-                styles.append(style)
-        body = _BODY.search(letter.html)
-        content = body.group(1) if body else _WRAPPER.sub("", _HEAD.sub("", letter.html))
-        source = letter.source.replace("&", "&amp;").replace('"', "&quot;")
-        sections.append(f'{_BATCH_MARK} data-source="{source}">\n{content.strip()}\n</section>')
-    head_styles = "".join(f"<style>{style}</style>\n" for style in styles)
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>控辍保学文书（{len(letters)}份）</title>\n"
-        f"{head_styles}<style>\n{_BREAKS}\n</style>\n</head>\n<body>\n"
-        + "\n".join(sections)
-        + "\n</body>\n</html>\n"
-    )
 
 
 def _outbox_letters(ctx: Context, since: date | None) -> list[_Letter]:
@@ -145,6 +102,8 @@ def _outbox_files(ctx: Context, since: date | None, output: Path) -> list[_Lette
     folder = ctx.workspace.root / str(settings.get("folder", "outbox"))
     if not folder.is_dir():
         return []
+    from caseflow.render import is_bundle
+
     bound = _start_of(ctx, since).timestamp() if since is not None else None
     letters = []
     for path in sorted(folder.glob("*.html")):
@@ -155,7 +114,7 @@ def _outbox_files(ctx: Context, since: date | None, output: Path) -> list[_Lette
         if output.exists() and path.samefile(output):
             continue
         html = path.read_text(encoding="utf-8")
-        if _BATCH_MARK not in html:  # an earlier print batch left in the folder
+        if not is_bundle(html):  # an earlier print batch left in the folder
             letters.append(_Letter(path.name, html))
     return letters
 

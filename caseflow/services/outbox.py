@@ -2,7 +2,7 @@
 
 One idempotency rule holds for every writer. A notice's key names what caused it —
 ``document:<template>:<case>:<case version>``, ``escalation:<digest of the rung's
-batch>``, ``publicity:<month>:<case>``, ``monthly-report:<month>`` — and another copy of
+batch>``, ``publicity:<month>:<unit>``, ``monthly-report:<month>`` — and another copy of
 the same notice (a further recipient, a further channel) adds ``#<suffix>`` to it. A
 notice whose key is already in the outbox is never written again, so whatever queued it
 (a transition retried, a sweep after a crash, a campaign run twice in a month) can run
@@ -66,8 +66,9 @@ def escalation_key(template: str, level: int, recipient: str, as_of: date, cases
     return key("escalation", token[:24])
 
 
-def publicity_key(day: date, number: int) -> str:
-    return key("publicity", f"{day:%Y-%m}", number)
+def publicity_key(day: date, unit: str) -> str:
+    """The key of the month's publicity batch of a unit (``school:天堂小学``)."""
+    return key("publicity", f"{day:%Y-%m}", unit)
 
 
 def report_key(period_start: date) -> str:
