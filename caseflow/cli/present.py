@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from caseflow.roster import Comparison
     from caseflow.services.cases import Opening
     from caseflow.services.dispatch import DispatchReport
+    from caseflow.services.groups import Synced
     from caseflow.services.letters import Queued
     from caseflow.services.org import Applied
     from caseflow.services.review import ExportSummary, OverdueReview
@@ -50,6 +51,16 @@ PROVISIONAL_HINT = (
 )
 
 
+def groups_text(change: Mapping[str, Any]) -> str:
+    """登记特殊群体 留守、患病；取消特殊群体 学困: a change of the child's special groups."""
+    parts = []
+    if change.get("added"):
+        parts.append("登记特殊群体 " + "、".join(item["label"] for item in change["added"]))
+    if change.get("removed"):
+        parts.append("取消特殊群体 " + "、".join(item["label"] for item in change["removed"]))
+    return "；".join(parts)
+
+
 def event_line(event: dict[str, Any]) -> str:
     payload = event["payload"]
     if event["action"] == "case.transition":
@@ -72,6 +83,10 @@ def event_line(event: dict[str, Any]) -> str:
         what = f"note [{payload['method']}] {payload['text']}"
     elif event["action"] == "case.update":
         what = "updated " + ", ".join(f"{k}={v}" for k, v in payload["changed"].items())
+        if payload.get("groups"):
+            what = (what + "; " if payload["changed"] else "") + groups_text(payload["groups"])
+    elif event["action"] == "case.groups":
+        what = "按登记册" + groups_text(payload)
     elif event["action"] == "case.open":
         what = f"opened in {payload['state']} (source {payload['source']})"
     elif event["action"] == "case.assign":
@@ -380,6 +395,13 @@ def case_lines(view: dict[str, Any]) -> list[str]:
             f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
             f"{guardian['capacity_label']}{basis} {guardian['phone'] or ''}".rstrip()
         )
+    if view["special_groups"]:
+        lines.append(
+            "  特殊群体：  "
+            + "、".join(
+                f"{g['label']}（{'、'.join(g['source_labels'])}）" for g in view["special_groups"]
+            )
+        )
     if view["chain"]:
         lines.append("  包保 chain:")
         for link in view["chain"]:
@@ -622,6 +644,15 @@ def workflow_lines(description: Mapping[str, Any]) -> list[str]:
             f"  {pad(t['trigger'], 28)}{pad(t['label'], 16)}{','.join(t['from'])} -> {t['to']}"
             f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
         )
+    if description["special_groups"]:
+        set_by = {group: purpose for purpose, group in description["register_groups"].items()}
+        lines.append("\n特殊群体（case update --special-group）:")
+        for group in description["special_groups"]:
+            register = set_by.get(group["key"])
+            lines.append(
+                f"  {pad(group['key'], 24)}{group['label']}"
+                + (f"  （登记册导入：{register}）" if register else "")
+            )
     return lines
 
 
@@ -703,6 +734,8 @@ def import_lines(summary: "ImportSummary") -> list[str]:
         f"as the {summary.source} register (import {summary.import_id}, as of "
         f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
     ]
+    if summary.register_groups is not None:
+        lines.append(register_groups_line(summary.register_groups))
     if summary.rejects_file is None:
         return lines
     lines.append(f"Rejected rows, with the reasons: {summary.rejects_file}")
@@ -753,7 +786,23 @@ def comparison_lines(
             f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
             f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
         )
+        if opening.register_groups is not None:
+            lines.append(register_groups_line(opening.register_groups))
     return lines
+
+
+def register_groups_line(synced: "Synced") -> str:
+    """What the 扶贫 and 残疾人 registers changed in the special groups of children with
+    cases."""
+    from caseflow.roster import SOURCE_LABELS
+
+    if not synced.sources:
+        return "特殊群体：未导入扶贫、残疾人登记册，未按登记册更新。"
+    registers = "、".join(SOURCE_LABELS.get(s, s) for s in synced.sources)
+    return (
+        f"特殊群体：按{registers}登记册更新 {synced.children} 名儿童"
+        f"（登记 {synced.added} 项，取消 {synced.removed} 项）。"
+    )
 
 
 def import_history_lines(records: Sequence["ImportRecord"], timezone: "tzinfo") -> list[str]:

@@ -45,6 +45,7 @@ from caseflow.roster import (
     write_rejects,
 )
 from caseflow.services.context import Context
+from caseflow.services.groups import REGISTER_SOURCES, Synced, sync_register_groups
 from caseflow.services.records import record, require
 from caseflow.services.snapshots import (
     IMPORT,
@@ -80,9 +81,16 @@ class ImportSummary:
     format: str
     encoding: str | None
     snapshot: Path
+    # What a 扶贫 or 残疾人 register changed in the special groups of children with cases.
+    register_groups: Synced | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
+            **(
+                {"register_groups": self.register_groups.as_json()}
+                if self.register_groups is not None
+                else {}
+            ),
             "imported": self.imported,
             "rejected": self.rejected,
             "rejects_file": None if self.rejects_file is None else str(self.rejects_file),
@@ -178,6 +186,8 @@ def import_roster(
             import_id, replaced, rejects = _store(ctx, checker, checked, scratch, upload)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    # The children with cases take the groups the new snapshot gives them (its own step).
+    synced = sync_register_groups(ctx) if source in REGISTER_SOURCES else None
     return ImportSummary(
         import_id=import_id,
         source=source,
@@ -193,6 +203,7 @@ def import_roster(
         format=checked.format,
         encoding=checked.encoding,
         snapshot=snapshot_path(ctx, source, import_id),
+        register_groups=synced,
     )
 
 
