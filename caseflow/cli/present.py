@@ -213,6 +213,19 @@ def advanced_lines(step: dict[str, Any]) -> list[str]:
     return lines
 
 
+def special_group_lines(figures: "Stats") -> list[str]:
+    """The special groups' section of `caseflow stats`: each group's open cases and
+    confirmed dropouts on the day."""
+    if not figures.special_groups:
+        return []
+    lines = ["\n特殊群体（统计日）"]
+    for group in figures.special_groups:
+        lines.append(
+            f"  {group.label}  在办 {group.tally.open}，已确认辍学 {group.tally.open_dropouts}"
+        )
+    return lines
+
+
 def stats_lines(county: str, figures: "Stats") -> list[str]:
     """`caseflow stats` as text: the targets, the cases, the flows, each unit's on-time rate
     and the definitions."""
@@ -270,9 +283,14 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
         if figures.apart is not None:
             kind = "乡镇" if figures.by == "township" else "学校"
             lines.append(f"  {figures.apart.name}（不计入各{kind}）  {group_text(figures.apart)}")
+    lines.extend(special_group_lines(figures))
     lines.append("\n口径说明")
     for target in figures.targets:
         lines.append(f"  {target.label}：{target.definition}")
+    if figures.special_groups:
+        from caseflow.services.stats import SPECIAL_GROUPS_DEFINITION
+
+        lines.append(f"  特殊群体：{SPECIAL_GROUPS_DEFINITION}")
     for text in view["definitions"].values():
         lines.append(f"  {text}")
     return lines
