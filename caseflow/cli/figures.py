@@ -106,7 +106,8 @@ def stats_command(
     """The county's targets (work plan: 100% enrolment, disabled children's enrolment
     ≥95%, zero dropouts, nine-year consolidation ≥95%) beside the actual figures, then the
     cases by state, returns, retention, relapses, the median days from identification to
-    return, overdue cases and each responsible unit's on-time rate, with the definitions.
+    return, overdue cases, each responsible unit's on-time rate and each special group's
+    (特殊群体) open cases and confirmed dropouts, with the definitions.
     Figures that need registers not imported say so. Your jurisdiction's cases only."""
     from caseflow.services.stats import stats
 

@@ -752,7 +752,7 @@ def import_lines(summary: "ImportSummary") -> list[str]:
         f"as the {summary.source} register (import {summary.import_id}, as of "
         f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
     ]
-    if summary.register_groups is not None:
+    if summary.register_groups is not None and summary.register_groups.children:
         lines.append(register_groups_line(summary.register_groups))
     if summary.rejects_file is None:
         return lines
