@@ -288,3 +288,21 @@ def test_a_0012_database_upgrades_and_its_children_start_in_no_group(tmp_path: P
         assert connection.execute(text("SELECT count(*) FROM case_file")).scalar() == 1
         assert not inspect(connection).has_table("child_group")
     engine.dispose()
+
+
+def test_workflow_show_lists_the_special_groups_and_which_register_sets_each(
+    cli: CliInvoker,
+) -> None:
+    lines = cli("workflow", "show").stdout.splitlines()
+    start = lines.index("特殊群体（case update --special-group）:")
+    assert [line.split()[1] for line in lines[start + 1 :]] == [
+        "残疾",
+        "贫困/脱贫户",
+        "患病",
+        "留守",
+        "学困",
+        "易地扶贫搬迁户子女",
+        "服刑人员未成年子女",
+    ]
+    assert "  disabled" in lines[start + 1] and "（登记册导入：disability）" in lines[start + 1]
+    assert "登记册导入" not in lines[start + 4]  # 留守: set by caseworkers only

@@ -662,8 +662,9 @@ def workflow_lines(description: Mapping[str, Any]) -> list[str]:
             f"  {pad(t['trigger'], 28)}{pad(t['label'], 16)}{','.join(t['from'])} -> {t['to']}"
             f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
         )
-    if description["special_groups"]:
-        set_by = {group: purpose for purpose, group in description["register_groups"].items()}
+    if description.get("special_groups"):
+        registers = description.get("register_groups", {})
+        set_by = {group: purpose for purpose, group in registers.items()}
         lines.append("\n特殊群体（case update --special-group）:")
         for group in description["special_groups"]:
             register = set_by.get(group["key"])
