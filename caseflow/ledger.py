@@ -50,6 +50,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("outcome", "办理结果", "text", 14),
     Column("remarks", "备注", "text", 16),
     Column("workflow_version", "流程版本", "int", 8),
+    Column("groups", "特殊群体", "text", 16),
 )
 
 
@@ -74,6 +75,7 @@ class CaseFacts:
     close_reason: str | None = None  # the code given when it was closed as not a dropout
     last_note_on: date | None = None
     last_note_method: str | None = None  # its label, e.g. 入户走访
+    groups: tuple[str, ...] = ()  # the child's special groups, e.g. 残疾（肢体二级）
 
 
 @dataclass(slots=True)
@@ -98,6 +100,7 @@ class LedgerRow:
     last_note_method: str | None
     outcome: str
     workflow_version: int  # the version of the workflow the case ran on that day
+    groups: tuple[str, ...] = ()  # the child's special groups (labels)
 
     @property
     def remarks(self) -> str:
@@ -129,6 +132,7 @@ class LedgerRow:
             self.outcome,
             self.remarks,
             self.workflow_version,
+            "、".join(self.groups),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -153,6 +157,7 @@ class LedgerRow:
             "last_note_method": self.last_note_method,
             "outcome": self.outcome,
             "workflow_version": self.workflow_version,
+            "groups": list(self.groups),
         }
 
 
@@ -268,6 +273,7 @@ def ledger_row(
         last_note_method=case.last_note_method,
         outcome=outcome(workflow, case),
         workflow_version=workflow.version,
+        groups=case.groups,
     )
 
 

@@ -343,3 +343,19 @@ class RosterRow(SQLModel, table=True):
     category: str | None = None
     disability_grade: int | None = None
     certificate: str | None = None
+
+
+class ChildGroup(SQLModel, table=True):
+    """A special group (特殊群体) a child belongs to, by who said so: a register
+    (``poverty``, ``disability``) or a ``caseworker``. ``code``: a key of the workflow's
+    ``special_groups``; disability with its category (1-7) and grade (1-4) where known."""
+
+    __tablename__ = "child_group"
+    __table_args__ = (Index("ix_child_group_code", "code", "child_id"),)
+
+    child_id: int = Field(foreign_key="child.id", primary_key=True)
+    code: str = Field(primary_key=True)
+    source: str = Field(primary_key=True)
+    disability_category: str | None = None
+    disability_grade: int | None = None
+    recorded_on: date

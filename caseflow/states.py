@@ -40,7 +40,9 @@ written once), ``departments``, the partner departments a transition may hand a 
 (its ``handoff``; ``org.yaml`` names its department units by these keys, checked against
 the workflow in force), and ``routes``, the transitions other code starts by purpose
 (``ROUTES``): the comparison refers a disabled child it finds by the
-``disabled_child_found`` route. Roles, responsible units and notice recipients stay in
+``disabled_child_found`` route. ``special_groups`` are the groups a child is watched in
+(残疾, 留守...; caseworkers set them, and ``register_groups`` names the ones the registers
+set: ``REGISTER_GROUPS``). Roles, responsible units and notice recipients stay in
 code: they are the access system's and the organisation's vocabulary, not a workflow's.
 
 The machine decides. Each transition carries its conditions (``conditions_of``): a role
@@ -110,7 +112,22 @@ CLOSURE_MEANINGS: Mapping[str, str] = MappingProxyType(
 )
 
 # The vocabularies a workflow declares, by the key that names them in the file.
-VOCABULARIES: tuple[str, ...] = ("dropout_reasons", "closure_reasons", "departments")
+VOCABULARIES: tuple[str, ...] = (
+    "dropout_reasons",
+    "closure_reasons",
+    "departments",
+    "special_groups",
+)
+
+# What the registers say about a child that makes it one of the workflow's special groups
+# (``register_groups`` names the group each sets; the rest are set by caseworkers).
+REGISTER_GROUPS: Mapping[str, str] = MappingProxyType(
+    {
+        "disability": "残疾人登记册所列儿童（记残疾类别、等级）",
+        "poverty": "扶贫登记册所列儿童",
+        "relocation": "扶贫登记册类别注明易地扶贫搬迁的儿童",
+    }
+)
 
 ROUTES: Mapping[str, str] = MappingProxyType(
     {"disabled_child_found": "比对发现的适龄残疾儿童少年：转介评定"}
@@ -479,6 +496,8 @@ class Workflow:
         default_factory=lambda: MappingProxyType({})
     )
     routes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The special group each register sets (``REGISTER_GROUPS`` -> a ``special_groups`` key).
+    register_groups: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # For each older version: its state ids that are named differently here (old -> new).
     migrate_from: Mapping[int, Mapping[str, str]] = field(
         default_factory=lambda: MappingProxyType({})
@@ -592,6 +611,11 @@ class Workflow:
     def departments(self) -> Mapping[str, str]:
         """The partner departments a case may be handed to: key -> name (县公安局)."""
         return self.vocabularies.get("departments", MappingProxyType({}))
+
+    @property
+    def special_groups(self) -> Mapping[str, str]:
+        """The special groups a child may belong to: key -> label (留守)."""
+        return self.vocabularies.get("special_groups", MappingProxyType({}))
 
     def fields_choosing(self, vocabulary: str) -> tuple[tuple[str, str], ...]:
         """(trigger, field name) of every field whose choices are ``vocabulary``: where a
@@ -1086,6 +1110,20 @@ def _parse_vocabulary(r: _Reader, raw: object, path: str) -> dict[str, str]:
     return {code: str(label) for code, label in entries.items()}
 
 
+def _parse_register_groups(r: _Reader, raw: object, groups: Mapping[str, str]) -> dict[str, str]:
+    """Each register purpose (``REGISTER_GROUPS``) names one of the special groups."""
+    found: dict[str, str] = {}
+    for purpose, group in r.mapping(raw, "register_groups").items():
+        path = f"register_groups.{purpose}"
+        if purpose not in REGISTER_GROUPS:
+            r.problem(path, f"unknown register purpose; they are: {', '.join(REGISTER_GROUPS)}")
+        elif str(group) not in groups:
+            r.problem(path, f"{group!r} is not one of the special_groups")
+        else:
+            found[str(purpose)] = str(group)
+    return found
+
+
 def _parse_routes(
     r: _Reader,
     raw: object,
@@ -1536,6 +1574,7 @@ def parse_workflow(
             "transitions",
             "extension",
             "routes",
+            "register_groups",
             *VOCABULARIES,
             "migrate_from",
             "documents",
@@ -1567,6 +1606,9 @@ def parse_workflow(
     _check_graph(r, states, transitions)
     document_specs = _parse_documents(r, data.get("documents"), states, transitions)
     routes = _parse_routes(r, data.get("routes"), states, transitions)
+    register_groups = _parse_register_groups(
+        r, data.get("register_groups"), vocabularies.get("special_groups", {})
+    )
     if template_ids is not None:
         _check_templates(
             r,
@@ -1593,6 +1635,7 @@ def parse_workflow(
         extension_max_days=extension_max_days,
         vocabularies=MappingProxyType(vocabularies),
         routes=MappingProxyType(routes),
+        register_groups=MappingProxyType(register_groups),
         migrate_from=_parse_migrate_from(r, data.get("migrate_from"), states, data.get("version")),
         document_specs=MappingProxyType(document_specs),
         full_id_number=_parse_full_id_number(

@@ -205,6 +205,7 @@ def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
         "last_note_method": "入户走访",
         "outcome": "在办",
         "workflow_version": 2,
+        "groups": [],  # no special group recorded for her (tests/test_special_groups.py)
     }
     school = read(workspace, level="school", unit="示范县第一中学")[0]
     assert school["responsible"] and all(
@@ -258,7 +259,7 @@ def test_the_xlsx_opens_as_an_official_ledger(county, workspace, tmp_path) -> No
     assert sheet.title == "台账"
     assert sheet["A1"].value == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
     assert sheet["A1"].font.b
-    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:S1"]
+    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:T1"]
     assert sheet.freeze_panes == "A3"
     assert [c.value for c in sheet[2]] == HEADINGS
     assert sheet.column_dimensions["C"].width == 20

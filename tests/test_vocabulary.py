@@ -291,9 +291,18 @@ def test_the_shipped_workflow_declares_every_state_category_and_its_vocabulary()
             lambda d: next(t for t in d["transitions"] if t["trigger"] == "propose_closure")[
                 "fields"
             ]["reason"].update(choices="why_closed"),
-            "is 'why_closed': name a declared list (dropout_reasons, closure_reasons, departments)",
+            "is 'why_closed': name a declared list (dropout_reasons, closure_reasons, "
+            "departments, special_groups)",
         ),
         (lambda d: d.update(closure_reasons={}), "closure_reasons: lists no values"),
+        (
+            lambda d: d["register_groups"].update(poverty="orphan"),
+            "register_groups.poverty: 'orphan' is not one of the special_groups",
+        ),
+        (
+            lambda d: d["register_groups"].update(marriage="left_behind"),
+            "register_groups.marriage: unknown register purpose",
+        ),
     ],
 )
 def test_declared_routes_and_lists_are_checked(

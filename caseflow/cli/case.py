@@ -100,13 +100,27 @@ def case_list(
     closed: Annotated[
         bool, typer.Option("--all", help="Include closed and retained cases.")
     ] = False,
+    special_group: Annotated[
+        str | None,
+        typer.Option(
+            "--special-group",
+            help="Only children in this special group (特殊群体), by its label or key, e.g. 留守.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """List cases (open ones by default)."""
     from caseflow.services.cases import list_cases, state_labels
 
     ctx = workspace_context()
-    rows = list_cases(ctx, state=state, township=township, overdue=overdue, include_closed=closed)
+    rows = list_cases(
+        ctx,
+        state=state,
+        township=township,
+        overdue=overdue,
+        include_closed=closed,
+        special_group=special_group,
+    )
     if as_json:
         print_json(rows)
         return
@@ -225,10 +239,35 @@ def case_update(
     guardian: GuardianOption = None,
     guardian_relation: GuardianRelationOption = None,
     guardian_phone: GuardianPhoneOption = None,
+    special_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--special-group",
+            help="A special group (特殊群体) the child belongs to, by its label or key "
+            "(留守, 患病, 学困...; `caseflow workflow show` lists them); repeatable.",
+        ),
+    ] = None,
+    remove_special_group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--remove-special-group",
+            help="Take off a special group a caseworker set (one a register set is "
+            "corrected in the register); repeatable.",
+        ),
+    ] = None,
     when: DateOption = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="Refuse (exit 3) unless the case is still at this version, i.e. unchanged "
+            "since you looked at it.",
+        ),
+    ] = None,
 ) -> None:
     """Record what was learnt about the child after opening (school, grade, class, group,
-    guardian), so that letters needing it can be prepared. Audited; no state change."""
+    guardian, special groups), so that letters needing it can be prepared. Audited; no
+    state change."""
     from caseflow.services.cases import DetailsUpdate, update_details
 
     learnt = DetailsUpdate(
@@ -240,8 +279,21 @@ def case_update(
         guardian_relation=guardian_relation,
         guardian_phone=guardian_phone,
     )
-    update_details(workspace_context(), number, learnt, occurred_on=parse_day(when))
-    typer.echo(f"Updated case {number}: {', '.join(learnt.given())}.")
+    update_details(
+        workspace_context(),
+        number,
+        learnt,
+        occurred_on=parse_day(when),
+        expect_version=expect_version,
+        add_groups=special_group or (),
+        remove_groups=remove_special_group or (),
+    )
+    changed = list(learnt.given())
+    if special_group:
+        changed.append("登记特殊群体 " + "、".join(special_group))
+    if remove_special_group:
+        changed.append("取消特殊群体 " + "、".join(remove_special_group))
+    typer.echo(f"Updated case {number}: {', '.join(changed)}.")
 
 
 guardian_app = typer.Typer(

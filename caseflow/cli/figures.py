@@ -107,8 +107,9 @@ def stats_command(
     ≥95%, zero dropouts, nine-year consolidation ≥95%) beside the actual figures by the
     official definitions (docs/figures.md), 辍学人数 by category (confirmed dropouts; 未入学
     待安置, 失踪失联 and 延缓入学/休学 apart), then the cases by state, returns,
-    retention, relapses, the median days from identification to return, overdue cases and
-    each responsible unit's on-time rate, with the definitions. Figures that need
+    retention, relapses, the median days from identification to return, overdue cases,
+    each responsible unit's on-time rate and each special group's (特殊群体) open cases
+    and confirmed dropouts, with the definitions. Figures that need
     registers not imported say so. Your jurisdiction's cases only."""
     from caseflow.services.stats import stats
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from caseflow.services.campaigns import PublicityRun
     from caseflow.services.cases import Opening
     from caseflow.services.dispatch import DispatchReport
+    from caseflow.services.groups import Synced
     from caseflow.services.letters import Queued
     from caseflow.services.org import Applied
     from caseflow.services.review import ExportSummary, OverdueReview
@@ -51,6 +52,16 @@ PROVISIONAL_HINT = (
 )
 
 
+def groups_text(change: Mapping[str, Any]) -> str:
+    """登记特殊群体 留守、患病；取消特殊群体 学困: a change of the child's special groups."""
+    parts = []
+    if change.get("added"):
+        parts.append("登记特殊群体 " + "、".join(item["label"] for item in change["added"]))
+    if change.get("removed"):
+        parts.append("取消特殊群体 " + "、".join(item["label"] for item in change["removed"]))
+    return "；".join(parts)
+
+
 def event_line(event: dict[str, Any]) -> str:
     payload = event["payload"]
     if event["action"] == "case.transition":
@@ -73,6 +84,10 @@ def event_line(event: dict[str, Any]) -> str:
         what = f"note [{payload['method']}] {payload['text']}"
     elif event["action"] == "case.update":
         what = "updated " + ", ".join(f"{k}={v}" for k, v in payload["changed"].items())
+        if payload.get("groups"):
+            what = (what + "; " if payload["changed"] else "") + groups_text(payload["groups"])
+    elif event["action"] == "case.groups":
+        what = "按登记册" + groups_text(payload)
     elif event["action"] == "case.open":
         what = f"opened in {payload['state']} (source {payload['source']})"
     elif event["action"] == "case.assign":
@@ -200,6 +215,19 @@ def advanced_lines(step: dict[str, Any]) -> list[str]:
     return lines
 
 
+def special_group_lines(figures: "Stats") -> list[str]:
+    """The special groups' section of `caseflow stats`: each group's open cases and
+    confirmed dropouts on the day."""
+    if not figures.special_groups:
+        return []
+    lines = ["\n特殊群体（统计日）"]
+    for group in figures.special_groups:
+        lines.append(
+            f"  {group.label}  在办 {group.tally.open}，已确认辍学 {group.tally.open_dropouts}"
+        )
+    return lines
+
+
 def stats_lines(county: str, figures: "Stats") -> list[str]:
     """`caseflow stats` as text: the targets, the cases, the flows, each unit's on-time rate
     and the definitions."""
@@ -263,9 +291,14 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
         if figures.apart is not None:
             kind = "乡镇" if figures.by == "township" else "学校"
             lines.append(f"  {figures.apart.name}（不计入各{kind}）  {group_text(figures.apart)}")
+    lines.extend(special_group_lines(figures))
     lines.append("\n口径说明")
     for target in figures.targets:
         lines.append(f"  {target.label}：{target.definition}")
+    if figures.special_groups:
+        from caseflow.services.stats import SPECIAL_GROUPS_DEFINITION
+
+        lines.append(f"  特殊群体：{SPECIAL_GROUPS_DEFINITION}")
     for text in view["definitions"].values():
         lines.append(f"  {text}")
     return lines
@@ -388,6 +421,13 @@ def case_lines(view: dict[str, Any]) -> list[str]:
         lines.append(
             f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
             f"{guardian['capacity_label']}{basis} {guardian['phone'] or ''}".rstrip()
+        )
+    if view["special_groups"]:
+        lines.append(
+            "  特殊群体：  "
+            + "、".join(
+                f"{g['label']}（{'、'.join(g['source_labels'])}）" for g in view["special_groups"]
+            )
         )
     if view["chain"]:
         lines.append("  包保 chain:")
@@ -631,6 +671,16 @@ def workflow_lines(description: Mapping[str, Any]) -> list[str]:
             f"  {pad(t['trigger'], 28)}{pad(t['label'], 16)}{','.join(t['from'])} -> {t['to']}"
             f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
         )
+    if description.get("special_groups"):
+        registers = description.get("register_groups", {})
+        set_by = {group: purpose for purpose, group in registers.items()}
+        lines.append("\n特殊群体（case update --special-group）:")
+        for group in description["special_groups"]:
+            register = set_by.get(group["key"])
+            lines.append(
+                f"  {pad(group['key'], 24)}{group['label']}"
+                + (f"  （登记册导入：{register}）" if register else "")
+            )
     return lines
 
 
@@ -720,6 +770,8 @@ def import_lines(summary: "ImportSummary") -> list[str]:
         f"as the {summary.source} register (import {summary.import_id}, as of "
         f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
     ]
+    if summary.register_groups is not None and summary.register_groups.children:
+        lines.append(register_groups_line(summary.register_groups))
     if summary.rejects_file is None:
         return lines
     lines.append(f"Rejected rows, with the reasons: {summary.rejects_file}")
@@ -770,7 +822,23 @@ def comparison_lines(
             f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
             f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
         )
+        if opening.register_groups is not None:
+            lines.append(register_groups_line(opening.register_groups))
     return lines
+
+
+def register_groups_line(synced: "Synced") -> str:
+    """What the 扶贫 and 残疾人 registers changed in the special groups of children with
+    cases."""
+    from caseflow.roster import SOURCE_LABELS
+
+    if not synced.sources:
+        return "特殊群体：未导入扶贫、残疾人登记册，未按登记册更新。"
+    registers = "、".join(SOURCE_LABELS.get(s, s) for s in synced.sources)
+    return (
+        f"特殊群体：按{registers}登记册更新 {synced.children} 名儿童"
+        f"（登记 {synced.added} 项，取消 {synced.removed} 项）。"
+    )
 
 
 def import_history_lines(records: Sequence["ImportRecord"], timezone: "tzinfo") -> list[str]:

@@ -10,7 +10,7 @@ from functools import cached_property, partial
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import access, audit, db, engine, escalation
@@ -25,6 +25,7 @@ from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.measures import UNKNOWN_PLACE
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org
 from caseflow.roster import Comparison
+from caseflow.services import groups
 from caseflow.services.alerts import queue_alert
 from caseflow.services.context import Context
 from caseflow.services.letters import Entering, queue_within
@@ -592,15 +593,25 @@ class DetailsUpdate:
 
 
 def update_details(
-    ctx: Context, number: int, learnt: DetailsUpdate, *, occurred_on: date | None = None
+    ctx: Context,
+    number: int,
+    learnt: DetailsUpdate,
+    *,
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+    add_groups: Sequence[str] = (),
+    remove_groups: Sequence[str] = (),
 ) -> None:
-    """Record the child's school, grade, class, group or guardian: an audited step without a
-    state change, so letters that need them can be prepared."""
+    """Record the child's school, grade, class, group, guardian or special groups (特殊群体,
+    ``add_groups`` and ``remove_groups``, each by its label or key): an audited step
+    without a state change, so letters that need them can be prepared."""
     values = learnt.given()
-    if not values:
+    changes_groups = bool(add_groups or remove_groups)
+    if not values and not changes_groups:
         raise InvalidInput(
             "nothing to update; give at least one of --school, --grade, "
-            "--class, --group, --guardian, --guardian-relation, --guardian-phone"
+            "--class, --group, --guardian, --guardian-relation, --guardian-phone, "
+            "--special-group, --remove-special-group"
         )
     for name, value in values.items():
         if not value:
@@ -615,17 +626,37 @@ def update_details(
         if not k.startswith("guardian_")
     }
 
+    payload: dict[str, Any] = {}
+
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         engine.check_occurred_on(day, today=ctx.today, last_event_on=row.last_event_on)
         shown = {k: (mask_phone(v) if k == "guardian_phone" else v) for k, v in values.items()}
         changes = {"school": values["school"]} if "school" in values else {}
-        return changes, "case.update", {"changed": shown}, day
+        payload["changed"] = shown
+        return changes, "case.update", payload, day
 
     def write_child(connection: Connection, now: datetime) -> list[dict[str, Any]]:
         case = connection.execute(
             select(CASE.c.child_id, CASE.c.chain).where(CASE.c.id == number)
         ).one()
         child_id = case.child_id
+        if changes_groups:
+            # Read and written in the step's transaction; the step's audit event (its
+            # ``payload``, recorded after this) says what changed. The vocabulary in force:
+            # a child's groups outlive the workflow version its case runs on.
+            vocabulary = ctx.current_workflow
+            held = groups.memberships(connection, [child_id]).get(child_id, [])
+            adding, removing = groups.plan_changes(vocabulary, held, add_groups, remove_groups)
+            groups.write_changes(connection, child_id, adding, removing, day)
+            labels = vocabulary.special_groups
+            payload["groups"] = {
+                "added": [
+                    groups.Membership(c, groups.CASEWORKER).event_item(labels) for c in adding
+                ],
+                "removed": [
+                    groups.Membership(c, groups.CASEWORKER).event_item(labels) for c in removing
+                ],
+            }
         if child_changes:
             connection.execute(update(CHILD).where(CHILD.c.id == child_id).values(**child_changes))
             _refresh_chain(
@@ -660,7 +691,7 @@ def update_details(
                 connection.execute(insert(GUARDIAN).values(child_id=child_id, **guardian))
         return []
 
-    apply_decision(ctx, "case update", number, None, decide, after=write_child)
+    apply_decision(ctx, "case update", number, expect_version, decide, after=write_child)
 
 
 def _capacity_by_relation(relation: str | None) -> str:
@@ -850,6 +881,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             select(GUARDIAN).where(GUARDIAN.c.child_id == row.child_id).order_by(GUARDIAN.c.id)
         ).all()
         events = _case_events(connection, number)
+        held = groups.memberships(connection, [row.child_id]).get(row.child_id, [])
         fired = connection.execute(
             select(ESCALATION).where(ESCALATION.c.case_id == number).order_by(ESCALATION.c.id)
         ).all()
@@ -893,6 +925,8 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             "group": child.group_name,
             "school": child.school,
         },
+        # The vocabulary in force names them: a child's groups are not the case's version's.
+        "special_groups": groups.shown(held, ctx.current_workflow.special_groups),
         "guardians": [
             {
                 "name": g.name,
@@ -979,7 +1013,11 @@ def list_cases(
     township: str | None = None,
     overdue: bool = False,
     include_closed: bool = False,
+    special_group: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The cases the operator may see, with the filters given; ``special_group``: only
+    children in that special group (its label or key), by any source."""
+    group = groups.resolve_group(ctx.current_workflow, special_group) if special_group else None
     query = (
         select(
             CASE.c.id,
@@ -1004,10 +1042,22 @@ def list_cases(
         query = query.where(CASE.c.township == township)
     if overdue:
         query = query.where(CASE.c.is_open, CASE.c.due_on < ctx.today)
+    if group is not None:
+        query = query.where(
+            exists().where(
+                groups.CHILD_GROUP.c.child_id == CASE.c.child_id,
+                groups.CHILD_GROUP.c.code == group,
+            )
+        )
     with db.write(ctx.engine) as connection:
         rows = connection.execute(scoped(query, ctx.actor)).all()
         if rows:
-            filters = {"state": state, "township": township, "overdue": overdue}
+            filters = {
+                "state": state,
+                "township": township,
+                "overdue": overdue,
+                "special_group": group,
+            }
             asked = {k: v for k, v in filters.items() if v}
             log_read(ctx, connection, "case list", [row.id for row in rows], **asked)
     return [
@@ -1045,6 +1095,8 @@ class Opening:
     added: list[int] = field(default_factory=list)  # open cases that got new flags
     unchanged: int = 0  # open cases that already had every flag
     not_reopened: int = 0  # closed as not a dropout, and no new flag since
+    # The special groups the 扶贫 and 残疾人 registers set on children with cases.
+    register_groups: groups.Synced | None = None
 
 
 def _cases_of(connection: Any, id_number: str) -> list[Any]:
@@ -1110,4 +1162,6 @@ def open_cases(ctx: Context, comparison: Comparison, *, dry_run: bool = False) -
         if suspect.disability and referral is not None:
             advance(ctx, number, referral)
         result.opened.append(number)
+    if not dry_run:
+        result.register_groups = groups.sync_register_groups(ctx)
     return result

@@ -43,7 +43,7 @@ from caseflow.workspace import (
     write_example_org,
 )
 
-SCHEMA_HEAD = "0012"
+SCHEMA_HEAD = "0013"
 
 
 INITIAL_ROLES = ("bureau", "admin")

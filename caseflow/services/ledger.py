@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -50,6 +50,7 @@ from caseflow.ledger import (
 )
 from caseflow.org import POSITIONS, Org
 from caseflow.services.context import Context
+from caseflow.services.groups import groups_by_case
 from caseflow.services.records import (
     BATCH,
     CASE,
@@ -204,6 +205,11 @@ class Ledger:
     title: str
     batch_size: int = BATCH
 
+    @property
+    def group_labels(self) -> Mapping[str, str]:
+        """The special groups' labels, by the vocabulary in force."""
+        return self.ctx.current_workflow.special_groups
+
     def _cases(self) -> Any:
         return scoped(
             _CASES.where(*self.place.where(), CASE.c.opened_on <= self.as_of), self.ctx.actor
@@ -273,6 +279,7 @@ class Ledger:
     ) -> list[LedgerRow]:
         as_of, calendar = self.as_of, self.ctx.calendar
         notes = latest_notes(connection, [row.id for row in batch], as_of)
+        special = groups_by_case(connection, [row.id for row in batch], self.group_labels)
         changed = [row.id for row in batch if row.last_event_on > as_of]
         histories = case_events(connection, changed) if changed else {}
         built = []
@@ -329,6 +336,7 @@ class Ledger:
                 closed,
                 note[0] if note else None,
                 NOTE_METHODS.get(note[1], note[1]) if note else None,
+                special.get(number, ()),
             )
             built.append(ledger_row(case, workflow, as_of=as_of, calendar=calendar))
         return built

@@ -45,6 +45,7 @@ from caseflow.roster import (
     write_rejects,
 )
 from caseflow.services.context import Context
+from caseflow.services.groups import REGISTER_SOURCES, Synced, sync_register_groups
 from caseflow.services.records import record, require
 from caseflow.services.snapshots import (
     IMPORT,
@@ -86,9 +87,16 @@ class ImportSummary:
     # False: a 学籍 register of an earlier school year than the current one's, kept as that
     # year's snapshot (for the 巩固率 cohort) while the current snapshot stays.
     current: bool = True
+    # What a 扶贫 or 残疾人 register changed in the special groups of children with cases.
+    register_groups: Synced | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
+            **(
+                {"register_groups": self.register_groups.as_json()}
+                if self.register_groups is not None
+                else {}
+            ),
             "imported": self.imported,
             "rejected": self.rejected,
             "rejects_file": None if self.rejects_file is None else str(self.rejects_file),
@@ -185,6 +193,8 @@ def import_roster(
             import_id, replaced, rejects, current = _store(ctx, checker, checked, scratch, upload)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    # The children with cases take the groups the new snapshot gives them (its own step).
+    synced = sync_register_groups(ctx) if source in REGISTER_SOURCES else None
     return ImportSummary(
         import_id=import_id,
         source=source,
@@ -201,6 +211,7 @@ def import_roster(
         encoding=checked.encoding,
         snapshot=snapshot_path(ctx, source, import_id),
         current=current,
+        register_groups=synced,
     )
 
 

@@ -371,6 +371,7 @@ class Stats:
     groups: tuple[GroupFigures, ...] = ()
     apart: GroupFigures | None = None  # the cases of no township (地址待核实) or no school
     dropouts: tuple[DropoutFigure, ...] = ()  # 辍学人数 by category, as of the day
+    special_groups: tuple[SpecialGroupFigure, ...] = ()  # every group of the vocabulary
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -389,6 +390,7 @@ class Stats:
             "by": self.by,
             "groups": [g.as_json() for g in self.groups],
             "apart": None if self.apart is None else self.apart.as_json(),
+            "special_groups": [g.as_json() for g in self.special_groups],
             "definitions": dict(DEFINITIONS),
         }
 
@@ -511,6 +513,84 @@ def stats(
         groups=groups,
         apart=apart,
         dropouts=dropouts,
+        special_groups=special_group_figures(ctx, period),
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Special groups (特殊群体)
+
+SPECIAL_GROUPS_DEFINITION = (
+    "按儿童现登记的特殊群体（扶贫、残疾人登记册导入或工作人员登记）分别统计其案件在统计日的状态，"
+    "在办、已确认辍学与“案件（统计日）”口径相同；一名儿童属于多个群体的，在各群体中分别计入。"
+)
+
+
+@dataclass(frozen=True)
+class SpecialGroupFigure:
+    """The cases of the children in one special group, as they stood on the day."""
+
+    key: str
+    label: str
+    tally: Tally
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "group": self.key,
+            "label": self.label,
+            "cases": self.tally.cases,
+            "open": self.tally.open,
+            "open_dropouts": self.tally.open_dropouts,
+        }
+
+
+def special_group_figures(
+    ctx: Context, period: Period, *, batch_size: int = BATCH
+) -> tuple[SpecialGroupFigure, ...]:
+    """For each special group of the workflow in force, the cases (in the operator's
+    scope, identified by the period's end) of the children in it, counted as the case
+    figures count them: open cases and confirmed dropouts on ``period.end``. A child's
+    groups are those recorded now."""
+    from caseflow.services.groups import CHILD_GROUP
+
+    labels = ctx.current_workflow.special_groups
+    query = scoped(
+        _CASES.add_columns(CHILD_GROUP.c.code)
+        .join(CHILD_GROUP, CHILD_GROUP.c.child_id == CASE.c.child_id)
+        .where(CASE.c.opened_on <= period.end)
+        .distinct()
+        .order_by(CASE.c.id),
+        ctx.actor,
+    )
+    tallies = {key: Tally() for key in labels}
+    workflows = Workflows()
+    with db.read(ctx.engine) as connection:
+        rows = connection.execute(query).all()
+        codes: dict[int, list[str]] = {}
+        cases: dict[int, Any] = {}
+        for row in rows:
+            codes.setdefault(row.id, []).append(row.code)
+            cases[row.id] = row
+        ordered = list(cases.values())
+        for start in range(0, len(ordered), batch_size):
+            batch = ordered[start : start + batch_size]
+            read = [row.id for row in batch if not _unchanged(row, period)]
+            histories = case_events(connection, read) if read else {}
+            for row in batch:
+                workflow = workflows.get(connection, row.workflow, row.workflow_version)
+                timeline = (
+                    replay(histories[row.id], workflow, until=period.end)
+                    if row.id in histories
+                    else _timeline_of_row(row)
+                )
+                where = Where(row.township, row.village, row.school)
+                case = measure(timeline, workflow, where, period)
+                if case is None:
+                    continue
+                for code in codes[row.id]:
+                    add(tallies.setdefault(code, Tally()), case)
+    return tuple(
+        SpecialGroupFigure(key, labels.get(key, key), tally) for key, tally in tallies.items()
     )
 
 

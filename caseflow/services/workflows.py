@@ -163,6 +163,10 @@ def describe_workflow(workflow: Workflow) -> dict[str, Any]:
             }
             for t in workflow.transitions
         ],
+        "special_groups": [
+            {"key": key, "label": label} for key, label in workflow.special_groups.items()
+        ],
+        "register_groups": dict(workflow.register_groups),
     }
 
 
