@@ -23,7 +23,7 @@ from caseflow import db
 from caseflow.errors import InvalidInput
 from caseflow.exports import neutralise, write_xlsx
 from caseflow.ids import make_id_number, mask_id_number
-from caseflow.ledger import COLUMNS
+from caseflow.ledger import COLUMNS, FOOTER, KEY_COLUMNS
 from caseflow.services.cases import ChildDetails, add_note, advance, list_cases, open_case
 from caseflow.services.context import Context, open_context, os_user
 from caseflow.services.ledger import open_ledger, write_ledger
@@ -156,8 +156,14 @@ def test_the_rows_match_the_cases_in_each_state(county, workspace) -> None:
     assert {row["state"]: row["outcome"] for row in rows.values()} == {
         "persuasion": "在办",
         "returned": "已复学（巩固中）",
-        "closed": "已销号：异地就读（经核实）",
+        "closed": "已销号",
         "identified": "在办",
+    }
+    assert {row["state"]: row["closure_reason"] for row in rows.values()} == {
+        "persuasion": None,
+        "returned": None,
+        "closed": "异地就读（经核实）",
+        "identified": None,
     }
 
 
@@ -173,7 +179,7 @@ def test_a_case_awaiting_closure_approval_is_still_in_hand_and_says_so(county, w
     ctx.engine.dispose()
     outcomes = {row["number"]: row["outcome"] for row in read(workspace)}
     assert outcomes[county["fy"]] == "在办（销号待审批）"
-    assert outcomes[county["mh"]] == "已销号：异地就读（经核实）"
+    assert outcomes[county["mh"]] == "已销号"
 
 
 def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
@@ -181,10 +187,17 @@ def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
     assert row == {
         "number": county["tt"],
         "name": "田小雨",
+        "sex": "男",  # serial 011: the 17th digit is odd
+        "birth": "2013-03-05",  # the bureau may see full ID numbers
+        "ethnicity": None,
         "id_number": mask_id_number(make_id_number("520626", date(2013, 3, 5), 11)),
+        "student_number": None,
         "township": "天堂镇",
         "village": "天堂村",
         "school": "天堂镇中心小学",
+        "grade_class": None,
+        "guardian": None,
+        "groups": [],
         "state": "persuasion",
         "state_label": "劝返中",
         "reasons": ["贫困", "厌学/学习困难"],
@@ -195,15 +208,24 @@ def test_a_row_has_the_columns_of_the_ledger(county, workspace) -> None:
             "包组村干部赵永福",
             "村民小组长孙德才",
         ],
+        "left_on": None,
+        "whereabouts": None,
         "opened_on": "2026-10-12",
         "days_in_state": 25,  # since 11-04
         "due_on": "2026-11-25",  # 15 working days after 11-04
         "due_provisional": False,
         "days_overdue": 2,  # working days: 11-26 and 11-27 (28 and 29 are a weekend)
         "days_unit": "working_days",
+        "persuasions": 2,  # the call on 11-06 and the visit on 11-20, both in persuasion
         "last_note_on": "2026-11-20",
         "last_note_method": "入户走访",
+        "returned_on": None,
+        "return_school": None,
+        "placement": None,
+        "disability": None,
         "outcome": "在办",
+        "closure_reason": None,
+        "closed_on": None,
         "workflow_version": 2,
     }
     school = read(workspace, level="school", unit="示范县第一中学")[0]
@@ -224,7 +246,11 @@ def test_a_ledger_for_a_past_day_shows_the_cases_as_they_stood_then(county, work
     assert (tt["state"], tt["days_in_state"], tt["due_on"]) == ("persuasion", 1, "2026-11-25")
     assert tt["last_note_on"] is None  # the first call was on 11-06
     assert (lm["state"], lm["outcome"], lm["due_on"]) == ("persuasion", "在办", "2026-11-25")
-    assert (mh["state"], mh["outcome"]) == ("closed", "已销号：异地就读（经核实）")
+    assert (mh["state"], mh["outcome"], mh["closure_reason"]) == (
+        "closed",
+        "已销号",
+        "异地就读（经核实）",
+    )
     early = read(workspace, as_of=date(2026, 10, 12))
     assert [(r["name"], r["state"], r["due_on"]) for r in early] == [
         ("田小雨", "identified", "2026-10-15")
@@ -237,13 +263,13 @@ def test_a_village_name_shared_by_two_townships_must_be_written_with_its_townshi
 ) -> None:
     ctx = open_context(workspace, clock=fixed_clock)
     open_case(ctx, kid(59, "李小花", "木黄镇", "天堂村", "一组", "木黄镇中心小学"))
-    with pytest.raises(InvalidInput, match="天堂镇/天堂村, 木黄镇/天堂村"):
+    with pytest.raises(InvalidInput, match="天堂镇/天堂村、木黄镇/天堂村"):
         open_ledger(ctx, level="village", unit="天堂村")
-    with pytest.raises(InvalidInput, match="needs --unit"):
+    with pytest.raises(InvalidInput, match="须用 --unit 指明单位"):
         open_ledger(ctx, level="township")
-    with pytest.raises(InvalidInput, match="county ledger"):
+    with pytest.raises(InvalidInput, match="县级台账"):
         open_ledger(ctx, level="county", unit="天堂镇")
-    with pytest.raises(InvalidInput, match="in the future"):
+    with pytest.raises(InvalidInput, match="将来的日期"):
         open_ledger(ctx, as_of=TODAY + timedelta(days=1))
     ctx.engine.dispose()
     assert names(read(workspace, level="village", unit="木黄镇/天堂村")) == ["李小花"]
@@ -258,17 +284,21 @@ def test_the_xlsx_opens_as_an_official_ledger(county, workspace, tmp_path) -> No
     assert sheet.title == "台账"
     assert sheet["A1"].value == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
     assert sheet["A1"].font.b
-    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:S1"]
-    assert sheet.freeze_panes == "A3"
-    assert [c.value for c in sheet[2]] == HEADINGS
-    assert sheet.column_dimensions["C"].width == 20
-    first = {HEADINGS[i]: cell for i, cell in enumerate(sheet[3])}
+    assert sheet["A2"].value == (
+        "填报单位：示范县教育局　　统计截止日期：2026年11月29日　　填报日期：2026年11月29日"
+    )
+    assert sorted(str(r) for r in sheet.merged_cells.ranges) == ["A1:AI1", "A2:AI2", "A7:AI7"]
+    assert sheet.freeze_panes == "A4"
+    assert [c.value for c in sheet[3]] == HEADINGS
+    assert sheet["A7"].value.startswith("填报人（签字）：")  # after a blank row
+    assert "审核人（签字）：" in sheet["A7"].value
+    first = {HEADINGS[i]: cell for i, cell in enumerate(sheet[4])}
     assert first["姓名"].value == "田小雨"
     assert first["发现日期"].is_date and first["发现日期"].value.date() == date(2026, 10, 12)
     assert first["办理期限"].is_date and first["办理期限"].number_format == "yyyy-mm-dd"
     assert first["逾期天数"].value == 2 and first["案件编号"].value == county["tt"]
     assert first["备注"].value == "逾期按工作日计"
-    assert sheet.max_row == 4
+    assert sheet.max_row == 7
     assert not list(tmp_path.glob(".*.tmp"))  # written beside it, then renamed
 
 
@@ -278,7 +308,7 @@ def test_formula_like_cells_are_written_as_text(county, workspace, tmp_path) -> 
     write_ledger(open_ledger(ctx, level="village", unit="凤仪村"), output=xlsx)
     write_ledger(open_ledger(ctx, level="village", unit="凤仪村"), output=text)
     ctx.engine.dispose()
-    cell = load_workbook(xlsx).active["B3"]
+    cell = load_workbook(xlsx).active["B4"]
     assert (cell.value, cell.data_type) == ("'=1+2", "s")
     raw = text.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a BOM, for Excel and WPS
@@ -304,12 +334,20 @@ def test_markdown_json_and_table_formats(county, workspace) -> None:
     ctx.engine.dispose()
     lines = markdown.getvalue().splitlines()
     assert lines[0] == "# 示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
-    assert lines[2] == "| " + " | ".join(HEADINGS) + " |"
-    assert lines[4].startswith("| 1 | 田小雨 | 5206********") and len(lines) == 6
-    assert "2026-11-25" in lines[4] and "包村乡镇干部李春燕" in lines[4]
+    assert lines[2].startswith("填报单位：示范县教育局")
+    assert lines[4] == "| " + " | ".join(HEADINGS) + " |"
+    assert lines[6].startswith("| 1 | 田小雨 | 男 | 2013-03-05 |  | 5206********")
+    assert "2026-11-25" in lines[6] and "包村乡镇干部李春燕" in lines[6]
+    assert lines[8:] == ["", FOOTER]
+    # The terminal shows the key columns and says how to get them all.
     shown = table.getvalue().splitlines()
     assert shown[0] == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
-    assert shown[1].split() == HEADINGS and len(shown) == 5
+    assert shown[1].split() == [c.heading for c in COLUMNS if c.key in KEY_COLUMNS]
+    assert len(shown) == 6 and "田小雨" in shown[3]
+    assert shown[5] == (
+        f"（终端仅列主要栏目；完整台账共{len(COLUMNS)}栏，请用 -o 文件名.xlsx 导出，"
+        "亦可导出 .csv、.md、.json）"
+    )
     assert names(json.loads(data.getvalue())) == ["田小雨", "冉小梅"]
 
 
@@ -336,7 +374,7 @@ def test_a_township_caseworker_sees_only_the_children_of_the_township(
     assert {row["township"] for row in rows} == {"天堂镇"}
     assert read(workspace, level="township", unit="木黄镇") == []
     assert read(workspace, level="school", unit="木黄镇中心小学") == []
-    with pytest.raises(InvalidInput, match="no case you may see"):
+    with pytest.raises(InvalidInput, match="您可查看的案件中没有"):
         read(workspace, level="village", unit="凤仪村")
     ctx = open_context(workspace, clock=fixed_clock)
     assert open_ledger(ctx).title == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
@@ -360,9 +398,9 @@ def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
     assert written.exit_code == 0, written.stderr
     assert (
         written.stdout
-        == f"Wrote 4 case(s) to {target}: 示范县控辍保学工作台账（截至2026年11月29日）\n"
+        == f"已将 4 条记录写入 {target}：示范县控辍保学工作台账（截至2026年11月29日）\n"
     )
-    assert load_workbook(target).active.max_row == 6
+    assert load_workbook(target).active.max_row == 9  # title, header, headings, 4, gap, footer
     as_json = cli("ledger", "--format", "json", "--as-of", "2026-11-05")
     assert [row["name"] for row in json.loads(as_json.stdout)] == ["田小雨", "冉小梅", "龙小山"]
     md = tmp_path / "l.md"
@@ -371,13 +409,14 @@ def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
     )
     assert "冉小梅" in md.read_text(encoding="utf-8")
     empty = cli("ledger", "--level", "school", "--unit", "无名小学")
-    assert empty.exit_code == 0 and "No cases" in empty.stderr
+    assert empty.exit_code == 0 and "无记录" in empty.stderr
     for args, message in (
-        (("ledger", "--level", "province"), "--level must be one of"),
+        (("ledger", "--level", "province"), "--level 只能是"),
+        (("ledger", "--kind", "年报"), "没有“年报”这类台账；--kind 可选："),
         (("ledger", "-o", str(tmp_path / "l.pdf")), "cannot tell the format"),
         (("ledger", "--format", "xlsx"), "needs a file name"),
         (("ledger", "--format", "html"), "--format must be one of"),
-        (("ledger", "--level", "village"), "needs --unit"),
+        (("ledger", "--level", "village"), "须用 --unit 指明单位"),
     ):
         refused = cli(*args)
         assert refused.exit_code == 2 and message in refused.stderr, (args, refused.stderr)
@@ -454,7 +493,7 @@ def test_a_large_ledger_is_written_in_batches_with_memory_that_does_not_grow(
     assert (small, large) == (2000, 10000)
     assert large_peak < small_peak * 1.3, (small_peak, large_peak)
     with (tmp_path / "large.csv").open(encoding="utf-8-sig") as stream:
-        numbers = [int(line[6]) for line in list(csv.reader(stream))[1:]]
+        numbers = [int(line[HEADINGS.index("案件编号")]) for line in list(csv.reader(stream))[1:]]
     assert numbers == sorted(numbers) and len(set(numbers)) == 10000
     reads = [e for e in audit_trail(ctx) if e["action"] == "case.read"]
     assert reads[-1]["payload"] == {
@@ -469,7 +508,7 @@ def test_a_large_ledger_is_written_in_batches_with_memory_that_does_not_grow(
 def test_rows_beyond_what_a_sheet_holds_go_on_to_another_sheet(tmp_path) -> None:
     target = tmp_path / "long.xlsx"
     rows = [(i, f"学生{i}", date(2026, 11, i)) for i in range(1, 8)]
-    columns = [COLUMNS[0], COLUMNS[1], COLUMNS[10]]
+    columns = [COLUMNS[0], COLUMNS[1], next(c for c in COLUMNS if c.key == "opened_on")]
     assert write_xlsx(target, columns, rows, title="台账", sheet_name="台账", max_rows=5) == 7
     book = load_workbook(target)
     assert book.sheetnames == ["台账", "台账（2）", "台账（3）"]
