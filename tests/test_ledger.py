@@ -24,7 +24,15 @@ from caseflow.errors import InvalidInput
 from caseflow.exports import neutralise, write_xlsx
 from caseflow.ids import make_id_number, mask_id_number
 from caseflow.ledger import COLUMNS, FOOTER, KEY_COLUMNS
-from caseflow.services.cases import ChildDetails, add_note, advance, list_cases, open_case
+from caseflow.services.cases import (
+    ChildDetails,
+    DetailsUpdate,
+    add_note,
+    advance,
+    list_cases,
+    open_case,
+    update_details,
+)
 from caseflow.services.context import Context, open_context, os_user
 from caseflow.services.ledger import open_ledger, write_ledger
 from caseflow.services.org import apply_org
@@ -518,3 +526,200 @@ def test_rows_beyond_what_a_sheet_holds_go_on_to_another_sheet(tmp_path) -> None
     second = book.worksheets[1]
     assert [second.cell(row=r, column=1).value for r in (3, 4, 5)] == [4, 5, 6]
     assert book.worksheets[2].max_row == 3
+
+
+# ---------------------------------------------------------------------------------------
+# The columns of a real 控辍保学台账
+
+
+def walked_case(ctx: Context) -> int:
+    """宋小兰 (天堂镇/天堂村, 土家族, 五年级2班; her mother's phone recorded): confirmed a
+    dropout on 11-04, missing on 11-05, found working with her parents in Zhejiang on
+    11-06, persuaded (a visit on 11-09), back in another class on 11-10, left again
+    (absent since 11-13), persuaded again (a call on 11-18), back in her own class at
+    天堂镇中心小学 on 11-23."""
+    details = kid(61, "宋小兰", "天堂镇", "天堂村", "一组", "天堂镇中心小学")
+    details = ChildDetails(
+        **{
+            **details.__dict__,
+            "guardian_name": "宋某某",
+            "guardian_relation": "母亲",
+            "guardian_phone": "13812345678",
+        }
+    )
+    number = open_case(
+        ctx, details, reasons=["migrant_work"], occurred_on=date(2026, 10, 30)
+    ).number
+    update_details(
+        ctx, number, DetailsUpdate(grade="五年级", class_name="2班"), occurred_on=date(2026, 10, 30)
+    )
+    with db.write(ctx.engine) as connection:  # as the student register records her
+        connection.execute(
+            CHILD.update()
+            .where(CHILD.c.name == "宋小兰")
+            .values(ethnicity="土家族", student_number="G" + details.id_number)
+        )
+    steps = [
+        ("start_verification", {}, date(2026, 11, 3)),
+        ("confirm_dropout", {"reason": "migrant_work"}, date(2026, 11, 4)),
+        ("report_missing", {}, date(2026, 11, 5)),
+        ("located", {"whereabouts": "随父母在浙江省宁波市务工地"}, date(2026, 11, 6)),
+        ("confirm_dropout", {"reason": "migrant_work"}, date(2026, 11, 7)),
+    ]
+    for trigger, values, day in steps:
+        advance(ctx, number, trigger, values, occurred_on=day)
+    add_note(ctx, number, "入户劝返", method="visit", occurred_on=date(2026, 11, 9))
+    advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "other_class", "school": "示范县第一中学"},
+        occurred_on=date(2026, 11, 10),
+    )
+    advance(ctx, number, "relapse", {"absent_since": "2026-11-13"}, occurred_on=date(2026, 11, 16))
+    add_note(ctx, number, "电话劝返", method="phone", occurred_on=date(2026, 11, 18))
+    advance(
+        ctx,
+        number,
+        "return_to_school",
+        {"placement": "original_class", "school": "天堂镇中心小学"},
+        occurred_on=date(2026, 11, 23),
+    )
+    return number
+
+
+def test_a_case_with_those_facts_fills_every_column(county, workspace) -> None:
+    ctx = open_context(workspace, clock=fixed_clock)
+    number = walked_case(ctx)
+    ctx.engine.dispose()
+    row = next(r for r in read(workspace) if r["number"] == number)
+    id_number = make_id_number("520626", date(2013, 3, 5), 61)
+    assert {k: row[k] for k in ("sex", "birth", "ethnicity", "grade_class", "guardian")} == {
+        "sex": "男",
+        "birth": "2013-03-05",
+        "ethnicity": "土家族",
+        "grade_class": "五年级2班",
+        "guardian": "宋某某（母亲） 13812345678",  # the bureau may see it in full
+    }
+    assert row["student_number"] == "G" + id_number  # the bureau's role reveals it
+    assert row["id_number"] == mask_id_number(id_number)  # never in full in a ledger
+    assert row["left_on"] == "2026-11-13"  # the relapse's 离校日期
+    assert row["whereabouts"] == "随父母在浙江省宁波市务工地"
+    assert row["persuasions"] == 2  # the visit and the call, both while being persuaded
+    assert (row["returned_on"], row["return_school"], row["placement"]) == (
+        "2026-11-23",
+        "天堂镇中心小学",
+        "原班就读",
+    )
+    assert row["outcome"] == "已复学（巩固中）" and row["closed_on"] is None
+    # As it stood before the second return: back once on 11-10, in another class.
+    then = next(r for r in read(workspace, as_of=date(2026, 11, 12)) if r["number"] == number)
+    assert (then["returned_on"], then["persuasions"], then["left_on"]) == ("2026-11-10", 1, None)
+
+
+def test_a_disabled_child_taught_at_home_shows_the_category_grade_and_placement(
+    county, workspace
+) -> None:
+    ctx = open_context(workspace, clock=fixed_clock)
+    number = open_case(
+        ctx,
+        kid(73, "杨小军", "木黄镇", "木黄村", "二组", "木黄镇中心小学"),
+        occurred_on=date(2026, 11, 2),
+    ).number
+    for trigger, values, day in (
+        ("refer_disability_assessment", {}, date(2026, 11, 3)),
+        ("disability_confirmed", {"category": "4", "grade": "1"}, date(2026, 11, 5)),
+        (
+            "expert_opinion",
+            {"opinion": "home_teaching", "assessed_on": "2026-11-09", "summary": "重度肢体残疾"},
+            date(2026, 11, 10),
+        ),
+        (
+            "start_home_teaching",
+            {"school": "木黄镇中心小学", "teachers": "张老师"},
+            date(2026, 11, 12),
+        ),
+    ):
+        advance(ctx, number, trigger, values, occurred_on=day)
+    ctx.engine.dispose()
+    row = next(r for r in read(workspace) if r["number"] == number)
+    assert row["disability"] == "肢体残疾 一级"
+    assert row["placement"] == "送教上门"
+    assert (row["returned_on"], row["return_school"]) == ("2026-11-12", "木黄镇中心小学")
+
+
+def test_phones_student_numbers_and_birth_days_are_masked_unless_the_role_may_reveal(
+    county, workspace, monkeypatch
+) -> None:
+    ctx = open_context(workspace, clock=fixed_clock)
+    number = walked_case(ctx)
+    ctx.engine.dispose()
+    as_operator(monkeypatch, "ttz-kcb")  # 天堂镇控辍专干: a caseworker, no reveal role
+    row = next(r for r in read(workspace) if r["number"] == number)
+    id_number = make_id_number("520626", date(2013, 3, 5), 61)
+    assert row["guardian"] == "宋某某（母亲） 138****5678"
+    assert row["birth"] == "2013-03"  # the day would give the ID number back
+    assert row["student_number"] == "G" + mask_id_number(id_number)
+    assert row["id_number"] == mask_id_number(id_number)
+
+
+def test_a_closed_case_shows_its_closing_date_not_days_in_state(
+    county, workspace, tmp_path
+) -> None:
+    closed = read(workspace, level="village", unit="木黄村")[0]
+    assert (closed["closed_on"], closed["days_in_state"]) == ("2026-11-03", None)
+    assert closed["closure_reason"] == "异地就读（经核实）"
+    ctx = open_context(workspace, clock=fixed_clock)
+    target = tmp_path / "木黄村.xlsx"
+    write_ledger(open_ledger(ctx, level="village", unit="木黄村"), output=target)
+    ctx.engine.dispose()
+    sheet = load_workbook(target).active
+    row = {HEADINGS[i]: cell for i, cell in enumerate(sheet[4])}
+    assert row["在当前状态天数"].value is None
+    assert row["办结日期"].is_date and row["办结日期"].value.date() == date(2026, 11, 3)
+    assert row["销号原因"].value == "异地就读（经核实）"
+    assert row["销号原因"].alignment.wrap_text  # a long reason wraps in its own column
+
+
+# ---------------------------------------------------------------------------------------
+# Ledger kinds
+
+
+def test_each_kind_holds_the_cases_of_its_categories_at_each_level(county, workspace) -> None:
+    levels = (
+        {},
+        {"level": "township", "unit": "木黄镇"},
+        {"level": "village", "unit": "木黄镇/凤仪村"},
+        {"level": "school", "unit": "木黄镇中心小学"},
+    )
+    for asked in levels:  # =1+2 was identified and not yet checked
+        assert names(read(workspace, kind="疑似", **asked)) == ["=1+2"], asked
+    for asked in (
+        {},
+        {"level": "township", "unit": "天堂镇"},
+        {"level": "village", "unit": "龙门村"},
+        {"level": "school", "unit": "示范县第一中学"},
+    ):  # 冉小梅 came back on 11-20
+        assert names(read(workspace, kind="returned", **asked)) == ["冉小梅"], asked
+    assert read(workspace, kind="suspected", level="township", unit="天堂镇") == []
+    # On 10-12 田小雨 was the one suspected, and nobody had come back yet.
+    assert names(read(workspace, kind="suspected", as_of=date(2026, 10, 12))) == ["田小雨"]
+    assert read(workspace, kind="劝返复学", as_of=date(2026, 11, 19)) == []
+    ctx = open_context(workspace, clock=fixed_clock)
+    ledger = open_ledger(ctx, kind="劝返复学", level="township", unit="天堂镇")
+    ctx.engine.dispose()
+    assert ledger.title == "示范县天堂镇劝返复学台账（截至2026年11月29日）"
+    assert "逾期天数" not in [c.heading for c in ledger.columns]
+    with pytest.raises(InvalidInput, match="没有“月报”这类台账"):
+        read(workspace, kind="月报")
+
+
+def test_cases_with_an_unknown_address_have_a_ledger_of_their_own(county, workspace) -> None:
+    ctx = open_context(workspace, clock=fixed_clock)
+    open_case(ctx, kid(85, "吴小明", "待核实", "待核实", "", "木黄镇中心小学"))
+    ledger = open_ledger(ctx, unit="待核实")
+    ctx.engine.dispose()
+    assert ledger.title == "示范县地址待核实案件台账（截至2026年11月29日）"
+    assert names(read(workspace, unit="待核实")) == ["吴小明"]
+    assert names(read(workspace, unit="地址待核实", kind="疑似")) == ["吴小明"]
+    assert "吴小明" not in names(read(workspace, level="township", unit="木黄镇"))

@@ -369,7 +369,11 @@ class Ledger:
             state, entered_on, is_open = row.state, row.entered_on, row.is_open
             due_on, due_provisional = row.due_on, row.due_provisional
             history = histories.get(number)
+            facts_text = row.facts
             if history is not None and row.last_event_on > as_of:
+                # What the steps had recorded by then, not what they record now.
+                facts = facts_then(history, as_of)
+                facts_text = json.dumps(facts, ensure_ascii=False)
                 then = replay(history, workflow, until=as_of)
                 if then.state is not None and then.entered_on is not None:
                     state, entered_on, is_open = then.state, then.entered_on, then.is_open
@@ -379,7 +383,6 @@ class Ledger:
             if wanted is not None and workflow.category_of(state) not in wanted:
                 continue
             confirmed = closed = None
-            facts_text = row.facts
             recorded = recorded_reasons(workflow)
             if facts_text and any(f'"{t}"' in facts_text for t in recorded.triggers):
                 parsed = facts if facts is not None else json.loads(facts_text)
@@ -437,6 +440,20 @@ class Ledger:
                 )
             )
         return built
+
+
+def facts_then(history: Sequence[Any], until: date) -> dict[str, Any]:
+    """A case's facts (trigger -> its last values, the latest trigger last) as its steps
+    had recorded them by the end of ``until``."""
+    facts: dict[str, Any] = {}
+    for event in history:
+        if event.occurred_on is not None and event.occurred_on > until:
+            break
+        trigger, values = event.payload.get("trigger"), event.payload.get("values")
+        if event.action == "case.transition" and isinstance(trigger, str):
+            facts.pop(trigger, None)
+            facts[trigger] = values if isinstance(values, dict) else {}
+    return facts
 
 
 def moves(history: Sequence[Any]) -> list[tuple[date | None, str, str]]:
