@@ -10,6 +10,8 @@ import functools
 import gc
 import io
 import json
+import shutil
+import subprocess
 import tracemalloc
 from datetime import date, timedelta
 from pathlib import Path
@@ -17,13 +19,14 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from sqlalchemy import insert, select
 
 from caseflow import db
 from caseflow.errors import InvalidInput
-from caseflow.exports import neutralise, write_xlsx
+from caseflow.exports import neutralise, print_layout, write_xlsx
 from caseflow.ids import make_id_number, mask_id_number
-from caseflow.ledger import COLUMNS, FOOTER, KEY_COLUMNS
+from caseflow.ledger import COLUMNS, FOOTER, KEY_COLUMNS, REGISTER_COLUMNS, kind_columns
 from caseflow.services.cases import (
     ChildDetails,
     DetailsUpdate,
@@ -723,3 +726,96 @@ def test_cases_with_an_unknown_address_have_a_ledger_of_their_own(county, worksp
     assert names(read(workspace, unit="待核实")) == ["吴小明"]
     assert names(read(workspace, unit="地址待核实", kind="疑似")) == ["吴小明"]
     assert "吴小明" not in names(read(workspace, level="township", unit="木黄镇"))
+
+
+# ---------------------------------------------------------------------------------------
+# On paper: landscape A4, fitted to the width, 9 pt or more, borders, wrapping
+
+
+SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
+
+
+def printed_ledger(county: dict[str, int], workspace: Path, target: Path, **asked: Any) -> Path:
+    ctx = open_context(workspace, clock=fixed_clock)
+    walked_case(ctx)
+    write_ledger(open_ledger(ctx, **asked), output=target)
+    ctx.engine.dispose()
+    return target
+
+
+def test_the_xlsx_is_set_up_for_printing_on_landscape_a4(county, workspace, tmp_path) -> None:
+    sheet = load_workbook(printed_ledger(county, workspace, tmp_path / "county.xlsx")).active
+    setup = sheet.page_setup
+    assert (setup.orientation, int(setup.paperSize)) == ("landscape", 9)  # 9: A4
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    layout = print_layout(COLUMNS)
+    assert (int(setup.fitToWidth), int(setup.fitToHeight)) == (layout.pages_wide, 0)
+    assert layout.printed_pt >= 9  # the 10 pt cells, scaled to fit, print at 9 pt or more
+    assert sheet.print_title_rows == "$1:$3"  # title, 填报单位 and the headings on every page
+    if layout.pages_wide > 1:
+        assert sheet.print_title_cols == "$A:$B"  # 序号 and 姓名 on every page across
+    assert sheet.oddFooter.center.text == "第 &P 页 共 &N 页"
+    # Widths by content: a name is narrower than a masked ID number, a date fits a date.
+    width = {
+        c.heading: sheet.column_dimensions[get_column_letter(i)].width
+        for i, c in enumerate(COLUMNS, 1)
+    }
+    assert width["性别"] < width["姓名"] < width["身份证号"]
+    assert width["发现日期"] >= len("2026-10-12")
+    table = list(sheet.iter_rows(min_row=3, max_row=sheet.max_row - 2))
+    for row in table:
+        assert len(row) == len(COLUMNS)
+        for cell in row:  # every cell of the table, an empty one too
+            assert cell.font.sz >= 9, cell.coordinate
+            assert cell.border.left.style == cell.border.bottom.style == "thin", cell.coordinate
+            assert cell.alignment.wrap_text, cell.coordinate
+    # Every kind's columns print at 9 pt or more.
+    for kind in ("work", "suspected", "returned"):
+        assert print_layout(kind_columns(kind)).printed_pt >= 9, kind
+    assert print_layout(REGISTER_COLUMNS).printed_pt >= 9
+
+
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed")
+def test_libreoffice_prints_the_ledger_on_landscape_a4_at_nine_points_or_more(
+    county, workspace, tmp_path
+) -> None:
+    from pypdf import PdfReader
+
+    source = printed_ledger(
+        county, workspace, tmp_path / "天堂镇台账.xlsx", level="township", unit="天堂镇"
+    )
+    subprocess.run(
+        [
+            str(SOFFICE),
+            f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+            "--headless",
+            "--convert-to",
+            "pdf",
+            "--outdir",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    reader = PdfReader(tmp_path / "天堂镇台账.pdf")
+    pages = reader.pages
+    assert len(pages) == print_layout(COLUMNS).pages_wide  # three cases: one page down
+    sizes: list[float] = []
+    text = []
+    for page in pages:
+        box = page.mediabox
+        assert (round(float(box.width)), round(float(box.height))) == (842, 595)  # landscape A4
+
+        def seen(chunk: str, cm: Any, tm: Any, _font: Any, size: float) -> None:
+            if chunk.strip():
+                scale = abs(cm[0] * tm[0] + cm[2] * tm[1]) or abs(tm[0]) or 1
+                sizes.append(size * scale)
+
+        text.append(page.extract_text(visitor_text=seen))
+    joined = "".join(text).replace(" ", "")
+    assert "示范县天堂镇控辍保学工作台账" in joined and "宋小兰" in joined
+    assert f"第1页共{len(pages)}页" in joined
+    assert "审核人（签字）" in joined
+    assert sizes and min(sizes) >= 8.9, sorted(sizes)[:5]

@@ -363,8 +363,8 @@ class Ledger:
                 histories_wanted.append(row.id)
         histories = case_events(connection, histories_wanted) if histories_wanted else {}
         built = []
-        for row, stored_workflow, facts in read:
-            workflow = stored_workflow
+        for row, stored_workflow, stored_facts in read:
+            workflow, facts = stored_workflow, stored_facts
             number = row.id
             state, entered_on, is_open = row.state, row.entered_on, row.is_open
             due_on, due_provisional = row.due_on, row.due_provisional
