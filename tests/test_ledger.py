@@ -39,6 +39,7 @@ from caseflow.services.cases import (
 from caseflow.services.context import Context, open_context, os_user
 from caseflow.services.ledger import open_ledger, write_ledger
 from caseflow.services.org import apply_org
+from caseflow.services.roster import import_roster
 from caseflow.services.records import CASE, CHILD
 from caseflow.workspace import load, write_example_org
 from tests.conftest import CliInvoker, approved_closure, audit_trail, fixed_clock
@@ -819,3 +820,97 @@ def test_libreoffice_prints_the_ledger_on_landscape_a4_at_nine_points_or_more(
     assert f"第1页共{len(pages)}页" in joined
     assert "审核人（签字）" in joined
     assert sizes and min(sizes) >= 8.9, sorted(sizes)[:5]
+
+
+# ---------------------------------------------------------------------------------------
+# The 文化户口台账 (from the registers)
+
+
+def registers(workspace: Path, tmp_path: Path) -> None:
+    """户籍: 田小雨 (open case) and 宋小芳 of 天堂镇/天堂村, 杨小虎 of 天堂镇/龙门村, 罗小林
+    of 木黄镇/木黄村, and 周大伟 (born 2008: 18, not of school age). 学籍: 宋小芳 at
+    天堂镇中心小学 (在读), 杨小虎 there too (休学); 田小雨 and 罗小林 have no record."""
+    born = date(2014, 5, 1)
+    people = {
+        "田小雨": make_id_number("520626", date(2013, 3, 5), 11),
+        "宋小芳": make_id_number("520626", born, 102),
+        "杨小虎": make_id_number("520626", born, 113),
+        "罗小林": make_id_number("520626", born, 124),
+        "周大伟": make_id_number("520626", date(2008, 5, 1), 135),
+    }
+    household = tmp_path / "household.csv"
+    household.write_text(
+        "姓名,身份证号,性别,出生日期,乡镇,村,组,监护人,联系电话\n"
+        f"田小雨,{people['田小雨']},,,天堂镇,天堂村,一组,田某某,13900001111\n"
+        f"宋小芳,{people['宋小芳']},,,天堂镇,天堂村,二组,宋某某,13900002222\n"
+        f"杨小虎,{people['杨小虎']},,,天堂镇,龙门村,一组,杨某某,\n"
+        f"罗小林,{people['罗小林']},,,木黄镇,木黄村,三组,罗某某,\n"
+        f"周大伟,{people['周大伟']},,,天堂镇,天堂村,一组,周某某,\n",
+        encoding="utf-8",
+    )
+    student = tmp_path / "student.csv"
+    student.write_text(
+        "姓名,身份证号,学籍号,学校,年级,班级,学籍状态\n"
+        f"宋小芳,{people['宋小芳']},G{people['宋小芳']},天堂镇中心小学,六年级,1班,在读\n"
+        f"杨小虎,{people['杨小虎']},G{people['杨小虎']},天堂镇中心小学,六年级,2班,休学\n",
+        encoding="utf-8",
+    )
+    ctx = open_context(workspace, clock=fixed_clock)
+    import_roster(ctx, "household", household)
+    import_roster(ctx, "student", student)
+    ctx.engine.dispose()
+
+
+def test_the_cultural_ledger_lists_every_school_age_child_of_the_area(
+    county, workspace, tmp_path, monkeypatch
+) -> None:
+    registers(workspace, tmp_path)
+    everyone = read(workspace, kind="文化户口")
+    assert names(everyone) == ["田小雨", "宋小芳", "杨小虎", "罗小林"]  # not 周大伟, 18
+    tian, song, yang, luo = everyone
+    assert (tian["status"], tian["open_case"], tian["school"]) == ("无学籍", county["tt"], None)
+    assert (song["status"], song["school"], song["grade_class"]) == (
+        "在读",
+        "天堂镇中心小学",
+        "六年级1班",
+    )
+    assert (yang["status"], yang["open_case"]) == ("休学", None)
+    assert song["id_number"] == mask_id_number(make_id_number("520626", date(2014, 5, 1), 102))
+    assert song["guardian"] == "宋某某 13900002222" and song["groups"] == []
+    assert names(read(workspace, kind="cultural", level="township", unit="天堂镇")) == [
+        "田小雨",
+        "宋小芳",
+        "杨小虎",
+    ]
+    assert names(read(workspace, kind="文化户口", level="village", unit="天堂镇/龙门村")) == [
+        "杨小虎"
+    ]
+    assert names(read(workspace, kind="文化户口", level="village", unit="木黄村")) == ["罗小林"]
+    school = read(workspace, kind="文化户口", level="school", unit="天堂镇中心小学")
+    assert [(r["name"], r["township"], r["village"]) for r in school] == [
+        ("宋小芳", "天堂镇", "天堂村"),
+        ("杨小虎", "天堂镇", "龙门村"),
+    ]
+    ctx = open_context(workspace, clock=fixed_clock)
+    ledger = open_ledger(ctx, kind="文化户口", level="township", unit="天堂镇")
+    target = tmp_path / "天堂镇文化户口台账.xlsx"
+    assert write_ledger(ledger, output=target) == 3
+    ctx.engine.dispose()
+    sheet = load_workbook(target).active
+    assert sheet["A1"].value == "示范县天堂镇文化户口台账（截至2026年11月29日）"
+    assert [c.value for c in sheet[3]] == [c.heading for c in REGISTER_COLUMNS]
+    assert sheet["N4"].value == f"是（第{county['tt']}号）"  # 在办案件
+    # A township caseworker: the township's children only, phones masked.
+    as_operator(monkeypatch, "ttz-kcb")
+    seen = read(workspace, kind="文化户口")
+    assert names(seen) == ["田小雨", "宋小芳", "杨小虎"]
+    assert seen[1]["guardian"] == "宋某某 139****2222" and seen[1]["birth"] == "2014-05"
+    with pytest.raises(InvalidInput, match="您的账户限于天堂镇"):
+        read(workspace, kind="文化户口", level="township", unit="木黄镇")
+
+
+def test_the_cultural_ledger_needs_the_registers_it_is_made_from(county, workspace) -> None:
+    with pytest.raises(InvalidInput, match="caseflow roster import household"):
+        read(workspace, kind="文化户口")
+    with pytest.raises(InvalidInput, match="caseflow roster import student"):
+        read(workspace, kind="文化户口", level="school", unit="天堂镇中心小学")
