@@ -39,8 +39,8 @@ from caseflow.services.cases import (
 from caseflow.services.context import Context, open_context, os_user
 from caseflow.services.ledger import open_ledger, write_ledger
 from caseflow.services.org import apply_org
-from caseflow.services.roster import import_roster
 from caseflow.services.records import CASE, CHILD
+from caseflow.services.roster import import_roster
 from caseflow.workspace import load, write_example_org
 from tests.conftest import CliInvoker, approved_closure, audit_trail, fixed_clock
 
@@ -867,7 +867,7 @@ def test_the_cultural_ledger_lists_every_school_age_child_of_the_area(
     registers(workspace, tmp_path)
     everyone = read(workspace, kind="文化户口")
     assert names(everyone) == ["田小雨", "宋小芳", "杨小虎", "罗小林"]  # not 周大伟, 18
-    tian, song, yang, luo = everyone
+    tian, song, yang, _luo = everyone
     assert (tian["status"], tian["open_case"], tian["school"]) == ("无学籍", county["tt"], None)
     assert (song["status"], song["school"], song["grade_class"]) == (
         "在读",
