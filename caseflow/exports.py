@@ -267,7 +267,8 @@ def write_xlsx(
     """An official-looking sheet: the title across the top, the ``header`` line under it
     (填报单位, 统计截止日期, 填报日期), the headings frozen below (and repeated with them on
     every printed page), then the rows, each cell bordered and wrapped in 10 pt, real
-    dates, and the ``footer`` line (signatures) after the last row. Printed landscape on
+    dates (grid lines printed, so an empty cell is boxed too), and the ``footer`` line
+    (signatures) after the last row. Printed landscape on
     A4, fitted to the width (``print_layout``), page numbers at the foot of each page.
     Streamed: openpyxl's write-only mode writes each row to disk at once. Rows beyond
     what a sheet holds continue on sheets named ``<sheet_name>（2）`` etc., each with the
@@ -325,6 +326,7 @@ def write_xlsx(
         sheet.page_margins.top = sheet.page_margins.bottom = 0.6
         sheet.page_margins.footer = 0.3
         sheet.print_options.horizontalCentered = True
+        sheet.print_options.gridLines = True
         sheet.oddFooter.center.text = "第 &P 页 共 &N 页"
         sheet.oddFooter.center.size = FONT_PT
         sheet.oddFooter.center.font = FONT_NAME
@@ -343,8 +345,8 @@ def write_xlsx(
             headers.append(cell)
         sheet.append(headers)
         # One styled cell per column, reused row after row (each row is written out as it
-        # is appended): the style is resolved once, not per cell. An empty cell is
-        # written too, for its border.
+        # is appended): the style is resolved once, not per cell. An empty cell is left
+        # out (writing it costs as much as a full one); the grid lines, printed, box it.
         styled = []
         for column in columns:
             cell = WriteOnlyCell(sheet)
@@ -371,9 +373,12 @@ def write_xlsx(
             if isinstance(value, str) and value:
                 values[i] = neutralise(clean(value))
         for i, value in enumerate(values):
-            cell = styled[i]
-            cell.value = value if value != "" else None
-            values[i] = cell
+            if value is None or value == "":
+                values[i] = None  # left out: the printed grid lines draw its box
+            else:
+                cell = styled[i]
+                cell.value = value
+                values[i] = cell
         sheet.append(values)
         count += 1
         in_sheet += 1

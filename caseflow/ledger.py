@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from caseflow.calendar import WorkCalendar
@@ -98,6 +98,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("workflow_version", "流程版本", "int", 4),
 )
 COLUMN_KEYS: tuple[str, ...] = tuple(c.key for c in COLUMNS)
+_POSITION: Mapping[str, int] = {key: i for i, key in enumerate(COLUMN_KEYS)}
 # What each kind of case ledger leaves out: the 疑似 ledger has nothing returned or closed
 # yet to say, the 劝返复学 ledger no running deadline of a dropout.
 _LEFT_OUT: Mapping[str, frozenset[str]] = {
@@ -125,6 +126,7 @@ KEY_COLUMNS: frozenset[str] = frozenset(
 )
 
 
+@lru_cache(maxsize=8)
 def kind_columns(kind: str) -> tuple[Column, ...]:
     return tuple(c for c in COLUMNS if c.key not in _LEFT_OUT[kind])
 
@@ -231,49 +233,48 @@ class LedgerRow:
             notes.append("期限暂定（当年节假日安排未公布）")
         return "；".join(notes)
 
-    def values(self, index: int) -> dict[str, Cell]:
-        """Each column's cell (``COLUMNS`` keys)."""
-        return {
-            "row": index,
-            "name": self.name,
-            "sex": self.sex or "",
-            "birth": self.birth or "",
-            "ethnicity": self.ethnicity or "",
-            "id_number": self.id_number,
-            "student_number": self.student_number or "",
-            "township": self.township,
-            "village": self.village,
-            "school": self.school or "",
-            "grade_class": self.grade_class or "",
-            "guardian": self.guardian or "",
-            "groups": "、".join(self.groups),
-            "number": self.number,
-            "state_label": self.state_label,
-            "reasons": "、".join(self.reasons),
-            "left_on": self.left_on,
-            "whereabouts": self.whereabouts or "",
-            "responsible": "、".join(self.responsible),
-            "opened_on": self.opened_on,
-            "days_in_state": self.days_in_state,
-            "due_on": self.due_on,
-            "days_overdue": self.days_overdue or None,
-            "persuasions": self.persuasions,
-            "last_note_on": self.last_note_on,
-            "last_note_method": self.last_note_method or "",
-            "returned_on": self.returned_on,
-            "return_school": self.return_school or "",
-            "placement": self.placement or "",
-            "disability": self.disability or "",
-            "outcome": self.outcome,
-            "closure_reason": self.closure_reason or "",
-            "closed_on": self.closed_on,
-            "remarks": self.remarks,
-            "workflow_version": self.workflow_version,
-        }
-
-    def cells(self, index: int, columns: Sequence[Column] = COLUMNS) -> tuple[Cell, ...]:
-        values = self.values(index)
-        return tuple(values[c.key] for c in columns)
+    def cells(self, index: int, keys: Sequence[str] = COLUMN_KEYS) -> tuple[Cell, ...]:
+        """The cells of the columns with these keys (``COLUMNS`` keys), in their order."""
+        every = (
+            index,
+            self.name,
+            self.sex or "",
+            self.birth or "",
+            self.ethnicity or "",
+            self.id_number,
+            self.student_number or "",
+            self.township,
+            self.village,
+            self.school or "",
+            self.grade_class or "",
+            self.guardian or "",
+            "、".join(self.groups),
+            self.number,
+            self.state_label,
+            "、".join(self.reasons),
+            self.left_on,
+            self.whereabouts or "",
+            "、".join(self.responsible),
+            self.opened_on,
+            self.days_in_state,
+            self.due_on,
+            self.days_overdue or None,
+            self.persuasions,
+            self.last_note_on,
+            self.last_note_method or "",
+            self.returned_on,
+            self.return_school or "",
+            self.placement or "",
+            self.disability or "",
+            self.outcome,
+            self.closure_reason or "",
+            self.closed_on,
+            self.remarks,
+            self.workflow_version,
+        )
+        if keys is COLUMN_KEYS:
+            return every
+        return tuple(every[_POSITION[key]] for key in keys)
 
     def as_json(self) -> dict[str, Any]:
         def day(value: date | None) -> str | None:
@@ -341,6 +342,11 @@ class RecordedReasons:
     @property
     def triggers(self) -> frozenset[str]:
         return frozenset(trigger for trigger, _field in self.confirmed + self.closed)
+
+    @cached_property
+    def quoted(self) -> tuple[str, ...]:
+        """The triggers as their facts' JSON writes them (a quick look before parsing)."""
+        return tuple(f'"{t}"' for t in sorted(self.triggers))
 
     def read(self, facts: Any, *, is_open: bool) -> tuple[str | None, str | None]:
         """(the confirmed dropout reason, the closure reason when closed)."""
@@ -417,6 +423,11 @@ class StepFields:
     def triggers(self) -> frozenset[str]:
         return frozenset(self.by_trigger) | self.returning
 
+    @cached_property
+    def quoted(self) -> tuple[str, ...]:
+        """The triggers as their facts' JSON writes them (a quick look before parsing)."""
+        return tuple(f'"{t}"' for t in sorted(self.triggers))
+
     def read(self, facts: Mapping[str, Any]) -> StepValues:
         """The latest value of each key in ``facts`` (trigger -> its last values, the
         most recently fired trigger last)."""
@@ -481,26 +492,26 @@ def disability_label(recorded: StepValues | None, registered: str | None) -> str
     return registered or None
 
 
-def outcome(workflow: Workflow, case: CaseFacts) -> str:
+def outcome(workflow: Workflow, case: CaseFacts, category: str | None) -> str:
     """在办 (with the closure awaiting approval, if one is), 已复学（巩固中）,
-    已复学（已巩固）, or 已销号 (the reason in its own column, ``closure_reason``)."""
-    category = workflow.category_of(case.state)
-    state = workflow.states.get(case.state)
+    已复学（已巩固）, or 已销号 (the reason in its own column, ``closure_reason``);
+    ``category``: the case's state's."""
     if category == "monitoring":
         return "已复学（巩固中）"
     if category == "retained":
         return "已复学（已巩固）"
-    if category == "closing" and state is not None:
+    state = workflow.states.get(case.state) if category == "closing" else None
+    if state is not None:
         return f"在办（{state.label}）"
     if case.is_open:
         return "在办"
     return "已销号"
 
 
-def closure_reason(workflow: Workflow, case: CaseFacts) -> str | None:
+def closure_reason(workflow: Workflow, case: CaseFacts, category: str | None) -> str | None:
     """Why a closed case was closed: the reason given (its label), else the label of the
     state it ended in; None while open or when it was retained."""
-    if case.is_open or workflow.category_of(case.state) == "retained":
+    if case.is_open or category == "retained":
         return None
     if case.close_reason:
         return workflow.closure_reasons.get(case.close_reason, case.close_reason)
@@ -534,9 +545,10 @@ def ledger_row(
     state = workflow.states.get(case.state)
     overdue, unit = days_overdue(workflow, case, as_of, calendar)
     recorded = case.recorded
-    monitoring = workflow.category_of(case.state) in ("monitoring", "retained")
+    category = workflow.category_of(case.state)
+    monitoring = category in ("monitoring", "retained")
     returned = case.returned_on
-    if returned is None and workflow.category_of(case.state) == "monitoring":
+    if returned is None and category == "monitoring":
         returned = case.entered_on  # came back on the day it entered the state
     return LedgerRow(
         number=case.number,
@@ -557,7 +569,7 @@ def ledger_row(
         days_unit=unit,
         last_note_on=case.last_note_on,
         last_note_method=case.last_note_method,
-        outcome=outcome(workflow, case),
+        outcome=outcome(workflow, case, category),
         workflow_version=workflow.version,
         sex=case.sex,
         birth=case.birth,
@@ -573,7 +585,7 @@ def ledger_row(
         return_school=recorded.text("return_school") if recorded and returned else None,
         placement=recorded.text("placement") if recorded else None,
         disability=disability_label(recorded, registered_disability),
-        closure_reason=closure_reason(workflow, case),
+        closure_reason=closure_reason(workflow, case, category),
         closed_on=None if case.is_open else case.entered_on,
     )
 
@@ -629,6 +641,7 @@ REGISTER_COLUMNS: tuple[Column, ...] = (
     Column("groups", "特殊群体", "text", 8),
     Column("open_case", "在办案件", "text", 8),
 )
+REGISTER_KEYS: tuple[str, ...] = tuple(c.key for c in REGISTER_COLUMNS)
 REGISTER_KEY_COLUMNS: frozenset[str] = frozenset(
     {
         "row",
@@ -682,9 +695,9 @@ class RegisterChild:
             "open_case": f"是（第{self.open_case}号）" if self.open_case else "",
         }
 
-    def cells(self, index: int, columns: Sequence[Column] = REGISTER_COLUMNS) -> tuple[Cell, ...]:
+    def cells(self, index: int, keys: Sequence[str] = REGISTER_KEYS) -> tuple[Cell, ...]:
         values = self.values(index)
-        return tuple(values[c.key] for c in columns)
+        return tuple(values[key] for key in keys)
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -347,30 +347,55 @@ class Ledger:
         wanted = self.categories
         notes = latest_notes(connection, [row.id for row in batch], as_of)
         guardians = guardians_of(connection, [row.child_id for row in batch], reveal=reveal)
-        read: list[tuple[Any, Workflow, Any]] = []
+        read: list[tuple[tuple[Any, ...], Workflow, Any]] = []
         histories_wanted = []
         for row in batch:
-            workflow = workflows.get(connection, row.workflow, row.workflow_version)
-            facts_text = row.facts
+            values = tuple(row)  # unpacked by position: much cheaper than by attribute
+            number, workflow_name, workflow_version, *_rest = values
+            last_event_on, facts_text = values[7], values[11]
+            workflow = workflows.get(connection, workflow_name, workflow_version)
             steps = step_fields(workflow)
             facts = None
-            if facts_text and any(f'"{t}"' in facts_text for t in steps.triggers):
+            if facts_text and any(t in facts_text for t in steps.quoted):
                 facts = json.loads(facts_text)
-            read.append((row, workflow, facts))
-            if row.last_event_on > as_of or (
+            read.append((values, workflow, facts))
+            if last_event_on > as_of or (
                 facts is not None and any(t in facts for t in steps.returning)
             ):
-                histories_wanted.append(row.id)
+                histories_wanted.append(number)
         histories = case_events(connection, histories_wanted) if histories_wanted else {}
         built = []
-        for row, stored_workflow, stored_facts in read:
+        for values, stored_workflow, stored_facts in read:
+            (
+                number,
+                workflow_name,
+                workflow_version,
+                state,
+                entered_on,
+                is_open,
+                opened_on,
+                last_event_on,
+                due_on,
+                due_provisional,
+                reasons,
+                facts_text,
+                chain,
+                township,
+                village,
+                school,
+                name,
+                id_number,
+                child_id,
+                sex,
+                birth_date,
+                ethnicity,
+                student_number,
+                grade,
+                class_name,
+            ) = values
             workflow, facts = stored_workflow, stored_facts
-            number = row.id
-            state, entered_on, is_open = row.state, row.entered_on, row.is_open
-            due_on, due_provisional = row.due_on, row.due_provisional
             history = histories.get(number)
-            facts_text = row.facts
-            if history is not None and row.last_event_on > as_of:
+            if history is not None and last_event_on > as_of:
                 # What the steps had recorded by then, not what they record now.
                 facts = facts_then(history, as_of)
                 facts_text = json.dumps(facts, ensure_ascii=False)
@@ -378,13 +403,13 @@ class Ledger:
                 if then.state is not None and then.entered_on is not None:
                     state, entered_on, is_open = then.state, then.entered_on, then.is_open
                     due_on, due_provisional = then.due_on, then.due_provisional
-                    if then.workflow_version not in (None, row.workflow_version):
-                        workflow = workflows.get(connection, row.workflow, then.workflow_version)
+                    if then.workflow_version not in (None, workflow_version):
+                        workflow = workflows.get(connection, workflow_name, then.workflow_version)
             if wanted is not None and workflow.category_of(state) not in wanted:
                 continue
             confirmed = closed = None
             recorded = recorded_reasons(workflow)
-            if facts_text and any(f'"{t}"' in facts_text for t in recorded.triggers):
+            if facts_text and any(t in facts_text for t in recorded.quoted):
                 parsed = facts if facts is not None else json.loads(facts_text)
                 confirmed, closed = recorded.read(parsed, is_open=is_open)
             registered = None
@@ -393,42 +418,41 @@ class Ledger:
                 if isinstance(evidence, dict) and evidence.get("disability"):
                     registered = str(evidence["disability"])
             note = notes.get(number)
-            back = None
-            if history is not None:
-                back = returned_on(workflow, moves(history), as_of)
             case = CaseFacts(
                 number,
-                row.name,
-                mask_id_number(row.id_number),
-                row.township,
-                row.village,
-                row.school,
+                name,
+                mask_id_number(id_number),
+                township,
+                village,
+                school,
                 state,
                 entered_on,
                 is_open,
-                row.opened_on,
+                opened_on,
                 due_on,
                 due_provisional,
-                labels.reasons(workflow, row.reasons, confirmed),
-                labels.responsible(row.chain),
+                labels.reasons(workflow, reasons, confirmed),
+                labels.responsible(chain),
                 closed,
                 note.day if note else None,
                 NOTE_METHODS.get(note.method, note.method) if note else None,
-                sex=row.sex,
-                birth=birth_shown(row.birth_date, reveal=reveal),
-                ethnicity=row.ethnicity,
+                sex=sex,
+                birth=birth_shown(birth_date, reveal=reveal),
+                ethnicity=ethnicity,
                 student_number=(
                     None
-                    if not row.student_number
-                    else row.student_number
+                    if not student_number
+                    else student_number
                     if reveal
-                    else mask_value("student_number", row.student_number)
+                    else mask_value("student_number", student_number)
                 ),
-                grade_class=grade_class(row.grade, row.class_name),
-                guardian=guardians.get(row.child_id),
+                grade_class=grade_class(grade, class_name),
+                guardian=guardians.get(child_id),
                 persuasions=note.persuasions(workflow) if note else 0,
                 recorded=step_fields(workflow).read(facts) if facts is not None else None,
-                returned_on=back,
+                returned_on=(
+                    returned_on(workflow, moves(history), as_of) if history is not None else None
+                ),
             )
             built.append(
                 ledger_row(
@@ -658,6 +682,7 @@ def write_ledger(
     chosen = output_format(output, fmt)
     rows = _counting(ledger.rows(), progress)
     columns = ledger.columns
+    keys = tuple(c.key for c in columns)
     if output is None:
         if chosen == "table":
             shown = tuple(c for c in columns if c.key in ledger.key_columns)
@@ -674,7 +699,7 @@ def write_ledger(
             return write_xlsx(
                 temporary,
                 columns,
-                (row.cells(i, columns) for i, row in enumerate(rows, start=1)),
+                (row.cells(i, keys) for i, row in enumerate(rows, start=1)),
                 title=ledger.title,
                 sheet_name="台账",
                 header=ledger.header,
@@ -692,7 +717,8 @@ def _write(
     ledger: Ledger | RegisterLedger,
     columns: Sequence[Column],
 ) -> int:
-    cells = (row.cells(i, columns) for i, row in enumerate(rows, start=1))
+    keys = tuple(c.key for c in columns)
+    cells = (row.cells(i, keys) for i, row in enumerate(rows, start=1))
     if fmt == "csv":
         return write_csv(stream, columns, cells)
     if fmt == "md":
