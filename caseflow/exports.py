@@ -116,14 +116,21 @@ def write_csv(stream: IO[str], columns: Sequence[Column], rows: Iterable[Sequenc
 
 
 def write_markdown(
-    stream: IO[str], columns: Sequence[Column], rows: Iterable[Sequence[Cell]], *, title: str
+    stream: IO[str],
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[Cell]],
+    *,
+    title: str,
+    header: str = "",
 ) -> int:
-    """A heading and a Markdown (GFM) table."""
+    """A heading (and a ``header`` line under it) and a Markdown (GFM) table."""
 
     def cell(value: Cell) -> str:
         return _text(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
     stream.write(f"# {cell(title)}\n\n")
+    if header:
+        stream.write(f"{cell(header)}\n\n")
     stream.write("| " + " | ".join(c.heading for c in columns) + " |\n")
     stream.write("|" + "|".join("---:" if c.kind == "int" else "---" for c in columns) + "|\n")
     count = 0
@@ -187,6 +194,64 @@ def write_text_table(
 # An Excel sheet holds 1,048,576 rows; a longer ledger goes on in a second sheet.
 XLSX_MAX_ROWS = 1_048_576
 
+# Print layout (landscape A4). Cells are set in 10 pt; a sheet too wide for one page at
+# that size is spread over as many pages across as keep the printed text at 9 pt or more
+# (``print_layout``), with the first columns (序号, 姓名) repeated on each.
+FONT_NAME = "宋体"
+FONT_PT = 10
+MIN_PRINTED_PT = 9
+A4_LANDSCAPE_MM = (297.0, 210.0)
+SIDE_MARGIN_IN = 0.4
+# A column of width w (in the characters of the default 11 pt font, whose digits are
+# 7 px at 96 dpi) is 7w + 5 px wide: 1.852 mm a character and 1.3 mm of padding.
+_MM_PER_WIDTH = 7 * 25.4 / 96
+_MM_PADDING = 5 * 25.4 / 96
+# Fit to a width that leaves this much room above MIN_PRINTED_PT: page breaks fall
+# between columns, so a page is rarely filled to its edge.
+_FIT_SLACK = 0.95
+TITLE_COLUMNS = 2
+
+
+@dataclass(frozen=True)
+class PrintLayout:
+    """How a sheet prints: its column widths (by content: the width a column's cells
+    usually take, at least its heading's widest two characters), how many landscape A4
+    pages across it takes, and the size the cells' 10 pt text prints at."""
+
+    widths: tuple[float, ...]
+    pages_wide: int
+
+    @property
+    def width_mm(self) -> float:
+        return sum(w * _MM_PER_WIDTH + _MM_PADDING for w in self.widths)
+
+    @property
+    def scale(self) -> float:
+        """The largest scale at which the sheet fits ``pages_wide`` pages across."""
+        printable = A4_LANDSCAPE_MM[0] - 2 * SIDE_MARGIN_IN * 25.4
+        repeated = sum(w * _MM_PER_WIDTH + _MM_PADDING for w in self.widths[:TITLE_COLUMNS])
+        extra = repeated * (self.pages_wide - 1)
+        return min(1.0, self.pages_wide * printable / (self.width_mm + extra))
+
+    @property
+    def printed_pt(self) -> float:
+        return FONT_PT * self.scale
+
+
+def column_width(column: Column) -> float:
+    """A column's width in the sheet: what its cells usually take (``Column.width``, in
+    display width: a Chinese character counts two), at least two heading characters (a
+    heading wraps), plus a character of room."""
+    return float(max(column.width, 4) + 1)
+
+
+def print_layout(columns: Sequence[Column]) -> PrintLayout:
+    widths = tuple(column_width(c) for c in columns)
+    pages = 1
+    while PrintLayout(widths, pages).printed_pt < MIN_PRINTED_PT / _FIT_SLACK and pages < 8:
+        pages += 1
+    return PrintLayout(widths, pages)
+
 
 def write_xlsx(
     path: Path,
@@ -195,13 +260,19 @@ def write_xlsx(
     *,
     title: str,
     sheet_name: str,
+    header: str = "",
+    footer: str = "",
     max_rows: int = XLSX_MAX_ROWS,
 ) -> int:
-    """An official-looking sheet: the title across the top, the headings frozen below it
-    (and repeated on every printed page), column widths, real dates, landscape A4 with
-    grid lines. Streamed: openpyxl's write-only mode writes each row to disk at once.
-    Rows beyond what a sheet holds continue on sheets named ``<sheet_name>（2）`` etc.,
-    each with the title and headings."""
+    """An official-looking sheet: the title across the top, the ``header`` line under it
+    (填报单位, 统计截止日期, 填报日期), the headings frozen below (and repeated with them on
+    every printed page), then the rows, each cell bordered and wrapped in 10 pt, real
+    dates (grid lines printed, so an empty cell is boxed too), and the ``footer`` line
+    (signatures) after the last row. Printed landscape on
+    A4, fitted to the width (``print_layout``), page numbers at the foot of each page.
+    Streamed: openpyxl's write-only mode writes each row to disk at once. Rows beyond
+    what a sheet holds continue on sheets named ``<sheet_name>（2）`` etc., each with the
+    title, header and headings."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -212,49 +283,79 @@ def write_xlsx(
     book = Workbook(write_only=True)
     last = get_column_letter(len(columns))
     thin = Side(style="thin")
-    per_sheet = max_rows - 2
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    body = Font(name=FONT_NAME, size=FONT_PT)
+    layout = print_layout(columns)
+    top = 3 if header else 2  # the headings' row
+    per_sheet = max_rows - top
     texts = [i for i, column in enumerate(columns) if column.kind == "text"]
-    dates = [i for i, column in enumerate(columns) if column.kind == "date"]
+    align = {
+        "text": Alignment(horizontal="left", vertical="center", wrap_text=True),
+        "int": Alignment(horizontal="right", vertical="center", wrap_text=True),
+        "date": Alignment(horizontal="center", vertical="center", wrap_text=True),
+    }
 
     def clean(text: str) -> str:
         return ILLEGAL_CHARACTERS_RE.sub("", text)
 
-    def start(number: int) -> tuple[Any, dict[int, Any]]:
+    def line(sheet: Any, text: str, row: int, *, size: int, bold: bool = False) -> None:
+        cell = WriteOnlyCell(sheet, value=clean(text))
+        cell.font = Font(name=FONT_NAME, size=size, bold=bold)
+        cell.alignment = Alignment(
+            horizontal="center" if bold else "left", vertical="center", wrap_text=True
+        )
+        sheet.merged_cells.add(f"A{row}:{last}{row}")
+        sheet.append([cell])
+
+    def start(number: int) -> tuple[Any, list[Any]]:
         name = sheet_name if number == 1 else f"{sheet_name}（{number}）"
         # The write-only sheet has the page settings of a normal one (the stubs lack them).
         sheet: Any = book.create_sheet(name[:31])
-        for index, column in enumerate(columns, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = column.width
-        sheet.freeze_panes = "A3"
-        sheet.print_title_rows = "1:2"
+        for index, width in enumerate(layout.widths, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = width
+        sheet.freeze_panes = f"A{top + 1}"
+        sheet.print_title_rows = f"1:{top}"
+        if layout.pages_wide > 1:
+            sheet.print_title_cols = f"A:{get_column_letter(TITLE_COLUMNS)}"
         sheet.page_setup.orientation = "landscape"
         sheet.page_setup.paperSize = Worksheet.PAPERSIZE_A4
-        sheet.page_setup.fitToWidth = 1
+        sheet.page_setup.fitToWidth = layout.pages_wide
         sheet.page_setup.fitToHeight = 0
         sheet.sheet_properties.pageSetUpPr.fitToPage = True
-        sheet.print_options.gridLines = True
+        sheet.page_margins.left = sheet.page_margins.right = SIDE_MARGIN_IN
+        sheet.page_margins.top = sheet.page_margins.bottom = 0.6
+        sheet.page_margins.footer = 0.3
         sheet.print_options.horizontalCentered = True
-        sheet.merged_cells.add(f"A1:{last}1")
+        sheet.print_options.gridLines = True
+        sheet.oddFooter.center.text = "第 &P 页 共 &N 页"
+        sheet.oddFooter.center.size = FONT_PT
+        sheet.oddFooter.center.font = FONT_NAME
         sheet.row_dimensions[1].height = 30
-        sheet.row_dimensions[2].height = 30
-        heading = WriteOnlyCell(sheet, value=clean(title))
-        heading.font = Font(name="宋体", size=16, bold=True)
-        heading.alignment = Alignment(horizontal="center", vertical="center")
-        sheet.append([heading])
+        line(sheet, title, 1, size=16, bold=True)
+        if header:
+            sheet.row_dimensions[2].height = 20
+            line(sheet, header, 2, size=FONT_PT)
         headers = []
         for column in columns:
             cell = WriteOnlyCell(sheet, value=clean(column.heading))
-            cell.font = Font(name="宋体", size=11, bold=True)
+            cell.font = Font(name=FONT_NAME, size=FONT_PT, bold=True)
             cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
             cell.fill = PatternFill("solid", fgColor="D9D9D9")
-            cell.border = Border(left=thin, right=thin, top=thin, bottom=thin)
+            cell.border = box
             headers.append(cell)
         sheet.append(headers)
-        # One styled cell per date column, reused row after row (each row is written out
-        # as it is appended): the date format is resolved once, not per row.
-        styled = {i: WriteOnlyCell(sheet) for i in dates}
-        for cell in styled.values():
-            cell.number_format = "yyyy-mm-dd"
+        # One styled cell per column, reused row after row (each row is written out as it
+        # is appended): the style is resolved once, not per cell. An empty cell is left
+        # out (writing it costs as much as a full one); the grid lines, printed, box it.
+        styled = []
+        for column in columns:
+            cell = WriteOnlyCell(sheet)
+            cell.font = body
+            cell.border = box
+            cell.alignment = align[column.kind]
+            if column.kind == "date":
+                cell.number_format = "yyyy-mm-dd"
+            styled.append(cell)
         return sheet, styled
 
     sheets = 1
@@ -262,26 +363,29 @@ def write_xlsx(
     count = in_sheet = 0
     for row in rows:
         if in_sheet == per_sheet:
-            sheet.auto_filter.ref = f"A2:{last}{in_sheet + 2}"
+            sheet.auto_filter.ref = f"A{top}:{last}{in_sheet + top}"
             sheets += 1
             sheet, styled = start(sheets)
             in_sheet = 0
         values: list[Any] = list(row)
         for i in texts:
             value = values[i]
-            if not value:
-                values[i] = None  # an empty cell is left out altogether
-            elif isinstance(value, str):
+            if isinstance(value, str) and value:
                 values[i] = neutralise(clean(value))
-        for i in dates:
-            if values[i] is not None:
+        for i, value in enumerate(values):
+            if value is None or value == "":
+                values[i] = None  # left out: the printed grid lines draw its box
+            else:
                 cell = styled[i]
-                cell.value = values[i]
+                cell.value = value
                 values[i] = cell
         sheet.append(values)
         count += 1
         in_sheet += 1
     if in_sheet:
-        sheet.auto_filter.ref = f"A2:{last}{in_sheet + 2}"
+        sheet.auto_filter.ref = f"A{top}:{last}{in_sheet + top}"
+    if footer:
+        sheet.append([])
+        line(sheet, footer, in_sheet + top + 2, size=FONT_PT)
     book.save(path)
     return count

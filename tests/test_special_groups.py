@@ -265,9 +265,29 @@ def test_every_ledger_row_names_the_childs_special_groups(registers) -> None:
     }
     rows = {row.number: row for row in open_ledger(ctx).rows()}
     assert {n: row.groups for n, row in rows.items() if row.groups} == expected
-    assert rows[case_of(ctx, 5)].cells(1)[-1] == "残疾（肢体二级）、留守"
+    assert rows[case_of(ctx, 5)].cells(1, ("groups",)) == ("残疾（肢体二级）、留守",)
     with db.read(ctx.engine) as connection:
         assert groups_by_case(connection, list(rows)) == expected
+
+
+def test_the_cultural_ledger_flags_the_groups_of_every_child_with_a_case_or_not(
+    registers,
+) -> None:
+    ctx = registers
+
+    def flagged() -> dict[str, tuple[str, ...]]:
+        rows = open_ledger(ctx, kind="文化户口", as_of=AS_OF).rows()
+        return {row.name: row.groups for row in rows if row.groups}
+
+    # No case yet: the registers alone flag children 2, 4 and 5.
+    assert flagged() == {
+        household(2)["name"]: ("贫困/脱贫户", "易地扶贫搬迁户子女"),
+        household(4)["name"]: ("贫困/脱贫户",),
+        household(5)["name"]: ("残疾（肢体二级）",),
+    }
+    open_cases(ctx, compare(ctx, as_of=AS_OF))
+    update_details(ctx, case_of(ctx, 3), DetailsUpdate(), add_groups=["留守"])
+    assert flagged()[household(3)["name"]] == ("留守",)  # a caseworker's group, on the case
 
 
 def test_a_0012_database_upgrades_and_its_children_start_in_no_group(tmp_path: Path) -> None:

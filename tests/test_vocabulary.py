@@ -222,7 +222,8 @@ def test_renaming_every_state_and_trigger_changes_no_figure(workspace: Path, tmp
         reasons = {row["name"]: row["reasons"] for row in expected["ledgers"]["county None"]}
         assert reasons["田小雨"] == ["贫困", "外出务工"]
         outcome = {row["name"]: row["outcome"] for row in expected["ledgers"]["county None"]}
-        assert outcome["龙小山"] == "已销号：异地就读（经核实）"
+        closure = {row["name"]: row["closure_reason"] for row in expected["ledgers"]["county None"]}
+        assert (outcome["龙小山"], closure["龙小山"]) == ("已销号", "异地就读（经核实）")
         assert outcome["田小雨"] == "已复学（已巩固）"
     finally:
         renamed.engine.dispose()

@@ -27,63 +27,70 @@ if TYPE_CHECKING:
 
 @app.command("ledger")
 def ledger_command(
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="台账种类：work（控辍保学工作台账，默认）、suspected（疑似失学辍学）、"
+            "returned（劝返复学）、cultural（文化户口，依据户籍/学籍登记）；中文名称亦可，"
+            "如 --kind 文化户口。",
+        ),
+    ] = None,
     level: Annotated[
         str,
         typer.Option(
             "--level",
-            help="county (every case you may see), township, village or school (name it "
-            "with --unit).",
+            help="county（县级：您可查看的全部案件）、township、village 或 school（用 --unit "
+            "指明单位）。",
         ),
     ] = "county",
     unit: Annotated[
         str | None,
         typer.Option(
             "--unit",
-            help="The township, school, or village (镇/村, or the village's name alone when "
-            "only one township has it), e.g. --unit 天堂镇/天堂村.",
+            help="乡镇、学校或村（写作“镇/村”，村名在您的案件中唯一时可只写村名），如 --unit "
+            "天堂镇/天堂村；--unit 待核实：地址待核实的案件。",
         ),
     ] = None,
     as_of: Annotated[
         str | None,
         typer.Option(
             "--as-of",
-            help="The ledger as it stood on this day (default today): states, due dates and "
-            "days as of then; cases identified later are left out.",
+            help="统计截止日期（默认今天）：状态、期限和天数按当日计，此后发现的案件不列入。",
         ),
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option(
-            "--format", help="table | csv | xlsx | md | json (default: by the -o extension)."
-        ),
+        typer.Option("--format", help="table | csv | xlsx | md | json（默认按 -o 的扩展名）。"),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="Write to this file (default: print a table)."),
+        typer.Option("-o", "--output", help="写入此文件（默认在终端列出主要栏目）。"),
     ] = None,
 ) -> None:
-    """The ledger (台账) of the county, a township, a village or a school: one row per case
-    with the child (ID masked), place, state, reasons, responsible people (包保), dates,
-    days in state, due date, days overdue, the latest persuasion attempt and the outcome.
+    """台账（四台账：县、乡镇、村、学校）：控辍保学工作台账每案一行，列明儿童（身份证号
+    遮蔽）、性别、出生日期、民族、学籍号、住址、学校、年级班级、监护人及联系电话、特殊群体、
+    状态、辍学原因、离校日期、去向、包保责任人、期限与逾期、劝返次数、复学日期与学校、安置
+    方式、残疾类别等级、办理结果、销号原因和办结日期；另有疑似失学辍学台账、劝返复学台账、
+    地址待核实台账，以及依据户籍/学籍登记的文化户口台账。
 
-    XLSX is laid out as an official ledger (title row, frozen headings, dates as dates) and
-    opens in Excel and WPS; cells that a spreadsheet would read as a formula are written as
-    text. A large ledger is written as it is read, in batches (constant memory), and the
-    file only takes its name when complete. You see only the cases of your jurisdiction;
-    the reading is recorded in the audit."""
+    XLSX 按正式台账排版（标题、填报单位与日期、表头冻结并逐页重复、边框、自动换行、
+    A4 横向、页码、签字栏），可用 Excel 和 WPS 打开；会被电子表格当作公式的单元格按文本
+    写入。大台账边读边写（内存不随案件数增长），写完才以文件名出现。您只能看到本人管辖
+    范围内的案件；每次查阅记入审计。"""
     from caseflow.exports import output_format
     from caseflow.services.ledger import open_ledger, write_ledger
 
     ctx = workspace_context()
     output_format(output, fmt)
-    ledger = open_ledger(ctx, level=level, unit=unit, as_of=parse_day(as_of, "--as-of"))
+    ledger = open_ledger(ctx, level=level, unit=unit, as_of=parse_day(as_of, "--as-of"), kind=kind)
     if output is None:
         if not write_ledger(ledger, fmt, stream=sys.stdout):
-            typer.echo(f"No cases: {ledger.title}", err=True)
+            typer.echo(f"无记录：{ledger.title}", err=True)
         return
-    with stderr_progress(ledger.count(), f"Writing {output.name}") as advance:
+    with stderr_progress(ledger.count(), f"正在写入 {output.name}") as advance:
         count = write_ledger(ledger, fmt, output, progress=advance)
-    typer.echo(f"Wrote {count} case(s) to {output}: {ledger.title}")
+    typer.echo(f"已将 {count} 条记录写入 {output}：{ledger.title}")
 
 
 @app.command("stats")

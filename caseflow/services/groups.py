@@ -178,6 +178,35 @@ def groups_by_case(
     }
 
 
+def groups_by_id_number(
+    ctx: Context, connection: Connection, id_numbers: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """The special groups of the children with these ID numbers, as labels, for the
+    文化户口台账: those recorded on a child with a case (by a caseworker or a register) and
+    those the current 扶贫 and 残疾人 registers give any child, with a case or not."""
+    workflow = ctx.current_workflow
+    wanted = sorted(set(id_numbers))
+    held: dict[str, list[Membership]] = {}
+    query = select(CHILD.c.id, CHILD.c.id_number).where(
+        CHILD.c.id_number.in_(bindparam("numbers", expanding=True))
+    )
+    children: dict[int, str] = {}
+    for start in range(0, len(wanted), 1000):
+        children.update(connection.execute(query, {"numbers": wanted[start : start + 1000]}).all())
+    for child_id, rows in memberships(connection, children).items():
+        held.setdefault(children[child_id], []).extend(rows)
+    snapshots = {s: p for s, p in current_snapshots(ctx).items() if s in REGISTER_SOURCES}
+    if snapshots and workflow.register_groups and wanted:
+        for number, found in _wanted(workflow, _register_rows(snapshots, wanted)).items():
+            known = {(m.code, m.source) for m in held.get(number, ())}
+            held.setdefault(number, []).extend(m for k, m in found.items() if k not in known)
+    labels = workflow.special_groups
+    return {
+        number: tuple(view["label"] for view in shown(rows, labels))
+        for number, rows in held.items()
+    }
+
+
 # ---------------------------------------------------------------------------------------
 # From the registers
 
