@@ -133,7 +133,7 @@ def test_a_dispatcher_killed_between_sending_and_marking_redelivers_with_the_sam
     def killed(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt("killed after sending, before marking")
 
-    monkeypatch.setattr("caseflow.services.dispatch._mark", killed)
+    monkeypatch.setattr("caseflow.services.dispatch._Holding.write", killed)
     with pytest.raises(KeyboardInterrupt):
         dispatch(mailing)
     monkeypatch.undo()

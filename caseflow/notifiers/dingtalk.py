@@ -93,6 +93,7 @@ class Robot:
 class DingtalkNotifier(Notifier):
     name = "dingtalk"
     per_minute: ClassVar[int | None] = 20
+    rate_closed_seconds: ClassVar[float] = LIMITS_OF_ROBOT.closed_for
 
     def robot(self, name: str) -> Robot:
         robots = table_setting(self, "robots")

@@ -56,6 +56,7 @@ def content(notice: Notice, msgtype: str) -> str:
 class WecomNotifier(Notifier):
     name = "wecom"
     per_minute: ClassVar[int | None] = 20
+    rate_closed_seconds: ClassVar[float] = LIMITS_OF_ROBOT.closed_for
 
     def robot_url(self, robot: str) -> str:
         """The webhook URL of the robot named ``robot`` (it holds the robot's key)."""
