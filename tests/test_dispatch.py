@@ -4,8 +4,10 @@ could not be delivered lost from sight."""
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -51,6 +53,17 @@ def write_org(ctx: Context, contacts: str) -> None:
         "roles: [bureau, admin], unit: bureau}\n" + contacts,
         encoding="utf-8",
     )
+
+
+def set_dispatch(root: Path, **settings: int) -> None:
+    """Replace ``[dispatch]`` settings in the workspace's caseflow.toml."""
+    config = root / "caseflow.toml"
+    before, header, section = config.read_text(encoding="utf-8").partition("\n[dispatch]\n")
+    assert header, "caseflow.toml has no [dispatch] section"
+    for name, value in settings.items():
+        section, found = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", section, count=1)
+        assert found, name
+    config.write_text(before + header + section, encoding="utf-8")
 
 
 def put_in_force(ctx: Context, contacts: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from caseflow.models import Delivery, Notice
 from caseflow.services.context import Context, open_context
 from caseflow.services.dispatch import DispatchReport, dispatch
 from tests.conftest import FIXED_NOW
-from tests.test_dispatch import put_in_force
+from tests.test_dispatch import put_in_force, set_dispatch
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -70,6 +69,7 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Keys whose first request gets its answer one header line at a time, slowly.
     trickle: set[str] = field(default_factory=set)
+    trickling: threading.Event = field(default_factory=threading.Event)
 
     def delivered(self, key: str) -> int:
         with self.lock:
@@ -92,6 +92,7 @@ def receiver() -> Iterator[tuple[str, Receiver]]:
             key = json.loads(body)["key"]
             if key in peer.trickle:
                 peer.trickle.discard(key)
+                peer.trickling.set()
                 self._trickle(key)
                 return
             if peer.clock.elapsed() < HEALED:
@@ -138,17 +139,6 @@ def receiver() -> Iterator[tuple[str, Receiver]]:
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", peer
     server.shutdown()
     server.server_close()
-
-
-def set_dispatch(root: Path, **settings: int) -> None:
-    """Replace ``[dispatch]`` settings in the workspace's caseflow.toml."""
-    config = root / "caseflow.toml"
-    before, header, section = config.read_text(encoding="utf-8").partition("\n[dispatch]\n")
-    assert header, "caseflow.toml has no [dispatch] section"
-    for name, value in settings.items():
-        section, found = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", section, count=1)
-        assert found, name
-    config.write_text(before + header + section, encoding="utf-8")
 
 
 @pytest.fixture
@@ -263,13 +253,15 @@ def test_a_dispatcher_whose_claim_ran_out_mid_answer_records_nothing_over_its_su
         clock.restart()
         with caplog.at_level(logging.WARNING, logger="caseflow.dispatch"):
             one = run_in_thread(first, "第一调度", reports, limit=1)
-            time.sleep(max(SECOND - clock.elapsed(), 0))
+            # The claim was taken just before the request: it has run out a claim later.
+            assert peer.trickling.wait(10)
+            time.sleep(LEASE + 0.3)
             two = run_in_thread(second, "第二调度", reports, limit=1)
             one.join(30)
             two.join(30)
         # The second dispatcher took the notice over and delivered it; the first one's
         # late answer (a 500) is dropped, and said so, instead of undoing that.
-        assert (reports["第二调度"].sent, reports["第一调度"].stale) == (1, 1)
+        assert (reports["第二调度"].sent, reports["第一调度"].stale) == (1, 1), reports
         assert statuses(first)[0] == "sent"
         assert history(first)[1] == ["sent"]
         assert peer.delivered(keys[0]) == 1
