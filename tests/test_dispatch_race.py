@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -272,3 +273,71 @@ def test_a_dispatcher_whose_claim_ran_out_mid_answer_records_nothing_over_its_su
     finally:
         first.engine.dispose()
         second.engine.dispose()
+
+
+@pytest.fixture
+def silent_mail_server() -> Iterator[int]:
+    """A mail server that takes connections and never says a word."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def test_a_mail_server_that_never_answers_holds_a_notice_at_most_half_the_claim(
+    ctx, workspace, silent_mail_server
+) -> None:
+    set_dispatch(workspace, lease_seconds=int(LEASE))
+    with (workspace / "caseflow.toml").open("a", encoding="utf-8") as config:
+        config.write(
+            f'\n[notifiers.email]\nhost = "127.0.0.1"\nport = {silent_mail_server}\n'
+            'security = "none"\nfrom = "kzbx@edu.example.cn"\ntimeout = 30\n'
+        )
+    put_in_force(ctx, "default:\n  - {channel: email, address: jyj@edu.example.cn}\n")
+    with db.write(ctx.engine) as connection:
+        connection.execute(
+            insert(NOTICES),
+            {
+                "key": "silent:1",
+                "kind": "escalation",
+                "template": "escalation_notice",
+                "recipient": "education_bureau",
+                "case_ids": [1],
+                "subject": "逾期督办",
+                "body": "<p>督办通知</p>",
+                "content_hash": "0" * 64,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": FIXED_NOW,
+                "created_at": FIXED_NOW,
+            },
+        )
+    configured = open_context(workspace, clock=lambda: FIXED_NOW)
+    started = time.monotonic()
+    try:
+        report = dispatch(configured)
+    finally:
+        configured.engine.dispose()
+    took = time.monotonic() - started
+    # The configured 30 s a wait would have outlived the 3 s claim many times over.
+    assert report.retrying == 1 and took < LEASE / 2
+    with db.read(ctx.engine) as connection:
+        row = connection.execute(select(NOTICES)).one()
+    assert (row.status, row.attempts, row.claimed_by) == ("pending", 1, None)

@@ -8,11 +8,21 @@ Notices are written by the events that cause them (the sweep, campaigns). Delive
    is delivered and retried alone. A notice queued by its context (the sweep's) is
    rendered here, once: every copy and every retry sends the body stored now.
 2. *Claim*: due rows are leased to this dispatcher (``FOR UPDATE SKIP LOCKED`` on
-   PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction.
-3. *Send* outside any transaction, channel by channel; group-chat robots are held to their
-   per-minute limit, counted from the ``delivery`` table so every dispatcher sees it.
-4. *Mark*, in one transaction per batch: a ``delivery`` row and an audit event per
-   attempt; sent, or retried later with exponential backoff and jitter, or dead.
+   PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction,
+   under a fencing token of their own (``claimed_by``: the dispatcher and a random part).
+3. *Send* outside any transaction, channel by channel and one notice at a time. One
+   notice's time is bounded: a channel waits on its peer at most ``waits`` times of
+   ``timeout`` seconds each, and the timeout is lowered so that this is at most half the
+   claim. Before a notice the claim might not outlast with as much again to spare, the
+   results so far are written and the claim renewed. Group-chat robots are held to their
+   per-minute limit, counted from the ``delivery`` table so every dispatcher sees it; a
+   robot that answered "too fast" is left alone until it reopens.
+4. *Mark*: a ``delivery`` row and an audit event per attempt; sent, or retried later
+   with exponential backoff and jitter (a "too fast" answer waits for the robot's window
+   too), or dead after ``max_attempts``. Every write names the claim's token, so it takes
+   effect only while the row is still this dispatcher's: a dispatcher whose claim ran out
+   (a peer that trickled its answer, a paused process) and was taken over records
+   nothing; its result is dropped and logged.
 
 A dispatcher that dies between sending and marking leaves its rows leased; when the lease
 runs out they are sent again with the same key, so receivers see the same Message-ID or
