@@ -160,7 +160,7 @@ def route(ctx: Context) -> int:
 def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) -> None:
     """A notice whose template no longer renders from its context goes dead, unrouted, so
     that a person sees it (`notify status`) and requeues it once the template is fixed."""
-    message = f"cannot render {row.template}: {error}"
+    message = f"文书模板 {row.template} 无法生成：{error}"
     connection.execute(_MARK, {"b_id": row.id, "status": "dead", "last_error": message})
     audit.append_many(
         connection, [_attempt_event(ctx, row, ctx.now(), attempt=0, status="dead", error=message)]
@@ -629,7 +629,7 @@ def _outcome(
 def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[str, Any]:
     require(ctx, access.DISPATCHERS, "notify status")
     if only is not None and only not in STATUSES:
-        raise InvalidInput(f"--status must be one of {', '.join(STATUSES)}, got {only!r}")
+        raise InvalidInput(f"--status 只能是 {'、'.join(STATUSES)} 之一，收到的是 {only!r}")
     with db.read(ctx.engine) as connection:
         counts: dict[str, int] = dict(
             connection.execute(
@@ -688,7 +688,7 @@ def show(ctx: Context, notice_id: int) -> Shown:
         outbox.render_pending(connection, [notice_id])
         row = connection.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).first()
         if row is None:
-            raise InvalidInput(f"notice {notice_id} does not exist")
+            raise InvalidInput(f"通知 {notice_id} 不存在")
         if row.case_ids:
             log_read(ctx, connection, f"notice {reference(row.id)}", list(row.case_ids))
     return Shown(
@@ -709,7 +709,7 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
     """Requeue dead notices (after the address or the channel was fixed)."""
     require(ctx, access.DISPATCHERS, "notify retry")
     if not ids and not all_dead:
-        raise InvalidInput("name the notices to retry (their ids) or use --all-dead")
+        raise InvalidInput("请列出要重新投递的通知编号，或使用 --all-dead")
     now = ctx.now()
     with db.write(ctx.engine) as connection:
         query = select(NOTICE).where(NOTICE.c.status == "dead")
@@ -718,11 +718,11 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
         rows = {row.id: row for row in connection.execute(query).all()}
         for notice_id in ids:
             if notice_id not in rows:
-                raise InvalidInput(f"notice {notice_id} does not exist")
+                raise InvalidInput(f"通知 {notice_id} 不存在")
             if rows[notice_id].status != "dead":
                 raise InvalidInput(
-                    f"notice {notice_id} is {rows[notice_id].status}, not dead; only "
-                    "dead notices are requeued"
+                    f"通知 {notice_id} 的状态是 {rows[notice_id].status}，不是 dead（投递失败）；"
+                    "只有投递失败的通知可以重新投递"
                 )
         contacts = org_in_force(connection).contacts
         requeued = sorted(rows)
