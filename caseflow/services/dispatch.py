@@ -13,8 +13,8 @@ Notices are written by the events that cause them (the sweep, campaigns). Delive
 3. *Send* outside any transaction, channel by channel and one notice at a time. One
    notice's time is bounded: a channel waits on its peer at most ``waits`` times of
    ``timeout`` seconds each, and the timeout is lowered so that this is at most half the
-   claim. Before a notice the claim might not outlast with as much again to spare, the
-   results so far are written and the claim renewed. Group-chat robots are held to their
+   claim. Before a notice the claim might not outlast with half as much again to spare,
+   the results so far are written and the claim renewed. Group-chat robots are held to their
    per-minute limit, counted from the ``delivery`` table so every dispatcher sees it; a
    robot that answered "too fast" is left alone until it reopens.
 4. *Mark*: a ``delivery`` row and an audit event per attempt; sent, or retried later
@@ -412,8 +412,9 @@ class _Holding:
 
     def keep(self, bound: float) -> None:
         """Before a notice that may take ``bound`` seconds: unless the claim outlasts it
-        with as much again to spare, write the results so far and renew the claim."""
-        if (self.until - self.ctx.now()).total_seconds() < 2 * bound:
+        with half as much again to spare (for writing its result), write the results so
+        far and renew the claim."""
+        if (self.until - self.ctx.now()).total_seconds() < 1.5 * bound:
             self.write(renew=True)
 
     def settle(self, row: Any, result: Result) -> None:
