@@ -178,6 +178,10 @@ monthly_report = "0 7 1 * *"
 # the outbox. A failed notice is retried with exponential backoff (from backoff_seconds,
 # at most backoff_cap_seconds, with jitter); after max_attempts, or at once on a permanent
 # error, it is dead: `caseflow notify status` shows it, `caseflow notify retry` requeues it.
+# A group robot's "too fast" answer counts as an attempt too. A dispatcher claims a batch
+# for lease_seconds and renews the claim while it sends; one notice may take at most half
+# of it, so a channel's timeout is lowered where need be (an e-mail waits on the server up
+# to 11 times a notice: with 300 s, SMTP gets at most 150 / 11 ≈ 13.6 s a wait).
 dispatch_every_minutes = 5
 batch_size = 50
 max_attempts = 8

@@ -90,6 +90,8 @@ def test_every_channel_is_registered_by_entry_point() -> None:
     assert channel("webhook") is WebhookNotifier
     assert channel("wecom") is WecomNotifier and WecomNotifier.per_minute == 20
     assert channel("dingtalk") is DingtalkNotifier and DingtalkNotifier.per_minute == 20
+    # After "too fast" a WeCom robot reopens with the next minute, DingTalk's in ten.
+    assert (WecomNotifier.rate_closed_seconds, DingtalkNotifier.rate_closed_seconds) == (60, 600)
     assert channel("sms") is SmsNotifier
 
 

@@ -4,8 +4,10 @@ could not be delivered lost from sight."""
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -51,6 +53,17 @@ def write_org(ctx: Context, contacts: str) -> None:
         "roles: [bureau, admin], unit: bureau}\n" + contacts,
         encoding="utf-8",
     )
+
+
+def set_dispatch(root: Path, **settings: int) -> None:
+    """Replace ``[dispatch]`` settings in the workspace's caseflow.toml."""
+    config = root / "caseflow.toml"
+    before, header, section = config.read_text(encoding="utf-8").partition("\n[dispatch]\n")
+    assert header, "caseflow.toml has no [dispatch] section"
+    for name, value in settings.items():
+        section, found = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", section, count=1)
+        assert found, name
+    config.write_text(before + header + section, encoding="utf-8")
 
 
 def put_in_force(ctx: Context, contacts: str) -> None:
@@ -151,9 +164,9 @@ def test_notices_go_to_the_contacts_in_force_until_an_edit_is_applied(moving) ->
 def test_retry_refuses_what_is_not_dead(moving) -> None:
     overdue_case(moving)
     sweep(moving)
-    with pytest.raises(InvalidInput, match="not dead"):
+    with pytest.raises(InvalidInput, match="只有投递失败的通知可以重新投递"):
         retry(moving, [rows(moving)[0].id])
-    with pytest.raises(InvalidInput, match="does not exist"):
+    with pytest.raises(InvalidInput, match="通知 9999 不存在"):
         retry(moving, [9999])
     with pytest.raises(InvalidInput, match="--all-dead"):
         retry(moving)
@@ -321,7 +334,8 @@ def test_a_notice_that_cannot_be_rendered_goes_dead_and_the_others_are_delivered
     assert (report.sent, report.dead) == (queued, 0)
     dead = status(moving, only="dead")["notices"]
     assert [n["id"] for n in dead] == [broken]
-    assert dead[0]["channel"] is None and "cannot render escalation_notice" in dead[0]["last_error"]
+    assert dead[0]["channel"] is None
+    assert "文书模板 escalation_notice 无法生成" in dead[0]["last_error"]
     death = [
         e["payload"]
         for e in audit_trail(moving)
@@ -358,5 +372,5 @@ def test_notify_show_refuses_an_unknown_notice_and_changes_nothing(cli, ctx) -> 
     cli("escalate")
     before, trail = notice_rows(ctx), audit_trail(ctx)
     refused = cli("notify", "show", "9999")
-    assert refused.exit_code != 0 and "notice 9999 does not exist" in refused.stderr
+    assert refused.exit_code != 0 and "通知 9999 不存在" in refused.stderr
     assert notice_rows(ctx) == before and audit_trail(ctx) == trail

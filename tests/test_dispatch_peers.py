@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,7 @@ from caseflow.services.dispatch import dispatch, retry
 from caseflow.services.sweep import sweep
 from tests.conftest import FIXED_NOW, Clock, child
 from tests.test_channels import SmtpServer, free_port
-from tests.test_dispatch import put_in_force
+from tests.test_dispatch import put_in_force, set_dispatch
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -133,7 +136,7 @@ def test_a_dispatcher_killed_between_sending_and_marking_redelivers_with_the_sam
     def killed(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt("killed after sending, before marking")
 
-    monkeypatch.setattr("caseflow.services.dispatch._mark", killed)
+    monkeypatch.setattr("caseflow.services.dispatch._Holding.write", killed)
     with pytest.raises(KeyboardInterrupt):
         dispatch(mailing)
     monkeypatch.undo()
@@ -159,16 +162,20 @@ class Robot:
         self.clock = clock
         self.accepted: list[datetime] = []
         self.refused = 0
+        self.requests: list[tuple[datetime, int]] = []  # when, and the errcode answered
+        self.saturated = False  # other systems keep it at its limit: it refuses everything
         self.lock = threading.Lock()
 
     def answer(self, body: bytes) -> dict[str, Any]:
         json.loads(body)
         with self.lock:
             window = [t for t in self.accepted if self.clock.now - t < timedelta(minutes=1)]
-            if len(window) >= 20:
+            if self.saturated or len(window) >= 20:
                 self.refused += 1
+                self.requests.append((self.clock.now, 45009))
                 return {"errcode": 45009, "errmsg": "api freq out of limit"}
             self.accepted.append(self.clock.now)
+            self.requests.append((self.clock.now, 0))
             return {"errcode": 0, "errmsg": "ok"}
 
 
@@ -197,11 +204,9 @@ def robot(clock: Clock) -> Iterator[tuple[str, Robot]]:
     server.server_close()
 
 
-def test_a_hundred_robot_messages_never_exceed_twenty_a_minute(
-    ctx, workspace, clock, robot, monkeypatch
-) -> None:
-    url, peer = robot
-    monkeypatch.setenv("WECOM_TIANTANG_KEY", "robot-key")
+def robot_notices(ctx: Context, workspace: Path, clock: Clock, url: str, count: int) -> Context:
+    """``count`` notices due now for the WeCom robot ``tiantang`` at ``url``; the context
+    that delivers them on ``clock``."""
     configure(
         ctx,
         f'\n[notifiers.wecom]\nbase_url = "{url}"\nrobots = {{tiantang = "WECOM_TIANTANG_KEY"}}\n',
@@ -224,10 +229,19 @@ def test_a_hundred_robot_messages_never_exceed_twenty_a_minute(
             "next_attempt_at": now,
             "created_at": now,
         }
-        for n in range(100)
+        for n in range(count)
     ]
     with db.write(moving.engine) as connection:
         connection.execute(insert(NOTICES), rows)
+    return moving
+
+
+def test_a_hundred_robot_messages_never_exceed_twenty_a_minute(
+    ctx, workspace, clock, robot, monkeypatch
+) -> None:
+    url, peer = robot
+    monkeypatch.setenv("WECOM_TIANTANG_KEY", "robot-key")
+    moving = robot_notices(ctx, workspace, clock, url, 100)
     for _ in range(60):
         dispatch(moving)
         if all(row.status == "sent" for row in notices(moving)):
@@ -245,3 +259,67 @@ def test_a_hundred_robot_messages_never_exceed_twenty_a_minute(
         in_window = [t for t in sent_at[index:] if t - moment < timedelta(minutes=1)]
         assert len(in_window) <= 20
     assert clock.now - FIXED_NOW >= timedelta(minutes=4)  # 100 at 20 a minute
+
+
+def deliveries(ctx: Context) -> dict[int, list[Any]]:
+    """Each notice's delivery attempts, in order."""
+    with db.read(ctx.engine) as connection:
+        found = connection.execute(select(DELIVERIES).order_by(DELIVERIES.c.id)).all()
+    attempts: dict[int, list[Any]] = {}
+    for row in found:
+        attempts.setdefault(row.notice_id, []).append(row)
+    return attempts
+
+
+def test_a_robot_that_says_too_fast_is_not_asked_again_within_its_minute(
+    ctx, workspace, clock, robot, monkeypatch
+) -> None:
+    url, peer = robot
+    monkeypatch.setenv("WECOM_TIANTANG_KEY", "robot-key")
+    moving = robot_notices(ctx, workspace, clock, url, 30)
+    peer.accepted = [clock.now] * 20  # other systems used this minute's twenty messages
+    first = dispatch(moving)
+    # One request learnt that the robot is full; the other 29 wait for it to reopen.
+    assert len(peer.requests) == 1 and (first.sent, first.deferred) == (0, 30)
+    assert sorted(row.attempts for row in notices(moving)) == [0] * 29 + [1]
+    for _ in range(3):  # every run within the minute asks nothing
+        clock.advance(seconds=15)
+        assert dispatch(moving).sent == 0
+    assert len(peer.requests) == 1
+    clock.advance(seconds=16)
+    assert dispatch(moving).sent == 20
+    clock.advance(minutes=1)  # the refused one waited at most 1.5 minutes (backoff)
+    assert dispatch(moving).sent == 10
+    assert peer.refused == 1 and len(peer.accepted) == 20 + 30
+    assert {row.status for row in notices(moving)} == {"sent"}
+
+
+def test_a_robot_that_keeps_refusing_gets_fewer_requests_and_its_notices_go_dead(
+    ctx, workspace, clock, robot, monkeypatch
+) -> None:
+    url, peer = robot
+    monkeypatch.setenv("WECOM_TIANTANG_KEY", "robot-key")
+    set_dispatch(workspace, max_attempts=4, backoff_seconds=60)
+    moving = robot_notices(ctx, workspace, clock, url, 3)
+    peer.saturated = True
+    for _ in range(200):
+        dispatch(moving, rng=random.Random(17))
+        if all(row.status == "dead" for row in notices(moving)):
+            break
+        clock.advance(seconds=15)
+    rows = notices(moving)
+    assert [(row.status, row.attempts) for row in rows] == [("dead", 4)] * 3
+    assert all("45009" in row.last_error for row in rows)
+    attempts = deliveries(moving)
+    for row in rows:
+        tried = attempts[row.id]
+        assert [d.attempt for d in tried] == [1, 2, 3, 4]
+        assert [d.status for d in tried] == ["rate_limited"] * 3 + ["dead"]
+        gaps = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(tried)]
+        # Each wait is at least the robot's minute and at least half the doubled backoff.
+        for attempt, gap in enumerate(gaps, start=1):
+            assert gap >= max(60, 0.5 * 60 * 2 ** (attempt - 1)), (attempt, gaps)
+    # After each refusal the robot is left alone for its minute.
+    times = [at for at, _ in peer.requests]
+    assert len(times) == 12
+    assert all((b - a) >= timedelta(minutes=1) for a, b in itertools.pairwise(times))

@@ -11,10 +11,11 @@ Channels are looked up lazily by name; nothing is imported until a channel is us
 
 The contract. The dispatcher builds one channel object per batch with the channel's
 settings (from ``caseflow.toml`` ``[notifiers.<name>]``; secrets are *names* of
-environment variables, read from ``env`` — never stored or printed) and calls ``send`` with
-the notices of that batch, then ``close``. ``send`` returns one ``Result`` per notice, in
-order, and never raises for a delivery failure: a failure is a ``Result`` with an error
-``kind``:
+environment variables, read from ``env`` — never stored or printed), calls ``send`` with
+the notices of that batch one at a time (renewing its claim on the batch between them),
+then ``close``; a channel may keep a connection open across those calls. ``send`` returns
+one ``Result`` per notice, in order, and never raises for a delivery failure: a failure is
+a ``Result`` with an error ``kind``:
 
 - ``transient``: try again later (connection refused, timeout, 5xx from a gateway, SMTP 4xx);
 - ``rate_limited``: the peer asked us to slow down (``retry_after`` seconds if it said so);
@@ -24,6 +25,10 @@ order, and never raises for a delivery failure: a failure is a ``Result`` with a
 Delivery is at least once: the same notice may be sent again after a crash, so channels
 give the receiver a stable id derived from ``Notice.key`` (an email ``Message-ID``, the
 reference number in the text).
+
+A channel honours its ``timeout`` setting as the longest of each of its ``waits`` waits
+on the peer: the dispatcher may lower it (never raise it) so that one notice cannot
+outlive the dispatcher's claim on it.
 """
 
 from __future__ import annotations
@@ -80,6 +85,14 @@ class Notifier(ABC):
     # Group-chat channels get only ``Notice.text``; the dispatcher limits them to
     # ``per_minute`` messages per address (kept in the database).
     per_minute: ClassVar[int | None] = None
+    # How long such a peer stays closed after it answered "too fast" (seconds).
+    rate_closed_seconds: ClassVar[float] = 60.0
+    # How many times one notice may wait on the peer (connecting, each answer), each wait
+    # at most the ``timeout`` setting (seconds; ``default_timeout`` when unset). The
+    # dispatcher bounds one notice's time by their product, and lowers ``timeout`` so that
+    # the bound fits in its claim. 0: nothing to wait for (a local file).
+    waits: ClassVar[int] = 2
+    default_timeout: ClassVar[float] = 10.0
 
     def __init__(
         self, settings: Mapping[str, Any], env: Mapping[str, str], workspace: Path

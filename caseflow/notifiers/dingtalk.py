@@ -26,8 +26,9 @@ secret, URL-encoded once as a query parameter.
 
 Only ``Notice.text`` and the reference are sent (no name or ID of a child in a group
 chat). The robot answers HTTP 200 even when it refuses: ``errcode`` decides. 0 is
-delivered; 130101 (more than 20 messages a minute; DingTalk then throttles the robot for
-10 minutes) is rate limited with ``retry_after`` 600; -1 (system busy) is transient;
+delivered; 130101 ("send too fast, exceed 20 times per minute"; DingTalk then throttles
+the robot for 10 minutes) is rate limited with ``retry_after`` 600 (the dispatcher counts
+it as an attempt and leaves the robot alone that long); -1 (system busy) is transient;
 310000 (signature mismatch, keyword missing, IP not allowed) and every other code are
 permanent. HTTP 5xx and network errors are transient.
 """
@@ -93,6 +94,7 @@ class Robot:
 class DingtalkNotifier(Notifier):
     name = "dingtalk"
     per_minute: ClassVar[int | None] = 20
+    rate_closed_seconds: ClassVar[float] = LIMITS_OF_ROBOT.closed_for
 
     def robot(self, name: str) -> Robot:
         robots = table_setting(self, "robots")

@@ -39,7 +39,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import formatdate, parseaddr
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 from caseflow.errors import InvalidInput
 from caseflow.notifiers import ErrorKind, Notice, Notifier, Result
@@ -75,6 +75,10 @@ class _Down:
 
 class EmailNotifier(Notifier):
     name = "email"
+    # Connecting, the greeting, EHLO, STARTTLS, EHLO again, AUTH (up to two exchanges),
+    # MAIL, RCPT, DATA and the end of data: one notice may wait on the server this often.
+    waits: ClassVar[int] = 11
+    default_timeout: ClassVar[float] = 30.0
 
     def __init__(
         self, settings: Mapping[str, Any], env: Mapping[str, str], workspace: Path
@@ -109,7 +113,8 @@ class EmailNotifier(Notifier):
     # -- sending -------------------------------------------------------------
 
     def send(self, notices: Sequence[Notice]) -> list[Result]:
-        self._down = None  # every batch tries again
+        # A server found down stays down for the rest of this object's batch (the
+        # dispatcher sends a batch one notice at a time); the next batch tries again.
         return [self._send_one(notice) for notice in notices]
 
     def _send_one(self, notice: Notice) -> Result:

@@ -8,6 +8,7 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 from caseflow.notifiers import Notice, Notifier, Result
 
@@ -16,6 +17,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 class LetterNotifier(Notifier):
     name = "letter"
+    waits: ClassVar[int] = 0  # a local file: nothing to wait for
 
     @property
     def outbox(self) -> Path:

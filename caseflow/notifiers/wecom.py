@@ -16,7 +16,9 @@ HTML document or the subject. Markdown content is capped at 4096 UTF-8 bytes and
 2048 (WeCom's limits), keeping the reference.
 
 The robot answers HTTP 200 even when it refuses: ``errcode`` decides. 0 is delivered;
-45009 (API frequency limit: a robot takes 20 messages a minute) is rate limited; -1
+45009 (API frequency limit: a robot takes 20 messages a minute) is rate limited (the
+dispatcher counts it as an attempt, leaves the robot alone for a minute, and retries
+the notice with backoff); -1
 (system busy) is transient; 93000 (invalid webhook URL: a wrong key, or the robot was
 removed from the group) and every other code are permanent. HTTP 5xx and network errors
 are transient.
@@ -56,6 +58,7 @@ def content(notice: Notice, msgtype: str) -> str:
 class WecomNotifier(Notifier):
     name = "wecom"
     per_minute: ClassVar[int | None] = 20
+    rate_closed_seconds: ClassVar[float] = LIMITS_OF_ROBOT.closed_for
 
     def robot_url(self, robot: str) -> str:
         """The webhook URL of the robot named ``robot`` (it holds the robot's key)."""

@@ -8,11 +8,21 @@ Notices are written by the events that cause them (the sweep, campaigns). Delive
    is delivered and retried alone. A notice queued by its context (the sweep's) is
    rendered here, once: every copy and every retry sends the body stored now.
 2. *Claim*: due rows are leased to this dispatcher (``FOR UPDATE SKIP LOCKED`` on
-   PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction.
-3. *Send* outside any transaction, channel by channel; group-chat robots are held to their
-   per-minute limit, counted from the ``delivery`` table so every dispatcher sees it.
-4. *Mark*, in one transaction per batch: a ``delivery`` row and an audit event per
-   attempt; sent, or retried later with exponential backoff and jitter, or dead.
+   PostgreSQL; SQLite serialises writers) for ``lease_seconds``, in their own transaction,
+   under a fencing token of their own (``claimed_by``: the dispatcher and a random part).
+3. *Send* outside any transaction, channel by channel and one notice at a time. One
+   notice's time is bounded: a channel waits on its peer at most ``waits`` times of
+   ``timeout`` seconds each, and the timeout is lowered so that this is at most half the
+   claim. Before a notice the claim might not outlast with half as much again to spare,
+   the results so far are written and the claim renewed. Group-chat robots are held to their
+   per-minute limit, counted from the ``delivery`` table so every dispatcher sees it; a
+   robot that answered "too fast" is left alone until it reopens.
+4. *Mark*: a ``delivery`` row and an audit event per attempt; sent, or retried later
+   with exponential backoff and jitter (a "too fast" answer waits for the robot's window
+   too), or dead after ``max_attempts``. Every write names the claim's token, so it takes
+   effect only while the row is still this dispatcher's: a dispatcher whose claim ran out
+   (a peer that trickled its answer, a paused process) and was taken over records
+   nothing; its result is dropped and logged.
 
 A dispatcher that dies between sending and marking leaves its rows leased; when the lease
 runs out they are sent again with the same key, so receivers see the same Message-ID or
@@ -22,10 +32,12 @@ reference: delivery is at least once, and a duplicate is recognisable.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import random
 import re
 import socket
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -71,12 +83,23 @@ _DUE = (
 _CLAIM = update(NOTICE).where(NOTICE.c.id.in_(bindparam("ids", expanding=True)))
 _CLAIMED = select(NOTICE).where(NOTICE.c.id.in_(bindparam("ids", expanding=True)))
 _MARK = update(NOTICE).where(NOTICE.c.id == bindparam("b_id"))
-_SENT_RECENTLY = (
-    select(_DELIVERY.c.at)
+# The fence: a change to a claimed notice takes effect only under the claim's token.
+_HELD = NOTICE.c.claimed_by == bindparam("b_token")
+_MARK_HELD = update(NOTICE).where(NOTICE.c.id == bindparam("b_id"), _HELD)
+_RENEW = (
+    update(NOTICE)
+    .where(NOTICE.c.id.in_(bindparam("ids", expanding=True)), _HELD)
+    .values(claimed_until=bindparam("claimed_until"))
+    .returning(NOTICE.c.id)
+)
+_RELEASE = update(NOTICE).where(NOTICE.c.id.in_(bindparam("ids", expanding=True)), _HELD)
+# Requests that reached a rate-limited peer: those it took, and those it refused as too fast.
+_REACHED_RECENTLY = (
+    select(_DELIVERY.c.at, _DELIVERY.c.status)
     .where(
         _DELIVERY.c.channel == bindparam("channel"),
         _DELIVERY.c.address == bindparam("address"),
-        _DELIVERY.c.status == "sent",
+        _DELIVERY.c.status.in_(("sent", "rate_limited")),
         _DELIVERY.c.at > bindparam("since"),
     )
     .order_by(_DELIVERY.c.at)
@@ -90,6 +113,8 @@ class DispatchReport:
     retrying: int = 0
     deferred: int = 0
     dead: int = 0
+    # Results not recorded: the claim had run out and another dispatcher had taken over.
+    stale: int = 0
 
     def as_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -135,7 +160,7 @@ def route(ctx: Context) -> int:
 def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) -> None:
     """A notice whose template no longer renders from its context goes dead, unrouted, so
     that a person sees it (`notify status`) and requeues it once the template is fixed."""
-    message = f"cannot render {row.template}: {error}"
+    message = f"文书模板 {row.template} 无法生成：{error}"
     connection.execute(_MARK, {"b_id": row.id, "status": "dead", "last_error": message})
     audit.append_many(
         connection, [_attempt_event(ctx, row, ctx.now(), attempt=0, status="dead", error=message)]
@@ -177,7 +202,8 @@ def _attempt_event(
     )
 
 
-def _claim(ctx: Context, batch: int, holder: str, now: datetime) -> list[Any]:
+def _claim(ctx: Context, batch: int, token: str, now: datetime) -> list[Any]:
+    """Lease up to ``batch`` due notices to the claim ``token`` until ``now`` + the lease."""
     lease = timedelta(seconds=ctx.workspace.dispatch.lease_seconds)
     with db.write(ctx.engine) as connection:
         ids = list(
@@ -187,7 +213,7 @@ def _claim(ctx: Context, batch: int, holder: str, now: datetime) -> list[Any]:
         )
         if not ids:
             return []
-        connection.execute(_CLAIM, {"ids": ids, "claimed_until": now + lease, "claimed_by": holder})
+        connection.execute(_CLAIM, {"ids": ids, "claimed_until": now + lease, "claimed_by": token})
         return list(connection.execute(_CLAIMED, {"ids": ids}).all())
 
 
@@ -247,33 +273,46 @@ def _message(row: Any, departments: Mapping[str, str]) -> Message:
     )
 
 
-def _within_rate(
-    connection: Connection, notifier: type[Notifier], rows: list[Any], now: datetime
-) -> tuple[list[Any], list[tuple[Any, datetime]]]:
-    """Split rows into those that may go now and those that must wait for the window."""
-    if notifier.per_minute is None:
-        return rows, []
-    allowed: list[Any] = []
-    waiting: list[tuple[Any, datetime]] = []
-    by_address: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_address[row.address].append(row)
-    for address, group in by_address.items():
+@dataclass
+class _Window:
+    """What a rate-limited address may still take, and when it takes more again."""
+
+    room: int
+    reopens: datetime
+
+
+def _windows(
+    connection: Connection, notifier: type[Notifier], addresses: set[str], now: datetime
+) -> dict[str, _Window]:
+    """For a channel held to ``per_minute`` messages an address: how many each address may
+    still take now, counted from the ``delivery`` table so that every dispatcher sees the
+    same count. Every request that reached the peer counts (a refused one too: the robot
+    counts it), and an address that answered "too fast" is closed for the channel's
+    ``rate_closed_seconds`` after that answer."""
+    assert notifier.per_minute is not None
+    closed_for = timedelta(seconds=notifier.rate_closed_seconds)
+    windows: dict[str, _Window] = {}
+    for address in addresses:
         recent = list(
             connection.execute(
-                _SENT_RECENTLY,
+                _REACHED_RECENTLY,
                 {
                     "channel": notifier.name,
                     "address": address,
-                    "since": now - RATE_WINDOW,
+                    "since": now - max(RATE_WINDOW, closed_for),
                 },
-            ).scalars()
+            ).all()
         )
-        room = max(notifier.per_minute - len(recent), 0)
-        allowed.extend(group[:room])
-        reopens = (recent[0] + RATE_WINDOW) if recent else now + RATE_WINDOW
-        waiting.extend((row, max(reopens, now + timedelta(seconds=1))) for row in group[room:])
-    return allowed, waiting
+        in_window = [at for at, _ in recent if at > now - RATE_WINDOW]
+        room = max(notifier.per_minute - len(in_window), 0)
+        reopens = now if room else in_window[-notifier.per_minute] + RATE_WINDOW
+        refused = [at for at, outcome in recent if outcome == "rate_limited"]
+        if refused and refused[-1] + closed_for > now:
+            room, reopens = 0, max(reopens, refused[-1] + closed_for)
+        if not room:
+            reopens = max(reopens, now + timedelta(seconds=1))
+        windows[address] = _Window(room, reopens)
+    return windows
 
 
 def dispatch(
@@ -293,74 +332,237 @@ def dispatch(
     settings = ctx.workspace.dispatch
     report = DispatchReport(routed=route(ctx))
     handled = 0
-    while not (should_stop and should_stop()):
+    stop = should_stop or (lambda: False)
+    while not stop():
         batch = settings.batch_size if limit is None else min(settings.batch_size, limit - handled)
         if batch <= 0:
             break
-        rows = _claim(ctx, batch, me, ctx.now())
+        # Each claim gets its own fencing token: a result is written only while the row
+        # still carries it, so a dispatcher whose claim ran out (and was taken over) cannot
+        # overwrite what its successor recorded.
+        token = f"{me}#{uuid.uuid4().hex[:12]}"
+        now = ctx.now()
+        rows = _claim(ctx, batch, token, now)
         if not rows:
             break
         handled += len(rows)
-        by_channel: dict[str, list[Any]] = defaultdict(list)
-        for row in rows:
-            by_channel[row.channel].append(row)
-        for name, group in by_channel.items():
-            _deliver(ctx, name, group, env=environment, rng=jitter, report=report)
+        holding = _Holding(ctx, token, rows, now, rng=jitter, report=report)
+        try:
+            by_channel: dict[str, list[Any]] = defaultdict(list)
+            for row in rows:
+                by_channel[row.channel].append(row)
+            for name, group in by_channel.items():
+                _deliver(ctx, name, group, holding, env=environment, should_stop=stop)
+        finally:
+            holding.finish()
     return report
+
+
+# Of a claim's time, the share one notice may take at most; the rest is the margin in which
+# its result is written and the claim renewed. A channel's ``timeout`` is lowered to fit.
+SHARE_OF_CLAIM = 0.5
+# The least time a notice is given (a channel with nothing to wait for, such as letters).
+LEAST_BOUND = 1.0
+
+
+def bounded(
+    notifier: type[Notifier], settings: Mapping[str, Any], lease_seconds: float
+) -> tuple[Mapping[str, Any], float]:
+    """A channel's settings with its ``timeout`` lowered, if need be, so that one notice
+    (at most ``waits`` waits of ``timeout`` seconds each) takes at most ``SHARE_OF_CLAIM``
+    of a claim; and the bound of one notice's time under them, in seconds."""
+    most = lease_seconds * SHARE_OF_CLAIM
+    if notifier.waits <= 0:
+        return settings, min(LEAST_BOUND, most)
+    timeout = settings.get("timeout", notifier.default_timeout)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        return settings, most  # the channel refuses the setting itself, sending nothing
+    timeout = min(float(timeout), most / notifier.waits)
+    return {**settings, "timeout": timeout}, max(timeout * notifier.waits, min(LEAST_BOUND, most))
+
+
+class _Holding:
+    """The rows of one claim while they are sent: the claim is renewed before a notice
+    whose bound it might not outlast, and every write (a result, a deferral, a renewal,
+    a release) names the claim's fencing token, so it takes effect only while this
+    dispatcher still holds the row. Results are written when the claim is renewed and
+    when the batch ends: a crash loses at most one claim's worth of results, which are
+    then sent again (at least once)."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        token: str,
+        rows: Sequence[Any],
+        now: datetime,
+        *,
+        rng: random.Random,
+        report: DispatchReport,
+    ) -> None:
+        self.ctx = ctx
+        self.token = token
+        self.lease = timedelta(seconds=ctx.workspace.dispatch.lease_seconds)
+        self.until = now + self.lease
+        self.rng = rng
+        self.report = report
+        self.unsent: dict[int, Any] = {row.id: row for row in rows}
+        self.settled: list[tuple[Any, Result, datetime]] = []
+        self.deferred: list[tuple[Any, datetime]] = []
+
+    def holds(self, row: Any) -> bool:
+        return row.id in self.unsent
+
+    def keep(self, bound: float) -> None:
+        """Before a notice that may take ``bound`` seconds: unless the claim outlasts it
+        with half as much again to spare (for writing its result), write the results so
+        far and renew the claim."""
+        if (self.until - self.ctx.now()).total_seconds() < 1.5 * bound:
+            self.write(renew=True)
+
+    def settle(self, row: Any, result: Result) -> None:
+        del self.unsent[row.id]
+        self.settled.append((row, result, self.ctx.now()))
+
+    def defer(self, row: Any, until: datetime) -> None:
+        """Put a notice back unsent, due again at ``until`` (a rate limit's window)."""
+        del self.unsent[row.id]
+        self.deferred.append((row, until))
+
+    def finish(self) -> None:
+        """Write what is left and release the notices not sent (a stop, a failure)."""
+        self.write(renew=False)
+
+    def write(self, *, renew: bool) -> None:
+        now = self.ctx.now()
+        settled, self.settled = self.settled, []
+        deferred, self.deferred = self.deferred, []
+        deliveries, events = [], []
+        with db.write(self.ctx.engine) as connection:
+            for row, result, at in settled:
+                change, delivery, event = _outcome(self.ctx, row, result, at, self.rng)
+                if not self._fenced(connection, change):
+                    self._stale(row, result.kind or "sent")
+                    continue
+                _count(self.report, delivery["status"])
+                deliveries.append(delivery)
+                events.append(event)
+            for row, until in deferred:
+                change = {"b_id": row.id, "next_attempt_at": until, **_RELEASED}
+                if self._fenced(connection, change):
+                    self.report.deferred += 1
+            if renew and self.unsent:
+                until = now + self.lease
+                kept = set(
+                    connection.execute(
+                        _RENEW,
+                        {"ids": list(self.unsent), "b_token": self.token, "claimed_until": until},
+                    ).scalars()
+                )
+                for notice_id in set(self.unsent) - kept:
+                    self._stale(self.unsent.pop(notice_id), "unsent")
+                self.until = until
+            elif not renew and self.unsent:
+                connection.execute(
+                    _RELEASE, {"ids": list(self.unsent), "b_token": self.token, **_RELEASED}
+                )
+                self.unsent = {}
+            if deliveries:
+                connection.execute(insert(_DELIVERY), deliveries)
+                audit.append_many(connection, events)
+
+    def _fenced(self, connection: Connection, change: dict[str, Any]) -> bool:
+        """Apply a change to a notice if this claim still holds it."""
+        return connection.execute(_MARK_HELD, {**change, "b_token": self.token}).rowcount == 1
+
+    def _stale(self, row: Any, outcome: str) -> None:
+        self.report.stale += 1
+        _log.warning(
+            "通知%s（%s）的认领已过期并由其他调度进程接手，本进程的投递结果（%s）不予记录。",
+            reference(row.id),
+            row.channel,
+            _OUTCOMES.get(outcome, outcome),
+        )
+
+
+_log = logging.getLogger("caseflow.dispatch")
+_OUTCOMES = {
+    "sent": "已送达",
+    "transient": "暂时失败",
+    "rate_limited": "对方限流",
+    "permanent": "永久失败",
+    "unsent": "未发送",
+}
+_RELEASED = {"claimed_until": None, "claimed_by": None}
+
+
+def _count(report: DispatchReport, outcome: str) -> None:
+    if outcome == "sent":
+        report.sent += 1
+    elif outcome == "transient":
+        report.retrying += 1
+    elif outcome == "rate_limited":
+        report.deferred += 1
+    else:
+        report.dead += 1
 
 
 def _deliver(
     ctx: Context,
     name: str,
     rows: list[Any],
+    holding: _Holding,
     *,
     env: Mapping[str, str],
-    rng: random.Random,
-    report: DispatchReport,
+    should_stop: Callable[[], bool],
 ) -> None:
-    now = ctx.now()
+    """Send one channel's notices of a claim, one at a time."""
+    lease = ctx.workspace.dispatch.lease_seconds
     try:
         notifier_class = channel(name)
-        notifier = notifier_class(ctx.workspace.notifiers.get(name, {}), env, ctx.workspace.root)
+        settings, bound = bounded(notifier_class, ctx.workspace.notifiers.get(name, {}), lease)
+        notifier = notifier_class(settings, env, ctx.workspace.root)
     except CaseflowError as exc:
-        _mark(
-            ctx, rows, [Result.failed(r.key, "permanent", exc.message) for r in rows], rng, report
-        )
+        for row in rows:
+            holding.settle(row, Result.failed(row.key, "permanent", exc.message))
         return
-    with db.read(ctx.engine) as connection:
-        allowed, waiting = _within_rate(connection, notifier_class, rows, now)
-    if waiting:
-        with db.write(ctx.engine) as connection:
-            connection.execute(
-                _MARK,
-                [
-                    {
-                        "b_id": row.id,
-                        "next_attempt_at": until,
-                        "claimed_until": None,
-                        "claimed_by": None,
-                    }
-                    for row, until in waiting
-                ],
-            )
-        report.deferred += len(waiting)
-    if not allowed:
-        return
+    windows: dict[str, _Window] = {}
+    if notifier_class.per_minute is not None:
+        with db.read(ctx.engine) as connection:
+            windows = _windows(connection, notifier_class, {row.address for row in rows}, ctx.now())
     departments = ctx.current_workflow.departments
     try:
-        results = notifier.send([_message(row, departments) for row in allowed])
-    except Exception as exc:  # a channel broke its contract: retry; its message may hold a secret
-        results = [
-            Result.failed(row.key, "transient", f"{name} channel failed: {type(exc).__name__}")
-            for row in allowed
-        ]
+        for row in rows:
+            if should_stop():
+                return
+            holding.keep(bound)
+            if not holding.holds(row):
+                continue  # taken over by another dispatcher while this one was slow
+            window = windows.get(row.address)
+            if window is not None and window.room <= 0:
+                holding.defer(row, window.reopens)
+                continue
+            result = _send_one(notifier, name, row, departments)
+            holding.settle(row, result)
+            if window is not None:
+                window.room -= 1
+                if result.kind == "rate_limited":
+                    closed = result.retry_after or notifier_class.rate_closed_seconds
+                    window.room = 0
+                    window.reopens = max(window.reopens, ctx.now() + timedelta(seconds=closed))
     finally:
         notifier.close()
-    if len(results) != len(allowed):
-        raise InvalidInput(
-            f"channel {name!r} returned {len(results)} results for {len(allowed)} notices"
+
+
+def _send_one(notifier: Notifier, name: str, row: Any, departments: Mapping[str, str]) -> Result:
+    try:
+        results = notifier.send([_message(row, departments)])
+    except Exception as exc:  # a channel broke its contract: retry; its message may hold a secret
+        return Result.failed(row.key, "transient", f"{name} 渠道出错：{type(exc).__name__}")
+    if len(results) != 1:
+        return Result.failed(
+            row.key, "transient", f"{name} 渠道对 1 条通知返回了 {len(results)} 个结果"
         )
-    _mark(ctx, allowed, results, rng, report)
+    return results[0]
 
 
 def _backoff(attempt: int, ctx: Context, rng: random.Random) -> timedelta:
@@ -369,80 +571,58 @@ def _backoff(attempt: int, ctx: Context, rng: random.Random) -> timedelta:
     return timedelta(seconds=base * rng.uniform(0.5, 1.5))
 
 
-def _mark(
-    ctx: Context,
-    rows: Sequence[Any],
-    results: Sequence[Result],
-    rng: random.Random,
-    report: DispatchReport,
-) -> None:
-    now = ctx.now()
+def _outcome(
+    ctx: Context, row: Any, result: Result, now: datetime, rng: random.Random
+) -> tuple[dict[str, Any], dict[str, Any], audit.NewEvent]:
+    """What one attempt changes: the notice row, its delivery row and its audit event.
+    Every attempt counts, a rate-limited one too: it waits for the peer's window or for
+    its backoff, whichever is longer, and after ``max_attempts`` it is dead."""
     max_attempts = ctx.workspace.dispatch.max_attempts
-    updates, deliveries, events = [], [], []
-    for row, result in zip(rows, results, strict=True):
-        attempt = row.attempts + (0 if result.kind == "rate_limited" else 1)
-        # Every change names the same columns (those it leaves alone at their values):
-        # one executemany needs one set of parameters for every row.
-        change: dict[str, Any] = {
-            "b_id": row.id,
-            "attempts": attempt,
-            "claimed_until": None,
-            "claimed_by": None,
-            "status": row.status,
-            "sent_at": row.sent_at,
-            "peer_reference": row.peer_reference,
-            "next_attempt_at": row.next_attempt_at,
-            "last_error": row.last_error,
-        }
-        if result.ok:
-            status = "sent"
-            change.update(
-                status="sent", sent_at=now, peer_reference=result.reference, last_error=None
-            )
-            report.sent += 1
-        elif result.kind == "rate_limited":
-            status = "rate_limited"
-            wait = timedelta(seconds=result.retry_after or RATE_WINDOW.total_seconds())
-            change.update(next_attempt_at=now + wait, last_error=result.error)
-            report.deferred += 1
-        elif result.kind == "transient" and attempt < max_attempts:
-            status = "transient"
-            change.update(
-                next_attempt_at=now + _backoff(attempt, ctx, rng), last_error=result.error
-            )
-            report.retrying += 1
-        else:
-            status = "dead"
-            change.update(status="dead", last_error=result.error)
-            report.dead += 1
-        updates.append(change)
-        deliveries.append(
-            {
-                "notice_id": row.id,
-                "attempt": attempt,
-                "channel": row.channel,
-                "address": row.address or "",
-                "status": status,
-                "error": result.error or None,
-                "peer_reference": result.reference or None,
-                "at": now,
-            }
-        )
-        events.append(
-            _attempt_event(
-                ctx,
-                row,
-                now,
-                attempt=attempt,
-                status=status,
-                error=result.error,
-                peer_reference=result.reference,
-            )
-        )
-    with db.write(ctx.engine) as connection:
-        connection.execute(_MARK, updates)
-        connection.execute(insert(_DELIVERY), deliveries)
-        audit.append_many(connection, events)
+    attempt = row.attempts + 1
+    # Every change names the same columns (those it leaves alone at their values).
+    change: dict[str, Any] = {
+        "b_id": row.id,
+        "attempts": attempt,
+        **_RELEASED,
+        "status": row.status,
+        "sent_at": row.sent_at,
+        "peer_reference": row.peer_reference,
+        "next_attempt_at": row.next_attempt_at,
+        "last_error": row.last_error,
+    }
+    if result.ok:
+        status = "sent"
+        change.update(status="sent", sent_at=now, peer_reference=result.reference, last_error=None)
+    elif result.kind in ("transient", "rate_limited") and attempt < max_attempts:
+        status = result.kind
+        wait = _backoff(attempt, ctx, rng)
+        if result.kind == "rate_limited":
+            window = timedelta(seconds=result.retry_after or RATE_WINDOW.total_seconds())
+            wait = max(wait, window)
+        change.update(next_attempt_at=now + wait, last_error=result.error)
+    else:
+        status = "dead"
+        change.update(status="dead", last_error=result.error)
+    delivery = {
+        "notice_id": row.id,
+        "attempt": attempt,
+        "channel": row.channel,
+        "address": row.address or "",
+        "status": status,
+        "error": result.error or None,
+        "peer_reference": result.reference or None,
+        "at": now,
+    }
+    event = _attempt_event(
+        ctx,
+        row,
+        now,
+        attempt=attempt,
+        status=status,
+        error=result.error,
+        peer_reference=result.reference,
+    )
+    return change, delivery, event
 
 
 # ---------------------------------------------------------------------------------------
@@ -452,7 +632,7 @@ def _mark(
 def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[str, Any]:
     require(ctx, access.DISPATCHERS, "notify status")
     if only is not None and only not in STATUSES:
-        raise InvalidInput(f"--status must be one of {', '.join(STATUSES)}, got {only!r}")
+        raise InvalidInput(f"--status 只能是 {'、'.join(STATUSES)} 之一，收到的是 {only!r}")
     with db.read(ctx.engine) as connection:
         counts: dict[str, int] = dict(
             connection.execute(
@@ -511,7 +691,7 @@ def show(ctx: Context, notice_id: int) -> Shown:
         outbox.render_pending(connection, [notice_id])
         row = connection.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).first()
         if row is None:
-            raise InvalidInput(f"notice {notice_id} does not exist")
+            raise InvalidInput(f"通知 {notice_id} 不存在")
         if row.case_ids:
             log_read(ctx, connection, f"notice {reference(row.id)}", list(row.case_ids))
     return Shown(
@@ -532,7 +712,7 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
     """Requeue dead notices (after the address or the channel was fixed)."""
     require(ctx, access.DISPATCHERS, "notify retry")
     if not ids and not all_dead:
-        raise InvalidInput("name the notices to retry (their ids) or use --all-dead")
+        raise InvalidInput("请列出要重新投递的通知编号，或使用 --all-dead")
     now = ctx.now()
     with db.write(ctx.engine) as connection:
         query = select(NOTICE).where(NOTICE.c.status == "dead")
@@ -541,11 +721,11 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
         rows = {row.id: row for row in connection.execute(query).all()}
         for notice_id in ids:
             if notice_id not in rows:
-                raise InvalidInput(f"notice {notice_id} does not exist")
+                raise InvalidInput(f"通知 {notice_id} 不存在")
             if rows[notice_id].status != "dead":
                 raise InvalidInput(
-                    f"notice {notice_id} is {rows[notice_id].status}, not dead; only "
-                    "dead notices are requeued"
+                    f"通知 {notice_id} 的状态是 {rows[notice_id].status}，不是 dead（投递失败）；"
+                    "只有投递失败的通知可以重新投递"
                 )
         contacts = org_in_force(connection).contacts
         requeued = sorted(rows)
