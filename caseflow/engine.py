@@ -6,6 +6,7 @@ the new state, the deadline and the audit payload — is decided here.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -133,11 +134,23 @@ def opening(
     return initial, deadline_for(workflow, initial, occurred_on, calendar)
 
 
+def control_character(text: str) -> str | None:
+    """The first control character in a typed value (a line break or tab is text); such a
+    character would reach a terminal raw, and PostgreSQL cannot store NUL."""
+    return next((c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
+
+
 def _coerce(spec: FieldSpec, raw: str, trigger: str) -> str | int:
-    text = raw.strip()
+    text = raw.strip().replace("\r\n", "\n")
     what = f"field {spec.name!r} ({spec.label}) of {trigger!r}"
     if not text:
         raise InvalidInput(f"{what} is empty")
+    bad = control_character(text)
+    if bad is not None:
+        raise InvalidInput(
+            f"字段“{spec.label}”（{spec.name}）含有不可见的控制字符 U+{ord(bad):04X}，"
+            "请删除后重新输入；未作任何更改"
+        )
     if spec.type == "choice":
         for value, label in spec.choices:
             if text in (value, label):

@@ -319,6 +319,27 @@ def test_sex_and_birth_date_must_agree_with_the_id(cli) -> None:
     assert ok.exit_code == 0, ok.stderr
 
 
+@pytest.mark.parametrize("hostile", ["证明\x00材料", "证明\x1b]0;标题\x07", "证明\r材料"])
+def test_a_value_with_a_control_character_is_refused_and_changes_nothing(
+    cli, ctx, hostile: str
+) -> None:
+    number = open_case_by_cli(cli)
+    before = counts(ctx)
+    result = cli(
+        "case",
+        "advance",
+        str(number),
+        "propose_closure",
+        "--set",
+        "reason=studying_elsewhere",
+        "--set",
+        f"evidence={hostile}",
+    )
+    assert result.exit_code == 2, result.stderr
+    assert "控制字符" in result.stderr and "Traceback" not in result.stderr
+    assert counts(ctx) == before
+
+
 def test_a_second_open_case_for_the_same_child_is_refused_and_names_the_first(cli, ctx) -> None:
     number = open_case_by_cli(cli)
     again = cli(

@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import create_engine, text
 
-from caseflow.engine import Actor
+from caseflow.engine import Actor, control_character
 from caseflow.errors import (
     AccessDenied,
     CaseflowError,
@@ -346,6 +346,10 @@ class WorkflowMachine(RuleBasedStateMachine):
             advance(ctx, number, trigger, typed, note=note, occurred_on=occurred_on)
 
         error = refusal_expected(transition, model, ctx.actor, occurred_on, stored)
+        if error is None and any(
+            control_character(v.strip().replace("\r\n", "\n")) for v in typed.values()
+        ):
+            error = InvalidInput
         if error is not None:
             self.refused(number, attempt, error)
             return
