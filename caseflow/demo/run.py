@@ -265,7 +265,9 @@ def run_demo(
     report.mail_received = capture.mail.received
     report.mail_refused = capture.mail.refused
     report.robot_messages = dict(sorted(capture.robot_messages.items()))
-    report.letters = sum(1 for _ in workspace.outbox.glob("*.html"))
+    from caseflow.notifiers.letter import letter_files
+
+    report.letters = len(letter_files(workspace.outbox))
     report.seconds = time.monotonic() - began
     return report
 
