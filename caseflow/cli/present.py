@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from caseflow.cli.hints import PROVISIONAL_HINT
+
 if TYPE_CHECKING:
     from datetime import tzinfo
     from pathlib import Path
@@ -41,15 +43,6 @@ def due_text(due_on: str | None, provisional: bool) -> str:
     if due_on is None:
         return "-"
     return f"{due_on} (provisional)" if provisional else due_on
-
-
-PROVISIONAL_HINT = (
-    "Note: a provisional due date was counted with weekends as the only rest days because "
-    "its year's holiday calendar is not yet known. Fix: upgrade chinese-calendar when the "
-    "new year's data is out, or list that year in the workspace's holidays.yaml "
-    "(complete_years); the next sweep recomputes it. `caseflow calendar check` shows what "
-    "is waiting."
-)
 
 
 def groups_text(change: Mapping[str, Any]) -> str:
