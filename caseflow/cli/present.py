@@ -114,9 +114,10 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
     if total < 2000 or not sys.stderr.isatty():
         yield lambda _n: None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -164,8 +165,9 @@ def stderr_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
 
 @contextmanager
-def stages() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar on stderr naming the stage; silent when stderr is not a terminal."""
+def stages(label: str = "正在运行") -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on stderr naming the stage (``label`` until the first stage); silent
+    when stderr is not a terminal. A stage of unknown length (total None) pulses."""
     if not sys.stderr.isatty():
         yield lambda _what, _done, _total: None
         return
@@ -173,7 +175,7 @@ def stages() -> Iterator[Callable[[str, int, int], None]]:
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("caseflow demo", total=None)
+        task = bar.add_task(label, total=None)
         yield lambda what, done, total: bar.update(
             task, description=what, completed=done, total=total
         )

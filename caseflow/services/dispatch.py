@@ -343,8 +343,10 @@ def dispatch(
     holder: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> DispatchReport:
-    """Deliver what is due in the outbox, batch by batch."""
+    """Deliver what is due in the outbox, batch by batch; ``progress`` is told of each
+    notice tried (for a progress display)."""
     require(ctx, access.DISPATCHERS, "notify dispatch")
     environment = os.environ if env is None else env
     me = holder or dispatcher_id()
@@ -372,7 +374,9 @@ def dispatch(
             for row in rows:
                 by_channel[row.channel].append(row)
             for name, group in by_channel.items():
-                _deliver(ctx, name, group, holding, env=environment, should_stop=stop)
+                _deliver(
+                    ctx, name, group, holding, env=environment, should_stop=stop, tried=progress
+                )
         finally:
             holding.finish()
     return report
@@ -534,6 +538,7 @@ def _deliver(
     *,
     env: Mapping[str, str],
     should_stop: Callable[[], bool],
+    tried: Callable[[int], None] | None = None,
 ) -> None:
     """Send one channel's notices of a claim, one at a time."""
     lease = ctx.workspace.dispatch.lease_seconds
@@ -563,6 +568,8 @@ def _deliver(
                 continue
             result = _send_one(notifier, name, row, departments, ctx)
             holding.settle(row, result)
+            if tried is not None:
+                tried(1)
             if window is not None:
                 window.room -= 1
                 if result.kind == "rate_limited":
