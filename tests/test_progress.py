@@ -13,7 +13,10 @@ import termios
 import threading
 from pathlib import Path
 
+import pytest
+
 from caseflow.services.sweep import sweep
+from tests.test_compare import county  # noqa: F401 - the registers' fixture
 from tests.test_dispatch import overdue_case, rows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,6 +95,17 @@ def test_dispatch_shows_no_progress_when_standard_error_is_not_a_terminal(ctx, w
     assert result.stderr == ""
     assert "正在投递通知" not in result.stdout
     assert all(row.status == "sent" for row in rows(ctx))
+
+
+@pytest.mark.usefixtures("county")
+def test_the_register_comparison_shows_progress_on_a_terminal_only(workspace) -> None:
+    compared = ("-w", str(workspace), "roster", "compare")
+    code, out, terminal = caseflow_on_a_terminal(*compared)
+    assert code == 0, terminal
+    assert "正在比对名册（五查四比对）" in terminal and "正在比对名册" not in out
+    piped = caseflow_in_a_pipe(*compared)
+    assert piped.returncode == 0 and piped.stderr == ""
+    assert piped.stdout == out  # the same findings either way
 
 
 def test_the_demo_names_its_stages_on_a_terminal_and_says_nothing_in_a_pipe(
