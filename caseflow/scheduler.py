@@ -162,6 +162,9 @@ def dispatch_summary(report: DispatchReport) -> str:
     )
 
 
+DEAD_HINT = "投递失败的通知及原因可用“caseflow notify status --status dead”查看。"
+
+
 def _dispatch_job(ctx: Context, stop: threading.Event, say: Say, *, always: bool) -> None:
     from caseflow.services.dispatch import dispatch
 
@@ -170,7 +173,7 @@ def _dispatch_job(ctx: Context, stop: threading.Event, say: Say, *, always: bool
     if busy or always:
         say(dispatch_summary(report))
     if report.dead:
-        say("投递失败的通知可用“caseflow notify status --status dead”查看。")
+        say(DEAD_HINT)
 
 
 def cron_trigger(name: str, expression: str, zone: ZoneInfo) -> CronTrigger:

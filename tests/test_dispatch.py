@@ -22,7 +22,7 @@ from caseflow.services.context import Context
 from caseflow.services.dispatch import _claim, dispatch, retry, route, status
 from caseflow.services.org import apply_org
 from caseflow.services.sweep import sweep
-from tests.conftest import Clock, audit_trail, child
+from tests.conftest import Clock, audit_trail, child, county_today
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -240,11 +240,18 @@ def test_a_dispatcher_that_died_after_claiming_is_taken_over_when_its_lease_ends
     assert dispatch(moving).sent == queued
 
 
-def test_notify_commands_print_counts(cli, ctx) -> None:
+def test_notify_commands_print_counts(cli, ctx, workspace) -> None:
     overdue_case(ctx)
     cli("escalate")
     dispatched = cli("notify", "dispatch")
-    assert dispatched.exit_code == 0 and "sent" in dispatched.stdout
+    assert dispatched.exit_code == 0
+    lines = dispatched.stdout.splitlines()
+    assert lines[0] == (
+        "通知投递：送达5份，待重试0份，等待限流窗口0份，投递失败0份（本次分派渠道5份）"
+    )
+    index = workspace / "outbox" / county_today().isoformat() / "index.html"
+    assert lines[1] == f"今日信函按日期、文书、案件编号和收件人命名，目录见 {index}"
+    assert index.is_file()
     listed = cli("notify", "status")
     assert listed.exit_code == 0 and "0 pending" in listed.stdout
     assert cli("notify", "status", "--status", "lost").exit_code == 2

@@ -187,6 +187,13 @@ def notify_dispatch(
         return
     for line in dispatch_lines(report):
         typer.echo(line)
+    from caseflow.notifiers.letter import INDEX
+
+    letters = ctx.workspace.notifiers.get("letter", {})
+    folder = ctx.workspace.root / str(letters.get("folder", "outbox"))
+    index = folder / ctx.today.isoformat() / INDEX
+    if report.sent and index.is_file():
+        typer.echo(f"今日信函按日期、文书、案件编号和收件人命名，目录见 {index}")
 
 
 @notify_app.command("status")

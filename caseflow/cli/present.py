@@ -899,14 +899,13 @@ def publicity_lines(run: "PublicityRun") -> list[str]:
 
 
 def dispatch_lines(report: "DispatchReport") -> list[str]:
-    """What `caseflow notify dispatch` prints: the counts, and where to see dead notices."""
-    lines = [
-        f"Dispatched: {report.sent} sent, {report.retrying} to retry later, "
-        f"{report.deferred} waiting for a rate limit, {report.dead} dead"
-        + (f" ({report.routed} routed to channels)" if report.routed else "")
-    ]
+    """What `caseflow notify dispatch` prints: the counts, and where to see dead notices
+    (the same line the scheduler prints for its dispatch)."""
+    from caseflow.scheduler import DEAD_HINT, dispatch_summary
+
+    lines = [dispatch_summary(report)]
     if report.dead:
-        lines.append("See them with `caseflow notify status --status dead`.")
+        lines.append(DEAD_HINT)
     return lines
 
 
