@@ -39,6 +39,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from caseflow.dates import cn_date
 from caseflow.errors import EXIT_OK, EXIT_RETRY, CaseflowError, Retryable, WorkspaceError
 from caseflow.services import lease as leases
 from caseflow.services.context import Context
@@ -48,6 +49,9 @@ from caseflow.workspace import CONFIG_NAME, Workspace
 if TYPE_CHECKING:
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.cron import CronTrigger
+
+    from caseflow.services.dispatch import DispatchReport
+    from caseflow.services.sweep import SweepReport
 
 Say = Callable[[str], None]
 
@@ -134,26 +138,42 @@ def _sweep_job(ctx: Context, settings: Settings, stop: threading.Event, say: Say
         nonlocal done
         done += cases
         if cases == settings.batch_size:  # a full batch: a long sweep, show it moving
-            say(f"sweep: {done} case(s) so far")
+            say(f"巡查进行中：已处理{done}件案件")
 
     report = sweep(ctx, batch_size=settings.batch_size, progress=progress, should_stop=stop.is_set)
-    stopped = "; stopped on request, the rest waits for the next sweep" if stop.is_set() else ""
-    say(
-        f"sweep as of {report.as_of.isoformat()}: {report.fired} rung(s) fired, "
-        f"{report.timed} automatic transition(s), {report.notices} notice(s) queued, "
-        f"{report.cases} case(s){stopped}"
+    say(sweep_summary(report, stopped=stop.is_set()))
+
+
+def sweep_summary(report: SweepReport, *, stopped: bool = False) -> str:
+    """What one sweep did, in a line."""
+    rest = "；已按要求停止，其余案件留待下次巡查" if stopped else ""
+    return (
+        f"逾期巡查（截至{cn_date(report.as_of)}）：巡查案件{report.cases}件，"
+        f"发出督办{report.fired}级次，自动流转{report.timed}次，生成通知{report.notices}份{rest}"
     )
 
 
-def _dispatch_job(ctx: Context, stop: threading.Event, say: Say) -> None:
+def dispatch_summary(report: DispatchReport) -> str:
+    """What one dispatch did, in a line."""
+    routed = f"（本次分派渠道{report.routed}份）" if report.routed else ""
+    return (
+        f"通知投递：送达{report.sent}份，待重试{report.retrying}份，"
+        f"等待限流窗口{report.deferred}份，投递失败{report.dead}份{routed}"
+    )
+
+
+DEAD_HINT = "投递失败的通知及原因可用“caseflow notify status --status dead”查看。"
+
+
+def _dispatch_job(ctx: Context, stop: threading.Event, say: Say, *, always: bool) -> None:
     from caseflow.services.dispatch import dispatch
 
     report = dispatch(ctx, should_stop=stop.is_set)
-    if report.routed or report.sent or report.retrying or report.deferred or report.dead:
-        say(
-            f"dispatch: {report.sent} sent, {report.retrying} to retry, "
-            f"{report.deferred} waiting for a rate limit, {report.dead} dead"
-        )
+    busy = report.routed or report.sent or report.retrying or report.deferred or report.dead
+    if busy or always:
+        say(dispatch_summary(report))
+    if report.dead:
+        say(DEAD_HINT)
 
 
 def cron_trigger(name: str, expression: str, zone: ZoneInfo) -> CronTrigger:
@@ -202,6 +222,7 @@ class _Run:
     lease_until: datetime | None = None
     lost: bool = False
     failure: int = EXIT_OK
+    once: bool = False  # run each interval job once and report each, idle or not
     signals: list[str] = field(default_factory=list)
 
     def guarded(self, name: str, job: Callable[[], None]) -> Callable[[], None]:
@@ -283,7 +304,9 @@ class _Run:
         sweep = self.guarded(
             "sweep", lambda: _sweep_job(self.ctx, self.settings, self.stop, self.say)
         )
-        deliver = self.guarded("dispatch", lambda: _dispatch_job(self.ctx, self.stop, self.say))
+        deliver = self.guarded(
+            "dispatch", lambda: _dispatch_job(self.ctx, self.stop, self.say, always=self.once)
+        )
         return [
             ("sweep", self.settings.sweep_every, sweep),
             ("dispatch", self.settings.dispatch_every, deliver),
@@ -452,6 +475,7 @@ def run(
         stop=stop_event or threading.Event(),
         say=say,
         warn=warn,
+        once=once,
     )
     with _signals_stop(state):
         if not state.take_lease(wait):

@@ -14,14 +14,15 @@ from sqlalchemy import select
 
 from caseflow import db
 from caseflow.errors import InvalidInput
-from caseflow.models import Delivery, Notice
+from caseflow.models import Child, Delivery, Notice
+from caseflow.notifiers.letter import letter_files
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context
 from caseflow.services.dispatch import _claim, dispatch, retry, route, status
 from caseflow.services.org import apply_org
 from caseflow.services.sweep import sweep
-from tests.conftest import Clock, audit_trail, child
+from tests.conftest import Clock, audit_trail, child, county_today
 
 NOTICES = Notice.__table__  # type: ignore[attr-defined]
 DELIVERIES = Delivery.__table__  # type: ignore[attr-defined]
@@ -84,7 +85,7 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     report = dispatch(moving)
     assert (report.sent, report.dead, report.retrying) == (queued, 0, 0)
     assert all(row.status == "sent" and row.channel == "letter" for row in rows(moving))
-    letters = sorted((workspace / "outbox").glob("*.html"))
+    letters = letter_files(workspace / "outbox")
     assert len(letters) == queued
     assert "控辍保学逾期督办通知" in "".join(p.read_text(encoding="utf-8") for p in letters)
     again = dispatch(moving)
@@ -95,6 +96,29 @@ def test_every_queued_notice_is_delivered_once_and_each_attempt_is_audited(
     assert {"template", "content_hash", "channel", "recipient", "status"} <= set(first)
     assert first["status"] == "sent" and len(first["content_hash"]) == 64
     assert audit_verify(moving).intact
+
+
+def test_dispatched_letters_are_filed_by_day_document_case_and_role_with_a_day_index(
+    moving, workspace
+) -> None:
+    number = overdue_case(moving)
+    sweep(moving)
+    dispatch(moving)
+    day = moving.today.isoformat()
+    letters = letter_files(workspace / "outbox")
+    assert letters and {path.parent.name for path in letters} == {day}
+    name_of = re.compile(rf"^{day}_控辍保学[^_]+_案件{number:04d}_[^_]+(_\d+)?\.html$")
+    assert all(name_of.match(path.name) for path in letters), [p.name for p in letters]
+    assert f"{day}_控辍保学逾期督办通知_案件{number:04d}_乡镇长.html" in {p.name for p in letters}
+    with db.read(moving.engine) as connection:
+        child_row = connection.execute(select(Child.__table__)).first()
+    assert child_row is not None
+    for path in letters:
+        assert child_row.name not in path.name and child_row.id_number not in path.name
+    assert {row.peer_reference for row in rows(moving)} == {f"{day}/{p.name}" for p in letters}
+    index = (workspace / "outbox" / day / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{path.name}"' in index for path in letters)
+    assert index.count("已写入，待打印送达") == len(letters)
 
 
 def test_a_recipient_with_two_contacts_gets_a_notice_on_each(moving) -> None:
@@ -216,11 +240,18 @@ def test_a_dispatcher_that_died_after_claiming_is_taken_over_when_its_lease_ends
     assert dispatch(moving).sent == queued
 
 
-def test_notify_commands_print_counts(cli, ctx) -> None:
+def test_notify_commands_print_counts(cli, ctx, workspace) -> None:
     overdue_case(ctx)
     cli("escalate")
     dispatched = cli("notify", "dispatch")
-    assert dispatched.exit_code == 0 and "sent" in dispatched.stdout
+    assert dispatched.exit_code == 0
+    lines = dispatched.stdout.splitlines()
+    assert lines[0] == (
+        "通知投递：送达5份，待重试0份，等待限流窗口0份，投递失败0份（本次分派渠道5份）"
+    )
+    index = workspace / "outbox" / county_today().isoformat() / "index.html"
+    assert lines[1] == f"今日信函按日期、文书、案件编号和收件人命名，目录见 {index}"
+    assert index.is_file()
     listed = cli("notify", "status")
     assert listed.exit_code == 0 and "0 pending" in listed.stdout
     assert cli("notify", "status", "--status", "lost").exit_code == 2
@@ -247,7 +278,7 @@ def test_a_swept_notice_is_rendered_when_routed_and_every_attempt_sends_that_doc
     (workspace / "outbox").unlink()
     clock.advance(seconds=91)
     assert dispatch(moving).sent == len(queued)
-    letters = {p.name: p.read_text(encoding="utf-8") for p in (workspace / "outbox").glob("*.html")}
+    letters = {p.name: p.read_text(encoding="utf-8") for p in letter_files(workspace / "outbox")}
     assert sorted(letters.values()) == sorted(stored.values())  # the document stored at routing
     assert {r.key: r.body for r in rows(moving)} == stored
 
@@ -363,8 +394,8 @@ def test_notify_show_prints_the_document_that_delivery_sends(cli, ctx, workspace
     assert written.exit_code == 0 and "KC-" in written.stdout
     assert (workspace / "one.html").read_text(encoding="utf-8") == shown.stdout
     assert cli("notify", "dispatch").exit_code == 0
-    sent = (workspace / "outbox").glob(f"{first.key.replace(':', '_')}.html")
-    assert [p.read_text(encoding="utf-8") for p in sent] == [shown.stdout]
+    sent = workspace / "outbox" / rows(ctx)[0].peer_reference
+    assert sent.read_text(encoding="utf-8") == shown.stdout
 
 
 def test_notify_show_refuses_an_unknown_notice_and_changes_nothing(cli, ctx) -> None:

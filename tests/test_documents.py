@@ -21,6 +21,7 @@ from caseflow import db, render
 from caseflow.cli import app
 from caseflow.errors import CaseNotFound, ConcurrentUpdate, InvalidInput, TransitionRefused
 from caseflow.models import Child, Guardian, Notice
+from caseflow.notifiers.letter import letter_files
 from caseflow.services.alerts import ALERT_FIELDS
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import add_note, advance, history, open_case, show_case
@@ -430,7 +431,7 @@ def test_a_queued_letter_is_delivered_by_the_letter_channel(ctx, workspace) -> N
     assert notice_id == notices[0].id
     assert [n.template for n in notices] == ["order_to_correct", "proof_of_service"]
     assert all(n.status == "sent" and n.channel == "letter" for n in notices)
-    written = sorted((workspace / "outbox").glob("*.html"))
+    written = letter_files(workspace / "outbox")
     assert sorted(path.read_text(encoding="utf-8") for path in written) == sorted(
         n.body for n in notices
     )

@@ -322,12 +322,11 @@ def test_queuing_a_letter_gives_each_notice_its_reference_or_says_it_was_already
 
 def test_dispatch_counts_and_points_at_the_dead_notices() -> None:
     assert present.dispatch_lines(DispatchReport(sent=5)) == [
-        "Dispatched: 5 sent, 0 to retry later, 0 waiting for a rate limit, 0 dead"
+        "通知投递：送达5份，待重试0份，等待限流窗口0份，投递失败0份"
     ]
     assert present.dispatch_lines(DispatchReport(routed=2, dead=1)) == [
-        "Dispatched: 0 sent, 0 to retry later, 0 waiting for a rate limit, 1 dead "
-        "(2 routed to channels)",
-        "See them with `caseflow notify status --status dead`.",
+        "通知投递：送达0份，待重试0份，等待限流窗口0份，投递失败1份（本次分派渠道2份）",
+        "投递失败的通知及原因可用“caseflow notify status --status dead”查看。",
     ]
 
 

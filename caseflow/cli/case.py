@@ -445,7 +445,7 @@ def escalate(
     ctx = workspace_context()
     day = parse_day(as_of, "--as-of")
     total = 0 if as_json else count_due(ctx, day or ctx.today)
-    with progress_bar(total, "Sweeping") as advance_bar:
+    with progress_bar(total, "逾期巡查") as advance_bar:
         report = sweep(ctx, as_of=day, dry_run=dry_run, batch_size=batch_size, progress=advance_bar)
     if as_json:
         print_json(report.as_json())

@@ -49,7 +49,7 @@ def demo_command(
     first = parse_day(start, "--start")
     if first is not None:
         kwargs["start"] = first
-    with stages() as progress:
+    with stages("正在生成示范县") as progress:
         report = run_demo(directory, database_url=database_url, progress=progress, **kwargs)
     for line in lines(report):
         typer.echo(line)

@@ -169,14 +169,31 @@ def notify_dispatch(
     """Deliver the notices that are due, through the channels the organisation in force
     (`caseflow org apply`) names for each recipient; failures are retried later with
     backoff, permanent ones go dead."""
+    from caseflow.cli.present import stages
     from caseflow.services.dispatch import dispatch
 
-    report = dispatch(workspace_context(), limit=limit)
+    ctx = workspace_context()
+    with stages("正在投递通知") as stage:
+        done = 0
+
+        def tried(count: int) -> None:
+            nonlocal done
+            done += count
+            stage(f"正在投递通知：已处理{done}份", done, None)
+
+        report = dispatch(ctx, limit=limit, progress=tried)
     if as_json:
         print_json(report.as_json())
         return
     for line in dispatch_lines(report):
         typer.echo(line)
+    from caseflow.notifiers.letter import INDEX
+
+    letters = ctx.workspace.notifiers.get("letter", {})
+    folder = ctx.workspace.root / str(letters.get("folder", "outbox"))
+    index = folder / ctx.today.isoformat() / INDEX
+    if report.sent and index.is_file():
+        typer.echo(f"今日信函按日期、文书、案件编号和收件人命名，目录见 {index}")
 
 
 @notify_app.command("status")

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from caseflow.cli.hints import PROVISIONAL_HINT
+
 if TYPE_CHECKING:
     from datetime import tzinfo
     from pathlib import Path
@@ -41,15 +43,6 @@ def due_text(due_on: str | None, provisional: bool) -> str:
     if due_on is None:
         return "-"
     return f"{due_on} (provisional)" if provisional else due_on
-
-
-PROVISIONAL_HINT = (
-    "Note: a provisional due date was counted with weekends as the only rest days because "
-    "its year's holiday calendar is not yet known. Fix: upgrade chinese-calendar when the "
-    "new year's data is out, or list that year in the workspace's holidays.yaml "
-    "(complete_years); the next sweep recomputes it. `caseflow calendar check` shows what "
-    "is waiting."
-)
 
 
 def groups_text(change: Mapping[str, Any]) -> str:
@@ -121,9 +114,10 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[int], None]]:
     if total < 2000 or not sys.stderr.isatty():
         yield lambda _n: None
         return
+    from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
 
@@ -171,8 +165,9 @@ def stderr_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
 
 @contextmanager
-def stages() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar on stderr naming the stage; silent when stderr is not a terminal."""
+def stages(label: str = "正在运行") -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar on stderr naming the stage (``label`` until the first stage); silent
+    when stderr is not a terminal. A stage of unknown length (total None) pulses."""
     if not sys.stderr.isatty():
         yield lambda _what, _done, _total: None
         return
@@ -180,7 +175,7 @@ def stages() -> Iterator[Callable[[str, int, int], None]]:
     from rich.progress import Progress
 
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("caseflow demo", total=None)
+        task = bar.add_task(label, total=None)
         yield lambda what, done, total: bar.update(
             task, description=what, completed=done, total=total
         )
@@ -904,14 +899,13 @@ def publicity_lines(run: "PublicityRun") -> list[str]:
 
 
 def dispatch_lines(report: "DispatchReport") -> list[str]:
-    """What `caseflow notify dispatch` prints: the counts, and where to see dead notices."""
-    lines = [
-        f"Dispatched: {report.sent} sent, {report.retrying} to retry later, "
-        f"{report.deferred} waiting for a rate limit, {report.dead} dead"
-        + (f" ({report.routed} routed to channels)" if report.routed else "")
-    ]
+    """What `caseflow notify dispatch` prints: the counts, and where to see dead notices
+    (the same line the scheduler prints for its dispatch)."""
+    from caseflow.scheduler import DEAD_HINT, dispatch_summary
+
+    lines = [dispatch_summary(report)]
     if report.dead:
-        lines.append("See them with `caseflow notify status --status dead`.")
+        lines.append(DEAD_HINT)
     return lines
 
 

@@ -11,6 +11,7 @@ from caseflow.cli.present import (
     import_history_lines,
     import_lines,
     rows_progress,
+    stages,
 )
 
 
@@ -65,7 +66,7 @@ def roster_import(
 
     day = parse_day(as_of, "--as-of")
     ctx = workspace_context()
-    with rows_progress(f"Importing {file.name}") as progress:
+    with rows_progress(f"正在导入 {file.name}") as progress:
         summary = import_roster(
             ctx, source, file, as_of=day, encoding=encoding, mapping=maps or (), progress=progress
         )
@@ -108,7 +109,8 @@ def roster_compare(
     ctx = workspace_context()
     if reveal:
         check_reveal(ctx)
-    comparison = compare(ctx, as_of=parse_day(as_of, "--as-of"))
+    with stages("正在比对名册（五查四比对）"):
+        comparison = compare(ctx, as_of=parse_day(as_of, "--as-of"))
     if reveal:
         record_reveal(ctx, comparison)
     opening = open_cases(ctx, comparison, dry_run=dry_run) if open_found else None

@@ -197,7 +197,7 @@ def run_demo(
         )
     check_directory(directory)
     report_progress = progress or (lambda _what, _done, _total: None)
-    report_progress("Generating the county", 0, 1)
+    report_progress("正在生成示范县", 0, 1)
 
     from caseflow.roster import reference_date
 
@@ -265,7 +265,9 @@ def run_demo(
     report.mail_received = capture.mail.received
     report.mail_refused = capture.mail.refused
     report.robot_messages = dict(sorted(capture.robot_messages.items()))
-    report.letters = sum(1 for _ in workspace.outbox.glob("*.html"))
+    from caseflow.notifiers.letter import letter_files
+
+    report.letters = len(letter_files(workspace.outbox))
     report.seconds = time.monotonic() - began
     return report
 
@@ -340,12 +342,12 @@ def _play(
         paths = write_registers(county, root / "registers")
         write_truth(county, root / "registers" / TRUTH_FILE)
         for index, name in enumerate(REGISTERS):
-            progress("Importing the registers", index, len(REGISTERS))
+            progress("正在导入五类名册", index, len(REGISTERS))
             clock.tick(60)
             summary = import_roster(bureau, name, paths[name], as_of=extracted)
             report.registers[name] = (summary.imported, summary.rejected)
             report.rejects_expected[name] = len(county.truth.rejects.get(name, {}))
-        progress("Comparing and opening cases", 0, 1)
+        progress("正在比对名册并立案", 0, 1)
         comparison = compare(bureau, as_of=report.start)
         found = {s.id_number: frozenset(s.flags) for s in comparison.suspects}
         truth = county.truth.flags
@@ -371,7 +373,7 @@ def _play(
         # -- the term, day by day -------------------------------------------------------
         for offset in range(1, days + 1):
             today = report.start + timedelta(days=offset)
-            progress(f"Casework {today.isoformat()}", offset, days)
+            progress(f"正在模拟办案：{today.year}年{today.month}月{today.day}日", offset, days)
             if bureau.calendar.is_working_day(today):
                 clock.at(today, 8, 30)
                 for absence in absences:
@@ -399,7 +401,7 @@ def _play(
         report.routes = dict(sorted(Counter(p.route for p in cast.values()).items()))
 
         # -- where things stand ------------------------------------------------------------
-        progress("Checking the audit trail", 0, 1)
+        progress("正在核验审计记录", 0, 1)
         clock.at(report.last_day, 19)
         _summarise(report, bureau, cast)
         checkpoint = audit.audit_checkpoint(actors.supervisor)
@@ -408,7 +410,7 @@ def _play(
         report.audit_events = verification.events
         report.audit_intact = verification.intact
         report.audit_problem = verification.problem
-        progress("Done", 1, 1)
+        progress("已完成", 1, 1)
     finally:
         bureau.engine.dispose()
 

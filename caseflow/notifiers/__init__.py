@@ -36,6 +36,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -58,6 +59,13 @@ class Notice:
     # document (e-mail) sends this cover instead: title, issuer, 文号, case numbers, and
     # how to get the document. Empty: the document names no child.
     cover: str = ""
+    # What a clerk finds a printed letter by (no name or ID number in any of them): the
+    # document's title, the case numbers, the recipient's role, and the dispatch day (in
+    # the workspace's time zone).
+    document: str = ""
+    cases: tuple[int, ...] = ()
+    role: str = ""
+    day: date | None = None
 
 
 @dataclass(frozen=True)

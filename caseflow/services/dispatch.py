@@ -57,6 +57,7 @@ from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import NOTICE, reference
 from caseflow.services.records import log_read, org_in_force, record, require
+from caseflow.states import RECIPIENTS
 
 _DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 
@@ -261,7 +262,22 @@ def _cover(row: Any, departments: Mapping[str, str]) -> str:
     )
 
 
-def _message(row: Any, departments: Mapping[str, str]) -> Message:
+def recipient_role(key: str, departments: Mapping[str, str]) -> str:
+    """The recipient's role in a few Chinese words, for a letter's file name: never a
+    person's name (``guardian:case/12/…`` is 监护人, ``person:…`` 包保责任人)."""
+    role, _, place = key.partition(":")
+    if role == "guardian":
+        return "监护人"
+    if role == "person":
+        return "包保责任人"
+    if role == "department":
+        return departments.get(place, "转介部门")
+    if role.startswith("case/"):
+        return "案卷"
+    return RECIPIENTS.get(role, "收件单位")
+
+
+def _message(row: Any, departments: Mapping[str, str], ctx: Context) -> Message:
     return Message(
         key=row.key,
         reference=reference(row.id),
@@ -270,6 +286,10 @@ def _message(row: Any, departments: Mapping[str, str]) -> Message:
         html=row.body,
         text=_chat_text(row, departments),
         cover=_cover(row, departments) if names_a_child(row.template) else "",
+        document=outbox.title_of(row.body or "", row.template),
+        cases=tuple(row.case_ids or ()),
+        role=recipient_role(row.recipient, departments),
+        day=ctx.today,
     )
 
 
@@ -323,8 +343,10 @@ def dispatch(
     holder: str | None = None,
     should_stop: Callable[[], bool] | None = None,
     rng: random.Random | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> DispatchReport:
-    """Deliver what is due in the outbox, batch by batch."""
+    """Deliver what is due in the outbox, batch by batch; ``progress`` is told of each
+    notice tried (for a progress display)."""
     require(ctx, access.DISPATCHERS, "notify dispatch")
     environment = os.environ if env is None else env
     me = holder or dispatcher_id()
@@ -352,7 +374,9 @@ def dispatch(
             for row in rows:
                 by_channel[row.channel].append(row)
             for name, group in by_channel.items():
-                _deliver(ctx, name, group, holding, env=environment, should_stop=stop)
+                _deliver(
+                    ctx, name, group, holding, env=environment, should_stop=stop, tried=progress
+                )
         finally:
             holding.finish()
     return report
@@ -514,6 +538,7 @@ def _deliver(
     *,
     env: Mapping[str, str],
     should_stop: Callable[[], bool],
+    tried: Callable[[int], None] | None = None,
 ) -> None:
     """Send one channel's notices of a claim, one at a time."""
     lease = ctx.workspace.dispatch.lease_seconds
@@ -541,8 +566,10 @@ def _deliver(
             if window is not None and window.room <= 0:
                 holding.defer(row, window.reopens)
                 continue
-            result = _send_one(notifier, name, row, departments)
+            result = _send_one(notifier, name, row, departments, ctx)
             holding.settle(row, result)
+            if tried is not None:
+                tried(1)
             if window is not None:
                 window.room -= 1
                 if result.kind == "rate_limited":
@@ -553,9 +580,11 @@ def _deliver(
         notifier.close()
 
 
-def _send_one(notifier: Notifier, name: str, row: Any, departments: Mapping[str, str]) -> Result:
+def _send_one(
+    notifier: Notifier, name: str, row: Any, departments: Mapping[str, str], ctx: Context
+) -> Result:
     try:
-        results = notifier.send([_message(row, departments)])
+        results = notifier.send([_message(row, departments, ctx)])
     except Exception as exc:  # a channel broke its contract: retry; its message may hold a secret
         return Result.failed(row.key, "transient", f"{name} 渠道出错：{type(exc).__name__}")
     if len(results) != 1:

@@ -102,13 +102,12 @@ def _outbox_files(ctx: Context, since: date | None, output: Path) -> list[_Lette
     folder = ctx.workspace.root / str(settings.get("folder", "outbox"))
     if not folder.is_dir():
         return []
+    from caseflow.notifiers.letter import letter_files
     from caseflow.render import is_bundle
 
     bound = _start_of(ctx, since).timestamp() if since is not None else None
     letters = []
-    for path in sorted(folder.glob("*.html")):
-        if path.name.startswith(".") or not path.is_file():
-            continue
+    for path in letter_files(folder):
         if bound is not None and path.stat().st_mtime < bound:
             continue
         if output.exists() and path.samefile(output):
