@@ -9,6 +9,7 @@ Definitions (printed by ``caseflow stats`` and ``caseflow review assessment``) a
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -363,6 +364,18 @@ def median(counts: Counter[int]) -> float | None:
                 found.append(value)
         seen += count
     return (found[0] + found[1]) / 2
+
+
+def percent(rate: float | None) -> str:
+    """A rate as a percentage with one decimal (97.5%); a rate short of 100% is never
+    shown as 100.0%: it gets the decimals that tell it apart (2458/2459 -> 99.96%)."""
+    if rate is None:
+        return "—"
+    for decimals in range(1, 5):
+        text = f"{rate * 100:.{decimals}f}"
+        if rate >= 1 or float(text) < 100:
+            return f"{text}%"
+    return f"{math.floor(rate * 1_000_000) / 10_000:.4f}%"  # short of 100% by a hair
 
 
 def _rounded(value: float | None) -> float | None:

@@ -36,6 +36,7 @@ import jinja2.meta
 
 from caseflow.dates import cn_date as _format_cn_date
 from caseflow.errors import InvalidInput
+from caseflow.measures import percent
 from caseflow.resources import shipped
 
 TEMPLATE_SUFFIX = ".html.j2"
@@ -392,4 +393,5 @@ def _environment(folder: Path) -> jinja2.Environment:
     )
     environment.filters["cn_date"] = cn_date
     environment.filters["cn_number"] = cn_number
+    environment.filters["percent"] = percent
     return environment

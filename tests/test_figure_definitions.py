@@ -16,8 +16,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from caseflow.ids import make_id_number
+from caseflow.measures import percent
 from caseflow.services.cases import ChildDetails, advance, open_case, open_cases
 from caseflow.services.compare import compare
 from caseflow.services.context import Context, open_context
@@ -339,3 +342,13 @@ def test_the_workflow_file_gives_closures_their_meaning_and_checks_it() -> None:
         "closure_meanings.studying_elsewhere",
         "states.transfer_proposed.closes_as",
     }
+
+
+def test_a_rate_short_of_the_target_is_never_printed_as_100_percent() -> None:
+    assert percent(len(["在读"] * 2458) / 2459) == "99.96%"
+    assert (percent(1.0), percent(39 / 40), percent(None)) == ("100.0%", "97.5%", "—")
+
+
+@given(st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_no_rate_below_one_reads_as_100_percent(rate: float) -> None:
+    assert float(percent(rate).removesuffix("%")) < 100

@@ -226,8 +226,8 @@ def special_group_lines(figures: "Stats") -> list[str]:
 def stats_lines(county: str, figures: "Stats") -> list[str]:
     """`caseflow stats` as text: the targets, the cases, the flows, each unit's on-time rate
     and the definitions."""
-    from caseflow.measures import UNPLACED
-    from caseflow.services.stats import percent, target_line
+    from caseflow.measures import UNPLACED, percent
+    from caseflow.services.stats import target_line
 
     lines: list[str] = []
     view = figures.as_json()
@@ -300,7 +300,7 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
 
 
 def deadlines_text(d: "DeadlineTally") -> str:
-    from caseflow.services.stats import percent
+    from caseflow.measures import percent
 
     return (
         f"到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 {d.escalated}，"
@@ -310,7 +310,7 @@ def deadlines_text(d: "DeadlineTally") -> str:
 
 def group_text(group: "GroupFigures") -> str:
     """A township's or school's figures in `caseflow stats --by`."""
-    from caseflow.services.stats import percent
+    from caseflow.measures import percent
 
     g = group.as_json()
     rates = "".join(
@@ -332,8 +332,7 @@ def group_text(group: "GroupFigures") -> str:
 
 def assessment_lines(result: "Assessment") -> list[str]:
     """`caseflow review assessment` as text: the scores, the formula and the definitions."""
-    from caseflow.measures import UNPLACED
-    from caseflow.services.stats import percent
+    from caseflow.measures import UNPLACED, percent
 
     lines: list[str] = []
     view = result.as_json()

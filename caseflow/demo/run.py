@@ -630,7 +630,8 @@ def _summarise(report: DemoReport, ctx: Context, cast: Mapping[int, Persona]) ->
 
 def _ledger_lines(report: DemoReport) -> list[str]:
     """The county ledger and the statistics (as `caseflow ledger` / `caseflow stats`)."""
-    from caseflow.services.stats import percent, target_line
+    from caseflow.measures import percent
+    from caseflow.services.stats import target_line
 
     out = [
         "",

@@ -50,6 +50,7 @@ from caseflow.measures import (
     is_placed,
     measure,
     missing_text,
+    percent,
     ranked,
     unit_deadlines,
 )
@@ -289,10 +290,6 @@ class TargetFigure:
             "basis": self.basis,
             "definition": self.definition,
         }
-
-
-def percent(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.1f}%"
 
 
 def target_line(target: TargetFigure) -> str:
