@@ -12,7 +12,9 @@ routes notices (``Org.contacts``: the ``contacts`` section plus what units and p
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -256,6 +258,27 @@ class OperatorEntry:
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
+_BRACKETS = str.maketrans("", "", "()[]〔〕【】")
+
+
+def normal_name(name: str) -> str:
+    """A place or class name as matching compares it: full-width letters, digits and
+    brackets made plain (NFKC), spaces and brackets dropped: ``（2）班`` is ``2班``."""
+    folded = unicodedata.normalize("NFKC", name)
+    return "".join(folded.split()).translate(_BRACKETS)
+
+
+@dataclass(frozen=True)
+class PlaceCheck:
+    """A place named for a child, checked against the organisation: ``name`` as the
+    organisation spells it (the given name when unknown), whether it is ``known``, and the
+    nearest known names of that kind (for an unknown one)."""
+
+    kind: str
+    name: str
+    known: bool
+    nearest: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class Org:
@@ -278,17 +301,43 @@ class Org:
     def _unit_named(self, kind: str, name: str | None, parent: str | None = None) -> str | None:
         if name is None or not name.strip():
             return None
-        name = name.strip()
+        wanted = normal_name(name)
         return next(
             (
                 unit.id
                 for unit in self.units.values()
                 if unit.kind == kind
-                and unit.name == name
+                and normal_name(unit.name) == wanted
                 and (parent is None or unit.parent == parent)
             ),
             None,
         )
+
+    def check_place(self, kind: str, name: str, parent: str | None = None) -> PlaceCheck | None:
+        """``name`` (a township, village or school; a village within the township named
+        ``parent``) against the organisation; None when the organisation lists no place of
+        that kind there, so there is nothing to check against."""
+        parent_id = self._unit_named("township", parent) if kind == "village" else None
+        if kind == "village" and parent_id is None:
+            return None
+        listed = [
+            unit.name
+            for unit in self.units.values()
+            if unit.kind == kind and (parent_id is None or unit.parent == parent_id)
+        ]
+        if not listed:
+            return None
+        found = self._unit_named(kind, name, parent_id)
+        if found is not None:
+            return PlaceCheck(kind, self.units[found].name, True)
+        by_normal = {normal_name(n): n for n in listed}
+        close = difflib.get_close_matches(normal_name(name), list(by_normal), n=3, cutoff=0.5)
+        return PlaceCheck(kind, name.strip(), False, tuple(by_normal[c] for c in close))
+
+    def people_named(self, name: str) -> list[Person]:
+        """The people of the organisation with this name (spaces and width aside)."""
+        wanted = normal_name(name)
+        return [p for p in self.people.values() if normal_name(p.name) == wanted]
 
     def _on(self, position: str, unit: str | None) -> list[Person]:
         if unit is None:
@@ -334,15 +383,20 @@ class Org:
         found["group_leader"] = next(iter(self._on("group_leader", group_id)), None)
         if school is not None and school.strip():
             school_id = self._unit_named("school", school)
-            grade = grade.strip() if grade else None
-            class_name = class_name.strip() if class_name else None
+            grade = normal_name(grade) if grade else None
+            class_name = normal_name(class_name) if class_name else None
             found["bureau_leader"] = self._covering(
                 self._holders.get("bureau_leader", ()), school_id
             )
             found["principal"] = next(iter(self._on("principal", school_id)), None)
             leaders = self._on("school_leader", school_id)
             found["school_leader"] = next(
-                (p for p in leaders if grade is not None and grade in p.grades), None
+                (
+                    p
+                    for p in leaders
+                    if grade is not None and grade in {normal_name(g) for g in p.grades}
+                ),
+                None,
             ) or next((p for p in leaders if not p.grades), None)
             for position in ("head_teacher", "subject_teacher"):
                 found[position] = next(
@@ -351,8 +405,8 @@ class Org:
                         for p in self._on(position, school_id)
                         if grade is not None
                         and class_name is not None
-                        and p.grade == grade
-                        and p.class_name == class_name
+                        and normal_name(p.grade or "") == grade
+                        and normal_name(p.class_name or "") == class_name
                     ),
                     None,
                 )

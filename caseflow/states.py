@@ -477,6 +477,45 @@ class Disclosure:
     basis: str
 
 
+@dataclass(frozen=True)
+class Reopening:
+    """``reopen:``: who may undo a closure (`caseflow case reopen`), of a case in a state of
+    which terminal ``categories``, and the notice (``template``) queued to ``notify``. A
+    workflow without the section lets nobody reopen a case."""
+
+    roles: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ("closed",)
+    notify: tuple[str, ...] = ()
+    template: str | None = None
+
+
+def _parse_reopen(r: _Reader, raw: object) -> Reopening:
+    if raw is None:
+        return Reopening()
+    data = r.mapping(raw, "reopen")
+    for key in data:
+        if key not in ("roles", "categories", "notify", "template"):
+            r.problem(f"reopen.{key}", "unknown key; known: roles, categories, notify, template")
+    roles = r.names(data.get("roles"), "reopen.roles")
+    if not roles:
+        r.problem("reopen.roles", "names no role: nobody could reopen a case")
+    for role in roles:
+        if role not in ROLES:
+            r.problem("reopen.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    categories = r.names(data.get("categories", ["closed"]), "reopen.categories")
+    for category in categories:
+        if category not in TERMINAL_CATEGORIES:
+            r.problem(
+                "reopen.categories",
+                f"{category!r} is not a terminal category; only "
+                + " or ".join(sorted(TERMINAL_CATEGORIES))
+                + " ends a case",
+            )
+    notify = _parse_recipients(r, data.get("notify"), "reopen.notify", "reopening")
+    template = r.text(data, "template", "reopen")
+    return Reopening(roles, categories, notify, template)
+
+
 @dataclass(frozen=True, eq=False)
 class Workflow:
     name: str
@@ -507,6 +546,7 @@ class Workflow:
     full_id_number: Mapping[str, Disclosure] = field(default_factory=lambda: MappingProxyType({}))
     # closure reason -> what it means for the figures (``CLOSURE_MEANINGS``).
     closure_meanings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    reopen: Reopening = field(default_factory=Reopening)
 
     def document(self, template: str) -> DocumentSpec:
         """The ``documents:`` entry of a template; a workflow without one (a stored older
@@ -1580,6 +1620,7 @@ def parse_workflow(
             "documents",
             "full_id_number",
             "closure_meanings",
+            "reopen",
         }:
             r.problem(key, "unknown key")
     vocabularies = {
@@ -1644,8 +1685,15 @@ def parse_workflow(
         closure_meanings=_parse_closure_meanings(
             r, data.get("closure_meanings"), vocabularies.get("closure_reasons", {}), states
         ),
+        reopen=_parse_reopen(r, data.get("reopen")),
     )
     if template_ids is not None:
+        reopen_template = workflow.reopen.template
+        known_ids = (
+            template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids
+        )
+        if reopen_template and reopen_template not in known_ids:
+            r.problem("reopen.template", f"template {reopen_template!r} does not exist")
         known = template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids
         for template in document_specs:
             if template not in known:

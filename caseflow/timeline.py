@@ -3,7 +3,8 @@ deadlines it carried and how each one ended, the states it entered and its relap
 Pure: the events come in, already read, oldest first.
 
 The events that matter are ``case.open``, ``case.transition``, ``case.extension``,
-``case.deadline_recomputed`` and ``case.migrated`` (``TIMELINE_ACTIONS``); notes,
+``case.deadline_recomputed``, ``case.migrated`` and ``case.reopen`` (a closure undone: the
+case is open again in the state it was in before it) (``TIMELINE_ACTIONS``); notes,
 escalations and reads change no state or deadline. A migration to a new workflow version
 renames the current state (the stay and its deadline go on) and may move its due date.
 
@@ -30,6 +31,7 @@ TIMELINE_ACTIONS: tuple[str, ...] = (
     "case.extension",
     "case.deadline_recomputed",
     "case.migrated",
+    "case.reopen",
 )
 
 DeadlineStatus = Literal["met", "missed", "pending", "timer"]
@@ -187,6 +189,12 @@ def _apply(line: Timeline, event: Event, workflow: Workflow) -> None:
             line.due_provisional = running.due_provisional
     elif event.action == "case.migrated":
         _migrate(line, event.payload)
+    elif event.action == "case.reopen" and day is not None:
+        # A closure undone: the case is open again in the state it was in before it.
+        _end(line, day, automatic=False)
+        line.departments = tuple(payload.get("handoff") or ())
+        _enter(line, str(payload["to"]), day, workflow)
+        _start(line, str(payload["to"]), day, payload)
 
 
 def _migrate(line: Timeline, payload: Mapping[str, Any]) -> None:

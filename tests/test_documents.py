@@ -930,6 +930,7 @@ def test_a_document_needing_a_field_a_case_cannot_supply_is_reported() -> None:
         parent_letter=("today",),
         monthly_report=("today",),
         at_risk_alert=("today", "alert.recorded"),
+        reopen_notice=("today", "reopen.reason"),
         **dict.fromkeys(
             (
                 "penalty_notice",

@@ -41,6 +41,7 @@ EXPECTED_IDS = (
     "proof_of_service",
     "publicity_batch",
     "referral_letter",
+    "reopen_notice",
     "statement_record",
     "transfer_letter",
 )
@@ -49,6 +50,14 @@ COURT = "示例县人民法院"
 
 # What a reader must find on each document (besides the issuing date).
 HEADINGS: dict[str, tuple[str, ...]] = {
+    "reopen_notice": (
+        "控辍保学案件撤销销号（重新办理）通知",
+        "2026-0042",
+        MASKED_NAME,
+        "已于2026年11月28日撤销“销号（非在控辍学）”，恢复为“核查中”，重新办理",
+        "撤销理由</th><td>误将在读学生销号",
+        "包保责任制",
+    ),
     "at_risk_alert": (
         "复学学生辍学风险预警",
         "县人民政府教育督导室：",
@@ -335,6 +344,12 @@ def sample_context() -> dict[str, Any]:
             "children": 15,
             "file": "campaigns/2026-11/致家长的一封信_2026年11月_学校_木黄镇中学.html",
             "how": "组织班主任发给学生带交家长",
+        },
+        "reopen": {
+            "date": date(2026, 11, 28),
+            "from_label": "销号（非在控辍学）",
+            "to_label": "核查中",
+            "reason": "误将在读学生销号",
         },
         "alert": {
             "label": "复学回访",

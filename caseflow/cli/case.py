@@ -31,6 +31,14 @@ from caseflow.cli.present import (
     sweep_lines,
 )
 
+UnlistedOption = Annotated[
+    bool,
+    typer.Option(
+        "--unlisted",
+        help="登记本县组织机构（org.yaml）尚未列入的乡镇、村或学校（给出提示并记入审计日志）。",
+    ),
+]
+
 
 @case_app.command("open")
 def case_open(
@@ -61,10 +69,18 @@ def case_open(
         ),
     ] = None,
     when: DateOption = None,
+    unlisted: UnlistedOption = False,
+    age_exception: Annotated[
+        str | None,
+        typer.Option(
+            "--age-exception",
+            help="儿童不在义务教育年龄段（学年基准日6至15周岁）内仍需立案的理由（记入审计日志）。",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open a case for a suspected dropout (state: identified)."""
-    from caseflow.services.cases import ChildDetails, open_case
+    from caseflow.services.cases import Checks, ChildDetails, open_case
 
     if sex is not None and sex not in ("男", "女"):
         bad_usage(f"--sex must be 男 or 女, got {sex!r}")
@@ -82,9 +98,17 @@ def case_open(
         guardian_relation=guardian_relation,
         guardian_phone=guardian_phone,
     )
-    opened = open_case(
-        ctx, details, source=source, reasons=reason or (), occurred_on=parse_day(when)
-    ).as_json()
+    step = open_case(
+        ctx,
+        details,
+        source=source,
+        reasons=reason or (),
+        occurred_on=parse_day(when),
+        checks=Checks(unlisted=unlisted, age_exception=age_exception),
+    )
+    for warning in step.warnings:
+        typer.echo(warning, err=True)
+    opened = step.as_json()
     if as_json:
         print_json({key: opened[key] for key in ("number", "state", "due_on", "due_provisional")})
         return
@@ -154,14 +178,17 @@ def case_assign(
             "bureau_leader, principal, school_leader, head_teacher or subject_teacher."
         ),
     ],
-    person: Annotated[str, typer.Argument(help="The person's id in org.yaml (people[].id).")],
+    person: Annotated[
+        str,
+        typer.Argument(help="人员的编号（org.yaml people[].id），或在本县组织机构中唯一的姓名。"),
+    ],
 ) -> None:
     """Give one link of the case's 包保 responsibility chain to another person (audited).
     The person must hold that position in the organisation in force (`caseflow org apply`)."""
     from caseflow.services.org import assign
 
-    assign(workspace_context(), number, role, person)
-    typer.echo(f"Case {number}: {role} is now {person}")
+    person_id = assign(workspace_context(), number, role, person)
+    typer.echo(f"Case {number}: {role} is now {person_id}")
 
 
 @case_app.command("advance")
@@ -192,6 +219,10 @@ def case_advance(
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             bad_usage(f"--set expects FIELD=VALUE, got {item!r}")
+        if key.strip() in pairs:
+            bad_usage(
+                f"字段“{key.strip()}”用 --set 给出了两次；每个字段只能给出一次，请保留正确的一项。"
+            )
         pairs[key.strip()] = value
     ctx = workspace_context()
     step = advance(
@@ -209,6 +240,42 @@ def case_advance(
         return
     for line in advanced_lines(step):
         typer.echo(line)
+
+
+@case_app.command("reopen")
+def case_reopen(
+    number: Annotated[int, typer.Argument(help="案件编号。")],
+    reason: Annotated[str, typer.Option("--reason", help="撤销销号的理由（记入审计日志和通知）。")],
+    when: DateOption = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(
+            "--expect-version",
+            help="案件版本已不是该值（他人已改动）时拒绝执行（退出码3）。",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """撤销误操作的销号：案件恢复到销号前的办理环节，自当日起重新计算期限；仅流程文件
+    reopen 一节所列角色可以执行；记入审计日志，并通知案件的包保责任人。"""
+    from caseflow.services.cases import reopen
+
+    step = reopen(
+        workspace_context(),
+        number,
+        reason,
+        occurred_on=parse_day(when),
+        expect_version=expect_version,
+    ).as_json()
+    if as_json:
+        keys = ("number", "state", "version", "due_on", "due_provisional")
+        print_json({**{key: step[key] for key in keys}, "documents": step["documents"]})
+        return
+    due = f"，期限至{step['due_on']}" if step["due_on"] else ""
+    typer.echo(f"案件{number}已撤销销号，恢复为“{step['state_label']}”{due}。")
+    for document in step["documents"]:
+        if document.get("prepared"):
+            typer.echo(f"已生成通知：{document['subject']}，共{len(document['notices'])}份。")
 
 
 @case_app.command("note")
@@ -256,6 +323,7 @@ def case_update(
         ),
     ] = None,
     when: DateOption = None,
+    unlisted: UnlistedOption = False,
     expect_version: Annotated[
         int | None,
         typer.Option(
@@ -268,7 +336,7 @@ def case_update(
     """Record what was learnt about the child after opening (school, grade, class, group,
     guardian, special groups), so that letters needing it can be prepared. Audited; no
     state change."""
-    from caseflow.services.cases import DetailsUpdate, update_details
+    from caseflow.services.cases import Checks, DetailsUpdate, update_details
 
     learnt = DetailsUpdate(
         school=school,
@@ -279,7 +347,7 @@ def case_update(
         guardian_relation=guardian_relation,
         guardian_phone=guardian_phone,
     )
-    update_details(
+    warnings = update_details(
         workspace_context(),
         number,
         learnt,
@@ -287,7 +355,10 @@ def case_update(
         expect_version=expect_version,
         add_groups=special_group or (),
         remove_groups=remove_special_group or (),
+        checks=Checks(unlisted=unlisted),
     )
+    for warning in warnings:
+        typer.echo(warning, err=True)
     changed = list(learnt.given())
     if special_group:
         changed.append("登记特殊群体 " + "、".join(special_group))

@@ -3,8 +3,9 @@ recorded once, when a person reads)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cached_property, partial
 from types import SimpleNamespace
@@ -14,6 +15,7 @@ from sqlalchemy import Connection, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import access, audit, db, engine, escalation
+from caseflow.dates import cn_date
 from caseflow.errors import (
     AccessDenied,
     ConcurrentUpdate,
@@ -23,8 +25,8 @@ from caseflow.errors import (
 )
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.measures import UNKNOWN_PLACE
-from caseflow.org import CHAIN_ROLES, POSITIONS, Org
-from caseflow.roster import Comparison
+from caseflow.org import CHAIN_ROLES, POSITIONS, Org, PlaceCheck
+from caseflow.roster import DEFAULT_AGES, Comparison, reference_date
 from caseflow.services import groups
 from caseflow.services.alerts import queue_alert
 from caseflow.services.context import Context
@@ -58,6 +60,7 @@ from caseflow.states import (
     CASE_SOURCES,
     NOTE_METHODS,
     RESPONSIBLE,
+    TERMINAL_CATEGORIES,
     Workflow,
 )
 
@@ -84,6 +87,7 @@ class CaseStep:
     # What the operator may do next, asked of the machine only when shown.
     offered: Callable[[], list[dict[str, Any]]] = field(repr=False, compare=False)
     extension_request: dict[str, Any] | None = None  # pending, with who may approve it
+    warnings: tuple[str, ...] = ()  # what the operator is told besides (an unlisted place)
 
     @cached_property
     def transitions(self) -> list[dict[str, Any]]:
@@ -152,6 +156,94 @@ class ChildDetails:
     guardian_phone: str | None = None
 
 
+@dataclass(frozen=True)
+class Checks:
+    """What a caseworker's `case open` and `case update` are checked for: places against
+    the organisation in force (``unlisted``: accept one it does not list, with a warning
+    and the audit event saying so), the child's age against the compulsory band
+    (``age_exception``: the reason a child outside it has a case) and the day against
+    the child's birth. The roster comparison opens cases unchecked (待核实 places)."""
+
+    unlisted: bool = False
+    age_exception: str | None = None
+
+
+_PLACE_KINDS = {"township": "乡镇", "village": "村", "school": "学校"}
+
+
+def _checked_places(
+    org: Org, checks: Checks, *, township: str | None, village: str | None, school: str | None
+) -> tuple[dict[str, str], list[PlaceCheck]]:
+    """The places given, as the organisation spells them, and those it does not list
+    (accepted only with ``checks.unlisted``); refuses an unknown one with the nearest
+    known names."""
+    given = {"township": township, "village": village, "school": school}
+    named: dict[str, str] = {}
+    unlisted: list[PlaceCheck] = []
+    for kind, name in given.items():
+        if name is None or not name.strip():
+            continue
+        parent = named.get("township", township) if kind == "village" else None
+        check = org.check_place(kind, name, parent)
+        if check is None:
+            named[kind] = name.strip()
+            continue
+        named[kind] = check.name
+        if check.known:
+            continue
+        if not checks.unlisted:
+            where = f"{parent}的组织机构" if kind == "village" else "本县组织机构"
+            hint = (
+                f"您是否要找：{'、'.join(check.nearest)}？"
+                if check.nearest
+                else "请核对名称（`caseflow org show` 列出本县组织机构）。"
+            )
+            raise InvalidInput(
+                f"{_PLACE_KINDS[kind]}“{check.name}”不在{where}中。{hint}"
+                "确属组织机构尚未列入的，请加 --unlisted 登记。"
+            )
+        unlisted.append(check)
+    return named, unlisted
+
+
+def unlisted_warnings(unlisted: Sequence[PlaceCheck]) -> tuple[str, ...]:
+    return tuple(
+        f"提示：{_PLACE_KINDS[c.kind]}“{c.name}”不在本县组织机构中，已按 --unlisted 登记；"
+        "该案件的包保责任链可能不完整，请在 org.yaml 中补充后执行 `caseflow org apply`。"
+        for c in unlisted
+    )
+
+
+def _unlisted_payload(unlisted: Sequence[PlaceCheck]) -> list[dict[str, str]]:
+    return [{"kind": c.kind, "name": c.name} for c in unlisted]
+
+
+def _age_on(birth: date, day: date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _checked_age(birth: date, occurred_on: date, checks: Checks) -> dict[str, Any] | None:
+    """Refuses a day before the child's birth, and a child outside the compulsory band on
+    the school year's reference date unless ``checks.age_exception`` says why; the
+    exception as the audit event records it, or None."""
+    if occurred_on < birth:
+        raise InvalidInput(
+            f"日期{cn_date(occurred_on)}早于该儿童的出生日期（见身份证号）；请核对 --date。"
+        )
+    reference = reference_date(occurred_on)
+    age = _age_on(birth, reference)
+    youngest, oldest = DEFAULT_AGES
+    if youngest <= age <= oldest:
+        return None
+    reason = (checks.age_exception or "").strip()
+    if not reason:
+        raise InvalidInput(
+            f"该儿童在{cn_date(reference)}（学年基准日）为{age}周岁，不在义务教育年龄段"
+            f"（{youngest}至{oldest}周岁）内。确需立案的，请加 --age-exception 说明理由。"
+        )
+    return {"age": age, "reference_date": reference.isoformat(), "reason": reason}
+
+
 def _required_text(value: str, what: str) -> str:
     cleaned = value.strip()
     if not cleaned:
@@ -167,8 +259,10 @@ def open_case(
     reasons: Sequence[str] = (),
     occurred_on: date | None = None,
     evidence: Mapping[str, Any] | None = None,
+    checks: Checks | None = None,
 ) -> CaseStep:
-    """Open a case in the workflow's initial state."""
+    """Open a case in the workflow's initial state; ``checks``: check the places, the age
+    and the day as a caseworker's `case open` is (None: the roster comparison's cases)."""
     require(ctx, access.CASE_OPENERS, "case open")
     _require_own_place(ctx, details)
     today = ctx.today
@@ -194,8 +288,23 @@ def open_case(
     township = _required_text(details.township, "township")
     village = _required_text(details.village, "village")
     opened_on = occurred_on or today
+    age_exception = (
+        _checked_age(resident.birth_date, opened_on, checks) if checks is not None else None
+    )
     state, deadline = engine.opening(workflow, opened_on, today, ctx.calendar)
     now = ctx.now()
+    unlisted: list[PlaceCheck] = []
+    if checks is not None:
+        with db.read(ctx.engine) as connection:
+            named, unlisted = _checked_places(
+                org_in_force(connection),
+                checks,
+                township=township,
+                village=village,
+                school=details.school,
+            )
+        township, village = named["township"], named["village"]
+        details = replace(details, school=named.get("school", details.school))
     child_values = {
         "name": name,
         "sex": resident.sex,
@@ -281,6 +390,8 @@ def open_case(
                 "source": source,
                 "reasons": list(reasons),
                 **({"evidence": dict(evidence)} if evidence else {}),
+                **({"unlisted": _unlisted_payload(unlisted)} if unlisted else {}),
+                **({"age_exception": age_exception} if age_exception else {}),
                 "state": state,
                 "workflow": workflow.name,
                 "workflow_version": workflow.version,
@@ -309,7 +420,8 @@ def open_case(
             "another command wrote the same records at the same time; "
             "nothing was changed — run the command again"
         ) from exc
-    return _case_step(ctx, workflow, SimpleNamespace(id=number, **opened), [])
+    step = _case_step(ctx, workflow, SimpleNamespace(id=number, **opened), [])
+    return replace(step, warnings=unlisted_warnings(unlisted))
 
 
 def _require_own_place(ctx: Context, details: ChildDetails) -> None:
@@ -439,6 +551,209 @@ def advance(
         ctx, f"case advance {trigger}", number, expect_version, decide, after=issue
     )
     return _case_step(ctx, stepped.workflow, stepped.row, stepped.caused)
+
+
+# ---------------------------------------------------------------------------------------
+# Undoing a closure
+
+
+def _state_before_closure(
+    workflow: Workflow, events: Sequence[Any], closed_state: str
+) -> tuple[str, list[str]]:
+    """The open state a closed case was in before it was closed (past a proposed closure
+    awaiting approval), with the departments it had been handed to on entering it."""
+    payloads = [
+        json.loads(e.payload) for e in events if e.action in ("case.transition", "case.reopen")
+    ]
+    moves = [p for p in payloads if p.get("from") != p.get("to")]
+    index = max((i for i, m in enumerate(moves) if m.get("to") == closed_state), default=None)
+    if index is None:
+        raise InvalidInput("该案件的历史中找不到销号前的办理环节，无法撤销销号。")
+    target = str(moves[index]["from"])
+    handoff = list(moves[index].get("handoff") or ())
+    entering = index
+    while workflow.category_of(target) in ("closing", *TERMINAL_CATEGORIES):
+        entering = max((i for i in range(entering) if moves[i].get("to") == target), default=-1)
+        if entering < 0:
+            raise InvalidInput("该案件的历史中找不到销号前的办理环节，无法撤销销号。")
+        target = str(moves[entering]["from"])
+    if entering != index:
+        previous = max((i for i in range(entering) if moves[i].get("to") == target), default=-1)
+        handoff = list(moves[previous].get("handoff") or ()) if previous >= 0 else []
+    if target not in workflow.states:
+        raise InvalidInput(f"销号前的办理环节“{target}”已不在本案件适用的流程中，无法撤销销号。")
+    return target, handoff
+
+
+def reopen(
+    ctx: Context,
+    number: int,
+    reason: str,
+    *,
+    occurred_on: date | None = None,
+    expect_version: int | None = None,
+) -> CaseStep:
+    """Undo a closure (销号): a case in a state of a category the workflow's ``reopen:``
+    names goes back to the open state it was in before it was closed, with a new deadline
+    from the day; by the roles that section names; audited, in one transaction with a
+    notice to the case's 包保 chain."""
+    why = reason.strip()
+    if not why:
+        raise InvalidInput("撤销销号须用 --reason 说明理由。")
+    day = occurred_on or ctx.today
+    with db.read(ctx.engine) as connection:
+        seen = case_row(connection, ctx.actor, number)
+        events = list(audit.events(connection, number))
+
+    def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        rule = workflow.reopen
+        if not ctx.actor.roles & set(rule.roles):
+            names = "、".join(rule.roles) if rule.roles else "无（流程文件未设 reopen 一节）"
+            raise AccessDenied(
+                f"操作员“{ctx.actor.operator}”无权撤销销号；流程规定可撤销销号的角色：{names}。"
+            )
+        if row.version != seen.version:
+            raise ConcurrentUpdate(
+                f"case {number} was changed by someone else while this command ran; "
+                "nothing was changed — look again with `caseflow case show` and retry"
+            )
+        category = workflow.category_of(row.state)
+        if category not in rule.categories:
+            raise InvalidInput(
+                f"案件{number}当前为“{workflow.state(row.state).label}”，不是可撤销的销号状态"
+                f"（流程规定可撤销的类别：{'、'.join(rule.categories)}）。"
+            )
+        engine.check_occurred_on(day, today=ctx.today, last_event_on=row.last_event_on)
+        target, handoff = _state_before_closure(workflow, events, row.state)
+        due = engine.deadline_for(workflow, target, day, ctx.calendar, ctx.workspace.procedure)
+        due_on = due.due_on if due else None
+        changes: dict[str, Any] = {
+            "state": target,
+            "entered_on": day,
+            "due_on": due_on,
+            "due_provisional": bool(due and due.provisional),
+            "is_open": True,
+            "counters": {},
+            "departments": handoff,
+            "came_from": [row.state],
+            "entered_by": ctx.actor.operator,
+            "extension_request": None,
+            "deadline_from": day,
+            "extended_days": 0,
+            "due_counted_with": ctx.calendar.coverage if due else None,
+            "ladder_version": row.version + 1,
+            "next_rung": 0,
+            "next_action_on": escalation.next_action_on(
+                workflow, escalation.LadderPosition(target, due_on, 0, {}), ctx.calendar
+            ),
+        }
+        payload: dict[str, Any] = {
+            "from": row.state,
+            "to": target,
+            "reason": why,
+            "due_on": due_on.isoformat() if due_on else None,
+            "workflow": workflow.name,
+            "workflow_version": workflow.version,
+        }
+        if due and due.provisional:
+            payload["due_provisional"] = True
+        if handoff:
+            payload["handoff"] = handoff
+        notice["from_label"] = workflow.state(row.state).label
+        return changes, "case.reopen", payload, day
+
+    notice: dict[str, Any] = {}
+
+    def notify(connection: Connection, now: datetime) -> list[dict[str, Any]]:
+        return [
+            _queue_reopen_notice(
+                ctx, connection, number, reason=why, day=day, notice=notice, now=now
+            )
+        ]
+
+    stepped = apply_decision(ctx, "case reopen", number, expect_version, decide, after=notify)
+    return _case_step(ctx, stepped.workflow, stepped.row, stepped.caused)
+
+
+def _queue_reopen_notice(
+    ctx: Context,
+    connection: Connection,
+    number: int,
+    *,
+    reason: str,
+    day: date,
+    notice: Mapping[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """The reopening's notice to each link of the case's chain the workflow names (else
+    the unit responsible for the state it is back in), one per recipient."""
+    from caseflow.ids import mask_name
+    from caseflow.render import render
+    from caseflow.services import outbox
+
+    row = case_row(connection, ctx.actor, number)
+    workflow = stored_workflow(connection, row)
+    rule = workflow.reopen
+    template = rule.template or ""
+    state = workflow.state(row.state)
+    scope = escalation.Scope(
+        row.township, row.village, row.school, tuple(row.departments), row.chain
+    )
+    wanted = [r for r in rule.notify if r not in CHAIN_ROLES or r in row.chain] or [
+        "responsible_unit"
+    ]
+    recipients = list(
+        dict.fromkeys(
+            key for r in wanted for key in escalation.recipient_keys(r, state.responsible, scope)
+        )
+    )
+    child_name = connection.execute(select(CHILD.c.name).where(CHILD.c.id == row.child_id)).scalar()
+    org = org_in_force(connection)
+    context: dict[str, Any] = {
+        "today": ctx.today,
+        "issuer": {"name": ctx.workspace.issuer},
+        "case": {
+            "number": number,
+            "township": row.township,
+            "village": row.village,
+            "school": row.school or "",
+        },
+        "child": {"masked_name": mask_name(child_name or "")},
+        "reopen": {
+            "date": day,
+            "from_label": notice.get("from_label", ""),
+            "to_label": state.label,
+            "reason": reason,
+        },
+    }
+    base = outbox.key("reopen", template, number, row.version)
+    drafts = []
+    for index, key in enumerate(recipients):
+        label = escalation.recipient_label(key, org.person_label, departments=workflow.departments)
+        body = render(template, {**context, "recipient": {"name": label}})
+        drafts.append(
+            outbox.Draft(
+                key=base if index == 0 else outbox.copy_key(base, key),
+                kind="alert",
+                template=template,
+                recipient=key,
+                case_ids=[number],
+                subject=f"{outbox.title_of(body, template)}（案件{number}）",
+                body=body,
+            )
+        )
+    outbox.queue(connection, drafts, now)
+    found = outbox.ids_of(connection, [draft.key for draft in drafts])
+    notices = [found[draft.key] for draft in drafts]
+    return {
+        "template": template,
+        "prepared": True,
+        "subject": drafts[0].subject,
+        "notices": notices,
+        "references": [outbox.reference(n) for n in notices],
+        "recipients": recipients,
+        "content_hash": outbox.content_hash(drafts[0].body or ""),
+    }
 
 
 def _person_of(ctx: Context) -> str | None:
@@ -601,10 +916,13 @@ def update_details(
     expect_version: int | None = None,
     add_groups: Sequence[str] = (),
     remove_groups: Sequence[str] = (),
-) -> None:
+    checks: Checks | None = None,
+) -> tuple[str, ...]:
     """Record the child's school, grade, class, group, guardian or special groups (特殊群体,
     ``add_groups`` and ``remove_groups``, each by its label or key): an audited step
-    without a state change, so letters that need them can be prepared."""
+    without a state change, so letters that need them can be prepared. ``checks``: a new
+    school is checked against the organisation in force (``Checks.unlisted`` accepts one
+    it does not list). Returns the warnings for the operator."""
     values = learnt.given()
     changes_groups = bool(add_groups or remove_groups)
     if not values and not changes_groups:
@@ -617,6 +935,17 @@ def update_details(
         if not value:
             raise InvalidInput(f"{name.replace('_', '-')} must not be empty")
     day = occurred_on or ctx.today
+    unlisted: list[PlaceCheck] = []
+    if checks is not None and "school" in values:
+        with db.read(ctx.engine) as connection:
+            named, unlisted = _checked_places(
+                org_in_force(connection),
+                checks,
+                township=None,
+                village=None,
+                school=values["school"],
+            )
+        values["school"] = named["school"]
     guardian = {
         k.removeprefix("guardian_"): v for k, v in values.items() if k.startswith("guardian_")
     }
@@ -633,6 +962,8 @@ def update_details(
         shown = {k: (mask_phone(v) if k == "guardian_phone" else v) for k, v in values.items()}
         changes = {"school": values["school"]} if "school" in values else {}
         payload["changed"] = shown
+        if unlisted:
+            payload["unlisted"] = _unlisted_payload(unlisted)
         return changes, "case.update", payload, day
 
     def write_child(connection: Connection, now: datetime) -> list[dict[str, Any]]:
@@ -692,6 +1023,7 @@ def update_details(
         return []
 
     apply_decision(ctx, "case update", number, expect_version, decide, after=write_child)
+    return unlisted_warnings(unlisted)
 
 
 def _capacity_by_relation(relation: str | None) -> str:

@@ -113,8 +113,10 @@ def apply_org(ctx: Context, path: Path | None = None) -> Applied:
     return Applied(org.sha256, added, removed, changed, unchanged=False)
 
 
-def assign(ctx: Context, number: int, role: str, person: str) -> None:
-    """Give one link of a case's 包保 chain to another person (an audited step)."""
+def assign(ctx: Context, number: int, role: str, person: str) -> str:
+    """Give one link of a case's 包保 chain to another person (an audited step):
+    ``person`` is their org.yaml id, or their name when no one else in the organisation
+    has it. Returns the person's id."""
     require(ctx, access.ASSIGNERS, "case assign", case_id=number)
     if role not in CHAIN_ROLES:
         raise InvalidInput(
@@ -123,6 +125,16 @@ def assign(ctx: Context, number: int, role: str, person: str) -> None:
     with db.read(ctx.engine) as connection:
         org = org_in_force(connection)
     holder = org.people.get(person)
+    if holder is None:
+        named = org.people_named(person)
+        if len(named) > 1:
+            candidates = "；".join(f"{org.person_label(p.id)}（编号 {p.id}）" for p in named)
+            raise InvalidInput(
+                f"本县组织机构中有{len(named)}人名为“{person.strip()}”：{candidates}。"
+                "请以编号指定其中一人。"
+            )
+        holder = named[0] if named else None
+        person = holder.id if holder else person
     if holder is None:
         raise InvalidInput(
             f"person {person!r} is not in the organisation in force; see `caseflow org show`"
@@ -135,6 +147,7 @@ def assign(ctx: Context, number: int, role: str, person: str) -> None:
     apply_step(
         ctx, "case assign", number, "case.assign", lambda row: _reassigned(row, role, person, org)
     )
+    return person
 
 
 def _reassigned(
