@@ -3,7 +3,6 @@ workspace and no database."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,15 +11,13 @@ from typing import Any
 from caseflow.audit import Checkpoint, Verification
 from caseflow.audit_export import GENESIS, ExportVerification
 from caseflow.cli import present
-from caseflow.roster import Comparison, Problem, Suspect
-from caseflow.services.cases import Opening
+from caseflow.roster import Problem
 from caseflow.services.dispatch import DispatchReport
 from caseflow.services.letters import Queued
 from caseflow.services.org import Applied
 from caseflow.services.review import ExportSummary
 from caseflow.services.roster import ImportSummary
 from caseflow.services.snapshots import ImportRecord
-from caseflow.services.sweep import SweepReport
 from caseflow.workspace import Workspace
 
 
@@ -45,63 +42,9 @@ def test_columns_are_padded_to_their_width_and_a_long_value_is_left_whole() -> N
     assert present.pad("persuasion_in_progress", 4) == "persuasion_in_progress"
 
 
-def test_case_list_shows_one_aligned_line_a_case_and_flags_the_overdue() -> None:
-    lines = present.case_list_lines(
-        [listed_case(7), listed_case(1234, overdue=True, state="verifying")],
-        {"persuasion": "劝返中", "verifying": "核实中"},
-    )
-    assert lines == [
-        "     7  persuasion             劝返中          due 2026-12-04               张小明 "
-        "522226********0012  天堂镇/天堂村",
-        "  1234  verifying              核实中          due 2026-12-04               张小明 "
-        "522226********0012  天堂镇/天堂村  OVERDUE",
-    ]
-
-
-def test_case_list_says_so_when_nothing_matches() -> None:
-    assert present.case_list_lines([], {}) == ["No cases match."]
-
-
-def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
-    rows = [listed_case(n, due_on="2027-01-08", due_provisional=True) for n in (1, 2)]
-    lines = present.case_list_lines(rows, {})
-    assert "due 2027-01-08 (provisional) " in lines[0]
-    assert lines[2:] == [present.PROVISIONAL_HINT]
-    opened = present.opened_lines(
-        {
-            "number": 3,
-            "state": "identified",
-            "state_label": "疑似辍学",
-            "due_on": "2027-01-08",
-            "due_provisional": True,
-        }
-    )
-    assert opened == [
-        "Opened case 3: identified (疑似辍学), due 2027-01-08 (provisional)",
-        present.PROVISIONAL_HINT,
-    ]
-
-
 def test_extending_a_deadline_prints_the_new_due_date() -> None:
     step = {"due_on": "2026-12-20", "due_provisional": False}
     assert present.due_line(9, step) == "Case 9: due 2026-12-20"
-
-
-def test_the_sweep_reports_its_counts_then_cases_per_level_and_recipient() -> None:
-    report = SweepReport(
-        as_of=date(2026, 12, 3),
-        dry_run=True,
-        fired=3,
-        timed=1,
-        notices=4,
-        by_recipient=Counter({(2, "township:天堂镇"): 1, (1, "village:天堂镇/天堂村"): 2}),
-    )
-    assert present.sweep_lines(report) == [
-        "Sweep as of 2026-12-03 (dry run: nothing was changed): 3 rung(s) fired, "
-        "1 automatic transition(s), 4 notice(s) queued.",
-        "  level 1  village:天堂镇/天堂村" + " " * 25 + " 2 case(s)",
-        "  level 2  township:天堂镇" + " " * 28 + " 1 case(s)",
-    ]
 
 
 def test_calendar_check_lists_the_years_covered_and_the_deadlines_waiting() -> None:
@@ -260,33 +203,6 @@ def test_a_register_import_shows_the_first_five_rejected_rows_and_counts_the_res
     assert lines[-1] == "  ... and 2 more in the rejects file"
 
 
-def test_the_comparison_counts_each_flag_and_lists_the_first_fifty_suspects() -> None:
-    suspects = [
-        Suspect(f"52222620100101{n:04d}", "李四", ["household_vs_student"], "天堂镇", None)
-        for n in range(52)
-    ]
-    suspects[0].poor = "脱贫户"
-    missing = {"student_vs_attendance": ["attendance"]}
-    comparison = Comparison(date(2026, 9, 1), (6, 15), suspects, missing)
-    views = [s.view(reveal=False) for s in suspects]
-    lines = present.comparison_lines(comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True)
-    assert lines[0] == "Reference date 2026-09-01, ages 6–15: 52 suspected dropout(s)"
-    assert lines[1] == "  household_vs_student     户籍无学籍    52"
-    assert (
-        lines[4]
-        == "  student_vs_attendance    有学籍未在校   not compared: attendance not imported"
-    )
-    assert lines[5] == (
-        f"  {views[0]['id_number']}  李四     天堂镇/-  household_vs_student  [脱贫户]"
-    )
-    assert len([line for line in lines if line.startswith("  5222")]) == 50
-    assert lines[-2] == "  … and 2 more (use -o FILE or --json)"
-    assert lines[-1] == (
-        "Would open 2 case(s); new findings added to 1 open case(s); 4 already recorded; "
-        "5 closed case(s) not reopened (no new flag)."
-    )
-
-
 def test_import_history_marks_the_current_snapshot_in_the_workspace_time_zone() -> None:
     record = ImportRecord(
         id=7,
@@ -328,29 +244,6 @@ def test_dispatch_counts_and_points_at_the_dead_notices() -> None:
         "Dispatched: 0 sent, 0 to retry later, 0 waiting for a rate limit, 1 dead "
         "(2 routed to channels)",
         "See them with `caseflow notify status --status dead`.",
-    ]
-
-
-def test_the_outbox_status_aligns_each_notice_and_shows_its_last_error() -> None:
-    view = {
-        "counts": {"pending": 1, "sent": 0, "dead": 1},
-        "notices": [
-            {
-                "id": 3,
-                "reference": "KC-3",
-                "status": "dead",
-                "channel": None,
-                "recipient": "guardian",
-                "attempts": 5,
-                "subject": "劝返通知",
-                "last_error": "no address",
-            }
-        ],
-    }
-    assert present.outbox_lines(view) == [
-        "Outbox: 1 pending, 0 sent, 1 dead",
-        "       3 KC-3  dead    -         guardian                         attempts 5  劝返通知"
-        "  (no address)",
     ]
 
 
