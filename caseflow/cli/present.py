@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from caseflow.cli.table import DEFAULT_LIMIT, fit, limit_note, limited, table
+from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
+from caseflow.exports import fit
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -170,32 +171,32 @@ class Names:
 
 
 def cn_day(text: str | None) -> str:
-    """An ISO date as 2026年11月29日; any other text as it is."""
+    """An ISO date as 2026年11月29日 (``caseflow.dates.cn_date``); any other text as it is."""
     from datetime import date
+
+    from caseflow.dates import cn_date
 
     if not text:
         return ""
     try:
-        day = date.fromisoformat(text)
+        return cn_date(date.fromisoformat(text))
     except ValueError:
         return text
-    return f"{day.year}年{day.month}月{day.day}日"
 
 
 def event_day(event: Mapping[str, Any], timezone: "tzinfo | None" = None) -> str:
     """The day an event happened, or (a delivery, a requeue) the day it was recorded, in
-    the workspace's time zone."""
+    the workspace's time zone (UTC when none is given)."""
+    from datetime import UTC
+
+    from caseflow.dates import cn_date, recorded_day
+
     if event.get("occurred_on"):
         return cn_day(str(event["occurred_on"]))
     recorded = event.get("recorded_at")
     if not recorded:
         return ""
-    from datetime import datetime
-
-    when = recorded if isinstance(recorded, datetime) else datetime.fromisoformat(str(recorded))
-    if timezone is not None:
-        when = when.astimezone(timezone)
-    return cn_day(when.date().isoformat())
+    return cn_date(recorded_day(str(recorded), timezone or UTC))
 
 
 def document_text(document: Mapping[str, Any], number: int | None) -> str:
@@ -1053,7 +1054,7 @@ def comparison_lines(
 ) -> list[str]:
     """`caseflow roster compare` as text: the counts by flag, the first suspects (their
     views, IDs masked unless revealed) and what opening cases did."""
-    from caseflow.roster import FLAGS
+    from caseflow.roster import FLAGS, SOURCE_LABELS
 
     lines = [
         f"比对基准日 {cn_day(comparison.reference_date.isoformat())}，年龄 "
@@ -1064,7 +1065,8 @@ def comparison_lines(
         (
             (
                 FLAGS[flag],
-                f"未比对：未导入{'、'.join(comparison.missing[flag])}"
+                "未比对：未导入"
+                + "、".join(SOURCE_LABELS.get(m, m) for m in comparison.missing[flag])
                 if comparison.missing.get(flag)
                 else count,
             )
@@ -1170,8 +1172,9 @@ def publicity_lines(run: "PublicityRun") -> list[str]:
         names = [batch.unit.replace("/", "") for batch in run.printed]
         width = max(display_width(name) for name in names)
         for name, batch in zip(names, run.printed, strict=True):
-            unit = name + " " * (width - display_width(name))
-            lines.append(f"  {unit}  {batch.families:>5}户 {batch.children:>5}人  {batch.file}")
+            lines.append(
+                f"  {fit(name, width)}  {batch.families:>5}户 {batch.children:>5}人  {batch.file}"
+            )
         lines.append("各单位的印制通知已排入发送队列，运行 caseflow notify dispatch 发送。")
     if run.already_printed:
         lines.append(f"本月已印制的{run.already_printed}个批次不再重复印制。")

@@ -3,12 +3,13 @@ takes two columns), a header row, long listings cut at ``--limit`` with a line s
 and a pager when standard output is a terminal."""
 
 import sys
-import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Annotated, TypeVar
 
 import click
 import typer
+
+from caseflow.exports import display_width, fit
 
 DEFAULT_LIMIT = 50
 GAP = "  "
@@ -20,25 +21,6 @@ LimitOption = Annotated[
         "--limit", help=f"最多显示的行数（默认 {DEFAULT_LIMIT}；0 表示全部显示）。", min=0
     ),
 ]
-
-
-def display_width(text: str) -> int:
-    """Columns the text takes in a terminal: wide and full-width characters two, combining
-    marks none, every other character one."""
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch):
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
-
-
-def fit(value: object, width: int, *, right: bool = False) -> str:
-    """``value`` padded to ``width`` display columns (left-aligned, or right-aligned with
-    ``right``); a wider value is left whole."""
-    text = str(value)
-    fill = " " * max(0, width - display_width(text))
-    return fill + text if right else text + fill
 
 
 def table(
