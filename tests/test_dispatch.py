@@ -222,7 +222,7 @@ def test_notify_commands_print_counts(cli, ctx) -> None:
     dispatched = cli("notify", "dispatch")
     assert dispatched.exit_code == 0 and "sent" in dispatched.stdout
     listed = cli("notify", "status")
-    assert listed.exit_code == 0 and "0 pending" in listed.stdout
+    assert listed.exit_code == 0 and "发送队列：待发送 0，" in listed.stdout
     assert cli("notify", "status", "--status", "lost").exit_code == 2
     assert cli("notify", "retry").exit_code == 2
 

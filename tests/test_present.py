@@ -11,7 +11,9 @@ from typing import Any
 from caseflow.audit import Checkpoint, Verification
 from caseflow.audit_export import GENESIS, ExportVerification
 from caseflow.cli import present
-from caseflow.roster import Problem
+from caseflow.exports import display_width
+from caseflow.roster import Comparison, Problem, Suspect
+from caseflow.services.cases import Opening
 from caseflow.services.dispatch import DispatchReport
 from caseflow.services.letters import Queued
 from caseflow.services.org import Applied
@@ -40,6 +42,145 @@ def test_columns_are_padded_to_their_width_and_a_long_value_is_left_whole() -> N
     assert present.pad("ab", 5) == "ab   "
     assert present.pad(42, 5, right=True) == "   42"
     assert present.pad("persuasion_in_progress", 4) == "persuasion_in_progress"
+
+
+def column_start(line: str, cell: str) -> int:
+    """The display column at which ``cell`` starts on ``line``."""
+    return display_width(line[: line.index(cell)])
+
+
+def test_case_list_says_so_when_nothing_matches() -> None:
+    assert present.case_list_lines([], {}) == ["没有符合条件的案件。"]
+
+
+def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
+    rows = [listed_case(n, due_on="2027-01-08", due_provisional=True) for n in (1, 2)]
+    lines = present.case_list_lines(rows, {})
+    assert "2027年1月8日（暂定）" in lines[1] and "2027年1月8日（暂定）" in lines[2]
+    assert lines[3:] == [present.PROVISIONAL_HINT]
+    assert present.PROVISIONAL_HINT not in present.case_list_lines([listed_case(3)], {})
+    opened = present.opened_lines(
+        {
+            "number": 3,
+            "state": "identified",
+            "state_label": "疑似辍学",
+            "due_on": "2027-01-08",
+            "due_provisional": True,
+        }
+    )
+    assert opened[1:] == [present.PROVISIONAL_HINT]
+
+
+def test_the_outbox_is_a_table_of_notices_with_their_recipient_by_name_and_last_error() -> None:
+    notices = [
+        {
+            "id": 3,
+            "reference": "KC-000003",
+            "status": "dead",
+            "channel": None,
+            "recipient": "guardian",
+            "attempts": 5,
+            "subject": "劝返通知",
+            "last_error": "没有地址",
+        },
+        {
+            "id": 12,
+            "reference": "KC-000012",
+            "status": "sent",
+            "channel": "letter",
+            "recipient": "person:tt-ht1",
+            "attempts": 1,
+            "subject": "督办通知书",
+            "last_error": None,
+        },
+    ]
+    view = {"counts": {"pending": 1, "sent": 3, "dead": 1}, "total": 5, "notices": notices}
+    names = present.Names(people={"tt-ht1": "天堂小学班主任冯某"})
+    lines = present.outbox_lines(view, names, limit=2)
+    assert lines[0] == "发送队列：待发送 1，已发送 3，发送失败 1"
+    header, dead, sent = lines[1:4]
+    assert header.split() == [
+        *("编号", "文号", "状态", "渠道", "接收方", "发送次数", "标题", "最后错误")
+    ]
+    assert dead.split() == [
+        "3",
+        "KC-000003",
+        "发送失败",
+        "-",
+        "监护人",
+        "5",
+        "劝返通知",
+        "没有地址",
+    ]
+    assert sent.split() == [
+        "12",
+        "KC-000012",
+        "已发送",
+        "纸质文书",
+        "天堂小学班主任冯某",
+        "1",
+        "督办通知书",
+    ]
+    for dead_cell, sent_cell, heading in [
+        ("KC-000003", "KC-000012", "文号"),
+        ("劝返通知", "督办通知书", "标题"),
+    ]:
+        assert column_start(dead, dead_cell) == column_start(sent, sent_cell)
+        assert column_start(header, heading) == column_start(sent, sent_cell)
+    # numbers are right-aligned: the attempts end where their heading ends
+    assert {column_start(header, "发送次数") + display_width("发送次数")} == {
+        column_start(dead, "5  劝返通知") + 1,
+        column_start(sent, "1  督办通知书") + 1,
+    }
+    assert lines[4:] == ["共 5 条，显示前 2 条；用 --limit 0 显示全部"]
+    assert present.outbox_lines(view, names, limit=0)[4:] == []
+    empty = {"counts": {"pending": 0, "sent": 0, "dead": 0}, "notices": []}
+    assert present.outbox_lines(empty) == ["发送队列：待发送 0，已发送 0，发送失败 0"]
+
+
+def test_the_comparison_counts_each_flag_and_tabulates_the_first_fifty_suspects() -> None:
+    suspects = [
+        Suspect(
+            f"52222620100101{n:04d}",
+            "欧阳小小" if n == 0 else "李四",
+            ["household_vs_student"],
+            "天堂镇",
+            None,
+        )
+        for n in range(52)
+    ]
+    suspects[0].poor = "脱贫户"
+    missing = {"student_vs_attendance": ["attendance"]}
+    comparison = Comparison(date(2026, 9, 1), (6, 15), suspects, missing)
+    views = [s.view(reveal=False) for s in suspects]
+    lines = present.comparison_lines(comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True)
+    assert lines[0] == "比对基准日 2026年9月1日，年龄 6–15 周岁：疑似辍学 52 人"
+    assert lines[1].split() == ["比对项", "人数"]
+    assert lines[2].split() == ["户籍无学籍", "52"]
+    assert lines[5].split() == ["有学籍未在校", "未比对：未导入实际在校生"]
+    assert lines[6].split() == ["身份证号", "姓名", "乡镇/村", "比对标记", "特殊群体"]
+    rows = [line for line in lines if line.startswith("  5222")]
+    assert len(rows) == 50
+    assert all(suspects[0].id_number not in line for line in lines)  # IDs masked
+    assert rows[0].split() == [
+        views[0]["id_number"],
+        "欧阳小小",
+        "天堂镇/-",
+        "户籍无学籍",
+        "脱贫户",
+    ]
+    # every row's place starts under its heading, after names two and four characters long
+    assert {column_start(row, "天堂镇/-") for row in rows} == {column_start(lines[6], "乡镇/村")}
+    assert (
+        lines[-2]
+        == "共 52 条，显示前 50 条；用 --limit 0 显示全部（或用 -o 文件 / --json 导出全部）"
+    )
+    assert lines[-1] == (
+        "将登记案件 2 件；1 件在办案件补充新的比对线索；4 件已有记录；"
+        "5 件已销号案件无新线索，未重新立案。"
+    )
+    every = present.comparison_lines(comparison, views, limit=0)
+    assert len([line for line in every if line.startswith("  5222")]) == 52
 
 
 def test_extending_a_deadline_prints_the_new_due_date() -> None:

@@ -8,7 +8,8 @@ from collections import Counter
 from datetime import date
 
 from caseflow.cli import present
-from caseflow.cli.table import display_width, table
+from caseflow.cli.table import table
+from caseflow.exports import display_width
 from caseflow.services.sweep import SweepReport
 from tests.conftest import CliInvoker, open_case_by_cli
 
