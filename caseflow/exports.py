@@ -159,11 +159,20 @@ def _json_default(value: Any) -> Any:
 
 
 def display_width(text: str) -> int:
-    """Columns the text takes in a terminal: wide (Chinese) characters take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    """Columns the text takes in a terminal: wide and full-width (Chinese) characters two,
+    combining marks none, every other character one."""
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
 
 
-def _pad(text: str, width: int, right: bool) -> str:
+def fit(value: object, width: int, *, right: bool = False) -> str:
+    """``value`` padded to ``width`` display columns (left-aligned, or right-aligned with
+    ``right``); a wider value is left whole."""
+    text = str(value)
     fill = " " * max(0, width - display_width(text))
     return fill + text if right else text + fill
 
@@ -177,7 +186,7 @@ def write_text_table(
 
     def line(values: Sequence[str]) -> str:
         cells = [
-            _pad(value, column.width, column.kind == "int")
+            fit(value, column.width, right=column.kind == "int")
             for value, column in zip(values, columns, strict=True)
         ]
         return "  ".join(cells).rstrip() + "\n"

@@ -253,7 +253,7 @@ def test_notify_commands_print_counts(cli, ctx, workspace) -> None:
     assert lines[1] == f"今日信函按日期、文书、案件编号和收件人命名，目录见 {index}"
     assert index.is_file()
     listed = cli("notify", "status")
-    assert listed.exit_code == 0 and "0 pending" in listed.stdout
+    assert listed.exit_code == 0 and "发送队列：待发送 0，" in listed.stdout
     assert cli("notify", "status", "--status", "lost").exit_code == 2
     assert cli("notify", "retry").exit_code == 2
 

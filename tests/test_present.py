@@ -3,7 +3,6 @@ workspace and no database."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +11,7 @@ from typing import Any
 from caseflow.audit import Checkpoint, Verification
 from caseflow.audit_export import GENESIS, ExportVerification
 from caseflow.cli import present
+from caseflow.exports import display_width
 from caseflow.roster import Comparison, Problem, Suspect
 from caseflow.services.cases import Opening
 from caseflow.services.dispatch import DispatchReport
@@ -20,7 +20,6 @@ from caseflow.services.org import Applied
 from caseflow.services.review import ExportSummary
 from caseflow.services.roster import ImportSummary
 from caseflow.services.snapshots import ImportRecord
-from caseflow.services.sweep import SweepReport
 from caseflow.workspace import Workspace
 
 
@@ -45,28 +44,21 @@ def test_columns_are_padded_to_their_width_and_a_long_value_is_left_whole() -> N
     assert present.pad("persuasion_in_progress", 4) == "persuasion_in_progress"
 
 
-def test_case_list_shows_one_aligned_line_a_case_and_flags_the_overdue() -> None:
-    lines = present.case_list_lines(
-        [listed_case(7), listed_case(1234, overdue=True, state="verifying")],
-        {"persuasion": "劝返中", "verifying": "核实中"},
-    )
-    assert lines == [
-        "     7  persuasion             劝返中          due 2026-12-04               张小明 "
-        "522226********0012  天堂镇/天堂村",
-        "  1234  verifying              核实中          due 2026-12-04               张小明 "
-        "522226********0012  天堂镇/天堂村  OVERDUE",
-    ]
+def column_start(line: str, cell: str) -> int:
+    """The display column at which ``cell`` starts on ``line``."""
+    return display_width(line[: line.index(cell)])
 
 
 def test_case_list_says_so_when_nothing_matches() -> None:
-    assert present.case_list_lines([], {}) == ["No cases match."]
+    assert present.case_list_lines([], {}) == ["没有符合条件的案件。"]
 
 
 def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
     rows = [listed_case(n, due_on="2027-01-08", due_provisional=True) for n in (1, 2)]
     lines = present.case_list_lines(rows, {})
-    assert "due 2027-01-08 (provisional) " in lines[0]
-    assert lines[2:] == [present.PROVISIONAL_HINT]
+    assert "2027年1月8日（暂定）" in lines[1] and "2027年1月8日（暂定）" in lines[2]
+    assert lines[3:] == [present.PROVISIONAL_HINT]
+    assert present.PROVISIONAL_HINT not in present.case_list_lines([listed_case(3)], {})
     opened = present.opened_lines(
         {
             "number": 3,
@@ -76,32 +68,124 @@ def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
             "due_provisional": True,
         }
     )
-    assert opened == [
-        "Opened case 3: identified (疑似辍学), due 2027-01-08 (provisional)",
-        present.PROVISIONAL_HINT,
+    assert opened[1:] == [present.PROVISIONAL_HINT]
+
+
+def test_the_outbox_is_a_table_of_notices_with_their_recipient_by_name_and_last_error() -> None:
+    notices = [
+        {
+            "id": 3,
+            "reference": "KC-000003",
+            "status": "dead",
+            "channel": None,
+            "recipient": "guardian",
+            "attempts": 5,
+            "subject": "劝返通知",
+            "last_error": "没有地址",
+        },
+        {
+            "id": 12,
+            "reference": "KC-000012",
+            "status": "sent",
+            "channel": "letter",
+            "recipient": "person:tt-ht1",
+            "attempts": 1,
+            "subject": "督办通知书",
+            "last_error": None,
+        },
     ]
+    view = {"counts": {"pending": 1, "sent": 3, "dead": 1}, "total": 5, "notices": notices}
+    names = present.Names(people={"tt-ht1": "天堂小学班主任冯某"})
+    lines = present.outbox_lines(view, names, limit=2)
+    assert lines[0] == "发送队列：待发送 1，已发送 3，发送失败 1"
+    header, dead, sent = lines[1:4]
+    assert header.split() == [
+        *("编号", "文号", "状态", "渠道", "接收方", "发送次数", "标题", "最后错误")
+    ]
+    assert dead.split() == [
+        "3",
+        "KC-000003",
+        "发送失败",
+        "-",
+        "监护人",
+        "5",
+        "劝返通知",
+        "没有地址",
+    ]
+    assert sent.split() == [
+        "12",
+        "KC-000012",
+        "已发送",
+        "纸质文书",
+        "天堂小学班主任冯某",
+        "1",
+        "督办通知书",
+    ]
+    for dead_cell, sent_cell, heading in [
+        ("KC-000003", "KC-000012", "文号"),
+        ("劝返通知", "督办通知书", "标题"),
+    ]:
+        assert column_start(dead, dead_cell) == column_start(sent, sent_cell)
+        assert column_start(header, heading) == column_start(sent, sent_cell)
+    # numbers are right-aligned: the attempts end where their heading ends
+    assert {column_start(header, "发送次数") + display_width("发送次数")} == {
+        column_start(dead, "5  劝返通知") + 1,
+        column_start(sent, "1  督办通知书") + 1,
+    }
+    assert lines[4:] == ["共 5 条，显示前 2 条；用 --limit 0 显示全部"]
+    assert present.outbox_lines(view, names, limit=0)[4:] == []
+    empty = {"counts": {"pending": 0, "sent": 0, "dead": 0}, "notices": []}
+    assert present.outbox_lines(empty) == ["发送队列：待发送 0，已发送 0，发送失败 0"]
+
+
+def test_the_comparison_counts_each_flag_and_tabulates_the_first_fifty_suspects() -> None:
+    suspects = [
+        Suspect(
+            f"52222620100101{n:04d}",
+            "欧阳小小" if n == 0 else "李四",
+            ["household_vs_student"],
+            "天堂镇",
+            None,
+        )
+        for n in range(52)
+    ]
+    suspects[0].poor = "脱贫户"
+    missing = {"student_vs_attendance": ["attendance"]}
+    comparison = Comparison(date(2026, 9, 1), (6, 15), suspects, missing)
+    views = [s.view(reveal=False) for s in suspects]
+    lines = present.comparison_lines(comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True)
+    assert lines[0] == "比对基准日 2026年9月1日，年龄 6–15 周岁：疑似辍学 52 人"
+    assert lines[1].split() == ["比对项", "人数"]
+    assert lines[2].split() == ["户籍无学籍", "52"]
+    assert lines[5].split() == ["有学籍未在校", "未比对：未导入实际在校生"]
+    assert lines[6].split() == ["身份证号", "姓名", "乡镇/村", "比对标记", "特殊群体"]
+    rows = [line for line in lines if line.startswith("  5222")]
+    assert len(rows) == 50
+    assert all(suspects[0].id_number not in line for line in lines)  # IDs masked
+    assert rows[0].split() == [
+        views[0]["id_number"],
+        "欧阳小小",
+        "天堂镇/-",
+        "户籍无学籍",
+        "脱贫户",
+    ]
+    # every row's place starts under its heading, after names two and four characters long
+    assert {column_start(row, "天堂镇/-") for row in rows} == {column_start(lines[6], "乡镇/村")}
+    assert (
+        lines[-2]
+        == "共 52 条，显示前 50 条；用 --limit 0 显示全部（或用 -o 文件 / --json 导出全部）"
+    )
+    assert lines[-1] == (
+        "将登记案件 2 件；1 件在办案件补充新的比对线索；4 件已有记录；"
+        "5 件已销号案件无新线索，未重新立案。"
+    )
+    every = present.comparison_lines(comparison, views, limit=0)
+    assert len([line for line in every if line.startswith("  5222")]) == 52
 
 
 def test_extending_a_deadline_prints_the_new_due_date() -> None:
     step = {"due_on": "2026-12-20", "due_provisional": False}
     assert present.due_line(9, step) == "Case 9: due 2026-12-20"
-
-
-def test_the_sweep_reports_its_counts_then_cases_per_level_and_recipient() -> None:
-    report = SweepReport(
-        as_of=date(2026, 12, 3),
-        dry_run=True,
-        fired=3,
-        timed=1,
-        notices=4,
-        by_recipient=Counter({(2, "township:天堂镇"): 1, (1, "village:天堂镇/天堂村"): 2}),
-    )
-    assert present.sweep_lines(report) == [
-        "Sweep as of 2026-12-03 (dry run: nothing was changed): 3 rung(s) fired, "
-        "1 automatic transition(s), 4 notice(s) queued.",
-        "  level 1  village:天堂镇/天堂村" + " " * 25 + " 2 case(s)",
-        "  level 2  township:天堂镇" + " " * 28 + " 1 case(s)",
-    ]
 
 
 def test_calendar_check_lists_the_years_covered_and_the_deadlines_waiting() -> None:
@@ -260,33 +344,6 @@ def test_a_register_import_shows_the_first_five_rejected_rows_and_counts_the_res
     assert lines[-1] == "  ... and 2 more in the rejects file"
 
 
-def test_the_comparison_counts_each_flag_and_lists_the_first_fifty_suspects() -> None:
-    suspects = [
-        Suspect(f"52222620100101{n:04d}", "李四", ["household_vs_student"], "天堂镇", None)
-        for n in range(52)
-    ]
-    suspects[0].poor = "脱贫户"
-    missing = {"student_vs_attendance": ["attendance"]}
-    comparison = Comparison(date(2026, 9, 1), (6, 15), suspects, missing)
-    views = [s.view(reveal=False) for s in suspects]
-    lines = present.comparison_lines(comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True)
-    assert lines[0] == "Reference date 2026-09-01, ages 6–15: 52 suspected dropout(s)"
-    assert lines[1] == "  household_vs_student     户籍无学籍    52"
-    assert (
-        lines[4]
-        == "  student_vs_attendance    有学籍未在校   not compared: attendance not imported"
-    )
-    assert lines[5] == (
-        f"  {views[0]['id_number']}  李四     天堂镇/-  household_vs_student  [脱贫户]"
-    )
-    assert len([line for line in lines if line.startswith("  5222")]) == 50
-    assert lines[-2] == "  … and 2 more (use -o FILE or --json)"
-    assert lines[-1] == (
-        "Would open 2 case(s); new findings added to 1 open case(s); 4 already recorded; "
-        "5 closed case(s) not reopened (no new flag)."
-    )
-
-
 def test_import_history_marks_the_current_snapshot_in_the_workspace_time_zone() -> None:
     record = ImportRecord(
         id=7,
@@ -327,29 +384,6 @@ def test_dispatch_counts_and_points_at_the_dead_notices() -> None:
     assert present.dispatch_lines(DispatchReport(routed=2, dead=1)) == [
         "通知投递：送达0份，待重试0份，等待限流窗口0份，投递失败1份（本次分派渠道2份）",
         "投递失败的通知及原因可用“caseflow notify status --status dead”查看。",
-    ]
-
-
-def test_the_outbox_status_aligns_each_notice_and_shows_its_last_error() -> None:
-    view = {
-        "counts": {"pending": 1, "sent": 0, "dead": 1},
-        "notices": [
-            {
-                "id": 3,
-                "reference": "KC-3",
-                "status": "dead",
-                "channel": None,
-                "recipient": "guardian",
-                "attempts": 5,
-                "subject": "劝返通知",
-                "last_error": "no address",
-            }
-        ],
-    }
-    assert present.outbox_lines(view) == [
-        "Outbox: 1 pending, 0 sent, 1 dead",
-        "       3 KC-3  dead    -         guardian                         attempts 5  劝返通知"
-        "  (no address)",
     ]
 
 

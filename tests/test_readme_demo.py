@@ -128,8 +128,8 @@ def test_the_quickstart_finds_exactly_the_children_the_readme_says(
     children = int(stated(r"finds exactly the (\d+) children the demo planted", text).group(1))
     planted = json.loads((demo.folder / "registers" / "truth.json").read_text("utf-8"))
     assert len(planted["flags"]) == children
-    assert f": {children} suspected dropout(s)" in printed
-    assert f"Opened {children} case(s);" in printed
+    assert f"：疑似辍学 {children} 人" in printed
+    assert f"已登记案件 {children} 件；" in printed
     cases = json.loads(run("case", "list", "--json"))
     assert len(cases) == children
 

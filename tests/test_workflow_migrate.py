@@ -172,10 +172,12 @@ def test_case_show_and_the_ledger_say_which_version_a_case_runs_on(workspace, ct
 
     view = show_case(new, cases["verifying"])
     assert (view["workflow_version"], view["state_label"]) == (3, "入户核实中")
-    assert (
-        "moved to dropout v3: verifying -> checking"
-        in cli("case", "show", str(cases["verifying"])).stdout
-    )
+    moved = [
+        line
+        for line in cli("case", "show", str(cases["verifying"])).stdout.splitlines()
+        if "流程版本迁移：迁移至 dropout 第3版，" in line
+    ]
+    assert len(moved) == 1 and "→ 入户核实中，期限" in moved[0]
     rows = {row.number: row for row in open_ledger(new).rows()}
     assert rows[cases["verifying"]].workflow_version == 3
     assert rows[cases["closed"]].workflow_version == 2

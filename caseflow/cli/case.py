@@ -20,6 +20,7 @@ from caseflow.cli.base import (
     workspace_context,
 )
 from caseflow.cli.present import (
+    Names,
     advanced_lines,
     case_lines,
     case_list_lines,
@@ -30,6 +31,7 @@ from caseflow.cli.present import (
     progress_bar,
     sweep_lines,
 )
+from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines
 
 UnlistedOption = Annotated[
     bool,
@@ -131,6 +133,7 @@ def case_list(
             help="Only children in this special group (特殊群体), by its label or key, e.g. 留守.",
         ),
     ] = None,
+    limit: LimitOption = DEFAULT_LIMIT,
     as_json: JsonOption = False,
 ) -> None:
     """List cases (open ones by default)."""
@@ -148,8 +151,7 @@ def case_list(
     if as_json:
         print_json(rows)
         return
-    for line in case_list_lines(rows, state_labels(ctx)):
-        typer.echo(line)
+    echo_lines(case_list_lines(rows, state_labels(ctx), limit=limit))
 
 
 @case_app.command("show")
@@ -159,13 +161,14 @@ def case_show(
 ) -> None:
     """A case: state, due date, responsible unit, what can be done now, people, history."""
     from caseflow.services.cases import show_case
+    from caseflow.services.labels import names
 
-    view = show_case(workspace_context(), number)
+    ctx = workspace_context()
+    view = show_case(ctx, number)
     if as_json:
         print_json(view)
         return
-    for line in case_lines(view):
-        typer.echo(line)
+    echo_lines(case_lines(view, Names(**names(ctx)), ctx.workspace.timezone))
 
 
 @case_app.command("assign")
@@ -430,13 +433,15 @@ def case_history(
 ) -> None:
     """Every event of a case, oldest first."""
     from caseflow.services.cases import history
+    from caseflow.services.labels import names
 
-    events = history(workspace_context(), number)
+    ctx = workspace_context()
+    events = history(ctx, number)
     if as_json:
         print_json(events)
         return
-    for event in events:
-        typer.echo(event_line(event))
+    vocabulary = Names(**names(ctx))
+    echo_lines([event_line(event, vocabulary, ctx.workspace.timezone) for event in events])
 
 
 @case_app.command("extend")
@@ -521,5 +526,6 @@ def escalate(
     if as_json:
         print_json(report.as_json())
         return
-    for line in sweep_lines(report):
-        typer.echo(line)
+    from caseflow.services.labels import names
+
+    echo_lines(sweep_lines(report, Names(**names(ctx))))

@@ -18,6 +18,7 @@ from caseflow.cli.base import (
     workspace_context,
 )
 from caseflow.cli.present import dispatch_lines, outbox_lines, queued_lines
+from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines
 
 
 @notice_app.command("queue-letters")
@@ -201,17 +202,23 @@ def notify_status(
     only: Annotated[
         str | None, typer.Option("--status", help="Only pending, sent or dead notices.")
     ] = None,
+    limit: LimitOption = DEFAULT_LIMIT,
     as_json: JsonOption = False,
 ) -> None:
     """Counts by status and the latest notices, with the last error of each."""
+    from caseflow.cli.present import Names
     from caseflow.services.dispatch import status
+    from caseflow.services.labels import names
 
-    view = status(workspace_context(), only=only)
+    ctx = workspace_context()
+    view = status(ctx, only=only, **({"limit": limit} if limit > 0 else {"limit": 2**31 - 1}))
     if as_json:
         print_json(view)
         return
-    for line in outbox_lines(view):
-        typer.echo(line)
+    counts = view["counts"]
+    total = counts.get(only, 0) if only else sum(counts.values())
+    shown = outbox_lines({**view, "total": total}, Names(**names(ctx)), limit=limit)
+    echo_lines(shown)
 
 
 @notify_app.command("show")

@@ -4,9 +4,12 @@ progress bars. Every command prints through it; nothing here reads or writes a w
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from caseflow.cli.hints import PROVISIONAL_HINT
+from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
+from caseflow.exports import fit
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -55,57 +58,279 @@ def groups_text(change: Mapping[str, Any]) -> str:
     return "；".join(parts)
 
 
-def event_line(event: dict[str, Any]) -> str:
+# ---------------------------------------------------------------------------------------
+# A case's history and file, in words: labels for every code, people by name and position
+
+
+ACTION_LABELS: Mapping[str, str] = {
+    "case.open": "案件登记",
+    "case.transition": "状态变更",
+    "case.escalation": "升级督办",
+    "notice.delivery": "通知送达",
+    "notice.queued": "文书制发",
+    "notice.requeued": "重新发送",
+    "case.note": "劝返记录",
+    "case.update": "信息更新",
+    "case.groups": "特殊群体变更",
+    "case.assign": "包保责任人调整",
+    "case.chain": "包保责任链更新",
+    "case.guardian": "监护人登记",
+    "case.finding": "比对新发现",
+    "case.migrated": "流程版本迁移",
+    "case.extension_requested": "申请延期",
+    "case.extension": "办理期限延长",
+    "case.extension_rejected": "延期申请驳回",
+    "case.deadline_recomputed": "办理期限重算",
+    "case.reopen": "撤销销号",
+    "data.disclosed": "信息提供",
+    "access.refused": "拒绝访问",
+}
+
+# The child's and the guardians' details a caseworker records (`case update`, `case
+# guardian add`); the workflow's own fields are labelled by the workflow.
+DETAIL_LABELS: Mapping[str, str] = {
+    "school": "学校",
+    "grade": "年级",
+    "class_name": "班级",
+    "group": "村民小组",
+    "guardian_name": "监护人姓名",
+    "guardian_relation": "与儿童关系",
+    "guardian_phone": "监护人电话",
+    "name": "姓名",
+    "relation": "与儿童关系",
+    "phone": "电话",
+    "workplace": "工作单位",
+    "legal_basis": "监护依据",
+    "carer": "被委托照护人",
+    "capacity": "身份",
+}
+
+DELIVERY_OUTCOMES: Mapping[str, str] = {
+    "sent": "已送达",
+    "retry": "未送达，待重试",
+    "dead": "送达失败",
+    "deferred": "限流，稍后发送",
+    "rate_limited": "限流，稍后发送",
+}
+
+NOTICE_STATUSES: Mapping[str, str] = {"pending": "待发送", "sent": "已发送", "dead": "发送失败"}
+CHANNELS: Mapping[str, str] = {
+    "letter": "纸质文书",
+    "email": "电子邮件",
+    "dingtalk": "钉钉",
+    "wecom": "企业微信",
+    "sms": "短信",
+    "webhook": "接口",
+}
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a person reads in place of codes (``caseflow.services.labels.names``): labels of
+    the workflow's states, triggers, fields and choices, partner departments, and each
+    person of the organisation by unit, position and name. Empty: the codes stay."""
+
+    states: Mapping[str, str] = field(default_factory=dict)
+    triggers: Mapping[str, str] = field(default_factory=dict)
+    fields: Mapping[str, str] = field(default_factory=dict)
+    choices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    departments: Mapping[str, str] = field(default_factory=dict)
+    people: Mapping[str, str] = field(default_factory=dict)
+
+    def state(self, state: str | None) -> str:
+        return self.states.get(state or "", state or "-")
+
+    def person(self, person: str | None) -> str:
+        return self.people.get(person or "", person or "-")
+
+    def value(self, name: str, value: object, trigger: str = "") -> str:
+        """``标签：值`` with the label of the field (the transition ``trigger``'s, or else a
+        detail of the child's) and, for a choice, the choice's label."""
+        key = f"{trigger}.{name}"
+        label = self.fields.get(key) or DETAIL_LABELS.get(name, name)
+        shown = self.choices.get(key, {}).get(str(value), value)
+        return f"{label}：{cn_day(shown) if isinstance(shown, str) else shown}"
+
+    def values(self, values: Mapping[str, object], trigger: str = "") -> str:
+        return "，".join(self.value(k, v, trigger) for k, v in values.items())
+
+    def recipient(self, key: str) -> str:
+        from caseflow.escalation import recipient_label
+
+        if key.partition(":")[0] == "guardian":
+            return "监护人"
+        return recipient_label(key, self.person, departments=self.departments)
+
+
+def cn_day(text: str | None) -> str:
+    """An ISO date as 2026年11月29日 (``caseflow.dates.cn_date``); any other text as it is."""
+    from datetime import date
+
+    from caseflow.dates import cn_date
+
+    if not text:
+        return ""
+    try:
+        return cn_date(date.fromisoformat(text))
+    except ValueError:
+        return text
+
+
+def event_day(event: Mapping[str, Any], timezone: "tzinfo | None" = None) -> str:
+    """The day an event happened, or (a delivery, a requeue) the day it was recorded, in
+    the workspace's time zone (UTC when none is given)."""
+    from datetime import UTC
+
+    from caseflow.dates import cn_date, recorded_day
+
+    if event.get("occurred_on"):
+        return cn_day(str(event["occurred_on"]))
+    recorded = event.get("recorded_at")
+    if not recorded:
+        return ""
+    return cn_date(recorded_day(str(recorded), timezone or UTC))
+
+
+def document_text(document: Mapping[str, Any], number: int | None) -> str:
+    """A document a step issued, or (in one line) why it could not be prepared and how to
+    prepare it."""
+    if document["prepared"]:
+        return f"制发《{document['subject']}》（{'、'.join(document['references'])}）"
+    how = (
+        f"补齐后用 caseflow notice letter {number} {document['template']} --set 字段=值 制发"
+        if number is not None
+        else "补齐后用 caseflow notice letter 制发"
+    )
+    from caseflow.services.letters import template_title
+
+    return f"《{template_title(document['template'])}》未能制发：{document['reason']}；{how}"
+
+
+def event_line(
+    event: Mapping[str, Any],
+    names: Names | None = None,
+    timezone: "tzinfo | None" = None,
+) -> str:
+    """One line of a case's history: the day, what happened in words (labels, not codes;
+    people by name and position) and who did it."""
+    names = names or Names()
     payload = event["payload"]
-    if event["action"] == "case.transition":
-        what = f"{event['from']} -> {event['to']} ({event['trigger']})"
-        if payload.get("values"):
-            what += " " + ", ".join(f"{k}={v}" for k, v in payload["values"].items())
-    elif event["action"] == "case.extension_requested":
-        what = f"extension of {payload['days']} days requested: {payload['reason']}"
-    elif event["action"] == "case.extension":
-        what = f"deadline extended by {payload['days']} days"
-        if "requested_by" in payload:  # absent: granted at once, before approval was needed
-            what += f" (requested by {payload['requested_by']} on {payload['requested_on']})"
-        what += f": due {payload['from_due_on']} -> {payload['due_on']}"
-    elif event["action"] == "case.extension_rejected":
-        what = (
-            f"extension of {payload['days']} days (requested by {payload['requested_by']}) "
-            f"rejected: {payload['reason']}"
-        )
-    elif event["action"] == "case.note":
-        what = f"note [{payload['method']}] {payload['text']}"
-    elif event["action"] == "case.update":
-        what = "updated " + ", ".join(f"{k}={v}" for k, v in payload["changed"].items())
-        if payload.get("groups"):
-            what = (what + "; " if payload["changed"] else "") + groups_text(payload["groups"])
-    elif event["action"] == "case.groups":
-        what = "按登记册" + groups_text(payload)
-    elif event["action"] == "case.open":
-        what = f"opened in {payload['state']} (source {payload['source']})"
-    elif event["action"] == "case.assign":
-        what = f"assigned {payload['role']}: {payload['from'] or '-'} -> {payload['to']}"
-    elif event["action"] == "case.migrated":
-        what = (
-            f"moved to {payload['workflow']} v{payload['to_version']}: "
-            f"{payload['from']} -> {payload['to']}, due {payload['from_due_on'] or '-'} -> "
-            f"{payload['due_on'] or '-'}"
-        )
-    elif event["action"] == "case.chain":
-        what = "包保 chain follows the child: " + ", ".join(
-            f"{role}={person}" for role, person in payload["to"].items()
-        )
-    else:
-        what = event["action"]
+    action = event["action"]
+    label = ACTION_LABELS.get(action, f"其他事项（{action}）")
+    what = _event_what(action, payload, names)
     if payload.get("note"):
-        what += f" — {payload['note']}"
+        what += f"；备注：{payload['note']}"
+    number = event.get("case")
     for document in payload.get("documents", []):
-        if document["prepared"]:
-            what += f"; issued {document['subject']} ({', '.join(document['references'])})"
-        else:
-            what += f"; {document['template']} not prepared: {document['reason']}"
-    day = pad(event["occurred_on"] or "", 10)
-    return f"#{pad(event['seq'], 5)} {day}  {what}  [{event['operator']}]"
+        what += "；" + document_text(document, number)
+    day = fit(event_day(event, timezone), 16)
+    text = f"{label}：{what}" if what else label
+    return f"#{fit(event['seq'], 5)} {day} {text}  [{event['operator']}]"
+
+
+def _event_what(action: str, payload: Mapping[str, Any], names: Names) -> str:
+    if action == "case.transition":
+        trigger = payload.get("trigger") or ""
+        what = (
+            f"{names.triggers.get(trigger, trigger)}，{names.state(payload.get('from'))} → "
+            f"{names.state(payload.get('to'))}"
+        )
+        if payload.get("values"):
+            what += "，" + names.values(payload["values"], trigger)
+        return what
+    if action == "case.open":
+        from caseflow.states import CASE_SOURCES
+
+        source = payload.get("source") or ""
+        state = names.state(payload.get("state"))
+        return f"登记为{state}（来源：{CASE_SOURCES.get(source, source)}）"
+    if action == "case.escalation":
+        recipients = "、".join(names.recipient(r) for r in payload.get("recipients", []))
+        return (
+            f"第{payload.get('level')}级，{names.state(payload.get('state'))}办理期限 "
+            f"{cn_day(payload.get('due_on'))} 届满（逾期 {payload.get('days_overdue', 0)} 天），"
+            f"督办 {recipients or '-'}"
+        )
+    if action == "notice.delivery":
+        status = payload.get("status") or ""
+        outcome = DELIVERY_OUTCOMES.get(status, status)
+        if payload.get("error"):
+            outcome += f"（{payload['error']}）"
+        channel = payload.get("channel") or ""
+        return (
+            f"{payload.get('reference', '')} 致{names.recipient(payload.get('recipient', ''))}，"
+            f"{CHANNELS.get(channel, channel) or '-'}，第{payload.get('attempt', 1)}次，{outcome}"
+        )
+    if action == "notice.queued":
+        from caseflow.services.letters import template_title
+
+        template = payload.get("template") or ""
+        recipients = "、".join(names.recipient(r) for r in payload.get("recipients", []))
+        return f"《{template_title(template)}》致{recipients or '-'}"
+    if action == "notice.requeued":
+        return f"{len(payload.get('notices', []))} 份通知重新排入发送队列"
+    if action == "case.note":
+        from caseflow.states import NOTE_METHODS
+
+        method = payload.get("method") or ""
+        return f"（{NOTE_METHODS.get(method, method)}）{payload.get('text', '')}"
+    if action == "case.update":
+        what = names.values(payload.get("changed", {}))
+        if payload.get("groups"):
+            what = "；".join(p for p in (what, groups_text(payload["groups"])) if p)
+        return what
+    if action == "case.groups":
+        return "按登记册" + groups_text(payload)
+    if action == "case.guardian":
+        return names.values(payload.get("added", {}))
+    if action == "case.assign":
+        from caseflow.org import POSITIONS
+
+        role = payload.get("role") or ""
+        return (
+            f"{POSITIONS.get(role, role)}由 {names.person(payload.get('from'))} 改为 "
+            f"{names.person(payload.get('to'))}"
+        )
+    if action == "case.chain":
+        from caseflow.org import POSITIONS
+
+        before = payload.get("from") or {}
+        after = payload.get("to") or {}
+        changed = [role for role in after if before.get(role) != after[role]]
+        people = "，".join(f"{POSITIONS.get(r, r)} {names.person(after[r])}" for r in changed)
+        return "包保责任链随儿童调整：" + (people or "无变化")
+    if action == "case.migrated":
+        return (
+            f"迁移至 {payload.get('workflow')} 第{payload.get('to_version')}版，"
+            f"{names.state(payload.get('from'))} → {names.state(payload.get('to'))}，期限 "
+            f"{cn_day(payload.get('from_due_on')) or '-'} → {cn_day(payload.get('due_on')) or '-'}"
+        )
+    if action == "case.extension_requested":
+        return f"申请延长 {payload.get('days')} 天：{payload.get('reason', '')}"
+    if action == "case.extension":
+        what = f"延长 {payload.get('days')} 天"
+        if "requested_by" in payload:  # absent: granted at once, before approval was needed
+            what += f"（{payload['requested_by']} 于 {cn_day(payload['requested_on'])} 申请）"
+        return (
+            what + f"，期限 {cn_day(payload.get('from_due_on'))} → {cn_day(payload.get('due_on'))}"
+        )
+    if action == "case.extension_rejected":
+        return (
+            f"{payload.get('requested_by')} 申请延长 {payload.get('days')} 天，驳回："
+            f"{payload.get('reason', '')}"
+        )
+    if action == "case.deadline_recomputed":
+        return f"期限 {cn_day(payload.get('from_due_on'))} → {cn_day(payload.get('due_on'))}" + (
+            "（暂定）" if payload.get("due_provisional") else ""
+        )
+    if action == "case.finding":
+        from caseflow.roster import FLAGS
+
+        flags = payload.get("evidence", {}).get("roster_flags", [])
+        return "、".join(FLAGS.get(f, f) for f in flags) or "新的比对线索"
+    if action == "data.disclosed":
+        return f"向{payload.get('to_name', '')}提供儿童身份证号（{payload.get('title', '')}）"
+    return ""
 
 
 @contextmanager
@@ -373,79 +598,87 @@ def assessment_lines(result: "Assessment") -> list[str]:
     return lines
 
 
-def case_lines(view: dict[str, Any]) -> list[str]:
+def case_lines(
+    view: dict[str, Any], names: Names | None = None, timezone: "tzinfo | None" = None
+) -> list[str]:
     """`caseflow case show` as text: state, due date, who is responsible, the child, what can
-    be done now and the history."""
+    be done now and the history, with labels for codes and people by name and position."""
+    names = names or Names()
     lines: list[str] = []
     child = view["child"]
+    number = view["number"]
     lines.append(
-        f"Case {view['number']}  ({view['workflow']} v{view['workflow_version']}, "
-        f"version {view['version']})"
+        f"案件 {number}（流程 {view['workflow']} 第{view['workflow_version']}版，"
+        f"第{view['version']}次修改）"
     )
-    lines.append(
-        f"  State:       {view['state']} ({view['state_label']}) since {view['entered_on']}"
+    lines.append(f"  当前状态：{view['state_label']}（自 {cn_day(view['entered_on'])}）")
+    overdue = "，已逾期" if view["overdue"] else ""
+    due = (
+        cn_day(view["due_on"]) + ("（暂定）" if view["due_provisional"] else "")
+        if view["due_on"]
+        else "无"
     )
-    overdue = "  OVERDUE" if view["overdue"] else ""
-    lines.append(f"  Due:         {due_text(view['due_on'], view['due_provisional'])}{overdue}")
+    lines.append(f"  办理期限：{due}{overdue}")
     if view["deadline_basis"]:
-        lines.append(f"  Basis:       {view['deadline_basis']}")
+        lines.append(f"  期限依据：{view['deadline_basis']}")
     for fired in (e for e in view["escalations"] if e["current"]):
         lines.append(
-            f"  Escalated:   level {fired['level']} on {fired['fired_on']} "
-            f"({fired['days_overdue']} days overdue) to {', '.join(fired['recipients'])}"
+            f"  升级督办：{cn_day(fired['fired_on'])} 第{fired['level']}级（逾期 "
+            f"{fired['days_overdue']} 天），督办 "
+            + "、".join(names.recipient(r) for r in fired["recipients"])
         )
     if view["extension_request"]:
-        lines.append(f"  Extension:   {extension_line(view['extension_request'])}")
+        lines.append(f"  延期申请：{extension_line(view['extension_request'])}")
     if view["next_escalation_on"]:
-        lines.append(f"  Next sweep action: {view['next_escalation_on']}")
+        lines.append(f"  下次督办检查：{cn_day(view['next_escalation_on'])}")
     if view["responsible_label"]:
-        lines.append(f"  Responsible: {view['responsible_label']}")
+        lines.append(f"  责任单位：{view['responsible_label']}")
     if view["departments"]:
-        lines.append("  Handed to:   " + ", ".join(d["label"] for d in view["departments"]))
+        lines.append("  转介部门：" + "、".join(d["label"] for d in view["departments"]))
     lines.append(
-        f"  Child:       {child['name']} {child['id_number']} {child['sex']}"
-        + (f" born {child['birth_date']}" if child["birth_date"] else "")
+        f"  儿童：{child['name']} {child['id_number']} {child['sex']}"
+        + (f" 出生日期 {cn_day(child['birth_date'])}" if child["birth_date"] else "")
     )
     where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
-    lines.append(
-        f"  Lives in:    {where}" + (f"; school {child['school']}" if child["school"] else "")
-    )
+    lines.append(f"  住址：{where}" + (f"；学校 {child['school']}" if child["school"] else ""))
     for guardian in view["guardians"]:
         basis = f"（{guardian['legal_basis']}）" if guardian["legal_basis"] else ""
+        phone = guardian["phone"] or ""  # masked unless the reader may reveal
         lines.append(
-            f"  Guardian:    {guardian['name']} {guardian['relation'] or ''} "
-            f"{guardian['capacity_label']}{basis} {guardian['phone'] or ''}".rstrip()
+            f"  监护人：{guardian['name']} {guardian['relation'] or ''} "
+            f"{guardian['capacity_label']}{basis} {phone}".rstrip()
         )
     if view["special_groups"]:
         lines.append(
-            "  特殊群体：  "
+            "  特殊群体："
             + "、".join(
                 f"{g['label']}（{'、'.join(g['source_labels'])}）" for g in view["special_groups"]
             )
         )
     if view["chain"]:
-        lines.append("  包保 chain:")
+        lines.append("  包保责任链：")
         for link in view["chain"]:
-            lines.append(f"    {pad(link['role'], 16)}{link['label']}")
+            lines.append(f"    {fit(link.get('role_label', link['role']), 16)}{link['label']}")
     if view["reasons"]:
-        lines.append(f"  Reasons:     {', '.join(view['reasons'])}")
+        reasons = names.choices.get("reasons", {})
+        lines.append("  辍学原因：" + "、".join(reasons.get(r, r) for r in view["reasons"]))
     if view["repeat_count"]:
-        lines.append(f"  Relapses:    {view['repeat_count']}")
-    lines.append("  Can do now:")
-    for t in view["transitions"] or [
-        {"trigger": "(nothing for your role)", "label": "", "dest": "", "fields": []}
-    ]:
+        lines.append(f"  再次辍学：{view['repeat_count']} 次")
+    lines.append("  现在可办理：")
+    if not view["transitions"]:
+        lines.append("    （您的角色当前无可办理事项）")
+    for t in view["transitions"]:
         fields = " ".join(
             f"--set {f['name']}="
             + ("|".join(f["choices"]) if f["type"] == "choice" else f"<{f['type']}>")
-            + ("" if f["required"] else " (optional)")
+            + ("" if f["required"] else "（可选）")
             for f in t["fields"]
         )
-        arrow = f" -> {t['dest']}" if t["dest"] else ""
-        lines.append(f"    {pad(t['trigger'], 28)}{t['label']}{arrow}  {fields}".rstrip())
-    lines.append("  History:")
+        arrow = f" → {names.state(t['dest'])}" if t["dest"] else ""
+        lines.append(f"    {fit(t['trigger'], 28)}{t['label']}{arrow}  {fields}".rstrip())
+    lines.append("  办理记录：")
     for event in view["history"]:
-        lines.append("    " + event_line(event))
+        lines.append("    " + event_line(event, names, timezone))
     if view["due_provisional"]:
         lines.append(PROVISIONAL_HINT)
     return lines
@@ -572,33 +805,59 @@ def opened_lines(opened: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def case_list_lines(rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str]) -> list[str]:
-    """`caseflow case list` as text: one line a case, with its state's label."""
+def case_list_lines(
+    rows: Sequence[Mapping[str, Any]], labels: Mapping[str, str], *, limit: int = DEFAULT_LIMIT
+) -> list[str]:
+    """`caseflow case list` as a table by display width, with a header row: one row a case
+    (the first ``limit``; 0 for all), then how many were left out."""
     if not rows:
-        return ["No cases match."]
-    lines = []
-    for row in rows:
-        flag = "  OVERDUE" if row["overdue"] else ""
-        due = due_text(row["due_on"], row["due_provisional"])
-        lines.append(
-            f"{pad(row['number'], 6, right=True)}  {pad(row['state'], 22)} "
-            f"{pad(labels.get(row['state'], ''), 12)} due {pad(due, 24)} {row['name']} "
-            f"{row['id_number']}  {row['township']}/{row['village']}{flag}"
-        )
-    if any(row["due_provisional"] for row in rows):
+        return ["没有符合条件的案件。"]
+    shown = limited(rows, limit)
+    lines = table(
+        ("案件号", "状态", "办理期限", "姓名", "身份证号", "住址", "逾期"),
+        (
+            (
+                row["number"],
+                labels.get(row["state"], row["state"]),
+                (cn_day(row["due_on"]) + ("（暂定）" if row["due_provisional"] else ""))
+                if row["due_on"]
+                else "-",
+                row["name"],
+                row["id_number"],
+                f"{row['township']}/{row['village']}",
+                "逾期" if row["overdue"] else "",
+            )
+            for row in shown
+        ),
+        right=(0,),
+    )
+    note = limit_note(len(rows), limit)
+    if note:
+        lines.append(note)
+    if any(row["due_provisional"] for row in shown):
         lines.append(PROVISIONAL_HINT)
     return lines
 
 
-def sweep_lines(report: "SweepReport") -> list[str]:
-    """What `caseflow escalate` prints: the counts, then the cases per level and recipient."""
-    mode = " (dry run: nothing was changed)" if report.dry_run else ""
+def sweep_lines(report: "SweepReport", names: Names | None = None) -> list[str]:
+    """What `caseflow escalate` prints: the counts, then a table of the cases per level and
+    recipient."""
+    names = names or Names()
+    mode = "（试运行，未作任何修改）" if report.dry_run else ""
     lines = [
-        f"Sweep as of {report.as_of.isoformat()}{mode}: {report.fired} rung(s) fired, "
-        f"{report.timed} automatic transition(s), {report.notices} notice(s) queued."
+        f"截至 {cn_day(report.as_of.isoformat())} 的督办检查{mode}：升级督办 {report.fired} "
+        f"次，自动流转 {report.timed} 次，排入发送队列的通知 {report.notices} 份。"
     ]
-    for (level, recipient), count in sorted(report.by_recipient.items()):
-        lines.append(f"  level {level}  {pad(recipient, 40)} {count} case(s)")
+    if report.by_recipient:
+        lines += table(
+            ("级别", "督办对象", "案件数"),
+            (
+                (f"第{level}级", names.recipient(recipient), count)
+                for (level, recipient), count in sorted(report.by_recipient.items())
+            ),
+            right=(2,),
+            indent="  ",
+        )
     return lines
 
 
@@ -784,37 +1043,56 @@ def comparison_lines(
     opening: "Opening | None" = None,
     *,
     dry_run: bool = False,
+    limit: int = DEFAULT_LIMIT,
 ) -> list[str]:
     """`caseflow roster compare` as text: the counts by flag, the first suspects (their
     views, IDs masked unless revealed) and what opening cases did."""
-    from caseflow.roster import FLAGS
+    from caseflow.roster import FLAGS, SOURCE_LABELS
 
     lines = [
-        f"Reference date {comparison.reference_date.isoformat()}, ages "
-        f"{comparison.ages[0]}–{comparison.ages[1]}: {len(comparison.suspects)} suspected "
-        "dropout(s)"
+        f"比对基准日 {cn_day(comparison.reference_date.isoformat())}，年龄 "
+        f"{comparison.ages[0]}–{comparison.ages[1]} 周岁：疑似辍学 {len(comparison.suspects)} 人"
     ]
-    for flag, count in comparison.counts.items():
-        missing = comparison.missing.get(flag)
-        figure = f"not compared: {', '.join(missing)} not imported" if missing else str(count)
-        lines.append(f"  {pad(flag, 24)} {pad(FLAGS[flag], 8)} {figure}")
-    for view in suspects[:SUSPECTS_SHOWN]:
-        groups = "; ".join(g for g in (view["poor"], view["disability"]) if g)
-        lines.append(
-            f"  {view['id_number']}  {pad(view['name'], 6)} {view['township'] or '-'}/"
-            f"{view['village'] or '-'}  {', '.join(view['flags'])}"
-            + (f"  [{groups}]" if groups else "")
+    lines += table(
+        ("比对项", "人数"),
+        (
+            (
+                FLAGS[flag],
+                "未比对：未导入"
+                + "、".join(SOURCE_LABELS.get(m, m) for m in comparison.missing[flag])
+                if comparison.missing.get(flag)
+                else count,
+            )
+            for flag, count in comparison.counts.items()
+        ),
+        right=(1,),
+        indent="  ",
+    )
+    shown = limited(suspects, limit)
+    if shown:
+        lines += table(
+            ("身份证号", "姓名", "乡镇/村", "比对标记", "特殊群体"),
+            (
+                (
+                    view["id_number"],
+                    view["name"],
+                    f"{view['township'] or '-'}/{view['village'] or '-'}",
+                    "、".join(FLAGS.get(f, f) for f in view["flags"]),
+                    "；".join(g for g in (view["poor"], view["disability"]) if g),
+                )
+                for view in shown
+            ),
+            indent="  ",
         )
-    if len(comparison.suspects) > SUSPECTS_SHOWN:
-        lines.append(
-            f"  … and {len(comparison.suspects) - SUSPECTS_SHOWN} more (use -o FILE or --json)"
-        )
+    note = limit_note(len(suspects), limit)
+    if note:
+        lines.append(note + "（或用 -o 文件 / --json 导出全部）")
     if opening is not None:
-        verb = "Would open" if dry_run else "Opened"
+        verb = "将登记" if dry_run else "已登记"
         lines.append(
-            f"{verb} {len(opening.opened)} case(s); new findings added to "
-            f"{len(opening.added)} open case(s); {opening.unchanged} already recorded; "
-            f"{opening.not_reopened} closed case(s) not reopened (no new flag)."
+            f"{verb}案件 {len(opening.opened)} 件；{len(opening.added)} 件在办案件补充新的比对"
+            f"线索；{opening.unchanged} 件已有记录；{opening.not_reopened} 件已销号案件无新线索，"
+            "未重新立案。"
         )
         if opening.register_groups is not None:
             lines.append(register_groups_line(opening.register_groups))
@@ -887,8 +1165,9 @@ def publicity_lines(run: "PublicityRun") -> list[str]:
         names = [batch.unit.replace("/", "") for batch in run.printed]
         width = max(display_width(name) for name in names)
         for name, batch in zip(names, run.printed, strict=True):
-            unit = name + " " * (width - display_width(name))
-            lines.append(f"  {unit}  {batch.families:>5}户 {batch.children:>5}人  {batch.file}")
+            lines.append(
+                f"  {fit(name, width)}  {batch.families:>5}户 {batch.children:>5}人  {batch.file}"
+            )
         lines.append("各单位的印制通知已排入发送队列，运行 caseflow notify dispatch 发送。")
     if run.already_printed:
         lines.append(f"本月已印制的{run.already_printed}个批次不再重复印制。")
@@ -908,19 +1187,41 @@ def dispatch_lines(report: "DispatchReport") -> list[str]:
     return lines
 
 
-def outbox_lines(view: Mapping[str, Any]) -> list[str]:
-    """`caseflow notify status` as text: the counts by status, then the latest notices
-    with the last error of each."""
+def outbox_lines(
+    view: Mapping[str, Any], names: Names | None = None, *, limit: int = DEFAULT_LIMIT
+) -> list[str]:
+    """`caseflow notify status` as text: the counts by status, then a table of the latest
+    notices (the first ``limit``; 0 for all) with the last error of each."""
+    names = names or Names()
     counts = view["counts"]
-    lines = [f"Outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['dead']} dead"]
-    for notice in view["notices"]:
-        error = f"  ({notice['last_error']})" if notice["last_error"] else ""
-        lines.append(
-            f"  {pad(notice['id'], 6, right=True)} {notice['reference']}  "
-            f"{pad(notice['status'], 7)} {pad(notice['channel'] or '-', 9)} "
-            f"{pad(notice['recipient'], 32)} attempts {notice['attempts']}  "
-            f"{notice['subject']}{error}"
-        )
+    lines = [
+        f"发送队列：待发送 {counts['pending']}，已发送 {counts['sent']}，发送失败 {counts['dead']}"
+    ]
+    notices = view["notices"]
+    if not notices:
+        return lines
+    lines += table(
+        ("编号", "文号", "状态", "渠道", "接收方", "发送次数", "标题", "最后错误"),
+        (
+            (
+                n["id"],
+                n["reference"],
+                NOTICE_STATUSES.get(n["status"], n["status"]),
+                CHANNELS.get(n["channel"] or "", n["channel"] or "-"),
+                names.recipient(n["recipient"]),
+                n["attempts"],
+                n["subject"],
+                n["last_error"] or "",
+            )
+            for n in limited(notices, limit)
+        ),
+        right=(0, 5),
+        indent="  ",
+    )
+    total = view.get("total", len(notices))
+    note = limit_note(total, limit)
+    if note:
+        lines.append(note)
     return lines
 
 

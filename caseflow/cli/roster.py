@@ -13,6 +13,7 @@ from caseflow.cli.present import (
     rows_progress,
     stages,
 )
+from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines
 
 
 @roster_app.command("import")
@@ -98,6 +99,7 @@ def roster_compare(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the findings to FILE.csv/.xlsx.")
     ] = None,
+    limit: LimitOption = DEFAULT_LIMIT,
     as_json: JsonOption = False,
 ) -> None:
     """五查四比对: flag school-age children in 户籍, 扶贫 or 残疾人 without a 学籍 record
@@ -121,8 +123,7 @@ def roster_compare(
         print_json(views(comparison, reveal=reveal))
         return
     suspects = views(comparison, reveal=reveal)
-    for line in comparison_lines(comparison, suspects, opening, dry_run=dry_run):
-        typer.echo(line)
+    echo_lines(comparison_lines(comparison, suspects, opening, dry_run=dry_run, limit=limit))
 
 
 @roster_app.command("history")

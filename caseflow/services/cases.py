@@ -1220,6 +1220,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
         chain = describe_chain(org_in_force(connection), row.chain)
     state = workflow.state(row.state)
     snapshot = case_snapshot(row)
+    reveal = bool(ctx.actor.roles & ctx.workspace.reveal_roles)
     return {
         "number": row.id,
         "state": row.state,
@@ -1249,9 +1250,7 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             "id_number": mask_id_number(child.id_number),
             "sex": child.sex,
             # The masked ID, the birth date and the public region code rebuild the number.
-            "birth_date": child.birth_date.isoformat()
-            if ctx.actor.roles & ctx.workspace.reveal_roles
-            else None,
+            "birth_date": child.birth_date.isoformat() if reveal else None,
             "township": child.township,
             "village": child.village,
             "group": child.group_name,
@@ -1263,7 +1262,8 @@ def show_case(ctx: Context, number: int) -> dict[str, Any]:
             {
                 "name": g.name,
                 "relation": g.relation,
-                "phone": g.phone,
+                # Masked as in the history, unless the reader may reveal.
+                "phone": g.phone if reveal or not g.phone else mask_phone(g.phone),
                 "workplace": g.workplace,
                 "capacity": g.capacity,
                 "capacity_label": GUARDIAN_CAPACITIES.get(g.capacity, g.capacity),
