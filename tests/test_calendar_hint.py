@@ -38,7 +38,7 @@ def test_case_list_with_several_provisional_due_dates_prints_the_hint_once(
         open_case_by_cli(cli, serial)
     listed = cli("case", "list")
     assert listed.exit_code == 0, listed.stderr
-    assert listed.stdout.count("(provisional)") == 3
+    assert listed.stdout.count("（暂定）") == 3
     assert listed.stdout.count(PROVISIONAL_HINT) == 1
     assert listed.stdout.rstrip("\n").endswith(PROVISIONAL_HINT)
     assert PROVISIONAL_HINT not in listed.stderr
