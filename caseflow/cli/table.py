@@ -2,11 +2,11 @@
 takes two columns), a header row, long listings cut at ``--limit`` with a line saying so,
 and a pager when standard output is a terminal."""
 
+import pydoc
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Annotated, TypeVar
 
-import click
 import typer
 
 from caseflow.exports import display_width, fit
@@ -68,7 +68,7 @@ def echo_lines(lines: Sequence[str]) -> None:
     """Print lines; through a pager when standard output is a terminal and the lines are
     more than a screen, plainly otherwise (a pipe or a file gets no pager)."""
     if sys.stdout.isatty() and len(lines) > _screen_rows():
-        click.echo_via_pager("\n".join(lines) + "\n")
+        pydoc.pager("\n".join(lines) + "\n")  # $PAGER, else less, as git does
         return
     for line in lines:
         typer.echo(line)
