@@ -120,6 +120,13 @@ GuardianRelationOption = Annotated[
 GuardianPhoneOption = Annotated[
     str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
 ]
+ExpectVersionOption = Annotated[
+    int | None,
+    typer.Option(
+        "--expect-version",
+        help="案件版本已不是该值（他人已改动）时拒绝执行（退出码3），即自您查看以来未被改动才执行。",
+    ),
+]
 DateOption = Annotated[
     str | None,
     typer.Option(

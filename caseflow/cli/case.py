@@ -6,6 +6,7 @@ import typer
 
 from caseflow.cli.base import (
     DateOption,
+    ExpectVersionOption,
     GroupOption,
     GuardianOption,
     GuardianPhoneOption,
@@ -204,14 +205,7 @@ def case_advance(
         typer.Option("--set", help="FIELD=VALUE for a field the transition needs; repeatable."),
     ] = None,
     note: Annotated[str | None, typer.Option("--note", help="A remark for the record.")] = None,
-    expect_version: Annotated[
-        int | None,
-        typer.Option(
-            "--expect-version",
-            help="Refuse (exit 3) unless the case is still at this version, i.e. unchanged "
-            "since you looked at it.",
-        ),
-    ] = None,
+    expect_version: ExpectVersionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Fire a transition on a case: one atomic step with its audit event."""
@@ -250,13 +244,7 @@ def case_reopen(
     number: Annotated[int, typer.Argument(help="案件编号。")],
     reason: Annotated[str, typer.Option("--reason", help="撤销销号的理由（记入审计日志和通知）。")],
     when: DateOption = None,
-    expect_version: Annotated[
-        int | None,
-        typer.Option(
-            "--expect-version",
-            help="案件版本已不是该值（他人已改动）时拒绝执行（退出码3）。",
-        ),
-    ] = None,
+    expect_version: ExpectVersionOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """撤销误操作的销号：案件恢复到销号前的办理环节，自当日起重新计算期限；仅流程文件
@@ -327,14 +315,7 @@ def case_update(
     ] = None,
     when: DateOption = None,
     unlisted: UnlistedOption = False,
-    expect_version: Annotated[
-        int | None,
-        typer.Option(
-            "--expect-version",
-            help="Refuse (exit 3) unless the case is still at this version, i.e. unchanged "
-            "since you looked at it.",
-        ),
-    ] = None,
+    expect_version: ExpectVersionOption = None,
 ) -> None:
     """Record what was learnt about the child after opening (school, grade, class, group,
     guardian, special groups), so that letters needing it can be prepared. Audited; no
