@@ -34,6 +34,11 @@ from caseflow.services.cases import (
 from caseflow.services.context import Context, init_workspace, open_context
 from caseflow.services.org import apply_org
 
+# The suite reads the English interface by default, so that its assertions name behaviour
+# in the code's own words; the Chinese default is tested where the language is the subject
+# (tests/test_language.py, tests/test_readme.py), with CASEFLOW_LANG=zh or --lang zh.
+os.environ["CASEFLOW_LANG"] = "en"
+
 PG_URL = os.environ.get("CASEFLOW_TEST_PG_URL")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
 

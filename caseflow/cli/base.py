@@ -10,9 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer._click import ClickException
 from typer.core import TyperGroup
 
+from caseflow import i18n
+from caseflow.cli import language
 from caseflow.errors import EXIT_BAD_INPUT, CaseflowError
+from caseflow.i18n import N_, _
 
 if TYPE_CHECKING:
     from caseflow.services.context import Context
@@ -25,13 +29,45 @@ changed; safe to retry).
 
 
 class _Group(TyperGroup):
-    """Turns every CaseflowError into one line on stderr and its exit code."""
+    """Runs the command line in the reader's language and turns every CaseflowError into one
+    line on stderr and its exit code."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: list[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        import sys
+
+        i18n.set_language(None)
+        arguments = language.take_language_option(list(sys.argv[1:] if args is None else args))
+        language.translate_tree(self)
+        try:
+            result = super().main(
+                arguments, prog_name, complete_var, standalone_mode=False, **extra
+            )
+        except ClickException as error:
+            if not standalone_mode:
+                raise
+            language.show_usage_error(error)
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            typer.echo(_("Aborted!"), err=True)
+            sys.exit(1)
+        if not standalone_mode:
+            return result
+        sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except CaseflowError as exc:
-            typer.echo(f"Error: {exc.message}", err=True)
+            typer.echo(_("Error: {message}").format(message=exc.message), err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -43,6 +79,7 @@ def _typer(help_text: str) -> typer.Typer:
         pretty_exceptions_enable=False,
         no_args_is_help=True,
         add_completion=False,
+        context_settings={"help_option_names": language.HELP_OPTION_NAMES},
     )
 
 
@@ -146,8 +183,24 @@ ActAsOption = Annotated[
 ]
 
 
+LangOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lang",
+        help=N_(
+            "Language of help, messages and tables: zh (Chinese, the default) or en "
+            "(English); also $CASEFLOW_LANG or an English $LANG. May stand anywhere on the line."
+        ),
+    ),
+]
+
+
 @app.callback()
-def _main(workspace: WorkspaceOption = None, acting_as: ActAsOption = None) -> None:
+def _main(
+    workspace: WorkspaceOption = None,
+    acting_as: ActAsOption = None,
+    lang: LangOption = None,  # taken off the line before parsing (cli.language)
+) -> None:
     _state["workspace"] = workspace
     _acting_as[0] = acting_as
 
@@ -185,7 +238,7 @@ def print_json(value: Any) -> None:
 
 
 def bad_usage(message: str) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
+    typer.echo(_("Error: {message}").format(message=message), err=True)
     raise typer.Exit(EXIT_BAD_INPUT)
 
 

@@ -1,0 +1,199 @@
+"""The command line in the reader's language: `--lang` anywhere on the line, help texts
+translated where they are shown, and the parser's own messages (usage, missing or unknown
+options, bad values) in the same language as ours."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import typer
+import typer.core
+from typer._click import Command, Context, HelpFormatter, Parameter
+from typer._click.exceptions import ClickException, UsageError
+from typer.core import TyperGroup
+
+from caseflow import i18n
+from caseflow.i18n import N_, _
+
+LANG_FLAG = "--lang"
+HELP_OPTION_NAMES = ["-h", "--help"]
+
+
+def take_language_option(args: list[str]) -> list[str]:
+    """Removes ``--lang X`` / ``--lang=X`` from anywhere before ``--``, applies it, and
+    returns the rest of the arguments."""
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest.extend(args[index:])
+            break
+        if arg == LANG_FLAG and index + 1 < len(args):
+            i18n.set_language(args[index + 1])
+            index += 2
+            continue
+        if arg.startswith(LANG_FLAG + "="):
+            i18n.set_language(arg.split("=", 1)[1])
+        else:
+            rest.append(arg)
+        index += 1
+    return rest
+
+
+class _Formatter(HelpFormatter):
+    def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+        super().write_usage(prog, args, prefix=_("Usage: ") if prefix is None else prefix)
+
+    def write_heading(self, heading: str) -> None:
+        self.write(" " * self.current_indent + _("{heading}:").format(heading=heading) + "\n")
+
+
+class TranslatedContext(typer.Context):
+    formatter_class = _Formatter
+
+    def make_formatter(self) -> HelpFormatter:
+        help_option = self.command.get_help_option(self)
+        if help_option is not None:
+            _translated(help_option, "help")
+        return super().make_formatter()
+
+
+# Strings typer and click print themselves (section headings, the help option), in the
+# catalog so that they are shown translated.
+PARSER_STRINGS = (
+    N_("Options"),
+    N_("Arguments"),
+    N_("Commands"),
+    N_("default: {default}"),
+    N_("required"),
+    N_("env var: {var}"),
+    N_("(dynamic)"),
+    N_("Aborted!"),
+    N_("Show this message and exit."),
+)
+
+
+def _commands(command: Command) -> Iterator[Command]:
+    yield command
+    if isinstance(command, TyperGroup):
+        for sub in command.commands.values():
+            yield from _commands(sub)
+
+
+def _translated(obj: Any, attribute: str) -> None:
+    original = obj.__dict__.setdefault(f"_msgid_{attribute}", getattr(obj, attribute, None))
+    if original:
+        setattr(obj, attribute, _(original))
+
+
+def translate_tree(root: Command) -> None:
+    """Puts every help text of the command tree in the current language (the English
+    originals are kept, so the tree can be translated again)."""
+    typer.core._ = _  # type: ignore[attr-defined]  # the section headings typer prints
+    for command in _commands(root):
+        command.context_class = TranslatedContext
+        for attribute in ("help", "short_help", "epilog"):
+            _translated(command, attribute)
+        command.options_metavar = _("[OPTIONS]")
+        if isinstance(command, TyperGroup):
+            command.subcommand_metavar = _("COMMAND [ARGS]...")
+        for param in command.params:
+            _translate_param(param)
+
+
+def _translate_param(param: Parameter) -> None:
+    _translated(param, "help")
+    original = param.__dict__.setdefault("_msgid_metavar", param.metavar)
+    if original is not None:
+        param.metavar = _(original)
+
+
+# The parser's messages, recognised by their English wording.
+_PARSER_MESSAGES: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"No such option: (?P<name>\S+?)\.? Did you mean (?P<other>.+)\?$"),
+        N_("No such option: {name}. Did you mean {other}?"),
+    ),
+    (re.compile(r"No such option: (?P<name>\S+)$"), N_("No such option: {name}")),
+    (
+        re.compile(r"No such command '(?P<name>.*)'\.(?: Did you mean (?P<other>.+)\?)?$"),
+        N_("No such command: {name}."),
+    ),
+    (re.compile(r"Missing command\.$"), N_("Missing command.")),
+    (re.compile(r"Missing option (?P<name>.+?)\.(?P<rest>.*)$"), N_("Missing option {name}.")),
+    (re.compile(r"Missing argument (?P<name>.+?)\.(?P<rest>.*)$"), N_("Missing argument {name}.")),
+    (re.compile(r"Missing parameter:? ?(?P<name>.*?)\.?$"), N_("Missing parameter {name}.")),
+    (
+        re.compile(r"Got unexpected extra arguments? \((?P<name>.*)\)$"),
+        N_("Unexpected extra argument: {name}"),
+    ),
+    (
+        re.compile(r"Option (?P<name>'.+?') requires (?:an argument|\d+ arguments)\.$"),
+        N_("Option {name} needs a value."),
+    ),
+    (
+        re.compile(r"Option (?P<name>'.+?') does not take a value\.$"),
+        N_("Option {name} takes no value."),
+    ),
+    (
+        re.compile(r"Invalid value for (?P<name>.+?): (?P<detail>.*)$", re.S),
+        N_("Invalid value for {name}: {detail}"),
+    ),
+]
+_VALUE_MESSAGES: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(r"(?:Value )?(?P<value>'.*') is not a valid (?P<kind>[\w ]+)\.$"),
+        N_("{value} is not a valid {kind}."),
+    ),
+    (
+        re.compile(r"(?P<value>'.*') is not one of (?P<choices>.*)\.$", re.S),
+        N_("{value} is not one of {choices}."),
+    ),
+    (
+        re.compile(r"(?P<kind>File|Path|Directory) (?P<value>'.*') does not exist\.$"),
+        N_("{kind} {value} does not exist."),
+    ),
+]
+_KINDS = {
+    "integer": N_("integer"),
+    "float": N_("number"),
+    "boolean": N_("yes/no value"),
+    "int": N_("integer"),
+    "File": N_("File"),
+    "Path": N_("Path"),
+    "Directory": N_("Folder"),
+}
+
+
+def _match(message: str, table: list[tuple[re.Pattern[str], str]]) -> str | None:
+    for pattern, template in table:
+        found = pattern.match(message)
+        if found:
+            fields = {key: value or "" for key, value in found.groupdict().items()}
+            if "kind" in fields:
+                fields["kind"] = _(_KINDS.get(fields["kind"], fields["kind"]))
+            if "detail" in fields:
+                fields["detail"] = parser_message(fields["detail"])
+            return _(template).format(**fields)
+    return None
+
+
+def parser_message(message: str) -> str:
+    """One of the parser's English messages in the current language (unchanged when it is
+    not one the parser writes)."""
+    return _match(message, _PARSER_MESSAGES) or _match(message, _VALUE_MESSAGES) or message
+
+
+def show_usage_error(error: ClickException) -> None:
+    """The parser's refusal: the usage line, where to find help, and what was wrong."""
+    if isinstance(error, UsageError) and error.ctx is not None:
+        context: Context = error.ctx
+        typer.echo(context.get_usage(), err=True)
+        typer.echo(_("Run '{command} -h' for help.").format(command=context.command_path), err=True)
+        typer.echo("", err=True)
+    typer.echo(
+        _("Error: {message}").format(message=parser_message(error.format_message())), err=True
+    )
