@@ -23,7 +23,7 @@ TEST_COMMAND = (
 )
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console", "ini"}
-GLOBAL_OPTIONS_WITH_VALUE = {"-w", "--workspace", "--as"}
+GLOBAL_OPTIONS_WITH_VALUE = {"-w", "--workspace", "--as", "--lang"}
 PREFIXES = {"do", "then", "else", "time", "exec", "!"}
 
 

@@ -142,3 +142,35 @@ def test_the_example_organisation_is_the_one_the_readme_describes() -> None:
     assert org["county"] == claim.group(1)
     assert kinds.count("township") == NUMBERS[claim.group(2)]
     assert kinds.count("school") == NUMBERS[claim.group(3)]
+
+
+def quickstart_script() -> str:
+    """The Quickstart's shell blocks, in order, as one script."""
+    blocks = re.findall(r"^```bash\n(.*?)^```$", section("Quickstart"), re.MULTILINE | re.DOTALL)
+    return "set -euo pipefail\n" + "\n".join(blocks)
+
+
+def test_the_quickstart_runs_as_written(demo: Run, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(demo.folder / "registers", tmp_path / "caseflow-demo" / "registers")
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "CASEFLOW_LANG": "zh",
+    }
+    environment.pop("CASEFLOW_WORKSPACE", None)
+    result = subprocess.run(
+        ["bash", "-c", quickstart_script()],
+        check=False,
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Traceback" not in result.stderr

@@ -109,6 +109,25 @@ def _translate_param(param: Parameter) -> None:
     original = param.__dict__.setdefault("_msgid_metavar", param.metavar)
     if original is not None:
         param.metavar = _(original)
+    elif param.param_type_name == "option" and not getattr(param, "is_flag", False):
+        shown = param.display_type(None)  # type: ignore[attr-defined]
+        if shown in _VALUE_TYPES:
+            param.metavar = _(_VALUE_TYPES[shown])
+            param.__dict__["_msgid_metavar"] = None
+
+
+# How the help shows an option's kind of value (`--limit <int>`).
+_VALUE_TYPES = {
+    "<str>": N_("<text>"),
+    "<int>": N_("<integer>"),
+    "<float>": N_("<number>"),
+    "<path>": N_("<path>"),
+    "<file>": N_("<file>"),
+    "<directory>": N_("<folder>"),
+    "<list[str]>": N_("<text>"),
+    "<list[int]>": N_("<integer>"),
+    "<list[path]>": N_("<path>"),
+}
 
 
 # The parser's messages, recognised by their English wording.
