@@ -13,10 +13,11 @@ first of ``$LC_ALL``, ``$LC_MESSAGES``, ``$LANG`` that is set. A value starting 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 DOMAIN = "caseflow"
@@ -46,6 +47,17 @@ def language_from_environment(environ: Mapping[str, str] | None = None) -> str:
 def set_language(value: str | None) -> None:
     """Use this language from now on in this process (None: follow the environment)."""
     _chosen[0] = None if value is None else normalise(value)
+
+
+@contextlib.contextmanager
+def using(value: str) -> Iterator[None]:
+    """This language inside the block, the one chosen before after it."""
+    before = _chosen[0]
+    set_language(value)
+    try:
+        yield
+    finally:
+        _chosen[0] = before
 
 
 def language() -> str:
@@ -100,6 +112,7 @@ def compile_catalog(po: Path, mo: Path) -> None:
     scratch = mo.with_name(f".{mo.name}.{os.getpid()}")
     with scratch.open("wb") as handle:
         write_mo(handle, catalog)
+    scratch.chmod(0o644)  # readable by every account sharing the checkout, whatever the umask
     os.replace(scratch, mo)
 
 

@@ -59,6 +59,8 @@ class _Group(TyperGroup):
                 raise
             typer.echo(_("Aborted!"), err=True)
             sys.exit(1)
+        finally:
+            i18n.set_language(None)  # a --lang holds for this command line only
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)

@@ -164,7 +164,15 @@ def _section(entry: Entry) -> str:
 
 
 def reference() -> str:
-    """The whole reference, as it stands between the markers in README.md."""
+    """The whole reference, as it stands between the markers in README.md (in English, the
+    README's language)."""
+    from caseflow import i18n
+
+    with i18n.using(i18n.ENGLISH):
+        return _reference()
+
+
+def _reference() -> str:
     everything = entries()
     index = "\n".join(
         f"- `{entry.name}`: {_escape(_first_sentence(entry))}" for entry in everything[1:]
