@@ -5,7 +5,9 @@ directory upward, as git finds a repository."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,12 @@ from caseflow.resources import shipped
 from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS
 
 CONFIG_NAME = "caseflow.toml"
+# A workspace holds personal data (the database, the registers' snapshots, rejects,
+# letters, exports): every folder and file caseflow makes in it is its owner's only,
+# whatever the umask of the account's shell.
+PRIVATE_UMASK = 0o077
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 HOLIDAY_FILE = "holidays.yaml"
 ORG_FILE = "org.yaml"
 
@@ -341,11 +349,25 @@ def _absolute_url(url: str, root: Path) -> str:
     return url
 
 
+def keep_private() -> None:
+    """From now on this process creates folders and files for its owner only (0700 and
+    0600): the one place a workspace's files get their permissions, called when a workspace
+    is created or opened, before anything is written."""
+    os.umask(PRIVATE_UMASK)
+
+
+# Errors of the machine rather than of the file: the command wrapper says what to do.
+_ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
+
+
 def load(root: Path) -> Workspace:
+    keep_private()
     path = root / CONFIG_NAME
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
+        if exc.errno in _ENVIRONMENT_ERRNOS:
+            raise
         raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise WorkspaceError(f"{path}: {exc}") from exc
@@ -565,8 +587,11 @@ def create(root: Path, database_url: str | None = None, county: str = "本县") 
     for what, value in (("database URL", url), ("county name", county)):
         if '"' in value or "\\" in value or "\n" in value:
             raise WorkspaceError(f"the {what} must not contain quotes, backslashes or line breaks")
+    keep_private()
     root.mkdir(parents=True, exist_ok=True)
     (root / "outbox").mkdir(exist_ok=True)
+    for folder in (root, root / "outbox"):  # made before, under a looser umask
+        folder.chmod(PRIVATE_FOLDER)
     config_path.write_text(CONFIG_TEMPLATE.format(url=url, county=county), encoding="utf-8")
     (root / HOLIDAY_FILE).write_text(HOLIDAY_TEMPLATE, encoding="utf-8")
     (root / ORG_FILE).write_text(ORG_TEMPLATE, encoding="utf-8")
