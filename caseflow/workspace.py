@@ -21,6 +21,7 @@ import yaml
 from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
+from caseflow.i18n import _
 from caseflow.resources import shipped
 from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS
 
@@ -330,15 +331,19 @@ def locate(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path
         if (candidate / CONFIG_NAME).is_file():
             return candidate.resolve()
     raise WorkspaceError(
-        f"no caseflow workspace at {hint}; create one with `caseflow init DIR` "
-        "or point to it with --workspace DIR"
+        _(
+            "no caseflow workspace at {hint}; create one with `caseflow init DIR` or point to it "
+            "with --workspace DIR"
+        ).format(hint=hint)
     )
 
 
 def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = config.get(name, {})
     if not isinstance(section, Mapping):
-        raise WorkspaceError(f"{CONFIG_NAME}: [{name}] must be a table")
+        raise WorkspaceError(
+            _("{file}: [{name}] must be a table").format(file=CONFIG_NAME, name=name)
+        )
     return section
 
 
@@ -368,16 +373,21 @@ def load(root: Path) -> Workspace:
     except OSError as exc:
         if exc.errno in _ENVIRONMENT_ERRNOS:
             raise
-        raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from exc
+        raise WorkspaceError(
+            _("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror)
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"{path}: {exc}") from exc
+        raise WorkspaceError(_("{path}: {exc}").format(path=path, exc=exc)) from exc
     database = _section(config, "database")
     zone_name = str(_section(config, "clock").get("timezone", "Asia/Shanghai"))
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise WorkspaceError(
-            f"{path}: clock.timezone {zone_name!r} is not a known time zone; use e.g. Asia/Shanghai"
+            _(
+                "{path}: clock.timezone {zone_name!r} is not a known time zone; use e.g. "
+                "Asia/Shanghai"
+            ).format(path=path, zone_name=zone_name)
         ) from None
     return Workspace(
         root=root,
@@ -405,23 +415,31 @@ def _cohort_entrants(section: Mapping[str, Any], path: Path) -> dict[int, int]:
     unknown = sorted(set(section) - {"cohort_entrants"})
     if unknown:
         raise WorkspaceError(
-            f"{path}: figures.{unknown[0]} is not a setting; known: cohort_entrants"
+            _("{path}: figures.{unknown} is not a setting; known: cohort_entrants").format(
+                path=path, unknown=unknown[0]
+            )
         )
     listed = section.get("cohort_entrants", {})
     if not isinstance(listed, Mapping):
         raise WorkspaceError(
-            f"{path}: figures.cohort_entrants must be a table of years, e.g. {{2018 = 1234}}"
+            _(
+                "{path}: figures.cohort_entrants must be a table of years, e.g. {{2018 = 1234}}"
+            ).format(path=path)
         )
     entrants: dict[int, int] = {}
     for year, count in listed.items():
         if not (str(year).isdigit() and len(str(year)) == 4):
             raise WorkspaceError(
-                f"{path}: figures.cohort_entrants: {year!r} is not a year, e.g. {{2018 = 1234}}"
+                _(
+                    "{path}: figures.cohort_entrants: {year!r} is not a year, e.g. {{2018 = 1234}}"
+                ).format(path=path, year=year)
             )
         if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
             raise WorkspaceError(
-                f"{path}: figures.cohort_entrants.{year} must be a whole number above 0, "
-                f"got {count!r}"
+                _(
+                    "{path}: figures.cohort_entrants.{year} must be a whole number above 0, got "
+                    "{count!r}"
+                ).format(path=path, year=year, count=count)
             )
         entrants[int(str(year))] = count
     return entrants
@@ -431,11 +449,18 @@ def _term_ends(section: Mapping[str, Any], path: Path) -> tuple[date, ...]:
     """``[calendar] term_ends``: the last day of each school term, each once."""
     unknown = sorted(set(section) - {"term_ends"})
     if unknown:
-        raise WorkspaceError(f"{path}: calendar.{unknown[0]} is not a setting; known: term_ends")
+        raise WorkspaceError(
+            _("{path}: calendar.{unknown} is not a setting; known: term_ends").format(
+                path=path, unknown=unknown[0]
+            )
+        )
     listed = section.get("term_ends", [])
     if not isinstance(listed, list):
         raise WorkspaceError(
-            f'{path}: calendar.term_ends must be a list of dates, e.g. ["2027-01-22", "2027-07-09"]'
+            _(
+                '{path}: calendar.term_ends must be a list of dates, e.g. ["2027-01-22", '
+                '"2027-07-09"]'
+            ).format(path=path)
         )
     days = []
     for index, value in enumerate(listed):
@@ -445,11 +470,15 @@ def _term_ends(section: Mapping[str, Any], path: Path) -> tuple[date, ...]:
             day = None
         if day is None or isinstance(day, datetime):
             raise WorkspaceError(
-                f"{path}: calendar.term_ends[{index}] is {value!r}, not a date like 2027-01-22"
+                _(
+                    "{path}: calendar.term_ends[{index}] is {value!r}, not a date like 2027-01-22"
+                ).format(path=path, index=index, value=value)
             )
         if day in days:
             raise WorkspaceError(
-                f"{path}: calendar.term_ends lists {day.isoformat()} twice; list each term end once"
+                _("{path}: calendar.term_ends lists {day} twice; list each term end once").format(
+                    path=path, day=day.isoformat()
+                )
             )
         days.append(day)
     return tuple(sorted(days))
@@ -462,21 +491,33 @@ def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
     for key, value in section.items():
         if key in TEXT_SETTINGS:
             if not isinstance(value, str) or not value.strip():
-                raise WorkspaceError(f"{path}: procedure.{key} must be a text")
+                raise WorkspaceError(
+                    _("{path}: procedure.{key} must be a text").format(path=path, key=key)
+                )
             chosen[key] = value.strip()
             continue
         if key in COUNT_SETTINGS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise WorkspaceError(f"{path}: procedure.{key} must be a whole number, 1 or more")
+                raise WorkspaceError(
+                    _("{path}: procedure.{key} must be a whole number, 1 or more").format(
+                        path=path, key=key
+                    )
+                )
             chosen[key] = str(value)
             continue
         allowed = SETTINGS.get(key)
         if allowed is None:
             known = ", ".join([*SETTINGS, *TEXT_SETTINGS, *COUNT_SETTINGS])
-            raise WorkspaceError(f"{path}: procedure.{key} is not a setting; known: {known}")
+            raise WorkspaceError(
+                _("{path}: procedure.{key} is not a setting; known: {known}").format(
+                    path=path, key=key, known=known
+                )
+            )
         if value not in allowed:
             raise WorkspaceError(
-                f"{path}: procedure.{key} is {value!r}; choose one of: {', '.join(allowed)}"
+                _("{path}: procedure.{key} is {value!r}; choose one of: {allowed}").format(
+                    path=path, key=key, value=value, allowed=", ".join(allowed)
+                )
             )
         chosen[key] = str(value)
     return chosen
@@ -485,12 +526,15 @@ def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
 def _reveal_roles(section: Mapping[str, Any], path: Path) -> frozenset[str]:
     roles = section.get("reveal_roles", sorted(DEFAULT_REVEAL_ROLES))
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise WorkspaceError(f"{path}: privacy.reveal_roles must be a list of role names")
+        raise WorkspaceError(
+            _("{path}: privacy.reveal_roles must be a list of role names").format(path=path)
+        )
     unknown = sorted(set(roles) - set(ROLE_JURISDICTIONS))
     if unknown:
         raise WorkspaceError(
-            f"{path}: privacy.reveal_roles: unknown role {unknown[0]!r}; "
-            f"known: {', '.join(ROLE_JURISDICTIONS)}"
+            _("{path}: privacy.reveal_roles: unknown role {unknown!r}; known: {known}").format(
+                path=path, unknown=unknown[0], known=", ".join(ROLE_JURISDICTIONS)
+            )
         )
     return frozenset(roles)
 
@@ -501,8 +545,9 @@ def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
     for name, value in section.items():
         if name not in DispatchConfig.__dataclass_fields__:
             raise WorkspaceError(
-                f"{path}: dispatch.{name} is not a setting; known: "
-                f"{', '.join(DispatchConfig.__dataclass_fields__)}"
+                _("{path}: dispatch.{name} is not a setting; known: {known}").format(
+                    path=path, name=name, known=", ".join(DispatchConfig.__dataclass_fields__)
+                )
             )
         kind = type(getattr(default, name))
         if (
@@ -511,10 +556,12 @@ def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
             or value <= 0
             or (kind is int and not isinstance(value, int))
         ):
-            raise WorkspaceError(
-                f"{path}: dispatch.{name} must be a positive "
-                f"{'whole ' if kind is int else ''}number, got {value!r}"
+            message = (
+                _("{path}: dispatch.{name} must be a positive whole number, got {value!r}")
+                if kind is int
+                else _("{path}: dispatch.{name} must be a positive number, got {value!r}")
             )
+            raise WorkspaceError(message.format(path=path, name=name, value=value))
         values[name] = value
     return DispatchConfig(**values)
 
@@ -524,19 +571,24 @@ def _assessment(section: Mapping[str, Any], path: Path) -> AssessmentConfig:
     for name, value in section.items():
         if name not in AssessmentConfig.__dataclass_fields__:
             raise WorkspaceError(
-                f"{path}: assessment.{name} is not a setting; known: "
-                f"{', '.join(AssessmentConfig.__dataclass_fields__)}"
+                _("{path}: assessment.{name} is not a setting; known: {known}").format(
+                    path=path, name=name, known=", ".join(AssessmentConfig.__dataclass_fields__)
+                )
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise WorkspaceError(
-                f"{path}: assessment.{name} must be a number, 0 or more, got {value!r}"
+                _("{path}: assessment.{name} must be a number, 0 or more, got {value!r}").format(
+                    path=path, name=name, value=value
+                )
             )
         values[name] = float(value)
     config = AssessmentConfig(**values)
     if config.on_time + config.returned + config.retained <= 0:
         raise WorkspaceError(
-            f"{path}: assessment: at least one of on_time, returned and retained must be "
-            "above 0, or nothing is scored"
+            _(
+                "{path}: assessment: at least one of on_time, returned and retained must be above "
+                "0, or nothing is scored"
+            ).format(path=path)
         )
     return config
 
@@ -546,28 +598,36 @@ def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
     unknown = sorted(set(section) - set(known))
     if unknown:
         raise WorkspaceError(
-            f"{path}: scheduler.{unknown[0]} is not a setting; known: {', '.join(known)}"
+            _("{path}: scheduler.{unknown} is not a setting; known: {known}").format(
+                path=path, unknown=unknown[0], known=", ".join(known)
+            )
         )
     default = SchedulerConfig()
     every = section.get("sweep_every_minutes", default.sweep_every_minutes)
     if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
         raise WorkspaceError(
-            f"{path}: scheduler.sweep_every_minutes must be a number of minutes above 0, "
-            f"got {every!r}"
+            _(
+                "{path}: scheduler.sweep_every_minutes must be a number of minutes above 0, got "
+                "{every!r}"
+            ).format(path=path, every=every)
         )
     lease = section.get("lease_seconds", default.lease_seconds)
     if isinstance(lease, bool) or not isinstance(lease, int) or lease < 3:
         raise WorkspaceError(
-            f"{path}: scheduler.lease_seconds must be a whole number of seconds, at least 3, "
-            f"got {lease!r}"
+            _(
+                "{path}: scheduler.lease_seconds must be a whole number of seconds, at least 3, "
+                "got {lease!r}"
+            ).format(path=path, lease=lease)
         )
     crons = {}
     for name in SCHEDULER_CRONS:
         expression = section.get(name, getattr(default, name))
         if not isinstance(expression, str) or len(expression.split()) not in (0, 5):
             raise WorkspaceError(
-                f"{path}: scheduler.{name} must be a cron expression of 5 fields "
-                f'(minute hour day month weekday), or "" to turn the job off; got {expression!r}'
+                _(
+                    "{path}: scheduler.{name} must be a cron expression of 5 fields (minute hour "
+                    'day month weekday), or "" to turn the job off; got {expression!r}'
+                ).format(path=path, name=name, expression=expression)
             )
         crons[name] = " ".join(expression.split())
     return SchedulerConfig(
@@ -582,11 +642,20 @@ def create(root: Path, database_url: str | None = None, county: str = "本县") 
     """Write the config and folders of a new workspace; refuses to overwrite one."""
     config_path = root / CONFIG_NAME
     if config_path.exists():
-        raise WorkspaceError(f"{root} is already a caseflow workspace ({CONFIG_NAME} exists)")
+        raise WorkspaceError(
+            _("{root} is already a caseflow workspace ({file} exists)").format(
+                root=root, file=CONFIG_NAME
+            )
+        )
     url = database_url or DEFAULT_DATABASE
-    for what, value in (("database URL", url), ("county name", county)):
+    for what, value in (
+        (_("the database URL"), url),
+        (_("the county name"), county),
+    ):
         if '"' in value or "\\" in value or "\n" in value:
-            raise WorkspaceError(f"the {what} must not contain quotes, backslashes or line breaks")
+            raise WorkspaceError(
+                _("{what} must not contain quotes, backslashes or line breaks").format(what=what)
+            )
     keep_private()
     root.mkdir(parents=True, exist_ok=True)
     (root / "outbox").mkdir(exist_ok=True)
@@ -610,10 +679,16 @@ def write_example_org(workspace: Workspace, admin_account: str, example: str = E
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorkspaceError(
-            f"cannot read the example organisation {source}: {exc.strerror}"
+            _("cannot read the example organisation {source}: {strerror}").format(
+                source=source, strerror=exc.strerror
+            )
         ) from exc
     if EXAMPLE_ADMIN_ACCOUNT not in text:
-        raise WorkspaceError(f"the example organisation {source} has no bureau admin operator")
+        raise WorkspaceError(
+            _("the example organisation {source} has no bureau admin operator").format(
+                source=source
+            )
+        )
     text = text.replace(EXAMPLE_ADMIN_ACCOUNT, f"os_user: {admin_account},", 1)
     workspace.org_file.write_text(text, encoding="utf-8")
     return workspace.org_file
@@ -641,7 +716,9 @@ class HolidayFile:
 def _dates(data: Mapping[str, Any], key: str, path: Path) -> frozenset[date]:
     values = data.get(key) or []
     if not isinstance(values, list):
-        raise WorkspaceError(f"{path}: {key} must be a list of dates like 2027-01-01")
+        raise WorkspaceError(
+            _("{path}: {key} must be a list of dates like 2027-01-01").format(path=path, key=key)
+        )
     days = set()
     for index, value in enumerate(values):
         if isinstance(value, date):
@@ -651,7 +728,9 @@ def _dates(data: Mapping[str, Any], key: str, path: Path) -> frozenset[date]:
             days.add(date.fromisoformat(str(value)))
         except ValueError:
             raise WorkspaceError(
-                f"{path}: {key}[{index}] is {value!r}, not a date like 2027-01-01"
+                _("{path}: {key}[{index}] is {value!r}, not a date like 2027-01-01").format(
+                    path=path, key=key, index=index, value=value
+                )
             ) from None
     return frozenset(days)
 
@@ -663,21 +742,29 @@ def load_holidays(workspace: Workspace) -> HolidayFile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}") from exc
+        raise WorkspaceError(_("cannot read {path}: {exc}").format(path=path, exc=exc)) from exc
     if not isinstance(data, Mapping):
-        raise WorkspaceError(f"{path}: expected rest_days, working_days and complete_years")
+        raise WorkspaceError(
+            _("{path}: expected rest_days, working_days and complete_years").format(path=path)
+        )
     unknown = sorted(set(data) - {"rest_days", "working_days", "complete_years"})
     if unknown:
-        raise WorkspaceError(f"{path}: unknown key {unknown[0]!r}")
+        raise WorkspaceError(
+            _("{path}: unknown key {unknown!r}").format(path=path, unknown=unknown[0])
+        )
     rest, work = _dates(data, "rest_days", path), _dates(data, "working_days", path)
     both = sorted(rest & work)
     if both:
         raise WorkspaceError(
-            f"{path}: {both[0].isoformat()} is listed both as a rest day and as a working day"
+            _("{path}: {day} is listed both as a rest day and as a working day").format(
+                path=path, day=both[0].isoformat()
+            )
         )
     years = data.get("complete_years") or []
     if not isinstance(years, list) or not all(isinstance(y, int) for y in years):
-        raise WorkspaceError(f"{path}: complete_years must be a list of years like [2027]")
+        raise WorkspaceError(
+            _("{path}: complete_years must be a list of years like [2027]").format(path=path)
+        )
     return HolidayFile(rest, work, frozenset(years))
 
 

@@ -253,7 +253,9 @@ def as_unprivileged(root: Path, *args: str) -> tuple[int, str, str]:
         dropped = "-dac_override,-dac_read_search,-fowner"
         command = [setpriv, "--bounding-set", dropped, "--inh-caps", dropped, *command]
     environment = {**os.environ, "CASEFLOW_LANG": "en"}
-    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+    done = subprocess.run(
+        command, check=False, capture_output=True, text=True, env=environment, timeout=120
+    )
     return done.returncode, done.stdout, done.stderr
 
 
