@@ -618,7 +618,9 @@ def _parse_units(
                     _(
                         "unknown department {department!r}; the workflow in force declares: "
                         "{departments}"
-                    ).format(department=department, departments=", ".join(departments) or "-"),
+                    ).format(
+                        department=department, departments=", ".join(departments) or _("none")
+                    ),
                 )
         serves = r.names(item, "serves", path)
         if serves and kind != "school":
