@@ -343,6 +343,14 @@ def _file_failure(exc: BaseException) -> EnvironmentFailure | None:
         return None
     where = exc.filename if exc.filename is not None else _("a file")
     if exc.errno in _DISK_FULL:
+        if exc.filename is None:  # a write(2) names no file
+            return EnvironmentFailure(
+                _(
+                    "the disk is full: a file could not be written; free some space on the "
+                    "disk of the workspace (or of the file you asked for), then run the "
+                    "command again"
+                )
+            )
         return EnvironmentFailure(
             _(
                 "the disk is full: cannot write {path}; free some space on it, then run the "

@@ -6,6 +6,7 @@ shows the traceback. The workspace is its owner's only whatever the umask, and
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import socket
@@ -167,8 +168,6 @@ def test_debug_shows_the_traceback_of_a_full_disk_then_the_line(
 
 
 def test_a_full_disk_while_writing_a_file_is_one_line() -> None:
-    import errno
-
     failure = db.environment_failure(
         OSError(errno.ENOSPC, "No space left on device", "/srv/county/outbox/letter.html")
     )
@@ -177,6 +176,71 @@ def test_a_full_disk_while_writing_a_file_is_one_line() -> None:
         "the disk is full: cannot write /srv/county/outbox/letter.html; free some space on "
         "it, then run the command again"
     )
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB file system of its own (tmpfs), where the test may mount one."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(folder)],
+        check=False,
+        capture_output=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("this test may not mount a small file system")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill_up(folder: Path) -> Path:
+    """Fill the file system holding ``folder`` to the last byte; the filler file."""
+    filler = folder / "filler"
+    with filler.open("wb", buffering=0) as stream:
+        try:
+            while True:
+                stream.write(b"\0" * 4096)
+        except OSError as full:
+            assert full.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_really_full_disk_under_the_database_is_one_line_and_changes_nothing(
+    tiny_filesystem: Path,
+) -> None:
+    root = tiny_filesystem / "county"
+    _, operator = init_workspace(root, clock=fixed_clock)
+    (root / "org.yaml").write_text(issuing_org(operator), encoding="utf-8")
+    context = open_context(root, clock=fixed_clock)
+    try:
+        apply_org(context)
+    finally:
+        context.engine.dispose()
+    before = rows_of(root)
+    filler = fill_up(tiny_filesystem)
+    code, _, stderr = caseflow(root, *OPEN_A_CASE)
+    assert code == 3
+    assert one_line(stderr) == (
+        f"Error: the disk holding the database {root / 'caseflow.db'} is full (or failing); "
+        "nothing was changed — free some space on it, then run the command again"
+    )
+    filler.unlink()
+    assert rows_of(root) == before
+
+
+def test_an_export_to_a_full_disk_is_one_line_and_leaves_no_partial_file(
+    sqlite_workspace: Path, tiny_filesystem: Path
+) -> None:
+    filler = fill_up(tiny_filesystem)
+    code, _, stderr = caseflow(
+        sqlite_workspace, "audit", "export", "-o", str(tiny_filesystem / "audit.jsonl")
+    )
+    assert code == 3
+    assert one_line(stderr).startswith("Error: the disk is full")
+    assert sorted(tiny_filesystem.iterdir()) == [filler]
 
 
 # ---------------------------------------------------------------------------------------
