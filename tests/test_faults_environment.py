@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import Engine, event, text
@@ -42,6 +43,7 @@ from caseflow.services.doctor import (
 from caseflow.services.org import apply_org
 from tests.conftest import (
     Clock,
+    Database,
     child_id_number,
     county_today,
     database_rows,
@@ -276,6 +278,23 @@ def test_an_unreachable_database_is_one_line_exit_3_without_its_password(
     debug_code, _, debug = caseflow(sqlite_workspace, "--debug", "case", "list")
     assert debug_code == 3 and "Traceback" in debug and "Connection refused" in debug
     assert SECRET not in stderr + debug
+
+
+def test_a_read_only_postgresql_server_is_one_line_exit_3_and_changes_nothing(
+    database: Database, workspace: Path
+) -> None:
+    if database.backend != "postgresql" or database.url is None:
+        pytest.skip("a PostgreSQL server's read-only mode")
+    before = rows_of(workspace)
+    # The server answers every write as a standby does (SQLSTATE 25006).
+    point_at(workspace, database.url + quote(" -cdefault_transaction_read_only=on"))
+    code, _, stderr = caseflow(workspace, "audit", "checkpoint")
+    assert code == 3
+    line = one_line(stderr)
+    assert line.startswith("Error: the database postgresql+psycopg://")
+    assert "accepts no changes (a read-only server or standby); nothing was changed" in line
+    assert "options" not in line
+    assert rows_of(workspace) == before
 
 
 def test_an_unsupported_database_url_is_refused_without_its_password(
