@@ -42,6 +42,7 @@ from caseflow.services.doctor import (
 )
 from caseflow.services.org import apply_org
 from tests.conftest import (
+    CliInvoker,
     Clock,
     Database,
     child_id_number,
@@ -53,6 +54,7 @@ from tests.conftest import (
 )
 from tests.test_audit_tamper import tampering
 from tests.test_campaigns import HOUSEHOLD, household_csv
+from tests.test_dispatch import overdue_case
 
 SECRET = "TopSecretPW123"
 
@@ -436,6 +438,26 @@ def test_with_umask_022_every_workspace_folder_and_file_is_its_owners_only(
     assert any(name.startswith("county/rejects/") for name in found), found
     loose = {name: mode for name, mode in found.items() if int(mode, 8) & 0o077}
     assert loose == {}
+
+
+def test_with_umask_022_letters_in_the_outbox_and_exports_are_their_owners_only(
+    workspace: Path, ctx: Context, cli: CliInvoker, tmp_path: Path, loose_umask: None
+) -> None:
+    overdue_case(ctx)
+    for command in (("escalate",), ("notify", "dispatch")):
+        os.umask(0o022)
+        done = cli(*command)
+        assert done.exit_code == 0, done.stderr
+    os.umask(0o022)
+    (tmp_path / "exports").mkdir()
+    export = tmp_path / "exports" / "audit.jsonl"
+    assert cli("audit", "export", "-o", str(export)).exit_code == 0
+    found = modes(workspace)
+    letters = [name for name in found if name.startswith("county/outbox/") and "." in name]
+    assert letters, found
+    loose = {name: mode for name, mode in found.items() if int(mode, 8) & 0o077}
+    assert loose == {}
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600
 
 
 def test_init_into_an_existing_open_folder_makes_it_its_owners_only(
