@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
 from sqlalchemy import Engine, event, text
 from typer.testing import CliRunner
@@ -245,6 +247,43 @@ def test_an_export_to_a_full_disk_is_one_line_and_leaves_no_partial_file(
     assert code == 3
     assert one_line(stderr).startswith("Error: the disk is full")
     assert sorted(tiny_filesystem.iterdir()) == [filler]
+
+
+@pytest.mark.parametrize(
+    ("raised", "begins"),
+    [
+        (sqlite3.OperationalError("database or disk is full"), "the disk holding the database"),
+        (sqlite3.OperationalError("attempt to write a readonly database"), "the database "),
+        (sqlite3.OperationalError("unable to open database file"), "cannot open the database"),
+        (psycopg.errors.DiskFull("could not extend file"), "the database server's disk is full"),
+        (psycopg.errors.ReadOnlySqlTransaction("read-only"), "the database "),
+        (psycopg.OperationalError("connection failed"), "cannot reach the database server"),
+        (PermissionError(errno.EACCES, "Permission denied", "/srv/x"), "permission denied"),
+        (OSError(errno.EROFS, "Read-only file system", "/srv/x"), "the file system holding"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded", "/srv/x"), "the disk is full"),
+    ],
+)
+def test_each_failure_of_the_machine_is_one_retryable_line(raised: Exception, begins: str) -> None:
+    try:
+        raise RuntimeError("a layer above") from raised
+    except RuntimeError as wrapped:
+        failure = db.environment_failure(wrapped)
+    assert isinstance(failure, EnvironmentFailure) and failure.exit_code == 3
+    assert failure.message.startswith(begins)
+    assert "\n" not in failure.message
+
+
+@pytest.mark.parametrize(
+    "raised",
+    [
+        sqlite3.IntegrityError("UNIQUE constraint failed"),
+        psycopg.errors.UniqueViolation("duplicate key"),
+        FileNotFoundError(errno.ENOENT, "No such file", "/srv/x"),
+        ValueError("a bug"),
+    ],
+)
+def test_bugs_and_refusals_are_not_taken_for_failures_of_the_machine(raised: Exception) -> None:
+    assert db.environment_failure(raised) is None
 
 
 # ---------------------------------------------------------------------------------------
