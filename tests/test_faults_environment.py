@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -43,6 +44,7 @@ from caseflow.services.doctor import (
     examine,
 )
 from caseflow.services.org import apply_org
+from caseflow.workspace import templates
 from tests.conftest import (
     CliInvoker,
     Clock,
@@ -687,3 +689,34 @@ def test_a_workspace_error_is_still_exit_2_not_an_environment_failure(tmp_path: 
     code, _, stderr = caseflow(tmp_path / "nowhere", "case", "list")
     assert code == 2 and "no caseflow workspace" in one_line(stderr)
     assert db.environment_failure(WorkspaceError("bad config")) is None
+
+
+# ---------------------------------------------------------------------------------------
+# The files of a new workspace, commented in the reader's language
+
+
+def settings_of(text: str) -> list[str]:
+    """The lines that are not comments (what the program reads)."""
+    return [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def test_the_chinese_and_english_workspace_files_hold_the_same_settings() -> None:
+    english, chinese = templates(english=True), templates(english=False)
+    for in_english, in_chinese in zip(english, chinese, strict=True):
+        assert settings_of(in_chinese) == settings_of(in_english)
+        assert in_chinese != in_english
+    # Each commented-out example setting is offered in both.
+    for in_english, in_chinese in zip(english, chinese, strict=True):
+        examples = {line for line in in_english.splitlines() if re.match(r"# \w+ = ", line)}
+        assert examples <= set(in_chinese.splitlines())
+
+
+def test_a_workspace_made_in_chinese_has_chinese_comments_and_works(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--lang", "zh", "init", str(tmp_path / "county")])
+    assert result.exit_code == 0, result.output
+    config = (tmp_path / "county" / "caseflow.toml").read_text(encoding="utf-8")
+    assert config.startswith("# caseflow 工作区配置。")
+    assert "本县自己的日历" in (tmp_path / "county" / "holidays.yaml").read_text(encoding="utf-8")
+    checked = CliRunner().invoke(app, ["-w", str(tmp_path / "county"), "org", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert caseflow(tmp_path / "county", "case", "list")[0] == 0
