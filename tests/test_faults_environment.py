@@ -570,6 +570,24 @@ def test_doctor_reports_loose_permissions_and_fix_tightens_them(
     assert check.status == OK
 
 
+def test_doctor_reports_files_another_account_made_in_the_workspace(
+    sqlite_workspace: Path,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root may give a file to another account")
+    stray = sqlite_workspace / "outbox" / "made-by-another-account.html"
+    stray.write_text("<p></p>", encoding="utf-8")
+    os.chown(stray, 65534, 65534)
+    context = open_context(sqlite_workspace)
+    try:
+        check = find(examine(context).checks, PERMISSIONS)
+    finally:
+        context.engine.dispose()
+    assert check.status == ERROR
+    assert check.finding == (f"1 folders and files belong to another account than root: {stray}")
+    assert check.advice.startswith("give them back to the workspace's owner (chown -R root ")
+
+
 def test_doctor_reports_a_broken_audit_chain(workspace: Path, ctx: Context) -> None:
     assert find(examine(ctx).checks, AUDIT_CHAIN).status == OK
     with tampering(workspace) as connection:

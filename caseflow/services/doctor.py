@@ -102,12 +102,41 @@ def loose_files(workspace: Workspace) -> list[Path]:
     return loose
 
 
+def foreign_files(workspace: Workspace) -> list[Path]:
+    """The workspace's folders and files that belong to another account than the workspace
+    folder's owner (made by running caseflow as someone else, root say): the owner's
+    commands fail on them with "permission denied"."""
+    owner = workspace.root.stat().st_uid
+    foreign = []
+    for path in workspace_files(workspace):
+        try:
+            if path.lstat().st_uid != owner:
+                foreign.append(path)
+        except FileNotFoundError:
+            continue
+    return foreign
+
+
 def tighten(paths: list[Path]) -> None:
     for path in paths:
         path.chmod(PRIVATE_FOLDER if path.is_dir() else PRIVATE_FILE)
 
 
 def permissions_check(workspace: Workspace, *, fix: bool = False) -> Check:
+    foreign = foreign_files(workspace)
+    if foreign:
+        owner = _account(workspace.root.stat().st_uid)
+        return Check(
+            PERMISSIONS,
+            ERROR,
+            _("{count} folders and files belong to another account than {owner}: {paths}").format(
+                count=len(foreign), owner=owner, paths=_listing([str(path) for path in foreign])
+            ),
+            _(
+                "give them back to the workspace's owner (chown -R {owner} {root}) and run "
+                "caseflow only as {owner}"
+            ).format(owner=owner, root=workspace.root),
+        )
     loose = loose_files(workspace)
     if not loose:
         return Check(
@@ -330,3 +359,12 @@ def _listing(names: list[str]) -> str:
     if len(names) > SHOWN:
         shown += _(" and {count} more").format(count=len(names) - SHOWN)
     return shown
+
+
+def _account(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
