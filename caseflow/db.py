@@ -8,7 +8,9 @@ PostgreSQL is reached by URL (``postgresql+psycopg://...``).
 
 from __future__ import annotations
 
+import errno
 import re
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -19,14 +21,21 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.sql.dml import UpdateBase
 
-from caseflow.errors import ConcurrentUpdate, DatabaseBusy, WorkspaceError
+from caseflow.errors import ConcurrentUpdate, DatabaseBusy, EnvironmentFailure, WorkspaceError
+from caseflow.i18n import _
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 BUSY_TIMEOUT_MS = 10_000
 _WRITE = "caseflow_write"
 
 
+# The database this process opened last: named (without credentials) in the one line a
+# command prints when the database fails under it (``environment_failure``).
+_opened: list[str] = []
+
+
 def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
+    _opened[:] = [url]
     if url.startswith("sqlite"):
         return _sqlite_engine(url, synchronous)
     if url.startswith("postgresql"):
@@ -40,15 +49,33 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
 
         return engine
     raise WorkspaceError(
-        f"unsupported database URL {url!r}; use sqlite:///FILE or postgresql+psycopg://USER@HOST/DB"
+        _(
+            "unsupported database URL {url}; use sqlite:///FILE or "
+            "postgresql+psycopg://USER@HOST/DB"
+        ).format(url=safe_url(url))
     )
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: without the user, password and query (a password may
+    sit in either), e.g. ``postgresql+psycopg://127.0.0.1:5432/caseflow``."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return url.split("?", 1)[0]
+    if scheme.startswith("sqlite"):
+        return f"{scheme}://{rest.split('?', 1)[0]}"
+    location, slash, path = rest.partition("/")
+    host = location.rpartition("@")[2]
+    return f"{scheme}://{host}{slash}{path.split('?', 1)[0]}"
 
 
 def _sqlite_engine(url: str, synchronous: str) -> Engine:
     mode = synchronous.upper()
     if mode not in SYNCHRONOUS_MODES:
         raise WorkspaceError(
-            f"database.synchronous is {synchronous!r}; use one of {', '.join(SYNCHRONOUS_MODES)}"
+            _("database.synchronous is {value!r}; use one of {modes}").format(
+                value=synchronous, modes=", ".join(SYNCHRONOUS_MODES)
+            )
         )
     engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
@@ -79,18 +106,24 @@ def _translate(exc: DBAPIError) -> Exception:
     text = str(exc.orig).lower()
     if isinstance(exc, OperationalError) and ("locked" in text or "busy" in text):
         return DatabaseBusy(
-            "the database is busy (another command holds its lock); "
-            "nothing was changed — run the command again"
+            _(
+                "the database is busy (another command holds its lock); "
+                "nothing was changed — run the command again"
+            )
         )
     if "lock timeout" in text or "could not obtain lock" in text:
         return DatabaseBusy(
-            "the database is busy (a lock was held too long); nothing was "
-            "changed — run the command again"
+            _(
+                "the database is busy (a lock was held too long); nothing was "
+                "changed — run the command again"
+            )
         )
     if "could not serialize" in text or "deadlock detected" in text:
         return ConcurrentUpdate(
-            "another command changed the same records at the same time; "
-            "nothing was changed — run the command again"
+            _(
+                "another command changed the same records at the same time; "
+                "nothing was changed — run the command again"
+            )
         )
     return exc
 
@@ -205,3 +238,138 @@ def schema_revision(engine: Engine) -> str | None:
 
     with read(engine) as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+# ---------------------------------------------------------------------------------------
+# Failures of the machine under a command: one line saying what happened and what to do
+
+
+# The errors of the file system a person can put right: a full disk or quota, a
+# permission, a read-only file system.
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_NO_PERMISSION = frozenset({errno.EACCES, errno.EPERM})
+# PostgreSQL's SQLSTATEs of the same kinds: 53 insufficient resources, 25006 a read-only
+# transaction (a standby), 08 the connection, 57P0x the server shutting down or starting.
+_PG_DISK_FULL = frozenset({"53100"})
+_PG_READ_ONLY = frozenset({"25006"})
+_PG_UNREACHABLE_PREFIXES = ("08", "57P", "53300")
+
+
+def environment_failure(exc: BaseException) -> EnvironmentFailure | None:
+    """The one line for an error of the machine under a command (a full disk, an
+    unreachable or read-only database, a permission the account lacks), or None when
+    ``exc`` (and what caused it) is not one. Database URLs are named without credentials."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        found = _database_failure(current) or _file_failure(current)
+        if found is not None:
+            return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _database_label() -> str:
+    if not _opened:
+        return _("the database")
+    path = sqlite_path(_opened[0])
+    return str(path) if path is not None else safe_url(_opened[0])
+
+
+def _database_failure(exc: BaseException) -> EnvironmentFailure | None:
+    original = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(original, sqlite3.Error):
+        return _sqlite_failure(str(original).lower())
+    if type(original).__module__.split(".")[0] != "psycopg":
+        return None
+    state = str(getattr(original, "sqlstate", None) or "")
+    where = _database_label()
+    if state in _PG_DISK_FULL:
+        return EnvironmentFailure(
+            _(
+                "the database server's disk is full ({database}); nothing was changed — free "
+                "space on the server, then run the command again"
+            ).format(database=where)
+        )
+    if state in _PG_READ_ONLY:
+        return EnvironmentFailure(
+            _(
+                "the database {database} accepts no changes (a read-only server or standby); "
+                "nothing was changed — point [database] url in caseflow.toml at the primary "
+                "server, then run the command again"
+            ).format(database=where)
+        )
+    if not state or state.startswith(_PG_UNREACHABLE_PREFIXES):
+        return EnvironmentFailure(
+            _(
+                "cannot reach the database server {database}; nothing was changed — check "
+                "that PostgreSQL is running and that [database] url in caseflow.toml is "
+                "right, then run the command again"
+            ).format(database=where)
+        )
+    return None
+
+
+def _sqlite_failure(text: str) -> EnvironmentFailure | None:
+    where = _database_label()
+    if "disk is full" in text or "disk i/o error" in text:
+        return EnvironmentFailure(
+            _(
+                "the disk holding the database {database} is full (or failing); nothing was "
+                "changed — free some space on it, then run the command again"
+            ).format(database=where)
+        )
+    if "readonly database" in text or "read-only" in text:
+        return EnvironmentFailure(
+            _(
+                "the database {database} is read-only for this account; nothing was changed — "
+                "give this account write permission on the file and its folder (the "
+                "workspace admin can), then run the command again"
+            ).format(database=where)
+        )
+    if "unable to open database file" in text:
+        return EnvironmentFailure(
+            _(
+                "cannot open the database file {database}; check that it exists and that this "
+                "account may read and write it and its folder, then run the command again"
+            ).format(database=where)
+        )
+    return None
+
+
+def _file_failure(exc: BaseException) -> EnvironmentFailure | None:
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    where = exc.filename if exc.filename is not None else _("a file")
+    if exc.errno in _DISK_FULL:
+        if exc.filename is None:  # a write(2) names no file
+            return EnvironmentFailure(
+                _(
+                    "the disk is full: a file could not be written; free some space on the "
+                    "disk of the workspace (or of the file you asked for), then run the "
+                    "command again"
+                )
+            )
+        return EnvironmentFailure(
+            _(
+                "the disk is full: cannot write {path}; free some space on it, then run the "
+                "command again"
+            ).format(path=where)
+        )
+    if exc.errno in _NO_PERMISSION:
+        return EnvironmentFailure(
+            _(
+                "permission denied: this account may not use {path}; ask the workspace admin "
+                "to give it access (the workspace belongs to the account that runs "
+                "caseflow), then run the command again"
+            ).format(path=where)
+        )
+    if exc.errno == errno.EROFS:
+        return EnvironmentFailure(
+            _(
+                "the file system holding {path} is read-only; remount it read-write or move "
+                "the workspace, then run the command again"
+            ).format(path=where)
+        )
+    return None

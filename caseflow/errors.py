@@ -18,7 +18,9 @@ message as one line (``Error: ...``) and exits with its ``exit_code``::
     │   └── WorkspaceError                   no workspace, or a broken config
     └── Retryable                    exit 3  nothing was changed; safe to run again
         ├── ConcurrentUpdate                 someone else changed the case first
-        └── DatabaseBusy                     the database stayed locked too long
+        ├── DatabaseBusy                     the database stayed locked too long
+        └── EnvironmentFailure               a full disk, an unreachable or read-only
+                                             database, a permission the account lacks
 
 Messages are built from ids and say what to do next.
 """
@@ -97,3 +99,9 @@ class ConcurrentUpdate(Retryable):
 
 class DatabaseBusy(Retryable):
     pass
+
+
+class EnvironmentFailure(Retryable):
+    """The machine, not the request, failed: the disk is full, the database cannot be
+    reached or written, the account may not read or write a file. The message says what
+    happened and what to do; the command can be run again once that is put right."""

@@ -27,6 +27,7 @@ import yaml
 from caseflow.access import Jurisdiction, jurisdiction_problem
 from caseflow.errors import WorkspaceError
 from caseflow.escalation import TOWNSHIP_FORMS, township_body, township_form
+from caseflow.i18n import _
 from caseflow.states import ROLES, Problem, yaml_problem
 from caseflow.workspace import Workspace
 
@@ -158,20 +159,20 @@ Report = Callable[[str, str], None]  # (key path, message)
 
 def _contacts(raw: object, path: str, report: Report) -> tuple[Contact, ...]:
     if not isinstance(raw, list) or not raw:
-        report(path, "must be a list of {channel, address}")
+        report(path, _("must be a list of {channel, address}"))
         return ()
     contacts = []
     for index, item in enumerate(raw):
         where = f"{path}[{index}]"
         if not isinstance(item, Mapping) or not isinstance(item.get("channel"), str):
-            report(where, "needs a channel (letter, email, ...)")
+            report(where, _("needs a channel (letter, email, ...)"))
             continue
         unknown = sorted(str(key) for key in set(item) - {"channel", "address"})
         for key in unknown:
-            report(f"{where}.{key}", "is not a contact field")
+            report(f"{where}.{key}", _("is not a contact field"))
         address = str(item.get("address") or "")
         if not address and item["channel"] not in ADDRESSLESS_CHANNELS:
-            report(where, f"needs an address for {item['channel']}")
+            report(where, _("needs an address for {item}").format(item=item["channel"]))
             continue
         if not unknown:
             contacts.append(Contact(item["channel"], address))
@@ -181,7 +182,7 @@ def _contacts(raw: object, path: str, report: Report) -> tuple[Contact, ...]:
 def _contact_section(data: Mapping[str, Any], report: Report) -> Contacts:
     raw = data.get("contacts") or {}
     if not isinstance(raw, Mapping):
-        report("contacts", "must map addresses to channel lists")
+        report("contacts", _("must map addresses to channel lists"))
         raw = {}
     by_key = {str(key): _contacts(value, f"contacts.{key}", report) for key, value in raw.items()}
     default = Contacts().default
@@ -525,7 +526,7 @@ class _Reader:
         if raw is None:
             return []
         if not isinstance(raw, list):
-            self.problem(section, f"must be a list of {what}")
+            self.problem(section, _("must be a list of {what}").format(what=what))
             return []
         entries = []
         for index, item in enumerate(raw):
@@ -533,13 +534,15 @@ class _Reader:
             if isinstance(item, Mapping):
                 entries.append((path, item))
             else:
-                self.problem(path, f"must be a mapping ({what})")
+                self.problem(path, _("must be a mapping ({what})").format(what=what))
         return entries
 
     def unknown_keys(self, item: Mapping[str, Any], known: tuple[str, ...], path: str) -> None:
         for key in item:
             if key not in known:
-                self.problem(f"{path}.{key}", f"unknown key; known: {', '.join(known)}")
+                self.problem(
+                    f"{path}.{key}", _("unknown key; known: {known}").format(known=", ".join(known))
+                )
 
     def text(
         self, item: Mapping[str, Any], key: str, path: str, *, required: str | None = None
@@ -549,10 +552,10 @@ class _Reader:
         where = f"{path}.{key}" if path else key
         if value is None or (isinstance(value, str) and not value.strip()):
             if required is not None:
-                self.problem(where, f"is required: {required}")
+                self.problem(where, _("is required: {required}").format(required=required))
             return None
         if not isinstance(value, str | int) or isinstance(value, bool):
-            self.problem(where, "must be text")
+            self.problem(where, _("must be text"))
             return None
         return str(value).strip()
 
@@ -566,7 +569,7 @@ class _Reader:
             isinstance(v, str | int) and not isinstance(v, bool) for v in value
         ):
             return tuple(str(v).strip() for v in value)
-        self.problem(f"{path}.{key}", "must be a name or a list of names")
+        self.problem(f"{path}.{key}", _("must be a name or a list of names"))
         return ()
 
     def contacts(self, item: Mapping[str, Any], path: str) -> tuple[Contact, ...]:
@@ -576,7 +579,9 @@ class _Reader:
 
 
 def _known(kind: str, value: str, known: Iterable[str]) -> str:
-    return f"unknown {kind} {value!r}; known: {', '.join(known)}"
+    return _("unknown {kind} {value!r}; known: {known}").format(
+        kind=kind, value=value, known=", ".join(known)
+    )
 
 
 def _parse_units(
@@ -586,9 +591,11 @@ def _parse_units(
     paths: dict[str, str] = {}
     for path, item in r.entries(data, "units", "id, kind, name, ..."):
         r.unknown_keys(item, _UNIT_KEYS, path)
-        unit_id = r.text(item, "id", path, required="every unit has an id")
-        kind = r.text(item, "kind", path, required="one of " + ", ".join(UNIT_KINDS))
-        name = r.text(item, "name", path, required="the name documents print")
+        unit_id = r.text(item, "id", path, required=_("every unit has an id"))
+        kind = r.text(
+            item, "kind", path, required=_("one of {names}").format(names=", ".join(UNIT_KINDS))
+        )
+        name = r.text(item, "name", path, required=_("the name documents print"))
         if kind is not None and kind not in UNIT_KINDS:
             r.problem(f"{path}.kind", _known("kind", kind, UNIT_KINDS))
         department = r.text(
@@ -596,7 +603,7 @@ def _parse_units(
             "department",
             path,
             required=(
-                "which partner department"
+                _("which partner department")
                 + (f" ({', '.join(departments)})" if departments is not None else "")
             )
             if kind == "department"
@@ -604,16 +611,20 @@ def _parse_units(
         )
         if department is not None:
             if kind in UNIT_KINDS and kind != "department":
-                r.problem(f"{path}.department", "only a unit of kind department has one")
+                r.problem(f"{path}.department", _("only a unit of kind department has one"))
             elif departments is not None and department not in departments:
                 r.problem(
                     f"{path}.department",
-                    f"unknown department {department!r}; the workflow in force declares: "
-                    + (", ".join(departments) or "none"),
+                    _(
+                        "unknown department {department!r}; the workflow in force declares: "
+                        "{departments}"
+                    ).format(
+                        department=department, departments=", ".join(departments) or _("none")
+                    ),
                 )
         serves = r.names(item, "serves", path)
         if serves and kind != "school":
-            r.problem(f"{path}.serves", "only a school serves villages")
+            r.problem(f"{path}.serves", _("only a school serves villages"))
         form = _township_form(r, item, path, kind, name)
         seal = r.text(item, "seal", path)
         prefix = r.text(item, "reference_prefix", path)
@@ -629,14 +640,20 @@ def _parse_units(
                 if given is not None:
                     r.problem(
                         f"{path}.{key}",
-                        "only a unit that signs documents has one: "
-                        + ", ".join(sorted(ISSUING_KINDS)),
+                        _("only a unit that signs documents has one: {kinds}").format(
+                            kinds=", ".join(sorted(ISSUING_KINDS))
+                        ),
                     )
         contacts = r.contacts(item, path)
         if unit_id is None:
             continue
         if unit_id in units:
-            r.problem(f"{path}.id", f"duplicate id {unit_id!r} (also {paths[unit_id]})")
+            r.problem(
+                f"{path}.id",
+                _("duplicate id {unit_id!r} (also {paths})").format(
+                    unit_id=unit_id, paths=paths[unit_id]
+                ),
+            )
             continue
         paths[unit_id] = path
         units[unit_id] = Unit(
@@ -662,23 +679,35 @@ def _township_form(
     """A township's form (镇 / 乡 / 街道): given, or read off its name; one of the two."""
     form = r.text(item, "form", path)
     if form is not None and kind != "township":
-        r.problem(f"{path}.form", "only a township has a form (镇, 乡 or 街道)")
+        r.problem(f"{path}.form", _("only a township has a form (镇, 乡 or 街道)"))
         return None
     if kind != "township" or name is None:
         return form
     if form is not None and form not in TOWNSHIP_FORMS:
-        r.problem(f"{path}.form", f"is {form!r}; expected one of: {', '.join(TOWNSHIP_FORMS)}")
+        r.problem(
+            f"{path}.form",
+            _("is {form!r}; expected one of: {forms}").format(
+                form=form, forms=", ".join(TOWNSHIP_FORMS)
+            ),
+        )
         return None
     named = township_form(name)
     if form is None and named is None:
         r.problem(
             f"{path}.form",
-            f"is required: the name {name!r} does not say whether it is a 镇, 乡 or 街道, "
-            "and documents print its government's name (X镇人民政府, X乡人民政府, "
-            "X街道办事处) from it",
+            _(
+                "is required: the name {name!r} does not say whether it is a 镇, 乡 or 街道, and "
+                "documents print its government's name (X镇人民政府, X乡人民政府, "
+                "X街道办事处) from it"
+            ).format(name=name),
         )
     elif form is not None and named is not None and form != named:
-        r.problem(f"{path}.form", f"is {form!r}, but the name {name!r} is a {named}")
+        r.problem(
+            f"{path}.form",
+            _("is {form!r}, but the name {name!r} is a {named}").format(
+                form=form, name=name, named=named
+            ),
+        )
     return form
 
 
@@ -690,25 +719,37 @@ def _check_units(r: _Reader, units: Mapping[str, Unit], paths: Mapping[str, str]
             if allowed:
                 r.problem(
                     f"{path}.parent",
-                    f"is required: a {unit.kind} belongs to a unit of kind {' or '.join(allowed)}",
+                    _("is required: a {kind} belongs to a unit of kind {allowed}").format(
+                        kind=unit.kind, allowed=" or ".join(allowed)
+                    ),
                 )
         elif unit.parent not in units:
-            r.problem(f"{path}.parent", f"unknown unit {unit.parent!r}")
+            r.problem(f"{path}.parent", _("unknown unit {parent!r}").format(parent=unit.parent))
         elif allowed and units[unit.parent].kind in UNIT_KINDS:
             parent_kind = units[unit.parent].kind
             if parent_kind not in allowed:
                 r.problem(
                     f"{path}.parent",
-                    f"a {unit.kind}'s parent must be a unit of kind {' or '.join(allowed)}; "
-                    f"{unit.parent!r} is a {parent_kind}",
+                    _(
+                        "a {kind}'s parent must be a unit of kind {allowed}; {parent!r} is a "
+                        "{parent_kind}"
+                    ).format(
+                        kind=unit.kind,
+                        allowed=" or ".join(allowed),
+                        parent=unit.parent,
+                        parent_kind=parent_kind,
+                    ),
                 )
         for index, village in enumerate(unit.serves if unit.kind == "school" else ()):
             where = f"{path}.serves[{index}]"
             if village not in units:
-                r.problem(where, f"unknown unit {village!r}")
+                r.problem(where, _("unknown unit {village!r}").format(village=village))
             elif units[village].kind in UNIT_KINDS and units[village].kind != "village":
                 r.problem(
-                    where, f"a school serves villages; {village!r} is a {units[village].kind}"
+                    where,
+                    _("a school serves villages; {village!r} is a {kind}").format(
+                        village=village, kind=units[village].kind
+                    ),
                 )
     _check_loops(r, units, paths)
     _check_names(r, units, paths)
@@ -733,7 +774,7 @@ def _check_loops(r: _Reader, units: Mapping[str, Unit], paths: Mapping[str, str]
         loop = loop[start:] + loop[:start]
         r.problem(
             f"{paths[loop[0]]}.parent",
-            "loop in the parent hierarchy: " + " → ".join([*loop, loop[0]]),
+            _("loop in the parent hierarchy: {loop}").format(loop=" → ".join([*loop, loop[0]])),
         )
 
 
@@ -743,23 +784,30 @@ def _check_names(r: _Reader, units: Mapping[str, Unit], paths: Mapping[str, str]
     for unit in units.values():
         key: tuple[str, ...]
         if unit.kind in COUNTY_LEVEL_KINDS:
-            key, where, what = (unit.kind,), "kind", f"there is already a {unit.kind}"
+            key, where = (unit.kind,), "kind"
+            what = _("there is already a {kind}").format(kind=unit.kind)
         elif unit.kind == "department" and unit.department:
             key, where = ("department", unit.department), "department"
-            what = f"department {unit.department!r} already has a unit"
+            what = _("department {department!r} already has a unit").format(
+                department=unit.department
+            )
         elif unit.kind in ("township", "school"):
             key, where = (unit.kind, unit.name), "name"
-            what = f"another {unit.kind} is named {unit.name!r}; places are found by name"
+            what = _("another {kind} is named {name!r}; places are found by name").format(
+                kind=unit.kind, name=unit.name
+            )
         elif unit.kind in ("village", "group"):
             key, where = (unit.kind, unit.parent or "", unit.name), "name"
-            what = (
-                f"another {unit.kind} of {unit.parent!r} is named {unit.name!r}; "
-                "places are found by name"
-            )
+            what = _(
+                "another {kind} of {parent!r} is named {name!r}; places are found by name"
+            ).format(kind=unit.kind, parent=unit.parent, name=unit.name)
         else:
             continue
         if key in seen:
-            r.problem(f"{paths[unit.id]}.{where}", f"{what} ({seen[key]})")
+            r.problem(
+                f"{paths[unit.id]}.{where}",
+                _("{problem} (also {path})").format(problem=what, path=seen[key]),
+            )
         else:
             seen[key] = paths[unit.id]
 
@@ -771,29 +819,38 @@ def _parse_people(
     paths: dict[str, str] = {}
     for path, item in r.entries(data, "people", "id, name, position, unit, ..."):
         r.unknown_keys(item, _PERSON_KEYS, path)
-        person_id = r.text(item, "id", path, required="every person has an id")
-        name = r.text(item, "name", path, required="the name documents print")
-        position = r.text(item, "position", path, required="one of " + ", ".join(POSITIONS))
+        person_id = r.text(item, "id", path, required=_("every person has an id"))
+        name = r.text(item, "name", path, required=_("the name documents print"))
+        position = r.text(
+            item, "position", path, required=_("one of {names}").format(names=", ".join(POSITIONS))
+        )
         if position is not None and position not in POSITIONS:
             r.problem(f"{path}.position", _known("position", position, POSITIONS))
             position = None
-        unit_id = r.text(item, "unit", path, required="every person belongs to a unit")
+        unit_id = r.text(item, "unit", path, required=_("every person belongs to a unit"))
         unit = units.get(unit_id or "")
         if unit_id is not None and unit is None:
-            r.problem(f"{path}.unit", f"unknown unit {unit_id!r}")
+            r.problem(f"{path}.unit", _("unknown unit {unit_id!r}").format(unit_id=unit_id))
         if position is not None and unit is not None and unit.kind in UNIT_KINDS:
             needed = POSITION_UNIT_KINDS[position]
             if unit.kind != needed:
                 r.problem(
                     f"{path}.unit",
-                    f"a {position} ({POSITIONS[position]}) sits on a {needed} unit; "
-                    f"{unit_id!r} is a {unit.kind}",
+                    _(
+                        "a {position} ({label}) sits on a {needed} unit; {unit_id!r} is a {kind}"
+                    ).format(
+                        position=position,
+                        label=POSITIONS[position],
+                        needed=needed,
+                        unit_id=unit_id,
+                        kind=unit.kind,
+                    ),
                 )
         covers = r.names(item, "covers", path)
         _check_covers(r, path, position=position, unit=unit, covers=covers, units=units)
         grades = r.names(item, "grades", path)
         if grades and position is not None and position != "school_leader":
-            r.problem(f"{path}.grades", "only a school_leader answers for grades")
+            r.problem(f"{path}.grades", _("only a school_leader answers for grades"))
         grade = r.text(item, "grade", path)
         class_name = r.text(item, "class", path)
         if position in CLASS_POSITIONS:
@@ -801,18 +858,25 @@ def _parse_people(
                 if value is None:
                     r.problem(
                         f"{path}.{key}",
-                        f"is required: a {position}'s chain link is found by school, grade "
-                        "and class",
+                        _(
+                            "is required: a {position}'s chain link is found by school, grade and "
+                            "class"
+                        ).format(position=position),
                     )
         elif position is not None:
             for key in ("grade", "class"):
                 if key in item:
-                    r.problem(f"{path}.{key}", "only a head_teacher or subject_teacher has one")
+                    r.problem(f"{path}.{key}", _("only a head_teacher or subject_teacher has one"))
         contacts = r.contacts(item, path)
         if person_id is None:
             continue
         if person_id in people:
-            r.problem(f"{path}.id", f"duplicate id {person_id!r} (also {paths[person_id]})")
+            r.problem(
+                f"{path}.id",
+                _("duplicate id {person_id!r} (also {paths})").format(
+                    person_id=person_id, paths=paths[person_id]
+                ),
+            )
             continue
         paths[person_id] = path
         people[person_id] = Person(
@@ -844,7 +908,9 @@ def _check_covers(
     if needed is None:
         r.problem(
             f"{path}.covers",
-            f"a {position} covers nothing; only {', '.join(COVERS_KINDS)} do",
+            _("a {position} covers nothing; only {kinds} do").format(
+                position=position, kinds=", ".join(COVERS_KINDS)
+            ),
         )
         return
     # Township and village cadres cover places of their own unit (if it is the right kind).
@@ -855,16 +921,29 @@ def _check_covers(
         where = f"{path}.covers[{index}]"
         covered = units.get(covered_id)
         if covered is None:
-            r.problem(where, f"unknown unit {covered_id!r}")
+            r.problem(where, _("unknown unit {covered_id!r}").format(covered_id=covered_id))
         elif covered.kind not in UNIT_KINDS:
             continue
         elif covered.kind != needed:
-            r.problem(where, f"a {position} covers {needed}s; {covered_id!r} is a {covered.kind}")
+            r.problem(
+                where,
+                _("a {position} covers {needed}s; {covered_id!r} is a {kind}").format(
+                    position=position, needed=needed, covered_id=covered_id, kind=covered.kind
+                ),
+            )
         elif own_unit is not None and covered.parent != own_unit.id:
             r.problem(
                 where,
-                f"{covered_id!r} is not a {needed} of {own_unit.id!r}; a {position} covers "
-                f"{needed}s of their own {own_unit.kind}",
+                _(
+                    "{covered_id!r} is not a {needed} of {id!r}; a {position} covers {needed}s of "
+                    "their own {kind}"
+                ).format(
+                    covered_id=covered_id,
+                    needed=needed,
+                    id=own_unit.id,
+                    position=position,
+                    kind=own_unit.kind,
+                ),
             )
 
 
@@ -891,26 +970,31 @@ def _parse_operators(
     os_users: dict[str, str] = {}
     for path, item in r.entries(data, "operators", "name, os_user, roles, unit, ..."):
         r.unknown_keys(item, _OPERATOR_KEYS, path)
-        name = r.text(item, "name", path, required="the operator's name in the audit trail")
-        os_user = r.text(item, "os_user", path, required="the OS account they log in as")
+        name = r.text(item, "name", path, required=_("the operator's name in the audit trail"))
+        os_user = r.text(item, "os_user", path, required=_("the OS account they log in as"))
         roles = r.names(item, "roles", path)
         if item.get("roles") in (None, "", []):
-            r.problem(f"{path}.roles", f"is required: at least one of {', '.join(ROLES)}")
+            r.problem(
+                f"{path}.roles",
+                _("is required: at least one of {roles}").format(roles=", ".join(ROLES)),
+            )
         for index, role in enumerate(roles):
             if role not in ROLES:
                 r.problem(f"{path}.roles[{index}]", _known("role", role, ROLES))
-        unit_id = r.text(item, "unit", path, required="their unit gives their jurisdiction")
+        unit_id = r.text(item, "unit", path, required=_("their unit gives their jurisdiction"))
         unit = units.get(unit_id or "")
         jurisdiction: Jurisdiction | None = None
         if unit_id is not None and unit is None:
-            r.problem(f"{path}.unit", f"unknown unit {unit_id!r}")
+            r.problem(f"{path}.unit", _("unknown unit {unit_id!r}").format(unit_id=unit_id))
         elif unit is not None and unit.kind in UNIT_KINDS:
             jurisdiction = _jurisdiction(unit)
             if jurisdiction is None:
                 r.problem(
                     f"{path}.unit",
-                    f"{unit_id!r} is a {unit.kind}; an operator works for a county-level unit, "
-                    "a department, a township or a school",
+                    _(
+                        "{unit_id!r} is a {kind}; an operator works for a county-level unit, a "
+                        "department, a township or a school"
+                    ).format(unit_id=unit_id, kind=unit.kind),
                 )
         if jurisdiction is not None:
             for index, role in enumerate(roles):
@@ -918,16 +1002,23 @@ def _parse_operators(
                 if trouble is not None:
                     r.problem(
                         f"{path}.roles[{index}]",
-                        f"{trouble}; unit {unit_id!r} gives jurisdiction {jurisdiction}",
+                        _("{trouble}; unit {unit_id!r} gives jurisdiction {jurisdiction}").format(
+                            trouble=trouble, unit_id=unit_id, jurisdiction=jurisdiction
+                        ),
                     )
         person = r.text(item, "person", path)
         if person is not None and person not in people:
-            r.problem(f"{path}.person", f"unknown person {person!r}")
+            r.problem(f"{path}.person", _("unknown person {person!r}").format(person=person))
         shared = r.names(item, "shared_accounts", path)
         for value, seen, key in ((name, names, "name"), (os_user, os_users, "os_user")):
             if value is not None:
                 if value in seen:
-                    r.problem(f"{path}.{key}", f"{key} {value!r} is already {seen[value]}'s")
+                    r.problem(
+                        f"{path}.{key}",
+                        _("{key} {value!r} is already {seen}'s").format(
+                            key=key, value=value, seen=seen[value]
+                        ),
+                    )
                 else:
                     seen[value] = path
         if name is None or name in operators or jurisdiction is None:
@@ -960,7 +1051,9 @@ def _with_listed(
             where = "contacts" if address in listed else "another unit"
             r.problem(
                 f"{path}.contacts",
-                f"{address} is also listed under {where}; list its channels in one place",
+                _("{address} is also listed under {where}; list its channels in one place").format(
+                    address=address, where=where
+                ),
             )
             continue
         by_key[address] = contacts
@@ -983,11 +1076,11 @@ def parse_org(
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        r.problem("", "expected a mapping with " + ", ".join(_TOP_KEYS))
+        r.problem("", _("expected a mapping with {keys}").format(keys=", ".join(_TOP_KEYS)))
         return None, r.problems
     for key in raw:
         if key not in _TOP_KEYS:
-            r.problem(str(key), f"unknown key; known: {', '.join(_TOP_KEYS)}")
+            r.problem(str(key), _("unknown key; known: {keys}").format(keys=", ".join(_TOP_KEYS)))
     county = r.text(raw, "county", "") if "county" in raw else None
     contacts = _contact_section(raw, r.problem)
     units, unit_paths = _parse_units(r, raw, departments)
@@ -1050,8 +1143,11 @@ def load_org(workspace: Workspace, *, departments: Collection[str]) -> Org:
     org, problems = read_org(workspace.org_file, departments=departments, missing_ok=True)
     if org is None or problems:
         raise WorkspaceError(
-            f"{len(problems)} problem(s) in {workspace.org_file} (fix them, then run "
-            "`caseflow org check`):\n" + "\n".join(str(problem) for problem in problems)
+            _("{count} problem(s) in {path} (fix them, then run `caseflow org check`):").format(
+                count=len(problems), path=workspace.org_file
+            )
+            + "\n"
+            + "\n".join(str(problem) for problem in problems)
         )
     return org
 

@@ -5,7 +5,9 @@ directory upward, as git finds a repository."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,10 +21,17 @@ import yaml
 from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
+from caseflow.i18n import _, is_english
 from caseflow.resources import shipped
 from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS
 
 CONFIG_NAME = "caseflow.toml"
+# A workspace holds personal data (the database, the registers' snapshots, rejects,
+# letters, exports): every folder and file caseflow makes in it is its owner's only,
+# whatever the umask of the account's shell.
+PRIVATE_UMASK = 0o077
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 HOLIDAY_FILE = "holidays.yaml"
 ORG_FILE = "org.yaml"
 
@@ -224,6 +233,194 @@ folder = "outbox"
 # password_env = "CASEFLOW_SMTP_PASSWORD"
 """
 
+# The same files with their comments in Chinese: written when the interface is Chinese (the
+# default). The settings are the same (tests/test_faults_environment.py compares them).
+ORG_TEMPLATE_ZH = """\
+# 组织机构：单位、人员、操作员，以及谁通过何种渠道接收通知。
+# 用 `caseflow org check` 检查，用 `caseflow org apply` 使其生效；
+# `caseflow org show` 以树形显示在用的组织机构。一个小县的完整示例：
+# `caseflow init DIR --example-org`。
+#
+# county: 示范县                       # 文书上打印的县名
+# units:                               # 平铺列出；上下级关系由 parent 给出
+#   - {id: gov, kind: county_government, name: 示范县人民政府办公室}
+#   - {id: bureau, kind: education_bureau, name: 示范县教育局, parent: gov,
+#      reference_prefix: 示教, contact_person: 王某某, contact_phone: "0856-6221234"}
+#   签发文书的单位（教育局、乡镇、学校）须填写文号前缀及文书上打印的联系人和联系电话，
+#   否则转介函和责令改正通知书均拒绝生成。
+#   - {id: health, kind: department, department: health, name: 示范县卫生健康局, parent: gov}
+#   - {id: tiantang, kind: township, name: 天堂镇, parent: gov}
+#   - {id: tiantang-cun, kind: village, name: 天堂村, parent: tiantang}
+#   - {id: tiantang-cun-1, kind: group, name: 一组, parent: tiantang-cun}
+#   - {id: tiantang-xx, kind: school, name: 天堂镇中心小学, parent: bureau,
+#      serves: [tiantang-cun], contacts: [{channel: letter}]}
+#   kind 可取：county_government（县人民政府办公室）、education_bureau（县教育局）、
+#   supervision_office（教育督导室）、department（协作部门）、township（乡镇）、
+#   village（村，属乡镇）、group（村民小组，属村）、school（学校，属教育局或乡镇）。
+#   乡镇、村、组和学校按名称查找。
+# people:                              # 谁对什么负责（包保责任制）
+#   - {id: li, name: 李某某, position: township_cadre, unit: tiantang, covers: [tiantang-cun]}
+#   - {id: feng, name: 冯某某, position: head_teacher, unit: tiantang-xx,
+#      grade: 七年级, class: 1班}
+#   position 可取：county_leader、township_head、township_cadre、village_cadre、group_leader、
+#   bureau_leader、principal、school_leader（grades: [...]）、head_teacher 和
+#   subject_teacher（grade、class）、department_officer。
+# operators:                           # 谁可以使用 caseflow；所在单位决定其管辖范围
+#   - {name: 天堂镇控辍专干, os_user: ttzg, roles: [caseworker], unit: tiantang,
+#      person: li, shared_accounts: [office-pc]}
+#   roles 可取：caseworker、school、department、bureau、supervisor、admin。
+#
+# contacts：键为 caseflow 在通知上写明的收件地址，例如
+#   township:天堂镇, township_head:天堂镇, village:天堂镇/天堂村, school:天堂小学,
+#   head_teacher:天堂小学, principal:天堂小学, department:disability_federation,
+#   education_bureau, supervision_office, person:feng, guardian:case/12
+# 或只写角色（township_head），适用于所有地点。每项列出渠道和地址：
+#   channel: letter | email | webhook | wecom | dingtalk | sms（见 caseflow.toml 的 [notifiers]）
+#   address: 电子邮箱、手机号码或群机器人名称（信函不需要地址）
+# 单位或人员自己的 `contacts` 用于其本身的地址；`default` 用于所有未列出的地址。
+contacts:
+  education_bureau:
+    - {channel: letter}
+  supervision_office:
+    - {channel: letter}
+default:
+  - {channel: letter}
+"""
+
+HOLIDAY_TEMPLATE_ZH = """\
+# 本县自己的日历，叠加在全国日历（chinese-calendar）之上。
+#
+# rest_days:      本地节假日（如自治县自己的节日），以及所装 chinese-calendar
+#                 尚未收录年份的法定节假日。
+# working_days:   全国数据中没有的调休上班日。
+# complete_years: 休息日和调休上班日已在此全部列出的年份。这些年份内的期限为
+#                 确定期限而非暂定期限；尚在办理的暂定期限将在下次逾期巡查时重新计算（并记入审计）。
+#
+# rest_days: [2027-01-01, 2027-02-16]
+# working_days: [2027-02-07]
+# complete_years: [2027]
+rest_days: []
+working_days: []
+complete_years: []
+"""
+
+CONFIG_TEMPLATE_ZH = """\
+# caseflow 工作区配置。
+
+[database]
+# 本文件夹中的 SQLite 文件（相对路径相对于本文件），或数据库服务器：
+#   url = "postgresql+psycopg://caseflow@db.example/caseflow"
+url = "{url}"
+# SQLite 持久性：FULL 可经受断电；NORMAL 更快。
+synchronous = "FULL"
+
+[county]
+# 县名。内部工作文书（提醒、督办通知、月报）以“<县名>控辍保学工作领导小组办公室”
+# 署名；其他文书以工作流 `documents:` 一节指定的机关署名，其名称、印章和文号前缀
+# 取自 org.yaml。
+name = "{county}"
+
+[procedure]
+# 本县由哪个机关签发责令改正通知书（责令限期改正，义务教育法第五十八条）和处罚文书：
+# "township"（乡镇人民政府 / 街道办事处）或 "education_bureau"（县教育局）。
+# 未设置时，此类文书拒绝生成，并提示在此设置。
+# order_issuer = "township"
+# 法律留给本县的其他选择（docs/law.md），未设置时相关操作均拒绝执行：
+# 责令改正期满后，"enforcement"（申请人民法院强制执行，行政强制法第五十三条
+# 至第五十五条）或 "admonition"（商请司法机关对监护人进行训诫）：
+# court_route = "enforcement"
+# penalty_basis：设定对监护人处罚的本省法规名称及条款（义务教育法未设定），按处罚
+# 文书中引用的写法填写；
+# penalty_hearing：该处罚是否告知听证权利（行政处罚法第六十三条：较大数额罚款，
+# 数额由法律以外的规定确定），"yes" 或 "no"；
+# court：有管辖权的基层人民法院，写入责令改正通知书和处罚决定书的救济途径
+# （行政诉讼法第十四条、第十八条）及强制执行申请书：
+# court = "示范县人民法院"
+# 案件巩固前观察期内送教上门的次数：
+# home_teaching_visits = 8
+# 复学儿童的观察期（复学巩固观察）：工作流规定的期间（"period"，默认），或延至该期间
+# 届满所在学期的期末（"term_end"，按下方 [calendar] term_ends；没有所列学期末覆盖时，
+# 拒绝登记复学）：
+# monitoring_ends = "term_end"
+
+[calendar]
+# 校历：县教育局公布的每学期最后一天，例如 term_ends = ["2027-01-22", "2027-07-09"]。
+term_ends = []
+
+[workflow]
+# 新案件适用的工作流：本文件夹中的 workflows/<名称>.yaml，否则为随软件提供的工作流。
+default = "dropout"
+
+[privacy]
+# 可用 --reveal 查看完整身份证号的角色（每次查看均记入审计）。
+# 其他人员以及所有未加 --reveal 的输出，均显示遮蔽后的号码。
+reveal_roles = ["bureau"]
+
+[clock]
+# 经办人员的“今天”：本县所在时区。
+timezone = "Asia/Shanghai"
+
+[scheduler]
+# `caseflow scheduler run`：每个数据库只运行一个（以租约行控制），在前台运行。
+# 逾期巡查的间隔，单位为分钟。
+sweep_every_minutes = 15
+# 租约：每隔三分之一续租一次；持有者崩溃后，经过这么长时间由另一个调度器接替。
+lease_seconds = 60
+# Cron（分 时 日 月 星期），按 [clock] 时区；"" 表示关闭该任务。
+# 星期用名称（mon-fri），不用数字。宣传月（2月1日和8月1日）致被关注儿童监护人的信：
+publicity_letters = "0 8 1 2,8 *"
+# 向督导室报送上月月报：
+monthly_report = "0 7 1 * *"
+
+[dispatch]
+# `caseflow notify dispatch`（以及调度器每 dispatch_every_minutes 分钟）投递发送队列。
+# 投递失败的通知按指数退避重试（从 backoff_seconds 起，至多 backoff_cap_seconds，带随机
+# 抖动）；超过 max_attempts 次，或遇永久性错误时立即，标为投递失败：`caseflow notify status`
+# 可查看，`caseflow notify retry` 可重新排队。群机器人“发送过快”的答复也计为一次尝试。
+# 投递程序以 lease_seconds 认领一批通知并在发送期间续期；一份通知至多占用其一半时间，
+# 因此必要时会调低渠道的超时（一封电子邮件每份通知最多等待服务器 11 次：300 秒时，
+# SMTP 每次至多等待 150 / 11 ≈ 13.6 秒）。
+dispatch_every_minutes = 5
+batch_size = 50
+max_attempts = 8
+backoff_seconds = 60
+backoff_cap_seconds = 21600
+lease_seconds = 300
+
+[assessment]
+# `caseflow review assessment`：各乡镇、各学校的年度得分，
+#   得分 = 100 × (on_time × 按时办结率 + returned × 劝返率 + retained × 复学巩固率)
+#                ÷ (on_time + returned + retained)  −  relapse_penalty × 再次辍学人次
+# 最低为0。无可计量的比率（如当年没有到期的期限）不计入，由其他权重分担。权重为不小于0
+# 的数（0 表示不计该比率）；relapse_penalty 为每人次再次辍学扣减的分数。
+on_time = 40
+returned = 30
+retained = 30
+relapse_penalty = 2
+
+# [figures]
+# 九年义务教育巩固率（docs/figures.md）以当年初中毕业班（九年级）人数除以八个学年前
+# 入读一年级的人数。该人数取自当年的学籍数据
+# （`caseflow roster import student FILE --as-of 2018-09-15`），否则取自此处：按本县巩固率
+# 报表口径，该年开始的学年全县入读一年级的儿童人数，已按转入转出调整
+# （入学数 + 转入 − 转出）。仅限全县。
+# cohort_entrants = {{2018 = 1234}}
+
+# 通知渠道。谁通过何种渠道接收何种通知，见 org.yaml（contacts）。密钥处填写的是
+# 环境变量的名称，而不是密钥本身。
+[notifiers.letter]
+folder = "outbox"
+
+# [notifiers.email]
+# host = "smtp.example.gov.cn"
+# port = 587
+# security = "starttls"          # starttls | ssl | none
+# from = "kongchuo@example.gov.cn"
+# username = "kongchuo@example.gov.cn"
+# password_env = "CASEFLOW_SMTP_PASSWORD"
+"""
+
+
 SCHEDULER_CRONS = ("publicity_letters", "monthly_report")
 
 
@@ -322,15 +519,19 @@ def locate(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path
         if (candidate / CONFIG_NAME).is_file():
             return candidate.resolve()
     raise WorkspaceError(
-        f"no caseflow workspace at {hint}; create one with `caseflow init DIR` "
-        "or point to it with --workspace DIR"
+        _(
+            "no caseflow workspace at {hint}; create one with `caseflow init DIR` or point to it "
+            "with --workspace DIR"
+        ).format(hint=hint)
     )
 
 
 def _section(config: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     section = config.get(name, {})
     if not isinstance(section, Mapping):
-        raise WorkspaceError(f"{CONFIG_NAME}: [{name}] must be a table")
+        raise WorkspaceError(
+            _("{file}: [{name}] must be a table").format(file=CONFIG_NAME, name=name)
+        )
     return section
 
 
@@ -341,21 +542,40 @@ def _absolute_url(url: str, root: Path) -> str:
     return url
 
 
+def keep_private() -> None:
+    """From now on this process creates folders and files for its owner only (0700 and
+    0600): the one place a workspace's files get their permissions, called when a workspace
+    is created or opened, before anything is written."""
+    os.umask(PRIVATE_UMASK)
+
+
+# Errors of the machine rather than of the file: the command wrapper says what to do.
+_ENVIRONMENT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC})
+
+
 def load(root: Path) -> Workspace:
+    keep_private()
     path = root / CONFIG_NAME
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc.strerror}") from exc
+        if exc.errno in _ENVIRONMENT_ERRNOS:
+            raise
+        raise WorkspaceError(
+            _("cannot read {path}: {strerror}").format(path=path, strerror=exc.strerror)
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"{path}: {exc}") from exc
+        raise WorkspaceError(_("{path}: {exc}").format(path=path, exc=exc)) from exc
     database = _section(config, "database")
     zone_name = str(_section(config, "clock").get("timezone", "Asia/Shanghai"))
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise WorkspaceError(
-            f"{path}: clock.timezone {zone_name!r} is not a known time zone; use e.g. Asia/Shanghai"
+            _(
+                "{path}: clock.timezone {zone_name!r} is not a known time zone; use e.g. "
+                "Asia/Shanghai"
+            ).format(path=path, zone_name=zone_name)
         ) from None
     return Workspace(
         root=root,
@@ -383,23 +603,31 @@ def _cohort_entrants(section: Mapping[str, Any], path: Path) -> dict[int, int]:
     unknown = sorted(set(section) - {"cohort_entrants"})
     if unknown:
         raise WorkspaceError(
-            f"{path}: figures.{unknown[0]} is not a setting; known: cohort_entrants"
+            _("{path}: figures.{unknown} is not a setting; known: cohort_entrants").format(
+                path=path, unknown=unknown[0]
+            )
         )
     listed = section.get("cohort_entrants", {})
     if not isinstance(listed, Mapping):
         raise WorkspaceError(
-            f"{path}: figures.cohort_entrants must be a table of years, e.g. {{2018 = 1234}}"
+            _(
+                "{path}: figures.cohort_entrants must be a table of years, e.g. {{2018 = 1234}}"
+            ).format(path=path)
         )
     entrants: dict[int, int] = {}
     for year, count in listed.items():
         if not (str(year).isdigit() and len(str(year)) == 4):
             raise WorkspaceError(
-                f"{path}: figures.cohort_entrants: {year!r} is not a year, e.g. {{2018 = 1234}}"
+                _(
+                    "{path}: figures.cohort_entrants: {year!r} is not a year, e.g. {{2018 = 1234}}"
+                ).format(path=path, year=year)
             )
         if isinstance(count, bool) or not isinstance(count, int) or count <= 0:
             raise WorkspaceError(
-                f"{path}: figures.cohort_entrants.{year} must be a whole number above 0, "
-                f"got {count!r}"
+                _(
+                    "{path}: figures.cohort_entrants.{year} must be a whole number above 0, got "
+                    "{count!r}"
+                ).format(path=path, year=year, count=count)
             )
         entrants[int(str(year))] = count
     return entrants
@@ -409,11 +637,18 @@ def _term_ends(section: Mapping[str, Any], path: Path) -> tuple[date, ...]:
     """``[calendar] term_ends``: the last day of each school term, each once."""
     unknown = sorted(set(section) - {"term_ends"})
     if unknown:
-        raise WorkspaceError(f"{path}: calendar.{unknown[0]} is not a setting; known: term_ends")
+        raise WorkspaceError(
+            _("{path}: calendar.{unknown} is not a setting; known: term_ends").format(
+                path=path, unknown=unknown[0]
+            )
+        )
     listed = section.get("term_ends", [])
     if not isinstance(listed, list):
         raise WorkspaceError(
-            f'{path}: calendar.term_ends must be a list of dates, e.g. ["2027-01-22", "2027-07-09"]'
+            _(
+                '{path}: calendar.term_ends must be a list of dates, e.g. ["2027-01-22", '
+                '"2027-07-09"]'
+            ).format(path=path)
         )
     days = []
     for index, value in enumerate(listed):
@@ -423,11 +658,15 @@ def _term_ends(section: Mapping[str, Any], path: Path) -> tuple[date, ...]:
             day = None
         if day is None or isinstance(day, datetime):
             raise WorkspaceError(
-                f"{path}: calendar.term_ends[{index}] is {value!r}, not a date like 2027-01-22"
+                _(
+                    "{path}: calendar.term_ends[{index}] is {value!r}, not a date like 2027-01-22"
+                ).format(path=path, index=index, value=value)
             )
         if day in days:
             raise WorkspaceError(
-                f"{path}: calendar.term_ends lists {day.isoformat()} twice; list each term end once"
+                _("{path}: calendar.term_ends lists {day} twice; list each term end once").format(
+                    path=path, day=day.isoformat()
+                )
             )
         days.append(day)
     return tuple(sorted(days))
@@ -440,21 +679,33 @@ def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
     for key, value in section.items():
         if key in TEXT_SETTINGS:
             if not isinstance(value, str) or not value.strip():
-                raise WorkspaceError(f"{path}: procedure.{key} must be a text")
+                raise WorkspaceError(
+                    _("{path}: procedure.{key} must be a text").format(path=path, key=key)
+                )
             chosen[key] = value.strip()
             continue
         if key in COUNT_SETTINGS:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise WorkspaceError(f"{path}: procedure.{key} must be a whole number, 1 or more")
+                raise WorkspaceError(
+                    _("{path}: procedure.{key} must be a whole number, 1 or more").format(
+                        path=path, key=key
+                    )
+                )
             chosen[key] = str(value)
             continue
         allowed = SETTINGS.get(key)
         if allowed is None:
             known = ", ".join([*SETTINGS, *TEXT_SETTINGS, *COUNT_SETTINGS])
-            raise WorkspaceError(f"{path}: procedure.{key} is not a setting; known: {known}")
+            raise WorkspaceError(
+                _("{path}: procedure.{key} is not a setting; known: {known}").format(
+                    path=path, key=key, known=known
+                )
+            )
         if value not in allowed:
             raise WorkspaceError(
-                f"{path}: procedure.{key} is {value!r}; choose one of: {', '.join(allowed)}"
+                _("{path}: procedure.{key} is {value!r}; choose one of: {allowed}").format(
+                    path=path, key=key, value=value, allowed=", ".join(allowed)
+                )
             )
         chosen[key] = str(value)
     return chosen
@@ -463,12 +714,15 @@ def _procedure(section: Mapping[str, Any], path: Path) -> dict[str, str]:
 def _reveal_roles(section: Mapping[str, Any], path: Path) -> frozenset[str]:
     roles = section.get("reveal_roles", sorted(DEFAULT_REVEAL_ROLES))
     if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise WorkspaceError(f"{path}: privacy.reveal_roles must be a list of role names")
+        raise WorkspaceError(
+            _("{path}: privacy.reveal_roles must be a list of role names").format(path=path)
+        )
     unknown = sorted(set(roles) - set(ROLE_JURISDICTIONS))
     if unknown:
         raise WorkspaceError(
-            f"{path}: privacy.reveal_roles: unknown role {unknown[0]!r}; "
-            f"known: {', '.join(ROLE_JURISDICTIONS)}"
+            _("{path}: privacy.reveal_roles: unknown role {unknown!r}; known: {known}").format(
+                path=path, unknown=unknown[0], known=", ".join(ROLE_JURISDICTIONS)
+            )
         )
     return frozenset(roles)
 
@@ -479,8 +733,9 @@ def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
     for name, value in section.items():
         if name not in DispatchConfig.__dataclass_fields__:
             raise WorkspaceError(
-                f"{path}: dispatch.{name} is not a setting; known: "
-                f"{', '.join(DispatchConfig.__dataclass_fields__)}"
+                _("{path}: dispatch.{name} is not a setting; known: {known}").format(
+                    path=path, name=name, known=", ".join(DispatchConfig.__dataclass_fields__)
+                )
             )
         kind = type(getattr(default, name))
         if (
@@ -489,10 +744,12 @@ def _dispatch(section: Mapping[str, Any], path: Path) -> DispatchConfig:
             or value <= 0
             or (kind is int and not isinstance(value, int))
         ):
-            raise WorkspaceError(
-                f"{path}: dispatch.{name} must be a positive "
-                f"{'whole ' if kind is int else ''}number, got {value!r}"
+            message = (
+                _("{path}: dispatch.{name} must be a positive whole number, got {value!r}")
+                if kind is int
+                else _("{path}: dispatch.{name} must be a positive number, got {value!r}")
             )
+            raise WorkspaceError(message.format(path=path, name=name, value=value))
         values[name] = value
     return DispatchConfig(**values)
 
@@ -502,19 +759,24 @@ def _assessment(section: Mapping[str, Any], path: Path) -> AssessmentConfig:
     for name, value in section.items():
         if name not in AssessmentConfig.__dataclass_fields__:
             raise WorkspaceError(
-                f"{path}: assessment.{name} is not a setting; known: "
-                f"{', '.join(AssessmentConfig.__dataclass_fields__)}"
+                _("{path}: assessment.{name} is not a setting; known: {known}").format(
+                    path=path, name=name, known=", ".join(AssessmentConfig.__dataclass_fields__)
+                )
             )
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise WorkspaceError(
-                f"{path}: assessment.{name} must be a number, 0 or more, got {value!r}"
+                _("{path}: assessment.{name} must be a number, 0 or more, got {value!r}").format(
+                    path=path, name=name, value=value
+                )
             )
         values[name] = float(value)
     config = AssessmentConfig(**values)
     if config.on_time + config.returned + config.retained <= 0:
         raise WorkspaceError(
-            f"{path}: assessment: at least one of on_time, returned and retained must be "
-            "above 0, or nothing is scored"
+            _(
+                "{path}: assessment: at least one of on_time, returned and retained must be above "
+                "0, or nothing is scored"
+            ).format(path=path)
         )
     return config
 
@@ -524,28 +786,36 @@ def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
     unknown = sorted(set(section) - set(known))
     if unknown:
         raise WorkspaceError(
-            f"{path}: scheduler.{unknown[0]} is not a setting; known: {', '.join(known)}"
+            _("{path}: scheduler.{unknown} is not a setting; known: {known}").format(
+                path=path, unknown=unknown[0], known=", ".join(known)
+            )
         )
     default = SchedulerConfig()
     every = section.get("sweep_every_minutes", default.sweep_every_minutes)
     if isinstance(every, bool) or not isinstance(every, int | float) or not every > 0:
         raise WorkspaceError(
-            f"{path}: scheduler.sweep_every_minutes must be a number of minutes above 0, "
-            f"got {every!r}"
+            _(
+                "{path}: scheduler.sweep_every_minutes must be a number of minutes above 0, got "
+                "{every!r}"
+            ).format(path=path, every=every)
         )
     lease = section.get("lease_seconds", default.lease_seconds)
     if isinstance(lease, bool) or not isinstance(lease, int) or lease < 3:
         raise WorkspaceError(
-            f"{path}: scheduler.lease_seconds must be a whole number of seconds, at least 3, "
-            f"got {lease!r}"
+            _(
+                "{path}: scheduler.lease_seconds must be a whole number of seconds, at least 3, "
+                "got {lease!r}"
+            ).format(path=path, lease=lease)
         )
     crons = {}
     for name in SCHEDULER_CRONS:
         expression = section.get(name, getattr(default, name))
         if not isinstance(expression, str) or len(expression.split()) not in (0, 5):
             raise WorkspaceError(
-                f"{path}: scheduler.{name} must be a cron expression of 5 fields "
-                f'(minute hour day month weekday), or "" to turn the job off; got {expression!r}'
+                _(
+                    "{path}: scheduler.{name} must be a cron expression of 5 fields (minute hour "
+                    'day month weekday), or "" to turn the job off; got {expression!r}'
+                ).format(path=path, name=name, expression=expression)
             )
         crons[name] = " ".join(expression.split())
     return SchedulerConfig(
@@ -556,20 +826,41 @@ def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
     )
 
 
+def templates(english: bool | None = None) -> tuple[str, str, str]:
+    """caseflow.toml, holidays.yaml and org.yaml as a new workspace gets them, commented in
+    the reader's language (``english``: in English or not, whatever the reader's)."""
+    if english if english is not None else is_english():
+        return CONFIG_TEMPLATE, HOLIDAY_TEMPLATE, ORG_TEMPLATE
+    return CONFIG_TEMPLATE_ZH, HOLIDAY_TEMPLATE_ZH, ORG_TEMPLATE_ZH
+
+
 def create(root: Path, database_url: str | None = None, county: str = "本县") -> Workspace:
     """Write the config and folders of a new workspace; refuses to overwrite one."""
     config_path = root / CONFIG_NAME
     if config_path.exists():
-        raise WorkspaceError(f"{root} is already a caseflow workspace ({CONFIG_NAME} exists)")
+        raise WorkspaceError(
+            _("{root} is already a caseflow workspace ({file} exists)").format(
+                root=root, file=CONFIG_NAME
+            )
+        )
     url = database_url or DEFAULT_DATABASE
-    for what, value in (("database URL", url), ("county name", county)):
+    for what, value in (
+        (_("the database URL"), url),
+        (_("the county name"), county),
+    ):
         if '"' in value or "\\" in value or "\n" in value:
-            raise WorkspaceError(f"the {what} must not contain quotes, backslashes or line breaks")
+            raise WorkspaceError(
+                _("{what} must not contain quotes, backslashes or line breaks").format(what=what)
+            )
+    keep_private()
     root.mkdir(parents=True, exist_ok=True)
     (root / "outbox").mkdir(exist_ok=True)
-    config_path.write_text(CONFIG_TEMPLATE.format(url=url, county=county), encoding="utf-8")
-    (root / HOLIDAY_FILE).write_text(HOLIDAY_TEMPLATE, encoding="utf-8")
-    (root / ORG_FILE).write_text(ORG_TEMPLATE, encoding="utf-8")
+    for folder in (root, root / "outbox"):  # made before, under a looser umask
+        folder.chmod(PRIVATE_FOLDER)
+    config, holidays, org = templates()
+    config_path.write_text(config.format(url=url, county=county), encoding="utf-8")
+    (root / HOLIDAY_FILE).write_text(holidays, encoding="utf-8")
+    (root / ORG_FILE).write_text(org, encoding="utf-8")
     return load(root.resolve())
 
 
@@ -585,10 +876,16 @@ def write_example_org(workspace: Workspace, admin_account: str, example: str = E
         text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorkspaceError(
-            f"cannot read the example organisation {source}: {exc.strerror}"
+            _("cannot read the example organisation {source}: {strerror}").format(
+                source=source, strerror=exc.strerror
+            )
         ) from exc
     if EXAMPLE_ADMIN_ACCOUNT not in text:
-        raise WorkspaceError(f"the example organisation {source} has no bureau admin operator")
+        raise WorkspaceError(
+            _("the example organisation {source} has no bureau admin operator").format(
+                source=source
+            )
+        )
     text = text.replace(EXAMPLE_ADMIN_ACCOUNT, f"os_user: {admin_account},", 1)
     workspace.org_file.write_text(text, encoding="utf-8")
     return workspace.org_file
@@ -616,7 +913,9 @@ class HolidayFile:
 def _dates(data: Mapping[str, Any], key: str, path: Path) -> frozenset[date]:
     values = data.get(key) or []
     if not isinstance(values, list):
-        raise WorkspaceError(f"{path}: {key} must be a list of dates like 2027-01-01")
+        raise WorkspaceError(
+            _("{path}: {key} must be a list of dates like 2027-01-01").format(path=path, key=key)
+        )
     days = set()
     for index, value in enumerate(values):
         if isinstance(value, date):
@@ -626,7 +925,9 @@ def _dates(data: Mapping[str, Any], key: str, path: Path) -> frozenset[date]:
             days.add(date.fromisoformat(str(value)))
         except ValueError:
             raise WorkspaceError(
-                f"{path}: {key}[{index}] is {value!r}, not a date like 2027-01-01"
+                _("{path}: {key}[{index}] is {value!r}, not a date like 2027-01-01").format(
+                    path=path, key=key, index=index, value=value
+                )
             ) from None
     return frozenset(days)
 
@@ -638,21 +939,29 @@ def load_holidays(workspace: Workspace) -> HolidayFile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise WorkspaceError(f"cannot read {path}: {exc}") from exc
+        raise WorkspaceError(_("cannot read {path}: {exc}").format(path=path, exc=exc)) from exc
     if not isinstance(data, Mapping):
-        raise WorkspaceError(f"{path}: expected rest_days, working_days and complete_years")
+        raise WorkspaceError(
+            _("{path}: expected rest_days, working_days and complete_years").format(path=path)
+        )
     unknown = sorted(set(data) - {"rest_days", "working_days", "complete_years"})
     if unknown:
-        raise WorkspaceError(f"{path}: unknown key {unknown[0]!r}")
+        raise WorkspaceError(
+            _("{path}: unknown key {unknown!r}").format(path=path, unknown=unknown[0])
+        )
     rest, work = _dates(data, "rest_days", path), _dates(data, "working_days", path)
     both = sorted(rest & work)
     if both:
         raise WorkspaceError(
-            f"{path}: {both[0].isoformat()} is listed both as a rest day and as a working day"
+            _("{path}: {day} is listed both as a rest day and as a working day").format(
+                path=path, day=both[0].isoformat()
+            )
         )
     years = data.get("complete_years") or []
     if not isinstance(years, list) or not all(isinstance(y, int) for y in years):
-        raise WorkspaceError(f"{path}: complete_years must be a list of years like [2027]")
+        raise WorkspaceError(
+            _("{path}: complete_years must be a list of years like [2027]").format(path=path)
+        )
     return HolidayFile(rest, work, frozenset(years))
 
 

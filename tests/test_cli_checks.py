@@ -233,7 +233,7 @@ def test_assign_accepts_a_name_unique_in_the_organisation(town) -> None:
 def test_assign_refuses_an_ambiguous_name_listing_the_candidates(town, town_ctx) -> None:
     number = json.loads(town(*opening("--school", "天堂小学")).stdout)["number"]
     before = database_rows(town_ctx)
-    result = town("case", "assign", str(number), "head_teacher", "李明")
+    result = town("--lang", "zh", "case", "assign", str(number), "head_teacher", "李明")
     assert result.exit_code == 2
     assert "本县组织机构中有2人名为“李明”" in result.stderr
     assert "天堂小学班主任李明（编号 li-ming-a）" in result.stderr

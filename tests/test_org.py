@@ -660,11 +660,13 @@ def test_org_show_keeps_to_the_organisation_in_force_and_warns_of_unapplied_edit
     edited = cli("org", "show")
     assert edited.exit_code == 0
     assert edited.stdout == in_force and "冯丽华" not in edited.stdout
-    assert "org.yaml 自上次 `caseflow org apply` 以来有修改，尚未生效" in edited.stderr
+    assert "org.yaml has been edited since the last `caseflow org apply`" in edited.stderr
+    in_chinese = cli("--lang", "zh", "org", "show")
+    assert "org.yaml 自上次 `caseflow org apply` 以来有修改，尚未生效" in in_chinese.stderr
     org_file.write_text("units: {}\n", encoding="utf-8")  # broken: org check says why
     broken = cli("org", "show")
     assert (broken.exit_code, broken.stdout) == (0, in_force)
-    assert "尚未生效" in broken.stderr
+    assert "the edits are not in force" in broken.stderr
 
 
 def test_init_with_the_example_org_writes_a_file_that_checks_ok(tmp_path: Path) -> None:

@@ -66,11 +66,33 @@ class _Group(TyperGroup):
         sys.exit(result if isinstance(result, int) else 0)
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        """Every refusal, and every failure of the machine under the command (a full disk,
+        an unreachable or read-only database, a permission the account lacks, turned into
+        an EnvironmentFailure here, the one place), as one line and its exit code; with
+        ``caseflow --debug`` the traceback first."""
         try:
             return super().invoke(ctx)
         except CaseflowError as exc:
-            typer.echo(_("Error: {message}").format(message=exc.message), err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, exc, exc)
+        except (ClickException, typer.Exit, typer.Abort):
+            raise  # the parser's own, or a nested group's that has already spoken
+        except Exception as exc:
+            from caseflow.db import environment_failure
+
+            failure = environment_failure(exc)
+            if failure is None:
+                raise
+            _fail(ctx, failure, exc)
+
+
+def _fail(ctx: typer.Context, error: CaseflowError, raised: BaseException) -> NoReturn:
+    if ctx.find_root().params.get("debug"):
+        import traceback
+
+        traceback.print_exception(raised)
+    typer.echo(_("Error: {message}").format(message=error.message), err=True)
+    ctx.exit(error.exit_code)
+    raise AssertionError("unreachable")  # ctx.exit raises
 
 
 def _typer(help_text: str) -> typer.Typer:
@@ -197,11 +219,24 @@ LangOption = Annotated[
 ]
 
 
+DebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help=N_(
+            "When a command fails, print the full traceback (for a bug report) before the "
+            "one-line message."
+        ),
+    ),
+]
+
+
 @app.callback()
 def _main(
     workspace: WorkspaceOption = None,
     acting_as: ActAsOption = None,
     lang: LangOption = None,  # taken off the line before parsing (cli.language)
+    debug: DebugOption = False,  # read where a command fails (_Group.invoke)
 ) -> None:
     _state["workspace"] = workspace
     _acting_as[0] = acting_as

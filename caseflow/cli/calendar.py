@@ -4,12 +4,17 @@ import typer
 
 from caseflow.cli.base import calendar_app, workspace_context
 from caseflow.cli.present import calendar_gap_message, calendar_lines
+from caseflow.i18n import N_
 
 
-@calendar_app.command("check")
+@calendar_app.command(
+    "check",
+    help=N_(
+        "Years the working-day calendar covers and the provisional deadlines waiting; "
+        "exit 1 when next year is not covered yet."
+    ),
+)
 def calendar_check() -> None:
-    """Years the working-day calendar covers and the provisional deadlines waiting;
-    exit 1 when next year is not covered yet."""
     from caseflow.services.sweep import provisional_deadlines
 
     ctx = workspace_context()

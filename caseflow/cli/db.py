@@ -3,11 +3,12 @@
 import typer
 
 from caseflow.cli.base import db_app, explicit_workspace
+from caseflow.i18n import N_, _
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help=N_("Apply pending schema migrations."))
 def db_upgrade() -> None:
-    """Apply pending schema migrations."""
     from caseflow.services.workflows import upgrade_database
 
-    typer.echo(f"Schema at revision {upgrade_database(explicit_workspace())}")
+    revision = upgrade_database(explicit_workspace())
+    typer.echo(_("Schema at revision {revision}").format(revision=revision))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from caseflow.cli.hints import PROVISIONAL_HINT
 from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
 from caseflow.exports import fit
+from caseflow.i18n import N_
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -864,29 +865,39 @@ def sweep_lines(report: "SweepReport", names: Names | None = None) -> list[str]:
 def calendar_lines(years: Sequence[int], waiting: Iterable[Any]) -> list[str]:
     """What `caseflow calendar check` prints: the years covered and the provisional
     deadlines waiting for their year's calendar."""
+    from caseflow.i18n import _
+
     waiting = list(waiting)
-    lines = [
-        f"Working-day calendar covers {years[0]}–{years[-1]}"
+    covered = (
+        f"{years[0]}–{years[-1]}"
         if tuple(years) == tuple(range(years[0], years[-1] + 1))
-        else f"Working-day calendar covers {', '.join(map(str, years))}",
-        f"Provisional deadlines waiting: {len(waiting)}",
+        else ", ".join(map(str, years))
+    )
+    lines = [
+        _("Working-day calendar covers {years}").format(years=covered),
+        _("Provisional deadlines waiting: {count}").format(count=len(waiting)),
     ]
     for row in waiting:
         lines.append(
-            f"  case {pad(row.id, 6)} {pad(row.state, 22)} due {row.due_on.isoformat()} "
-            "(provisional)"
+            _("  case {number} {state} due {due} (provisional)").format(
+                number=pad(row.id, 6), state=pad(row.state, 22), due=row.due_on.isoformat()
+            )
         )
     return lines
 
 
 def calendar_gap_message(year: int, holiday_file: "Path") -> str:
     """Why `caseflow calendar check` fails when next year's calendar is not known yet."""
-    return (
-        f"Error: {year} has no official holiday calendar yet. When the State Council "
-        f"publishes it (usually in November), upgrade chinese-calendar "
-        f"(pip install -U chinese-calendar) or list {year}'s rest days and make-up "
-        f"working days in {holiday_file} with complete_years: [{year}]. "
-        "Provisional deadlines are recomputed, and audited, at the next sweep."
+    from caseflow.i18n import _
+
+    return _("Error: {message}").format(
+        message=_(
+            "{year} has no official holiday calendar yet. When the State Council "
+            "publishes it (usually in November), upgrade chinese-calendar "
+            "(pip install -U chinese-calendar) or list {year}'s rest days and make-up "
+            "working days in {file} with complete_years: [{year}]. "
+            "Provisional deadlines are recomputed, and audited, at the next sweep."
+        ).format(year=year, file=holiday_file)
     )
 
 
@@ -1231,24 +1242,27 @@ def outbox_lines(
 
 def org_checked_line(path: "Path", org: "Org") -> str:
     """What `caseflow org check` prints for a file without problems."""
-    return (
-        f"{path}: OK — {len(org.units)} units, {len(org.people)} people, "
-        f"{len(org.operators)} operators"
+    from caseflow.i18n import _
+
+    return _("{path}: OK — {units} units, {people} people, {operators} operators").format(
+        path=path, units=len(org.units), people=len(org.people), operators=len(org.operators)
     )
 
 
 def org_applied_lines(applied: "Applied") -> list[str]:
     """What `caseflow org apply` prints: the file's hash and the operators it changed."""
+    from caseflow.i18n import _
+
     if applied.unchanged:
-        return [f"Already in force: {applied.sha256[:12]}"]
-    lines = [f"In force: {applied.sha256[:12]}"]
+        return [_("Already in force: {sha}").format(sha=applied.sha256[:12])]
+    lines = [_("In force: {sha}").format(sha=applied.sha256[:12])]
     for label, names in (
-        ("added", applied.added),
-        ("removed", applied.removed),
-        ("changed", applied.changed),
+        (_("  Operators added: {names}"), applied.added),
+        (_("  Operators removed: {names}"), applied.removed),
+        (_("  Operators changed: {names}"), applied.changed),
     ):
         if names:
-            lines.append(f"  Operators {label}: {', '.join(names)}")
+            lines.append(label.format(names=", ".join(names)))
     return lines
 
 
@@ -1256,18 +1270,21 @@ def _channels(contacts: Iterable["Contact"]) -> str:
     return ", ".join(f"{c.channel} {c.address}".strip() for c in contacts)
 
 
-ORG_EDITS_NOT_IN_FORCE = (
-    "注意：org.yaml 自上次 `caseflow org apply` 以来有修改，尚未生效；通知、包保链和操作员"
-    "仍按在用版本。请先运行 `caseflow org check`，再运行 `caseflow org apply` 使其生效。"
+# Translated where shown.
+ORG_EDITS_NOT_IN_FORCE = N_(
+    "Note: org.yaml has been edited since the last `caseflow org apply` and the edits are "
+    "not in force; notices, 包保 chains and operators still follow the version in force. "
+    "Run `caseflow org check`, then `caseflow org apply` to put them in force."
 )
 
 
 def org_lines(org: "Org") -> list[str]:
     """`caseflow org show` as text: units as a tree with their people, then the operators
     with their roles and jurisdiction, then the other contacts."""
+    from caseflow.i18n import _
     from caseflow.org import POSITIONS, UNIT_KINDS
 
-    lines = [org.county or "(county not named)", "", "Units and people:"]
+    lines = [org.county or _("(county not named)"), "", _("Units and people:")]
     children: dict[str | None, list[Unit]] = {}
     for unit in org.units.values():
         parent = unit.parent if unit.parent in org.units else None
@@ -1285,7 +1302,7 @@ def org_lines(org: "Org") -> list[str]:
         extra = f"  [{unit.department}]" if unit.department else ""
         if unit.serves:
             villages = (org.place_name(v) for v in unit.serves)
-            extra += "  serves: " + "、".join(villages)
+            extra += _("  serves: {villages}").format(villages="、".join(villages))
         if unit.contacts:
             extra += f"  ({_channels(unit.contacts)})"
         lines.append(
@@ -1314,21 +1331,28 @@ def org_lines(org: "Org") -> list[str]:
         draw(unit, 0)
     for unit in org.units.values():  # only units on a parent loop are left
         draw(unit, 0)
-    lines += ["", "Operators:"]
+    lines += ["", _("Operators:")]
     for o in org.operators.values():
-        extra = f"  person {o.person}" if o.person else ""
+        extra = _("  person {person}").format(person=o.person) if o.person else ""
         if o.shared_accounts:
-            extra += f"  shared accounts: {', '.join(o.shared_accounts)}"
+            extra += _("  shared accounts: {accounts}").format(
+                accounts=", ".join(o.shared_accounts)
+            )
         lines.append(
-            f"  {o.name}  os user {o.os_user}  roles {', '.join(o.roles)}  "
-            f"jurisdiction {o.jurisdiction}{extra}"
+            _("  {name}  os user {os_user}  roles {roles}  jurisdiction {jurisdiction}").format(
+                name=o.name,
+                os_user=o.os_user,
+                roles=", ".join(o.roles),
+                jurisdiction=o.jurisdiction,
+            )
+            + extra
         )
     if not org.operators:
-        lines.append("  (none listed)")
-    lines += ["", "Other contacts:"]
+        lines.append(_("  (none listed)"))
+    lines += ["", _("Other contacts:")]
     shown_above = {org.address_of(u.id) for u in org.units.values() if u.contacts}
     for key, contacts in sorted(org.contacts.by_key.items()):
         if not key.startswith("person:") and key not in shown_above:
             lines.append(f"  {key}: {_channels(contacts)}")
-    lines.append(f"  default: {_channels(org.contacts.default)}")
+    lines.append(_("  default: {channels}").format(channels=_channels(org.contacts.default)))
     return lines

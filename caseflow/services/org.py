@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select, update
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput, Refused, WorkspaceError
+from caseflow.i18n import _
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org, describe_org, read_org
 from caseflow.services.context import Context, workflow_in_force
 from caseflow.services.records import OPERATOR, ORG_VERSION, org_in_force, record, require
@@ -36,8 +37,11 @@ def _checked(path: Path, departments: Mapping[str, str]) -> Org:
     org, problems = read_org(path, departments=departments)
     if org is None or problems:
         raise WorkspaceError(
-            f"{len(problems)} problem(s) in {path}; nothing was applied (see "
-            "`caseflow org check`):\n" + "\n".join(str(problem) for problem in problems)
+            _(
+                "{count} problem(s) in {path}; nothing was applied (see `caseflow org check`):"
+            ).format(count=len(problems), path=path)
+            + "\n"
+            + "\n".join(str(problem) for problem in problems)
         )
     return org
 
@@ -65,9 +69,11 @@ def apply_org(ctx: Context, path: Path | None = None) -> Applied:
     user = ctx.actor.os_user
     if not any(op.usable_by(user) and "admin" in op.roles for op in org.operators.values()):
         raise Refused(
-            f"the organisation file lists no admin operator for OS account {user!r}; "
-            "applying it would lock you out — add yourself as an operator with the "
-            "admin role; nothing was applied"
+            _(
+                "the organisation file lists no admin operator for OS account {user!r}; "
+                "applying it would lock you out — add yourself as an operator with the "
+                "admin role; nothing was applied"
+            ).format(user=user)
         )
     now = ctx.now()
     with db.write(ctx.engine) as connection:
@@ -120,7 +126,9 @@ def assign(ctx: Context, number: int, role: str, person: str) -> str:
     require(ctx, access.ASSIGNERS, "case assign", case_id=number)
     if role not in CHAIN_ROLES:
         raise InvalidInput(
-            f"role {role!r} is not a chain role; use one of: {', '.join(CHAIN_ROLES)}"
+            _("role {role!r} is not a chain role; use one of: {roles}").format(
+                role=role, roles=", ".join(CHAIN_ROLES)
+            )
         )
     with db.read(ctx.engine) as connection:
         org = org_in_force(connection)
@@ -128,21 +136,30 @@ def assign(ctx: Context, number: int, role: str, person: str) -> str:
     if holder is None:
         named = org.people_named(person)
         if len(named) > 1:
-            candidates = "；".join(f"{org.person_label(p.id)}（编号 {p.id}）" for p in named)
+            candidates = _("; ").join(
+                _("{label} (id {id})").format(label=org.person_label(p.id), id=p.id) for p in named
+            )
             raise InvalidInput(
-                f"本县组织机构中有{len(named)}人名为“{person.strip()}”：{candidates}。"
-                "请以编号指定其中一人。"
+                _(
+                    "{count} people in the organisation are named “{name}”: {candidates}. "
+                    "Name one of them by id."
+                ).format(count=len(named), name=person.strip(), candidates=candidates)
             )
         holder = named[0] if named else None
         person = holder.id if holder else person
     if holder is None:
         raise InvalidInput(
-            f"person {person!r} is not in the organisation in force; see `caseflow org show`"
+            _(
+                "person {person!r} is not in the organisation in force; see `caseflow org show`"
+            ).format(person=person)
         )
     if holder.position != role:
         raise InvalidInput(
-            f"{org.person_label(person)} is a {POSITIONS.get(holder.position, holder.position)}, "
-            f"not a {POSITIONS.get(role, role)}"
+            _("{person} is a {position}, not a {role}").format(
+                person=org.person_label(person),
+                position=POSITIONS.get(holder.position, holder.position),
+                role=POSITIONS.get(role, role),
+            )
         )
     apply_step(
         ctx, "case assign", number, "case.assign", lambda row: _reassigned(row, role, person, org)
@@ -156,7 +173,11 @@ def _reassigned(
     chain = dict(row.chain)
     previous = chain.get(role)
     if previous == person:
-        raise InvalidInput(f"{org.person_label(person)} already holds that link of case {row.id}")
+        raise InvalidInput(
+            _("{person} already holds that link of case {number}").format(
+                person=org.person_label(person), number=row.id
+            )
+        )
     chain[role] = person
     return {"chain": chain}, {"role": role, "from": previous, "to": person}
 
