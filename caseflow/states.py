@@ -74,6 +74,7 @@ from caseflow.errors import (
     WorkflowInvalid,
     WorkflowNotFound,
 )
+from caseflow.i18n import _
 
 StateKind = Literal["initial", "waiting", "terminal"]
 DeadlineUnit = Literal["working_days", "days", "months"]
@@ -1705,7 +1706,8 @@ def load_workflow_text(text: str, file: str) -> Workflow:
     workflow, problems = parse_workflow(text, file)
     if workflow is None or problems:
         raise WorkflowInvalid(
-            f"{len(problems)} problem(s) in {file}: " + "; ".join(str(p) for p in problems)
+            _("{count} problem(s) in {file}: ").format(count=len(problems), file=file)
+            + "; ".join(str(p) for p in problems)
         )
     return workflow
 
@@ -1714,7 +1716,9 @@ def load_workflow(path: Path) -> Workflow:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise WorkflowNotFound(f"cannot read workflow file {path}: {exc.strerror}") from exc
+        raise WorkflowNotFound(
+            _("cannot read workflow file {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from exc
     return load_workflow_text(text, str(path))
 
 
@@ -1725,7 +1729,11 @@ def find_workflow_file(name: str, directories: Iterable[Path]) -> Path:
         if candidate.is_file():
             return candidate
         searched.append(str(directory))
-    raise WorkflowNotFound(f"no workflow named {name!r} (looked in {', '.join(searched)})")
+    raise WorkflowNotFound(
+        _("no workflow named '{name}' (looked in {folders})").format(
+            name=name, folders=", ".join(searched)
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1775,11 +1783,25 @@ class Condition(ABC):
     @abstractmethod
     def refusal(self, attempt: Attempt) -> CaseflowError: ...
 
+    @property
+    def step(self) -> str:
+        """The transition as a refusal names it: its label and trigger."""
+        return _("'{trigger}' ({label})").format(
+            trigger=self.transition.trigger, label=self.transition.label
+        )
+
     def _not_permitted(self, attempt: Attempt, why: str = "") -> AccessDenied:
-        roles = ", ".join(sorted(attempt.roles)) or "none"
+        roles = ", ".join(sorted(attempt.roles)) or _("none")
         return AccessDenied(
-            f"operator {attempt.operator!r} (roles: {roles}) may not fire "
-            f"{self.transition.trigger!r}; it needs one of: {', '.join(self.transition.roles)}"
+            _(
+                "operator '{operator}' (roles: {roles}) may not fire {step}; it needs one of: "
+                "{needed}"
+            ).format(
+                operator=attempt.operator,
+                roles=roles,
+                step=self.step,
+                needed=", ".join(self.transition.roles),
+            )
             + why
         )
 
@@ -1794,7 +1816,9 @@ class RoleGranted(Condition):
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
         if attempt.automatic:
-            return TransitionRefused(f"{self.transition.trigger!r} is not an automatic transition")
+            return TransitionRefused(
+                _("{step} is not an automatic transition").format(step=self.step)
+            )
         return self._not_permitted(attempt)
 
 
@@ -1808,9 +1832,12 @@ class HeldByDepartment(Condition):
         return attempt.department is not None and attempt.department in attempt.handed_to
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        handed_to = ", ".join(attempt.handed_to) or "no department"
+        handed_to = ", ".join(attempt.handed_to) or _("no department")
         return self._not_permitted(
-            attempt, f" (a department only on a case handed to it; this one is with {handed_to})"
+            attempt,
+            _(" (a department only on a case handed to it; this one is with {departments})").format(
+                departments=handed_to
+            ),
         )
 
 
@@ -1826,8 +1853,12 @@ class FieldsGiven(Condition):
         return not self.missing(attempt)
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        needed = ", ".join(f"{f.name} ({f.label})" for f in self.missing(attempt))
-        return TransitionRefused(f"{self.transition.trigger!r} needs --set for: {needed}")
+        needed = _(", ").join(
+            _("{name} ({label})").format(name=f.name, label=f.label) for f in self.missing(attempt)
+        )
+        return TransitionRefused(
+            _("{step} needs --set for: {fields}").format(step=self.step, fields=needed)
+        )
 
 
 def unmet_requirements(
@@ -1842,13 +1873,19 @@ def unmet_requirements(
         so_far = counters.get(trigger, 0)
         if isinstance(count, str) and not settings.get(count, "").isdigit():
             unmet.append(
-                f"the county's {count} ({COUNT_SETTINGS[count]}), which is not set: "
-                f"set [procedure] {count} = N in caseflow.toml"
+                _(
+                    "the county's {setting} ({label}), which is not set: set [procedure] "
+                    "{setting} = N in caseflow.toml"
+                ).format(setting=count, label=COUNT_SETTINGS[count])
             )
             continue
         required = int(settings[count]) if isinstance(count, str) else count
         if so_far < required:
-            unmet.append(f"{required} × {trigger} in this state ({so_far} so far)")
+            unmet.append(
+                _("{required} × {trigger} in this state ({so_far} so far)").format(
+                    required=required, trigger=trigger, so_far=so_far
+                )
+            )
     return unmet
 
 
@@ -1861,7 +1898,9 @@ class CountsReached(Condition):
     def refusal(self, attempt: Attempt) -> CaseflowError:
         unmet = unmet_requirements(self.transition, attempt.counters, attempt.settings)
         return TransitionRefused(
-            f"{self.transition.trigger!r} on case {attempt.case} needs " + "; ".join(unmet)
+            _("{step} on case {number} needs {unmet}").format(
+                step=self.step, number=attempt.case, unmet=_("; ").join(unmet)
+            )
         )
 
 
@@ -1872,17 +1911,24 @@ class DeadlinePassed(Condition):
         return attempt.due_on is not None and attempt.due_on < attempt.occurred_on
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        trigger = self.transition.trigger
         if attempt.due_on is None:
             return TransitionRefused(
-                f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
-                "passed, and the case has no deadline in this state"
+                _(
+                    "{step} on case {number} is allowed only once its deadline has passed, and "
+                    "the case has no deadline in this state"
+                ).format(step=self.step, number=attempt.case)
             )
         return TransitionRefused(
-            f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
-            f"passed: it is due on {attempt.due_on.isoformat()}, so from "
-            f"{(attempt.due_on + timedelta(days=1)).isoformat()} "
-            f"(this event is dated {attempt.occurred_on.isoformat()})"
+            _(
+                "{step} on case {number} is allowed only once its deadline has passed: it is "
+                "due on {due}, so from {first} (this event is dated {date})"
+            ).format(
+                step=self.step,
+                number=attempt.case,
+                due=attempt.due_on.isoformat(),
+                first=(attempt.due_on + timedelta(days=1)).isoformat(),
+                date=attempt.occurred_on.isoformat(),
+            )
         )
 
 
@@ -1896,12 +1942,16 @@ class SecondPerson(Condition):
     def refusal(self, attempt: Attempt) -> CaseflowError:
         if attempt.entered_by is None:
             return TransitionRefused(
-                f"{self.transition.trigger!r} on case {attempt.case} needs a second person, "
-                "and the case does not record who brought it into this state"
+                _(
+                    "{step} on case {number} needs a second person, and the case does not "
+                    "record who brought it into this state"
+                ).format(step=self.step, number=attempt.case)
             )
         return AccessDenied(
-            f"operator {attempt.operator!r} brought case {attempt.case} into this state and "
-            f"may not also do {self.transition.trigger!r}: another person must"
+            _(
+                "operator '{operator}' brought case {number} into this state and may not also "
+                "do {step}: another person must"
+            ).format(operator=attempt.operator, number=attempt.case, step=self.step)
         )
 
 
@@ -1920,9 +1970,19 @@ class RecordedValue(Condition):
     def refusal(self, attempt: Attempt) -> CaseflowError:
         found = attempt.recorded.get(self.field)
         return TransitionRefused(
-            f"{self.transition.trigger!r} on case {attempt.case} is only for a case whose "
-            f"{self.field} is {self.value!r}; "
-            + (f"it recorded {found!r}" if found is not None else f"no step recorded {self.field}")
+            (
+                _(
+                    "{step} on case {number} is only for a case whose {field} is '{value}'; it "
+                    "recorded '{found}'"
+                )
+                if found is not None
+                else _(
+                    "{step} on case {number} is only for a case whose {field} is '{value}'; no "
+                    "step recorded {field}"
+                )
+            ).format(
+                step=self.step, number=attempt.case, field=self.field, value=self.value, found=found
+            )
         )
 
 
@@ -1941,13 +2001,15 @@ class CountyChose(Condition):
         values = " | ".join(SETTINGS[self.setting])
         if chosen is None:
             return TransitionRefused(
-                f"{self.transition.trigger!r} depends on the county's choice of "
-                f"{self.setting}, which is not set: set [procedure] {self.setting} = "
-                f'"{values}" in caseflow.toml'
+                _(
+                    "{step} depends on the county's choice of {setting}, which is not set: set "
+                    '[procedure] {setting} = "{values}" in caseflow.toml'
+                ).format(step=self.step, setting=self.setting, values=values)
             )
         return TransitionRefused(
-            f"{self.transition.trigger!r} is the route for {self.setting}={self.value}; "
-            f"this county chose {self.setting}={chosen}"
+            _(
+                "{step} is the route for {setting}={value}; this county chose {setting}={chosen}"
+            ).format(step=self.step, setting=self.setting, value=self.value, chosen=chosen)
         )
 
 
@@ -1963,9 +2025,10 @@ class CountySet(Condition):
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
         return TransitionRefused(
-            f"{self.transition.trigger!r} needs the county's {self.setting} "
-            f"({TEXT_SETTINGS[self.setting]}), which is not set: set [procedure] "
-            f'{self.setting} = "..." in caseflow.toml (see docs/law.md)'
+            _(
+                "{step} needs the county's {setting} ({label}), which is not set: set "
+                '[procedure] {setting} = "..." in caseflow.toml (see docs/law.md)'
+            ).format(step=self.step, setting=self.setting, label=TEXT_SETTINGS[self.setting])
         )
 
 
@@ -1981,8 +2044,10 @@ class ReturnsTo(Condition):
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
         return TransitionRefused(
-            f"{self.transition.trigger!r} goes back where case {attempt.case} came from, "
-            "and the case does not record where that was"
+            _(
+                "{step} goes back where case {number} came from, and the case does not record "
+                "where that was"
+            ).format(step=self.step, number=attempt.case)
         )
 
 
@@ -1993,16 +2058,23 @@ class DeadlineReached(Condition):
         return attempt.due_on is not None and attempt.due_on <= attempt.occurred_on
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        trigger = self.transition.trigger
         if attempt.due_on is None:
             return TransitionRefused(
-                f"{trigger!r} on case {attempt.case} waits for a deadline, and the case has "
-                "none in this state"
+                _(
+                    "{step} on case {number} waits for a deadline, and the case has none in "
+                    "this state"
+                ).format(step=self.step, number=attempt.case)
             )
         return TransitionRefused(
-            f"{trigger!r} on case {attempt.case} is allowed from its due date, "
-            f"{attempt.due_on.isoformat()} (this event is dated "
-            f"{attempt.occurred_on.isoformat()})"
+            _(
+                "{step} on case {number} is allowed from its due date, {due} (this event is "
+                "dated {date})"
+            ).format(
+                step=self.step,
+                number=attempt.case,
+                due=attempt.due_on.isoformat(),
+                date=attempt.occurred_on.isoformat(),
+            )
         )
 
 
@@ -2051,7 +2123,11 @@ def conditions_of(transition: Transition) -> list[Condition]:
     for guard in transition.guards:
         named = guard_condition(guard)
         if isinstance(named, str):
-            raise WorkflowInvalid(f"transition {transition.trigger!r}: {named}")
+            raise WorkflowInvalid(
+                _("transition '{trigger}': {problem}").format(
+                    trigger=transition.trigger, problem=named
+                )
+            )
         conditions.append(named(transition))
     return conditions
 
