@@ -288,11 +288,11 @@ def test_the_figures_as_printed_show_no_place_to_be_verified_as_a_unit(
         functools.partial(open_context, clock=fixed_clock),
     )
     cli = CliInvoker(workspace)
-    shown = cli("stats", "--by", "township").stdout
+    shown = cli("stats", "--by", "township", "--lang", "zh").stdout
     assert "待核实人民政府" not in shown and "\n  待核实" not in shown
     assert "  地址待核实（责任单位未确定）  到期 1，按期 0" in shown
     assert "  地址待核实（不计入各乡镇）  在办 1，" in shown
-    review = cli("review", "assessment", "--year", "2026").stdout
+    review = cli("review", "assessment", "--year", "2026", "--lang", "zh").stdout
     assert "待核实 " not in review.replace("地址待核实", "")
     assert "  1. 天堂镇  78.6 分" in review and "  2. 木黄镇  " in review
     assert "  不评分（无可计量数据）：木黄镇中心小学" in review
@@ -437,7 +437,7 @@ def test_the_stats_and_assessment_commands(workspace, cases, monkeypatch) -> Non
         functools.partial(open_context, clock=fixed_clock),
     )
     cli = CliInvoker(workspace)
-    shown = cli("stats", "--by", "township")
+    shown = cli("stats", "--by", "township", "--lang", "zh")
     assert shown.exit_code == 0, shown.stderr
     out = shown.stdout
     assert out.startswith(
@@ -451,7 +451,7 @@ def test_the_stats_and_assessment_commands(workspace, cases, monkeypatch) -> Non
     assert data["since"] == "2026-09-01"
     assert cli("stats", "--by", "village").exit_code == 2
     assert cli("stats", "--as-of", "2026-12-01").exit_code == 2
-    review = cli("review", "assessment", "--year", "2026")
+    review = cli("review", "assessment", "--year", "2026", "--lang", "zh")
     assert review.exit_code == 0, review.stderr
     assert "计分办法：得分 = 100 ×" in review.stdout
     assert "1. 天堂镇  78.6 分；按时办结率 88.9%（8/9），劝返率 100.0%（2/2）" in review.stdout
