@@ -30,6 +30,7 @@ from typing import Any
 
 from caseflow.audit import GENESIS, Checkpoint, Entry, canonical_json, chain_hash
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 
 EVENT_FIELDS = frozenset(
     {
@@ -376,4 +377,6 @@ def verify_export_file(path: Path, checkpoint: str | None = None) -> ExportVerif
         with path.open("rb") as stream:
             return verify_export(stream, expected)
     except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise InvalidInput(
+            _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc)
+        ) from exc
