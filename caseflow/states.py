@@ -513,9 +513,9 @@ def _parse_reopen(r: _Reader, raw: object) -> Reopening:
         if category not in TERMINAL_CATEGORIES:
             r.problem(
                 "reopen.categories",
-                f"{category!r} is not a terminal category; only "
-                + " or ".join(sorted(TERMINAL_CATEGORIES))
-                + " ends a case",
+                _("{category!r} is not a terminal category; only {categories} ends a case").format(
+                    category=category, categories=_(" or ").join(sorted(TERMINAL_CATEGORIES))
+                ),
             )
     notify = _parse_recipients(r, data.get("notify"), "reopen.notify", "reopening")
     template = r.text(data, "template", "reopen")
@@ -949,8 +949,11 @@ def _parse_transition(
         if department not in departments:
             r.problem(
                 f"{path}.handoff",
-                f"unknown department {department!r}; the workflow declares: "
-                + (", ".join(departments) or "none (declare them under `departments:`)"),
+                _("unknown department {department!r}; the workflow declares: {departments}").format(
+                    department=department,
+                    departments=", ".join(departments)
+                    or _("none (declare them under `departments:`)"),
+                ),
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
@@ -1109,14 +1112,21 @@ def _parse_state(
     if category not in CATEGORIES:
         r.problem(
             f"{path}.category",
-            ("is required" if category is None else f"is {category!r}")
-            + f"; the categories are: {', '.join(CATEGORIES)}",
+            (
+                _("is required; the categories are: {categories}")
+                if category is None
+                else _("is {category!r}; the categories are: {categories}")
+            ).format(category=category, categories=", ".join(CATEGORIES)),
         )
     elif (kind == "terminal") != (category in TERMINAL_CATEGORIES):
         r.problem(
             f"{path}.category",
-            f"a {kind} state cannot be {category!r}; terminal states, and only they, are "
-            + " or ".join(sorted(TERMINAL_CATEGORIES)),
+            _(
+                "a {kind} state cannot be {category!r}; terminal states, and only they, are "
+                "{categories}"
+            ).format(
+                kind=kind, category=category, categories=_(" or ").join(sorted(TERMINAL_CATEGORIES))
+            ),
         )
     responsible = data.get("responsible")
     if kind != "terminal" and responsible not in RESPONSIBLE:
@@ -1193,8 +1203,9 @@ def _parse_closure_meanings(
         if state.closes_as is not None and state.closes_as not in reasons:
             r.problem(
                 f"states.{state.id}.closes_as",
-                f"unknown closure reason {state.closes_as!r}; the reasons are: "
-                + ", ".join(reasons),
+                _("unknown closure reason {reason!r}; the reasons are: {reasons}").format(
+                    reason=state.closes_as, reasons=", ".join(reasons)
+                ),
             )
     return MappingProxyType(meanings)
 
@@ -1598,9 +1609,14 @@ def _parse_documents(
         if administrative and issuer not in ADMINISTRATIVE_ISSUERS:
             r.problem(
                 f"{path}.issuer",
-                f"{issuer!r} ({ISSUERS[issuer]}) may not issue an administrative document; "
-                "only an administrative authority may (义务教育法第五十八条): "
-                + ", ".join(sorted(ADMINISTRATIVE_ISSUERS)),
+                _(
+                    "{issuer!r} ({label}) may not issue an administrative document; only an "
+                    "administrative authority may (义务教育法第五十八条): {issuers}"
+                ).format(
+                    issuer=issuer,
+                    label=ISSUERS[issuer],
+                    issuers=", ".join(sorted(ADMINISTRATIVE_ISSUERS)),
+                ),
             )
         addressed_to = data.get("addressed_to")
         if addressed_to is not None and addressed_to not in ADDRESSEES:
@@ -1673,8 +1689,9 @@ def _parse_full_id_number(
         if department not in departments:
             r.problem(
                 path,
-                f"unknown department {department!r}; the workflow declares: "
-                + (", ".join(departments) or "none"),
+                _("unknown department {department!r}; the workflow declares: {departments}").format(
+                    department=department, departments=", ".join(departments) or _("none")
+                ),
             )
         data = r.mapping(item, path)
         for key in data:
@@ -2247,23 +2264,30 @@ def guard_condition(guard: str) -> Callable[[Transition], Condition] | str:
     """The machine condition a declared guard names, to be built for its transition: one
     of ``GUARDS``, ``needs=SETTING`` (a county text) or ``SETTING=VALUE`` (a county
     choice); when it names none, what is wrong with it."""
-    setting, _, value = guard.partition("=")
+    setting, _sep, value = guard.partition("=")
     if setting.startswith(RECORDED):
         if not setting.removeprefix(RECORDED) or not value:
-            return f"{guard!r}: write recorded:FIELD=VALUE (a field a step records, a value)"
+            return _(
+                "{guard!r}: write recorded:FIELD=VALUE (a field a step records, a value)"
+            ).format(guard=guard)
         return partial(RecordedValue, guard=guard)
     if setting == "needs":
         if value not in TEXT_SETTINGS:
-            return f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}"
+            return _("{guard!r} names no county text; known: {known}").format(
+                guard=guard, known=", ".join(TEXT_SETTINGS)
+            )
         return partial(CountySet, guard=guard)
     if "=" in guard:
         if value not in SETTINGS.get(setting, ()):
-            return f"unknown county choice {guard!r}; known: " + ", ".join(
-                f"{k}={v}" for k, values in SETTINGS.items() for v in values
+            return _("unknown county choice {guard!r}; known: {known}").format(
+                guard=guard,
+                known=", ".join(f"{k}={v}" for k, values in SETTINGS.items() for v in values),
             )
         return partial(CountyChose, guard=guard)
     if guard not in GUARD_CONDITIONS:
-        return f"unknown guard {guard!r}; known: {', '.join(GUARDS)}"
+        return _("unknown guard {guard!r}; known: {known}").format(
+            guard=guard, known=", ".join(GUARDS)
+        )
     return GUARD_CONDITIONS[guard]
 
 
