@@ -44,6 +44,7 @@ from caseflow.demo.scenario import CaseView, Persona, Step
 from caseflow.errors import CaseflowError, InvalidInput, WorkspaceError
 from caseflow.i18n import N_, _, is_english
 from caseflow.models import Delivery, Guardian, Notice
+from caseflow.roster import FLAGS, SOURCE_LABELS
 from caseflow.services import audit, cases
 from caseflow.services.context import (
     Context,
@@ -120,6 +121,7 @@ class DemoReport:
     kinds: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
     steps: Counter[str] = field(default_factory=Counter)
+    step_labels: dict[str, str] = field(default_factory=dict)  # trigger -> its label
     failures: list[str] = field(default_factory=list)
     fired: int = 0
     timed: int = 0
@@ -608,6 +610,7 @@ def _summarise(report: DemoReport, ctx: Context, cast: Mapping[int, Persona]) ->
     from caseflow.services.ledger import open_ledger, write_ledger
     from caseflow.services.stats import stats
 
+    report.step_labels = {t.trigger: t.label for t in ctx.current_workflow.transitions}
     ledger = open_ledger(ctx, level="county", as_of=report.last_day)
     folder = report.root / LEDGER_DIR
     folder.mkdir(exist_ok=True)
@@ -730,6 +733,38 @@ def _ledger_lines(report: DemoReport) -> list[str]:
     return out
 
 
+# The Chinese names of the codes the demo's account lists (English shows the codes).
+STEP_KINDS = {
+    "note": "走访记录",
+    "update": "更新信息",
+    "guardian": "登记监护人",
+    "extend": "申请延期",
+    "approve_extension": "批准延期",
+    "document": "制发文书",
+}
+CHANNEL_NAMES = {
+    "letter": "纸质文书",
+    "email": "电子邮件",
+    "dingtalk": "钉钉",
+    "wecom": "企业微信",
+    "sms": "短信",
+    "webhook": "接口",
+}
+NOTICE_STATES = {"pending": "待发送", "sent": "已发送", "dead": "发送失败"}
+
+
+def _named(code: str, names: Mapping[str, str]) -> str:
+    """A code as the reader reads it: its Chinese name, or in English the code itself."""
+    return code if is_english() else names.get(code, code)
+
+
+def _padded(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+    from caseflow.exports import display_width
+
+    return text + " " * max(0, width - display_width(text))
+
+
 # What each of the demo's interesting cases shows, for "Where to look next".
 STORIES = {
     "relapse": N_("returned, relapsed, persuaded back again"),
@@ -772,11 +807,13 @@ def lines(report: DemoReport) -> list[str]:
         mark = "" if rejected == expected else _("  (planted {count})").format(count=expected)
         out.append(
             _("  {name} {imported} rows  {rejected} rejected").format(
-                name=f"{name:<11}", imported=f"{imported:>6}", rejected=f"{rejected:>3}"
+                name=_padded(_named(name, SOURCE_LABELS), 11),
+                imported=f"{imported:>6}",
+                rejected=f"{rejected:>3}",
             )
             + mark
         )
-    flags = ", ".join(f"{flag} {count}" for flag, count in report.flags.items())
+    flags = _(", ").join(f"{_named(flag, FLAGS)} {count}" for flag, count in report.flags.items())
     truth = (
         _("every planted suspect found, nothing else")
         if not report.missed and not report.unexpected
@@ -798,7 +835,11 @@ def lines(report: DemoReport) -> list[str]:
         _("{days} days of casework, {start} to {end}:").format(
             days=(report.last_day - report.start).days, start=report.start.isoformat(), end=last
         ),
-        "  " + ", ".join(f"{what} {n}" for what, n in sorted(report.steps.items())),
+        "  "
+        + _(", ").join(
+            f"{_named(what, {**report.step_labels, **STEP_KINDS})} {n}"
+            for what, n in sorted(report.steps.items())
+        ),
         _(
             "  The sweep fired {fired} escalation rung(s) and {timed} automatic transition(s), "
             "queuing {queued} notice(s); {reports} monthly report(s) to the supervision office."
@@ -825,14 +866,16 @@ def lines(report: DemoReport) -> list[str]:
     out += _ledger_lines(report)
     out += ["", _("Notices:")]
     for channel, statuses in sorted(report.notices.items()):
-        shown = ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
-        out.append(f"  {channel:<9} {shown}")
+        shown = _(", ").join(
+            f"{_named(status, NOTICE_STATES)} {n}" for status, n in sorted(statuses.items())
+        )
+        out.append(f"  {_padded(_named(channel, CHANNEL_NAMES), 9)} {shown}")
     out.append(
         _("  Capture: {received} e-mail(s) received, {refused} refused; ").format(
             received=report.mail_received, refused=report.mail_refused
         )
-        + ", ".join(
-            _("{channel} {count} message(s)").format(channel=c, count=n)
+        + _(", ").join(
+            _("{channel} {count} message(s)").format(channel=_named(c, CHANNEL_NAMES), count=n)
             for c, n in report.robot_messages.items()
         )
         + _("; {count} letter(s) in outbox/.").format(count=report.letters)

@@ -443,7 +443,7 @@ def _grade_rank(grade: str) -> int:
 
 # Who the demo's suspects really are (shown translated: N_ marks them for the catalog).
 KINDS: Mapping[str, str] = {
-    "register_error": N_("at school; the register data are wrong"),
+    "register_error": N_("at school (the register data are wrong)"),
     "studying_elsewhere": N_("studying in another county"),
     "graduated": N_("finished compulsory education"),
     "disabled": N_("disabled, needs a special-education placement"),
