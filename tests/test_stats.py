@@ -559,3 +559,47 @@ def test_a_township_caseworker_gets_the_rates_of_the_township(
     ctx = open_context(workspace, clock=fixed_clock)
     assert targets_of(ctx)["enrolment_rate"]["note"] == "以户籍人口为基数，学校和部门账户不计算"
     ctx.engine.dispose()
+
+
+# The help of the figures, review, report, demo and audit commands, as a caseworker reads it
+# by default. The codes a user types (ledger kinds, levels, state ids) and product names
+# stay as they are written.
+FIGURE_COMMANDS = [
+    ("ledger",),
+    ("stats",),
+    ("demo",),
+    ("review", "overdue"),
+    ("review", "assessment"),
+    ("report", "html"),
+    ("audit", "log"),
+    ("audit", "export"),
+    ("audit", "verify"),
+    ("audit", "checkpoint"),
+]
+TYPED_AS_WRITTEN = {
+    "work", "suspected", "returned", "cultural", "county", "township", "village", "school",
+    "table", "json", "xlsx", "html", "health", "persuasion", "caseflow", "root",
+    "ledger", "stats", "demo", "review", "overdue", "assessment", "report", "audit", "log",
+    "export", "verify", "checkpoint", "Excel", "XLSX", "JSON", "HTML", "SQLite",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", FIGURE_COMMANDS, ids=" ".join)
+def test_the_figures_and_audit_commands_explain_themselves_in_chinese(
+    path: tuple[str, ...],
+) -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from caseflow.cli import app
+
+    shown = CliRunner().invoke(app, [*path, "-h"], env={"CASEFLOW_LANG": "", "LANG": ""})
+    assert shown.exit_code == 0 and shown.output.startswith("用法：")
+    # --json is the option every command shares (cli.base); its help is not these commands'.
+    text = "\n".join(line for line in shown.output.splitlines() if "--json" not in line)
+    text = re.sub(r"\n\s+", "", text)  # the help is wrapped, at times inside a word
+    text = re.sub(r"`[^`]*`|<[^>]*>", "", text)
+    words = set(re.findall(r"(?<![-\w./:])[A-Za-z]{4,}(?![\w./:])", text))
+    assert words <= TYPED_AS_WRITTEN, sorted(words - TYPED_AS_WRITTEN)
+    assert "控辍保学" in shown.output or re.search(r"[\u4e00-\u9fff]{6}", shown.output)
