@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from caseflow.cli.hints import PROVISIONAL_HINT
 from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
 from caseflow.exports import fit
-from caseflow.i18n import N_, _
+from caseflow.i18n import N_, _, is_english
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -472,7 +472,7 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
             "{scope})"
         ).format(
             county=county,
-            day=cn_date(day),
+            day=day.isoformat() if is_english() else cn_date(day),
             since=figures.since.isoformat(),
             until=day.isoformat(),
             scope=scope_text(figures.scope),

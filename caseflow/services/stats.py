@@ -298,13 +298,22 @@ def target_line(target: TargetFigure) -> str:
     if target.actual is None:
         actual, verdict = target.note or "—", ""
     elif target.key == "open_dropouts":
-        actual, verdict = str(target.actual), "达标" if target.met else "未达标"
+        actual, verdict = str(target.actual), _("met") if target.met else _("not met")
     else:
-        actual = f"{percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
-        verdict = "达标" if target.met else "未达标"
+        actual = _("{rate} ({numerator}/{denominator})").format(
+            rate=percent(float(target.actual)),
+            numerator=target.numerator,
+            denominator=target.denominator,
+        )
+        verdict = _("met") if target.met else _("not met")
     if target.estimate:
-        actual, verdict = f"估算 {actual}", "（估算值，不作达标判断）"
-    return f"{target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip()
+        actual = _("estimate {actual}").format(actual=actual)
+        verdict = _("(an estimate, not judged against the target)")
+    return (
+        _("{label}: target {target}, actual {actual}  {verdict}")
+        .format(label=target.label, target=target.target, actual=actual, verdict=verdict)
+        .rstrip()
+    )
 
 
 @dataclass(frozen=True)
