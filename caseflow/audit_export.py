@@ -30,6 +30,7 @@ from typing import Any
 
 from caseflow.audit import GENESIS, Checkpoint, Entry, canonical_json, chain_hash
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 
 EVENT_FIELDS = frozenset(
     {
@@ -158,28 +159,33 @@ class _Follower:
         if self.closed_at is not None:
             raise _Bad(
                 number,
-                f"line {number} comes after the checkpoint line (line {self.closed_at}), "
-                "which must be the last: lines were added or moved",
+                _(
+                    "line {number} comes after the checkpoint line (line {closed_at}), "
+                    "which must be the last: lines were added or moved"
+                ).format(number=number, closed_at=self.closed_at),
             )
         body = raw[:-1] if raw.endswith(b"\n") else raw
         if not body.strip():
-            raise _Bad(number, f"line {number} is empty")
+            raise _Bad(number, _("line {number} is empty").format(number=number))
         if body.endswith(b"\r"):
             raise _Bad(
                 number,
-                f"line {number} ends with a carriage return: the file was changed (converted "
-                "to Windows line endings?); verify the file exactly as exported",
+                _(
+                    "line {number} ends with a carriage return: the file was changed "
+                    "(converted to Windows line endings?); verify the file exactly as "
+                    "exported"
+                ).format(number=number),
             )
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
-            raise _Bad(number, f"line {number} is not UTF-8 text") from None
+            raise _Bad(number, _("line {number} is not UTF-8 text").format(number=number)) from None
         try:
             value = json.loads(text)
         except ValueError:
-            raise _Bad(number, f"line {number} is not valid JSON") from None
+            raise _Bad(number, _("line {number} is not valid JSON").format(number=number)) from None
         if not isinstance(value, dict):
-            raise _Bad(number, f"line {number} is not a JSON object")
+            raise _Bad(number, _("line {number} is not a JSON object").format(number=number))
         if "checkpoint" in value:
             self._checkpoint_line(number, text, value)
         else:
@@ -194,12 +200,17 @@ class _Follower:
             what = "; ".join(
                 part
                 for part in (
-                    f"missing {', '.join(missing)}" if missing else "",
-                    f"unexpected {', '.join(extra)}" if extra else "",
+                    _("missing {fields}").format(fields=", ".join(missing)) if missing else "",
+                    _("unexpected {fields}").format(fields=", ".join(extra)) if extra else "",
                 )
                 if part
             )
-            raise _Bad(number, f"line {number} does not have the fields of an export line ({what})")
+            raise _Bad(
+                number,
+                _("line {number} does not have the fields of an export line ({what})").format(
+                    number=number, what=what
+                ),
+            )
         try:
             canonical = canonical_json(value)
         except (TypeError, ValueError):
@@ -207,33 +218,64 @@ class _Follower:
         if canonical != text:
             raise _Bad(
                 number,
-                f"line {number} is not in canonical form (sorted keys, compact, no floats): "
-                "it was edited",
+                _(
+                    "line {number} is not in canonical form (sorted keys, compact, no "
+                    "floats): it was edited"
+                ).format(number=number),
             )
 
     def _event_line(self, number: int, text: str, value: dict[str, Any]) -> None:
         self._canonical(number, text, value, EVENT_FIELDS)
         seq = value["seq"]
         if not _is_int(seq) or seq < 1:
-            raise _Bad(number, f"line {number}: seq must be a positive whole number")
+            raise _Bad(
+                number,
+                _("line {number}: seq must be a positive whole number").format(number=number),
+            )
         for name in ("prev_hash", "hash"):
             if not isinstance(value[name], str) or not _HASH.match(value[name]):
                 raise _Bad(
-                    number, f"line {number} (event {seq}): {name} is not a SHA-256 hex digest"
+                    number,
+                    _("line {number} (event {seq}): {name} is not a SHA-256 hex digest").format(
+                        number=number, seq=seq, name=name
+                    ),
                 )
         for name in ("recorded_at", "operator", "os_user", "action"):
             if not isinstance(value[name], str):
-                raise _Bad(number, f"line {number} (event {seq}): {name} must be text")
+                raise _Bad(
+                    number,
+                    _("line {number} (event {seq}): {name} must be text").format(
+                        number=number, seq=seq, name=name
+                    ),
+                )
         if not (value["occurred_on"] is None or isinstance(value["occurred_on"], str)):
-            raise _Bad(number, f"line {number} (event {seq}): occurred_on must be text or null")
+            raise _Bad(
+                number,
+                _("line {number} (event {seq}): occurred_on must be text or null").format(
+                    number=number, seq=seq
+                ),
+            )
         if not (value["case"] is None or _is_int(value["case"])):
-            raise _Bad(number, f"line {number} (event {seq}): case must be a number or null")
+            raise _Bad(
+                number,
+                _("line {number} (event {seq}): case must be a number or null").format(
+                    number=number, seq=seq
+                ),
+            )
         if not isinstance(value["payload"], dict):
-            raise _Bad(number, f"line {number} (event {seq}): payload is not a JSON object")
+            raise _Bad(
+                number,
+                _("line {number} (event {seq}): payload is not a JSON object").format(
+                    number=number, seq=seq
+                ),
+            )
         prev_hash = value["prev_hash"]
         if self.last is None:
             if seq == 1 and prev_hash != GENESIS:
-                raise _Bad(number, f"line {number}: event 1 must follow the genesis hash")
+                raise _Bad(
+                    number,
+                    _("line {number}: event 1 must follow the genesis hash").format(number=number),
+                )
             self.first_seq = seq
             self.start_hash = prev_hash
             self.first_recorded_at = value["recorded_at"]
@@ -242,21 +284,31 @@ class _Follower:
             if seq < expected:
                 raise _Bad(
                     number,
-                    f"line {number} holds event {seq} where event {expected} was expected: "
-                    "a line was repeated or moved",
+                    _(
+                        "line {number} holds event {seq} where event {expected} was expected: "
+                        "a line was repeated or moved"
+                    ).format(number=number, seq=seq, expected=expected),
                 )
             if seq > expected:
-                gap = f"event {expected}" if seq == expected + 1 else f"events {expected}–{seq - 1}"
+                gap = (
+                    _("event {seq}").format(seq=expected)
+                    if seq == expected + 1
+                    else _("events {first}–{last}").format(first=expected, last=seq - 1)
+                )
                 raise _Bad(
                     number,
-                    f"line {number} holds event {seq} where event {expected} was expected: "
-                    f"{gap} missing (lines deleted or moved)",
+                    _(
+                        "line {number} holds event {seq} where event {expected} was expected: "
+                        "{gap} missing (lines deleted or moved)"
+                    ).format(number=number, seq=seq, expected=expected, gap=gap),
                 )
             if prev_hash != self.last.hash:
                 raise _Bad(
                     number,
-                    f"line {number} (event {seq}) does not follow the line before it "
-                    "(prev_hash differs)",
+                    _(
+                        "line {number} (event {seq}) does not follow the line before it "
+                        "(prev_hash differs)"
+                    ).format(number=number, seq=seq),
                 )
         entry = Entry(
             seq=seq,
@@ -271,15 +323,19 @@ class _Follower:
         if chain_hash(prev_hash, entry, _payload_text(text, prev_hash)) != value["hash"]:
             raise _Bad(
                 number,
-                f"line {number} (event {seq}) was altered: its hash does not match its content",
+                _(
+                    "line {number} (event {seq}) was altered: its hash does not match its content"
+                ).format(number=number, seq=seq),
             )
         if self.checkpoint is not None and seq == self.checkpoint.seq:
             self.checkpoint_seen = True
             if not value["hash"].startswith(self.checkpoint.hash):
                 raise _Bad(
                     number,
-                    f"line {number} (event {seq}) differs from the checkpoint "
-                    f"{self.checkpoint}: the chain was rewritten",
+                    _(
+                        "line {number} (event {seq}) differs from the checkpoint {checkpoint}: "
+                        "the chain was rewritten"
+                    ).format(number=number, seq=seq, checkpoint=self.checkpoint),
                 )
         self.events += 1
         self.last = Checkpoint(seq, value["hash"])
@@ -289,52 +345,74 @@ class _Follower:
         self._canonical(number, text, value, CHECKPOINT_FIELDS)
         if self.last is None:
             raise _Bad(
-                number, f"line {number} is the checkpoint line, but no event comes before it"
+                number,
+                _("line {number} is the checkpoint line, but no event comes before it").format(
+                    number=number
+                ),
             )
         if value["checkpoint"] != str(Checkpoint(value["seq"], value["hash"])):
-            raise _Bad(number, f"line {number}: the checkpoint line contradicts itself")
+            raise _Bad(
+                number,
+                _("line {number}: the checkpoint line contradicts itself").format(number=number),
+            )
         if value["seq"] != self.last.seq:
             raise _Bad(
                 number,
-                f"line {number}: the checkpoint names event {value['seq']} but the export "
-                f"ends with event {self.last.seq}: lines were deleted, added or moved",
+                _(
+                    "line {number}: the checkpoint names event {value} but the export ends "
+                    "with event {seq}: lines were deleted, added or moved"
+                ).format(number=number, value=value["seq"], seq=self.last.seq),
             )
         if value["hash"] != self.last.hash:
             raise _Bad(
                 number,
-                f"line {number}: the checkpoint does not match event {self.last.seq} "
-                "(hash differs)",
+                _("line {number}: the checkpoint does not match event {seq} (hash differs)").format(
+                    number=number, seq=self.last.seq
+                ),
             )
         if value["first_seq"] != self.first_seq or value["first_prev_hash"] != self.start_hash:
             raise _Bad(
                 number,
-                f"line {number}: the checkpoint says the export starts at event "
-                f"{value['first_seq']} but its first line holds event {self.first_seq}: "
-                "lines were deleted or added at the start",
+                _(
+                    "line {number}: the checkpoint says the export starts at event {value} "
+                    "but its first line holds event {first_seq}: lines were deleted or "
+                    "added at the start"
+                ).format(number=number, value=value["first_seq"], first_seq=self.first_seq),
             )
         if value["events"] != self.events:
             raise _Bad(
                 number,
-                f"line {number}: the checkpoint counts {value['events']} events but the "
-                f"export holds {self.events}",
+                _(
+                    "line {number}: the checkpoint counts {value} events but the export "
+                    "holds {events}"
+                ).format(number=number, value=value["events"], events=self.events),
             )
         self.closed_at = number
 
     def finish(self, lines: int) -> None:
         if lines == 0:
-            raise _Bad(1, "line 1: the file is empty; it is not an audit export")
+            raise _Bad(1, _("line 1: the file is empty; it is not an audit export"))
         if self.closed_at is None:
             raise _Bad(
                 lines + 1,
-                f"line {lines + 1}: the checkpoint line is missing (the file ends after line "
-                f"{lines}): it was cut short (truncated) or is not a complete export",
+                _(
+                    "line {value}: the checkpoint line is missing (the file ends after "
+                    "line {lines}): it was cut short (truncated) or is not a complete "
+                    "export"
+                ).format(value=lines + 1, lines=lines),
             )
         if self.checkpoint is not None and not self.checkpoint_seen:
             raise _Bad(
                 None,
-                f"the checkpoint {self.checkpoint} names event {self.checkpoint.seq}, which "
-                f"this export does not hold (it holds events {self.first_seq}–"
-                f"{self.last.seq if self.last else '?'})",
+                _(
+                    "the checkpoint {checkpoint} names event {seq}, which this export does "
+                    "not hold (it holds events {first_seq}–{value})"
+                ).format(
+                    checkpoint=self.checkpoint,
+                    seq=self.checkpoint.seq,
+                    first_seq=self.first_seq,
+                    value=self.last.seq if self.last else "?",
+                ),
             )
 
 
@@ -376,4 +454,6 @@ def verify_export_file(path: Path, checkpoint: str | None = None) -> ExportVerif
         with path.open("rb") as stream:
             return verify_export(stream, expected)
     except OSError as exc:
-        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise InvalidInput(
+            _("cannot read {path}: {reason}").format(path=path, reason=exc.strerror or exc)
+        ) from exc

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime, tzinfo
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 
 _PATTERNS = (
     re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"),
@@ -16,7 +17,7 @@ _PATTERNS = (
 )
 
 
-def parse_date(text: str, *, what: str = "date") -> date:
+def parse_date(text: str, *, what: str | None = None) -> date:
     """Accepts 2014-03-05, 2014/3/5, 2014.3.5, 20140305 and 2014年3月5日."""
     cleaned = text.strip()
     for pattern in _PATTERNS:
@@ -28,7 +29,9 @@ def parse_date(text: str, *, what: str = "date") -> date:
             except ValueError:
                 break
     raise InvalidInput(
-        f"{what} {text!r} is not a valid date; write it as 2026-11-29 or 2026年11月29日"
+        _("{what} '{text}' is not a valid date; write it as 2026-11-29 or 2026年11月29日").format(
+            what=_("date") if what is None else what, text=text
+        )
     )
 
 

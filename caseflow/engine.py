@@ -17,6 +17,7 @@ from caseflow.access import COUNTY, Jurisdiction
 from caseflow.calendar import Deadline, WorkCalendar
 from caseflow.dates import parse_date
 from caseflow.errors import AccessDenied, InvalidInput, TransitionRefused
+from caseflow.i18n import N_, _
 from caseflow.states import (
     Attempt,
     FieldSpec,
@@ -86,13 +87,17 @@ class Outcome:
 def check_occurred_on(occurred_on: date, *, today: date, last_event_on: date | None) -> None:
     if occurred_on > today:
         raise InvalidInput(
-            f"date {occurred_on.isoformat()} is in the future (today is "
-            f"{today.isoformat()}); record events on or before the day they happen"
+            _(
+                "date {date} is in the future (today is {today}); record events on or before "
+                "the day they happen"
+            ).format(date=occurred_on.isoformat(), today=today.isoformat())
         )
     if last_event_on is not None and occurred_on < last_event_on:
         raise InvalidInput(
-            f"date {occurred_on.isoformat()} is before this case's previous event "
-            f"({last_event_on.isoformat()}); events are recorded in order"
+            _(
+                "date {date} is before this case's previous event ({previous}); events are "
+                "recorded in order"
+            ).format(date=occurred_on.isoformat(), previous=last_event_on.isoformat())
         )
 
 
@@ -116,11 +121,18 @@ def deadline_for(
     term_end = calendar.term_end_on_or_after(due.due_on)
     if term_end is None:
         raise TransitionRefused(
-            f"this county watches {state_id!r} until the end of the school term "
-            '([procedure] monitoring_ends = "term_end"), and caseflow.toml [calendar] '
-            f"term_ends lists no term end on or after {due.due_on.isoformat()}, when the "
-            f"period of {spec.amount} {spec.unit} from {start.isoformat()} ends: add the "
-            "last day of that term to term_ends; nothing was changed"
+            _(
+                "this county watches '{state}' until the end of the school term ([procedure] "
+                'monitoring_ends = "term_end"), and caseflow.toml [calendar] term_ends lists '
+                "no term end on or after {due}, when the period of {amount} {unit} from "
+                "{start} ends: add the last day of that term to term_ends; nothing was changed"
+            ).format(
+                state=state_id,
+                due=due.due_on.isoformat(),
+                amount=spec.amount,
+                unit=_(PERIOD_UNITS.get(spec.unit, spec.unit)),
+                start=start.isoformat(),
+            )
         )
     return Deadline(term_end, provisional=False)
 
@@ -140,30 +152,46 @@ def control_character(text: str) -> str | None:
     return next((c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t"), None)
 
 
+# The units a deadline period counts in, as a person reads them.
+PERIOD_UNITS = {"working_days": N_("working days"), "days": N_("days")}
+
+
 def _coerce(spec: FieldSpec, raw: str, trigger: str) -> str | int:
     text = raw.strip().replace("\r\n", "\n")
-    what = f"field {spec.name!r} ({spec.label}) of {trigger!r}"
+    what = _("field '{name}' ({label}) of '{trigger}'").format(
+        name=spec.name, label=spec.label, trigger=trigger
+    )
     if not text:
-        raise InvalidInput(f"{what} is empty")
+        raise InvalidInput(_("{what} is empty").format(what=what))
     bad = control_character(text)
     if bad is not None:
         raise InvalidInput(
-            f"字段“{spec.label}”（{spec.name}）含有不可见的控制字符 U+{ord(bad):04X}，"
-            "请删除后重新输入；未作任何更改"
+            _(
+                "field '{name}' ({label}) holds the invisible control character {code}: "
+                "delete it and enter the value again; nothing was changed"
+            ).format(name=spec.name, label=spec.label, code=f"U+{ord(bad):04X}")
         )
     if spec.type == "choice":
         for value, label in spec.choices:
             if text in (value, label):
                 return value
-        allowed = ", ".join(f"{value} ({label})" for value, label in spec.choices)
-        raise InvalidInput(f"{what} is {text!r}; choose one of: {allowed}")
+        allowed = _(", ").join(
+            _("{value} ({label})").format(value=value, label=label) for value, label in spec.choices
+        )
+        raise InvalidInput(
+            _("{what} is '{text}'; choose one of: {allowed}").format(
+                what=what, text=text, allowed=allowed
+            )
+        )
     if spec.type == "date":
         return parse_date(text, what=what).isoformat()
     if spec.type == "integer":
         try:
             return int(text)
         except ValueError:
-            raise InvalidInput(f"{what} must be a whole number, got {text!r}") from None
+            raise InvalidInput(
+                _("{what} must be a whole number, got '{text}'").format(what=what, text=text)
+            ) from None
     return text
 
 
@@ -173,9 +201,16 @@ def coerce_values(transition: Transition, raw: Mapping[str, str]) -> dict[str, s
     known = {f.name for f in transition.fields}
     unknown = sorted(set(raw) - known)
     if unknown:
-        expected = ", ".join(sorted(known)) or "none"
+        expected = _(", ").join(
+            _("{name} ({label})").format(name=f.name, label=f.label) for f in transition.fields
+        ) or _("none")
         raise InvalidInput(
-            f"{transition.trigger!r} has no field {unknown[0]!r}; its fields: {expected}"
+            _("'{trigger}' ({label}) has no field '{name}'; its fields: {fields}").format(
+                trigger=transition.trigger,
+                label=transition.label,
+                name=unknown[0],
+                fields=expected,
+            )
         )
     return {
         spec.name: _coerce(spec, raw[spec.name], transition.trigger)
@@ -243,9 +278,15 @@ def decide(
     auto transitions qualify."""
     if event.trigger not in workflow.triggers():
         raise InvalidInput(
-            f"{event.trigger!r} is not a trigger of workflow {workflow.name!r}; "
-            f"from {case.state!r} you can use: "
-            f"{', '.join(t.trigger for t in workflow.transitions_from(case.state))}"
+            _(
+                "'{trigger}' is not a trigger of workflow '{workflow}'; from '{state}' you can "
+                "use: {possible}"
+            ).format(
+                trigger=event.trigger,
+                workflow=workflow.name,
+                state=case.state,
+                possible=_possible(workflow, case.state),
+            )
         )
     tried = attempt(
         case, actor, event.occurred_on, event.values, automatic=automatic, settings=settings
@@ -256,11 +297,17 @@ def decide(
         why = refusal(workflow, case.state, event.trigger, tried)
         if why is not None:
             raise why
-        label = workflow.state(case.state).label
-        possible = ", ".join(t.trigger for t in workflow.transitions_from(case.state)) or "none"
         raise TransitionRefused(
-            f"case {case.number} is in {case.state} ({label}); "
-            f"{event.trigger!r} is not allowed from there (allowed: {possible})"
+            _(
+                "case {number} is in {state} ({label}); '{trigger}' is not allowed from there "
+                "(allowed: {possible})"
+            ).format(
+                number=case.number,
+                state=case.state,
+                label=workflow.state(case.state).label,
+                trigger=event.trigger,
+                possible=_possible(workflow, case.state),
+            )
         )
     values = coerce_values(transition, event.values)
     check_occurred_on(event.occurred_on, today=today, last_event_on=case.last_event_on)
@@ -273,8 +320,9 @@ def decide(
         due_on = date.fromisoformat(str(values[due_field.name]))
         if due_on <= event.occurred_on:
             raise InvalidInput(
-                f"{due_field.name} ({due_field.label}) must be after "
-                f"{event.occurred_on.isoformat()}"
+                _("{name} ({label}) must be after {date}").format(
+                    name=due_field.name, label=due_field.label, date=event.occurred_on.isoformat()
+                )
             )
         due = Deadline(due_on, provisional=False)
     elif stays and not transition.renews_deadline:
@@ -331,6 +379,14 @@ def decide(
     )
 
 
+def _possible(workflow: Workflow, state: str) -> str:
+    """The steps that leave ``state``, as a refusal lists them: trigger (label)."""
+    return _(", ").join(
+        _("{trigger} ({label})").format(trigger=t.trigger, label=t.label)
+        for t in workflow.transitions_from(state)
+    ) or _("none")
+
+
 def _deadline_start(
     transition: Transition, values: Mapping[str, Any], case: CaseSnapshot, occurred_on: date
 ) -> date:
@@ -343,9 +399,16 @@ def _deadline_start(
     start = date.fromisoformat(str(values[spec.name]))
     if not case.entered_on <= start <= occurred_on:
         raise InvalidInput(
-            f"{spec.name} ({spec.label}) must be between {case.entered_on.isoformat()} "
-            f"(the case entered {case.state} then) and {occurred_on.isoformat()} "
-            "(the day recorded for this step)"
+            _(
+                "{name} ({label}) must be between {entered} (the case entered {state} then) "
+                "and {date} (the day recorded for this step)"
+            ).format(
+                name=spec.name,
+                label=spec.label,
+                entered=case.entered_on.isoformat(),
+                state=case.state,
+                date=occurred_on.isoformat(),
+            )
         )
     return start
 
@@ -400,25 +463,33 @@ def request_extension(
     stays until an approver (``extension_approve_roles``, not the requester) approves."""
     if not actor.roles & set(workflow.extension_roles):
         raise AccessDenied(
-            f"operator {actor.operator!r} may not request deadline extensions; it needs one "
-            f"of: {', '.join(workflow.extension_roles)}"
+            _(
+                "operator '{operator}' may not request deadline extensions; it needs one of: "
+                "{roles}"
+            ).format(operator=actor.operator, roles=", ".join(workflow.extension_roles))
         )
     if case.due_on is None:
-        raise TransitionRefused(
-            f"case {case.number} is in {case.state}, which has no deadline to extend"
-        )
+        raise _no_deadline(case)
     if pending is not None:
         raise TransitionRefused(
-            f"case {case.number} already has an extension request pending (by "
-            f"{pending.operator} on {pending.requested_on.isoformat()}, {pending.days} days); "
-            "it must be approved or rejected first"
+            _(
+                "case {number} already has an extension request pending (by {operator} on "
+                "{date}, {days} days); it must be approved or rejected first"
+            ).format(
+                number=case.number,
+                operator=pending.operator,
+                date=pending.requested_on.isoformat(),
+                days=pending.days,
+            )
         )
     if not 1 <= days <= workflow.extension_max_days:
         raise InvalidInput(
-            f"--days must be between 1 and {workflow.extension_max_days}, got {days}"
+            _("--days must be between 1 and {maximum}, got {days}").format(
+                maximum=workflow.extension_max_days, days=days
+            )
         )
     if not reason.strip():
-        raise InvalidInput("an extension needs a reason (--reason)")
+        raise InvalidInput(_("an extension needs a reason (--reason)"))
     check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
     return ExtensionRequest(
         state=case.state,
@@ -427,6 +498,14 @@ def request_extension(
         requested_on=occurred_on,
         operator=actor.operator,
         person=person,
+    )
+
+
+def _no_deadline(case: CaseSnapshot) -> TransitionRefused:
+    return TransitionRefused(
+        _("case {number} is in {state}, which has no deadline to extend").format(
+            number=case.number, state=case.state
+        )
     )
 
 
@@ -441,21 +520,49 @@ def _check_approver(
 ) -> ExtensionRequest:
     """The pending request, if ``actor`` may decide on it: an approve role, and not the
     operator (nor the person) who requested it."""
+    approving = deciding == "approve"
+    roles = ", ".join(workflow.extension_approve_roles)
     if request is None:
         raise TransitionRefused(
-            f"case {case.number} has no extension request to {deciding}; one is made with "
-            "`caseflow case extend N --days D --reason R`"
+            (
+                _(
+                    "case {number} has no extension request to approve; one is made with "
+                    "`caseflow case extend N --days D --reason R`"
+                )
+                if approving
+                else _(
+                    "case {number} has no extension request to reject; one is made with "
+                    "`caseflow case extend N --days D --reason R`"
+                )
+            ).format(number=case.number)
         )
     if not actor.roles & set(workflow.extension_approve_roles):
         raise AccessDenied(
-            f"operator {actor.operator!r} may not {deciding} extension requests; it needs one "
-            f"of: {', '.join(workflow.extension_approve_roles)}"
+            (
+                _(
+                    "operator '{operator}' may not approve extension requests; it needs one "
+                    "of: {roles}"
+                )
+                if approving
+                else _(
+                    "operator '{operator}' may not reject extension requests; it needs one "
+                    "of: {roles}"
+                )
+            ).format(operator=actor.operator, roles=roles)
         )
     if actor.operator == request.operator or (person is not None and person == request.person):
         raise AccessDenied(
-            f"operator {actor.operator!r} requested this extension and may not {deciding} it; "
-            f"another operator with one of the roles {', '.join(workflow.extension_approve_roles)} "
-            "decides"
+            (
+                _(
+                    "operator '{operator}' requested this extension and may not approve it; "
+                    "another operator with one of the roles {roles} decides"
+                )
+                if approving
+                else _(
+                    "operator '{operator}' requested this extension and may not reject it; "
+                    "another operator with one of the roles {roles} decides"
+                )
+            ).format(operator=actor.operator, roles=roles)
         )
     return request
 
@@ -477,9 +584,7 @@ def extend(
         workflow, case, request, actor=actor, person=person, deciding="approve"
     )
     if case.due_on is None:
-        raise TransitionRefused(
-            f"case {case.number} is in {case.state}, which has no deadline to extend"
-        )
+        raise _no_deadline(case)
     check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
     due = calendar.add(case.due_on, request.days, "days")
     audit: dict[str, Any] = {
@@ -523,7 +628,7 @@ def reject_extension(
         workflow, case, request, actor=actor, person=person, deciding="reject"
     )
     if not reason.strip():
-        raise InvalidInput("a rejection needs a reason (--reason)")
+        raise InvalidInput(_("a rejection needs a reason (--reason)"))
     check_occurred_on(occurred_on, today=today, last_event_on=case.last_event_on)
     return {
         "state": case.state,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from caseflow.errors import InvalidIdNumber
+from caseflow.i18n import _
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK_CHARACTERS = "10X98765432"
@@ -73,32 +74,59 @@ def parse_id_number(raw: str, *, today: date) -> ResidentId:
     """Normalise and validate; raise InvalidIdNumber naming the problem (number masked)."""
     number = normalise_id_number(raw)
     if not number:
-        raise InvalidIdNumber("resident ID is empty: enter the 18-character ID number")
-
-    def invalid(problem: str) -> InvalidIdNumber:
-        return InvalidIdNumber(f"resident ID {mask_id_number(number)}: {problem}")
-
+        raise InvalidIdNumber(_("resident ID is empty: enter the 18-character ID number"))
+    masked = mask_id_number(number)
     if len(number) != 18:
-        raise invalid(f"must be 18 characters, got {len(number)}")
+        raise InvalidIdNumber(
+            _("resident ID {number}: must be 18 characters, got {count}").format(
+                number=masked, count=len(number)
+            )
+        )
     for position, c in enumerate(number[:17], start=1):
         if c not in _DIGITS:
-            raise invalid(f"character {position} must be a digit")
+            raise InvalidIdNumber(
+                _("resident ID {number}: character {position} must be a digit").format(
+                    number=masked, position=position
+                )
+            )
     if number[17] not in _DIGITS + "X":
-        raise invalid("character 18 must be a digit or X")
+        raise InvalidIdNumber(
+            _("resident ID {number}: character 18 must be a digit or X").format(number=masked)
+        )
     if number[:2] not in _PROVINCES:
-        raise invalid(f"region code starts with {number[:2]}, which is not a province code")
+        raise InvalidIdNumber(
+            _(
+                "resident ID {number}: region code starts with {code}, which is not a province code"
+            ).format(number=masked, code=number[:2])
+        )
     # Digits 7-14 are deliberately not quoted: they are the hidden part of the mask.
     try:
         birth_date = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        raise invalid("birth date (digits 7-14) is not a real calendar date") from None
+        raise InvalidIdNumber(
+            _("resident ID {number}: birth date (digits 7-14) is not a real calendar date").format(
+                number=masked
+            )
+        ) from None
     if birth_date > today:
-        raise invalid(f"birth date (digits 7-14) is in the future (after {today.isoformat()})")
+        raise InvalidIdNumber(
+            _(
+                "resident ID {number}: birth date (digits 7-14) is in the future (after {today})"
+            ).format(number=masked, today=today.isoformat())
+        )
     if birth_date < _EARLIEST_BIRTH:
-        raise invalid("birth date (digits 7-14) is before 1900-01-01")
+        raise InvalidIdNumber(
+            _("resident ID {number}: birth date (digits 7-14) is before 1900-01-01").format(
+                number=masked
+            )
+        )
     expected = check_character(number[:17])
     if number[17] != expected:
-        raise invalid(f"check character should be {expected}, got {number[17]}")
+        raise InvalidIdNumber(
+            _("resident ID {number}: check character should be {expected}, got {actual}").format(
+                number=masked, expected=expected, actual=number[17]
+            )
+        )
     return ResidentId(
         number=number,
         region=number[:6],

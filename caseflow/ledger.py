@@ -21,6 +21,7 @@ from caseflow.calendar import WorkCalendar
 from caseflow.dates import spoken
 from caseflow.errors import InvalidInput
 from caseflow.exports import Cell, Column
+from caseflow.i18n import _
 from caseflow.org import CHAIN_ROLES, EDUCATION_CHAIN, GOVERNMENT_CHAIN
 from caseflow.states import FieldSpec, Workflow
 
@@ -143,10 +144,15 @@ def find_kind(asked: str | None) -> str:
         (code for code, name in KIND_NAMES.items() if name == text), None
     )
     if found is None:
-        choices = "、".join(
-            f"{name.removesuffix('台账')}（{code}）" for code, name in KIND_NAMES.items()
+        choices = _(", ").join(
+            _("{value} ({label})").format(value=code, label=name.removesuffix("台账"))
+            for code, name in KIND_NAMES.items()
         )
-        raise InvalidInput(f"没有“{text}”这类台账；--kind 可选：{choices}")
+        raise InvalidInput(
+            _("there is no ledger of the kind '{kind}'; --kind may be: {choices}").format(
+                kind=text, choices=choices
+            )
+        )
     return found
 
 

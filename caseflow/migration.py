@@ -22,6 +22,7 @@ from datetime import date
 
 from caseflow import escalation
 from caseflow.calendar import Deadline, WorkCalendar
+from caseflow.i18n import _
 from caseflow.states import Workflow
 
 
@@ -83,15 +84,20 @@ def destination(old: Workflow, new: Workflow, state: str) -> str | Unmapped:
     target = state_map(old, new).get(state)
     if target is None:
         return Unmapped(
-            old.version, state, label, f"has no state of that id in version {new.version}"
+            old.version,
+            state,
+            label,
+            _("has no state of that id in version {version}").format(version=new.version),
         )
     if new.state(target).is_terminal:
         return Unmapped(
             old.version,
             state,
             label,
-            f"would land in {target!r}, which is terminal in version {new.version}: "
-            "a migration closes no case",
+            _(
+                "would land in '{target}', which is terminal in version {version}: a migration "
+                "closes no case"
+            ).format(target=target, version=new.version),
         )
     return target
 
@@ -129,16 +135,19 @@ def map_problems(old: Workflow, new: Workflow) -> list[tuple[str, str]]:
             problems.append(
                 (
                     path,
-                    f"version {old.version} has no state {old_id!r}; its states: "
-                    f"{', '.join(old.states)}",
+                    _("version {version} has no state '{state}'; its states: {states}").format(
+                        version=old.version, state=old_id, states=", ".join(old.states)
+                    ),
                 )
             )
         elif old.state(old_id).is_terminal and not new.state(new_id).is_terminal:
             problems.append(
                 (
                     path,
-                    f"{old_id!r} is terminal in version {old.version}: its cases are "
-                    f"closed and stay closed, so mapping it to the open {new_id!r} means nothing",
+                    _(
+                        "'{state}' is terminal in version {version}: its cases are closed and "
+                        "stay closed, so mapping it to the open '{target}' means nothing"
+                    ).format(state=old_id, version=old.version, target=new_id),
                 )
             )
     return problems
@@ -185,8 +194,10 @@ def plan_move(
             old.version,
             case.state,
             old.states[case.state].label,
-            f"carries counts of {', '.join(lost)}, which version {new.version} has no "
-            "trigger of: they would be lost",
+            _(
+                "carries counts of {triggers}, which version {version} has no trigger of: they "
+                "would be lost"
+            ).format(triggers=", ".join(lost), version=new.version),
         )
     came_from = moved_origins(old, new, target, case.came_from)
     if isinstance(came_from, str):
@@ -194,8 +205,10 @@ def plan_move(
             old.version,
             case.state,
             old.states[case.state].label,
-            f"came from {came_from}, which has no state of that id in version "
-            f"{new.version}, and a return leads back there",
+            _(
+                "came from {origin}, which has no state of that id in version {version}, and a "
+                "return leads back there"
+            ).format(origin=came_from, version=new.version),
         )
     if new.state(target).deadline is None:
         due, how = None, "none"

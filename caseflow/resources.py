@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from caseflow.errors import WorkspaceError
+from caseflow.i18n import _
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -16,5 +17,7 @@ def shipped(kind: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise WorkspaceError(
-        f"the shipped {kind}/ folder is missing from this installation; reinstall caseflow"
+        _(
+            "the shipped {kind}/ folder is missing from this installation; reinstall caseflow"
+        ).format(kind=kind)
     )

@@ -74,6 +74,7 @@ from caseflow.errors import (
     WorkflowInvalid,
     WorkflowNotFound,
 )
+from caseflow.i18n import _
 
 StateKind = Literal["initial", "waiting", "terminal"]
 DeadlineUnit = Literal["working_days", "days", "months"]
@@ -495,21 +496,26 @@ def _parse_reopen(r: _Reader, raw: object) -> Reopening:
     data = r.mapping(raw, "reopen")
     for key in data:
         if key not in ("roles", "categories", "notify", "template"):
-            r.problem(f"reopen.{key}", "unknown key; known: roles, categories, notify, template")
+            r.problem(f"reopen.{key}", _("unknown key; known: roles, categories, notify, template"))
     roles = r.names(data.get("roles"), "reopen.roles")
     if not roles:
-        r.problem("reopen.roles", "names no role: nobody could reopen a case")
+        r.problem("reopen.roles", _("names no role: nobody could reopen a case"))
     for role in roles:
         if role not in ROLES:
-            r.problem("reopen.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
+            r.problem(
+                "reopen.roles",
+                _("unknown role {role!r}; known: {roles}").format(
+                    role=role, roles=", ".join(ROLES)
+                ),
+            )
     categories = r.names(data.get("categories", ["closed"]), "reopen.categories")
     for category in categories:
         if category not in TERMINAL_CATEGORIES:
             r.problem(
                 "reopen.categories",
-                f"{category!r} is not a terminal category; only "
-                + " or ".join(sorted(TERMINAL_CATEGORIES))
-                + " ends a case",
+                _("{category!r} is not a terminal category; only {categories} ends a case").format(
+                    category=category, categories=_(" or ").join(sorted(TERMINAL_CATEGORIES))
+                ),
             )
     notify = _parse_recipients(r, data.get("notify"), "reopen.notify", "reopening")
     template = r.text(data, "template", "reopen")
@@ -690,17 +696,19 @@ class _Reader:
         if isinstance(value, Mapping):
             return value
         if value is not None:
-            self.problem(path, f"expected a mapping, got {type(value).__name__}")
+            self.problem(
+                path, _("expected a mapping, got {name}").format(name=type(value).__name__)
+            )
         return {}
 
     def text(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str:
         value = data.get(key)
         if value is None:
             if required:
-                self.problem(f"{path}.{key}" if path else key, "is required")
+                self.problem(f"{path}.{key}" if path else key, _("is required"))
             return ""
         if not isinstance(value, str | int) or isinstance(value, bool):
-            self.problem(f"{path}.{key}" if path else key, "must be text")
+            self.problem(f"{path}.{key}" if path else key, _("must be text"))
             return ""
         return str(value)
 
@@ -709,10 +717,10 @@ class _Reader:
     ) -> int:
         value = data.get(key, default)
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(f"{path}.{key}", "must be a whole number")
+            self.problem(f"{path}.{key}", _("must be a whole number"))
             return 0
         if value < 0:
-            self.problem(f"{path}.{key}", "must not be negative")
+            self.problem(f"{path}.{key}", _("must not be negative"))
         return value
 
     def names(self, value: object, path: str) -> tuple[str, ...]:
@@ -722,7 +730,7 @@ class _Reader:
             return (value,)
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return tuple(value)
-        self.problem(path, "must be a name or a list of names")
+        self.problem(path, _("must be a name or a list of names"))
         return ()
 
     def choice(
@@ -736,7 +744,12 @@ class _Reader:
         value = data.get(key, default)
         allowed = tuple(allowed)
         if value not in allowed:
-            self.problem(f"{path}.{key}", f"is {value!r}; expected one of: {', '.join(allowed)}")
+            self.problem(
+                f"{path}.{key}",
+                _("is {value!r}; expected one of: {allowed}").format(
+                    value=value, allowed=", ".join(allowed)
+                ),
+            )
             return allowed[0]
         return str(value)
 
@@ -748,22 +761,28 @@ def _parse_deadline(r: _Reader, raw: object, path: str) -> DeadlineSpec | None:
     for key in data:
         if key not in {"amount", "unit", "basis", "within", "until_term_end"}:
             r.problem(
-                f"{path}.{key}", "unknown key; known: amount, unit, basis, within, until_term_end"
+                f"{path}.{key}",
+                _("unknown key; known: amount, unit, basis, within, until_term_end"),
             )
     amount = r.integer(data, "amount", path)
     within = _parse_within(r, data.get("within"), f"{path}.within")
     if within is not None and not within[0] <= amount <= within[1]:
         r.problem(
             f"{path}.amount",
-            f"is {amount}, outside the range the rule permits (within: {within[0]} to "
-            f"{within[1]}); choose an amount from {within[0]} to {within[1]}",
+            _(
+                "is {amount}, outside the range the rule permits (within: {within} to "
+                "{within2}); choose an amount from {within} to {within2}"
+            ).format(amount=amount, within=within[0], within2=within[1]),
         )
     until_term_end = data.get("until_term_end")
     if until_term_end not in (None, "allowed"):
         r.problem(
             f"{path}.until_term_end",
-            f"is {until_term_end!r}; write `until_term_end: allowed` to let the county run "
-            "this period on to the end of the school term ([procedure] monitoring_ends)",
+            _(
+                "is {until_term_end!r}; write `until_term_end: allowed` to let the "
+                "county run this period on to the end of the school term ([procedure] "
+                "monitoring_ends)"
+            ).format(until_term_end=until_term_end),
         )
     return DeadlineSpec(
         amount=amount,
@@ -784,14 +803,14 @@ def _parse_within(r: _Reader, raw: object, path: str) -> tuple[int, int] | None:
         or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in raw)
         or raw[0] > raw[1]
     ):
-        r.problem(path, "must be [LOW, HIGH]: two whole numbers, the lower first")
+        r.problem(path, _("must be [LOW, HIGH]: two whole numbers, the lower first"))
         return None
     return raw[0], raw[1]
 
 
 def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
     if not isinstance(raw, list):
-        r.problem(path, "an escalation ladder must be a list of rungs")
+        r.problem(path, _("an escalation ladder must be a list of rungs"))
         return ()
     rungs = []
     for index, item in enumerate(raw):
@@ -815,7 +834,7 @@ def _parse_ladder(r: _Reader, raw: object, path: str) -> tuple[Rung, ...]:
         )
     offsets = [rung.offset for rung in rungs]
     if offsets != sorted(offsets):
-        r.problem(path, "rungs must be listed in order of their offsets")
+        r.problem(path, _("rungs must be listed in order of their offsets"))
     return tuple(rungs)
 
 
@@ -841,28 +860,33 @@ def _parse_fields(
                 else:
                     r.problem(
                         f"{field_path}.choices",
-                        f"is {raw_choices!r}: name a declared list "
-                        f"({', '.join(VOCABULARIES)}) or give the values",
+                        _(
+                            "is {raw_choices!r}: name a declared list ({vocabularies}) or give "
+                            "the values"
+                        ).format(raw_choices=raw_choices, vocabularies=", ".join(VOCABULARIES)),
                     )
             else:
                 raw_map = r.mapping(raw_choices, f"{field_path}.choices")
                 choices = tuple((str(k), str(v)) for k, v in raw_map.items())
             if not choices:
-                r.problem(f"{field_path}.choices", "a choice field needs its allowed values")
+                r.problem(f"{field_path}.choices", _("a choice field needs its allowed values"))
         elif "choices" in data:
-            r.problem(f"{field_path}.choices", f"only choice fields have choices, not {ftype}")
+            r.problem(
+                f"{field_path}.choices",
+                _("only choice fields have choices, not {ftype}").format(ftype=ftype),
+            )
         sets_due = bool(data.get("sets_due", False))
         if sets_due and ftype != "date":
-            r.problem(f"{field_path}.sets_due", "only a date field can set the due date")
+            r.problem(f"{field_path}.sets_due", _("only a date field can set the due date"))
         starts_deadline = bool(data.get("starts_deadline", False))
         if starts_deadline and (ftype != "date" or sets_due):
             r.problem(
                 f"{field_path}.starts_deadline",
-                "only a date field that does not set the due date can start the deadline",
+                _("only a date field that does not set the due date can start the deadline"),
             )
         addresses = bool(data.get("addresses", False))
         if addresses and ftype != "text":
-            r.problem(f"{field_path}.addresses", "only a text field can name an addressee")
+            r.problem(f"{field_path}.addresses", _("only a text field can name an addressee"))
         specs.append(
             FieldSpec(
                 name=str(name),
@@ -877,7 +901,7 @@ def _parse_fields(
             )
         )
     if sum(spec.addresses for spec in specs) > 1:
-        r.problem(path, "only one field can name the addressee")
+        r.problem(path, _("only one field can name the addressee"))
     return tuple(specs)
 
 
@@ -909,19 +933,27 @@ def _parse_transition(
     }
     for key in data:
         if key not in known:
-            r.problem(f"{path}.{key}", "unknown key")
+            r.problem(f"{path}.{key}", _("unknown key"))
     roles = r.names(data.get("roles"), f"{path}.roles")
     for role in roles:
         if role not in ROLES:
-            r.problem(f"{path}.roles", f"unknown role {role!r}; known: {', '.join(ROLES)}")
+            r.problem(
+                f"{path}.roles",
+                _("unknown role {role!r}; known: {roles}").format(
+                    role=role, roles=", ".join(ROLES)
+                ),
+            )
     handoff = r.names(data.get("handoff"), f"{path}.handoff")
     departments = vocabularies.get("departments", {})
     for department in handoff:
         if department not in departments:
             r.problem(
                 f"{path}.handoff",
-                f"unknown department {department!r}; the workflow declares: "
-                + (", ".join(departments) or "none (declare them under `departments:`)"),
+                _("unknown department {department!r}; the workflow declares: {departments}").format(
+                    department=department,
+                    departments=", ".join(departments)
+                    or _("none (declare them under `departments:`)"),
+                ),
             )
     guards = r.names(data.get("guard"), f"{path}.guard")
     for guard in guards:
@@ -934,8 +966,9 @@ def _parse_transition(
             if count not in COUNT_SETTINGS:
                 r.problem(
                     f"{path}.requires.{trigger}",
-                    f"is {count!r}: give a number or a county setting "
-                    f"({', '.join(COUNT_SETTINGS)})",
+                    _("is {count!r}: give a number or a county setting ({count_settings})").format(
+                        count=count, count_settings=", ".join(COUNT_SETTINGS)
+                    ),
                 )
             requires.append((str(trigger), count))
         else:
@@ -946,7 +979,7 @@ def _parse_transition(
     returns = bool(data.get("returns", False))
     dest = r.text(data, "to", path, required=not returns)
     if returns and dest:
-        r.problem(f"{path}.to", "a transition that returns goes back where the case came from")
+        r.problem(f"{path}.to", _("a transition that returns goes back where the case came from"))
     if sources == (ANY_OPEN_STATE,):
         sources = tuple(
             s.id
@@ -954,7 +987,7 @@ def _parse_transition(
             if not s.is_terminal and s.category != "closing" and s.id != dest
         )
     if not sources:
-        r.problem(f"{path}.from", "is required")
+        r.problem(f"{path}.from", _("is required"))
     fields = _parse_fields(r, data.get("fields"), f"{path}.fields", vocabularies)
     return Transition(
         trigger=r.text(data, "trigger", path),
@@ -983,28 +1016,33 @@ def _parse_extension(r: _Reader, raw: object) -> tuple[tuple[str, ...], tuple[st
     data = r.mapping(raw, "extension")
     for key in data:
         if key not in ("request_roles", "approve_roles", "roles", "max_days"):
-            r.problem(f"extension.{key}", "unknown key")
+            r.problem(f"extension.{key}", _("unknown key"))
     if "roles" in data and "request_roles" in data:
-        r.problem("extension.roles", "`roles` is the old name of `request_roles`; give one")
+        r.problem("extension.roles", _("`roles` is the old name of `request_roles`; give one"))
     key = "request_roles" if "request_roles" in data else "roles"
     request = r.names(data.get(key, ["bureau"]), f"extension.{key}")
     if not request:
-        r.problem(f"extension.{key}", "names no role: nobody could request an extension")
+        r.problem(f"extension.{key}", _("names no role: nobody could request an extension"))
     if "approve_roles" not in data and key == "request_roles":
         r.problem(
             "extension.approve_roles",
-            "is required: the roles that approve an extension request (never the requester)",
+            _("is required: the roles that approve an extension request (never the requester)"),
         )
     approve = r.names(data.get("approve_roles", ["bureau"]), "extension.approve_roles")
     if not approve and "approve_roles" in data:
-        r.problem("extension.approve_roles", "names no role: no request could be approved")
+        r.problem("extension.approve_roles", _("names no role: no request could be approved"))
     for path, roles in ((f"extension.{key}", request), ("extension.approve_roles", approve)):
         for role in roles:
             if role not in ROLES:
-                r.problem(path, f"unknown role {role!r}; known: {', '.join(ROLES)}")
+                r.problem(
+                    path,
+                    _("unknown role {role!r}; known: {roles}").format(
+                        role=role, roles=", ".join(ROLES)
+                    ),
+                )
     max_days = r.integer(data, "max_days", "extension", default=30)
     if max_days == 0:
-        r.problem("extension.max_days", "must be at least 1")
+        r.problem("extension.max_days", _("must be at least 1"))
     return request, approve, max_days
 
 
@@ -1017,11 +1055,13 @@ def _parse_field_values(
     for name, value in r.mapping(raw, path).items():
         spec = next((f for f in fields if f.name == name), None)
         if spec is None or spec.type != "choice":
-            r.problem(f"{path}.{name}", "must name a choice field of the transition")
+            r.problem(f"{path}.{name}", _("must name a choice field of the transition"))
         elif str(value) not in dict(spec.choices):
             r.problem(
                 f"{path}.{name}",
-                f"is {value!r}; choose one of: {', '.join(dict(spec.choices))}",
+                _("is {value!r}; choose one of: {items}").format(
+                    value=value, items=", ".join(dict(spec.choices))
+                ),
             )
         else:
             wanted.append((str(name), str(value)))
@@ -1035,9 +1075,9 @@ def _parse_alert(r: _Reader, raw: object, path: str, fields: tuple[FieldSpec, ..
     data = r.mapping(raw, path)
     for key in data:
         if key not in {"when", "notify", "template"}:
-            r.problem(f"{path}.{key}", "unknown key; known: when, notify, template")
+            r.problem(f"{path}.{key}", _("unknown key; known: when, notify, template"))
     if not data.get("when"):
-        r.problem(f"{path}.when", "needs the field values that raise the alert")
+        r.problem(f"{path}.when", _("needs the field values that raise the alert"))
     when = _parse_field_values(r, data.get("when"), f"{path}.when", fields)
     notify = _parse_recipients(r, data.get("notify"), f"{path}.notify", "alert")
     return Alert(when=when, notify=notify, template=r.text(data, "template", path))
@@ -1047,10 +1087,15 @@ def _parse_recipients(r: _Reader, raw: object, path: str, what: str) -> tuple[st
     """``notify: [recipient, ...]``: at least one, each of ``RECIPIENTS``."""
     notify = r.names(raw, path)
     if not notify:
-        r.problem(path, f"an {what} needs at least one recipient")
+        r.problem(path, _("an {what} needs at least one recipient").format(what=what))
     for recipient in notify:
         if recipient not in RECIPIENTS:
-            r.problem(path, f"unknown recipient {recipient!r}; known: {', '.join(RECIPIENTS)}")
+            r.problem(
+                path,
+                _("unknown recipient {recipient!r}; known: {recipients}").format(
+                    recipient=recipient, recipients=", ".join(RECIPIENTS)
+                ),
+            )
     return notify
 
 
@@ -1067,19 +1112,29 @@ def _parse_state(
     if category not in CATEGORIES:
         r.problem(
             f"{path}.category",
-            ("is required" if category is None else f"is {category!r}")
-            + f"; the categories are: {', '.join(CATEGORIES)}",
+            (
+                _("is required; the categories are: {categories}")
+                if category is None
+                else _("is {category!r}; the categories are: {categories}")
+            ).format(category=category, categories=", ".join(CATEGORIES)),
         )
     elif (kind == "terminal") != (category in TERMINAL_CATEGORIES):
         r.problem(
             f"{path}.category",
-            f"a {kind} state cannot be {category!r}; terminal states, and only they, are "
-            + " or ".join(sorted(TERMINAL_CATEGORIES)),
+            _(
+                "a {kind} state cannot be {category!r}; terminal states, and only they, are "
+                "{categories}"
+            ).format(
+                kind=kind, category=category, categories=_(" or ").join(sorted(TERMINAL_CATEGORIES))
+            ),
         )
     responsible = data.get("responsible")
     if kind != "terminal" and responsible not in RESPONSIBLE:
         r.problem(
-            f"{path}.responsible", f"is {responsible!r}; expected one of: {', '.join(RESPONSIBLE)}"
+            f"{path}.responsible",
+            _("is {responsible!r}; expected one of: {responsible2}").format(
+                responsible=responsible, responsible2=", ".join(RESPONSIBLE)
+            ),
         )
     ladder_ref = data.get("escalation")
     ladder: tuple[Rung, ...] = ()
@@ -1089,20 +1144,24 @@ def _parse_state(
         else:
             r.problem(
                 f"{path}.escalation",
-                f"unknown ladder {ladder_ref!r}; defined: {', '.join(ladders) or 'none'}",
+                _("unknown ladder {ladder_ref!r}; defined: {value}").format(
+                    ladder_ref=ladder_ref, value=", ".join(ladders) or "none"
+                ),
             )
     elif ladder_ref is not None:
         ladder = _parse_ladder(r, ladder_ref, f"{path}.escalation")
     deadline = _parse_deadline(r, data.get("deadline"), f"{path}.deadline")
     if kind == "waiting" and deadline is None:
-        r.problem(f"{path}.deadline", "a waiting state needs a deadline")
+        r.problem(f"{path}.deadline", _("a waiting state needs a deadline"))
     if kind == "terminal" and (deadline is not None or ladder):
-        r.problem(path, "a terminal state has no deadline or escalation")
+        r.problem(path, _("a terminal state has no deadline or escalation"))
     if ladder and deadline is None:
-        r.problem(f"{path}.escalation", "an escalation ladder needs a deadline to count from")
+        r.problem(f"{path}.escalation", _("an escalation ladder needs a deadline to count from"))
     closes_as = data.get("closes_as")
     if closes_as is not None and (category != "closing" or not isinstance(closes_as, str)):
-        r.problem(f"{path}.closes_as", "names a closure reason, and only a closing state has one")
+        r.problem(
+            f"{path}.closes_as", _("names a closure reason, and only a closing state has one")
+        )
         closes_as = None
     return State(
         id=state_id,
@@ -1125,17 +1184,28 @@ def _parse_closure_meanings(
     for reason, meaning in r.mapping(raw, "closure_meanings").items():
         path = f"closure_meanings.{reason}"
         if str(reason) not in reasons:
-            r.problem(path, f"unknown closure reason; the reasons are: {', '.join(reasons)}")
+            r.problem(
+                path,
+                _("unknown closure reason; the reasons are: {reasons}").format(
+                    reasons=", ".join(reasons)
+                ),
+            )
         elif meaning not in CLOSURE_MEANINGS:
-            r.problem(path, f"is {meaning!r}; the meanings are: {', '.join(CLOSURE_MEANINGS)}")
+            r.problem(
+                path,
+                _("is {meaning!r}; the meanings are: {closure_meanings}").format(
+                    meaning=meaning, closure_meanings=", ".join(CLOSURE_MEANINGS)
+                ),
+            )
         else:
             meanings[str(reason)] = str(meaning)
     for state in states.values():
         if state.closes_as is not None and state.closes_as not in reasons:
             r.problem(
                 f"states.{state.id}.closes_as",
-                f"unknown closure reason {state.closes_as!r}; the reasons are: "
-                + ", ".join(reasons),
+                _("unknown closure reason {reason!r}; the reasons are: {reasons}").format(
+                    reason=state.closes_as, reasons=", ".join(reasons)
+                ),
             )
     return MappingProxyType(meanings)
 
@@ -1144,9 +1214,9 @@ def _parse_vocabulary(r: _Reader, raw: object, path: str) -> dict[str, str]:
     entries = {str(code): label for code, label in r.mapping(raw, path).items()}
     for code, label in entries.items():
         if not isinstance(label, str) or not label:
-            r.problem(f"{path}.{code}", "needs its label (the text people see)")
+            r.problem(f"{path}.{code}", _("needs its label (the text people see)"))
     if not entries:
-        r.problem(path, "lists no values")
+        r.problem(path, _("lists no values"))
     return {code: str(label) for code, label in entries.items()}
 
 
@@ -1156,9 +1226,14 @@ def _parse_register_groups(r: _Reader, raw: object, groups: Mapping[str, str]) -
     for purpose, group in r.mapping(raw, "register_groups").items():
         path = f"register_groups.{purpose}"
         if purpose not in REGISTER_GROUPS:
-            r.problem(path, f"unknown register purpose; they are: {', '.join(REGISTER_GROUPS)}")
+            r.problem(
+                path,
+                _("unknown register purpose; they are: {register_groups}").format(
+                    register_groups=", ".join(REGISTER_GROUPS)
+                ),
+            )
         elif str(group) not in groups:
-            r.problem(path, f"{group!r} is not one of the special_groups")
+            r.problem(path, _("{group!r} is not one of the special_groups").format(group=group))
         else:
             found[str(purpose)] = str(group)
     return found
@@ -1177,9 +1252,16 @@ def _parse_routes(
     for purpose, trigger in r.mapping(raw, "routes").items():
         path = f"routes.{purpose}"
         if purpose not in ROUTES:
-            r.problem(path, f"unknown route; the routes are: {', '.join(ROUTES)}")
+            r.problem(
+                path, _("unknown route; the routes are: {routes}").format(routes=", ".join(ROUTES))
+            )
         elif not any(t.trigger == trigger and initial in t.sources for t in transitions):
-            r.problem(path, f"{trigger!r} is not a trigger from the initial state {initial!r}")
+            r.problem(
+                path,
+                _("{trigger!r} is not a trigger from the initial state {initial!r}").format(
+                    trigger=trigger, initial=initial
+                ),
+            )
         else:
             routes[str(purpose)] = str(trigger)
     return routes
@@ -1192,29 +1274,37 @@ def _check_graph(
 ) -> None:
     initial = [s.id for s in states.values() if s.kind == "initial"]
     if len(initial) != 1:
-        r.problem("states", f"exactly one state must be initial; found {len(initial)}")
+        r.problem(
+            "states",
+            _("exactly one state must be initial; found {count}").format(count=len(initial)),
+        )
     seen_from: dict[tuple[str, str], int] = {}
     for index, t in enumerate(transitions):
         path = f"transitions[{index}]"
         for source in t.sources:
             if source not in states:
-                r.problem(f"{path}.from", f"unknown state {source!r}")
+                r.problem(f"{path}.from", _("unknown state {source!r}").format(source=source))
             elif states[source].is_terminal:
-                r.problem(f"{path}.from", f"{source!r} is terminal; nothing leaves it")
+                r.problem(
+                    f"{path}.from",
+                    _("{source!r} is terminal; nothing leaves it").format(source=source),
+                )
             key = (t.trigger, source)
             if key in seen_from:
                 r.problem(
                     f"{path}.trigger",
-                    f"duplicate trigger {t.trigger!r} from state "
-                    f"{source!r} (also transitions[{seen_from[key]}])",
+                    _(
+                        "duplicate trigger {trigger!r} from state {source!r} (also "
+                        "transitions[{seen_from}])"
+                    ).format(trigger=t.trigger, source=source, seen_from=seen_from[key]),
                 )
             seen_from.setdefault(key, index)
         if t.dest and t.dest not in states:
-            r.problem(f"{path}.to", f"unknown state {t.dest!r}")
+            r.problem(f"{path}.to", _("unknown state {dest!r}").format(dest=t.dest))
         if not t.roles and not t.auto:
-            r.problem(f"{path}.roles", "a transition needs at least one role (or auto: true)")
+            r.problem(f"{path}.roles", _("a transition needs at least one role (or auto: true)"))
         for guard in t.guards:
-            name, _, value = guard.partition("=")
+            name, _sep, value = guard.partition("=")
             if name.startswith(RECORDED) and not any(
                 spec.name == name.removeprefix(RECORDED) and value in dict(spec.choices)
                 for x in transitions
@@ -1222,74 +1312,96 @@ def _check_graph(
             ):
                 r.problem(
                     f"{path}.guard",
-                    f"{guard!r}: no transition records {name.removeprefix(RECORDED)!r} "
-                    f"as a choice with the value {value!r}",
+                    _(
+                        "{guard!r}: no transition records {value!r} as a choice with the value "
+                        "{value2!r}"
+                    ).format(guard=guard, value=name.removeprefix(RECORDED), value2=value),
                 )
             if name.startswith(RECORDED) and t.auto:
-                r.problem(f"{path}.guard", f"{guard!r} would refuse an automatic transition")
+                r.problem(
+                    f"{path}.guard",
+                    _("{guard!r} would refuse an automatic transition").format(guard=guard),
+                )
         for trigger, count in t.requires:
             if trigger not in {x.trigger for x in transitions}:
-                r.problem(f"{path}.requires.{trigger}", f"unknown trigger {trigger!r}")
+                r.problem(
+                    f"{path}.requires.{trigger}",
+                    _("unknown trigger {trigger!r}").format(trigger=trigger),
+                )
             if isinstance(count, str) and t.auto:
                 r.problem(
                     f"{path}.requires.{trigger}",
-                    "an automatic transition cannot wait on a county setting: the sweep "
-                    "fires it by the workflow alone; give a number or make it a step",
+                    _(
+                        "an automatic transition cannot wait on a county setting: the sweep "
+                        "fires it by the workflow alone; give a number or make it a step"
+                    ),
                 )
         if t.auto and t.documents:
             r.problem(
                 f"{path}.documents",
-                "an automatic transition cannot issue documents: "
-                "no caseworker is there to supply what a letter needs",
+                _(
+                    "an automatic transition cannot issue documents: no caseworker is "
+                    "there to supply what a letter needs"
+                ),
             )
         if t.auto and t.alert is not None:
-            r.problem(f"{path}.alert", "an automatic transition records no values to alert on")
+            r.problem(f"{path}.alert", _("an automatic transition records no values to alert on"))
         entered = states.get(t.dest)
         if t.auto and entered is not None and entered.deadline and entered.deadline.until_term_end:
             r.problem(
                 f"{path}.auto",
-                f"enters {t.dest!r}, whose period the county may run on to the end of the "
-                "term: that is refused while no term end covers it, and the sweep cannot be "
-                "refused; make it a step",
+                _(
+                    "enters {dest!r}, whose period the county may run on to the end of the "
+                    "term: that is refused while no term end covers it, and the sweep "
+                    "cannot be refused; make it a step"
+                ).format(dest=t.dest),
             )
         if t.auto:
             for source in t.sources:
                 if source in states and states[source].deadline is None:
                     r.problem(
                         f"{path}.auto",
-                        f"fires when {source!r} falls due, but {source!r} has no deadline",
+                        _("fires when {source!r} falls due, but {source!r} has no deadline").format(
+                            source=source
+                        ),
                     )
         if "deadline_passed" in t.guards:
             if t.auto:
                 r.problem(
                     f"{path}.guard",
-                    "deadline_passed would refuse an automatic transition: the sweep fires "
-                    "it on the due date itself",
+                    _(
+                        "deadline_passed would refuse an automatic transition: the sweep fires "
+                        "it on the due date itself"
+                    ),
                 )
             for source in t.sources:
                 if source in states and states[source].deadline is None:
                     r.problem(
                         f"{path}.guard",
-                        f"deadline_passed from {source!r}, which has no deadline: never allowed",
+                        _(
+                            "deadline_passed from {source!r}, which has no deadline: never allowed"
+                        ).format(source=source),
                     )
         if t.returns:
             for source in t.sources:
                 if source in states and not _entered_from(source, transitions):
                     r.problem(
                         f"{path}.returns",
-                        f"returns from {source!r}, which no transition enters from elsewhere",
+                        _(
+                            "returns from {source!r}, which no transition enters from elsewhere"
+                        ).format(source=source),
                     )
         if t.auto and "second_person" in t.guards:
-            r.problem(f"{path}.guard", "second_person needs a person: not an auto transition")
+            r.problem(f"{path}.guard", _("second_person needs a person: not an auto transition"))
         if t.renews_deadline and any(source != t.dest for source in t.sources):
             r.problem(
                 f"{path}.renews_deadline",
-                "only a transition that stays in its state renews the deadline",
+                _("only a transition that stays in its state renews the deadline"),
             )
     outgoing = {source for t in transitions for source in t.sources}
     for state in states.values():
         if not state.is_terminal and state.id not in outgoing:
-            r.problem(f"states.{state.id}", "non-terminal state has no way out")
+            r.problem(f"states.{state.id}", _("non-terminal state has no way out"))
     if len(initial) == 1:
         reachable = {initial[0]}
         queue = deque(initial)
@@ -1306,7 +1418,8 @@ def _check_graph(
         for state_id in states:
             if state_id not in reachable:
                 r.problem(
-                    f"states.{state_id}", f"unreachable from the initial state {initial[0]!r}"
+                    f"states.{state_id}",
+                    _("unreachable from the initial state {initial!r}").format(initial=initial[0]),
                 )
 
 
@@ -1367,7 +1480,12 @@ def _check_templates(
         for rung in state.ladder:
             path = f"states.{state.id}.escalation[{rung.index}].template"
             if rung.template and rung.template not in known:
-                r.problem(path, f"template {rung.template!r} does not exist in templates/")
+                r.problem(
+                    path,
+                    _("template {template!r} does not exist in templates/").format(
+                        template=rung.template
+                    ),
+                )
             elif rung.template and catalogue is not None:
                 missing = unsuppliable(
                     catalogue.fields[rung.template],
@@ -1376,35 +1494,49 @@ def _check_templates(
                 if missing:
                     r.problem(
                         path,
-                        f"template {rung.template!r} needs {', '.join(missing)}, which the "
-                        "escalation sweep cannot supply",
+                        _(
+                            "template {template!r} needs {missing}, which the escalation sweep "
+                            "cannot supply"
+                        ).format(template=rung.template, missing=", ".join(missing)),
                     )
     for index, t in enumerate(transitions):
         if t.alert is not None and t.alert.template:
             path = f"transitions[{index}].alert.template"
             template = t.alert.template
             if template not in known:
-                r.problem(path, f"template {template!r} does not exist in templates/")
+                r.problem(
+                    path,
+                    _("template {template!r} does not exist in templates/").format(
+                        template=template
+                    ),
+                )
             elif catalogue is not None:
                 missing = unsuppliable(catalogue.fields[template], catalogue.alert_fields)
                 if missing:
                     r.problem(
                         path,
-                        f"template {template!r} needs {', '.join(missing)}, which an alert "
-                        "cannot supply",
+                        _(
+                            "template {template!r} needs {missing}, which an alert cannot supply"
+                        ).format(template=template, missing=", ".join(missing)),
                     )
         for document in t.documents:
             path = f"transitions[{index}].documents"
             if document not in known:
-                r.problem(path, f"template {document!r} does not exist in templates/")
+                r.problem(
+                    path,
+                    _("template {document!r} does not exist in templates/").format(
+                        document=document
+                    ),
+                )
             elif catalogue is not None:
                 missing = unsuppliable(catalogue.fields[document], catalogue.case_fields)
                 missing += _unrecorded(catalogue.fields[document], t, transitions)
                 if missing:
                     r.problem(
                         path,
-                        f"template {document!r} needs {', '.join(missing)}, which a case "
-                        "cannot supply",
+                        _(
+                            "template {document!r} needs {missing}, which a case cannot supply"
+                        ).format(document=document, missing=", ".join(missing)),
                     )
 
 
@@ -1467,25 +1599,32 @@ def _parse_documents(
         for key in data:
             if key not in {"issuer", "administrative", "addressed_to"}:
                 r.problem(
-                    f"{path}.{key}", "unknown key; known: issuer, administrative, addressed_to"
+                    f"{path}.{key}", _("unknown key; known: issuer, administrative, addressed_to")
                 )
         issuer = r.choice(data, "issuer", path, ISSUERS)
         administrative = data.get("administrative", False)
         if not isinstance(administrative, bool):
-            r.problem(f"{path}.administrative", "must be true or false")
+            r.problem(f"{path}.administrative", _("must be true or false"))
             administrative = False
         if administrative and issuer not in ADMINISTRATIVE_ISSUERS:
             r.problem(
                 f"{path}.issuer",
-                f"{issuer!r} ({ISSUERS[issuer]}) may not issue an administrative document; "
-                "only an administrative authority may (义务教育法第五十八条): "
-                + ", ".join(sorted(ADMINISTRATIVE_ISSUERS)),
+                _(
+                    "{issuer!r} ({label}) may not issue an administrative document; only an "
+                    "administrative authority may (义务教育法第五十八条): {issuers}"
+                ).format(
+                    issuer=issuer,
+                    label=ISSUERS[issuer],
+                    issuers=", ".join(sorted(ADMINISTRATIVE_ISSUERS)),
+                ),
             )
         addressed_to = data.get("addressed_to")
         if addressed_to is not None and addressed_to not in ADDRESSEES:
             r.problem(
                 f"{path}.addressed_to",
-                f"is {addressed_to!r}; expected one of: {', '.join(ADDRESSEES)}",
+                _("is {addressed_to!r}; expected one of: {addressees}").format(
+                    addressed_to=addressed_to, addressees=", ".join(ADDRESSEES)
+                ),
             )
             addressed_to = None
         specs[str(template)] = DocumentSpec(
@@ -1496,12 +1635,17 @@ def _parse_documents(
         for document in t.documents:
             where = f"transitions[{index}].documents"
             if document not in specs:
-                r.problem(where, f"{document!r} is not declared under `documents:`")
+                r.problem(
+                    where,
+                    _("{document!r} is not declared under `documents:`").format(document=document),
+                )
             elif _accompanies(specs[document]) and not accompanied:
                 r.problem(
                     where,
-                    f"{document!r} accompanies another document (issuer or addressee "
-                    "served_document), and this transition issues none",
+                    _(
+                        "{document!r} accompanies another document (issuer or addressee "
+                        "served_document), and this transition issues none"
+                    ).format(document=document),
                 )
     for index, t in enumerate(transitions):
         if t.alert is None or not t.alert.template:
@@ -1509,19 +1653,28 @@ def _parse_documents(
         where = f"transitions[{index}].alert.template"
         alert = specs.get(t.alert.template)
         if alert is None:
-            r.problem(where, f"{t.alert.template!r} is not declared under `documents:`")
+            r.problem(
+                where,
+                _("{template!r} is not declared under `documents:`").format(
+                    template=t.alert.template
+                ),
+            )
         elif alert.issuer != "leading_group_office" or alert.administrative:
             r.problem(
                 where,
-                f"{t.alert.template!r} is an alert, an internal work document of the leading "
-                "group's office: declare it `{issuer: leading_group_office}`",
+                _(
+                    "{template!r} is an alert, an internal work document of the leading "
+                    "group's office: declare it `{{issuer: leading_group_office}}`"
+                ).format(template=t.alert.template),
             )
     for state in states.values():
         for rung in state.ladder:
             if rung.template and rung.template not in specs:
                 r.problem(
                     f"states.{state.id}.escalation[{rung.index}].template",
-                    f"{rung.template!r} is not declared under `documents:`",
+                    _("{template!r} is not declared under `documents:`").format(
+                        template=rung.template
+                    ),
                 )
     return specs
 
@@ -1536,13 +1689,14 @@ def _parse_full_id_number(
         if department not in departments:
             r.problem(
                 path,
-                f"unknown department {department!r}; the workflow declares: "
-                + (", ".join(departments) or "none"),
+                _("unknown department {department!r}; the workflow declares: {departments}").format(
+                    department=department, departments=", ".join(departments) or _("none")
+                ),
             )
         data = r.mapping(item, path)
         for key in data:
             if key not in ("purpose", "basis"):
-                r.problem(f"{path}.{key}", "unknown key; known: purpose, basis")
+                r.problem(f"{path}.{key}", _("unknown key; known: purpose, basis"))
         found[str(department)] = Disclosure(
             purpose=r.text(data, "purpose", path), basis=r.text(data, "basis", path)
         )
@@ -1562,22 +1716,34 @@ def _parse_migrate_from(
     for old_version, raw_map in r.mapping(raw, "migrate_from").items():
         path = f"migrate_from.{old_version}"
         if isinstance(old_version, bool) or not isinstance(old_version, int) or old_version < 1:
-            r.problem(path, "must be an older version number, such as 1")
+            r.problem(path, _("must be an older version number, such as 1"))
             continue
         if isinstance(version, int) and old_version >= version:
-            r.problem(path, f"names version {old_version}, which is not older than {version}")
+            r.problem(
+                path,
+                _("names version {old_version}, which is not older than {version}").format(
+                    old_version=old_version, version=version
+                ),
+            )
         mapping: dict[str, str] = {}
         for old_id, new_id in r.mapping(raw_map, path).items():
             entry = f"{path}.{old_id}"
             if not isinstance(new_id, str):
-                r.problem(entry, "must name a state of this version")
+                r.problem(entry, _("must name a state of this version"))
             elif new_id not in states:
-                r.problem(entry, f"unknown state {new_id!r}; states: {', '.join(states)}")
+                r.problem(
+                    entry,
+                    _("unknown state {new_id!r}; states: {states}").format(
+                        new_id=new_id, states=", ".join(states)
+                    ),
+                )
             elif states[new_id].is_terminal:
                 r.problem(
                     entry,
-                    f"maps to {new_id!r}, which is terminal: only open cases move to a new "
-                    "version, and a migration closes none; map it to an open state",
+                    _(
+                        "maps to {new_id!r}, which is terminal: only open cases move to a new "
+                        "version, and a migration closes none; map it to an open state"
+                    ).format(new_id=new_id),
                 )
             else:
                 mapping[str(old_id)] = new_id
@@ -1601,7 +1767,7 @@ def parse_workflow(
         return None, r.problems
     data = r.mapping(raw, "")
     if not data:
-        r.problem("", "the file is empty or not a mapping")
+        r.problem("", _("the file is empty or not a mapping"))
         return None, r.problems
     for key in data:
         if key not in {
@@ -1622,7 +1788,7 @@ def parse_workflow(
             "closure_meanings",
             "reopen",
         }:
-            r.problem(key, "unknown key")
+            r.problem(key, _("unknown key"))
     vocabularies = {
         name: MappingProxyType(_parse_vocabulary(r, data.get(name), name))
         for name in VOCABULARIES
@@ -1638,7 +1804,7 @@ def parse_workflow(
     }
     raw_transitions = data.get("transitions") or []
     if not isinstance(raw_transitions, list):
-        r.problem("transitions", "must be a list")
+        r.problem("transitions", _("must be a list"))
         raw_transitions = []
     transitions = tuple(
         _parse_transition(r, item, f"transitions[{i}]", vocabularies, states)
@@ -1693,11 +1859,19 @@ def parse_workflow(
             template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids
         )
         if reopen_template and reopen_template not in known_ids:
-            r.problem("reopen.template", f"template {reopen_template!r} does not exist")
+            r.problem(
+                "reopen.template",
+                _("template {reopen_template!r} does not exist").format(
+                    reopen_template=reopen_template
+                ),
+            )
         known = template_ids.fields if isinstance(template_ids, TemplateCatalogue) else template_ids
         for template in document_specs:
             if template not in known:
-                r.problem(f"documents.{template}", f"template {template!r} does not exist")
+                r.problem(
+                    f"documents.{template}",
+                    _("template {template!r} does not exist").format(template=template),
+                )
     return workflow, r.problems
 
 
@@ -1705,7 +1879,8 @@ def load_workflow_text(text: str, file: str) -> Workflow:
     workflow, problems = parse_workflow(text, file)
     if workflow is None or problems:
         raise WorkflowInvalid(
-            f"{len(problems)} problem(s) in {file}: " + "; ".join(str(p) for p in problems)
+            _("{count} problem(s) in {file}: ").format(count=len(problems), file=file)
+            + "; ".join(str(p) for p in problems)
         )
     return workflow
 
@@ -1714,7 +1889,9 @@ def load_workflow(path: Path) -> Workflow:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise WorkflowNotFound(f"cannot read workflow file {path}: {exc.strerror}") from exc
+        raise WorkflowNotFound(
+            _("cannot read workflow file {path}: {reason}").format(path=path, reason=exc.strerror)
+        ) from exc
     return load_workflow_text(text, str(path))
 
 
@@ -1725,7 +1902,11 @@ def find_workflow_file(name: str, directories: Iterable[Path]) -> Path:
         if candidate.is_file():
             return candidate
         searched.append(str(directory))
-    raise WorkflowNotFound(f"no workflow named {name!r} (looked in {', '.join(searched)})")
+    raise WorkflowNotFound(
+        _("no workflow named '{name}' (looked in {folders})").format(
+            name=name, folders=", ".join(searched)
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -1775,11 +1956,25 @@ class Condition(ABC):
     @abstractmethod
     def refusal(self, attempt: Attempt) -> CaseflowError: ...
 
+    @property
+    def step(self) -> str:
+        """The transition as a refusal names it: its label and trigger."""
+        return _("'{trigger}' ({label})").format(
+            trigger=self.transition.trigger, label=self.transition.label
+        )
+
     def _not_permitted(self, attempt: Attempt, why: str = "") -> AccessDenied:
-        roles = ", ".join(sorted(attempt.roles)) or "none"
+        roles = ", ".join(sorted(attempt.roles)) or _("none")
         return AccessDenied(
-            f"operator {attempt.operator!r} (roles: {roles}) may not fire "
-            f"{self.transition.trigger!r}; it needs one of: {', '.join(self.transition.roles)}"
+            _(
+                "operator '{operator}' (roles: {roles}) may not fire {step}; it needs one of: "
+                "{needed}"
+            ).format(
+                operator=attempt.operator,
+                roles=roles,
+                step=self.step,
+                needed=", ".join(self.transition.roles),
+            )
             + why
         )
 
@@ -1794,7 +1989,9 @@ class RoleGranted(Condition):
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
         if attempt.automatic:
-            return TransitionRefused(f"{self.transition.trigger!r} is not an automatic transition")
+            return TransitionRefused(
+                _("{step} is not an automatic transition").format(step=self.step)
+            )
         return self._not_permitted(attempt)
 
 
@@ -1808,9 +2005,12 @@ class HeldByDepartment(Condition):
         return attempt.department is not None and attempt.department in attempt.handed_to
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        handed_to = ", ".join(attempt.handed_to) or "no department"
+        handed_to = ", ".join(attempt.handed_to) or _("no department")
         return self._not_permitted(
-            attempt, f" (a department only on a case handed to it; this one is with {handed_to})"
+            attempt,
+            _(" (a department only on a case handed to it; this one is with {departments})").format(
+                departments=handed_to
+            ),
         )
 
 
@@ -1826,8 +2026,12 @@ class FieldsGiven(Condition):
         return not self.missing(attempt)
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        needed = ", ".join(f"{f.name} ({f.label})" for f in self.missing(attempt))
-        return TransitionRefused(f"{self.transition.trigger!r} needs --set for: {needed}")
+        needed = _(", ").join(
+            _("{name} ({label})").format(name=f.name, label=f.label) for f in self.missing(attempt)
+        )
+        return TransitionRefused(
+            _("{step} needs --set for: {fields}").format(step=self.step, fields=needed)
+        )
 
 
 def unmet_requirements(
@@ -1842,13 +2046,19 @@ def unmet_requirements(
         so_far = counters.get(trigger, 0)
         if isinstance(count, str) and not settings.get(count, "").isdigit():
             unmet.append(
-                f"the county's {count} ({COUNT_SETTINGS[count]}), which is not set: "
-                f"set [procedure] {count} = N in caseflow.toml"
+                _(
+                    "the county's {setting} ({label}), which is not set: set [procedure] "
+                    "{setting} = N in caseflow.toml"
+                ).format(setting=count, label=COUNT_SETTINGS[count])
             )
             continue
         required = int(settings[count]) if isinstance(count, str) else count
         if so_far < required:
-            unmet.append(f"{required} × {trigger} in this state ({so_far} so far)")
+            unmet.append(
+                _("{required} × {trigger} in this state ({so_far} so far)").format(
+                    required=required, trigger=trigger, so_far=so_far
+                )
+            )
     return unmet
 
 
@@ -1861,7 +2071,9 @@ class CountsReached(Condition):
     def refusal(self, attempt: Attempt) -> CaseflowError:
         unmet = unmet_requirements(self.transition, attempt.counters, attempt.settings)
         return TransitionRefused(
-            f"{self.transition.trigger!r} on case {attempt.case} needs " + "; ".join(unmet)
+            _("{step} on case {number} needs {unmet}").format(
+                step=self.step, number=attempt.case, unmet=_("; ").join(unmet)
+            )
         )
 
 
@@ -1872,17 +2084,24 @@ class DeadlinePassed(Condition):
         return attempt.due_on is not None and attempt.due_on < attempt.occurred_on
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        trigger = self.transition.trigger
         if attempt.due_on is None:
             return TransitionRefused(
-                f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
-                "passed, and the case has no deadline in this state"
+                _(
+                    "{step} on case {number} is allowed only once its deadline has passed, and "
+                    "the case has no deadline in this state"
+                ).format(step=self.step, number=attempt.case)
             )
         return TransitionRefused(
-            f"{trigger!r} on case {attempt.case} is allowed only once its deadline has "
-            f"passed: it is due on {attempt.due_on.isoformat()}, so from "
-            f"{(attempt.due_on + timedelta(days=1)).isoformat()} "
-            f"(this event is dated {attempt.occurred_on.isoformat()})"
+            _(
+                "{step} on case {number} is allowed only once its deadline has passed: it is "
+                "due on {due}, so from {first} (this event is dated {date})"
+            ).format(
+                step=self.step,
+                number=attempt.case,
+                due=attempt.due_on.isoformat(),
+                first=(attempt.due_on + timedelta(days=1)).isoformat(),
+                date=attempt.occurred_on.isoformat(),
+            )
         )
 
 
@@ -1896,12 +2115,16 @@ class SecondPerson(Condition):
     def refusal(self, attempt: Attempt) -> CaseflowError:
         if attempt.entered_by is None:
             return TransitionRefused(
-                f"{self.transition.trigger!r} on case {attempt.case} needs a second person, "
-                "and the case does not record who brought it into this state"
+                _(
+                    "{step} on case {number} needs a second person, and the case does not "
+                    "record who brought it into this state"
+                ).format(step=self.step, number=attempt.case)
             )
         return AccessDenied(
-            f"operator {attempt.operator!r} brought case {attempt.case} into this state and "
-            f"may not also do {self.transition.trigger!r}: another person must"
+            _(
+                "operator '{operator}' brought case {number} into this state and may not also "
+                "do {step}: another person must"
+            ).format(operator=attempt.operator, number=attempt.case, step=self.step)
         )
 
 
@@ -1920,9 +2143,19 @@ class RecordedValue(Condition):
     def refusal(self, attempt: Attempt) -> CaseflowError:
         found = attempt.recorded.get(self.field)
         return TransitionRefused(
-            f"{self.transition.trigger!r} on case {attempt.case} is only for a case whose "
-            f"{self.field} is {self.value!r}; "
-            + (f"it recorded {found!r}" if found is not None else f"no step recorded {self.field}")
+            (
+                _(
+                    "{step} on case {number} is only for a case whose {field} is '{value}'; it "
+                    "recorded '{found}'"
+                )
+                if found is not None
+                else _(
+                    "{step} on case {number} is only for a case whose {field} is '{value}'; no "
+                    "step recorded {field}"
+                )
+            ).format(
+                step=self.step, number=attempt.case, field=self.field, value=self.value, found=found
+            )
         )
 
 
@@ -1941,13 +2174,15 @@ class CountyChose(Condition):
         values = " | ".join(SETTINGS[self.setting])
         if chosen is None:
             return TransitionRefused(
-                f"{self.transition.trigger!r} depends on the county's choice of "
-                f"{self.setting}, which is not set: set [procedure] {self.setting} = "
-                f'"{values}" in caseflow.toml'
+                _(
+                    "{step} depends on the county's choice of {setting}, which is not set: set "
+                    '[procedure] {setting} = "{values}" in caseflow.toml'
+                ).format(step=self.step, setting=self.setting, values=values)
             )
         return TransitionRefused(
-            f"{self.transition.trigger!r} is the route for {self.setting}={self.value}; "
-            f"this county chose {self.setting}={chosen}"
+            _(
+                "{step} is the route for {setting}={value}; this county chose {setting}={chosen}"
+            ).format(step=self.step, setting=self.setting, value=self.value, chosen=chosen)
         )
 
 
@@ -1963,9 +2198,10 @@ class CountySet(Condition):
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
         return TransitionRefused(
-            f"{self.transition.trigger!r} needs the county's {self.setting} "
-            f"({TEXT_SETTINGS[self.setting]}), which is not set: set [procedure] "
-            f'{self.setting} = "..." in caseflow.toml (see docs/law.md)'
+            _(
+                "{step} needs the county's {setting} ({label}), which is not set: set "
+                '[procedure] {setting} = "..." in caseflow.toml (see docs/law.md)'
+            ).format(step=self.step, setting=self.setting, label=TEXT_SETTINGS[self.setting])
         )
 
 
@@ -1981,8 +2217,10 @@ class ReturnsTo(Condition):
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
         return TransitionRefused(
-            f"{self.transition.trigger!r} goes back where case {attempt.case} came from, "
-            "and the case does not record where that was"
+            _(
+                "{step} goes back where case {number} came from, and the case does not record "
+                "where that was"
+            ).format(step=self.step, number=attempt.case)
         )
 
 
@@ -1993,16 +2231,23 @@ class DeadlineReached(Condition):
         return attempt.due_on is not None and attempt.due_on <= attempt.occurred_on
 
     def refusal(self, attempt: Attempt) -> CaseflowError:
-        trigger = self.transition.trigger
         if attempt.due_on is None:
             return TransitionRefused(
-                f"{trigger!r} on case {attempt.case} waits for a deadline, and the case has "
-                "none in this state"
+                _(
+                    "{step} on case {number} waits for a deadline, and the case has none in "
+                    "this state"
+                ).format(step=self.step, number=attempt.case)
             )
         return TransitionRefused(
-            f"{trigger!r} on case {attempt.case} is allowed from its due date, "
-            f"{attempt.due_on.isoformat()} (this event is dated "
-            f"{attempt.occurred_on.isoformat()})"
+            _(
+                "{step} on case {number} is allowed from its due date, {due} (this event is "
+                "dated {date})"
+            ).format(
+                step=self.step,
+                number=attempt.case,
+                due=attempt.due_on.isoformat(),
+                date=attempt.occurred_on.isoformat(),
+            )
         )
 
 
@@ -2019,23 +2264,30 @@ def guard_condition(guard: str) -> Callable[[Transition], Condition] | str:
     """The machine condition a declared guard names, to be built for its transition: one
     of ``GUARDS``, ``needs=SETTING`` (a county text) or ``SETTING=VALUE`` (a county
     choice); when it names none, what is wrong with it."""
-    setting, _, value = guard.partition("=")
+    setting, _sep, value = guard.partition("=")
     if setting.startswith(RECORDED):
         if not setting.removeprefix(RECORDED) or not value:
-            return f"{guard!r}: write recorded:FIELD=VALUE (a field a step records, a value)"
+            return _(
+                "{guard!r}: write recorded:FIELD=VALUE (a field a step records, a value)"
+            ).format(guard=guard)
         return partial(RecordedValue, guard=guard)
     if setting == "needs":
         if value not in TEXT_SETTINGS:
-            return f"{guard!r} names no county text; known: {', '.join(TEXT_SETTINGS)}"
+            return _("{guard!r} names no county text; known: {known}").format(
+                guard=guard, known=", ".join(TEXT_SETTINGS)
+            )
         return partial(CountySet, guard=guard)
     if "=" in guard:
         if value not in SETTINGS.get(setting, ()):
-            return f"unknown county choice {guard!r}; known: " + ", ".join(
-                f"{k}={v}" for k, values in SETTINGS.items() for v in values
+            return _("unknown county choice {guard!r}; known: {known}").format(
+                guard=guard,
+                known=", ".join(f"{k}={v}" for k, values in SETTINGS.items() for v in values),
             )
         return partial(CountyChose, guard=guard)
     if guard not in GUARD_CONDITIONS:
-        return f"unknown guard {guard!r}; known: {', '.join(GUARDS)}"
+        return _("unknown guard {guard!r}; known: {known}").format(
+            guard=guard, known=", ".join(GUARDS)
+        )
     return GUARD_CONDITIONS[guard]
 
 
@@ -2051,7 +2303,11 @@ def conditions_of(transition: Transition) -> list[Condition]:
     for guard in transition.guards:
         named = guard_condition(guard)
         if isinstance(named, str):
-            raise WorkflowInvalid(f"transition {transition.trigger!r}: {named}")
+            raise WorkflowInvalid(
+                _("transition '{trigger}': {problem}").format(
+                    trigger=transition.trigger, problem=named
+                )
+            )
         conditions.append(named(transition))
     return conditions
 

@@ -20,6 +20,7 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from caseflow import i18n
 from caseflow import workspace as workspace_files
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
@@ -78,6 +79,15 @@ def national_table(monkeypatch: pytest.MonkeyPatch) -> NationalCalendar:
     release is installed (a release with 2027 data must not change what tests see)."""
     monkeypatch.setattr(workspace_files, "national_calendar", lambda: NATIONAL)
     return NATIONAL
+
+
+@pytest.fixture(autouse=True)
+def language_of_the_environment() -> Iterator[None]:
+    """Each test starts in the environment's language (English here): a `--lang zh` given to
+    an in-process command, or `i18n.set_language`, does not leak into the next test."""
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
 
 
 def pg_schema_url(schema: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from caseflow import i18n
 from caseflow.audit import GENESIS, Checkpoint, Entry, canonical_json, chain_hash
 from caseflow.audit_export import (
     ExportVerification,
@@ -113,6 +114,17 @@ def test_windows_line_endings_are_reported_as_a_change() -> None:
     lines = [line.replace("\n", "\r\n") for line in chain(2)]
     result = check(lines)
     assert result.bad_line == 1 and "carriage return" in (result.problem or "")
+
+
+def test_a_changed_export_is_named_in_chinese_by_its_line() -> None:
+    i18n.set_language("zh")
+    try:
+        result = check([line.replace("\n", "\r\n") for line in chain(2)])
+    finally:
+        i18n.set_language(None)
+    assert result.problem == (
+        "第 1 行以回车符结尾：文件已被改动（可能被转换为 Windows 换行符）；请核验原样导出的文件"
+    )
 
 
 def test_an_empty_file_is_not_an_export() -> None:

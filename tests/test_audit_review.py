@@ -563,6 +563,10 @@ def test_review_overdue_from_the_cli_masks_ids(
     assert "21 working days overdue" in shown.stdout
     assert "escalated: level 1 on 2026-11-10 to township:天堂镇; level 2" in shown.stdout
     assert "escalated: none yet" in shown.stdout
+    chinese = cli("review", "overdue", "--as-of", "2026-11-29", "--lang", "zh").stdout
+    assert chinese.startswith("截至 2026-11-29 逾期：")
+    assert "天堂镇人民政府  [township:天堂镇]  1 件" in chinese
+    assert "逾期 21 个工作日" in chinese and "      已督办：尚无" in chinese
     for output in (result.stdout, shown.stdout):
         for serial in range(2, 7):
             full = child_id_number(serial)

@@ -334,6 +334,8 @@ def test_a_value_with_a_control_character_is_refused_and_changes_nothing(
         "reason=studying_elsewhere",
         "--set",
         f"evidence={hostile}",
+        "--lang",
+        "zh",
     )
     assert result.exit_code == 2, result.stderr
     assert "控制字符" in result.stderr and "Traceback" not in result.stderr

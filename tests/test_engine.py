@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 import pytest
 
+from caseflow import i18n
 from caseflow.access import Jurisdiction
 from caseflow.calendar import WorkCalendar
 from caseflow.engine import Actor, CaseSnapshot, Event, available, decide, opening
@@ -155,6 +156,16 @@ def test_a_missing_required_field_is_refused_and_named() -> None:
         fire(case("verifying"), "propose_closure", evidence="x")
 
 
+def test_a_missing_field_is_named_in_chinese_with_how_to_give_it() -> None:
+    i18n.set_language("zh")
+    try:
+        with pytest.raises(TransitionRefused) as caught:
+            fire(case("verifying"), "confirm_dropout")
+    finally:
+        i18n.set_language(None)
+    assert str(caught.value) == "“确认辍学”（confirm_dropout）还需填写：辍学原因（--set reason=…）"
+
+
 def test_a_value_outside_the_allowed_choices_is_bad_input() -> None:
     with pytest.raises(InvalidInput, match="choose one of: studying_elsewhere"):
         fire(case("verifying"), "propose_closure", reason="bored", evidence="x")
@@ -283,7 +294,7 @@ def test_the_sweep_fires_only_automatic_transitions_and_needs_no_role() -> None:
         )
 
     assert sweep(case("returned", counters={"check_in": 3}), "retain").state == "retained"
-    with pytest.raises(TransitionRefused, match="'start_verification' is not an automatic"):
+    with pytest.raises(TransitionRefused, match=r"'start_verification' \(.+\) is not an automatic"):
         sweep(case("identified"), "start_verification")
     with pytest.raises(TransitionRefused, match=r"3 × check_in in this state \(1 so far\)"):
         sweep(case("returned", counters={"check_in": 1}), "retain")

@@ -264,7 +264,7 @@ def test_a_disabled_child_routed_by_the_comparison_is_no_dropout_on_the_day_of_i
 def test_the_stats_command_prints_each_count_with_its_definition(
     county: Context, cli: CliInvoker
 ) -> None:
-    text = cli("stats").stdout
+    text = cli("stats", "--lang", "zh").stdout
     assert "辍学人数（统计日，按类别）" in text
     assert "  未入学待安置 2：统计日正在残疾认定" in text
     assert "  失踪失联 1：" in text and "  延缓入学/休学 1：" in text
@@ -277,7 +277,8 @@ def test_consolidation_is_an_estimate_until_the_cohorts_entry_year_is_known(
     assert estimate["estimate"] is True and estimate["met"] is None
     assert estimate["label"] == "九年义务教育巩固率（估算）"
     assert "2018学年" in estimate["basis"] and "--as-of 2018-09-15" in estimate["basis"]
-    assert "估算" in cli("stats").stdout.split("九年义务教育巩固率")[1].splitlines()[0]
+    shown = cli("stats", "--lang", "zh").stdout
+    assert "估算" in shown.split("九年义务教育巩固率")[1].splitlines()[0]
 
 
 def test_consolidation_by_the_cohort_formula_from_two_imported_years(

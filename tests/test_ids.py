@@ -4,6 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from caseflow import i18n
+from caseflow.dates import parse_date
 from caseflow.errors import InvalidIdNumber, InvalidInput
 from caseflow.ids import (
     ResidentId,
@@ -136,6 +138,27 @@ def test_rejection_message_names_the_problem_and_hides_the_middle(raw: str, expe
 
 def test_empty_input_is_rejected_with_a_hint() -> None:
     assert rejection("  - ") == "resident ID is empty: enter the 18-character ID number"
+
+
+def test_a_wrong_check_character_is_refused_in_chinese_with_the_number_masked() -> None:
+    i18n.set_language("zh")
+    try:
+        message = rejection("110105194912310021")
+    finally:
+        i18n.set_language(None)
+    assert message == "身份证号 1101********0021 的校验码应为 X，实际为 1"
+
+
+def test_dates_that_cannot_be_read_are_refused_in_chinese_with_how_to_write_them() -> None:
+    i18n.set_language("zh")
+    try:
+        with pytest.raises(InvalidInput) as caught:
+            parse_date("2026-13-01", what="--as-of")
+    finally:
+        i18n.set_language(None)
+    assert str(caught.value) == (
+        "--as-of“2026-13-01”不是有效日期；请写作 2026-11-29 或 2026年11月29日"
+    )
 
 
 def test_short_input_is_fully_masked_in_the_message() -> None:

@@ -13,6 +13,8 @@ import json
 import shutil
 import subprocess
 import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,7 @@ from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 from sqlalchemy import insert, select
 
-from caseflow import db
+from caseflow import db, i18n
 from caseflow.errors import InvalidInput
 from caseflow.exports import neutralise, print_layout, write_xlsx
 from caseflow.ids import make_id_number, mask_id_number
@@ -43,6 +45,17 @@ from caseflow.services.records import CASE, CHILD
 from caseflow.services.roster import import_roster
 from caseflow.workspace import load, write_example_org
 from tests.conftest import CliInvoker, approved_closure, audit_trail, fixed_clock
+
+
+@contextmanager
+def in_chinese() -> Iterator[None]:
+    """Messages in Chinese, as a caseworker reads them by default."""
+    i18n.set_language("zh")
+    try:
+        yield
+    finally:
+        i18n.set_language(None)
+
 
 TODAY = date(2026, 11, 29)  # conftest's fixed clock
 HEADINGS = [c.heading for c in COLUMNS]
@@ -275,13 +288,16 @@ def test_a_village_name_shared_by_two_townships_must_be_written_with_its_townshi
 ) -> None:
     ctx = open_context(workspace, clock=fixed_clock)
     open_case(ctx, kid(59, "李小花", "木黄镇", "天堂村", "一组", "木黄镇中心小学"))
-    with pytest.raises(InvalidInput, match="天堂镇/天堂村、木黄镇/天堂村"):
-        open_ledger(ctx, level="village", unit="天堂村")
-    with pytest.raises(InvalidInput, match="须用 --unit 指明单位"):
+    with in_chinese():
+        with pytest.raises(InvalidInput, match="天堂镇/天堂村、木黄镇/天堂村"):
+            open_ledger(ctx, level="village", unit="天堂村")
+        with pytest.raises(InvalidInput, match="乡镇台账须用 --unit 指明单位"):
+            open_ledger(ctx, level="township")
+        with pytest.raises(InvalidInput, match="县级台账"):
+            open_ledger(ctx, level="county", unit="天堂镇")
+    with pytest.raises(InvalidInput, match="the township ledger needs --unit"):
         open_ledger(ctx, level="township")
-    with pytest.raises(InvalidInput, match="县级台账"):
-        open_ledger(ctx, level="county", unit="天堂镇")
-    with pytest.raises(InvalidInput, match="将来的日期"):
+    with pytest.raises(InvalidInput, match="is in the future; a ledger stands as of today"):
         open_ledger(ctx, as_of=TODAY + timedelta(days=1))
     ctx.engine.dispose()
     assert names(read(workspace, level="village", unit="木黄镇/天堂村")) == ["李小花"]
@@ -386,7 +402,7 @@ def test_a_township_caseworker_sees_only_the_children_of_the_township(
     assert {row["township"] for row in rows} == {"天堂镇"}
     assert read(workspace, level="township", unit="木黄镇") == []
     assert read(workspace, level="school", unit="木黄镇中心小学") == []
-    with pytest.raises(InvalidInput, match="您可查看的案件中没有"):
+    with pytest.raises(InvalidInput, match="no case you may see is in a village named"):
         read(workspace, level="village", unit="凤仪村")
     ctx = open_context(workspace, clock=fixed_clock)
     assert open_ledger(ctx).title == "示范县天堂镇控辍保学工作台账（截至2026年11月29日）"
@@ -406,7 +422,7 @@ def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
     assert shown.stdout.startswith("示范县天堂镇控辍保学工作台账（截至2026年11月29日）\n")
     assert "田小雨" in shown.stdout and "龙小山" not in shown.stdout
     target = tmp_path / "county.xlsx"
-    written = cli("ledger", "-o", str(target))
+    written = cli("ledger", "-o", str(target), "--lang", "zh")
     assert written.exit_code == 0, written.stderr
     assert (
         written.stdout
@@ -420,15 +436,16 @@ def test_the_ledger_command(county, workspace, monkeypatch, tmp_path) -> None:
         cli("ledger", "--level", "school", "--unit", "示范县第一中学", "-o", str(md)).exit_code == 0
     )
     assert "冉小梅" in md.read_text(encoding="utf-8")
-    empty = cli("ledger", "--level", "school", "--unit", "无名小学")
+    empty = cli("ledger", "--level", "school", "--unit", "无名小学", "--lang", "zh")
     assert empty.exit_code == 0 and "无记录" in empty.stderr
     for args, message in (
-        (("ledger", "--level", "province"), "--level 只能是"),
-        (("ledger", "--kind", "年报"), "没有“年报”这类台账；--kind 可选："),
+        (("ledger", "--level", "province", "--lang", "zh"), "--level 只能是"),
+        (("ledger", "--kind", "年报", "--lang", "zh"), "没有“年报”这类台账；--kind 可选："),
+        (("ledger", "--kind", "年报"), "there is no ledger of the kind '年报'; --kind may be:"),
         (("ledger", "-o", str(tmp_path / "l.pdf")), "cannot tell the format"),
         (("ledger", "--format", "xlsx"), "needs a file name"),
         (("ledger", "--format", "html"), "--format must be one of"),
-        (("ledger", "--level", "village"), "须用 --unit 指明单位"),
+        (("ledger", "--level", "village", "--lang", "zh"), "村台账须用 --unit 指明单位"),
     ):
         refused = cli(*args)
         assert refused.exit_code == 2 and message in refused.stderr, (args, refused.stderr)
@@ -714,7 +731,7 @@ def test_each_kind_holds_the_cases_of_its_categories_at_each_level(county, works
     ctx.engine.dispose()
     assert ledger.title == "示范县天堂镇劝返复学台账（截至2026年11月29日）"
     assert "逾期天数" not in [c.heading for c in ledger.columns]
-    with pytest.raises(InvalidInput, match="没有“月报”这类台账"):
+    with in_chinese(), pytest.raises(InvalidInput, match="没有“月报”这类台账"):
         read(workspace, kind="月报")
 
 
@@ -906,7 +923,7 @@ def test_the_cultural_ledger_lists_every_school_age_child_of_the_area(
     seen = read(workspace, kind="文化户口")
     assert names(seen) == ["田小雨", "宋小芳", "杨小虎"]
     assert seen[1]["guardian"] == "宋某某 139****2222" and seen[1]["birth"] == "2014-05"
-    with pytest.raises(InvalidInput, match="您的账户限于天堂镇"):
+    with in_chinese(), pytest.raises(InvalidInput, match="您的账户限于天堂镇"):
         read(workspace, kind="文化户口", level="township", unit="木黄镇")
 
 

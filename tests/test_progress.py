@@ -112,7 +112,9 @@ def test_the_demo_names_its_stages_on_a_terminal_and_says_nothing_in_a_pipe(
     tmp_path: Path,
 ) -> None:
     small = ("--children", "60", "--days", "2")
-    code, out, terminal = caseflow_on_a_terminal("demo", str(tmp_path / "shown"), *small)
+    code, out, terminal = caseflow_on_a_terminal(
+        "demo", str(tmp_path / "shown"), *small, "--lang", "zh"
+    )
     assert code == 0, terminal
     assert "正在" in terminal and "已完成" in terminal
     assert "正在生成示范县" not in out

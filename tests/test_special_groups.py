@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from caseflow import db
+from caseflow import db, i18n
 from caseflow.cli.present import stats_lines
 from caseflow.errors import InvalidInput
 from caseflow.services.cases import (
@@ -244,7 +244,11 @@ def test_stats_count_each_groups_open_cases_and_confirmed_dropouts(ctx: Context)
     assert counted["学困"] == counted["服刑人员未成年子女"] == (0, 0)
     assert sum(open_ for open_, _ in counted.values()) == 3  # 丁 is in no group
     assert figures.total.open_dropouts == 2  # 乙 and 丁
-    lines = stats_lines("示范县", figures)
+    i18n.set_language("zh")
+    try:
+        lines = stats_lines("示范县", figures)
+    finally:
+        i18n.set_language(None)
     section = lines.index("\n特殊群体（统计日）")
     assert lines[section + 1 : section + 5] == [
         "  残疾  在办 0，已确认辍学 0",

@@ -288,11 +288,11 @@ def test_the_figures_as_printed_show_no_place_to_be_verified_as_a_unit(
         functools.partial(open_context, clock=fixed_clock),
     )
     cli = CliInvoker(workspace)
-    shown = cli("stats", "--by", "township").stdout
+    shown = cli("stats", "--by", "township", "--lang", "zh").stdout
     assert "待核实人民政府" not in shown and "\n  待核实" not in shown
     assert "  地址待核实（责任单位未确定）  到期 1，按期 0" in shown
     assert "  地址待核实（不计入各乡镇）  在办 1，" in shown
-    review = cli("review", "assessment", "--year", "2026").stdout
+    review = cli("review", "assessment", "--year", "2026", "--lang", "zh").stdout
     assert "待核实 " not in review.replace("地址待核实", "")
     assert "  1. 天堂镇  78.6 分" in review and "  2. 木黄镇  " in review
     assert "  不评分（无可计量数据）：木黄镇中心小学" in review
@@ -437,7 +437,7 @@ def test_the_stats_and_assessment_commands(workspace, cases, monkeypatch) -> Non
         functools.partial(open_context, clock=fixed_clock),
     )
     cli = CliInvoker(workspace)
-    shown = cli("stats", "--by", "township")
+    shown = cli("stats", "--by", "township", "--lang", "zh")
     assert shown.exit_code == 0, shown.stderr
     out = shown.stdout
     assert out.startswith(
@@ -451,7 +451,7 @@ def test_the_stats_and_assessment_commands(workspace, cases, monkeypatch) -> Non
     assert data["since"] == "2026-09-01"
     assert cli("stats", "--by", "village").exit_code == 2
     assert cli("stats", "--as-of", "2026-12-01").exit_code == 2
-    review = cli("review", "assessment", "--year", "2026")
+    review = cli("review", "assessment", "--year", "2026", "--lang", "zh")
     assert review.exit_code == 0, review.stderr
     assert "计分办法：得分 = 100 ×" in review.stdout
     assert "1. 天堂镇  78.6 分；按时办结率 88.9%（8/9），劝返率 100.0%（2/2）" in review.stdout
@@ -559,3 +559,47 @@ def test_a_township_caseworker_gets_the_rates_of_the_township(
     ctx = open_context(workspace, clock=fixed_clock)
     assert targets_of(ctx)["enrolment_rate"]["note"] == "以户籍人口为基数，学校和部门账户不计算"
     ctx.engine.dispose()
+
+
+# The help of the figures, review, report, demo and audit commands, as a caseworker reads it
+# by default. The codes a user types (ledger kinds, levels, state ids) and product names
+# stay as they are written.
+FIGURE_COMMANDS = [
+    ("ledger",),
+    ("stats",),
+    ("demo",),
+    ("review", "overdue"),
+    ("review", "assessment"),
+    ("report", "html"),
+    ("audit", "log"),
+    ("audit", "export"),
+    ("audit", "verify"),
+    ("audit", "checkpoint"),
+]
+TYPED_AS_WRITTEN = {
+    "work", "suspected", "returned", "cultural", "county", "township", "village", "school",
+    "table", "json", "xlsx", "html", "health", "persuasion", "caseflow", "root",
+    "ledger", "stats", "demo", "review", "overdue", "assessment", "report", "audit", "log",
+    "export", "verify", "checkpoint", "Excel", "XLSX", "JSON", "HTML", "SQLite",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", FIGURE_COMMANDS, ids=" ".join)
+def test_the_figures_and_audit_commands_explain_themselves_in_chinese(
+    path: tuple[str, ...],
+) -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from caseflow.cli import app
+
+    shown = CliRunner().invoke(app, [*path, "-h"], env={"CASEFLOW_LANG": "", "LANG": ""})
+    assert shown.exit_code == 0 and shown.output.startswith("用法：")
+    # --json is the option every command shares (cli.base); its help is not these commands'.
+    text = "\n".join(line for line in shown.output.splitlines() if "--json" not in line)
+    text = re.sub(r"\n\s+", "", text)  # the help is wrapped, at times inside a word
+    text = re.sub(r"`[^`]*`|<[^>]*>", "", text)
+    words = set(re.findall(r"(?<![-\w./:])[A-Za-z]{4,}(?![\w./:])", text))
+    assert words <= TYPED_AS_WRITTEN, sorted(words - TYPED_AS_WRITTEN)
+    assert "控辍保学" in shown.output or re.search(r"[\u4e00-\u9fff]{6}", shown.output)

@@ -7,58 +7,72 @@ import typer
 
 from caseflow.cli.base import JsonOption, audit_app, parse_day, print_json, workspace_context
 from caseflow.cli.present import audit_log_lines, chain_line, export_file_lines, export_lines
+from caseflow.i18n import N_, _
 
 
-@audit_app.command("log")
+@audit_app.command(
+    "log",
+    short_help=N_("Audit events, filtered by case, unit, operator, day, action or state."),
+    help=N_(
+        "Audit events, oldest first. The filters combine: an event is shown when all hold. "
+        "Events not about a case (checkpoints, imports) never match --unit or --state. For "
+        "the supervisor and bureau roles."
+    ),
+)
 def audit_log_command(
-    case: Annotated[int | None, typer.Option("--case", help="Only this case's events.")] = None,
+    case: Annotated[int | None, typer.Option("--case", help=N_("Only this case's events."))] = None,
     unit: Annotated[
         str | None,
         typer.Option(
             "--unit",
-            help="Only events of this unit's cases: cases whose township, village or school "
-            "(as recorded now) is this name, or that are handed to this department now (key "
-            "such as health, or its Chinese name). To be exact, write township:NAME, "
-            "village:TOWNSHIP/VILLAGE, school:NAME or department:KEY.",
+            help=N_(
+                "Only events of this unit's cases: cases whose township, village or school (as "
+                "recorded now) is this name, or that are handed to this department now (key "
+                "such as health, or its Chinese name). To be exact, write township:NAME, "
+                "village:TOWNSHIP/VILLAGE, school:NAME or department:KEY."
+            ),
         ),
     ] = None,
     actor: Annotated[
         str | None,
-        typer.Option("--actor", help="Only events by this operator (name or OS account)."),
+        typer.Option("--actor", help=N_("Only events by this operator (name or OS account).")),
     ] = None,
     since: Annotated[
         str | None,
         typer.Option(
             "--since",
-            help="Only events recorded on or after this day, in the workspace's time zone "
-            "(2026-11-01 or 2026年11月1日).",
+            help=N_(
+                "Only events recorded on or after this day, in the workspace's time zone "
+                "(2026-11-01 or 2026年11月1日)."
+            ),
         ),
     ] = None,
     until: Annotated[
         str | None,
-        typer.Option("--until", help="Only events recorded on or before this day (inclusive)."),
+        typer.Option("--until", help=N_("Only events recorded on or before this day (inclusive).")),
     ] = None,
     action: Annotated[
         str | None,
         typer.Option(
             "--action",
-            help="Only this action (e.g. case.transition); ending in '.' or '*' it is a "
-            "prefix: --action case. gives every case event.",
+            help=N_(
+                "Only this action (e.g. case.transition); ending in '.' or '*' it is a prefix: "
+                "--action case. gives every case event."
+            ),
         ),
     ] = None,
     state: Annotated[
         str | None,
         typer.Option(
             "--state",
-            help="Only events of cases that are in this state now (a state id such as "
-            "persuasion): their whole history, not just the events that entered the state.",
+            help=N_(
+                "Only events of cases that are in this state now (a state id such as "
+                "persuasion): their whole history, not just the events that entered the state."
+            ),
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Audit events, oldest first. The filters combine: an event is shown when all hold.
-    Events not about a case (checkpoints, imports) never match --unit or --state. For the
-    supervisor and bureau roles."""
     from caseflow.services.review import AuditFilter, audit_events
 
     where = AuditFilter(
@@ -78,35 +92,41 @@ def audit_log_command(
         typer.echo(line)
 
 
-@audit_app.command("export")
+@audit_app.command(
+    "export",
+    short_help=N_("Write audit events for a reviewer to check offline."),
+    help=N_(
+        "Write audit events as JSON lines, with their hashes and a checkpoint as the last "
+        "line, for a reviewer to check offline with `caseflow audit verify --file FILE`.\n\n"
+        "The export is one unbroken stretch of the chain (every event between its first and "
+        "last, so that the lines link). It is written to a temporary file and renamed into "
+        "place, checked as the reviewer will check it, and recorded in the audit. For the "
+        "supervisor and bureau roles."
+    ),
+)
 def audit_export_command(
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="The file to write, e.g. audit-2026-11.jsonl."),
+        typer.Option("--output", "-o", help=N_("The file to write, e.g. audit-2026-11.jsonl.")),
     ],
     since: Annotated[
         str | None,
         typer.Option(
             "--since",
-            help="Start at the first event recorded on or after this day (workspace time "
-            "zone; default: the first event).",
+            help=N_(
+                "Start at the first event recorded on or after this day (workspace time zone; "
+                "default: the first event)."
+            ),
         ),
     ] = None,
     until: Annotated[
         str | None,
         typer.Option(
             "--until",
-            help="End at the last event recorded on or before this day (default: the latest).",
+            help=N_("End at the last event recorded on or before this day (default: the latest)."),
         ),
     ] = None,
 ) -> None:
-    """Write audit events as JSON lines, with their hashes and a checkpoint as the last
-    line, for a reviewer to check offline with `caseflow audit verify --file FILE`.
-
-    The export is one unbroken stretch of the chain (every event between its first and
-    last, so that the lines link). It is written to a temporary file and renamed into
-    place, checked as the reviewer will check it, and recorded in the audit. For the
-    supervisor and bureau roles."""
     from caseflow.errors import AuditBroken
     from caseflow.services.review import export_audit
 
@@ -120,31 +140,39 @@ def audit_export_command(
         typer.echo(line)
     if not summary.verification.intact:
         raise AuditBroken(
-            f"the exported events do not verify ({summary.verification.problem}); the file "
-            "holds them as stored, for examination. Run `caseflow audit verify`."
+            _(
+                "the exported events do not verify ({problem}); the file holds them as stored, "
+                "for examination. Run `caseflow audit verify`."
+            ).format(problem=summary.verification.problem)
         )
 
 
-@audit_app.command("verify")
+@audit_app.command(
+    "verify",
+    short_help=N_("Recompute the hash chain (of the database or of an export)."),
+    help=N_(
+        "Recompute the hash chain; exit 0 if intact, 1 naming the first bad event.\n\n"
+        "With --file: recompute every line's hash, follow the links from line to line and "
+        "check the checkpoint line; exit 1 naming the first bad line. With --checkpoint too, "
+        "the export must hold that event, unchanged."
+    ),
+)
 def audit_verify_command(
     checkpoint: Annotated[
         str | None,
-        typer.Option("--checkpoint", help="A checkpoint from `caseflow audit checkpoint`."),
+        typer.Option("--checkpoint", help=N_("A checkpoint from `caseflow audit checkpoint`.")),
     ] = None,
     file: Annotated[
         Path | None,
         typer.Option(
             "--file",
-            help="Check an export from `caseflow audit export` instead, on its own: no "
-            "workspace or database is needed.",
+            help=N_(
+                "Check an export from `caseflow audit export` instead, on its own: no workspace "
+                "or database is needed."
+            ),
         ),
     ] = None,
 ) -> None:
-    """Recompute the hash chain; exit 0 if intact, 1 naming the first bad event.
-
-    With --file: recompute every line's hash, follow the links from line to line and
-    check the checkpoint line; exit 1 naming the first bad line. With --checkpoint too,
-    the export must hold that event, unchanged."""
     if file is not None:
         _verify_export_file(file, checkpoint)
         return
@@ -162,14 +190,19 @@ def _verify_export_file(file: Path, checkpoint: str | None) -> None:
 
     result = verify_export_file(file, checkpoint)
     if not result.intact:
-        raise AuditBroken(f"export {file} is BROKEN: {result.problem}")
+        raise AuditBroken(
+            _("export {file} is BROKEN: {problem}").format(file=file, problem=result.problem)
+        )
     for line in export_file_lines(result, checkpoint):
         typer.echo(line)
 
 
-@audit_app.command("checkpoint")
+@audit_app.command(
+    "checkpoint",
+    short_help=N_("Record and print a checkpoint of the audit chain."),
+    help=N_("Record a checkpoint and print it (seq and head hash): keep it outside the database."),
+)
 def audit_checkpoint_command() -> None:
-    """Record a checkpoint and print it (seq and head hash): keep it outside the database."""
     from caseflow.services.audit import audit_checkpoint
 
     typer.echo(str(audit_checkpoint(workspace_context())))

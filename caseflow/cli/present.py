@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from caseflow.cli.hints import PROVISIONAL_HINT
 from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
 from caseflow.exports import fit
-from caseflow.i18n import N_
+from caseflow.i18n import N_, _, is_english
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -408,8 +408,12 @@ def stages(label: str = "正在运行") -> Iterator[Callable[[str, int, int | No
 
 
 def scope_text(scope: str) -> str:
-    kind, _, name = scope.partition(":")
-    return "全县" if kind == "county" else name if kind != "department" else f"转介{name}的案件"
+    kind, _sep, name = scope.partition(":")
+    if kind == "county":
+        return _("the whole county")
+    if kind == "department":
+        return _("the cases handed to {department}").format(department=name)
+    return name
 
 
 def advanced_lines(step: dict[str, Any]) -> list[str]:
@@ -441,10 +445,12 @@ def special_group_lines(figures: "Stats") -> list[str]:
     confirmed dropouts on the day."""
     if not figures.special_groups:
         return []
-    lines = ["\n特殊群体（统计日）"]
+    lines = ["\n" + _("Special groups (on the day)")]
     for group in figures.special_groups:
         lines.append(
-            f"  {group.label}  在办 {group.tally.open}，已确认辍学 {group.tally.open_dropouts}"
+            _("  {group}  open {open}, confirmed dropouts {dropouts}").format(
+                group=_(group.label), open=group.tally.open, dropouts=group.tally.open_dropouts
+            )
         )
     return lines
 
@@ -452,6 +458,7 @@ def special_group_lines(figures: "Stats") -> list[str]:
 def stats_lines(county: str, figures: "Stats") -> list[str]:
     """`caseflow stats` as text: the targets, the cases, the flows, each unit's on-time rate
     and the definitions."""
+    from caseflow.dates import cn_date
     from caseflow.measures import UNPLACED, percent
     from caseflow.services.stats import target_line
 
@@ -460,66 +467,121 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
     total = view["cases"]
     day = figures.as_of
     lines.append(
-        f"{county}控辍保学工作统计（截至{day.year}年{day.month}月{day.day}日；"
-        f"统计期 {figures.since.isoformat()} 至 {day.isoformat()}；"
-        f"范围：{scope_text(figures.scope)}）"
+        _(
+            "{county} dropout work statistics (as of {day}; period {since} to {until}; scope: "
+            "{scope})"
+        ).format(
+            county=county,
+            day=day.isoformat() if is_english() else cn_date(day),
+            since=figures.since.isoformat(),
+            until=day.isoformat(),
+            scope=scope_text(figures.scope),
+        )
     )
-    lines.append("\n目标任务")
+    lines.append("\n" + _("Targets"))
     for target in figures.targets:
         lines.append("  " + target_line(target))
         if target.basis:
             lines.append(f"    {target.basis}")
-    lines.append("\n辍学人数（统计日，按类别）")
+    lines.append("\n" + _("Dropouts (on the day, by category)"))
     for dropout in figures.dropouts:
-        lines.append(f"  {dropout.label} {dropout.count}：{dropout.definition}")
-    lines.append("\n案件（统计日）")
+        lines.append(
+            _("  {label} {count}: {definition}").format(
+                label=dropout.label, count=dropout.count, definition=dropout.definition
+            )
+        )
+    lines.append("\n" + _("Cases (on the day)"))
     for item in view["by_state"]:
         lines.append(f"  {item['label']}（{item['state']}）  {item['count']}")
     lines.append(
-        f"  合计 {total['cases']}，在办 {total['open']}：疑似 {total['suspected']}，已确认辍学 "
-        f"{total['open_dropouts']}，未入学待安置 {total['awaiting_placement']}，失踪失联 "
-        f"{total['missing']}，延缓入学/休学 {total['deferred']}，已复学巩固中 "
-        f"{total['in_monitoring']}；逾期 {total['overdue']}"
+        _(
+            "  total {cases}, open {open}: suspected {suspected}, confirmed dropouts "
+            "{dropouts}, not enrolled awaiting placement {awaiting}, missing {missing}, "
+            "deferred or suspended {deferred}, returned and in monitoring {monitoring}; "
+            "overdue {overdue}"
+        ).format(
+            cases=total["cases"],
+            open=total["open"],
+            suspected=total["suspected"],
+            dropouts=total["open_dropouts"],
+            awaiting=total["awaiting_placement"],
+            missing=total["missing"],
+            deferred=total["deferred"],
+            monitoring=total["in_monitoring"],
+            overdue=total["overdue"],
+        )
     )
     median_days = total["median_days_to_return"]
-    lines.append("\n统计期内")
+    lines.append("\n" + _("In the period"))
     lines.append(
-        f"  新发现 {total['identified']}，复学 {total['returned']}，巩固销号 "
-        f"{total['retained']}，再次辍学 {total['relapses']} 人次（{total['relapsed_cases']} 案）"
+        _(
+            "  identified {identified}, returned {returned}, retained and closed {retained}, "
+            "relapses {relapses} ({cases} cases)"
+        ).format(
+            identified=total["identified"],
+            returned=total["returned"],
+            retained=total["retained"],
+            relapses=total["relapses"],
+            cases=total["relapsed_cases"],
+        )
     )
     lines.append(
-        "  发现至复学天数中位数 "
-        + ("—" if median_days is None else f"{median_days:g} 天")
-        + f"；劝返率 {percent(total['return_rate'])}"
-        + f"；复学巩固率 {percent(total['retention_rate'])}"
+        _(
+            "  median days from identification to return {median}; return rate {return_rate}; "
+            "retention rate {retention_rate}"
+        ).format(
+            median="—" if median_days is None else _("{days} days").format(days=f"{median_days:g}"),
+            return_rate=percent(total["return_rate"]),
+            retention_rate=percent(total["retention_rate"]),
+        )
     )
     on_time = total["on_time"]
     lines.append(
-        f"  按时办结率 {percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
-        f"逾期 {on_time['missed']}，已升级督办 {on_time['escalated']}）"
+        _(
+            "  on-time rate {rate} ({met} met of {due} due, {missed} missed, {escalated} escalated)"
+        ).format(
+            rate=percent(on_time["rate"]),
+            met=on_time["met"],
+            due=on_time["due"],
+            missed=on_time["missed"],
+            escalated=on_time["escalated"],
+        )
     )
-    lines.append("\n责任单位按时办结率")
+    lines.append("\n" + _("On-time rate of each responsible unit"))
     if not figures.on_time and not figures.unplaced_on_time.due:
-        lines.append("  统计期内没有到期的办理期限。")
+        lines.append(_("  No deadline fell due in the period."))
     for unit in figures.on_time:
         lines.append(f"  {unit.label}  {deadlines_text(unit.deadlines)}")
     if figures.unplaced_on_time.due:
-        lines.append(f"  {UNPLACED}（责任单位未确定）  " + deadlines_text(figures.unplaced_on_time))
+        lines.append(
+            _("  {unplaced} (responsible unit not known)  {figures}").format(
+                unplaced=UNPLACED, figures=deadlines_text(figures.unplaced_on_time)
+            )
+        )
     if figures.groups or figures.apart:
-        lines.append("\n按乡镇" if figures.by == "township" else "\n按学校")
+        by_township = figures.by == "township"
+        lines.append("\n" + (_("By township") if by_township else _("By school")))
         for group in figures.groups:
             lines.append(f"  {group.name}  {group_text(group)}")
         if figures.apart is not None:
-            kind = "乡镇" if figures.by == "township" else "学校"
-            lines.append(f"  {figures.apart.name}（不计入各{kind}）  {group_text(figures.apart)}")
+            apart = (
+                _("{name} (not counted in any township)")
+                if by_township
+                else _("{name} (not counted in any school)")
+            ).format(name=figures.apart.name)
+            lines.append(f"  {apart}  {group_text(figures.apart)}")
     lines.extend(special_group_lines(figures))
-    lines.append("\n口径说明")
+    lines.append("\n" + _("Definitions"))
     for target in figures.targets:
-        lines.append(f"  {target.label}：{target.definition}")
+        lines.append(
+            _("  {label}: {definition}").format(label=target.label, definition=target.definition)
+        )
     if figures.special_groups:
         from caseflow.services.stats import SPECIAL_GROUPS_DEFINITION
 
-        lines.append(f"  特殊群体：{SPECIAL_GROUPS_DEFINITION}")
+        lines.append(
+            _("  Special groups: {definition}").format(definition=SPECIAL_GROUPS_DEFINITION)
+        )
     for text in view["definitions"].values():
         lines.append(f"  {text}")
     return lines
@@ -528,10 +590,17 @@ def stats_lines(county: str, figures: "Stats") -> list[str]:
 def deadlines_text(d: "DeadlineTally") -> str:
     from caseflow.measures import percent
 
-    return (
-        f"到期 {d.due}，按期 {d.met}，逾期 {d.missed}，已升级督办 {d.escalated}，"
-        f"按时办结率 {percent(d.rate)}"
-    )
+    return _(
+        "due {due}, met {met}, missed {missed}, escalated {escalated}, on-time rate {rate}"
+    ).format(due=d.due, met=d.met, missed=d.missed, escalated=d.escalated, rate=percent(d.rate))
+
+
+# The enrolment rates `caseflow stats --by` shows for a township or school.
+GROUP_RATES = (
+    ("enrolment_rate", N_("enrolment rate")),
+    ("disabled_enrolment_rate", N_("disabled children's enrolment rate")),
+    ("consolidation_rate", N_("nine-year consolidation rate")),
+)
 
 
 def group_text(group: "GroupFigures") -> str:
@@ -540,20 +609,36 @@ def group_text(group: "GroupFigures") -> str:
 
     g = group.as_json()
     rates = "".join(
-        f"，{label}{'（估算）' if g[key].get('estimate') else ''} {percent(g[key]['rate'])}"
-        f"（{g[key]['numerator']}/{g[key]['denominator']}）"
-        for key, label in (
-            ("enrolment_rate", "入学率"),
-            ("disabled_enrolment_rate", "残疾儿童少年入学率"),
-            ("consolidation_rate", "九年义务教育巩固率"),
+        _("; {label} {rate} ({numerator}/{denominator})").format(
+            label=(
+                _("{rate} (estimate)").format(rate=_(label)) if g[key].get("estimate") else _(label)
+            ),
+            rate=percent(g[key]["rate"]),
+            numerator=g[key]["numerator"],
+            denominator=g[key]["denominator"],
         )
+        for key, label in GROUP_RATES
         if key in g
     )
     return (
-        f"在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 {g['returned']}，巩固 "
-        f"{g['retained']}，再次辍学 {g['relapses']}，逾期 {g['overdue']}，按时办结率 "
-        f"{percent(g['on_time']['rate'])}{rates}"
+        _(
+            "open {open}, confirmed dropouts {dropouts}, returned {returned}, retained "
+            "{retained}, relapses {relapses}, overdue {overdue}, on-time rate {rate}"
+        ).format(
+            open=g["open"],
+            dropouts=g["open_dropouts"],
+            returned=g["returned"],
+            retained=g["retained"],
+            relapses=g["relapses"],
+            overdue=g["overdue"],
+            rate=percent(g["on_time"]["rate"]),
+        )
+        + rates
     )
+
+
+# Why a township or school is not scored (the reasons `services.stats` gives).
+UNSCORED = {"无可计量数据": N_("nothing measurable"), "年内无案件": N_("no cases in the year")}
 
 
 def assessment_lines(result: "Assessment") -> list[str]:
@@ -563,37 +648,64 @@ def assessment_lines(result: "Assessment") -> list[str]:
     lines: list[str] = []
     view = result.as_json()
     lines.append(
-        f"{result.year}年度控辍保学工作考核评分（{result.period.start.isoformat()} 至 "
-        f"{result.period.end.isoformat()}）"
+        _("{year} annual assessment of the dropout work ({start} to {end})").format(
+            year=result.year,
+            start=result.period.start.isoformat(),
+            end=result.period.end.isoformat(),
+        )
     )
-    lines.append(f"计分办法：{result.formula}")
-    for kind, title in (("townships", "乡镇"), ("schools", "学校")):
-        lines.append(f"\n{title}")
+    lines.append(_("Scoring: {formula}").format(formula=result.formula))
+    for kind, title in (("townships", N_("Townships")), ("schools", N_("Schools"))):
+        lines.append("\n" + _(title))
         if not view[kind]:
-            lines.append("  （无）")
+            lines.append(_("  (none)"))
         scored = [s for s in view[kind] if s["score"] is not None]
         for rank, s in enumerate(scored, start=1):
             on_time = s["on_time"]
             lines.append(
-                f"  {pad(rank, 2, right=True)}. {s['name']}  {s['score']:g} 分；"
-                f"按时办结率 {percent(on_time['rate'])}"
-                f"（{on_time['met']}/{on_time['due']}），劝返率 {percent(s['return_rate'])}"
-                f"（{s['returned']}/{s['dropouts']}），复学巩固率 {percent(s['retention_rate'])}"
-                f"（{s['retained']}/{s['retained'] + s['relapsed_cases']}），再次辍学 "
-                f"{s['relapses']} 人次"
+                _(
+                    "  {rank}. {name}  {score} points; on-time rate {on_time_rate} "
+                    "({met}/{due}), return rate {return_rate} ({returned}/{dropouts}), "
+                    "retention rate {retention_rate} ({retained}/{watched}), relapses "
+                    "{relapses}"
+                ).format(
+                    rank=pad(rank, 2, right=True),
+                    name=s["name"],
+                    score=f"{s['score']:g}",
+                    on_time_rate=percent(on_time["rate"]),
+                    met=on_time["met"],
+                    due=on_time["due"],
+                    return_rate=percent(s["return_rate"]),
+                    returned=s["returned"],
+                    dropouts=s["dropouts"],
+                    retention_rate=percent(s["retention_rate"]),
+                    retained=s["retained"],
+                    watched=s["retained"] + s["relapsed_cases"],
+                    relapses=s["relapses"],
+                )
             )
-        for reason in ("无可计量数据", "年内无案件"):
+        for reason, why in UNSCORED.items():
             names = [s["name"] for s in view[kind] if s["unscored"] == reason]
             if names:
-                lines.append(f"  不评分（{reason}）：{'、'.join(names)}")
+                lines.append(
+                    _("  Not scored ({reason}): {names}").format(
+                        reason=_(why), names=_(", ").join(names)
+                    )
+                )
     unplaced = view["unplaced"]
     if unplaced["cases"]:
         on_time = unplaced["on_time"]
         lines.append(
-            f"\n{UNPLACED}的案件 {unplaced['cases']} 件（到期期限 {on_time['due']} 个，按期 "
-            f"{on_time['met']} 个）不计入任何乡镇和学校；地址核实后计入所属单位。"
+            "\n"
+            + _(
+                "{unplaced}: {cases} case(s) ({due} deadline(s) due, {met} met) count in no "
+                "township or school; once their addresses are verified they count in their "
+                "units."
+            ).format(
+                unplaced=UNPLACED, cases=unplaced["cases"], due=on_time["due"], met=on_time["met"]
+            )
         )
-    lines.append("\n口径说明")
+    lines.append("\n" + _("Definitions"))
     for text in view["definitions"].values():
         lines.append(f"  {text}")
     return lines
@@ -689,24 +801,46 @@ def overdue_lines(review: "OverdueReview") -> list[str]:
     """`caseflow review overdue` as text: each responsible unit with its overdue cases."""
     lines: list[str] = []
     lines.append(
-        f"Overdue as of {review.as_of.isoformat()}: {review.cases} open case(s) in "
-        f"{len(review.units)} unit(s)"
+        _("Overdue as of {day}: {cases} open case(s) in {units} unit(s)").format(
+            day=review.as_of.isoformat(), cases=review.cases, units=len(review.units)
+        )
     )
     for unit in review.units:
-        lines.append(f"\n{unit.label}  [{unit.unit}]  {len(unit.cases)} case(s)")
-        for case in unit.cases:
-            days = "working days" if case.days_unit == "working_days" else "days"
-            due = due_text(case.due_on.isoformat(), case.due_provisional)
-            lines.append(
-                f"  case {pad(case.number, 6)} {case.state_label} ({case.state})  due {due}  "
-                f"{case.days_overdue} {days} overdue  {case.name} {case.id_number}  "
-                f"{case.township}/{case.village}" + (f"  {case.school}" if case.school else "")
+        lines.append(
+            "\n"
+            + _("{label}  [{unit}]  {count} case(s)").format(
+                label=unit.label, unit=unit.unit, count=len(unit.cases)
             )
-            sent = "; ".join(
-                f"level {e.level} on {e.fired_on.isoformat()} to {', '.join(e.recipients)}"
+        )
+        for case in unit.cases:
+            due = due_text(case.due_on.isoformat(), case.due_provisional)
+            overdue = (
+                _("{days} working days overdue")
+                if case.days_unit == "working_days"
+                else _("{days} days overdue")
+            ).format(days=case.days_overdue)
+            lines.append(
+                _(
+                    "  case {number} {label} ({state})  due {due}  {overdue}  {name} {id}  {place}"
+                ).format(
+                    number=pad(case.number, 6),
+                    label=case.state_label,
+                    state=case.state,
+                    due=due,
+                    overdue=overdue,
+                    name=case.name,
+                    id=case.id_number,
+                    place=f"{case.township}/{case.village}",
+                )
+                + (f"  {case.school}" if case.school else "")
+            )
+            sent = _("; ").join(
+                _("level {level} on {day} to {recipients}").format(
+                    level=e.level, day=e.fired_on.isoformat(), recipients=", ".join(e.recipients)
+                )
                 for e in case.escalations
             )
-            lines.append(f"      escalated: {sent or 'none yet'}")
+            lines.append(_("      escalated: {sent}").format(sent=sent or _("none yet")))
     return lines
 
 
@@ -959,55 +1093,86 @@ def audit_log_lines(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     shown = False
     for event in events:
         shown = True
-        case_text = f"case {event['case']}" if event["case"] is not None else ""
+        case_text = (
+            _("case {number}").format(number=event["case"]) if event["case"] is not None else ""
+        )
         yield (
             f"#{pad(event['seq'], 6)} {event['recorded_at']}  {pad(event['action'], 18)} "
             f"{pad(case_text, 10)} {event['operator']} ({event['os_user']})  "
             f"{json.dumps(event['payload'], ensure_ascii=False, sort_keys=True)}"
         )
     if not shown:
-        yield "No audit events match."
+        yield _("No audit events match.")
 
 
 def export_lines(summary: "ExportSummary") -> list[str]:
     """What `caseflow audit export` prints: what was written, the checkpoint, and (when the
     export verifies) how to check it elsewhere."""
     lines = [
-        f"Wrote {summary.events} events (seq {summary.first_seq}–{summary.last.seq}) to "
-        f"{summary.output}",
-        f"Checkpoint: {summary.last}",
+        _("Wrote {events} events (seq {first}–{last}) to {file}").format(
+            events=summary.events,
+            first=summary.first_seq,
+            last=summary.last.seq,
+            file=summary.output,
+        ),
+        _("Checkpoint: {checkpoint}").format(checkpoint=summary.last),
     ]
     if summary.verification.intact:
-        lines.append(f"Check it anywhere with: caseflow audit verify --file {summary.output}")
+        lines.append(
+            _("Check it anywhere with: caseflow audit verify --file {file}").format(
+                file=summary.output
+            )
+        )
     return lines
 
 
 def chain_line(result: "Verification", checkpoint: str | None) -> str:
     """What `caseflow audit verify` says of the chain in the database."""
     if not result.intact:
-        return f"Audit chain BROKEN at event {result.first_bad_seq}: {result.problem}"
-    against = " and matches the checkpoint" if checkpoint else ""
-    return f"Audit chain intact{against}: {result.events} events, head {result.head}"
+        return _("Audit chain BROKEN at event {seq}: {problem}").format(
+            seq=result.first_bad_seq, problem=result.problem
+        )
+    if checkpoint:
+        return _(
+            "Audit chain intact and matches the checkpoint: {events} events, head {head}"
+        ).format(events=result.events, head=result.head)
+    return _("Audit chain intact: {events} events, head {head}").format(
+        events=result.events, head=result.head
+    )
 
 
 def export_file_lines(result: "ExportVerification", checkpoint: str | None) -> list[str]:
     """What `caseflow audit verify --file` says of an intact export: its events, where it
     starts and the checkpoint it ends at."""
     assert result.last is not None and result.first_seq is not None
-    against = f" and holds checkpoint {checkpoint}" if checkpoint else ""
+    fields = {
+        "checkpoint": checkpoint,
+        "events": result.events,
+        "first": result.first_seq,
+        "last": result.last.seq,
+        "start": result.first_recorded_at,
+        "end": result.last_recorded_at,
+    }
     lines = [
-        f"Export intact{against}: {result.events} events, seq {result.first_seq}–"
-        f"{result.last.seq}, recorded {result.first_recorded_at} to {result.last_recorded_at}"
+        (
+            _(
+                "Export intact and holds checkpoint {checkpoint}: {events} events, seq "
+                "{first}–{last}, recorded {start} to {end}"
+            )
+            if checkpoint
+            else _("Export intact: {events} events, seq {first}–{last}, recorded {start} to {end}")
+        ).format(**fields)
     ]
     if result.from_genesis:
-        lines.append("Starts at the beginning of the chain.")
+        lines.append(_("Starts at the beginning of the chain."))
     else:
         lines.append(
-            f"Starts mid-chain: event {result.first_seq} follows prev_hash {result.start_hash}, "
-            "taken as given (match it against the event before in an earlier export or in "
-            "the database)."
+            _(
+                "Starts mid-chain: event {first} follows prev_hash {hash}, taken as given (match "
+                "it against the event before in an earlier export or in the database)."
+            ).format(first=result.first_seq, hash=result.start_hash)
         )
-    lines.append(f"Ends at checkpoint {result.last}")
+    lines.append(_("Ends at checkpoint {checkpoint}").format(checkpoint=result.last))
     return lines
 
 

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from caseflow import db
+from caseflow.dates import cn_date
 from caseflow.demo import scenario
 from caseflow.demo.capture import Capture, loopback_unproxied, notifier_config, robot_env
 from caseflow.demo.county import (
@@ -41,7 +42,9 @@ from caseflow.demo.county import (
 )
 from caseflow.demo.scenario import CaseView, Persona, Step
 from caseflow.errors import CaseflowError, InvalidInput, WorkspaceError
+from caseflow.i18n import N_, _, is_english
 from caseflow.models import Delivery, Guardian, Notice
+from caseflow.roster import FLAGS, SOURCE_LABELS
 from caseflow.services import audit, cases
 from caseflow.services.context import (
     Context,
@@ -118,6 +121,7 @@ class DemoReport:
     kinds: dict[str, int] = field(default_factory=dict)
     routes: dict[str, int] = field(default_factory=dict)
     steps: Counter[str] = field(default_factory=Counter)
+    step_labels: dict[str, str] = field(default_factory=dict)  # trigger -> its label
     failures: list[str] = field(default_factory=list)
     fired: int = 0
     timed: int = 0
@@ -164,8 +168,10 @@ home_teaching_visits = 8
 def check_directory(directory: Path) -> None:
     if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise WorkspaceError(
-            f"{directory} already exists and is not empty; the demo makes a fresh workspace: "
-            "give a new folder (caseflow demo DIR) or remove that one"
+            _(
+                "{folder} already exists and is not empty; the demo makes a fresh workspace: "
+                "give a new folder (caseflow demo DIR) or remove that one"
+            ).format(folder=directory)
         )
 
 
@@ -185,19 +191,23 @@ def run_demo(
     simulated days: they must all be over."""
     began = time.monotonic()
     if children < 50:
-        raise InvalidInput(f"--children must be at least 50, got {children}")
+        raise InvalidInput(
+            _("--children must be at least 50, got {children}").format(children=children)
+        )
     if not 1 <= days <= 366:
-        raise InvalidInput(f"--days must be between 1 and 366, got {days}")
+        raise InvalidInput(_("--days must be between 1 and 366, got {days}").format(days=days))
     last_day = start + timedelta(days=days)
     real_today = today or datetime.now(ZONE).date()
     if last_day > real_today:
         raise InvalidInput(
-            f"the demo replays days that are over: {start.isoformat()} + {days} days ends "
-            f"{last_day.isoformat()}, after today; choose an earlier --start"
+            _(
+                "the demo replays days that are over: {start} + {days} days ends {last}, after "
+                "today; choose an earlier --start"
+            ).format(start=start.isoformat(), days=days, last=last_day.isoformat())
         )
     check_directory(directory)
     report_progress = progress or (lambda _what, _done, _total: None)
-    report_progress("正在生成示范县", 0, 1)
+    report_progress(_("Making the demonstration county"), 0, 1)
 
     from caseflow.roster import reference_date
 
@@ -217,9 +227,11 @@ def run_demo(
     parsed, problems = parse_org(org.text, "org.yaml", departments=departments)
     if parsed is None or problems:  # pragma: no cover - the generator is tested
         raise WorkspaceError(
-            "the generated org.yaml has problems: " + "; ".join(map(str, problems))
+            _("the generated org.yaml has problems: {problems}").format(
+                problems="; ".join(map(str, problems))
+            )
         )
-    workspace, _ = init_workspace(directory, database_url, county=county.name, clock=clock)
+    workspace, _created = init_workspace(directory, database_url, county=county.name, clock=clock)
     report = DemoReport(
         root=workspace.root,
         database_url=workspace.database_url,
@@ -342,12 +354,12 @@ def _play(
         paths = write_registers(county, root / "registers")
         write_truth(county, root / "registers" / TRUTH_FILE)
         for index, name in enumerate(REGISTERS):
-            progress("正在导入五类名册", index, len(REGISTERS))
+            progress(_("Importing the five registers"), index, len(REGISTERS))
             clock.tick(60)
             summary = import_roster(bureau, name, paths[name], as_of=extracted)
             report.registers[name] = (summary.imported, summary.rejected)
             report.rejects_expected[name] = len(county.truth.rejects.get(name, {}))
-        progress("正在比对名册并立案", 0, 1)
+        progress(_("Comparing the registers and opening cases"), 0, 1)
         comparison = compare(bureau, as_of=report.start)
         found = {s.id_number: frozenset(s.flags) for s in comparison.suspects}
         truth = county.truth.flags
@@ -373,7 +385,13 @@ def _play(
         # -- the term, day by day -------------------------------------------------------
         for offset in range(1, days + 1):
             today = report.start + timedelta(days=offset)
-            progress(f"正在模拟办案：{today.year}年{today.month}月{today.day}日", offset, days)
+            progress(
+                _("Playing the casework: {day}").format(day=cn_date(today))
+                if not is_english()
+                else _("Playing the casework: {day}").format(day=today.isoformat()),
+                offset,
+                days,
+            )
             if bureau.calendar.is_working_day(today):
                 clock.at(today, 8, 30)
                 for absence in absences:
@@ -401,7 +419,7 @@ def _play(
         report.routes = dict(sorted(Counter(p.route for p in cast.values()).items()))
 
         # -- where things stand ------------------------------------------------------------
-        progress("正在核验审计记录", 0, 1)
+        progress(_("Verifying the audit trail"), 0, 1)
         clock.at(report.last_day, 19)
         _summarise(report, bureau, cast)
         checkpoint = audit.audit_checkpoint(actors.supervisor)
@@ -410,7 +428,7 @@ def _play(
         report.audit_events = verification.events
         report.audit_intact = verification.intact
         report.audit_problem = verification.problem
-        progress("已完成", 1, 1)
+        progress(_("Done"), 1, 1)
     finally:
         bureau.engine.dispose()
 
@@ -435,7 +453,7 @@ def _end_of_day(
     report.timed += swept.timed
     report.notices_queued += swept.notices
     clock.at(day, 18, 5)
-    for _ in range(30):
+    for _attempt in range(30):
         delivered = dispatch(actors.bureau, env=env, rng=jitter, holder="caseflow-demo")
         if not (delivered.deferred or delivered.retrying):
             break
@@ -544,8 +562,12 @@ def _carry_out(
                 for document in issued.documents:
                     if not document.get("prepared"):
                         report.failures.append(
-                            f"case {number} {step.trigger}: {document['template']} not "
-                            f"prepared: {document.get('reason')}"
+                            _("case {number} {trigger}: {template} not prepared: {reason}").format(
+                                number=number,
+                                trigger=step.trigger,
+                                template=document["template"],
+                                reason=document.get("reason"),
+                            )
                         )
             elif step.kind == "note":
                 cases.add_note(
@@ -572,7 +594,7 @@ def _carry_out(
             elif step.kind == "document":
                 queue_document(ctx, number, step.text)
             else:  # pragma: no cover - plan() makes no other kind
-                raise InvalidInput(f"unknown step kind {step.kind!r}")
+                raise InvalidInput(f"unknown step kind {step.kind!r}")  # never shown
         except CaseflowError as exc:
             report.failures.append(
                 f"{step.occurred_on.isoformat()} case {number} {step.kind} {step.trigger}: "
@@ -588,6 +610,7 @@ def _summarise(report: DemoReport, ctx: Context, cast: Mapping[int, Persona]) ->
     from caseflow.services.ledger import open_ledger, write_ledger
     from caseflow.services.stats import stats
 
+    report.step_labels = {t.trigger: t.label for t in ctx.current_workflow.transitions}
     ledger = open_ledger(ctx, level="county", as_of=report.last_day)
     folder = report.root / LEDGER_DIR
     folder.mkdir(exist_ok=True)
@@ -635,137 +658,267 @@ def _ledger_lines(report: DemoReport) -> list[str]:
 
     out = [
         "",
-        f"County ledger: {report.ledger_title}, {report.ledger_rows} case(s), written to "
-        f"{report.ledger_file}",
-        "  Cases by state:",
+        _("County ledger: {title}, {rows} case(s), written to {file}").format(
+            title=report.ledger_title, rows=report.ledger_rows, file=report.ledger_file
+        ),
+        _("  Cases by state:"),
     ]
-    width = max((len(label) for _, label, _ in report.by_state), default=0)
+    width = max((len(label) for _state, label, _count in report.by_state), default=0)
     for state, label, count in report.by_state:
         out.append(f"    {label}{'　' * (width - len(label))}  {state:<22} {count:>4}")
-    total = sum(count for *_, count in report.by_state)
+    total = sum(count for *_rest, count in report.by_state)
     out.append(
-        f"    total {total}; open {report.open_cases}, of which {report.overdue} past their "
-        f"due date on {report.last_day.isoformat()}"
+        _("    total {total}; open {open}, of which {overdue} past their due date on {day}").format(
+            total=total,
+            open=report.open_cases,
+            overdue=report.overdue,
+            day=report.last_day.isoformat(),
+        )
     )
     figures = report.stats
     if figures is None:
         return out
-    out += ["", f"Statistics against the targets (目标任务), {figures.since} to {figures.as_of}:"]
+    out += [
+        "",
+        _("Statistics against the targets (目标任务), {since} to {as_of}:").format(
+            since=figures.since, as_of=figures.as_of
+        ),
+    ]
     out += ["  " + target_line(target) for target in figures.targets]
     total_view = figures.total.as_json()
     on_time = total_view["on_time"]
     out += [
-        f"  统计期内：新发现 {total_view['identified']}，复学 {total_view['returned']}，巩固销号 "
-        f"{total_view['retained']}，再次辍学 {total_view['relapses']} 人次；劝返率 "
-        f"{percent(total_view['return_rate'])}，巩固率 {percent(total_view['retention_rate'])}，"
-        f"按时办结率 {percent(on_time['rate'])}（按期 {on_time['met']}/到期 {on_time['due']}，"
-        f"已升级督办 {on_time['escalated']}）",
+        _(
+            "  In the period: identified {identified}, returned {returned}, retained and "
+            "closed {retained}, relapses {relapses}; return rate {return_rate}, retention rate "
+            "{retention_rate}, on-time rate {on_time_rate} ({met} met of {due} due, {escalated} "
+            "escalated)"
+        ).format(
+            identified=total_view["identified"],
+            returned=total_view["returned"],
+            retained=total_view["retained"],
+            relapses=total_view["relapses"],
+            return_rate=percent(total_view["return_rate"]),
+            retention_rate=percent(total_view["retention_rate"]),
+            on_time_rate=percent(on_time["rate"]),
+            met=on_time["met"],
+            due=on_time["due"],
+            escalated=on_time["escalated"],
+        ),
     ]
     groups = [(group.name, group) for group in figures.groups]
     if figures.apart is not None:
-        groups.append((f"{figures.apart.name}（不计入各乡镇）", figures.apart))
+        groups.append(
+            (
+                _("{name} (not counted in any township)").format(name=figures.apart.name),
+                figures.apart,
+            )
+        )
     for name, group in groups:
         g = group.as_json()
         out.append(
-            f"  {name}：在办 {g['open']}，已确认辍学 {g['open_dropouts']}，复学 "
-            f"{g['returned']}，巩固 {g['retained']}，逾期 {g['overdue']}，按时办结率 "
-            f"{percent(g['on_time']['rate'])}"
+            _(
+                "  {name}: open {open}, confirmed dropouts {dropouts}, returned {returned}, "
+                "retained {retained}, overdue {overdue}, on-time rate {rate}"
+            ).format(
+                name=name,
+                open=g["open"],
+                dropouts=g["open_dropouts"],
+                returned=g["returned"],
+                retained=g["retained"],
+                overdue=g["overdue"],
+                rate=percent(g["on_time"]["rate"]),
+            )
         )
     return out
+
+
+# The Chinese names of the codes the demo's account lists (English shows the codes).
+STEP_KINDS = {
+    "note": "走访记录",
+    "update": "更新信息",
+    "guardian": "登记监护人",
+    "extend": "申请延期",
+    "approve_extension": "批准延期",
+    "document": "制发文书",
+}
+CHANNEL_NAMES = {
+    "letter": "纸质文书",
+    "email": "电子邮件",
+    "dingtalk": "钉钉",
+    "wecom": "企业微信",
+    "sms": "短信",
+    "webhook": "接口",
+}
+NOTICE_STATES = {"pending": "待发送", "sent": "已发送", "dead": "发送失败"}
+
+
+def _named(code: str, names: Mapping[str, str]) -> str:
+    """A code as the reader reads it: its Chinese name, or in English the code itself."""
+    return code if is_english() else names.get(code, code)
+
+
+def _padded(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+    from caseflow.exports import display_width
+
+    return text + " " * max(0, width - display_width(text))
+
+
+# What each of the demo's interesting cases shows, for "Where to look next".
+STORIES = {
+    "relapse": N_("returned, relapsed, persuaded back again"),
+    "court": N_("the legal route: order served, period lapsed, judicial admonition"),
+    "labour": N_("handed to labour inspection (a child working)"),
+    "marriage": N_("early marriage: civil affairs, women's federation, youth league"),
+    "illness": N_("health assessment, deferral, back to verification"),
+    "missing": N_("missing: public security finds the child"),
+    "placement": N_("expert committee, special-education placement or home teaching"),
+    "escalated": N_("a lapsed deadline climbing the escalation ladder"),
+}
 
 
 def lines(report: DemoReport) -> list[str]:
     """The demo's account of itself, for the terminal."""
     root = report.root
     w = f"caseflow -w {root}"
+    last = report.last_day.isoformat()
     out = [
-        f"{report.county} (synthetic, seed {report.seed}): {report.townships} townships, "
-        f"{report.villages} villages, {report.schools} schools, {report.children} children; "
-        f"org.yaml with {report.people} people and {report.operators} operators.",
-        f"Workspace: {root}  (database {report.database_url})",
+        _(
+            "{county} (synthetic, seed {seed}): {townships} townships, {villages} villages, "
+            "{schools} schools, {children} children; org.yaml with {people} people and "
+            "{operators} operators."
+        ).format(
+            county=report.county,
+            seed=report.seed,
+            townships=report.townships,
+            villages=report.villages,
+            schools=report.schools,
+            children=report.children,
+            people=report.people,
+            operators=report.operators,
+        ),
+        _("Workspace: {root}  (database {url})").format(root=root, url=report.database_url),
         "",
-        "五查四比对 — the five registers (imported / rejected as planted):",
+        _("五查四比对 — the five registers (imported / rejected as planted):"),
     ]
     for name, (imported, rejected) in report.registers.items():
         expected = report.rejects_expected.get(name, 0)
-        mark = "" if rejected == expected else f"  (planted {expected})"
-        out.append(f"  {name:<11} {imported:>6} rows  {rejected:>3} rejected{mark}")
-    flags = ", ".join(f"{flag} {count}" for flag, count in report.flags.items())
+        mark = "" if rejected == expected else _("  (planted {count})").format(count=expected)
+        out.append(
+            _("  {name} {imported} rows  {rejected} rejected").format(
+                name=_padded(_named(name, SOURCE_LABELS), 11),
+                imported=f"{imported:>6}",
+                rejected=f"{rejected:>3}",
+            )
+            + mark
+        )
+    flags = _(", ").join(f"{_named(flag, FLAGS)} {count}" for flag, count in report.flags.items())
     truth = (
-        "every planted suspect found, nothing else"
+        _("every planted suspect found, nothing else")
         if not report.missed and not report.unexpected
-        else f"{len(report.missed)} planted suspect(s) missed, {len(report.unexpected)} unexpected"
+        else _("{missed} planted suspect(s) missed, {unexpected} unexpected").format(
+            missed=len(report.missed), unexpected=len(report.unexpected)
+        )
     )
     out += [
-        f"  {report.suspects} suspects ({flags}): {truth}; {report.opened} cases opened.",
-        "  Who they really are: "
-        + ", ".join(f"{scenario.KINDS.get(k, k)} {n}" for k, n in report.kinds.items()),
+        _("  {suspects} suspects ({flags}): {truth}; {opened} cases opened.").format(
+            suspects=report.suspects, flags=flags, truth=truth, opened=report.opened
+        ),
+        _("  Who they really are: {kinds}").format(
+            kinds=_(", ").join(
+                f"{_(scenario.KINDS[k]) if k in scenario.KINDS else k} {n}"
+                for k, n in report.kinds.items()
+            )
+        ),
         "",
-        f"{(report.last_day - report.start).days} days of casework, "
-        f"{report.start.isoformat()} to {report.last_day.isoformat()}:",
-        "  " + ", ".join(f"{what} {n}" for what, n in sorted(report.steps.items())),
-        f"  The sweep fired {report.fired} escalation rung(s) and {report.timed} automatic "
-        f"transition(s), queuing {report.notices_queued} notice(s); {report.reports} monthly "
-        "report(s) to the supervision office.",
+        _("{days} days of casework, {start} to {end}:").format(
+            days=(report.last_day - report.start).days, start=report.start.isoformat(), end=last
+        ),
+        "  "
+        + _(", ").join(
+            f"{_named(what, {**report.step_labels, **STEP_KINDS})} {n}"
+            for what, n in sorted(report.steps.items())
+        ),
+        _(
+            "  The sweep fired {fired} escalation rung(s) and {timed} automatic transition(s), "
+            "queuing {queued} notice(s); {reports} monthly report(s) to the supervision office."
+        ).format(
+            fired=report.fired,
+            timed=report.timed,
+            queued=report.notices_queued,
+            reports=report.reports,
+        ),
     ]
     if report.reported:
         out.insert(
             -2,
-            f"  Schools reported {report.reported} more child(ren) absent without reason; "
-            "each became a case.",
+            _(
+                "  Schools reported {count} more child(ren) absent without reason; each became "
+                "a case."
+            ).format(count=report.reported),
         )
     if report.failures:
-        out.append(f"  {len(report.failures)} step(s) were refused (a demo defect):")
+        out.append(
+            _("  {count} step(s) were refused (a demo defect):").format(count=len(report.failures))
+        )
         out += [f"    {failure}" for failure in report.failures[:10]]
     out += _ledger_lines(report)
-    out += ["", "Notices:"]
+    out += ["", _("Notices:")]
     for channel, statuses in sorted(report.notices.items()):
-        shown = ", ".join(f"{status} {n}" for status, n in sorted(statuses.items()))
-        out.append(f"  {channel:<9} {shown}")
+        shown = _(", ").join(
+            f"{_named(status, NOTICE_STATES)} {n}" for status, n in sorted(statuses.items())
+        )
+        out.append(f"  {_padded(_named(channel, CHANNEL_NAMES), 9)} {shown}")
     out.append(
-        f"  Capture: {report.mail_received} e-mail(s) received, {report.mail_refused} refused; "
-        + ", ".join(f"{c} {n} message(s)" for c, n in report.robot_messages.items())
-        + f"; {report.letters} letter(s) in outbox/."
+        _("  Capture: {received} e-mail(s) received, {refused} refused; ").format(
+            received=report.mail_received, refused=report.mail_refused
+        )
+        + _(", ").join(
+            _("{channel} {count} message(s)").format(channel=_named(c, CHANNEL_NAMES), count=n)
+            for c, n in report.robot_messages.items()
+        )
+        + _("; {count} letter(s) in outbox/.").format(count=report.letters)
     )
     for reason in report.dead_reasons[:3]:
-        out.append(f"  Dead: {reason}")
-    verdict = "intact" if report.audit_intact else f"BROKEN: {report.audit_problem}"
+        out.append(_("  Dead: {reason}").format(reason=reason))
+    verdict = (
+        _("intact")
+        if report.audit_intact
+        else _("BROKEN: {problem}").format(problem=report.audit_problem)
+    )
     out += [
         "",
-        f"Audit trail: {report.audit_events} events, hash chain {verdict}.",
-        f"  Checkpoint (kept by the supervision office): {report.checkpoint}",
+        _("Audit trail: {events} events, hash chain {verdict}.").format(
+            events=report.audit_events, verdict=verdict
+        ),
+        _("  Checkpoint (kept by the supervision office): {checkpoint}").format(
+            checkpoint=report.checkpoint
+        ),
         "",
-        "Where to look next:",
+        _("Where to look next:"),
     ]
-    stories = {
-        "relapse": "returned, relapsed, persuaded back again",
-        "court": "the legal route: order served, period lapsed, judicial admonition",
-        "labour": "handed to labour inspection (a child working)",
-        "marriage": "early marriage: civil affairs, women's federation, youth league",
-        "illness": "health assessment, deferral, back to verification",
-        "missing": "missing: public security finds the child",
-        "placement": "expert committee, special-education placement or home teaching",
-        "escalated": "a lapsed deadline climbing the escalation ladder",
-    }
     for story, number in report.interesting.items():
-        out.append(f"  {w} case show {number:<5}  # {stories.get(story, story)}")
+        told = _(STORIES[story]) if story in STORIES else story
+        out.append(f"  {w} case show {number:<5}  # {told}")
     out += [
-        f"  {w} stats --as-of {report.last_day.isoformat()} --since {report.start.isoformat()} "
-        "--by township",
-        f"  {w} ledger --as-of {report.last_day.isoformat()} --level township --unit "
-        f"{report.township}",
-        f"  {w} --as {report.caseworker} case list    # one township caseworker's view",
-        f"  {w} review overdue --as-of {report.last_day.isoformat()}",
-        f"  {w} report html -o report.html --as-of {report.last_day.isoformat()}"
-        "    # for the county leadership",
-        f"  {w} notify status    # what was delivered, and the dead notices",
+        f"  {w} stats --as-of {last} --since {report.start.isoformat()} --by township",
+        f"  {w} ledger --as-of {last} --level township --unit {report.township}",
+        f"  {w} --as {report.caseworker} case list    # " + _("one township caseworker's view"),
+        f"  {w} review overdue --as-of {last}",
+        f"  {w} report html -o report.html --as-of {last}    # " + _("for the county leadership"),
+        f"  {w} notify status    # " + _("what was delivered, and the dead notices"),
         f"  {w} audit verify --checkpoint {report.checkpoint}",
-        f"  Letters: {root / 'outbox'}/   E-mail and robot messages: {root / 'capture'}/",
-        f"  The register files, with the planted answer ({TRUTH_FILE}), and the rejects: "
-        f"{root / 'registers'}/  {root / 'rejects'}/",
-        "  The demo's days are over: commands you run now count from today, so its open cases",
-        "  show as overdue, and `caseflow escalate` would fire every rung due since.",
+        _("  Letters: {outbox}/   E-mail and robot messages: {capture}/").format(
+            outbox=root / "outbox", capture=root / "capture"
+        ),
+        _(
+            "  The register files, with the planted answer ({truth}), and the rejects: "
+            "{registers}/  {rejects}/"
+        ).format(truth=TRUTH_FILE, registers=root / "registers", rejects=root / "rejects"),
+        _("  The demo's days are over: commands you run now count from today, so its open cases"),
+        _("  show as overdue, and `caseflow escalate` would fire every rung due since."),
         "",
-        f"Finished in {report.seconds:.1f} s.",
+        _("Finished in {seconds} s.").format(seconds=f"{report.seconds:.1f}"),
     ]
     return out

@@ -27,6 +27,7 @@ from typing import Any
 
 from caseflow.calendar import WorkCalendar
 from caseflow.demo.county import MAX_TOWNSHIPS, Child, County, Village, age_on
+from caseflow.i18n import N_
 
 DEMO_COUNTY = "印江自治县"
 START = date(2025, 9, 15)  # a Monday: the registers were extracted the Friday before
@@ -440,12 +441,13 @@ def _grade_rank(grade: str) -> int:
 # Who each flagged child is
 
 
+# Who the demo's suspects really are (shown translated: N_ marks them for the catalog).
 KINDS: Mapping[str, str] = {
-    "register_error": "在校就读，登记数据有误",
-    "studying_elsewhere": "在外县就读",
-    "graduated": "已完成义务教育",
-    "disabled": "残疾儿童，需特教安置",
-    "dropout": "失学辍学",
+    "register_error": N_("at school (the register data are wrong)"),
+    "studying_elsewhere": N_("studying in another county"),
+    "graduated": N_("finished compulsory education"),
+    "disabled": N_("disabled, needs a special-education placement"),
+    "dropout": N_("out of school (dropout)"),
 }
 ROUTES: Mapping[str, str] = {
     "verify": "核查销号",

@@ -37,6 +37,7 @@ from caseflow.exports import (
     write_text_table,
     write_xlsx,
 )
+from caseflow.i18n import N_, _
 from caseflow.ids import mask_id_number
 from caseflow.ledger import (
     CHAINS,
@@ -142,6 +143,13 @@ _NOTES_BETWEEN = _NOTES.where(EVENT.c.case_id.between(bindparam("first"), bindpa
 # Who may read the registers' children in a 文化户口台账 (a partner department may not).
 REGISTER_READERS = frozenset({"caseworker", "school", "bureau", "supervisor"})
 LEVEL_NAMES = {"county": "县级", "township": "乡镇", "village": "村", "school": "学校"}
+# The levels as a message names them (translated where shown).
+LEVEL_WORDS = {
+    "county": N_("county"),
+    "township": N_("township"),
+    "village": N_("village"),
+    "school": N_("school"),
+}
 
 
 @dataclass(frozen=True)
@@ -166,8 +174,12 @@ def find_place(ctx: Context, level: str, unit: str | None) -> Place:
     not known, apart from every unit."""
     if level not in LEVELS:
         raise InvalidInput(
-            f"--level 只能是 {'、'.join(f'{k}（{v}）' for k, v in LEVEL_NAMES.items())} 之一，"
-            f"不能是 {level!r}"
+            _("--level must be one of {levels}, not '{level}'").format(
+                levels=_(", ").join(
+                    _("{value} ({label})").format(value=k, label=v) for k, v in LEVEL_NAMES.items()
+                ),
+                level=level,
+            )
         )
     name = unit.strip() if unit is not None else None
     if name in (UNKNOWN_PLACE, UNPLACED) and level != "school":
@@ -181,8 +193,10 @@ def find_place(ctx: Context, level: str, unit: str | None) -> Place:
     if level == "county":
         if name:
             raise InvalidInput(
-                "--unit 用于乡镇、村、学校台账（或 --unit 待核实）；县级台账包含您可查看的全部"
-                "案件，无需 --unit"
+                _(
+                    "--unit is for the ledgers of a township, village or school (or --unit "
+                    "待核实); the county ledger holds every case you may see and needs no --unit"
+                )
             )
         where = ctx.actor.jurisdiction
         label = where.name if where.kind in ("township", "school") else ""
@@ -190,7 +204,9 @@ def find_place(ctx: Context, level: str, unit: str | None) -> Place:
     if not name:
         example = {"township": "天堂镇", "village": "天堂镇/天堂村", "school": "天堂镇中心小学"}
         raise InvalidInput(
-            f"{LEVEL_NAMES[level]}台账须用 --unit 指明单位，例如 --unit {example[level]}"
+            _("the {level} ledger needs --unit naming the unit, e.g. --unit {example}").format(
+                level=_(LEVEL_WORDS[level]), example=example[level]
+            )
         )
     if level == "township":
         return Place(level, name, name, CASE.c.township == name)
@@ -200,7 +216,11 @@ def find_place(ctx: Context, level: str, unit: str | None) -> Place:
     if slash:
         township, village = township.strip(), village.strip()
         if not township or not village:
-            raise InvalidInput(f"--unit {name!r}：村请写作“镇/村”，例如 天堂镇/天堂村")
+            raise InvalidInput(
+                _(
+                    "--unit '{name}': write a village as TOWNSHIP/VILLAGE, e.g. 天堂镇/天堂村"
+                ).format(name=name)
+            )
         return Place(
             level,
             name,
@@ -214,11 +234,17 @@ def find_place(ctx: Context, level: str, unit: str | None) -> Place:
             ).scalars()
         )
     if not townships:
-        raise InvalidInput(f"您可查看的案件中没有名为“{name}”的村；请核对村名，或写作“镇/村”")
+        raise InvalidInput(
+            _(
+                "no case you may see is in a village named '{name}'; check the name, or write "
+                "TOWNSHIP/VILLAGE"
+            ).format(name=name)
+        )
     if len(townships) > 1:
         raise InvalidInput(
-            f"多个乡镇有名为“{name}”的村：{'、'.join(f'{t}/{name}' for t in townships)}；"
-            "请写作“镇/村”"
+            _(
+                "several townships have a village named '{name}': {choices}; write TOWNSHIP/VILLAGE"
+            ).format(name=name, choices=_(", ").join(f"{t}/{name}" for t in townships))
         )
     return Place(
         level,
@@ -617,9 +643,13 @@ def open_ledger(
     level (and unit) as of a day (default today; not in the future)."""
     day = as_of or ctx.today
     if day > ctx.today:
-        raise InvalidInput(f"--as-of {day.isoformat()} 是将来的日期；台账只能截至今天或此前某日")
+        raise InvalidInput(
+            _(
+                "--as-of {day} is in the future; a ledger stands as of today or an earlier day"
+            ).format(day=day.isoformat())
+        )
     if batch_size < 1:
-        raise InvalidInput("每批读取的案件数至少为 1")
+        raise InvalidInput(_("a batch must read at least 1 case"))
     chosen = find_kind(kind)
     with db.read(ctx.engine) as connection:
         heading = header(filling_unit(ctx, connection), day, ctx.today)
@@ -738,7 +768,9 @@ def _write(
         return write_json(stream, (row.as_json() for row in rows))
     if fmt == "table":
         return write_text_table(stream, columns, cells, title=ledger.title)
-    raise InvalidInput(f"{fmt} 格式须写入文件：-o 文件名.{fmt}")
+    raise InvalidInput(
+        _("the {format} format is written to a file: -o FILE.{format}").format(format=fmt)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -892,7 +924,10 @@ class RegisterLedger:
             for source, path in self.snapshots.items():
                 if not path.exists():
                     raise InvalidInput(
-                        f"{source} 登记的快照 {path.name} 已不在工作区；请重新导入该登记"
+                        _(
+                            "the snapshot {file} of the {register} register is no longer in the "
+                            "workspace; import that register again"
+                        ).format(file=path.name, register=source)
                     )
                 present[source] = {
                     str(name)
@@ -986,9 +1021,18 @@ def open_register_ledger(
         find_place(ctx, level, unit)  # refuses, naming the levels
     name = unit.strip() if unit else None
     if level == "county" and name:
-        raise InvalidInput("县级文化户口台账包含全县（您可查看的范围）的适龄儿童少年，无需 --unit")
+        raise InvalidInput(
+            _(
+                "the county's cultural-record ledger holds every school-age child of the county "
+                "(as far as you may see) and needs no --unit"
+            )
+        )
     if level != "county" and not name:
-        raise InvalidInput(f"{LEVEL_NAMES[level]}文化户口台账须用 --unit 指明单位")
+        raise InvalidInput(
+            _("the {level} cultural-record ledger needs --unit naming the unit").format(
+                level=_(LEVEL_WORDS[level])
+            )
+        )
     township = village = school = None
     if level == "township":
         township = name
@@ -1001,22 +1045,40 @@ def open_register_ledger(
     where = ctx.actor.jurisdiction
     if where.kind == "township":
         if township not in (None, where.name) or level == "school":
-            raise InvalidInput(f"您的账户限于{where.name}；只能查看{where.name}的文化户口台账")
+            raise InvalidInput(
+                _(
+                    "your account is limited to {unit}; you may see only {unit}'s cultural-record "
+                    "ledger"
+                ).format(unit=where.name)
+            )
         township = where.name
     if where.kind == "school" and (level != "school" or school != where.name):
-        raise InvalidInput(f"您的账户限于{where.name}；请用 --level school --unit {where.name}")
+        raise InvalidInput(
+            _("your account is limited to {unit}; use --level school --unit {unit}").format(
+                unit=where.name
+            )
+        )
     snapshots = current_snapshots(ctx)
     needed = "student" if school is not None else "household"
     if needed not in snapshots:
-        register = "学籍" if needed == "student" else "户籍"
         raise InvalidInput(
-            f"文化户口台账依据{register}登记，尚未导入；请先运行 caseflow roster import "
-            f"{needed} 文件名"
+            _(
+                "the cultural-record ledger is made from the student register (学籍), which "
+                "is not imported yet; run caseflow roster import student FILE first"
+            )
+            if needed == "student"
+            else _(
+                "the cultural-record ledger is made from the household register (户籍), "
+                "which is not imported yet; run caseflow roster import household FILE first"
+            )
         )
     if school is None and "student" not in snapshots:
         raise InvalidInput(
-            "文化户口台账须列明每名儿童的就学状态，学籍登记尚未导入；请先运行 "
-            "caseflow roster import student 文件名"
+            _(
+                "the cultural-record ledger states each child's schooling, and the student "
+                "register (学籍) is not imported yet; run caseflow roster import student FILE "
+                "first"
+            )
         )
     place = {
         "county": "" if where.kind != "township" else where.name,

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from caseflow import access, audit, db
 from caseflow.engine import Actor
 from caseflow.errors import AccessDenied, CaseNotFound, WorkflowInvalid
+from caseflow.i18n import _
 from caseflow.models import (
     AuditEvent,
     Case,
@@ -101,7 +102,11 @@ def case_row(connection: Connection, actor: Actor, number: int) -> Any:
     statement = scoped(_CASE_BY_NUMBER, actor)
     row = connection.execute(statement, {"number": number}).first()
     if row is None:
-        raise CaseNotFound(f"case {number} not found; `caseflow case list` shows your cases")
+        raise CaseNotFound(
+            _("case {number} not found; `caseflow case list` shows your cases").format(
+                number=number
+            )
+        )
     return row
 
 
@@ -235,9 +240,10 @@ def register_workflow(connection: Connection, workflow: Workflow, now: datetime)
         )
     elif stored != workflow.sha256:
         raise WorkflowInvalid(
-            f"workflow {workflow.name!r} version {workflow.version} was edited "
-            "after cases started on it; raise its `version` so existing cases "
-            "keep the definition they started with"
+            _(
+                "workflow '{name}' version {version} was edited after cases started on it; "
+                "raise its `version` so existing cases keep the definition they started with"
+            ).format(name=workflow.name, version=workflow.version)
         )
 
 

@@ -29,6 +29,7 @@ from caseflow.audit_export import (
 from caseflow.dates import recorded_day
 from caseflow.errors import CaseNotFound, InvalidInput, NotFound
 from caseflow.exports import replacing
+from caseflow.i18n import N_, _
 from caseflow.ids import mask_id_number
 from caseflow.measures import UNPLACED, is_placed
 from caseflow.services.context import Context
@@ -53,6 +54,12 @@ _STREAM = {"yield_per": 2000}
 # looked for in SQL within a margin wide enough for any offset, then exactly in Python.
 _MARGIN = timedelta(days=3)
 UNIT_KINDS = ("township", "village", "school", "department")
+UNIT_NAMES = {
+    "township": N_("township"),
+    "village": N_("village"),
+    "school": N_("school"),
+    "department": N_("department"),
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -89,7 +96,7 @@ def audit_events(ctx: Context, where: AuditFilter | None = None) -> Iterator[dic
     for name in ("unit", "actor", "action", "state"):
         value = getattr(where, name)
         if value is not None and not value.strip():
-            raise InvalidInput(f"--{name} needs a value")
+            raise InvalidInput(_("--{option} needs a value").format(option=name))
     if where.state is not None:
         _check_state(ctx, where.state.strip())
     if where.case is not None:
@@ -135,7 +142,9 @@ def unit_condition(unit: str, workflows: Iterable[Workflow]) -> ColumnElement[bo
     kind, sep, name = unit.partition(":")
     if sep and kind in UNIT_KINDS:
         if not name.strip():
-            raise InvalidInput(f"--unit {unit!r} names no {kind}")
+            raise InvalidInput(
+                _("--unit '{unit}' names no {kind}").format(unit=unit, kind=_(UNIT_NAMES[kind]))
+            )
         kinds: Sequence[str] = (kind,)
         unit = name.strip()
     else:
@@ -180,7 +189,9 @@ def _action_condition(action: str) -> ColumnElement[bool]:
 def _check_range(since: date | None, until: date | None) -> None:
     if since is not None and until is not None and since > until:
         raise InvalidInput(
-            f"--since {since.isoformat()} is after --until {until.isoformat()}; nothing could match"
+            _("--since {since} is after --until {until}; nothing could match").format(
+                since=since.isoformat(), until=until.isoformat()
+            )
         )
 
 
@@ -192,7 +203,9 @@ def _check_state(ctx: Context, state: str) -> None:
         known.update(connection.execute(select(CASE.c.state).distinct()).scalars())
     if state not in known:
         raise InvalidInput(
-            f"--state {state!r} is not a state of the workflow; known: {', '.join(sorted(known))}"
+            _("--state '{state}' is not a state of the workflow; known: {known}").format(
+                state=state, known=", ".join(sorted(known))
+            )
         )
 
 
@@ -200,7 +213,9 @@ def _check_case(ctx: Context, number: int) -> None:
     with db.read(ctx.engine) as connection:
         found = connection.execute(select(CASE.c.id).where(CASE.c.id == number)).first()
     if found is None:
-        raise CaseNotFound(f"case {number} not found; `caseflow case list` shows the cases")
+        raise CaseNotFound(
+            _("case {number} not found; `caseflow case list` shows the cases").format(number=number)
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -256,16 +271,20 @@ def export_audit(
 
 def _nothing_recorded(since: date | None, until: date | None) -> str:
     if since is None and until is None:
-        return "the audit trail holds no events; nothing was written"
-    between = " ".join(
-        part
-        for part in (
-            f"on or after {since.isoformat()}" if since else "",
-            f"on or before {until.isoformat()}" if until else "",
+        return _("the audit trail holds no events; nothing was written")
+    if since is not None and until is not None:
+        return _(
+            "no audit event was recorded on or after {since} on or before {until}; nothing was "
+            "written"
+        ).format(since=since.isoformat(), until=until.isoformat())
+    if since is not None:
+        return _("no audit event was recorded on or after {since}; nothing was written").format(
+            since=since.isoformat()
         )
-        if part
+    assert until is not None
+    return _("no audit event was recorded on or before {until}; nothing was written").format(
+        until=until.isoformat()
     )
-    return f"no audit event was recorded {between}; nothing was written"
 
 
 def _export_span(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.ledger import recorded_reasons
 from caseflow.measures import (
     CONSOLIDATION_ESTIMATE,
@@ -297,13 +298,22 @@ def target_line(target: TargetFigure) -> str:
     if target.actual is None:
         actual, verdict = target.note or "—", ""
     elif target.key == "open_dropouts":
-        actual, verdict = str(target.actual), "达标" if target.met else "未达标"
+        actual, verdict = str(target.actual), _("met") if target.met else _("not met")
     else:
-        actual = f"{percent(float(target.actual))}（{target.numerator}/{target.denominator}）"
-        verdict = "达标" if target.met else "未达标"
+        actual = _("{rate} ({numerator}/{denominator})").format(
+            rate=percent(float(target.actual)),
+            numerator=target.numerator,
+            denominator=target.denominator,
+        )
+        verdict = _("met") if target.met else _("not met")
     if target.estimate:
-        actual, verdict = f"估算 {actual}", "（估算值，不作达标判断）"
-    return f"{target.label}：目标 {target.target}，实际 {actual}  {verdict}".rstrip()
+        actual = _("estimate {actual}").format(actual=actual)
+        verdict = _("(an estimate, not judged against the target)")
+    return (
+        _("{label}: target {target}, actual {actual}  {verdict}")
+        .format(label=target.label, target=target.target, actual=actual, verdict=verdict)
+        .rstrip()
+    )
 
 
 @dataclass(frozen=True)
@@ -401,14 +411,16 @@ def _period(ctx: Context, as_of: date | None, since: date | None) -> Period:
     day = as_of or ctx.today
     if day > ctx.today:
         raise InvalidInput(
-            f"--as-of {day.isoformat()} is in the future; figures stand as of today or "
-            "an earlier day"
+            _("--as-of {day} is in the future; figures stand as of today or an earlier day").format(
+                day=day.isoformat()
+            )
         )
     start = since or date(day.year, 1, 1)
     if start > day:
         raise InvalidInput(
-            f"--since {start.isoformat()} is after --as-of {day.isoformat()}; the period "
-            "would be empty"
+            _("--since {since} is after --as-of {day}; the period would be empty").format(
+                since=start.isoformat(), day=day.isoformat()
+            )
         )
     return Period(start, day)
 
@@ -428,7 +440,7 @@ def stats(
     from caseflow.escalation import recipient_label
 
     if by is not None and by not in BY:
-        raise InvalidInput(f"--by must be township or school, got {by!r}")
+        raise InvalidInput(_("--by must be township or school, got '{by}'").format(by=by))
     period = _period(ctx, as_of, since)
     found = scan(ctx, period, batch_size=batch_size)
     _log(
@@ -947,7 +959,11 @@ def assessment(ctx: Context, *, year: int | None = None, batch_size: int = BATCH
     today = ctx.today
     chosen = year or today.year
     if chosen > today.year or chosen < 1900:
-        raise InvalidInput(f"--year {chosen} has not begun; assess {today.year} or an earlier year")
+        raise InvalidInput(
+            _("--year {year} has not begun; assess {this_year} or an earlier year").format(
+                year=chosen, this_year=today.year
+            )
+        )
     period = Period(date(chosen, 1, 1), min(date(chosen, 12, 31), today))
     found = scan(ctx, period, batch_size=batch_size)
     _log(ctx, found, "review assessment", year=chosen)
