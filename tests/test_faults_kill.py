@@ -554,3 +554,50 @@ def test_the_next_import_removes_the_scratch_folders_a_killed_import_left(
     finally:
         ctx.engine.dispose()
     assert scratch_folders(workspace) == []
+
+
+def test_an_import_killed_between_placing_its_snapshot_and_committing_leaves_no_file_behind(
+    workspace: Path, tmp_path: Path, database: Database
+) -> None:
+    """The snapshot file is renamed into place inside the import's transaction, before the
+    commit; killed in between, the file of an import that never was stays in rosters/ —
+    a copy of the register's personal data nothing reads or deletes. The next import of
+    the source removes it."""
+    if database.backend != "postgresql":
+        pytest.skip(
+            "SQLite's writer lock is taken at BEGIN: no other connection can hold an import "
+            "between placing its file and committing"
+        )
+    registers = {
+        name: household_register(tmp_path / name, first)
+        for name, first in (("户籍甲.csv", 0), ("户籍乙.csv", 5000))
+    }
+    ctx = context(workspace)
+    try:
+        run(caseflow(workspace, "roster", "import", "household", str(tmp_path / "户籍甲.csv")))
+        placed = {path.name for path in (workspace / "rosters").glob("household-*.parquet")}
+        command = caseflow(workspace, "roster", "import", "household", str(tmp_path / "户籍乙.csv"))
+        # Another writer holds the audit chain's head: the import waits in its transaction
+        # right after placing its file, when it records its audit event.
+        with ctx.engine.connect() as holder, holder.begin():
+            holder.execute(text("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE"))
+
+            def placed_its_file() -> bool:
+                return any(
+                    path.name not in placed
+                    for path in (workspace / "rosters").glob("household-*.parquet")
+                )
+
+            kill = run_and_kill(command, working=placed_its_file, then=0.1)
+            assert kill.running
+        assert in_force(ctx) == ("户籍甲.csv", registers["户籍甲.csv"])
+        left = {path.name for path in (workspace / "rosters").glob("household-*.parquet")}
+        assert len(left - placed) == 1, "the killed import's file is in place, uncommitted"
+        run(command)
+        assert in_force(ctx) == ("户籍乙.csv", registers["户籍乙.csv"])
+        record = current_imports(ctx)["household"]
+        kept = {path.name for path in (workspace / "rosters").glob("household-*.parquet")}
+        assert kept == {snapshot_path(ctx, "household", record.id).name}
+        assert audit_verify(ctx).intact
+    finally:
+        ctx.engine.dispose()
