@@ -138,10 +138,10 @@ def run_and_kill(
         return Kill(at, running)
 
 
-def assert_killed_while_working(kills: list[Kill]) -> None:
-    """The rounds are not a formality: most kills hit the command at work."""
+def assert_killed_while_working(kills: list[Kill], *, at_least: int) -> None:
+    """The rounds are not a formality: kills hit the command at work."""
     working = sum(kill.running for kill in kills)
-    assert working >= len(kills) - 1, kills
+    assert working >= at_least, kills
 
 
 # ---------------------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def escalation_events(ctx: Context) -> int:
 def test_an_escalate_killed_at_random_moments_and_run_again_sends_every_notice_exactly_once(
     workspace: Path, twin: Path, rng: Any
 ) -> None:
-    cases = 30
+    cases = 40
     killed, untouched = context(workspace), context(twin)
     try:
         assert overdue_cases(killed, cases) == overdue_cases(untouched, cases)
@@ -266,8 +266,8 @@ def test_an_escalate_killed_at_random_moments_and_run_again_sends_every_notice_e
         kills: list[Kill] = []
         partial: list[int] = []
         for _ in range(ROUNDS):
-            # Once the sweep has fired one to two cases' rungs more, at a random moment.
-            target = count(killed, ESCALATIONS) + rng.randint(1, 6)
+            # Once the sweep has fired a case's rungs more, at a random moment.
+            target = count(killed, ESCALATIONS) + rng.randint(1, 3)
 
             def working(target: int = target) -> bool:
                 return count(killed, ESCALATIONS) >= target
@@ -279,7 +279,7 @@ def test_an_escalate_killed_at_random_moments_and_run_again_sends_every_notice_e
             )
             partial.append(count(killed, ESCALATIONS))
         print(f"rungs fired when killed: {partial} of {total}")
-        assert_killed_while_working(kills)
+        assert_killed_while_working(kills, at_least=ROUNDS - 1)
         assert 0 < partial[-1] < total, partial
 
         resumed = run(caseflow(workspace, *sweep, "--json"))
@@ -389,14 +389,14 @@ def test_a_dispatcher_killed_at_random_moments_loses_nothing_and_repeats_within_
     ctx = context(workspace)
     env = {**os.environ, "COUNTY_HOOK_SECRET": "county-hook-secret"}
     try:
-        overdue_cases(ctx, 8)
+        overdue_cases(ctx, 10)
         # A case at a time: a notice for each case and recipient.
-        run(caseflow(workspace, "escalate", "--as-of", AS_OF, "--batch-size", "1"))
+        sweep_service(ctx, batch_size=1)
         total = count(ctx, NOTICES)
-        assert total == 5 * 8
+        assert total == 5 * 10
         kills: list[Kill] = []
         for _ in range(ROUNDS):
-            target = peer.taken() + rng.randint(1, 2 * BATCH)
+            target = peer.taken() + rng.randint(1, BATCH)
 
             def working(target: int = target) -> bool:
                 return peer.taken() >= target
@@ -409,7 +409,7 @@ def test_a_dispatcher_killed_at_random_moments_loses_nothing_and_repeats_within_
                     env=env,
                 )
             )
-        assert_killed_while_working(kills)
+        assert_killed_while_working(kills, at_least=ROUNDS - 1)
         assert peer.taken() < total, "the kills left notices to deliver"
         # Notices a killed dispatcher held are left alone until its claim runs out ...
         held = count(ctx, NOTICES, NOTICES.c.claimed_by.is_not(None))
@@ -496,16 +496,16 @@ def test_a_roster_import_killed_at_random_moments_leaves_one_whole_snapshot_in_f
         for _ in range(ROUNDS):
             new = next(name for name in registers if name != previous)
             command = caseflow(workspace, "roster", "import", "household", str(tmp_path / new))
-            # Killed any time from its start to about when an import is done.
+            # Killed any time from its start to near when an import is done.
             kills.append(
-                run_and_kill(command, working=lambda: True, then=rng.uniform(0, one_import))
+                run_and_kill(command, working=lambda: True, then=rng.uniform(0, 0.9 * one_import))
             )
             name, ids = in_force(ctx)
             assert name in (previous, new), name
             assert ids == registers[name], "a snapshot in force is the whole of one register"
             assert audit_verify(ctx).intact
             previous = name
-        assert_killed_while_working(kills)
+        assert_killed_while_working(kills, at_least=ROUNDS // 2)
         # The last round's command run again to completion: its register is in force, whole.
         run(command)
         assert in_force(ctx) == (new, registers[new])
