@@ -601,3 +601,56 @@ def test_an_import_killed_between_placing_its_snapshot_and_committing_leaves_no_
         assert audit_verify(ctx).intact
     finally:
         ctx.engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------
+# The letter channel: a dispatcher killed between writing a letter and filing it
+
+
+class Killed(BaseException):
+    """What the process would have suffered at this point: nothing after it runs."""
+
+
+@pytest.mark.parametrize("killed_after", ["the day's manifest", "the letter"])
+def test_a_letter_of_a_dispatcher_killed_while_writing_it_is_written_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, killed_after: str
+) -> None:
+    """A dispatcher killed while it writes a letter sends the notice again (at least
+    once): the same letter replaces its own file, and never lands beside it as
+    ``…_2.html`` for the clerk to print and serve twice (before the fix, a kill after the
+    letter's file and before the manifest that names it did just that)."""
+    from caseflow.notifiers import Notice as Message
+    from caseflow.notifiers import letter
+
+    notice = Message(
+        key="escalation:0123456789abcdef01234567",
+        reference="KC-000007",
+        address="",
+        subject="控辍保学逾期督办通知（第2级）",
+        html="<p>督办通知</p>",
+        text="",
+        document="控辍保学逾期督办通知",
+        cases=(32,),
+        role="乡镇长",
+        day=date(2026, 11, 29),
+    )
+    write_whole = letter._write_whole
+
+    def killed_after_the_letter(folder: Path, name: str, text: str) -> None:
+        write_whole(folder, name, text)
+        if killed_after == "the day's manifest" and name == letter._MANIFEST:
+            raise Killed
+        if killed_after == "the letter" and name.endswith(".html") and name != letter.INDEX:
+            raise Killed
+
+    channel = letter.LetterNotifier({}, {}, tmp_path)
+    with monkeypatch.context() as patched:
+        patched.setattr(letter, "_write_whole", killed_after_the_letter)
+        with pytest.raises(Killed):
+            channel.send([notice])
+    assert [result.ok for result in channel.send([notice])] == [True]
+    outbox = tmp_path / "outbox"
+    files = [path.name for path in letter.letter_files(outbox)]
+    assert files == ["2026-11-29_控辍保学逾期督办通知_案件0032_乡镇长.html"]
+    index = (outbox / "2026-11-29" / letter.INDEX).read_text(encoding="utf-8")
+    assert index.count(f'href="{files[0]}"') == 1
