@@ -37,6 +37,7 @@ from sqlalchemy import create_engine, func, select, text
 from caseflow import db
 from caseflow.ids import make_id_number
 from caseflow.models import AuditEvent, Delivery, Escalation, Notice, RosterImport
+from caseflow.notifiers.letter import letter_files
 from caseflow.services.audit import audit_verify
 from caseflow.services.cases import advance, open_case
 from caseflow.services.context import Context, init_workspace, open_context
@@ -359,7 +360,8 @@ def receiver() -> Iterator[tuple[str, Receiver]]:
 
 
 def webhook_county(root: Path, url: str) -> None:
-    """Every notice goes to the county's webhook; claims of LEASE seconds, BATCH at a time."""
+    """Township heads get printed letters, everyone else the county's webhook; claims of
+    LEASE seconds, BATCH at a time."""
     config = root / "caseflow.toml"
     settings = config.read_text(encoding="utf-8")
     for name, value in (("lease_seconds", LEASE), ("batch_size", BATCH)):
@@ -374,7 +376,11 @@ def webhook_county(root: Path, url: str) -> None:
     ctx = context(root)
     try:
         operator = ctx.actor.operator
-        org = issuing_org(operator, more="default:\n  - {channel: webhook, address: county}\n")
+        routes = (
+            "contacts:\n  township_head:\n    - {channel: letter}\n"
+            "default:\n  - {channel: webhook, address: county}\n"
+        )
+        org = issuing_org(operator, more=routes)
         ctx.workspace.org_file.write_text(org, encoding="utf-8")
         apply_org(ctx)
     finally:
@@ -389,11 +395,12 @@ def test_a_dispatcher_killed_at_random_moments_loses_nothing_and_repeats_within_
     ctx = context(workspace)
     env = {**os.environ, "COUNTY_HOOK_SECRET": "county-hook-secret"}
     try:
-        overdue_cases(ctx, 10)
-        # A case at a time: a notice for each case and recipient.
+        cases = 10
+        overdue_cases(ctx, cases)
+        # A case at a time: a notice for each case and recipient, one a letter.
         sweep_service(ctx, batch_size=1)
         total = count(ctx, NOTICES)
-        assert total == 5 * 10
+        assert total == 5 * cases
         kills: list[Kill] = []
         for _ in range(ROUNDS):
             target = peer.taken() + rng.randint(1, BATCH)
@@ -410,7 +417,7 @@ def test_a_dispatcher_killed_at_random_moments_loses_nothing_and_repeats_within_
                 )
             )
         assert_killed_while_working(kills, at_least=ROUNDS - 1)
-        assert peer.taken() < total, "the kills left notices to deliver"
+        assert peer.taken() < total - cases, "the kills left notices to deliver"
         # Notices a killed dispatcher held are left alone until its claim runs out ...
         held = count(ctx, NOTICES, NOTICES.c.claimed_by.is_not(None))
         time.sleep(LEASE + 0.5)
@@ -419,12 +426,28 @@ def test_a_dispatcher_killed_at_random_moments_loses_nothing_and_repeats_within_
         # ... and then nothing is held any more: every notice sent, none claimed.
         with db.read(ctx.engine) as connection:
             rows = connection.execute(
-                select(NOTICES.c.key, NOTICES.c.status, NOTICES.c.claimed_by)
+                select(
+                    NOTICES.c.key,
+                    NOTICES.c.status,
+                    NOTICES.c.claimed_by,
+                    NOTICES.c.channel,
+                    NOTICES.c.peer_reference,
+                )
             ).all()
-        assert [(status, holder) for _, status, holder in rows] == [("sent", None)] * total
-        # Delivered at least once: every notice reached the receiver.
+        assert [(row.status, row.claimed_by) for row in rows] == [("sent", None)] * total
+        # Delivered at least once: every notice reached the receiver ...
         delivered = peer.deliveries()
-        assert {row.key for row in rows} == set(delivered)
+        assert {row.key for row in rows if row.channel == "webhook"} == set(delivered)
+        # ... or is a letter in the outbox, once: a repeat replaced its own file.
+        outbox = workspace / "outbox"
+        letters = {f"{path.parent.name}/{path.name}" for path in letter_files(outbox)}
+        filed = [row.peer_reference for row in rows if row.channel == "letter"]
+        assert len(filed) == cases and sorted(filed) == sorted(letters)
+        for day in {path.parent for path in letter_files(outbox)}:
+            index = (day / "index.html").read_text(encoding="utf-8")
+            assert sorted(re.findall(r'href="([^"]+)"', index)) == sorted(
+                name.split("/")[1] for name in letters if name.startswith(day.name)
+            )
         # At most once more per kill, and only what a killed dispatcher had not recorded:
         # at most one claim's worth (BATCH) per kill.
         repeats = sum(times - 1 for times in delivered.values())
