@@ -96,7 +96,6 @@ class LetterNotifier(Notifier):
                 with _locked(folder):
                     manifest = _read_manifest(folder)
                     name = _name_for(folder, manifest, notice, day)
-                    _write_whole(folder, name, notice.html)
                     manifest[notice.key] = {
                         "file": name,
                         "document": notice.document or notice.subject,
@@ -105,8 +104,12 @@ class LetterNotifier(Notifier):
                         "reference": notice.reference,
                         "outcome": WRITTEN,
                     }
+                    # The name is the notice's before its letter is written: a dispatcher
+                    # killed in between sends it again to this file, never to a second one.
                     _write_whole(folder, _MANIFEST, json.dumps(manifest, ensure_ascii=False))
-                    _write_whole(folder, INDEX, index_page(day, manifest.values()))
+                    _write_whole(folder, name, notice.html)
+                    written = [e for e in manifest.values() if (folder / e["file"]).exists()]
+                    _write_whole(folder, INDEX, index_page(day, written))
             except OSError as exc:
                 results.append(Result.failed(notice.key, "transient", f"无法写入：{exc}"))
                 continue

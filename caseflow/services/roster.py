@@ -276,6 +276,7 @@ def _publish(
     try:
         with db.write(ctx.engine) as connection:
             _lock_source(connection, source)
+            _remove_uncommitted(ctx, connection, source)
             import_id = connection.execute(
                 insert(IMPORT).values(
                     source=source,
@@ -342,6 +343,20 @@ def _publish(
             placed.unlink(missing_ok=True)
         raise
     return import_id, replaced, current
+
+
+def _remove_uncommitted(ctx: Context, connection: Connection, source: str) -> None:
+    """Delete the source's snapshot files that no committed import of it owns: an import
+    killed after renaming its file into place and before committing leaves one (a copy of
+    the register that nothing reads). Run under the source's lock, when no other import of
+    the source is between those two steps."""
+    committed = set(
+        connection.execute(select(IMPORT.c.id).where(IMPORT.c.source == source)).scalars()
+    )
+    for path in snapshot_folder(ctx).glob(f"{source}-*.parquet"):
+        number = path.name.removeprefix(f"{source}-").removesuffix(".parquet")
+        if number.isdigit() and int(number) not in committed:
+            path.unlink(missing_ok=True)
 
 
 def _same_year(connection: Connection, source: str, as_of: date, import_id: int) -> int | None:
