@@ -3,8 +3,10 @@ BOM, for Excel and WPS), XLSX (openpyxl's write-only mode: rows go straight to d
 Markdown, a JSON array, and a plain-text table for the terminal. Memory does not grow
 with the number of rows. No database here.
 
-Every text cell a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``
-or ``@``) is written with a leading apostrophe (``neutralise``), in CSV and XLSX alike.
+Every text cell a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) is written with a leading apostrophe (:func:`neutralise`),
+in CSV and XLSX alike: every CSV or XLSX file caseflow writes (ledgers, reports, the
+comparison's findings, the rejects of a register import) passes its text cells through it.
 """
 
 from __future__ import annotations
@@ -41,12 +43,21 @@ class Column:
     width: int = 10
 
 
-_FORMULA_STARTS = frozenset("=+-@")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def neutralise(value: str) -> str:
-    """A cell a spreadsheet would read as a formula (=, +, -, @) is kept as text."""
+    """A cell a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage
+    return before one) is kept as text: a leading apostrophe, which Excel and WPS hide."""
     return f"'{value}" if value[:1] in _FORMULA_STARTS else value
+
+
+def xlsx_text(value: str) -> str:
+    """A text cell for an XLSX sheet: :func:`neutralise` d, and without the control
+    characters the XLSX format cannot hold (openpyxl refuses them)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def output_format(path: Path | None, fmt: str | None) -> str:
@@ -108,8 +119,8 @@ def write_csv(stream: IO[str], columns: Sequence[Column], rows: Iterable[Sequenc
         cells = list(row)
         for i in texts:
             value = cells[i]
-            if value and value[0] in _FORMULA_STARTS:  # type: ignore[index]
-                cells[i] = f"'{value}"
+            if isinstance(value, str):
+                cells[i] = neutralise(value)
         writer.writerow(cells)  # None is written empty, a date as its ISO form
         count += 1
     return count

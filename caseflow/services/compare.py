@@ -24,7 +24,7 @@ from typing import Any
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput, WorkspaceError
-from caseflow.exports import neutralise
+from caseflow.exports import neutralise, xlsx_text
 from caseflow.roster import (
     DEFAULT_AGES,
     ENROLLED,
@@ -311,8 +311,8 @@ def write_table(path: Any, comparison: Comparison, *, reveal: bool) -> int:
             [f"疑似失学辍学儿童少年比对结果（基准日{comparison.reference_date.isoformat()}）"]
         )
         sheet.append(list(HEADINGS))
-        for row in rows:
-            sheet.append(row)
+        for row in table_rows(comparison, reveal=reveal):
+            sheet.append([xlsx_text(cell) for cell in row])
         book.save(target)
     else:
         raise InvalidInput(f"-o {target.name}: write .csv or .xlsx")
