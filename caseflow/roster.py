@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from caseflow.dates import parse_date
 from caseflow.errors import InvalidIdNumber, InvalidInput, WorkspaceError
-from caseflow.i18n import _, is_english
+from caseflow.i18n import _, is_english, ngettext
 from caseflow.ids import (
     _CHECK_CHARACTERS,
     _EARLIEST_BIRTH,
@@ -92,6 +92,11 @@ def source_label(source: str) -> str:
     if is_english():
         return f"{source} ({SOURCE_LABELS.get(source, source)})"
     return f"{SOURCE_LABELS.get(source, source)}（{source}）"
+
+
+def register_name(source: str) -> str:
+    """A register in a sentence: ``学籍`` in Chinese, ``student`` in English."""
+    return source if is_english() else SOURCE_LABELS.get(source, source)
 
 
 def source_choices() -> str:
@@ -267,17 +272,20 @@ _SOURCE_FIELD_LABELS: Mapping[str, Mapping[str, str]] = {
 _HEADER_SEARCH_ROWS = 10
 _TIME_SUFFIX = re.compile(r"^(\S+)[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?$")
 _STUDENT_NUMBER = re.compile(r"^(?:[GJ]\d{17}[\dX]|L\d{18})$")
-_ID_AS_NUMBER_HINT = (
-    "; it looks like Excel stored the ID as a number, which keeps only 15 digits — "
-    "format the column as text (文本) and export the file again"
-)
+
+
+def _id_as_number_hint() -> str:
+    return _(
+        "; it looks like Excel stored the ID as a number, which keeps only 15 digits — "
+        "format the column as text (文本) and export the file again"
+    )
 
 
 def field_label(source: str, name: str) -> str:
-    """``村 (village)``: how a field is named in messages."""
+    """``村（village）`` / ``村 (village)``: how a field is named in messages."""
     chinese = _SOURCE_FIELD_LABELS.get(source, {}).get(name) or FIELD_LABELS.get(name, name)
     english = "grade" if (source, name) == ("disability", "disability_grade") else name
-    return f"{chinese} ({english})"
+    return f"{chinese} ({english})" if is_english() else f"{chinese}（{english}）"
 
 
 # ---------------------------------------------------------------------------------------
@@ -533,11 +541,17 @@ def check_readable(path: Path) -> bytes:
         with path.open("rb") as stream:
             return stream.read(8)
     except FileNotFoundError:
-        raise InvalidInput(f"{path} not found; give the path of a CSV or XLSX file") from None
+        raise InvalidInput(
+            _("{path} not found; give the path of a CSV or XLSX file").format(path=path)
+        ) from None
     except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder; give the path of a CSV or XLSX file") from None
+        raise InvalidInput(
+            _("{path} is a folder; give the path of a CSV or XLSX file").format(path=path)
+        ) from None
     except PermissionError:
-        raise InvalidInput(f"{path} cannot be read (permission denied)") from None
+        raise InvalidInput(
+            _("{path} cannot be read (permission denied)").format(path=path)
+        ) from None
 
 
 def file_format(path: Path, start: bytes, *, encoding: str | None) -> str:
@@ -545,12 +559,14 @@ def file_format(path: Path, start: bytes, *, encoding: str | None) -> str:
     suffix = path.suffix.lower()
     if suffix == ".xls" and not start.startswith(b"PK"):
         raise InvalidInput(
-            f"{path.name} is an old-style .xls workbook; save it from Excel or WPS as .xlsx "
-            "or as CSV UTF-8 and import that"
+            _(
+                "{file} is an old-style .xls workbook; save it from Excel or WPS as .xlsx or "
+                "as CSV UTF-8 and import that"
+            ).format(file=path.name)
         )
     if start.startswith(b"PK\x03\x04") or suffix in (".xlsx", ".xlsm"):
         if encoding is not None:
-            raise InvalidInput("--encoding applies to CSV files; an XLSX file names its own")
+            raise InvalidInput(_("--encoding applies to CSV files; an XLSX file names its own"))
         return "xlsx"
     return "csv"
 
@@ -561,8 +577,10 @@ def codec_name(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise InvalidInput(
-            f"--encoding {encoding!r} is not an encoding Python knows; use utf-8, "
-            "utf-8-sig, gbk or gb18030"
+            _(
+                "--encoding {encoding!r} is not an encoding Python knows; use utf-8, "
+                "utf-8-sig, gbk or gb18030"
+            ).format(encoding=encoding)
         ) from None
 
 
@@ -832,7 +850,7 @@ def parse_mapping(source: str, items: Iterable[str]) -> dict[str | int, str]:
                 _(
                     "--map {item!r}: {wanted!r} is not a field of the {register} register; "
                     "its fields are {fields}"
-                ).format(item=item, wanted=wanted, register=source_label(source), fields=fields)
+                ).format(item=item, wanted=wanted, register=register_name(source), fields=fields)
             )
         position = _POSITION.match(unicodedata.normalize("NFKC", heading).strip())
         if position is not None:
@@ -935,19 +953,32 @@ def find_columns(
         if seen >= _HEADER_SEARCH_ROWS:
             break
     if best is None:
-        raise InvalidInput(f"{file_name} is empty: it has no heading row and no rows")
-    _, _, values, found = best
+        raise InvalidInput(
+            _("{file} is empty: it has no heading row and no rows").format(file=file_name)
+        )
+    _line, _count, values, found = best
     missing = _missing(source, found)
-    names = ", ".join(
-        " or ".join(field_label(source, n) for n in item.split(" or ")) for item in missing
+    names = list_text(
+        _(" or ").join(field_label(source, n) for n in item.split(" or ")) for item in missing
     )
-    shown = ", ".join(_shown(v) for v in values if _shown(v)) or "(none)"
+    shown = list_text(_shown(v) for v in values if _shown(v)) or _("(none)")
     example = missing[0].split(" or ")[0]
-    needs = "them" if len(missing) > 1 else "it"
     raise InvalidInput(
-        f"{file_name} has no column for {names} (a {source} register needs {needs}); headings "
-        f"found: {shown}. Rename the heading, or name it with --map HEADING={example}; "
-        "nothing was imported"
+        ngettext(
+            "{file} has no column for {fields} (a {register} register needs it); headings "
+            "found: {headings}. Rename the heading, or name it with --map HEADING={example}; "
+            "nothing was imported",
+            "{file} has no column for {fields} (a {register} register needs them); headings "
+            "found: {headings}. Rename the heading, or name it with --map HEADING={example}; "
+            "nothing was imported",
+            len(missing),
+        ).format(
+            file=file_name,
+            fields=names,
+            register=register_name(source),
+            headings=shown,
+            example=example,
+        )
     )
 
 
@@ -1017,8 +1048,10 @@ def _date_value(value: Any, text: str) -> date:
         return parse_date(cleaned)
     except InvalidInput:
         raise ValueError(
-            f"birth date {text!r} is not a date; write 2014-03-05, 2014/3/5, 20140305 or "
-            "2014年3月5日"
+            _(
+                "birth date {value!r} is not a date; write 2014-03-05, 2014/3/5, 20140305 or "
+                "2014年3月5日"
+            ).format(value=text)
         ) from None
 
 
@@ -1029,10 +1062,7 @@ def normalise_student_number(text: str) -> str:
 def _student_number(text: str) -> str:
     number = normalise_student_number(text)
     if not _STUDENT_NUMBER.match(number):
-        raise ValueError(
-            "student number must be G or J and the 18 characters of an ID number, or L and "
-            "18 digits"
-        )
+        raise ValueError(_student_number_problem())
     return number
 
 
@@ -1044,8 +1074,10 @@ def disability_category(text: str) -> str:
     if key.isdigit() and 1 <= int(key) <= 7:
         return str(int(key))
     raise ValueError(
-        f"disability category {text!r} is not one of 视力, 听力, 言语, 肢体, 智力, 精神, 多重 "
-        "or 1-7"
+        _(
+            "disability category {value!r} is not one of 视力, 听力, 言语, 肢体, 智力, 精神, "
+            "多重 or 1-7"
+        ).format(value=text)
     )
 
 
@@ -1055,14 +1087,18 @@ def disability_grade(text: str) -> int:
     key = key.removeprefix("0") if len(key) == 2 and key.isdigit() else key
     if key in _GRADES:
         return _GRADES[key]
-    raise ValueError(f"disability grade {text!r} is not one of 一级, 二级, 三级, 四级 or 1-4")
+    raise ValueError(
+        _("disability grade {value!r} is not one of 一级, 二级, 三级, 四级 or 1-4").format(
+            value=text
+        )
+    )
 
 
 def parse_sex(text: str) -> str:
     key = unicodedata.normalize("NFKC", text).strip().lower()
     if key in _SEXES:
         return _SEXES[key]
-    raise ValueError(f"sex {text!r} is not 男 or 女")
+    raise ValueError(_("sex {value!r} is not 男 or 女").format(value=text))
 
 
 @dataclass(frozen=True)
@@ -1094,9 +1130,13 @@ _STUDENT_NUMBER_SQL = "[GJ][0-9]{17}[0-9X]|L[0-9]{18}"
 # Sex and birth date of a valid ID, from its ID_PARTS (the serial's parity is digit 17's).
 _RESIDENT_SEX = "CASE WHEN x17 % 2 = 1 THEN '男' ELSE '女' END"
 _RESIDENT_BIRTH = "make_date(y, m, d)"
-_STUDENT_NUMBER_PROBLEM = (
-    "student number must be G or J and the 18 characters of an ID number, or L and 18 digits"
-)
+
+
+def _student_number_problem() -> str:
+    return _(
+        "student number must be G or J and the 18 characters of an ID number, or L and 18 digits"
+    )
+
 
 # Columns of a snapshot (the Parquet file of an import's good rows), in order, with types.
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -1218,31 +1258,50 @@ def id_problem_sql(today: date) -> str:
     earliest = _EARLIEST_BIRTH.strftime("%Y%m%d")
     first_bad = "CAST(length(regexp_extract(n, '^[0-9]*')) + 1 AS VARCHAR)"
 
-    def reason(text: str) -> str:
-        return sql_text(f"resident ID: {text}")
+    def reason(problem: str, **parts: str) -> str:
+        """The reason as SQL: ``problem`` with each ``{part}`` replaced by SQL's value."""
+        text = sql_text(_("resident ID: {problem}").format(problem=problem))
+        for name, value in parts.items():
+            text = f"replace({text}, {sql_text('{' + name + '}')}, {value})"
+        return text
 
     return (
         "CASE WHEN regexp_full_match(n, '[0-9]{17}[0-9X]') "
         f"AND {_province_sql('x17 // 1000000000000000')} THEN CASE "
         f"WHEN NOT (y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {days}) THEN "
-        f"{reason('birth date (digits 7-14) is not a real calendar date')} "
+        f"{reason(_('birth date (digits 7-14) is not a real calendar date'))} "
         f"WHEN ymd > {today.strftime('%Y%m%d')} THEN "
-        f"{reason(f'birth date (digits 7-14) is in the future (after {today.isoformat()})')} "
-        f"WHEN ymd < {earliest} THEN "
-        f"{reason(f'birth date (digits 7-14) is before {_EARLIEST_BIRTH.isoformat()}')} "
-        f"WHEN substr(n, 18, 1) <> {check} THEN "
-        f"{reason('check character should be ')} || {check} || ', got ' || substr(n, 18, 1) "
-        "END "
-        f"WHEN n = '' THEN {reason('enter the 18-character ID number')} "
+        + reason(
+            _("birth date (digits 7-14) is in the future (after {today})").format(
+                today=today.isoformat()
+            )
+        )
+        + f" WHEN ymd < {earliest} THEN "
+        + reason(
+            _("birth date (digits 7-14) is before {earliest}").format(
+                earliest=_EARLIEST_BIRTH.isoformat()
+            )
+        )
+        + f" WHEN substr(n, 18, 1) <> {check} THEN "
+        + reason(
+            _("check character should be {expected}, got {got}"),
+            expected=check,
+            got="substr(n, 18, 1)",
+        )
+        + " END "
+        f"WHEN n = '' THEN {reason(_('enter the 18-character ID number'))} "
         "WHEN length(n) <> 18 THEN "
-        f"{reason('must be 18 characters, got ')} || CAST(length(n) AS VARCHAR) "
-        "WHEN NOT regexp_full_match(substr(n, 1, 17), '[0-9]{17}') THEN "
-        f"{reason('character ')} || {first_bad} || ' must be a digit' "
-        "WHEN NOT regexp_full_match(substr(n, 18, 1), '[0-9X]') THEN "
-        f"{reason('character 18 must be a digit or X')} "
-        f"ELSE {reason('region code starts with ')} || substr(n, 1, 2) || "
-        "', which is not a province code' "
-        "END"
+        + reason(_("must be 18 characters, got {length}"), length="CAST(length(n) AS VARCHAR)")
+        + " WHEN NOT regexp_full_match(substr(n, 1, 17), '[0-9]{17}') THEN "
+        + reason(_("character {position} must be a digit"), position=first_bad)
+        + " WHEN NOT regexp_full_match(substr(n, 18, 1), '[0-9X]') THEN "
+        f"{reason(_('character 18 must be a digit or X'))} "
+        "ELSE "
+        + reason(
+            _("region code starts with {code}, which is not a province code"),
+            code="substr(n, 1, 2)",
+        )
+        + " END"
     )
 
 
@@ -1266,7 +1325,7 @@ def id_reason(exc: InvalidIdNumber, *, as_number: bool = False) -> str:
     if reason.startswith("resident ID ") and ": " in reason:
         reason = "resident ID: " + reason.split(": ", 1)[1]
     if as_number:
-        reason += _ID_AS_NUMBER_HINT
+        reason += _id_as_number_hint()
     return reason
 
 
@@ -1398,7 +1457,7 @@ def check_sql(
     def required(name: str) -> str:
         if name not in needs:
             return "NULL"
-        return sql_text(f"{field_label(source, name)} is required but empty")
+        return sql_text(_("{field} is required but empty").format(field=field_label(source, name)))
 
     def cell(name: str) -> str:
         raw = f"f_{name}"
@@ -1445,7 +1504,7 @@ def check_sql(
         hint = f"id_numeric OR regexp_full_match({t('id_number')}, {sql_text(_SCIENTIFIC_SQL)})"
         problems["id_number"] = (
             f"CASE WHEN {t('id_number')} = '' THEN {required('id_number')} ELSE idp || "
-            f"CASE WHEN {hint} THEN {sql_text(_ID_AS_NUMBER_HINT)} ELSE '' END END"
+            f"CASE WHEN {hint} THEN {sql_text(_id_as_number_hint())} ELSE '' END END"
         )
         values["id_number"] = "CASE WHEN id_ok THEN n END"
         values["sex"] = "rsex"
@@ -1458,24 +1517,28 @@ def check_sql(
         problem = f"CASE WHEN {text} = '' THEN {required(name)} END"
         value = f"NULLIF({text}, '')"
         if name == "sex":
+            disagrees = sql_text(
+                _("sex {given} disagrees with the resident ID, which encodes {encoded}")
+            )
             problem = (
                 f"CASE WHEN {text} = '' THEN {required(name)} WHEN m_sex.e IS NOT NULL "
-                "THEN m_sex.e WHEN id_ok AND m_sex.v <> rsex THEN 'sex ' || m_sex.v || "
-                "' disagrees with the resident ID, which encodes ' || rsex END"
+                "THEN m_sex.e WHEN id_ok AND m_sex.v <> rsex THEN "
+                f"replace(replace({disagrees}, '{{given}}', m_sex.v), '{{encoded}}', rsex) END"
             )
             value = f"CASE WHEN {text} <> '' THEN m_sex.v ELSE rsex END"
         elif name == "birth_date":
+            disagrees = sql_text(_("birth date {given} disagrees with the resident ID"))
             problem = (
                 f"CASE WHEN {text} = '' THEN {required(name)} WHEN m_birth_date.e IS NOT NULL "
                 "THEN m_birth_date.e WHEN id_ok AND m_birth_date.d <> rbirth THEN "
-                "'birth date ' || m_birth_date.iso || ' disagrees with the resident ID' END"
+                f"replace({disagrees}, '{{given}}', m_birth_date.iso) END"
             )
             value = f"CASE WHEN {text} <> '' THEN m_birth_date.d ELSE rbirth END"
         elif name == "student_number":
             problem = (
                 f"CASE WHEN {text} = '' THEN {required(name)} WHEN a_{name} IS NOT NULL THEN "
                 f"CASE WHEN NOT regexp_full_match(a_{name}, {sql_text(_STUDENT_NUMBER_SQL)}) "
-                f"THEN {sql_text(_STUDENT_NUMBER_PROBLEM)} END ELSE m_{name}.e END"
+                f"THEN {sql_text(_student_number_problem())} END ELSE m_{name}.e END"
             )
             value = f"coalesce(a_{name}, m_{name}.v)"
         elif name == "certificate":
@@ -1496,9 +1559,9 @@ def check_sql(
         values[column] = value
     either = [n for n in spec.one_of if n in present]
     if either:
-        labels = " or ".join(field_label(source, n) for n in spec.one_of)
+        labels = _(" or ").join(field_label(source, n) for n in spec.one_of)
         empty = " AND ".join(f"{t(n)} = ''" for n in either)
-        message = sql_text(f"{labels} is required but both are empty")
+        message = sql_text(_("{fields} is required but both are empty").format(fields=labels))
         problems["one_of"] = f"CASE WHEN {empty} THEN {message} END"
     plausible = plausibility is not None
     if "age" in problem_fields(source, present, plausibility=plausible):
@@ -1723,8 +1786,10 @@ class Checker:
                 target, written = self._transcoded(path, "gb18030")
             except _Undecodable:
                 raise InvalidInput(
-                    f"{request.file_name} is neither UTF-8 nor GBK/GB18030 text; save it as "
-                    "CSV UTF-8 or XLSX, or name its encoding with --encoding"
+                    _(
+                        "{file} is neither UTF-8 nor GBK/GB18030 text; save it as CSV UTF-8 "
+                        "or XLSX, or name its encoding with --encoding"
+                    ).format(file=request.file_name)
                 ) from None
             return self._load_text(request, target, "utf-8", lambda: written), "gb18030"
         codec = codec_name(encoding)
@@ -1736,9 +1801,10 @@ class Checker:
                 columns = self._load_text(request, target, "utf-8", lambda: written)
         except _Undecodable as exc:
             raise InvalidInput(
-                f"{request.file_name} cannot be read as {encoding}: line {exc.line} holds "
-                "bytes that are not valid there; try another --encoding or leave it out to "
-                "detect the encoding"
+                _(
+                    "{file} cannot be read as {encoding}: line {line} holds bytes that are not "
+                    "valid there; try another --encoding or leave it out to detect the encoding"
+                ).format(file=request.file_name, encoding=encoding, line=exc.line)
             ) from None
         return columns, encoding
 
@@ -1999,13 +2065,15 @@ class Checker:
         problems: list[Problem] = []
         for line, resident, student_number in contested:
             if resident and resident in seen_ids:
-                reason = f"duplicate: the same resident ID is on row {seen_ids[resident]}"
+                reason = _("duplicate: the same resident ID is on row {line}").format(
+                    line=seen_ids[resident]
+                )
                 heading = columns.at["id_number"][1]
                 problems.append(Problem(line, heading, mask_value("id_number", resident), reason))
                 continue
             if student_number and student_number in seen_numbers:
                 first = seen_numbers[student_number]
-                reason = f"duplicate: the same student number is on row {first}"
+                reason = _("duplicate: the same student number is on row {line}").format(line=first)
                 heading = columns.at["student_number"][1]
                 masked = mask_value("student_number", student_number)
                 problems.append(Problem(line, heading, masked, reason))

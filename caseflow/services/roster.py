@@ -45,8 +45,8 @@ from caseflow.roster import (
     ImportLimits,
     Problem,
     parse_mapping,
+    register_name,
     resolve_source,
-    source_label,
     write_rejects,
 )
 from caseflow.services.context import Context
@@ -310,7 +310,7 @@ def _store(
         raise InvalidInput(
             _(
                 "{file} has the headings of a {register} register but no rows; nothing was imported"
-            ).format(file=upload.file_name, register=source_label(source))
+            ).format(file=upload.file_name, register=register_name(source))
         )
     rejects: Path | None = None
     keep_rejects = False
@@ -327,7 +327,7 @@ def _store(
                 ).format(
                     rows=checked.rows_total,
                     file=upload.file_name,
-                    register=source_label(source),
+                    register=register_name(source),
                     rejects=rejects,
                 )
             )
