@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 from caseflow.dates import parse_date
 from caseflow.errors import InvalidIdNumber, InvalidInput, WorkspaceError
-from caseflow.i18n import _, is_english, ngettext
+from caseflow.i18n import _, is_english
 from caseflow.ids import (
     _CHECK_CHARACTERS,
     _EARLIEST_BIRTH,
@@ -734,41 +734,63 @@ def csv_rows(layout: CsvLayout) -> Generator[tuple[int, list[Any]], None, None]:
         raise _unreadable_csv(layout.file_name, number + 1, exc) from None
 
 
-def xlsx_rows(
-    path: Path, file_name: str, limits: ImportLimits | None = None
-) -> Generator[tuple[int, list[Any]], None, None]:
-    """The rows of the first sheet of an XLSX workbook, with their row numbers (rows the
-    sheet leaves out are not yielded), read as a stream (openpyxl's read-only parser).
-    Refused at once: a workbook that expands too far (:func:`check_xlsx_archive`), a row
-    number beyond ``max_rows``, a value beyond ``max_columns`` (the cells of a row are
-    never padded out to a stray cell far to the right)."""
-    from openpyxl import load_workbook
-    from openpyxl.worksheet._reader import WorkSheetParser
+def _first_sheet(path: Path, file_name: str) -> tuple[Any, Any, Any]:
+    """openpyxl's reader of the workbook (shared strings, styles and dates read), the
+    workbook, and the path of its first worksheet inside the archive. Not
+    ``load_workbook``: it sizes every sheet that records no dimension by parsing the whole
+    sheet once more before a row is read."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
 
-    limits = limits or ImportLimits()
-    check_xlsx_archive(path, file_name, limits)
+    reader: Any = None
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        reader = ExcelReader(str(path), read_only=True, data_only=True)
+        reader.read_manifest()
+        reader.read_strings()
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)
+        target = next(
+            rel.target
+            for _sheet, rel in reader.parser.find_sheets()
+            if "chartsheet" not in rel.Type and rel.target in reader.valid_files
+        )
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        if reader is not None:
+            reader.archive.close()
         raise InvalidInput(
             _(
                 "{file} cannot be opened as an XLSX workbook ({kind}); save it again from "
                 "Excel or WPS as .xlsx, or as CSV"
             ).format(file=file_name, kind=exc.__class__.__name__)
         ) from None
+    return reader, reader.wb, target
+
+
+def xlsx_rows(
+    path: Path, file_name: str, limits: ImportLimits | None = None
+) -> Generator[tuple[int, list[Any]], None, None]:
+    """The rows of the first sheet of an XLSX workbook, with their row numbers (rows the
+    sheet leaves out are not yielded), read as a stream (openpyxl's read-only parser).
+    Refused at once: a workbook that expands too far (:func:`check_xlsx_archive`), a row
+    number far beyond ``max_rows``, a value beyond ``max_columns`` (the cells of a row are
+    never padded out to a stray cell far to the right)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    limits = limits or ImportLimits()
+    check_xlsx_archive(path, file_name, limits)
+    reader, book, target = _first_sheet(path, file_name)
     try:
-        sheet: Any = book.worksheets[0]
-        with sheet._get_source() as source:
+        with reader.archive.open(target) as source:
             parser = WorkSheetParser(
                 source,
-                sheet._shared_strings,
+                reader.shared_strings,
                 data_only=True,
                 epoch=book.epoch,
                 date_formats=getattr(book, "_date_formats", set()),
                 timedelta_formats=getattr(book, "_timedelta_formats", set()),
             )
             for number, cells in parser.parse():
-                if number > limits.max_rows:
+                if number > limits.max_rows + _HEADER_SEARCH_ROWS * 2:  # headings, titles
                     raise _too_many_rows(file_name, limits)
                 values: list[Any] = []
                 for cell in cells:
@@ -784,7 +806,7 @@ def xlsx_rows(
                         values[column - 1] = value
                 yield number, values
     finally:
-        book.close()
+        reader.archive.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -916,8 +938,8 @@ def _ambiguous(source: str, name: str, places: Sequence[tuple[int, str]]) -> str
     example = f"--map {places[-1][0] + 1}={name}"
     headings = list_text(dict.fromkeys(f"“{written}”" for _index, written in places))
     return _(
-        "the columns {places} (headed {headings}) all look like {field}; nothing was "
-        "imported. Say which one to use by its position, e.g. {example}"
+        "{places} (headed {headings}) all look like {field}; nothing was imported. Say "
+        "which one to use by its position, e.g. {example}"
     ).format(
         places=_places(places), headings=headings, field=field_label(source, name), example=example
     )
@@ -964,14 +986,18 @@ def find_columns(
     shown = list_text(_shown(v) for v in values if _shown(v)) or _("(none)")
     example = missing[0].split(" or ")[0]
     raise InvalidInput(
-        ngettext(
-            "{file} has no column for {fields} (a {register} register needs it); headings "
-            "found: {headings}. Rename the heading, or name it with --map HEADING={example}; "
-            "nothing was imported",
-            "{file} has no column for {fields} (a {register} register needs them); headings "
-            "found: {headings}. Rename the heading, or name it with --map HEADING={example}; "
-            "nothing was imported",
-            len(missing),
+        (
+            _(
+                "{file} has no column for {fields} (a {register} register needs it); "
+                "headings found: {headings}. Rename the heading, or name it with --map "
+                "HEADING={example}; nothing was imported"
+            )
+            if len(missing) == 1
+            else _(
+                "{file} has no column for {fields} (a {register} register needs them); "
+                "headings found: {headings}. Rename the heading, or name it with --map "
+                "HEADING={example}; nothing was imported"
+            )
         ).format(
             file=file_name,
             fields=names,
@@ -1395,7 +1421,8 @@ class Plausibility:
 
 def plausibility_sql(rule: Plausibility) -> str:
     """SQL: why the child of a row with a valid resident ID (the :data:`ID_PARTS` ``y``,
-    ``m``, ``d`` and ``ymd``, ``id_ok``) is implausible, or NULL. The band is
+    ``m``, ``d`` and ``ymd``, ``id_ok`` and ``rbirth`` of the relation ``l``) is
+    implausible, or NULL. The band is
     :func:`birth_band` — the birth dates of the children ``youngest``..``oldest`` years old
     on the reference date, as ``case open`` counts age (completed years)."""
     reference = reference_date(rule.as_of)
@@ -1404,9 +1431,9 @@ def plausibility_sql(rule: Plausibility) -> str:
     born_after = _(
         "born {born}, after {as_of}, the day the register was extracted: check the resident ID"
     ).format(born="{born}", as_of=rule.as_of.isoformat())
-    born = "strftime(make_date(y, m, d), '%Y-%m-%d')"
+    born = "strftime(l.rbirth, '%Y-%m-%d')"
     when = (
-        f"WHEN ymd > {rule.as_of.strftime('%Y%m%d')} THEN "
+        f"WHEN l.ymd > {rule.as_of.strftime('%Y%m%d')} THEN "
         f"replace({sql_text(born_after)}, '{{born}}', {born}) "
     )
     if rule.age_band:
@@ -1415,14 +1442,14 @@ def plausibility_sql(rule: Plausibility) -> str:
             "compulsory-education ages {youngest} to {oldest}"
         ).format(age="{age}", reference=reference.isoformat(), youngest=youngest, oldest=oldest)
         age = (
-            f"{reference.year} - y - CASE WHEN m * 100 + d > "
+            f"{reference.year} - l.y - CASE WHEN l.m * 100 + l.d > "
             f"{reference.month * 100 + reference.day} THEN 1 ELSE 0 END"
         )
         when += (
-            f"WHEN ymd NOT BETWEEN {low} AND {high} THEN "
+            f"WHEN l.ymd NOT BETWEEN {low} AND {high} THEN "
             f"replace({sql_text(outside)}, '{{age}}', CAST({age} AS VARCHAR)) "
         )
-    return f"CASE WHEN id_ok THEN CASE {when}END END"
+    return f"CASE WHEN l.id_ok THEN CASE {when}END END"
 
 
 def stored_columns(present: Collection[str]) -> list[str]:

@@ -14,7 +14,7 @@ from caseflow.cli.present import (
     stages,
 )
 from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines
-from caseflow.i18n import N_, _, ngettext
+from caseflow.i18n import N_, _
 
 IMPORT_HELP = N_(
     """Import a register file as the register's snapshot, replacing the previous one (the
@@ -152,12 +152,12 @@ def roster_compare(
     opening = open_cases(ctx, comparison, dry_run=dry_run) if open_found else None
     if output is not None:
         written = write_table(output, comparison, reveal=reveal)
-        typer.echo(
-            ngettext(
-                "Wrote {count} finding to {file}", "Wrote {count} findings to {file}", written
-            ).format(count=written, file=output),
-            err=as_json,
+        wrote = (
+            _("Wrote {count} finding to {file}")
+            if written == 1
+            else _("Wrote {count} findings to {file}")
         )
+        typer.echo(wrote.format(count=written, file=output), err=as_json)
     if as_json:
         print_json(views(comparison, reveal=reveal))
         return
