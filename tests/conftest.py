@@ -20,6 +20,7 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from caseflow import i18n
 from caseflow import workspace as workspace_files
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
@@ -70,6 +71,14 @@ INSTALLED_NATIONAL = workspace_files.national_calendar()
 # What the tests count with: chinese-calendar 1.11's years, 2004-2026. 2027 has no data.
 NATIONAL = national_through(2026)
 CALENDAR = WorkCalendar(NATIONAL)
+
+
+@pytest.fixture(autouse=True)
+def language_of_the_environment() -> Iterator[None]:
+    """A test that ran a command with `--lang zh` leaves the next test in the environment's
+    language (CASEFLOW_LANG=en, above)."""
+    yield
+    i18n.set_language(None)
 
 
 @pytest.fixture(autouse=True)

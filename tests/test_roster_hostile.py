@@ -502,3 +502,15 @@ def test_rejects_are_csv_a_spreadsheet_reads_back_as_written(tmp_path: Path) -> 
     write_rejects(path, [Problem(2, "=姓名", "@张", "+原因")])
     with path.open(encoding="utf-8-sig", newline="") as handle:
         assert list(csv.reader(handle))[1] == ["2", "'=姓名", "'@张", "'+原因"]
+
+
+def test_the_documented_import_settings_are_the_defaults() -> None:
+    import re
+    import tomllib
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "registers.md").read_text("utf-8")
+    block = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert block is not None
+    section = tomllib.loads(block.group(1))["import"]
+    assert ImportLimits.from_config(section, "docs/registers.md") == ImportLimits()
+    assert set(section) == set(ImportLimits.__dataclass_fields__)
