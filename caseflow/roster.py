@@ -431,7 +431,14 @@ def check_xlsx_archive(path: Path, file_name: str, limits: ImportLimits) -> None
                     else:
                         run = len(block) - block.rfind(b"<") - 1
                     if run > _XML_RUN_BYTES:
-                        raise _cell_too_long(file_name, name, _EXCEL_CELL_CHARS)
+                        raise InvalidInput(
+                            _(
+                                "{file}: {part} inside the workbook holds a run of text longer "
+                                "than a spreadsheet cell can hold ({limit} characters): the "
+                                "file is damaged or was built to exhaust the server; nothing "
+                                "was imported"
+                            ).format(file=file_name, part=name, limit=_EXCEL_CELL_CHARS)
+                        )
 
 
 # ---------------------------------------------------------------------------------------
