@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 
 FORMATS: tuple[str, ...] = ("table", "csv", "xlsx", "md", "json")
 _BY_SUFFIX = {".csv": "csv", ".xlsx": "xlsx", ".md": "md", ".json": "json", ".txt": "table"}
@@ -64,7 +65,11 @@ def output_format(path: Path | None, fmt: str | None) -> str:
     """The format asked for, else the one the file's extension names, else a table."""
     if fmt is not None:
         if fmt not in FORMATS:
-            raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+            raise InvalidInput(
+                _("--format must be one of {formats}, got {given!r}").format(
+                    formats=", ".join(FORMATS), given=fmt
+                )
+            )
         chosen = fmt
     elif path is None:
         chosen = "table"
@@ -72,12 +77,14 @@ def output_format(path: Path | None, fmt: str | None) -> str:
         found = _BY_SUFFIX.get(path.suffix.lower())
         if found is None:
             raise InvalidInput(
-                f"cannot tell the format of {path.name} from its extension; name it .csv, "
-                ".xlsx, .md, .json or .txt, or give --format"
+                _(
+                    "cannot tell the format of {file} from its extension; name it .csv, "
+                    ".xlsx, .md, .json or .txt, or give --format"
+                ).format(file=path.name)
             )
         chosen = found
     if chosen == "xlsx" and path is None:
-        raise InvalidInput("an XLSX file needs a file name: -o FILE.xlsx")
+        raise InvalidInput(_("an XLSX file needs a file name: -o FILE.xlsx"))
     return chosen
 
 
@@ -87,9 +94,13 @@ def replacing(path: Path) -> Iterator[Path]:
     when it fails, so a half-written export never takes the place of a good one."""
     folder = path.parent if str(path.parent) else Path()
     if not folder.is_dir():
-        raise InvalidInput(f"cannot write {path}: folder {folder} does not exist")
+        raise InvalidInput(
+            _("cannot write {path}: folder {folder} does not exist").format(
+                path=path, folder=folder
+            )
+        )
     if path.is_dir():
-        raise InvalidInput(f"cannot write {path}: it is a folder")
+        raise InvalidInput(_("cannot write {path}: it is a folder").format(path=path))
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
