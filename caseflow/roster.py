@@ -313,7 +313,7 @@ class ImportLimits:
     max_rows: int = 2_000_000
     max_columns: int = 1_000
     max_cell_chars: int = 1_000
-    max_xlsx_expanded_mb: int = 1_024
+    max_xlsx_expanded_mb: int = 512
     # Reject the 户籍 and 学籍 rows of children outside the compulsory-education ages at
     # the register's school year (the rule of `case open`); see docs/registers.md.
     reject_outside_age_band: bool = False
@@ -650,15 +650,20 @@ def transcode(path: Path, encoding: str, target: Path) -> FileFacts:
     return facts.facts()
 
 
+_FIRST_LINE_BYTES = 1 << 20  # enough to tell the delimiter; a file of one endless line stops here
+
+
 def _first_line(path: Path) -> bytes:
     chunks: list[bytes] = []
+    read = 0
     with path.open("rb") as stream:
-        while block := stream.read(1 << 16):
+        while read < _FIRST_LINE_BYTES and (block := stream.read(1 << 16)):
             end = block.find(b"\n")
             if end >= 0:
                 chunks.append(block[:end])
                 break
             chunks.append(block)
+            read += len(block)
     return b"".join(chunks)
 
 
@@ -773,6 +778,25 @@ def _first_sheet(path: Path, file_name: str) -> tuple[Any, Any, Any]:
     return reader, reader.wb, target
 
 
+def _parsed(parser: Any, file_name: str) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """The parser's rows; a sheet whose XML or compression is broken part way through is
+    InvalidInput, not a traceback."""
+    rows = parser.parse()
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # the XML parser's, zipfile's, openpyxl's own
+            raise InvalidInput(
+                _(
+                    "{file} cannot be opened as an XLSX workbook ({kind}); save it again from "
+                    "Excel or WPS as .xlsx, or as CSV"
+                ).format(file=file_name, kind=exc.__class__.__name__)
+            ) from None
+        yield row
+
+
 def xlsx_rows(
     path: Path, file_name: str, limits: ImportLimits | None = None
 ) -> Generator[tuple[int, list[Any]], None, None]:
@@ -796,7 +820,7 @@ def xlsx_rows(
                 date_formats=getattr(book, "_date_formats", set()),
                 timedelta_formats=getattr(book, "_timedelta_formats", set()),
             )
-            for number, cells in parser.parse():
+            for number, cells in _parsed(parser, file_name):
                 if number > limits.max_rows + _HEADER_SEARCH_ROWS * 2:  # headings, titles
                     raise _too_many_rows(file_name, limits)
                 values: list[Any] = []

@@ -514,3 +514,16 @@ def test_the_documented_import_settings_are_the_defaults() -> None:
     section = tomllib.loads(block.group(1))["import"]
     assert ImportLimits.from_config(section, "docs/registers.md") == ImportLimits()
     assert set(section) == set(ImportLimits.__dataclass_fields__)
+
+
+def test_a_sheet_whose_xml_breaks_off_is_refused_without_a_traceback(
+    checker: Checker, tmp_path: Path
+) -> None:
+    rows = b"".join(
+        f'<row r="{n}"><c r="A{n}" t="inlineStr"><is><t>张{n}</t></is></c></row>'.encode()
+        for n in range(2, 50)
+    )
+    path = xlsx_with_sheet(tmp_path / "cut.xlsx", SHEET_START + heading_row() + rows + b"<row r=")
+
+    with pytest.raises(InvalidInput, match="cannot be opened as an XLSX workbook"):
+        check(checker, "household", path)

@@ -43,7 +43,7 @@ counted from 1: --map 7=name (or --map 第7列=name).
 
 \b
 Limits (caseflow.toml [import]): max_rows 2000000, max_columns 1000, max_cell_chars 1000,
-max_xlsx_expanded_mb 1024; a file beyond them is refused at once. Names: at most 50
+max_xlsx_expanded_mb 512; a file beyond them is refused at once. Names: at most 50
 characters."""
 )
 
