@@ -527,3 +527,31 @@ def test_a_sheet_whose_xml_breaks_off_is_refused_without_a_traceback(
 
     with pytest.raises(InvalidInput, match="cannot be opened as an XLSX workbook"):
         check(checker, "household", path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_the_comparisons_findings_file_holds_formulas_and_control_characters_as_text(
+    tmp_path: Path, suffix: str
+) -> None:
+    from openpyxl import load_workbook
+
+    from caseflow.roster import Comparison, Suspect
+    from caseflow.services.compare import write_table
+
+    suspect = Suspect(person(1), '=HYPERLINK("http://x")\x1b[2J', ["household_vs_student"])
+    suspect.township, suspect.village = "@SUM(1)", "\t-1"
+    comparison = Comparison(date(2026, 9, 1), (6, 15), [suspect], {})
+    path = tmp_path / f"findings{suffix}"
+
+    assert write_table(path, comparison, reveal=False) == 1
+
+    if suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            row = list(csv.reader(handle))[1]
+    else:
+        sheet = load_workbook(path).worksheets[0]
+        row = [cell or "" for cell in list(sheet.iter_rows(values_only=True))[2]]
+    name, township, village = row[1], row[3], row[4]
+    assert name.startswith("'=HYPERLINK") and township == "'@SUM(1)" and village == "'\t-1"
+    if suffix == ".xlsx":
+        assert "\x1b" not in name
