@@ -3,8 +3,10 @@ BOM, for Excel and WPS), XLSX (openpyxl's write-only mode: rows go straight to d
 Markdown, a JSON array, and a plain-text table for the terminal. Memory does not grow
 with the number of rows. No database here.
 
-Every text cell a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``
-or ``@``) is written with a leading apostrophe (``neutralise``), in CSV and XLSX alike.
+Every text cell a spreadsheet would read as a formula (it begins with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) is written with a leading apostrophe (:func:`neutralise`),
+in CSV and XLSX alike: every CSV or XLSX file caseflow writes (ledgers, reports, the
+comparison's findings, the rejects of a register import) passes its text cells through it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 
 FORMATS: tuple[str, ...] = ("table", "csv", "xlsx", "md", "json")
 _BY_SUFFIX = {".csv": "csv", ".xlsx": "xlsx", ".md": "md", ".json": "json", ".txt": "table"}
@@ -41,19 +44,32 @@ class Column:
     width: int = 10
 
 
-_FORMULA_STARTS = frozenset("=+-@")
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def neutralise(value: str) -> str:
-    """A cell a spreadsheet would read as a formula (=, +, -, @) is kept as text."""
+    """A cell a spreadsheet would read as a formula (=, +, -, @, or a tab or carriage
+    return before one) is kept as text: a leading apostrophe, which Excel and WPS hide."""
     return f"'{value}" if value[:1] in _FORMULA_STARTS else value
+
+
+def xlsx_text(value: str) -> str:
+    """A text cell for an XLSX sheet: :func:`neutralise` d, and without the control
+    characters the XLSX format cannot hold (openpyxl refuses them)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    return neutralise(ILLEGAL_CHARACTERS_RE.sub("", value))
 
 
 def output_format(path: Path | None, fmt: str | None) -> str:
     """The format asked for, else the one the file's extension names, else a table."""
     if fmt is not None:
         if fmt not in FORMATS:
-            raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+            raise InvalidInput(
+                _("--format must be one of {formats}, got {given!r}").format(
+                    formats=", ".join(FORMATS), given=fmt
+                )
+            )
         chosen = fmt
     elif path is None:
         chosen = "table"
@@ -61,12 +77,14 @@ def output_format(path: Path | None, fmt: str | None) -> str:
         found = _BY_SUFFIX.get(path.suffix.lower())
         if found is None:
             raise InvalidInput(
-                f"cannot tell the format of {path.name} from its extension; name it .csv, "
-                ".xlsx, .md, .json or .txt, or give --format"
+                _(
+                    "cannot tell the format of {file} from its extension; name it .csv, "
+                    ".xlsx, .md, .json or .txt, or give --format"
+                ).format(file=path.name)
             )
         chosen = found
     if chosen == "xlsx" and path is None:
-        raise InvalidInput("an XLSX file needs a file name: -o FILE.xlsx")
+        raise InvalidInput(_("an XLSX file needs a file name: -o FILE.xlsx"))
     return chosen
 
 
@@ -76,9 +94,13 @@ def replacing(path: Path) -> Iterator[Path]:
     when it fails, so a half-written export never takes the place of a good one."""
     folder = path.parent if str(path.parent) else Path()
     if not folder.is_dir():
-        raise InvalidInput(f"cannot write {path}: folder {folder} does not exist")
+        raise InvalidInput(
+            _("cannot write {path}: folder {folder} does not exist").format(
+                path=path, folder=folder
+            )
+        )
     if path.is_dir():
-        raise InvalidInput(f"cannot write {path}: it is a folder")
+        raise InvalidInput(_("cannot write {path}: it is a folder").format(path=path))
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -108,8 +130,8 @@ def write_csv(stream: IO[str], columns: Sequence[Column], rows: Iterable[Sequenc
         cells = list(row)
         for i in texts:
             value = cells[i]
-            if value and value[0] in _FORMULA_STARTS:  # type: ignore[index]
-                cells[i] = f"'{value}"
+            if isinstance(value, str):
+                cells[i] = neutralise(value)
         writer.writerow(cells)  # None is written empty, a date as its ISO form
         count += 1
     return count

@@ -51,7 +51,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from caseflow.dates import parse_date
-from caseflow.errors import InvalidIdNumber, InvalidInput
+from caseflow.errors import InvalidIdNumber, InvalidInput, WorkspaceError
+from caseflow.i18n import _, is_english
 from caseflow.ids import (
     _CHECK_CHARACTERS,
     _EARLIEST_BIRTH,
@@ -72,6 +73,53 @@ SOURCE_LABELS: Mapping[str, str] = {
     "disability": "残疾人",
     "attendance": "实际在校生",
 }
+# Other names a register goes by on the command line.
+_SOURCE_ALIASES: Mapping[str, str] = {
+    "户籍人口": "household",
+    "建档立卡": "poverty",
+    "残疾": "disability",
+    "在校生": "attendance",
+}
+
+
+def list_text(items: Iterable[str]) -> str:
+    """Items as a list in the current language: ``a、b、c`` or ``a, b, c``."""
+    return (", " if is_english() else "、").join(items)
+
+
+def source_label(source: str) -> str:
+    """A register as a person names it: ``学籍（student）`` / ``student (学籍)``."""
+    if is_english():
+        return f"{source} ({SOURCE_LABELS.get(source, source)})"
+    return f"{SOURCE_LABELS.get(source, source)}（{source}）"
+
+
+def register_name(source: str) -> str:
+    """A register in a sentence: ``学籍`` in Chinese, ``student`` in English."""
+    return source if is_english() else SOURCE_LABELS.get(source, source)
+
+
+def source_choices() -> str:
+    return list_text(source_label(source) for source in SOURCES)
+
+
+def resolve_source(text: str) -> str:
+    """The register a person named, by its code (``student``) or its Chinese name
+    (``学籍``); InvalidInput listing the registers for any other name."""
+    key = unicodedata.normalize("NFKC", text).strip()
+    if key.lower() in SOURCES:
+        return key.lower()
+    for source, label in SOURCE_LABELS.items():
+        if key == label:
+            return source
+    if key in _SOURCE_ALIASES:
+        return _SOURCE_ALIASES[key]
+    raise InvalidInput(
+        _("unknown register {given!r}; use one of: {choices}").format(
+            given=text, choices=source_choices()
+        )
+    )
+
 
 # Field -> roster_row column, where they differ.
 COLUMN_OF: Mapping[str, str] = {"class": "class_name", "group": "group_name"}
@@ -224,17 +272,173 @@ _SOURCE_FIELD_LABELS: Mapping[str, Mapping[str, str]] = {
 _HEADER_SEARCH_ROWS = 10
 _TIME_SUFFIX = re.compile(r"^(\S+)[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?$")
 _STUDENT_NUMBER = re.compile(r"^(?:[GJ]\d{17}[\dX]|L\d{18})$")
-_ID_AS_NUMBER_HINT = (
-    "; it looks like Excel stored the ID as a number, which keeps only 15 digits — "
-    "format the column as text (文本) and export the file again"
-)
+
+
+def _id_as_number_hint() -> str:
+    return _(
+        "; it looks like Excel stored the ID as a number, which keeps only 15 digits — "
+        "format the column as text (文本) and export the file again"
+    )
 
 
 def field_label(source: str, name: str) -> str:
-    """``村 (village)``: how a field is named in messages."""
+    """``村（village）`` / ``村 (village)``: how a field is named in messages."""
     chinese = _SOURCE_FIELD_LABELS.get(source, {}).get(name) or FIELD_LABELS.get(name, name)
     english = "grade" if (source, name) == ("disability", "disability_grade") else name
-    return f"{chinese} ({english})"
+    return f"{chinese} ({english})" if is_english() else f"{chinese}（{english}）"
+
+
+# ---------------------------------------------------------------------------------------
+# How large a register file may be
+
+# The longest name a register row may give (a resident's name, a guardian's): longer is
+# a rejected row. Chinese names are 2-4 characters, transliterated ones with ·
+# (阿卜杜热合曼·买买提明) rarely 20.
+NAME_MAX_CHARS = 50
+# Excel's own limit for one cell; an XLSX part holding a longer run of text than this
+# (about six bytes a character, escaped) was not written by a spreadsheet program.
+_EXCEL_CELL_CHARS = 32_767
+_XML_RUN_BYTES = _EXCEL_CELL_CHARS * 6
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What a register file may hold (``caseflow.toml`` ``[import]``); beyond, the import
+    is refused at once, before the file is read in full:
+
+    ``max_rows``: rows (spreadsheet row numbers or CSV lines); ``max_columns``: a cell with
+    a value further right than this; ``max_cell_chars``: characters in any value caseflow
+    reads; ``max_xlsx_expanded_mb``: what an XLSX workbook (a zip archive) expands to."""
+
+    max_rows: int = 2_000_000
+    max_columns: int = 1_000
+    max_cell_chars: int = 1_000
+    max_xlsx_expanded_mb: int = 512
+    # Reject the 户籍 and 学籍 rows of children outside the compulsory-education ages at
+    # the register's school year (the rule of `case open`); see docs/registers.md.
+    reject_outside_age_band: bool = False
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any], where: str) -> ImportLimits:
+        """From the ``[import]`` section of ``where`` (a caseflow.toml); WorkspaceError for
+        an unknown key or a value that is not a positive whole number."""
+        values: dict[str, Any] = {}
+        known = set(cls.__dataclass_fields__)
+        for key, value in section.items():
+            if key not in known:
+                raise WorkspaceError(
+                    _("{where}: [import] has no setting {key!r}; the settings are {known}").format(
+                        where=where, key=key, known=", ".join(sorted(known))
+                    )
+                )
+            if key == "reject_outside_age_band":
+                if not isinstance(value, bool):
+                    raise WorkspaceError(
+                        _("{where}: [import] {key} must be true or false").format(
+                            where=where, key=key
+                        )
+                    )
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkspaceError(
+                    _(
+                        "{where}: [import] {key} must be a whole number above 0, got {value!r}"
+                    ).format(where=where, key=key, value=value)
+                )
+            values[key] = value
+        return cls(**values)
+
+
+def _too_many_rows(file_name: str, limits: ImportLimits) -> InvalidInput:
+    return InvalidInput(
+        _(
+            "{file} has more than {limit} rows, more than a register may hold "
+            "([import] max_rows in caseflow.toml); nothing was imported. Split the file, or "
+            "raise the limit if the register really is that large"
+        ).format(file=file_name, limit=limits.max_rows)
+    )
+
+
+def _too_wide(file_name: str, line: int, column: int, limits: ImportLimits) -> InvalidInput:
+    return InvalidInput(
+        _(
+            "{file}: row {line} has a value in column {column}, beyond the {limit} columns a "
+            "register may have ([import] max_columns in caseflow.toml); nothing was "
+            "imported. Delete the stray cells far to the right and save the file again"
+        ).format(file=file_name, line=line, column=column, limit=limits.max_columns)
+    )
+
+
+def _cell_too_long(file_name: str, where: str, limit: int) -> InvalidInput:
+    return InvalidInput(
+        _(
+            "{file}: {where} holds a value longer than {limit} characters "
+            "([import] max_cell_chars in caseflow.toml); nothing was imported. A register "
+            "value is a name, a number or a place: check that cell"
+        ).format(file=file_name, where=where, limit=limit)
+    )
+
+
+def check_xlsx_archive(path: Path, file_name: str, limits: ImportLimits) -> None:
+    """Refuses, before openpyxl reads anything, a workbook that expands to more than
+    ``max_xlsx_expanded_mb`` (by its zip directory: Python never inflates a member beyond
+    the size the directory declares) or whose sheets or shared strings hold a run of text
+    longer than a spreadsheet cell can be (a "zip bomb": a few hundred KB that expand to
+    one cell of hundreds of MB). One streaming pass over the XML, a block at a time."""
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        return  # openpyxl reports a damaged workbook
+    with archive:
+        members = archive.infolist()
+        expanded = sum(member.file_size for member in members)
+        if expanded > limits.max_xlsx_expanded_mb * 1024 * 1024:
+            raise InvalidInput(
+                _(
+                    "{file} expands to {size} MB, more than the {limit} MB an XLSX register "
+                    "may ([import] max_xlsx_expanded_mb in caseflow.toml); nothing was "
+                    "imported. Save it as CSV, or split it"
+                ).format(
+                    file=file_name,
+                    size=expanded // (1024 * 1024),
+                    limit=limits.max_xlsx_expanded_mb,
+                )
+            )
+        long_run = re.compile(rb"<[^<]{%d}" % _XML_RUN_BYTES)
+        for member in members:
+            name = member.filename
+            if not (name.startswith("xl/") and name.endswith(".xml")):
+                continue
+            try:
+                stream = archive.open(member)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError):
+                return  # openpyxl reports it
+            with stream:
+                run = 0  # bytes since the last "<", carried over from the previous block
+                while True:
+                    try:
+                        block = stream.read(_BLOCK)
+                    except (zipfile.BadZipFile, EOFError, OSError):
+                        return  # openpyxl reports it
+                    if not block:
+                        break
+                    first = block.find(b"<")
+                    if first < 0:
+                        run += len(block)
+                    elif run + first > _XML_RUN_BYTES or long_run.search(block, first):
+                        run = _XML_RUN_BYTES + 1
+                    else:
+                        run = len(block) - block.rfind(b"<") - 1
+                    if run > _XML_RUN_BYTES:
+                        raise InvalidInput(
+                            _(
+                                "{file}: {part} inside the workbook holds a run of text longer "
+                                "than a spreadsheet cell can hold ({limit} characters): the "
+                                "file is damaged or was built to exhaust the server; nothing "
+                                "was imported"
+                            ).format(file=file_name, part=name, limit=_EXCEL_CELL_CHARS)
+                        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,11 +548,17 @@ def check_readable(path: Path) -> bytes:
         with path.open("rb") as stream:
             return stream.read(8)
     except FileNotFoundError:
-        raise InvalidInput(f"{path} not found; give the path of a CSV or XLSX file") from None
+        raise InvalidInput(
+            _("{path} not found; give the path of a CSV or XLSX file").format(path=path)
+        ) from None
     except IsADirectoryError:
-        raise InvalidInput(f"{path} is a folder; give the path of a CSV or XLSX file") from None
+        raise InvalidInput(
+            _("{path} is a folder; give the path of a CSV or XLSX file").format(path=path)
+        ) from None
     except PermissionError:
-        raise InvalidInput(f"{path} cannot be read (permission denied)") from None
+        raise InvalidInput(
+            _("{path} cannot be read (permission denied)").format(path=path)
+        ) from None
 
 
 def file_format(path: Path, start: bytes, *, encoding: str | None) -> str:
@@ -356,12 +566,14 @@ def file_format(path: Path, start: bytes, *, encoding: str | None) -> str:
     suffix = path.suffix.lower()
     if suffix == ".xls" and not start.startswith(b"PK"):
         raise InvalidInput(
-            f"{path.name} is an old-style .xls workbook; save it from Excel or WPS as .xlsx "
-            "or as CSV UTF-8 and import that"
+            _(
+                "{file} is an old-style .xls workbook; save it from Excel or WPS as .xlsx or "
+                "as CSV UTF-8 and import that"
+            ).format(file=path.name)
         )
     if start.startswith(b"PK\x03\x04") or suffix in (".xlsx", ".xlsm"):
         if encoding is not None:
-            raise InvalidInput("--encoding applies to CSV files; an XLSX file names its own")
+            raise InvalidInput(_("--encoding applies to CSV files; an XLSX file names its own"))
         return "xlsx"
     return "csv"
 
@@ -372,8 +584,10 @@ def codec_name(encoding: str) -> str:
         return codecs.lookup(encoding).name
     except LookupError:
         raise InvalidInput(
-            f"--encoding {encoding!r} is not an encoding Python knows; use utf-8, "
-            "utf-8-sig, gbk or gb18030"
+            _(
+                "--encoding {encoding!r} is not an encoding Python knows; use utf-8, "
+                "utf-8-sig, gbk or gb18030"
+            ).format(encoding=encoding)
         ) from None
 
 
@@ -436,15 +650,20 @@ def transcode(path: Path, encoding: str, target: Path) -> FileFacts:
     return facts.facts()
 
 
+_FIRST_LINE_BYTES = 1 << 20  # enough to tell the delimiter; a file of one endless line stops here
+
+
 def _first_line(path: Path) -> bytes:
     chunks: list[bytes] = []
+    read = 0
     with path.open("rb") as stream:
-        while block := stream.read(1 << 16):
+        while read < _FIRST_LINE_BYTES and (block := stream.read(1 << 16)):
             end = block.find(b"\n")
             if end >= 0:
                 chunks.append(block[:end])
                 break
             chunks.append(block)
+            read += len(block)
     return b"".join(chunks)
 
 
@@ -458,12 +677,13 @@ class CsvLayout:
     columns: Columns
     header_lines: int  # physical lines up to and including the heading row
     width: int  # fields in the heading row
+    file_name: str = ""  # as the person named it (``path`` may be a scratch transcoding)
 
     def header_bytes(self) -> int:
         """Where the line after the heading row starts (counting \n as line ends)."""
         offset = 0
         with self.path.open("rb") as stream:
-            for _ in range(self.header_lines):
+            for _line in range(self.header_lines):
                 line = stream.readline()
                 if not line:
                     break
@@ -472,7 +692,7 @@ class CsvLayout:
 
 
 def csv_layout(
-    source: str, path: Path, encoding: str, mapping: Mapping[str, str], file_name: str
+    source: str, path: Path, encoding: str, mapping: Mapping[str | int, str], file_name: str
 ) -> CsvLayout:
     """Find the heading row (Python's ``csv``, reading only as far as the headings).
     :class:`_Undecodable` when the bytes read so far are not ``encoding``."""
@@ -491,12 +711,28 @@ def csv_layout(
             columns = find_columns(source, records(), mapping, file_name)
     except UnicodeDecodeError:
         raise _Undecodable(encoding, path) from None
-    return CsvLayout(path, encoding, delimiter, columns, consumed[0], len(columns.headings))
+    except csv.Error as exc:
+        raise _unreadable_csv(file_name, consumed[0] + 1, exc) from None
+    return CsvLayout(
+        path, encoding, delimiter, columns, consumed[0], len(columns.headings), file_name
+    )
+
+
+def _unreadable_csv(file_name: str, line: int, error: csv.Error) -> InvalidInput:
+    """Python's ``csv`` gave up on a record: a field beyond its limit (131,072
+    characters), a NUL byte..."""
+    return InvalidInput(
+        _(
+            "{file}: the record at line {line} cannot be read as CSV ({error}); nothing was "
+            "imported. Check that line, or save the register as XLSX"
+        ).format(file=file_name, line=line, error=error)
+    )
 
 
 def csv_rows(layout: CsvLayout) -> Generator[tuple[int, list[Any]], None, None]:
     """The records after the heading row, numbered as a spreadsheet numbers them.
     :class:`_Undecodable` when a byte is not ``layout.encoding``."""
+    number = 0
     try:
         with layout.path.open(encoding=layout.encoding, newline="") as stream:
             for number, values in enumerate(
@@ -506,26 +742,102 @@ def csv_rows(layout: CsvLayout) -> Generator[tuple[int, list[Any]], None, None]:
                     yield number, values
     except UnicodeDecodeError:
         raise _Undecodable(layout.encoding, layout.path) from None
+    except csv.Error as exc:
+        raise _unreadable_csv(layout.file_name, number + 1, exc) from None
 
 
-def xlsx_rows(path: Path, file_name: str) -> Generator[tuple[int, list[Any]], None, None]:
-    """The rows of the first sheet of an XLSX workbook, with their row numbers."""
-    from openpyxl import load_workbook
+def _first_sheet(path: Path, file_name: str) -> tuple[Any, Any, Any]:
+    """openpyxl's reader of the workbook (shared strings, styles and dates read), the
+    workbook, and the path of its first worksheet inside the archive. Not
+    ``load_workbook``: it sizes every sheet that records no dimension by parsing the whole
+    sheet once more before a row is read."""
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
 
+    reader: Any = None
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        reader = ExcelReader(str(path), read_only=True, data_only=True)
+        reader.read_manifest()
+        reader.read_strings()
+        reader.read_workbook()
+        apply_stylesheet(reader.archive, reader.wb)
+        target = next(
+            rel.target
+            for _sheet, rel in reader.parser.find_sheets()
+            if "chartsheet" not in rel.Type and rel.target in reader.valid_files
+        )
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
+        if reader is not None:
+            reader.archive.close()
         raise InvalidInput(
-            f"{file_name} cannot be opened as an XLSX workbook ({exc.__class__.__name__}); "
-            "save it again from Excel or WPS as .xlsx, or as CSV"
+            _(
+                "{file} cannot be opened as an XLSX workbook ({kind}); save it again from "
+                "Excel or WPS as .xlsx, or as CSV"
+            ).format(file=file_name, kind=exc.__class__.__name__)
         ) from None
+    return reader, reader.wb, target
+
+
+def _parsed(parser: Any, file_name: str) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """The parser's rows; a sheet whose XML or compression is broken part way through is
+    InvalidInput, not a traceback."""
+    rows = parser.parse()
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # the XML parser's, zipfile's, openpyxl's own
+            raise InvalidInput(
+                _(
+                    "{file} cannot be opened as an XLSX workbook ({kind}); save it again from "
+                    "Excel or WPS as .xlsx, or as CSV"
+                ).format(file=file_name, kind=exc.__class__.__name__)
+            ) from None
+        yield row
+
+
+def xlsx_rows(
+    path: Path, file_name: str, limits: ImportLimits | None = None
+) -> Generator[tuple[int, list[Any]], None, None]:
+    """The rows of the first sheet of an XLSX workbook, with their row numbers (rows the
+    sheet leaves out are not yielded), read as a stream (openpyxl's read-only parser).
+    Refused at once: a workbook that expands too far (:func:`check_xlsx_archive`), a row
+    number far beyond ``max_rows``, a value beyond ``max_columns`` (the cells of a row are
+    never padded out to a stray cell far to the right)."""
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    limits = limits or ImportLimits()
+    check_xlsx_archive(path, file_name, limits)
+    reader, book, target = _first_sheet(path, file_name)
     try:
-        sheet = book.worksheets[0]
-        sheet.reset_dimensions()  # do not trust the size the writing program recorded
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, list(values)
+        with reader.archive.open(target) as source:
+            parser = WorkSheetParser(
+                source,
+                reader.shared_strings,
+                data_only=True,
+                epoch=book.epoch,
+                date_formats=getattr(book, "_date_formats", set()),
+                timedelta_formats=getattr(book, "_timedelta_formats", set()),
+            )
+            for number, cells in _parsed(parser, file_name):
+                if number > limits.max_rows + _HEADER_SEARCH_ROWS * 2:  # headings, titles
+                    raise _too_many_rows(file_name, limits)
+                values: list[Any] = []
+                for cell in cells:
+                    column, value = cell["column"], cell["value"]
+                    if column > limits.max_columns:
+                        if value is None or (isinstance(value, str) and not value.strip()):
+                            continue
+                        raise _too_wide(file_name, number, column, limits)
+                    if column > len(values):
+                        values.extend([None] * (column - 1 - len(values)))
+                        values.append(value)
+                    else:
+                        values[column - 1] = value
+                yield number, values
     finally:
-        book.close()
+        reader.archive.close()
 
 
 # ---------------------------------------------------------------------------------------
@@ -554,28 +866,55 @@ def _aliases(source: str) -> dict[str, str]:
     return known
 
 
-def parse_mapping(source: str, items: Iterable[str]) -> dict[str, str]:
-    """``--map 原列名=字段`` options -> {heading key: field}; the field by its English name
-    (``class``, ``grade``...) or its usual heading (``班级``)."""
+# ``--map`` keys: a heading key (str), or a column's position counted from 1 (int).
+_POSITION = re.compile(r"^(?:第\s*)?(\d{1,5})(?:\s*列)?$")
+
+
+def column_name(position: int) -> str:
+    """``第7列`` / ``column 7``: a column by its position (counted from 1)."""
+    return _("column {position}").format(position=position)
+
+
+def parse_mapping(source: str, items: Iterable[str]) -> dict[str | int, str]:
+    """``--map 原列名=字段`` options -> {heading key or column position: field}; the field by
+    its English name (``class``, ``grade``...) or its usual heading (``班级``). A number on
+    the left (``7=name`` or ``第7列=name``) names the column by its position, counted from
+    1, for a file whose headings repeat or are missing."""
     spec = SPECS[source]
     by_label = {_heading_key(FIELD_LABELS.get(n, n)): n for n in spec.fields}
     by_label.update({_heading_key(v): k for k, v in _SOURCE_FIELD_LABELS.get(source, {}).items()})
     if source == "disability":
         by_label["grade"] = "disability_grade"
-    mapping: dict[str, str] = {}
+    mapping: dict[str | int, str] = {}
     for item in items:
         heading, sep, target = item.partition("=")
         if not sep or not heading.strip() or not target.strip():
-            raise InvalidInput(f"--map takes 原列名=字段, e.g. 户主村=village; got {item!r}")
+            raise InvalidInput(
+                _(
+                    "--map takes HEADING=FIELD or POSITION=FIELD, e.g. 户主村=village or "
+                    "7=name; got {item!r}"
+                ).format(item=item)
+            )
         wanted = target.strip()
         name = wanted if wanted in spec.fields else by_label.get(_heading_key(wanted))
         if name is None:
-            fields = ", ".join(field_label(source, n) for n in spec.fields)
+            fields = list_text(field_label(source, n) for n in spec.fields)
             raise InvalidInput(
-                f"--map {item!r}: {wanted!r} is not a field of the {source} register; "
-                f"its fields are {fields}"
+                _(
+                    "--map {item!r}: {wanted!r} is not a field of the {register} register; "
+                    "its fields are {fields}"
+                ).format(item=item, wanted=wanted, register=register_name(source), fields=fields)
             )
-        mapping[_heading_key(heading)] = name
+        position = _POSITION.match(unicodedata.normalize("NFKC", heading).strip())
+        if position is not None:
+            number = int(position.group(1))
+            if number < 1:
+                raise InvalidInput(
+                    _("--map {item!r}: columns are counted from 1").format(item=item)
+                )
+            mapping[number] = name
+        else:
+            mapping[_heading_key(heading)] = name
     return mapping
 
 
@@ -588,35 +927,53 @@ class Columns:
     headings: tuple[str, ...]
 
 
+def _places(places: Sequence[tuple[int, str]]) -> str:
+    """``第3列、第7列``."""
+    return list_text(column_name(index + 1) for index, _written in places)
+
+
 def _match(
-    source: str, headings: Sequence[Any], mapping: Mapping[str, str]
+    source: str, headings: Sequence[Any], mapping: Mapping[str | int, str]
 ) -> dict[str, tuple[int, str]]:
     aliases = _aliases(source)
-    mapped: dict[str, tuple[int, str]] = {}
+    by_position: dict[str, tuple[int, str]] = {}
+    mapped: dict[str, list[tuple[int, str]]] = {}
     guessed: dict[str, list[tuple[int, str]]] = {}
     for index, raw in enumerate(headings):
         key = _heading_key(raw)
+        written = _shown(raw)
+        if index + 1 in mapping:
+            by_position[mapping[index + 1]] = (index, written or column_name(index + 1))
+            continue
         if not key:
             continue
-        written = str(raw).replace("\ufeff", "").strip()
         if key in mapping:
-            mapped.setdefault(mapping[key], (index, written))
+            mapped.setdefault(mapping[key], []).append((index, written))
             continue
         name = aliases.get(key) or aliases.get(_without_note(key))
         if name is not None:
             guessed.setdefault(name, []).append((index, written))
-    found = dict(mapped)
-    for name, places in guessed.items():
-        if name in found:
-            continue  # --map chose the column for this field
-        if len(places) > 1:
-            both = " and ".join(written for _, written in places)
-            raise InvalidInput(
-                f"the columns {both} both look like {field_label(source, name)}; say which "
-                f"to use with --map, e.g. --map {places[0][1]}={name}"
-            )
-        found[name] = places[0]
+    found = dict(by_position)
+    for group in (mapped, guessed):
+        for name, places in group.items():
+            if name in found:
+                continue  # --map chose the column for this field
+            if len(places) > 1:
+                raise InvalidInput(_ambiguous(source, name, places))
+            found[name] = places[0]
     return found
+
+
+def _ambiguous(source: str, name: str, places: Sequence[tuple[int, str]]) -> str:
+    """Two columns could be one field: name them by position, and how to choose."""
+    example = f"--map {places[-1][0] + 1}={name}"
+    headings = list_text(dict.fromkeys(f"“{written}”" for _index, written in places))
+    return _(
+        "{places} (headed {headings}) all look like {field}; nothing was imported. Say "
+        "which one to use by its position, e.g. {example}"
+    ).format(
+        places=_places(places), headings=headings, field=field_label(source, name), example=example
+    )
 
 
 def _missing(source: str, found: Mapping[str, Any]) -> list[str]:
@@ -630,7 +987,7 @@ def _missing(source: str, found: Mapping[str, Any]) -> list[str]:
 def find_columns(
     source: str,
     rows: Iterator[tuple[int, list[Any]]],
-    mapping: Mapping[str, str],
+    mapping: Mapping[str | int, str],
     file_name: str,
 ) -> Columns:
     """Find the heading row (the first with every required column, within the first rows
@@ -649,19 +1006,36 @@ def find_columns(
         if seen >= _HEADER_SEARCH_ROWS:
             break
     if best is None:
-        raise InvalidInput(f"{file_name} is empty: it has no heading row and no rows")
-    _, _, values, found = best
+        raise InvalidInput(
+            _("{file} is empty: it has no heading row and no rows").format(file=file_name)
+        )
+    _line, _count, values, found = best
     missing = _missing(source, found)
-    names = ", ".join(
-        " or ".join(field_label(source, n) for n in item.split(" or ")) for item in missing
+    names = list_text(
+        _(" or ").join(field_label(source, n) for n in item.split(" or ")) for item in missing
     )
-    shown = ", ".join(_shown(v) for v in values if _shown(v)) or "(none)"
+    shown = list_text(_shown(v) for v in values if _shown(v)) or _("(none)")
     example = missing[0].split(" or ")[0]
-    needs = "them" if len(missing) > 1 else "it"
     raise InvalidInput(
-        f"{file_name} has no column for {names} (a {source} register needs {needs}); headings "
-        f"found: {shown}. Rename the heading, or name it with --map HEADING={example}; "
-        "nothing was imported"
+        (
+            _(
+                "{file} has no column for {fields} (a {register} register needs it); "
+                "headings found: {headings}. Rename the heading, or name it with --map "
+                "HEADING={example}; nothing was imported"
+            )
+            if len(missing) == 1
+            else _(
+                "{file} has no column for {fields} (a {register} register needs them); "
+                "headings found: {headings}. Rename the heading, or name it with --map "
+                "HEADING={example}; nothing was imported"
+            )
+        ).format(
+            file=file_name,
+            fields=names,
+            register=register_name(source),
+            headings=shown,
+            example=example,
+        )
     )
 
 
@@ -731,8 +1105,10 @@ def _date_value(value: Any, text: str) -> date:
         return parse_date(cleaned)
     except InvalidInput:
         raise ValueError(
-            f"birth date {text!r} is not a date; write 2014-03-05, 2014/3/5, 20140305 or "
-            "2014年3月5日"
+            _(
+                "birth date {value!r} is not a date; write 2014-03-05, 2014/3/5, 20140305 or "
+                "2014年3月5日"
+            ).format(value=text)
         ) from None
 
 
@@ -743,10 +1119,7 @@ def normalise_student_number(text: str) -> str:
 def _student_number(text: str) -> str:
     number = normalise_student_number(text)
     if not _STUDENT_NUMBER.match(number):
-        raise ValueError(
-            "student number must be G or J and the 18 characters of an ID number, or L and "
-            "18 digits"
-        )
+        raise ValueError(_student_number_problem())
     return number
 
 
@@ -758,8 +1131,10 @@ def disability_category(text: str) -> str:
     if key.isdigit() and 1 <= int(key) <= 7:
         return str(int(key))
     raise ValueError(
-        f"disability category {text!r} is not one of 视力, 听力, 言语, 肢体, 智力, 精神, 多重 "
-        "or 1-7"
+        _(
+            "disability category {value!r} is not one of 视力, 听力, 言语, 肢体, 智力, 精神, "
+            "多重 or 1-7"
+        ).format(value=text)
     )
 
 
@@ -769,14 +1144,18 @@ def disability_grade(text: str) -> int:
     key = key.removeprefix("0") if len(key) == 2 and key.isdigit() else key
     if key in _GRADES:
         return _GRADES[key]
-    raise ValueError(f"disability grade {text!r} is not one of 一级, 二级, 三级, 四级 or 1-4")
+    raise ValueError(
+        _("disability grade {value!r} is not one of 一级, 二级, 三级, 四级 or 1-4").format(
+            value=text
+        )
+    )
 
 
 def parse_sex(text: str) -> str:
     key = unicodedata.normalize("NFKC", text).strip().lower()
     if key in _SEXES:
         return _SEXES[key]
-    raise ValueError(f"sex {text!r} is not 男 or 女")
+    raise ValueError(_("sex {value!r} is not 男 or 女").format(value=text))
 
 
 @dataclass(frozen=True)
@@ -808,9 +1187,13 @@ _STUDENT_NUMBER_SQL = "[GJ][0-9]{17}[0-9X]|L[0-9]{18}"
 # Sex and birth date of a valid ID, from its ID_PARTS (the serial's parity is digit 17's).
 _RESIDENT_SEX = "CASE WHEN x17 % 2 = 1 THEN '男' ELSE '女' END"
 _RESIDENT_BIRTH = "make_date(y, m, d)"
-_STUDENT_NUMBER_PROBLEM = (
-    "student number must be G or J and the 18 characters of an ID number, or L and 18 digits"
-)
+
+
+def _student_number_problem() -> str:
+    return _(
+        "student number must be G or J and the 18 characters of an ID number, or L and 18 digits"
+    )
+
 
 # Columns of a snapshot (the Parquet file of an import's good rows), in order, with types.
 SNAPSHOT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -932,31 +1315,50 @@ def id_problem_sql(today: date) -> str:
     earliest = _EARLIEST_BIRTH.strftime("%Y%m%d")
     first_bad = "CAST(length(regexp_extract(n, '^[0-9]*')) + 1 AS VARCHAR)"
 
-    def reason(text: str) -> str:
-        return sql_text(f"resident ID: {text}")
+    def reason(problem: str, **parts: str) -> str:
+        """The reason as SQL: ``problem`` with each ``{part}`` replaced by SQL's value."""
+        text = sql_text(_("resident ID: {problem}").format(problem=problem))
+        for name, value in parts.items():
+            text = f"replace({text}, {sql_text('{' + name + '}')}, {value})"
+        return text
 
     return (
         "CASE WHEN regexp_full_match(n, '[0-9]{17}[0-9X]') "
         f"AND {_province_sql('x17 // 1000000000000000')} THEN CASE "
         f"WHEN NOT (y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {days}) THEN "
-        f"{reason('birth date (digits 7-14) is not a real calendar date')} "
+        f"{reason(_('birth date (digits 7-14) is not a real calendar date'))} "
         f"WHEN ymd > {today.strftime('%Y%m%d')} THEN "
-        f"{reason(f'birth date (digits 7-14) is in the future (after {today.isoformat()})')} "
-        f"WHEN ymd < {earliest} THEN "
-        f"{reason(f'birth date (digits 7-14) is before {_EARLIEST_BIRTH.isoformat()}')} "
-        f"WHEN substr(n, 18, 1) <> {check} THEN "
-        f"{reason('check character should be ')} || {check} || ', got ' || substr(n, 18, 1) "
-        "END "
-        f"WHEN n = '' THEN {reason('enter the 18-character ID number')} "
+        + reason(
+            _("birth date (digits 7-14) is in the future (after {today})").format(
+                today=today.isoformat()
+            )
+        )
+        + f" WHEN ymd < {earliest} THEN "
+        + reason(
+            _("birth date (digits 7-14) is before {earliest}").format(
+                earliest=_EARLIEST_BIRTH.isoformat()
+            )
+        )
+        + f" WHEN substr(n, 18, 1) <> {check} THEN "
+        + reason(
+            _("check character should be {expected}, got {got}"),
+            expected=check,
+            got="substr(n, 18, 1)",
+        )
+        + " END "
+        f"WHEN n = '' THEN {reason(_('enter the 18-character ID number'))} "
         "WHEN length(n) <> 18 THEN "
-        f"{reason('must be 18 characters, got ')} || CAST(length(n) AS VARCHAR) "
-        "WHEN NOT regexp_full_match(substr(n, 1, 17), '[0-9]{17}') THEN "
-        f"{reason('character ')} || {first_bad} || ' must be a digit' "
-        "WHEN NOT regexp_full_match(substr(n, 18, 1), '[0-9X]') THEN "
-        f"{reason('character 18 must be a digit or X')} "
-        f"ELSE {reason('region code starts with ')} || substr(n, 1, 2) || "
-        "', which is not a province code' "
-        "END"
+        + reason(_("must be 18 characters, got {length}"), length="CAST(length(n) AS VARCHAR)")
+        + " WHEN NOT regexp_full_match(substr(n, 1, 17), '[0-9]{17}') THEN "
+        + reason(_("character {position} must be a digit"), position=first_bad)
+        + " WHEN NOT regexp_full_match(substr(n, 18, 1), '[0-9X]') THEN "
+        f"{reason(_('character 18 must be a digit or X'))} "
+        "ELSE "
+        + reason(
+            _("region code starts with {code}, which is not a province code"),
+            code="substr(n, 1, 2)",
+        )
+        + " END"
     )
 
 
@@ -980,7 +1382,7 @@ def id_reason(exc: InvalidIdNumber, *, as_number: bool = False) -> str:
     if reason.startswith("resident ID ") and ": " in reason:
         reason = "resident ID: " + reason.split(": ", 1)[1]
     if as_number:
-        reason += _ID_AS_NUMBER_HINT
+        reason += _id_as_number_hint()
     return reason
 
 
@@ -1011,19 +1413,74 @@ def mapped_fields(source: str, present: Iterable[str]) -> list[str]:
     ]
 
 
-def problem_fields(source: str, present: Collection[str]) -> list[str]:
+# The registers whose rows must be of a plausible child (the rules of `case open`).
+PLAUSIBLE_SOURCES = ("household", "student")
+# Fields holding a person's name: at most NAME_MAX_CHARS.
+_NAME_FIELDS = ("name", "guardian")
+
+
+def problem_fields(
+    source: str, present: Collection[str], *, plausibility: bool = False
+) -> list[str]:
     """The ``p_<field>`` columns of :func:`check_sql`, in the order a row's problems are
-    listed: the resident ID, the other fields, then the either-or pair (``one_of``)."""
+    listed: the resident ID, the other fields, the either-or pair (``one_of``), then the
+    child's age (``age``, with ``plausibility``: :func:`plausibility_sql`)."""
     spec = SPECS[source]
     fields = [n for n in spec.fields if n in present]
-    checked = {"sex", "birth_date", "student_number", "disability_grade"}
+    checked = {"sex", "birth_date", "student_number", "disability_grade", *_NAME_FIELDS}
     if source == "disability":
         checked.add("category")
     listed = ["id_number"] if "id_number" in present else []
     listed += [n for n in fields if n != "id_number" and (n in spec.needs_value or n in checked)]
     if any(n in present for n in spec.one_of):
         listed.append("one_of")
+    if plausibility and source in PLAUSIBLE_SOURCES and "id_number" in present:
+        listed.append("age")
     return listed
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """What a 户籍 or 学籍 row's child must be, as `case open` checks a child: born on or
+    before the day the register was extracted (``as_of``); with ``age_band``, aged within
+    the compulsory-education ages (:data:`DEFAULT_AGES`) on the school year's reference
+    date (:func:`reference_date` of ``as_of``)."""
+
+    as_of: date
+    age_band: bool = False
+
+
+def plausibility_sql(rule: Plausibility) -> str:
+    """SQL: why the child of a row with a valid resident ID (the :data:`ID_PARTS` ``y``,
+    ``m``, ``d`` and ``ymd``, ``id_ok`` and ``rbirth`` of the relation ``l``) is
+    implausible, or NULL. The band is
+    :func:`birth_band` — the birth dates of the children ``youngest``..``oldest`` years old
+    on the reference date, as ``case open`` counts age (completed years)."""
+    reference = reference_date(rule.as_of)
+    youngest, oldest = DEFAULT_AGES
+    low, high = birth_band(reference, youngest, oldest)
+    born_after = _(
+        "born {born}, after {as_of}, the day the register was extracted: check the resident ID"
+    ).format(born="{born}", as_of=rule.as_of.isoformat())
+    born = "strftime(l.rbirth, '%Y-%m-%d')"
+    when = (
+        f"WHEN l.ymd > {rule.as_of.strftime('%Y%m%d')} THEN "
+        f"replace({sql_text(born_after)}, '{{born}}', {born}) "
+    )
+    if rule.age_band:
+        outside = _(
+            "aged {age} on {reference} (the school year's reference date), outside the "
+            "compulsory-education ages {youngest} to {oldest}"
+        ).format(age="{age}", reference=reference.isoformat(), youngest=youngest, oldest=oldest)
+        age = (
+            f"{reference.year} - l.y - CASE WHEN l.m * 100 + l.d > "
+            f"{reference.month * 100 + reference.day} THEN 1 ELSE 0 END"
+        )
+        when += (
+            f"WHEN l.ymd NOT BETWEEN {low} AND {high} THEN "
+            f"replace({sql_text(outside)}, '{{age}}', CAST({age} AS VARCHAR)) "
+        )
+    return f"CASE WHEN l.id_ok THEN CASE {when}END END"
 
 
 def stored_columns(present: Collection[str]) -> list[str]:
@@ -1032,10 +1489,17 @@ def stored_columns(present: Collection[str]) -> list[str]:
     filled = {COLUMN_OF.get(name, name) for name in present} | {"line"}
     if "id_number" in present:
         filled |= {"sex", "birth_date"}
-    return [column for column, _ in SNAPSHOT_COLUMNS if column in filled]
+    return [column for column, _kind in SNAPSHOT_COLUMNS if column in filled]
 
 
-def check_sql(source: str, present: Collection[str], *, today: date, rows: RawRows) -> str:
+def check_sql(
+    source: str,
+    present: Collection[str],
+    *,
+    today: date,
+    rows: RawRows,
+    plausibility: Plausibility | None = None,
+) -> str:
     """SELECT every non-blank row of ``raw`` (columns ``f_<field>``) checked: ``line``, the
     snapshot's columns as they will be stored (:func:`stored_columns`), a ``p_<field>``
     column per check (:func:`problem_fields`) holding the reason or NULL, and ``bad``.
@@ -1051,7 +1515,7 @@ def check_sql(source: str, present: Collection[str], *, today: date, rows: RawRo
     def required(name: str) -> str:
         if name not in needs:
             return "NULL"
-        return sql_text(f"{field_label(source, name)} is required but empty")
+        return sql_text(_("{field} is required but empty").format(field=field_label(source, name)))
 
     def cell(name: str) -> str:
         raw = f"f_{name}"
@@ -1098,7 +1562,7 @@ def check_sql(source: str, present: Collection[str], *, today: date, rows: RawRo
         hint = f"id_numeric OR regexp_full_match({t('id_number')}, {sql_text(_SCIENTIFIC_SQL)})"
         problems["id_number"] = (
             f"CASE WHEN {t('id_number')} = '' THEN {required('id_number')} ELSE idp || "
-            f"CASE WHEN {hint} THEN {sql_text(_ID_AS_NUMBER_HINT)} ELSE '' END END"
+            f"CASE WHEN {hint} THEN {sql_text(_id_as_number_hint())} ELSE '' END END"
         )
         values["id_number"] = "CASE WHEN id_ok THEN n END"
         values["sex"] = "rsex"
@@ -1111,24 +1575,28 @@ def check_sql(source: str, present: Collection[str], *, today: date, rows: RawRo
         problem = f"CASE WHEN {text} = '' THEN {required(name)} END"
         value = f"NULLIF({text}, '')"
         if name == "sex":
+            disagrees = sql_text(
+                _("sex {given} disagrees with the resident ID, which encodes {encoded}")
+            )
             problem = (
                 f"CASE WHEN {text} = '' THEN {required(name)} WHEN m_sex.e IS NOT NULL "
-                "THEN m_sex.e WHEN id_ok AND m_sex.v <> rsex THEN 'sex ' || m_sex.v || "
-                "' disagrees with the resident ID, which encodes ' || rsex END"
+                "THEN m_sex.e WHEN id_ok AND m_sex.v <> rsex THEN "
+                f"replace(replace({disagrees}, '{{given}}', m_sex.v), '{{encoded}}', rsex) END"
             )
             value = f"CASE WHEN {text} <> '' THEN m_sex.v ELSE rsex END"
         elif name == "birth_date":
+            disagrees = sql_text(_("birth date {given} disagrees with the resident ID"))
             problem = (
                 f"CASE WHEN {text} = '' THEN {required(name)} WHEN m_birth_date.e IS NOT NULL "
                 "THEN m_birth_date.e WHEN id_ok AND m_birth_date.d <> rbirth THEN "
-                "'birth date ' || m_birth_date.iso || ' disagrees with the resident ID' END"
+                f"replace({disagrees}, '{{given}}', m_birth_date.iso) END"
             )
             value = f"CASE WHEN {text} <> '' THEN m_birth_date.d ELSE rbirth END"
         elif name == "student_number":
             problem = (
                 f"CASE WHEN {text} = '' THEN {required(name)} WHEN a_{name} IS NOT NULL THEN "
                 f"CASE WHEN NOT regexp_full_match(a_{name}, {sql_text(_STUDENT_NUMBER_SQL)}) "
-                f"THEN {sql_text(_STUDENT_NUMBER_PROBLEM)} END ELSE m_{name}.e END"
+                f"THEN {sql_text(_student_number_problem())} END ELSE m_{name}.e END"
             )
             value = f"coalesce(a_{name}, m_{name}.v)"
         elif name == "certificate":
@@ -1136,25 +1604,38 @@ def check_sql(source: str, present: Collection[str], *, today: date, rows: RawRo
         elif name in ("category", "disability_grade") and source == "disability":
             problem = f"CASE WHEN {text} = '' THEN {required(name)} ELSE m_{name}.e END"
             value = f"m_{name}.g" if name == "disability_grade" else f"m_{name}.v"
+        elif name in _NAME_FIELDS:
+            too_long = _("{field} is longer than {limit} characters").format(
+                field=field_label(source, name), limit=NAME_MAX_CHARS
+            )
+            problem = (
+                f"CASE WHEN {text} = '' THEN {required(name)} WHEN length({text}) > "
+                f"{NAME_MAX_CHARS} THEN {sql_text(too_long)} END"
+            )
         if name in problem_fields(source, present):
             problems[name] = problem
         values[column] = value
     either = [n for n in spec.one_of if n in present]
     if either:
-        labels = " or ".join(field_label(source, n) for n in spec.one_of)
+        labels = _(" or ").join(field_label(source, n) for n in spec.one_of)
         empty = " AND ".join(f"{t(n)} = ''" for n in either)
-        message = sql_text(f"{labels} is required but both are empty")
+        message = sql_text(_("{fields} is required but both are empty").format(fields=labels))
         problems["one_of"] = f"CASE WHEN {empty} THEN {message} END"
+    plausible = plausibility is not None
+    if "age" in problem_fields(source, present, plausibility=plausible):
+        assert plausibility is not None
+        problems["age"] = plausibility_sql(plausibility)
     stored = ", ".join(
         f"CAST({values[column]} AS {kind}) AS {column}"
         for column, kind in SNAPSHOT_COLUMNS
         if column in values
     )
-    listed = ", ".join(f"{problems[n]} AS p_{n}" for n in problem_fields(source, present))
+    checks = problem_fields(source, present, plausibility=plausible)
+    listed = ", ".join(f"{problems[n]} AS p_{n}" for n in checks)
     for name in _ASCII_OR_PYTHON:
         if name in present:  # a value left to the Python rules (not plain ASCII)
             listed += f", {t(name)} <> '' AND a_{name} IS NULL AS x_{name}"
-    bad = " OR ".join(f"p_{n} IS NOT NULL" for n in problem_fields(source, present)) or "false"
+    bad = " OR ".join(f"p_{n} IS NOT NULL" for n in checks) or "false"
     return (
         f"WITH s AS ({level_s}), i AS ({level_i}), j AS ({level_j}), k AS ({level_k}), "
         f"l AS ({level_l}), c AS (SELECT l.line, {stored}, {listed} FROM l{joins}) "
@@ -1233,8 +1714,9 @@ class Checked:
 class _Request:
     source: str
     file_name: str
-    mapping: Mapping[str, str]
+    mapping: Mapping[str | int, str]
     progress: Progress | None
+    limits: ImportLimits = ImportLimits()
 
 
 class Checker:
@@ -1288,19 +1770,23 @@ class Checker:
         *,
         file_name: str,
         today: date,
-        mapping: Mapping[str, str] | None = None,
+        mapping: Mapping[str | int, str] | None = None,
         encoding: str | None = None,
         progress: Progress | None = None,
+        limits: ImportLimits | None = None,
+        as_of: date | None = None,
     ) -> Checked:
-        """Read and check a register file (and take its SHA-256 on the way)."""
-        if source not in SPECS:
-            raise InvalidInput(f"unknown register {source!r}; use one of: {', '.join(SOURCES)}")
+        """Read and check a register file (and take its SHA-256 on the way); ``limits``:
+        how large it may be; ``as_of``: the day the register was extracted, for the
+        plausibility of each child's birth date (:func:`plausibility_sql`)."""
+        source = resolve_source(source)
         start = check_readable(path)
         kind = file_format(path, start, encoding=encoding)
-        request = _Request(source, file_name, mapping or {}, progress)
+        limits = limits or ImportLimits()
+        request = _Request(source, file_name, mapping or {}, progress, limits)
         original = _Background(lambda: scan_file(path))
         if kind == "xlsx":
-            rows = xlsx_rows(path, file_name)
+            rows = xlsx_rows(path, file_name, limits)
             try:
                 columns = find_columns(source, rows, request.mapping, file_name)
                 self._load_rows(request, columns, rows, None)
@@ -1309,9 +1795,36 @@ class Checker:
             used = None
         else:
             columns, used = self._load_csv(request, path, encoding, original.result)
-        checked = self._check(source, columns, today, kind, used)
+        self._check_bounds(request, columns)
+        checked = self._check(source, columns, today, kind, used, as_of=as_of, limits=limits)
         checked.sha256 = original.result().sha256
         return checked
+
+    def _check_bounds(self, request: _Request, columns: Columns) -> None:
+        """Refuses a file with more rows than ``max_rows`` or a value caseflow reads
+        longer than ``max_cell_chars`` (naming its row and column)."""
+        limits = request.limits
+        rows = self._rows
+        found = self.connection.execute(f"SELECT count(*) FROM raw WHERE {rows.where}").fetchone()
+        if found is not None and int(found[0]) > limits.max_rows:
+            raise _too_many_rows(request.file_name, limits)
+        fields = _fields(request.source, columns)
+        lengths = ", ".join(f"length(f_{name})" for name, _index in fields)
+        over = " OR ".join(f"length(f_{name}) > {limits.max_cell_chars}" for name, _index in fields)
+        first = self.connection.execute(
+            f"SELECT {rows.line}, {lengths} FROM raw WHERE {rows.where} AND ({over}) "
+            f"ORDER BY 1 LIMIT 1"
+        ).fetchone()
+        if first is None:
+            return
+        line, *sizes = first
+        name = next(
+            name
+            for (name, _index), size in zip(fields, sizes, strict=True)
+            if (size or 0) > limits.max_cell_chars
+        )
+        where = _("row {line}, column {heading}").format(line=line, heading=columns.at[name][1])
+        raise _cell_too_long(request.file_name, where, limits.max_cell_chars)
 
     def _load_csv(
         self,
@@ -1331,8 +1844,10 @@ class Checker:
                 target, written = self._transcoded(path, "gb18030")
             except _Undecodable:
                 raise InvalidInput(
-                    f"{request.file_name} is neither UTF-8 nor GBK/GB18030 text; save it as "
-                    "CSV UTF-8 or XLSX, or name its encoding with --encoding"
+                    _(
+                        "{file} is neither UTF-8 nor GBK/GB18030 text; save it as CSV UTF-8 "
+                        "or XLSX, or name its encoding with --encoding"
+                    ).format(file=request.file_name)
                 ) from None
             return self._load_text(request, target, "utf-8", lambda: written), "gb18030"
         codec = codec_name(encoding)
@@ -1344,9 +1859,10 @@ class Checker:
                 columns = self._load_text(request, target, "utf-8", lambda: written)
         except _Undecodable as exc:
             raise InvalidInput(
-                f"{request.file_name} cannot be read as {encoding}: line {exc.line} holds "
-                "bytes that are not valid there; try another --encoding or leave it out to "
-                "detect the encoding"
+                _(
+                    "{file} cannot be read as {encoding}: line {line} holds bytes that are not "
+                    "valid there; try another --encoding or leave it out to detect the encoding"
+                ).format(file=request.file_name, encoding=encoding, line=exc.line)
             ) from None
         return columns, encoding
 
@@ -1358,6 +1874,11 @@ class Checker:
         self, request: _Request, path: Path, encoding: str, facts: Callable[[], FileFacts]
     ) -> Columns:
         layout = csv_layout(request.source, path, encoding, request.mapping, request.file_name)
+        limits = request.limits
+        if layout.width > limits.max_columns and any(
+            heading for heading in layout.columns.headings[limits.max_columns :]
+        ):
+            raise _too_wide(request.file_name, layout.columns.line, layout.width, limits)
         if not self._load_fast(request.source, layout, facts):
             rows = csv_rows(layout)
             try:
@@ -1418,7 +1939,7 @@ class Checker:
         appended to ``raw``; blank rows are left out."""
         fields = _fields(request.source, columns)
         progress = request.progress
-        declared = ", ".join(f"f_{name} VARCHAR" for name, _ in fields)
+        declared = ", ".join(f"f_{name} VARCHAR" for name, _index in fields)
         self.connection.execute(
             f"CREATE OR REPLACE TEMP TABLE raw (_line BIGINT, {declared}, _id_numeric BOOLEAN)"
         )
@@ -1427,12 +1948,17 @@ class Checker:
         appender = self.connection.appender("raw")
         batch: list[list[Any]] = []
         done = 0
+        limits = request.limits
         for line, values in rows:
             if _blank(values):
                 continue
             width = len(values)
+            if line - columns.line > limits.max_rows:
+                raise _too_many_rows(request.file_name, limits)
+            if width > limits.max_columns and not _blank(values[limits.max_columns :]):
+                raise _too_wide(request.file_name, line, width, limits)
             record: list[Any] = [line]
-            for _, index in fields:
+            for _name, index in fields:
                 value = values[index] if index < width else None
                 record.append(value if value is None or type(value) is str else _text(value))
             record.append(
@@ -1452,9 +1978,22 @@ class Checker:
     # -- checking --------------------------------------------------------------------
 
     def _check(
-        self, source: str, columns: Columns, today: date, kind: str, encoding: str | None
+        self,
+        source: str,
+        columns: Columns,
+        today: date,
+        kind: str,
+        encoding: str | None,
+        *,
+        as_of: date | None = None,
+        limits: ImportLimits | None = None,
     ) -> Checked:
         present = set(columns.at)
+        rule = (
+            None
+            if as_of is None
+            else Plausibility(as_of, (limits or ImportLimits()).reject_outside_age_band)
+        )
         self._stored = stored_columns(present)
         mapped = mapped_fields(source, present)
         # Values that are not plain ASCII (student numbers in full-width digits...) are
@@ -1463,7 +2002,7 @@ class Checker:
         self._mapping_tables([name for name in mapped if name not in later])
         for name in later:
             self._mapping_table(name, [])
-        query = check_sql(source, present, today=today, rows=self._rows)
+        query = check_sql(source, present, today=today, rows=self._rows, plausibility=rule)
         self.connection.execute(f"CREATE OR REPLACE TEMP TABLE checked AS {query}")
         found = "".join(f", count(*) FILTER (WHERE x_{name})" for name in later)
         row = self.connection.execute(
@@ -1478,7 +2017,7 @@ class Checker:
             ).fetchone()
             assert row is not None
         total, bad = int(row[0]), int(row[1])
-        problems = self._problems(source, columns) if bad else []
+        problems = self._problems(source, columns, rule is not None) if bad else []
         duplicates = self._duplicates(source, columns)
         if duplicates:
             problems = sorted(problems + duplicates, key=lambda p: p.line)
@@ -1516,9 +2055,9 @@ class Checker:
         appender.append_rows([reader(value) for value in values])
         appender.flush()
 
-    def _problems(self, source: str, columns: Columns) -> list[Problem]:
-        listed = problem_fields(source, set(columns.at))
-        fields = [name for name, _ in _fields(source, columns)]
+    def _problems(self, source: str, columns: Columns, plausibility: bool) -> list[Problem]:
+        listed = problem_fields(source, set(columns.at), plausibility=plausibility)
+        fields = [name for name, _index in _fields(source, columns)]
         reasons = ", ".join(f"c.p_{name}" for name in listed)
         texts = ", ".join(f"r.f_{name}" for name in fields)
         rows = self._rows
@@ -1541,7 +2080,7 @@ class Checker:
                 reason = found[name]
                 if reason is None:
                     continue
-                field_name = either if name == "one_of" else name
+                field_name = {"one_of": either, "age": "id_number"}.get(name, name)
                 assert field_name is not None
                 text = (texts_of.get(field_name) or "").strip() if name != "one_of" else ""
                 heading = columns.at[field_name][1]
@@ -1584,13 +2123,15 @@ class Checker:
         problems: list[Problem] = []
         for line, resident, student_number in contested:
             if resident and resident in seen_ids:
-                reason = f"duplicate: the same resident ID is on row {seen_ids[resident]}"
+                reason = _("duplicate: the same resident ID is on row {line}").format(
+                    line=seen_ids[resident]
+                )
                 heading = columns.at["id_number"][1]
                 problems.append(Problem(line, heading, mask_value("id_number", resident), reason))
                 continue
             if student_number and student_number in seen_numbers:
                 first = seen_numbers[student_number]
-                reason = f"duplicate: the same student number is on row {first}"
+                reason = _("duplicate: the same student number is on row {line}").format(line=first)
                 heading = columns.at["student_number"][1]
                 masked = mask_value("student_number", student_number)
                 problems.append(Problem(line, heading, masked, reason))
@@ -1691,7 +2232,7 @@ def write_rows(rows: Iterable[Mapping[str, Any]], target: Path) -> int:
         count = 0
         batch: list[list[Any]] = []
         for row in rows:
-            batch.append([row.get(column) for column, _ in SNAPSHOT_COLUMNS])
+            batch.append([row.get(column) for column, _kind in SNAPSHOT_COLUMNS])
             count += 1
             if len(batch) >= _APPEND_BATCH:
                 appender.append_rows(batch)
@@ -1712,11 +2253,17 @@ REJECT_HEADINGS = ("行号", "列", "值", "原因")
 
 def write_rejects(path: Path, problems: Iterable[Problem]) -> None:
     """CSV, UTF-8 with a BOM so that Excel and WPS open it as Chinese text. Created new:
-    an existing file is never overwritten."""
+    an existing file is never overwritten. A heading or value that a spreadsheet would
+    read as a formula (``=HYPERLINK(...)`` in a register cell) is written as text."""
+    from caseflow.exports import neutralise
+
     with path.open("x", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(REJECT_HEADINGS)
-        writer.writerows((p.line, p.column, p.value, p.reason) for p in problems)
+        writer.writerows(
+            (p.line, neutralise(p.column), neutralise(p.value), neutralise(p.reason))
+            for p in problems
+        )
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from caseflow import i18n
 from caseflow.audit import Checkpoint, Verification
 from caseflow.audit_export import GENESIS, ExportVerification
 from caseflow.cli import present
@@ -153,7 +154,14 @@ def test_the_comparison_counts_each_flag_and_tabulates_the_first_fifty_suspects(
     missing = {"student_vs_attendance": ["attendance"]}
     comparison = Comparison(date(2026, 9, 1), (6, 15), suspects, missing)
     views = [s.view(reveal=False) for s in suspects]
-    lines = present.comparison_lines(comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True)
+    i18n.set_language("zh")
+    try:
+        lines = present.comparison_lines(
+            comparison, views, Opening([1, 2], [3], 4, 5), dry_run=True
+        )
+        every = present.comparison_lines(comparison, views, limit=0)
+    finally:
+        i18n.set_language(None)
     assert lines[0] == "比对基准日 2026年9月1日，年龄 6–15 周岁：疑似辍学 52 人"
     assert lines[1].split() == ["比对项", "人数"]
     assert lines[2].split() == ["户籍无学籍", "52"]
@@ -179,7 +187,6 @@ def test_the_comparison_counts_each_flag_and_tabulates_the_first_fifty_suspects(
         "将登记案件 2 件；1 件在办案件补充新的比对线索；4 件已有记录；"
         "5 件已销号案件无新线索，未重新立案。"
     )
-    every = present.comparison_lines(comparison, views, limit=0)
     assert len([line for line in every if line.startswith("  5222")]) == 52
 
 
@@ -361,10 +368,34 @@ def test_import_history_marks_the_current_snapshot_in_the_workspace_time_zone() 
         current=True,
     )
     beijing = timezone(timedelta(hours=8))
-    assert present.import_history_lines([record], beijing) == [
-        "*    7  student    2026-09-02 09:30  as of 2026-09-01      1190 imported     10 "
-        "rejected  学籍.xlsx sha256:abcdef012345  kcb (kcb)"
+    heading, row = present.import_history_lines([record], beijing)
+    assert heading.split() == [
+        "Import",
+        "Register",
+        "Imported",
+        "at",
+        "As",
+        "of",
+        "Imported",
+        "Rejected",
+        "File",
+        "By",
     ]
+    assert row.split() == [
+        "*",
+        "7",
+        "student",
+        "2026-09-02",
+        "09:30",
+        "2026-09-01",
+        "1190",
+        "10",
+        "学籍.xlsx",
+        "sha256:abcdef012345",
+        "kcb",
+        "(kcb)",
+    ]
+    assert column_start(row, "2026-09-02") == column_start(heading, "Imported at")
     assert present.import_history_lines([], beijing) == ["No register has been imported yet."]
 
 

@@ -124,6 +124,8 @@ def test_the_quickstart_finds_exactly_the_children_the_readme_says(
         "-o",
         str(tmp_path / compare.group(2)),
         "--open-cases",
+        "--lang",
+        "zh",  # the README shows the Chinese interface
     )
     children = int(stated(r"finds exactly the (\d+) children the demo planted", text).group(1))
     planted = json.loads((demo.folder / "registers" / "truth.json").read_text("utf-8"))

@@ -64,5 +64,5 @@ def test_roster_compare_command_writes_masked_findings_and_reveals_only_when_ask
     revealed = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--json", "--reveal")
     assert {row["id_number"] for row in json.loads(revealed.stdout)} == set(county.truth.flags)
     assert audit_trail(ctx)[-1]["action"] == "roster.reveal"
-    opened = cli("roster", "compare", "--as-of", AS_OF.isoformat(), "--open-cases")
+    opened = cli("--lang", "zh", "roster", "compare", "--as-of", AS_OF.isoformat(), "--open-cases")
     assert opened.exit_code == 0 and f"已登记案件 {len(rows)} 件；" in opened.stdout

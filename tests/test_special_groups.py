@@ -117,7 +117,7 @@ def test_importing_a_register_updates_the_groups_of_children_with_cases(
         f"李小明,{child_id_number(8)},视力,一级\n",
         encoding="utf-8",
     )
-    result = cli("roster", "import", "disability", str(register_file))
+    result = cli("--lang", "zh", "roster", "import", "disability", str(register_file))
     assert result.exit_code == 0, result.stderr
     assert "特殊群体：按残疾人登记册更新 1 名儿童（登记 1 项，取消 0 项）。" in result.stdout
     shown = cli("case", "show", str(number))

@@ -13,7 +13,7 @@ from caseflow.exports import fit
 from caseflow.i18n import N_, _, is_english
 
 if TYPE_CHECKING:
-    from datetime import tzinfo
+    from datetime import date, tzinfo
     from pathlib import Path
 
     from caseflow.audit import Verification
@@ -1183,33 +1183,101 @@ REJECTS_SHOWN = 5
 SUSPECTS_SHOWN = 50
 
 
+def _escaped(text: str) -> str:
+    """Terminal control characters (ESC sequences, OSC titles and links, carriage
+    returns, bidi overrides) written as visible escapes (``\\x1b``), so a register cell
+    cannot drive the terminal. (A local helper until one shared helper does this for
+    every human output.)"""
+    import unicodedata
+
+    def shown(character: str) -> str:
+        kind = unicodedata.category(character)
+        if kind[0] != "C" and kind not in ("Zl", "Zp"):
+            return character
+        code = ord(character)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return text if text.isprintable() else "".join(shown(c) for c in text)
+
+
+def _register_day(day: "date") -> str:
+    """2026年9月1日 in Chinese, 2026-09-01 in English."""
+    from caseflow.i18n import is_english
+
+    return day.isoformat() if is_english() else cn_day(day.isoformat())
+
+
+def _register_name(source: str) -> str:
+    """学籍 in Chinese, student in English."""
+    from caseflow.roster import register_name
+
+    return register_name(source)
+
+
 def import_lines(summary: "ImportSummary") -> list[str]:
     """What `caseflow roster import` prints: the counts and the first rejected rows."""
-    replaced = f", replacing import {summary.replaced}" if summary.replaced else ""
+    from caseflow.i18n import _
+
+    lines: list[str] = []
+    if summary.stale_removed:
+        lines.append(
+            _(
+                "Removed {count} scratch folder(s) that interrupted imports had left in rosters/."
+            ).format(count=summary.stale_removed)
+        )
+    fields = {
+        "imported": summary.imported,
+        "total": summary.rows_total,
+        "file": _escaped(summary.file_name),
+        "register": _register_name(summary.source),
+        "import_id": summary.import_id,
+        "as_of": _register_day(summary.as_of),
+        "rejected": summary.rejected,
+    }
+    if summary.replaced:
+        lines.append(
+            _(
+                "Imported {imported} of {total} rows of {file} as the {register} register "
+                "(import {import_id}, as of {as_of}, replacing import {replaced}); "
+                "{rejected} rejected."
+            ).format(replaced=summary.replaced, **fields)
+        )
+    else:
+        lines.append(
+            _(
+                "Imported {imported} of {total} rows of {file} as the {register} register "
+                "(import {import_id}, as of {as_of}); {rejected} rejected."
+            ).format(**fields)
+        )
     if not summary.current:
         from caseflow.services.snapshots import school_year
 
         year = school_year(summary.as_of)
-        replaced += (
-            f"; kept as the snapshot of school year {year}-{year + 1} for the consolidation "
-            "cohort, while the current snapshot, of a later school year, stays"
+        lines.append(
+            _(
+                "Kept as the snapshot of school year {start}-{end} for the consolidation "
+                "cohort (巩固率); the current snapshot, of a later school year, stays."
+            ).format(start=year, end=year + 1)
         )
-    lines = [
-        f"Imported {summary.imported} of {summary.rows_total} rows of {summary.file_name} "
-        f"as the {summary.source} register (import {summary.import_id}, as of "
-        f"{summary.as_of.isoformat()}{replaced}); {summary.rejected} rejected."
-    ]
     if summary.register_groups is not None and summary.register_groups.children:
         lines.append(register_groups_line(summary.register_groups))
     if summary.rejects_file is None:
         return lines
-    lines.append(f"Rejected rows, with the reasons: {summary.rejects_file}")
+    lines.append(_("Rejected rows, with the reasons: {file}").format(file=summary.rejects_file))
     for problem in summary.problems[:REJECTS_SHOWN]:
-        value = f" {problem.value}" if problem.value else ""
-        lines.append(f"  row {problem.line}, {problem.column or '-'}{value}: {problem.reason}")
+        value = f" {_escaped(problem.value)}" if problem.value else ""
+        lines.append(
+            "  "
+            + _("row {line}, {column}{value}: {reason}").format(
+                line=problem.line,
+                column=_escaped(problem.column) or "-",
+                value=value,
+                reason=_escaped(problem.reason),
+            )
+        )
     more = len(summary.problems) - REJECTS_SHOWN
     if more > 0:
-        lines.append(f"  ... and {more} more in the rejects file")
+        lines.append("  " + _("... and {count} more in the rejects file").format(count=more))
     return lines
 
 
@@ -1223,19 +1291,27 @@ def comparison_lines(
 ) -> list[str]:
     """`caseflow roster compare` as text: the counts by flag, the first suspects (their
     views, IDs masked unless revealed) and what opening cases did."""
-    from caseflow.roster import FLAGS, SOURCE_LABELS
+    from caseflow.i18n import _
+    from caseflow.roster import FLAGS, SOURCE_LABELS, list_text
 
     lines = [
-        f"比对基准日 {cn_day(comparison.reference_date.isoformat())}，年龄 "
-        f"{comparison.ages[0]}–{comparison.ages[1]} 周岁：疑似辍学 {len(comparison.suspects)} 人"
+        _(
+            "Reference date {reference}, ages {youngest} to {oldest}: {count} suspected dropouts"
+        ).format(
+            reference=_register_day(comparison.reference_date),
+            youngest=comparison.ages[0],
+            oldest=comparison.ages[1],
+            count=len(comparison.suspects),
+        )
     ]
     lines += table(
-        ("比对项", "人数"),
+        (_("Comparison"), _("Children")),
         (
             (
                 FLAGS[flag],
-                "未比对：未导入"
-                + "、".join(SOURCE_LABELS.get(m, m) for m in comparison.missing[flag])
+                _("not compared: {registers} not imported").format(
+                    registers=list_text(SOURCE_LABELS.get(m, m) for m in comparison.missing[flag])
+                )
                 if comparison.missing.get(flag)
                 else count,
             )
@@ -1247,14 +1323,20 @@ def comparison_lines(
     shown = limited(suspects, limit)
     if shown:
         lines += table(
-            ("身份证号", "姓名", "乡镇/村", "比对标记", "特殊群体"),
+            (
+                _("Resident ID"),
+                _("Name"),
+                _("Township/village"),
+                _("Flags"),
+                _("Special groups"),
+            ),
             (
                 (
                     view["id_number"],
-                    view["name"],
-                    f"{view['township'] or '-'}/{view['village'] or '-'}",
-                    "、".join(FLAGS.get(f, f) for f in view["flags"]),
-                    "；".join(g for g in (view["poor"], view["disability"]) if g),
+                    _escaped(view["name"]),
+                    _escaped(f"{view['township'] or '-'}/{view['village'] or '-'}"),
+                    list_text(FLAGS.get(f, f) for f in view["flags"]),
+                    _escaped("；".join(g for g in (view["poor"], view["disability"]) if g)),
                 )
                 for view in shown
             ),
@@ -1262,14 +1344,28 @@ def comparison_lines(
         )
     note = limit_note(len(suspects), limit)
     if note:
-        lines.append(note + "（或用 -o 文件 / --json 导出全部）")
+        lines.append(note + _(" (or export them all with -o FILE or --json)"))
     if opening is not None:
-        verb = "将登记" if dry_run else "已登记"
-        lines.append(
-            f"{verb}案件 {len(opening.opened)} 件；{len(opening.added)} 件在办案件补充新的比对"
-            f"线索；{opening.unchanged} 件已有记录；{opening.not_reopened} 件已销号案件无新线索，"
-            "未重新立案。"
+        counts = {
+            "opened": len(opening.opened),
+            "added": len(opening.added),
+            "unchanged": opening.unchanged,
+            "not_reopened": opening.not_reopened,
+        }
+        message = (
+            _(
+                "Would open {opened} case(s); {added} open case(s) would get new comparison "
+                "findings; {unchanged} already have them; {not_reopened} closed case(s) have "
+                "no new finding and would not be reopened."
+            )
+            if dry_run
+            else _(
+                "Opened {opened} case(s); {added} open case(s) got new comparison findings; "
+                "{unchanged} already had them; {not_reopened} closed case(s) have no new "
+                "finding and were not reopened."
+            )
         )
+        lines.append(message.format(**counts))
         if opening.register_groups is not None:
             lines.append(register_groups_line(opening.register_groups))
     return lines
@@ -1278,30 +1374,59 @@ def comparison_lines(
 def register_groups_line(synced: "Synced") -> str:
     """What the 扶贫 and 残疾人 registers changed in the special groups of children with
     cases."""
-    from caseflow.roster import SOURCE_LABELS
+    from caseflow.i18n import _
+    from caseflow.roster import SOURCE_LABELS, list_text
 
     if not synced.sources:
-        return "特殊群体：未导入扶贫、残疾人登记册，未按登记册更新。"
-    registers = "、".join(SOURCE_LABELS.get(s, s) for s in synced.sources)
-    return (
-        f"特殊群体：按{registers}登记册更新 {synced.children} 名儿童"
-        f"（登记 {synced.added} 项，取消 {synced.removed} 项）。"
+        return _(
+            "Special groups: no 扶贫 or 残疾人 register imported; not updated from the registers."
+        )
+    return _(
+        "Special groups: {children} children updated from the {registers} registers "
+        "({added} added, {removed} removed)."
+    ).format(
+        children=synced.children,
+        registers=list_text(SOURCE_LABELS.get(s, s) for s in synced.sources),
+        added=synced.added,
+        removed=synced.removed,
     )
 
 
 def import_history_lines(records: Sequence["ImportRecord"], timezone: "tzinfo") -> list[str]:
-    """`caseflow roster history` as text: one line an import, `*` on each register's
+    """`caseflow roster history` as text: one row an import, `*` on each register's
     current snapshot, times in the workspace's time zone."""
+    from caseflow.i18n import _
+
     if not records:
-        return ["No register has been imported yet."]
-    return [
-        f"{'*' if r.current else ' '}{pad(r.id, 5, right=True)}  {pad(r.source, 10)} "
-        f"{r.imported_at.astimezone(timezone):%Y-%m-%d %H:%M}  as of "
-        f"{r.as_of.isoformat()}  {pad(r.rows_imported, 8, right=True)} imported "
-        f"{pad(r.rows_rejected, 6, right=True)} rejected  {r.file_name} "
-        f"sha256:{r.file_sha256[:12]}  {r.operator} ({r.os_user})"
-        for r in records
-    ]
+        return [_("No register has been imported yet.")]
+    return table(
+        (
+            "",
+            _("Import"),
+            _("Register"),
+            _("Imported at"),
+            _("As of"),
+            _("Imported"),
+            _("Rejected"),
+            _("File"),
+            _("By"),
+        ),
+        (
+            (
+                "*" if r.current else "",
+                r.id,
+                _register_name(r.source),
+                f"{r.imported_at.astimezone(timezone):%Y-%m-%d %H:%M}",
+                r.as_of.isoformat(),
+                r.rows_imported,
+                r.rows_rejected,
+                f"{_escaped(r.file_name)} sha256:{r.file_sha256[:12]}",
+                f"{_escaped(r.operator)} ({_escaped(r.os_user)})",
+            )
+            for r in records
+        ),
+        right=(1, 5, 6),
+    )
 
 
 # ---------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ from typing import Any
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput, WorkspaceError
-from caseflow.exports import neutralise
+from caseflow.exports import neutralise, xlsx_text
+from caseflow.i18n import _
 from caseflow.roster import (
     DEFAULT_AGES,
     ENROLLED,
@@ -33,6 +34,7 @@ from caseflow.roster import (
     Suspect,
     birth_band,
     reference_date,
+    source_choices,
 )
 from caseflow.services.context import Context
 from caseflow.services.records import record, require
@@ -184,9 +186,10 @@ def compare(
             snapshots = current_snapshots(ctx)
             if not snapshots:
                 raise InvalidInput(
-                    "no registers imported yet; import them with `caseflow roster "
-                    "import SOURCE FILE` (household, student, poverty, disability, "
-                    "attendance)"
+                    _(
+                        "no registers imported yet; import them with `caseflow roster import "
+                        "REGISTER FILE` ({registers})"
+                    ).format(registers=source_choices())
                 )
             with interruptible(), _collector_paused():
                 rows = _run_comparison(snapshots, band)
@@ -196,7 +199,9 @@ def compare(
             if isinstance(exc, WorkspaceError):
                 raise
             raise WorkspaceError(
-                f"a register snapshot cannot be read ({exc}); import that register again"
+                _(
+                    "a register snapshot cannot be read ({error}); import that register again"
+                ).format(error=exc)
             ) from None
         break
     missing = {
@@ -311,11 +316,11 @@ def write_table(path: Any, comparison: Comparison, *, reveal: bool) -> int:
             [f"疑似失学辍学儿童少年比对结果（基准日{comparison.reference_date.isoformat()}）"]
         )
         sheet.append(list(HEADINGS))
-        for row in rows:
-            sheet.append(row)
+        for row in table_rows(comparison, reveal=reveal):
+            sheet.append([xlsx_text(cell) for cell in row])
         book.save(target)
     else:
-        raise InvalidInput(f"-o {target.name}: write .csv or .xlsx")
+        raise InvalidInput(_("-o {file}: write .csv or .xlsx").format(file=target.name))
     return len(rows)
 
 

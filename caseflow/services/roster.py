@@ -21,9 +21,12 @@ the first time they are read.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
+import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,13 +38,15 @@ from sqlalchemy import Connection, delete, insert, select, text, update
 
 from caseflow import access, db
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.roster import (
-    SOURCE_LABELS,
-    SOURCES,
     Checked,
     Checker,
+    ImportLimits,
     Problem,
     parse_mapping,
+    register_name,
+    resolve_source,
     write_rejects,
 )
 from caseflow.services.context import Context
@@ -61,8 +66,16 @@ from caseflow.services.snapshots import (
     snapshot_path,
     yearly_imports,
 )
+from caseflow.workspace import CONFIG_NAME
 
 REJECTS_DIR = "rejects"
+SCRATCH_PREFIX = ".import-"
+# The lock an import holds on its scratch folder while it runs (released by the system
+# when the process dies, however it dies).
+SCRATCH_LOCK = "running.lock"
+# A scratch folder younger than this is left alone even when unlocked: its import may be
+# between creating it and locking it.
+STALE_AFTER_SECONDS = 60.0
 
 
 Progress = Callable[[int, int], None]  # (rows checked so far, rows to check)
@@ -89,6 +102,8 @@ class ImportSummary:
     current: bool = True
     # What a 扶贫 or 残疾人 register changed in the special groups of children with cases.
     register_groups: Synced | None = None
+    # Scratch folders of earlier imports that were killed, removed before this one.
+    stale_removed: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -108,13 +123,67 @@ class ImportSummary:
             "rows_total": self.rows_total,
             "replaced": self.replaced,
             "current": self.current,
+            "stale_removed": self.stale_removed,
         }
 
 
-def _check_source(source: str) -> None:
-    if source not in SOURCES:
-        names = ", ".join(f"{s} ({SOURCE_LABELS[s]})" for s in SOURCES)
-        raise InvalidInput(f"unknown register {source!r}; use one of: {names}")
+def import_limits(ctx: Context) -> ImportLimits:
+    """The ``[import]`` section of the workspace's caseflow.toml (the defaults when absent)."""
+    path = ctx.workspace.root / CONFIG_NAME
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return ImportLimits()  # the workspace loaded it a moment ago; the defaults then
+    section = config.get("import", {})
+    return ImportLimits.from_config(section if isinstance(section, dict) else {}, str(path))
+
+
+class _Scratch:
+    """An import's scratch folder, ``rosters/.import-*``, locked while the import runs."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=folder))
+        self._lock = os.open(self.path / SCRATCH_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._lock)
+
+
+def remove_stale_scratch(folder: Path, *, now: float | None = None) -> int:
+    """Remove the scratch folders that killed imports left in ``folder``: those no running
+    import holds locked and older than :data:`STALE_AFTER_SECONDS`. How many were removed."""
+    if not folder.is_dir():
+        return 0
+    moment = time.time() if now is None else now
+    removed = 0
+    for path in folder.glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            if not path.is_dir() or moment - path.stat().st_mtime < STALE_AFTER_SECONDS:
+                continue
+            if not _unlocked(path / SCRATCH_LOCK):
+                continue  # another import is running in it
+        except OSError:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed += not path.exists()
+    return removed
+
+
+def _unlocked(lock: Path) -> bool:
+    """No process holds ``lock`` (a missing lock file: a folder from before locks)."""
+    try:
+        descriptor = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+    return True
 
 
 def _rejects_path(ctx: Context, source: str, now: datetime) -> Path:
@@ -165,19 +234,23 @@ def import_roster(
     in the workspace (``rejects/<source>-<time>.csv``). All or nothing: the previous
     snapshot stays until the new one is committed."""
     require(ctx, access.ROSTER_USERS, "roster import")
-    _check_source(source)
+    source = resolve_source(source)
     today = ctx.today
     day = as_of or today
     if day > today:
         raise InvalidInput(
-            f"--as-of {day.isoformat()} is in the future; give the day the register was extracted"
+            _("--as-of {day} is in the future; give the day the register was extracted").format(
+                day=day.isoformat()
+            )
         )
     columns = parse_mapping(source, mapping)
+    limits = import_limits(ctx)
     folder = snapshot_folder(ctx)
     folder.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".import-", dir=folder))
+    stale = remove_stale_scratch(folder)
+    scratch = _Scratch(folder)
     try:
-        with interruptible(), Checker(scratch, memory_limit=MEMORY_LIMIT) as checker:
+        with interruptible(), Checker(scratch.path, memory_limit=MEMORY_LIMIT) as checker:
             checked = checker.check(
                 source,
                 path,
@@ -186,13 +259,17 @@ def import_roster(
                 mapping=columns,
                 encoding=encoding,
                 progress=progress,
+                limits=limits,
+                as_of=day,
             )
             if progress is not None:
                 progress(checked.rows_total, checked.rows_total)
             upload = _Upload(path.name, checked.sha256, day, ctx.now())
-            import_id, replaced, rejects, current = _store(ctx, checker, checked, scratch, upload)
+            import_id, replaced, rejects, current = _store(
+                ctx, checker, checked, scratch.path, upload
+            )
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.remove()
     # The children with cases take the groups the new snapshot gives them (its own step).
     synced = sync_register_groups(ctx) if source in REGISTER_SOURCES else None
     return ImportSummary(
@@ -212,6 +289,7 @@ def import_roster(
         snapshot=snapshot_path(ctx, source, import_id),
         current=current,
         register_groups=synced,
+        stale_removed=stale,
     )
 
 
@@ -230,8 +308,9 @@ def _store(
     source = checked.source
     if checked.rows_total == 0:
         raise InvalidInput(
-            f"{upload.file_name} has the headings of a {source} register but no rows; "
-            "nothing was imported"
+            _(
+                "{file} has the headings of a {register} register but no rows; nothing was imported"
+            ).format(file=upload.file_name, register=register_name(source))
         )
     rejects: Path | None = None
     keep_rejects = False
@@ -241,9 +320,16 @@ def _store(
         if checked.rows_good == 0:
             keep_rejects = True
             raise InvalidInput(
-                f"none of the {checked.rows_total} rows of {upload.file_name} is valid, so "
-                f"nothing was imported and the previous {source} import stays current; "
-                f"the reasons are in {rejects}"
+                _(
+                    "none of the {rows} rows of {file} is valid, so nothing was imported and "
+                    "the previous {register} import stays current; the reasons are in "
+                    "{rejects}"
+                ).format(
+                    rows=checked.rows_total,
+                    file=upload.file_name,
+                    register=register_name(source),
+                    rejects=rejects,
+                )
             )
         written = scratch / f"{source}-{uuid.uuid4().hex}.parquet"
         checker.write_snapshot(written)
@@ -412,7 +498,7 @@ def import_history(ctx: Context, source: str | None = None) -> list[ImportRecord
     """Every import, newest first (of one source, if given)."""
     require(ctx, access.ROSTER_USERS | access.AUDIT_READERS, "roster history")
     if source is not None:
-        _check_source(source)
+        source = resolve_source(source)
     query = select(IMPORT).order_by(IMPORT.c.id.desc())
     if source is not None:
         query = query.where(IMPORT.c.source == source)

@@ -20,8 +20,9 @@ from sqlalchemy import select
 
 from caseflow import db
 from caseflow.errors import WorkspaceError
+from caseflow.i18n import _
 from caseflow.models import RosterImport, RosterRow
-from caseflow.roster import reference_date, write_rows
+from caseflow.roster import reference_date, register_name, write_rows
 from caseflow.services.context import Context
 
 IMPORT = RosterImport.__table__  # type: ignore[attr-defined]
@@ -149,8 +150,14 @@ def snapshot_file(ctx: Context, record: ImportRecord) -> Path:
         ]
     if not rows and record.rows_imported:
         raise WorkspaceError(
-            f"the {record.source} snapshot {SNAPSHOTS_DIR}/{path.name} (import {record.id}) "
-            f"is missing from the workspace; import the {record.source} register again"
+            _(
+                "the {register} snapshot {file} (import {import_id}) is missing from the "
+                "workspace; import the {register} register again"
+            ).format(
+                register=register_name(record.source),
+                file=f"{SNAPSHOTS_DIR}/{path.name}",
+                import_id=record.id,
+            )
         )
     return write_snapshot(ctx, record.source, record.id, rows)
 
