@@ -74,14 +74,6 @@ CALENDAR = WorkCalendar(NATIONAL)
 
 
 @pytest.fixture(autouse=True)
-def language_of_the_environment() -> Iterator[None]:
-    """A test that ran a command with `--lang zh` leaves the next test in the environment's
-    language (CASEFLOW_LANG=en, above)."""
-    yield
-    i18n.set_language(None)
-
-
-@pytest.fixture(autouse=True)
 def national_table(monkeypatch: pytest.MonkeyPatch) -> NationalCalendar:
     """Every workspace a test opens counts with NATIONAL, whichever chinese-calendar
     release is installed (a release with 2027 data must not change what tests see)."""
