@@ -48,8 +48,11 @@ def update() -> None:
         key = message[0] if isinstance(message, tuple) else message
         previous = old.get(key)
         string = previous.string if previous is not None and not previous.fuzzy else ""
-        if isinstance(message, tuple) and isinstance(string, str):
-            string = (string, string) if string else ("",)
+        if isinstance(message, tuple):  # Chinese has one plural form
+            first = string if isinstance(string, str) else (list(string) or [""])[0]
+            string = (first,)
+        elif not isinstance(string, str):
+            string = list(string)[0]
         new.add(message, string)
     with PO.open("wb") as handle:
         write_po(handle, new, width=0, sort_output=True, omit_header=False, no_location=True)
@@ -65,7 +68,7 @@ def fill(path: str) -> None:
         message = catalog.get(msgid)
         if message is None:
             sys.exit(f"not in the catalog (run update first): {msgid!r}")
-        message.string = (chinese, chinese) if isinstance(message.id, tuple) else chinese
+        message.string = (chinese,) if isinstance(message.id, tuple) else chinese
         message.flags.discard("fuzzy")
     with PO.open("wb") as handle:
         write_po(handle, catalog, width=0, sort_output=True, no_location=True)
@@ -73,7 +76,11 @@ def fill(path: str) -> None:
 
 
 def missing() -> None:
-    untranslated = [m.id for m in read() if m.id and (not m.string or m.fuzzy)]
+    untranslated = [
+        m.id
+        for m in read()
+        if m.id and (m.fuzzy or not (m.string if isinstance(m.string, str) else m.string[0]))
+    ]
     for msgid in untranslated:
         print(repr(msgid))
     print(f"{len(untranslated)} untranslated", file=sys.stderr)

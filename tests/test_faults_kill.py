@@ -546,13 +546,6 @@ def test_a_roster_import_killed_at_random_moments_leaves_one_whole_snapshot_in_f
         ctx.engine.dispose()
 
 
-# Integrator: issue 17 item 15 ("the next import removes stale .import-* folders") is
-# delivered by the helper that owns roster import. On main a killed import's scratch
-# folder stays, so this test is expected to fail there (strict: it reports as soon as the
-# cleanup lands); remove the xfail mark when merging that branch.
-@pytest.mark.xfail(
-    strict=True, reason="issue 17 item 15: stale .import-* folders are not yet removed"
-)
 def test_the_next_import_removes_the_scratch_folders_a_killed_import_left(
     workspace: Path, tmp_path: Path, rng: random.Random
 ) -> None:

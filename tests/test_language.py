@@ -30,8 +30,8 @@ def extracted_messages() -> dict[str, str]:
     for filename, lineno, message, _comments, _context in extract_from_dir(
         ROOT, method_map=method_map, keywords=keywords
     ):
-        for msgid in message if isinstance(message, tuple) else (message,):
-            found.setdefault(msgid, f"{filename}:{lineno}")
+        msgid = message[0] if isinstance(message, tuple) else message  # plurals: the singular
+        found.setdefault(msgid, f"{filename}:{lineno}")
     return found
 
 
