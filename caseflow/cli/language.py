@@ -5,7 +5,7 @@ options, bad values) in the same language as ours."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import typer
@@ -43,12 +43,86 @@ def take_language_option(args: list[str]) -> list[str]:
     return rest
 
 
+_WIDE = "\u2e80-\u9fff\u3000-\u303f\uff00-\uffef"
+_TOKEN = re.compile(rf"[{_WIDE}]|[^\s{_WIDE}]+|\s+")
+_NO_LINE_START = set("，。、；：！？）」』》”’…")
+
+
+def _joined(lines: list[str]) -> str:
+    """The lines of one paragraph as one run of text: a space between two words, none
+    where either side is Chinese."""
+    text = ""
+    for line in (line.strip() for line in lines):
+        if text and line and not (re.match(rf"[{_WIDE}]", line) or re.search(rf"[{_WIDE}]$", text)):
+            text += " "
+        text += line
+    return text
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """The text's paragraphs in lines of at most `width` terminal columns (a Chinese character
+    takes two), broken between words or between Chinese characters, never before closing
+    punctuation; paragraphs stay apart by an empty line."""
+    from caseflow.exports import display_width
+
+    lines: list[str] = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        if lines:
+            lines.append("")
+        line, space = "", ""
+        for token in _TOKEN.findall(_joined(paragraph.splitlines())):
+            if token.isspace():
+                space = " " if line else ""
+                continue
+            fits = display_width(line + space + token) <= width
+            if fits or not line or token in _NO_LINE_START:
+                line += space + token
+            else:
+                lines.append(line)
+                line = token
+            space = ""
+        lines.append(line)
+    return lines
+
+
 class _Formatter(HelpFormatter):
+    """Help wrapped by terminal columns (Chinese characters are two wide), in the reader's
+    language."""
+
     def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
         super().write_usage(prog, args, prefix=_("Usage: ") if prefix is None else prefix)
 
     def write_heading(self, heading: str) -> None:
         self.write(" " * self.current_indent + _("{heading}:").format(heading=heading) + "\n")
+
+    def write_text(self, text: str) -> None:
+        indent = " " * self.current_indent
+        width = max(self.width - self.current_indent, 20)
+        for line in wrap(text, width):
+            self.write(f"{indent}{line}\n" if line else "\n")
+
+    def write_dl(
+        self, rows: Sequence[tuple[str, str]], col_max: int = 30, col_spacing: int = 2
+    ) -> None:
+        from caseflow.exports import display_width
+
+        rows = list(rows)
+        first_width = min(max((display_width(first) for first, _ in rows), default=0), col_max)
+        column = first_width + col_spacing
+        indent = " " * self.current_indent
+        for first, second in rows:
+            self.write(f"{indent}{first}")
+            if not second:
+                self.write("\n")
+                continue
+            if display_width(first) <= first_width:
+                self.write(" " * (column - display_width(first)))
+            else:
+                self.write("\n" + " " * (column + self.current_indent))
+            lines = wrap(second, max(self.width - column - 2, 10)) or [""]
+            self.write(lines[0] + "\n")
+            for line in lines[1:]:
+                self.write(f"{indent}{' ' * column}{line}\n" if line else "\n")
 
 
 class TranslatedContext(typer.Context):
