@@ -52,7 +52,7 @@ def update() -> None:
             first = string if isinstance(string, str) else (list(string) or [""])[0]
             string = (first,)
         elif not isinstance(string, str):
-            string = list(string)[0]
+            string = next(iter(string))
         new.add(message, string)
     with PO.open("wb") as handle:
         write_po(handle, new, width=0, sort_output=True, omit_header=False, no_location=True)

@@ -145,3 +145,126 @@ def test_an_unknown_option_is_refused_in_chinese_with_where_to_find_help() -> No
     assert result.exit_code == 2
     assert "用法：root case open" in result.output
     assert "错误：没有选项 --bogus" in result.output
+
+
+# --- No English left in the Chinese interface -------------------------------------------
+
+ACRONYMS = {
+    "ID",
+    "CSV",
+    "XLSX",
+    "JSON",
+    "PDF",
+    "HTML",
+    "SMTP",
+    "URL",
+    "OS",
+    "SMS",
+    "HTTP",
+    "HTTPS",
+    "UTF",
+    "SQL",
+    "PostgreSQL",
+    "SQLite",
+    "Parquet",
+    "WeCom",
+    "DingTalk",
+    "Excel",
+    "LibreOffice",
+    "chromium",
+    "caseflow",
+    "zh",
+    "en",
+    "umask",
+    "TLS",
+    "STARTTLS",
+    "IP",
+}
+ACRONYMS |= {"Markdown", "Windows", "WPS", "GB", "Python", "Babel", "Mermaid", "root"}
+_CODE_LIKE = re.compile(
+    r"https?://\S+"  # addresses
+    r"|`[^`]*`"  # quoted commands and values
+    r"|--?[A-Za-z][\w-]*"  # options
+    r"|\$[A-Z_]+"  # environment variables
+    r"|\{[^{}]*\}"  # fields and choice lists
+    r"|<[^<>]*>"  # value kinds
+    r"|[\w./-]*\.(?:yaml|yml|toml|csv|xlsx|json|pdf|html|db|parquet|txt|md|po|mo|py)\b"
+    r"|\b\w*[_/]\w*\b"  # codes and paths: close_not_dropout, rosters/
+    r"|\b[A-Z]{2,}\b"  # acronyms and value names
+    r"|\b\w+(?:\.\w+)+\b|\[[\w.]+\]"  # settings: figures.cohort_entrants, [procedure]
+    r"|\b(?:pip install|chown -R)[^，。；）]*"  # commands of other programs
+)
+
+
+def _workflow_codes() -> set[str]:
+    import yaml
+
+    codes: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(key)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, str) and re.fullmatch(r"[a-z][a-z0-9]*", node):
+            codes.add(node)
+
+    for path in (ROOT / "workflows").glob("*.yaml"):
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return codes
+
+
+def english_left(text: str, allowed: set[str]) -> list[str]:
+    """English phrases left in a Chinese text: runs of two or more English words, or a
+    capitalised one, once codes, options, file names, commands and acronyms are set aside.
+    A single lowercase word is a code the reader types (户籍（household）, `true`)."""
+    leftovers = []
+    for run in re.findall(r"[A-Za-z]+(?:[ -]+[A-Za-z]+)*", _CODE_LIKE.sub(" ", text)):
+        words = [w for w in re.split(r"[ -]+", run) if w not in allowed | ACRONYMS]
+        if len(words) >= 2 or any(len(w) > 1 and w[0].isupper() for w in words):
+            leftovers.append(run)
+    return leftovers
+
+
+def _command_names(command: object) -> set[str]:
+    names: set[str] = set()
+    for name, sub in getattr(command, "commands", {}).items():
+        names.add(name)
+        names |= _command_names(sub)
+        names |= {param.name for param in getattr(sub, "params", []) if param.name}
+    return names
+
+
+ALLOWED_WORDS = _workflow_codes() | _command_names(get_command(app))
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda path: " ".join(path) or "caseflow")
+def test_the_chinese_help_of_every_command_has_no_english_left(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(app, ["--lang", "zh", *path, "-h"])
+    assert result.exit_code == 0, result.output
+    assert english_left(result.output, ALLOWED_WORDS) == [], result.output
+
+
+def test_no_chinese_message_of_the_catalog_leaves_english_in() -> None:
+    leftovers = {
+        msgid: english_left(msgstr, ALLOWED_WORDS)
+        for msgid, msgstr in chinese_catalog().items()
+        if msgstr and english_left(msgstr, ALLOWED_WORDS)
+    }
+    assert not leftovers, "\n".join(f"{k!r}: {v}" for k, v in leftovers.items())
+
+
+@pytest.mark.parametrize("path", COMMAND_PATHS, ids=lambda path: " ".join(path) or "caseflow")
+def test_the_chinese_help_fits_an_80_column_terminal(path: tuple[str, ...]) -> None:
+    from caseflow.exports import display_width
+
+    result = CliRunner().invoke(app, ["--lang", "zh", *path, "-h"], terminal_width=80)
+    too_wide = [
+        line
+        for line in result.output.splitlines()
+        if display_width(line) > 80 and " " in line.strip()  # one unbreakable word may overflow
+    ]
+    assert not too_wide, "\n".join(too_wide)

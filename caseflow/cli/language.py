@@ -62,21 +62,27 @@ def _joined(lines: list[str]) -> str:
 def wrap(text: str, width: int) -> list[str]:
     """The text's paragraphs in lines of at most `width` terminal columns (a Chinese character
     takes two), broken between words or between Chinese characters, never before closing
-    punctuation; paragraphs stay apart by an empty line."""
+    punctuation; paragraphs stay apart by an empty line, and one marked with a backspace
+    (click's mark) keeps its lines as written."""
     from caseflow.exports import display_width
 
     lines: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text.strip()):
         if lines:
             lines.append("")
+        if paragraph.startswith("\b"):  # click's mark for a paragraph kept as written
+            lines.extend(paragraph[1:].strip("\n").splitlines())
+            continue
         line, space = "", ""
         for token in _TOKEN.findall(_joined(paragraph.splitlines())):
             if token.isspace():
                 space = " " if line else ""
                 continue
-            fits = display_width(line + space + token) <= width
-            if fits or not line or token in _NO_LINE_START:
+            if not line or display_width(line + space + token) <= width:
                 line += space + token
+            elif token in _NO_LINE_START and len(line) > 1 and not space:
+                lines.append(line[:-1])  # the punctuation takes the character before it along
+                line = line[-1] + token
             else:
                 lines.append(line)
                 line = token
