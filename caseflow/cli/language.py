@@ -46,6 +46,7 @@ def take_language_option(args: list[str]) -> list[str]:
 _WIDE = "\u2e80-\u9fff\u3000-\u303f\uff00-\uffef"
 _TOKEN = re.compile(rf"[{_WIDE}]|[^\s{_WIDE}]+|\s+")
 _NO_LINE_START = set("，。、；：！？）」』》”’…")
+_NO_LINE_END = set("（「『《“‘")
 
 
 def _joined(lines: list[str]) -> str:
@@ -73,22 +74,36 @@ def wrap(text: str, width: int) -> list[str]:
         if paragraph.startswith("\b"):  # click's mark for a paragraph kept as written
             lines.extend(paragraph[1:].strip("\n").splitlines())
             continue
-        line, space = "", ""
+        line: list[str] = []  # the tokens of the line being filled; " " between words
         for token in _TOKEN.findall(_joined(paragraph.splitlines())):
             if token.isspace():
-                space = " " if line else ""
+                if line and line[-1] != " ":
+                    line.append(" ")
                 continue
-            if not line or display_width(line + space + token) <= width:
-                line += space + token
-            elif token in _NO_LINE_START and len(line) > 1 and not space:
-                lines.append(line[:-1])  # the punctuation takes the character before it along
-                line = line[-1] + token
-            else:
-                lines.append(line)
-                line = token
-            space = ""
-        lines.append(line)
+            if not line or display_width("".join(line) + token) <= width:
+                line.append(token)
+                continue
+            carried = _carried(line, token)
+            lines.append("".join(line[: len(line) - len(carried)]).rstrip())
+            line = [*carried, token] if carried != [" "] else [token]
+        lines.append("".join(line).rstrip())
     return lines
+
+
+def _carried(line: list[str], token: str) -> list[str]:
+    """The tokens at the end of a full line that go down with `token`: none, unless the
+    token may not begin a line (closing punctuation) or the line may not end as it does
+    (opening punctuation) — then the word before it goes too."""
+    if line[-1] == " ":
+        return [" "]
+    end = len(line)
+    if token in _NO_LINE_START:
+        end -= 1
+        while end > 0 and line[end] in _NO_LINE_START:
+            end -= 1
+    while end > 0 and line[end - 1] in _NO_LINE_END:
+        end -= 1
+    return line[end:] if 0 < end < len(line) else []
 
 
 class _Formatter(HelpFormatter):
