@@ -100,7 +100,7 @@ def test_closing_a_case_in_sql_is_reported_by_number(
     verified = cli("audit", "verify")
     assert verified.exit_code == 1
     assert "Audit chain intact" in verified.stdout
-    assert "The case table differs from the audit events in 1 case:" in verified.stderr
+    assert "Cases whose row differs from their audit events: 1" in verified.stderr
     assert (
         f'Case {number}: state is "closed", the events say "persuasion"; '
         "is_open is false, the events say true." in verified.stderr
@@ -116,7 +116,7 @@ def test_the_report_is_in_chinese_by_default(
     _execute(ctx, "UPDATE case_file SET version = version + 1 WHERE id = :n", n=number)
     verified = cli("--lang", "zh", "audit", "verify")
     assert verified.exit_code == 1
-    assert "案件表与审计事件不一致的案件共1件：" in verified.stderr
+    assert "案件表记录与审计事件不一致的案件：1件" in verified.stderr
     assert f"案件{number}：version 为" in verified.stderr
 
 

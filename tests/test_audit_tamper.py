@@ -240,7 +240,7 @@ def assert_case_rows_differ(
     exit_code, stdout, stderr = cli_verify(root, checkpoint)
     assert exit_code == 1, (stdout, stderr)
     assert "Audit chain intact" in stdout
-    assert f"The case table differs from the audit events in {len(differing)} case" in stderr
+    assert f"Cases whose row differs from their audit events: {len(differing)}" in stderr
     for number, what in differing.items():
         shown = "no row" if what == "no row" else f"{what} is "
         assert any(

@@ -10,7 +10,7 @@ import typer
 
 from caseflow.cli.base import JsonOption, audit_app, parse_day, print_json, workspace_context
 from caseflow.cli.present import audit_log_lines, chain_line, export_file_lines, export_lines
-from caseflow.i18n import _, ngettext
+from caseflow.i18n import _
 
 if TYPE_CHECKING:
     from caseflow.case_replay import Difference
@@ -174,13 +174,7 @@ def _case_difference_lines(differences: Sequence["Difference"]) -> list[str]:
     if not differences:
         return []
     count = len(differences)
-    lines = [
-        ngettext(
-            "The case table differs from the audit events in {count} case:",
-            "The case table differs from the audit events in {count} cases:",
-            count,
-        ).format(count=count)
-    ]
+    lines = [_("Cases whose row differs from their audit events: {count}").format(count=count)]
     for found in differences:
         if found.row_missing:
             lines.append(
