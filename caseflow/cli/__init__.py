@@ -8,6 +8,7 @@ presenter (``present``)."""
 from caseflow.cli import init, case, figures, demo  # noqa: F401
 from caseflow.cli import audit, calendar, db, notice, org, review, roster, scheduler  # noqa: F401
 from caseflow.cli import workflow  # noqa: F401
+from caseflow.cli import grants  # noqa: F401
 
 # isort: on
 from caseflow.cli.base import app
