@@ -93,8 +93,9 @@ READS_PAYLOAD = frozenset(
 Terminals = Mapping[tuple[str, int], frozenset[str]]
 
 
-def _day(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) and value else None
+def _day(value: Any) -> str | None:
+    """A day as the events write it (ISO text); compared with the row's as text."""
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass
@@ -187,7 +188,7 @@ class Replay:
             case["facts"] = {**earlier, trigger: dict(values)}
 
 
-def _opened(payload: Mapping[str, Any], day: date | None) -> dict[str, Any]:
+def _opened(payload: Mapping[str, Any], day: str | None) -> dict[str, Any]:
     evidence = payload.get("evidence")
     case = {
         "state": payload.get("state"),
@@ -216,7 +217,12 @@ def _deadline(case: dict[str, Any], payload: Mapping[str, Any]) -> None:
     case["due_provisional"] = bool(payload.get("due_provisional"))
 
 
+_DAYS = frozenset({"opened_on", "entered_on", "last_event_on", "due_on"})
+
+
 def _stored(column: str, value: Any) -> Any:
+    if column in _DAYS:
+        return value.isoformat() if isinstance(value, date) else value
     if column in ("is_open", "due_provisional"):
         return bool(value)
     if column in ("departments", "reasons"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import replace
+from types import SimpleNamespace
 
 from sqlalchemy import Connection, case, select
 
@@ -28,8 +29,7 @@ from caseflow.case_replay import (
     compare,
 )
 from caseflow.services.context import Context
-from caseflow.services.records import CASE, EVENT, WORKFLOW, record, require
-from caseflow.states import load_workflow_text
+from caseflow.services.records import CASE, EVENT, WORKFLOW, record, require, stored_workflow
 
 _BATCH = {"yield_per": 5000}
 _CASE_EVENTS = (
@@ -47,7 +47,7 @@ _CASE_EVENTS = (
     .order_by(EVENT.c.case_id, EVENT.c.seq)
 )
 _CASE_ROWS = select(CASE.c.id, *(CASE.c[column] for column in COMPARED)).order_by(CASE.c.id)
-_WORKFLOWS = select(WORKFLOW.c.name, WORKFLOW.c.version, WORKFLOW.c.source)
+_WORKFLOWS = select(WORKFLOW.c.name, WORKFLOW.c.version, WORKFLOW.c.sha256)
 
 
 def audit_verify(ctx: Context, checkpoint: str | None = None) -> audit.Verification:
@@ -100,9 +100,11 @@ def _replayed(connection: Connection, terminals: Terminals) -> Iterator[tuple[in
 
 
 def _terminals(connection: Connection) -> dict[tuple[str, int], frozenset[str]]:
+    """The terminal states of every stored workflow version (each parsed once a process)."""
     found: dict[tuple[str, int], frozenset[str]] = {}
-    for name, version, source in connection.execute(_WORKFLOWS):
-        workflow = load_workflow_text(source, f"{name} v{version} (stored)")
+    for name, version, sha in connection.execute(_WORKFLOWS):
+        stored = SimpleNamespace(workflow=name, workflow_version=version, workflow_sha=sha)
+        workflow = stored_workflow(connection, stored)
         found[(name, version)] = frozenset(
             s for s, state in workflow.states.items() if state.is_terminal
         )
