@@ -7,6 +7,7 @@ schema with two fresh roles (skipped when CASEFLOW_TEST_PG_URL is unset)."""
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,6 +139,11 @@ def test_the_application_role_works_cases_but_cannot_rewrite_the_audit_trail(
     again = cli("db", "grants", "--app-role", roles.app, "--apply")  # after an upgrade
     assert again.exit_code == 0, again.stderr
 
+    # The README's steps: the owner's URL kept in a folder of its own, for upgrades; the
+    # workspace connects as the application role.
+    owner_folder = tmp_path / "owner"
+    owner_folder.mkdir()
+    shutil.copy2(root / CONFIG_NAME, owner_folder / CONFIG_NAME)
     _connect_workspace_as(root, roles.url(roles.app))
     ctx = open_context(root, clock=fixed_clock)
     try:
@@ -152,6 +158,14 @@ def test_the_application_role_works_cases_but_cannot_rewrite_the_audit_trail(
         assert "permission denied" in message or "must be owner" in message, (name, message)
     verified = cli("audit", "verify")
     assert verified.exit_code == 0, verified.stderr
+    # Upgrades run as the owner, then the grants again; the application role goes on.
+    owner = CliInvoker(owner_folder)
+    upgraded = owner("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    regranted = owner("db", "grants", "--app-role", roles.app, "--apply")
+    assert regranted.exit_code == 0, regranted.stderr
+    assert cli("case", "show", str(number)).exit_code == 0
+    assert _refused_as(roles.url(roles.app), FORBIDDEN["disable the triggers"])
     # The application role cannot hand itself the grants either.
     refused = cli("db", "grants", "--app-role", roles.app, "--apply")
     assert refused.exit_code != 0

@@ -156,7 +156,7 @@ def plan(connection: Connection, app_role: str, owner_role: str | None = None) -
     statements += [
         f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {app}",
         f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {app}",
-        f"REVOKE CREATE ON SCHEMA {s} FROM {app}",
+        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC, {app}",
         f"GRANT USAGE ON SCHEMA {s} TO {app}",
         f"GRANT {APP_TABLE_PRIVILEGES} ON {', '.join(f'{s}.{q(n)}' for n in ordinary)} TO {app}",
         f"GRANT SELECT, INSERT ON {s}.{q(AUDIT_EVENT)} TO {app}",
