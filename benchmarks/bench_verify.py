@@ -136,12 +136,15 @@ def build(events_wanted: int, root: Path) -> dict[str, int]:
         with ctx.engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         with db.read(ctx.engine) as connection:
-            events = connection.execute(select(func.count()).select_from(EVENT)).scalar_one()
+            events_count = connection.execute(select(func.count()).select_from(EVENT)).scalar_one()
             cases_count = connection.execute(select(func.count()).select_from(CASE)).scalar_one()
     finally:
         ctx.engine.dispose()
-    log(f"verify: {events:,} events, {cases_count:,} cases in {perf_counter() - started:.0f} s")
-    return {"events": events, "cases": cases_count}
+    log(
+        f"verify: {events_count:,} events, {cases_count:,} cases in "
+        f"{perf_counter() - started:.0f} s"
+    )
+    return {"events": events_count, "cases": cases_count}
 
 
 def _payload(text: str) -> Any:

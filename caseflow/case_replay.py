@@ -170,7 +170,7 @@ class Replay:
             case["chain"] = dict(payload.get("to") or {})
 
     def _transition(
-        self, case: dict[str, Any], payload: Mapping[str, Any], day: date | None
+        self, case: dict[str, Any], payload: Mapping[str, Any], day: str | None
     ) -> None:
         source, dest = payload.get("from"), payload.get("to")
         if source != dest:

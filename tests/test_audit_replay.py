@@ -125,7 +125,8 @@ def test_the_report_is_in_chinese_by_default(
     [
         ("version", "UPDATE case_file SET version = version - 1 WHERE id = :n", None),
         ("due_on", "UPDATE case_file SET due_on = '2027-03-01' WHERE id = :n", None),
-        ("due_provisional", "UPDATE case_file SET due_provisional = NOT due_provisional WHERE id = :n", None),
+        ("due_provisional",
+         "UPDATE case_file SET due_provisional = NOT due_provisional WHERE id = :n", None),
         ("entered_on", "UPDATE case_file SET entered_on = '2026-11-01' WHERE id = :n", None),
         ("last_event_on", "UPDATE case_file SET last_event_on = '2026-11-01' WHERE id = :n", None),
         ("school", "UPDATE case_file SET school = '天堂小学' WHERE id = :n", None),
@@ -134,7 +135,8 @@ def test_the_report_is_in_chinese_by_default(
         ("facts", "UPDATE case_file SET facts = {json} WHERE id = :n", "{}"),
         ("chain", "UPDATE case_file SET chain = {json} WHERE id = :n", '{"village_cadre": "x"}'),
         ("departments", "UPDATE case_file SET departments = {json} WHERE id = :n", '["police"]'),
-        ("workflow_version", "UPDATE case_file SET workflow_version = 1 + workflow_version WHERE id = :n", None),
+        ("workflow_version",
+         "UPDATE case_file SET workflow_version = 1 + workflow_version WHERE id = :n", None),
     ],
 )  # fmt: skip
 def test_each_column_the_events_determine_is_checked(

@@ -68,13 +68,14 @@ def case_differences(connection: Connection) -> Iterator[Difference]:
     row = next(rows, None)
     replayed = next(replays, None)
     while row is not None or replayed is not None:
-        if replayed is None or (row is not None and row.id < replayed[0]):
+        if row is not None and (replayed is None or row.id < replayed[0]):
             found = compare(row.id, row, Expected())
             row = next(rows, None)
-        elif row is None or replayed[0] < row.id:
+        elif replayed is not None and (row is None or replayed[0] < row.id):
             found = compare(replayed[0], None, replayed[1])
             replayed = next(replays, None)
         else:
+            assert row is not None and replayed is not None
             found = compare(row.id, row, replayed[1])
             row = next(rows, None)
             replayed = next(replays, None)

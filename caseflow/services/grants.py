@@ -132,7 +132,10 @@ def plan(connection: Connection, app_role: str, owner_role: str | None = None) -
                 role=app_role, what=", ".join(held) or _("schema {schema}").format(schema=schema)
             )
         )
-    q = lambda name: _quote(connection, name)  # noqa: E731
+
+    def q(name: str) -> str:
+        return _quote(connection, name)
+
     s = q(schema)
     statements: list[str] = []
     if schema_owner == app_role:
