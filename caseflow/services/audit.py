@@ -20,6 +20,7 @@ from sqlalchemy import Connection, case, select
 from caseflow import access, audit, db
 from caseflow.case_replay import (
     COMPARED,
+    LEGACY_OPEN,
     READS_PAYLOAD,
     VERSION_STEPS,
     Difference,
@@ -45,7 +46,7 @@ _CASE_EVENTS = (
     .where(EVENT.c.case_id.is_not(None))
     .order_by(EVENT.c.case_id, EVENT.c.seq)
 )
-_STEPS = VERSION_STEPS | READS_PAYLOAD
+_STEPS = VERSION_STEPS | READS_PAYLOAD | LEGACY_OPEN
 _CASE_ROWS = select(CASE.c.id, *(CASE.c[column] for column in COMPARED)).order_by(CASE.c.id)
 _WORKFLOWS = select(WORKFLOW.c.name, WORKFLOW.c.version, WORKFLOW.c.sha256)
 
