@@ -5,6 +5,9 @@ only the case table can show what happened."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -115,8 +118,13 @@ def test_the_report_is_in_chinese_by_default(
 ) -> None:
     number = cases["persuading"]
     _execute(ctx, "UPDATE case_file SET version = version + 1 WHERE id = :n", n=number)
-    verified = cli("--lang", "zh", "audit", "verify")
-    assert verified.exit_code == 1
+    # In a process of its own: the Chinese command tree stays out of this one.
+    environment = {**os.environ, "CASEFLOW_LANG": "zh_CN"}
+    verified = subprocess.run(
+        [sys.executable, "-m", "caseflow.cli", "-w", str(cli.workspace), "audit", "verify"],
+        capture_output=True, text=True, timeout=120, check=False, env=environment,
+    )  # fmt: skip
+    assert verified.returncode == 1
     assert "案件表记录与审计事件不一致的案件：1件" in verified.stderr
     assert f"案件{number}：version 为" in verified.stderr
 
