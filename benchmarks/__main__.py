@@ -16,6 +16,7 @@ from benchmarks import (
     bench_roster,
     bench_sweep,
     bench_transitions,
+    bench_verify,
     emit,
 )
 
@@ -30,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], list[dict[str, Any]]]] = {
     "letters_render": bench_notices.run_render,
     "roster_province": bench_roster.run,
     "ledger": bench_ledger.run,
+    "audit_verify": bench_verify.run,
 }
 
 

@@ -222,6 +222,32 @@ def assert_intact(root: Path, events: int, *, checkpoint: str | None = None) -> 
     assert f"{events} events" in stdout
 
 
+def assert_case_rows_differ(
+    root: Path, events: int, differing: dict[int, str], *, checkpoint: str | None = None
+) -> None:
+    """The chain verifies, but these cases' rows are not what their events say (each with
+    a column named, or "no row")."""
+    result = verify(root, checkpoint)
+    assert result.chain_intact, result.problem
+    assert result.events == events
+    found = {d.number: d for d in result.cases}
+    assert sorted(found) == sorted(differing), result.cases
+    for number, what in differing.items():
+        if what == "no row":
+            assert found[number].row_missing
+        else:
+            assert what in [column for column, _stored, _expected in found[number].columns]
+    exit_code, stdout, stderr = cli_verify(root, checkpoint)
+    assert exit_code == 1, (stdout, stderr)
+    assert "Audit chain intact" in stdout
+    assert f"Cases whose row differs from their audit events: {len(differing)}" in stderr
+    for number, what in differing.items():
+        shown = "no row" if what == "no row" else f"{what} is "
+        assert any(
+            line.startswith(f"Case {number}: ") and shown in line for line in stderr.splitlines()
+        ), stderr
+
+
 def assert_original_untouched(history: History, root: Path) -> None:
     if root != history.workspace:
         assert_intact(history.workspace, history.last, checkpoint=str(history.checkpoint))
@@ -566,7 +592,7 @@ def test_deleting_the_head_row_is_caught(history: History, target: Path) -> None
 
 
 @pytest.mark.parametrize("removed", [4, 6])
-def test_truncating_the_tail_is_caught_only_with_a_checkpoint(
+def test_truncating_the_tail_is_caught_by_the_case_rows_and_the_checkpoint(
     history: History, target: Path, removed: int
 ) -> None:
     keep = history.last - removed
@@ -574,8 +600,9 @@ def test_truncating_the_tail_is_caught_only_with_a_checkpoint(
     with tampering(target) as connection:
         connection.execute(text("DELETE FROM audit_event WHERE seq > :s"), {"s": keep})
         set_head(connection, keep)
-    # The shortened chain is self-consistent: on its own it verifies.
-    assert_intact(target, keep)
+    # The shortened chain is self-consistent, but the case rows are ahead of it: both
+    # cases took steps the remaining events do not hold.
+    assert_case_rows_differ(target, keep, {1: "version", 2: "version"})
     # The checkpoint held outside the database names the missing event.
     assert_broken_at(
         target, history.checkpoint.seq, checkpoint=str(history.checkpoint), problem="removed"
@@ -586,15 +613,18 @@ def test_truncating_the_tail_is_caught_only_with_a_checkpoint(
     assert_original_untouched(history, target)
 
 
-def test_truncating_only_events_after_the_checkpoint_is_not_caught_by_it(
+def test_truncating_only_events_after_the_checkpoint_is_caught_by_the_case_rows_alone(
     history: History, target: Path
 ) -> None:
-    """A checkpoint vouches for what came before it, nothing more (documented limit)."""
+    """A checkpoint vouches for what came before it, nothing more (documented limit): the
+    chain matches it, and only the case rows, ahead of the events, show the loss."""
     keep = history.checkpoint.seq
     with tampering(target) as connection:
         connection.execute(text("DELETE FROM audit_event WHERE seq > :s"), {"s": keep})
         set_head(connection, keep)
-    assert_intact(target, keep, checkpoint=str(history.checkpoint))
+    assert_case_rows_differ(
+        target, keep, {1: "version", 2: "state"}, checkpoint=str(history.checkpoint)
+    )
 
 
 Edit = Callable[[int, dict[str, object], str], dict[str, object]]

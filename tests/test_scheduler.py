@@ -250,7 +250,8 @@ def test_a_signal_finishes_the_current_batch_releases_the_lease_and_exits_0(
     assert 3 <= len(fired) < cases  # stopped part way ...
     assert set(fired.values()) == {3}  # ... between batches: every swept case is whole
     assert_released(ctx, running.holder)
-    assert audit_verify(ctx).intact
+    # The cases were copied in SQL without events, so only the chain can be intact.
+    assert audit_verify(ctx).chain_intact
 
 
 def test_once_runs_one_sweep_whose_effects_are_visible_then_releases_the_lease(cli, ctx) -> None:

@@ -467,7 +467,8 @@ def test_a_sweep_killed_mid_way_and_run_again_fires_every_rung_exactly_once(
             text("SELECT count(*) FROM audit_event WHERE action = 'case.escalation'")
         ).scalar_one()
     assert duplicates == 0 and events == expected_rungs
-    assert audit_verify(ctx).intact
+    # The cases were copied in SQL without events, so only the chain can be intact.
+    assert audit_verify(ctx).chain_intact
     assert sweep(ctx).fired == 0
 
 

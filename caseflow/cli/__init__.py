@@ -7,7 +7,7 @@ presenter (``present``)."""
 # isort: off
 from caseflow.cli import init, case, figures, demo  # noqa: F401
 from caseflow.cli import audit, calendar, db, notice, org, review, roster, scheduler  # noqa: F401
-from caseflow.cli import workflow, doctor  # noqa: F401
+from caseflow.cli import grants, workflow, doctor  # noqa: F401
 
 # isort: on
 from caseflow.cli.base import app

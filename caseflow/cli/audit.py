@@ -1,13 +1,19 @@
 """`caseflow audit ...`: read, export, verify and checkpoint the audit chain."""
 
+import json
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from caseflow.cli.base import JsonOption, audit_app, parse_day, print_json, workspace_context
 from caseflow.cli.present import audit_log_lines, chain_line, export_file_lines, export_lines
 from caseflow.i18n import N_, _
+
+if TYPE_CHECKING:
+    from caseflow.case_replay import Difference
 
 
 @audit_app.command(
@@ -179,9 +185,53 @@ def audit_verify_command(
     from caseflow.services.audit import audit_verify
 
     result = audit_verify(workspace_context(), checkpoint)
-    typer.echo(chain_line(result, checkpoint), err=not result.intact)
+    typer.echo(chain_line(replace(result, cases=()), checkpoint), err=not result.chain_intact)
+    for line in _case_difference_lines(result.cases):
+        typer.echo(line, err=True)
     if not result.intact:
         raise typer.Exit(1)
+
+
+def _shown(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _case_difference_lines(differences: Sequence["Difference"]) -> list[str]:
+    """What `caseflow audit verify` says of case rows that are not what their events say."""
+    if not differences:
+        return []
+    count = len(differences)
+    lines = [_("Cases whose row differs from their audit events: {count}").format(count=count)]
+    for found in differences:
+        if found.row_missing:
+            lines.append(
+                _(
+                    "Case {number}: its events open it, but the case table has no row for it."
+                ).format(number=found.number)
+            )
+        elif found.no_events:
+            lines.append(
+                _("Case {number}: the case table has a row for it, but no event opens it.").format(
+                    number=found.number
+                )
+            )
+        else:
+            columns = _("; ").join(
+                _("{column} is {stored}, the events say {expected}").format(
+                    column=column, stored=_shown(stored), expected=_shown(expected)
+                )
+                for column, stored, expected in found.columns
+            )
+            lines.append(
+                _("Case {number}: {columns}.").format(number=found.number, columns=columns)
+            )
+    lines.append(
+        _(
+            "The audit events are the record: restore the database from a backup, or find "
+            "who changed the case table outside caseflow."
+        )
+    )
+    return lines
 
 
 def _verify_export_file(file: Path, checkpoint: str | None) -> None:
