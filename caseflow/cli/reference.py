@@ -53,9 +53,13 @@ class Entry:
 def _root() -> "Command":
     import typer.main
 
-    from caseflow.cli import app
+    from caseflow import i18n
+    from caseflow.cli import app, language
 
-    return typer.main.get_command(app)
+    root = typer.main.get_command(app)
+    with i18n.using(i18n.ENGLISH):  # the README's language, whatever ran in this process
+        language.translate_tree(root)
+    return root
 
 
 def _subcommands(command: "Command", context: "Context") -> list[tuple[str, "Command"]]:
