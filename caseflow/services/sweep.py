@@ -404,7 +404,7 @@ class _Swept:
         self.__dict__.update(values)
 
 
-def _after(row: Any, changes: dict[str, Any]) -> _Swept:
+def _after(row: Any, changes: dict[str, Any]) -> Any:
     values = dict(row._asdict()) if hasattr(row, "_asdict") else dict(vars(row))
     values.update((name, value) for name, value in changes.items() if not name.startswith("b_"))
     return _Swept(values)
