@@ -19,6 +19,7 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
+from caseflow import secrets as secrets_module
 from caseflow.errors import InvalidInput
 from caseflow.notifiers import Notifier, Result
 
@@ -66,25 +67,24 @@ def env_value(notifier: Notifier, variable: object, where: str) -> str:
 
 def url_setting(notifier: Notifier, secrets: list[str]) -> str:
     """``url``, or the URL in the environment variable named by ``url_env`` (then the
-    whole URL is treated as a secret: it often carries a token)."""
+    whole URL is treated as a secret: it often carries a token). The credentials in either
+    (a token in the path or the query, a password) are secrets too."""
     if notifier.settings.get("url_env"):
         url = notifier.secret("url_env")
         secrets.append(url)
-        return url
-    return text_setting(notifier, "url")
+    else:
+        url = text_setting(notifier, "url")
+    secrets.extend(secrets_module.credentials_of(url))
+    return url
 
 
 # ----------------------------------------------------------------------------- secrets
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (as is, and as it looks inside a URL) blanked out."""
-    for secret in secrets:
-        if len(secret) < 4:  # nothing that short is a real secret; blanking it garbles
-            continue
-        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-            text = text.replace(form, "***")
-    return text
+    """``text`` with every secret (as is, and as it looks inside a URL) and every URL's
+    credentials blanked out (``caseflow.secrets``)."""
+    return secrets_module.scrub(text, secrets)
 
 
 # ----------------------------------------------------------------------------- HTTP

@@ -55,6 +55,7 @@ from caseflow.notifiers._shared import (
     table_setting,
     text_setting,
 )
+from caseflow.secrets import credentials_of
 
 BASE_URL = "https://oapi.dingtalk.com/robot/send"
 LIMIT = 5000  # characters; far beyond what a group message should be
@@ -87,8 +88,7 @@ class Robot:
 
     @property
     def secrets(self) -> list[str]:
-        token = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query).get("access_token", [])
-        return [self.url, *token, *([self.secret] if self.secret else [])]
+        return [self.url, *credentials_of(self.url), *([self.secret] if self.secret else [])]
 
 
 class DingtalkNotifier(Notifier):

@@ -41,6 +41,7 @@ from caseflow.notifiers._shared import (
     table_setting,
     text_setting,
 )
+from caseflow.secrets import credentials_of
 
 BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 LIMITS = {"markdown": 4096, "text": 2048}  # bytes of content
@@ -92,7 +93,7 @@ class WecomNotifier(Notifier):
             url = self.robot_url(notice.address)
         except InvalidInput as exc:
             return Result.failed(notice.key, "permanent", exc.message)
-        secrets = [url, *urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("key", [])]
+        secrets = [url, *credentials_of(url)]
         message = {"msgtype": msgtype, msgtype: {"content": content(notice, msgtype)}}
         result = post_to_robot(
             notice.key,

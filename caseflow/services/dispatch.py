@@ -40,7 +40,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +53,7 @@ from caseflow.models import Delivery
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
 from caseflow.org import Contact
+from caseflow.secrets import credentials_of, scrub
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import NOTICE, reference
@@ -161,7 +162,7 @@ def route(ctx: Context) -> int:
 def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) -> None:
     """A notice whose template no longer renders from its context goes dead, unrouted, so
     that a person sees it (`notify status`) and requeues it once the template is fixed."""
-    message = f"文书模板 {row.template} 无法生成：{error}"
+    message = scrub(f"文书模板 {row.template} 无法生成：{error}")
     connection.execute(_MARK, {"b_id": row.id, "status": "dead", "last_error": message})
     audit.append_many(
         connection, [_attempt_event(ctx, row, ctx.now(), attempt=0, status="dead", error=message)]
@@ -542,13 +543,14 @@ def _deliver(
 ) -> None:
     """Send one channel's notices of a claim, one at a time."""
     lease = ctx.workspace.dispatch.lease_seconds
+    known = channel_secrets(ctx.workspace.notifiers.get(name, {}), env)
     try:
         notifier_class = channel(name)
         settings, bound = bounded(notifier_class, ctx.workspace.notifiers.get(name, {}), lease)
         notifier = notifier_class(settings, env, ctx.workspace.root)
     except CaseflowError as exc:
         for row in rows:
-            holding.settle(row, Result.failed(row.key, "permanent", exc.message))
+            holding.settle(row, _scrubbed(Result.failed(row.key, "permanent", exc.message), known))
         return
     windows: dict[str, _Window] = {}
     if notifier_class.per_minute is not None:
@@ -566,7 +568,7 @@ def _deliver(
             if window is not None and window.room <= 0:
                 holding.defer(row, window.reopens)
                 continue
-            result = _send_one(notifier, name, row, departments, ctx)
+            result = _scrubbed(_send_one(notifier, name, row, departments, ctx), known)
             holding.settle(row, result)
             if tried is not None:
                 tried(1)
@@ -578,6 +580,40 @@ def _deliver(
                     window.reopens = max(window.reopens, ctx.now() + timedelta(seconds=closed))
     finally:
         notifier.close()
+
+
+def channel_secrets(settings: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    """Every secret a channel's settings lead to, by value: the values of the environment
+    variables its ``*_env`` settings and its ``robots`` name, and the credentials of every
+    URL among its settings and those values (a token in a path or a query, a password).
+    Blanked from every error the channel reports, whatever the channel (a county's own
+    included) forgot to blank itself."""
+    found: list[str] = []
+
+    def secret_value(value: str) -> None:
+        found.append(value)
+        found.extend(credentials_of(value))
+
+    def walk(table: Mapping[str, Any], names_variables: bool) -> None:
+        for key, value in table.items():
+            if isinstance(value, Mapping):
+                walk(value, names_variables or key == "robots")
+            elif isinstance(value, str):
+                if (names_variables or str(key).endswith("_env")) and env.get(value):
+                    secret_value(env[value])
+                if "://" in value:
+                    found.extend(credentials_of(value))
+
+    walk(settings, names_variables=False)
+    return found
+
+
+def _scrubbed(result: Result, known: Sequence[str]) -> Result:
+    """The result with the credentials blanked from its error: the channel's secrets, and
+    those of any URL the error quotes."""
+    if not result.error:
+        return result
+    return replace(result, error=scrub(result.error, known))
 
 
 def _send_one(
