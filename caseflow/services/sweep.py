@@ -35,6 +35,7 @@ from sqlalchemy import (
 from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.org import Org
 from caseflow.services import outbox
@@ -206,11 +207,13 @@ def sweep(
     day = as_of or today
     if day > today and not dry_run:
         raise InvalidInput(
-            f"--as-of {day.isoformat()} is in the future; use it with --dry-run "
-            "to see what will escalate by then"
+            _(
+                "--as-of {day} is in the future; use it with --dry-run to see what will "
+                "escalate by then"
+            ).format(day=day.isoformat())
         )
     if batch_size < 1:
-        raise InvalidInput("the batch size must be at least 1")
+        raise InvalidInput(_("The batch size must be at least 1"))
     report = SweepReport(day, dry_run)
     if not dry_run:
         report.recomputed = len(recompute_provisional(ctx))
