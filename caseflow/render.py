@@ -83,7 +83,7 @@ def _declared_fields(template_id: str, folder: Path) -> tuple[str, ...]:
     if match is None:
         raise InvalidInput(
             _(
-                "Template {template!r} does not begin with a '{header}' line; add one listing "
+                "template {template!r} does not begin with a '{header}' line; add one listing "
                 "the fields it uses"
             ).format(template=template_id, header="{# caseflow:fields a.b, c.d #}")
         )
@@ -92,7 +92,7 @@ def _declared_fields(template_id: str, folder: Path) -> tuple[str, ...]:
     if bad or not fields:
         raise InvalidInput(
             _(
-                "Template {template!r}: malformed caseflow:fields header ({fields}); write "
+                "template {template!r}: malformed caseflow:fields header ({fields}); write "
                 "dotted names separated by commas"
             ).format(
                 template=template_id,
@@ -102,7 +102,7 @@ def _declared_fields(template_id: str, folder: Path) -> tuple[str, ...]:
     duplicates = sorted({field for field in fields if fields.count(field) > 1})
     if duplicates:
         raise InvalidInput(
-            _("Template {template!r}: caseflow:fields lists {fields} more than once").format(
+            _("template {template!r}: caseflow:fields lists {fields} more than once").format(
                 template=template_id, fields=", ".join(duplicates)
             )
         )
@@ -124,7 +124,7 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
     if missing:
         raise InvalidInput(
             _(
-                "Template {template!r} needs {fields}: missing from the context (or None); "
+                "template {template!r} needs {fields}: missing from the context (or None); "
                 "supply a value"
             ).format(template=template_id, fields=", ".join(missing))
         )
@@ -133,25 +133,25 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
     except jinja2.UndefinedError as exc:
         raise InvalidInput(
             _(
-                "Template {template!r} uses a value missing from the context ({error}); "
+                "template {template!r} uses a value missing from the context ({error}); "
                 "supply it, and declare it in the caseflow:fields header"
             ).format(template=template_id, error=exc.message)
         ) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise InvalidInput(
-            _("Template {template!r} has a syntax error at line {line}: {error}").format(
+            _("template {template!r} has a syntax error at line {line}: {error}").format(
                 template=exc.name or template_id, line=exc.lineno, error=exc.message
             )
         ) from exc
     except jinja2.TemplateNotFound as exc:
         raise InvalidInput(
-            _("Template {template!r} refers to {name!r}, which does not exist").format(
+            _("template {template!r} refers to {name!r}, which does not exist").format(
                 template=template_id, name=exc.name
             )
         ) from exc
     except InvalidInput as exc:
         raise InvalidInput(
-            _("Template {template!r}: {error}").format(template=template_id, error=exc.message)
+            _("template {template!r}: {error}").format(template=template_id, error=exc.message)
         ) from exc
 
 
@@ -171,7 +171,7 @@ def title(template_id: str, context: Mapping[str, object], directory: Path | Non
     except jinja2.UndefinedError as exc:
         raise InvalidInput(
             _(
-                "Template {template!r}: its title uses a value missing from the context "
+                "template {template!r}: its title uses a value missing from the context "
                 "({error}); supply it"
             ).format(template=template_id, error=exc.message)
         ) from exc
@@ -222,7 +222,7 @@ def _source_hash(template_id: str, folder: Path) -> str:
             )
         except jinja2.TemplateNotFound as exc:
             raise InvalidInput(
-                _("Template {template!r} refers to {name!r}, which does not exist").format(
+                _("template {template!r} refers to {name!r}, which does not exist").format(
                     template=template_id, name=exc.name
                 )
             ) from exc
@@ -232,7 +232,7 @@ def _source_hash(template_id: str, folder: Path) -> str:
             if other is None:
                 raise InvalidInput(
                     _(
-                        "Template {template!r}: {name} names a template by a variable; name "
+                        "template {template!r}: {name} names a template by a variable; name "
                         "layouts and includes literally"
                     ).format(template=template_id, name=name)
                 )
@@ -351,7 +351,7 @@ def _directory(directory: Path | None) -> Path:
     folder = Path(directory)
     if not folder.is_dir():
         raise InvalidInput(
-            _("The template directory {folder} does not exist").format(folder=folder)
+            _("template directory {folder} does not exist").format(folder=folder)
         )
     return folder.resolve()
 
@@ -361,7 +361,7 @@ def _template_path(template_id: str, folder: Path) -> Path:
     if not _TEMPLATE_ID.match(template_id) or template_id.startswith("_") or not path.is_file():
         known = ", ".join(template_ids(folder)) or _("none")
         raise InvalidInput(
-            _("Unknown template {template!r}; known templates: {known}").format(
+            _("unknown template {template!r}; known templates: {known}").format(
                 template=template_id, known=known
             )
         )

@@ -110,7 +110,7 @@ def _publicity_letters(ctx: Context) -> str:
     day = ctx.today
     run = queue_publicity_letters(ctx, day)
     return _(
-        "Publicity letters for {year}-{month:02d}: {batches} batch(es) printed "
+        "publicity letters for {year}-{month:02d}: {batches} batch(es) printed "
         "({families} families), {before} printed before"
     ).format(
         year=day.year,
@@ -127,8 +127,8 @@ def _monthly_report(ctx: Context) -> str:
     day = ctx.today
     queued = queue_monthly_report(ctx, day)
     if queued:
-        return _("Monthly report for {month}: queued").format(month=Period.before(day).label)
-    return _("Monthly report for {month}: already in the outbox").format(
+        return _("monthly report for {month}: queued").format(month=Period.before(day).label)
+    return _("monthly report for {month}: already in the outbox").format(
         month=Period.before(day).label
     )
 
@@ -332,7 +332,7 @@ class _Run:
             if attempt.taken:
                 self.lease_until = lease.expires_at
                 self.say(
-                    _("Lease taken by {holder} until {until}").format(
+                    _("lease taken by {holder} until {until}").format(
                         holder=self.holder, until=self._local(lease.expires_at)
                     )
                 )
@@ -348,7 +348,7 @@ class _Run:
                     ).format(held=held)
                 )
             if not said:
-                self.say(_("Waiting: {held}").format(held=held))
+                self.say(_("waiting: {held}").format(held=held))
                 said = True
             # Sleep in slices rather than stop.wait(): a signal handler setting the event
             # while this thread holds the event's lock would deadlock.
@@ -457,7 +457,7 @@ class _Run:
         def on_start(_event: SchedulerEvent) -> None:
             for job in scheduler.get_jobs():
                 self.say(
-                    _("Job {job}: {schedule}; next {moment}").format(
+                    _("job {job}: {schedule}; next {moment}").format(
                         job=_job_label(job.id),
                         schedule=described[job.id],
                         moment=_when(job.next_run_time),
@@ -501,14 +501,15 @@ def _span(delta: timedelta) -> str:
 
 
 JOB_LABELS: Mapping[str, str] = {
-    "sweep": N_("the sweep"),
-    "dispatch": N_("the dispatch"),
-    "lease heartbeat": N_("the lease heartbeat"),
-    "lease-heartbeat": N_("the lease heartbeat"),
-    "once": N_("the single run"),
-    "publicity_letters": N_("the publicity letters"),
-    "monthly_report": N_("the monthly report"),
+    "sweep": N_("sweep"),
+    "dispatch": N_("dispatch"),
+    "lease heartbeat": N_("lease heartbeat"),
+    "lease-heartbeat": N_("lease-heartbeat"),
+    "once": N_("once"),
+    "publicity_letters": N_("publicity_letters"),
+    "monthly_report": N_("monthly_report"),
 }
+"""The jobs by id, as a person reads them."""
 
 
 def _job_label(job: str) -> str:
@@ -576,13 +577,13 @@ def run(
     )
     with _signals_stop(state):
         if not state.take_lease(wait):
-            say(_("Stopped before the lease was free"))
+            say(_("stopped before the lease was free"))
             return EXIT_OK
         try:
             state.schedule(triggers, once)
         finally:
             released = leases.release(ctx, state.holder)
-            say(_("Lease released; scheduler stopped") if released else _("Scheduler stopped"))
+            say(_("lease released; scheduler stopped") if released else _("scheduler stopped"))
     if state.lost:
         return EXIT_RETRY
     return state.failure if once else EXIT_OK

@@ -162,17 +162,17 @@ def _registers(ctx: Context) -> dict[str, Path]:
     needed = {"household": N_("household register"), "student": N_("school register")}
     missing = [source for source in needed if source not in snapshots]
     if missing:
-        names = _(" and ").join(_(needed[source]) for source in missing)
+        names = _(" and the ").join(_(needed[source]) for source in missing)
         how = _("; ").join(
             _("caseflow roster import {source} FILE --as-of DAY-OF-EXTRACT").format(source=source)
             for source in missing
         )
         raise Refused(
             _(
-                "The {registers} is not imported yet, so who gets the {campaign} is unknown "
-                "(the household register gives the children of school age, their guardians "
-                "and addresses; the school register their schools and classes). Import it "
-                "first: {how}"
+                "Not imported yet: the {registers}; until then who gets the {campaign} is "
+                "unknown (the household register gives the children of school age, their "
+                "guardians and addresses; the school register their schools and classes). "
+                "Import first: {how}"
             ).format(registers=names, campaign=f"《{CAMPAIGN_NAME}》", how=how)
         )
     return {source: snapshots[source] for source in needed}
@@ -509,7 +509,7 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
     period = Period.before(month)
     if period.end >= ctx.today:
         raise InvalidInput(
-            _("The month {month} has not ended yet; its report can be made from {day}").format(
+            _("the month {month} has not ended yet; its report can be made from {day}").format(
                 month=period.label, day=(period.end + timedelta(days=1)).isoformat()
             )
         )

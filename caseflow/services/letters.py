@@ -343,7 +343,7 @@ def letter_context(
     if not letters:
         raise InvalidInput(
             _(
-                "Case {number} has no entrusted carer on record, to whom {template!r} is "
+                "case {number} has no entrusted carer on record, to whom {template!r} is "
                 "written; record one with `caseflow case guardian add {number} --name ... "
                 "--relation ... --carer`"
             ).format(number=number, template=template_id)
@@ -407,7 +407,7 @@ def case_letters(
         if not people:
             raise TransitionRefused(
                 _(
-                    "Case {number} has no legal guardian on record, and {title} ({template}) "
+                    "case {number} has no legal guardian on record, and {title} ({template}) "
                     "is written to each legal guardian: record the parents (or a guardian "
                     "under 民法典第二十七条, with its basis) with `caseflow case guardian add "
                     "{number} --name NAME --relation 父亲` (see `caseflow case guardian add "
@@ -459,7 +459,7 @@ def case_letters(
             problems.append(f"{name}: {how}")
         if problems:
             raise InvalidInput(
-                _("Cannot fill template {template!r} for case {number}: {problems}").format(
+                _("cannot fill template {template!r} for case {number}: {problems}").format(
                     template=template_id, number=number, problems=_("; ").join(problems)
                 )
             )

@@ -213,7 +213,7 @@ def sweep(
             ).format(day=day.isoformat())
         )
     if batch_size < 1:
-        raise InvalidInput(_("The batch size must be at least 1"))
+        raise InvalidInput(_("the batch size must be at least 1"))
     report = SweepReport(day, dry_run)
     if not dry_run:
         report.recomputed = len(recompute_provisional(ctx))
