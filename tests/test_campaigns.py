@@ -533,7 +533,7 @@ def test_the_letters_are_printed_by_hand_from_the_command_line(cli, tmp_path) ->
         (county_today() + timedelta(1)).isoformat(),
     )
     assert future.exit_code == 2 and "晚于今天" in future.stderr
-    help_text = cli("notice", "queue-letters", "--help").stdout
+    help_text = cli("--lang", "zh", "notice", "queue-letters", "--help").stdout
     assert "按户印制《致家长的一封信》" in help_text and "信件落款日期" in help_text
 
 
