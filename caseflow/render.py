@@ -350,9 +350,7 @@ def _directory(directory: Path | None) -> Path:
         return templates_dir()
     folder = Path(directory)
     if not folder.is_dir():
-        raise InvalidInput(
-            _("template directory {folder} does not exist").format(folder=folder)
-        )
+        raise InvalidInput(_("template directory {folder} does not exist").format(folder=folder))
     return folder.resolve()
 
 

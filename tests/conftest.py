@@ -73,6 +73,16 @@ CALENDAR = WorkCalendar(NATIONAL)
 
 
 @pytest.fixture(autouse=True)
+def language_of_each_test() -> Iterator[None]:
+    """A test that ran a command with ``--lang`` leaves the next test in the suite's
+    language (the in-process CLI keeps the language it was given)."""
+    yield
+    from caseflow import i18n
+
+    i18n.set_language(None)
+
+
+@pytest.fixture(autouse=True)
 def national_table(monkeypatch: pytest.MonkeyPatch) -> NationalCalendar:
     """Every workspace a test opens counts with NATIONAL, whichever chinese-calendar
     release is installed (a release with 2027 data must not change what tests see)."""

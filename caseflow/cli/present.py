@@ -1163,7 +1163,7 @@ def queued_lines(queued: "Queued", references: Sequence[str]) -> list[str]:
     line = (
         _("Queued notice {id} ({reference}) to {recipient}: {subject}")
         if queued.new
-        else _("Already queued: notice {id} ({reference}) to {recipient}: {subject}")
+        else _("Already queued notice {id} ({reference}) to {recipient}: {subject}")
     )
     lines = [
         line.format(
