@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
     RobotLimits,
@@ -104,7 +105,9 @@ class DingtalkNotifier(Notifier):
             if name not in robots:
                 known = ", ".join(sorted(robots))
                 raise InvalidInput(
-                    f"no robot named {name!r} in [notifiers.dingtalk] robots (known: {known})"
+                    _(
+                        "no robot named {robot!r} in [notifiers.{channel}] robots (known: {known})"
+                    ).format(robot=name, channel="dingtalk", known=known)
                 )
             found = robots[name]
             if not isinstance(found, Mapping):
@@ -162,7 +165,7 @@ class DingtalkNotifier(Notifier):
             notice.key,
             robot.signed_url(),
             message,
-            robot=f"DingTalk robot {notice.address!r}",
+            robot=_("DingTalk robot {robot!r}").format(robot=notice.address),
             secrets=secrets,
             timeout=timeout,
             limits=LIMITS_OF_ROBOT,

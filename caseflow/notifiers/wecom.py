@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
     RobotLimits,
@@ -68,7 +69,9 @@ class WecomNotifier(Notifier):
             if robot not in robots:
                 known = ", ".join(sorted(robots))
                 raise InvalidInput(
-                    f"no robot named {robot!r} in [notifiers.wecom] robots (known: {known})"
+                    _(
+                        "no robot named {robot!r} in [notifiers.{channel}] robots (known: {known})"
+                    ).format(robot=robot, channel="wecom", known=known)
                 )
             value = env_value(self, robots[robot], f"robots.{robot}")
         else:
@@ -99,7 +102,7 @@ class WecomNotifier(Notifier):
             notice.key,
             url,
             message,
-            robot=f"WeCom robot {notice.address!r}",
+            robot=_("WeCom robot {robot!r}").format(robot=notice.address),
             secrets=secrets,
             timeout=timeout,
             limits=LIMITS_OF_ROBOT,
