@@ -36,6 +36,7 @@ import jinja2.meta
 
 from caseflow.dates import cn_date as _format_cn_date
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.measures import percent
 from caseflow.resources import shipped
 
@@ -81,22 +82,29 @@ def _declared_fields(template_id: str, folder: Path) -> tuple[str, ...]:
     match = _HEADER.match(first_line)
     if match is None:
         raise InvalidInput(
-            f"template {template_id!r} does not begin with a "
-            "'{# caseflow:fields a.b, c.d #}' line; add one listing the fields it uses"
+            _(
+                "template {template!r} does not begin with a '{header}' line; add one listing "
+                "the fields it uses"
+            ).format(template=template_id, header="{# caseflow:fields a.b, c.d #}")
         )
     fields = tuple(part.strip() for part in match.group("fields").split(","))
     bad = [field for field in fields if not _FIELD.match(field)]
     if bad or not fields:
         raise InvalidInput(
-            f"template {template_id!r}: malformed caseflow:fields header "
-            f"({', '.join(repr(field) for field in bad) or 'no fields'}); "
-            "write dotted names separated by commas"
+            _(
+                "template {template!r}: malformed caseflow:fields header ({fields}); write "
+                "dotted names separated by commas"
+            ).format(
+                template=template_id,
+                fields=", ".join(repr(field) for field in bad) or _("no fields"),
+            )
         )
     duplicates = sorted({field for field in fields if fields.count(field) > 1})
     if duplicates:
         raise InvalidInput(
-            f"template {template_id!r}: caseflow:fields lists {', '.join(duplicates)} "
-            "more than once"
+            _("template {template!r}: caseflow:fields lists {fields} more than once").format(
+                template=template_id, fields=", ".join(duplicates)
+            )
         )
     return fields
 
@@ -115,27 +123,36 @@ def render(template_id: str, context: Mapping[str, object], directory: Path | No
     ]
     if missing:
         raise InvalidInput(
-            f"template {template_id!r} needs {', '.join(missing)}: "
-            "missing from the context (or None); supply a value"
+            _(
+                "template {template!r} needs {fields}: missing from the context (or None); "
+                "supply a value"
+            ).format(template=template_id, fields=", ".join(missing))
         )
     try:
         return _template(template_id, folder).render(dict(context))
     except jinja2.UndefinedError as exc:
         raise InvalidInput(
-            f"template {template_id!r} uses a value missing from the context "
-            f"({exc.message}); supply it, and declare it in the caseflow:fields header"
+            _(
+                "template {template!r} uses a value missing from the context ({error}); "
+                "supply it, and declare it in the caseflow:fields header"
+            ).format(template=template_id, error=exc.message)
         ) from exc
     except jinja2.TemplateSyntaxError as exc:
         raise InvalidInput(
-            f"template {exc.name or template_id!r} has a syntax error "
-            f"at line {exc.lineno}: {exc.message}"
+            _("template {template!r} has a syntax error at line {line}: {error}").format(
+                template=exc.name or template_id, line=exc.lineno, error=exc.message
+            )
         ) from exc
     except jinja2.TemplateNotFound as exc:
         raise InvalidInput(
-            f"template {template_id!r} refers to {exc.name!r}, which does not exist"
+            _("template {template!r} refers to {name!r}, which does not exist").format(
+                template=template_id, name=exc.name
+            )
         ) from exc
     except InvalidInput as exc:
-        raise InvalidInput(f"template {template_id!r}: {exc.message}") from exc
+        raise InvalidInput(
+            _("template {template!r}: {error}").format(template=template_id, error=exc.message)
+        ) from exc
 
 
 def title(template_id: str, context: Mapping[str, object], directory: Path | None = None) -> str:
@@ -153,8 +170,10 @@ def title(template_id: str, context: Mapping[str, object], directory: Path | Non
         return "".join(block(template.new_context(dict(context)))).strip() or template_id
     except jinja2.UndefinedError as exc:
         raise InvalidInput(
-            f"template {template_id!r}: its title uses a value missing from the context "
-            f"({exc.message}); supply it"
+            _(
+                "template {template!r}: its title uses a value missing from the context "
+                "({error}); supply it"
+            ).format(template=template_id, error=exc.message)
         ) from exc
 
 
@@ -203,15 +222,19 @@ def _source_hash(template_id: str, folder: Path) -> str:
             )
         except jinja2.TemplateNotFound as exc:
             raise InvalidInput(
-                f"template {template_id!r} refers to {exc.name!r}, which does not exist"
+                _("template {template!r} refers to {name!r}, which does not exist").format(
+                    template=template_id, name=exc.name
+                )
             ) from exc
         sources[name] = source
         referenced = jinja2.meta.find_referenced_templates(environment.parse(source))
         for other in referenced:
             if other is None:
                 raise InvalidInput(
-                    f"template {template_id!r}: {name} names a template by a variable; "
-                    "name layouts and includes literally"
+                    _(
+                        "template {template!r}: {name} names a template by a variable; name "
+                        "layouts and includes literally"
+                    ).format(template=template_id, name=name)
                 )
             pending.append(other)
     digest = hashlib.sha256()
@@ -276,7 +299,7 @@ def cn_date(value: object) -> str:
     if isinstance(value, dt.date):
         return _format_cn_date(value)
     shown = "None" if value is None else type(value).__name__
-    raise InvalidInput(f"cn_date needs a date, got {shown}")
+    raise InvalidInput(_("cn_date needs a date, got {value}").format(value=shown))
 
 
 def cn_number(value: object) -> str:
@@ -284,7 +307,11 @@ def cn_number(value: object) -> str:
     if isinstance(value, jinja2.Undefined):
         str(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**8:
-        raise InvalidInput(f"cn_number needs a whole number from 0 to 99999999, got {value!r}")
+        raise InvalidInput(
+            _("cn_number needs a whole number from 0 to 99999999, got {value!r}").format(
+                value=value
+            )
+        )
     if value == 0:
         return _CN_DIGITS[0]
     high, low = divmod(value, 10_000)
@@ -323,15 +350,19 @@ def _directory(directory: Path | None) -> Path:
         return templates_dir()
     folder = Path(directory)
     if not folder.is_dir():
-        raise InvalidInput(f"template directory {folder} does not exist")
+        raise InvalidInput(_("template directory {folder} does not exist").format(folder=folder))
     return folder.resolve()
 
 
 def _template_path(template_id: str, folder: Path) -> Path:
     path = folder / (template_id + TEMPLATE_SUFFIX)
     if not _TEMPLATE_ID.match(template_id) or template_id.startswith("_") or not path.is_file():
-        known = ", ".join(template_ids(folder)) or "none"
-        raise InvalidInput(f"unknown template {template_id!r}; known templates: {known}")
+        known = ", ".join(template_ids(folder)) or _("none")
+        raise InvalidInput(
+            _("unknown template {template!r}; known templates: {known}").format(
+                template=template_id, known=known
+            )
+        )
     return path
 
 

@@ -34,13 +34,14 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from caseflow.dates import cn_date
 from caseflow.errors import EXIT_OK, EXIT_RETRY, CaseflowError, Retryable, WorkspaceError
+from caseflow.i18n import N_, _
 from caseflow.services import lease as leases
 from caseflow.services.context import Context
 from caseflow.services.sweep import DEFAULT_BATCH
@@ -108,9 +109,15 @@ def _publicity_letters(ctx: Context) -> str:
 
     day = ctx.today
     run = queue_publicity_letters(ctx, day)
-    return (
-        f"publicity letters for {day:%Y-%m}: {len(run.printed)} batch(es) printed "
-        f"({run.families} families), {run.already_printed} printed before"
+    return _(
+        "publicity letters for {year}-{month:02d}: {batches} batch(es) printed "
+        "({families} families), {before} printed before"
+    ).format(
+        year=day.year,
+        month=day.month,
+        batches=len(run.printed),
+        families=run.families,
+        before=run.already_printed,
     )
 
 
@@ -119,8 +126,11 @@ def _monthly_report(ctx: Context) -> str:
 
     day = ctx.today
     queued = queue_monthly_report(ctx, day)
-    state = "queued" if queued else "already in the outbox"
-    return f"monthly report for {Period.before(day).label}: {state}"
+    if queued:
+        return _("monthly report for {month}: queued").format(month=Period.before(day).label)
+    return _("monthly report for {month}: already in the outbox").format(
+        month=Period.before(day).label
+    )
 
 
 CRON_JOBS: Mapping[str, Callable[[Context], str]] = {
@@ -138,7 +148,7 @@ def _sweep_job(ctx: Context, settings: Settings, stop: threading.Event, say: Say
         nonlocal done
         done += cases
         if cases == settings.batch_size:  # a full batch: a long sweep, show it moving
-            say(f"巡查进行中：已处理{done}件案件")
+            say(_("Sweep under way: {done} cases done").format(done=done))
 
     report = sweep(ctx, batch_size=settings.batch_size, progress=progress, should_stop=stop.is_set)
     say(sweep_summary(report, stopped=stop.is_set()))
@@ -146,23 +156,40 @@ def _sweep_job(ctx: Context, settings: Settings, stop: threading.Event, say: Say
 
 def sweep_summary(report: SweepReport, *, stopped: bool = False) -> str:
     """What one sweep did, in a line."""
-    rest = "；已按要求停止，其余案件留待下次巡查" if stopped else ""
-    return (
-        f"逾期巡查（截至{cn_date(report.as_of)}）：巡查案件{report.cases}件，"
-        f"发出督办{report.fired}级次，自动流转{report.timed}次，生成通知{report.notices}份{rest}"
+    line = _(
+        "Sweep as of {day}: {cases} cases swept, {fired} escalation rungs fired, "
+        "{timed} automatic transitions, {notices} notices queued"
+    ).format(
+        day=_day(report.as_of),
+        cases=report.cases,
+        fired=report.fired,
+        timed=report.timed,
+        notices=report.notices,
     )
+    if stopped:
+        line += _("; stopped as asked, the other cases wait for the next sweep")
+    return line
+
+
+def _day(day: date) -> str:
+    """A date as a person reads it in the language in use."""
+    from caseflow.i18n import is_english
+
+    return day.isoformat() if is_english() else cn_date(day)
 
 
 def dispatch_summary(report: DispatchReport) -> str:
     """What one dispatch did, in a line."""
-    routed = f"（本次分派渠道{report.routed}份）" if report.routed else ""
-    return (
-        f"通知投递：送达{report.sent}份，待重试{report.retrying}份，"
-        f"等待限流窗口{report.deferred}份，投递失败{report.dead}份{routed}"
-    )
+    line = _(
+        "Dispatch: {sent} sent, {retrying} to retry, {deferred} waiting for a rate-limit "
+        "window, {dead} failed"
+    ).format(sent=report.sent, retrying=report.retrying, deferred=report.deferred, dead=report.dead)
+    if report.routed:
+        line += _(" ({routed} routed to their channels this run)").format(routed=report.routed)
+    return line
 
 
-DEAD_HINT = "投递失败的通知及原因可用“caseflow notify status --status dead”查看。"
+DEAD_HINT = N_("The failed notices and why they failed: caseflow notify status --status dead")
 
 
 def _dispatch_job(ctx: Context, stop: threading.Event, say: Say, *, always: bool) -> None:
@@ -173,7 +200,7 @@ def _dispatch_job(ctx: Context, stop: threading.Event, say: Say, *, always: bool
     if busy or always:
         say(dispatch_summary(report))
     if report.dead:
-        say(DEAD_HINT)
+        say(_(DEAD_HINT))
 
 
 def cron_trigger(name: str, expression: str, zone: ZoneInfo) -> CronTrigger:
@@ -184,20 +211,26 @@ def cron_trigger(name: str, expression: str, zone: ZoneInfo) -> CronTrigger:
     where = f"{CONFIG_NAME}: scheduler.{name}"
     if len(fields) != 5:
         raise WorkspaceError(
-            f"{where} must be a cron expression of 5 fields (minute hour day month "
-            f"weekday); got {expression!r}"
+            _(
+                "{where} must be a cron expression of 5 fields (minute hour day month "
+                "weekday); got {expression!r}"
+            ).format(where=where, expression=expression)
         )
     if re.search(r"\d", fields[4]):
         # APScheduler 3 counts weekday 0 as Monday; cron counts 0 (and 7) as Sunday.
         raise WorkspaceError(
-            f"{where}: write weekdays by name (mon-fri, sun), not by number, in "
-            f"{expression!r}: crontab and APScheduler number them differently"
+            _(
+                "{where}: write weekdays by name (mon-fri, sun), not by number, in "
+                "{expression!r}: crontab and APScheduler number them differently"
+            ).format(where=where, expression=expression)
         )
     try:
         return CronTrigger.from_crontab(expression, timezone=zone)
     except ValueError as exc:
         raise WorkspaceError(
-            f"{where}: {expression!r} is not a valid cron expression: {exc}"
+            _("{where}: {expression!r} is not a valid cron expression: {error}").format(
+                where=where, expression=expression, error=exc
+            )
         ) from None
 
 
@@ -234,10 +267,18 @@ class _Run:
                 job()
             except CaseflowError as exc:
                 self.failure = self.failure or exc.exit_code
-                self.warn(f"Error: {name} failed: {exc.message}")
+                self.warn(
+                    _("Error: {job} failed: {message}").format(
+                        job=_job_label(name), message=exc.message
+                    )
+                )
             except Exception:
                 self.failure = self.failure or 1
-                self.warn(f"Error: {name} failed:\n{traceback.format_exc().rstrip()}")
+                self.warn(
+                    _("Error: {job} failed:").format(job=_job_label(name))
+                    + "\n"
+                    + traceback.format_exc().rstrip()
+                )
 
         return run_job
 
@@ -248,10 +289,18 @@ class _Run:
             renewed = leases.renew(self.ctx, self.holder, ttl, now=now)
         except Exception as exc:  # the database is unreachable or busy: retry while we may
             if self.lease_until is not None and now < self.lease_until:
-                self.warn(f"Warning: could not renew the lease ({_reason(exc)}); will retry")
+                self.warn(
+                    _("Warning: could not renew the lease ({reason}); will retry").format(
+                        reason=_reason(exc)
+                    )
+                )
                 return
             self.lost = True
-            self.warn(f"Error: could not renew the lease before it ran out ({_reason(exc)})")
+            self.warn(
+                _("Error: could not renew the lease before it ran out ({reason})").format(
+                    reason=_reason(exc)
+                )
+            )
             self.stop.set()
             return
         if renewed:
@@ -263,8 +312,14 @@ class _Run:
             holder = leases.current(self.ctx)
         except Exception:
             holder = None
-        who = f" to {holder.holder}" if holder and holder.holder != self.holder else ""
-        self.warn(f"Error: this scheduler lost its lease{who}; stopping")
+        if holder and holder.holder != self.holder:
+            self.warn(
+                _("Error: this scheduler lost its lease to {holder}; stopping").format(
+                    holder=holder.holder
+                )
+            )
+        else:
+            self.warn(_("Error: this scheduler lost its lease; stopping"))
 
     def take_lease(self, wait: bool) -> bool:
         """True once the lease is ours; False if told to stop while waiting for it."""
@@ -276,18 +331,24 @@ class _Run:
             lease = attempt.lease
             if attempt.taken:
                 self.lease_until = lease.expires_at
-                self.say(f"lease taken by {self.holder} until {self._local(lease.expires_at)}")
+                self.say(
+                    _("lease taken by {holder} until {until}").format(
+                        holder=self.holder, until=self._local(lease.expires_at)
+                    )
+                )
                 return True
-            held = f"another scheduler ({lease.holder}) holds the lease until " + self._local(
-                lease.expires_at
+            held = _("another scheduler ({holder}) holds the lease until {until}").format(
+                holder=lease.holder, until=self._local(lease.expires_at)
             )
             if not wait:
                 raise Retryable(
-                    f"{held}; stop it first, or start this one with --wait to take over "
-                    "when it stops (or, if it crashed, when its lease runs out)"
+                    _(
+                        "{held}; stop it first, or start this one with --wait to take over "
+                        "when it stops (or, if it crashed, when its lease runs out)"
+                    ).format(held=held)
                 )
             if not said:
-                self.say(f"waiting: {held}")
+                self.say(_("waiting: {held}").format(held=held))
                 said = True
             # Sleep in slices rather than stop.wait(): a signal handler setting the event
             # while this thread holds the event's lock would deadlock.
@@ -349,11 +410,11 @@ class _Run:
             id="lease-heartbeat",
             misfire_grace_time=max(1, int(beat.total_seconds())),
         )
-        described["lease-heartbeat"] = f"every {_span(beat)}"
+        described["lease-heartbeat"] = _("every {span}").format(span=_span(beat))
         if once:
             # No misfire limit: skipping this job would leave the scheduler running.
             scheduler.add_job(self.run_once, id="once", next_run_time=now, misfire_grace_time=None)
-            described["once"] = "each interval job once, then stop"
+            described["once"] = _("each interval job once, then stop")
         else:
             for job_id, every, job in self.interval_jobs():
                 seconds = every.total_seconds()
@@ -364,7 +425,7 @@ class _Run:
                     next_run_time=now,
                     misfire_grace_time=max(1, int(seconds)),
                 )
-                described[job_id] = f"every {_span(every)}, first now"
+                described[job_id] = _("every {span}, first now").format(span=_span(every))
             for name, trigger in triggers.items():
                 extra: dict[str, Any] = {}
                 missed = missed_fire(trigger, now, CRON_GRACE)
@@ -378,18 +439,30 @@ class _Run:
                     **extra,
                 )
                 catch_up = (
-                    f"; missed at {missed.isoformat(timespec='minutes')}, runs now"
+                    _("; missed at {moment}, runs now").format(
+                        moment=missed.isoformat(timespec="minutes")
+                    )
                     if missed
                     else ""
                 )
-                described[name] = f"cron {settings.crons[name]!r} ({zone.key}){catch_up}"
+                described[name] = (
+                    _("cron {expression!r} ({zone})").format(
+                        expression=settings.crons[name], zone=zone.key
+                    )
+                    + catch_up
+                )
 
         started = threading.Event()
 
         def on_start(_event: SchedulerEvent) -> None:
             for job in scheduler.get_jobs():
-                upcoming = f"next {_when(job.next_run_time)}"
-                self.say(f"job {job.id}: {described[job.id]}; {upcoming}")
+                self.say(
+                    _("job {job}: {schedule}; next {moment}").format(
+                        job=_job_label(job.id),
+                        schedule=described[job.id],
+                        moment=_when(job.next_run_time),
+                    )
+                )
             started.set()
 
         scheduler.add_listener(on_start, EVENT_SCHEDULER_STARTED)
@@ -405,7 +478,11 @@ class _Run:
         self.stop.wait()
         started.wait()
         if self.signals:
-            self.say(f"{self.signals[0]} received: finishing the current batch, then stopping")
+            self.say(
+                _("{signal} received: finishing the current batch, then stopping").format(
+                    signal=self.signals[0]
+                )
+            )
         # Paused first, so that the main loop submits no job while the executor shuts down.
         scheduler.pause()
         scheduler.shutdown(wait=True)  # waits for the running jobs
@@ -418,8 +495,25 @@ def _reason(exc: Exception) -> str:
 def _span(delta: timedelta) -> str:
     seconds = delta.total_seconds()
     if seconds % 60 == 0:
-        return f"{int(seconds // 60)} min"
-    return f"{seconds:g} s"
+        minutes = int(seconds // 60)
+        return _("{count} min").format(count=minutes)
+    return _("{count:g} s").format(count=seconds)
+
+
+JOB_LABELS: Mapping[str, str] = {
+    "sweep": N_("sweep"),
+    "dispatch": N_("dispatch"),
+    "lease heartbeat": N_("lease heartbeat"),
+    "lease-heartbeat": N_("lease-heartbeat"),
+    "once": N_("once"),
+    "publicity_letters": N_("publicity_letters"),
+    "monthly_report": N_("monthly_report"),
+}
+"""The jobs by id, as a person reads them."""
+
+
+def _job_label(job: str) -> str:
+    return _(JOB_LABELS[job]) if job in JOB_LABELS else job
 
 
 def _when(moment: datetime | None) -> str:
@@ -463,7 +557,11 @@ def run(
     holds the lease and ``wait`` is false."""
     unknown = sorted(set(settings.crons) - set(CRON_JOBS))
     if unknown:
-        raise WorkspaceError(f"{CONFIG_NAME}: scheduler.{unknown[0]} is not a known job")
+        raise WorkspaceError(
+            _("{config}: scheduler.{job} is not a known job").format(
+                config=CONFIG_NAME, job=unknown[0]
+            )
+        )
     zone = ctx.workspace.timezone
     triggers = {
         name: cron_trigger(name, expression, zone) for name, expression in settings.crons.items()
@@ -479,13 +577,13 @@ def run(
     )
     with _signals_stop(state):
         if not state.take_lease(wait):
-            say("stopped before the lease was free")
+            say(_("stopped before the lease was free"))
             return EXIT_OK
         try:
             state.schedule(triggers, once)
         finally:
             released = leases.release(ctx, state.holder)
-            say("lease released; scheduler stopped" if released else "scheduler stopped")
+            say(_("lease released; scheduler stopped") if released else _("scheduler stopped"))
     if state.lost:
         return EXIT_RETRY
     return state.failure if once else EXIT_OK

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from caseflow import db
+from caseflow import db, i18n
 from caseflow.errors import InvalidInput, Refused
 from caseflow.ids import make_id_number
 from caseflow.models import AuditEvent, Notice
@@ -30,6 +30,16 @@ from caseflow.services.dispatch import dispatch, names_a_child
 from caseflow.services.org import apply_org
 from caseflow.services.roster import import_roster
 from tests.conftest import audit_trail, child, county_today, database_rows, issuing_org
+
+
+@contextmanager
+def in_chinese() -> Iterator[None]:
+    i18n.set_language("zh")
+    try:
+        yield
+    finally:
+        i18n.set_language(None)
+
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
 EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -313,7 +323,9 @@ def test_letters_of_another_month_are_printed_again_and_never_for_a_future_date(
         in campaign_files(ctx, "2026-08")["致家长的一封信_2026年8月_学校_天堂小学.html"]
     )
     rows = database_rows(ctx)
-    with pytest.raises(InvalidInput, match="晚于今天"):
+    with pytest.raises(InvalidInput, match="is after today and cannot be printed in advance"):
+        queue_publicity_letters(ctx, TODAY + timedelta(days=1))
+    with in_chinese(), pytest.raises(InvalidInput, match="晚于今天"):
         queue_publicity_letters(ctx, TODAY + timedelta(days=1))
     assert database_rows(ctx) == rows
 
@@ -322,7 +334,12 @@ def test_the_letters_are_refused_until_both_registers_are_imported(ctx, tmp_path
     rows = database_rows(ctx)
     with pytest.raises(Refused) as none:
         queue_publicity_letters(ctx, TODAY)
-    assert "尚未导入户籍和学籍数据" in none.value.message
+    assert "Not imported yet: the household register and the school register" in (
+        none.value.message
+    )
+    with in_chinese(), pytest.raises(Refused) as in_zh:
+        queue_publicity_letters(ctx, TODAY)
+    assert "尚未导入户籍和学籍数据" in in_zh.value.message
     assert "caseflow roster import household" in none.value.message
     assert "caseflow roster import student" in none.value.message
     assert database_rows(ctx) == rows
@@ -330,7 +347,7 @@ def test_the_letters_are_refused_until_both_registers_are_imported(ctx, tmp_path
 
     import_roster(ctx, "household", household_csv(tmp_path, HOUSEHOLD))
     rows = database_rows(ctx)
-    with pytest.raises(Refused) as half:
+    with in_chinese(), pytest.raises(Refused) as half:
         queue_publicity_letters(ctx, TODAY)
     assert "尚未导入学籍数据" in half.value.message
     assert "roster import student" in half.value.message
@@ -464,7 +481,7 @@ def test_the_monthly_report_is_queued_once_and_only_for_a_month_that_has_ended(c
 
 
 def test_the_letters_are_printed_by_hand_from_the_command_line(cli, tmp_path) -> None:
-    refused = cli("notice", "queue-letters", "--date", "2026-11-29")
+    refused = cli("--lang", "zh", "notice", "queue-letters", "--date", "2026-11-29")
     assert refused.exit_code == 1 and "尚未导入户籍和学籍数据" in refused.stderr
     for source, path in (
         ("household", household_csv(tmp_path, HOUSEHOLD)),
@@ -473,48 +490,50 @@ def test_the_letters_are_printed_by_hand_from_the_command_line(cli, tmp_path) ->
         imported = cli("roster", "import", source, str(path))
         assert imported.exit_code == 0, imported.stderr
 
-    first = cli("notice", "queue-letters", "--date", "2026-11-29")
+    first = cli("--lang", "zh", "notice", "queue-letters", "--date", "2026-11-29")
     assert first.exit_code == 0, first.stderr
     lines = first.stdout.splitlines()
     assert lines[0] == (
         "已印制2026年11月《致家长的一封信》4个批次（学校2个、村2个），共8户、10名适龄儿童少年，"
         "落款日期2026年11月29日；文件在工作区的 campaigns/2026-11/ 目录："
     )
-    batches = [line.split() for line in lines[1:5]]
+    assert lines[1].split() == ["发放单位", "户数", "人数", "文件"]
+    batches = [line.split() for line in lines[2:6]]
     assert batches == [
-        [
-            "天堂中学",
-            "3户",
-            "3人",
-            "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂中学.html",
-        ],
-        [
-            "天堂小学",
-            "2户",
-            "3人",
-            "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂小学.html",
-        ],
+        ["天堂中学", "3", "3", "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂中学.html"],
+        ["天堂小学", "2", "3", "campaigns/2026-11/致家长的一封信_2026年11月_学校_天堂小学.html"],
         [
             "天堂镇天堂村",
-            "1户",
-            "2人",
+            "1",
+            "2",
             "campaigns/2026-11/致家长的一封信_2026年11月_村_天堂镇天堂村.html",
         ],
         [
             "木黄镇木黄村",
-            "2户",
-            "2人",
+            "2",
+            "2",
             "campaigns/2026-11/致家长的一封信_2026年11月_村_木黄镇木黄村.html",
         ],
     ]
-    assert "caseflow notify dispatch" in lines[5]
-    again = cli("notice", "queue-letters", "--date", "2026-11-29")
+    assert "caseflow notify dispatch" in lines[6]
+    again = cli("--lang", "zh", "notice", "queue-letters", "--date", "2026-11-29")
     assert again.stdout.strip() == "本月已印制的4个批次不再重复印制。"
+    in_english = cli("--lang", "en", "notice", "queue-letters", "--date", "2026-11-29")
+    assert in_english.stdout.strip() == (
+        "4 batches printed earlier this month were not printed again."
+    )
     as_json = json.loads(cli("notice", "queue-letters", "--date", "2026-11-29", "--json").stdout)
     assert (as_json["batches"], as_json["already_printed"]) == ([], 4)
-    future = cli("notice", "queue-letters", "--date", (county_today() + timedelta(1)).isoformat())
+    future = cli(
+        "--lang",
+        "zh",
+        "notice",
+        "queue-letters",
+        "--date",
+        (county_today() + timedelta(1)).isoformat(),
+    )
     assert future.exit_code == 2 and "晚于今天" in future.stderr
-    help_text = cli("notice", "queue-letters", "--help").stdout
+    help_text = cli("--lang", "zh", "notice", "queue-letters", "--help").stdout
     assert "按户印制《致家长的一封信》" in help_text and "信件落款日期" in help_text
 
 

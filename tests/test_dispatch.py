@@ -150,7 +150,7 @@ def test_a_channel_that_cannot_be_used_goes_dead_and_is_requeued_once_fixed(movi
     assert report.sent == 0 and report.dead == len(rows(moving))
     dead = status(moving, only="dead")
     assert dead["counts"]["dead"] == report.dead
-    assert "no notifier channel named 'pigeon'" in dead["notices"][0]["last_error"]
+    assert "Unknown channel 'pigeon'" in dead["notices"][0]["last_error"]
     shown = cli("notify", "status", "--status", "dead")
     assert shown.exit_code == 0 and "pigeon" in shown.stdout
     write_org(moving, "default:\n  - {channel: letter}\n")
@@ -188,9 +188,9 @@ def test_notices_go_to_the_contacts_in_force_until_an_edit_is_applied(moving) ->
 def test_retry_refuses_what_is_not_dead(moving) -> None:
     overdue_case(moving)
     sweep(moving)
-    with pytest.raises(InvalidInput, match="只有投递失败的通知可以重新投递"):
+    with pytest.raises(InvalidInput, match="only failed notices can be requeued"):
         retry(moving, [rows(moving)[0].id])
-    with pytest.raises(InvalidInput, match="通知 9999 不存在"):
+    with pytest.raises(InvalidInput, match="There is no notice 9999"):
         retry(moving, [9999])
     with pytest.raises(InvalidInput, match="--all-dead"):
         retry(moving)
@@ -243,7 +243,7 @@ def test_a_dispatcher_that_died_after_claiming_is_taken_over_when_its_lease_ends
 def test_notify_commands_print_counts(cli, ctx, workspace) -> None:
     overdue_case(ctx)
     cli("escalate")
-    dispatched = cli("notify", "dispatch")
+    dispatched = cli("--lang", "zh", "notify", "dispatch")
     assert dispatched.exit_code == 0
     lines = dispatched.stdout.splitlines()
     assert lines[0] == (
@@ -252,7 +252,7 @@ def test_notify_commands_print_counts(cli, ctx, workspace) -> None:
     index = workspace / "outbox" / county_today().isoformat() / "index.html"
     assert lines[1] == f"今日信函按日期、文书、案件编号和收件人命名，目录见 {index}"
     assert index.is_file()
-    listed = cli("notify", "status")
+    listed = cli("--lang", "zh", "notify", "status")
     assert listed.exit_code == 0 and "发送队列：待发送 0，" in listed.stdout
     assert cli("notify", "status", "--status", "lost").exit_code == 2
     assert cli("notify", "retry").exit_code == 2
@@ -366,7 +366,7 @@ def test_a_notice_that_cannot_be_rendered_goes_dead_and_the_others_are_delivered
     dead = status(moving, only="dead")["notices"]
     assert [n["id"] for n in dead] == [broken]
     assert dead[0]["channel"] is None
-    assert "文书模板 escalation_notice 无法生成" in dead[0]["last_error"]
+    assert "The document template escalation_notice cannot be rendered" in dead[0]["last_error"]
     death = [
         e["payload"]
         for e in audit_trail(moving)
@@ -402,6 +402,6 @@ def test_notify_show_refuses_an_unknown_notice_and_changes_nothing(cli, ctx) -> 
     overdue_case(ctx)
     cli("escalate")
     before, trail = notice_rows(ctx), audit_trail(ctx)
-    refused = cli("notify", "show", "9999")
+    refused = cli("--lang", "zh", "notify", "show", "9999")
     assert refused.exit_code != 0 and "通知 9999 不存在" in refused.stderr
     assert notice_rows(ctx) == before and audit_trail(ctx) == trail

@@ -44,7 +44,7 @@ def test_the_letter_channel_is_registered_by_entry_point() -> None:
 
 
 def test_an_unknown_channel_is_bad_input_listing_the_known_ones() -> None:
-    with pytest.raises(InvalidInput, match=r"no notifier channel named 'pigeon' \(available: .*"):
+    with pytest.raises(InvalidInput, match=r"Unknown channel 'pigeon'; the channels are: .*"):
         channel("pigeon")
 
 

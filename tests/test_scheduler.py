@@ -218,7 +218,7 @@ def test_with_wait_the_second_scheduler_takes_over_when_the_first_stops(
     second.wait_for(f"waiting: another scheduler ({first.holder}) holds the lease")
     assert first.stop()[0] == 0
     second.wait_for(f"lease taken by {second.holder}", timeout=10)
-    second.wait_for("逾期巡查（截至")
+    second.wait_for("Sweep as of ")
     code, _out, err = second.stop(signal.SIGINT)
     assert code == 0, err
     assert_released(ctx, second.holder)
@@ -237,14 +237,14 @@ def test_a_signal_finishes_the_current_batch_releases_the_lease_and_exits_0(
     overdue_cases(ctx, cases)
     running = Scheduler(workspace, "--batch-size", "1")
     started.append(running)
-    running.wait_for("巡查进行中：已处理3件案件")
+    running.wait_for("Sweep under way: 3 cases done")
     began = time.monotonic()
     code, out, err = running.stop(sig)
     assert code == 0, err
     assert time.monotonic() - began < 5
     assert f"{sig.name} received: finishing the current batch, then stopping" in out
-    summary = next(line for line in out.splitlines() if line.startswith("逾期巡查（截至"))
-    assert "已按要求停止，其余案件留待下次巡查" in summary
+    summary = next(line for line in out.splitlines() if line.startswith("Sweep as of "))
+    assert "; stopped as asked, the other cases wait for the next sweep" in summary
     assert err == ""
     fired = escalations_by_case(ctx)
     assert 3 <= len(fired) < cases  # stopped part way ...
@@ -263,18 +263,29 @@ def test_once_runs_one_sweep_whose_effects_are_visible_then_releases_the_lease(c
     assert any(line.startswith("job once: each interval job once") for line in lines)
     today = county_today()
     assert (
-        f"逾期巡查（截至{today.year}年{today.month}月{today.day}日）：巡查案件1件，"
-        "发出督办3级次，自动流转0次，生成通知5份"
+        f"Sweep as of {today.isoformat()}: 1 cases swept, 3 escalation rungs fired, "
+        "0 automatic transitions, 5 notices queued"
     ) in lines
-    assert "通知投递：送达5份，待重试0份，等待限流窗口0份，投递失败0份（本次分派渠道5份）" in lines
+    assert (
+        "Dispatch: 5 sent, 0 to retry, 0 waiting for a rate-limit window, 0 failed "
+        "(5 routed to their channels this run)"
+    ) in lines
     assert lines[-1] == "lease released; scheduler stopped"
     assert [e["level"] for e in show_case(ctx, number)["escalations"]] == [1, 2, 3]
     with db.read(ctx.engine) as connection:
         assert connection.execute(select(func.count()).select_from(NOTICE)).scalar_one() == 5
     lease = lease_row(ctx)
     assert lease is not None and lease.expires_at <= datetime.now(UTC)
-    again = cli("scheduler", "run", "--once")
-    assert "发出督办0级次" in again.stdout
+    again = cli("--lang", "zh", "scheduler", "run", "--once")
+    assert (
+        again.stdout.startswith("调度租约由 ")
+        and "任务“单次运行”：各定时任务各运行一次后停止" in again.stdout
+    )
+    assert (
+        f"逾期巡查（截至{today.year}年{today.month}月{today.day}日）：巡查案件0件，"
+        "发出督办0级次，自动流转0次，生成通知0份"
+    ) in again.stdout.splitlines()
+    assert again.stdout.splitlines()[-1] == "已释放调度租约，调度进程已停止"
     # An idle dispatch is reported too: --once says what each job did, nothing included.
     assert "通知投递：送达0份，待重试0份，等待限流窗口0份，投递失败0份" in again.stdout.splitlines()
     assert audit_verify(ctx).intact
@@ -292,7 +303,7 @@ def test_a_scheduler_that_loses_its_lease_stops_with_exit_3(ctx) -> None:
     )
     thread.start()
     deadline = time.monotonic() + 10
-    while not any(line.startswith("逾期巡查（截至") for line in said):
+    while not any(line.startswith("Sweep as of ") for line in said):
         assert time.monotonic() < deadline
         time.sleep(0.02)
     with db.write(ctx.engine) as connection:  # another scheduler took over meanwhile

@@ -268,8 +268,9 @@ def test_escalate_command_prints_a_summary_and_json_counts(cli, ctx) -> None:
     counts = json.loads(result.stdout)
     assert {"fired", "timed", "notices"} <= set(counts) and counts["notices"] > 0
     assert cli("escalate", "--as-of", "2999-01-01").exit_code == 2
-    text_run = cli("escalate")
-    assert "的督办检查：升级督办 0 次" in text_run.stdout
+    text_run = cli("--lang", "zh", "escalate")
+    assert "的督办检查：升级督办0次" in text_run.stdout
+    assert "Sweep as of " in cli("--lang", "en", "escalate").stdout
 
 
 BASIS = "《示范省义务教育条例》第四十条（测试用）"

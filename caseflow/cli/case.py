@@ -33,6 +33,7 @@ from caseflow.cli.present import (
     sweep_lines,
 )
 from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines
+from caseflow.i18n import N_, _
 
 UnlistedOption = Annotated[
     bool,
@@ -477,32 +478,37 @@ def case_extend(
     typer.echo(extension_requested_line(number, step))
 
 
-@app.command()
+@app.command(
+    help=N_(
+        "Fire every escalation rung and automatic transition that has fallen due, once.\n\n"
+        "Each rung is recorded in the audit and queues a notice for each recipient; running "
+        "it again changes nothing. After an outage it catches up, oldest first. --dry-run "
+        "reports exactly what the run would do (the same rungs, transitions and notices, "
+        "per level and recipient) and changes nothing."
+    )
+)
 def escalate(
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show what would fire; change nothing.")
+        bool, typer.Option("--dry-run", help=N_("Show what would fire; change nothing."))
     ] = False,
     as_of: Annotated[
         str | None,
         typer.Option(
-            "--as-of", help="Sweep as of this day (default today; future only with --dry-run)."
+            "--as-of",
+            help=N_("Sweep as of this day (default today; future only with --dry-run)."),
         ),
     ] = None,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", help="Cases per transaction.", hidden=True)
+        int, typer.Option("--batch-size", help=N_("Cases per transaction."), hidden=True)
     ] = 500,
     as_json: JsonOption = False,
 ) -> None:
-    """Fire every escalation rung and automatic transition that has fallen due, once.
-
-    Each rung is recorded in the audit and queues a notice for each recipient; running it
-    again changes nothing. After an outage it catches up, oldest first."""
     from caseflow.services.sweep import count_due, sweep
 
     ctx = workspace_context()
     day = parse_day(as_of, "--as-of")
     total = 0 if as_json else count_due(ctx, day or ctx.today)
-    with progress_bar(total, "逾期巡查") as advance_bar:
+    with progress_bar(total, _("Escalation sweep")) as advance_bar:
         report = sweep(ctx, as_of=day, dry_run=dry_run, batch_size=batch_size, progress=advance_bar)
     if as_json:
         print_json(report.as_json())

@@ -391,7 +391,7 @@ def stderr_progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
 
 @contextmanager
-def stages(label: str = "正在运行") -> Iterator[Callable[[str, int, int | None], None]]:
+def stages(label: str = "") -> Iterator[Callable[[str, int, int | None], None]]:
     """A progress bar on stderr naming the stage (``label`` until the first stage); silent
     when stderr is not a terminal. A stage of unknown length (total None) pulses."""
     if not sys.stderr.isatty():
@@ -400,8 +400,10 @@ def stages(label: str = "正在运行") -> Iterator[Callable[[str, int, int | No
     from rich.console import Console
     from rich.progress import Progress
 
+    from caseflow.i18n import _
+
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=None)
+        task = bar.add_task(label or _("Running"), total=None)
         yield lambda what, done, total: bar.update(
             task, description=what, completed=done, total=total
         )
@@ -977,20 +979,40 @@ def case_list_lines(
 def sweep_lines(report: "SweepReport", names: Names | None = None) -> list[str]:
     """What `caseflow escalate` prints: the counts, then a table of the cases per level and
     recipient."""
+    from caseflow.i18n import _, is_english
+
     names = names or Names()
-    mode = "（试运行，未作任何修改）" if report.dry_run else ""
-    lines = [
-        f"截至 {cn_day(report.as_of.isoformat())} 的督办检查{mode}：升级督办 {report.fired} "
-        f"次，自动流转 {report.timed} 次，排入发送队列的通知 {report.notices} 份。"
-    ]
+    day = report.as_of.isoformat() if is_english() else cn_day(report.as_of.isoformat())
+    counts = {
+        "day": day,
+        "fired": report.fired,
+        "timed": report.timed,
+        "notices": report.notices,
+    }
+    if report.dry_run:
+        summary = _(
+            "Dry run as of {day} (nothing changed): {fired} escalation rungs would fire, "
+            "{timed} automatic transitions, {notices} notices would be queued."
+        )
+    else:
+        summary = _(
+            "Sweep as of {day}: {fired} escalation rungs fired, {timed} automatic "
+            "transitions, {notices} notices queued."
+        )
+    lines = [summary.format(**counts)]
     if report.by_recipient:
         lines += table(
-            ("级别", "督办对象", "案件数"),
+            (_("Level"), _("Escalated to"), _("Cases"), _("Notices")),
             (
-                (f"第{level}级", names.recipient(recipient), count)
+                (
+                    _("Level {level}").format(level=level),
+                    printable(names.recipient(recipient)),
+                    count,
+                    report.queued[(level, recipient)],
+                )
                 for (level, recipient), count in sorted(report.by_recipient.items())
             ),
-            right=(2,),
+            right=(2, 3),
             indent="  ",
         )
     return lines
@@ -1436,56 +1458,119 @@ def import_history_lines(records: Sequence["ImportRecord"], timezone: "tzinfo") 
 def queued_lines(queued: "Queued", references: Sequence[str]) -> list[str]:
     """What `caseflow notice letter` prints: each notice queued (or found already queued)
     with its reference number."""
-    verb = "Queued" if queued.new else "Already queued"
+    from caseflow.i18n import _
+
+    line = (
+        _("Queued notice {id} ({reference}) to {recipient}: {subject}")
+        if queued.new
+        else _("Already queued notice {id} ({reference}) to {recipient}: {subject}")
+    )
     lines = [
-        f"{verb} notice {notice_id} ({ref}) to {recipient}: {queued.subject}"
+        line.format(
+            id=notice_id,
+            reference=ref,
+            recipient=printable(recipient),
+            subject=printable(queued.subject),
+        )
         for notice_id, ref, recipient in zip(
             queued.ids, references, queued.recipients, strict=False
         )
     ]
     if not queued.new:
-        lines.append("Nothing new was queued; the case has not changed since.")
+        lines.append(_("Nothing new was queued; the case has not changed since."))
     return lines
 
 
 def publicity_lines(run: "PublicityRun") -> list[str]:
     """What `caseflow notice queue-letters` prints: the batches printed, their files."""
     from caseflow.dates import cn_date
-    from caseflow.exports import display_width
+    from caseflow.i18n import _, is_english
 
-    month = f"{run.day.year}年{run.day.month}月"
     lines = []
     if run.printed:
         schools = sum(batch.kind == "school" for batch in run.printed)
         lines.append(
-            f"已印制{month}《致家长的一封信》{len(run.printed)}个批次（学校{schools}个、"
-            f"村{len(run.printed) - schools}个），共{run.families}户、"
-            f"{run.children}名适龄儿童少年，落款日期{cn_date(run.day)}；"
-            f"文件在工作区的 {run.folder}/ 目录："
-        )
-        names = [batch.unit.replace("/", "") for batch in run.printed]
-        width = max(display_width(name) for name in names)
-        for name, batch in zip(names, run.printed, strict=True):
-            lines.append(
-                f"  {fit(name, width)}  {batch.families:>5}户 {batch.children:>5}人  {batch.file}"
+            _(
+                "Printed the letter to parents (致家长的一封信) of {year}-{month:02d}: "
+                "{batches} batches ({schools} schools, {villages} villages), {families} "
+                "families, {children} children of school age, dated {day}; the files are "
+                "in the workspace's {folder}/ folder:"
+            ).format(
+                year=run.day.year,
+                month=run.day.month,
+                batches=len(run.printed),
+                schools=schools,
+                villages=len(run.printed) - schools,
+                families=run.families,
+                children=run.children,
+                day=run.day.isoformat() if is_english() else cn_date(run.day),
+                folder=run.folder,
             )
-        lines.append("各单位的印制通知已排入发送队列，运行 caseflow notify dispatch 发送。")
+        )
+        lines += table(
+            (_("Unit"), _("Families"), _("Children"), _("File")),
+            (
+                (printable(batch.unit.replace("/", "")), batch.families, batch.children, batch.file)
+                for batch in run.printed
+            ),
+            right=(1, 2),
+            indent="  ",
+        )
+        lines.append(
+            _("Each unit's printing notice is queued; run caseflow notify dispatch to send them.")
+        )
     if run.already_printed:
-        lines.append(f"本月已印制的{run.already_printed}个批次不再重复印制。")
+        lines.append(
+            _("{count} batches printed earlier this month were not printed again.").format(
+                count=run.already_printed
+            )
+        )
     if not lines:
-        lines.append("户籍和学籍数据中没有适龄儿童少年，未印制。")
+        lines.append(
+            _("No child of school age in the household and school registers; nothing printed.")
+        )
     return lines
 
 
 def dispatch_lines(report: "DispatchReport") -> list[str]:
     """What `caseflow notify dispatch` prints: the counts, and where to see dead notices
     (the same line the scheduler prints for its dispatch)."""
+    from caseflow.i18n import _
     from caseflow.scheduler import DEAD_HINT, dispatch_summary
 
     lines = [dispatch_summary(report)]
     if report.dead:
-        lines.append(DEAD_HINT)
+        lines.append(_(DEAD_HINT))
     return lines
+
+
+OUTBOX_STATUSES: Mapping[str, str] = {
+    "pending": N_("pending"),
+    "sent": N_("sent"),
+    "dead": N_("failed"),
+}
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print on a terminal: control characters (ESC sequences, OSC title
+    and hyperlink codes, carriage returns, line breaks inside a cell) shown escaped
+    (``\\x1b``), never acted on."""
+    shown = str(text)
+    if not any(_is_control(ch) for ch in shown):
+        return shown
+    return "".join(
+        (ch.encode("unicode_escape").decode("ascii") if _is_control(ch) else ch) for ch in shown
+    )
+
+
+# Line separators and the bidirectional marks that reorder what a terminal shows.
+_INVISIBLE_CONTROLS = frozenset("\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
+_INVISIBLE_CONTROLS |= frozenset("\u2066\u2067\u2068\u2069")
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0 or ch in _INVISIBLE_CONTROLS
 
 
 def outbox_lines(
@@ -1493,26 +1578,41 @@ def outbox_lines(
 ) -> list[str]:
     """`caseflow notify status` as text: the counts by status, then a table of the latest
     notices (the first ``limit``; 0 for all) with the last error of each."""
+    from caseflow.channels import label as channel_label
+    from caseflow.i18n import _
+    from caseflow.secrets import scrub
+
     names = names or Names()
     counts = view["counts"]
     lines = [
-        f"发送队列：待发送 {counts['pending']}，已发送 {counts['sent']}，发送失败 {counts['dead']}"
+        _("Outbox: {pending} pending, {sent} sent, {dead} failed").format(
+            pending=counts["pending"], sent=counts["sent"], dead=counts["dead"]
+        )
     ]
     notices = view["notices"]
     if not notices:
         return lines
     lines += table(
-        ("编号", "文号", "状态", "渠道", "接收方", "发送次数", "标题", "最后错误"),
+        (
+            _("No."),
+            _("Reference"),
+            _("Status"),
+            _("Channel"),
+            _("Recipient"),
+            _("Attempts"),
+            _("Subject"),
+            _("Last error"),
+        ),
         (
             (
                 n["id"],
                 n["reference"],
-                NOTICE_STATUSES.get(n["status"], n["status"]),
-                CHANNELS.get(n["channel"] or "", n["channel"] or "-"),
-                names.recipient(n["recipient"]),
+                _(OUTBOX_STATUSES[n["status"]]) if n["status"] in OUTBOX_STATUSES else n["status"],
+                channel_label(n["channel"]) if n["channel"] else "-",
+                printable(names.recipient(n["recipient"])),
                 n["attempts"],
-                n["subject"],
-                n["last_error"] or "",
+                printable(n["subject"]),
+                printable(scrub(n["last_error"] or "")),
             )
             for n in limited(notices, limit)
         ),

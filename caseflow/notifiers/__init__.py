@@ -41,7 +41,9 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from caseflow.channels import channel_code
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 
 ENTRY_POINT_GROUP = "caseflow.notifiers"
 ErrorKind = Literal["transient", "rate_limited", "permanent"]
@@ -114,13 +116,17 @@ class Notifier(ABC):
         variable = self.settings.get(key)
         if not variable:
             raise InvalidInput(
-                f"[notifiers.{self.name}] {key} must name an environment "
-                "variable that holds the secret"
+                _(
+                    "[notifiers.{channel}] {key} must name an environment variable that "
+                    "holds the secret"
+                ).format(channel=self.name, key=key)
             )
         value = self.env.get(str(variable))
         if not value:
             raise InvalidInput(
-                f"environment variable {variable} (from [notifiers.{self.name}] {key}) is not set"
+                _(
+                    "Environment variable {variable} (from [notifiers.{channel}] {key}) is not set"
+                ).format(variable=variable, channel=self.name, key=key)
             )
         return value
 
@@ -137,11 +143,16 @@ def channel_names() -> list[str]:
 
 
 def channel(name: str) -> type[Notifier]:
-    found = entry_points(group=ENTRY_POINT_GROUP, name=name)
-    if not found:
-        known = ", ".join(channel_names()) or "none installed"
-        raise InvalidInput(f"no notifier channel named {name!r} (available: {known})")
+    """The channel class named by its code or its Chinese name (``企业微信``); an unknown
+    name is refused (exit 2) with the channels installed, 「中文（code）」."""
+    installed = channel_names()
+    if not installed:
+        raise InvalidInput(_("No notifier channel is installed"))
+    code = channel_code(name, installed)
+    found = entry_points(group=ENTRY_POINT_GROUP, name=code)
     loaded = next(iter(found)).load()
     if not (isinstance(loaded, type) and issubclass(loaded, Notifier)):
-        raise InvalidInput(f"notifier channel {name!r} does not provide a Notifier class")
+        raise InvalidInput(
+            _("Notifier channel {name!r} does not provide a Notifier class").format(name=code)
+        )
     return loaded

@@ -19,7 +19,9 @@ from email.message import Message
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
+from caseflow import secrets as secrets_module
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notifier, Result
 
 MAX_ANSWER_BYTES = 64 * 1024  # enough for any status JSON; a peer cannot flood us
@@ -32,59 +34,78 @@ ERROR_SNIPPET = 200  # characters of a peer's answer kept in an error message
 def text_setting(notifier: Notifier, name: str, default: str | None = None) -> str:
     value = notifier.settings.get(name, default)
     if value is None or value == "":
-        raise InvalidInput(f"[notifiers.{notifier.name}] {name} is required")
+        raise InvalidInput(
+            _("[notifiers.{channel}] {name} is required").format(channel=notifier.name, name=name)
+        )
     if not isinstance(value, str):
-        raise InvalidInput(f"[notifiers.{notifier.name}] {name} must be a string")
+        raise InvalidInput(
+            _("[notifiers.{channel}] {name} must be a string").format(
+                channel=notifier.name, name=name
+            )
+        )
     return value
 
 
 def number_setting(notifier: Notifier, name: str, default: float) -> float:
     value = notifier.settings.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise InvalidInput(f"[notifiers.{notifier.name}] {name} must be a positive number")
+        raise InvalidInput(
+            _("[notifiers.{channel}] {name} must be a positive number").format(
+                channel=notifier.name, name=name
+            )
+        )
     return float(value)
 
 
 def table_setting(notifier: Notifier, name: str) -> Mapping[str, Any]:
     value = notifier.settings.get(name, {})
     if not isinstance(value, Mapping):
-        raise InvalidInput(f"[notifiers.{notifier.name}] {name} must be a table")
+        raise InvalidInput(
+            _("[notifiers.{channel}] {name} must be a table").format(
+                channel=notifier.name, name=name
+            )
+        )
     return value
 
 
 def env_value(notifier: Notifier, variable: object, where: str) -> str:
     """The value of environment variable ``variable``, named by setting ``where``."""
     if not isinstance(variable, str) or not variable:
-        raise InvalidInput(f"[notifiers.{notifier.name}] {where} must name an environment variable")
+        raise InvalidInput(
+            _("[notifiers.{channel}] {name} must name an environment variable").format(
+                channel=notifier.name, name=where
+            )
+        )
     value = notifier.env.get(variable)
     if not value:
         raise InvalidInput(
-            f"environment variable {variable} (from [notifiers.{notifier.name}] {where}) is not set"
+            _(
+                "Environment variable {variable} (from [notifiers.{channel}] {key}) is not set"
+            ).format(variable=variable, channel=notifier.name, key=where)
         )
     return value
 
 
 def url_setting(notifier: Notifier, secrets: list[str]) -> str:
     """``url``, or the URL in the environment variable named by ``url_env`` (then the
-    whole URL is treated as a secret: it often carries a token)."""
+    whole URL is treated as a secret: it often carries a token). The credentials in either
+    (a token in the path or the query, a password) are secrets too."""
     if notifier.settings.get("url_env"):
         url = notifier.secret("url_env")
         secrets.append(url)
-        return url
-    return text_setting(notifier, "url")
+    else:
+        url = text_setting(notifier, "url")
+    secrets.extend(secrets_module.credentials_of(url))
+    return url
 
 
 # ----------------------------------------------------------------------------- secrets
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every secret (as is, and as it looks inside a URL) blanked out."""
-    for secret in secrets:
-        if len(secret) < 4:  # nothing that short is a real secret; blanking it garbles
-            continue
-        for form in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}:
-            text = text.replace(form, "***")
-    return text
+    """``text`` with every secret (as is, and as it looks inside a URL) and every URL's
+    credentials blanked out (``caseflow.secrets``)."""
+    return secrets_module.scrub(text, secrets)
 
 
 # ----------------------------------------------------------------------------- HTTP
@@ -145,17 +166,31 @@ def exchange(
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ssl.SSLCertVerificationError):
             return _untrusted(key, host, exc.reason, secrets)
-        return Result.failed(key, "transient", scrub(f"cannot reach {host}: {exc.reason}", secrets))
+        return Result.failed(
+            key,
+            "transient",
+            scrub(_("cannot reach {host}: {reason}").format(host=host, reason=exc.reason), secrets),
+        )
     except ValueError as exc:  # unknown URL type, a control character in the URL
-        return Result.failed(key, "permanent", scrub(f"bad URL for {host}: {exc}", secrets))
+        return Result.failed(
+            key,
+            "permanent",
+            scrub(_("bad URL for {host}: {error}").format(host=host, error=exc), secrets),
+        )
     except (OSError, http.client.HTTPException) as exc:  # timeouts, resets mid-answer
         detail = str(exc) or type(exc).__name__
-        return Result.failed(key, "transient", scrub(f"no answer from {host}: {detail}", secrets))
+        return Result.failed(
+            key,
+            "transient",
+            scrub(_("no answer from {host}: {error}").format(host=host, error=detail), secrets),
+        )
 
 
 def _untrusted(key: str, host: str, exc: BaseException, secrets: Iterable[str]) -> Result:
     return Result.failed(
-        key, "permanent", scrub(f"{host}: certificate not trusted: {exc}", secrets)
+        key,
+        "permanent",
+        scrub(_("{host}: certificate not trusted: {error}").format(host=host, error=exc), secrets),
     )
 
 
@@ -180,7 +215,7 @@ def status_failure(key: str, answer: Answer, secrets: Iterable[str], peer: str) 
     if 200 <= status < 300:
         return None
     retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
-    error = f"{peer} answered HTTP {status}"
+    error = _("{peer} answered HTTP {status}").format(peer=peer, status=status)
     snippet = answer.snippet(secrets)
     if snippet:
         error = f"{error}: {snippet}"
@@ -277,12 +312,19 @@ def post_to_robot(
         return failure
     found = errcode_of(answer)
     if found is None:
-        error = f"{robot} answered without an errcode: {answer.snippet(secrets)}"
+        error = _("{robot} answered without an errcode: {answer}").format(
+            robot=robot, answer=answer.snippet(secrets)
+        )
         return Result.failed(key, "transient", error)
     code, errmsg = found
     if code == 0:
         return Result.sent(key, "")
-    error = scrub(f"{robot} refused: errcode {code} {errmsg}".strip(), secrets)
+    error = scrub(
+        _("{robot} refused: errcode {code} {message}")
+        .format(robot=robot, code=code, message=errmsg)
+        .strip(),
+        secrets,
+    )
     if code == limits.rate_limited_code:
         return Result.failed(key, "rate_limited", error, retry_after=limits.closed_for)
     if code == ROBOT_SYSTEM_BUSY:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
     RobotLimits,
@@ -55,6 +56,7 @@ from caseflow.notifiers._shared import (
     table_setting,
     text_setting,
 )
+from caseflow.secrets import credentials_of
 
 BASE_URL = "https://oapi.dingtalk.com/robot/send"
 LIMIT = 5000  # characters; far beyond what a group message should be
@@ -87,8 +89,7 @@ class Robot:
 
     @property
     def secrets(self) -> list[str]:
-        token = urllib.parse.parse_qs(urllib.parse.urlsplit(self.url).query).get("access_token", [])
-        return [self.url, *token, *([self.secret] if self.secret else [])]
+        return [self.url, *credentials_of(self.url), *([self.secret] if self.secret else [])]
 
 
 class DingtalkNotifier(Notifier):
@@ -104,7 +105,9 @@ class DingtalkNotifier(Notifier):
             if name not in robots:
                 known = ", ".join(sorted(robots))
                 raise InvalidInput(
-                    f"no robot named {name!r} in [notifiers.dingtalk] robots (known: {known})"
+                    _(
+                        "no robot named {robot!r} in [notifiers.{channel}] robots (known: {known})"
+                    ).format(robot=name, channel="dingtalk", known=known)
                 )
             found = robots[name]
             if not isinstance(found, Mapping):
@@ -162,7 +165,7 @@ class DingtalkNotifier(Notifier):
             notice.key,
             robot.signed_url(),
             message,
-            robot=f"DingTalk robot {notice.address!r}",
+            robot=_("DingTalk robot {robot!r}").format(robot=notice.address),
             secrets=secrets,
             timeout=timeout,
             limits=LIMITS_OF_ROBOT,

@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
     Answer,
@@ -157,7 +158,7 @@ class SmsNotifier(Notifier):
         rate_limited: set[str],
         transient: set[str],
     ) -> Result:
-        failure = status_failure(notice.key, answer, secrets, "the SMS gateway")
+        failure = status_failure(notice.key, answer, secrets, _("the SMS gateway"))
         if failure is not None:
             return failure
         payload = answer.json()
@@ -177,7 +178,11 @@ class SmsNotifier(Notifier):
             explanation = f": {field(payload, str(message_field))}"
         elif payload is None:
             explanation = f": {answer.snippet(secrets)}"
-        error = scrub(f"the SMS gateway refused: {success_field} = {found}{explanation}", secrets)
+        error = scrub(
+            _("the SMS gateway refused: {field} = {value}").format(field=success_field, value=found)
+            + explanation,
+            secrets,
+        )
         error = error[:300]
         if str(found) in rate_limited:
             return Result.failed(notice.key, "rate_limited", error)

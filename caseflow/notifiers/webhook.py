@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
     Answer,
@@ -83,5 +84,5 @@ class WebhookNotifier(Notifier):
         answer = exchange(notice.key, url, body, headers, timeout=timeout, secrets=secrets)
         if not isinstance(answer, Answer):
             return answer
-        failure = status_failure(notice.key, answer, secrets, "the webhook receiver")
+        failure = status_failure(notice.key, answer, secrets, _("the webhook receiver"))
         return failure or Result.sent(notice.key, notice.reference)

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import Notice, Notifier, Result
 from caseflow.notifiers._shared import (
     RobotLimits,
@@ -41,6 +42,7 @@ from caseflow.notifiers._shared import (
     table_setting,
     text_setting,
 )
+from caseflow.secrets import credentials_of
 
 BASE_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 LIMITS = {"markdown": 4096, "text": 2048}  # bytes of content
@@ -67,7 +69,9 @@ class WecomNotifier(Notifier):
             if robot not in robots:
                 known = ", ".join(sorted(robots))
                 raise InvalidInput(
-                    f"no robot named {robot!r} in [notifiers.wecom] robots (known: {known})"
+                    _(
+                        "no robot named {robot!r} in [notifiers.{channel}] robots (known: {known})"
+                    ).format(robot=robot, channel="wecom", known=known)
                 )
             value = env_value(self, robots[robot], f"robots.{robot}")
         else:
@@ -92,13 +96,13 @@ class WecomNotifier(Notifier):
             url = self.robot_url(notice.address)
         except InvalidInput as exc:
             return Result.failed(notice.key, "permanent", exc.message)
-        secrets = [url, *urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("key", [])]
+        secrets = [url, *credentials_of(url)]
         message = {"msgtype": msgtype, msgtype: {"content": content(notice, msgtype)}}
         result = post_to_robot(
             notice.key,
             url,
             message,
-            robot=f"WeCom robot {notice.address!r}",
+            robot=_("WeCom robot {robot!r}").format(robot=notice.address),
             secrets=secrets,
             timeout=timeout,
             limits=LIMITS_OF_ROBOT,

@@ -43,6 +43,7 @@ from sqlalchemy import Connection, case, false, func, or_, select
 
 from caseflow import access, db, escalation
 from caseflow.errors import InvalidInput, Refused
+from caseflow.i18n import N_, _
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import publicity_key, report_key
@@ -158,17 +159,21 @@ def _registers(ctx: Context) -> dict[str, Path]:
     from caseflow.services.snapshots import current_snapshots
 
     snapshots = current_snapshots(ctx)
-    needed = {"household": "户籍", "student": "学籍"}
+    needed = {"household": N_("household register"), "student": N_("school register")}
     missing = [source for source in needed if source not in snapshots]
     if missing:
-        names = "和".join(needed[source] for source in missing)
-        how = "；".join(
-            f"caseflow roster import {source} {needed[source]}文件 --as-of 提取日期"
+        names = _(" and the ").join(_(needed[source]) for source in missing)
+        how = _("; ").join(
+            _("caseflow roster import {source} FILE --as-of DAY-OF-EXTRACT").format(source=source)
             for source in missing
         )
         raise Refused(
-            f"尚未导入{names}数据，无法确定《{CAMPAIGN_NAME}》的发放对象（户籍数据提供适龄儿童少年"
-            f"及其监护人、住址，学籍数据提供就读学校和班级）。请先导入：{how}"
+            _(
+                "Not imported yet: the {registers}; until then who gets the {campaign} is "
+                "unknown (the household register gives the children of school age, their "
+                "guardians and addresses; the school register their schools and classes). "
+                "Import first: {how}"
+            ).format(registers=names, campaign=f"《{CAMPAIGN_NAME}》", how=how)
         )
     return {source: snapshots[source] for source in needed}
 
@@ -382,7 +387,10 @@ def queue_publicity_letters(
     require(ctx, access.DISPATCHERS, "notice queue-letters")
     if day > ctx.today:
         raise InvalidInput(
-            f"信件日期{day.isoformat()}晚于今天，不能预先印制；请用今天或以前的日期（--date）"
+            _(
+                "The letter's date {day} is after today and cannot be printed in advance; give "
+                "today or an earlier day (--date)"
+            ).format(day=day.isoformat())
         )
     registers = _registers(ctx)
     month = f"{day:%Y-%m}"
@@ -501,8 +509,9 @@ def queue_monthly_report(ctx: Context, month: date) -> int:
     period = Period.before(month)
     if period.end >= ctx.today:
         raise InvalidInput(
-            f"the month {period.label} has not ended yet; its report can be made from "
-            f"{(period.end + timedelta(days=1)).isoformat()}"
+            _("the month {month} has not ended yet; its report can be made from {day}").format(
+                month=period.label, day=(period.end + timedelta(days=1)).isoformat()
+            )
         )
     now = ctx.now()
     key = report_key(period.start)

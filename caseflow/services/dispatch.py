@@ -40,7 +40,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,10 +49,12 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from caseflow import access, audit, db
 from caseflow.errors import CaseflowError, InvalidInput
 from caseflow.escalation import recipient_label
+from caseflow.i18n import N_, _
 from caseflow.models import Delivery
 from caseflow.notifiers import Notice as Message
 from caseflow.notifiers import Notifier, Result, channel
 from caseflow.org import Contact
+from caseflow.secrets import credentials_of, scrub
 from caseflow.services import outbox
 from caseflow.services.context import Context
 from caseflow.services.outbox import NOTICE, reference
@@ -161,7 +163,11 @@ def route(ctx: Context) -> int:
 def _unrenderable(ctx: Context, connection: Connection, row: Any, error: str) -> None:
     """A notice whose template no longer renders from its context goes dead, unrouted, so
     that a person sees it (`notify status`) and requeues it once the template is fixed."""
-    message = f"文书模板 {row.template} 无法生成：{error}"
+    message = scrub(
+        _("The document template {template} cannot be rendered: {error}").format(
+            template=row.template, error=error
+        )
+    )
     connection.execute(_MARK, {"b_id": row.id, "status": "dead", "last_error": message})
     audit.append_many(
         connection, [_attempt_event(ctx, row, ctx.now(), attempt=0, status="dead", error=message)]
@@ -501,20 +507,24 @@ class _Holding:
     def _stale(self, row: Any, outcome: str) -> None:
         self.report.stale += 1
         _log.warning(
-            "通知%s（%s）的认领已过期并由其他调度进程接手，本进程的投递结果（%s）不予记录。",
-            reference(row.id),
-            row.channel,
-            _OUTCOMES.get(outcome, outcome),
+            _(
+                "The claim on notice {reference} ({channel}) ran out and another dispatcher "
+                "took it over; this one's result ({outcome}) is not recorded."
+            ).format(
+                reference=reference(row.id),
+                channel=row.channel,
+                outcome=_(_OUTCOMES[outcome]) if outcome in _OUTCOMES else outcome,
+            )
         )
 
 
 _log = logging.getLogger("caseflow.dispatch")
 _OUTCOMES = {
-    "sent": "已送达",
-    "transient": "暂时失败",
-    "rate_limited": "对方限流",
-    "permanent": "永久失败",
-    "unsent": "未发送",
+    "sent": N_("sent"),
+    "transient": N_("failed for now"),
+    "rate_limited": N_("rate limited by the peer"),
+    "permanent": N_("failed for good"),
+    "unsent": N_("not sent"),
 }
 _RELEASED = {"claimed_until": None, "claimed_by": None}
 
@@ -542,13 +552,16 @@ def _deliver(
 ) -> None:
     """Send one channel's notices of a claim, one at a time."""
     lease = ctx.workspace.dispatch.lease_seconds
+    known = channel_secrets(ctx.workspace.notifiers.get(name, {}), env)
     try:
-        notifier_class = channel(name)
-        settings, bound = bounded(notifier_class, ctx.workspace.notifiers.get(name, {}), lease)
+        notifier_class = channel(name)  # its code, or its Chinese name in org.yaml
+        code = notifier_class.name if notifier_class.name in ctx.workspace.notifiers else name
+        known += channel_secrets(ctx.workspace.notifiers.get(code, {}), env)
+        settings, bound = bounded(notifier_class, ctx.workspace.notifiers.get(code, {}), lease)
         notifier = notifier_class(settings, env, ctx.workspace.root)
     except CaseflowError as exc:
         for row in rows:
-            holding.settle(row, Result.failed(row.key, "permanent", exc.message))
+            holding.settle(row, _scrubbed(Result.failed(row.key, "permanent", exc.message), known))
         return
     windows: dict[str, _Window] = {}
     if notifier_class.per_minute is not None:
@@ -566,7 +579,7 @@ def _deliver(
             if window is not None and window.room <= 0:
                 holding.defer(row, window.reopens)
                 continue
-            result = _send_one(notifier, name, row, departments, ctx)
+            result = _scrubbed(_send_one(notifier, name, row, departments, ctx), known)
             holding.settle(row, result)
             if tried is not None:
                 tried(1)
@@ -580,16 +593,60 @@ def _deliver(
         notifier.close()
 
 
+def channel_secrets(settings: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
+    """Every secret a channel's settings lead to, by value: the values of the environment
+    variables its ``*_env`` settings and its ``robots`` name, and the credentials of every
+    URL among its settings and those values (a token in a path or a query, a password).
+    Blanked from every error the channel reports, whatever the channel (a county's own
+    included) forgot to blank itself."""
+    found: list[str] = []
+
+    def secret_value(value: str) -> None:
+        found.append(value)
+        found.extend(credentials_of(value))
+
+    def walk(table: Mapping[str, Any], names_variables: bool) -> None:
+        for key, value in table.items():
+            if isinstance(value, Mapping):
+                walk(value, names_variables or key == "robots")
+            elif isinstance(value, str):
+                if (names_variables or str(key).endswith("_env")) and env.get(value):
+                    secret_value(env[value])
+                if "://" in value:
+                    found.extend(credentials_of(value))
+
+    walk(settings, names_variables=False)
+    return found
+
+
+def _scrubbed(result: Result, known: Sequence[str]) -> Result:
+    """The result with the credentials blanked from its error: the channel's secrets, and
+    those of any URL the error quotes."""
+    if not result.error:
+        return result
+    return replace(result, error=scrub(result.error, known))
+
+
 def _send_one(
     notifier: Notifier, name: str, row: Any, departments: Mapping[str, str], ctx: Context
 ) -> Result:
     try:
         results = notifier.send([_message(row, departments, ctx)])
     except Exception as exc:  # a channel broke its contract: retry; its message may hold a secret
-        return Result.failed(row.key, "transient", f"{name} 渠道出错：{type(exc).__name__}")
+        return Result.failed(
+            row.key,
+            "transient",
+            _("The {channel} channel failed: {error}").format(
+                channel=name, error=type(exc).__name__
+            ),
+        )
     if len(results) != 1:
         return Result.failed(
-            row.key, "transient", f"{name} 渠道对 1 条通知返回了 {len(results)} 个结果"
+            row.key,
+            "transient",
+            _("The {channel} channel returned {count} results for one notice").format(
+                channel=name, count=len(results)
+            ),
         )
     return results[0]
 
@@ -661,7 +718,11 @@ def _outcome(
 def status(ctx: Context, *, only: str | None = None, limit: int = 200) -> dict[str, Any]:
     require(ctx, access.DISPATCHERS, "notify status")
     if only is not None and only not in STATUSES:
-        raise InvalidInput(f"--status 只能是 {'、'.join(STATUSES)} 之一，收到的是 {only!r}")
+        raise InvalidInput(
+            _("--status must be one of {choices}, got {status!r}").format(
+                choices="、".join(STATUSES), status=only
+            )
+        )
     with db.read(ctx.engine) as connection:
         counts: dict[str, int] = dict(
             connection.execute(
@@ -720,7 +781,7 @@ def show(ctx: Context, notice_id: int) -> Shown:
         outbox.render_pending(connection, [notice_id])
         row = connection.execute(select(NOTICE).where(NOTICE.c.id == notice_id)).first()
         if row is None:
-            raise InvalidInput(f"通知 {notice_id} 不存在")
+            raise InvalidInput(_("There is no notice {id}").format(id=notice_id))
         if row.case_ids:
             log_read(ctx, connection, f"notice {reference(row.id)}", list(row.case_ids))
     return Shown(
@@ -741,7 +802,7 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
     """Requeue dead notices (after the address or the channel was fixed)."""
     require(ctx, access.DISPATCHERS, "notify retry")
     if not ids and not all_dead:
-        raise InvalidInput("请列出要重新投递的通知编号，或使用 --all-dead")
+        raise InvalidInput(_("List the notice ids to requeue, or give --all-dead"))
     now = ctx.now()
     with db.write(ctx.engine) as connection:
         query = select(NOTICE).where(NOTICE.c.status == "dead")
@@ -750,11 +811,13 @@ def retry(ctx: Context, ids: Sequence[int] = (), *, all_dead: bool = False) -> i
         rows = {row.id: row for row in connection.execute(query).all()}
         for notice_id in ids:
             if notice_id not in rows:
-                raise InvalidInput(f"通知 {notice_id} 不存在")
+                raise InvalidInput(_("There is no notice {id}").format(id=notice_id))
             if rows[notice_id].status != "dead":
                 raise InvalidInput(
-                    f"通知 {notice_id} 的状态是 {rows[notice_id].status}，不是 dead（投递失败）；"
-                    "只有投递失败的通知可以重新投递"
+                    _(
+                        "Notice {id} is {status}, not dead (failed); only failed notices can "
+                        "be requeued"
+                    ).format(id=notice_id, status=rows[notice_id].status)
                 )
         contacts = org_in_force(connection).contacts
         requeued = sorted(rows)

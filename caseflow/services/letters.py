@@ -30,6 +30,7 @@ from sqlalchemy import Connection, select
 from caseflow import db, escalation
 from caseflow.dates import parse_date, spoken
 from caseflow.errors import InvalidInput, TransitionRefused
+from caseflow.i18n import _
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.org import Authority
 from caseflow.services import numbering, outbox
@@ -341,9 +342,11 @@ def letter_context(
     letters, row = case_letters(ctx, connection, number, template_id, overrides, entering=entering)
     if not letters:
         raise InvalidInput(
-            f"case {number} has no entrusted carer on record, to whom "
-            f"{template_id!r} is written; record one with `caseflow case guardian add "
-            f"{number} --name ... --relation ... --carer`"
+            _(
+                "case {number} has no entrusted carer on record, to whom {template!r} is "
+                "written; record one with `caseflow case guardian add {number} --name ... "
+                "--relation ... --carer`"
+            ).format(number=number, template=template_id)
         )
     return letters[0].context, row, addressee(template_id, declared_fields(template_id))
 
@@ -376,8 +379,9 @@ def case_letters(
     unknown = sorted(set(overrides) - settable)
     if unknown:
         raise InvalidInput(
-            f"--set {unknown[0]}: not a field of template {template_id!r}; "
-            f"it declares {', '.join(declared)}"
+            _("--set {field}: not a field of template {template!r}; it declares {fields}").format(
+                field=unknown[0], template=template_id, fields=", ".join(declared)
+            )
         )
     row = case_row(connection, ctx.actor, number)
     workflow = stored_workflow(connection, row)
@@ -402,12 +406,13 @@ def case_letters(
         people = [g for g in guardians if g.capacity == "legal"]
         if not people:
             raise TransitionRefused(
-                f"case {number} has no legal guardian on record, and "
-                f"{template_title(template_id)} ({template_id}) is written to each legal "
-                "guardian: record the parents (or a guardian under 民法典第二十七条, with "
-                f"its basis) with `caseflow case guardian add {number} --name NAME "
-                "--relation 父亲` (see `caseflow case guardian add --help`); nothing was "
-                "changed"
+                _(
+                    "case {number} has no legal guardian on record, and {title} ({template}) "
+                    "is written to each legal guardian: record the parents (or a guardian "
+                    "under 民法典第二十七条, with its basis) with `caseflow case guardian add "
+                    "{number} --name NAME --relation 父亲` (see `caseflow case guardian add "
+                    "--help`); nothing was changed"
+                ).format(number=number, title=template_title(template_id), template=template_id)
             )
     elif addressed == "carers":
         people = [g for g in guardians if g.capacity == "carer"]
@@ -447,14 +452,16 @@ def case_letters(
         for name in declared:
             if name in values.values:
                 continue
-            how = values.lacking.get(name) or (
-                f"a case document cannot supply it (template {template_id!r} is rendered by "
-                f"the escalation sweep or a campaign); pass --set {name}=..."
-            )
+            how = values.lacking.get(name) or _(
+                "a case document cannot supply it (template {template!r} is rendered by the "
+                "escalation sweep or a campaign); pass --set {field}=..."
+            ).format(template=template_id, field=name)
             problems.append(f"{name}: {how}")
         if problems:
             raise InvalidInput(
-                f"cannot fill template {template_id!r} for case {number}: " + "; ".join(problems)
+                _("cannot fill template {template!r} for case {number}: {problems}").format(
+                    template=template_id, number=number, problems=_("; ").join(problems)
+                )
             )
         numbered = base  # the letters to each guardian carry the number of the one decision
         if department is not None:
@@ -491,7 +498,7 @@ def _county_settings(
     unset: the document would otherwise go out without what the law requires of it."""
     v = _Values()
     for name in declared:
-        space, _, setting = name.partition(".")
+        space, _dot, setting = name.partition(".")
         if space != "procedure" or name in overrides:
             continue
         value = ctx.workspace.procedure.get(setting)
@@ -499,9 +506,17 @@ def _county_settings(
             what = TEXT_SETTINGS.get(setting) or COUNT_SETTINGS.get(setting)
             example = f'"{" | ".join(SETTINGS[setting])}"' if setting in SETTINGS else '"..."'
             raise TransitionRefused(
-                f"{template_title(template_id)} ({template_id}) prints the county's {setting}"
-                f"{f' ({what})' if what else ''}, which is not set: set [procedure] {setting} "
-                f"= {example} in caseflow.toml (see docs/law.md); nothing was changed"
+                _(
+                    "{title} ({template}) prints the county's {setting}{what}, which is not "
+                    "set: set [procedure] {setting} = {example} in caseflow.toml (see "
+                    "docs/law.md); nothing was changed"
+                ).format(
+                    title=template_title(template_id),
+                    template=template_id,
+                    setting=setting,
+                    what=f"（{what}）" if what else "",
+                    example=example,
+                )
             )
         v.put(name, value, "")
     return v
@@ -530,7 +545,7 @@ def _put_recorded(
     )
     trigger = entering.transition.trigger if entering else "none"
     for name in wanted:
-        space, _, field_name = name.partition(".")
+        space, _dot, field_name = name.partition(".")
         if space == "step":
             v.put(
                 name,
@@ -641,15 +656,24 @@ def _require_sender_details(issuer: _Issuer, template_id: str, declared: tuple[s
     if not wanted:
         return
     where = (
-        f"its unit {authority.unit!r} in org.yaml"
+        _("its unit {unit!r} in org.yaml").format(unit=authority.unit)
         if authority.unit
-        else f"a unit for {authority.name} in org.yaml (the organisation in force has none)"
+        else _("a unit for {name} in org.yaml (the organisation in force has none)").format(
+            name=authority.name
+        )
     )
     raise TransitionRefused(
-        f"{template_title(template_id)} ({template_id}) is issued by {authority.name}, whose "
-        f"contact person, phone and 文号 prefix it prints: give {where}: "
-        + ", ".join(wanted)
-        + ", then run `caseflow org apply`; nothing was changed"
+        _(
+            "{title} ({template}) is issued by {authority}, whose contact person, phone and 文号 "
+            "prefix it prints: give {where}: {wanted}, then run `caseflow org apply`; nothing "
+            "was changed"
+        ).format(
+            title=template_title(template_id),
+            template=template_id,
+            authority=authority.name,
+            where=where,
+            wanted=", ".join(wanted),
+        )
     )
 
 
@@ -692,10 +716,12 @@ def _issuer(
         configured = ctx.workspace.procedure.get("order_issuer")
         if configured is None:
             raise TransitionRefused(
-                f"{title} ({template_id}) is issued by the body the county names to issue "
-                'orders and penalties: set [procedure] order_issuer = "township" (the '
-                'township government or street office) or "education_bureau" in '
-                "caseflow.toml; nothing was changed"
+                _(
+                    "{title} ({template}) is issued by the body the county names to issue "
+                    'orders and penalties: set [procedure] order_issuer = "township" (the '
+                    'township government or street office) or "education_bureau" in '
+                    "caseflow.toml; nothing was changed"
+                ).format(title=title, template=template_id)
             )
         role = "township_government" if configured == "township" else "education_bureau"
     org = org_in_force(connection)
@@ -703,10 +729,12 @@ def _issuer(
         authority = org.township_authority(row.township)
         if authority is None:
             raise TransitionRefused(
-                f"{title} ({template_id}) is issued by the government of {row.township}, "
-                f"and the organisation in force does not say whether {row.township} is a "
-                "镇, 乡 or 街道: give its township unit `form:` in org.yaml and run "
-                "`caseflow org apply`; nothing was changed"
+                _(
+                    "{title} ({template}) is issued by the government of {township}, and the "
+                    "organisation in force does not say whether {township} is a 镇, 乡 or "
+                    "街道: give its township unit `form:` in org.yaml and run `caseflow org "
+                    "apply`; nothing was changed"
+                ).format(title=title, template=template_id, township=row.township)
             )
         return _Issuer(authority.name, authority.seal, authority=authority)
     if role == "education_bureau":
@@ -916,7 +944,9 @@ def _derive(v: _Values, overrides: Mapping[str, str], kind: Addressee, today: da
         due = v.values["deadline.date"]
         assert isinstance(due, date)
         if due <= today:
-            raise InvalidInput(f"--set deadline.date={due.isoformat()} must be after today")
+            raise InvalidInput(
+                _("--set deadline.date={day} must be after today").format(day=due.isoformat())
+            )
         v.values["deadline.days"] = (due - today).days
         v.lacking.pop("deadline.days", None)
     elif "deadline.days" in overrides and "deadline.date" not in overrides:
@@ -952,12 +982,20 @@ def _coerce(name: str, raw: str, reasons: Mapping[str, str]) -> object:
         return parse_date(text, what=f"--set {name}")
     if name == "deadline.days":
         if not text.isdigit() or int(text) < 1:
-            raise InvalidInput(f"--set deadline.days must be a whole number of days, got {raw!r}")
+            raise InvalidInput(
+                _("--set deadline.days must be a whole number of days, got {value!r}").format(
+                    value=raw
+                )
+            )
         return int(text)
     if name == "case.due_provisional":
         lowered = text.lower()
         if lowered not in {"true", "false", "yes", "no", "1", "0"}:
-            raise InvalidInput(f"--set case.due_provisional must be true or false, got {raw!r}")
+            raise InvalidInput(
+                _("--set case.due_provisional must be true or false, got {value!r}").format(
+                    value=raw
+                )
+            )
         return lowered in {"true", "yes", "1"}
     if name == "case.reasons":
         parts = [part.strip() for part in _LIST_SEPARATORS.split(text) if part.strip()]

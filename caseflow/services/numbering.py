@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from caseflow.errors import TransitionRefused
+from caseflow.i18n import _
 from caseflow.models import DocumentNumber, DocumentSequence
 
 NUMBER = DocumentNumber.__table__  # type: ignore[attr-defined]
@@ -97,9 +98,16 @@ def record_given(
     )
     if holder is not None and not same:
         raise TransitionRefused(
-            f"{document.issuer} already gave 文号 {number} to case {holder.case_id} "
-            f"({holder.template}); give another number, or leave document_number empty to "
-            "have the next one allocated; nothing was changed"
+            _(
+                "{issuer} already gave 文号 {number} to case {case} ({template}); give another "
+                "number, or leave document_number empty to have the next one allocated; "
+                "nothing was changed"
+            ).format(
+                issuer=document.issuer,
+                number=number,
+                case=holder.case_id,
+                template=holder.template,
+            )
         )
     if holder is None:
         written = _YEAR.search(number)

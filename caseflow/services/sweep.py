@@ -35,6 +35,7 @@ from sqlalchemy import (
 from caseflow import access, audit, db, engine, escalation
 from caseflow.dates import cn_date
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.ids import mask_id_number, mask_name
 from caseflow.org import Org
 from caseflow.services import outbox
@@ -140,6 +141,8 @@ class SweepReport:
     cases: int = 0
     recomputed: int = 0
     by_recipient: Counter[tuple[int, str]] = field(default_factory=Counter)
+    # The notices queued (or, in a dry run, to be queued) per level and recipient.
+    queued: Counter[tuple[int, str]] = field(default_factory=Counter)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -151,7 +154,12 @@ class SweepReport:
             "cases": self.cases,
             "recomputed": self.recomputed,
             "by_level": [
-                {"level": level, "recipient": recipient, "rungs": count}
+                {
+                    "level": level,
+                    "recipient": recipient,
+                    "rungs": count,
+                    "notices": self.queued[(level, recipient)],
+                }
                 for (level, recipient), count in sorted(self.by_recipient.items())
             ],
         }
@@ -199,11 +207,13 @@ def sweep(
     day = as_of or today
     if day > today and not dry_run:
         raise InvalidInput(
-            f"--as-of {day.isoformat()} is in the future; use it with --dry-run "
-            "to see what will escalate by then"
+            _(
+                "--as-of {day} is in the future; use it with --dry-run to see what will "
+                "escalate by then"
+            ).format(day=day.isoformat())
         )
     if batch_size < 1:
-        raise InvalidInput("the batch size must be at least 1")
+        raise InvalidInput(_("the batch size must be at least 1"))
     report = SweepReport(day, dry_run)
     if not dry_run:
         report.recomputed = len(recompute_provisional(ctx))
@@ -247,29 +257,52 @@ def find_due(
 def _preview(
     ctx: Context, report: SweepReport, batch_size: int, progress: Callable[[int], None] | None
 ) -> None:
-    """Walk the due cases read-only, as one batch would see them."""
+    """Plan the batches the run would, read-only, with the run's own planning: the same
+    batches in the same order (a case an automatic transition leaves due again comes back
+    in a later batch, as the run reads it back), the same notices per batch."""
+    import heapq
+
+    carried: dict[int, Any] = {}
     with db.read(ctx.engine) as connection:
-        batch = _Batch(org=org_in_force(connection))
-    ladders = _Ladders(report.as_of, ctx)
-    after: tuple[date, int] | None = None
-    while True:
-        with db.read(ctx.engine) as connection:
-            keys = find_due(connection, report.as_of, batch_size, after=after)
-            if not keys:
-                break
-            rows = connection.execute(_SWEPT_CASES, {"ids": [key.id for key in keys]}).all()
+        recounted = _would_recount(ctx, connection)
+        queue = [
+            (key.next_action_on, key.id)
+            for key in find_due(connection, report.as_of, 2**31 - 1)
+            if key.id not in recounted
+        ]
+        if recounted:
+            rows = connection.execute(_SWEPT_CASES, {"ids": list(recounted)}).all()
             for row in rows:
-                workflow = stored_workflow(connection, row)
-                work = ladders.due_work(workflow, row)
-                if work.auto is not None:
-                    report.timed += 1
-                for due in work.rungs:
-                    _collect_rung(workflow, row, due, report, batch)
+                after = _after(row, recounted[row.id])
+                if after.next_action_on is not None and after.next_action_on <= report.as_of:
+                    carried[row.id] = after
+                    queue.append((after.next_action_on, row.id))
+    heapq.heapify(queue)
+    ladders = _Ladders(report.as_of, ctx)
+    now = ctx.now()
+    while queue:
+        keys = [heapq.heappop(queue) for _ in range(min(batch_size, len(queue)))]
+        with db.read(ctx.engine) as connection:
+            unread = [case_id for _on, case_id in keys if case_id not in carried]
+            read = {
+                row.id: row
+                for row in (
+                    connection.execute(_SWEPT_CASES, {"ids": unread}).all() if unread else ()
+                )
+            }
+            rows = [carried.pop(case_id, None) or read[case_id] for _on, case_id in keys]
+            plan = _plan_batch(ctx, connection, rows, report, ladders, now=now, carry=True)
+        queued = _count_notices(plan.batch)
+        report.queued.update(queued)
+        report.notices += queued.total()
+        for after in plan.after:
+            due_again = after.next_action_on is not None and after.next_action_on <= report.as_of
+            if getattr(after, "is_open", True) and due_again:
+                carried[after.id] = after
+                heapq.heappush(queue, (after.next_action_on, after.id))
         report.cases += len(rows)
-        after = (keys[-1].next_action_on, keys[-1].id)
         if progress:
             progress(len(rows))
-    report.notices = _count_notices(batch)
 
 
 class _Ladders:
@@ -293,31 +326,43 @@ class _Ladders:
         return work
 
 
-def _run_batch(
+@dataclass
+class _Plan:
+    """What one batch decided, before it is written: the batch's rungs and notices, each
+    automatic transition's changes to its case, and (for the dry run) each case as it
+    would stand afterwards."""
+
+    batch: _Batch
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    after: list[Any] = field(default_factory=list)
+
+
+def _plan_batch(
     ctx: Context,
     connection: Connection,
     rows: Sequence[Any],
     report: SweepReport,
     ladders: _Ladders,
-) -> None:
-    batch = _Batch(org=org_in_force(connection))
-    now = ctx.now()
+    *,
+    now: datetime,
+    carry: bool = False,
+) -> _Plan:
+    """Decide one batch without writing anything: the run writes the plan, the dry run
+    only counts it (and carries the cases on as they would stand), so both agree."""
+    plan = _Plan(_Batch(org=org_in_force(connection)))
+    batch = plan.batch
     operator, os_user = ctx.actor.operator, ctx.actor.os_user
     for row in rows:
         workflow = stored_workflow(connection, row)
         work = ladders.due_work(workflow, row)
         if work.auto is not None:
-            batch.events.append(
-                _fire_auto(
-                    ctx,
-                    connection,
-                    workflow,
-                    row,
-                    trigger=work.auto.trigger,
-                    as_of=report.as_of,
-                    now=now,
-                )
+            step, event = _plan_auto(
+                ctx, workflow, row, trigger=work.auto.trigger, as_of=report.as_of, now=now
             )
+            plan.steps.append(step)
+            batch.events.append(event)
+            if carry:
+                plan.after.append(_after(row, step))
             report.timed += 1
             continue
         for due in work.rungs:
@@ -347,13 +392,44 @@ def _run_batch(
                     payload=_escalation_payload(row, due, recipients, batch),
                 )
             )
-        batch.ladder_moves.append(
-            {"b_id": row.id, "next_rung": work.next_rung, "next_action_on": work.next_action_on}
-        )
+        move = {"b_id": row.id, "next_rung": work.next_rung, "next_action_on": work.next_action_on}
+        batch.ladder_moves.append(move)
+        if carry:
+            plan.after.append(_after(row, move))
+    return plan
+
+
+class _Swept:
+    """A swept case as the run would leave it (the dry run's stand-in for the row the
+    run's next batch reads back)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+def _after(row: Any, changes: dict[str, Any]) -> Any:
+    values = dict(row._asdict()) if hasattr(row, "_asdict") else dict(vars(row))
+    values.update((name, value) for name, value in changes.items() if not name.startswith("b_"))
+    return _Swept(values)
+
+
+def _run_batch(
+    ctx: Context,
+    connection: Connection,
+    rows: Sequence[Any],
+    report: SweepReport,
+    ladders: _Ladders,
+) -> None:
+    now = ctx.now()
+    plan = _plan_batch(ctx, connection, rows, report, ladders, now=now)
+    batch = plan.batch
+    for step in plan.steps:
+        connection.execute(CASE_STEP, step)
     db.execute_many(connection, _RECORD_ESCALATION, batch.escalations)
     db.execute_many(connection, _MOVE_LADDER, batch.ladder_moves)
     audit.append_many(connection, batch.events)
     report.notices += outbox.queue_many(connection, _notices(ctx, batch, report.as_of), now)
+    report.queued.update(_count_notices(batch))
 
 
 def _escalation_payload(
@@ -378,16 +454,17 @@ def _escalation_payload(
     return payload
 
 
-def _fire_auto(
+def _plan_auto(
     ctx: Context,
-    connection: Connection,
     workflow: Workflow,
     row: Any,
     *,
     trigger: str,
     as_of: date,
     now: datetime,
-) -> audit.NewEvent:
+) -> tuple[dict[str, Any], audit.NewEvent]:
+    """An automatic transition: the case's changes (the parameters of ``CASE_STEP``) and
+    its audit event."""
     occurred_on = max(row.due_on, row.last_event_on)
     event = engine.Event(trigger=trigger, occurred_on=occurred_on)
     outcome = engine.decide(
@@ -402,17 +479,14 @@ def _fire_auto(
     changes = outcome_changes(
         workflow, row, outcome, occurred_on, ctx.calendar, by=ctx.actor.operator
     )
-    connection.execute(
-        CASE_STEP,
-        {
-            "b_number": row.id,
-            "b_version": row.version,
-            "version": row.version + 1,
-            "last_event_on": occurred_on,
-            **changes,
-        },
-    )
-    return audit.NewEvent(
+    step = {
+        "b_number": row.id,
+        "b_version": row.version,
+        "version": row.version + 1,
+        "last_event_on": occurred_on,
+        **changes,
+    }
+    return step, audit.NewEvent(
         action="case.transition",
         operator=ctx.actor.operator,
         os_user=ctx.actor.os_user,
@@ -502,11 +576,13 @@ def _addressing(workflow: Workflow, row: Any, rung: Rung, batch: _Batch) -> tupl
     return found
 
 
-def _count_notices(batch: _Batch) -> int:
-    return sum(
-        1 if lists_cases(template) else len(items)
-        for (template, _level, _key), items in batch.items.items()
-    )
+def _count_notices(batch: _Batch) -> Counter[tuple[int, str]]:
+    """The notices ``_notices`` makes of a batch, per level and recipient: one listing a
+    recipient's cases, or one per case for a per-case template."""
+    counted: Counter[tuple[int, str]] = Counter()
+    for (template, level, key), items in batch.items.items():
+        counted[(level, key)] += 1 if lists_cases(template) else len(items)
+    return counted
 
 
 def _notices(ctx: Context, batch: _Batch, as_of: date) -> list[outbox.Draft]:
@@ -630,6 +706,42 @@ def recompute_provisional(ctx: Context, batch_size: int = DEFAULT_BATCH) -> list
                 return changed
 
 
+def _recounted(ctx: Context, workflow: Workflow, row: Any) -> dict[str, Any] | None:
+    """A provisional deadline counted again with today's calendar: the case's new
+    ``due_on``, ``due_provisional`` and ``next_action_on``, or None when it stands."""
+    spec = workflow.state(row.state).deadline
+    if spec is None or row.deadline_from is None:
+        return None
+    due = ctx.calendar.add(row.deadline_from, spec.amount, spec.unit)
+    if row.extended_days:
+        extended = ctx.calendar.add(due.due_on, row.extended_days, "days")
+        due = type(due)(extended.due_on, due.provisional or extended.provisional)
+    if due.provisional and due.due_on == row.due_on:
+        return None
+    position = escalation.LadderPosition(row.state, due.due_on, row.next_rung, row.counters)
+    return {
+        "due_on": due.due_on,
+        "due_provisional": due.provisional,
+        "next_action_on": escalation.next_action_on(workflow, position, ctx.calendar),
+    }
+
+
+def _would_recount(ctx: Context, connection: Connection) -> dict[int, dict[str, Any]]:
+    """What ``recompute_provisional`` would change, by case id, without changing it."""
+    coverage = ctx.calendar.coverage
+    stale = (
+        CASE.c.due_counted_with.is_(None)
+        | (CASE.c.due_counted_with < coverage)
+        | (CASE.c.due_counted_with > coverage)
+    )
+    changes: dict[int, dict[str, Any]] = {}
+    for row in connection.execute(_PROVISIONAL.where(stale)).all():
+        recounted = _recounted(ctx, stored_workflow(connection, row), row)
+        if recounted is not None:
+            changes[row.id] = recounted
+    return changes
+
+
 def _recount(
     ctx: Context, connection: Connection, rows: Sequence[Any], coverage: str
 ) -> list[Recomputed]:
@@ -638,29 +750,19 @@ def _recount(
     events: list[audit.NewEvent] = []
     unchanged: list[dict[str, Any]] = []
     for row in rows:
-        workflow = stored_workflow(connection, row)
-        spec = workflow.state(row.state).deadline
-        if spec is None or row.deadline_from is None:
+        recounted = _recounted(ctx, stored_workflow(connection, row), row)
+        if recounted is None:
             unchanged.append({"b_id": row.id})
             continue
-        due = ctx.calendar.add(row.deadline_from, spec.amount, spec.unit)
-        if row.extended_days:
-            extended = ctx.calendar.add(due.due_on, row.extended_days, "days")
-            due = type(due)(extended.due_on, due.provisional or extended.provisional)
-        if due.provisional and due.due_on == row.due_on:
-            unchanged.append({"b_id": row.id})
-            continue
-        position = escalation.LadderPosition(row.state, due.due_on, row.next_rung, row.counters)
+        due_on = recounted["due_on"]
         connection.execute(
             CASE_STEP,
             {
                 "b_number": row.id,
                 "b_version": row.version,
                 "version": row.version + 1,
-                "due_on": due.due_on,
-                "due_provisional": due.provisional,
                 "due_counted_with": coverage,
-                "next_action_on": escalation.next_action_on(workflow, position, ctx.calendar),
+                **recounted,
             },
         )
         events.append(
@@ -673,12 +775,14 @@ def _recount(
                 payload={
                     "state": row.state,
                     "from_due_on": row.due_on.isoformat(),
-                    "due_on": due.due_on.isoformat(),
-                    "due_provisional": due.provisional,
+                    "due_on": due_on.isoformat(),
+                    "due_provisional": recounted["due_provisional"],
                 },
             )
         )
-        changed.append(Recomputed(row.id, row.state, row.due_on, due.due_on, due.provisional))
+        changed.append(
+            Recomputed(row.id, row.state, row.due_on, due_on, recounted["due_provisional"])
+        )
     if unchanged:
         connection.execute(_MARK_COUNTED.values(due_counted_with=coverage), unchanged)
     audit.append_many(connection, events)
