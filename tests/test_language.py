@@ -180,7 +180,8 @@ ACRONYMS = {
     "STARTTLS",
     "IP",
 }
-ACRONYMS |= {"Markdown", "Windows", "WPS", "GB", "Python", "Babel", "Mermaid", "root"}
+ACRONYMS |= {"Markdown", "Windows", "WPS", "GB", "Python", "Babel", "Mermaid", "root", "Ctrl"}
+ACRONYMS |= {"APScheduler", "Notifier", "systemd", "crontab"}
 _CODE_LIKE = re.compile(
     r"https?://\S+"  # addresses
     r"|`[^`]*`"  # quoted commands and values
