@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from caseflow.cli.hints import PROVISIONAL_HINT
-from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
+from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, printable, table
 from caseflow.exports import fit
 
 if TYPE_CHECKING:
@@ -217,15 +217,15 @@ def event_line(
     payload = event["payload"]
     action = event["action"]
     label = ACTION_LABELS.get(action, f"其他事项（{action}）")
-    what = _event_what(action, payload, names)
+    what = printable(_event_what(action, payload, names))
     if payload.get("note"):
-        what += f"；备注：{payload['note']}"
+        what += "；备注：" + printable(payload["note"], newlines=True)
     number = event.get("case")
     for document in payload.get("documents", []):
         what += "；" + document_text(document, number)
     day = fit(event_day(event, timezone), 16)
     text = f"{label}：{what}" if what else label
-    return f"#{fit(event['seq'], 5)} {day} {text}  [{event['operator']}]"
+    return f"#{fit(event['seq'], 5)} {day} {text}  [{printable(event['operator'])}]"
 
 
 def _event_what(action: str, payload: Mapping[str, Any], names: Names) -> str:
@@ -676,6 +676,7 @@ def case_lines(
         )
         arrow = f" → {names.state(t['dest'])}" if t["dest"] else ""
         lines.append(f"    {fit(t['trigger'], 28)}{t['label']}{arrow}  {fields}".rstrip())
+    lines = [printable(line) for line in lines]  # names, guardians, places as entered
     lines.append("  办理记录：")
     for event in view["history"]:
         lines.append("    " + event_line(event, names, timezone))
