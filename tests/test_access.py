@@ -641,3 +641,47 @@ def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_h
     assert phone in county.cli("case", "show", number).stdout
     revealed = json.loads(county.cli("case", "show", number, "--json").stdout)
     assert [g["phone"] for g in revealed["guardians"]] == [phone]
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        ("case", "show", "{n}"),
+        ("case", "history", "{n}"),
+        ("case", "advance", "{n}", "start_verification"),
+        ("case", "note", "{n}", "上门了解情况"),
+        ("case", "update", "{n}", "--grade", "七年级"),
+        ("case", "extend", "{n}", "--days", "10", "--reason", "家长外出"),
+    ],
+    ids=lambda attempt: " ".join(attempt[:2]),
+)
+def test_asking_for_another_townships_case_reads_not_found_and_is_recorded(
+    county: County, monkeypatch: pytest.MonkeyPatch, attempt: tuple[str, ...]
+) -> None:
+    number = county.number("mh")  # a 木黄镇 case
+    tables_before = _tables(county.root)
+    _as(monkeypatch, "ttz-kcb")  # the 天堂镇 caseworker
+    result = county.cli(*(part.format(n=number) for part in attempt))
+    assert result.exit_code == 1
+    assert f"case {number} not found" in result.stderr
+    assert _tables(county.root) == tables_before
+    _as(monkeypatch, "dd-kcb")  # the supervision office reads the audit
+    log = json.loads(county.cli("audit", "log", "--json").stdout)
+    refused = [e for e in log if e["action"] == "access.refused"]
+    assert len(refused) == 1
+    assert refused[0]["operator"] == "天堂镇控辍专干"
+    assert refused[0]["case"] == number
+    assert refused[0]["payload"]["case"] == number
+    assert refused[0]["payload"]["attempt"].startswith(" ".join(attempt[:2]))
+    verified = county.cli("audit", "verify")
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+
+
+def test_asking_for_a_case_number_nobody_has_records_nothing(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _as(monkeypatch, "ttz-kcb")
+    assert county.cli("case", "show", "9999").exit_code == 1
+    _as(monkeypatch, "dd-kcb")
+    log = json.loads(county.cli("audit", "log", "--json").stdout)
+    assert not [e for e in log if e["action"] == "access.refused"]

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from caseflow.i18n import N_, _
 from caseflow.cli.base import (
     DateOption,
     ExpectVersionOption,
@@ -189,8 +190,11 @@ def case_assign(
 ) -> None:
     """Give one link of the case's 包保 responsibility chain to another person (audited).
     The person must hold that position in the organisation in force (`caseflow org apply`)."""
+    from caseflow.choices import resolve
+    from caseflow.org import CHAIN_ROLES, POSITIONS
     from caseflow.services.org import assign
 
+    role = resolve(role, {r: POSITIONS[r] for r in CHAIN_ROLES}, what=_("Role"))
     person_id = assign(workspace_context(), number, role, person)
     typer.echo(f"Case {number}: {role} is now {person_id}")
 

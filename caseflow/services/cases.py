@@ -15,6 +15,7 @@ from sqlalchemy import Connection, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import access, audit, db, engine, escalation
+from caseflow.choices import resolve, resolve_all
 from caseflow.dates import cn_date
 from caseflow.errors import (
     AccessDenied,
@@ -23,6 +24,7 @@ from caseflow.errors import (
     InvalidInput,
     TransitionRefused,
 )
+from caseflow.i18n import _
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.measures import UNKNOWN_PLACE
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org, PlaceCheck
@@ -55,6 +57,7 @@ from caseflow.services.step import (
     apply_decision,
     case_snapshot,
     outcome_changes,
+    probes_recorded,
 )
 from caseflow.states import (
     CASE_SOURCES,
@@ -276,14 +279,9 @@ def open_case(
         raise InvalidInput(
             f"birth date {details.birth_date.isoformat()} disagrees with resident ID {masked}"
         )
-    if source not in CASE_SOURCES:
-        raise InvalidInput(f"source {source!r} is unknown; use one of: {', '.join(CASE_SOURCES)}")
+    source = resolve(source, CASE_SOURCES, what=_("Source"))
     workflow = ctx.current_workflow
-    for reason in reasons:
-        if reason not in workflow.dropout_reasons:
-            raise InvalidInput(
-                f"reason {reason!r} is unknown; use one of: {', '.join(workflow.dropout_reasons)}"
-            )
+    reasons = resolve_all(reasons, workflow.dropout_reasons, what=_("Dropout reason"))
     name = _required_text(details.name, "name")
     township = _required_text(details.township, "township")
     village = _required_text(details.village, "village")
@@ -492,6 +490,14 @@ def _issue_documents(
     return outcomes
 
 
+def transition_code(workflow: Workflow, given: str, state: str) -> str:
+    """The trigger for a transition given by its code or its label (开始核查); an unknown
+    one is refused with the transitions of the case's state."""
+    transitions = {t.trigger: t.label for t in workflow.transitions}
+    offered = {t.trigger: t.label for t in workflow.transitions_from(state) if not t.auto}
+    return resolve(given, transitions, what=_("Transition"), offered=offered)
+
+
 def advance(
     ctx: Context,
     number: int,
@@ -505,12 +511,14 @@ def advance(
     """Fire a transition; the result says what became of the documents it issues (letters
     queued for printing or delivery in the same transaction, or why one could not be
     prepared) and of the alert its recorded values raise, if any."""
-    event = engine.Event(
+    asked = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
     step: list[Entering] = []
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        # The transition by its code or its label in the case's own workflow version.
+        event = replace(asked, trigger=transition_code(workflow, trigger, row.state))
         outcome = engine.decide(
             workflow,
             case_snapshot(row),
@@ -520,7 +528,7 @@ def advance(
             calendar=ctx.calendar,
             settings=ctx.workspace.procedure,
         )
-        transition = workflow.find(trigger, row.state)
+        transition = workflow.find(event.trigger, row.state)
         if transition is not None:
             step.append(Entering(transition, outcome.values, event.occurred_on))
         changes = outcome_changes(
@@ -528,9 +536,10 @@ def advance(
         )
         if outcome.values:
             # The trigger moves last: `recorded_values` reads the latest step's values last.
-            earlier = {name: v for name, v in row.facts.items() if name != trigger}
-            changes["facts"] = {**earlier, trigger: dict(outcome.values)}
+            earlier = {name: v for name, v in row.facts.items() if name != event.trigger}
+            changes["facts"] = {**earlier, event.trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
+
 
     def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
         # decide() has run by now and named the transition.
@@ -541,7 +550,7 @@ def advance(
             number,
             entering.transition,
             values=entering.values,
-            occurred_on=event.occurred_on,
+            occurred_on=asked.occurred_on,
             now=now,
         )
         documents = _issue_documents(ctx, connection, number, entering, now)
@@ -601,7 +610,7 @@ def reopen(
     if not why:
         raise InvalidInput("撤销销号须用 --reason 说明理由。")
     day = occurred_on or ctx.today
-    with db.read(ctx.engine) as connection:
+    with probes_recorded(ctx, "case reopen", number), db.read(ctx.engine) as connection:
         seen = case_row(connection, ctx.actor, number)
         events = list(audit.events(connection, number))
 
@@ -1168,8 +1177,7 @@ def add_note(
     expect_version: int | None = None,
 ) -> None:
     """A logged persuasion attempt or remark: an audit event without a state change."""
-    if method not in NOTE_METHODS:
-        raise InvalidInput(f"method {method!r} is unknown; use one of: {', '.join(NOTE_METHODS)}")
+    method = resolve(method, NOTE_METHODS, what=_("Method"))
     content = _required_text(note_text, "note text")
     day = occurred_on or ctx.today
 
@@ -1197,14 +1205,14 @@ def _case_events(connection: Connection, number: int) -> list[dict[str, Any]]:
 
 
 def history(ctx: Context, number: int) -> list[dict[str, Any]]:
-    with db.write(ctx.engine) as connection:
+    with probes_recorded(ctx, "case history", number), db.write(ctx.engine) as connection:
         case_row(connection, ctx.actor, number)
         log_read(ctx, connection, "case history", [number])
         return _case_events(connection, number)
 
 
 def show_case(ctx: Context, number: int) -> dict[str, Any]:
-    with db.write(ctx.engine) as connection:
+    with probes_recorded(ctx, "case show", number), db.write(ctx.engine) as connection:
         row = case_row(connection, ctx.actor, number)
         log_read(ctx, connection, "case show", [number])
         workflow = stored_workflow(connection, row)
@@ -1350,6 +1358,8 @@ def list_cases(
     """The cases the operator may see, with the filters given; ``special_group``: only
     children in that special group (its label or key), by any source."""
     group = groups.resolve_group(ctx.current_workflow, special_group) if special_group else None
+    if state:
+        state = resolve(state, state_labels(ctx), what=_("State"))
     query = (
         select(
             CASE.c.id,

@@ -3,18 +3,20 @@ its audit event, and what the step causes (letters into the outbox) commit toget
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from caseflow import access, db, engine, escalation
 from caseflow.calendar import WorkCalendar
 from caseflow.errors import (
     AccessDenied,
+    CaseNotFound,
     ConcurrentUpdate,
     TransitionRefused,
 )
@@ -86,9 +88,37 @@ def apply_decision(
     A refusal for want of a role is logged after the step rolled back."""
     require(ctx, access.CASE_WRITERS, attempt, case_id=number)
     try:
-        return _apply_within(ctx, number, expect_version, decide, after)
+        with probes_recorded(ctx, attempt, number):
+            return _apply_within(ctx, number, expect_version, decide, after)
     except AccessDenied as refusal:
         log_refusal(ctx, refusal, attempt, number)
+        raise
+
+
+HIDDEN_CASE = "the case is outside the operator's jurisdiction"
+
+
+@contextmanager
+def probes_recorded(ctx: Context, attempt: str, number: int) -> Iterator[None]:
+    """Around a read or a step on one case: when the case exists but lies outside the
+    operator's jurisdiction, the operator still reads "not found" (``CaseNotFound``), and
+    the attempt is recorded as an ``access.refused`` event with the case number and the
+    operator — in its own transaction, after the attempt's rolled back, so that the case's
+    rows stay as they were. A number no case has is not recorded."""
+    try:
+        yield
+    except CaseNotFound:
+        with db.write(ctx.engine) as connection:
+            exists = connection.execute(select(CASE.c.id).where(CASE.c.id == number)).first()
+            if exists is not None:
+                record(
+                    ctx,
+                    connection,
+                    ctx.now(),
+                    action="access.refused",
+                    case_id=number,
+                    payload={"attempt": attempt, "case": number, "reason": HIDDEN_CASE},
+                )
         raise
 
 
