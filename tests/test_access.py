@@ -685,3 +685,12 @@ def test_asking_for_a_case_number_nobody_has_records_nothing(
     _as(monkeypatch, "dd-kcb")
     log = json.loads(county.cli("audit", "log", "--json").stdout)
     assert not [e for e in log if e["action"] == "access.refused"]
+
+
+def test_case_assign_takes_the_role_and_the_person_in_chinese(county: County) -> None:
+    number = str(county.number("tt"))
+    assigned = county.cli("case", "assign", number, "包村乡镇干部", "田茂林")
+    assert assigned.exit_code == 0, assigned.stderr
+    history = json.loads(county.cli("case", "history", number, "--json").stdout)
+    assert history[-1]["payload"]["role"] == "township_cadre"
+    assert history[-1]["payload"]["to"] == "tian-maolin"

@@ -11,6 +11,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from caseflow.exports import display_width, fit
+from caseflow.i18n import N_, _
 
 DEFAULT_LIMIT = 50
 GAP = "  "
@@ -20,9 +21,7 @@ T = TypeVar("T")
 # text when printed raw: C0 controls (newline aside, which the caller may keep), DEL, C1
 # controls (including the 8-bit CSI and OSC), the Unicode line and paragraph separators and
 # the bidirectional and zero-width formatting characters.
-_CONTROL = re.compile(
-    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
-)
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _CONTROL_OR_NEWLINE = re.compile(_CONTROL.pattern[:-1] + "\n]")
 
 
@@ -45,9 +44,7 @@ def printable(value: object, *, newlines: bool = False) -> str:
 
 LimitOption = Annotated[
     int,
-    typer.Option(
-        "--limit", help=f"最多显示的行数（默认 {DEFAULT_LIMIT}；0 表示全部显示）。", min=0
-    ),
+    typer.Option("--limit", help=N_("At most this many rows (0: all of them)."), min=0),
 ]
 
 
@@ -85,7 +82,9 @@ def limit_note(total: int, limit: int) -> str | None:
     """The last line of a listing cut at ``limit`` rows, or None when all are shown."""
     if limit <= 0 or total <= limit:
         return None
-    return f"共 {total} 条，显示前 {limit} 条；用 --limit 0 显示全部"
+    return _("{total} rows, the first {limit} shown; --limit 0 shows them all").format(
+        total=total, limit=limit
+    )
 
 
 def limited(rows: Sequence[T], limit: int) -> Sequence[T]:

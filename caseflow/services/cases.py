@@ -540,7 +540,6 @@ def advance(
             changes["facts"] = {**earlier, event.trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
-
     def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
         # decide() has run by now and named the transition.
         entering = step[0]
