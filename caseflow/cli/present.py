@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from caseflow.cli.hints import provisional_hint
 from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, printable, table
 from caseflow.exports import fit
-from caseflow.i18n import N_, _, is_english
+from caseflow.i18n import N_, _
 
 if TYPE_CHECKING:
     from datetime import tzinfo
@@ -169,13 +169,13 @@ class Names:
         from caseflow.escalation import recipient_label
 
         if key.partition(":")[0] == "guardian":
-            return _("the guardian")
+            return "监护人"
         return recipient_label(key, self.person, departments=self.departments)
 
 
 def cn_day(text: str | None) -> str:
-    """An ISO date as 2026年11月29日 (``caseflow.dates.cn_date``), or as it is in English;
-    any other text as it is."""
+    """An ISO date as 2026年11月29日 (``caseflow.dates.cn_date``) in either language; any
+    other text as it is."""
     from datetime import date
 
     from caseflow.dates import cn_date
@@ -186,7 +186,7 @@ def cn_day(text: str | None) -> str:
         day = date.fromisoformat(text)
     except ValueError:
         return text
-    return day.isoformat() if is_english() else cn_date(day)
+    return cn_date(day)
 
 
 def event_day(event: Mapping[str, Any], timezone: "tzinfo | None" = None) -> str:
