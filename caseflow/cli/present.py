@@ -242,7 +242,8 @@ def event_line(
         if action in ACTION_LABELS
         else _("Other ({action})").format(action=action)
     )
-    what = printable(_event_what(action, payload, names))
+    # A note is the one multi-line text of a history: its newlines stay.
+    what = printable(_event_what(action, payload, names), newlines=action == "case.note")
     if payload.get("note"):
         what += _("; remark: {note}").format(note=printable(payload["note"], newlines=True))
     number = event.get("case")
