@@ -398,22 +398,34 @@ def plan_changes(
     both = [c for c in adding if c in removing]
     if both:
         raise InvalidInput(
-            f"特殊群体“{'、'.join(labels[c] for c in both)}”不能同时登记和取消，请只保留一项"
+            _("The special group “{groups}” cannot be both added and removed; keep one.").format(
+                groups="、".join(labels[c] for c in both)
+            )
         )
     by_caseworker = {m.code for m in held if m.source == CASEWORKER}
     for code in adding:
         if code in by_caseworker:
-            raise InvalidInput(f"该儿童已登记为“{labels[code]}”，无须重复登记")
+            raise InvalidInput(
+                _("The child is already recorded as “{group}”; no need to add it again.").format(
+                    group=labels[code]
+                )
+            )
     for code in removing:
         if code in by_caseworker:
             continue
         registers = [GROUP_SOURCES.get(m.source, m.source) for m in held if m.code == code]
         if registers:
             raise InvalidInput(
-                f"特殊群体“{labels[code]}”由{'、'.join(registers)}登记，不能手工取消；"
-                "如有错误，请更正登记册后重新导入"
+                _(
+                    "The special group “{group}” was set by {registers} and cannot be taken off "
+                    "by hand; if it is wrong, correct the register and import it again."
+                ).format(group=labels[code], registers="、".join(registers))
             )
-        raise InvalidInput(f"该儿童未登记为“{labels[code]}”，无从取消")
+        raise InvalidInput(
+            _("The child is not recorded as “{group}”; there is nothing to take off.").format(
+                group=labels[code]
+            )
+        )
     return adding, removing
 
 

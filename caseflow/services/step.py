@@ -20,6 +20,7 @@ from caseflow.errors import (
     ConcurrentUpdate,
     TransitionRefused,
 )
+from caseflow.i18n import _
 from caseflow.services.context import Context
 from caseflow.services.records import (
     CASE,
@@ -134,7 +135,11 @@ def apply_step(
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         if not row.is_open:
-            raise TransitionRefused(f"case {number} is closed ({row.state}); it cannot change")
+            raise TransitionRefused(
+                _("case {number} is closed ({state}); it cannot change").format(
+                    number=number, state=row.state
+                )
+            )
         changes, payload = change(row)
         return changes, action, payload, ctx.today
 
@@ -153,9 +158,10 @@ def _apply_within(
         row = case_row(connection, ctx.actor, number)
         if expect_version is not None and row.version != expect_version:
             raise ConcurrentUpdate(
-                f"case {number} is at version {row.version}, not "
-                f"{expect_version}: someone changed it; look again with "
-                "`caseflow case show` and retry"
+                _(
+                    "case {number} is at version {version}, not {expected}: someone changed "
+                    "it; look again with `caseflow case show` and retry"
+                ).format(number=number, version=row.version, expected=expect_version)
             )
         workflow = stored_workflow(connection, row)
         changes, action, payload, occurred_on = decide(workflow, row)
@@ -165,9 +171,10 @@ def _apply_within(
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(
-                f"case {number} was changed by someone else while this "
-                "command ran; nothing was changed — look again with "
-                "`caseflow case show` and retry"
+                _(
+                    "case {number} was changed by someone else while this command ran; "
+                    "nothing was changed — look again with `caseflow case show` and retry"
+                ).format(number=number)
             )
         referred = [d for d in changes.get("departments", ()) if d not in row.departments]
         if referred:
