@@ -164,9 +164,9 @@ def test_a_caseworker_adds_and_takes_off_groups_by_label_or_key_in_one_audited_s
             2,
             "“单亲” is not one of the choices: 「残疾（disabled）」、",
         ),
-        (["--special-group", "患病"], 2, "该儿童已登记为“患病”，无须重复登记"),
-        (["--remove-special-group", "学困"], 2, "该儿童未登记为“学困”，无从取消"),
-        (["--special-group", "留守", "--remove-special-group", "留守"], 2, "不能同时登记和取消"),
+        (["--special-group", "患病"], 2, "already recorded as “患病”; no need to add it again"),
+        (["--remove-special-group", "学困"], 2, "not recorded as “学困”; there is nothing to"),
+        (["--special-group", "留守", "--remove-special-group", "留守"], 2, "both added and removed"),
         # A valid change on a case someone changed since: nothing of it is written.
         (["--special-group", "留守", "--expect-version", "1"], 3, "is at version 2, not 1"),
         (["--special-group", "留守", "--school", "  "], 2, "school must not be empty"),
@@ -189,7 +189,7 @@ def test_a_group_a_register_set_is_corrected_in_the_register_not_by_hand(registe
     open_cases(ctx, compare(ctx, as_of=AS_OF))
     number = case_of(ctx, 5)
     before = database_rows(ctx)
-    with pytest.raises(InvalidInput, match="由残疾人登记册登记，不能手工取消"):
+    with pytest.raises(InvalidInput, match="was set by 残疾人登记册 and cannot be taken off by hand"):
         update_details(ctx, number, DetailsUpdate(), remove_groups=["残疾"])
     assert database_rows(ctx) == before
 
