@@ -166,7 +166,11 @@ def test_a_caseworker_adds_and_takes_off_groups_by_label_or_key_in_one_audited_s
         ),
         (["--special-group", "患病"], 2, "already recorded as “患病”; no need to add it again"),
         (["--remove-special-group", "学困"], 2, "not recorded as “学困”; there is nothing to"),
-        (["--special-group", "留守", "--remove-special-group", "留守"], 2, "both added and removed"),
+        (
+            ["--special-group", "留守", "--remove-special-group", "留守"],
+            2,
+            "both added and removed",
+        ),
         # A valid change on a case someone changed since: nothing of it is written.
         (["--special-group", "留守", "--expect-version", "1"], 3, "is at version 2, not 1"),
         (["--special-group", "留守", "--school", "  "], 2, "school must not be empty"),
@@ -189,7 +193,9 @@ def test_a_group_a_register_set_is_corrected_in_the_register_not_by_hand(registe
     open_cases(ctx, compare(ctx, as_of=AS_OF))
     number = case_of(ctx, 5)
     before = database_rows(ctx)
-    with pytest.raises(InvalidInput, match="was set by 残疾人登记册 and cannot be taken off by hand"):
+    with pytest.raises(
+        InvalidInput, match="was set by 残疾人登记册 and cannot be taken off by hand"
+    ):
         update_details(ctx, number, DetailsUpdate(), remove_groups=["残疾"])
     assert database_rows(ctx) == before
 

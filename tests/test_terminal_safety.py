@@ -69,9 +69,7 @@ def _hostile_case(cli: CliInvoker) -> int:
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
-def test_show_history_and_list_print_control_characters_escaped(
-    cli: CliInvoker, lang: str
-) -> None:
+def test_show_history_and_list_print_control_characters_escaped(cli: CliInvoker, lang: str) -> None:
     number = _hostile_case(cli)
     outputs = [
         cli("--lang", lang, "case", "show", str(number)),

@@ -482,7 +482,7 @@ def advanced_lines(step: dict[str, Any]) -> list[str]:
     """What `case advance` prints: where the case stands now and the documents it issued."""
     number = step["number"]
     lines = [
-        _("Case {number}: now {state_label} ({state}), due {due}").format(
+        _("Case {number}: now {state} ({state_label}), due {due}").format(
             number=number,
             state=step["state"],
             state_label=step["state_label"],
@@ -934,7 +934,7 @@ def extension_line(request: Mapping[str, Any]) -> str:
 def opened_lines(opened: Mapping[str, Any]) -> list[str]:
     """What `case open` prints: the new case's state and due date."""
     lines = [
-        _("Opened case {number}: {state_label} ({state}), due {due}").format(
+        _("Opened case {number}: {state} ({state_label}), due {due}").format(
             number=opened["number"],
             state=opened["state"],
             state_label=opened["state_label"],
