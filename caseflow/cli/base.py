@@ -21,12 +21,6 @@ from caseflow.i18n import N_, _
 if TYPE_CHECKING:
     from caseflow.services.context import Context
 
-EXIT_CODES_HELP = N_(
-    "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
-    "found, audit check failed); 2 bad input or usage; 3 conflict or database busy (nothing "
-    "was changed; safe to retry)."
-)
-
 
 class _Group(TyperGroup):
     """Runs the command line in the reader's language and turns every CaseflowError into one
@@ -71,11 +65,10 @@ class _Group(TyperGroup):
             ctx.exit(exc.exit_code)
 
 
-def _typer(help_text: str, epilog: str | None = None) -> typer.Typer:
+def _typer(help_text: str) -> typer.Typer:
     return typer.Typer(
         cls=_Group,
         help=help_text,
-        epilog=epilog,
         rich_markup_mode=None,
         pretty_exceptions_enable=False,
         no_args_is_help=True,
@@ -87,15 +80,24 @@ def _typer(help_text: str, epilog: str | None = None) -> typer.Typer:
 app = _typer(
     N_(
         "caseflow: find every child who has left compulsory school, bring each one back, "
-        "and prove it (控辍保学)."
-    ),
-    EXIT_CODES_HELP,
+        "and prove it (控辍保学).\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 
 
 # The command groups, in the order `caseflow --help` lists them; each group's commands are
 # in the module of the same name.
-case_app = _typer(N_("Open, advance and read cases."), EXIT_CODES_HELP)
+case_app = _typer(
+    N_(
+        "Open, advance and read cases.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
+)
 workflow_app = _typer(
     N_(
         "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new "
@@ -108,9 +110,11 @@ calendar_app = _typer(N_("The working-day calendar: national holidays plus the w
 review_app = _typer(
     N_(
         "Supervision review (督导): overdue cases by responsible unit with the escalations "
-        "sent, and the annual assessment."
-    ),
-    EXIT_CODES_HELP,
+        "sent, and the annual assessment.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 scheduler_app = _typer(
     N_("The foreground scheduler: the escalation sweep and the campaigns, one per database.")
@@ -122,12 +126,20 @@ notice_app = _typer(
     )
 )
 notify_app = _typer(
-    N_("Deliver the outbox and look after it: dispatch, status, show, retry."),
-    EXIT_CODES_HELP,
+    N_(
+        "Deliver the outbox and look after it: dispatch, status, show, retry.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 roster_app = _typer(
-    N_("The five registers (五查四比对): import each one's file as its snapshot; compare them."),
-    EXIT_CODES_HELP,
+    N_(
+        "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 org_app = _typer(N_("The organisation file (org.yaml): units, people, operators and contacts."))
 report_app = _typer(N_("Reports for the county leadership."))

@@ -918,12 +918,12 @@ def extension_line(request: Mapping[str, Any]) -> str:
     asked = _("{days} days requested by {operator} on {day} ({reason})").format(
         days=request["days"],
         operator=request["operator"],
-        day=cn_day(request["requested_on"]),
+        day=request["requested_on"],
         reason=request["reason"],
     )
     if request["status"] == "lapsed":
         return _("{asked}; lapsed on {day}: the case left {state}").format(
-            asked=asked, day=cn_day(request["lapsed_on"]), state=request["state"]
+            asked=asked, day=request["lapsed_on"], state=request["state"]
         )
     return _(
         "{asked}; awaits approval by another operator with role {roles}; lapses if the case "
