@@ -3,7 +3,7 @@
 special group (留守) — or by the code itself (start_verification, persuasion …).
 
 One resolver for all of them, so that every command forgives the same things: full-width
-and half-width forms (（２）and (2)), spaces anywhere, letter case. An unknown value is
+and half-width forms (（２）and (2)), spaces anywhere. An unknown value is
 refused (exit 2) with the choices as 「中文（code）」.
 
 Pure: the callers pass the vocabulary (the workflow's labels, ``NOTE_METHODS``, ...).
@@ -20,9 +20,9 @@ from caseflow.i18n import _
 
 def normalised(text: str) -> str:
     """What two spellings of one value have in common: NFKC (full-width letters, digits,
-    brackets and the ideographic space become their half-width forms), no whitespace at
-    all, and case folded."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).casefold()
+    brackets and the ideographic space become their half-width forms) and no whitespace at
+    all. Letter case counts: codes are lower case, and START_VERIFICATION is not one."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
 
 
 def choices_text(choices: Mapping[str, str]) -> str:

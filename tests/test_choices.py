@@ -18,10 +18,15 @@ METHODS = {"visit": "入户走访", "phone": "电话", "wechat": "微信"}
 
 
 @pytest.mark.parametrize(
-    "typed", ["phone", "PHONE", "ｐｈｏｎｅ", " phone ", "电话", "电 话", "电话\u3000"]
+    "typed", ["phone", "ｐｈｏｎｅ", " phone ", "电话", "电 话", "电话\u3000"]
 )
 def test_a_code_or_its_label_in_any_width_and_spacing_gives_the_code(typed: str) -> None:
     assert resolve(typed, METHODS, what="Method") == "phone"
+
+
+def test_a_code_in_capitals_is_not_the_code() -> None:
+    with pytest.raises(InvalidInput):
+        resolve("PHONE", METHODS, what="Method")
 
 
 def test_full_width_brackets_and_digits_match_their_half_width_forms() -> None:
