@@ -17,9 +17,7 @@ from tests.conftest import CliInvoker, child_id_number, database_rows, open_case
 METHODS = {"visit": "入户走访", "phone": "电话", "wechat": "微信"}
 
 
-@pytest.mark.parametrize(
-    "typed", ["phone", "ｐｈｏｎｅ", " phone ", "电话", "电 话", "电话\u3000"]
-)
+@pytest.mark.parametrize("typed", ["phone", "ｐｈｏｎｅ", " phone ", "电话", "电 话", "电话\u3000"])
 def test_a_code_or_its_label_in_any_width_and_spacing_gives_the_code(typed: str) -> None:
     assert resolve(typed, METHODS, what="Method") == "phone"
 
