@@ -51,6 +51,17 @@ settings.register_profile("caseflow", deadline=None)
 settings.load_profile("caseflow")
 
 
+@pytest.fixture(autouse=True)
+def language_of_the_environment() -> Iterator[None]:
+    """A command line run with --lang keeps that language for the rest of the process; each
+    test starts again from the environment's (English, above)."""
+    from caseflow import i18n
+
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
+
+
 def fixed_clock() -> datetime:
     return FIXED_NOW
 

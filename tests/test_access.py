@@ -610,11 +610,11 @@ def test_case_show_hides_the_birth_date_from_a_role_that_may_not_reveal_ids(
     shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
     assert shown["child"]["birth_date"] is None
     assert "*" in shown["child"]["id_number"]
-    assert "出生日期" not in county.cli("case", "show", str(number)).stdout
+    assert "出生日期" not in county.cli("--lang", "zh", "case", "show", str(number)).stdout
     _as(monkeypatch, ROOT)  # the bureau, which may reveal IDs
     shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
     assert shown["child"]["birth_date"] is not None
-    assert "出生日期 2014年5月1日" in county.cli("case", "show", str(number)).stdout
+    assert "出生日期 2014年5月1日" in county.cli("--lang", "zh", "case", "show", str(number)).stdout
 
 
 def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_history(
@@ -627,9 +627,9 @@ def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_h
     )
     assert updated.exit_code == 0, updated.stderr
     _as(monkeypatch, "ttz-kcb")  # a township caseworker: not among the reveal roles
-    shown = county.cli("case", "show", number)
+    shown = county.cli("--lang", "zh", "case", "show", number)
     as_json = county.cli("case", "show", number, "--json")
-    history = county.cli("case", "history", number)
+    history = county.cli("--lang", "zh", "case", "history", number)
     history_json = county.cli("case", "history", number, "--json")
     for result in (shown, as_json, history, history_json):
         assert result.exit_code == 0, result.stderr
