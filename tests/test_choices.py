@@ -161,3 +161,16 @@ def test_case_assign_refuses_an_unknown_role_with_the_chain_roles(
     assert refused.exit_code == 2
     assert "「班主任（head_teacher）」" in refused.stderr
     assert database_rows(ctx) == before
+
+
+def test_case_show_lists_the_values_a_field_takes_in_chinese_with_their_codes(
+    cli: CliInvoker,
+) -> None:
+    number = open_case_by_cli(cli)
+    assert cli("case", "advance", str(number), "开始核查").exit_code == 0
+    shown = cli("--lang", "zh", "case", "show", str(number)).stdout
+    confirm = next(line for line in shown.splitlines() if "confirm_dropout" in line)
+    assert "--set reason=厌学/学习困难（learning）|外出务工（migrant_work）|" in confirm
+    advanced = cli("case", "advance", str(number), "确认辍学", "--set", "reason=外出务工", "--json")
+    assert advanced.exit_code == 0, advanced.stderr
+    assert _json(advanced.stdout)["state"] == "persuasion"

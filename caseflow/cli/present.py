@@ -767,7 +767,14 @@ def case_lines(
     for t in view["transitions"]:
         fields = " ".join(
             f"--set {f['name']}="
-            + ("|".join(f["choices"]) if f["type"] == "choice" else f"<{f['type']}>")
+            + (
+                "|".join(
+                    _choice_text(names.choices.get(f"{t['trigger']}.{f['name']}", {}), c)
+                    for c in f["choices"]
+                )
+                if f["type"] == "choice"
+                else f"<{f['type']}>"
+            )
             + ("" if f["required"] else _(" (optional)"))
             for f in t["fields"]
         )
@@ -805,6 +812,12 @@ def overdue_lines(review: "OverdueReview") -> list[str]:
             )
             lines.append(f"      escalated: {sent or 'none yet'}")
     return lines
+
+
+def _choice_text(labels: Mapping[str, str], code: str) -> str:
+    """A value a field may take, as a person may type it: 外出务工（migrant_work）."""
+    label = labels.get(code)
+    return f"{label}（{code}）" if label and label != code else code
 
 
 def migration_lines(view: dict[str, Any]) -> list[str]:
