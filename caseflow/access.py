@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from caseflow.errors import AccessDenied, InvalidInput
+from caseflow.i18n import _
 
 JurisdictionKind = Literal["county", "township", "school", "department"]
 JURISDICTION_KINDS: tuple[str, ...] = ("county", "township", "school", "department")
@@ -29,14 +30,16 @@ class Jurisdiction:
 
     @classmethod
     def parse(cls, text: str) -> Jurisdiction:
-        kind, _, name = text.strip().partition(":")
+        kind, _sep, name = text.strip().partition(":")
         if kind == "county" and not name:
             return COUNTY
         if kind in ("township", "school", "department") and name.strip():
             return cls(kind, name.strip())  # type: ignore[arg-type]
         raise InvalidInput(
-            f"jurisdiction {text!r} is not one of county, township:NAME, school:NAME, "
-            "department:KEY"
+            _(
+                "jurisdiction “{text}” is not one of county, township:NAME, school:NAME, "
+                "department:KEY"
+            ).format(text=text)
         )
 
 
@@ -73,7 +76,9 @@ def jurisdiction_problem(role: str, jurisdiction: Jurisdiction) -> str | None:
     allowed = ROLE_JURISDICTIONS.get(role)
     if allowed is None or jurisdiction.kind in allowed:
         return None
-    return f"role {role} needs a jurisdiction of kind {' or '.join(sorted(allowed))}"
+    return _("role {role} needs a jurisdiction of kind {kinds}").format(
+        role=role, kinds=_(" or ").join(sorted(allowed))
+    )
 
 
 def require(roles: Iterable[str], allowed: frozenset[str], operator: str, doing: str) -> None:
@@ -81,6 +86,13 @@ def require(roles: Iterable[str], allowed: frozenset[str], operator: str, doing:
     held = frozenset(roles)
     if not held & allowed:
         raise AccessDenied(
-            f"operator {operator!r} (roles: {', '.join(sorted(held)) or 'none'}) may not "
-            f"use `caseflow {doing}`; that needs one of: {', '.join(sorted(allowed))}"
+            _(
+                "operator “{operator}” (roles: {roles}) may not use `caseflow {doing}`; that "
+                "needs one of: {allowed}"
+            ).format(
+                operator=operator,
+                roles=", ".join(sorted(held)) or _("none"),
+                doing=doing,
+                allowed=", ".join(sorted(allowed)),
+            )
         )

@@ -20,7 +20,6 @@ from hypothesis import settings
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from caseflow import i18n
 from caseflow import workspace as workspace_files
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.cli import app
@@ -52,6 +51,17 @@ settings.register_profile("caseflow", deadline=None)
 settings.load_profile("caseflow")
 
 
+@pytest.fixture(autouse=True)
+def language_of_the_environment() -> Iterator[None]:
+    """A command line run with --lang keeps that language for the rest of the process; each
+    test starts again from the environment's (English, above)."""
+    from caseflow import i18n
+
+    i18n.set_language(None)
+    yield
+    i18n.set_language(None)
+
+
 def fixed_clock() -> datetime:
     return FIXED_NOW
 
@@ -79,15 +89,6 @@ def national_table(monkeypatch: pytest.MonkeyPatch) -> NationalCalendar:
     release is installed (a release with 2027 data must not change what tests see)."""
     monkeypatch.setattr(workspace_files, "national_calendar", lambda: NATIONAL)
     return NATIONAL
-
-
-@pytest.fixture(autouse=True)
-def language_of_the_environment() -> Iterator[None]:
-    """Each test starts in the environment's language (English here): a `--lang zh` given to
-    an in-process command, or `i18n.set_language`, does not leak into the next test."""
-    i18n.set_language(None)
-    yield
-    i18n.set_language(None)
 
 
 def pg_schema_url(schema: str) -> str:

@@ -610,11 +610,11 @@ def test_case_show_hides_the_birth_date_from_a_role_that_may_not_reveal_ids(
     shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
     assert shown["child"]["birth_date"] is None
     assert "*" in shown["child"]["id_number"]
-    assert "出生日期" not in county.cli("case", "show", str(number)).stdout
+    assert "出生日期" not in county.cli("--lang", "zh", "case", "show", str(number)).stdout
     _as(monkeypatch, ROOT)  # the bureau, which may reveal IDs
     shown = json.loads(county.cli("case", "show", str(number), "--json").stdout)
     assert shown["child"]["birth_date"] is not None
-    assert "出生日期 2014年5月1日" in county.cli("case", "show", str(number)).stdout
+    assert "出生日期 2014年5月1日" in county.cli("--lang", "zh", "case", "show", str(number)).stdout
 
 
 def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_history(
@@ -627,9 +627,9 @@ def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_h
     )
     assert updated.exit_code == 0, updated.stderr
     _as(monkeypatch, "ttz-kcb")  # a township caseworker: not among the reveal roles
-    shown = county.cli("case", "show", number)
+    shown = county.cli("--lang", "zh", "case", "show", number)
     as_json = county.cli("case", "show", number, "--json")
-    history = county.cli("case", "history", number)
+    history = county.cli("--lang", "zh", "case", "history", number)
     history_json = county.cli("case", "history", number, "--json")
     for result in (shown, as_json, history, history_json):
         assert result.exit_code == 0, result.stderr
@@ -641,3 +641,56 @@ def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_h
     assert phone in county.cli("case", "show", number).stdout
     revealed = json.loads(county.cli("case", "show", number, "--json").stdout)
     assert [g["phone"] for g in revealed["guardians"]] == [phone]
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        ("case", "show", "{n}"),
+        ("case", "history", "{n}"),
+        ("case", "advance", "{n}", "start_verification"),
+        ("case", "note", "{n}", "上门了解情况"),
+        ("case", "update", "{n}", "--grade", "七年级"),
+        ("case", "extend", "{n}", "--days", "10", "--reason", "家长外出"),
+    ],
+    ids=lambda attempt: " ".join(attempt[:2]),
+)
+def test_asking_for_another_townships_case_reads_not_found_and_is_recorded(
+    county: County, monkeypatch: pytest.MonkeyPatch, attempt: tuple[str, ...]
+) -> None:
+    number = county.number("mh")  # a 木黄镇 case
+    tables_before = _tables(county.root)
+    _as(monkeypatch, "ttz-kcb")  # the 天堂镇 caseworker
+    result = county.cli(*(part.format(n=number) for part in attempt))
+    assert result.exit_code == 1
+    assert f"case {number} not found" in result.stderr
+    assert _tables(county.root) == tables_before
+    _as(monkeypatch, "dd-kcb")  # the supervision office reads the audit
+    log = json.loads(county.cli("audit", "log", "--json").stdout)
+    refused = [e for e in log if e["action"] == "access.refused"]
+    assert len(refused) == 1
+    assert refused[0]["operator"] == "天堂镇控辍专干"
+    assert refused[0]["case"] == number
+    assert refused[0]["payload"]["case"] == number
+    assert refused[0]["payload"]["attempt"].startswith(" ".join(attempt[:2]))
+    verified = county.cli("audit", "verify")
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+
+
+def test_asking_for_a_case_number_nobody_has_records_nothing(
+    county: County, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _as(monkeypatch, "ttz-kcb")
+    assert county.cli("case", "show", "9999").exit_code == 1
+    _as(monkeypatch, "dd-kcb")
+    log = json.loads(county.cli("audit", "log", "--json").stdout)
+    assert not [e for e in log if e["action"] == "access.refused"]
+
+
+def test_case_assign_takes_the_role_and_the_person_in_chinese(county: County) -> None:
+    number = str(county.number("tt"))
+    assigned = county.cli("case", "assign", number, "包村乡镇干部", "田茂林")
+    assert assigned.exit_code == 0, assigned.stderr
+    history = json.loads(county.cli("case", "history", number, "--json").stdout)
+    assert history[-1]["payload"]["role"] == "township_cadre"
+    assert history[-1]["payload"]["to"] == "tian-maolin"

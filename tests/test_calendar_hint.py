@@ -6,10 +6,23 @@ import re
 
 import pytest
 
+from caseflow import i18n
 from caseflow import workspace as workspace_files
 from caseflow.calendar import NationalCalendar
-from caseflow.cli.hints import PROVISIONAL_HINT
+from caseflow.cli.hints import PROVISIONAL_HINT as HINT_MSGID
 from tests.conftest import CliInvoker, county_today, national_through, open_case_by_cli
+
+
+def _in_chinese(message: str) -> str:
+    i18n.set_language("zh")
+    try:
+        return i18n._(message)
+    finally:
+        i18n.set_language(None)
+
+
+# The hint as the Chinese interface (the default; the runs below pass --lang zh) prints it.
+PROVISIONAL_HINT = _in_chinese(HINT_MSGID)
 
 
 @pytest.fixture
@@ -36,7 +49,7 @@ def test_case_list_with_several_provisional_due_dates_prints_the_hint_once(
 ) -> None:
     for serial in (2, 3, 4):
         open_case_by_cli(cli, serial)
-    listed = cli("case", "list")
+    listed = cli("--lang", "zh", "case", "list")
     assert listed.exit_code == 0, listed.stderr
     assert listed.stdout.count("（暂定）") == 3
     assert listed.stdout.count(PROVISIONAL_HINT) == 1
@@ -48,10 +61,10 @@ def test_advancing_and_showing_a_provisional_case_print_the_hint_once_each(
     cli: CliInvoker, unknown_year: None
 ) -> None:
     number = open_case_by_cli(cli, 2)
-    moved = cli("case", "advance", str(number), "start_verification")
+    moved = cli("--lang", "zh", "case", "advance", str(number), "start_verification")
     assert moved.exit_code == 0, moved.stderr
     assert moved.stdout.count(PROVISIONAL_HINT) == 1
-    shown = cli("case", "show", str(number))
+    shown = cli("--lang", "zh", "case", "show", str(number))
     assert shown.exit_code == 0, shown.stderr
     assert shown.stdout.count(PROVISIONAL_HINT) == 1
 
@@ -64,5 +77,5 @@ def test_a_due_date_in_a_known_year_prints_no_hint(
     covered = NationalCalendar(frozenset(years), known.holidays, known.workdays)
     monkeypatch.setattr(workspace_files, "national_calendar", lambda: covered)
     number = open_case_by_cli(cli, 2)
-    assert PROVISIONAL_HINT not in cli("case", "show", str(number)).stdout
-    assert PROVISIONAL_HINT not in cli("case", "list").stdout
+    assert PROVISIONAL_HINT not in cli("--lang", "zh", "case", "show", str(number)).stdout
+    assert PROVISIONAL_HINT not in cli("--lang", "zh", "case", "list").stdout

@@ -66,6 +66,13 @@ def county(workspace: Path) -> Path:
     return workspace
 
 
+@pytest.fixture(autouse=True)
+def chinese(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These checks are read in the interface's default language, Chinese (the messages
+    the issue quotes)."""
+    monkeypatch.setenv("CASEFLOW_LANG", "zh")
+
+
 @pytest.fixture
 def town(county: Path) -> CliInvoker:
     return CliInvoker(county)

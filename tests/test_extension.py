@@ -80,7 +80,7 @@ def test_a_request_keeps_the_deadline_until_another_operator_approves_it(ctx) ->
         "approve_roles": ["bureau"],
     }
     assert (
-        f"  延期申请：10 days requested by {ctx.actor.operator} on 2026-11-25 ({REASON}); "
+        f"  Extension request: 10 days requested by {ctx.actor.operator} on 2026-11-25 ({REASON}); "
         "awaits approval by another operator with role bureau; lapses if the case leaves "
         "identified"
     ) in case_lines(view)
@@ -171,7 +171,7 @@ def test_a_request_lapses_when_the_case_leaves_its_state_and_case_show_says_so(c
     assert view["extension_request"]["status"] == "lapsed"
     assert view["extension_request"]["lapsed_on"] == "2026-11-27"
     assert (
-        f"  延期申请：10 days requested by {ctx.actor.operator} on 2026-11-25 ({REASON}); "
+        f"  Extension request: 10 days requested by {ctx.actor.operator} on 2026-11-25 ({REASON}); "
         "lapsed on 2026-11-27: the case left identified"
     ) in case_lines(view)
     before = stored(ctx, number)
@@ -385,7 +385,8 @@ def test_a_township_caseworkers_request_is_approved_by_the_bureau(
         "requested_on"
     ]  # today, on the system clock the command line runs on
     shown = cli("case", "show", case).stdout
-    assert f"延期申请：10 days requested by 天堂镇控辍专干 on {asked_on} ({REASON})" in shown
+    asked = f"Extension request: 10 days requested by 天堂镇控辍专干 on {asked_on} ({REASON})"
+    assert asked in shown
     refused = cli("case", "extend", case, "--approve")
     assert refused.exit_code == 1 and "may not approve extension requests" in refused.stderr
 
@@ -393,7 +394,7 @@ def test_a_township_caseworkers_request_is_approved_by_the_bureau(
     approved = cli("case", "extend", case, "--approve")
     assert approved.exit_code == 0, approved.stderr
     assert approved.stdout.strip() == f"Case {number}: due 2026-12-07"
-    history = cli("case", "history", case).stdout
+    history = cli("--lang", "zh", "case", "history", case).stdout
     assert f"申请延期：申请延长 10 天：{REASON}" in history
     asked = date.fromisoformat(asked_on)
     assert (

@@ -305,6 +305,6 @@ def test_cli_records_guardians_and_case_show_lists_their_capacity(cli: CliInvoke
     assert refused.exit_code == 2 and "--carer" in refused.stderr
     assert cli(*base, "--name", "王秀英", "--relation", "祖母", "--carer").exit_code == 0
     assert cli(*base, "--name", "张大山", "--relation", "父亲").exit_code == 0
-    shown = cli("case", "show", str(number)).stdout
+    shown = cli("--lang", "zh", "case", "show", str(number)).stdout
     assert "  监护人：王秀英 祖母 被委托照护人\n" in shown
     assert "  监护人：张大山 父亲 法定监护人\n" in shown

@@ -3,10 +3,13 @@ workspace and no database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from caseflow import i18n
 from caseflow.audit import Checkpoint, Verification
@@ -22,6 +25,16 @@ from caseflow.services.review import ExportSummary
 from caseflow.services.roster import ImportSummary
 from caseflow.services.snapshots import ImportRecord
 from caseflow.workspace import Workspace
+
+
+@pytest.fixture
+def chinese() -> Iterator[None]:
+    """The interface in Chinese, its default, for a test that reads the Chinese output."""
+    i18n.set_language("zh")
+    try:
+        yield
+    finally:
+        i18n.set_language(None)
 
 
 def listed_case(number: int, **changes: Any) -> dict[str, Any]:
@@ -50,16 +63,18 @@ def column_start(line: str, cell: str) -> int:
     return display_width(line[: line.index(cell)])
 
 
-def test_case_list_says_so_when_nothing_matches() -> None:
+def test_case_list_says_so_when_nothing_matches(chinese: None) -> None:
     assert present.case_list_lines([], {}) == ["没有符合条件的案件。"]
+    i18n.set_language("en")
+    assert present.case_list_lines([], {}) == ["No cases match."]
 
 
-def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
+def test_a_provisional_due_date_is_marked_and_explained_once(chinese: None) -> None:
     rows = [listed_case(n, due_on="2027-01-08", due_provisional=True) for n in (1, 2)]
     lines = present.case_list_lines(rows, {})
     assert "2027年1月8日（暂定）" in lines[1] and "2027年1月8日（暂定）" in lines[2]
-    assert lines[3:] == [present.PROVISIONAL_HINT]
-    assert present.PROVISIONAL_HINT not in present.case_list_lines([listed_case(3)], {})
+    assert lines[3:] == [present.provisional_hint()]
+    assert present.provisional_hint() not in present.case_list_lines([listed_case(3)], {})
     opened = present.opened_lines(
         {
             "number": 3,
@@ -69,10 +84,12 @@ def test_a_provisional_due_date_is_marked_and_explained_once() -> None:
             "due_provisional": True,
         }
     )
-    assert opened[1:] == [present.PROVISIONAL_HINT]
+    assert opened[1:] == [present.provisional_hint()]
 
 
-def test_the_outbox_is_a_table_of_notices_with_their_recipient_by_name_and_last_error() -> None:
+def test_the_outbox_is_a_table_of_notices_with_their_recipient_by_name_and_last_error(
+    chinese: None,
+) -> None:
     notices = [
         {
             "id": 3,
@@ -139,7 +156,9 @@ def test_the_outbox_is_a_table_of_notices_with_their_recipient_by_name_and_last_
     assert present.outbox_lines(empty) == ["发送队列：待发送 0，已发送 0，发送失败 0"]
 
 
-def test_the_comparison_counts_each_flag_and_tabulates_the_first_fifty_suspects() -> None:
+def test_the_comparison_counts_each_flag_and_tabulates_the_first_fifty_suspects(
+    chinese: None,
+) -> None:
     suspects = [
         Suspect(
             f"52222620100101{n:04d}",
@@ -208,7 +227,7 @@ def test_calendar_check_lists_the_years_covered_and_the_deadlines_waiting() -> N
     assert "in /ws/holidays.yaml with complete_years: [2027]" in message
 
 
-def test_workflow_show_lists_states_with_ladders_then_transitions() -> None:
+def test_workflow_show_lists_states_with_ladders_then_transitions(chinese: None) -> None:
     description = {
         "name": "dropout",
         "version": 2,
@@ -217,7 +236,7 @@ def test_workflow_show_lists_states_with_ladders_then_transitions() -> None:
             {
                 "id": "persuasion",
                 "label": "劝返中",
-                "kind": "wait",
+                "kind": "waiting",
                 "category": "persuasion",
                 "responsible": "township",
                 "deadline": {"amount": 15, "unit": "working_days"},
@@ -239,16 +258,34 @@ def test_workflow_show_lists_states_with_ladders_then_transitions() -> None:
             }
         ],
     }
-    assert present.workflow_lines(description) == [
-        "控辍保学 — dropout v2",
-        "\nStates:",
-        "  persuasion              劝返中           wait     persuasion         township"
-        "            due in 15 working_days",
-        "      +0 working_days: township (t1)",
-        "\nTransitions:",
-        "  return_to_school            复学              persuasion,legal -> monitoring"
-        "  [township]  fields school",
+    lines = present.workflow_lines(description)
+    assert lines[:3] == ["控辍保学 — dropout 第2版", "", "状态："]
+    assert lines[3].split() == ["状态", "代码", "类型", "类别", "责任单位", "办理期限"]
+    assert lines[4].split() == [
+        "劝返中",
+        "persuasion",
+        "办理中",
+        "persuasion",
+        "township",
+        "15个工作日",
     ]
+    assert lines[5].split() == ["+0个工作日：township（t1）"]
+    assert lines[6:8] == ["", "办理事项："]
+    assert lines[8].split() == ["办理事项", "代码", "从", "→", "到", "角色", "说明"]
+    assert lines[9].split() == [
+        "复学",
+        "return_to_school",
+        "persuasion,legal",
+        "→",
+        "monitoring",
+        "township",
+        "字段",
+        "school",
+    ]
+    # every column starts at the same display column on the header and the rows
+    assert display_width(lines[3][: lines[3].index("代码")]) == display_width(
+        lines[4][: lines[4].index("persuasion")]
+    )
 
 
 def test_audit_log_prints_each_event_with_its_payload_as_json() -> None:
@@ -443,7 +480,7 @@ def test_init_says_where_the_workspace_is_and_what_to_do_next(tmp_path: Path) ->
     assert plain == [
         f"Created workspace {tmp_path}",
         "Database: sqlite:///caseflow.db",
-        "Operator 'kcb' registered with roles bureau, admin (county-wide).",
+        "Operator “kcb” registered with roles bureau, admin (county-wide).",
         f"Next: caseflow -w {tmp_path} case open --help",
     ]
     example = present.workspace_created_lines(workspace, "kcb", example_org=True)

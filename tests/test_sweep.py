@@ -536,16 +536,16 @@ def test_an_extension_approved_after_a_cli_request_moves_the_due_date_and_the_ru
 ) -> None:
     number = persuasion_case(ctx, 2, date(2026, 10, 9))
     assert cli("escalate").exit_code == 0
-    shown = cli("case", "show", str(number))
+    shown = cli("--lang", "zh", "case", "show", str(number))
     assert "\n  升级督办：" in shown.stdout and "第3级（逾期" in shown.stdout
     requested = cli("case", "extend", str(number), "--days", "10", "--reason", "家长住院")
     assert requested.exit_code == 0, requested.stderr
     assert "due stays 2026-10-29" in requested.stdout
-    assert "第3级（逾期" in cli("case", "show", str(number)).stdout
+    assert "第3级（逾期" in cli("--lang", "zh", "case", "show", str(number)).stdout
     approved = cli("case", "extend", str(number), "--approve")  # by the requester: refused
     assert approved.exit_code == 1 and "requested this extension" in approved.stderr
     approve_extension(replace(approver(ctx), clock=system_clock), number)  # as the CLI: today
-    shown = cli("case", "show", str(number))
+    shown = cli("--lang", "zh", "case", "show", str(number))
     assert "\n  办理期限：2026年11月9日" in shown.stdout  # 29 Oct + 10 days, a Sunday: Monday
     assert "\n  升级督办：" not in shown.stdout  # a new ladder
     refused = cli("case", "extend", str(number), "--days", "0", "--reason", "x")

@@ -5,13 +5,27 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from datetime import date
 
+import pytest
+
+from caseflow import i18n
 from caseflow.cli import present
 from caseflow.cli.table import table
 from caseflow.exports import display_width
 from caseflow.services.sweep import SweepReport
 from tests.conftest import CliInvoker, open_case_by_cli
+
+
+@pytest.fixture
+def chinese() -> Iterator[None]:
+    """The interface in Chinese, its default, for a test that reads the Chinese output."""
+    i18n.set_language("zh")
+    try:
+        yield
+    finally:
+        i18n.set_language(None)
 
 
 def column_starts(line: str, cells: list[str]) -> list[int]:
@@ -36,7 +50,7 @@ def test_every_column_starts_at_the_same_display_column_on_every_row() -> None:
     assert display_width("ａ１") == 4  # full-width letters and digits take two columns too
 
 
-def test_case_list_has_a_header_row_and_aligned_chinese_columns() -> None:
+def test_case_list_has_a_header_row_and_aligned_chinese_columns(chinese: None) -> None:
     rows = [
         {
             "number": n,
@@ -67,7 +81,7 @@ def test_case_list_has_a_header_row_and_aligned_chinese_columns() -> None:
     assert "2026年12月4日" in lines[1] and lines[2].endswith("逾期")
 
 
-def test_a_long_listing_is_cut_at_the_limit_and_says_how_to_see_all() -> None:
+def test_a_long_listing_is_cut_at_the_limit_and_says_how_to_see_all(chinese: None) -> None:
     rows = [
         {
             "number": n,
@@ -110,7 +124,7 @@ def test_the_sweep_lists_levels_and_recipients_by_name_in_a_table() -> None:
 CODES = re.compile(r"\b(case|notice)\.[a-z_]+\b|\b[a-z]+_[a-z_]+=")
 
 
-def test_history_lines_name_actions_fields_and_people_and_date_every_event() -> None:
+def test_history_lines_name_actions_fields_and_people_and_date_every_event(chinese: None) -> None:
     names = present.Names(
         states={"persuasion": "劝返中", "verifying": "核查中"},
         triggers={"confirm_dropout": "确认辍学"},
@@ -194,9 +208,9 @@ def test_show_and_history_print_the_guardian_phone_masked_alike(cli: CliInvoker)
         "case", "update", str(number), "--guardian", "张大山", "--guardian-phone", "13812345678"
     )
     assert updated.exit_code == 0, updated.stderr
-    history = cli("case", "history", str(number)).stdout
+    history = cli("--lang", "zh", "case", "history", str(number)).stdout
     assert "13812345678" not in history
     assert "监护人电话：138****5678" in history
-    shown = cli("case", "show", str(number)).stdout
+    shown = cli("--lang", "zh", "case", "show", str(number)).stdout
     assert "案件登记" in shown and "办理记录" in shown
     assert not CODES.search(shown.split("办理记录")[1])

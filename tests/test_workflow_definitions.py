@@ -411,10 +411,10 @@ def test_invalid_yaml_is_a_problem_with_a_line_number(tmp_path: Path) -> None:
 
 
 def test_workflow_show_lists_states_and_transitions() -> None:
-    result = CliRunner().invoke(app, ["workflow", "show", "dropout"])
+    result = CliRunner().invoke(app, ["--lang", "zh", "workflow", "show", "dropout"])
     assert result.exit_code == 0
     assert "劝返中" in result.stdout and "return_to_school" in result.stdout
-    assert re.search(r"order_to_correct +责令限期改正 +waiting +legal ", result.stdout)
+    assert re.search(r"责令限期改正 +order_to_correct +办理中 +legal ", result.stdout)
 
 
 def test_diagrams_in_mermaid_and_dot_show_every_state() -> None:

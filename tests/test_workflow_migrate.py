@@ -112,7 +112,7 @@ def test_a_dry_run_shows_each_case_old_and_new_and_changes_nothing(workspace, ct
     before = contents(new)
 
     report = migrate_service.migrate(new, 3, dry_run=True)
-    shown = cli("workflow", "migrate", "--to", "3", "--dry-run")
+    shown = cli("--lang", "zh", "workflow", "migrate", "--to", "3", "--dry-run")
 
     assert contents(new) == before
     moves = {m["number"]: m for m in report.as_json()["cases"]}
@@ -174,7 +174,7 @@ def test_case_show_and_the_ledger_say_which_version_a_case_runs_on(workspace, ct
     assert (view["workflow_version"], view["state_label"]) == (3, "入户核实中")
     moved = [
         line
-        for line in cli("case", "show", str(cases["verifying"])).stdout.splitlines()
+        for line in cli("--lang", "zh", "case", "show", str(cases["verifying"])).stdout.splitlines()
         if "流程版本迁移：迁移至 dropout 第3版，" in line
     ]
     assert len(moved) == 1 and "→ 入户核实中，期限" in moved[0]
@@ -258,7 +258,7 @@ def test_a_second_run_moves_nothing(workspace, ctx, cli) -> None:
     before = contents(new)
 
     again = migrate_service.migrate(new, 3)
-    shown = cli("workflow", "migrate", "--to", "3")
+    shown = cli("--lang", "zh", "workflow", "migrate", "--to", "3")
 
     assert again.moves == []
     assert "没有需要迁移的在办案件" in shown.stdout

@@ -21,12 +21,6 @@ from caseflow.i18n import N_, _
 if TYPE_CHECKING:
     from caseflow.services.context import Context
 
-EXIT_CODES_HELP = """\
-Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not found,
-audit check failed); 2 bad input or usage; 3 conflict or database busy (nothing was
-changed; safe to retry).
-"""
-
 
 class _Group(TyperGroup):
     """Runs the command line in the reader's language and turns every CaseflowError into one
@@ -108,40 +102,71 @@ def _typer(help_text: str) -> typer.Typer:
 
 
 app = _typer(
-    "caseflow: find every child who has left compulsory school, bring each one back, "
-    "and prove it (控辍保学).\n\n" + EXIT_CODES_HELP
+    N_(
+        "caseflow: find every child who has left compulsory school, bring each one back, "
+        "and prove it (控辍保学).\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 
 
 # The command groups, in the order `caseflow --help` lists them; each group's commands are
 # in the module of the same name.
-case_app = _typer("Open, advance and read cases.\n\n" + EXIT_CODES_HELP)
-workflow_app = _typer(
-    "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new version."
+case_app = _typer(
+    N_(
+        "Open, advance and read cases.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
-audit_app = _typer("Read and verify the tamper-evident audit trail.")
-db_app = _typer("Database maintenance.")
-calendar_app = _typer("The working-day calendar: national holidays plus the workspace's own.")
+workflow_app = _typer(
+    N_(
+        "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new "
+        "version."
+    )
+)
+audit_app = _typer(N_("Read and verify the tamper-evident audit trail."))
+db_app = _typer(N_("Database maintenance."))
+calendar_app = _typer(N_("The working-day calendar: national holidays plus the workspace's own."))
 review_app = _typer(
-    "Supervision review (督导): overdue cases by responsible unit with the escalations "
-    "sent, and the annual assessment.\n\n" + EXIT_CODES_HELP
+    N_(
+        "Supervision review (督导): overdue cases by responsible unit with the escalations "
+        "sent, and the annual assessment.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 scheduler_app = _typer(
-    "The foreground scheduler: the escalation sweep and the campaigns, one per database."
+    N_("The foreground scheduler: the escalation sweep and the campaigns, one per database.")
 )
 notice_app = _typer(
-    "The outbox of notices: documents for one case (preview, letter), printing the letters, "
-    "and the campaigns by hand."
+    N_(
+        "The outbox of notices: documents for one case (preview, letter), printing the "
+        "letters, and the campaigns by hand."
+    )
 )
 notify_app = _typer(
-    "Deliver the outbox and look after it: dispatch, status, show, retry.\n\n" + EXIT_CODES_HELP
+    N_(
+        "Deliver the outbox and look after it: dispatch, status, show, retry.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
 roster_app = _typer(
-    "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"
-    + EXIT_CODES_HELP
+    N_(
+        "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"
+        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
+        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
+        "(nothing was changed; safe to retry)."
+    )
 )
-org_app = _typer("The organisation file (org.yaml): units, people, operators and contacts.")
-report_app = _typer("Reports for the county leadership.")
+org_app = _typer(N_("The organisation file (org.yaml): units, people, operators and contacts."))
+report_app = _typer(N_("Reports for the county leadership."))
 for group, name in (
     (case_app, "case"),
     (workflow_app, "workflow"),
@@ -166,32 +191,42 @@ WorkspaceOption = Annotated[
     typer.Option(
         "--workspace",
         "-w",
-        help="Workspace folder (default: $CASEFLOW_WORKSPACE, else the current folder or "
-        "the nearest one above it holding caseflow.toml).",
+        help=N_(
+            "Workspace folder (default: $CASEFLOW_WORKSPACE, else the current folder or "
+            "the nearest one above it holding caseflow.toml)."
+        ),
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
+JsonOption = Annotated[bool, typer.Option("--json", help=N_("Print JSON (a stable contract)."))]
 # Details of the child, shared by `case open` and `case update`.
-SchoolOption = Annotated[str | None, typer.Option("--school", help="School (学校).")]
-GroupOption = Annotated[str | None, typer.Option("--group", help="Villagers' group (组).")]
-GuardianOption = Annotated[str | None, typer.Option("--guardian", help="Guardian's name (监护人).")]
+SchoolOption = Annotated[str | None, typer.Option("--school", help=N_("School."))]
+GroupOption = Annotated[str | None, typer.Option("--group", help=N_("Villagers' group."))]
+GuardianOption = Annotated[str | None, typer.Option("--guardian", help=N_("Guardian's name."))]
 GuardianRelationOption = Annotated[
-    str | None, typer.Option("--guardian-relation", help="e.g. 父亲, 母亲, 祖父.")
+    str | None,
+    typer.Option(
+        "--guardian-relation",
+        help=N_("The guardian's relation to the child, e.g. 父亲, 母亲, 祖父."),
+    ),
 ]
 GuardianPhoneOption = Annotated[
-    str | None, typer.Option("--guardian-phone", help="Guardian's phone.")
+    str | None, typer.Option("--guardian-phone", help=N_("Guardian's phone."))
 ]
 ExpectVersionOption = Annotated[
     int | None,
     typer.Option(
         "--expect-version",
-        help="案件版本已不是该值（他人已改动）时拒绝执行（退出码3），即自您查看以来未被改动才执行。",
+        help=N_(
+            "Refuse (exit code 3) when the case's version is no longer this one (someone "
+            "changed it): act only if nothing changed since you looked."
+        ),
     ),
 ]
 DateOption = Annotated[
     str | None,
     typer.Option(
-        "--date", help="The day it happened (default today; 2026-11-29 or 2026年11月29日)."
+        "--date",
+        help=N_("The day it happened (default today; 2026-11-29 or 2026年11月29日)."),
     ),
 ]
 
@@ -200,9 +235,11 @@ ActAsOption = Annotated[
     str | None,
     typer.Option(
         "--as",
-        help="Act as this operator from a shared office terminal: allowed only when "
-        "org.yaml lists this OS account among the operator's shared_accounts. The audit "
-        "records both the operator and the real OS account.",
+        help=N_(
+            "Act as this operator from a shared office terminal: allowed only when "
+            "org.yaml lists this OS account among the operator's shared_accounts. The "
+            "audit records both the operator and the real OS account."
+        ),
     ),
 ]
 
@@ -283,7 +320,9 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
-        help="FIELD=VALUE for a field the case lacks or that should read otherwise, e.g. "
-        "--set guardian.relation=母亲 --set deadline.date=2026-12-15 (repeatable).",
+        help=N_(
+            "FIELD=VALUE for a field the case lacks or that should read otherwise, e.g. "
+            "--set guardian.relation=母亲 --set deadline.date=2026-12-15 (repeatable)."
+        ),
     ),
 ]

@@ -3,10 +3,19 @@ its year's official holidays were known, and what to do about it. The commands t
 due dates print it once, after their output (never once per case), on standard output
 with the rest."""
 
-PROVISIONAL_HINT = (
-    "提示：暂定期限所在年度的法定节假日安排尚未载入，暂按仅周六、周日休息计算。"
-    "国务院公布该年度安排后，请升级 chinese-calendar（pip install -U chinese-calendar），"
-    "或在工作区的 holidays.yaml 中列明该年度的休息日（rest_days）和调休上班日"
-    "（working_days），并将该年度写入 complete_years；下次逾期巡查（caseflow escalate）"
-    "即重新计算这些期限并记入审计。待重新计算的期限可用“caseflow calendar check”查看。"
+from caseflow.i18n import N_, _
+
+PROVISIONAL_HINT = N_(
+    "Note: the official holidays of the year of a provisional deadline are not loaded yet, "
+    "so it is counted with only Saturdays and Sundays off. Once the State Council publishes "
+    "that year's arrangement, upgrade chinese-calendar (pip install -U chinese-calendar), or "
+    "list the year's rest days (rest_days) and make-up working days (working_days) in the "
+    "workspace's holidays.yaml and add the year to complete_years; the next escalation "
+    "sweep (caseflow escalate) then counts these deadlines again and records it in the "
+    "audit. `caseflow calendar check` shows the deadlines waiting to be counted again."
 )
+
+
+def provisional_hint() -> str:
+    """The hint in the reader's language."""
+    return _(PROVISIONAL_HINT)

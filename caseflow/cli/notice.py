@@ -17,8 +17,8 @@ from caseflow.cli.base import (
     print_json,
     workspace_context,
 )
-from caseflow.cli.present import dispatch_lines, outbox_lines, printable, queued_lines
-from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines
+from caseflow.cli.present import dispatch_lines, outbox_lines, queued_lines
+from caseflow.cli.table import DEFAULT_LIMIT, LimitOption, echo_lines, printable
 from caseflow.i18n import N_, _
 
 QUEUE_LETTERS_HELP = N_(

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from caseflow.cli.hints import PROVISIONAL_HINT
-from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, table
+from caseflow.cli.hints import provisional_hint
+from caseflow.cli.table import DEFAULT_LIMIT, limit_note, limited, printable, table
 from caseflow.exports import fit
 from caseflow.i18n import N_, _, is_english
 
@@ -46,17 +46,25 @@ def pad(value: object, width: int, *, right: bool = False) -> str:
 def due_text(due_on: str | None, provisional: bool) -> str:
     if due_on is None:
         return "-"
-    return f"{due_on} (provisional)" if provisional else due_on
+    return _("{day} (provisional)").format(day=due_on) if provisional else due_on
 
 
 def groups_text(change: Mapping[str, Any]) -> str:
     """登记特殊群体 留守、患病；取消特殊群体 学困: a change of the child's special groups."""
     parts = []
     if change.get("added"):
-        parts.append("登记特殊群体 " + "、".join(item["label"] for item in change["added"]))
+        parts.append(
+            _("special groups added: {groups}").format(
+                groups="、".join(item["label"] for item in change["added"])
+            )
+        )
     if change.get("removed"):
-        parts.append("取消特殊群体 " + "、".join(item["label"] for item in change["removed"]))
-    return "；".join(parts)
+        parts.append(
+            _("special groups removed: {groups}").format(
+                groups="、".join(item["label"] for item in change["removed"])
+            )
+        )
+    return _("; ").join(parts)
 
 
 # ---------------------------------------------------------------------------------------
@@ -64,54 +72,54 @@ def groups_text(change: Mapping[str, Any]) -> str:
 
 
 ACTION_LABELS: Mapping[str, str] = {
-    "case.open": "案件登记",
-    "case.transition": "状态变更",
-    "case.escalation": "升级督办",
-    "notice.delivery": "通知送达",
-    "notice.queued": "文书制发",
-    "notice.requeued": "重新发送",
-    "case.note": "劝返记录",
-    "case.update": "信息更新",
-    "case.groups": "特殊群体变更",
-    "case.assign": "包保责任人调整",
-    "case.chain": "包保责任链更新",
-    "case.guardian": "监护人登记",
-    "case.finding": "比对新发现",
-    "case.migrated": "流程版本迁移",
-    "case.extension_requested": "申请延期",
-    "case.extension": "办理期限延长",
-    "case.extension_rejected": "延期申请驳回",
-    "case.deadline_recomputed": "办理期限重算",
-    "case.reopen": "撤销销号",
-    "data.disclosed": "信息提供",
-    "access.refused": "拒绝访问",
+    "case.open": N_("Case opened"),
+    "case.transition": N_("State changed"),
+    "case.escalation": N_("Escalated"),
+    "notice.delivery": N_("Notice delivery"),
+    "notice.queued": N_("Document issued"),
+    "notice.requeued": N_("Sent again"),
+    "case.note": N_("Persuasion record"),
+    "case.update": N_("Details updated"),
+    "case.groups": N_("Special groups changed"),
+    "case.assign": N_("Responsible person changed"),
+    "case.chain": N_("Responsibility chain updated"),
+    "case.guardian": N_("Guardian recorded"),
+    "case.finding": N_("New comparison finding"),
+    "case.migrated": N_("Moved to a new workflow version"),
+    "case.extension_requested": N_("Extension requested"),
+    "case.extension": N_("Deadline extended"),
+    "case.extension_rejected": N_("Extension rejected"),
+    "case.deadline_recomputed": N_("Deadline recounted"),
+    "case.reopen": N_("Closure undone"),
+    "data.disclosed": N_("Data disclosed"),
+    "access.refused": N_("Access refused"),
 }
 
 # The child's and the guardians' details a caseworker records (`case update`, `case
 # guardian add`); the workflow's own fields are labelled by the workflow.
 DETAIL_LABELS: Mapping[str, str] = {
-    "school": "学校",
-    "grade": "年级",
-    "class_name": "班级",
-    "group": "村民小组",
-    "guardian_name": "监护人姓名",
-    "guardian_relation": "与儿童关系",
-    "guardian_phone": "监护人电话",
-    "name": "姓名",
-    "relation": "与儿童关系",
-    "phone": "电话",
-    "workplace": "工作单位",
-    "legal_basis": "监护依据",
-    "carer": "被委托照护人",
-    "capacity": "身份",
+    "school": N_("School"),
+    "grade": N_("Grade"),
+    "class_name": N_("Class"),
+    "group": N_("Villagers' group"),
+    "guardian_name": N_("Guardian's name"),
+    "guardian_relation": N_("Relation to the child"),
+    "guardian_phone": N_("Guardian's phone"),
+    "name": N_("Name"),
+    "relation": N_("Relation to the child"),
+    "phone": N_("Phone"),
+    "workplace": N_("Workplace"),
+    "legal_basis": N_("Grounds of guardianship"),
+    "carer": N_("Entrusted carer"),
+    "capacity": N_("Capacity"),
 }
 
 DELIVERY_OUTCOMES: Mapping[str, str] = {
-    "sent": "已送达",
-    "retry": "未送达，待重试",
-    "dead": "送达失败",
-    "deferred": "限流，稍后发送",
-    "rate_limited": "限流，稍后发送",
+    "sent": N_("delivered"),
+    "retry": N_("not delivered, to be retried"),
+    "dead": N_("delivery failed"),
+    "deferred": N_("rate-limited, to be sent later"),
+    "rate_limited": N_("rate-limited, to be sent later"),
 }
 
 NOTICE_STATUSES: Mapping[str, str] = {"pending": "待发送", "sent": "已发送", "dead": "发送失败"}
@@ -148,12 +156,14 @@ class Names:
         """``标签：值`` with the label of the field (the transition ``trigger``'s, or else a
         detail of the child's) and, for a choice, the choice's label."""
         key = f"{trigger}.{name}"
-        label = self.fields.get(key) or DETAIL_LABELS.get(name, name)
+        label = self.fields.get(key) or (_(DETAIL_LABELS[name]) if name in DETAIL_LABELS else name)
         shown = self.choices.get(key, {}).get(str(value), value)
-        return f"{label}：{cn_day(shown) if isinstance(shown, str) else shown}"
+        return _("{label}: {value}").format(
+            label=label, value=cn_day(shown) if isinstance(shown, str) else shown
+        )
 
     def values(self, values: Mapping[str, object], trigger: str = "") -> str:
-        return "，".join(self.value(k, v, trigger) for k, v in values.items())
+        return _(", ").join(self.value(k, v, trigger) for k, v in values.items())
 
     def recipient(self, key: str) -> str:
         from caseflow.escalation import recipient_label
@@ -164,7 +174,8 @@ class Names:
 
 
 def cn_day(text: str | None) -> str:
-    """An ISO date as 2026年11月29日 (``caseflow.dates.cn_date``); any other text as it is."""
+    """An ISO date as 2026年11月29日 (``caseflow.dates.cn_date``) in either language; any
+    other text as it is."""
     from datetime import date
 
     from caseflow.dates import cn_date
@@ -172,9 +183,10 @@ def cn_day(text: str | None) -> str:
     if not text:
         return ""
     try:
-        return cn_date(date.fromisoformat(text))
+        day = date.fromisoformat(text)
     except ValueError:
         return text
+    return cn_date(day)
 
 
 def event_day(event: Mapping[str, Any], timezone: "tzinfo | None" = None) -> str:
@@ -182,29 +194,36 @@ def event_day(event: Mapping[str, Any], timezone: "tzinfo | None" = None) -> str
     the workspace's time zone (UTC when none is given)."""
     from datetime import UTC
 
-    from caseflow.dates import cn_date, recorded_day
+    from caseflow.dates import recorded_day
 
     if event.get("occurred_on"):
         return cn_day(str(event["occurred_on"]))
     recorded = event.get("recorded_at")
     if not recorded:
         return ""
-    return cn_date(recorded_day(str(recorded), timezone or UTC))
+    return cn_day(recorded_day(str(recorded), timezone or UTC).isoformat())
 
 
 def document_text(document: Mapping[str, Any], number: int | None) -> str:
     """A document a step issued, or (in one line) why it could not be prepared and how to
     prepare it."""
     if document["prepared"]:
-        return f"制发《{document['subject']}》（{'、'.join(document['references'])}）"
+        return _("issued 《{subject}》 ({references})").format(
+            subject=document["subject"], references="、".join(document["references"])
+        )
     how = (
-        f"补齐后用 caseflow notice letter {number} {document['template']} --set 字段=值 制发"
+        _(
+            "once it is complete, issue it with "
+            "`caseflow notice letter {number} {template} --set FIELD=VALUE`"
+        ).format(number=number, template=document["template"])
         if number is not None
-        else "补齐后用 caseflow notice letter 制发"
+        else _("once it is complete, issue it with `caseflow notice letter`")
     )
     from caseflow.services.letters import template_title
 
-    return f"《{template_title(document['template'])}》未能制发：{document['reason']}；{how}"
+    return _("《{title}》 could not be prepared: {reason}; {how}").format(
+        title=template_title(document["template"]), reason=document["reason"], how=how
+    )
 
 
 def event_line(
@@ -213,84 +232,106 @@ def event_line(
     timezone: "tzinfo | None" = None,
 ) -> str:
     """One line of a case's history: the day, what happened in words (labels, not codes;
-    people by name and position) and who did it."""
+    people by name and position) and who did it. Control characters in what people typed
+    are shown escaped; a note keeps its newlines."""
     names = names or Names()
     payload = event["payload"]
     action = event["action"]
-    label = ACTION_LABELS.get(action, f"其他事项（{action}）")
-    what = _event_what(action, payload, names)
+    label = (
+        _(ACTION_LABELS[action])
+        if action in ACTION_LABELS
+        else _("Other ({action})").format(action=action)
+    )
+    # A note is the one multi-line text of a history: its newlines stay.
+    what = printable(_event_what(action, payload, names), newlines=action == "case.note")
     if payload.get("note"):
-        what += f"；备注：{payload['note']}"
+        what += _("; remark: {note}").format(note=printable(payload["note"], newlines=True))
     number = event.get("case")
     for document in payload.get("documents", []):
-        what += "；" + document_text(document, number)
+        what += _("; ") + printable(document_text(document, number))
     day = fit(event_day(event, timezone), 16)
-    text = f"{label}：{what}" if what else label
-    return f"#{fit(event['seq'], 5)} {day} {text}  [{event['operator']}]"
+    text = _("{label}: {what}").format(label=label, what=what) if what else label
+    return f"#{fit(event['seq'], 5)} {day} {text}  [{printable(event['operator'])}]"
 
 
 def _event_what(action: str, payload: Mapping[str, Any], names: Names) -> str:
     if action == "case.transition":
         trigger = payload.get("trigger") or ""
-        what = (
-            f"{names.triggers.get(trigger, trigger)}，{names.state(payload.get('from'))} → "
-            f"{names.state(payload.get('to'))}"
+        what = _("{transition}, {before} → {after}").format(
+            transition=names.triggers.get(trigger, trigger),
+            before=names.state(payload.get("from")),
+            after=names.state(payload.get("to")),
         )
         if payload.get("values"):
-            what += "，" + names.values(payload["values"], trigger)
+            what += _(", ") + names.values(payload["values"], trigger)
         return what
     if action == "case.open":
         from caseflow.states import CASE_SOURCES
 
         source = payload.get("source") or ""
-        state = names.state(payload.get("state"))
-        return f"登记为{state}（来源：{CASE_SOURCES.get(source, source)}）"
+        return _("opened as {state} (found by: {source})").format(
+            state=names.state(payload.get("state")), source=CASE_SOURCES.get(source, source)
+        )
     if action == "case.escalation":
         recipients = "、".join(names.recipient(r) for r in payload.get("recipients", []))
-        return (
-            f"第{payload.get('level')}级，{names.state(payload.get('state'))}办理期限 "
-            f"{cn_day(payload.get('due_on'))} 届满（逾期 {payload.get('days_overdue', 0)} 天），"
-            f"督办 {recipients or '-'}"
+        return _(
+            "level {level}: the deadline of {state}, {due_on}, has passed ({days} days "
+            "overdue); escalated to {recipients}"
+        ).format(
+            level=payload.get("level"),
+            state=names.state(payload.get("state")),
+            due_on=cn_day(payload.get("due_on")),
+            days=payload.get("days_overdue", 0),
+            recipients=recipients or "-",
         )
     if action == "notice.delivery":
         status = payload.get("status") or ""
-        outcome = DELIVERY_OUTCOMES.get(status, status)
+        outcome = _(DELIVERY_OUTCOMES[status]) if status in DELIVERY_OUTCOMES else status
         if payload.get("error"):
-            outcome += f"（{payload['error']}）"
+            outcome += _(" ({error})").format(error=payload["error"])
         channel = payload.get("channel") or ""
-        return (
-            f"{payload.get('reference', '')} 致{names.recipient(payload.get('recipient', ''))}，"
-            f"{CHANNELS.get(channel, channel) or '-'}，第{payload.get('attempt', 1)}次，{outcome}"
+        return _("{reference} to {recipient}, {channel}, attempt {attempt}, {outcome}").format(
+            reference=payload.get("reference", ""),
+            recipient=names.recipient(payload.get("recipient", "")),
+            channel=CHANNELS.get(channel, channel) or "-",
+            attempt=payload.get("attempt", 1),
+            outcome=outcome,
         )
     if action == "notice.queued":
         from caseflow.services.letters import template_title
 
         template = payload.get("template") or ""
         recipients = "、".join(names.recipient(r) for r in payload.get("recipients", []))
-        return f"《{template_title(template)}》致{recipients or '-'}"
+        return _("《{title}》 to {recipients}").format(
+            title=template_title(template), recipients=recipients or "-"
+        )
     if action == "notice.requeued":
-        return f"{len(payload.get('notices', []))} 份通知重新排入发送队列"
+        count = len(payload.get("notices", []))
+        return _("notices queued to be sent again: {count}").format(count=count)
     if action == "case.note":
         from caseflow.states import NOTE_METHODS
 
         method = payload.get("method") or ""
-        return f"（{NOTE_METHODS.get(method, method)}）{payload.get('text', '')}"
+        return _("({method}) {text}").format(
+            method=NOTE_METHODS.get(method, method), text=payload.get("text", "")
+        )
     if action == "case.update":
         what = names.values(payload.get("changed", {}))
         if payload.get("groups"):
-            what = "；".join(p for p in (what, groups_text(payload["groups"])) if p)
+            what = _("; ").join(p for p in (what, groups_text(payload["groups"])) if p)
         return what
     if action == "case.groups":
-        return "按登记册" + groups_text(payload)
+        return _("by the register: {change}").format(change=groups_text(payload))
     if action == "case.guardian":
         return names.values(payload.get("added", {}))
     if action == "case.assign":
         from caseflow.org import POSITIONS
 
         role = payload.get("role") or ""
-        return (
-            f"{POSITIONS.get(role, role)}由 {names.person(payload.get('from'))} 改为 "
-            f"{names.person(payload.get('to'))}"
+        return _("{role} changed from {before} to {after}").format(
+            role=POSITIONS.get(role, role),
+            before=names.person(payload.get("from")),
+            after=names.person(payload.get("to")),
         )
     if action == "case.chain":
         from caseflow.org import POSITIONS
@@ -298,39 +339,64 @@ def _event_what(action: str, payload: Mapping[str, Any], names: Names) -> str:
         before = payload.get("from") or {}
         after = payload.get("to") or {}
         changed = [role for role in after if before.get(role) != after[role]]
-        people = "，".join(f"{POSITIONS.get(r, r)} {names.person(after[r])}" for r in changed)
-        return "包保责任链随儿童调整：" + (people or "无变化")
+        people = _(", ").join(f"{POSITIONS.get(r, r)} {names.person(after[r])}" for r in changed)
+        return _("the responsibility chain follows the child: {people}").format(
+            people=people or _("no change")
+        )
     if action == "case.migrated":
-        return (
-            f"迁移至 {payload.get('workflow')} 第{payload.get('to_version')}版，"
-            f"{names.state(payload.get('from'))} → {names.state(payload.get('to'))}，期限 "
-            f"{cn_day(payload.get('from_due_on')) or '-'} → {cn_day(payload.get('due_on')) or '-'}"
+        return _(
+            "moved to {workflow} version {version}, {before} → {after}, deadline "
+            "{from_due_on} → {due_on}"
+        ).format(
+            workflow=payload.get("workflow"),
+            version=payload.get("to_version"),
+            before=names.state(payload.get("from")),
+            after=names.state(payload.get("to")),
+            from_due_on=cn_day(payload.get("from_due_on")) or "-",
+            due_on=cn_day(payload.get("due_on")) or "-",
         )
     if action == "case.extension_requested":
-        return f"申请延长 {payload.get('days')} 天：{payload.get('reason', '')}"
+        return _("{days} more days requested: {reason}").format(
+            days=payload.get("days"), reason=payload.get("reason", "")
+        )
     if action == "case.extension":
-        what = f"延长 {payload.get('days')} 天"
+        what = _("extended by {days} days").format(days=payload.get("days"))
         if "requested_by" in payload:  # absent: granted at once, before approval was needed
-            what += f"（{payload['requested_by']} 于 {cn_day(payload['requested_on'])} 申请）"
-        return (
-            what + f"，期限 {cn_day(payload.get('from_due_on'))} → {cn_day(payload.get('due_on'))}"
+            what += _(" (requested by {operator} on {day})").format(
+                operator=payload["requested_by"], day=cn_day(payload["requested_on"])
+            )
+        return what + _(", deadline {from_due_on} → {due_on}").format(
+            from_due_on=cn_day(payload.get("from_due_on")), due_on=cn_day(payload.get("due_on"))
         )
     if action == "case.extension_rejected":
-        return (
-            f"{payload.get('requested_by')} 申请延长 {payload.get('days')} 天，驳回："
-            f"{payload.get('reason', '')}"
+        return _("{operator} asked for {days} more days; rejected: {reason}").format(
+            operator=payload.get("requested_by"),
+            days=payload.get("days"),
+            reason=payload.get("reason", ""),
         )
     if action == "case.deadline_recomputed":
-        return f"期限 {cn_day(payload.get('from_due_on'))} → {cn_day(payload.get('due_on'))}" + (
-            "（暂定）" if payload.get("due_provisional") else ""
-        )
+        return _("deadline {from_due_on} → {due_on}").format(
+            from_due_on=cn_day(payload.get("from_due_on")), due_on=cn_day(payload.get("due_on"))
+        ) + (_(" (provisional)") if payload.get("due_provisional") else "")
     if action == "case.finding":
         from caseflow.roster import FLAGS
 
         flags = payload.get("evidence", {}).get("roster_flags", [])
-        return "、".join(FLAGS.get(f, f) for f in flags) or "新的比对线索"
+        return "、".join(FLAGS.get(f, f) for f in flags) or _("a new comparison finding")
     if action == "data.disclosed":
-        return f"向{payload.get('to_name', '')}提供儿童身份证号（{payload.get('title', '')}）"
+        return _("the child's resident ID given to {to} ({title})").format(
+            to=payload.get("to_name", ""), title=payload.get("title", "")
+        )
+    if action == "access.refused":
+        return _("{attempt}: {reason}").format(
+            attempt=payload.get("attempt", ""), reason=payload.get("reason", "")
+        )
+    if action == "case.reopen":
+        return _("{before} → {after}: {reason}").format(
+            before=names.state(payload.get("from")),
+            after=names.state(payload.get("to")),
+            reason=payload.get("reason", ""),
+        )
     return ""
 
 
@@ -422,23 +488,32 @@ def advanced_lines(step: dict[str, Any]) -> list[str]:
     """What `case advance` prints: where the case stands now and the documents it issued."""
     number = step["number"]
     lines = [
-        f"Case {number}: now {step['state']} ({step['state_label']}), due "
-        f"{due_text(step['due_on'], step['due_provisional'])}"
+        _("Case {number}: now {state} ({state_label}), due {due}").format(
+            number=number,
+            state=step["state"],
+            state_label=step["state_label"],
+            due=due_text(step["due_on"], step["due_provisional"]),
+        )
     ]
     for document in step["documents"]:
         if document["prepared"]:
             lines.append(
-                f"  Prepared {document['subject']}: {', '.join(document['references'])}"
-                " (in the outbox; `caseflow notify dispatch` delivers or files it)"
+                "  "
+                + _(
+                    "Prepared {subject}: {references} (in the outbox; "
+                    "`caseflow notify dispatch` delivers or files it)"
+                ).format(subject=document["subject"], references=", ".join(document["references"]))
             )
         else:
             lines.append(
-                f"  Could not prepare {document['template']}: {document['reason']}. "
-                f"Make it with `caseflow notice letter {number} {document['template']} "
-                "--set FIELD=VALUE`."
+                "  "
+                + _(
+                    "Could not prepare {template}: {reason}. Make it with "
+                    "`caseflow notice letter {number} {template} --set FIELD=VALUE`."
+                ).format(template=document["template"], reason=document["reason"], number=number)
             )
     if step["due_provisional"]:
-        lines.append(PROVISIONAL_HINT)
+        lines.append(provisional_hint())
     return lines
 
 
@@ -717,85 +792,114 @@ def case_lines(
     view: dict[str, Any], names: Names | None = None, timezone: "tzinfo | None" = None
 ) -> list[str]:
     """`caseflow case show` as text: state, due date, who is responsible, the child, what can
-    be done now and the history, with labels for codes and people by name and position."""
+    be done now and the history, with labels for codes and people by name and position.
+    Names, guardians and places are shown with their control characters escaped."""
     names = names or Names()
     lines: list[str] = []
     child = view["child"]
     number = view["number"]
+
+    def line(label: str, value: str) -> None:
+        lines.append("  " + _("{label}: {value}").format(label=label, value=value))
+
     lines.append(
-        f"案件 {number}（流程 {view['workflow']} 第{view['workflow_version']}版，"
-        f"第{view['version']}次修改）"
+        _(
+            "Case {number} (workflow {workflow} version {workflow_version}, change {version})"
+        ).format(
+            number=number,
+            workflow=view["workflow"],
+            workflow_version=view["workflow_version"],
+            version=view["version"],
+        )
     )
-    lines.append(f"  当前状态：{view['state_label']}（自 {cn_day(view['entered_on'])}）")
-    overdue = "，已逾期" if view["overdue"] else ""
+    line(
+        _("State"),
+        _("{state} (since {day})").format(
+            state=view["state_label"], day=cn_day(view["entered_on"])
+        ),
+    )
     due = (
-        cn_day(view["due_on"]) + ("（暂定）" if view["due_provisional"] else "")
+        cn_day(view["due_on"]) + (_(" (provisional)") if view["due_provisional"] else "")
         if view["due_on"]
-        else "无"
+        else _("none")
     )
-    lines.append(f"  办理期限：{due}{overdue}")
+    line(_("Due"), due + (_(", overdue") if view["overdue"] else ""))
     if view["deadline_basis"]:
-        lines.append(f"  期限依据：{view['deadline_basis']}")
+        line(_("Deadline basis"), view["deadline_basis"])
     for fired in (e for e in view["escalations"] if e["current"]):
-        lines.append(
-            f"  升级督办：{cn_day(fired['fired_on'])} 第{fired['level']}级（逾期 "
-            f"{fired['days_overdue']} 天），督办 "
-            + "、".join(names.recipient(r) for r in fired["recipients"])
+        line(
+            _("Escalated"),
+            _("{day} level {level} ({days} days overdue), to {recipients}").format(
+                day=cn_day(fired["fired_on"]),
+                level=fired["level"],
+                days=fired["days_overdue"],
+                recipients="、".join(names.recipient(r) for r in fired["recipients"]),
+            ),
         )
     if view["extension_request"]:
-        lines.append(f"  延期申请：{extension_line(view['extension_request'])}")
+        line(_("Extension request"), extension_line(view["extension_request"]))
     if view["next_escalation_on"]:
-        lines.append(f"  下次督办检查：{cn_day(view['next_escalation_on'])}")
+        line(_("Next escalation check"), cn_day(view["next_escalation_on"]))
     if view["responsible_label"]:
-        lines.append(f"  责任单位：{view['responsible_label']}")
+        line(_("Responsible unit"), view["responsible_label"])
     if view["departments"]:
-        lines.append("  转介部门：" + "、".join(d["label"] for d in view["departments"]))
-    lines.append(
-        f"  儿童：{child['name']} {child['id_number']} {child['sex']}"
-        + (f" 出生日期 {cn_day(child['birth_date'])}" if child["birth_date"] else "")
+        line(_("Referred to"), "、".join(d["label"] for d in view["departments"]))
+    born = (
+        " " + _("born {day}").format(day=cn_day(child["birth_date"])) if child["birth_date"] else ""
     )
+    line(_("Child"), f"{child['name']} {child['id_number']} {child['sex']}{born}")
     where = "/".join(p for p in (child["township"], child["village"], child["group"]) if p)
-    lines.append(f"  住址：{where}" + (f"；学校 {child['school']}" if child["school"] else ""))
+    school = _("; school {school}").format(school=child["school"]) if child["school"] else ""
+    line(_("Address"), where + school)
     for guardian in view["guardians"]:
         basis = f"（{guardian['legal_basis']}）" if guardian["legal_basis"] else ""
         phone = guardian["phone"] or ""  # masked unless the reader may reveal
-        lines.append(
-            f"  监护人：{guardian['name']} {guardian['relation'] or ''} "
-            f"{guardian['capacity_label']}{basis} {phone}".rstrip()
+        line(
+            _("Guardian"),
+            f"{guardian['name']} {guardian['relation'] or ''} "
+            f"{guardian['capacity_label']}{basis} {phone}".rstrip(),
         )
     if view["special_groups"]:
-        lines.append(
-            "  特殊群体："
-            + "、".join(
+        line(
+            _("Special groups"),
+            "、".join(
                 f"{g['label']}（{'、'.join(g['source_labels'])}）" for g in view["special_groups"]
-            )
+            ),
         )
     if view["chain"]:
-        lines.append("  包保责任链：")
+        lines.append("  " + _("Responsibility chain:"))
         for link in view["chain"]:
             lines.append(f"    {fit(link.get('role_label', link['role']), 16)}{link['label']}")
     if view["reasons"]:
         reasons = names.choices.get("reasons", {})
-        lines.append("  辍学原因：" + "、".join(reasons.get(r, r) for r in view["reasons"]))
+        line(_("Dropout reasons"), "、".join(reasons.get(r, r) for r in view["reasons"]))
     if view["repeat_count"]:
-        lines.append(f"  再次辍学：{view['repeat_count']} 次")
-    lines.append("  现在可办理：")
+        line(_("Dropped out again"), _("{count} times").format(count=view["repeat_count"]))
+    lines.append("  " + _("What can be done now:"))
     if not view["transitions"]:
-        lines.append("    （您的角色当前无可办理事项）")
+        lines.append("    " + _("(nothing your role can do now)"))
     for t in view["transitions"]:
         fields = " ".join(
             f"--set {f['name']}="
-            + ("|".join(f["choices"]) if f["type"] == "choice" else f"<{f['type']}>")
-            + ("" if f["required"] else "（可选）")
+            + (
+                "|".join(
+                    _choice_text(names.choices.get(f"{t['trigger']}.{f['name']}", {}), c)
+                    for c in f["choices"]
+                )
+                if f["type"] == "choice"
+                else f"<{f['type']}>"
+            )
+            + ("" if f["required"] else _(" (optional)"))
             for f in t["fields"]
         )
         arrow = f" → {names.state(t['dest'])}" if t["dest"] else ""
-        lines.append(f"    {fit(t['trigger'], 28)}{t['label']}{arrow}  {fields}".rstrip())
-    lines.append("  办理记录：")
+        lines.append(f"    {fit(t['label'], 28)}{t['trigger']}{arrow}  {fields}".rstrip())
+    lines = [printable(text) for text in lines]  # names, guardians, places as entered
+    lines.append("  " + _("Record:"))
     for event in view["history"]:
         lines.append("    " + event_line(event, names, timezone))
     if view["due_provisional"]:
-        lines.append(PROVISIONAL_HINT)
+        lines.append(provisional_hint())
     return lines
 
 
@@ -846,17 +950,30 @@ def overdue_lines(review: "OverdueReview") -> list[str]:
     return lines
 
 
+def _choice_text(labels: Mapping[str, str], code: str) -> str:
+    """A value a field may take, as a person may type it: 外出务工（migrant_work）."""
+    label = labels.get(code)
+    return f"{label}（{code}）" if label and label != code else code
+
+
 def migration_lines(view: dict[str, Any]) -> list[str]:
-    mode = "（试运行，未作任何修改）" if view["dry_run"] else ""
-    verb = "将迁移" if view["dry_run"] else "已迁移"
+    mode = _(" (dry run, nothing changed)") if view["dry_run"] else ""
     if not view["cases"]:
         return [
-            f"流程 {view['workflow']} 迁移至第{view['to_version']}版{mode}：没有需要迁移的在办"
-            f"案件，全部在办案件已在第{view['to_version']}版。"
+            _(
+                "Workflow {workflow} to version {version}{mode}: no open case needs to move; "
+                "every open case is on version {version} already."
+            ).format(workflow=view["workflow"], version=view["to_version"], mode=mode)
         ]
+    heading = (
+        _("Workflow {workflow} to version {version}{mode}: {count} open cases would move")
+        if view["dry_run"]
+        else _("Workflow {workflow} to version {version}{mode}: {count} open cases moved")
+    )
     lines = [
-        f"流程 {view['workflow']} 迁移至第{view['to_version']}版{mode}：{verb} "
-        f"{view['moved']} 个在办案件"
+        heading.format(
+            workflow=view["workflow"], version=view["to_version"], mode=mode, count=view["moved"]
+        )
     ]
     for case in view["cases"]:
         state = (
@@ -866,10 +983,22 @@ def migration_lines(view: dict[str, Any]) -> list[str]:
             f"{case['to_state_label']}（{case['to_state']}）"
         )
         due = f"{case['from_due_on'] or '-'} → {due_text(case['due_on'], case['due_provisional'])}"
-        kept = "（期限按文书确定，不变）" if case["deadline"] == "kept" else ""
+        kept = (
+            _(" (the deadline is set by a document and stays)")
+            if case["deadline"] == "kept"
+            else ""
+        )
         lines.append(
-            f"  案件 {pad(case['number'], 6)} 第{case['from_version']}版→第{view['to_version']}版  "
-            f"{state}  期限 {due}{kept}"
+            _(
+                "  case {number} version {from_version}→{to_version}  {state}  due {due}{kept}"
+            ).format(
+                number=pad(case["number"], 6),
+                from_version=case["from_version"],
+                to_version=view["to_version"],
+                state=state,
+                due=due,
+                kept=kept,
+            )
         )
     return lines
 
@@ -883,17 +1012,28 @@ def workspace_created_lines(
 ) -> list[str]:
     """What `caseflow init` prints: where the workspace and its database are, who the
     first operator is, and what to do next."""
-    lines = [f"Created workspace {workspace.root}", f"Database: {workspace.database_url}"]
-    if example_org:
-        lines.append(f"Organisation: the example county, in {workspace.org_file}")
-    lines.append(f"Operator {operator!r} registered with roles bureau, admin (county-wide).")
+    lines = [
+        _("Created workspace {root}").format(root=workspace.root),
+        _("Database: {url}").format(url=workspace.database_url),
+    ]
     if example_org:
         lines.append(
-            f"Next: check it with `caseflow -w {workspace.root} org check`, put it in force "
-            "with `org apply` (you become 县教育局控辍办), then `case open --help`"
+            _("Organisation: the example county, in {path}").format(path=workspace.org_file)
+        )
+    lines.append(
+        _("Operator “{operator}” registered with roles bureau, admin (county-wide).").format(
+            operator=operator
+        )
+    )
+    if example_org:
+        lines.append(
+            _(
+                "Next: check it with `caseflow -w {root} org check`, put it in force with "
+                "`org apply` (you become 县教育局控辍办), then `case open --help`"
+            ).format(root=workspace.root)
         )
     else:
-        lines.append(f"Next: caseflow -w {workspace.root} case open --help")
+        lines.append(_("Next: caseflow -w {root} case open --help").format(root=workspace.root))
     return lines
 
 
@@ -903,42 +1043,55 @@ def workspace_created_lines(
 
 def due_line(number: int, step: Mapping[str, Any]) -> str:
     """`Case N: due ...`, what `case extend` prints."""
-    return f"Case {number}: due {due_text(step['due_on'], step['due_provisional'])}"
+    return _("Case {number}: due {due}").format(
+        number=number, due=due_text(step["due_on"], step["due_provisional"])
+    )
 
 
 def extension_requested_line(number: int, step: Mapping[str, Any]) -> str:
     """What `case extend --days` prints: the deadline stays until someone else approves."""
     request = step["extension_request"]
-    return (
-        f"Case {number}: extension of {request['days']} days requested; due stays "
-        f"{due_text(step['due_on'], step['due_provisional'])} until another operator with "
-        f"role {' or '.join(request['approve_roles'])} approves it "
-        f"(`caseflow case extend {number} --approve`)"
+    return _(
+        "Case {number}: extension of {days} days requested; due stays {due} until another "
+        "operator with role {roles} approves it (`caseflow case extend {number} --approve`)"
+    ).format(
+        number=number,
+        days=request["days"],
+        due=due_text(step["due_on"], step["due_provisional"]),
+        roles=_(" or ").join(request["approve_roles"]),
     )
 
 
 def extension_line(request: Mapping[str, Any]) -> str:
     """`case show`'s line on a pending extension request, or one that lapsed."""
-    asked = (
-        f"{request['days']} days requested by {request['operator']} on "
-        f"{request['requested_on']} ({request['reason']})"
+    asked = _("{days} days requested by {operator} on {day} ({reason})").format(
+        days=request["days"],
+        operator=request["operator"],
+        day=request["requested_on"],
+        reason=request["reason"],
     )
     if request["status"] == "lapsed":
-        return f"{asked}; lapsed on {request['lapsed_on']}: the case left {request['state']}"
-    return (
-        f"{asked}; awaits approval by another operator with role "
-        f"{' or '.join(request['approve_roles'])}; lapses if the case leaves {request['state']}"
-    )
+        return _("{asked}; lapsed on {day}: the case left {state}").format(
+            asked=asked, day=request["lapsed_on"], state=request["state"]
+        )
+    return _(
+        "{asked}; awaits approval by another operator with role {roles}; lapses if the case "
+        "leaves {state}"
+    ).format(asked=asked, roles=_(" or ").join(request["approve_roles"]), state=request["state"])
 
 
 def opened_lines(opened: Mapping[str, Any]) -> list[str]:
     """What `case open` prints: the new case's state and due date."""
     lines = [
-        f"Opened case {opened['number']}: {opened['state']} ({opened['state_label']}), due "
-        f"{due_text(opened['due_on'], opened['due_provisional'])}"
+        _("Opened case {number}: {state} ({state_label}), due {due}").format(
+            number=opened["number"],
+            state=opened["state"],
+            state_label=opened["state_label"],
+            due=due_text(opened["due_on"], opened["due_provisional"]),
+        )
     ]
     if opened["due_provisional"]:
-        lines.append(PROVISIONAL_HINT)
+        lines.append(provisional_hint())
     return lines
 
 
@@ -948,21 +1101,21 @@ def case_list_lines(
     """`caseflow case list` as a table by display width, with a header row: one row a case
     (the first ``limit``; 0 for all), then how many were left out."""
     if not rows:
-        return ["没有符合条件的案件。"]
+        return [_("No cases match.")]
     shown = limited(rows, limit)
     lines = table(
-        ("案件号", "状态", "办理期限", "姓名", "身份证号", "住址", "逾期"),
+        (_("Case"), _("State"), _("Due"), _("Name"), _("Resident ID"), _("Address"), _("Overdue")),
         (
             (
                 row["number"],
                 labels.get(row["state"], row["state"]),
-                (cn_day(row["due_on"]) + ("（暂定）" if row["due_provisional"] else ""))
+                (cn_day(row["due_on"]) + (_(" (provisional)") if row["due_provisional"] else ""))
                 if row["due_on"]
                 else "-",
                 row["name"],
                 row["id_number"],
                 f"{row['township']}/{row['village']}",
-                "逾期" if row["overdue"] else "",
+                _("overdue") if row["overdue"] else "",
             )
             for row in shown
         ),
@@ -972,7 +1125,7 @@ def case_list_lines(
     if note:
         lines.append(note)
     if any(row["due_provisional"] for row in shown):
-        lines.append(PROVISIONAL_HINT)
+        lines.append(provisional_hint())
     return lines
 
 
@@ -1063,44 +1216,94 @@ def calendar_gap_message(year: int, holiday_file: "Path") -> str:
 
 def workflow_lines(description: Mapping[str, Any]) -> list[str]:
     """`caseflow workflow show` as text: the states with their deadlines and ladders, then
-    the transitions."""
-    lines = [f"{description['label']} — {description['name']} v{description['version']}"]
-    lines.append("\nStates:")
+    the transitions and the special groups, as tables by display width."""
+    lines = [
+        _("{label} — {name} version {version}").format(
+            label=description["label"], name=description["name"], version=description["version"]
+        )
+    ]
+    lines.append("")
+    lines.append(_("States:"))
+    state_rows: list[list[str]] = []
     for state in description["states"]:
         deadline = state["deadline"]
-        due = f"  due in {deadline['amount']} {deadline['unit']}" if deadline else ""
-        lines.append(
-            f"  {pad(state['id'], 24)}{pad(state['label'], 14)}{pad(state['kind'], 9)}"
-            f"{pad(state['category'], 19)}{pad(state['responsible'] or '', 18)}{due}"
+        state_rows.append(
+            [
+                state["label"],
+                state["id"],
+                _(KINDS.get(state["kind"], state["kind"])),
+                state["category"],
+                state["responsible"] or "",
+                _("{amount} {unit}").format(
+                    amount=deadline["amount"], unit=_(UNITS.get(deadline["unit"], deadline["unit"]))
+                )
+                if deadline
+                else "",
+            ]
         )
         for rung in state["ladder"]:
-            lines.append(
-                f"      +{rung['offset']} {rung['unit']}: {', '.join(rung['notify'])} "
-                f"({rung['template']})"
+            state_rows.append(
+                [
+                    "",
+                    _("  +{offset} {unit}: {notify} ({template})").format(
+                        offset=rung["offset"],
+                        unit=_(UNITS.get(rung["unit"], rung["unit"])),
+                        notify=", ".join(rung["notify"]),
+                        template=rung["template"],
+                    ),
+                    "",
+                    "",
+                    "",
+                    "",
+                ]
             )
-    lines.append("\nTransitions:")
+    lines += table(
+        (_("State"), _("Code"), _("Kind"), _("Category"), _("Responsible"), _("Deadline")),
+        state_rows,
+        indent="  ",
+    )
+    lines.append("")
+    lines.append(_("Transitions:"))
+    transition_rows = []
     for t in description["transitions"]:
         extra = []
         if t["handoff"]:
-            extra.append("handoff " + ", ".join(t["handoff"]))
+            extra.append(
+                _("hands off to {departments}").format(departments=", ".join(t["handoff"]))
+            )
         if t["auto"]:
-            extra.append("auto when due")
+            extra.append(_("automatic when due"))
         if t["fields"]:
-            extra.append("fields " + ", ".join(f["name"] for f in t["fields"]))
-        lines.append(
-            f"  {pad(t['trigger'], 28)}{pad(t['label'], 16)}{','.join(t['from'])} -> {t['to']}"
-            f"  [{', '.join(t['roles'])}]" + (f"  {'; '.join(extra)}" if extra else "")
+            extra.append(
+                _("fields {fields}").format(fields=", ".join(f["name"] for f in t["fields"]))
+            )
+        transition_rows.append(
+            [
+                t["label"],
+                t["trigger"],
+                f"{','.join(t['from'])} → {t['to']}",
+                ", ".join(t["roles"]),
+                _("; ").join(extra),
+            ]
         )
+    lines += table(
+        (_("Transition"), _("Code"), _("From → to"), _("Roles"), _("Notes")),
+        transition_rows,
+        indent="  ",
+    )
     if description.get("special_groups"):
         registers = description.get("register_groups", {})
         set_by = {group: purpose for purpose, group in registers.items()}
-        lines.append("\n特殊群体（case update --special-group）:")
-        for group in description["special_groups"]:
-            register = set_by.get(group["key"])
-            lines.append(
-                f"  {pad(group['key'], 24)}{group['label']}"
-                + (f"  （登记册导入：{register}）" if register else "")
-            )
+        lines.append("")
+        lines.append(_("Special groups (case update --special-group):"))
+        lines += table(
+            (_("Special group"), _("Code"), _("Set by the register")),
+            (
+                (group["label"], group["key"], set_by.get(group["key"], ""))
+                for group in description["special_groups"]
+            ),
+            indent="  ",
+        )
     return lines
 
 
@@ -1205,23 +1408,6 @@ REJECTS_SHOWN = 5
 SUSPECTS_SHOWN = 50
 
 
-def _escaped(text: str) -> str:
-    """Terminal control characters (ESC sequences, OSC titles and links, carriage
-    returns, bidi overrides) written as visible escapes (``\\x1b``), so a register cell
-    cannot drive the terminal. (A local helper until one shared helper does this for
-    every human output.)"""
-    import unicodedata
-
-    def shown(character: str) -> str:
-        kind = unicodedata.category(character)
-        if kind[0] != "C" and kind not in ("Zl", "Zp"):
-            return character
-        code = ord(character)
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    return text if text.isprintable() else "".join(shown(c) for c in text)
-
-
 def _register_day(day: "date") -> str:
     """2026年9月1日 in Chinese, 2026-09-01 in English."""
     from caseflow.i18n import is_english
@@ -1250,7 +1436,7 @@ def import_lines(summary: "ImportSummary") -> list[str]:
     fields = {
         "imported": summary.imported,
         "total": summary.rows_total,
-        "file": _escaped(summary.file_name),
+        "file": printable(summary.file_name),
         "register": _register_name(summary.source),
         "import_id": summary.import_id,
         "as_of": _register_day(summary.as_of),
@@ -1287,14 +1473,14 @@ def import_lines(summary: "ImportSummary") -> list[str]:
         return lines
     lines.append(_("Rejected rows, with the reasons: {file}").format(file=summary.rejects_file))
     for problem in summary.problems[:REJECTS_SHOWN]:
-        value = f" {_escaped(problem.value)}" if problem.value else ""
+        value = f" {printable(problem.value)}" if problem.value else ""
         lines.append(
             "  "
             + _("row {line}, {column}{value}: {reason}").format(
                 line=problem.line,
-                column=_escaped(problem.column) or "-",
+                column=printable(problem.column) or "-",
                 value=value,
-                reason=_escaped(problem.reason),
+                reason=printable(problem.reason),
             )
         )
     more = len(summary.problems) - REJECTS_SHOWN
@@ -1355,10 +1541,10 @@ def comparison_lines(
             (
                 (
                     view["id_number"],
-                    _escaped(view["name"]),
-                    _escaped(f"{view['township'] or '-'}/{view['village'] or '-'}"),
+                    printable(view["name"]),
+                    printable(f"{view['township'] or '-'}/{view['village'] or '-'}"),
                     list_text(FLAGS.get(f, f) for f in view["flags"]),
-                    _escaped("；".join(g for g in (view["poor"], view["disability"]) if g)),
+                    printable("；".join(g for g in (view["poor"], view["disability"]) if g)),
                 )
                 for view in shown
             ),
@@ -1442,8 +1628,8 @@ def import_history_lines(records: Sequence["ImportRecord"], timezone: "tzinfo") 
                 r.as_of.isoformat(),
                 r.rows_imported,
                 r.rows_rejected,
-                f"{_escaped(r.file_name)} sha256:{r.file_sha256[:12]}",
-                f"{_escaped(r.operator)} ({_escaped(r.os_user)})",
+                f"{printable(r.file_name)} sha256:{r.file_sha256[:12]}",
+                f"{printable(r.operator)} ({printable(r.os_user)})",
             )
             for r in records
         ),
@@ -1549,28 +1735,6 @@ OUTBOX_STATUSES: Mapping[str, str] = {
     "sent": N_("sent"),
     "dead": N_("failed"),
 }
-
-
-def printable(text: object) -> str:
-    """``text`` safe to print on a terminal: control characters (ESC sequences, OSC title
-    and hyperlink codes, carriage returns, line breaks inside a cell) shown escaped
-    (``\\x1b``), never acted on."""
-    shown = str(text)
-    if not any(_is_control(ch) for ch in shown):
-        return shown
-    return "".join(
-        (ch.encode("unicode_escape").decode("ascii") if _is_control(ch) else ch) for ch in shown
-    )
-
-
-# Line separators and the bidirectional marks that reorder what a terminal shows.
-_INVISIBLE_CONTROLS = frozenset("\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e")
-_INVISIBLE_CONTROLS |= frozenset("\u2066\u2067\u2068\u2069")
-
-
-def _is_control(ch: str) -> bool:
-    code = ord(ch)
-    return code < 0x20 or 0x7F <= code < 0xA0 or ch in _INVISIBLE_CONTROLS
 
 
 def outbox_lines(
@@ -1746,3 +1910,64 @@ def org_lines(org: "Org") -> list[str]:
             lines.append(f"  {key}: {_channels(contacts)}")
     lines.append(_("  default: {channels}").format(channels=_channels(org.contacts.default)))
     return lines
+
+
+def extension_rejected_line(number: int, step: Mapping[str, Any]) -> str:
+    """What `case extend --reject` prints."""
+    return _("Case {number}: extension request rejected; due stays {due}").format(
+        number=number, due=due_text(step["due_on"], step["due_provisional"])
+    )
+
+
+def reopened_lines(step: Mapping[str, Any]) -> list[str]:
+    """What `case reopen` prints: the state the case is back in, its deadline, the notices."""
+    number = step["number"]
+    if step["due_on"]:
+        lines = [
+            _("Case {number}: closure undone; back to “{state}”, due {due}.").format(
+                number=number, state=step["state_label"], due=cn_day(step["due_on"])
+            )
+        ]
+    else:
+        lines = [
+            _("Case {number}: closure undone; back to “{state}”.").format(
+                number=number, state=step["state_label"]
+            )
+        ]
+    for document in step["documents"]:
+        if document.get("prepared"):
+            count = len(document["notices"])
+            lines.append(
+                _("Notice prepared: {subject}, copies: {count}.").format(
+                    subject=document["subject"], count=count
+                )
+            )
+    return lines
+
+
+def updated_line(
+    number: int, changed: Sequence[str], added: Sequence[str], removed: Sequence[str]
+) -> str:
+    """What `case update` prints: the details and special groups recorded."""
+    parts = [_(DETAIL_LABELS[name]) if name in DETAIL_LABELS else name for name in changed]
+    if added:
+        parts.append(_("special groups added: {groups}").format(groups="、".join(added)))
+    if removed:
+        parts.append(_("special groups removed: {groups}").format(groups="、".join(removed)))
+    return printable(
+        _("Updated case {number}: {changed}.").format(number=number, changed=_(", ").join(parts))
+    )
+
+
+KINDS: Mapping[str, str] = {
+    "initial": N_("initial"),
+    "waiting": N_("waiting"),
+    "terminal": N_("final"),
+}
+
+
+UNITS: Mapping[str, str] = {
+    "days": N_("days"),
+    "working_days": N_("working days"),
+    "months": N_("months"),
+}

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from caseflow import access, audit, db, engine, escalation
+from caseflow.choices import resolve, resolve_all
 from caseflow.dates import cn_date
 from caseflow.errors import (
     AccessDenied,
@@ -23,6 +24,7 @@ from caseflow.errors import (
     InvalidInput,
     TransitionRefused,
 )
+from caseflow.i18n import N_, _
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.measures import UNKNOWN_PLACE
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org, PlaceCheck
@@ -55,6 +57,7 @@ from caseflow.services.step import (
     apply_decision,
     case_snapshot,
     outcome_changes,
+    probes_recorded,
 )
 from caseflow.states import (
     CASE_SOURCES,
@@ -168,7 +171,7 @@ class Checks:
     age_exception: str | None = None
 
 
-_PLACE_KINDS = {"township": "乡镇", "village": "村", "school": "学校"}
+_PLACE_KINDS = {"township": N_("Township"), "village": N_("Village"), "school": N_("School")}
 
 
 def _checked_places(
@@ -192,15 +195,21 @@ def _checked_places(
         if check.known:
             continue
         if not checks.unlisted:
-            where = f"{parent}的组织机构" if kind == "village" else "本县组织机构"
+            where = (
+                _("the organisation of {township}").format(township=parent)
+                if kind == "village"
+                else _("the county's organisation")
+            )
             hint = (
-                f"您是否要找：{'、'.join(check.nearest)}？"
+                _("Did you mean: {names}?").format(names="、".join(check.nearest))
                 if check.nearest
-                else "请核对名称（`caseflow org show` 列出本县组织机构）。"
+                else _("Check the name (`caseflow org show` lists the county's organisation).")
             )
             raise InvalidInput(
-                f"{_PLACE_KINDS[kind]}“{check.name}”不在{where}中。{hint}"
-                "确属组织机构尚未列入的，请加 --unlisted 登记。"
+                _(
+                    "{kind} “{name}” is not in {where}. {hint} If the organisation does not "
+                    "list it yet, register it with --unlisted."
+                ).format(kind=_(_PLACE_KINDS[kind]), name=check.name, where=where, hint=hint)
             )
         unlisted.append(check)
     return named, unlisted
@@ -208,8 +217,11 @@ def _checked_places(
 
 def unlisted_warnings(unlisted: Sequence[PlaceCheck]) -> tuple[str, ...]:
     return tuple(
-        f"提示：{_PLACE_KINDS[c.kind]}“{c.name}”不在本县组织机构中，已按 --unlisted 登记；"
-        "该案件的包保责任链可能不完整，请在 org.yaml 中补充后执行 `caseflow org apply`。"
+        _(
+            "Note: {kind} “{name}” is not in the county's organisation and was registered "
+            "with --unlisted; the case's 包保 chain may be incomplete: add it to org.yaml, "
+            "then run `caseflow org apply`."
+        ).format(kind=_(_PLACE_KINDS[c.kind]), name=c.name)
         for c in unlisted
     )
 
@@ -228,7 +240,9 @@ def _checked_age(birth: date, occurred_on: date, checks: Checks) -> dict[str, An
     exception as the audit event records it, or None."""
     if occurred_on < birth:
         raise InvalidInput(
-            f"日期{cn_date(occurred_on)}早于该儿童的出生日期（见身份证号）；请核对 --date。"
+            _(
+                "The day {day} is before the child's birth (see the resident ID); check --date."
+            ).format(day=cn_date(occurred_on))
         )
     reference = reference_date(occurred_on)
     age = _age_on(birth, reference)
@@ -238,8 +252,11 @@ def _checked_age(birth: date, occurred_on: date, checks: Checks) -> dict[str, An
     reason = (checks.age_exception or "").strip()
     if not reason:
         raise InvalidInput(
-            f"该儿童在{cn_date(reference)}（学年基准日）为{age}周岁，不在义务教育年龄段"
-            f"（{youngest}至{oldest}周岁）内。确需立案的，请加 --age-exception 说明理由。"
+            _(
+                "The child is {age} on {day} (the school year's reference day), outside the "
+                "compulsory-education ages ({youngest} to {oldest}). If a case is needed, say "
+                "why with --age-exception."
+            ).format(age=age, day=cn_date(reference), youngest=youngest, oldest=oldest)
         )
     return {"age": age, "reference_date": reference.isoformat(), "reason": reason}
 
@@ -247,7 +264,7 @@ def _checked_age(birth: date, occurred_on: date, checks: Checks) -> dict[str, An
 def _required_text(value: str, what: str) -> str:
     cleaned = value.strip()
     if not cleaned:
-        raise InvalidInput(f"{what} must not be empty")
+        raise InvalidInput(_("{what} must not be empty").format(what=what))
     return cleaned
 
 
@@ -270,20 +287,19 @@ def open_case(
     masked = mask_id_number(resident.number)
     if details.sex is not None and details.sex != resident.sex:
         raise InvalidInput(
-            f"sex {details.sex} disagrees with resident ID {masked}, which encodes {resident.sex}"
+            _("sex {sex} disagrees with resident ID {masked}, which encodes {encoded}").format(
+                sex=details.sex, masked=masked, encoded=resident.sex
+            )
         )
     if details.birth_date is not None and details.birth_date != resident.birth_date:
         raise InvalidInput(
-            f"birth date {details.birth_date.isoformat()} disagrees with resident ID {masked}"
-        )
-    if source not in CASE_SOURCES:
-        raise InvalidInput(f"source {source!r} is unknown; use one of: {', '.join(CASE_SOURCES)}")
-    workflow = ctx.current_workflow
-    for reason in reasons:
-        if reason not in workflow.dropout_reasons:
-            raise InvalidInput(
-                f"reason {reason!r} is unknown; use one of: {', '.join(workflow.dropout_reasons)}"
+            _("birth date {day} disagrees with resident ID {masked}").format(
+                day=details.birth_date.isoformat(), masked=masked
             )
+        )
+    source = resolve(source, CASE_SOURCES, what=_("Source"))
+    workflow = ctx.current_workflow
+    reasons = resolve_all(reasons, workflow.dropout_reasons, what=_("Dropout reason"))
     name = _required_text(details.name, "name")
     township = _required_text(details.township, "township")
     village = _required_text(details.village, "village")
@@ -417,8 +433,10 @@ def open_case(
             if child_id is not None:
                 _refuse_second_open_case(connection, child_id, masked)
         raise ConcurrentUpdate(
-            "another command wrote the same records at the same time; "
-            "nothing was changed — run the command again"
+            _(
+                "another command wrote the same records at the same time; "
+                "nothing was changed — run the command again"
+            )
         ) from exc
     step = _case_step(ctx, workflow, SimpleNamespace(id=number, **opened), [])
     return replace(step, warnings=unlisted_warnings(unlisted))
@@ -430,8 +448,15 @@ def _require_own_place(ctx: Context, details: ChildDetails) -> None:
     given = {"township": details.township.strip(), "school": (details.school or "").strip()}
     if where.kind in given and given[where.kind] != where.name:
         refusal = AccessDenied(
-            f"operator {ctx.actor.operator!r} opens cases only for children of {where.name}; "
-            f"this child's {where.kind} is {given[where.kind] or 'not given'}"
+            _(
+                "operator “{operator}” opens cases only for children of {place}; "
+                "this child's {kind} is {given}"
+            ).format(
+                operator=ctx.actor.operator,
+                place=where.name,
+                kind=_(_PLACE_KINDS[where.kind]).lower(),
+                given=given[where.kind] or _("not given"),
+            )
         )
         log_refusal(ctx, refusal, "case open", None)
         raise refusal
@@ -443,9 +468,10 @@ def _refuse_second_open_case(connection: Connection, child_id: int, masked: str)
     ).first()
     if existing is not None:
         raise DuplicateCase(
-            f"the child with resident ID {masked} already has open case "
-            f"{existing.id} (state {existing.state}); advance or note that case "
-            "instead"
+            _(
+                "the child with resident ID {masked} already has open case {number} "
+                "(state {state}); advance or note that case instead"
+            ).format(masked=masked, number=existing.id, state=existing.state)
         )
 
 
@@ -492,6 +518,14 @@ def _issue_documents(
     return outcomes
 
 
+def transition_code(workflow: Workflow, given: str, state: str) -> str:
+    """The trigger for a transition given by its code or its label (开始核查); an unknown
+    one is refused with the transitions of the case's state."""
+    transitions = {t.trigger: t.label for t in workflow.transitions}
+    offered = {t.trigger: t.label for t in workflow.transitions_from(state) if not t.auto}
+    return resolve(given, transitions, what=_("Transition"), offered=offered)
+
+
 def advance(
     ctx: Context,
     number: int,
@@ -505,12 +539,14 @@ def advance(
     """Fire a transition; the result says what became of the documents it issues (letters
     queued for printing or delivery in the same transaction, or why one could not be
     prepared) and of the alert its recorded values raise, if any."""
-    event = engine.Event(
+    asked = engine.Event(
         trigger=trigger, occurred_on=occurred_on or ctx.today, values=dict(values or {}), note=note
     )
     step: list[Entering] = []
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
+        # The transition by its code or its label in the case's own workflow version.
+        event = replace(asked, trigger=transition_code(workflow, trigger, row.state))
         outcome = engine.decide(
             workflow,
             case_snapshot(row),
@@ -520,7 +556,7 @@ def advance(
             calendar=ctx.calendar,
             settings=ctx.workspace.procedure,
         )
-        transition = workflow.find(trigger, row.state)
+        transition = workflow.find(event.trigger, row.state)
         if transition is not None:
             step.append(Entering(transition, outcome.values, event.occurred_on))
         changes = outcome_changes(
@@ -528,8 +564,8 @@ def advance(
         )
         if outcome.values:
             # The trigger moves last: `recorded_values` reads the latest step's values last.
-            earlier = {name: v for name, v in row.facts.items() if name != trigger}
-            changes["facts"] = {**earlier, trigger: dict(outcome.values)}
+            earlier = {name: v for name, v in row.facts.items() if name != event.trigger}
+            changes["facts"] = {**earlier, event.trigger: dict(outcome.values)}
         return changes, "case.transition", dict(outcome.audit), event.occurred_on
 
     def issue(connection: Connection, now: datetime) -> list[dict[str, Any]]:
@@ -541,7 +577,7 @@ def advance(
             number,
             entering.transition,
             values=entering.values,
-            occurred_on=event.occurred_on,
+            occurred_on=asked.occurred_on,
             now=now,
         )
         documents = _issue_documents(ctx, connection, number, entering, now)
@@ -557,6 +593,11 @@ def advance(
 # Undoing a closure
 
 
+NO_STATE_BEFORE_CLOSURE = N_(
+    "The case's history holds no step before the closure; the closure cannot be undone."
+)
+
+
 def _state_before_closure(
     workflow: Workflow, events: Sequence[Any], closed_state: str
 ) -> tuple[str, list[str]]:
@@ -568,20 +609,25 @@ def _state_before_closure(
     moves = [p for p in payloads if p.get("from") != p.get("to")]
     index = max((i for i, m in enumerate(moves) if m.get("to") == closed_state), default=None)
     if index is None:
-        raise InvalidInput("该案件的历史中找不到销号前的办理环节，无法撤销销号。")
+        raise InvalidInput(_(NO_STATE_BEFORE_CLOSURE))
     target = str(moves[index]["from"])
     handoff = list(moves[index].get("handoff") or ())
     entering = index
     while workflow.category_of(target) in ("closing", *TERMINAL_CATEGORIES):
         entering = max((i for i in range(entering) if moves[i].get("to") == target), default=-1)
         if entering < 0:
-            raise InvalidInput("该案件的历史中找不到销号前的办理环节，无法撤销销号。")
+            raise InvalidInput(_(NO_STATE_BEFORE_CLOSURE))
         target = str(moves[entering]["from"])
     if entering != index:
         previous = max((i for i in range(entering) if moves[i].get("to") == target), default=-1)
         handoff = list(moves[previous].get("handoff") or ()) if previous >= 0 else []
     if target not in workflow.states:
-        raise InvalidInput(f"销号前的办理环节“{target}”已不在本案件适用的流程中，无法撤销销号。")
+        raise InvalidInput(
+            _(
+                "The step before the closure, “{state}”, is no longer in the case's workflow; "
+                "the closure cannot be undone."
+            ).format(state=target)
+        )
     return target, handoff
 
 
@@ -599,29 +645,44 @@ def reopen(
     notice to the case's 包保 chain."""
     why = reason.strip()
     if not why:
-        raise InvalidInput("撤销销号须用 --reason 说明理由。")
+        raise InvalidInput(_("Undoing a closure needs --reason: why it is undone."))
     day = occurred_on or ctx.today
-    with db.read(ctx.engine) as connection:
+    with probes_recorded(ctx, "case reopen", number), db.read(ctx.engine) as connection:
         seen = case_row(connection, ctx.actor, number)
         events = list(audit.events(connection, number))
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         rule = workflow.reopen
         if not ctx.actor.roles & set(rule.roles):
-            names = "、".join(rule.roles) if rule.roles else "无（流程文件未设 reopen 一节）"
+            names = (
+                "、".join(rule.roles)
+                if rule.roles
+                else _("none (the workflow file has no reopen section)")
+            )
             raise AccessDenied(
-                f"操作员“{ctx.actor.operator}”无权撤销销号；流程规定可撤销销号的角色：{names}。"
+                _(
+                    "Operator “{operator}” may not undo a closure; the roles the workflow "
+                    "allows to: {roles}."
+                ).format(operator=ctx.actor.operator, roles=names)
             )
         if row.version != seen.version:
             raise ConcurrentUpdate(
-                f"case {number} was changed by someone else while this command ran; "
-                "nothing was changed — look again with `caseflow case show` and retry"
+                _(
+                    "case {number} was changed by someone else while this command ran; "
+                    "nothing was changed — look again with `caseflow case show` and retry"
+                ).format(number=number)
             )
         category = workflow.category_of(row.state)
         if category not in rule.categories:
             raise InvalidInput(
-                f"案件{number}当前为“{workflow.state(row.state).label}”，不是可撤销的销号状态"
-                f"（流程规定可撤销的类别：{'、'.join(rule.categories)}）。"
+                _(
+                    "Case {number} is “{state}”, not a closure that can be undone (the "
+                    "workflow allows undoing: {categories})."
+                ).format(
+                    number=number,
+                    state=workflow.state(row.state).label,
+                    categories="、".join(rule.categories),
+                )
             )
         engine.check_occurred_on(day, today=ctx.today, last_event_on=row.last_event_on)
         target, handoff = _state_before_closure(workflow, events, row.state)
@@ -927,13 +988,15 @@ def update_details(
     changes_groups = bool(add_groups or remove_groups)
     if not values and not changes_groups:
         raise InvalidInput(
-            "nothing to update; give at least one of --school, --grade, "
-            "--class, --group, --guardian, --guardian-relation, --guardian-phone, "
-            "--special-group, --remove-special-group"
+            _(
+                "nothing to update; give at least one of --school, --grade, "
+                "--class, --group, --guardian, --guardian-relation, --guardian-phone, "
+                "--special-group, --remove-special-group"
+            )
         )
     for name, value in values.items():
         if not value:
-            raise InvalidInput(f"{name.replace('_', '-')} must not be empty")
+            raise InvalidInput(_("{what} must not be empty").format(what=name.replace("_", "-")))
     day = occurred_on or ctx.today
     unlisted: list[PlaceCheck] = []
     if checks is not None and "school" in values:
@@ -1015,8 +1078,10 @@ def update_details(
                 )
             elif "name" not in guardian:
                 raise InvalidInput(
-                    f"case {number} has no guardian yet: give --guardian NAME "
-                    "with the relation or phone"
+                    _(
+                        "case {number} has no guardian yet: give --guardian NAME "
+                        "with the relation or phone"
+                    ).format(number=number)
                 )
             else:
                 connection.execute(insert(GUARDIAN).values(child_id=child_id, **guardian))
@@ -1050,25 +1115,31 @@ class GuardianDetails:
         basis = (self.legal_basis or "").strip()
         if self.carer and basis:
             raise InvalidInput(
-                "give either --carer (an entrusted carer) or --legal-basis (a legal "
-                "guardian under 民法典第二十七条), not both"
+                _(
+                    "give either --carer (an entrusted carer) or --legal-basis (a legal "
+                    "guardian under 民法典第二十七条), not both"
+                )
             )
         if is_parent(self.relation):
             if self.carer:
                 raise InvalidInput(
-                    f"a {self.relation.strip()} is the child's legal guardian (民法典第二十七条："
-                    "父母是未成年子女的监护人); record a parent without --carer"
+                    _(
+                        "a {relation} is the child's legal guardian (民法典第二十七条："
+                        "父母是未成年子女的监护人); record a parent without --carer"
+                    ).format(relation=self.relation.strip())
                 )
             return "legal"
         if self.carer:
             return "carer"
         if not basis:
             raise InvalidInput(
-                f"a {self.relation.strip()} is a legal guardian only on the grounds of "
-                "民法典第二十七条 (the parents have died or cannot act as guardians): give "
-                "--legal-basis with those grounds, or --carer for an entrusted carer "
-                "(被委托照护人, 未成年人保护法第二十二条), such as the grandparent of a "
-                "left-behind child"
+                _(
+                    "a {relation} is a legal guardian only on the grounds of "
+                    "民法典第二十七条 (the parents have died or cannot act as guardians): give "
+                    "--legal-basis with those grounds, or --carer for an entrusted carer "
+                    "(被委托照护人, 未成年人保护法第二十二条), such as the grandparent of a "
+                    "left-behind child"
+                ).format(relation=self.relation.strip())
             )
         return "legal"
 
@@ -1090,7 +1161,11 @@ def add_guardian(
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         if not row.is_open:
-            raise TransitionRefused(f"case {number} is closed ({row.state}); it cannot change")
+            raise TransitionRefused(
+                _("case {number} is closed ({state}); it cannot change").format(
+                    number=number, state=row.state
+                )
+            )
         engine.check_occurred_on(day, today=ctx.today, last_event_on=row.last_event_on)
         shown = {
             k: (mask_phone(v) if k == "phone" else v) for k, v in values.items() if v is not None
@@ -1150,7 +1225,9 @@ def add_finding(ctx: Context, number: int, evidence: Mapping[str, Any]) -> None:
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         if workflow.state(row.state).is_terminal:
-            raise TransitionRefused(f"case {number} is closed; findings go on open cases")
+            raise TransitionRefused(
+                _("case {number} is closed; findings go on open cases").format(number=number)
+            )
         facts = {**row.facts, "evidence": {**row.facts.get("evidence", {}), **evidence}}
         day = max(ctx.today, row.last_event_on)
         return {"facts": facts}, "case.finding", {"evidence": dict(evidence)}, day
@@ -1168,8 +1245,7 @@ def add_note(
     expect_version: int | None = None,
 ) -> None:
     """A logged persuasion attempt or remark: an audit event without a state change."""
-    if method not in NOTE_METHODS:
-        raise InvalidInput(f"method {method!r} is unknown; use one of: {', '.join(NOTE_METHODS)}")
+    method = resolve(method, NOTE_METHODS, what=_("Method"))
     content = _required_text(note_text, "note text")
     day = occurred_on or ctx.today
 
@@ -1177,7 +1253,9 @@ def add_note(
         snapshot = case_snapshot(row)
         if workflow.state(snapshot.state).is_terminal:
             raise TransitionRefused(
-                f"case {number} is closed ({snapshot.state}); notes go on open cases"
+                _("case {number} is closed ({state}); notes go on open cases").format(
+                    number=number, state=snapshot.state
+                )
             )
         engine.check_occurred_on(day, today=ctx.today, last_event_on=snapshot.last_event_on)
         return {}, "case.note", {"method": method, "text": content, "state": snapshot.state}, day
@@ -1197,14 +1275,14 @@ def _case_events(connection: Connection, number: int) -> list[dict[str, Any]]:
 
 
 def history(ctx: Context, number: int) -> list[dict[str, Any]]:
-    with db.write(ctx.engine) as connection:
+    with probes_recorded(ctx, "case history", number), db.write(ctx.engine) as connection:
         case_row(connection, ctx.actor, number)
         log_read(ctx, connection, "case history", [number])
         return _case_events(connection, number)
 
 
 def show_case(ctx: Context, number: int) -> dict[str, Any]:
-    with db.write(ctx.engine) as connection:
+    with probes_recorded(ctx, "case show", number), db.write(ctx.engine) as connection:
         row = case_row(connection, ctx.actor, number)
         log_read(ctx, connection, "case show", [number])
         workflow = stored_workflow(connection, row)
@@ -1350,6 +1428,8 @@ def list_cases(
     """The cases the operator may see, with the filters given; ``special_group``: only
     children in that special group (its label or key), by any source."""
     group = groups.resolve_group(ctx.current_workflow, special_group) if special_group else None
+    if state:
+        state = resolve(state, state_labels(ctx), what=_("State"))
     query = (
         select(
             CASE.c.id,

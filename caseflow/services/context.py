@@ -22,6 +22,7 @@ from caseflow.errors import (
     AccessDenied,
     WorkspaceError,
 )
+from caseflow.i18n import _
 from caseflow.resources import shipped
 from caseflow.services.records import (
     OPERATOR,
@@ -120,8 +121,10 @@ def init_workspace(
             existing = connection.execute(select(OPERATOR.c.name)).first()
             if existing is not None:
                 raise WorkspaceError(
-                    f"the database at {workspace.database_url} already has "
-                    "operators; it belongs to another workspace"
+                    _(
+                        "the database at {url} already has operators; it belongs to another "
+                        "workspace"
+                    ).format(url=workspace.database_url)
                 )
             connection.execute(
                 insert(OPERATOR).values(
@@ -158,13 +161,17 @@ def _check_schema(db_engine: Engine) -> None:
             revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     if revision is None:
         raise WorkspaceError(
-            "the database has no caseflow schema; create the workspace with "
-            "`caseflow init` or run `caseflow db upgrade`"
+            _(
+                "the database has no caseflow schema; create the workspace with "
+                "`caseflow init` or run `caseflow db upgrade`"
+            )
         )
     if revision != SCHEMA_HEAD:
         raise WorkspaceError(
-            f"the database schema is at revision {revision}, this caseflow "
-            f"expects {SCHEMA_HEAD}; run `caseflow db upgrade`"
+            _(
+                "the database schema is at revision {revision}, this caseflow expects "
+                "{head}; run `caseflow db upgrade`"
+            ).format(revision=revision, head=SCHEMA_HEAD)
         )
 
 
@@ -176,21 +183,33 @@ def resolve_actor(connection: Connection, user: str, acting_as: str | None = Non
         if not rows:
             shared = _operators_shared_with(connection, user)
             hint = (
-                f"; on this shared account choose one with --as ({', '.join(shared)})"
+                _("; on this shared account choose one with --as ({operators})").format(
+                    operators=", ".join(shared)
+                )
                 if shared
-                else "; ask the workspace admin to add it to org.yaml and `caseflow org apply`"
+                else _("; ask the workspace admin to add it to org.yaml and `caseflow org apply`")
             )
-            raise AccessDenied(f"OS account {user!r} is not an operator of this workspace{hint}")
+            raise AccessDenied(
+                _("OS account {user!r} is not an operator of this workspace{hint}").format(
+                    user=user, hint=hint
+                )
+            )
         if len(rows) > 1:
             names = ", ".join(sorted(row.name for row in rows))
-            raise AccessDenied(f"OS account {user!r} acts for several operators ({names})")
+            raise AccessDenied(
+                _("OS account {user!r} acts for several operators ({names})").format(
+                    user=user, names=names
+                )
+            )
         row = rows[0]
     else:
         named = connection.execute(select(OPERATOR).where(OPERATOR.c.name == acting_as)).first()
         if named is None or (named.os_user != user and user not in _listed(named.shared_accounts)):
             raise AccessDenied(
-                f"OS account {user!r} may not act as {acting_as!r}; the organisation file must "
-                "list it among that operator's shared_accounts"
+                _(
+                    "OS account {user!r} may not act as {operator!r}; the organisation file "
+                    "must list it among that operator's shared_accounts"
+                ).format(user=user, operator=acting_as)
             )
         row = named
     return Actor(

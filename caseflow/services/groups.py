@@ -12,7 +12,6 @@ once, the disability with its category and grade: ``残疾（肢体二级）``.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,7 +21,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from caseflow import db
+from caseflow.choices import resolve
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.models import ChildGroup
 from caseflow.roster import DISABILITY_CATEGORIES
 from caseflow.services.context import Context
@@ -50,22 +51,15 @@ RELOCATION_MARK = "搬迁"
 
 def resolve_group(workflow: Workflow, given: str) -> str:
     """The group key for what a person typed: its label (留守) or its key (left_behind)."""
-    text = unicodedata.normalize("NFKC", given).strip()
     groups = workflow.special_groups
-    if text in groups:
-        return text
-    for code, label in groups.items():
-        if unicodedata.normalize("NFKC", label) == text:
-            return code
     if not groups:
         raise InvalidInput(
-            f"流程“{workflow.label}”（第{workflow.version}版）未定义特殊群体（special_groups），"
-            "请在流程文件中列出后再登记"
+            _(
+                "The workflow “{workflow}” (version {version}) defines no special groups "
+                "(special_groups); list them in the workflow file first."
+            ).format(workflow=workflow.label, version=workflow.version)
         )
-    raise InvalidInput(
-        f"特殊群体“{given.strip()}”不在可选范围内。可选：{'、'.join(groups.values())}"
-        f"（或其代码 {', '.join(groups)}）"
-    )
+    return resolve(given, groups, what=_("Special group"))
 
 
 def group_label(
@@ -404,22 +398,34 @@ def plan_changes(
     both = [c for c in adding if c in removing]
     if both:
         raise InvalidInput(
-            f"特殊群体“{'、'.join(labels[c] for c in both)}”不能同时登记和取消，请只保留一项"
+            _("The special group “{groups}” cannot be both added and removed; keep one.").format(
+                groups="、".join(labels[c] for c in both)
+            )
         )
     by_caseworker = {m.code for m in held if m.source == CASEWORKER}
     for code in adding:
         if code in by_caseworker:
-            raise InvalidInput(f"该儿童已登记为“{labels[code]}”，无须重复登记")
+            raise InvalidInput(
+                _("The child is already recorded as “{group}”; no need to add it again.").format(
+                    group=labels[code]
+                )
+            )
     for code in removing:
         if code in by_caseworker:
             continue
         registers = [GROUP_SOURCES.get(m.source, m.source) for m in held if m.code == code]
         if registers:
             raise InvalidInput(
-                f"特殊群体“{labels[code]}”由{'、'.join(registers)}登记，不能手工取消；"
-                "如有错误，请更正登记册后重新导入"
+                _(
+                    "The special group “{group}” was set by {registers} and cannot be taken off "
+                    "by hand; if it is wrong, correct the register and import it again."
+                ).format(group=labels[code], registers="、".join(registers))
             )
-        raise InvalidInput(f"该儿童未登记为“{labels[code]}”，无从取消")
+        raise InvalidInput(
+            _("The child is not recorded as “{group}”; there is nothing to take off.").format(
+                group=labels[code]
+            )
+        )
     return adding, removing
 
 

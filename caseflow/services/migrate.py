@@ -21,6 +21,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 
 from caseflow import access, audit, db
 from caseflow.errors import ConcurrentUpdate, InvalidInput, WorkflowInvalid
+from caseflow.i18n import _
 from caseflow.migration import (
     Move,
     OpenCase,
@@ -140,7 +141,7 @@ def migrate(
     workflow file in force); with ``dry_run``, only say what would move."""
     require(ctx, access.WORKFLOW_MIGRATORS, "workflow migrate")
     if batch_size < 1:
-        raise InvalidInput("the batch size must be at least 1")
+        raise InvalidInput(_("the batch size must be at least 1"))
     new = _target(ctx, to)
     report = MigrationReport(new.name, new.version, dry_run)
     _add_labels(report, new)
@@ -174,9 +175,11 @@ def _target(ctx: Context, to: int) -> Workflow:
     if to != new.version:
         path = find_workflow_file(ctx.workspace.default_workflow, ctx.workspace.workflow_dirs)
         raise InvalidInput(
-            f"--to {to}: the workflow in force ({path}) is version {new.version}; cases move "
-            f"only to the version in force — write `version: {to}` in that file (with "
-            f"`migrate_from` where state ids change), or use --to {new.version}"
+            _(
+                "--to {to}: the workflow in force ({path}) is version {version}; cases move "
+                "only to the version in force — write `version: {to}` in that file (with "
+                "`migrate_from` where state ids change), or use --to {version}"
+            ).format(to=to, path=path, version=new.version)
         )
     return new
 
@@ -190,8 +193,10 @@ def _refuse_edited(connection: Connection, new: Workflow) -> None:
     ).scalar()
     if stored not in (None, new.sha256):
         raise WorkflowInvalid(
-            f"workflow {new.name!r} version {new.version} was edited after cases started on "
-            "it; raise its `version` so existing cases keep the definition they started with"
+            _(
+                "workflow {name!r} version {version} was edited after cases started on it; "
+                "raise its `version` so existing cases keep the definition they started with"
+            ).format(name=new.name, version=new.version)
         )
 
 
@@ -294,10 +299,18 @@ def _plan(
         planned = plan_move(old, new, _open_case(row), ctx.calendar)
         if isinstance(planned, Unmapped):
             raise WorkflowInvalid(
-                f"case {row.id} is in state {planned.state} ({planned.label}) of version "
-                f"{planned.version}, which {planned.reason}; the cases moved before it stay "
-                "moved, this batch and the rest did not move — map that state under "
-                "`migrate_from` and run the command again"
+                _(
+                    "case {number} is in state {state} ({label}) of version {version}, which "
+                    "{reason}; the cases moved before it stay moved, this batch and the rest "
+                    "did not move — map that state under `migrate_from` and run the command "
+                    "again"
+                ).format(
+                    number=row.id,
+                    state=planned.state,
+                    label=planned.label,
+                    version=planned.version,
+                    reason=planned.reason,
+                )
             )
         moves.append(planned)
     return moves
@@ -357,8 +370,10 @@ def _write(
     result = connection.execute(_MOVE, changes)
     if result.rowcount not in (-1, len(changes)):
         raise ConcurrentUpdate(
-            "a case changed while its batch was being moved; this batch did not move — "
-            "run the command again to move the rest"
+            _(
+                "a case changed while its batch was being moved; this batch did not move — "
+                "run the command again to move the rest"
+            )
         )
     audit.append_many(connection, events)
 

@@ -3,21 +3,24 @@ its audit event, and what the step causes (letters into the outbox) commit toget
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from caseflow import access, db, engine, escalation
 from caseflow.calendar import WorkCalendar
 from caseflow.errors import (
     AccessDenied,
+    CaseNotFound,
     ConcurrentUpdate,
     TransitionRefused,
 )
+from caseflow.i18n import _
 from caseflow.services.context import Context
 from caseflow.services.records import (
     CASE,
@@ -86,9 +89,37 @@ def apply_decision(
     A refusal for want of a role is logged after the step rolled back."""
     require(ctx, access.CASE_WRITERS, attempt, case_id=number)
     try:
-        return _apply_within(ctx, number, expect_version, decide, after)
+        with probes_recorded(ctx, attempt, number):
+            return _apply_within(ctx, number, expect_version, decide, after)
     except AccessDenied as refusal:
         log_refusal(ctx, refusal, attempt, number)
+        raise
+
+
+HIDDEN_CASE = "the case is outside the operator's jurisdiction"
+
+
+@contextmanager
+def probes_recorded(ctx: Context, attempt: str, number: int) -> Iterator[None]:
+    """Around a read or a step on one case: when the case exists but lies outside the
+    operator's jurisdiction, the operator still reads "not found" (``CaseNotFound``), and
+    the attempt is recorded as an ``access.refused`` event with the case number and the
+    operator — in its own transaction, after the attempt's rolled back, so that the case's
+    rows stay as they were. A number no case has is not recorded."""
+    try:
+        yield
+    except CaseNotFound:
+        with db.write(ctx.engine) as connection:
+            exists = connection.execute(select(CASE.c.id).where(CASE.c.id == number)).first()
+            if exists is not None:
+                record(
+                    ctx,
+                    connection,
+                    ctx.now(),
+                    action="access.refused",
+                    case_id=number,
+                    payload={"attempt": attempt, "case": number, "reason": HIDDEN_CASE},
+                )
         raise
 
 
@@ -104,7 +135,11 @@ def apply_step(
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
         if not row.is_open:
-            raise TransitionRefused(f"case {number} is closed ({row.state}); it cannot change")
+            raise TransitionRefused(
+                _("case {number} is closed ({state}); it cannot change").format(
+                    number=number, state=row.state
+                )
+            )
         changes, payload = change(row)
         return changes, action, payload, ctx.today
 
@@ -123,9 +158,10 @@ def _apply_within(
         row = case_row(connection, ctx.actor, number)
         if expect_version is not None and row.version != expect_version:
             raise ConcurrentUpdate(
-                f"case {number} is at version {row.version}, not "
-                f"{expect_version}: someone changed it; look again with "
-                "`caseflow case show` and retry"
+                _(
+                    "case {number} is at version {version}, not {expected}: someone changed "
+                    "it; look again with `caseflow case show` and retry"
+                ).format(number=number, version=row.version, expected=expect_version)
             )
         workflow = stored_workflow(connection, row)
         changes, action, payload, occurred_on = decide(workflow, row)
@@ -135,9 +171,10 @@ def _apply_within(
         )
         if result.rowcount != 1:
             raise ConcurrentUpdate(
-                f"case {number} was changed by someone else while this "
-                "command ran; nothing was changed — look again with "
-                "`caseflow case show` and retry"
+                _(
+                    "case {number} was changed by someone else while this command ran; "
+                    "nothing was changed — look again with `caseflow case show` and retry"
+                ).format(number=number)
             )
         referred = [d for d in changes.get("departments", ()) if d not in row.departments]
         if referred:

@@ -15,6 +15,7 @@ from caseflow.errors import (
     InvalidInput,
     WorkspaceError,
 )
+from caseflow.i18n import _
 from caseflow.resources import shipped
 from caseflow.states import (
     Problem,
@@ -70,7 +71,9 @@ def check_workflow_files(
         try:
             source = path.read_text(encoding="utf-8")
         except OSError as exc:
-            problems.append(Problem(str(path), "", f"cannot read: {exc.strerror}"))
+            problems.append(
+                Problem(str(path), "", _("cannot read: {error}").format(error=exc.strerror))
+            )
             continue
         workflow, found = parse_workflow(source, str(path), templates)
         problems.extend(found)
@@ -179,12 +182,14 @@ def diagram(workflow: Workflow, fmt: str) -> str:
     graphviz = shutil.which("dot")
     if graphviz is None:
         raise InvalidInput(
-            "SVG needs Graphviz (`dot`), which is not installed here; use "
-            "--format dot or --format mermaid"
+            _(
+                "SVG needs Graphviz (`dot`), which is not installed here; use "
+                "--format dot or --format mermaid"
+            )
         )
     result = subprocess.run(
         [graphviz, "-Tsvg"], input=source, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
-        raise InvalidInput(f"Graphviz failed: {result.stderr.strip()}")
+        raise InvalidInput(_("Graphviz failed: {error}").format(error=result.stderr.strip()))
     return result.stdout
