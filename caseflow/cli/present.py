@@ -1012,9 +1012,11 @@ def workspace_created_lines(
 ) -> list[str]:
     """What `caseflow init` prints: where the workspace and its database are, who the
     first operator is, and what to do next."""
+    from caseflow.db import safe_url
+
     lines = [
         _("Created workspace {root}").format(root=workspace.root),
-        _("Database: {url}").format(url=workspace.database_url),
+        _("Database: {url}").format(url=safe_url(workspace.database_url)),
     ]
     if example_org:
         lines.append(

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 
 from caseflow import db
 from caseflow.dates import cn_date
+from caseflow.db import safe_url
 from caseflow.demo import scenario
 from caseflow.demo.capture import Capture, loopback_unproxied, notifier_config, robot_env
 from caseflow.demo.county import (
@@ -798,7 +799,9 @@ def lines(report: DemoReport) -> list[str]:
             people=report.people,
             operators=report.operators,
         ),
-        _("Workspace: {root}  (database {url})").format(root=root, url=report.database_url),
+        _("Workspace: {root}  (database {url})").format(
+            root=root, url=safe_url(report.database_url)
+        ),
         "",
         _("五查四比对 — the five registers (imported / rejected as planted):"),
     ]

@@ -124,7 +124,7 @@ def init_workspace(
                     _(
                         "the database at {url} already has operators; it belongs to another "
                         "workspace"
-                    ).format(url=workspace.database_url)
+                    ).format(url=db.safe_url(workspace.database_url))
                 )
             connection.execute(
                 insert(OPERATOR).values(
