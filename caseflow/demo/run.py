@@ -30,7 +30,6 @@ from sqlalchemy import func, select
 
 from caseflow import db
 from caseflow.dates import cn_date
-from caseflow.db import safe_url
 from caseflow.demo import scenario
 from caseflow.demo.capture import Capture, loopback_unproxied, notifier_config, robot_env
 from caseflow.demo.county import (
@@ -800,7 +799,7 @@ def lines(report: DemoReport) -> list[str]:
             operators=report.operators,
         ),
         _("Workspace: {root}  (database {url})").format(
-            root=root, url=safe_url(report.database_url)
+            root=root, url=db.safe_url(report.database_url)
         ),
         "",
         _("五查四比对 — the five registers (imported / rejected as planted):"),
