@@ -28,7 +28,7 @@ from caseflow.i18n import N_, _
 from caseflow.ids import mask_id_number, parse_id_number
 from caseflow.measures import UNKNOWN_PLACE
 from caseflow.org import CHAIN_ROLES, POSITIONS, Org, PlaceCheck
-from caseflow.roster import DEFAULT_AGES, Comparison, reference_date
+from caseflow.roster import DEFAULT_AGES, NAME_MAX_CHARS, Comparison, reference_date
 from caseflow.services import groups
 from caseflow.services.alerts import queue_alert
 from caseflow.services.context import Context
@@ -261,11 +261,32 @@ def _checked_age(birth: date, occurred_on: date, checks: Checks) -> dict[str, An
     return {"age": age, "reference_date": reference.isoformat(), "reason": reason}
 
 
-def _required_text(value: str, what: str) -> str:
-    cleaned = value.strip()
+# The longest a typed value may be: a person's name as long as the registers allow, a place
+# name, and a note of a visit (about a page).
+PLACE_MAX_CHARS = 100
+NOTE_MAX_CHARS = 2000
+
+
+def _required_text(value: str, what: str, *, limit: int | None = None) -> str:
+    """A value, trimmed, refused when empty; with ``limit``, a value a person typed: refused
+    too when longer than ``limit`` characters (control characters in it are shown escaped
+    wherever it is printed: cli.table.printable)."""
+    cleaned = value.strip().replace("\r\n", "\n")
     if not cleaned:
         raise InvalidInput(_("{what} must not be empty").format(what=what))
+    if limit is not None:
+        _check_typed(cleaned, what, limit=limit)
     return cleaned
+
+
+def _check_typed(value: str, what: str, *, limit: int) -> None:
+    if len(value) > limit:
+        raise InvalidInput(
+            _(
+                "{what} is {length} characters long; at most {limit} are allowed: shorten it; "
+                "nothing was changed"
+            ).format(what=what, length=len(value), limit=limit)
+        )
 
 
 def open_case(
@@ -300,9 +321,22 @@ def open_case(
     source = resolve(source, CASE_SOURCES, what=_("Source"))
     workflow = ctx.current_workflow
     reasons = resolve_all(reasons, workflow.dropout_reasons, what=_("Dropout reason"))
-    name = _required_text(details.name, "name")
-    township = _required_text(details.township, "township")
-    village = _required_text(details.village, "village")
+    name = _required_text(details.name, _("The child's name (--name)"))
+    township = _required_text(details.township, _("The township (--township)"))
+    village = _required_text(details.village, _("The village (--village)"))
+    if checks is not None:  # typed by a caseworker, not read from a register
+        for option, value, limit in (
+            (_("The child's name (--name)"), name, NAME_MAX_CHARS),
+            (_("The township (--township)"), township, PLACE_MAX_CHARS),
+            (_("The village (--village)"), village, PLACE_MAX_CHARS),
+            ("--school", details.school, PLACE_MAX_CHARS),
+            ("--group", details.group, PLACE_MAX_CHARS),
+            ("--guardian", details.guardian_name, NAME_MAX_CHARS),
+            ("--guardian-relation", details.guardian_relation, PLACE_MAX_CHARS),
+            ("--guardian-phone", details.guardian_phone, PLACE_MAX_CHARS),
+        ):
+            if value:
+                _check_typed(value, option, limit=limit)
     opened_on = occurred_on or today
     age_exception = (
         _checked_age(resident.birth_date, opened_on, checks) if checks is not None else None
@@ -995,8 +1029,11 @@ def update_details(
             )
         )
     for name, value in values.items():
-        if not value:
-            raise InvalidInput(_("{what} must not be empty").format(what=name.replace("_", "-")))
+        option = {"guardian_name": "--guardian", "class_name": "--class"}.get(
+            name, "--" + name.replace("_", "-")
+        )
+        limit = NAME_MAX_CHARS if name == "guardian_name" else PLACE_MAX_CHARS
+        values[name] = _required_text(value, option, limit=limit)
     day = occurred_on or ctx.today
     unlisted: list[PlaceCheck] = []
     if checks is not None and "school" in values:
@@ -1150,8 +1187,10 @@ def add_guardian(
     """Record one more person who looks after the child, in the capacity the law gives
     them: an audited step without a state change."""
     values = {
-        "name": _required_text(person.name, "--name"),
-        "relation": _required_text(person.relation, "--relation"),
+        "name": _required_text(person.name, _("The name (--name)"), limit=NAME_MAX_CHARS),
+        "relation": _required_text(
+            person.relation, _("The relation (--relation)"), limit=PLACE_MAX_CHARS
+        ),
         "phone": (person.phone or "").strip() or None,
         "workplace": (person.workplace or "").strip() or None,
         "capacity": person.capacity(),
@@ -1246,7 +1285,7 @@ def add_note(
 ) -> None:
     """A logged persuasion attempt or remark: an audit event without a state change."""
     method = resolve(method, NOTE_METHODS, what=_("Method"))
-    content = _required_text(note_text, "note text")
+    content = _required_text(note_text, _("The note"), limit=NOTE_MAX_CHARS)
     day = occurred_on or ctx.today
 
     def decide(workflow: Workflow, row: Any) -> tuple[dict[str, Any], str, dict[str, Any], date]:
