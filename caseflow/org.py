@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from caseflow import channels
 from caseflow.access import Jurisdiction, jurisdiction_problem
 from caseflow.errors import WorkspaceError
 from caseflow.escalation import TOWNSHIP_FORMS, township_body, township_form
@@ -171,11 +172,13 @@ def _contacts(raw: object, path: str, report: Report) -> tuple[Contact, ...]:
         for key in unknown:
             report(f"{where}.{key}", _("is not a contact field"))
         address = str(item.get("address") or "")
-        if not address and item["channel"] not in ADDRESSLESS_CHANNELS:
-            report(where, _("needs an address for {item}").format(item=item["channel"]))
+        written = item["channel"].strip()
+        channel = channels.ALIASES.get(written, written)  # 企业微信 → wecom; a county's own stays
+        if not address and channel not in ADDRESSLESS_CHANNELS:
+            report(where, _("needs an address for {item}").format(item=channel))
             continue
         if not unknown:
-            contacts.append(Contact(item["channel"], address))
+            contacts.append(Contact(channel, address))
     return tuple(contacts)
 
 

@@ -684,3 +684,14 @@ def test_init_with_the_example_org_writes_a_file_that_checks_ok(tmp_path: Path) 
     applied = runner.invoke(app, ["-w", str(root), "org", "apply"])
     assert applied.exit_code == 0, applied.output  # the creator is the example's admin
     assert "Operators removed: " + os_user() in applied.stdout
+
+
+def test_a_contact_may_name_its_channel_in_chinese() -> None:
+    org, problems = parsed(
+        lambda d: d["contacts"].update(
+            {"school:天堂小学": [{"channel": "企业微信", "address": "https://127.0.0.1/hook"}]}
+        )
+    )
+    assert problems == []
+    assert org is not None
+    assert org.contacts.of("school:天堂小学") == (Contact("wecom", "https://127.0.0.1/hook"),)
