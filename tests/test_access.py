@@ -652,6 +652,8 @@ def test_a_role_that_may_not_reveal_sees_the_guardian_phone_masked_in_show_and_h
         ("case", "note", "{n}", "上门了解情况"),
         ("case", "update", "{n}", "--grade", "七年级"),
         ("case", "extend", "{n}", "--days", "10", "--reason", "家长外出"),
+        ("notice", "preview", "{n}", "persuasion_notice"),
+        ("notice", "letter", "{n}", "persuasion_notice"),
     ],
     ids=lambda attempt: " ".join(attempt[:2]),
 )

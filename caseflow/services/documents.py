@@ -15,6 +15,7 @@ from caseflow import access, db
 from caseflow.services.context import Context
 from caseflow.services.letters import NO_OVERRIDES, Queued, letter_context, queue_within
 from caseflow.services.outbox import NOTICE
+from caseflow.services.step import probes_recorded
 from caseflow.services.records import (
     log_read,
     require,
@@ -30,7 +31,7 @@ def preview(
     """The document rendered for the case, as HTML; only the reading is logged."""
     from caseflow.render import render
 
-    with db.write(ctx.engine) as connection:
+    with probes_recorded(ctx, "notice preview", number), db.write(ctx.engine) as connection:
         context = letter_context(ctx, connection, number, template_id, overrides)[0]
         log_read(ctx, connection, f"notice preview {template_id}", [number])
     return render(template_id, context)
@@ -47,7 +48,7 @@ def queue_document(
     department the case is handed to (``department:<id>``) for a referral, else
     ``case/<n>``."""
     require(ctx, access.CASE_WRITERS, "notice letter", case_id=number)
-    with db.write(ctx.engine) as connection:
+    with probes_recorded(ctx, "notice letter", number), db.write(ctx.engine) as connection:
         return queue_within(ctx, connection, number, template_id, overrides, now=ctx.now())
 
 
