@@ -15,11 +15,11 @@ from caseflow import access, db
 from caseflow.services.context import Context
 from caseflow.services.letters import NO_OVERRIDES, Queued, letter_context, queue_within
 from caseflow.services.outbox import NOTICE
-from caseflow.services.step import probes_recorded
 from caseflow.services.records import (
     log_read,
     require,
 )
+from caseflow.services.step import probes_recorded
 
 
 def preview(
