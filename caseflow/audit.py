@@ -22,6 +22,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from caseflow import db
 from caseflow.errors import AuditBroken, InvalidInput
+from caseflow.i18n import _
 from caseflow.models import AuditEvent, AuditHead
 
 GENESIS = "0" * 64
@@ -152,8 +153,10 @@ def append_many(connection: Connection, events: Sequence[NewEvent]) -> list[int]
     head = connection.execute(_LOCK_HEAD).first()
     if head is None:
         raise AuditBroken(
-            "the audit head row is missing, so nothing can be recorded; run "
-            "`caseflow audit verify` and restore the database from a backup"
+            _(
+                "the audit head row is missing, so nothing can be recorded; run "
+                "`caseflow audit verify` and restore the database from a backup"
+            )
         )
     prev_hash, seq = head.hash, head.seq
     rows = []
@@ -217,9 +220,10 @@ class Checkpoint:
         match = _CHECKPOINT.match(text.strip().lower())
         if not match:
             raise InvalidInput(
-                f"checkpoint {text!r} is not valid; it looks like "
-                "caseflow-audit:SEQ:HASH (the hash may be shortened to 16 "
-                "characters)"
+                _(
+                    "checkpoint {text!r} is not valid; it looks like "
+                    "caseflow-audit:SEQ:HASH (the hash may be shortened to 16 characters)"
+                ).format(text=text)
             )
         return cls(int(match.group(1)), match.group(2))
 
@@ -325,7 +329,7 @@ def verify(connection: Connection, checkpoint: Checkpoint | None = None) -> Veri
 def head(connection: Connection) -> Checkpoint:
     row = connection.execute(select(_HEAD.c.seq, _HEAD.c.hash)).first()
     if row is None:
-        raise AuditBroken("the audit head row is missing; run `caseflow audit verify`")
+        raise AuditBroken(_("the audit head row is missing; run `caseflow audit verify`"))
     return Checkpoint(row.seq, row.hash)
 
 

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, cast
 
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.notifiers import ErrorKind, Notice, Notifier, Result
 from caseflow.notifiers._shared import number_setting, scrub, text_setting
 
@@ -128,15 +129,15 @@ class EmailNotifier(Notifier):
             return Result.failed(notice.key, self._down.kind, self._down.error)
         connection = self._connection or self._connect()
         if connection is None:
-            down = self._down or _Down("transient", "SMTP connection failed")
+            down = self._down or _Down("transient", _("SMTP connection failed"))
             return Result.failed(notice.key, down.kind, down.error)
         try:
             connection.send_message(message, from_addr=envelope_from, to_addrs=[notice.address])
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()), (550, b"recipient refused"))
-            return self._failed(notice, code, reply, "recipient refused")
+            return self._failed(notice, code, reply, _("recipient refused"))
         except smtplib.SMTPResponseException as exc:  # sender refused, data refused
-            return self._failed(notice, exc.smtp_code, exc.smtp_error, "message refused")
+            return self._failed(notice, exc.smtp_code, exc.smtp_error, _("message refused"))
         except smtplib.SMTPServerDisconnected as exc:
             return self._dropped(notice, exc)
         except smtplib.SMTPException as exc:  # e.g. the server cannot take UTF-8 addresses
@@ -156,7 +157,9 @@ class EmailNotifier(Notifier):
         detail = str(exc) or type(exc).__name__
         self._lost(detail)
         return Result.failed(
-            notice.key, "transient", self._clean(f"SMTP connection lost: {detail}")
+            notice.key,
+            "transient",
+            self._clean(_("SMTP connection lost: {detail}").format(detail=detail)),
         )
 
     def _clean(self, text: str) -> str:
@@ -165,7 +168,7 @@ class EmailNotifier(Notifier):
     def message(self, notice: Notice) -> EmailMessage:
         """The message for ``notice``: text and HTML alternatives, UTF-8 headers."""
         if "@" not in notice.address or any(c in notice.address for c in "\r\n<>,; "):
-            raise InvalidInput("the address is not an email address")
+            raise InvalidInput(_("the address is not an email address"))
         message = EmailMessage(policy=SMTP_POLICY)
         message["From"] = self.from_address
         message["To"] = notice.address
@@ -231,19 +234,33 @@ class EmailNotifier(Notifier):
         except InvalidInput as exc:
             self._down = _Down("permanent", exc.message)
         except ssl.SSLCertVerificationError as exc:
-            self._down = _Down("permanent", self._clean(f"SMTP certificate not trusted: {exc}"))
+            self._down = _Down(
+                "permanent",
+                self._clean(_("SMTP certificate not trusted: {error}").format(error=exc)),
+            )
         except smtplib.SMTPResponseException as exc:  # greeting, STARTTLS or login refused
             what = f"SMTP {exc.smtp_code} {_reply_text(exc.smtp_error)}"
-            self._down = _Down(smtp_kind(exc.smtp_code), self._clean(f"cannot connect: {what}"))
+            self._down = _Down(
+                smtp_kind(exc.smtp_code), self._clean(_("cannot connect: {what}").format(what=what))
+            )
         except smtplib.SMTPServerDisconnected as exc:
-            self._down = _Down("transient", self._clean(f"SMTP server hung up: {exc}"))
+            self._down = _Down(
+                "transient", self._clean(_("SMTP server hung up: {error}").format(error=exc))
+            )
         except smtplib.SMTPException as exc:  # no STARTTLS, no usable AUTH mechanism
-            self._down = _Down("permanent", self._clean(f"SMTP server: {exc}"))
+            self._down = _Down(
+                "permanent", self._clean(_("SMTP server: {error}").format(error=exc))
+            )
         except OSError as exc:  # refused, timed out, TLS failed
             detail = str(exc) or type(exc).__name__
-            self._down = _Down("transient", self._clean(f"cannot connect to SMTP: {detail}"))
+            self._down = _Down(
+                "transient",
+                self._clean(_("cannot connect to SMTP: {detail}").format(detail=detail)),
+            )
         except (TypeError, ValueError) as exc:  # port = "abc"
-            self._down = _Down("permanent", f"[notifiers.email] bad setting: {exc}")
+            self._down = _Down(
+                "permanent", _("[notifiers.email] bad setting: {error}").format(error=exc)
+            )
         else:
             self._connection = connection
             self._reopened, self._lost_one = self._lost_one, False
@@ -254,7 +271,7 @@ class EmailNotifier(Notifier):
 
     def _check_alive(self) -> None:
         if self._connection is not None and self._connection.sock is None:
-            self._lost("the server closed the connection")
+            self._lost(_("the server closed the connection"))
 
     def _lost(self, why: str) -> None:
         """The connection is gone: reopen it for the next notice, unless a fresh

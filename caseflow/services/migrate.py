@@ -267,11 +267,11 @@ def _refuse_unmapped(
     if faults:
         path = find_workflow_file(new.name, ctx.workspace.workflow_dirs)
         raise WorkflowInvalid(
-            f"cannot move the open cases to {new.name} version {new.version}: "
-            + "; ".join(faults)
-            + f". Map each such state to an open state of version {new.version} under "
-            f"`migrate_from: {{VERSION: {{OLD_STATE: NEW_STATE}}}}` in {path}. "
-            "Nothing was changed."
+            _(
+                "cannot move the open cases to {name} version {version}: {faults}. Map each "
+                "such state to an open state of version {version} under `migrate_from: "
+                "{{VERSION: {{OLD_STATE: NEW_STATE}}}}` in {path}. Nothing was changed."
+            ).format(name=new.name, version=new.version, faults="; ".join(faults), path=path)
         )
 
 

@@ -40,6 +40,7 @@ from sqlalchemy import Connection, Insert, bindparam, select, update
 
 from caseflow import db
 from caseflow.errors import InvalidInput
+from caseflow.i18n import _
 from caseflow.models import Notice
 
 NOTICE = Notice.__table__  # type: ignore[attr-defined]
@@ -203,7 +204,11 @@ def rendered(row: Any) -> dict[str, Any]:
     from caseflow import render
 
     if row.context is None:
-        raise InvalidInput(f"notice {reference(row.id)} has neither a body nor a context")
+        raise InvalidInput(
+            _("notice {reference} has neither a body nor a context").format(
+                reference=reference(row.id)
+            )
+        )
     body = render.render(row.template, decode_context(row.context))
     template_sha = render.source_hash(row.template)
     digest = (
