@@ -101,4 +101,4 @@ def test_control_characters_in_a_recipient_subject_or_error_are_shown_escaped(cl
         shown = cli("--lang", lang, "notify", "status")
         assert shown.exit_code == 0
         assert not any(ch in shown.stdout for ch in "\x1b\x07\r\u202e")
-        assert "\\x1b]0;pwned\\x07\\x1b[2J\\rX\\u202e" in shown.stdout
+        assert "\\x1b]0;pwned\\x07\\x1b[2J\\x0dX\\u202e" in shown.stdout

@@ -445,7 +445,7 @@ def test_queuing_a_letter_gives_each_notice_its_reference_or_says_it_was_already
     ]
 
 
-def test_dispatch_counts_and_points_at_the_dead_notices() -> None:
+def test_dispatch_counts_and_points_at_the_dead_notices(chinese: None) -> None:
     assert present.dispatch_lines(DispatchReport(sent=5)) == [
         "通知投递：送达5份，待重试0份，等待限流窗口0份，投递失败0份"
     ]

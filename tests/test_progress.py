@@ -26,7 +26,8 @@ _RICH_OVERRIDES = ("FORCE_COLOR", "NO_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE
 
 def _environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _RICH_OVERRIDES}
-    return {**env, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1"}
+    # A caseworker's terminal: the Chinese interface, as installed.
+    return {**env, "TERM": "xterm-256color", "PYTHONUNBUFFERED": "1", "CASEFLOW_LANG": "zh"}
 
 
 def caseflow_on_a_terminal(*args: str) -> tuple[int, str, str]:

@@ -103,7 +103,7 @@ def test_a_long_listing_is_cut_at_the_limit_and_says_how_to_see_all(chinese: Non
     assert present.case_list_lines(rows[:3], {}, limit=3)[-1].split()[0] == "3"
 
 
-def test_the_sweep_lists_levels_and_recipients_by_name_in_a_table() -> None:
+def test_the_sweep_lists_levels_and_recipients_by_name_in_a_table(chinese: None) -> None:
     report = SweepReport(
         as_of=date(2026, 12, 3),
         dry_run=True,
@@ -111,12 +111,13 @@ def test_the_sweep_lists_levels_and_recipients_by_name_in_a_table() -> None:
         timed=0,
         notices=3,
         by_recipient=Counter({(2, "township:天堂镇"): 1, (1, "person:tt-ht1"): 2}),
+        queued=Counter({(2, "township:天堂镇"): 1, (1, "person:tt-ht1"): 2}),
     )
     lines = present.sweep_lines(report, present.Names(people={"tt-ht1": "天堂小学班主任冯某"}))
-    assert lines[0].startswith("截至 2026年12月3日 的督办检查（试运行")
-    assert lines[1].split() == ["级别", "督办对象", "案件数"]
-    assert lines[2].split() == ["第1级", "天堂小学班主任冯某", "2"]
-    assert lines[3].split() == ["第2级", "天堂镇人民政府", "1"]
+    assert lines[0].startswith("截至2026年12月3日的督办检查（试运行")
+    assert lines[1].split() == ["级别", "督办对象", "案件数", "通知份数"]
+    assert lines[2].split() == ["第1级", "天堂小学班主任冯某", "2", "2"]
+    assert lines[3].split() == ["第2级", "天堂镇人民政府", "1", "1"]
     ends = {display_width(line) for line in lines[1:]}
     assert len(ends) == 1  # the counts are right-aligned under their heading
 

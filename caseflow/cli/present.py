@@ -43,6 +43,13 @@ def pad(value: object, width: int, *, right: bool = False) -> str:
     return fill + text if right else text + fill
 
 
+def clauses(parts: Iterable[str]) -> str:
+    """The parts of one statement, each after the first set off by a comma (a full-width
+    comma in Chinese, where a list of like words takes 、)."""
+    first, *rest = [*parts] or [""]
+    return first + "".join(_(", {clause}").format(clause=part) for part in rest)
+
+
 def due_text(due_on: str | None, provisional: bool) -> str:
     if due_on is None:
         return "-"
@@ -163,7 +170,7 @@ class Names:
         )
 
     def values(self, values: Mapping[str, object], trigger: str = "") -> str:
-        return _(", ").join(self.value(k, v, trigger) for k, v in values.items())
+        return clauses(self.value(k, v, trigger) for k, v in values.items())
 
     def recipient(self, key: str) -> str:
         from caseflow.escalation import recipient_label
@@ -263,7 +270,7 @@ def _event_what(action: str, payload: Mapping[str, Any], names: Names) -> str:
             after=names.state(payload.get("to")),
         )
         if payload.get("values"):
-            what += _(", ") + names.values(payload["values"], trigger)
+            what = clauses((what, names.values(payload["values"], trigger)))
         return what
     if action == "case.open":
         from caseflow.states import CASE_SOURCES
