@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from caseflow.services.context import Context
 
 
+EXIT_CODES_HELP = N_(
+    "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not found, "
+    "audit check failed); 2 bad input or usage; 3 conflict, database busy, or the machine "
+    "failed under the command (a full disk, an unreachable or read-only database, a missing "
+    "permission): nothing was changed; put it right and run the command again."
+)
+# The groups whose help ends with the exit codes (besides `caseflow` itself).
+GROUPS_WITH_EXIT_CODES = frozenset({"case", "review", "notify", "roster"})
+
+
 class _Group(TyperGroup):
     """Runs the command line in the reader's language and turns every CaseflowError into one
     line on stderr and its exit code."""
@@ -58,6 +68,13 @@ class _Group(TyperGroup):
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
+
+    def format_help_text(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        super().format_help_text(ctx, formatter)
+        if ctx.parent is None or self.name in GROUPS_WITH_EXIT_CODES:
+            formatter.write_paragraph()
+            with formatter.indentation():
+                formatter.write_text(_(EXIT_CODES_HELP))
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         """Every refusal, and every failure of the machine under the command (a full disk,
@@ -104,24 +121,14 @@ def _typer(help_text: str) -> typer.Typer:
 app = _typer(
     N_(
         "caseflow: find every child who has left compulsory school, bring each one back, "
-        "and prove it (控辍保学).\n\n"
-        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
-        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
-        "(nothing was changed; safe to retry)."
+        "and prove it (控辍保学)."
     )
 )
 
 
 # The command groups, in the order `caseflow --help` lists them; each group's commands are
 # in the module of the same name.
-case_app = _typer(
-    N_(
-        "Open, advance and read cases.\n\n"
-        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
-        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
-        "(nothing was changed; safe to retry)."
-    )
-)
+case_app = _typer(N_("Open, advance and read cases."))
 workflow_app = _typer(
     N_(
         "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new "
@@ -134,10 +141,7 @@ calendar_app = _typer(N_("The working-day calendar: national holidays plus the w
 review_app = _typer(
     N_(
         "Supervision review (督导): overdue cases by responsible unit with the escalations "
-        "sent, and the annual assessment.\n\n"
-        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
-        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
-        "(nothing was changed; safe to retry)."
+        "sent, and the annual assessment."
     )
 )
 scheduler_app = _typer(
@@ -149,21 +153,9 @@ notice_app = _typer(
         "letters, and the campaigns by hand."
     )
 )
-notify_app = _typer(
-    N_(
-        "Deliver the outbox and look after it: dispatch, status, show, retry.\n\n"
-        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
-        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
-        "(nothing was changed; safe to retry)."
-    )
-)
+notify_app = _typer(N_("Deliver the outbox and look after it: dispatch, status, show, retry."))
 roster_app = _typer(
-    N_(
-        "The five registers (五查四比对): import each one's file as its snapshot; compare them.\n\n"
-        "Exit codes: 0 success; 1 refused (not allowed from this state, missing field, not "
-        "found, audit check failed); 2 bad input or usage; 3 conflict or database busy "
-        "(nothing was changed; safe to retry)."
-    )
+    N_("The five registers (五查四比对): import each one's file as its snapshot; compare them.")
 )
 org_app = _typer(N_("The organisation file (org.yaml): units, people, operators and contacts."))
 report_app = _typer(N_("Reports for the county leadership."))
