@@ -1326,7 +1326,8 @@ def id_problem_sql(today: date) -> str:
         "CASE WHEN regexp_full_match(n, '[0-9]{17}[0-9X]') "
         f"AND {_province_sql('x17 // 1000000000000000')} THEN CASE "
         f"WHEN NOT (y >= 1 AND m BETWEEN 1 AND 12 AND d BETWEEN 1 AND {days}) THEN "
-        f"{reason(_('birth date (digits 7-14) is not a real calendar date'))} "
+        + reason(_("birth date (digits 7-14) is not a real calendar date"))
+        + " "
         f"WHEN ymd > {today.strftime('%Y%m%d')} THEN "
         + reason(
             _("birth date (digits 7-14) is in the future (after {today})").format(
@@ -1346,13 +1347,14 @@ def id_problem_sql(today: date) -> str:
             got="substr(n, 18, 1)",
         )
         + " END "
-        f"WHEN n = '' THEN {reason(_('enter the 18-character ID number'))} "
+        "WHEN n = '' THEN " + reason(_("enter the 18-character ID number")) + " "
         "WHEN length(n) <> 18 THEN "
         + reason(_("must be 18 characters, got {length}"), length="CAST(length(n) AS VARCHAR)")
         + " WHEN NOT regexp_full_match(substr(n, 1, 17), '[0-9]{17}') THEN "
         + reason(_("character {position} must be a digit"), position=first_bad)
         + " WHEN NOT regexp_full_match(substr(n, 18, 1), '[0-9X]') THEN "
-        f"{reason(_('character 18 must be a digit or X'))} "
+        + reason(_("character 18 must be a digit or X"))
+        + " "
         "ELSE "
         + reason(
             _("region code starts with {code}, which is not a province code"),

@@ -269,3 +269,14 @@ def test_the_chinese_help_fits_an_80_column_terminal(path: tuple[str, ...]) -> N
         if display_width(line) > 80 and " " in line.strip()  # one unbreakable word may overflow
     ]
     assert not too_wide, "\n".join(too_wide)
+
+
+def test_no_message_is_marked_inside_an_f_string_where_the_catalog_cannot_see_it() -> None:
+    marked_inside = re.compile(r"""\bf(["'])(?:(?!\1).)*\{[^}]*\b_\((["'])""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted((ROOT / "caseflow").rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if marked_inside.search(line)
+    ]
+    assert not found, "\n".join(found)
