@@ -514,7 +514,7 @@ def locate(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path
     else:
         start = cwd.resolve()
         candidates = [start, *start.parents]
-        hint = f"{start} or any folder above it"
+        hint = _("{folder} or any folder above it").format(folder=start)
     for candidate in candidates:
         if (candidate / CONFIG_NAME).is_file():
             return candidate.resolve()

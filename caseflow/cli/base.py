@@ -48,7 +48,7 @@ class _Group(TyperGroup):
 
         i18n.set_language(None)
         arguments = language.take_language_option(list(sys.argv[1:] if args is None else args))
-        language.translate_tree(self)
+        language.translate_command(self)
         try:
             result = super().main(
                 arguments, prog_name, complete_var, standalone_mode=False, **extra
@@ -68,6 +68,12 @@ class _Group(TyperGroup):
         if not standalone_mode:
             return result
         sys.exit(result if isinstance(result, int) else 0)
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            language.translate_command(command)
+        return command
 
     def format_help_text(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
         super().format_help_text(ctx, formatter)
@@ -106,7 +112,7 @@ def _fail(ctx: typer.Context, error: CaseflowError, raised: BaseException) -> No
     raise AssertionError("unreachable")  # ctx.exit raises
 
 
-def _typer(help_text: str) -> typer.Typer:
+def command_group(help_text: str) -> typer.Typer:
     return typer.Typer(
         cls=_Group,
         help=help_text,
@@ -118,7 +124,7 @@ def _typer(help_text: str) -> typer.Typer:
     )
 
 
-app = _typer(
+app = command_group(
     N_(
         "caseflow: find every child who has left compulsory school, bring each one back, "
         "and prove it (控辍保学)."
@@ -128,37 +134,43 @@ app = _typer(
 
 # The command groups, in the order `caseflow --help` lists them; each group's commands are
 # in the module of the same name.
-case_app = _typer(N_("Open, advance and read cases."))
-workflow_app = _typer(
+case_app = command_group(N_("Open, advance and read cases."))
+workflow_app = command_group(
     N_(
         "Check and inspect workflow definitions (workflows/*.yaml); move open cases to a new "
         "version."
     )
 )
-audit_app = _typer(N_("Read and verify the tamper-evident audit trail."))
-db_app = _typer(N_("Database maintenance."))
-calendar_app = _typer(N_("The working-day calendar: national holidays plus the workspace's own."))
-review_app = _typer(
+audit_app = command_group(N_("Read and verify the tamper-evident audit trail."))
+db_app = command_group(N_("Database maintenance."))
+calendar_app = command_group(
+    N_("The working-day calendar: national holidays plus the workspace's own.")
+)
+review_app = command_group(
     N_(
         "Supervision review (督导): overdue cases by responsible unit with the escalations "
         "sent, and the annual assessment."
     )
 )
-scheduler_app = _typer(
+scheduler_app = command_group(
     N_("The foreground scheduler: the escalation sweep and the campaigns, one per database.")
 )
-notice_app = _typer(
+notice_app = command_group(
     N_(
         "The outbox of notices: documents for one case (preview, letter), printing the "
         "letters, and the campaigns by hand."
     )
 )
-notify_app = _typer(N_("Deliver the outbox and look after it: dispatch, status, show, retry."))
-roster_app = _typer(
+notify_app = command_group(
+    N_("Deliver the outbox and look after it: dispatch, status, show, retry.")
+)
+roster_app = command_group(
     N_("The five registers (五查四比对): import each one's file as its snapshot; compare them.")
 )
-org_app = _typer(N_("The organisation file (org.yaml): units, people, operators and contacts."))
-report_app = _typer(N_("Reports for the county leadership."))
+org_app = command_group(
+    N_("The organisation file (org.yaml): units, people, operators and contacts.")
+)
+report_app = command_group(N_("Reports for the county leadership."))
 for group, name in (
     (case_app, "case"),
     (workflow_app, "workflow"),

@@ -16,6 +16,7 @@ from caseflow.cli.base import (
     app,
     bad_usage,
     case_app,
+    command_group,
     parse_day,
     print_json,
     workspace_context,
@@ -427,11 +428,8 @@ def case_update(
     )
 
 
-guardian_app = typer.Typer(
-    help=N_("The people who look after the child: legal guardians and entrusted carers."),
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    add_completion=False,
+guardian_app = command_group(
+    N_("The people who look after the child: legal guardians and entrusted carers.")
 )
 case_app.add_typer(guardian_app, name="guardian")
 

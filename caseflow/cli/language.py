@@ -187,16 +187,22 @@ def _translated(obj: Any, attribute: str) -> None:
 def translate_tree(root: Command) -> None:
     """Puts every help text of the command tree in the current language (the English
     originals are kept, so the tree can be translated again)."""
-    typer.core._ = _  # type: ignore[attr-defined]  # the section headings typer prints
     for command in _commands(root):
-        command.context_class = TranslatedContext
-        for attribute in ("help", "short_help", "epilog"):
-            _translated(command, attribute)
-        command.options_metavar = _("[OPTIONS]")
-        if isinstance(command, TyperGroup):
-            command.subcommand_metavar = _("COMMAND [ARGS]...")
-        for param in command.params:
-            _translate_param(param)
+        translate_command(command)
+
+
+def translate_command(command: Command) -> None:
+    """Puts one command's help texts in the current language. The command line translates
+    only the commands it reaches (`_Group.get_command`), so that `--help` stays fast."""
+    typer.core._ = _  # type: ignore[attr-defined]  # the section headings typer prints
+    command.context_class = TranslatedContext
+    for attribute in ("help", "short_help", "epilog"):
+        _translated(command, attribute)
+    command.options_metavar = _("[OPTIONS]")
+    if isinstance(command, TyperGroup):
+        command.subcommand_metavar = _("COMMAND [ARGS]...")
+    for param in command.params:
+        _translate_param(param)
 
 
 def _translate_param(param: Parameter) -> None:
@@ -226,48 +232,52 @@ _VALUE_TYPES = {
 
 
 # The parser's messages, recognised by their English wording.
-_PARSER_MESSAGES: list[tuple[re.Pattern[str], str]] = [
+_PARSER_MESSAGES: list[tuple[str, str]] = [
     (
-        re.compile(r"No such option: (?P<name>\S+?)\.? Did you mean (?P<other>.+)\?$"),
+        r"No such option: (?P<name>\S+?)\.? Did you mean (?P<other>.+)\?$",
         N_("No such option: {name}. Did you mean {other}?"),
     ),
-    (re.compile(r"No such option: (?P<name>\S+)$"), N_("No such option: {name}")),
+    (r"No such option: (?P<name>\S+)$", N_("No such option: {name}")),
     (
-        re.compile(r"No such command '(?P<name>.*)'\.(?: Did you mean (?P<other>.+)\?)?$"),
+        r"No such command '(?P<name>.*)'\.(?: Did you mean (?P<other>.+)\?)?$",
         N_("No such command: {name}."),
     ),
-    (re.compile(r"Missing command\.$"), N_("Missing command.")),
-    (re.compile(r"Missing option (?P<name>.+?)\.(?P<rest>.*)$"), N_("Missing option {name}.")),
-    (re.compile(r"Missing argument (?P<name>.+?)\.(?P<rest>.*)$"), N_("Missing argument {name}.")),
-    (re.compile(r"Missing parameter:? ?(?P<name>.*?)\.?$"), N_("Missing parameter {name}.")),
+    (r"Missing command\.$", N_("Missing command.")),
+    (r"Missing option (?P<name>.+?)\.(?P<rest>.*)$", N_("Missing option {name}.")),
+    (r"Missing argument (?P<name>.+?)\.(?P<rest>.*)$", N_("Missing argument {name}.")),
+    (r"Missing parameter:? ?(?P<name>.*?)\.?$", N_("Missing parameter {name}.")),
     (
-        re.compile(r"Got unexpected extra arguments? \((?P<name>.*)\)$"),
+        r"Got unexpected extra arguments? \((?P<name>.*)\)$",
         N_("Unexpected extra argument: {name}"),
     ),
     (
-        re.compile(r"Option (?P<name>'.+?') requires (?:an argument|\d+ arguments)\.$"),
+        r"Option (?P<name>'.+?') requires (?:an argument|\d+ arguments)\.$",
         N_("Option {name} needs a value."),
     ),
     (
-        re.compile(r"Option (?P<name>'.+?') does not take a value\.$"),
+        r"Option (?P<name>'.+?') does not take a value\.$",
         N_("Option {name} takes no value."),
     ),
     (
-        re.compile(r"Invalid value for (?P<name>.+?): (?P<detail>.*)$", re.S),
+        "(?s)" r"Invalid value for (?P<name>.+?): (?P<detail>.*)$",
         N_("Invalid value for {name}: {detail}"),
     ),
 ]
-_VALUE_MESSAGES: list[tuple[re.Pattern[str], str]] = [
+_VALUE_MESSAGES: list[tuple[str, str]] = [
+    (r"Input should be a valid integer", N_("enter a whole number")),
+    (r"Input should be a valid number", N_("enter a number")),
+    (r"Input should be greater than or equal to (?P<limit>\S+)", N_("at least {limit}")),
+    (r"Input should be less than or equal to (?P<limit>\S+)", N_("at most {limit}")),
     (
-        re.compile(r"(?:Value )?(?P<value>'.*') is not a valid (?P<kind>[\w ]+)\.$"),
+        r"(?:Value )?(?P<value>'.*') is not a valid (?P<kind>[\w ]+)\.$",
         N_("{value} is not a valid {kind}."),
     ),
     (
-        re.compile(r"(?P<value>'.*') is not one of (?P<choices>.*)\.$", re.S),
+        "(?s)" r"(?P<value>'.*') is not one of (?P<choices>.*)\.$",
         N_("{value} is not one of {choices}."),
     ),
     (
-        re.compile(r"(?P<kind>File|Path|Directory) (?P<value>'.*') does not exist\.$"),
+        r"(?P<kind>File|Path|Directory) (?P<value>'.*') does not exist\.$",
         N_("{kind} {value} does not exist."),
     ),
 ]
@@ -282,9 +292,9 @@ _KINDS = {
 }
 
 
-def _match(message: str, table: list[tuple[re.Pattern[str], str]]) -> str | None:
+def _match(message: str, table: list[tuple[str, str]]) -> str | None:
     for pattern, template in table:
-        found = pattern.match(message)
+        found = re.match(pattern, message)  # compiled on first use: --help needs none
         if found:
             fields = {key: value or "" for key, value in found.groupdict().items()}
             if "kind" in fields:
