@@ -11,10 +11,7 @@ comparison's findings, the rejects of a register import) passes its text cells t
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -101,6 +98,8 @@ def replacing(path: Path) -> Iterator[Path]:
         )
     if path.is_dir():
         raise InvalidInput(_("cannot write {path}: it is a folder").format(path=path))
+    import tempfile  # the writers' modules load when a file is written, not for --help
+
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
@@ -122,6 +121,8 @@ def _text(value: Cell) -> str:
 def write_csv(stream: IO[str], columns: Sequence[Column], rows: Iterable[Sequence[Cell]]) -> int:
     """Headings, then one line per row; text cells neutralised, dates as 2026-11-29, empty
     cells empty. Returns the row count."""
+    import csv
+
     writer = csv.writer(stream)
     writer.writerow([column.heading for column in columns])
     texts = [i for i, column in enumerate(columns) if column.kind == "text"]
@@ -164,6 +165,8 @@ def write_markdown(
 
 def write_json(stream: IO[str], items: Iterable[dict[str, Any]]) -> int:
     """A JSON array, one object per line, written as the objects come."""
+    import json
+
     count = 0
     stream.write("[")
     for item in items:

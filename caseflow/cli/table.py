@@ -2,7 +2,6 @@
 takes two columns), a header row, long listings cut at ``--limit`` with a line saying so,
 and a pager when standard output is a terminal."""
 
-import pydoc
 import re
 import sys
 from collections.abc import Iterable, Sequence
@@ -98,6 +97,8 @@ def echo_lines(lines: Sequence[str]) -> None:
     characters are shown escaped (``printable``), terminal or not; newlines stay."""
     lines = [printable(line, newlines=True) for line in lines]
     if sys.stdout.isatty() and len(lines) > _screen_rows():
+        import pydoc  # only when paging: --help need not pay for it
+
         pydoc.pager("\n".join(lines) + "\n")  # $PAGER, else less, as git does
         return
     for line in lines:
