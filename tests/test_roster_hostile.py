@@ -555,3 +555,25 @@ def test_the_comparisons_findings_file_holds_formulas_and_control_characters_as_
     assert name.startswith("'=HYPERLINK") and township == "'@SUM(1)" and village == "'\t-1"
     if suffix == ".xlsx":
         assert "\x1b" not in name
+
+
+def test_the_import_help_states_the_limits_in_force_by_default() -> None:
+    import dataclasses
+    import re
+
+    from typer.testing import CliRunner
+
+    from caseflow.cli import app
+    from caseflow.roster import NAME_MAX_CHARS
+
+    defaults = {
+        field.name: field.default
+        for field in dataclasses.fields(ImportLimits)
+        if field.name.startswith("max_")
+    }
+    for language, names in (("en", f"Names: at most {NAME_MAX_CHARS}"), ("zh", "姓名最长 50 个字")):
+        shown = CliRunner().invoke(app, ["--lang", language, "roster", "import", "-h"]).output
+        stated = {name: int(value) for name, value in re.findall(r"(max_\w+) (\d+)", shown)}
+        assert stated == defaults, language
+        assert names in " ".join(shown.split())
+    assert NAME_MAX_CHARS == 50
