@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from caseflow import i18n
 from caseflow.access import DEFAULT_REVEAL_ROLES, ROLE_JURISDICTIONS
 from caseflow.calendar import NationalCalendar, WorkCalendar
 from caseflow.errors import WorkspaceError
-from caseflow.i18n import _, is_english
+from caseflow.i18n import CHINESE, ENGLISH, N_, _
 from caseflow.resources import shipped
 from caseflow.states import COUNT_SETTINGS, SETTINGS, TEXT_SETTINGS
 
@@ -35,7 +36,8 @@ PRIVATE_FILE = 0o600
 HOLIDAY_FILE = "holidays.yaml"
 ORG_FILE = "org.yaml"
 
-ORG_TEMPLATE = """\
+ORG_TEMPLATE = N_(
+    """\
 # The organisation: units, people, operators, and who receives notices by which channel.
 # Check it with `caseflow org check` and put it in force with `caseflow org apply`;
 # `caseflow org show` prints the organisation in force as a tree. A complete
@@ -87,10 +89,12 @@ contacts:
 default:
   - {channel: letter}
 """
+)
 
 EXAMPLE_ORG = "small-county"
 
-HOLIDAY_TEMPLATE = """\
+HOLIDAY_TEMPLATE = N_(
+    """\
 # This county's own calendar, on top of the national one (chinese-calendar).
 #
 # rest_days:     local holidays (e.g. an autonomous county's own days), and official
@@ -107,9 +111,11 @@ rest_days: []
 working_days: []
 complete_years: []
 """
+)
 DEFAULT_DATABASE = "sqlite:///caseflow.db"
 
-CONFIG_TEMPLATE = """\
+CONFIG_TEMPLATE = N_(
+    """\
 # caseflow workspace configuration.
 
 [database]
@@ -232,194 +238,7 @@ folder = "outbox"
 # username = "kongchuo@example.gov.cn"
 # password_env = "CASEFLOW_SMTP_PASSWORD"
 """
-
-# The same files with their comments in Chinese: written when the interface is Chinese (the
-# default). The settings are the same (tests/test_faults_environment.py compares them).
-ORG_TEMPLATE_ZH = """\
-# 组织机构：单位、人员、操作员，以及谁通过何种渠道接收通知。
-# 用 `caseflow org check` 检查，用 `caseflow org apply` 使其生效；
-# `caseflow org show` 以树形显示在用的组织机构。一个小县的完整示例：
-# `caseflow init DIR --example-org`。
-#
-# county: 示范县                       # 文书上打印的县名
-# units:                               # 平铺列出；上下级关系由 parent 给出
-#   - {id: gov, kind: county_government, name: 示范县人民政府办公室}
-#   - {id: bureau, kind: education_bureau, name: 示范县教育局, parent: gov,
-#      reference_prefix: 示教, contact_person: 王某某, contact_phone: "0856-6221234"}
-#   签发文书的单位（教育局、乡镇、学校）须填写文号前缀及文书上打印的联系人和联系电话，
-#   否则转介函和责令改正通知书均拒绝生成。
-#   - {id: health, kind: department, department: health, name: 示范县卫生健康局, parent: gov}
-#   - {id: tiantang, kind: township, name: 天堂镇, parent: gov}
-#   - {id: tiantang-cun, kind: village, name: 天堂村, parent: tiantang}
-#   - {id: tiantang-cun-1, kind: group, name: 一组, parent: tiantang-cun}
-#   - {id: tiantang-xx, kind: school, name: 天堂镇中心小学, parent: bureau,
-#      serves: [tiantang-cun], contacts: [{channel: letter}]}
-#   kind 可取：county_government（县人民政府办公室）、education_bureau（县教育局）、
-#   supervision_office（教育督导室）、department（协作部门）、township（乡镇）、
-#   village（村，属乡镇）、group（村民小组，属村）、school（学校，属教育局或乡镇）。
-#   乡镇、村、组和学校按名称查找。
-# people:                              # 谁对什么负责（包保责任制）
-#   - {id: li, name: 李某某, position: township_cadre, unit: tiantang, covers: [tiantang-cun]}
-#   - {id: feng, name: 冯某某, position: head_teacher, unit: tiantang-xx,
-#      grade: 七年级, class: 1班}
-#   position 可取：county_leader、township_head、township_cadre、village_cadre、group_leader、
-#   bureau_leader、principal、school_leader（grades: [...]）、head_teacher 和
-#   subject_teacher（grade、class）、department_officer。
-# operators:                           # 谁可以使用 caseflow；所在单位决定其管辖范围
-#   - {name: 天堂镇控辍专干, os_user: ttzg, roles: [caseworker], unit: tiantang,
-#      person: li, shared_accounts: [office-pc]}
-#   roles 可取：caseworker、school、department、bureau、supervisor、admin。
-#
-# contacts：键为 caseflow 在通知上写明的收件地址，例如
-#   township:天堂镇, township_head:天堂镇, village:天堂镇/天堂村, school:天堂小学,
-#   head_teacher:天堂小学, principal:天堂小学, department:disability_federation,
-#   education_bureau, supervision_office, person:feng, guardian:case/12
-# 或只写角色（township_head），适用于所有地点。每项列出渠道和地址：
-#   channel: letter | email | webhook | wecom | dingtalk | sms（见 caseflow.toml 的 [notifiers]）
-#   address: 电子邮箱、手机号码或群机器人名称（信函不需要地址）
-# 单位或人员自己的 `contacts` 用于其本身的地址；`default` 用于所有未列出的地址。
-contacts:
-  education_bureau:
-    - {channel: letter}
-  supervision_office:
-    - {channel: letter}
-default:
-  - {channel: letter}
-"""
-
-HOLIDAY_TEMPLATE_ZH = """\
-# 本县自己的日历，叠加在全国日历（chinese-calendar）之上。
-#
-# rest_days:      本地节假日（如自治县自己的节日），以及所装 chinese-calendar
-#                 尚未收录年份的法定节假日。
-# working_days:   全国数据中没有的调休上班日。
-# complete_years: 休息日和调休上班日已在此全部列出的年份。这些年份内的期限为
-#                 确定期限而非暂定期限；尚在办理的暂定期限将在下次逾期巡查时重新计算（并记入审计）。
-#
-# rest_days: [2027-01-01, 2027-02-16]
-# working_days: [2027-02-07]
-# complete_years: [2027]
-rest_days: []
-working_days: []
-complete_years: []
-"""
-
-CONFIG_TEMPLATE_ZH = """\
-# caseflow 工作区配置。
-
-[database]
-# 本文件夹中的 SQLite 文件（相对路径相对于本文件），或数据库服务器：
-#   url = "postgresql+psycopg://caseflow@db.example/caseflow"
-url = "{url}"
-# SQLite 持久性：FULL 可经受断电；NORMAL 更快。
-synchronous = "FULL"
-
-[county]
-# 县名。内部工作文书（提醒、督办通知、月报）以“<县名>控辍保学工作领导小组办公室”
-# 署名；其他文书以工作流 `documents:` 一节指定的机关署名，其名称、印章和文号前缀
-# 取自 org.yaml。
-name = "{county}"
-
-[procedure]
-# 本县由哪个机关签发责令改正通知书（责令限期改正，义务教育法第五十八条）和处罚文书：
-# "township"（乡镇人民政府 / 街道办事处）或 "education_bureau"（县教育局）。
-# 未设置时，此类文书拒绝生成，并提示在此设置。
-# order_issuer = "township"
-# 法律留给本县的其他选择（docs/law.md），未设置时相关操作均拒绝执行：
-# 责令改正期满后，"enforcement"（申请人民法院强制执行，行政强制法第五十三条
-# 至第五十五条）或 "admonition"（商请司法机关对监护人进行训诫）：
-# court_route = "enforcement"
-# penalty_basis：设定对监护人处罚的本省法规名称及条款（义务教育法未设定），按处罚
-# 文书中引用的写法填写；
-# penalty_hearing：该处罚是否告知听证权利（行政处罚法第六十三条：较大数额罚款，
-# 数额由法律以外的规定确定），"yes" 或 "no"；
-# court：有管辖权的基层人民法院，写入责令改正通知书和处罚决定书的救济途径
-# （行政诉讼法第十四条、第十八条）及强制执行申请书：
-# court = "示范县人民法院"
-# 案件巩固前观察期内送教上门的次数：
-# home_teaching_visits = 8
-# 复学儿童的观察期（复学巩固观察）：工作流规定的期间（"period"，默认），或延至该期间
-# 届满所在学期的期末（"term_end"，按下方 [calendar] term_ends；没有所列学期末覆盖时，
-# 拒绝登记复学）：
-# monitoring_ends = "term_end"
-
-[calendar]
-# 校历：县教育局公布的每学期最后一天，例如 term_ends = ["2027-01-22", "2027-07-09"]。
-term_ends = []
-
-[workflow]
-# 新案件适用的工作流：本文件夹中的 workflows/<名称>.yaml，否则为随软件提供的工作流。
-default = "dropout"
-
-[privacy]
-# 可用 --reveal 查看完整身份证号的角色（每次查看均记入审计）。
-# 其他人员以及所有未加 --reveal 的输出，均显示遮蔽后的号码。
-reveal_roles = ["bureau"]
-
-[clock]
-# 经办人员的“今天”：本县所在时区。
-timezone = "Asia/Shanghai"
-
-[scheduler]
-# `caseflow scheduler run`：每个数据库只运行一个（以租约行控制），在前台运行。
-# 逾期巡查的间隔，单位为分钟。
-sweep_every_minutes = 15
-# 租约：每隔三分之一续租一次；持有者崩溃后，经过这么长时间由另一个调度器接替。
-lease_seconds = 60
-# Cron（分 时 日 月 星期），按 [clock] 时区；"" 表示关闭该任务。
-# 星期用名称（mon-fri），不用数字。宣传月（2月1日和8月1日）致被关注儿童监护人的信：
-publicity_letters = "0 8 1 2,8 *"
-# 向督导室报送上月月报：
-monthly_report = "0 7 1 * *"
-
-[dispatch]
-# `caseflow notify dispatch`（以及调度器每 dispatch_every_minutes 分钟）投递发送队列。
-# 投递失败的通知按指数退避重试（从 backoff_seconds 起，至多 backoff_cap_seconds，带随机
-# 抖动）；超过 max_attempts 次，或遇永久性错误时立即，标为投递失败：`caseflow notify status`
-# 可查看，`caseflow notify retry` 可重新排队。群机器人“发送过快”的答复也计为一次尝试。
-# 投递程序以 lease_seconds 认领一批通知并在发送期间续期；一份通知至多占用其一半时间，
-# 因此必要时会调低渠道的超时（一封电子邮件每份通知最多等待服务器 11 次：300 秒时，
-# SMTP 每次至多等待 150 / 11 ≈ 13.6 秒）。
-dispatch_every_minutes = 5
-batch_size = 50
-max_attempts = 8
-backoff_seconds = 60
-backoff_cap_seconds = 21600
-lease_seconds = 300
-
-[assessment]
-# `caseflow review assessment`：各乡镇、各学校的年度得分，
-#   得分 = 100 × (on_time × 按时办结率 + returned × 劝返率 + retained × 复学巩固率)
-#                ÷ (on_time + returned + retained)  −  relapse_penalty × 再次辍学人次
-# 最低为0。无可计量的比率（如当年没有到期的期限）不计入，由其他权重分担。权重为不小于0
-# 的数（0 表示不计该比率）；relapse_penalty 为每人次再次辍学扣减的分数。
-on_time = 40
-returned = 30
-retained = 30
-relapse_penalty = 2
-
-# [figures]
-# 九年义务教育巩固率（docs/figures.md）以当年初中毕业班（九年级）人数除以八个学年前
-# 入读一年级的人数。该人数取自当年的学籍数据
-# （`caseflow roster import student FILE --as-of 2018-09-15`），否则取自此处：按本县巩固率
-# 报表口径，该年开始的学年全县入读一年级的儿童人数，已按转入转出调整
-# （入学数 + 转入 − 转出）。仅限全县。
-# cohort_entrants = {{2018 = 1234}}
-
-# 通知渠道。谁通过何种渠道接收何种通知，见 org.yaml（contacts）。密钥处填写的是
-# 环境变量的名称，而不是密钥本身。
-[notifiers.letter]
-folder = "outbox"
-
-# [notifiers.email]
-# host = "smtp.example.gov.cn"
-# port = 587
-# security = "starttls"          # starttls | ssl | none
-# from = "kongchuo@example.gov.cn"
-# username = "kongchuo@example.gov.cn"
-# password_env = "CASEFLOW_SMTP_PASSWORD"
-"""
-
+)
 
 SCHEDULER_CRONS = ("publicity_letters", "monthly_report")
 
@@ -829,9 +648,12 @@ def _scheduler(section: Mapping[str, Any], path: Path) -> SchedulerConfig:
 def templates(english: bool | None = None) -> tuple[str, str, str]:
     """caseflow.toml, holidays.yaml and org.yaml as a new workspace gets them, commented in
     the reader's language (``english``: in English or not, whatever the reader's)."""
-    if english if english is not None else is_english():
-        return CONFIG_TEMPLATE, HOLIDAY_TEMPLATE, ORG_TEMPLATE
-    return CONFIG_TEMPLATE_ZH, HOLIDAY_TEMPLATE_ZH, ORG_TEMPLATE_ZH
+    with (
+        i18n.using(ENGLISH if english else CHINESE)
+        if english is not None
+        else contextlib.nullcontext()
+    ):
+        return _(CONFIG_TEMPLATE), _(HOLIDAY_TEMPLATE), _(ORG_TEMPLATE)
 
 
 def create(root: Path, database_url: str | None = None, county: str = "本县") -> Workspace:

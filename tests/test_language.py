@@ -181,7 +181,7 @@ ACRONYMS = {
     "IP",
 }
 ACRONYMS |= {"Markdown", "Windows", "WPS", "GB", "Python", "Babel", "Mermaid", "root", "Ctrl"}
-ACRONYMS |= {"APScheduler", "Notifier", "systemd", "crontab", "Graphviz", "SVG"}
+ACRONYMS |= {"APScheduler", "Notifier", "systemd", "crontab", "Cron", "Graphviz", "SVG"}
 _CODE_LIKE = re.compile(
     r"https?://\S+"  # addresses
     r"|`[^`]*`"  # quoted commands and values
