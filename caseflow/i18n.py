@@ -23,7 +23,6 @@ from pathlib import Path
 DOMAIN = "caseflow"
 CHINESE = "zh_CN"
 ENGLISH = "en"
-LANGUAGES = (CHINESE, ENGLISH)
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENVIRONMENT_VARIABLES = ("CASEFLOW_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
 
@@ -114,8 +113,3 @@ def compile_catalog(po: Path, mo: Path) -> None:
         write_mo(handle, catalog)
     scratch.chmod(0o644)  # readable by every account sharing the checkout, whatever the umask
     os.replace(scratch, mo)
-
-
-def reset_cache() -> None:
-    """Forget compiled catalogs (tests that rewrite the catalog)."""
-    _catalog.cache_clear()
